@@ -1,0 +1,35 @@
+"""pmargin: portfolio margin from the net risk of the whole portfolio.
+
+Quick start::
+
+    import pmargin
+    book = pmargin.sample.book(n_accounts=1000, seed=7)
+    result = pmargin.margin(book.positions, book.instruments, book.market)
+    result.accounts          # pyarrow.Table, one row per account
+
+``pmargin.reference`` holds a plain-Python implementation of every method that the native core
+must match.
+"""
+
+from . import reference, sample
+from .api import MarginEngine, margin, value
+from .errors import MarginComputationError, MarginConfigError, MarginError, MarginInputError
+from .market import Market
+from .models import VOL_FLOOR, GridModel
+from .result import MarginResult
+
+__all__ = [
+    "VOL_FLOOR",
+    "GridModel",
+    "MarginComputationError",
+    "MarginConfigError",
+    "MarginEngine",
+    "MarginError",
+    "MarginInputError",
+    "MarginResult",
+    "Market",
+    "margin",
+    "reference",
+    "sample",
+    "value",
+]

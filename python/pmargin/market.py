@@ -1,0 +1,64 @@
+"""Market data: valuation time, underlying spots and rates, and implied vols per option."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pyarrow as pa
+
+from .errors import MarginInputError
+from .io import TableLike, to_table
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+def to_epoch_ns(value: Any, what: str = "as_of") -> int:
+    """Epoch nanoseconds (UTC) of a datetime, ISO 8601 string, date, numpy/pandas timestamp.
+
+    Naive datetimes are taken as UTC.
+    """
+    if isinstance(value, str):
+        text = value.strip()
+        if text.endswith("Z"):
+            text = text[:-1] + "+00:00"
+        try:
+            value = dt.datetime.fromisoformat(text)
+        except ValueError:
+            raise MarginInputError(f"not an ISO 8601 time: {value!r}", table="market", column=what) from None
+    if hasattr(value, "value") and type(value).__module__.startswith("pandas"):
+        return int(value.tz_convert("UTC").value if value.tzinfo else value.value)
+    if type(value).__module__ == "numpy":
+        return int(value.astype("datetime64[ns]").astype("int64"))
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=dt.UTC)
+        delta = value - _EPOCH
+        return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1_000
+    if isinstance(value, dt.date):
+        return to_epoch_ns(dt.datetime(value.year, value.month, value.day, tzinfo=dt.UTC), what)
+    raise MarginInputError(f"expected a datetime or ISO 8601 string, got {type(value).__name__}", table="market", column=what)
+
+
+class Market:
+    """Valuation time and market data.
+
+    ``underlyings``: ``underlying`` (string), ``spot`` (> 0), ``rate`` (optional, continuously
+    compounded, default 0). ``vols``: ``instrument_id``, ``implied_vol`` (annualised, > 0),
+    required for every option held. Tables may be any Arrow producer (see :mod:`pmargin.io`).
+    """
+
+    def __init__(self, as_of: Any, underlyings: TableLike, vols: TableLike | None = None) -> None:
+        self.as_of_ns = to_epoch_ns(as_of)
+        self.underlyings = to_table(underlyings, "underlyings")
+        if vols is None:
+            vols = pa.table({"instrument_id": pa.array([], pa.string()), "implied_vol": pa.array([], pa.float64())})
+        self.vols = to_table(vols, "vols")
+
+    @property
+    def as_of(self) -> dt.datetime:
+        """The valuation time as an aware UTC datetime (microsecond precision)."""
+        return _EPOCH + dt.timedelta(microseconds=self.as_of_ns // 1000)
+
+    def __repr__(self) -> str:
+        return f"Market(as_of={self.as_of.isoformat()}, underlyings={self.underlyings.num_rows} rows, vols={self.vols.num_rows} rows)"

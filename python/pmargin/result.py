@@ -1,0 +1,92 @@
+"""The result of a margin run: pyarrow tables plus per-account scenario drill-down."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+import pyarrow as pa
+
+from .errors import MarginInputError
+
+if TYPE_CHECKING:
+    import polars as pl
+
+    from .models import GridModel
+
+
+class PolarsResult(NamedTuple):
+    accounts: pl.DataFrame
+    by_underlying: pl.DataFrame
+
+
+class MarginResult:
+    """Margins of every account.
+
+    ``accounts``: one row per account in first-seen order: ``account_id`` (the input's type),
+    ``initial_margin``, ``maintenance_margin``, ``gross_margin`` (each position margined alone,
+    summed), ``worst_scenario`` (label; null when nothing loses), ``worst_price_shock``,
+    ``worst_vol_shock``.
+
+    ``by_underlying``: per account and underlying held (first-seen order within the account):
+    ``account_id``, ``underlying``, ``requirement``, ``worst_price_shock``, ``worst_vol_shock``,
+    ``worst_scenario``.
+    """
+
+    def __init__(
+        self,
+        accounts: pa.Table,
+        by_underlying: pa.Table,
+        model: GridModel,
+        scenario_matrix: Callable[[int], pa.Table],
+    ) -> None:
+        self.accounts = accounts
+        self.by_underlying = by_underlying
+        self.model = model
+        self._scenario_matrix = scenario_matrix
+        self._index: dict[Any, int] | None = None
+
+    def account_index(self, account_id: Any) -> int:
+        """Row of ``account_id`` in :attr:`accounts`."""
+        if self._index is None:
+            self._index = {a: i for i, a in enumerate(self.accounts.column("account_id").to_pylist())}
+        try:
+            return self._index[account_id]
+        except (KeyError, TypeError):
+            raise MarginInputError(f"unknown account {account_id!r}", table="positions", column="account_id") from None
+
+    def scenarios(self, account_id: Any) -> pa.Table:
+        """The account's P&L in every scenario: the risk matrix.
+
+        Columns: ``scenario`` (0-based, grid order), ``price_shock``, ``vol_shock``, one column
+        per underlying the account holds (first-seen order) and ``total`` (the sum across
+        underlyings: the P&L when the scenario hits every underlying at once).
+        """
+        return self._scenario_matrix(self.account_index(account_id))
+
+    @property
+    def total_initial_margin(self) -> float:
+        return float(sum(self.accounts.column("initial_margin").to_pylist()))
+
+    @property
+    def total_gross_margin(self) -> float:
+        return float(sum(self.accounts.column("gross_margin").to_pylist()))
+
+    @property
+    def diversification_benefit(self) -> float:
+        """Gross minus net initial margin, summed over accounts: what netting saves."""
+        return self.total_gross_margin - self.total_initial_margin
+
+    def to_polars(self) -> PolarsResult:
+        import polars as pl
+
+        accounts = pl.from_arrow(self.accounts)
+        by_underlying = pl.from_arrow(self.by_underlying)
+        assert isinstance(accounts, pl.DataFrame) and isinstance(by_underlying, pl.DataFrame)
+        return PolarsResult(accounts, by_underlying)
+
+    def __repr__(self) -> str:
+        return (
+            f"MarginResult({self.accounts.num_rows} accounts, initial margin {self.total_initial_margin:,.2f}, "
+            f"gross {self.total_gross_margin:,.2f})"
+        )

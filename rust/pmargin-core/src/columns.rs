@@ -1,0 +1,386 @@
+//! Typed, validated access to the columns of an input table given as Arrow record batches.
+//!
+//! Strings may be Utf8, LargeUtf8, Utf8View (Polars) or dictionary-encoded; numbers any float or
+//! integer type; times any timestamp unit or a date. Reading never copies string data: a string
+//! column is a list of borrowed `&str`.
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::{
+    Date32Type, Date64Type, Float32Type, Float64Type, Int16Type, Int32Type, Int64Type, Int8Type,
+    TimestampMicrosecondType, TimestampMillisecondType, TimestampNanosecondType,
+    TimestampSecondType, UInt16Type, UInt32Type, UInt64Type, UInt8Type,
+};
+use arrow_array::{Array, ArrayRef, RecordBatch};
+use arrow_schema::{DataType, SchemaRef, TimeUnit};
+
+use crate::error::{MarginError, Result};
+
+/// One input table: its name (used in errors), schema and batches.
+#[derive(Clone, Copy)]
+pub struct Table<'a> {
+    pub name: &'static str,
+    schema: &'a SchemaRef,
+    batches: &'a [RecordBatch],
+}
+
+impl<'a> Table<'a> {
+    pub fn new(name: &'static str, schema: &'a SchemaRef, batches: &'a [RecordBatch]) -> Self {
+        Table {
+            name,
+            schema,
+            batches,
+        }
+    }
+
+    pub fn num_rows(&self) -> usize {
+        self.batches.iter().map(RecordBatch::num_rows).sum()
+    }
+
+    pub fn has_column(&self, column: &str) -> bool {
+        self.schema.index_of(column).is_ok()
+    }
+
+    pub fn schema(&self) -> &'a SchemaRef {
+        self.schema
+    }
+
+    pub fn batches(&self) -> &'a [RecordBatch] {
+        self.batches
+    }
+
+    fn chunks(&self, column: &str) -> Result<(DataType, Vec<&'a ArrayRef>)> {
+        let index = self
+            .schema
+            .index_of(column)
+            .map_err(|_| MarginError::column(self.name, column, "missing column"))?;
+        let dtype = self.schema.field(index).data_type().clone();
+        Ok((
+            dtype,
+            self.batches.iter().map(|b| b.column(index)).collect(),
+        ))
+    }
+
+    fn type_error(&self, column: &str, expected: &str, got: &DataType) -> MarginError {
+        MarginError::column(
+            self.name,
+            column,
+            format!("expected {expected}, got Arrow type {got}"),
+        )
+    }
+
+    /// A string column, one `Option<&str>` per row (None for null).
+    pub fn strings(&self, column: &str) -> Result<Vec<Option<&'a str>>> {
+        let (dtype, chunks) = self.chunks(column)?;
+        if !is_string_like(&dtype) {
+            return Err(self.type_error(column, "a string column", &dtype));
+        }
+        let mut out = Vec::with_capacity(self.num_rows());
+        for chunk in chunks {
+            push_strings(chunk.as_ref(), &mut out);
+        }
+        Ok(out)
+    }
+
+    /// A string column where every row must be present.
+    pub fn required_strings(&self, column: &str) -> Result<Vec<&'a str>> {
+        let values = self.strings(column)?;
+        values
+            .iter()
+            .enumerate()
+            .map(|(row, v)| {
+                v.ok_or_else(|| MarginError::cell(self.name, column, row, "null is not allowed"))
+            })
+            .collect()
+    }
+
+    /// A numeric column as f64 (None for null); integers are converted exactly where possible.
+    pub fn numbers(&self, column: &str) -> Result<Vec<Option<f64>>> {
+        let (dtype, chunks) = self.chunks(column)?;
+        let mut out = Vec::with_capacity(self.num_rows());
+        for chunk in chunks {
+            if !push_numbers(chunk.as_ref(), &mut out) {
+                return Err(self.type_error(column, "a number column", &dtype));
+            }
+        }
+        Ok(out)
+    }
+
+    /// A numeric column where every row must be a finite number.
+    pub fn required_finite(&self, column: &str) -> Result<Vec<f64>> {
+        let values = self.numbers(column)?;
+        values
+            .iter()
+            .enumerate()
+            .map(|(row, v)| match v {
+                None => Err(MarginError::cell(
+                    self.name,
+                    column,
+                    row,
+                    "null is not allowed",
+                )),
+                Some(x) if !x.is_finite() => Err(MarginError::cell(
+                    self.name,
+                    column,
+                    row,
+                    format!("{x} is not allowed: need a finite number"),
+                )),
+                Some(x) => Ok(*x),
+            })
+            .collect()
+    }
+
+    /// A timestamp (any unit; tz-naive read as UTC) or date column as epoch nanoseconds.
+    pub fn times_ns(&self, column: &str) -> Result<Vec<Option<i64>>> {
+        let (dtype, chunks) = self.chunks(column)?;
+        let mut out = Vec::with_capacity(self.num_rows());
+        for chunk in chunks {
+            let start = out.len();
+            if !push_times(chunk.as_ref(), &mut out) {
+                return Err(self.type_error(column, "a timestamp or date column", &dtype));
+            }
+            if let Some(bad) = out[start..].iter().position(|v| v == &Some(i64::MIN)) {
+                return Err(MarginError::cell(
+                    self.name,
+                    column,
+                    start + bad,
+                    "time is out of range",
+                ));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Is this column an integer or a string column (the two kinds an account id may be)?
+    pub fn is_integer(&self, column: &str) -> Result<bool> {
+        let (dtype, _) = self.chunks(column)?;
+        Ok(dtype.is_integer() || matches!(&dtype, DataType::Dictionary(_, v) if v.is_integer()))
+    }
+
+    /// An integer column as i128 (None for null).
+    pub fn integers(&self, column: &str) -> Result<Vec<Option<i128>>> {
+        let (dtype, chunks) = self.chunks(column)?;
+        let mut out = Vec::with_capacity(self.num_rows());
+        for chunk in chunks {
+            if !push_integers(chunk.as_ref(), &mut out) {
+                return Err(self.type_error(column, "an integer or string column", &dtype));
+            }
+        }
+        Ok(out)
+    }
+}
+
+pub fn is_string_like(dtype: &DataType) -> bool {
+    match dtype {
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => true,
+        DataType::Dictionary(_, values) => is_string_like(values),
+        _ => false,
+    }
+}
+
+fn push_strings<'a>(array: &'a dyn Array, out: &mut Vec<Option<&'a str>>) {
+    match array.data_type() {
+        DataType::Utf8 => out.extend(array.as_string::<i32>().iter()),
+        DataType::LargeUtf8 => out.extend(array.as_string::<i64>().iter()),
+        DataType::Utf8View => out.extend(array.as_string_view().iter()),
+        DataType::Dictionary(_, _) => {
+            let Some(dict) = array.as_any_dictionary_opt() else {
+                return;
+            };
+            let mut values = Vec::with_capacity(dict.values().len());
+            push_strings(dict.values().as_ref(), &mut values);
+            let keys = dict.normalized_keys();
+            out.extend(
+                keys.iter()
+                    .enumerate()
+                    .map(|(i, &k)| if dict.is_null(i) { None } else { values[k] }),
+            );
+        }
+        // Callers check the type first.
+        _ => out.extend(std::iter::repeat_n(None, array.len())),
+    }
+}
+
+macro_rules! extend_as_f64 {
+    ($array:expr, $out:expr, $t:ty) => {
+        $out.extend(
+            $array
+                .as_primitive::<$t>()
+                .iter()
+                .map(|v| v.map(|x| x as f64)),
+        )
+    };
+}
+
+fn push_numbers(array: &dyn Array, out: &mut Vec<Option<f64>>) -> bool {
+    match array.data_type() {
+        DataType::Float64 => out.extend(array.as_primitive::<Float64Type>().iter()),
+        DataType::Float32 => extend_as_f64!(array, out, Float32Type),
+        DataType::Int8 => extend_as_f64!(array, out, Int8Type),
+        DataType::Int16 => extend_as_f64!(array, out, Int16Type),
+        DataType::Int32 => extend_as_f64!(array, out, Int32Type),
+        DataType::Int64 => extend_as_f64!(array, out, Int64Type),
+        DataType::UInt8 => extend_as_f64!(array, out, UInt8Type),
+        DataType::UInt16 => extend_as_f64!(array, out, UInt16Type),
+        DataType::UInt32 => extend_as_f64!(array, out, UInt32Type),
+        DataType::UInt64 => extend_as_f64!(array, out, UInt64Type),
+        DataType::Null => out.extend(std::iter::repeat_n(None, array.len())),
+        _ => return false,
+    }
+    true
+}
+
+macro_rules! extend_as_i128 {
+    ($array:expr, $out:expr, $t:ty) => {
+        $out.extend(
+            $array
+                .as_primitive::<$t>()
+                .iter()
+                .map(|v| v.map(i128::from)),
+        )
+    };
+}
+
+fn push_integers(array: &dyn Array, out: &mut Vec<Option<i128>>) -> bool {
+    match array.data_type() {
+        DataType::Int8 => extend_as_i128!(array, out, Int8Type),
+        DataType::Int16 => extend_as_i128!(array, out, Int16Type),
+        DataType::Int32 => extend_as_i128!(array, out, Int32Type),
+        DataType::Int64 => extend_as_i128!(array, out, Int64Type),
+        DataType::UInt8 => extend_as_i128!(array, out, UInt8Type),
+        DataType::UInt16 => extend_as_i128!(array, out, UInt16Type),
+        DataType::UInt32 => extend_as_i128!(array, out, UInt32Type),
+        DataType::UInt64 => extend_as_i128!(array, out, UInt64Type),
+        DataType::Dictionary(_, _) => {
+            let Some(dict) = array.as_any_dictionary_opt() else {
+                return false;
+            };
+            let mut values = Vec::with_capacity(dict.values().len());
+            if !push_integers(dict.values().as_ref(), &mut values) {
+                return false;
+            }
+            let keys = dict.normalized_keys();
+            out.extend(
+                keys.iter()
+                    .enumerate()
+                    .map(|(i, &k)| if dict.is_null(i) { None } else { values[k] }),
+            );
+        }
+        _ => return false,
+    }
+    true
+}
+
+/// Scale to nanoseconds; `i64::MIN` marks an overflow (checked by the caller).
+fn scaled(v: Option<i64>, factor: i64) -> Option<i64> {
+    v.map(|x| x.checked_mul(factor).unwrap_or(i64::MIN))
+}
+
+fn push_times(array: &dyn Array, out: &mut Vec<Option<i64>>) -> bool {
+    const DAY_NS: i64 = 86_400 * 1_000_000_000;
+    match array.data_type() {
+        DataType::Timestamp(TimeUnit::Second, _) => out.extend(
+            array
+                .as_primitive::<TimestampSecondType>()
+                .iter()
+                .map(|v| scaled(v, 1_000_000_000)),
+        ),
+        DataType::Timestamp(TimeUnit::Millisecond, _) => out.extend(
+            array
+                .as_primitive::<TimestampMillisecondType>()
+                .iter()
+                .map(|v| scaled(v, 1_000_000)),
+        ),
+        DataType::Timestamp(TimeUnit::Microsecond, _) => out.extend(
+            array
+                .as_primitive::<TimestampMicrosecondType>()
+                .iter()
+                .map(|v| scaled(v, 1_000)),
+        ),
+        DataType::Timestamp(TimeUnit::Nanosecond, _) => {
+            out.extend(array.as_primitive::<TimestampNanosecondType>().iter())
+        }
+        DataType::Date32 => out.extend(
+            array
+                .as_primitive::<Date32Type>()
+                .iter()
+                .map(|v| scaled(v.map(i64::from), DAY_NS)),
+        ),
+        DataType::Date64 => out.extend(
+            array
+                .as_primitive::<Date64Type>()
+                .iter()
+                .map(|v| scaled(v, 1_000_000)),
+        ),
+        DataType::Null => out.extend(std::iter::repeat_n(None, array.len())),
+        _ => return false,
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow_array::{DictionaryArray, Float32Array, Int32Array, StringArray, StringViewArray};
+    use arrow_schema::{Field, Schema};
+    use std::sync::Arc;
+
+    fn batch(columns: Vec<(&str, ArrayRef)>) -> (SchemaRef, Vec<RecordBatch>) {
+        let fields: Vec<Field> = columns
+            .iter()
+            .map(|(n, a)| Field::new(*n, a.data_type().clone(), true))
+            .collect();
+        let schema = Arc::new(Schema::new(fields));
+        let b = RecordBatch::try_new(
+            schema.clone(),
+            columns.into_iter().map(|(_, a)| a).collect(),
+        )
+        .expect("valid batch");
+        (schema, vec![b])
+    }
+
+    #[test]
+    fn reads_every_string_encoding() {
+        let dict: DictionaryArray<Int32Type> = vec!["x", "y", "x"].into_iter().collect();
+        let (schema, batches) = batch(vec![
+            ("a", Arc::new(StringArray::from(vec!["x", "y", "x"]))),
+            ("b", Arc::new(StringViewArray::from(vec!["x", "y", "x"]))),
+            ("c", Arc::new(dict)),
+        ]);
+        let t = Table::new("t", &schema, &batches);
+        for c in ["a", "b", "c"] {
+            assert_eq!(t.required_strings(c).expect("strings"), vec!["x", "y", "x"]);
+        }
+    }
+
+    #[test]
+    fn errors_name_column_and_row() {
+        let (schema, batches) = batch(vec![
+            ("s", Arc::new(StringArray::from(vec![Some("x"), None]))),
+            ("f", Arc::new(Float32Array::from(vec![1.0, f32::NAN]))),
+            ("i", Arc::new(Int32Array::from(vec![1, 2]))),
+        ]);
+        let t = Table::new("t", &schema, &batches);
+        assert_eq!(
+            t.required_strings("s").unwrap_err().to_string(),
+            "t.s, row 1: null is not allowed"
+        );
+        assert!(t
+            .required_finite("f")
+            .unwrap_err()
+            .to_string()
+            .starts_with("t.f, row 1: NaN"));
+        assert_eq!(
+            t.required_finite("i").expect("ints are numbers"),
+            vec![1.0, 2.0]
+        );
+        assert!(t
+            .strings("i")
+            .unwrap_err()
+            .to_string()
+            .contains("expected a string column"));
+        assert_eq!(
+            t.strings("zz").unwrap_err().to_string(),
+            "t.zz: missing column"
+        );
+    }
+}

@@ -1,0 +1,112 @@
+//! A priceable contract: an instrument joined with its market data at the valuation time.
+
+use crate::error::{MarginError, Result};
+use crate::instruments::{Instrument, Kind};
+use crate::market::{Underlyings, Vols};
+use crate::pricing::black76::{black76, OptionType};
+
+/// Seconds in the ACT/365 year: T = (expiry - as_of) / (365 x 86400 s).
+const YEAR_NS: f64 = 31_536_000e9;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Contract {
+    /// Row in the underlyings table.
+    pub underlying: u32,
+    pub kind: Kind,
+    pub option_type: Option<OptionType>,
+    pub strike: f64,
+    /// Years to expiry (0 for spot and perpetuals).
+    pub t: f64,
+    pub multiplier: f64,
+    pub spot: f64,
+    pub rate: f64,
+    /// Implied vol (options only).
+    pub vol: f64,
+}
+
+impl Contract {
+    /// Join instrument `row` with the market, or say why it cannot be priced. The checks run in
+    /// a fixed order (underlying, vol, expiry) so both engines report the same problem.
+    pub fn resolve(
+        row: usize,
+        id: &str,
+        instrument: &Instrument,
+        underlyings: &Underlyings,
+        vols: &Vols,
+        as_of_ns: i64,
+    ) -> Result<Contract> {
+        let u = underlyings
+            .index_of(&instrument.underlying)
+            .ok_or_else(|| {
+                MarginError::cell(
+                    "instruments",
+                    "underlying",
+                    row,
+                    format!(
+                        "no market row for underlying '{}' in the underlyings table",
+                        instrument.underlying
+                    ),
+                )
+            })?;
+        let vol = if instrument.kind == Kind::Option {
+            vols.get(id).ok_or_else(|| {
+                MarginError::cell(
+                    "instruments",
+                    "instrument_id",
+                    row,
+                    format!("option '{id}' has no implied vol in the vols table"),
+                )
+            })?
+        } else {
+            0.0
+        };
+        let t = match instrument.expiry_ns {
+            Some(expiry) => {
+                let left = i128::from(expiry) - i128::from(as_of_ns);
+                if left < 0 {
+                    return Err(MarginError::cell(
+                        "instruments",
+                        "expiry",
+                        row,
+                        format!(
+                            "'{id}' expired {:.6} days before as_of",
+                            -(left as f64) / 86_400e9
+                        ),
+                    ));
+                }
+                left as f64 / YEAR_NS
+            }
+            None => 0.0,
+        };
+        Ok(Contract {
+            underlying: u,
+            kind: instrument.kind,
+            option_type: instrument.option_type,
+            strike: instrument.strike,
+            t,
+            multiplier: instrument.multiplier,
+            spot: underlyings.spot[u as usize],
+            rate: underlyings.rate[u as usize],
+            vol,
+        })
+    }
+
+    /// Value per unit of quantity (multiplier included) at `spot` and `vol`.
+    #[inline]
+    pub fn value(&self, spot: f64, vol: f64) -> f64 {
+        match self.kind {
+            Kind::Spot | Kind::Perpetual => self.multiplier * spot,
+            Kind::Future => self.multiplier * (spot * (self.rate * self.t).exp()),
+            Kind::Option => {
+                let forward = spot * (self.rate * self.t).exp();
+                let discount = (-self.rate * self.t).exp();
+                let option_type = self.option_type.unwrap_or(OptionType::Call);
+                self.multiplier * black76(option_type, forward, self.strike, self.t, vol, discount)
+            }
+        }
+    }
+
+    pub fn base_value(&self) -> f64 {
+        self.value(self.spot, self.vol)
+    }
+}

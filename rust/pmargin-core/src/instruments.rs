@@ -1,0 +1,254 @@
+//! The instruments table: what each `instrument_id` is, validated row by row.
+
+use hashbrown::HashMap;
+
+use crate::columns::Table;
+use crate::error::{MarginError, Result};
+use crate::pricing::black76::OptionType;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Spot,
+    Future,
+    Perpetual,
+    Option,
+}
+
+impl Kind {
+    fn parse(text: &str) -> Option<Kind> {
+        match text {
+            "spot" => Some(Kind::Spot),
+            "future" => Some(Kind::Future),
+            "perpetual" => Some(Kind::Perpetual),
+            "option" => Some(Kind::Option),
+            _ => None,
+        }
+    }
+
+    /// Futures and options have an expiry; spot and perpetuals do not.
+    pub fn expires(self) -> bool {
+        matches!(self, Kind::Future | Kind::Option)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Instrument {
+    pub underlying: String,
+    pub kind: Kind,
+    /// Options only.
+    pub option_type: Option<OptionType>,
+    /// Options only (0 otherwise).
+    pub strike: f64,
+    /// Futures and options only.
+    pub expiry_ns: Option<i64>,
+    pub multiplier: f64,
+}
+
+/// All rows of the instruments table, in table order, with an id -> row index.
+#[derive(Debug, Default)]
+pub struct Instruments {
+    pub ids: Vec<String>,
+    pub rows: Vec<Instrument>,
+    index: HashMap<String, u32>,
+}
+
+impl Instruments {
+    pub fn row_of(&self, id: &str) -> Option<u32> {
+        self.index.get(id).copied()
+    }
+
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+}
+
+const TABLE: &str = "instruments";
+
+/// Read and validate the instruments table (every row, whether held or not).
+pub fn read_instruments(table: Table<'_>) -> Result<Instruments> {
+    let ids = table.required_strings("instrument_id")?;
+    let index = unique_index(TABLE, "instrument_id", &ids)?;
+    let underlyings = table.required_strings("underlying")?;
+    let kinds = read_kinds(table)?;
+
+    let has_option = kinds.contains(&Kind::Option);
+    let option_types = if has_option {
+        read_option_types(table, &kinds)?
+    } else {
+        vec![None; kinds.len()]
+    };
+    let strikes = if has_option {
+        read_strikes(table, &kinds)?
+    } else {
+        vec![0.0; kinds.len()]
+    };
+    let expiries = if kinds.iter().any(|k| k.expires()) {
+        read_expiries(table, &kinds)?
+    } else {
+        vec![None; kinds.len()]
+    };
+    let multipliers = read_multipliers(table)?;
+
+    let rows = (0..ids.len())
+        .map(|i| Instrument {
+            underlying: underlyings[i].to_owned(),
+            kind: kinds[i],
+            option_type: option_types[i],
+            strike: strikes[i],
+            expiry_ns: expiries[i],
+            multiplier: multipliers[i],
+        })
+        .collect();
+    Ok(Instruments {
+        ids: ids.iter().map(|s| (*s).to_owned()).collect(),
+        rows,
+        index,
+    })
+}
+
+/// Map each key to its row; a repeated key is an error naming the second row and the first.
+pub fn unique_index(table: &str, column: &str, keys: &[&str]) -> Result<HashMap<String, u32>> {
+    let mut index: HashMap<String, u32> = HashMap::with_capacity(keys.len());
+    for (row, key) in keys.iter().enumerate() {
+        if let Some(first) = index.get(*key) {
+            return Err(MarginError::cell(
+                table,
+                column,
+                row,
+                format!("duplicate {column} '{key}' (first at row {first})"),
+            ));
+        }
+        index.insert((*key).to_owned(), row as u32);
+    }
+    Ok(index)
+}
+
+fn read_kinds(table: Table<'_>) -> Result<Vec<Kind>> {
+    let kinds = table.required_strings("kind")?;
+    kinds
+        .iter()
+        .enumerate()
+        .map(|(row, k)| {
+            Kind::parse(k).ok_or_else(|| {
+                MarginError::cell(
+                    TABLE,
+                    "kind",
+                    row,
+                    format!("unknown kind '{k}'; expected spot, future, perpetual or option"),
+                )
+            })
+        })
+        .collect()
+}
+
+fn read_option_types(table: Table<'_>, kinds: &[Kind]) -> Result<Vec<Option<OptionType>>> {
+    let values = table.strings("option_type")?;
+    kinds
+        .iter()
+        .zip(values)
+        .enumerate()
+        .map(|(row, (kind, v))| {
+            if *kind != Kind::Option {
+                return Ok(None);
+            }
+            match v {
+                Some("call") => Ok(Some(OptionType::Call)),
+                Some("put") => Ok(Some(OptionType::Put)),
+                None => Err(MarginError::cell(
+                    TABLE,
+                    "option_type",
+                    row,
+                    "null is not allowed for an option",
+                )),
+                Some(other) => Err(MarginError::cell(
+                    TABLE,
+                    "option_type",
+                    row,
+                    format!("unknown option_type '{other}'; expected call or put"),
+                )),
+            }
+        })
+        .collect()
+}
+
+fn read_strikes(table: Table<'_>, kinds: &[Kind]) -> Result<Vec<f64>> {
+    let values = table.numbers("strike")?;
+    kinds
+        .iter()
+        .zip(values)
+        .enumerate()
+        .map(|(row, (kind, v))| {
+            if *kind != Kind::Option {
+                return Ok(0.0);
+            }
+            positive_cell(TABLE, "strike", row, v, "an option")
+        })
+        .collect()
+}
+
+/// A present, finite, strictly positive number.
+pub fn positive_cell(
+    table: &str,
+    column: &str,
+    row: usize,
+    value: Option<f64>,
+    what: &str,
+) -> Result<f64> {
+    match value {
+        None => Err(MarginError::cell(
+            table,
+            column,
+            row,
+            format!("null is not allowed for {what}"),
+        )),
+        Some(x) if !x.is_finite() => Err(MarginError::cell(
+            table,
+            column,
+            row,
+            format!("{x} is not allowed: need a finite number"),
+        )),
+        Some(x) if x <= 0.0 => Err(MarginError::cell(
+            table,
+            column,
+            row,
+            format!("must be > 0, got {x}"),
+        )),
+        Some(x) => Ok(x),
+    }
+}
+
+fn read_expiries(table: Table<'_>, kinds: &[Kind]) -> Result<Vec<Option<i64>>> {
+    let values = table.times_ns("expiry")?;
+    kinds
+        .iter()
+        .zip(values)
+        .enumerate()
+        .map(|(row, (kind, v))| match (kind.expires(), v) {
+            (false, _) => Ok(None),
+            (true, Some(ns)) => Ok(Some(ns)),
+            (true, None) => Err(MarginError::cell(
+                TABLE,
+                "expiry",
+                row,
+                "null is not allowed for a future or option",
+            )),
+        })
+        .collect()
+}
+
+fn read_multipliers(table: Table<'_>) -> Result<Vec<f64>> {
+    let n = table.num_rows();
+    if !table.has_column("multiplier") {
+        return Ok(vec![1.0; n]);
+    }
+    let values = table.numbers("multiplier")?;
+    values
+        .into_iter()
+        .enumerate()
+        .map(|(row, v)| positive_cell(TABLE, "multiplier", row, v, "a multiplier"))
+        .collect()
+}

@@ -1,0 +1,171 @@
+//! The grid model: price x vol scenarios and how per-underlying losses combine.
+
+use crate::error::{MarginError, Result};
+
+/// Shocked implied vols never fall below this (annualised); mirrors `pmargin.models.VOL_FLOOR`.
+pub const VOL_FLOOR: f64 = 1e-4;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VolShockMode {
+    /// vol x (1 + v)
+    Relative,
+    /// vol + v
+    Absolute,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cross {
+    /// Sum of the per-underlying worst losses.
+    Sum,
+    /// Each scenario hits every underlying at once; worst total.
+    Joint,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct GridModel {
+    pub price_shocks: Vec<f64>,
+    pub vol_shocks: Vec<f64>,
+    pub vol_mode: VolShockMode,
+    pub cross: Cross,
+    pub mm_ratio: f64,
+}
+
+fn model_error(field: &str, reason: String) -> MarginError {
+    MarginError::column("model", field, reason)
+}
+
+fn check_shocks(field: &str, shocks: &[f64], min_exclusive: Option<f64>) -> Result<()> {
+    if shocks.is_empty() {
+        return Err(model_error(field, "needs at least one shock".into()));
+    }
+    for (i, s) in shocks.iter().enumerate() {
+        if !s.is_finite() {
+            return Err(model_error(
+                field,
+                format!("item {i} must be finite, got {s}"),
+            ));
+        }
+        if let Some(min) = min_exclusive {
+            if *s <= min {
+                return Err(model_error(
+                    field,
+                    format!("item {i} is {s}: a shock of -100% or below is impossible"),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+impl GridModel {
+    pub fn new(
+        price_shocks: Vec<f64>,
+        vol_shocks: Vec<f64>,
+        vol_mode: VolShockMode,
+        cross: Cross,
+        mm_ratio: f64,
+    ) -> Result<Self> {
+        check_shocks("price_shocks", &price_shocks, Some(-1.0))?;
+        let vol_min = (vol_mode == VolShockMode::Relative).then_some(-1.0);
+        check_shocks("vol_shocks", &vol_shocks, vol_min)?;
+        if !(mm_ratio.is_finite() && mm_ratio > 0.0 && mm_ratio <= 1.0) {
+            return Err(model_error(
+                "mm_ratio",
+                format!("must be a number in (0, 1], got {mm_ratio}"),
+            ));
+        }
+        Ok(GridModel {
+            price_shocks,
+            vol_shocks,
+            vol_mode,
+            cross,
+            mm_ratio,
+        })
+    }
+
+    pub fn n_scenarios(&self) -> usize {
+        self.price_shocks.len() * self.vol_shocks.len()
+    }
+
+    /// `(price_shock, vol_shock)` of scenario `s`: price shocks as given, vol shocks within each.
+    pub fn scenario(&self, s: usize) -> (f64, f64) {
+        let nv = self.vol_shocks.len();
+        (self.price_shocks[s / nv], self.vol_shocks[s % nv])
+    }
+
+    pub fn shocked_vol(&self, vol: f64, shock: f64) -> f64 {
+        let shocked = match self.vol_mode {
+            VolShockMode::Relative => vol * (1.0 + shock),
+            VolShockMode::Absolute => vol + shock,
+        };
+        shocked.max(VOL_FLOOR)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scenario_order_is_price_major() {
+        let m = GridModel::new(
+            vec![-0.1, 0.1],
+            vec![-0.3, 0.0, 0.3],
+            VolShockMode::Relative,
+            Cross::Sum,
+            0.75,
+        )
+        .expect("valid");
+        assert_eq!(m.n_scenarios(), 6);
+        assert_eq!(m.scenario(0), (-0.1, -0.3));
+        assert_eq!(m.scenario(4), (0.1, 0.0));
+    }
+
+    #[test]
+    fn rejects_impossible_shocks() {
+        let bad = GridModel::new(
+            vec![-1.0],
+            vec![0.0],
+            VolShockMode::Relative,
+            Cross::Sum,
+            0.75,
+        );
+        assert_eq!(
+            bad.unwrap_err().to_string(),
+            "model.price_shocks: item 0 is -1: a shock of -100% or below is impossible"
+        );
+        assert!(
+            GridModel::new(vec![], vec![0.0], VolShockMode::Relative, Cross::Sum, 0.75).is_err()
+        );
+        assert!(GridModel::new(
+            vec![0.1],
+            vec![-2.0],
+            VolShockMode::Absolute,
+            Cross::Sum,
+            0.75
+        )
+        .is_ok());
+        assert!(GridModel::new(
+            vec![0.1],
+            vec![0.0],
+            VolShockMode::Absolute,
+            Cross::Sum,
+            0.0
+        )
+        .is_err());
+    }
+
+    #[test]
+    fn vol_is_floored() {
+        let m = GridModel::new(
+            vec![0.0],
+            vec![-0.5],
+            VolShockMode::Absolute,
+            Cross::Sum,
+            1.0,
+        )
+        .expect("valid");
+        assert_eq!(m.shocked_vol(0.2, -0.5), VOL_FLOOR);
+        assert!((m.shocked_vol(0.6, -0.5) - 0.1).abs() < 1e-15);
+    }
+}

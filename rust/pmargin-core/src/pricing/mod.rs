@@ -1,0 +1,4 @@
+//! Closed-form pricing of the supported contracts.
+
+pub mod black76;
+pub mod normal;

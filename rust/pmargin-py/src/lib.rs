@@ -1,0 +1,48 @@
+//! `pmargin._core`: the native extension. Arrow exchange, GIL release and error mapping only;
+//! every computation lives in `pmargin-core`.
+
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+use pyo3_arrow::input::AnyRecordBatch;
+
+mod errors;
+mod grid;
+mod tables;
+
+/// Address of each column's value buffer per batch, as the native side sees it after import.
+/// Tests compare these with the producer's own buffers to prove nothing was copied.
+#[pyfunction]
+fn column_addresses<'py>(py: Python<'py>, table: AnyRecordBatch) -> PyResult<Bound<'py, PyDict>> {
+    let imported = tables::import(table)?;
+    let out = PyDict::new(py);
+    for (i, field) in imported.schema.fields().iter().enumerate() {
+        let addresses: Vec<usize> = imported
+            .batches
+            .iter()
+            .map(|b| {
+                let data = b.column(i).to_data();
+                let buffers = data.buffers();
+                // Strings: buffers[0] is offsets (or views); report the last (character data).
+                buffers.last().map_or(0, |buf| buf.as_ptr() as usize)
+            })
+            .collect();
+        out.set_item(field.name(), addresses)?;
+    }
+    Ok(out)
+}
+
+/// True when the extension was built without optimisations (benchmarks warn about it).
+#[pyfunction]
+fn is_debug_build() -> bool {
+    cfg!(debug_assertions)
+}
+
+#[pymodule]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<grid::GridEngine>()?;
+    m.add_class::<grid::MarginRun>()?;
+    m.add_function(wrap_pyfunction!(column_addresses, m)?)?;
+    m.add_function(wrap_pyfunction!(is_debug_build, m)?)?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}
