@@ -1,0 +1,139 @@
+"""Margin a large book in chunks of whole accounts.
+
+Margin is not additive across partial accounts (an account's hedges must be netted together), so
+positions are split into chunks that each hold every row of the accounts they contain. Chunks
+follow the accounts' first-seen order, so the concatenated result lists accounts in the same order
+as one run over the whole book would, with the same numbers.
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .errors import MarginInputError
+from .io import TableLike, to_table
+from .result import MarginResult
+
+if TYPE_CHECKING:
+    from .api import MarginEngine
+
+#: ``progress(positions_done, positions_total)``, called after each chunk.
+Progress = Callable[[int, int], None]
+
+IntArray = npt.NDArray[np.int64]
+
+
+def margin_in_chunks(
+    engine: MarginEngine,
+    positions: TableLike,
+    chunk_positions: int,
+    progress: Progress | None = None,
+) -> MarginResult:
+    """Margin ``positions`` with ``engine`` in chunks of whole accounts of about ``chunk_positions`` rows.
+
+    An account with more rows than ``chunk_positions`` gets a chunk of its own. The result equals
+    ``engine.margin(positions)``: same rows in the same order, and ``.scenarios(account_id)``
+    dispatches to the chunk that holds the account. A bad position row is reported with its row
+    number in ``positions`` as given.
+    """
+    if isinstance(chunk_positions, bool) or not isinstance(chunk_positions, int) or chunk_positions < 1:
+        raise MarginInputError(f"must be a positive integer, got {chunk_positions!r}", table="options", column="chunk_positions")
+    table = to_table(positions, "positions")
+    total = table.num_rows
+    codes = _account_codes(table)
+    if codes is None or total <= chunk_positions:
+        result = engine.margin(table)
+        _report(progress, total, total)
+        return result
+    chunk_of_row = _chunk_of_row(codes, chunk_positions)
+    order, bounds = _group_rows(chunk_of_row)
+    ordered = table if order is None else table.take(pa.array(order))
+    results: list[MarginResult] = []
+    for start, stop in itertools.pairwise(bounds):
+        rows = None if order is None else order[start:stop]
+        results.append(_margin_chunk(engine, ordered.slice(start, stop - start), start, rows))
+        _report(progress, stop, total)
+    return combine(results)
+
+
+def _report(progress: Progress | None, done: int, total: int) -> None:
+    if progress is not None:
+        progress(done, total)
+
+
+def _account_codes(table: pa.Table) -> IntArray | None:
+    """Each row's account as 0, 1, 2, ... in first-seen order; None when the engine must judge the column."""
+    if "account_id" not in table.column_names:
+        return None
+    column = table.column("account_id")
+    if pa.types.is_dictionary(column.type):
+        column = column.cast(column.type.value_type)
+    if column.null_count or not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)
+                                 or pa.types.is_string_view(column.type) or pa.types.is_integer(column.type)):
+        return None
+    encoded = pc.dictionary_encode(column.combine_chunks())
+    codes: IntArray = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    return codes
+
+
+def _chunk_of_row(codes: IntArray, chunk_positions: int) -> IntArray:
+    """Chunk number of each row: accounts in first-seen order, a new chunk when the next account would overflow."""
+    sizes = np.bincount(codes)
+    chunk_of_account = np.empty(sizes.size, np.int64)
+    chunk, filled = 0, 0
+    for account, size in enumerate(sizes.tolist()):
+        if filled and filled + size > chunk_positions:
+            chunk, filled = chunk + 1, 0
+        chunk_of_account[account] = chunk
+        filled += size
+    result: IntArray = chunk_of_account[codes]
+    return result
+
+
+def _group_rows(chunk_of_row: IntArray) -> tuple[IntArray | None, list[int]]:
+    """Row order grouping the chunks (None when already grouped) and the chunk boundaries in it."""
+    grouped = bool(np.all(chunk_of_row[1:] >= chunk_of_row[:-1]))
+    order: IntArray | None = None if grouped else np.argsort(chunk_of_row, kind="stable").astype(np.int64)
+    counts = np.bincount(chunk_of_row)
+    bounds = [0, *np.cumsum(counts).tolist()]
+    return order, bounds
+
+
+def _margin_chunk(engine: MarginEngine, chunk: pa.Table, start: int, rows: IntArray | None) -> MarginResult:
+    """Margin one chunk; a position error is re-raised with its row number in the whole table."""
+    try:
+        return engine.margin(chunk)
+    except MarginInputError as exc:
+        if exc.table != "positions" or exc.row is None or not 0 <= exc.row < chunk.num_rows:
+            raise
+        row = start + exc.row if rows is None else int(rows[exc.row])
+        raise type(exc)(exc.reason, table=exc.table, column=exc.column, row=row) from None
+
+
+def combine(results: Sequence[MarginResult]) -> MarginResult:
+    """Concatenate the results of disjoint sets of accounts into one, in the order given."""
+    if not results:
+        raise ValueError("combine needs at least one result")
+    if len(results) == 1:
+        return results[0]
+    offsets = np.cumsum([0] + [r.accounts.num_rows for r in results]).tolist()
+    accounts = pa.concat_tables([r.accounts for r in results])
+    by_underlying = pa.concat_tables([r.by_underlying for r in results])
+    account_ids: list[Any] | None = None
+
+    def scenario_matrix(index: int) -> pa.Table:
+        nonlocal account_ids
+        if account_ids is None:
+            account_ids = accounts.column("account_id").to_pylist()
+        part = bisect.bisect_right(offsets, index) - 1
+        return results[part].scenarios(account_ids[index])
+
+    return MarginResult(accounts, by_underlying, results[0].model, scenario_matrix)
