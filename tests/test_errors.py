@@ -211,7 +211,7 @@ def test_native_core_validates_the_model_too() -> None:
     """A model that bypasses GridModel's checks still cannot reach the kernel."""
     t = base_tables()
     with pytest.raises(MarginConfigError) as info:
-        pmargin._core.GridEngine(
+        pmargin._core.Engine.grid(
             pa.table(t["instruments"] | {"expiry": pa.array(t["instruments"]["expiry"], pa.timestamp("us", tz="UTC"))}),
             pa.table(t["underlyings"]),
             pa.table(t["vols"]),

@@ -2,13 +2,72 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pyarrow as pa
 
 from . import _core
+from . import models as m
 from .io import TableLike, to_table
 from .market import Market
-from .models import GridModel
 from .result import MarginResult
+
+AnyModel = Any
+"""A :class:`~pmargin.models.GridModel`, ``HistoricalModel`` or ``MonteCarloModel``."""
+
+
+def _flat_matrix(correlation: Any) -> tuple[list[str], list[float]]:
+    names = list(correlation.names)
+    return names, [float(x) for row in correlation.matrix for x in row]
+
+
+def _native_engine(instruments: pa.Table, market: Market, model: AnyModel) -> _core.Engine:
+    """Build the native engine for ``model`` (dispatch on its type)."""
+    common = (instruments, market.underlyings, market.vols, market.as_of_ns)
+    if isinstance(model, m.GridModel):
+        correlation = getattr(model, "correlation", None)
+        names, matrix = _flat_matrix(correlation) if correlation is not None else (None, None)
+        return _core.Engine.grid(
+            *common,
+            list(model.price_shocks),
+            list(model.vol_shocks),
+            model.vol_shock,
+            model.cross,
+            model.mm_ratio,
+            correlation_names=names,
+            correlation_matrix=matrix,
+            floor_largest=bool(getattr(model, "floor_largest", False)),
+        )
+    historical = getattr(m, "HistoricalModel", None)
+    if historical is not None and isinstance(model, historical):
+        return _core.Engine.historical(
+            *common,
+            model.moves,
+            model.stressed,
+            model.measure,
+            model.confidence,
+            model.vol_shock,
+            model.mm_ratio,
+            ewma_lambda=model.ewma_lambda,
+        )
+    monte_carlo = getattr(m, "MonteCarloModel", None)
+    if monte_carlo is not None and isinstance(model, monte_carlo):
+        names, matrix = _flat_matrix(model.correlation)
+        return _core.Engine.monte_carlo(
+            *common,
+            names,
+            matrix,
+            model.horizon_vols(),
+            model.n_scenarios,
+            model.seed,
+            model.dof if model.distribution == "student_t" else None,
+            model.measure,
+            model.confidence,
+            model.vol_of_vol,
+            model.spot_vol_correlation,
+            model.mm_ratio,
+        )
+    raise TypeError(f"model must be a pmargin GridModel, HistoricalModel or MonteCarloModel, got {type(model).__name__}")
 
 
 class MarginEngine:
@@ -18,24 +77,12 @@ class MarginEngine:
     batch runs): each :meth:`margin` call only aggregates. The GIL is released while it works.
     """
 
-    def __init__(self, instruments: TableLike, market: Market, model: GridModel | None = None) -> None:
+    def __init__(self, instruments: TableLike, market: Market, model: AnyModel | None = None) -> None:
         if not isinstance(market, Market):
             raise TypeError(f"market must be a pmargin.Market, got {type(market).__name__}")
-        self.model = model if model is not None else GridModel()
-        if not isinstance(self.model, GridModel):
-            raise TypeError(f"model must be a pmargin.GridModel, got {type(self.model).__name__}")
+        self.model = model if model is not None else m.GridModel()
         self.market = market
-        self._native = _core.GridEngine(
-            to_table(instruments, "instruments"),
-            market.underlyings,
-            market.vols,
-            market.as_of_ns,
-            list(self.model.price_shocks),
-            list(self.model.vol_shocks),
-            self.model.vol_shock,
-            self.model.cross,
-            self.model.mm_ratio,
-        )
+        self._native = _native_engine(to_table(instruments, "instruments"), market, self.model)
 
     @property
     def n_instruments(self) -> int:
@@ -53,7 +100,7 @@ def margin(
     positions: TableLike,
     instruments: TableLike,
     market: Market,
-    model: GridModel | None = None,
+    model: AnyModel | None = None,
 ) -> MarginResult:
     """Portfolio margin of every account in ``positions`` under ``model`` (default grid)."""
     return MarginEngine(instruments, market, model).margin(positions)
@@ -62,6 +109,23 @@ def margin(
 def value(instruments: TableLike, market: Market) -> pa.Table:
     """``instrument_id``, ``price``: each instrument's value per unit of quantity (multiplier
     included) at the current market. Every instrument must be priceable."""
-    engine = MarginEngine(instruments, market, GridModel(price_shocks=[0.0], vol_shocks=[0.0]))
+    engine = MarginEngine(instruments, market, m.GridModel(price_shocks=[0.0], vol_shocks=[0.0]))
     table: pa.Table = engine._native.values()
+    return table
+
+
+def monte_carlo_scenarios(model: Any) -> pa.Table:
+    """The native Monte Carlo scenario table of ``model``: ``scenario``, ``underlying``,
+    ``return``, ``vol_change`` (scenario-major, names in correlation order)."""
+    names, matrix = _flat_matrix(model.correlation)
+    table: pa.Table = _core.monte_carlo_scenarios(
+        names,
+        matrix,
+        model.horizon_vols(),
+        model.n_scenarios,
+        model.seed,
+        model.dof if model.distribution == "student_t" else None,
+        model.vol_of_vol,
+        model.spot_vol_correlation,
+    )
     return table

@@ -1,13 +1,12 @@
-//! Per-account aggregation: quantity x risk-array sums per underlying, worst losses, and the
-//! cross-underlying rule. Accounts are independent, so they run in parallel and the result does
-//! not depend on the number of threads.
+//! Worst-loss aggregation (the grid): quantity x risk-array sums per underlying, worst losses, and
+//! the cross-underlying rule. Accounts are independent, so they run in parallel and the result
+//! does not depend on the number of threads.
 
-use hashbrown::HashMap;
 use rayon::prelude::*;
 
-use crate::model::Cross;
 use crate::positions::Book;
 use crate::revalue::RiskArrays;
+use crate::scenarios::{Cross, GridModel};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct UnderlyingOutcome {
@@ -21,7 +20,7 @@ pub struct UnderlyingOutcome {
 /// Which scenario drives an account's margin.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Driver {
-    /// cross="sum": the worst scenario of the underlying with the largest requirement.
+    /// cross="sum" or "correlation": the worst scenario of the underlying with the largest requirement.
     Underlying { underlying: u32, scenario: u32 },
     /// cross="joint": a scenario applied to every underlying at once.
     Joint { scenario: u32 },
@@ -31,6 +30,8 @@ pub enum Driver {
 pub struct AccountOutcome {
     pub initial: f64,
     pub gross: f64,
+    /// Sum of the per-underlying requirements (each underlying alone).
+    pub undiversified: f64,
     pub driver: Option<Driver>,
     /// First-seen order within the account.
     pub underlyings: Vec<UnderlyingOutcome>,
@@ -60,27 +61,17 @@ pub fn worst_loss(pnl: &[f64]) -> (f64, Option<u32>) {
     (best, arg)
 }
 
-/// P&L of account `a` per underlying (first-seen order) and scenario.
-pub fn scenario_matrix(
-    book: &Book,
-    a: usize,
-    underlying_of: &[u32],
-    risk: &RiskArrays,
-) -> ScenarioMatrix {
-    let s_count = risk.n_scenarios;
+/// The account's underlyings in first-seen order, and each netted position's slot among them.
+pub fn underlying_slots(book: &Book, a: usize, underlying_of: &[u32]) -> (Vec<u32>, Vec<usize>) {
     let positions = book.positions(a);
     // Linear search is fastest for the usual handful of underlyings; big accounts use a map.
     let use_map = positions.len() > 64;
     let mut underlyings: Vec<u32> = Vec::new();
-    let mut slot_of: HashMap<u32, usize> = HashMap::new();
+    let mut slot_of: hashbrown::HashMap<u32, usize> = hashbrown::HashMap::new();
     let mut slots = Vec::with_capacity(positions.len());
-    for p in positions.clone() {
+    for p in positions {
         let u = underlying_of[book.instrument[p] as usize];
-        let known = if use_map {
-            slot_of.get(&u).copied()
-        } else {
-            underlyings.iter().position(|&x| x == u)
-        };
+        let known = if use_map { slot_of.get(&u).copied() } else { underlyings.iter().position(|&x| x == u) };
         let k = known.unwrap_or_else(|| {
             underlyings.push(u);
             if use_map {
@@ -90,13 +81,23 @@ pub fn scenario_matrix(
         });
         slots.push(k);
     }
+    (underlyings, slots)
+}
 
+/// P&L of account `a` per underlying (first-seen order) and scenario.
+pub fn scenario_matrix(book: &Book, a: usize, underlying_of: &[u32], risk: &RiskArrays) -> ScenarioMatrix {
+    let s_count = risk.n_scenarios;
+    let (underlyings, slots) = underlying_slots(book, a, underlying_of);
     let mut pnl = vec![0.0; underlyings.len() * s_count];
-    for (p, &k) in positions.zip(&slots) {
-        let q = book.quantity[p];
-        let row = risk.row(book.instrument[p]);
-        for (acc, x) in pnl[k * s_count..(k + 1) * s_count].iter_mut().zip(row) {
-            *acc += q * x;
+    for b in 0..risk.n_blocks() {
+        let range = risk.block_range(b);
+        for (p, &k) in book.positions(a).zip(&slots) {
+            let q = book.quantity[p];
+            let row = risk.block_row(b, book.instrument[p]);
+            let dst = &mut pnl[k * s_count + range.start..k * s_count + range.end];
+            for (acc, x) in dst.iter_mut().zip(row) {
+                *acc += q * x;
+            }
         }
     }
     let mut total = vec![0.0; s_count];
@@ -105,86 +106,87 @@ pub fn scenario_matrix(
             *t += x;
         }
     }
-    ScenarioMatrix {
-        underlyings,
-        pnl,
-        total,
-    }
+    ScenarioMatrix { underlyings, pnl, total }
 }
 
-fn account_outcome(
-    book: &Book,
-    a: usize,
-    underlying_of: &[u32],
-    risk: &RiskArrays,
-    cross: Cross,
-) -> AccountOutcome {
-    let s_count = risk.n_scenarios;
-    let matrix = scenario_matrix(book, a, underlying_of, risk);
+/// The largest requirement (first on ties) with a worst scenario, as the account's driver.
+fn largest_driver(underlyings: &[UnderlyingOutcome]) -> Option<Driver> {
+    let mut largest: Option<&UnderlyingOutcome> = None;
+    for u in underlyings {
+        if u.requirement > largest.map_or(0.0, |l| l.requirement) {
+            largest = Some(u);
+        }
+    }
+    largest.and_then(|u| u.worst.map(|s| Driver::Underlying { underlying: u.underlying, scenario: s }))
+}
+
+fn account_outcome(book: &Book, a: usize, ctx: &GridContext<'_>) -> AccountOutcome {
+    let s_count = ctx.risk.n_scenarios;
+    let matrix = scenario_matrix(book, a, ctx.underlying_of, ctx.risk);
     let underlyings: Vec<UnderlyingOutcome> = matrix
         .underlyings
         .iter()
         .enumerate()
         .map(|(k, &u)| {
             let (requirement, worst) = worst_loss(&matrix.pnl[k * s_count..(k + 1) * s_count]);
-            UnderlyingOutcome {
-                underlying: u,
-                requirement,
-                worst,
-            }
+            UnderlyingOutcome { underlying: u, requirement, worst }
         })
         .collect();
+    let undiversified = underlyings.iter().fold(0.0, |acc, u| acc + u.requirement);
 
-    let (initial, driver) = match cross {
-        Cross::Sum => {
-            let initial = underlyings.iter().fold(0.0, |acc, u| acc + u.requirement);
-            let mut largest: Option<&UnderlyingOutcome> = None;
-            for u in &underlyings {
-                if u.requirement > largest.map_or(0.0, |l| l.requirement) {
-                    largest = Some(u);
-                }
-            }
-            let driver = largest.and_then(|u| {
-                u.worst.map(|s| Driver::Underlying {
-                    underlying: u.underlying,
-                    scenario: s,
-                })
-            });
-            (initial, driver)
-        }
+    let (initial, driver) = match &ctx.model.cross {
+        Cross::Sum => (undiversified, largest_driver(&underlyings)),
         Cross::Joint => {
             let (initial, worst) = worst_loss(&matrix.total);
             (initial, worst.map(|scenario| Driver::Joint { scenario }))
         }
+        Cross::Correlation { matrix: rho, floor_largest } => {
+            let signed: Vec<(usize, f64)> = underlyings
+                .iter()
+                .map(|u| {
+                    let short = u.worst.is_some_and(|s| ctx.model.scenario(s as usize).0 > 0.0);
+                    let index = ctx.correlation_index[u.underlying as usize].unwrap_or(0);
+                    (index, if short { -u.requirement } else { u.requirement })
+                })
+                .collect();
+            let mut t = 0.0;
+            for &(i, ri) in &signed {
+                for &(j, rj) in &signed {
+                    t += rho.get(i, j) * ri * rj;
+                }
+            }
+            let mut initial = t.max(0.0).sqrt().min(undiversified);
+            if *floor_largest {
+                initial = underlyings.iter().fold(initial, |acc, u| acc.max(u.requirement));
+            }
+            (initial, largest_driver(&underlyings))
+        }
     };
-    let gross = book.positions(a).fold(0.0, |acc, p| {
-        acc + risk.standalone(book.instrument[p], book.quantity[p])
-    });
-    AccountOutcome {
-        initial,
-        gross,
-        driver,
-        underlyings,
-    }
+    let gross = book.positions(a).fold(0.0, |acc, p| acc + ctx.risk.standalone(book.instrument[p], book.quantity[p]));
+    AccountOutcome { initial, gross, undiversified, driver, underlyings }
+}
+
+/// What grid aggregation needs besides the book.
+pub struct GridContext<'a> {
+    pub model: &'a GridModel,
+    pub risk: &'a RiskArrays,
+    pub underlying_of: &'a [u32],
+    /// Index in the correlation matrix of each underlyings-table row (cross="correlation").
+    pub correlation_index: &'a [Option<usize>],
 }
 
 /// Outcomes of every account, in account order.
-pub fn aggregate(
-    book: &Book,
-    underlying_of: &[u32],
-    risk: &RiskArrays,
-    cross: Cross,
-) -> Vec<AccountOutcome> {
-    (0..book.n_accounts())
-        .into_par_iter()
-        .with_min_len(64)
-        .map(|a| account_outcome(book, a, underlying_of, risk, cross))
-        .collect()
+pub fn aggregate(book: &Book, ctx: &GridContext<'_>) -> Vec<AccountOutcome> {
+    (0..book.n_accounts()).into_par_iter().with_min_len(64).map(|a| account_outcome(book, a, ctx)).collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::contract::Contract;
+    use crate::correlation::CorrelationMatrix;
+    use crate::instruments::Kind;
+    use crate::scenarios::VolShockMode;
 
     #[test]
     fn first_worst_wins_ties() {
@@ -192,33 +194,43 @@ mod tests {
         assert_eq!(worst_loss(&[0.0, 1.0]), (0.0, None));
     }
 
+    fn pair(cross: Cross) -> AccountOutcome {
+        // Long 1 of underlying 0 (spot 100), short 1 of underlying 1 (spot 80), shocks -10%, +10%.
+        let model = GridModel::new(vec![-0.1, 0.1], vec![0.0], VolShockMode::Relative, cross, 1.0).expect("valid");
+        let spot = |u: u32, s: f64| Contract {
+            underlying: u,
+            kind: Kind::Spot,
+            option_type: None,
+            strike: 0.0,
+            t: 0.0,
+            multiplier: 1.0,
+            spot: s,
+            rate: 0.0,
+            vol: 0.0,
+        };
+        let contracts = [Some(spot(0, 100.0)), Some(spot(1, 80.0))];
+        let risk = RiskArrays::build(&contracts, &[100.0, 80.0], &model.scenario_set(2)).expect("finite");
+        let book = Book { first_row: vec![0], offsets: vec![0, 2], instrument: vec![0, 1], quantity: vec![1.0, -1.0] };
+        let ctx =
+            GridContext { model: &model, risk: &risk, underlying_of: &[0, 1], correlation_index: &[Some(0), Some(1)] };
+        aggregate(&book, &ctx).remove(0)
+    }
+
     #[test]
-    fn sum_and_joint_on_a_pair() {
-        // One account: long contract 0 (underlying 0), short contract 1 (underlying 1).
-        let book = Book {
-            first_row: vec![0],
-            offsets: vec![0, 2],
-            instrument: vec![0, 1],
-            quantity: vec![1.0, -1.0],
-        };
-        let risk = RiskArrays {
-            n_scenarios: 2,
-            values: vec![-10.0, 10.0, -8.0, 8.0],
-            min: vec![-10.0, -8.0],
-            max: vec![10.0, 8.0],
-        };
-        let sum = aggregate(&book, &[0, 1], &risk, Cross::Sum);
-        assert_eq!(sum[0].initial, 18.0);
-        assert_eq!(sum[0].gross, 18.0);
-        assert_eq!(
-            sum[0].driver,
-            Some(Driver::Underlying {
-                underlying: 0,
-                scenario: 0
-            })
-        );
-        let joint = aggregate(&book, &[0, 1], &risk, Cross::Joint);
-        assert_eq!(joint[0].initial, 2.0);
-        assert_eq!(joint[0].driver, Some(Driver::Joint { scenario: 0 }));
+    fn sum_joint_and_correlation_on_a_pair() {
+        let sum = pair(Cross::Sum);
+        assert!((sum.initial - 18.0).abs() < 1e-12 && (sum.gross - 18.0).abs() < 1e-12);
+        assert_eq!(sum.driver, Some(Driver::Underlying { underlying: 0, scenario: 0 }));
+        let joint = pair(Cross::Joint);
+        assert!((joint.initial - 2.0).abs() < 1e-12);
+        assert_eq!(joint.driver, Some(Driver::Joint { scenario: 0 }));
+        assert!((joint.undiversified - 18.0).abs() < 1e-12);
+        // Long 10 (sign +), short 8 (sign -), rho 0.8: sqrt(100 + 64 - 2 * 0.8 * 80) = sqrt(36) = 6.
+        let names = vec!["A".to_owned(), "B".to_owned()];
+        let rho = CorrelationMatrix::new(names, vec![1.0, 0.8, 0.8, 1.0]).expect("valid");
+        let corr = pair(Cross::Correlation { matrix: rho.clone(), floor_largest: false });
+        assert!((corr.initial - 6.0).abs() < 1e-9, "{}", corr.initial);
+        let floored = pair(Cross::Correlation { matrix: rho, floor_largest: true });
+        assert!((floored.initial - 10.0).abs() < 1e-9);
     }
 }

@@ -7,8 +7,8 @@
 use arrow_array::cast::AsArray;
 use arrow_array::types::{
     Date32Type, Date64Type, Float32Type, Float64Type, Int16Type, Int32Type, Int64Type, Int8Type,
-    TimestampMicrosecondType, TimestampMillisecondType, TimestampNanosecondType,
-    TimestampSecondType, UInt16Type, UInt32Type, UInt64Type, UInt8Type,
+    TimestampMicrosecondType, TimestampMillisecondType, TimestampNanosecondType, TimestampSecondType, UInt16Type,
+    UInt32Type, UInt64Type, UInt8Type,
 };
 use arrow_array::{Array, ArrayRef, RecordBatch};
 use arrow_schema::{DataType, SchemaRef, TimeUnit};
@@ -25,11 +25,7 @@ pub struct Table<'a> {
 
 impl<'a> Table<'a> {
     pub fn new(name: &'static str, schema: &'a SchemaRef, batches: &'a [RecordBatch]) -> Self {
-        Table {
-            name,
-            schema,
-            batches,
-        }
+        Table { name, schema, batches }
     }
 
     pub fn num_rows(&self) -> usize {
@@ -49,23 +45,14 @@ impl<'a> Table<'a> {
     }
 
     fn chunks(&self, column: &str) -> Result<(DataType, Vec<&'a ArrayRef>)> {
-        let index = self
-            .schema
-            .index_of(column)
-            .map_err(|_| MarginError::column(self.name, column, "missing column"))?;
+        let index =
+            self.schema.index_of(column).map_err(|_| MarginError::column(self.name, column, "missing column"))?;
         let dtype = self.schema.field(index).data_type().clone();
-        Ok((
-            dtype,
-            self.batches.iter().map(|b| b.column(index)).collect(),
-        ))
+        Ok((dtype, self.batches.iter().map(|b| b.column(index)).collect()))
     }
 
     fn type_error(&self, column: &str, expected: &str, got: &DataType) -> MarginError {
-        MarginError::column(
-            self.name,
-            column,
-            format!("expected {expected}, got Arrow type {got}"),
-        )
+        MarginError::column(self.name, column, format!("expected {expected}, got Arrow type {got}"))
     }
 
     /// A string column, one `Option<&str>` per row (None for null).
@@ -87,9 +74,7 @@ impl<'a> Table<'a> {
         values
             .iter()
             .enumerate()
-            .map(|(row, v)| {
-                v.ok_or_else(|| MarginError::cell(self.name, column, row, "null is not allowed"))
-            })
+            .map(|(row, v)| v.ok_or_else(|| MarginError::cell(self.name, column, row, "null is not allowed")))
             .collect()
     }
 
@@ -112,18 +97,10 @@ impl<'a> Table<'a> {
             .iter()
             .enumerate()
             .map(|(row, v)| match v {
-                None => Err(MarginError::cell(
-                    self.name,
-                    column,
-                    row,
-                    "null is not allowed",
-                )),
-                Some(x) if !x.is_finite() => Err(MarginError::cell(
-                    self.name,
-                    column,
-                    row,
-                    format!("{x} is not allowed: need a finite number"),
-                )),
+                None => Err(MarginError::cell(self.name, column, row, "null is not allowed")),
+                Some(x) if !x.is_finite() => {
+                    Err(MarginError::cell(self.name, column, row, format!("{x} is not allowed: need a finite number")))
+                }
                 Some(x) => Ok(*x),
             })
             .collect()
@@ -139,12 +116,7 @@ impl<'a> Table<'a> {
                 return Err(self.type_error(column, "a timestamp or date column", &dtype));
             }
             if let Some(bad) = out[start..].iter().position(|v| v == &Some(i64::MIN)) {
-                return Err(MarginError::cell(
-                    self.name,
-                    column,
-                    start + bad,
-                    "time is out of range",
-                ));
+                return Err(MarginError::cell(self.name, column, start + bad, "time is out of range"));
             }
         }
         Ok(out)
@@ -189,11 +161,7 @@ fn push_strings<'a>(array: &'a dyn Array, out: &mut Vec<Option<&'a str>>) {
             let mut values = Vec::with_capacity(dict.values().len());
             push_strings(dict.values().as_ref(), &mut values);
             let keys = dict.normalized_keys();
-            out.extend(
-                keys.iter()
-                    .enumerate()
-                    .map(|(i, &k)| if dict.is_null(i) { None } else { values[k] }),
-            );
+            out.extend(keys.iter().enumerate().map(|(i, &k)| if dict.is_null(i) { None } else { values[k] }));
         }
         // Callers check the type first.
         _ => out.extend(std::iter::repeat_n(None, array.len())),
@@ -202,12 +170,7 @@ fn push_strings<'a>(array: &'a dyn Array, out: &mut Vec<Option<&'a str>>) {
 
 macro_rules! extend_as_f64 {
     ($array:expr, $out:expr, $t:ty) => {
-        $out.extend(
-            $array
-                .as_primitive::<$t>()
-                .iter()
-                .map(|v| v.map(|x| x as f64)),
-        )
+        $out.extend($array.as_primitive::<$t>().iter().map(|v| v.map(|x| x as f64)))
     };
 }
 
@@ -231,12 +194,7 @@ fn push_numbers(array: &dyn Array, out: &mut Vec<Option<f64>>) -> bool {
 
 macro_rules! extend_as_i128 {
     ($array:expr, $out:expr, $t:ty) => {
-        $out.extend(
-            $array
-                .as_primitive::<$t>()
-                .iter()
-                .map(|v| v.map(i128::from)),
-        )
+        $out.extend($array.as_primitive::<$t>().iter().map(|v| v.map(i128::from)))
     };
 }
 
@@ -259,11 +217,7 @@ fn push_integers(array: &dyn Array, out: &mut Vec<Option<i128>>) -> bool {
                 return false;
             }
             let keys = dict.normalized_keys();
-            out.extend(
-                keys.iter()
-                    .enumerate()
-                    .map(|(i, &k)| if dict.is_null(i) { None } else { values[k] }),
-            );
+            out.extend(keys.iter().enumerate().map(|(i, &k)| if dict.is_null(i) { None } else { values[k] }));
         }
         _ => return false,
     }
@@ -278,39 +232,22 @@ fn scaled(v: Option<i64>, factor: i64) -> Option<i64> {
 fn push_times(array: &dyn Array, out: &mut Vec<Option<i64>>) -> bool {
     const DAY_NS: i64 = 86_400 * 1_000_000_000;
     match array.data_type() {
-        DataType::Timestamp(TimeUnit::Second, _) => out.extend(
-            array
-                .as_primitive::<TimestampSecondType>()
-                .iter()
-                .map(|v| scaled(v, 1_000_000_000)),
-        ),
-        DataType::Timestamp(TimeUnit::Millisecond, _) => out.extend(
-            array
-                .as_primitive::<TimestampMillisecondType>()
-                .iter()
-                .map(|v| scaled(v, 1_000_000)),
-        ),
-        DataType::Timestamp(TimeUnit::Microsecond, _) => out.extend(
-            array
-                .as_primitive::<TimestampMicrosecondType>()
-                .iter()
-                .map(|v| scaled(v, 1_000)),
-        ),
+        DataType::Timestamp(TimeUnit::Second, _) => {
+            out.extend(array.as_primitive::<TimestampSecondType>().iter().map(|v| scaled(v, 1_000_000_000)))
+        }
+        DataType::Timestamp(TimeUnit::Millisecond, _) => {
+            out.extend(array.as_primitive::<TimestampMillisecondType>().iter().map(|v| scaled(v, 1_000_000)))
+        }
+        DataType::Timestamp(TimeUnit::Microsecond, _) => {
+            out.extend(array.as_primitive::<TimestampMicrosecondType>().iter().map(|v| scaled(v, 1_000)))
+        }
         DataType::Timestamp(TimeUnit::Nanosecond, _) => {
             out.extend(array.as_primitive::<TimestampNanosecondType>().iter())
         }
-        DataType::Date32 => out.extend(
-            array
-                .as_primitive::<Date32Type>()
-                .iter()
-                .map(|v| scaled(v.map(i64::from), DAY_NS)),
-        ),
-        DataType::Date64 => out.extend(
-            array
-                .as_primitive::<Date64Type>()
-                .iter()
-                .map(|v| scaled(v, 1_000_000)),
-        ),
+        DataType::Date32 => {
+            out.extend(array.as_primitive::<Date32Type>().iter().map(|v| scaled(v.map(i64::from), DAY_NS)))
+        }
+        DataType::Date64 => out.extend(array.as_primitive::<Date64Type>().iter().map(|v| scaled(v, 1_000_000))),
         DataType::Null => out.extend(std::iter::repeat_n(None, array.len())),
         _ => return false,
     }
@@ -325,16 +262,10 @@ mod tests {
     use std::sync::Arc;
 
     fn batch(columns: Vec<(&str, ArrayRef)>) -> (SchemaRef, Vec<RecordBatch>) {
-        let fields: Vec<Field> = columns
-            .iter()
-            .map(|(n, a)| Field::new(*n, a.data_type().clone(), true))
-            .collect();
+        let fields: Vec<Field> = columns.iter().map(|(n, a)| Field::new(*n, a.data_type().clone(), true)).collect();
         let schema = Arc::new(Schema::new(fields));
-        let b = RecordBatch::try_new(
-            schema.clone(),
-            columns.into_iter().map(|(_, a)| a).collect(),
-        )
-        .expect("valid batch");
+        let b =
+            RecordBatch::try_new(schema.clone(), columns.into_iter().map(|(_, a)| a).collect()).expect("valid batch");
         (schema, vec![b])
     }
 
@@ -360,27 +291,10 @@ mod tests {
             ("i", Arc::new(Int32Array::from(vec![1, 2]))),
         ]);
         let t = Table::new("t", &schema, &batches);
-        assert_eq!(
-            t.required_strings("s").unwrap_err().to_string(),
-            "t.s, row 1: null is not allowed"
-        );
-        assert!(t
-            .required_finite("f")
-            .unwrap_err()
-            .to_string()
-            .starts_with("t.f, row 1: NaN"));
-        assert_eq!(
-            t.required_finite("i").expect("ints are numbers"),
-            vec![1.0, 2.0]
-        );
-        assert!(t
-            .strings("i")
-            .unwrap_err()
-            .to_string()
-            .contains("expected a string column"));
-        assert_eq!(
-            t.strings("zz").unwrap_err().to_string(),
-            "t.zz: missing column"
-        );
+        assert_eq!(t.required_strings("s").unwrap_err().to_string(), "t.s, row 1: null is not allowed");
+        assert!(t.required_finite("f").unwrap_err().to_string().starts_with("t.f, row 1: NaN"));
+        assert_eq!(t.required_finite("i").expect("ints are numbers"), vec![1.0, 2.0]);
+        assert!(t.strings("i").unwrap_err().to_string().contains("expected a string column"));
+        assert_eq!(t.strings("zz").unwrap_err().to_string(), "t.zz: missing column");
     }
 }

@@ -35,19 +35,14 @@ impl Contract {
         vols: &Vols,
         as_of_ns: i64,
     ) -> Result<Contract> {
-        let u = underlyings
-            .index_of(&instrument.underlying)
-            .ok_or_else(|| {
-                MarginError::cell(
-                    "instruments",
-                    "underlying",
-                    row,
-                    format!(
-                        "no market row for underlying '{}' in the underlyings table",
-                        instrument.underlying
-                    ),
-                )
-            })?;
+        let u = underlyings.index_of(&instrument.underlying).ok_or_else(|| {
+            MarginError::cell(
+                "instruments",
+                "underlying",
+                row,
+                format!("no market row for underlying '{}' in the underlyings table", instrument.underlying),
+            )
+        })?;
         let vol = if instrument.kind == Kind::Option {
             vols.get(id).ok_or_else(|| {
                 MarginError::cell(
@@ -68,10 +63,7 @@ impl Contract {
                         "instruments",
                         "expiry",
                         row,
-                        format!(
-                            "'{id}' expired {:.6} days before as_of",
-                            -(left as f64) / 86_400e9
-                        ),
+                        format!("'{id}' expired {:.6} days before as_of", -(left as f64) / 86_400e9),
                     ));
                 }
                 left as f64 / YEAR_NS

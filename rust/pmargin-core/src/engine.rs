@@ -1,114 +1,256 @@
-//! The grid engine: validated instruments and market, contracts priced once per scenario, ready
+//! The engine: validated instruments and market, every contract priced once per scenario, ready
 //! to margin any number of books (pre-trade checks reuse one engine).
 
 use arrow_array::{new_empty_array, Array, ArrayRef, RecordBatch};
 use arrow_select::interleave::interleave;
+use rayon::prelude::*;
 
-use crate::aggregate::{aggregate, scenario_matrix, AccountOutcome};
+use crate::aggregate::{aggregate, scenario_matrix, AccountOutcome, GridContext};
 use crate::columns::Table;
 use crate::contract::Contract;
 use crate::error::{MarginError, Result};
 use crate::instruments::{read_instruments, Instruments};
 use crate::labels::scenario_label;
 use crate::market::{read_underlyings, read_vols, Underlyings};
-use crate::model::GridModel;
+use crate::measure::{tail_count, Measure};
 use crate::output;
 use crate::positions::{read_book, Book};
 use crate::revalue::RiskArrays;
+use crate::scenarios::montecarlo::MonteCarloSpec;
+use crate::scenarios::{historical, Cross, GridModel, ScenarioSet, VolShockMode};
+use crate::tail_aggregate::{plans, unit_margins, window_outcomes, WindowOutcome};
 
-pub struct GridEngine {
+/// Which model to build, with its inputs.
+pub enum ModelSpec<'a> {
+    Grid(GridModel),
+    Historical {
+        moves: Table<'a>,
+        stressed: Option<Table<'a>>,
+        vol_mode: VolShockMode,
+        ewma_lambda: Option<f64>,
+        tail: TailSpec,
+    },
+    MonteCarlo {
+        spec: MonteCarloSpec,
+        tail: TailSpec,
+    },
+}
+
+/// VaR / ES settings shared by the historical and Monte Carlo models.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TailSpec {
+    pub measure: Measure,
+    pub confidence: f64,
+    pub mm_ratio: f64,
+}
+
+pub struct GridMethod {
     pub model: GridModel,
+    risk: RiskArrays,
+    /// `(n_underlyings + 1) x S` labels; the last block is for joint scenarios.
+    labels: Vec<String>,
+    correlation_index: Vec<Option<usize>>,
+}
+
+/// One scenario window of a VaR / ES model (the normal one, or a stressed period).
+pub struct Window {
+    pub name: &'static str,
+    pub risk: RiskArrays,
+    pub k: usize,
+    pub labels: Vec<String>,
+}
+
+pub struct MeasureMethod {
+    pub measure: Measure,
+    pub windows: Vec<Window>,
+}
+
+pub enum Method {
+    Grid(Box<GridMethod>),
+    Measure(MeasureMethod),
+}
+
+pub struct Engine {
     pub instruments: Instruments,
     pub underlyings: Underlyings,
-    /// Why an instrument cannot be priced (no market row, no vol, expired); None when it can.
+    pub mm_ratio: f64,
+    pub method: Method,
+    /// Why an instrument cannot be margined (no market row, no vol, expired, no scenarios for
+    /// its underlying); None when it can.
     problems: Vec<Option<MarginError>>,
     /// Underlyings-table row of each instrument (0 for unusable ones, never read).
     underlying_of: Vec<u32>,
-    risk: RiskArrays,
     /// Value per unit of each instrument at the current market (0 for unusable ones).
     base_values: Vec<f64>,
-    /// `(n_underlyings + 1) x S` labels; the last block is for joint scenarios.
-    labels: Vec<String>,
 }
 
-impl GridEngine {
-    /// Validate the tables (underlyings, vols, instruments, in that order) and build risk arrays.
+fn check_mm_ratio(mm_ratio: f64) -> Result<()> {
+    if mm_ratio.is_finite() && mm_ratio > 0.0 && mm_ratio <= 1.0 {
+        Ok(())
+    } else {
+        Err(MarginError::column("model", "mm_ratio", format!("must be a number in (0, 1], got {mm_ratio}")))
+    }
+}
+
+impl Engine {
+    /// Validate the tables (underlyings, vols, instruments, then the model's own) and build risk
+    /// arrays for every scenario window.
     pub fn new(
         instruments: Table<'_>,
         underlyings: Table<'_>,
         vols: Table<'_>,
         as_of_ns: i64,
-        model: GridModel,
-    ) -> Result<GridEngine> {
+        spec: ModelSpec<'_>,
+    ) -> Result<Engine> {
         let underlyings = read_underlyings(underlyings)?;
         let vols = read_vols(vols)?;
         let instruments = read_instruments(instruments)?;
         let resolved: Vec<Result<Contract>> = (0..instruments.len())
             .map(|row| {
-                Contract::resolve(
-                    row,
-                    &instruments.ids[row],
-                    &instruments.rows[row],
-                    &underlyings,
-                    &vols,
-                    as_of_ns,
-                )
+                Contract::resolve(row, &instruments.ids[row], &instruments.rows[row], &underlyings, &vols, as_of_ns)
             })
             .collect();
-        let underlying_of = resolved
-            .iter()
-            .map(|c| c.as_ref().map_or(0, |c| c.underlying))
-            .collect();
-        let (contracts, problems): (Vec<Option<Contract>>, Vec<Option<MarginError>>) = resolved
+        let underlying_of: Vec<u32> = resolved.iter().map(|c| c.as_ref().map_or(0, |c| c.underlying)).collect();
+        let (mut contracts, mut problems): (Vec<Option<Contract>>, Vec<Option<MarginError>>) = resolved
             .into_iter()
             .map(|r| match r {
                 Ok(c) => (Some(c), None),
                 Err(e) => (None, Some(e)),
             })
             .unzip();
-        let risk = RiskArrays::build(&contracts, &model);
-        let base_values = contracts.iter().map(|c| c.as_ref().map_or(0.0, Contract::base_value)).collect();
-        let labels = scenario_labels(&underlyings, &model);
-        Ok(GridEngine {
-            model,
-            instruments,
-            underlyings,
-            problems,
-            underlying_of,
-            risk,
-            base_values,
-            labels,
-        })
+        let base_values: Vec<f64> = contracts.iter().map(|c| c.as_ref().map_or(0.0, Contract::base_value)).collect();
+
+        let (sets, mm_ratio, kind) = scenario_sets(spec, &underlyings)?;
+        check_mm_ratio(mm_ratio)?;
+        // A contract whose underlying lacks scenarios in any window cannot be margined.
+        for (c, problem) in contracts.iter_mut().zip(problems.iter_mut()) {
+            if let Some(contract) = c {
+                if let Some(missing) = sets.iter().find_map(|(_, s)| s.missing[contract.underlying as usize].clone()) {
+                    *problem = Some(missing);
+                    *c = None;
+                }
+            }
+        }
+        let method = match kind {
+            MethodKind::Grid(model) => {
+                let risk = RiskArrays::build(&contracts, &base_values, &sets[0].1)?;
+                let correlation_index = match &model.cross {
+                    Cross::Correlation { matrix, .. } => {
+                        mark_uncorrelated(&mut problems, &contracts, &underlyings, matrix);
+                        underlyings.names.iter().map(|n| matrix.index_of(n)).collect()
+                    }
+                    _ => vec![None; underlyings.names.len()],
+                };
+                let labels = grid_labels(&underlyings, &model);
+                Method::Grid(Box::new(GridMethod { model, risk, labels, correlation_index }))
+            }
+            MethodKind::Measure(tail) => {
+                let windows = sets
+                    .into_iter()
+                    .map(|(name, set)| {
+                        let k = tail_count(set.n, tail.confidence)?;
+                        let risk = RiskArrays::build(&contracts, &base_values, &set)?;
+                        Ok(Window { name, risk, k, labels: set.labels })
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                Method::Measure(MeasureMethod { measure: tail.measure, windows })
+            }
+        };
+        Ok(Engine { instruments, underlyings, mm_ratio, method, problems, underlying_of, base_values })
     }
 
-    pub fn label(&self, underlying: Option<u32>, scenario: u32) -> &str {
+    /// Grid label of a scenario for one underlying, or for all at once (`None`).
+    pub fn grid_label(&self, grid: &GridMethod, underlying: Option<u32>, scenario: u32) -> String {
         let block = underlying.map_or(self.underlyings.names.len(), |u| u as usize);
-        &self.labels[block * self.model.n_scenarios() + scenario as usize]
+        grid.labels[block * grid.model.n_scenarios() + scenario as usize].clone()
     }
 
     /// Margin every account of a positions table.
     pub fn margin(&self, positions: Table<'_>) -> Result<MarginRun> {
-        let book = read_book(positions, &self.instruments, |row| {
-            match &self.problems[row as usize] {
-                Some(problem) => Err(problem.clone()),
-                None => Ok(()),
-            }
+        let book = read_book(positions, &self.instruments, |row| match &self.problems[row as usize] {
+            Some(problem) => Err(problem.clone()),
+            None => Ok(()),
         })?;
-        let outcomes = aggregate(&book, &self.underlying_of, &self.risk, self.model.cross);
+        let outcome = match &self.method {
+            Method::Grid(grid) => {
+                let ctx = GridContext {
+                    model: &grid.model,
+                    risk: &grid.risk,
+                    underlying_of: &self.underlying_of,
+                    correlation_index: &grid.correlation_index,
+                };
+                Outcome::Grid(aggregate(&book, &ctx))
+            }
+            Method::Measure(m) => Outcome::Measure(self.measure_accounts(&book, m)),
+        };
         let account_ids = first_account_ids(positions, &book.first_row)?;
-        Ok(MarginRun {
-            book,
-            outcomes,
-            account_ids,
-        })
+        Ok(MarginRun { book, outcome, account_ids })
+    }
+
+    fn measure_accounts(&self, book: &Book, m: &MeasureMethod) -> Vec<MeasureAccount> {
+        let plans = plans(book, &self.underlying_of);
+        let per_window: Vec<Vec<WindowOutcome>> =
+            m.windows.iter().map(|w| window_outcomes(book, &plans, &w.risk, w.k, m.measure)).collect();
+        let units = self.unit_margins(book, m);
+        let mut per_window: Vec<std::vec::IntoIter<WindowOutcome>> =
+            per_window.into_iter().map(Vec::into_iter).collect();
+        plans
+            .into_iter()
+            .enumerate()
+            .map(|(a, plan)| {
+                let windows = per_window.iter_mut().filter_map(Iterator::next).collect();
+                let gross = book.positions(a).fold(0.0, |acc, p| {
+                    let (long, short) = units[book.instrument[p] as usize];
+                    let q = book.quantity[p];
+                    acc + if q > 0.0 {
+                        q * long
+                    } else if q < 0.0 {
+                        -q * short
+                    } else {
+                        0.0
+                    }
+                });
+                MeasureAccount { underlyings: plan.underlyings, windows, gross }
+            })
+            .collect()
+    }
+
+    /// Unit long / short margins (max over windows) of each held contract.
+    fn unit_margins(&self, book: &Book, m: &MeasureMethod) -> Vec<(f64, f64)> {
+        let mut held = vec![false; self.instruments.len()];
+        for &c in &book.instrument {
+            held[c as usize] = true;
+        }
+        (0..self.instruments.len())
+            .into_par_iter()
+            .map(|c| {
+                if !held[c] {
+                    return (0.0, 0.0);
+                }
+                m.windows.iter().fold((0.0f64, 0.0f64), |(lo, hi), w| {
+                    let (long, short) = unit_margins(&w.risk, c as u32, w.k, m.measure);
+                    (lo.max(long), hi.max(short))
+                })
+            })
+            .collect()
     }
 
     pub fn accounts_batch(&self, run: &MarginRun) -> Result<RecordBatch> {
-        output::accounts_batch(self, &run.account_ids, &run.outcomes)
+        match (&self.method, &run.outcome) {
+            (Method::Grid(g), Outcome::Grid(o)) => output::grid_accounts_batch(self, g, &run.account_ids, o),
+            (Method::Measure(m), Outcome::Measure(o)) => output::measure_accounts_batch(self, m, &run.account_ids, o),
+            _ => Err(MarginError::Internal("run and engine disagree on the model".into())),
+        }
     }
 
     pub fn by_underlying_batch(&self, run: &MarginRun) -> Result<RecordBatch> {
-        output::by_underlying_batch(self, &run.account_ids, &run.outcomes)
+        match (&self.method, &run.outcome) {
+            (Method::Grid(g), Outcome::Grid(o)) => output::grid_by_underlying_batch(self, g, &run.account_ids, o),
+            (Method::Measure(m), Outcome::Measure(o)) => {
+                output::measure_by_underlying_batch(self, m, &run.account_ids, o)
+            }
+            _ => Err(MarginError::Internal("run and engine disagree on the model".into())),
+        }
     }
 
     /// Price per unit of quantity (multiplier included) of every instrument; the first
@@ -130,25 +272,116 @@ impl GridEngine {
                 format!("no account number {account}"),
             ));
         }
-        let matrix = scenario_matrix(&run.book, account, &self.underlying_of, &self.risk);
-        output::scenario_matrix_batch(self, &matrix)
+        match &self.method {
+            Method::Grid(g) => {
+                let matrix = scenario_matrix(&run.book, account, &self.underlying_of, &g.risk);
+                output::grid_scenario_matrix_batch(self, g, &matrix)
+            }
+            Method::Measure(m) => {
+                let window = &m.windows[0];
+                let matrix = scenario_matrix(&run.book, account, &self.underlying_of, &window.risk);
+                output::measure_scenario_matrix_batch(self, window, &matrix)
+            }
+        }
+    }
+}
+
+enum MethodKind {
+    Grid(GridModel),
+    Measure(TailSpec),
+}
+
+type NamedSets = Vec<(&'static str, ScenarioSet)>;
+
+fn scenario_sets(spec: ModelSpec<'_>, underlyings: &Underlyings) -> Result<(NamedSets, f64, MethodKind)> {
+    let n_u = underlyings.names.len();
+    Ok(match spec {
+        ModelSpec::Grid(model) => {
+            let set = model.scenario_set(n_u);
+            let mm = model.mm_ratio;
+            (vec![("normal", set)], mm, MethodKind::Grid(model))
+        }
+        ModelSpec::Historical { moves, stressed, vol_mode, ewma_lambda, tail } => {
+            let mut sets = vec![("normal", historical::scenario_set(moves, underlyings, vol_mode, ewma_lambda)?)];
+            if let Some(stressed) = stressed {
+                sets.push(("stressed", historical::scenario_set(stressed, underlyings, vol_mode, None)?));
+            }
+            (sets, tail.mm_ratio, MethodKind::Measure(tail))
+        }
+        ModelSpec::MonteCarlo { spec, tail } => {
+            (vec![("normal", spec.scenario_set(underlyings)?)], tail.mm_ratio, MethodKind::Measure(tail))
+        }
+    })
+}
+
+/// Under cross="correlation", a held underlying missing from the matrix is an input error.
+fn mark_uncorrelated(
+    problems: &mut [Option<MarginError>],
+    contracts: &[Option<Contract>],
+    underlyings: &Underlyings,
+    matrix: &crate::correlation::CorrelationMatrix,
+) {
+    for (c, problem) in contracts.iter().zip(problems.iter_mut()) {
+        if let Some(contract) = c {
+            let name = &underlyings.names[contract.underlying as usize];
+            if matrix.index_of(name).is_none() {
+                *problem = Some(MarginError::input(
+                    "correlation",
+                    None,
+                    None,
+                    format!("underlying '{name}' is held but is not in the correlation matrix"),
+                ));
+            }
+        }
     }
 }
 
 /// The outcome of margining one positions table.
 pub struct MarginRun {
     pub book: Book,
-    pub outcomes: Vec<AccountOutcome>,
+    pub outcome: Outcome,
     /// `account_id` of each account, in the input's own Arrow type.
     pub account_ids: ArrayRef,
 }
 
-fn scenario_labels(underlyings: &Underlyings, model: &GridModel) -> Vec<String> {
-    let names = underlyings
-        .names
-        .iter()
-        .map(|n| Some(n.as_str()))
-        .chain(std::iter::once(None));
+pub enum Outcome {
+    Grid(Vec<AccountOutcome>),
+    Measure(Vec<MeasureAccount>),
+}
+
+/// A VaR / ES account: its tails in each window.
+pub struct MeasureAccount {
+    pub underlyings: Vec<u32>,
+    pub windows: Vec<WindowOutcome>,
+    pub gross: f64,
+}
+
+impl MeasureAccount {
+    /// (initial margin, binding window): the largest margin over windows, the first on ties.
+    pub fn binding(&self) -> (f64, usize) {
+        let mut best = (self.windows[0].total.margin(), 0);
+        for (w, outcome) in self.windows.iter().enumerate().skip(1) {
+            if outcome.total.margin() > best.0 {
+                best = (outcome.total.margin(), w);
+            }
+        }
+        best
+    }
+
+    /// Margin of underlying slot `k` alone and its binding window.
+    pub fn underlying_binding(&self, k: usize) -> (f64, usize) {
+        let mut best = (self.windows[0].per_underlying[k].margin(), 0);
+        for (w, outcome) in self.windows.iter().enumerate().skip(1) {
+            if outcome.per_underlying[k].margin() > best.0 {
+                best = (outcome.per_underlying[k].margin(), w);
+            }
+        }
+        best
+    }
+}
+
+fn grid_labels(underlyings: &Underlyings, model: &GridModel) -> Vec<String> {
+    let names = underlyings.names.iter().map(|n| Some(n.as_str())).chain(std::iter::once(None));
     names
         .flat_map(|name| {
             (0..model.n_scenarios()).map(move |s| {
@@ -166,11 +399,7 @@ fn first_account_ids(positions: Table<'_>, first_rows: &[usize]) -> Result<Array
         .index_of("account_id")
         .map_err(|_| MarginError::column("positions", "account_id", "missing column"))?;
     let dtype = positions.schema().field(index).data_type().clone();
-    let columns: Vec<&dyn Array> = positions
-        .batches()
-        .iter()
-        .map(|b| b.column(index).as_ref())
-        .collect();
+    let columns: Vec<&dyn Array> = positions.batches().iter().map(|b| b.column(index).as_ref()).collect();
     if first_rows.is_empty() || columns.is_empty() {
         return Ok(new_empty_array(&dtype));
     }
@@ -187,6 +416,5 @@ fn first_account_ids(positions: Table<'_>, first_rows: &[usize]) -> Result<Array
             (batch, row - starts[batch])
         })
         .collect();
-    interleave(&columns, &picks)
-        .map_err(|e| MarginError::Internal(format!("gathering account ids: {e}")))
+    interleave(&columns, &picks).map_err(|e| MarginError::Internal(format!("gathering account ids: {e}")))
 }

@@ -21,18 +21,8 @@ pub enum MarginError {
 }
 
 impl MarginError {
-    pub fn input(
-        table: &str,
-        column: Option<&str>,
-        row: Option<usize>,
-        reason: impl Into<String>,
-    ) -> Self {
-        MarginError::Input {
-            table: table.to_owned(),
-            column: column.map(str::to_owned),
-            row,
-            reason: reason.into(),
-        }
+    pub fn input(table: &str, column: Option<&str>, row: Option<usize>, reason: impl Into<String>) -> Self {
+        MarginError::Input { table: table.to_owned(), column: column.map(str::to_owned), row, reason: reason.into() }
     }
 
     /// An error about one cell of a table.
@@ -67,10 +57,7 @@ mod tests {
     #[test]
     fn message_names_table_column_and_row() {
         let e = MarginError::cell("positions", "quantity", 3, "NaN is not allowed");
-        assert_eq!(
-            e.to_string(),
-            "positions.quantity, row 3: NaN is not allowed"
-        );
+        assert_eq!(e.to_string(), "positions.quantity, row 3: NaN is not allowed");
         let e = MarginError::column("instruments", "kind", "missing column");
         assert_eq!(e.to_string(), "instruments.kind: missing column");
     }

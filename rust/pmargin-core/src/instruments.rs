@@ -76,21 +76,10 @@ pub fn read_instruments(table: Table<'_>) -> Result<Instruments> {
     let kinds = read_kinds(table)?;
 
     let has_option = kinds.contains(&Kind::Option);
-    let option_types = if has_option {
-        read_option_types(table, &kinds)?
-    } else {
-        vec![None; kinds.len()]
-    };
-    let strikes = if has_option {
-        read_strikes(table, &kinds)?
-    } else {
-        vec![0.0; kinds.len()]
-    };
-    let expiries = if kinds.iter().any(|k| k.expires()) {
-        read_expiries(table, &kinds)?
-    } else {
-        vec![None; kinds.len()]
-    };
+    let option_types = if has_option { read_option_types(table, &kinds)? } else { vec![None; kinds.len()] };
+    let strikes = if has_option { read_strikes(table, &kinds)? } else { vec![0.0; kinds.len()] };
+    let expiries =
+        if kinds.iter().any(|k| k.expires()) { read_expiries(table, &kinds)? } else { vec![None; kinds.len()] };
     let multipliers = read_multipliers(table)?;
 
     let rows = (0..ids.len())
@@ -103,11 +92,7 @@ pub fn read_instruments(table: Table<'_>) -> Result<Instruments> {
             multiplier: multipliers[i],
         })
         .collect();
-    Ok(Instruments {
-        ids: ids.iter().map(|s| (*s).to_owned()).collect(),
-        rows,
-        index,
-    })
+    Ok(Instruments { ids: ids.iter().map(|s| (*s).to_owned()).collect(), rows, index })
 }
 
 /// Map each key to its row; a repeated key is an error naming the second row and the first.
@@ -158,12 +143,7 @@ fn read_option_types(table: Table<'_>, kinds: &[Kind]) -> Result<Vec<Option<Opti
             match v {
                 Some("call") => Ok(Some(OptionType::Call)),
                 Some("put") => Ok(Some(OptionType::Put)),
-                None => Err(MarginError::cell(
-                    TABLE,
-                    "option_type",
-                    row,
-                    "null is not allowed for an option",
-                )),
+                None => Err(MarginError::cell(TABLE, "option_type", row, "null is not allowed for an option")),
                 Some(other) => Err(MarginError::cell(
                     TABLE,
                     "option_type",
@@ -191,32 +171,13 @@ fn read_strikes(table: Table<'_>, kinds: &[Kind]) -> Result<Vec<f64>> {
 }
 
 /// A present, finite, strictly positive number.
-pub fn positive_cell(
-    table: &str,
-    column: &str,
-    row: usize,
-    value: Option<f64>,
-    what: &str,
-) -> Result<f64> {
+pub fn positive_cell(table: &str, column: &str, row: usize, value: Option<f64>, what: &str) -> Result<f64> {
     match value {
-        None => Err(MarginError::cell(
-            table,
-            column,
-            row,
-            format!("null is not allowed for {what}"),
-        )),
-        Some(x) if !x.is_finite() => Err(MarginError::cell(
-            table,
-            column,
-            row,
-            format!("{x} is not allowed: need a finite number"),
-        )),
-        Some(x) if x <= 0.0 => Err(MarginError::cell(
-            table,
-            column,
-            row,
-            format!("must be > 0, got {x}"),
-        )),
+        None => Err(MarginError::cell(table, column, row, format!("null is not allowed for {what}"))),
+        Some(x) if !x.is_finite() => {
+            Err(MarginError::cell(table, column, row, format!("{x} is not allowed: need a finite number")))
+        }
+        Some(x) if x <= 0.0 => Err(MarginError::cell(table, column, row, format!("must be > 0, got {x}"))),
         Some(x) => Ok(x),
     }
 }
@@ -230,12 +191,7 @@ fn read_expiries(table: Table<'_>, kinds: &[Kind]) -> Result<Vec<Option<i64>>> {
         .map(|(row, (kind, v))| match (kind.expires(), v) {
             (false, _) => Ok(None),
             (true, Some(ns)) => Ok(Some(ns)),
-            (true, None) => Err(MarginError::cell(
-                TABLE,
-                "expiry",
-                row,
-                "null is not allowed for a future or option",
-            )),
+            (true, None) => Err(MarginError::cell(TABLE, "expiry", row, "null is not allowed for a future or option")),
         })
         .collect()
 }
@@ -246,9 +202,5 @@ fn read_multipliers(table: Table<'_>) -> Result<Vec<f64>> {
         return Ok(vec![1.0; n]);
     }
     let values = table.numbers("multiplier")?;
-    values
-        .into_iter()
-        .enumerate()
-        .map(|(row, v)| positive_cell(TABLE, "multiplier", row, v, "a multiplier"))
-        .collect()
+    values.into_iter().enumerate().map(|(row, v)| positive_cell(TABLE, "multiplier", row, v, "a multiplier")).collect()
 }

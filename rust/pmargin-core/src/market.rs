@@ -31,17 +31,8 @@ pub fn read_underlyings(table: Table<'_>) -> Result<Underlyings> {
         .enumerate()
         .map(|(row, v)| positive_cell(T, "spot", row, v, "a spot"))
         .collect::<Result<Vec<_>>>()?;
-    let rate = if table.has_column("rate") {
-        table.required_finite("rate")?
-    } else {
-        vec![0.0; names.len()]
-    };
-    Ok(Underlyings {
-        names: names.iter().map(|s| (*s).to_owned()).collect(),
-        spot,
-        rate,
-        index,
-    })
+    let rate = if table.has_column("rate") { table.required_finite("rate")? } else { vec![0.0; names.len()] };
+    Ok(Underlyings { names: names.iter().map(|s| (*s).to_owned()).collect(), spot, rate, index })
 }
 
 /// Implied vol per instrument id.
@@ -66,10 +57,6 @@ pub fn read_vols(table: Table<'_>) -> Result<Vols> {
         .enumerate()
         .map(|(row, v)| positive_cell(T, "implied_vol", row, v, "an implied vol"))
         .collect::<Result<Vec<_>>>()?;
-    let by_instrument = ids
-        .iter()
-        .zip(vols)
-        .map(|(id, v)| ((*id).to_owned(), v))
-        .collect();
+    let by_instrument = ids.iter().zip(vols).map(|(id, v)| ((*id).to_owned(), v)).collect();
     Ok(Vols { by_instrument })
 }

@@ -62,16 +62,8 @@ fn account_codes(table: Table<'_>) -> Result<AccountCodes> {
         number_keys(&keys)
     } else {
         let keys = table.strings(COL).map_err(|_| {
-            let dtype = table
-                .schema()
-                .field_with_name(COL)
-                .map(|f| f.data_type().to_string())
-                .unwrap_or_default();
-            MarginError::column(
-                TABLE,
-                COL,
-                format!("expected a string or integer column, got Arrow type {dtype}"),
-            )
+            let dtype = table.schema().field_with_name(COL).map(|f| f.data_type().to_string()).unwrap_or_default();
+            MarginError::column(TABLE, COL, format!("expected a string or integer column, got Arrow type {dtype}"))
         })?;
         number_keys(&keys)
     }
@@ -84,8 +76,7 @@ fn number_keys<K: Copy + Eq + std::hash::Hash>(keys: &[Option<K>]) -> Result<Acc
     let mut first_row = Vec::new();
     let mut previous: Option<(K, u32)> = None;
     for (row, key) in keys.iter().enumerate() {
-        let key =
-            key.ok_or_else(|| MarginError::cell(TABLE, "account_id", row, "null is not allowed"))?;
+        let key = key.ok_or_else(|| MarginError::cell(TABLE, "account_id", row, "null is not allowed"))?;
         let c = match previous {
             Some((k, c)) if k == key => c,
             _ => *map.entry(key).or_insert_with(|| {
@@ -115,12 +106,7 @@ fn resolve_instruments(
             for (i, (slot, id)) in out.iter_mut().zip(ids).enumerate() {
                 let row = chunk * CHUNK + i;
                 let found = instruments.row_of(id).ok_or_else(|| {
-                    MarginError::cell(
-                        TABLE,
-                        "instrument_id",
-                        row,
-                        format!("unknown instrument '{id}'"),
-                    )
+                    MarginError::cell(TABLE, "instrument_id", row, format!("unknown instrument '{id}'"))
                 });
                 match found.and_then(|r| usable(r).map(|()| r)) {
                     Ok(r) => *slot = r,
@@ -208,10 +194,7 @@ mod tests {
 
     #[test]
     fn nets_and_keeps_first_seen_order() {
-        let codes = AccountCodes {
-            code: vec![0, 1, 0, 0, 1],
-            first_row: vec![0, 1],
-        };
+        let codes = AccountCodes { code: vec![0, 1, 0, 0, 1], first_row: vec![0, 1] };
         let instrument = [5, 7, 6, 5, 7];
         let quantity = [1.0, 2.0, 3.0, 4.0, -2.0];
         let book = group_and_net(&codes, &instrument, &quantity);
@@ -226,10 +209,7 @@ mod tests {
         let codes = number_keys(&keys).expect("no nulls");
         assert_eq!(codes.code, vec![0, 0, 1, 0]);
         assert_eq!(codes.first_row, vec![0, 2]);
-        let err = number_keys(&[Some(1), None])
-            .err()
-            .expect("null")
-            .to_string();
+        let err = number_keys(&[Some(1), None]).err().expect("null").to_string();
         assert_eq!(err, "positions.account_id, row 1: null is not allowed");
     }
 }

@@ -1,63 +1,110 @@
 //! Risk arrays: every contract revalued once under every scenario (SPAN's idea). Accounts are
 //! then sparse sums of quantity x risk array, so the pricing work does not grow with the book.
+//!
+//! Layout is block-major: scenarios are cut into blocks of [`BLOCK`], and within a block each
+//! contract's slice is contiguous. Aggregating block by block keeps the block of all contracts
+//! in cache while every account reads from it (the blocked sparse x dense product).
 
 use rayon::prelude::*;
 
 use crate::contract::Contract;
-use crate::model::GridModel;
+use crate::error::{MarginError, Result};
+use crate::scenarios::ScenarioSet;
 
-/// P&L per unit of every contract under every scenario: row `c` is `values[c*S..(c+1)*S]`.
+/// Scenarios per block.
+pub const BLOCK: usize = 256;
+
 #[derive(Debug, Default)]
 pub struct RiskArrays {
     pub n_scenarios: usize,
-    pub values: Vec<f64>,
-    /// Smallest and largest entry of each row (standalone margin of a position in O(1)).
+    n_contracts: usize,
+    values: Vec<f64>,
+    /// Smallest and largest P&L of each contract over all scenarios.
     pub min: Vec<f64>,
     pub max: Vec<f64>,
 }
 
 impl RiskArrays {
-    /// Rows for contracts that cannot be priced (`None`) stay zero; they are never used, since a
-    /// position on them is an input error.
-    pub fn build(contracts: &[Option<Contract>], model: &GridModel) -> RiskArrays {
-        let s_count = model.n_scenarios();
-        let mut values = vec![0.0; contracts.len() * s_count];
-        if s_count > 0 {
-            values
-                .par_chunks_mut(s_count)
-                .zip(contracts.par_iter())
-                .with_min_len(64)
-                .for_each(|(row, c)| {
+    /// Revalue every priceable contract (`Some`) under every scenario; rows of the others stay 0
+    /// and are never read, since a position on them is an input error. A non-finite value is an
+    /// error naming the instrument and the scenario.
+    pub fn build(contracts: &[Option<Contract>], base_values: &[f64], set: &ScenarioSet) -> Result<RiskArrays> {
+        let n = set.n;
+        let n_contracts = contracts.len();
+        let mut risk = RiskArrays {
+            n_scenarios: n,
+            n_contracts,
+            values: vec![0.0; n * n_contracts],
+            min: vec![0.0; n_contracts],
+            max: vec![0.0; n_contracts],
+        };
+        for b in 0..risk.n_blocks() {
+            let range = risk.block_range(b);
+            let width = range.len();
+            let start = range.start * n_contracts;
+            risk.values[start..start + width * n_contracts]
+                .par_chunks_mut(width)
+                .zip(contracts.par_iter().zip(base_values.par_iter()))
+                .with_min_len(16)
+                .for_each(|(row, (c, base))| {
                     if let Some(c) = c {
-                        revalue_into(c, model, row);
+                        revalue_into(c, *base, set, range.start, row);
                     }
                 });
         }
-        let (min, max) = values
-            .par_chunks(s_count.max(1))
-            .map(|row| {
-                row.iter()
-                    .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &x| {
-                        (lo.min(x), hi.max(x))
-                    })
-            })
-            .unzip();
-        RiskArrays {
-            n_scenarios: s_count,
-            values,
-            min,
-            max,
+        risk.check_finite(contracts)?;
+        let extremes: Vec<(f64, f64)> = (0..n_contracts).into_par_iter().map(|c| risk.extremes(c as u32)).collect();
+        (risk.min, risk.max) = extremes.into_iter().unzip();
+        Ok(risk)
+    }
+
+    pub fn n_blocks(&self) -> usize {
+        self.n_scenarios.div_ceil(BLOCK)
+    }
+
+    pub fn block_range(&self, b: usize) -> std::ops::Range<usize> {
+        b * BLOCK..((b + 1) * BLOCK).min(self.n_scenarios)
+    }
+
+    /// P&L per unit of `contract` under the scenarios of block `b`.
+    #[inline]
+    pub fn block_row(&self, b: usize, contract: u32) -> &[f64] {
+        let range = self.block_range(b);
+        let width = range.len();
+        let start = range.start * self.n_contracts + contract as usize * width;
+        &self.values[start..start + width]
+    }
+
+    /// P&L per unit of `contract` under every scenario, in scenario order.
+    pub fn row(&self, contract: u32) -> impl Iterator<Item = f64> + '_ {
+        (0..self.n_blocks()).flat_map(move |b| self.block_row(b, contract).iter().copied())
+    }
+
+    fn extremes(&self, contract: u32) -> (f64, f64) {
+        self.row(contract).fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), x| (lo.min(x), hi.max(x)))
+    }
+
+    fn check_finite(&self, contracts: &[Option<Contract>]) -> Result<()> {
+        let bad = (0..self.n_contracts)
+            .into_par_iter()
+            .filter(|&c| contracts[c].is_some())
+            .find_first(|&c| self.row(c as u32).any(|x| !x.is_finite()));
+        match bad {
+            None => Ok(()),
+            Some(c) => {
+                let s = self.row(c as u32).position(|x| !x.is_finite()).unwrap_or(0);
+                Err(MarginError::cell(
+                    "instruments",
+                    "instrument_id",
+                    c,
+                    format!("its value is not finite under scenario {s}: the scenario's moves are too extreme"),
+                ))
+            }
         }
     }
 
-    #[inline]
-    pub fn row(&self, contract: u32) -> &[f64] {
-        let start = contract as usize * self.n_scenarios;
-        &self.values[start..start + self.n_scenarios]
-    }
-
-    /// Margin of `quantity` of `contract` alone: its worst loss, or 0. Exact, because rounding of
-    /// `q * x` is monotone in `x`, so the extreme of `q * row` is `q` times an extreme of `row`.
+    /// Margin of `quantity` of `contract` alone under worst-loss aggregation. Exact, because
+    /// rounding of `q * x` is monotone in `x`, so the extreme of `q * row` is `q` times an extreme.
     #[inline]
     pub fn standalone(&self, contract: u32, quantity: f64) -> f64 {
         let c = contract as usize;
@@ -72,13 +119,12 @@ impl RiskArrays {
     }
 }
 
-/// Shocked value minus base value of one contract under each scenario.
-fn revalue_into(contract: &Contract, model: &GridModel, out: &mut [f64]) {
-    let base = contract.base_value();
-    for (s, slot) in out.iter_mut().enumerate() {
-        let (p, v) = model.scenario(s);
-        let spot = contract.spot * (1.0 + p);
-        let vol = model.shocked_vol(contract.vol, v);
+/// Shocked value minus base value of one contract under scenarios `first..first + out.len()`.
+fn revalue_into(contract: &Contract, base: f64, set: &ScenarioSet, first: usize, out: &mut [f64]) {
+    for (i, slot) in out.iter_mut().enumerate() {
+        let s = first + i;
+        let spot = contract.spot * set.price_factor(contract.underlying, s);
+        let vol = set.shocked_vol(contract.vol, set.vol_change(contract.underlying, s));
         *slot = contract.value(spot, vol) - base;
     }
 }
@@ -87,7 +133,7 @@ fn revalue_into(contract: &Contract, model: &GridModel, out: &mut [f64]) {
 mod tests {
     use super::*;
     use crate::instruments::Kind;
-    use crate::model::{Cross, VolShockMode};
+    use crate::scenarios::{Cross, GridModel, VolShockMode};
 
     fn spot_contract() -> Contract {
         Contract {
@@ -105,20 +151,29 @@ mod tests {
 
     #[test]
     fn linear_risk_array() {
-        let m = GridModel::new(
-            vec![-0.1, 0.0, 0.1],
-            vec![0.0],
-            VolShockMode::Relative,
-            Cross::Sum,
-            1.0,
-        )
-        .expect("valid");
-        let ra = RiskArrays::build(&[Some(spot_contract()), None], &m);
-        let row = ra.row(0);
+        let m =
+            GridModel::new(vec![-0.1, 0.0, 0.1], vec![0.0], VolShockMode::Relative, Cross::Sum, 1.0).expect("valid");
+        let contracts = [Some(spot_contract()), None];
+        let ra = RiskArrays::build(&contracts, &[200.0, 0.0], &m.scenario_set(1)).expect("finite");
+        let row: Vec<f64> = ra.row(0).collect();
         assert!((row[0] + 20.0).abs() < 1e-12 && row[1] == 0.0 && (row[2] - 20.0).abs() < 1e-12);
-        assert_eq!(ra.row(1), &[0.0, 0.0, 0.0]);
+        assert_eq!(ra.row(1).collect::<Vec<_>>(), vec![0.0, 0.0, 0.0]);
         assert!((ra.standalone(0, 3.0) - 60.0).abs() < 1e-9);
         assert!((ra.standalone(0, -1.0) - 20.0).abs() < 1e-9);
         assert_eq!(ra.standalone(0, 0.0), 0.0);
+    }
+
+    #[test]
+    fn blocks_cover_every_scenario_in_order() {
+        let shocks: Vec<f64> = (0..(2 * BLOCK + 7)).map(|i| i as f64 * 1e-4).collect();
+        let m = GridModel::new(shocks.clone(), vec![0.0], VolShockMode::Relative, Cross::Sum, 1.0).expect("valid");
+        let contracts = [Some(spot_contract()), Some(spot_contract())];
+        let ra = RiskArrays::build(&contracts, &[200.0, 200.0], &m.scenario_set(1)).expect("finite");
+        assert_eq!(ra.n_blocks(), 3);
+        let row: Vec<f64> = ra.row(1).collect();
+        assert_eq!(row.len(), shocks.len());
+        for (x, p) in row.iter().zip(&shocks) {
+            assert!((x - 200.0 * p).abs() < 1e-9);
+        }
     }
 }

@@ -16,26 +16,15 @@ pub fn to_py_err(py: Python<'_>, error: MarginError) -> PyErr {
 fn raise_python(py: Python<'_>, error: MarginError) -> PyResult<PyErr> {
     let errors = py.import("pmargin.errors")?;
     let value = match error {
-        MarginError::Input {
-            table,
-            column,
-            row,
-            reason,
-        } => {
-            let class = if table == "model" {
-                "MarginConfigError"
-            } else {
-                "MarginInputError"
-            };
+        MarginError::Input { table, column, row, reason } => {
+            let class = if table == "model" { "MarginConfigError" } else { "MarginInputError" };
             let kwargs = PyDict::new(py);
             kwargs.set_item("table", table)?;
             kwargs.set_item("column", column)?;
             kwargs.set_item("row", row)?;
             errors.getattr(class)?.call((reason,), Some(&kwargs))?
         }
-        MarginError::Internal(message) => errors
-            .getattr("MarginComputationError")?
-            .call1((message,))?,
+        MarginError::Internal(message) => errors.getattr("MarginComputationError")?.call1((message,))?,
     };
     Ok(PyErr::from_value(value))
 }
@@ -56,10 +45,7 @@ where
                 .map(|s| (*s).to_owned())
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "unknown panic".to_owned());
-            Err(to_py_err(
-                py,
-                MarginError::Internal(format!("the native engine failed: {what}")),
-            ))
+            Err(to_py_err(py, MarginError::Internal(format!("the native engine failed: {what}"))))
         }
     }
 }

@@ -5,8 +5,8 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use pyo3_arrow::input::AnyRecordBatch;
 
+mod engine;
 mod errors;
-mod grid;
 mod tables;
 
 /// Address of each column's value buffer per batch, as the native side sees it after import.
@@ -39,8 +39,9 @@ fn is_debug_build() -> bool {
 
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add_class::<grid::GridEngine>()?;
-    m.add_class::<grid::MarginRun>()?;
+    m.add_class::<engine::Engine>()?;
+    m.add_class::<engine::MarginRun>()?;
+    m.add_function(wrap_pyfunction!(engine::monte_carlo_scenarios, m)?)?;
     m.add_function(wrap_pyfunction!(column_addresses, m)?)?;
     m.add_function(wrap_pyfunction!(is_debug_build, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;

@@ -24,15 +24,11 @@ pub fn import(data: AnyRecordBatch) -> PyResult<Imported> {
     let schema = reader.schema();
     let batches = reader
         .collect::<Result<Vec<_>, ArrowError>>()
-        .map_err(|e| {
-            pyo3::exceptions::PyValueError::new_err(format!("reading the Arrow stream: {e}"))
-        })?;
+        .map_err(|e| pyo3::exceptions::PyValueError::new_err(format!("reading the Arrow stream: {e}")))?;
     Ok(Imported { schema, batches })
 }
 
 pub fn to_pyarrow(py: Python<'_>, batch: RecordBatch) -> PyResult<Py<PyAny>> {
     let schema = batch.schema();
-    Ok(PyTable::try_new(vec![batch], schema)?
-        .into_pyarrow(py)?
-        .unbind())
+    Ok(PyTable::try_new(vec![batch], schema)?.into_pyarrow(py)?.unbind())
 }

@@ -49,12 +49,8 @@ mod tests {
         let (s, k, r, t, vol) = (42.0, 40.0, 0.1, 0.5, 0.2);
         let f = s * f64::exp(r * t);
         let df = f64::exp(-r * t);
-        assert!(
-            (black76(OptionType::Call, f, k, t, vol, df) - 4.759_422_392_871_536).abs() < 1e-12
-        );
-        assert!(
-            (black76(OptionType::Put, f, k, t, vol, df) - 0.808_599_372_900_092_6).abs() < 1e-12
-        );
+        assert!((black76(OptionType::Call, f, k, t, vol, df) - 4.759_422_392_871_536).abs() < 1e-12);
+        assert!((black76(OptionType::Put, f, k, t, vol, df) - 0.808_599_372_900_092_6).abs() < 1e-12);
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! The grid model: price x vol scenarios and how per-underlying losses combine.
 
+use super::ScenarioSet;
+
 use crate::error::{MarginError, Result};
 
 /// Shocked implied vols never fall below this (annualised); mirrors `pmargin.models.VOL_FLOOR`.
@@ -13,12 +15,14 @@ pub enum VolShockMode {
     Absolute,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Cross {
     /// Sum of the per-underlying worst losses.
     Sum,
     /// Each scenario hits every underlying at once; worst total.
     Joint,
+    /// sqrt(s' R' rho R s) over signed per-underlying requirements (docs/methods.md).
+    Correlation { matrix: crate::correlation::CorrelationMatrix, floor_largest: bool },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -40,17 +44,11 @@ fn check_shocks(field: &str, shocks: &[f64], min_exclusive: Option<f64>) -> Resu
     }
     for (i, s) in shocks.iter().enumerate() {
         if !s.is_finite() {
-            return Err(model_error(
-                field,
-                format!("item {i} must be finite, got {s}"),
-            ));
+            return Err(model_error(field, format!("item {i} must be finite, got {s}")));
         }
         if let Some(min) = min_exclusive {
             if *s <= min {
-                return Err(model_error(
-                    field,
-                    format!("item {i} is {s}: a shock of -100% or below is impossible"),
-                ));
+                return Err(model_error(field, format!("item {i} is {s}: a shock of -100% or below is impossible")));
             }
         }
     }
@@ -69,18 +67,9 @@ impl GridModel {
         let vol_min = (vol_mode == VolShockMode::Relative).then_some(-1.0);
         check_shocks("vol_shocks", &vol_shocks, vol_min)?;
         if !(mm_ratio.is_finite() && mm_ratio > 0.0 && mm_ratio <= 1.0) {
-            return Err(model_error(
-                "mm_ratio",
-                format!("must be a number in (0, 1], got {mm_ratio}"),
-            ));
+            return Err(model_error("mm_ratio", format!("must be a number in (0, 1], got {mm_ratio}")));
         }
-        Ok(GridModel {
-            price_shocks,
-            vol_shocks,
-            vol_mode,
-            cross,
-            mm_ratio,
-        })
+        Ok(GridModel { price_shocks, vol_shocks, vol_mode, cross, mm_ratio })
     }
 
     pub fn n_scenarios(&self) -> usize {
@@ -93,12 +82,23 @@ impl GridModel {
         (self.price_shocks[s / nv], self.vol_shocks[s % nv])
     }
 
-    pub fn shocked_vol(&self, vol: f64, shock: f64) -> f64 {
-        let shocked = match self.vol_mode {
-            VolShockMode::Relative => vol * (1.0 + shock),
-            VolShockMode::Absolute => vol + shock,
-        };
-        shocked.max(VOL_FLOOR)
+    /// The same shocks for every one of `n_underlyings` underlyings.
+    pub fn scenario_set(&self, n_underlyings: usize) -> ScenarioSet {
+        let n = self.n_scenarios();
+        let (factors, changes): (Vec<f64>, Vec<f64>) = (0..n)
+            .map(|s| {
+                let (p, v) = self.scenario(s);
+                (1.0 + p, v)
+            })
+            .unzip();
+        ScenarioSet {
+            n,
+            price_factor: factors.repeat(n_underlyings),
+            vol_change: changes.repeat(n_underlyings),
+            vol_mode: self.vol_mode,
+            missing: vec![None; n_underlyings],
+            labels: Vec::new(),
+        }
     }
 }
 
@@ -108,14 +108,8 @@ mod tests {
 
     #[test]
     fn scenario_order_is_price_major() {
-        let m = GridModel::new(
-            vec![-0.1, 0.1],
-            vec![-0.3, 0.0, 0.3],
-            VolShockMode::Relative,
-            Cross::Sum,
-            0.75,
-        )
-        .expect("valid");
+        let m = GridModel::new(vec![-0.1, 0.1], vec![-0.3, 0.0, 0.3], VolShockMode::Relative, Cross::Sum, 0.75)
+            .expect("valid");
         assert_eq!(m.n_scenarios(), 6);
         assert_eq!(m.scenario(0), (-0.1, -0.3));
         assert_eq!(m.scenario(4), (0.1, 0.0));
@@ -123,49 +117,22 @@ mod tests {
 
     #[test]
     fn rejects_impossible_shocks() {
-        let bad = GridModel::new(
-            vec![-1.0],
-            vec![0.0],
-            VolShockMode::Relative,
-            Cross::Sum,
-            0.75,
-        );
+        let bad = GridModel::new(vec![-1.0], vec![0.0], VolShockMode::Relative, Cross::Sum, 0.75);
         assert_eq!(
             bad.unwrap_err().to_string(),
             "model.price_shocks: item 0 is -1: a shock of -100% or below is impossible"
         );
-        assert!(
-            GridModel::new(vec![], vec![0.0], VolShockMode::Relative, Cross::Sum, 0.75).is_err()
-        );
-        assert!(GridModel::new(
-            vec![0.1],
-            vec![-2.0],
-            VolShockMode::Absolute,
-            Cross::Sum,
-            0.75
-        )
-        .is_ok());
-        assert!(GridModel::new(
-            vec![0.1],
-            vec![0.0],
-            VolShockMode::Absolute,
-            Cross::Sum,
-            0.0
-        )
-        .is_err());
+        assert!(GridModel::new(vec![], vec![0.0], VolShockMode::Relative, Cross::Sum, 0.75).is_err());
+        assert!(GridModel::new(vec![0.1], vec![-2.0], VolShockMode::Absolute, Cross::Sum, 0.75).is_ok());
+        assert!(GridModel::new(vec![0.1], vec![0.0], VolShockMode::Absolute, Cross::Sum, 0.0).is_err());
     }
 
     #[test]
     fn vol_is_floored() {
-        let m = GridModel::new(
-            vec![0.0],
-            vec![-0.5],
-            VolShockMode::Absolute,
-            Cross::Sum,
-            1.0,
-        )
-        .expect("valid");
-        assert_eq!(m.shocked_vol(0.2, -0.5), VOL_FLOOR);
-        assert!((m.shocked_vol(0.6, -0.5) - 0.1).abs() < 1e-15);
+        let m = GridModel::new(vec![0.0], vec![-0.5], VolShockMode::Absolute, Cross::Sum, 1.0).expect("valid");
+        let set = m.scenario_set(1);
+        assert_eq!(set.shocked_vol(0.2, set.vol_change(0, 0)), VOL_FLOOR);
+        assert!((set.shocked_vol(0.6, -0.5) - 0.1).abs() < 1e-15);
+        assert_eq!(set.price_factor(0, 0), 1.0);
     }
 }

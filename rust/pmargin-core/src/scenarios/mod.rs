@@ -1,0 +1,48 @@
+//! Scenario sets: how each underlying's spot and each option's implied vol move in each scenario.
+//!
+//! Every model (grid, historical, Monte Carlo) reduces to a [`ScenarioSet`]; revaluation and
+//! aggregation never need to know which model made it.
+
+pub mod grid;
+pub mod historical;
+pub mod montecarlo;
+
+use crate::error::MarginError;
+
+pub use grid::{Cross, GridModel, VolShockMode, VOL_FLOOR};
+
+/// Per underlying (row of the underlyings table) and scenario: the spot multiplier and the vol
+/// change. Rows are underlying-major: entry `(u, s)` is at `u * n + s`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScenarioSet {
+    pub n: usize,
+    pub price_factor: Vec<f64>,
+    pub vol_change: Vec<f64>,
+    pub vol_mode: VolShockMode,
+    /// Why an underlying has no scenarios (None when it has them); raised if the book holds it.
+    pub missing: Vec<Option<MarginError>>,
+    /// One label per scenario (a date, `MC #i`); empty for the grid, which labels per underlying.
+    pub labels: Vec<String>,
+}
+
+impl ScenarioSet {
+    #[inline]
+    pub fn price_factor(&self, underlying: u32, scenario: usize) -> f64 {
+        self.price_factor[underlying as usize * self.n + scenario]
+    }
+
+    #[inline]
+    pub fn vol_change(&self, underlying: u32, scenario: usize) -> f64 {
+        self.vol_change[underlying as usize * self.n + scenario]
+    }
+
+    /// The vol after a change, floored at [`VOL_FLOOR`].
+    #[inline]
+    pub fn shocked_vol(&self, vol: f64, change: f64) -> f64 {
+        let shocked = match self.vol_mode {
+            VolShockMode::Relative => vol * (1.0 + change),
+            VolShockMode::Absolute => vol + change,
+        };
+        shocked.max(VOL_FLOOR)
+    }
+}
