@@ -6,9 +6,9 @@ import pyarrow as pa
 
 __version__: str
 
-class GridEngine:
-    def __init__(
-        self,
+class Engine:
+    @staticmethod
+    def grid(
         instruments: Any,
         underlyings: Any,
         vols: Any,
@@ -18,13 +18,46 @@ class GridEngine:
         vol_shock: str,
         cross: str,
         mm_ratio: float,
-    ) -> None: ...
+        correlation_names: list[str] | None = None,
+        correlation_matrix: list[float] | None = None,
+        floor_largest: bool = False,
+    ) -> Engine: ...
+    @staticmethod
+    def historical(
+        instruments: Any,
+        underlyings: Any,
+        vols: Any,
+        as_of_ns: int,
+        moves: Any,
+        stressed: Any | None,
+        measure: str,
+        confidence: float,
+        vol_shock: str,
+        mm_ratio: float,
+        ewma_lambda: float | None = None,
+    ) -> Engine: ...
+    @staticmethod
+    def monte_carlo(
+        instruments: Any,
+        underlyings: Any,
+        vols: Any,
+        as_of_ns: int,
+        correlation_names: list[str],
+        correlation_matrix: list[float],
+        horizon_vols: list[float | None],
+        n_scenarios: int,
+        seed: int,
+        dof: float | None,
+        measure: str,
+        confidence: float,
+        vol_of_vol: float,
+        spot_vol_correlation: float,
+        mm_ratio: float,
+    ) -> Engine: ...
     def margin(self, positions: Any) -> MarginRun: ...
     def values(self) -> pa.Table: ...
     @property
     def n_instruments(self) -> int: ...
-    @property
-    def n_scenarios(self) -> int: ...
 
 class MarginRun:
     def accounts(self) -> pa.Table: ...
@@ -33,5 +66,15 @@ class MarginRun:
     @property
     def n_accounts(self) -> int: ...
 
+def monte_carlo_scenarios(
+    correlation_names: list[str],
+    correlation_matrix: list[float],
+    horizon_vols: list[float | None],
+    n_scenarios: int,
+    seed: int,
+    dof: float | None,
+    vol_of_vol: float,
+    spot_vol_correlation: float,
+) -> pa.Table: ...
 def column_addresses(table: Any) -> dict[str, list[int]]: ...
 def is_debug_build() -> bool: ...
