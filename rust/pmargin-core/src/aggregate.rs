@@ -207,6 +207,9 @@ mod tests {
             spot: s,
             rate: 0.0,
             vol: 0.0,
+            growth: 1.0,
+            discount: 1.0,
+            sqrt_t: 0.0,
         };
         let contracts = [Some(spot(0, 100.0)), Some(spot(1, 80.0))];
         let risk = RiskArrays::build(&contracts, &[100.0, 80.0], &model.scenario_set(2)).expect("finite");

@@ -6,7 +6,7 @@
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::{
-    Date32Type, Date64Type, Float32Type, Float64Type, Int16Type, Int32Type, Int64Type, Int8Type,
+    Date32Type, Date64Type, Float16Type, Float32Type, Float64Type, Int16Type, Int32Type, Int64Type, Int8Type,
     TimestampMicrosecondType, TimestampMillisecondType, TimestampNanosecondType, TimestampSecondType, UInt16Type,
     UInt32Type, UInt64Type, UInt8Type,
 };
@@ -45,6 +45,10 @@ impl<'a> Table<'a> {
     }
 
     fn chunks(&self, column: &str) -> Result<(DataType, Vec<&'a ArrayRef>)> {
+        let copies = self.schema.fields().iter().filter(|f| f.name() == column).count();
+        if copies > 1 {
+            return Err(MarginError::column(self.name, column, format!("column '{column}' appears {copies} times")));
+        }
         let index =
             self.schema.index_of(column).map_err(|_| MarginError::column(self.name, column, "missing column"))?;
         let dtype = self.schema.field(index).data_type().clone();
@@ -58,7 +62,7 @@ impl<'a> Table<'a> {
     /// A string column, one `Option<&str>` per row (None for null).
     pub fn strings(&self, column: &str) -> Result<Vec<Option<&'a str>>> {
         let (dtype, chunks) = self.chunks(column)?;
-        if !is_string_like(&dtype) {
+        if !is_string_like(&dtype) && dtype != DataType::Null {
             return Err(self.type_error(column, "a string column", &dtype));
         }
         let mut out = Vec::with_capacity(self.num_rows());
@@ -158,12 +162,17 @@ fn push_strings<'a>(array: &'a dyn Array, out: &mut Vec<Option<&'a str>>) {
             let Some(dict) = array.as_any_dictionary_opt() else {
                 return;
             };
+            if dict.values().is_empty() {
+                // Every key is null (arrow cannot normalise keys into an empty dictionary).
+                out.extend(std::iter::repeat_n(None, array.len()));
+                return;
+            }
             let mut values = Vec::with_capacity(dict.values().len());
             push_strings(dict.values().as_ref(), &mut values);
             let keys = dict.normalized_keys();
             out.extend(keys.iter().enumerate().map(|(i, &k)| if dict.is_null(i) { None } else { values[k] }));
         }
-        // Callers check the type first.
+        // Null-typed columns are all nulls; callers check every other type first.
         _ => out.extend(std::iter::repeat_n(None, array.len())),
     }
 }
@@ -178,6 +187,7 @@ fn push_numbers(array: &dyn Array, out: &mut Vec<Option<f64>>) -> bool {
     match array.data_type() {
         DataType::Float64 => out.extend(array.as_primitive::<Float64Type>().iter()),
         DataType::Float32 => extend_as_f64!(array, out, Float32Type),
+        DataType::Float16 => out.extend(array.as_primitive::<Float16Type>().iter().map(|v| v.map(f64::from))),
         DataType::Int8 => extend_as_f64!(array, out, Int8Type),
         DataType::Int16 => extend_as_f64!(array, out, Int16Type),
         DataType::Int32 => extend_as_f64!(array, out, Int32Type),
@@ -212,6 +222,10 @@ fn push_integers(array: &dyn Array, out: &mut Vec<Option<i128>>) -> bool {
             let Some(dict) = array.as_any_dictionary_opt() else {
                 return false;
             };
+            if dict.values().is_empty() {
+                out.extend(std::iter::repeat_n(None, array.len()));
+                return dict.values().data_type().is_integer();
+            }
             let mut values = Vec::with_capacity(dict.values().len());
             if !push_integers(dict.values().as_ref(), &mut values) {
                 return false;
@@ -281,6 +295,28 @@ mod tests {
         for c in ["a", "b", "c"] {
             assert_eq!(t.required_strings(c).expect("strings"), vec!["x", "y", "x"]);
         }
+    }
+
+    #[test]
+    fn null_typed_and_empty_dictionary_columns_are_all_nulls() {
+        let empty_dict = DictionaryArray::<Int32Type>::new(
+            Int32Array::from(vec![None, None]),
+            Arc::new(StringArray::from(Vec::<&str>::new())),
+        );
+        let (schema, batches) =
+            batch(vec![("n", Arc::new(arrow_array::NullArray::new(2))), ("d", Arc::new(empty_dict))]);
+        let t = Table::new("t", &schema, &batches);
+        assert_eq!(t.strings("n").expect("null type reads as nulls"), vec![None, None]);
+        assert_eq!(t.strings("d").expect("empty dictionary"), vec![None, None]);
+        assert_eq!(t.required_strings("d").unwrap_err().to_string(), "t.d, row 0: null is not allowed");
+    }
+
+    #[test]
+    fn duplicate_column_names_are_an_error() {
+        let (schema, batches) =
+            batch(vec![("a", Arc::new(Int32Array::from(vec![1]))), ("a", Arc::new(Int32Array::from(vec![2])))]);
+        let t = Table::new("t", &schema, &batches);
+        assert_eq!(t.numbers("a").unwrap_err().to_string(), "t.a: column 'a' appears 2 times");
     }
 
     #[test]

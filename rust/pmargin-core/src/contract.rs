@@ -3,7 +3,7 @@
 use crate::error::{MarginError, Result};
 use crate::instruments::{Instrument, Kind};
 use crate::market::{Underlyings, Vols};
-use crate::pricing::black76::{black76, OptionType};
+use crate::pricing::black76::{black76_sqrt, OptionType};
 
 /// Seconds in the ACT/365 year: T = (expiry - as_of) / (365 x 86400 s).
 const YEAR_NS: f64 = 31_536_000e9;
@@ -22,6 +22,10 @@ pub struct Contract {
     pub rate: f64,
     /// Implied vol (options only).
     pub vol: f64,
+    /// e^(rate T), e^(-rate T) and sqrt(T), computed once: every scenario reuses them.
+    pub growth: f64,
+    pub discount: f64,
+    pub sqrt_t: f64,
 }
 
 impl Contract {
@@ -80,6 +84,9 @@ impl Contract {
             spot: underlyings.spot[u as usize],
             rate: underlyings.rate[u as usize],
             vol,
+            growth: (underlyings.rate[u as usize] * t).exp(),
+            discount: (-underlyings.rate[u as usize] * t).exp(),
+            sqrt_t: t.sqrt(),
         })
     }
 
@@ -88,12 +95,12 @@ impl Contract {
     pub fn value(&self, spot: f64, vol: f64) -> f64 {
         match self.kind {
             Kind::Spot | Kind::Perpetual => self.multiplier * spot,
-            Kind::Future => self.multiplier * (spot * (self.rate * self.t).exp()),
+            Kind::Future => self.multiplier * (spot * self.growth),
             Kind::Option => {
-                let forward = spot * (self.rate * self.t).exp();
-                let discount = (-self.rate * self.t).exp();
+                let forward = spot * self.growth;
                 let option_type = self.option_type.unwrap_or(OptionType::Call);
-                self.multiplier * black76(option_type, forward, self.strike, self.t, vol, discount)
+                self.multiplier
+                    * black76_sqrt(option_type, forward, self.strike, self.t, self.sqrt_t, vol, self.discount)
             }
         }
     }

@@ -3,7 +3,6 @@
 
 use arrow_array::{new_empty_array, Array, ArrayRef, RecordBatch};
 use arrow_select::interleave::interleave;
-use rayon::prelude::*;
 
 use crate::aggregate::{aggregate, scenario_matrix, AccountOutcome, GridContext};
 use crate::columns::Table;
@@ -18,7 +17,7 @@ use crate::positions::{read_book, Book};
 use crate::revalue::RiskArrays;
 use crate::scenarios::montecarlo::MonteCarloSpec;
 use crate::scenarios::{historical, Cross, GridModel, ScenarioSet, VolShockMode};
-use crate::tail_aggregate::{plans, unit_margins, window_outcomes, WindowOutcome};
+use crate::tail_aggregate::{plans, window_outcomes, UnitTails, WindowOutcome};
 
 /// Which model to build, with its inputs.
 pub enum ModelSpec<'a> {
@@ -189,9 +188,15 @@ impl Engine {
 
     fn measure_accounts(&self, book: &Book, m: &MeasureMethod) -> Vec<MeasureAccount> {
         let plans = plans(book, &self.underlying_of);
-        let per_window: Vec<Vec<WindowOutcome>> =
-            m.windows.iter().map(|w| window_outcomes(book, &plans, &w.risk, w.k, m.measure)).collect();
-        let units = self.unit_margins(book, m);
+        let n_contracts = self.instruments.len();
+        let units: Vec<UnitTails> =
+            m.windows.iter().map(|w| UnitTails::new(book, &w.risk, n_contracts, w.k, m.measure)).collect();
+        let per_window: Vec<Vec<WindowOutcome>> = m
+            .windows
+            .iter()
+            .zip(&units)
+            .map(|(w, u)| window_outcomes(book, &plans, &w.risk, u, w.k, m.measure))
+            .collect();
         let mut per_window: Vec<std::vec::IntoIter<WindowOutcome>> =
             per_window.into_iter().map(Vec::into_iter).collect();
         plans
@@ -199,38 +204,12 @@ impl Engine {
             .enumerate()
             .map(|(a, plan)| {
                 let windows = per_window.iter_mut().filter_map(Iterator::next).collect();
+                // A position alone pays the largest of its window margins.
                 let gross = book.positions(a).fold(0.0, |acc, p| {
-                    let (long, short) = units[book.instrument[p] as usize];
-                    let q = book.quantity[p];
-                    acc + if q > 0.0 {
-                        q * long
-                    } else if q < 0.0 {
-                        -q * short
-                    } else {
-                        0.0
-                    }
+                    let (c, q) = (book.instrument[p], book.quantity[p]);
+                    acc + units.iter().fold(0.0f64, |best, u| best.max(u.margin(c, q)))
                 });
                 MeasureAccount { underlyings: plan.underlyings, windows, gross }
-            })
-            .collect()
-    }
-
-    /// Unit long / short margins (max over windows) of each held contract.
-    fn unit_margins(&self, book: &Book, m: &MeasureMethod) -> Vec<(f64, f64)> {
-        let mut held = vec![false; self.instruments.len()];
-        for &c in &book.instrument {
-            held[c as usize] = true;
-        }
-        (0..self.instruments.len())
-            .into_par_iter()
-            .map(|c| {
-                if !held[c] {
-                    return (0.0, 0.0);
-                }
-                m.windows.iter().fold((0.0f64, 0.0f64), |(lo, hi), w| {
-                    let (long, short) = unit_margins(&w.risk, c as u32, w.k, m.measure);
-                    (lo.max(long), hi.max(short))
-                })
             })
             .collect()
     }

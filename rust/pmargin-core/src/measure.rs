@@ -1,8 +1,6 @@
 //! Tail risk measures (VaR, ES) over scenario losses, with a bounded streaming top-k so an
 //! account's loss vector never has to be held whole (docs/methods.md).
 
-use std::cmp::Ordering;
-
 use crate::error::{MarginError, Result};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,55 +35,71 @@ pub struct Loss {
     pub scenario: u32,
 }
 
+/// A loss and its scenario packed so that a larger key is further into the tail: the loss's
+/// order-preserving bits, then the complemented scenario (smaller scenario wins ties). One
+/// integer comparison replaces a float comparison plus a tie-break.
 #[inline]
-fn tail_order(a: &Loss, b: &Loss) -> Ordering {
-    // partial_cmp: -0.0 and 0.0 are the same loss (tie broken by scenario); losses are finite.
-    b.loss.partial_cmp(&a.loss).unwrap_or(Ordering::Equal).then(a.scenario.cmp(&b.scenario))
+fn tail_key(loss: f64, scenario: u32) -> u128 {
+    // Losses are finite and never -0.0 (callers compute 0.0 - pnl), so -0.0 == 0.0 holds.
+    let bits = loss.to_bits();
+    let ordered = if bits >> 63 == 1 { !bits } else { bits | (1 << 63) };
+    (u128::from(ordered) << 32) | u128::from(!scenario)
 }
 
-/// Keeps the k worst losses seen so far, in bounded memory (at most 2k entries).
+#[inline]
+fn unpack(key: u128) -> Loss {
+    let ordered = (key >> 32) as u64;
+    let bits = if ordered >> 63 == 1 { ordered & !(1 << 63) } else { !ordered };
+    Loss { loss: f64::from_bits(bits), scenario: !(key as u32) }
+}
+
+/// Keeps the k worst losses seen so far, in bounded memory (at most 4k entries).
 #[derive(Debug, Clone)]
 pub struct Tail {
     k: usize,
-    items: Vec<Loss>,
-    /// The k-th worst loss kept after the last trim: anything not worse cannot enter the tail.
-    bar: Option<Loss>,
+    keys: Vec<u128>,
+    /// The k-th worst kept after the last trim: nothing at or below it can enter the tail.
+    bar: u128,
+    /// Its loss: a quick float test that rejects most pushes.
+    bar_loss: f64,
 }
 
 impl Tail {
     pub fn new(k: usize) -> Tail {
-        Tail { k, items: Vec::new(), bar: None }
+        Tail { k, keys: Vec::new(), bar: 0, bar_loss: f64::NEG_INFINITY }
     }
 
     #[inline]
     pub fn push(&mut self, loss: f64, scenario: u32) {
-        let item = Loss { loss, scenario };
-        if let Some(bar) = &self.bar {
-            if tail_order(&item, bar) != Ordering::Less {
-                return;
-            }
+        if loss < self.bar_loss {
+            return;
         }
-        self.items.push(item);
-        if self.items.len() >= 2 * self.k.max(16) {
+        let key = tail_key(loss, scenario);
+        if key <= self.bar {
+            return;
+        }
+        self.keys.push(key);
+        if self.keys.len() >= 4 * self.k.max(16) {
             self.trim();
         }
     }
 
     fn trim(&mut self) {
-        if self.items.len() > self.k {
-            self.items.select_nth_unstable_by(self.k - 1, tail_order);
-            self.items.truncate(self.k);
+        if self.keys.len() > self.k {
+            self.keys.select_nth_unstable_by(self.k - 1, |a, b| b.cmp(a));
+            self.keys.truncate(self.k);
         }
-        if self.items.len() == self.k {
-            self.bar = self.items.iter().copied().max_by(tail_order);
+        if self.keys.len() == self.k {
+            self.bar = self.keys.iter().copied().min().unwrap_or(0);
+            self.bar_loss = unpack(self.bar).loss;
         }
     }
 
     /// The k worst losses in tail order.
     pub fn finish(mut self) -> Vec<Loss> {
         self.trim();
-        self.items.sort_unstable_by(tail_order);
-        self.items
+        self.keys.sort_unstable_by(|a, b| b.cmp(a));
+        self.keys.into_iter().map(unpack).collect()
     }
 }
 
@@ -141,6 +155,17 @@ mod tests {
         assert_eq!(tail_count(250, 0.99).expect("ok"), 3);
         assert!(tail_count(99, 0.99).is_err());
         assert_eq!(tail_count(100, 0.99).expect("ok"), 1);
+    }
+
+    #[test]
+    fn keys_order_losses_then_scenarios() {
+        for (loss, s) in [(0.0, 3), (-1.5, 0), (2.25e10, 7), (-3e-300, 1)] {
+            assert_eq!(unpack(tail_key(loss, s)), Loss { loss, scenario: s });
+        }
+        assert!(tail_key(1.0, 5) > tail_key(0.5, 0));
+        assert!(tail_key(-0.5, 5) > tail_key(-1.0, 0));
+        assert!(tail_key(1.0, 2) > tail_key(1.0, 3));
+        assert!(tail_key(0.0, 0) > tail_key(-1e-300, 0));
     }
 
     #[test]

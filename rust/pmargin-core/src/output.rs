@@ -297,7 +297,7 @@ pub fn measure_by_underlying_batch(
             rows.push(a as u32);
             names.append_value(&engine.underlyings.names[u as usize]);
             requirement.push(margin);
-            let s = (margin > 0.0).then(|| acc.windows[w].per_underlying[k].scenario(method.measure));
+            let s = (margin > 0.0).then_some(acc.windows[w].per_underlying[k].scenario);
             scenario.push(&method.windows[w], s);
         }
     }

@@ -146,6 +146,9 @@ mod tests {
             spot: 100.0,
             rate: 0.0,
             vol: 0.0,
+            growth: 1.0,
+            discount: 1.0,
+            sqrt_t: 0.0,
         }
     }
 

@@ -1,25 +1,30 @@
 //! VaR / ES aggregation for historical and Monte Carlo models: each account's loss vector is the
 //! sparse (accounts x contracts) times dense (contracts x scenarios) product, computed one block
-//! of scenarios at a time so the block stays in cache, and reduced on the fly to a bounded top-k
-//! per account and per underlying. Memory stays bounded: only a super-chunk of accounts holds
-//! tail state at once, and no account's full loss vector is ever stored.
+//! of scenarios at a time so the block stays in cache, and reduced on the fly to a bounded top-k.
+//! Memory stays bounded: only a super-chunk of accounts holds tail state at once, and no
+//! account's full loss vector is ever stored.
+//!
+//! VaR and ES are positively homogeneous, so an underlying group holding a single position needs
+//! no streaming at all: its measure is |q| times the contract's unit long or short measure,
+//! computed once per contract. Only groups of two or more positions, and the account total, are
+//! streamed.
 
 use rayon::prelude::*;
 
 use crate::aggregate::underlying_slots;
-use crate::measure::{Measure, Tail, TailOutcome};
+use crate::measure::{measure_of, Measure, Tail, TailOutcome};
 use crate::positions::Book;
 use crate::revalue::RiskArrays;
 
-/// Accounts holding tail state at once (bounds memory to ~SUPER x underlyings x 2k losses).
+/// Accounts holding tail state at once (bounds memory to ~SUPER x streamed tails x 4k losses).
 const SUPER: usize = 8192;
 /// Accounts per parallel task within a block.
 const TASK: usize = 32;
 
-/// Each account's underlyings (first-seen) and the slot of each of its netted positions.
+/// Each account's underlyings (first-seen) and, per underlying, its netted positions in order.
 pub struct Plan {
     pub underlyings: Vec<u32>,
-    slots: Vec<usize>,
+    groups: Vec<Vec<usize>>,
 }
 
 pub fn plans(book: &Book, underlying_of: &[u32]) -> Vec<Plan> {
@@ -28,23 +33,80 @@ pub fn plans(book: &Book, underlying_of: &[u32]) -> Vec<Plan> {
         .with_min_len(256)
         .map(|a| {
             let (underlyings, slots) = underlying_slots(book, a, underlying_of);
-            Plan { underlyings, slots }
+            let mut groups = vec![Vec::new(); underlyings.len()];
+            for (p, k) in book.positions(a).zip(slots) {
+                groups[k].push(p);
+            }
+            Plan { underlyings, groups }
         })
         .collect()
 }
 
-/// The tails of one account in one window: the whole account and each underlying alone.
+/// A measure's value and the one scenario reported for it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Summary {
+    pub value: f64,
+    pub scenario: u32,
+}
+
+impl Summary {
+    pub fn margin(&self) -> f64 {
+        self.value.max(0.0)
+    }
+}
+
+/// One account in one window: the whole account and each underlying alone.
 #[derive(Debug, Clone, PartialEq)]
 pub struct WindowOutcome {
     pub total: TailOutcome,
     /// Aligned with `Plan::underlyings`.
-    pub per_underlying: Vec<TailOutcome>,
+    pub per_underlying: Vec<Summary>,
+}
+
+/// Unit long and short tail outcomes of every held contract in one window.
+pub struct UnitTails {
+    long: Vec<Option<TailOutcome>>,
+    short: Vec<Option<TailOutcome>>,
+}
+
+impl UnitTails {
+    pub fn new(book: &Book, risk: &RiskArrays, n_contracts: usize, k: usize, measure: Measure) -> UnitTails {
+        let mut held = vec![false; n_contracts];
+        for &c in &book.instrument {
+            held[c as usize] = true;
+        }
+        let (long, short) = (0..n_contracts)
+            .into_par_iter()
+            .map(|c| {
+                if !held[c] {
+                    return (None, None);
+                }
+                let long = measure_of(risk.row(c as u32).map(|x| 0.0 - x), k, measure);
+                let short = measure_of(risk.row(c as u32).map(|x| x + 0.0), k, measure);
+                (Some(long), Some(short))
+            })
+            .unzip();
+        UnitTails { long, short }
+    }
+
+    /// The tail of `quantity` units of `contract`: a unit tail scaled by |q|.
+    fn scaled(&self, contract: u32, quantity: f64) -> Option<(f64, &TailOutcome)> {
+        let c = contract as usize;
+        let unit = if quantity < 0.0 { &self.short[c] } else { &self.long[c] };
+        unit.as_ref().map(|u| (quantity.abs() * u.value, u))
+    }
+
+    /// Margin of `quantity` units alone.
+    pub fn margin(&self, contract: u32, quantity: f64) -> f64 {
+        self.scaled(contract, quantity).map_or(0.0, |(v, _)| v.max(0.0))
+    }
 }
 
 struct AccountTails {
-    total: Tail,
-    /// Empty for single-underlying accounts, whose only underlying's tail is the total's.
-    per_underlying: Vec<Tail>,
+    /// None when the account is one position: its tail is that position's scaled unit tail.
+    total: Option<Tail>,
+    /// Per underlying group: None for single-position groups (scaled unit tails).
+    groups: Vec<Option<Tail>>,
 }
 
 /// Tail outcomes of every account under one scenario window.
@@ -52,93 +114,118 @@ pub fn window_outcomes(
     book: &Book,
     plans: &[Plan],
     risk: &RiskArrays,
+    units: &UnitTails,
     k: usize,
     measure: Measure,
 ) -> Vec<WindowOutcome> {
     let mut out = Vec::with_capacity(book.n_accounts());
     for first in (0..book.n_accounts()).step_by(SUPER) {
         let accounts = first..(first + SUPER).min(book.n_accounts());
-        let mut tails: Vec<AccountTails> = accounts
-            .clone()
-            .map(|a| AccountTails {
-                total: Tail::new(k),
-                per_underlying: if plans[a].underlyings.len() > 1 {
-                    vec![Tail::new(k); plans[a].underlyings.len()]
-                } else {
-                    Vec::new()
-                },
-            })
-            .collect();
+        let mut tails: Vec<AccountTails> = accounts.clone().map(|a| new_tails(&plans[a], k)).collect();
         for b in 0..risk.n_blocks() {
             tails.par_chunks_mut(TASK).enumerate().for_each(|(task, chunk)| {
-                let mut pnl = Vec::new();
+                let mut scratch = Vec::new();
                 let mut total = Vec::new();
                 for (i, account_tails) in chunk.iter_mut().enumerate() {
                     let a = first + task * TASK + i;
-                    block_pnl(book, a, &plans[a], risk, b, &mut pnl, &mut total);
-                    push_block(account_tails, risk.block_range(b).start, &pnl, &total);
+                    stream_block(book, &plans[a], risk, b, account_tails, &mut scratch, &mut total);
                 }
             });
         }
-        out.par_extend(tails.into_par_iter().map(|t| {
-            let total = TailOutcome::from_tail(&t.total.finish(), measure);
-            let per_underlying = if t.per_underlying.is_empty() {
-                vec![total.clone()]
-            } else {
-                t.per_underlying.into_iter().map(|u| TailOutcome::from_tail(&u.finish(), measure)).collect()
-            };
-            WindowOutcome { total, per_underlying }
-        }));
+        out.par_extend(
+            tails
+                .into_par_iter()
+                .zip(accounts.into_par_iter())
+                .map(|(t, a)| finish(book, &plans[a], units, t, measure)),
+        );
     }
     out
 }
 
-/// The account's P&L per underlying (`pnl`, underlying-major) and in total for block `b`.
-fn block_pnl(
+fn new_tails(plan: &Plan, k: usize) -> AccountTails {
+    let streamed = |g: &Vec<usize>| (g.len() > 1).then(|| Tail::new(k));
+    let single_position = plan.groups.len() == 1 && plan.groups[0].len() == 1;
+    let groups = if plan.groups.len() == 1 { vec![None] } else { plan.groups.iter().map(streamed).collect() };
+    AccountTails { total: (!single_position).then(|| Tail::new(k)), groups }
+}
+
+/// Add one block of the account's P&L to its tails. The total is summed exactly as
+/// docs/methods.md says: per underlying in position order, then across underlyings in order.
+fn stream_block(
     book: &Book,
-    a: usize,
     plan: &Plan,
     risk: &RiskArrays,
     b: usize,
-    pnl: &mut Vec<f64>,
+    tails: &mut AccountTails,
+    scratch: &mut Vec<f64>,
     total: &mut Vec<f64>,
 ) {
-    let width = risk.block_range(b).len();
-    let n_u = plan.underlyings.len();
-    pnl.clear();
-    pnl.resize(n_u * width, 0.0);
-    for (p, &k) in book.positions(a).zip(&plan.slots) {
-        let q = book.quantity[p];
-        let row = risk.block_row(b, book.instrument[p]);
-        for (acc, x) in pnl[k * width..(k + 1) * width].iter_mut().zip(row) {
-            *acc += q * x;
-        }
+    if tails.total.is_none() {
+        return;
     }
+    let range = risk.block_range(b);
+    let width = range.len();
     total.clear();
     total.resize(width, 0.0);
-    for k in 0..n_u {
-        for (t, x) in total.iter_mut().zip(&pnl[k * width..(k + 1) * width]) {
+    for (group, tail) in plan.groups.iter().zip(tails.groups.iter_mut()) {
+        if let [p] = group.as_slice() {
+            let q = book.quantity[*p];
+            for (t, x) in total.iter_mut().zip(risk.block_row(b, book.instrument[*p])) {
+                *t += q * x;
+            }
+            continue;
+        }
+        scratch.clear();
+        scratch.resize(width, 0.0);
+        for &p in group {
+            let q = book.quantity[p];
+            for (acc, x) in scratch.iter_mut().zip(risk.block_row(b, book.instrument[p])) {
+                *acc += q * x;
+            }
+        }
+        for (t, x) in total.iter_mut().zip(scratch.iter()) {
             *t += x;
         }
+        if let Some(tail) = tail {
+            for (i, x) in scratch.iter().enumerate() {
+                tail.push(0.0 - x, (range.start + i) as u32);
+            }
+        }
     }
-}
-
-fn push_block(tails: &mut AccountTails, first_scenario: usize, pnl: &[f64], total: &[f64]) {
-    let width = total.len();
-    for (i, p) in total.iter().enumerate() {
-        tails.total.push(0.0 - p, (first_scenario + i) as u32);
-    }
-    for (k, tail) in tails.per_underlying.iter_mut().enumerate() {
-        for (i, p) in pnl[k * width..(k + 1) * width].iter().enumerate() {
-            tail.push(0.0 - p, (first_scenario + i) as u32);
+    if let Some(tail) = &mut tails.total {
+        for (i, x) in total.iter().enumerate() {
+            tail.push(0.0 - x, (range.start + i) as u32);
         }
     }
 }
 
-/// Margin of one unit long and one unit short of `contract` alone (VaR and ES are positively
-/// homogeneous, so a position's margin is |q| times one of these).
-pub fn unit_margins(risk: &RiskArrays, contract: u32, k: usize, measure: Measure) -> (f64, f64) {
-    let long = crate::measure::measure_of(risk.row(contract).map(|x| 0.0 - x), k, measure);
-    let short = crate::measure::measure_of(risk.row(contract).map(|x| x + 0.0), k, measure);
-    (long.margin(), short.margin())
+fn summary(outcome: &TailOutcome, measure: Measure) -> Summary {
+    Summary { value: outcome.value, scenario: outcome.scenario(measure) }
+}
+
+fn finish(book: &Book, plan: &Plan, units: &UnitTails, tails: AccountTails, measure: Measure) -> WindowOutcome {
+    let scaled = |p: usize| units.scaled(book.instrument[p], book.quantity[p]);
+    let total = match tails.total {
+        Some(t) => TailOutcome::from_tail(&t.finish(), measure),
+        None => match scaled(plan.groups[0][0]) {
+            Some((value, unit)) => TailOutcome { value, tail: unit.tail.clone() },
+            None => TailOutcome { value: 0.0, tail: Vec::new() },
+        },
+    };
+    let per_underlying = if plan.groups.len() == 1 {
+        vec![summary(&total, measure)]
+    } else {
+        plan.groups
+            .iter()
+            .zip(tails.groups)
+            .map(|(group, tail)| match tail {
+                Some(t) => summary(&TailOutcome::from_tail(&t.finish(), measure), measure),
+                None => match scaled(group[0]) {
+                    Some((value, unit)) => Summary { value, scenario: unit.scenario(measure) },
+                    None => Summary { value: 0.0, scenario: 0 },
+                },
+            })
+            .collect()
+    };
+    WindowOutcome { total, per_underlying }
 }

@@ -8,25 +8,32 @@ pub enum OptionType {
     Put,
 }
 
-/// Undiscounted-payoff value of a European option on forward `f`, per unit.
+/// Value of a European option on forward `f`, per unit, discounted by `discount`.
 ///
 /// `t == 0` gives the intrinsic value on the forward. The caller guarantees `f > 0`, `k > 0`,
-/// `vol > 0`, `t >= 0`. The operation order mirrors `pmargin.reference.pricing` exactly.
+/// `vol > 0`, `t >= 0` and `sqrt_t = t.sqrt()` (passed in so scenario loops compute it once).
+/// The operation order mirrors `pmargin.reference.pricing` exactly.
 #[inline]
-pub fn black76(option_type: OptionType, f: f64, k: f64, t: f64, vol: f64, discount: f64) -> f64 {
+pub fn black76_sqrt(option_type: OptionType, f: f64, k: f64, t: f64, sqrt_t: f64, vol: f64, discount: f64) -> f64 {
     if t == 0.0 {
         return match option_type {
             OptionType::Call => (f - k).max(0.0),
             OptionType::Put => (k - f).max(0.0),
         };
     }
-    let sd = vol * t.sqrt();
+    let sd = vol * sqrt_t;
     let d1 = ((f / k).ln() + 0.5 * sd * sd) / sd;
     let d2 = d1 - sd;
     match option_type {
         OptionType::Call => discount * (f * norm_cdf(d1) - k * norm_cdf(d2)),
         OptionType::Put => discount * (k * norm_cdf(-d2) - f * norm_cdf(-d1)),
     }
+}
+
+/// [`black76_sqrt`] computing `sqrt(t)` itself.
+#[inline]
+pub fn black76(option_type: OptionType, f: f64, k: f64, t: f64, vol: f64, discount: f64) -> f64 {
+    black76_sqrt(option_type, f, k, t, t.sqrt(), vol, discount)
 }
 
 #[cfg(test)]
