@@ -12,7 +12,7 @@ must match.
 """
 
 from . import reference, sample
-from .api import MarginEngine, margin, value
+from .api import GreeksResult, MarginEngine, greeks, margin, value
 from .errors import MarginComputationError, MarginConfigError, MarginError, MarginInputError
 from .market import Market
 from .models import VOL_FLOOR, GridModel
@@ -20,6 +20,7 @@ from .result import MarginResult
 
 __all__ = [
     "VOL_FLOOR",
+    "GreeksResult",
     "GridModel",
     "MarginComputationError",
     "MarginConfigError",
@@ -28,6 +29,7 @@ __all__ = [
     "MarginInputError",
     "MarginResult",
     "Market",
+    "greeks",
     "margin",
     "reference",
     "sample",

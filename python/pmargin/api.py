@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import pyarrow as pa
 
@@ -88,12 +88,23 @@ class MarginEngine:
     def n_instruments(self) -> int:
         return self._native.n_instruments
 
-    def margin(self, positions: TableLike) -> MarginResult:
-        """Margin every account in ``positions`` (``account_id``, ``instrument_id``, ``quantity``)."""
-        run = self._native.margin(to_table(positions, "positions"))
+    def margin(self, positions: TableLike, *, by_position: bool = False) -> MarginResult:
+        """Margin every account in ``positions`` (``account_id``, ``instrument_id``, ``quantity``).
+
+        ``by_position=True`` adds ``.by_position`` (each position's contribution, standalone and
+        incremental margin) and ``.explain`` (the driving scenario's P&L split by Greek), both
+        computed from the risk arrays already built.
+        """
+        run = self._native.margin(to_table(positions, "positions"), by_position)
         accounts: pa.Table = run.accounts()
         by_underlying: pa.Table = run.by_underlying()
-        return MarginResult(accounts, by_underlying, self.model, run.scenarios)
+        attribution: tuple[pa.Table, pa.Table] | tuple[None, None] = run.attribution() if by_position else (None, None)
+        return MarginResult(accounts, by_underlying, self.model, run.scenarios, *attribution)
+
+    def greeks(self, positions: TableLike) -> GreeksResult:
+        """Greeks of every netted position and per account and underlying."""
+        by_position, by_underlying = self._native.greeks(to_table(positions, "positions"))
+        return GreeksResult(by_position, by_underlying)
 
 
 def margin(
@@ -101,17 +112,40 @@ def margin(
     instruments: TableLike,
     market: Market,
     model: AnyModel | None = None,
+    *,
+    by_position: bool = False,
 ) -> MarginResult:
     """Portfolio margin of every account in ``positions`` under ``model`` (default grid)."""
-    return MarginEngine(instruments, market, model).margin(positions)
+    return MarginEngine(instruments, market, model).margin(positions, by_position=by_position)
+
+
+def _valuation_engine(instruments: TableLike, market: Market) -> MarginEngine:
+    """An engine with a single unshocked scenario: for prices and Greeks only."""
+    return MarginEngine(instruments, market, m.GridModel(price_shocks=[0.0], vol_shocks=[0.0]))
 
 
 def value(instruments: TableLike, market: Market) -> pa.Table:
-    """``instrument_id``, ``price``: each instrument's value per unit of quantity (multiplier
-    included) at the current market. Every instrument must be priceable."""
-    engine = MarginEngine(instruments, market, m.GridModel(price_shocks=[0.0], vol_shocks=[0.0]))
-    table: pa.Table = engine._native.values()
+    """Per instrument and per unit of quantity (multiplier included): ``instrument_id``,
+    ``price``, ``delta`` (dV/dspot), ``gamma`` (d2V/dspot2), ``vega`` (dV/dvol per 1.00 of vol)
+    and ``theta`` (dV/dt per year of calendar time, spot, rate and vol fixed). Every instrument
+    must be priceable."""
+    table: pa.Table = _valuation_engine(instruments, market)._native.values()
     return table
+
+
+class GreeksResult(NamedTuple):
+    """``positions``: per account and netted position, ``quantity``, ``value`` and quantity times
+    each Greek. ``by_underlying``: per account and underlying, summed ``delta``, ``gamma``,
+    ``vega``, ``theta`` and ``cash_delta`` = delta x spot, ``cash_gamma`` = 0.5 x gamma x
+    (0.01 x spot)^2 (the gamma P&L of a 1% move), ``vega_1pct`` = vega / 100 (per vol point)."""
+
+    positions: pa.Table
+    by_underlying: pa.Table
+
+
+def greeks(positions: TableLike, instruments: TableLike, market: Market) -> GreeksResult:
+    """Greeks of a book: per position and per account and underlying."""
+    return _valuation_engine(instruments, market).greeks(positions)
 
 
 def monte_carlo_scenarios(model: Any) -> pa.Table:

@@ -210,6 +210,7 @@ mod tests {
             growth: 1.0,
             discount: 1.0,
             sqrt_t: 0.0,
+            payoff: crate::instruments::Payoff::Vanilla,
         };
         let contracts = [Some(spot(0, 100.0)), Some(spot(1, 80.0))];
         let risk = RiskArrays::build(&contracts, &[100.0, 80.0], &model.scenario_set(2)).expect("finite");

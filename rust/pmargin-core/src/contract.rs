@@ -1,9 +1,12 @@
 //! A priceable contract: an instrument joined with its market data at the valuation time.
 
 use crate::error::{MarginError, Result};
-use crate::instruments::{Instrument, Kind};
+use crate::instruments::{Instrument, Kind, Payoff};
 use crate::market::{Underlyings, Vols};
+use crate::pricing::barrier::{self, BarrierParams};
 use crate::pricing::black76::{black76_sqrt, OptionType};
+use crate::pricing::digital;
+use crate::pricing::greeks::{self, Greeks};
 
 /// Seconds in the ACT/365 year: T = (expiry - as_of) / (365 x 86400 s).
 const YEAR_NS: f64 = 31_536_000e9;
@@ -26,6 +29,7 @@ pub struct Contract {
     pub growth: f64,
     pub discount: f64,
     pub sqrt_t: f64,
+    pub payoff: Payoff,
 }
 
 impl Contract {
@@ -74,6 +78,25 @@ impl Contract {
             }
             None => 0.0,
         };
+        let spot = underlyings.spot[u as usize];
+        if let Payoff::Barrier { barrier_type, barrier, .. } = instrument.payoff {
+            if barrier::breached(barrier_type, spot, barrier) {
+                let how = if barrier_type.is_knock_in() {
+                    "it has knocked in: record it as a vanilla option (no barrier_type)"
+                } else {
+                    "it has knocked out: record its rebate as cash and remove the option"
+                };
+                return Err(MarginError::cell(
+                    "instruments",
+                    "barrier",
+                    row,
+                    format!(
+                        "'{id}' has a {} barrier at {barrier} already breached by spot {spot}; {how}",
+                        barrier_type.as_str()
+                    ),
+                ));
+            }
+        }
         Ok(Contract {
             underlying: u,
             kind: instrument.kind,
@@ -87,6 +110,7 @@ impl Contract {
             growth: (underlyings.rate[u as usize] * t).exp(),
             discount: (-underlyings.rate[u as usize] * t).exp(),
             sqrt_t: t.sqrt(),
+            payoff: instrument.payoff,
         })
     }
 
@@ -107,5 +131,37 @@ impl Contract {
 
     pub fn base_value(&self) -> f64 {
         self.value(self.spot, self.vol)
+    }
+
+    fn barrier_params(&self, spot: f64, vol: f64) -> BarrierParams {
+        let (barrier_type, barrier, rebate) = match self.payoff {
+            Payoff::Barrier { barrier_type, barrier, rebate } => (barrier_type, barrier, rebate),
+            _ => (barrier::BarrierType::DownOut, 0.0, 0.0),
+        };
+        BarrierParams {
+            option_type: self.option_type.unwrap_or(OptionType::Call),
+            barrier_type,
+            spot,
+            strike: self.strike,
+            barrier,
+            rebate,
+            t: self.t,
+            rate: self.rate,
+            vol,
+        }
+    }
+
+    /// Price and Greeks per unit of quantity (multiplier included) at the current market.
+    pub fn greeks(&self) -> Greeks {
+        let (s, t, r, vol, k) = (self.spot, self.t, self.rate, self.vol, self.strike);
+        let option_type = self.option_type.unwrap_or(OptionType::Call);
+        let unit = match (self.kind, self.payoff) {
+            (Kind::Spot | Kind::Perpetual, _) => greeks::spot(s),
+            (Kind::Future, _) => greeks::future(s, t, r),
+            (Kind::Option, Payoff::Vanilla) => greeks::vanilla(option_type, s, k, t, r, vol),
+            (Kind::Option, Payoff::Digital) => digital::greeks(option_type, s, k, t, r, vol),
+            (Kind::Option, Payoff::Barrier { .. }) => barrier::greeks(&self.barrier_params(s, vol)),
+        };
+        unit.scaled(self.multiplier)
     }
 }

@@ -5,6 +5,7 @@ use arrow_array::{new_empty_array, Array, ArrayRef, RecordBatch};
 use arrow_select::interleave::interleave;
 
 use crate::aggregate::{aggregate, scenario_matrix, AccountOutcome, GridContext};
+use crate::attribution::{attribute, AttributionInputs, Explain, PositionAttribution};
 use crate::columns::Table;
 use crate::contract::Contract;
 use crate::error::{MarginError, Result};
@@ -14,9 +15,11 @@ use crate::market::{read_underlyings, read_vols, Underlyings};
 use crate::measure::{tail_count, Measure};
 use crate::output;
 use crate::positions::{read_book, Book};
+use crate::pricing::greeks::Greeks;
 use crate::revalue::RiskArrays;
 use crate::scenarios::montecarlo::MonteCarloSpec;
 use crate::scenarios::{historical, Cross, GridModel, ScenarioSet, VolShockMode};
+use crate::sensitivities;
 use crate::tail_aggregate::{plans, window_outcomes, UnitTails, WindowOutcome};
 
 /// Which model to build, with its inputs.
@@ -45,6 +48,7 @@ pub struct TailSpec {
 
 pub struct GridMethod {
     pub model: GridModel,
+    set: ScenarioSet,
     risk: RiskArrays,
     /// `(n_underlyings + 1) x S` labels; the last block is for joint scenarios.
     labels: Vec<String>,
@@ -81,6 +85,11 @@ pub struct Engine {
     underlying_of: Vec<u32>,
     /// Value per unit of each instrument at the current market (0 for unusable ones).
     base_values: Vec<f64>,
+    /// Price and Greeks per unit of each instrument (zero for unusable ones).
+    greeks: Vec<Greeks>,
+    /// Spot of each instrument's underlying and its implied vol (0 for unusable ones).
+    spot_of: Vec<f64>,
+    vol_of: Vec<f64>,
 }
 
 fn check_mm_ratio(mm_ratio: f64) -> Result<()> {
@@ -118,8 +127,12 @@ impl Engine {
             })
             .unzip();
         let base_values: Vec<f64> = contracts.iter().map(|c| c.as_ref().map_or(0.0, Contract::base_value)).collect();
+        let greeks: Vec<Greeks> =
+            contracts.iter().map(|c| c.as_ref().map(Contract::greeks).unwrap_or_default()).collect();
+        let spot_of = contracts.iter().map(|c| c.as_ref().map_or(0.0, |c| c.spot)).collect();
+        let vol_of = contracts.iter().map(|c| c.as_ref().map_or(0.0, |c| c.vol)).collect();
 
-        let (sets, mm_ratio, kind) = scenario_sets(spec, &underlyings)?;
+        let (mut sets, mm_ratio, kind) = scenario_sets(spec, &underlyings)?;
         check_mm_ratio(mm_ratio)?;
         // A contract whose underlying lacks scenarios in any window cannot be margined.
         for (c, problem) in contracts.iter_mut().zip(problems.iter_mut()) {
@@ -141,7 +154,13 @@ impl Engine {
                     _ => vec![None; underlyings.names.len()],
                 };
                 let labels = grid_labels(&underlyings, &model);
-                Method::Grid(Box::new(GridMethod { model, risk, labels, correlation_index }))
+                Method::Grid(Box::new(GridMethod {
+                    model,
+                    set: sets.swap_remove(0).1,
+                    risk,
+                    labels,
+                    correlation_index,
+                }))
             }
             MethodKind::Measure(tail) => {
                 let windows = sets
@@ -155,7 +174,18 @@ impl Engine {
                 Method::Measure(MeasureMethod { measure: tail.measure, windows })
             }
         };
-        Ok(Engine { instruments, underlyings, mm_ratio, method, problems, underlying_of, base_values })
+        Ok(Engine {
+            instruments,
+            underlyings,
+            mm_ratio,
+            method,
+            problems,
+            underlying_of,
+            base_values,
+            greeks,
+            spot_of,
+            vol_of,
+        })
     }
 
     /// Grid label of a scenario for one underlying, or for all at once (`None`).
@@ -164,12 +194,14 @@ impl Engine {
         grid.labels[block * grid.model.n_scenarios() + scenario as usize].clone()
     }
 
-    /// Margin every account of a positions table.
-    pub fn margin(&self, positions: Table<'_>) -> Result<MarginRun> {
+    /// Margin every account of a positions table; with `by_position`, also attribute each
+    /// account's margin to its positions and explain its driving scenarios.
+    pub fn margin(&self, positions: Table<'_>, by_position: bool) -> Result<MarginRun> {
         let book = read_book(positions, &self.instruments, |row| match &self.problems[row as usize] {
             Some(problem) => Err(problem.clone()),
             None => Ok(()),
         })?;
+        let mut attribution = None;
         let outcome = match &self.method {
             Method::Grid(grid) => {
                 let ctx = GridContext {
@@ -178,12 +210,31 @@ impl Engine {
                     underlying_of: &self.underlying_of,
                     correlation_index: &grid.correlation_index,
                 };
-                Outcome::Grid(aggregate(&book, &ctx))
+                let outcomes = aggregate(&book, &ctx);
+                if by_position {
+                    let inputs = AttributionInputs {
+                        set: &grid.set,
+                        greeks: &self.greeks,
+                        spot: &self.spot_of,
+                        vol: &self.vol_of,
+                    };
+                    attribution = Some(attribute(&book, &outcomes, &ctx, &inputs));
+                }
+                Outcome::Grid(outcomes)
             }
-            Method::Measure(m) => Outcome::Measure(self.measure_accounts(&book, m)),
+            Method::Measure(m) => {
+                if by_position {
+                    return Err(MarginError::column(
+                        "model",
+                        "by_position",
+                        "by_position is available for the grid model only (historical and Monte Carlo report their tail scenarios instead)",
+                    ));
+                }
+                Outcome::Measure(self.measure_accounts(&book, m))
+            }
         };
         let account_ids = first_account_ids(positions, &book.first_row)?;
-        Ok(MarginRun { book, outcome, account_ids })
+        Ok(MarginRun { book, outcome, account_ids, attribution })
     }
 
     fn measure_accounts(&self, book: &Book, m: &MeasureMethod) -> Vec<MeasureAccount> {
@@ -232,13 +283,43 @@ impl Engine {
         }
     }
 
+    /// `account_id`, `instrument_id`, `quantity`, `contribution`, `standalone_margin`,
+    /// `incremental_margin` per netted position, and the explain table per account and underlying.
+    pub fn attribution_batches(&self, run: &MarginRun) -> Result<(RecordBatch, RecordBatch)> {
+        let (Method::Grid(grid), Some(attribution)) = (&self.method, &run.attribution) else {
+            return Err(MarginError::Internal("no attribution was computed for this run".into()));
+        };
+        let by_position = output::by_position_batch(self, &run.book, &run.account_ids, attribution)?;
+        let explain = output::explain_batch(self, grid, &run.account_ids, attribution)?;
+        Ok((by_position, explain))
+    }
+
     /// Price per unit of quantity (multiplier included) of every instrument; the first
     /// instrument that cannot be priced (in table order) is an error.
     pub fn values_batch(&self) -> Result<RecordBatch> {
         if let Some(problem) = self.problems.iter().flatten().next() {
             return Err(problem.clone());
         }
-        output::values_batch(&self.instruments.ids, &self.base_values)
+        sensitivities::instrument_table(&self.instruments.ids, &self.base_values, &self.greeks)
+    }
+
+    /// Greeks per netted position and per account and underlying.
+    pub fn greeks_batches(&self, positions: Table<'_>) -> Result<(RecordBatch, RecordBatch)> {
+        let book = read_book(positions, &self.instruments, |row| match &self.problems[row as usize] {
+            Some(problem) => Err(problem.clone()),
+            None => Ok(()),
+        })?;
+        let ids = first_account_ids(positions, &book.first_row)?;
+        let by_position = sensitivities::position_table(&book, &ids, &self.instruments.ids, &self.greeks)?;
+        let by_underlying = sensitivities::underlying_table(
+            &book,
+            &ids,
+            &self.underlying_of,
+            &self.underlyings.names,
+            &self.underlyings.spot,
+            &self.greeks,
+        )?;
+        Ok((by_position, by_underlying))
     }
 
     /// The risk matrix of account `account` (its index in the accounts table).
@@ -321,6 +402,8 @@ pub struct MarginRun {
     pub outcome: Outcome,
     /// `account_id` of each account, in the input's own Arrow type.
     pub account_ids: ArrayRef,
+    /// Per account: its positions' attribution and its explain rows (when asked for).
+    pub attribution: Option<Vec<(Vec<PositionAttribution>, Vec<Explain>)>>,
 }
 
 pub enum Outcome {

@@ -4,6 +4,7 @@ use hashbrown::HashMap;
 
 use crate::columns::Table;
 use crate::error::{MarginError, Result};
+use crate::pricing::barrier::BarrierType;
 use crate::pricing::black76::OptionType;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,6 +32,20 @@ impl Kind {
     }
 }
 
+/// What an option pays.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Payoff {
+    Vanilla,
+    /// Cash-or-nothing: pays the multiplier if it ends in the money.
+    Digital,
+    /// Continuously monitored single barrier; `rebate` is cash per unit.
+    Barrier {
+        barrier_type: BarrierType,
+        barrier: f64,
+        rebate: f64,
+    },
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Instrument {
     pub underlying: String,
@@ -42,6 +57,8 @@ pub struct Instrument {
     /// Futures and options only.
     pub expiry_ns: Option<i64>,
     pub multiplier: f64,
+    /// Options only (Vanilla otherwise).
+    pub payoff: Payoff,
 }
 
 /// All rows of the instruments table, in table order, with an id -> row index.
@@ -80,7 +97,8 @@ pub fn read_instruments(table: Table<'_>) -> Result<Instruments> {
     let strikes = if has_option { read_strikes(table, &kinds)? } else { vec![0.0; kinds.len()] };
     let expiries =
         if kinds.iter().any(|k| k.expires()) { read_expiries(table, &kinds)? } else { vec![None; kinds.len()] };
-    let multipliers = read_multipliers(table)?;
+    let payoffs = if has_option { read_payoffs(table, &kinds)? } else { vec![Payoff::Vanilla; kinds.len()] };
+    let multipliers = read_multipliers(table, &payoffs)?;
 
     let rows = (0..ids.len())
         .map(|i| Instrument {
@@ -90,6 +108,7 @@ pub fn read_instruments(table: Table<'_>) -> Result<Instruments> {
             strike: strikes[i],
             expiry_ns: expiries[i],
             multiplier: multipliers[i],
+            payoff: payoffs[i],
         })
         .collect();
     Ok(Instruments { ids: ids.iter().map(|s| (*s).to_owned()).collect(), rows, index })
@@ -196,11 +215,115 @@ fn read_expiries(table: Table<'_>, kinds: &[Kind]) -> Result<Vec<Option<i64>>> {
         .collect()
 }
 
-fn read_multipliers(table: Table<'_>) -> Result<Vec<f64>> {
+fn read_multipliers(table: Table<'_>, payoffs: &[Payoff]) -> Result<Vec<f64>> {
     let n = table.num_rows();
     if !table.has_column("multiplier") {
         return Ok(vec![1.0; n]);
     }
     let values = table.numbers("multiplier")?;
-    values.into_iter().enumerate().map(|(row, v)| positive_cell(TABLE, "multiplier", row, v, "a multiplier")).collect()
+    values
+        .into_iter()
+        .zip(payoffs)
+        .enumerate()
+        .map(|(row, (v, payoff))| {
+            let what = if *payoff == Payoff::Digital { "a digital's payout (its multiplier)" } else { "a multiplier" };
+            positive_cell(TABLE, "multiplier", row, v, what).map_err(|e| match (payoff, v) {
+                (Payoff::Digital, Some(x)) if x <= 0.0 => MarginError::cell(
+                    TABLE,
+                    "multiplier",
+                    row,
+                    format!("a digital pays its multiplier: the payout must be > 0, got {x}"),
+                ),
+                _ => e,
+            })
+        })
+        .collect()
+}
+
+/// Optional string column: None per row when the column is absent.
+fn optional_strings<'a>(table: Table<'a>, column: &str) -> Result<Vec<Option<&'a str>>> {
+    if table.has_column(column) {
+        table.strings(column)
+    } else {
+        Ok(vec![None; table.num_rows()])
+    }
+}
+
+/// Optional number column: None per row when the column is absent.
+fn optional_numbers(table: Table<'_>, column: &str) -> Result<Vec<Option<f64>>> {
+    if table.has_column(column) {
+        table.numbers(column)
+    } else {
+        Ok(vec![None; table.num_rows()])
+    }
+}
+
+/// Payoff of each option from `payoff` (default vanilla), `barrier_type`, `barrier`, `rebate`
+/// (default 0), checked column by column.
+fn read_payoffs(table: Table<'_>, kinds: &[Kind]) -> Result<Vec<Payoff>> {
+    let is_option = |row: usize| kinds[row] == Kind::Option;
+    let payoff_names = optional_strings(table, "payoff")?;
+    let mut digital = vec![false; kinds.len()];
+    for (row, name) in payoff_names.iter().enumerate().filter(|(row, _)| is_option(*row)) {
+        digital[row] = match name {
+            None | Some("vanilla") => false,
+            Some("digital") => true,
+            Some(other) => {
+                return Err(MarginError::cell(
+                    TABLE,
+                    "payoff",
+                    row,
+                    format!("unknown payoff '{other}'; expected vanilla or digital"),
+                ))
+            }
+        };
+    }
+    let type_names = optional_strings(table, "barrier_type")?;
+    let mut types: Vec<Option<BarrierType>> = vec![None; kinds.len()];
+    for (row, name) in type_names.iter().enumerate().filter(|(row, _)| is_option(*row)) {
+        let Some(name) = name else { continue };
+        let parsed = BarrierType::parse(name).ok_or_else(|| {
+            MarginError::cell(
+                TABLE,
+                "barrier_type",
+                row,
+                format!("unknown barrier_type '{name}'; expected up-and-out, up-and-in, down-and-out or down-and-in"),
+            )
+        })?;
+        if digital[row] {
+            return Err(MarginError::cell(TABLE, "barrier_type", row, "a barrier option must have payoff 'vanilla'"));
+        }
+        types[row] = Some(parsed);
+    }
+    let barriers = optional_numbers(table, "barrier")?;
+    let mut levels = vec![0.0; kinds.len()];
+    for row in (0..kinds.len()).filter(|&r| types[r].is_some()) {
+        levels[row] = positive_cell(TABLE, "barrier", row, barriers[row], "a barrier option")?;
+    }
+    let rebates = optional_numbers(table, "rebate")?;
+    let mut cash = vec![0.0; kinds.len()];
+    for row in (0..kinds.len()).filter(|&r| types[r].is_some()) {
+        cash[row] = match rebates[row] {
+            None => 0.0,
+            Some(x) if !x.is_finite() => {
+                return Err(MarginError::cell(
+                    TABLE,
+                    "rebate",
+                    row,
+                    format!("{x} is not allowed: need a finite number"),
+                ))
+            }
+            Some(x) if x < 0.0 => {
+                return Err(MarginError::cell(TABLE, "rebate", row, format!("must be >= 0, got {x}")))
+            }
+            Some(x) => x,
+        };
+    }
+    Ok((0..kinds.len())
+        .map(|row| match (types[row], digital[row]) {
+            (Some(barrier_type), _) => Payoff::Barrier { barrier_type, barrier: levels[row], rebate: cash[row] },
+            (None, true) => Payoff::Digital,
+            (None, false) => Payoff::Vanilla,
+        })
+        .collect())
 }

@@ -7,6 +7,7 @@
 //! [`tail_aggregate`]) -> Arrow tables out ([`output`]). [`engine::Engine`] ties them together.
 
 pub mod aggregate;
+pub mod attribution;
 pub mod columns;
 pub mod contract;
 pub mod correlation;
@@ -21,6 +22,7 @@ pub mod positions;
 pub mod pricing;
 pub mod revalue;
 pub mod scenarios;
+pub mod sensitivities;
 pub mod tail_aggregate;
 
 pub use columns::Table;

@@ -8,8 +8,10 @@ use arrow_schema::{DataType, Field, Schema};
 use arrow_select::take::take;
 
 use crate::aggregate::{AccountOutcome, Driver, ScenarioMatrix};
+use crate::attribution::{Explain, PositionAttribution};
 use crate::engine::{Engine, GridMethod, MeasureAccount, MeasureMethod, Window};
 use crate::error::{MarginError, Result};
+use crate::positions::Book;
 
 fn arrow_error(e: arrow_schema::ArrowError) -> MarginError {
     MarginError::Internal(format!("building a result table: {e}"))
@@ -319,10 +321,83 @@ pub fn measure_by_underlying_batch(
     )
 }
 
-/// `instrument_id`, `price` per unit of quantity.
-pub fn values_batch(ids: &[String], prices: &[f64]) -> Result<RecordBatch> {
+type Attribution = [(Vec<PositionAttribution>, Vec<Explain>)];
+
+/// Per netted position: quantity, contribution to its driving loss, standalone and incremental
+/// margin.
+pub fn by_position_batch(
+    engine: &Engine,
+    book: &Book,
+    account_ids: &ArrayRef,
+    attribution: &Attribution,
+) -> Result<RecordBatch> {
+    let mut accounts = Vec::with_capacity(book.instrument.len());
+    for a in 0..book.n_accounts() {
+        accounts.extend(book.positions(a).map(|_| a as u32));
+    }
+    let all_ids: ArrayRef = Arc::new(StringArray::from_iter_values(&engine.instruments.ids));
+    let ids = take(all_ids.as_ref(), &UInt32Array::from(book.instrument.clone()), None).map_err(arrow_error)?;
+    let rows: Vec<&PositionAttribution> = attribution.iter().flat_map(|(p, _)| p.iter()).collect();
     batch(
-        vec![Field::new("instrument_id", DataType::Utf8, false), f64_field("price", false)],
-        vec![Arc::new(StringArray::from_iter_values(ids)), f64s(prices.iter().copied())],
+        vec![
+            account_field(account_ids),
+            Field::new("instrument_id", DataType::Utf8, false),
+            f64_field("quantity", false),
+            f64_field("contribution", false),
+            f64_field("standalone_margin", false),
+            f64_field("incremental_margin", false),
+        ],
+        vec![
+            ids_for(account_ids, accounts)?,
+            ids,
+            f64s(book.quantity.iter().copied()),
+            f64s(rows.iter().map(|r| r.contribution)),
+            f64s(rows.iter().map(|r| r.standalone)),
+            f64s(rows.iter().map(|r| r.incremental)),
+        ],
+    )
+}
+
+/// Per account and underlying: the driving scenario and its P&L split into delta, gamma, vega
+/// and the residual of full revaluation.
+pub fn explain_batch(
+    engine: &Engine,
+    grid: &GridMethod,
+    account_ids: &ArrayRef,
+    attribution: &Attribution,
+) -> Result<RecordBatch> {
+    let rows: Vec<(u32, &Explain)> =
+        attribution.iter().enumerate().flat_map(|(a, (_, e))| e.iter().map(move |x| (a as u32, x))).collect();
+    let mut names = StringBuilder::new();
+    let mut worst = GridWorst::with_capacity(rows.len());
+    for (_, e) in &rows {
+        names.append_value(&engine.underlyings.names[e.underlying as usize]);
+        worst.push(engine, grid, e.scenario.map(|s| (Some(e.underlying), s)));
+    }
+    batch(
+        vec![
+            account_field(account_ids),
+            Field::new("underlying", DataType::Utf8, false),
+            Field::new("scenario", DataType::Utf8, true),
+            f64_field("price_shock", true),
+            f64_field("vol_shock", true),
+            f64_field("pnl", false),
+            f64_field("delta_pnl", false),
+            f64_field("gamma_pnl", false),
+            f64_field("vega_pnl", false),
+            f64_field("residual", false),
+        ],
+        vec![
+            ids_for(account_ids, rows.iter().map(|(a, _)| *a).collect())?,
+            Arc::new(names.finish()),
+            Arc::new(worst.label.finish()),
+            Arc::new(worst.price.finish()),
+            Arc::new(worst.vol.finish()),
+            f64s(rows.iter().map(|(_, e)| e.pnl)),
+            f64s(rows.iter().map(|(_, e)| e.delta_pnl)),
+            f64s(rows.iter().map(|(_, e)| e.gamma_pnl)),
+            f64s(rows.iter().map(|(_, e)| e.vega_pnl)),
+            f64s(rows.iter().map(|(_, e)| e.residual())),
+        ],
     )
 }

@@ -75,6 +75,13 @@ impl RiskArrays {
         &self.values[start..start + width]
     }
 
+    /// P&L per unit of `contract` under scenario `s`.
+    #[inline]
+    pub fn value(&self, contract: u32, s: usize) -> f64 {
+        let b = s / BLOCK;
+        self.block_row(b, contract)[s - b * BLOCK]
+    }
+
     /// P&L per unit of `contract` under every scenario, in scenario order.
     pub fn row(&self, contract: u32) -> impl Iterator<Item = f64> + '_ {
         (0..self.n_blocks()).flat_map(move |b| self.block_row(b, contract).iter().copied())
@@ -149,6 +156,7 @@ mod tests {
             growth: 1.0,
             discount: 1.0,
             sqrt_t: 0.0,
+            payoff: crate::instruments::Payoff::Vanilla,
         }
     }
 

@@ -199,11 +199,20 @@ impl Engine {
     }
 
     /// Margin every account of a positions table (the GIL is released while it runs).
-    fn margin(&self, py: Python<'_>, positions: AnyRecordBatch) -> PyResult<MarginRun> {
+    #[pyo3(signature = (positions, by_position=false))]
+    fn margin(&self, py: Python<'_>, positions: AnyRecordBatch, by_position: bool) -> PyResult<MarginRun> {
         let positions = import(positions)?;
         let engine = self.inner.clone();
-        let run = run_detached(py, || engine.margin(positions.table("positions")))?;
+        let run = run_detached(py, || engine.margin(positions.table("positions"), by_position))?;
         Ok(MarginRun { engine: self.inner.clone(), run })
+    }
+
+    /// Greeks per netted position and per account and underlying.
+    fn greeks(&self, py: Python<'_>, positions: AnyRecordBatch) -> PyResult<(Py<PyAny>, Py<PyAny>)> {
+        let positions = import(positions)?;
+        let (by_position, by_underlying) =
+            run_detached(py, || self.inner.greeks_batches(positions.table("positions")))?;
+        Ok((to_pyarrow(py, by_position)?, to_pyarrow(py, by_underlying)?))
     }
 
     /// `instrument_id`, `price` (per unit, multiplier included) of every instrument.
@@ -289,6 +298,12 @@ impl MarginRun {
     fn by_underlying(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         let batch = run_detached(py, || self.engine.by_underlying_batch(&self.run))?;
         to_pyarrow(py, batch)
+    }
+
+    /// `(by_position, explain)` tables of a run made with `by_position=True`.
+    fn attribution(&self, py: Python<'_>) -> PyResult<(Py<PyAny>, Py<PyAny>)> {
+        let (by_position, explain) = run_detached(py, || self.engine.attribution_batches(&self.run))?;
+        Ok((to_pyarrow(py, by_position)?, to_pyarrow(py, explain)?))
     }
 
     fn scenarios(&self, py: Python<'_>, account: usize) -> PyResult<Py<PyAny>> {
