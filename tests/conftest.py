@@ -60,7 +60,8 @@ def load_grid_case(path: Path) -> GridCase:
     """Read one ``grid`` case file (format in ``../shared/cases/README.md``)."""
     data = json.loads(path.read_text())
     instruments = [
-        {**row, "expiry": None if row.get("expiry") is None else to_epoch_ns(row["expiry"])} for row in data["instruments"]
+        {**row, "expiry": None if row.get("expiry") is None else to_epoch_ns(row["expiry"])}
+        for row in data["instruments"]
     ]
     market = Market(
         data["as_of"],
@@ -107,5 +108,7 @@ def grid_case_path(request: pytest.FixtureRequest) -> Path | None:
 def grid_case(grid_case_path: Path | None) -> GridCase:
     """One worked example of ``../shared/cases/grid``; skipped when the folder is absent."""
     if grid_case_path is None:
-        pytest.skip(f"no worked examples: {GRID_CASES_DIR} is absent (the cases live in ../shared/cases beside the project)")
+        pytest.skip(
+            f"no worked examples: {GRID_CASES_DIR} is absent (the cases live in ../shared/cases beside the project)"
+        )
     return load_grid_case(grid_case_path)

@@ -58,7 +58,11 @@ def subprocess_env() -> dict[str, str]:
 
 def run_module(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "pmargin", *args], capture_output=True, text=True, env=subprocess_env(), timeout=120,
+        [sys.executable, "-m", "pmargin", *args],
+        capture_output=True,
+        text=True,
+        env=subprocess_env(),
+        timeout=120,
         check=False,
     )
 
@@ -94,8 +98,12 @@ def test_demo_prints_the_largest_margins_and_the_benefit(capsys: pytest.CaptureF
     out = capsys.readouterr().out
     book, result, top = _demo_expectations(400, 3)
     top_line = next(line for line in out.splitlines() if top["account_id"] in line)
-    for value in (top["initial_margin"], top["maintenance_margin"], top["gross_margin"],
-                  top["gross_margin"] - top["initial_margin"]):
+    for value in (
+        top["initial_margin"],
+        top["maintenance_margin"],
+        top["gross_margin"],
+        top["gross_margin"] - top["initial_margin"],
+    ):
         assert money(value) in top_line
     assert (top["worst_scenario"] or "-") in top_line
     ranked = sorted(result.accounts.to_pylist(), key=lambda r: -r["initial_margin"])
@@ -124,7 +132,9 @@ def test_demo_runs_as_a_module() -> None:
 
 
 @pytest.mark.parametrize("suffix", FORMATS)
-def test_margin_round_trip(book: sample.SampleBook, expected: pmargin.MarginResult, tmp_path: Path, suffix: str) -> None:
+def test_margin_round_trip(
+    book: sample.SampleBook, expected: pmargin.MarginResult, tmp_path: Path, suffix: str
+) -> None:
     out = tmp_path / f"result{suffix}"
     assert main(["margin", *write_inputs(book, tmp_path / "in", suffix), "--out", str(out)]) == 0
     accounts = read_table(out, "accounts")
@@ -146,7 +156,9 @@ def test_margin_round_trip(book: sample.SampleBook, expected: pmargin.MarginResu
     np.testing.assert_allclose(column(by_underlying, "requirement"), column(want_u, "requirement"), rtol=1e-15, atol=0)
 
 
-def test_parquet_round_trip_is_bit_exact(expected: pmargin.MarginResult, parquet_args: list[str], tmp_path: Path) -> None:
+def test_parquet_round_trip_is_bit_exact(
+    expected: pmargin.MarginResult, parquet_args: list[str], tmp_path: Path
+) -> None:
     out = tmp_path / "result.parquet"
     assert main(["margin", *parquet_args, "--out", str(out)]) == 0
     assert read_table(out, "accounts").equals(expected.accounts)
@@ -184,7 +196,9 @@ def test_chunked_run_equals_unchunked(
     assert read_table(by_underlying_path(out), "by_underlying").equals(expected.by_underlying)
 
 
-def test_quiet_hides_the_progress_bar(parquet_args: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_quiet_hides_the_progress_bar(
+    parquet_args: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "quiet.parquet"
     assert main(["margin", *parquet_args, "--out", str(out), "--chunk-positions", "37", "--quiet"]) == 0
     assert capsys.readouterr().err == ""
@@ -198,9 +212,9 @@ class RecordingEngine:
         self.engine = engine
         self.chunks: list[pa.Table] = []
 
-    def margin(self, positions: pa.Table) -> pmargin.MarginResult:
+    def margin(self, positions: pa.Table, *, by_position: bool = False) -> pmargin.MarginResult:
         self.chunks.append(positions)
-        return self.engine.margin(positions)
+        return self.engine.margin(positions, by_position=by_position)
 
 
 @pytest.fixture(scope="module")
@@ -262,7 +276,9 @@ def test_chunked_scenarios_dispatch_to_the_right_chunk(book: sample.SampleBook, 
         chunked.scenarios("acct-999999")
 
 
-def test_a_bad_row_is_reported_with_its_row_in_the_whole_table(book: sample.SampleBook, engine: pmargin.MarginEngine) -> None:
+def test_a_bad_row_is_reported_with_its_row_in_the_whole_table(
+    book: sample.SampleBook, engine: pmargin.MarginEngine
+) -> None:
     positions = book.positions
     bad_row = positions.num_rows - 5
     ids = column(positions, "instrument_id")

@@ -13,15 +13,18 @@ must match.
 
 from . import reference, sample
 from .api import GreeksResult, MarginEngine, greeks, margin, value
+from .correlation import Correlation
 from .errors import MarginComputationError, MarginConfigError, MarginError, MarginInputError
 from .market import Market
-from .models import VOL_FLOOR, GridModel
+from .models import VOL_FLOOR, GridModel, HistoricalModel, MonteCarloModel, load_model
 from .result import MarginResult
 
 __all__ = [
     "VOL_FLOOR",
+    "Correlation",
     "GreeksResult",
     "GridModel",
+    "HistoricalModel",
     "MarginComputationError",
     "MarginConfigError",
     "MarginEngine",
@@ -29,7 +32,9 @@ __all__ = [
     "MarginInputError",
     "MarginResult",
     "Market",
+    "MonteCarloModel",
     "greeks",
+    "load_model",
     "margin",
     "reference",
     "sample",

@@ -36,21 +36,26 @@ def margin_in_chunks(
     positions: TableLike,
     chunk_positions: int,
     progress: Progress | None = None,
+    *,
+    by_position: bool = False,
 ) -> MarginResult:
     """Margin ``positions`` with ``engine`` in chunks of whole accounts of about ``chunk_positions`` rows.
 
     An account with more rows than ``chunk_positions`` gets a chunk of its own. The result equals
-    ``engine.margin(positions)``: same rows in the same order, and ``.scenarios(account_id)``
+    ``engine.margin(positions, by_position=by_position)``: same rows in the same order (also of
+    ``.by_position`` and ``.explain``, which are per account), and ``.scenarios(account_id)``
     dispatches to the chunk that holds the account. A bad position row is reported with its row
     number in ``positions`` as given.
     """
     if isinstance(chunk_positions, bool) or not isinstance(chunk_positions, int) or chunk_positions < 1:
-        raise MarginInputError(f"must be a positive integer, got {chunk_positions!r}", table="options", column="chunk_positions")
+        raise MarginInputError(
+            f"must be a positive integer, got {chunk_positions!r}", table="options", column="chunk_positions"
+        )
     table = to_table(positions, "positions")
     total = table.num_rows
     codes = _account_codes(table)
     if codes is None or total <= chunk_positions:
-        result = engine.margin(table)
+        result = engine.margin(table, by_position=by_position)
         _report(progress, total, total)
         return result
     chunk_of_row = _chunk_of_row(codes, chunk_positions)
@@ -59,7 +64,7 @@ def margin_in_chunks(
     results: list[MarginResult] = []
     for start, stop in itertools.pairwise(bounds):
         rows = None if order is None else order[start:stop]
-        results.append(_margin_chunk(engine, ordered.slice(start, stop - start), start, rows))
+        results.append(_margin_chunk(engine, ordered.slice(start, stop - start), start, rows, by_position))
         _report(progress, stop, total)
     return combine(results)
 
@@ -76,8 +81,12 @@ def _account_codes(table: pa.Table) -> IntArray | None:
     column = table.column("account_id")
     if pa.types.is_dictionary(column.type):
         column = column.cast(column.type.value_type)
-    if column.null_count or not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)
-                                 or pa.types.is_string_view(column.type) or pa.types.is_integer(column.type)):
+    if column.null_count or not (
+        pa.types.is_string(column.type)
+        or pa.types.is_large_string(column.type)
+        or pa.types.is_string_view(column.type)
+        or pa.types.is_integer(column.type)
+    ):
         return None
     encoded = pc.dictionary_encode(column.combine_chunks())
     codes: IntArray = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
@@ -107,10 +116,12 @@ def _group_rows(chunk_of_row: IntArray) -> tuple[IntArray | None, list[int]]:
     return order, bounds
 
 
-def _margin_chunk(engine: MarginEngine, chunk: pa.Table, start: int, rows: IntArray | None) -> MarginResult:
+def _margin_chunk(
+    engine: MarginEngine, chunk: pa.Table, start: int, rows: IntArray | None, by_position: bool
+) -> MarginResult:
     """Margin one chunk; a position error is re-raised with its row number in the whole table."""
     try:
-        return engine.margin(chunk)
+        return engine.margin(chunk, by_position=by_position)
     except MarginInputError as exc:
         if exc.table != "positions" or exc.row is None or not 0 <= exc.row < chunk.num_rows:
             raise
@@ -118,8 +129,15 @@ def _margin_chunk(engine: MarginEngine, chunk: pa.Table, start: int, rows: IntAr
         raise type(exc)(exc.reason, table=exc.table, column=exc.column, row=row) from None
 
 
+def _concat(tables: Sequence[pa.Table | None]) -> pa.Table | None:
+    """The tables one after the other; None when any is None."""
+    present = [t for t in tables if t is not None]
+    return pa.concat_tables(present) if len(present) == len(tables) else None
+
+
 def combine(results: Sequence[MarginResult]) -> MarginResult:
-    """Concatenate the results of disjoint sets of accounts into one, in the order given."""
+    """Concatenate the results of disjoint sets of accounts into one, in the order given
+    (``by_position`` and ``explain`` too, when every result has them)."""
     if not results:
         raise ValueError("combine needs at least one result")
     if len(results) == 1:
@@ -136,4 +154,6 @@ def combine(results: Sequence[MarginResult]) -> MarginResult:
         part = bisect.bisect_right(offsets, index) - 1
         return results[part].scenarios(account_ids[index])
 
-    return MarginResult(accounts, by_underlying, results[0].model, scenario_matrix)
+    by_position = _concat([r.by_position for r in results])
+    explain = _concat([r.explain for r in results])
+    return MarginResult(accounts, by_underlying, results[0].model, scenario_matrix, by_position, explain)

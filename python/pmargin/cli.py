@@ -1,9 +1,11 @@
 """The ``pmargin`` command line.
 
-``pmargin demo`` margins a seeded sample book and shows the largest requirements and what netting
-saves. ``pmargin margin`` margins a book read from Parquet, CSV or Arrow IPC files and writes the
-per-account and per-underlying tables (same formats, chosen by extension). Bad input prints
-``error: <message>`` on stderr and exits with status 2.
+``pmargin demo`` margins a seeded sample book and shows the largest requirements, the positions
+that drive the largest one and what netting saves. ``pmargin margin`` margins a book read from
+Parquet, CSV or Arrow IPC files under any model (``--config``: grid, historical or Monte Carlo) and
+writes the per-account and per-underlying tables (same formats, chosen by extension), optionally
+with the by-position attribution and P&L explain (``--by-position``) and the Greeks
+(``--greeks``). Bad input prints ``error: <message>`` on stderr and exits with status 2.
 """
 
 from __future__ import annotations
@@ -14,14 +16,21 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
+
+if TYPE_CHECKING:
+    from .api import GreeksResult
+    from .result import MarginResult
 
 EXIT_OK = 0
 EXIT_BAD_INPUT = 2
 DEFAULT_CHUNK_POSITIONS = 250_000
 _TOP = 10
+_DRIVERS = 5
+#: Output formats of ``--out``, by extension (as :func:`pmargin.io.write_table`).
+OUTPUT_SUFFIXES = (".parquet", ".pq", ".csv", ".arrow", ".feather", ".ipc")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -42,21 +51,51 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
 
     demo = sub.add_parser("demo", help="margin a seeded sample book and show what netting saves")
-    demo.add_argument("--accounts", type=_positive_int, default=3000, metavar="N", help="accounts in the book (default 3000)")
+    demo.add_argument(
+        "--accounts", type=_positive_int, default=3000, metavar="N", help="accounts in the book (default 3000)"
+    )
     demo.add_argument("--seed", type=int, default=7, metavar="S", help="random seed of the book (default 7)")
     demo.set_defaults(command=run_demo)
 
     margin = sub.add_parser("margin", help="margin a book read from Parquet, CSV or Arrow IPC files")
-    margin.add_argument("--positions", required=True, type=Path, metavar="P", help="account_id, instrument_id, quantity")
+    margin.add_argument(
+        "--positions", required=True, type=Path, metavar="P", help="account_id, instrument_id, quantity"
+    )
     margin.add_argument("--instruments", required=True, type=Path, metavar="I", help="the instrument table")
     margin.add_argument("--underlyings", required=True, type=Path, metavar="U", help="underlying, spot, rate")
     margin.add_argument("--vols", type=Path, metavar="V", help="instrument_id, implied_vol (needed for options)")
     margin.add_argument("--as-of", required=True, metavar="T", help="valuation time, ISO 8601 (UTC when no offset)")
-    margin.add_argument("--config", type=Path, metavar="TOML", help="model configuration (default: the standard grid)")
-    margin.add_argument("--out", type=Path, metavar="FILE",
-                        help="write accounts here and by-underlying beside it as <stem>.by_underlying<suffix>")
-    margin.add_argument("--chunk-positions", type=_positive_int, default=DEFAULT_CHUNK_POSITIONS, metavar="N",
-                        help=f"margin books above N positions in chunks of whole accounts (default {DEFAULT_CHUNK_POSITIONS:,})")
+    margin.add_argument(
+        "--config",
+        type=Path,
+        metavar="TOML",
+        help="model: type = grid, historical or montecarlo (default: the standard grid)",
+    )
+    margin.add_argument(
+        "--out",
+        type=Path,
+        metavar="FILE",
+        help="write accounts here and by-underlying beside it as <stem>.by_underlying<suffix>",
+    )
+    margin.add_argument(
+        "--by-position",
+        action="store_true",
+        help="also each position's contribution, standalone and incremental margin and the P&L "
+        "explain (grid models): <stem>.by_position<suffix>, <stem>.explain<suffix>",
+    )
+    margin.add_argument(
+        "--greeks",
+        action="store_true",
+        help="also the Greeks per position and per account and underlying: "
+        "<stem>.greeks<suffix>, <stem>.greeks_by_underlying<suffix>",
+    )
+    margin.add_argument(
+        "--chunk-positions",
+        type=_positive_int,
+        default=DEFAULT_CHUNK_POSITIONS,
+        metavar="N",
+        help=f"margin books above N positions in chunks of whole accounts (default {DEFAULT_CHUNK_POSITIONS:,})",
+    )
     margin.add_argument("--quiet", action="store_true", help="no progress bar")
     margin.set_defaults(command=run_margin)
     return parser
@@ -101,25 +140,30 @@ def _message(exc: BaseException) -> str:
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    """Build the sample book, margin it, print the ten largest margins and the netting benefit."""
+    """Build the sample book, margin it (with the by-position attribution), print the ten largest
+    margins, the positions that drive the largest one with its P&L explain, and the netting benefit."""
     from . import sample
     from .api import margin
 
     started = time.perf_counter()
     book = sample.book(n_accounts=args.accounts, seed=args.seed)
     built = time.perf_counter()
-    result = margin(book.positions, book.instruments, book.market)
+    result = margin(book.positions, book.instruments, book.market, by_position=True)
     done = time.perf_counter()
 
     console = _console()
     console.print(top_table(result.accounts, _TOP, f"Largest initial margins (sample book, seed {args.seed})"))
-    print_lines(console, [
-        f"Book: {book.positions.num_rows:,} positions in {result.accounts.num_rows:,} accounts "
-        f"on {book.instruments.num_rows:,} instruments, as of {book.as_of:%Y-%m-%d %H:%M} UTC",
-        *totals_lines(result.total_initial_margin, result.total_gross_margin),
-        f"Time: book built in {_duration(built - started)}, margined in {_duration(done - built)} "
-        f"({_rate(book.positions.num_rows, done - built)} positions/s)",
-    ])
+    print_drivers(console, result)
+    print_lines(
+        console,
+        [
+            f"Book: {book.positions.num_rows:,} positions in {result.accounts.num_rows:,} accounts "
+            f"on {book.instruments.num_rows:,} instruments, as of {book.as_of:%Y-%m-%d %H:%M} UTC",
+            *totals_lines(result.total_initial_margin, result.total_gross_margin),
+            f"Time: book built in {_duration(built - started)}, margined in {_duration(done - built)} "
+            f"({_rate(book.positions.num_rows, done - built)} positions/s)",
+        ],
+    )
     return EXIT_OK
 
 
@@ -131,11 +175,13 @@ def run_margin(args: argparse.Namespace) -> int:
     """Read the inputs, margin them (in chunks of whole accounts when large), write or print the result."""
     from .api import MarginEngine
     from .batch import margin_in_chunks
-    from .io import read_table, write_table
+    from .io import read_table
     from .market import Market
-    from .models import GridModel
+    from .models import load_model
 
-    model = GridModel.from_toml(args.config) if args.config is not None else None
+    if args.out is not None:
+        check_output_path(args.out)
+    model = load_model(args.config) if args.config is not None else None
     positions = read_table(args.positions, "positions")
     instruments = read_table(args.instruments, "instruments")
     underlyings = read_table(args.underlyings, "underlyings")
@@ -144,29 +190,90 @@ def run_margin(args: argparse.Namespace) -> int:
 
     started = time.perf_counter()
     engine = MarginEngine(instruments, market, model)
+    if args.by_position:
+        # The engine refuses by_position for a model without a grid: ask it on no rows, so that
+        # the refusal comes before any progress bar or work.
+        engine.margin(positions.slice(0, 0), by_position=True)
     show_progress = positions.num_rows > args.chunk_positions and not args.quiet
     with _progress_bar(show_progress) as progress:
-        result = margin_in_chunks(engine, positions, args.chunk_positions, progress)
+        result = margin_in_chunks(engine, positions, args.chunk_positions, progress, by_position=args.by_position)
+    greeks = engine.greeks(positions) if args.greeks else None
     elapsed = time.perf_counter() - started
 
     if args.out is not None:
-        write_table(result.accounts, args.out)
-        write_table(result.by_underlying, by_underlying_path(args.out))
+        for path, table in output_tables(args.out, result, greeks):
+            write_output(table, path)
         return EXIT_OK
     console = _console()
     console.print(top_table(result.accounts, _TOP, f"Largest initial margins ({result.accounts.num_rows:,} accounts)"))
-    print_lines(console, [
-        f"Book: {positions.num_rows:,} positions in {result.accounts.num_rows:,} accounts "
-        f"on {instruments.num_rows:,} instruments",
-        *totals_lines(result.total_initial_margin, result.total_gross_margin),
-        f"Time: margined in {_duration(elapsed)}",
-    ])
+    if args.by_position:
+        print_drivers(console, result)
+    if greeks is not None:
+        console.print(greeks_table(greeks.by_underlying, "Greeks by underlying (all accounts)"))
+    print_lines(
+        console,
+        [
+            f"Book: {positions.num_rows:,} positions in {result.accounts.num_rows:,} accounts "
+            f"on {instruments.num_rows:,} instruments",
+            *totals_lines(result.total_initial_margin, result.total_gross_margin),
+            f"Time: margined in {_duration(elapsed)}",
+        ],
+    )
     return EXIT_OK
+
+
+def beside(out: Path, name: str) -> Path:
+    """``beside(Path("result.parquet"), "explain")`` -> ``result.explain.parquet``."""
+    return out.with_name(f"{out.stem}.{name}{out.suffix}")
 
 
 def by_underlying_path(out: Path) -> Path:
     """``result.parquet`` -> ``result.by_underlying.parquet``."""
-    return out.with_name(f"{out.stem}.by_underlying{out.suffix}")
+    return beside(out, "by_underlying")
+
+
+def check_output_path(out: Path) -> None:
+    """Refuse an output format that cannot be written, before any work is done."""
+    from .errors import MarginInputError
+
+    if out.suffix.lower() not in OUTPUT_SUFFIXES:
+        raise MarginInputError(
+            f"unsupported output type {out.suffix!r} for {out}; use one of {', '.join(OUTPUT_SUFFIXES)}", table="out"
+        )
+
+
+def output_tables(out: Path, result: MarginResult, greeks: GreeksResult | None) -> list[tuple[Path, pa.Table]]:
+    """Every table to write and where: accounts at ``out``, the others beside it."""
+    tables = [(out, result.accounts), (by_underlying_path(out), result.by_underlying)]
+    if result.by_position is not None and result.explain is not None:
+        tables += [(beside(out, "by_position"), result.by_position), (beside(out, "explain"), result.explain)]
+    if greeks is not None:
+        tables += [
+            (beside(out, "greeks"), greeks.positions),
+            (beside(out, "greeks_by_underlying"), greeks.by_underlying),
+        ]
+    return tables
+
+
+def write_output(table: pa.Table, path: Path) -> None:
+    """Write ``table`` in the format of ``path``; in CSV a list column (``tail_scenarios``) is
+    written as its items separated by spaces."""
+    from .io import write_table
+
+    if path.suffix.lower() == ".csv":
+        table = flatten_lists(table)
+    write_table(table, path)
+
+
+def flatten_lists(table: pa.Table) -> pa.Table:
+    """List columns as strings of their items separated by spaces (``[3, 17]`` -> ``"3 17"``)."""
+    import pyarrow.compute as pc
+
+    for i, field in enumerate(table.schema):
+        if pa.types.is_list(field.type) or pa.types.is_large_list(field.type):
+            items = table.column(i).cast(pa.list_(pa.string()))
+            table = table.set_column(i, pa.field(field.name, pa.string()), pc.binary_join(items, " "))
+    return table
 
 
 @contextmanager
@@ -210,12 +317,14 @@ def top_table(accounts: pa.Table, n: int, title: str) -> Any:
     from rich.table import Table
     from rich.text import Text
 
+    grid = "worst_scenario" in accounts.column_names
     table = Table(title=title)
     table.add_column("account", no_wrap=True)
     for name in ("initial", "maintenance", "gross", "benefit"):
         table.add_column(name, justify="right", no_wrap=True)
-    table.add_column("worst scenario", no_wrap=True)
+    table.add_column("worst scenario" if grid else "driving scenario", no_wrap=True)
     for row in largest(accounts, n):
+        label = row["worst_scenario"] if grid else row.get("measure_scenario_label")
         gross, initial = row["gross_margin"], row["initial_margin"]
         table.add_row(
             Text(str(row["account_id"])),
@@ -223,7 +332,100 @@ def top_table(accounts: pa.Table, n: int, title: str) -> Any:
             money(row["maintenance_margin"]),
             money(gross),
             money(gross - initial),
-            Text(row["worst_scenario"] or "-"),
+            Text(label or "-"),
+        )
+    return table
+
+
+def account_rows(table: pa.Table, account_id: Any) -> list[dict[str, Any]]:
+    """The rows of ``table`` whose ``account_id`` is ``account_id``, in table order."""
+    import pyarrow.compute as pc
+
+    rows: list[dict[str, Any]] = table.filter(pc.equal(table.column("account_id"), account_id)).to_pylist()
+    return rows
+
+
+def drivers(by_position: pa.Table, account_id: Any, n: int) -> list[dict[str, Any]]:
+    """The ``n`` positions of the account with the largest contribution, largest first (ties keep
+    table order)."""
+    return sorted(account_rows(by_position, account_id), key=lambda r: -r["contribution"])[:n]
+
+
+def print_drivers(console: Any, result: MarginResult) -> None:
+    """The positions that drive the largest account's margin and its P&L explain (needs
+    ``by_position=True``); nothing when there is no account."""
+    if result.by_position is None or result.explain is None or result.accounts.num_rows == 0:
+        return
+    top = largest(result.accounts, 1)[0]
+    account = top["account_id"]
+    console.print(
+        drivers_table(
+            drivers(result.by_position, account, _DRIVERS),
+            f"Positions driving the largest margin: {account} ({money(top['initial_margin'])})",
+        )
+    )
+    console.print(
+        explain_table(account_rows(result.explain, account), f"P&L explain of the driving scenarios ({account})")
+    )
+
+
+def drivers_table(rows: Sequence[dict[str, Any]], title: str) -> Any:
+    """A rich table of positions: instrument, quantity, contribution, standalone, incremental margin."""
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(title=title)
+    table.add_column("instrument", no_wrap=True)
+    for name in ("quantity", "contribution", "standalone", "incremental"):
+        table.add_column(name, justify="right", no_wrap=True)
+    for row in rows:
+        table.add_row(
+            Text(str(row["instrument_id"])),
+            quantity(row["quantity"]),
+            money(row["contribution"]),
+            money(row["standalone_margin"]),
+            money(row["incremental_margin"]),
+        )
+    return table
+
+
+def explain_table(rows: Sequence[dict[str, Any]], title: str) -> Any:
+    """A rich table of the P&L explain: per underlying, the driving scenario and its P&L split by Greek."""
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(title=title)
+    table.add_column("underlying", no_wrap=True)
+    table.add_column("scenario", no_wrap=True)
+    for name in ("P&L", "delta", "gamma", "vega", "residual"):
+        table.add_column(name, justify="right", no_wrap=True)
+    for row in rows:
+        table.add_row(
+            Text(str(row["underlying"])),
+            Text(row["scenario"] or "-"),
+            *(money(row[c]) for c in ("pnl", "delta_pnl", "gamma_pnl", "vega_pnl", "residual")),
+        )
+    return table
+
+
+_GREEK_SUMS = ("delta", "cash_delta", "cash_gamma", "vega_1pct", "theta")
+
+
+def greeks_table(by_underlying: pa.Table, title: str) -> Any:
+    """A rich table of the Greeks summed over accounts per underlying (first-seen order)."""
+    from rich.table import Table
+    from rich.text import Text
+
+    sums = by_underlying.group_by("underlying", use_threads=False).aggregate([(c, "sum") for c in _GREEK_SUMS])
+    table = Table(title=title)
+    table.add_column("underlying", no_wrap=True)
+    for name in ("delta", "cash delta", "cash gamma (1%)", "vega (1 vol pt)", "theta (per year)"):
+        table.add_column(name, justify="right", no_wrap=True)
+    for row in sums.to_pylist():
+        table.add_row(
+            Text(str(row["underlying"])),
+            f"{row['delta_sum']:,.4f}",
+            *(money(row[f"{c}_sum"]) for c in _GREEK_SUMS[1:]),
         )
     return table
 
@@ -253,6 +455,12 @@ def print_lines(console: Any, lines: Sequence[str]) -> None:
 
 def money(x: float) -> str:
     return f"{x:,.2f}"
+
+
+def quantity(x: float) -> str:
+    """A quantity with up to 6 decimals and no trailing zeros: ``24``, ``-0.3``, ``1,000``."""
+    text = f"{x:,.6f}".rstrip("0").rstrip(".")
+    return "0" if text in ("", "-0") else text
 
 
 def _duration(seconds: float) -> str:

@@ -33,8 +33,9 @@ def to_epoch_ns(value: Any, what: str = "as_of") -> int:
     if isinstance(value, dt.datetime):
         if value.tzinfo is None:
             value = value.replace(tzinfo=dt.UTC)
-        delta = value - _EPOCH
-        return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1_000
+        delta: dt.timedelta = value - _EPOCH
+        ns: int = (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1_000
+        return ns
     if isinstance(value, dt.date):
         return to_epoch_ns(dt.datetime(value.year, value.month, value.day, tzinfo=dt.UTC), what)
     raise MarginInputError(f"expected a datetime or ISO 8601 string, got {type(value).__name__}", table="market", column=what)

@@ -12,7 +12,7 @@ from .errors import MarginInputError
 if TYPE_CHECKING:
     import polars as pl
 
-    from .models import GridModel
+    from .models import GridModel, HistoricalModel, MonteCarloModel
 
 
 class PolarsResult(NamedTuple):
@@ -31,16 +31,43 @@ class MarginResult:
     ``by_underlying``: per account and underlying held (first-seen order within the account):
     ``account_id``, ``underlying``, ``requirement``, ``worst_price_shock``, ``worst_vol_shock``,
     ``worst_scenario``.
+
+    Under a grid model ``accounts`` also has ``diversification_benefit`` (the sum of the
+    per-underlying requirements minus the initial margin).
+
+    Under a VaR / ES model (:class:`~pmargin.models.HistoricalModel`,
+    :class:`~pmargin.models.MonteCarloModel`) ``accounts`` has ``account_id``,
+    ``initial_margin``, ``maintenance_margin``, ``gross_margin``, ``undiversified_margin`` (the
+    sum of each underlying's margin alone), ``diversification_benefit`` (undiversified minus
+    initial), ``measure_scenario`` (int32: the VaR scenario, or ES's worst tail scenario; null
+    when the margin is 0), ``measure_scenario_label`` (its date, or ``MC #i``),
+    ``tail_scenarios`` (list of int32: ES's k tail scenarios in tail order, or ``[the VaR
+    scenario]``; empty when the margin is 0) and ``binding_window`` (``"normal"`` or
+    ``"stressed"`` when a stressed window is given, else null; the scenario columns refer to the
+    binding window). ``by_underlying`` has ``account_id``, ``underlying``, ``requirement`` (the
+    measure of that underlying alone, the max over windows), ``measure_scenario``,
+    ``measure_scenario_label``; :meth:`scenarios` gives ``scenario``, ``label``, one P&L column
+    per underlying and ``total`` over the normal window.
     """
 
     def __init__(
         self,
         accounts: pa.Table,
         by_underlying: pa.Table,
-        model: GridModel,
+        model: GridModel | HistoricalModel | MonteCarloModel,
         scenario_matrix: Callable[[int], pa.Table],
+        by_position: pa.Table | None = None,
+        explain: pa.Table | None = None,
     ) -> None:
         self.accounts = accounts
+        #: With ``margin(..., by_position=True)``: per netted position ``account_id``,
+        #: ``instrument_id``, ``quantity``, ``contribution`` (its loss in the scenario driving its
+        #: requirement), ``standalone_margin`` and ``incremental_margin``; else None.
+        self.by_position = by_position
+        #: With ``by_position=True``: per account and underlying, the driving scenario
+        #: (``scenario``, ``price_shock``, ``vol_shock``) and its P&L (``pnl``) split into
+        #: ``delta_pnl``, ``gamma_pnl``, ``vega_pnl`` and the ``residual``; else None.
+        self.explain = explain
         self.by_underlying = by_underlying
         self.model = model
         self._scenario_matrix = scenario_matrix
@@ -58,9 +85,10 @@ class MarginResult:
     def scenarios(self, account_id: Any) -> pa.Table:
         """The account's P&L in every scenario: the risk matrix.
 
-        Columns: ``scenario`` (0-based, grid order), ``price_shock``, ``vol_shock``, one column
-        per underlying the account holds (first-seen order) and ``total`` (the sum across
-        underlyings: the P&L when the scenario hits every underlying at once).
+        Columns: ``scenario`` (0-based, grid order), ``price_shock``, ``vol_shock`` (grid; VaR /
+        ES models: ``scenario`` and ``label`` of the normal window), one column per underlying
+        the account holds (first-seen order) and ``total`` (the sum across underlyings: the P&L
+        when the scenario hits every underlying at once).
         """
         return self._scenario_matrix(self.account_index(account_id))
 

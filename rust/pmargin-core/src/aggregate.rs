@@ -63,50 +63,87 @@ pub fn worst_loss(pnl: &[f64]) -> (f64, Option<u32>) {
 
 /// The account's underlyings in first-seen order, and each netted position's slot among them.
 pub fn underlying_slots(book: &Book, a: usize, underlying_of: &[u32]) -> (Vec<u32>, Vec<usize>) {
+    let mut underlyings = Vec::new();
+    let mut slots = Vec::new();
+    fill_slots(book, a, underlying_of, &mut underlyings, &mut slots);
+    (underlyings, slots)
+}
+
+/// [`underlying_slots`] into reusable buffers. Linear search is fastest for the usual handful of
+/// underlyings; accounts with many positions use a map.
+fn fill_slots(book: &Book, a: usize, underlying_of: &[u32], underlyings: &mut Vec<u32>, slots: &mut Vec<usize>) {
+    underlyings.clear();
+    slots.clear();
     let positions = book.positions(a);
-    // Linear search is fastest for the usual handful of underlyings; big accounts use a map.
-    let use_map = positions.len() > 64;
-    let mut underlyings: Vec<u32> = Vec::new();
-    let mut slot_of: hashbrown::HashMap<u32, usize> = hashbrown::HashMap::new();
-    let mut slots = Vec::with_capacity(positions.len());
+    let mut slot_of: Option<hashbrown::HashMap<u32, usize>> = (positions.len() > 64).then(hashbrown::HashMap::new);
     for p in positions {
         let u = underlying_of[book.instrument[p] as usize];
-        let known = if use_map { slot_of.get(&u).copied() } else { underlyings.iter().position(|&x| x == u) };
+        let known = match &slot_of {
+            Some(map) => map.get(&u).copied(),
+            None => underlyings.iter().position(|&x| x == u),
+        };
         let k = known.unwrap_or_else(|| {
             underlyings.push(u);
-            if use_map {
-                slot_of.insert(u, underlyings.len() - 1);
+            if let Some(map) = &mut slot_of {
+                map.insert(u, underlyings.len() - 1);
             }
             underlyings.len() - 1
         });
         slots.push(k);
     }
-    (underlyings, slots)
 }
 
-/// P&L of account `a` per underlying (first-seen order) and scenario.
-pub fn scenario_matrix(book: &Book, a: usize, underlying_of: &[u32], risk: &RiskArrays) -> ScenarioMatrix {
+/// Reusable per-thread buffers of one account's P&L.
+#[derive(Default)]
+pub struct Scratch {
+    underlyings: Vec<u32>,
+    slots: Vec<usize>,
+    pnl: Vec<f64>,
+    total: Vec<f64>,
+}
+
+/// Fill `scratch` with account `a`'s P&L per underlying (first-seen order) and scenario, and
+/// with the total across underlyings when `with_total`.
+fn account_pnl(
+    book: &Book,
+    a: usize,
+    underlying_of: &[u32],
+    risk: &RiskArrays,
+    with_total: bool,
+    scratch: &mut Scratch,
+) {
     let s_count = risk.n_scenarios;
-    let (underlyings, slots) = underlying_slots(book, a, underlying_of);
-    let mut pnl = vec![0.0; underlyings.len() * s_count];
+    fill_slots(book, a, underlying_of, &mut scratch.underlyings, &mut scratch.slots);
+    let n_u = scratch.underlyings.len();
+    scratch.pnl.clear();
+    scratch.pnl.resize(n_u * s_count, 0.0);
     for b in 0..risk.n_blocks() {
         let range = risk.block_range(b);
-        for (p, &k) in book.positions(a).zip(&slots) {
+        for (p, &k) in book.positions(a).zip(&scratch.slots) {
             let q = book.quantity[p];
             let row = risk.block_row(b, book.instrument[p]);
-            let dst = &mut pnl[k * s_count + range.start..k * s_count + range.end];
+            let dst = &mut scratch.pnl[k * s_count + range.start..k * s_count + range.end];
             for (acc, x) in dst.iter_mut().zip(row) {
                 *acc += q * x;
             }
         }
     }
-    let mut total = vec![0.0; s_count];
-    for k in 0..underlyings.len() {
-        for (t, x) in total.iter_mut().zip(&pnl[k * s_count..(k + 1) * s_count]) {
-            *t += x;
+    scratch.total.clear();
+    if with_total {
+        scratch.total.resize(s_count, 0.0);
+        for k in 0..n_u {
+            for (t, x) in scratch.total.iter_mut().zip(&scratch.pnl[k * s_count..(k + 1) * s_count]) {
+                *t += x;
+            }
         }
     }
-    ScenarioMatrix { underlyings, pnl, total }
+}
+
+/// P&L of account `a` per underlying (first-seen order) and scenario.
+pub fn scenario_matrix(book: &Book, a: usize, underlying_of: &[u32], risk: &RiskArrays) -> ScenarioMatrix {
+    let mut scratch = Scratch::default();
+    account_pnl(book, a, underlying_of, risk, true, &mut scratch);
+    ScenarioMatrix { underlyings: scratch.underlyings, pnl: scratch.pnl, total: scratch.total }
 }
 
 /// The largest requirement (first on ties) with a worst scenario, as the account's driver.
@@ -120,9 +157,10 @@ fn largest_driver(underlyings: &[UnderlyingOutcome]) -> Option<Driver> {
     largest.and_then(|u| u.worst.map(|s| Driver::Underlying { underlying: u.underlying, scenario: s }))
 }
 
-fn account_outcome(book: &Book, a: usize, ctx: &GridContext<'_>) -> AccountOutcome {
+fn account_outcome(book: &Book, a: usize, ctx: &GridContext<'_>, scratch: &mut Scratch) -> AccountOutcome {
     let s_count = ctx.risk.n_scenarios;
-    let matrix = scenario_matrix(book, a, ctx.underlying_of, ctx.risk);
+    account_pnl(book, a, ctx.underlying_of, ctx.risk, matches!(ctx.model.cross, Cross::Joint), scratch);
+    let matrix = &*scratch;
     let underlyings: Vec<UnderlyingOutcome> = matrix
         .underlyings
         .iter()
@@ -177,7 +215,11 @@ pub struct GridContext<'a> {
 
 /// Outcomes of every account, in account order.
 pub fn aggregate(book: &Book, ctx: &GridContext<'_>) -> Vec<AccountOutcome> {
-    (0..book.n_accounts()).into_par_iter().with_min_len(64).map(|a| account_outcome(book, a, ctx)).collect()
+    (0..book.n_accounts())
+        .into_par_iter()
+        .with_min_len(64)
+        .map_init(Scratch::default, |scratch, a| account_outcome(book, a, ctx, scratch))
+        .collect()
 }
 
 #[cfg(test)]

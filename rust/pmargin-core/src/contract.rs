@@ -121,10 +121,16 @@ impl Contract {
             Kind::Spot | Kind::Perpetual => self.multiplier * spot,
             Kind::Future => self.multiplier * (spot * self.growth),
             Kind::Option => {
-                let forward = spot * self.growth;
                 let option_type = self.option_type.unwrap_or(OptionType::Call);
-                self.multiplier
-                    * black76_sqrt(option_type, forward, self.strike, self.t, self.sqrt_t, vol, self.discount)
+                let unit = match self.payoff {
+                    Payoff::Vanilla => {
+                        let forward = spot * self.growth;
+                        black76_sqrt(option_type, forward, self.strike, self.t, self.sqrt_t, vol, self.discount)
+                    }
+                    Payoff::Digital => digital::price(option_type, spot, self.strike, self.t, self.rate, vol),
+                    Payoff::Barrier { .. } => barrier::price(&self.barrier_params(spot, vol)),
+                };
+                self.multiplier * unit
             }
         }
     }

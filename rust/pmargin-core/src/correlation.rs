@@ -72,16 +72,18 @@ impl CorrelationMatrix {
         let mut l = vec![0.0; d * d];
         for j in 0..d {
             for m in 0..j {
-                let mut s = self.get(j, m);
+                let mut dot = 0.0;
                 for q in 0..m {
-                    s -= l[j * d + q] * l[m * d + q];
+                    dot += l[j * d + q] * l[m * d + q];
                 }
+                let s = self.get(j, m) - dot;
                 l[j * d + m] = if l[m * d + m] > 0.0 { s / l[m * d + m] } else { 0.0 };
             }
-            let mut d2 = self.get(j, j);
+            let mut dot = 0.0;
             for q in 0..j {
-                d2 -= l[j * d + q] * l[j * d + q];
+                dot += l[j * d + q] * l[j * d + q];
             }
+            let d2 = self.get(j, j) - dot;
             if d2 < -1e-9 {
                 return Err(corr_error(
                     Some(&self.names[j]),

@@ -146,6 +146,7 @@ impl Engine {
         let method = match kind {
             MethodKind::Grid(model) => {
                 let risk = RiskArrays::build(&contracts, &base_values, &sets[0].1)?;
+                mark_non_finite(&mut problems, &risk);
                 let correlation_index = match &model.cross {
                     Cross::Correlation { matrix, .. } => {
                         mark_uncorrelated(&mut problems, &contracts, &underlyings, matrix);
@@ -171,6 +172,9 @@ impl Engine {
                         Ok(Window { name, risk, k, labels: set.labels })
                     })
                     .collect::<Result<Vec<_>>>()?;
+                for w in &windows {
+                    mark_non_finite(&mut problems, &w.risk);
+                }
                 Method::Measure(MeasureMethod { measure: tail.measure, windows })
             }
         };
@@ -372,6 +376,15 @@ fn scenario_sets(spec: ModelSpec<'_>, underlyings: &Underlyings) -> Result<(Name
             (vec![("normal", spec.scenario_set(underlyings)?)], tail.mm_ratio, MethodKind::Measure(tail))
         }
     })
+}
+
+/// A contract with a non-finite value under some scenario cannot be margined (an error if held).
+fn mark_non_finite(problems: &mut [Option<MarginError>], risk: &RiskArrays) {
+    for (c, e) in &risk.non_finite {
+        if problems[*c].is_none() {
+            problems[*c] = Some(e.clone());
+        }
+    }
 }
 
 /// Under cross="correlation", a held underlying missing from the matrix is an input error.

@@ -53,41 +53,59 @@ pub fn read_book(
 struct AccountCodes {
     code: Vec<u32>,
     first_row: Vec<usize>,
+    /// Each account's rows are contiguous (the usual layout): grouping is then the identity.
+    contiguous: bool,
 }
 
 fn account_codes(table: Table<'_>) -> Result<AccountCodes> {
     const COL: &str = "account_id";
     if table.is_integer(COL)? {
         let keys = table.integers(COL)?;
-        number_keys(&keys)
+        if let Some(row) = keys.iter().position(Option::is_none) {
+            return Err(MarginError::cell(TABLE, COL, row, "null is not allowed"));
+        }
+        let keys: Vec<i128> = keys.into_iter().flatten().collect();
+        Ok(number_keys(&keys))
     } else {
-        let keys = table.strings(COL).map_err(|_| {
-            let dtype = table.schema().field_with_name(COL).map(|f| f.data_type().to_string()).unwrap_or_default();
-            MarginError::column(TABLE, COL, format!("expected a string or integer column, got Arrow type {dtype}"))
+        let keys = table.required_strings(COL).map_err(|e| match e {
+            MarginError::Input { row: None, .. } => {
+                let dtype = table.schema().field_with_name(COL).map(|f| f.data_type().to_string()).unwrap_or_default();
+                MarginError::column(TABLE, COL, format!("expected a string or integer column, got Arrow type {dtype}"))
+            }
+            other => other,
         })?;
-        number_keys(&keys)
+        Ok(number_keys(&keys))
     }
 }
 
-/// First-seen numbering; consecutive rows of one account skip the hash lookup.
-fn number_keys<K: Copy + Eq + std::hash::Hash>(keys: &[Option<K>]) -> Result<AccountCodes> {
+const CHUNK: usize = 1 << 14;
+
+/// First-seen numbering. Consecutive rows of one account skip the hash lookup, so a book laid
+/// out account by account costs one lookup per account.
+fn number_keys<K: Copy + Eq + std::hash::Hash>(keys: &[K]) -> AccountCodes {
     let mut map: HashMap<K, u32> = HashMap::new();
     let mut code = Vec::with_capacity(keys.len());
     let mut first_row = Vec::new();
+    let mut contiguous = true;
     let mut previous: Option<(K, u32)> = None;
-    for (row, key) in keys.iter().enumerate() {
-        let key = key.ok_or_else(|| MarginError::cell(TABLE, "account_id", row, "null is not allowed"))?;
+    for (row, &key) in keys.iter().enumerate() {
         let c = match previous {
             Some((k, c)) if k == key => c,
-            _ => *map.entry(key).or_insert_with(|| {
-                first_row.push(row);
-                (first_row.len() - 1) as u32
-            }),
+            _ => {
+                let before = first_row.len();
+                let c = *map.entry(key).or_insert_with(|| {
+                    first_row.push(row);
+                    before as u32
+                });
+                // A key seen before, after another key: this account's rows are split.
+                contiguous &= first_row.len() > before;
+                c
+            }
         };
         previous = Some((key, c));
         code.push(c);
     }
-    Ok(AccountCodes { code, first_row })
+    AccountCodes { code, first_row, contiguous }
 }
 
 /// Instrument row per position row; the error of the first row (in row order) that fails.
@@ -96,7 +114,6 @@ fn resolve_instruments(
     instruments: &Instruments,
     usable: &(impl Fn(u32) -> Result<()> + Sync),
 ) -> Result<Vec<u32>> {
-    const CHUNK: usize = 1 << 14;
     let mut rows = vec![0u32; ids.len()];
     let first_error = rows
         .par_chunks_mut(CHUNK)
@@ -122,8 +139,9 @@ fn resolve_instruments(
     }
 }
 
-/// Counting sort of rows by account (stable), then net each account's rows per instrument.
-fn group_and_net(codes: &AccountCodes, instrument: &[u32], quantity: &[f64]) -> Book {
+/// Rows of each account in row order (CSR): the identity for contiguous books, else a stable
+/// counting sort by account.
+fn rows_by_account(codes: &AccountCodes) -> (Vec<usize>, Option<Vec<usize>>) {
     let n_accounts = codes.first_row.len();
     let mut starts = vec![0usize; n_accounts + 1];
     for &c in &codes.code {
@@ -132,20 +150,48 @@ fn group_and_net(codes: &AccountCodes, instrument: &[u32], quantity: &[f64]) -> 
     for a in 0..n_accounts {
         starts[a + 1] += starts[a];
     }
+    if codes.contiguous {
+        return (starts, None);
+    }
     let mut fill = starts.clone();
     let mut order = vec![0usize; codes.code.len()];
     for (row, &c) in codes.code.iter().enumerate() {
         order[fill[c as usize]] = row;
         fill[c as usize] += 1;
     }
+    (starts, Some(order))
+}
 
-    let netted: Vec<Vec<(u32, f64)>> = (0..n_accounts)
+/// Group rows by account, then net each account's rows per instrument, in parallel over chunks
+/// of accounts writing flat arrays (no per-account allocation survives).
+fn group_and_net(codes: &AccountCodes, instrument: &[u32], quantity: &[f64]) -> Book {
+    const ACCOUNTS_PER_TASK: usize = 2048;
+    let n_accounts = codes.first_row.len();
+    let (starts, order) = rows_by_account(codes);
+    let pieces: Vec<(Vec<u32>, Vec<f64>, Vec<usize>)> = (0..n_accounts.div_ceil(ACCOUNTS_PER_TASK))
         .into_par_iter()
-        .with_min_len(256)
-        .map(|a| net_rows(&order[starts[a]..starts[a + 1]], instrument, quantity))
+        .map(|task| {
+            let accounts = task * ACCOUNTS_PER_TASK..((task + 1) * ACCOUNTS_PER_TASK).min(n_accounts);
+            let rows = starts[accounts.end] - starts[accounts.start];
+            let (mut ins, mut qty, mut counts) = (Vec::with_capacity(rows), Vec::with_capacity(rows), Vec::new());
+            for a in accounts {
+                let before = ins.len();
+                match &order {
+                    Some(order) => net_rows(
+                        order[starts[a]..starts[a + 1]].iter().copied(),
+                        instrument,
+                        quantity,
+                        &mut ins,
+                        &mut qty,
+                    ),
+                    None => net_rows(starts[a]..starts[a + 1], instrument, quantity, &mut ins, &mut qty),
+                }
+                counts.push(ins.len() - before);
+            }
+            (ins, qty, counts)
+        })
         .collect();
-
-    let total: usize = netted.iter().map(Vec::len).sum();
+    let total: usize = pieces.iter().map(|p| p.0.len()).sum();
     let mut book = Book {
         first_row: codes.first_row.clone(),
         offsets: Vec::with_capacity(n_accounts + 1),
@@ -153,39 +199,50 @@ fn group_and_net(codes: &AccountCodes, instrument: &[u32], quantity: &[f64]) -> 
         quantity: Vec::with_capacity(total),
     };
     book.offsets.push(0);
-    for positions in netted {
-        for (i, q) in positions {
-            book.instrument.push(i);
-            book.quantity.push(q);
+    for (ins, qty, counts) in pieces {
+        book.instrument.extend_from_slice(&ins);
+        book.quantity.extend_from_slice(&qty);
+        for c in counts {
+            let last = book.offsets[book.offsets.len() - 1];
+            book.offsets.push(last + c);
         }
-        book.offsets.push(book.instrument.len());
     }
     book
 }
 
-/// Net one account's rows per instrument, keeping first-seen order; quantities add in row order.
-fn net_rows(rows: &[usize], instrument: &[u32], quantity: &[f64]) -> Vec<(u32, f64)> {
-    let mut out: Vec<(u32, f64)> = Vec::with_capacity(rows.len());
+/// Net one account's rows per instrument into `ins` / `qty`, keeping first-seen order;
+/// quantities add in row order.
+fn net_rows(
+    rows: impl ExactSizeIterator<Item = usize>,
+    instrument: &[u32],
+    quantity: &[f64],
+    ins: &mut Vec<u32>,
+    qty: &mut Vec<f64>,
+) {
+    let base = ins.len();
     if rows.len() <= 32 {
-        for &r in rows {
-            match out.iter_mut().find(|(i, _)| *i == instrument[r]) {
-                Some((_, q)) => *q += quantity[r],
-                None => out.push((instrument[r], quantity[r])),
+        for r in rows {
+            match ins[base..].iter().position(|&i| i == instrument[r]) {
+                Some(k) => qty[base + k] += quantity[r],
+                None => {
+                    ins.push(instrument[r]);
+                    qty.push(quantity[r]);
+                }
             }
         }
     } else {
         let mut slot: HashMap<u32, usize> = HashMap::with_capacity(rows.len());
-        for &r in rows {
+        for r in rows {
             match slot.get(&instrument[r]) {
-                Some(&k) => out[k].1 += quantity[r],
+                Some(&k) => qty[k] += quantity[r],
                 None => {
-                    slot.insert(instrument[r], out.len());
-                    out.push((instrument[r], quantity[r]));
+                    slot.insert(instrument[r], ins.len());
+                    ins.push(instrument[r]);
+                    qty.push(quantity[r]);
                 }
             }
         }
     }
-    out
 }
 
 #[cfg(test)]
@@ -194,7 +251,7 @@ mod tests {
 
     #[test]
     fn nets_and_keeps_first_seen_order() {
-        let codes = AccountCodes { code: vec![0, 1, 0, 0, 1], first_row: vec![0, 1] };
+        let codes = AccountCodes { code: vec![0, 1, 0, 0, 1], first_row: vec![0, 1], contiguous: false };
         let instrument = [5, 7, 6, 5, 7];
         let quantity = [1.0, 2.0, 3.0, 4.0, -2.0];
         let book = group_and_net(&codes, &instrument, &quantity);
@@ -205,11 +262,13 @@ mod tests {
 
     #[test]
     fn numbers_keys_first_seen() {
-        let keys = [Some("b"), Some("b"), Some("a"), Some("b")];
-        let codes = number_keys(&keys).expect("no nulls");
+        let keys = ["b", "b", "a", "b"];
+        let codes = number_keys(&keys);
         assert_eq!(codes.code, vec![0, 0, 1, 0]);
         assert_eq!(codes.first_row, vec![0, 2]);
-        let err = number_keys(&[Some(1), None]).err().expect("null").to_string();
-        assert_eq!(err, "positions.account_id, row 1: null is not allowed");
+        assert!(!codes.contiguous);
+        let runs = number_keys(&[3, 3, 1, 2, 2]);
+        assert!(runs.contiguous);
+        assert_eq!(runs.code, vec![0, 0, 1, 2, 2]);
     }
 }

@@ -22,12 +22,14 @@ pub struct RiskArrays {
     /// Smallest and largest P&L of each contract over all scenarios.
     pub min: Vec<f64>,
     pub max: Vec<f64>,
+    /// Contracts whose value is not finite under some scenario, with why (an error if held).
+    pub non_finite: Vec<(usize, MarginError)>,
 }
 
 impl RiskArrays {
     /// Revalue every priceable contract (`Some`) under every scenario; rows of the others stay 0
-    /// and are never read, since a position on them is an input error. A non-finite value is an
-    /// error naming the instrument and the scenario.
+    /// and are never read, since a position on them is an input error. A contract with a
+    /// non-finite value under some scenario is reported in `non_finite` (an error if held).
     pub fn build(contracts: &[Option<Contract>], base_values: &[f64], set: &ScenarioSet) -> Result<RiskArrays> {
         let n = set.n;
         let n_contracts = contracts.len();
@@ -37,6 +39,7 @@ impl RiskArrays {
             values: vec![0.0; n * n_contracts],
             min: vec![0.0; n_contracts],
             max: vec![0.0; n_contracts],
+            non_finite: Vec::new(),
         };
         for b in 0..risk.n_blocks() {
             let range = risk.block_range(b);
@@ -52,7 +55,7 @@ impl RiskArrays {
                     }
                 });
         }
-        risk.check_finite(contracts)?;
+        risk.non_finite = risk.find_non_finite(contracts);
         let extremes: Vec<(f64, f64)> = (0..n_contracts).into_par_iter().map(|c| risk.extremes(c as u32)).collect();
         (risk.min, risk.max) = extremes.into_iter().unzip();
         Ok(risk)
@@ -91,23 +94,23 @@ impl RiskArrays {
         self.row(contract).fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), x| (lo.min(x), hi.max(x)))
     }
 
-    fn check_finite(&self, contracts: &[Option<Contract>]) -> Result<()> {
-        let bad = (0..self.n_contracts)
+    fn find_non_finite(&self, contracts: &[Option<Contract>]) -> Vec<(usize, MarginError)> {
+        (0..self.n_contracts)
             .into_par_iter()
             .filter(|&c| contracts[c].is_some())
-            .find_first(|&c| self.row(c as u32).any(|x| !x.is_finite()));
-        match bad {
-            None => Ok(()),
-            Some(c) => {
-                let s = self.row(c as u32).position(|x| !x.is_finite()).unwrap_or(0);
-                Err(MarginError::cell(
-                    "instruments",
-                    "instrument_id",
+            .filter_map(|c| {
+                let s = self.row(c as u32).position(|x| !x.is_finite())?;
+                Some((
                     c,
-                    format!("its value is not finite under scenario {s}: the scenario's moves are too extreme"),
+                    MarginError::cell(
+                        "instruments",
+                        "instrument_id",
+                        c,
+                        format!("its value is not finite under scenario {s}: the scenario's moves are too extreme"),
+                    ),
                 ))
-            }
-        }
+            })
+            .collect()
     }
 
     /// Margin of `quantity` of `contract` alone under worst-loss aggregation. Exact, because

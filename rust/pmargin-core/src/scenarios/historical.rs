@@ -62,10 +62,18 @@ fn read_dates<'a>(table: Table<'a>) -> Result<Vec<DateKey<'a>>> {
     }
 }
 
+/// One underlying's move on one date, and the table row it came from.
+#[derive(Debug, Clone, Copy)]
+struct Move {
+    ret: f64,
+    vol_change: f64,
+    row: usize,
+}
+
 /// Per underlying, the moves in date order (None where a date has no row).
 struct Moves {
     labels: Vec<String>,
-    returns: HashMap<String, Vec<Option<(f64, f64)>>>,
+    returns: HashMap<String, Vec<Option<Move>>>,
 }
 
 fn read_moves(table: Table<'_>) -> Result<Moves> {
@@ -89,7 +97,7 @@ fn read_moves(table: Table<'_>) -> Result<Moves> {
     distinct.dedup();
     let date_index: HashMap<DateKey<'_>, usize> = distinct.iter().enumerate().map(|(i, d)| (*d, i)).collect();
     let mut seen: HashMap<(usize, &str), usize> = HashMap::with_capacity(dates.len());
-    let mut by_underlying: HashMap<String, Vec<Option<(f64, f64)>>> = HashMap::new();
+    let mut by_underlying: HashMap<String, Vec<Option<Move>>> = HashMap::new();
     for row in 0..dates.len() {
         let d = date_index[&dates[row]];
         if let Some(first) = seen.insert((d, underlyings[row]), row) {
@@ -101,7 +109,7 @@ fn read_moves(table: Table<'_>) -> Result<Moves> {
             ));
         }
         let slots = by_underlying.entry(underlyings[row].to_owned()).or_insert_with(|| vec![None; distinct.len()]);
-        slots[d] = Some((returns[row], vol_changes[row]));
+        slots[d] = Some(Move { ret: returns[row], vol_change: vol_changes[row], row });
     }
     Ok(Moves { labels: distinct.iter().map(DateKey::label).collect(), returns: by_underlying })
 }
@@ -156,11 +164,26 @@ pub fn scenario_set(
             ));
             continue;
         }
-        let (returns, changes): (Vec<f64>, Vec<f64>) = slots.iter().flatten().copied().unzip();
+        let series: Vec<Move> = slots.iter().flatten().copied().collect();
+        let raw: Vec<f64> = series.iter().map(|m| m.ret).collect();
         let returns = match ewma_lambda {
-            Some(l) => ewma_filter(&returns, l),
-            None => returns,
+            Some(l) => ewma_filter(&raw, l),
+            None => raw,
         };
+        // Filtering can scale a large fall below -100%: the underlying then has no usable scenarios.
+        if let Some(d) = returns.iter().position(|r| *r <= -1.0) {
+            missing[u] = Some(MarginError::cell(
+                table.name,
+                "return",
+                series[d].row,
+                format!(
+                    "the EWMA-filtered return of '{name}' on {} is {}: a fall of 100% or more",
+                    moves.labels[d], returns[d]
+                ),
+            ));
+            continue;
+        }
+        let changes: Vec<f64> = series.iter().map(|m| m.vol_change).collect();
         for i in 0..n {
             price_factor[u * n + i] = 1.0 + returns[i];
             vol_change[u * n + i] = changes[i];

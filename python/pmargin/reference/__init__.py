@@ -1,0 +1,158 @@
+"""Plain-Python reference implementation of pmargin's methods.
+
+Readable code written straight from the definitions (the ``math`` module only; pyarrow only to
+read the input columns into Python lists and to build the output tables). The native core must
+give the same numbers: both evaluate every formula in the same order, so they agree to rounding
+(about 1e-15 relative). Slow by design; use it to check, not to run books.
+
+- :func:`margin`: the margins of any model (grid, historical, Monte Carlo), same arguments and
+  result as :func:`pmargin.margin`.
+- :func:`instrument_values`: base value of every instrument whose market data is complete.
+- :func:`value` and :func:`greeks`: prices and Greeks per instrument, per position and per
+  account and underlying, as :func:`pmargin.value` and :func:`pmargin.greeks`.
+- ``margin(..., by_position=True)`` (grid models): each position's contribution, standalone and
+  incremental margin and the driving scenario's P&L explain (:mod:`.attribution`).
+
+The formulas are in :mod:`.pricing` (contract values), :mod:`.payoffs` (digital and barrier
+prices, every Greek), :mod:`.sensitivities` (Greeks tables), :mod:`.grid` (grid scenarios, netting,
+worst-loss aggregation, the correlation cross), :mod:`.historical` and :mod:`.montecarlo`
+(scenario windows), :mod:`.measures` (tail count, VaR, ES) and :mod:`.tail` (VaR / ES
+aggregation); the input checks in :mod:`.tables`.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+from ..api import GreeksResult
+from ..errors import MarginConfigError, MarginInputError
+from ..io import TableLike, to_table
+from ..market import Market
+from ..models import GridModel, HistoricalModel, MonteCarloModel
+from ..result import MarginResult
+from .attribution import attribution_tables
+from .grid import account_risk, held_risk_arrays, make_contract, net_positions
+from .output import accounts_table, by_underlying_table, scenario_matrix
+from .pricing import base_value
+from .sensitivities import greeks_tables, unit_greeks, value_table
+from .tables import check_held, market_problem, read_instruments, read_positions, read_underlyings, read_vols
+from .tail import measure_margin
+
+__all__ = ["greeks", "instrument_values", "margin", "value"]
+
+
+def margin(
+    positions: TableLike,
+    instruments: TableLike,
+    market: Market,
+    model: GridModel | HistoricalModel | MonteCarloModel | None = None,
+    *,
+    by_position: bool = False,
+) -> MarginResult:
+    """Margins of every account in ``positions`` under ``model`` (default :class:`GridModel`).
+
+    Validates every input first (raising :class:`~pmargin.errors.MarginInputError` at the first
+    problem), then prices each held contract once per scenario and aggregates per account.
+    ``by_position=True`` (grid models only) adds ``.by_position`` and ``.explain``.
+    """
+    model = GridModel() if model is None else model
+    if isinstance(model, (HistoricalModel, MonteCarloModel)):
+        result = measure_margin(to_table(positions, "positions"), to_table(instruments, "instruments"), market, model)
+        if by_position:
+            raise MarginConfigError(
+                "by_position is available for the grid model only (historical and Monte Carlo report their tail "
+                "scenarios instead)",
+                table="model",
+                column="by_position",
+            )
+        return result
+    if not isinstance(model, GridModel):
+        raise TypeError(
+            f"model must be a pmargin GridModel, HistoricalModel or MonteCarloModel, got {type(model).__name__}"
+        )
+    positions_table = to_table(positions, "positions")
+    underlyings = read_underlyings(market.underlyings)
+    vols = read_vols(market.vols)
+    instrument_rows = read_instruments(to_table(instruments, "instruments"))
+    position_rows = read_positions(positions_table)
+    correlation = model.correlation if model.cross == "correlation" else None
+
+    def uncorrelated(underlying: str) -> MarginInputError | None:
+        if correlation is None or underlying in correlation:
+            return None
+        return MarginInputError(
+            f"underlying {underlying!r} is held but is not in the correlation matrix", table="correlation"
+        )
+
+    check_held(position_rows, instrument_rows, underlyings, vols, market.as_of_ns, uncorrelated)
+
+    books = net_positions(position_rows)
+    arrays = held_risk_arrays(books, instrument_rows, underlyings, vols, market.as_of_ns, model)
+    risks = [account_risk(book, instrument_rows, arrays, model) for book in books]
+    ids = positions_table.column("account_id")
+    attribution: tuple[pa.Table, pa.Table] | tuple[None, None] = (None, None)
+    if by_position:
+        contracts = {iid: make_contract(instrument_rows[iid], underlyings, vols, market.as_of_ns) for iid in arrays}
+        unit = {iid: unit_greeks(c) for iid, c in contracts.items()}
+        attribution = attribution_tables(books, risks, ids, instrument_rows, arrays, contracts, unit, model)
+    return MarginResult(
+        accounts_table(risks, ids, model),
+        by_underlying_table(risks, ids, model),
+        model,
+        lambda index: scenario_matrix(risks[index], model),
+        *attribution,
+    )
+
+
+def instrument_values(instruments: TableLike, market: Market) -> pa.Table:
+    """``instrument_id`` and ``price`` (one unit, multiplier included, unshocked market) of every
+    instrument whose market data is complete and which has not expired; others are skipped."""
+    underlyings = read_underlyings(market.underlyings)
+    vols = read_vols(market.vols)
+    rows = read_instruments(to_table(instruments, "instruments"))
+    ids: list[str] = []
+    prices: list[float] = []
+    for inst in rows.values():
+        if market_problem(inst, underlyings, vols, market.as_of_ns) is not None:
+            continue
+        ids.append(inst.instrument_id)
+        prices.append(base_value(make_contract(inst, underlyings, vols, market.as_of_ns)))
+    return pa.table({"instrument_id": pa.array(ids, pa.string()), "price": pa.array(prices, pa.float64())})
+
+
+def value(instruments: TableLike, market: Market) -> pa.Table:
+    """As :func:`pmargin.value`: per instrument and per unit (multiplier included) ``price`` (the
+    base value), ``delta``, ``gamma``, ``vega``, ``theta``. Every instrument must be priceable:
+    the first one that is not (table order) raises its market problem."""
+    underlyings = read_underlyings(market.underlyings)
+    vols = read_vols(market.vols)
+    rows = read_instruments(to_table(instruments, "instruments"))
+    for inst in rows.values():
+        problem = market_problem(inst, underlyings, vols, market.as_of_ns)
+        if problem is not None:
+            raise problem
+    contracts = [make_contract(inst, underlyings, vols, market.as_of_ns) for inst in rows.values()]
+    return value_table(list(rows), [base_value(c) for c in contracts], [unit_greeks(c) for c in contracts])
+
+
+def greeks(positions: TableLike, instruments: TableLike, market: Market) -> GreeksResult:
+    """As :func:`pmargin.greeks`: the Greeks of every netted position and their sums per account
+    and underlying (:mod:`.sensitivities`)."""
+    positions_table = to_table(positions, "positions")
+    underlyings = read_underlyings(market.underlyings)
+    vols = read_vols(market.vols)
+    instrument_rows = read_instruments(to_table(instruments, "instruments"))
+    position_rows = read_positions(positions_table)
+    check_held(position_rows, instrument_rows, underlyings, vols, market.as_of_ns)
+    books = net_positions(position_rows)
+    unit = {
+        pos.instrument_id: unit_greeks(
+            make_contract(instrument_rows[pos.instrument_id], underlyings, vols, market.as_of_ns)
+        )
+        for book in books
+        for pos in book.positions
+    }
+    by_position, by_underlying = greeks_tables(
+        books, positions_table.column("account_id"), instrument_rows, underlyings, unit
+    )
+    return GreeksResult(by_position, by_underlying)

@@ -1,0 +1,74 @@
+"""Tail risk measures over scenario losses (docs/methods.md, "Tail count and risk measures").
+
+- Tail count: ``x = N * (1 - c)``; ``r = round(x)`` (half away from zero);
+  ``k = r if |x - r| <= 1e-9 * max(1, x) else ceil(x)``; ``x < 1 - 1e-9`` is an input error
+  (a :class:`~pmargin.errors.MarginConfigError` naming ``model.confidence``).
+- Tail order: loss descending, then scenario index ascending (``-0.0`` and ``0.0`` are the same
+  loss).
+- ``VaR = L_(k)``, its scenario the k-th in tail order; ``ES = (0.0 + L_(1) + ... + L_(k)) / k``
+  summed in tail order, its tail the first k scenarios. Margin = ``max(0, measure)``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ..errors import MarginConfigError
+
+
+def tail_count(n: int, confidence: float) -> int:
+    """k, the number of tail scenarios out of ``n`` at ``confidence``."""
+    if not (0.0 < confidence < 1.0):
+        raise MarginConfigError(f"must be in (0, 1), got {confidence}", table="model", column="confidence")
+    x = n * (1.0 - confidence)
+    if x < 1.0 - 1e-9:
+        raise MarginConfigError(
+            f"{n} scenarios are too few for confidence {confidence}: at least 1 / (1 - c) are needed",
+            table="model",
+            column="confidence",
+        )
+    r = math.floor(x + 0.5)
+    return int(r) if abs(x - r) <= 1e-9 * max(1.0, x) else math.ceil(x)
+
+
+def tail_order(losses: Sequence[float]) -> list[int]:
+    """Scenario indices ordered by (loss descending, index ascending)."""
+    return sorted(range(len(losses)), key=lambda s: (-losses[s], s))
+
+
+@dataclass(frozen=True)
+class TailOutcome:
+    """A measure's value (may be negative) and its k tail scenarios in tail order."""
+
+    value: float
+    tail: list[int]
+
+    @property
+    def margin(self) -> float:
+        """``max(0, value)``."""
+        return max(0.0, self.value)
+
+    def scenario(self, measure: str) -> int:
+        """The scenario to report: VaR's (the k-th in tail order), or ES's worst (the first)."""
+        return self.tail[-1] if measure == "var" else self.tail[0]
+
+    def reported(self, measure: str) -> tuple[int | None, list[int]]:
+        """The reported scenario and tail list: none when the margin is 0; VaR reports ``[its
+        scenario]``, ES its k tail scenarios."""
+        if not self.margin > 0.0:
+            return None, []
+        s = self.scenario(measure)
+        return s, ([s] if measure == "var" else list(self.tail))
+
+
+def measure_of(losses: Sequence[float], k: int, measure: str) -> TailOutcome:
+    """VaR or ES (``measure`` ``"var"`` / ``"es"``) of a loss vector with tail count ``k``."""
+    tail = tail_order(losses)[:k]
+    if measure == "var":
+        return TailOutcome(losses[tail[-1]], tail)
+    total = 0.0
+    for s in tail:
+        total += losses[s]
+    return TailOutcome(total / k, tail)
