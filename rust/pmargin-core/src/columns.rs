@@ -73,6 +73,16 @@ impl<'a> Table<'a> {
         Ok(out)
     }
 
+    /// The chunks of a plain Utf8 column without nulls (the common layout), read in place; None
+    /// for any other encoding, which callers then read through [`Table::required_strings`].
+    pub fn plain_strings(&self, column: &str) -> Result<Option<Vec<&'a arrow_array::StringArray>>> {
+        let (dtype, chunks) = self.chunks(column)?;
+        if dtype != DataType::Utf8 || chunks.iter().any(|c| c.null_count() > 0) {
+            return Ok(None);
+        }
+        Ok(Some(chunks.iter().map(|c| c.as_string::<i32>()).collect()))
+    }
+
     /// A string column where every row must be present.
     pub fn required_strings(&self, column: &str) -> Result<Vec<&'a str>> {
         let (dtype, chunks) = self.chunks(column)?;

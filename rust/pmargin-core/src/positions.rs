@@ -3,6 +3,7 @@
 //! Accounts keep first-seen order; within an account, netted positions keep the order in which
 //! their (account, instrument) pair first appears. Both engines sum in exactly this order.
 
+use arrow_array::Array;
 use hashbrown::HashMap;
 use rayon::prelude::*;
 
@@ -43,9 +44,23 @@ pub fn read_book(
     usable: impl Fn(u32) -> Result<()> + Sync,
 ) -> Result<Book> {
     let codes = account_codes(table)?;
-    let ids = table.required_strings("instrument_id")?;
+    // Plain string ids are read in place; other encodings are first gathered as &str.
+    let plain = table.plain_strings("instrument_id")?;
+    let gathered = if plain.is_none() { table.required_strings("instrument_id")? } else { Vec::new() };
     let quantities = table.required_finite("quantity")?;
-    let rows = resolve_instruments(&ids, instruments, &usable)?;
+    let rows = match plain {
+        Some(chunks) => {
+            let mut rows = Vec::with_capacity(quantities.len());
+            let mut offset = 0;
+            for chunk in chunks {
+                let n = Array::len(chunk);
+                rows.extend(resolve_instruments(offset, n, |i| chunk.value(i), instruments, &usable)?);
+                offset += n;
+            }
+            rows
+        }
+        None => resolve_instruments(0, gathered.len(), |i| gathered[i], instruments, &usable)?,
+    };
     Ok(group_and_net(&codes, &rows, &quantities))
 }
 
@@ -64,8 +79,9 @@ fn account_codes(table: Table<'_>) -> Result<AccountCodes> {
         if let Some(row) = keys.iter().position(Option::is_none) {
             return Err(MarginError::cell(TABLE, COL, row, "null is not allowed"));
         }
-        let keys: Vec<i128> = keys.into_iter().flatten().collect();
-        Ok(number_keys(&keys))
+        Ok(number_keys(keys.into_iter().flatten(), table.num_rows()))
+    } else if let Some(chunks) = table.plain_strings(COL)? {
+        Ok(number_keys(chunks.iter().flat_map(|c| (0..Array::len(*c)).map(move |i| c.value(i))), table.num_rows()))
     } else {
         let keys = table.required_strings(COL).map_err(|e| match e {
             MarginError::Input { row: None, .. } => {
@@ -74,7 +90,7 @@ fn account_codes(table: Table<'_>) -> Result<AccountCodes> {
             }
             other => other,
         })?;
-        Ok(number_keys(&keys))
+        Ok(number_keys(keys.iter().copied(), table.num_rows()))
     }
 }
 
@@ -82,13 +98,13 @@ const CHUNK: usize = 1 << 14;
 
 /// First-seen numbering. Consecutive rows of one account skip the hash lookup, so a book laid
 /// out account by account costs one lookup per account.
-fn number_keys<K: Copy + Eq + std::hash::Hash>(keys: &[K]) -> AccountCodes {
+fn number_keys<K: Copy + Eq + std::hash::Hash>(keys: impl Iterator<Item = K>, n: usize) -> AccountCodes {
     let mut map: HashMap<K, u32> = HashMap::new();
-    let mut code = Vec::with_capacity(keys.len());
+    let mut code = Vec::with_capacity(n);
     let mut first_row = Vec::new();
     let mut contiguous = true;
     let mut previous: Option<(K, u32)> = None;
-    for (row, &key) in keys.iter().enumerate() {
+    for (row, key) in keys.enumerate() {
         let c = match previous {
             Some((k, c)) if k == key => c,
             _ => {
@@ -108,20 +124,23 @@ fn number_keys<K: Copy + Eq + std::hash::Hash>(keys: &[K]) -> AccountCodes {
     AccountCodes { code, first_row, contiguous }
 }
 
-/// Instrument row per position row; the error of the first row (in row order) that fails.
-fn resolve_instruments(
-    ids: &[&str],
+/// Instrument row per position row (`id(i)` for i in 0..n, table rows `offset + i`); the error
+/// of the first row (in row order) that fails.
+fn resolve_instruments<'a>(
+    offset: usize,
+    n: usize,
+    id: impl Fn(usize) -> &'a str + Sync,
     instruments: &Instruments,
     usable: &(impl Fn(u32) -> Result<()> + Sync),
 ) -> Result<Vec<u32>> {
-    let mut rows = vec![0u32; ids.len()];
+    let mut rows = vec![0u32; n];
     let first_error = rows
         .par_chunks_mut(CHUNK)
-        .zip(ids.par_chunks(CHUNK))
         .enumerate()
-        .filter_map(|(chunk, (out, ids))| {
-            for (i, (slot, id)) in out.iter_mut().zip(ids).enumerate() {
-                let row = chunk * CHUNK + i;
+        .filter_map(|(chunk, out)| {
+            for (i, slot) in out.iter_mut().enumerate() {
+                let id = id(chunk * CHUNK + i);
+                let row = offset + chunk * CHUNK + i;
                 let found = instruments.row_of(id).ok_or_else(|| {
                     MarginError::cell(TABLE, "instrument_id", row, format!("unknown instrument '{id}'"))
                 });
@@ -263,11 +282,11 @@ mod tests {
     #[test]
     fn numbers_keys_first_seen() {
         let keys = ["b", "b", "a", "b"];
-        let codes = number_keys(&keys);
+        let codes = number_keys(keys.iter().copied(), 4);
         assert_eq!(codes.code, vec![0, 0, 1, 0]);
         assert_eq!(codes.first_row, vec![0, 2]);
         assert!(!codes.contiguous);
-        let runs = number_keys(&[3, 3, 1, 2, 2]);
+        let runs = number_keys([3, 3, 1, 2, 2].into_iter(), 5);
         assert!(runs.contiguous);
         assert_eq!(runs.code, vec![0, 0, 1, 2, 2]);
     }
