@@ -96,8 +96,7 @@ class MarginEngine:
         computed from the risk arrays already built.
         """
         run = self._native.margin(to_table(positions, "positions"), by_position)
-        accounts: pa.Table = run.accounts()
-        by_underlying: pa.Table = run.by_underlying()
+        accounts, by_underlying = run.tables()
         attribution: tuple[pa.Table, pa.Table] | tuple[None, None] = run.attribution() if by_position else (None, None)
         return MarginResult(accounts, by_underlying, self.model, run.scenarios, *attribution)
 

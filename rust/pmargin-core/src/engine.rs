@@ -277,6 +277,12 @@ impl Engine {
         }
     }
 
+    /// The accounts and by-underlying tables, built in parallel.
+    pub fn result_batches(&self, run: &MarginRun) -> Result<(RecordBatch, RecordBatch)> {
+        let (accounts, by_underlying) = rayon::join(|| self.accounts_batch(run), || self.by_underlying_batch(run));
+        Ok((accounts?, by_underlying?))
+    }
+
     pub fn by_underlying_batch(&self, run: &MarginRun) -> Result<RecordBatch> {
         match (&self.method, &run.outcome) {
             (Method::Grid(g), Outcome::Grid(o)) => output::grid_by_underlying_batch(self, g, &run.account_ids, o),

@@ -99,7 +99,8 @@ const CHUNK: usize = 1 << 14;
 /// First-seen numbering. Consecutive rows of one account skip the hash lookup, so a book laid
 /// out account by account costs one lookup per account.
 fn number_keys<K: Copy + Eq + std::hash::Hash>(keys: impl Iterator<Item = K>, n: usize) -> AccountCodes {
-    let mut map: HashMap<K, u32> = HashMap::new();
+    // Books average several positions per account: reserve for n / 8 accounts up front.
+    let mut map: HashMap<K, u32> = HashMap::with_capacity(n / 8);
     let mut code = Vec::with_capacity(n);
     let mut first_row = Vec::new();
     let mut contiguous = true;

@@ -295,6 +295,12 @@ impl MarginRun {
         to_pyarrow(py, batch)
     }
 
+    /// `(accounts, by_underlying)`, built in parallel.
+    fn tables(&self, py: Python<'_>) -> PyResult<(Py<PyAny>, Py<PyAny>)> {
+        let (accounts, by_underlying) = run_detached(py, || self.engine.result_batches(&self.run))?;
+        Ok((to_pyarrow(py, accounts)?, to_pyarrow(py, by_underlying)?))
+    }
+
     fn by_underlying(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         let batch = run_detached(py, || self.engine.by_underlying_batch(&self.run))?;
         to_pyarrow(py, batch)
