@@ -41,6 +41,9 @@ impl RiskArrays {
             max: vec![0.0; n_contracts],
             non_finite: Vec::new(),
         };
+        // Per contract: smallest and largest P&L and the first non-finite scenario, gathered
+        // while each block is still in cache.
+        let mut stats = vec![Extremes::default(); n_contracts];
         for b in 0..risk.n_blocks() {
             let range = risk.block_range(b);
             let width = range.len();
@@ -48,16 +51,18 @@ impl RiskArrays {
             risk.values[start..start + width * n_contracts]
                 .par_chunks_mut(width)
                 .zip(contracts.par_iter().zip(base_values.par_iter()))
+                .zip(stats.par_iter_mut())
                 .with_min_len(16)
-                .for_each(|(row, (c, base))| {
+                .for_each(|((row, (c, base)), stat)| {
                     if let Some(c) = c {
                         revalue_into(c, *base, set, range.start, row);
+                        stat.update(row, range.start);
                     }
                 });
         }
-        risk.non_finite = risk.find_non_finite(contracts);
-        let extremes: Vec<(f64, f64)> = (0..n_contracts).into_par_iter().map(|c| risk.extremes(c as u32)).collect();
-        (risk.min, risk.max) = extremes.into_iter().unzip();
+        risk.non_finite =
+            stats.iter().enumerate().filter_map(|(c, st)| st.non_finite.map(|s| (c, non_finite_error(c, s)))).collect();
+        (risk.min, risk.max) = stats.iter().map(|st| (st.min, st.max)).unzip();
         Ok(risk)
     }
 
@@ -90,29 +95,6 @@ impl RiskArrays {
         (0..self.n_blocks()).flat_map(move |b| self.block_row(b, contract).iter().copied())
     }
 
-    fn extremes(&self, contract: u32) -> (f64, f64) {
-        self.row(contract).fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), x| (lo.min(x), hi.max(x)))
-    }
-
-    fn find_non_finite(&self, contracts: &[Option<Contract>]) -> Vec<(usize, MarginError)> {
-        (0..self.n_contracts)
-            .into_par_iter()
-            .filter(|&c| contracts[c].is_some())
-            .filter_map(|c| {
-                let s = self.row(c as u32).position(|x| !x.is_finite())?;
-                Some((
-                    c,
-                    MarginError::cell(
-                        "instruments",
-                        "instrument_id",
-                        c,
-                        format!("its value is not finite under scenario {s}: the scenario's moves are too extreme"),
-                    ),
-                ))
-            })
-            .collect()
-    }
-
     /// Margin of `quantity` of `contract` alone under worst-loss aggregation. Exact, because
     /// rounding of `q * x` is monotone in `x`, so the extreme of `q * row` is `q` times an extreme.
     #[inline]
@@ -127,6 +109,41 @@ impl RiskArrays {
         };
         (-worst_pnl).max(0.0)
     }
+}
+
+/// Running extremes of one contract's P&L over the scenarios seen so far.
+#[derive(Debug, Clone, Copy)]
+struct Extremes {
+    min: f64,
+    max: f64,
+    non_finite: Option<usize>,
+}
+
+impl Default for Extremes {
+    fn default() -> Self {
+        Extremes { min: f64::INFINITY, max: f64::NEG_INFINITY, non_finite: None }
+    }
+}
+
+impl Extremes {
+    fn update(&mut self, row: &[f64], first: usize) {
+        for (i, &x) in row.iter().enumerate() {
+            if !x.is_finite() && self.non_finite.is_none() {
+                self.non_finite = Some(first + i);
+            }
+            self.min = self.min.min(x);
+            self.max = self.max.max(x);
+        }
+    }
+}
+
+fn non_finite_error(contract: usize, scenario: usize) -> MarginError {
+    MarginError::cell(
+        "instruments",
+        "instrument_id",
+        contract,
+        format!("its value is not finite under scenario {scenario}: the scenario's moves are too extreme"),
+    )
 }
 
 /// Shocked value minus base value of one contract under scenarios `first..first + out.len()`.

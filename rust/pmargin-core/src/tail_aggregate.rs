@@ -12,7 +12,7 @@
 use rayon::prelude::*;
 
 use crate::aggregate::underlying_slots;
-use crate::measure::{measure_of, Measure, Tail, TailOutcome};
+use crate::measure::{Measure, Tail, TailOutcome};
 use crate::positions::Book;
 use crate::revalue::RiskArrays;
 
@@ -81,8 +81,17 @@ impl UnitTails {
                 if !held[c] {
                     return (None, None);
                 }
-                let long = measure_of(risk.row(c as u32).map(|x| 0.0 - x), k, measure);
-                let short = measure_of(risk.row(c as u32).map(|x| x + 0.0), k, measure);
+                let (mut long, mut short) = (Tail::new(k), Tail::new(k));
+                for b in 0..risk.n_blocks() {
+                    let first = risk.block_range(b).start;
+                    for (i, &x) in risk.block_row(b, c as u32).iter().enumerate() {
+                        let s = (first + i) as u32;
+                        long.push(0.0 - x, s);
+                        short.push(x + 0.0, s);
+                    }
+                }
+                let long = TailOutcome::from_tail(&long.finish(), measure);
+                let short = TailOutcome::from_tail(&short.finish(), measure);
                 (Some(long), Some(short))
             })
             .unzip();
