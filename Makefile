@@ -35,7 +35,7 @@ lint: setup
 	$(VENV)/bin/ruff check python tests benches
 	$(VENV)/bin/ruff format --check python tests benches
 	$(VENV)/bin/mypy
-	$(ENVVARS) $(PY) -m mypy.stubtest pmargin._core
+	$(ENVVARS) $(PY) -m mypy.stubtest pmargin._core --mypy-config-file pyproject.toml
 
 bench: build
 	$(PY) benches/bench_grid.py

@@ -1,11 +1,21 @@
 """Type stubs of the native extension ``pmargin._core`` (hand-written; checked by stubtest)."""
 
-from typing import Any
+from typing import Any, final
 
 import pyarrow as pa
 
+__all__ = [
+    "Engine",
+    "MarginRun",
+    "__version__",
+    "column_addresses",
+    "is_debug_build",
+    "monte_carlo_scenarios",
+]
+
 __version__: str
 
+@final
 class Engine:
     @staticmethod
     def grid(
@@ -60,6 +70,7 @@ class Engine:
     @property
     def n_instruments(self) -> int: ...
 
+@final
 class MarginRun:
     def accounts(self) -> pa.Table: ...
     def by_underlying(self) -> pa.Table: ...
