@@ -2,10 +2,24 @@
 
 use std::f64::consts::SQRT_2;
 
+// The C library's erfc (glibc's on Linux): the very function Python's `math.erfc` calls, so the
+// pure-Python reference prices bit for bit alike, and about 1.5x faster here than the libm
+// crate's port (measured on this machine kind).
+extern "C" {
+    fn erfc(x: f64) -> f64;
+}
+
+/// Complementary error function of the platform's C math library.
+#[inline]
+pub fn c_erfc(x: f64) -> f64 {
+    // SAFETY: erfc is a pure function of one double, defined for every input (NaN included).
+    unsafe { erfc(x) }
+}
+
 /// Standard normal CDF as `0.5 * erfc(-x / sqrt(2))`: accurate in both tails, unlike `1 - N(-x)`.
 #[inline]
 pub fn norm_cdf(x: f64) -> f64 {
-    0.5 * libm::erfc(-x / SQRT_2)
+    0.5 * c_erfc(-x / SQRT_2)
 }
 
 #[cfg(test)]
