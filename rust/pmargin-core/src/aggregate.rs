@@ -4,6 +4,7 @@
 
 use rayon::prelude::*;
 
+use crate::attribution::{attribute_account, AttributionInputs, Explain, PositionAttribution};
 use crate::positions::Book;
 use crate::revalue::RiskArrays;
 use crate::scenarios::{Cross, GridModel};
@@ -96,10 +97,10 @@ fn fill_slots(book: &Book, a: usize, underlying_of: &[u32], underlyings: &mut Ve
 /// Reusable per-thread buffers of one account's P&L.
 #[derive(Default)]
 pub struct Scratch {
-    underlyings: Vec<u32>,
-    slots: Vec<usize>,
-    pnl: Vec<f64>,
-    total: Vec<f64>,
+    pub underlyings: Vec<u32>,
+    pub slots: Vec<usize>,
+    pub pnl: Vec<f64>,
+    pub total: Vec<f64>,
 }
 
 /// Fill `scratch` with account `a`'s P&L per underlying (first-seen order) and scenario, and
@@ -211,6 +212,28 @@ pub struct GridContext<'a> {
     pub underlying_of: &'a [u32],
     /// Index in the correlation matrix of each underlyings-table row (cross="correlation").
     pub correlation_index: &'a [Option<usize>],
+}
+
+/// Each account's per-position attribution and its explain rows.
+pub type AccountAttribution = (Vec<PositionAttribution>, Vec<Explain>);
+
+/// Outcomes of every account with each account's attribution, computed in the same pass from
+/// the P&L vectors the aggregation builds (`margin(..., by_position=True)`).
+pub fn aggregate_attributed(
+    book: &Book,
+    ctx: &GridContext<'_>,
+    inputs: &AttributionInputs<'_>,
+) -> (Vec<AccountOutcome>, Vec<AccountAttribution>) {
+    (0..book.n_accounts())
+        .into_par_iter()
+        .with_min_len(64)
+        .map_init(Scratch::default, |scratch, a| {
+            let outcome = account_outcome(book, a, ctx, scratch);
+            let attribution =
+                attribute_account(book, a, &outcome, ctx, inputs, &scratch.underlyings, &scratch.slots, &scratch.pnl);
+            (outcome, attribution)
+        })
+        .unzip()
 }
 
 /// Outcomes of every account, in account order.

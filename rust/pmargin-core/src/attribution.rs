@@ -5,9 +5,7 @@
 //! account's margin without the position from its P&L vectors (see [`attribute_account`]): a
 //! true with-and-without difference, not a marginal (Euler) approximation.
 
-use rayon::prelude::*;
-
-use crate::aggregate::{underlying_slots, worst_loss, AccountOutcome, Driver, GridContext};
+use crate::aggregate::{worst_loss, AccountOutcome, Driver, GridContext};
 use crate::positions::Book;
 use crate::pricing::greeks::Greeks;
 use crate::scenarios::{Cross, ScenarioSet};
@@ -47,24 +45,6 @@ pub struct AttributionInputs<'a> {
     /// Spot and implied vol of each contract (by instrument row).
     pub spot: &'a [f64],
     pub vol: &'a [f64],
-}
-
-/// P&L of every underlying group of an account (flat, group-major): `q x risk row` summed over
-/// the group's positions in order from 0.0, exactly as the aggregation sums it.
-fn group_pnls(book: &Book, slots: &[usize], n_groups: usize, a: usize, ctx: &GridContext<'_>) -> Vec<f64> {
-    let n = ctx.risk.n_scenarios;
-    let mut pnl = vec![0.0; n_groups * n];
-    for b in 0..ctx.risk.n_blocks() {
-        let range = ctx.risk.block_range(b);
-        for (p, &k) in book.positions(a).zip(slots) {
-            let q = book.quantity[p];
-            let dst = &mut pnl[k * n + range.start..k * n + range.end];
-            for (acc, x) in dst.iter_mut().zip(ctx.risk.block_row(b, book.instrument[p])) {
-                *acc += q * x;
-            }
-        }
-    }
-    pnl
 }
 
 /// One underlying group after removing a position: gone, or its new P&L vector.
@@ -150,20 +130,25 @@ fn margin_without(
 /// P&L becomes the group's P&L minus `q x risk row` (the other groups are reused as they are).
 /// That subtraction equals re-summing the group's other positions up to rounding of the group's
 /// own sum, about 1e-16 of its gross P&L; tests compare with margining the book without p.
+///
+/// `underlyings`, `slots` and `pnl` are the account's groups as the aggregation just computed them
+/// (see `aggregate::account_pnl`), so nothing is summed twice.
+#[allow(clippy::too_many_arguments)]
 pub fn attribute_account(
     book: &Book,
     a: usize,
     outcome: &AccountOutcome,
     ctx: &GridContext<'_>,
     inputs: &AttributionInputs<'_>,
+    underlyings: &[u32],
+    slots: &[usize],
+    pnl: &[f64],
 ) -> (Vec<PositionAttribution>, Vec<Explain>) {
     let n = ctx.risk.n_scenarios;
-    let (underlyings, slots) = underlying_slots(book, a, ctx.underlying_of);
     let mut sizes = vec![0usize; underlyings.len()];
-    for &k in &slots {
+    for &k in slots {
         sizes[k] += 1;
     }
-    let pnl = group_pnls(book, &slots, underlyings.len(), a, ctx);
     let driver_of = |k: usize| match (&ctx.model.cross, outcome.driver) {
         (Cross::Joint, Some(Driver::Joint { scenario })) => Some(scenario),
         (Cross::Joint, _) => None,
@@ -172,7 +157,7 @@ pub fn attribute_account(
 
     let mut positions = Vec::with_capacity(slots.len());
     let mut reduced = vec![0.0; n];
-    for (p, &k) in book.positions(a).zip(&slots) {
+    for (p, &k) in book.positions(a).zip(slots) {
         let (c, q) = (book.instrument[p], book.quantity[p]);
         let contribution = driver_of(k).map_or(0.0, |s| 0.0 - q * ctx.risk.value(c, s as usize));
         let replaced = if sizes[k] > 1 {
@@ -187,14 +172,14 @@ pub fn attribute_account(
         } else {
             Replaced::Removed
         };
-        let incremental = outcome.initial - margin_without(k, &replaced, outcome, &pnl, ctx);
+        let incremental = outcome.initial - margin_without(k, &replaced, outcome, pnl, ctx);
         positions.push(PositionAttribution { contribution, standalone: ctx.risk.standalone(c, q), incremental });
     }
 
     let explains = underlyings
         .iter()
         .enumerate()
-        .map(|(k, &u)| explain(book, a, &slots, k, u, driver_of(k), &pnl[k * n..(k + 1) * n], inputs))
+        .map(|(k, &u)| explain(book, a, slots, k, u, driver_of(k), &pnl[k * n..(k + 1) * n], inputs))
         .collect();
     (positions, explains)
 }
@@ -228,18 +213,4 @@ fn explain(
         }
     }
     Explain { underlying: u, scenario: Some(s), pnl: pnl[s as usize], delta_pnl, gamma_pnl, vega_pnl }
-}
-
-/// Attribution of every account, in account order.
-pub fn attribute(
-    book: &Book,
-    outcomes: &[AccountOutcome],
-    ctx: &GridContext<'_>,
-    inputs: &AttributionInputs<'_>,
-) -> Vec<(Vec<PositionAttribution>, Vec<Explain>)> {
-    (0..book.n_accounts())
-        .into_par_iter()
-        .with_min_len(64)
-        .map(|a| attribute_account(book, a, &outcomes[a], ctx, inputs))
-        .collect()
 }

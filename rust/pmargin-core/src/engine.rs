@@ -4,8 +4,8 @@
 use arrow_array::{new_empty_array, Array, ArrayRef, RecordBatch};
 use arrow_select::interleave::interleave;
 
-use crate::aggregate::{aggregate, scenario_matrix, AccountOutcome, GridContext};
-use crate::attribution::{attribute, AttributionInputs, Explain, PositionAttribution};
+use crate::aggregate::{aggregate, aggregate_attributed, scenario_matrix, AccountOutcome, GridContext};
+use crate::attribution::{AttributionInputs, Explain, PositionAttribution};
 use crate::columns::Table;
 use crate::contract::Contract;
 use crate::error::{MarginError, Result};
@@ -214,7 +214,6 @@ impl Engine {
                     underlying_of: &self.underlying_of,
                     correlation_index: &grid.correlation_index,
                 };
-                let outcomes = aggregate(&book, &ctx);
                 if by_position {
                     let inputs = AttributionInputs {
                         set: &grid.set,
@@ -222,9 +221,12 @@ impl Engine {
                         spot: &self.spot_of,
                         vol: &self.vol_of,
                     };
-                    attribution = Some(attribute(&book, &outcomes, &ctx, &inputs));
+                    let (outcomes, attributed) = aggregate_attributed(&book, &ctx, &inputs);
+                    attribution = Some(attributed);
+                    Outcome::Grid(outcomes)
+                } else {
+                    Outcome::Grid(aggregate(&book, &ctx))
                 }
-                Outcome::Grid(outcomes)
             }
             Method::Measure(m) => {
                 if by_position {
@@ -299,9 +301,11 @@ impl Engine {
         let (Method::Grid(grid), Some(attribution)) = (&self.method, &run.attribution) else {
             return Err(MarginError::Internal("no attribution was computed for this run".into()));
         };
-        let by_position = output::by_position_batch(self, &run.book, &run.account_ids, attribution)?;
-        let explain = output::explain_batch(self, grid, &run.account_ids, attribution)?;
-        Ok((by_position, explain))
+        let (by_position, explain) = rayon::join(
+            || output::by_position_batch(self, &run.book, &run.account_ids, attribution),
+            || output::explain_batch(self, grid, &run.account_ids, attribution),
+        );
+        Ok((by_position?, explain?))
     }
 
     /// Price per unit of quantity (multiplier included) of every instrument; the first

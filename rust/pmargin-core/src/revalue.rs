@@ -12,7 +12,7 @@ use crate::error::{MarginError, Result};
 use crate::scenarios::ScenarioSet;
 
 /// Scenarios per block.
-pub const BLOCK: usize = 256;
+pub const BLOCK: usize = 1024;
 
 #[derive(Debug, Default)]
 pub struct RiskArrays {
