@@ -43,7 +43,9 @@ def test_sliced_and_multi_chunk_tables_are_not_copied(book: pmargin.sample.Sampl
     sliced = positions.slice(10, 50)
     assert native_address(sliced, "quantity") == [base + 10 * 8]
     chunked = pa.Table.from_batches(positions.to_batches(max_chunksize=100))
-    assert native_address(chunked, "quantity") == [base + i * 100 * 8 for i in range(chunked.column("quantity").num_chunks)]
+    assert native_address(chunked, "quantity") == [
+        base + i * 100 * 8 for i in range(chunked.column("quantity").num_chunks)
+    ]
 
 
 def test_polars_frame_is_not_copied(book: pmargin.sample.SampleBook) -> None:
@@ -59,7 +61,9 @@ def margins(result: pmargin.MarginResult) -> list[float]:
 
 
 @pytest.mark.parametrize("string_type", [pa.string(), pa.large_string(), pa.string_view()])
-def test_every_string_encoding_gives_the_same_margins(book: pmargin.sample.SampleBook, string_type: pa.DataType) -> None:
+def test_every_string_encoding_gives_the_same_margins(
+    book: pmargin.sample.SampleBook, string_type: pa.DataType
+) -> None:
     expected = pmargin.margin(book.positions, book.instruments, book.market)
 
     def recast(table: pa.Table) -> pa.Table:
@@ -114,7 +118,9 @@ def test_to_polars(book: pmargin.sample.SampleBook) -> None:
     result = pmargin.margin(pl.from_arrow(book.positions), book.instruments, book.market)
     frames = result.to_polars()
     assert frames.accounts.height == result.accounts.num_rows
-    assert frames.by_underlying["requirement"].sum() == pytest.approx(sum(result.by_underlying.column("requirement").to_pylist()))
+    assert frames.by_underlying["requirement"].sum() == pytest.approx(
+        sum(result.by_underlying.column("requirement").to_pylist())
+    )
 
 
 @pytest.mark.parametrize(

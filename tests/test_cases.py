@@ -50,7 +50,9 @@ def test_accounts(grid_case: GridCase, engine: Callable[..., pmargin.MarginResul
         row = rows[e["account_id"]]
         _assert_close(row["initial_margin"], e["initial_margin"], grid_case, f"{e['account_id']} initial")
         if "maintenance_margin" in e:
-            _assert_close(row["maintenance_margin"], e["maintenance_margin"], grid_case, f"{e['account_id']} maintenance")
+            _assert_close(
+                row["maintenance_margin"], e["maintenance_margin"], grid_case, f"{e['account_id']} maintenance"
+            )
         if "worst_scenario" in e:
             _assert_same_shocks(_shocks(row), e["worst_scenario"], f"{e['account_id']} worst scenario")
 
@@ -77,4 +79,3 @@ def _check_by_underlying(grid_case: GridCase, result: pmargin.MarginResult, expe
         row = rows[(e["account_id"], e["underlying"])]
         _assert_close(row["requirement"], e["requirement"], grid_case, f"{e['account_id']}/{e['underlying']}")
         _assert_same_shocks(_shocks(row), e["worst_scenario"], f"{e['account_id']}/{e['underlying']} worst")
-

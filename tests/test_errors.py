@@ -46,7 +46,9 @@ def base_tables() -> dict[str, dict[str, list[Any]]]:
     }
 
 
-def run(engine: Callable[..., pmargin.MarginResult], tables: dict[str, dict[str, list[Any]]], model: GridModel | None = None) -> pmargin.MarginResult:
+def run(
+    engine: Callable[..., pmargin.MarginResult], tables: dict[str, dict[str, list[Any]]], model: GridModel | None = None
+) -> pmargin.MarginResult:
     ins = dict(tables["instruments"])
     if "expiry" in ins:
         ins["expiry"] = pa.array(ins["expiry"], pa.timestamp("us", tz="UTC"))
@@ -59,7 +61,14 @@ def engine(request: pytest.FixtureRequest) -> Callable[..., pmargin.MarginResult
     return ENGINES[request.param]
 
 
-def expect_error(engine: Callable[..., pmargin.MarginResult], tables: dict[str, Any], table: str, column: str, row: int | None, fragment: str) -> MarginInputError:
+def expect_error(
+    engine: Callable[..., pmargin.MarginResult],
+    tables: dict[str, Any],
+    table: str,
+    column: str,
+    row: int | None,
+    fragment: str,
+) -> MarginInputError:
     with pytest.raises(MarginInputError) as info:
         run(engine, tables)
     err = info.value

@@ -66,8 +66,13 @@ def test_positions_are_grouped_by_account_in_account_order(book: sample.SampleBo
 
 
 def test_duplicate_rows_are_few_but_present(book: sample.SampleBook) -> None:
-    pairs = Counter(zip(book.positions.column("account_id").to_pylist(),
-                        book.positions.column("instrument_id").to_pylist(), strict=True))
+    pairs = Counter(
+        zip(
+            book.positions.column("account_id").to_pylist(),
+            book.positions.column("instrument_id").to_pylist(),
+            strict=True,
+        )
+    )
     duplicated = sum(1 for n in pairs.values() if n > 1)
     assert 0 < duplicated <= 0.02 * book.positions.num_rows
     assert max(pairs.values()) == 2
@@ -138,7 +143,9 @@ def test_quantities_are_realistic(book: sample.SampleBook) -> None:
 def test_naive_as_of_is_taken_as_utc_and_moves_expiries() -> None:
     b = sample.book(10, as_of=dt.datetime(2027, 1, 15, 8, 0))
     assert b.as_of == dt.datetime(2027, 1, 15, 8, 0, tzinfo=dt.UTC)
-    expiry = b.instruments.filter(pc.equal(b.instruments.column("instrument_id"), "BTC-30D")).column("expiry")[0].as_py()
+    expiry = (
+        b.instruments.filter(pc.equal(b.instruments.column("instrument_id"), "BTC-30D")).column("expiry")[0].as_py()
+    )
     assert expiry == dt.datetime(2027, 2, 14, 8, 0, tzinfo=dt.UTC)
     assert b.market.as_of == b.as_of
     assert b.market.underlyings.column("spot").to_pylist() == [60_000.0, 3_000.0]
@@ -178,11 +185,13 @@ def test_the_book_margins_with_a_benefit(book: sample.SampleBook, result: pmargi
 
 
 def _one_account(legs: list[tuple[str, float]], book: sample.SampleBook) -> tuple[float, float]:
-    positions = pa.table({
-        "account_id": ["a"] * len(legs),
-        "instrument_id": [iid for iid, _ in legs],
-        "quantity": pa.array([q for _, q in legs], pa.float64()),
-    })
+    positions = pa.table(
+        {
+            "account_id": ["a"] * len(legs),
+            "instrument_id": [iid for iid, _ in legs],
+            "quantity": pa.array([q for _, q in legs], pa.float64()),
+        }
+    )
     row = pmargin.margin(positions, book.instruments, book.market).accounts.to_pylist()[0]
     return float(row["initial_margin"]), float(row["gross_margin"])
 
@@ -195,7 +204,12 @@ def _one_account(legs: list[tuple[str, float]], book: sample.SampleBook) -> tupl
         [("BTC-30D-60000-C", 1.0), ("BTC-30D-65000-C", -1.0)],  # bull call spread
         [("BTC-30D", 3.0), ("BTC-91D", -3.0)],  # futures calendar
         [("ETH-SPOT", 100.0), ("ETH-PERP", -100.0)],  # basis
-        [("BTC-7D-57000-P", -1.0), ("BTC-7D-63000-C", -1.0), ("BTC-7D-55000-P", 1.0), ("BTC-7D-65000-C", 1.0)],  # condor
+        [
+            ("BTC-7D-57000-P", -1.0),
+            ("BTC-7D-63000-C", -1.0),
+            ("BTC-7D-55000-P", 1.0),
+            ("BTC-7D-65000-C", 1.0),
+        ],  # condor
     ],
     ids=["covered-call", "protective-put", "call-spread", "calendar", "basis", "iron-condor"],
 )

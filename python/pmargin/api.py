@@ -67,7 +67,9 @@ def _native_engine(instruments: pa.Table, market: Market, model: AnyModel) -> _c
             model.spot_vol_correlation,
             model.mm_ratio,
         )
-    raise TypeError(f"model must be a pmargin GridModel, HistoricalModel or MonteCarloModel, got {type(model).__name__}")
+    raise TypeError(
+        f"model must be a pmargin GridModel, HistoricalModel or MonteCarloModel, got {type(model).__name__}"
+    )
 
 
 class MarginEngine:

@@ -93,4 +93,6 @@ def write_table(table: pa.Table, path: str | Path) -> None:
 
         feather.write_feather(table, p, compression="uncompressed")
     else:
-        raise MarginInputError(f"unsupported output type {suffix!r} for {p}; use one of {', '.join(_READERS)}", table="out")
+        raise MarginInputError(
+            f"unsupported output type {suffix!r} for {p}; use one of {', '.join(_READERS)}", table="out"
+        )

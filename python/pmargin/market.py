@@ -38,7 +38,9 @@ def to_epoch_ns(value: Any, what: str = "as_of") -> int:
         return ns
     if isinstance(value, dt.date):
         return to_epoch_ns(dt.datetime(value.year, value.month, value.day, tzinfo=dt.UTC), what)
-    raise MarginInputError(f"expected a datetime or ISO 8601 string, got {type(value).__name__}", table="market", column=what)
+    raise MarginInputError(
+        f"expected a datetime or ISO 8601 string, got {type(value).__name__}", table="market", column=what
+    )
 
 
 class Market:

@@ -63,7 +63,9 @@ class UnderlyingSpec:
 
 
 UNDERLYINGS: tuple[UnderlyingSpec, ...] = (
-    UnderlyingSpec("BTC", 60_000.0, 0.04, (0.50, 0.52, 0.55, 0.57), -0.06, 0.04, (0.02, 0.04, 0.06, 0.08), 10, 15.0, 200),
+    UnderlyingSpec(
+        "BTC", 60_000.0, 0.04, (0.50, 0.52, 0.55, 0.57), -0.06, 0.04, (0.02, 0.04, 0.06, 0.08), 10, 15.0, 200
+    ),
     UnderlyingSpec("ETH", 3_000.0, 0.03, (0.62, 0.64, 0.67, 0.70), -0.05, 0.05, (0.02, 0.04, 0.06, 0.08), 1, 25.0, 300),
 )
 
@@ -178,7 +180,9 @@ def _catalogue() -> list[Listing]:
     for spec in UNDERLYINGS:
         listings.append(Listing(f"{spec.name}-SPOT", spec.name, "spot", None, None, None, None))
         listings.append(Listing(f"{spec.name}-PERP", spec.name, "perpetual", None, None, None, None))
-        listings.extend(Listing(f"{spec.name}-{days}D", spec.name, "future", None, None, days, None) for days in EXPIRY_DAYS)
+        listings.extend(
+            Listing(f"{spec.name}-{days}D", spec.name, "future", None, None, days, None) for days in EXPIRY_DAYS
+        )
         for e, days in enumerate(EXPIRY_DAYS):
             for k in strikes(spec, e):
                 vol = smile_vol(spec, e, k)
