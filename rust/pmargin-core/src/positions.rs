@@ -81,6 +81,10 @@ fn account_codes(table: Table<'_>) -> Result<AccountCodes> {
         }
         Ok(number_keys(keys.into_iter().flatten(), table.num_rows()))
     } else if let Some(chunks) = table.plain_strings(COL)? {
+        if let [chunk] = chunks.as_slice() {
+            let keys = |i: usize| chunk.value(i);
+            return Ok(number_keys_split(&keys, Array::len(*chunk)));
+        }
         Ok(number_keys(chunks.iter().flat_map(|c| (0..Array::len(*c)).map(move |i| c.value(i))), table.num_rows()))
     } else {
         let keys = table.required_strings(COL).map_err(|e| match e {
@@ -122,6 +126,45 @@ fn number_keys<K: Copy + Eq + std::hash::Hash>(keys: impl Iterator<Item = K>, n:
         previous = Some((key, c));
         code.push(c);
     }
+    AccountCodes { code, first_row, contiguous }
+}
+
+/// [`number_keys`] on two halves in parallel (split at an account boundary), then merged: the
+/// second half's accounts already seen in the first keep the first half's numbers, the others
+/// are numbered after them in the second half's first-seen order. The result is the same as one
+/// sequential pass.
+fn number_keys_split<'a>(key: &(impl Fn(usize) -> &'a str + Sync), n: usize) -> AccountCodes {
+    let mut split = n / 2;
+    while split > 0 && split < n && key(split) == key(split - 1) {
+        split += 1;
+    }
+    if split == 0 || split >= n || n < (1 << 16) {
+        return number_keys((0..n).map(key), n);
+    }
+    let (first, second) =
+        rayon::join(|| number_keys((0..split).map(key), split), || number_keys((split..n).map(key), n - split));
+    let seen: HashMap<&str, u32> = first.first_row.iter().enumerate().map(|(c, &row)| (key(row), c as u32)).collect();
+    let mut first_row = first.first_row;
+    let mut contiguous = first.contiguous && second.contiguous;
+    let remap: Vec<u32> = second
+        .first_row
+        .iter()
+        .map(|&local_row| {
+            let row = split + local_row;
+            match seen.get(key(row)) {
+                Some(&c) => {
+                    contiguous = false;
+                    c
+                }
+                None => {
+                    first_row.push(row);
+                    (first_row.len() - 1) as u32
+                }
+            }
+        })
+        .collect();
+    let mut code = first.code;
+    code.par_extend(second.code.par_iter().map(|&c| remap[c as usize]));
     AccountCodes { code, first_row, contiguous }
 }
 
@@ -278,6 +321,24 @@ mod tests {
         assert_eq!(book.offsets, vec![0, 2, 3]);
         assert_eq!(book.instrument, vec![5, 6, 7]);
         assert_eq!(book.quantity, vec![5.0, 3.0, 0.0]);
+    }
+
+    #[test]
+    fn split_numbering_equals_one_pass() {
+        let n = 200_000;
+        // Accounts interleave across the split so both merge branches are exercised.
+        let keys: Vec<String> = (0..n).map(|i| format!("a{}", (i / 3) % 70_001)).collect();
+        let key = |i: usize| keys[i].as_str();
+        let split = number_keys_split(&key, n);
+        let single = number_keys((0..n).map(key), n);
+        assert_eq!(split.code, single.code);
+        assert_eq!(split.first_row, single.first_row);
+        assert_eq!(split.contiguous, single.contiguous);
+        let sorted: Vec<String> = (0..n).map(|i| format!("b{:06}", i / 10)).collect();
+        let key = |i: usize| sorted[i].as_str();
+        let split = number_keys_split(&key, n);
+        assert!(split.contiguous);
+        assert_eq!(split.code, number_keys((0..n).map(key), n).code);
     }
 
     #[test]
