@@ -47,10 +47,30 @@ pub struct AttributionInputs<'a> {
     pub vol: &'a [f64],
 }
 
-/// One underlying group after removing a position: gone, or its new P&L vector.
+/// One underlying group after removing a position: gone, its new P&L vector (needed to rebuild
+/// a joint total), or just its new worst loss (all that the other cross modes need).
 enum Replaced<'a> {
     Removed,
     Reduced(&'a [f64]),
+    Worst(f64, Option<u32>),
+}
+
+/// Worst loss of `pnl - q x risk row of c`, in one pass and without storing the vector: the
+/// same subtraction and the same scan as materialising it and calling `worst_loss`.
+fn worst_without(pnl: &[f64], c: u32, q: f64, ctx: &GridContext<'_>) -> (f64, Option<u32>) {
+    let mut best = 0.0;
+    let mut arg = None;
+    for b in 0..ctx.risk.n_blocks() {
+        let range = ctx.risk.block_range(b);
+        for (i, (p, x)) in pnl[range.clone()].iter().zip(ctx.risk.block_row(b, c)).enumerate() {
+            let loss = -(p - q * x);
+            if loss > best {
+                best = loss;
+                arg = Some((range.start + i) as u32);
+            }
+        }
+    }
+    (best, arg)
 }
 
 /// Grid margin of the account with group `k` replaced, by the rules of `aggregate`: the other
@@ -65,6 +85,7 @@ fn margin_without(
     let n = ctx.risk.n_scenarios;
     let reduced = match replaced {
         Replaced::Reduced(pnl) => Some(worst_loss(pnl)),
+        Replaced::Worst(r, w) => Some((*r, *w)),
         Replaced::Removed => None,
     };
     if matches!(ctx.model.cross, Cross::Sum) {
@@ -93,6 +114,7 @@ fn margin_without(
                 let group: &[f64] = match (j == k, replaced) {
                     (false, _) => &pnl[j * n..(j + 1) * n],
                     (true, Replaced::Reduced(r)) => r,
+                    (true, Replaced::Worst(..)) => unreachable!("joint cross always passes the reduced vector"),
                     (true, Replaced::Removed) => continue,
                 };
                 for (t, x) in total.iter_mut().zip(group) {
@@ -156,11 +178,16 @@ pub fn attribute_account(
     };
 
     let mut positions = Vec::with_capacity(slots.len());
-    let mut reduced = vec![0.0; n];
+    // Only the joint cross needs a group's whole reduced P&L vector.
+    let mut reduced = if matches!(ctx.model.cross, Cross::Joint) { vec![0.0; n] } else { Vec::new() };
     for (p, &k) in book.positions(a).zip(slots) {
         let (c, q) = (book.instrument[p], book.quantity[p]);
         let contribution = driver_of(k).map_or(0.0, |s| 0.0 - q * ctx.risk.value(c, s as usize));
-        let replaced = if sizes[k] > 1 {
+        let joint = matches!(ctx.model.cross, Cross::Joint);
+        let replaced = if sizes[k] > 1 && !joint {
+            let (r, w) = worst_without(&pnl[k * n..(k + 1) * n], c, q, ctx);
+            Replaced::Worst(r, w)
+        } else if sizes[k] > 1 {
             reduced.copy_from_slice(&pnl[k * n..(k + 1) * n]);
             for b in 0..ctx.risk.n_blocks() {
                 let range = ctx.risk.block_range(b);

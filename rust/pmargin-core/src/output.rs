@@ -336,7 +336,12 @@ pub fn by_position_batch(
         accounts.extend(book.positions(a).map(|_| a as u32));
     }
     let all_ids: ArrayRef = Arc::new(StringArray::from_iter_values(&engine.instruments.ids));
-    let ids = take(all_ids.as_ref(), &UInt32Array::from(book.instrument.clone()), None).map_err(arrow_error)?;
+    // The two string columns are the bulk of the work: gather them in parallel.
+    let (ids, account_column) = rayon::join(
+        || take(all_ids.as_ref(), &UInt32Array::from(book.instrument.clone()), None).map_err(arrow_error),
+        || ids_for(account_ids, accounts),
+    );
+    let (ids, account_column) = (ids?, account_column?);
     let rows: Vec<&PositionAttribution> = attribution.iter().flat_map(|(p, _)| p.iter()).collect();
     batch(
         vec![
@@ -348,7 +353,7 @@ pub fn by_position_batch(
             f64_field("incremental_margin", false),
         ],
         vec![
-            ids_for(account_ids, accounts)?,
+            account_column,
             ids,
             f64s(book.quantity.iter().copied()),
             f64s(rows.iter().map(|r| r.contribution)),
