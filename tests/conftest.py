@@ -13,11 +13,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import os
+
 import pyarrow as pa
 import pytest
+from hypothesis import settings
 
 from pmargin.market import Market, to_epoch_ns
 from pmargin.models import GridModel
+
+# CI (the `CI` environment variable set) runs every property test on a fixed, reproducible set of
+# examples; local runs keep exploring new ones.
+settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 CASES_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "cases"
 GRID_CASES_DIR = CASES_DIR / "grid"
