@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import os
 
 import pyarrow as pa
 import pytest
