@@ -5,6 +5,7 @@
 use rayon::prelude::*;
 
 use crate::attribution::{attribute_account, AttributionInputs, Explain, PositionAttribution};
+use crate::correlation::CorrelationMatrix;
 use crate::positions::Book;
 use crate::revalue::RiskArrays;
 use crate::scenarios::{Cross, GridModel};
@@ -147,6 +148,37 @@ pub fn scenario_matrix(book: &Book, a: usize, underlying_of: &[u32], risk: &Risk
     ScenarioMatrix { underlyings: scratch.underlyings, pnl: scratch.pnl, total: scratch.total }
 }
 
+/// Initial margin under cross="correlation" from each underlying's (row, requirement, worst
+/// scenario), in the account's order (docs/methods.md): the requirement is signed short when its
+/// worst price shock is up; sqrt of the quadratic form, capped by the undiversified sum and, with
+/// `floor_largest`, floored at the largest requirement.
+pub fn correlation_margin(
+    groups: &[(u32, f64, Option<u32>)],
+    undiversified: f64,
+    matrix: &CorrelationMatrix,
+    floor_largest: bool,
+    ctx: &GridContext<'_>,
+) -> f64 {
+    let signed: Vec<(usize, f64)> = groups
+        .iter()
+        .map(|&(u, r, worst)| {
+            let short = worst.is_some_and(|s| ctx.model.scenario(s as usize).0 > 0.0);
+            (ctx.correlation_index[u as usize].unwrap_or(0), if short { -r } else { r })
+        })
+        .collect();
+    let mut t = 0.0;
+    for &(i, ri) in &signed {
+        for &(j, rj) in &signed {
+            t += matrix.get(i, j) * ri * rj;
+        }
+    }
+    let mut margin = t.max(0.0).sqrt().min(undiversified);
+    if floor_largest {
+        margin = groups.iter().fold(margin, |acc, g| acc.max(g.1));
+    }
+    margin
+}
+
 /// The largest requirement (first on ties) with a worst scenario, as the account's driver.
 fn largest_driver(underlyings: &[UnderlyingOutcome]) -> Option<Driver> {
     let mut largest: Option<&UnderlyingOutcome> = None;
@@ -179,25 +211,10 @@ fn account_outcome(book: &Book, a: usize, ctx: &GridContext<'_>, scratch: &mut S
             let (initial, worst) = worst_loss(&matrix.total);
             (initial, worst.map(|scenario| Driver::Joint { scenario }))
         }
-        Cross::Correlation { matrix: rho, floor_largest } => {
-            let signed: Vec<(usize, f64)> = underlyings
-                .iter()
-                .map(|u| {
-                    let short = u.worst.is_some_and(|s| ctx.model.scenario(s as usize).0 > 0.0);
-                    let index = ctx.correlation_index[u.underlying as usize].unwrap_or(0);
-                    (index, if short { -u.requirement } else { u.requirement })
-                })
-                .collect();
-            let mut t = 0.0;
-            for &(i, ri) in &signed {
-                for &(j, rj) in &signed {
-                    t += rho.get(i, j) * ri * rj;
-                }
-            }
-            let mut initial = t.max(0.0).sqrt().min(undiversified);
-            if *floor_largest {
-                initial = underlyings.iter().fold(initial, |acc, u| acc.max(u.requirement));
-            }
+        Cross::Correlation { matrix, floor_largest } => {
+            let groups: Vec<(u32, f64, Option<u32>)> =
+                underlyings.iter().map(|u| (u.underlying, u.requirement, u.worst)).collect();
+            let initial = correlation_margin(&groups, undiversified, matrix, *floor_largest, ctx);
             (initial, largest_driver(&underlyings))
         }
     };

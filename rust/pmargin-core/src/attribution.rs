@@ -5,7 +5,7 @@
 //! account's margin without the position from its P&L vectors (see [`attribute_account`]): a
 //! true with-and-without difference, not a marginal (Euler) approximation.
 
-use crate::aggregate::{worst_loss, AccountOutcome, Driver, GridContext};
+use crate::aggregate::{correlation_margin, worst_loss, AccountOutcome, Driver, GridContext};
 use crate::positions::Book;
 use crate::pricing::greeks::Greeks;
 use crate::scenarios::{Cross, ScenarioSet};
@@ -124,24 +124,7 @@ fn margin_without(
             worst_loss(&total).0
         }
         Cross::Correlation { matrix, floor_largest } => {
-            let signed: Vec<(usize, f64)> = groups
-                .iter()
-                .map(|(u, r, w)| {
-                    let short = w.is_some_and(|s| ctx.model.scenario(s as usize).0 > 0.0);
-                    (ctx.correlation_index[*u as usize].unwrap_or(0), if short { -r } else { *r })
-                })
-                .collect();
-            let mut t = 0.0;
-            for &(i, ri) in &signed {
-                for &(j, rj) in &signed {
-                    t += matrix.get(i, j) * ri * rj;
-                }
-            }
-            let mut m = t.max(0.0).sqrt().min(undiversified);
-            if *floor_largest {
-                m = groups.iter().fold(m, |acc, g| acc.max(g.1));
-            }
-            m
+            correlation_margin(&groups, undiversified, matrix, *floor_largest, ctx)
         }
     }
 }
