@@ -135,18 +135,18 @@ impl TailOutcome {
     }
 }
 
-/// Measure of a whole loss vector (used for unit positions and by tests).
-pub fn measure_of(losses: impl Iterator<Item = f64>, k: usize, measure: Measure) -> TailOutcome {
-    let mut tail = Tail::new(k);
-    for (s, loss) in losses.enumerate() {
-        tail.push(loss, s as u32);
-    }
-    TailOutcome::from_tail(&tail.finish(), measure)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Measure of a whole loss vector, pushed through the streaming tail.
+    fn measure_of(losses: impl Iterator<Item = f64>, k: usize, measure: Measure) -> TailOutcome {
+        let mut tail = Tail::new(k);
+        for (s, loss) in losses.enumerate() {
+            tail.push(loss, s as u32);
+        }
+        TailOutcome::from_tail(&tail.finish(), measure)
+    }
 
     #[test]
     fn tail_count_snaps_to_integers() {
