@@ -564,19 +564,9 @@ class MonteCarloModel:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, MonteCarloModel):
             return NotImplemented
-        keys = (
-            "correlation",
-            "n_scenarios",
-            "seed",
-            "distribution",
-            "dof",
-            "measure",
-            "confidence",
-            "horizon_days",
-            "vol_of_vol",
-            "spot_vol_correlation",
-            "mm_ratio",
-        )
+        # Every configuration key but the vols table (compared as a table) and the repair flag
+        # (its effect lives in the correlation).
+        keys = [k for k in _MONTE_CARLO_KEYS if k not in ("vols", "repair_correlation")]
         return self.vols.equals(other.vols) and all(getattr(self, k) == getattr(other, k) for k in keys)
 
     __hash__ = None  # type: ignore[assignment]
