@@ -14,6 +14,7 @@ pub mod correlation;
 pub mod engine;
 pub mod error;
 pub mod instruments;
+pub mod kernels;
 pub mod labels;
 pub mod market;
 pub mod measure;

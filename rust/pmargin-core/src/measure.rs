@@ -53,20 +53,124 @@ fn unpack(key: u128) -> Loss {
     Loss { loss: f64::from_bits(bits), scenario: !(key as u32) }
 }
 
-/// Keeps the k worst losses seen so far, in bounded memory (at most 4k entries).
+/// Keeps the k worst losses seen so far, in bounded memory (at most 2k entries).
 #[derive(Debug, Clone)]
 pub struct Tail {
     k: usize,
     keys: Vec<u128>,
     /// The k-th worst kept after the last trim: nothing at or below it can enter the tail.
     bar: u128,
-    /// Its loss: a quick float test that rejects most pushes.
+    /// No loss below this can enter the tail: the loss of `bar`, or a seeded bar (see
+    /// `seed_bar`). It is always at most the k-th worst loss of the whole stream.
     bar_loss: f64,
 }
 
+/// Losses tested at once when pushing a block.
+const RUN: usize = 8;
+
+/// For each 8-bit mask, the positions of its set bits, lowest first (padded with zeros).
+static LEFT_PACK: [[u8; RUN]; 256] = {
+    let mut table = [[0u8; RUN]; 256];
+    let mut mask = 0;
+    while mask < 256 {
+        let (mut bit, mut n) = (0, 0);
+        while bit < RUN {
+            if mask & (1 << bit) != 0 {
+                table[mask][n] = bit as u8;
+                n += 1;
+            }
+            bit += 1;
+        }
+        mask += 1;
+    }
+    table
+};
+
+/// Losses sampled from a block to seed the bar.
+const SEED_SAMPLE: usize = 256;
+
 impl Tail {
+    /// An empty tail with its whole buffer reserved up front, so streaming never reallocates.
     pub fn new(k: usize) -> Tail {
-        Tail { k, keys: Vec::new(), bar: 0, bar_loss: f64::NEG_INFINITY }
+        Tail { k, keys: Vec::with_capacity(Self::capacity(k)), bar: 0, bar_loss: f64::NEG_INFINITY }
+    }
+
+    fn capacity(k: usize) -> usize {
+        2 * k.max(16)
+    }
+
+    /// Push the losses `0 - pnl[i]` of scenarios `first + i`. Most losses cannot enter the tail
+    /// once it has filled, so each run of eight is tested at once against the bar (a loss `0 - x`
+    /// passes `push`'s first test exactly when `x <= -bar_loss`), and only the passing ones are
+    /// visited, without a branch per rejected loss.
+    pub fn push_losses(&mut self, pnl: &[f64], first: usize) {
+        if self.bar_loss == f64::NEG_INFINITY && self.keys.is_empty() && pnl.len() >= (8 * self.k).max(2 * SEED_SAMPLE)
+        {
+            self.seed_bar(pnl);
+        }
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2, checked just above.
+            unsafe { self.push_runs_avx2(pnl, first) };
+            return;
+        }
+        self.push_runs(pnl, first);
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    fn push_runs_avx2(&mut self, pnl: &[f64], first: usize) {
+        self.push_runs(pnl, first);
+    }
+
+    #[inline(always)]
+    fn push_runs(&mut self, pnl: &[f64], first: usize) {
+        // Per segment: gather the candidates (x <= -bar_loss) without a branch per loss, eight
+        // at a time through a left-packing table, then push them; the bar may rise in between.
+        const SEGMENT: usize = 256;
+        let mut candidates = [0u16; SEGMENT + RUN];
+        for (s, segment) in pnl.chunks(SEGMENT).enumerate() {
+            let limit = -self.bar_loss;
+            let mut n = 0;
+            let mut runs = segment.chunks_exact(RUN);
+            for (r, run) in (&mut runs).enumerate() {
+                let mask = run.iter().enumerate().fold(0usize, |m, (i, &x)| m | (usize::from(x <= limit) << i));
+                let base = (r * RUN) as u16;
+                for (slot, &i) in candidates[n..n + RUN].iter_mut().zip(&LEFT_PACK[mask]) {
+                    *slot = base + u16::from(i);
+                }
+                n += mask.count_ones() as usize;
+            }
+            let tail_start = segment.len() - runs.remainder().len();
+            for i in tail_start..segment.len() {
+                candidates[n] = i as u16;
+                n += 1;
+            }
+            let start = first + s * SEGMENT;
+            for &i in &candidates[..n] {
+                let i = usize::from(i);
+                self.push(0.0 - segment[i], (start + i) as u32);
+            }
+        }
+    }
+
+    /// Before the first push, raise the bar from a large block alone: a loss level T that at
+    /// least k of the block's losses reach is a valid bar (the k-th worst loss of the whole
+    /// stream is at least T), so losses below T never need storing. T is picked from an evenly
+    /// spaced sample of the block, at about twice the tail's share of it, then checked by
+    /// counting over the whole block; when the count falls short, nothing is seeded and the
+    /// stream proceeds as usual. Either way the tail is exact.
+    fn seed_bar(&mut self, pnl: &[f64]) {
+        let stride = pnl.len() / SEED_SAMPLE;
+        let mut sample: Vec<f64> = pnl.iter().step_by(stride).take(SEED_SAMPLE).copied().collect();
+        let rank = (2 * self.k * SEED_SAMPLE).div_ceil(pnl.len()).clamp(1, SEED_SAMPLE);
+        // The rank-th lowest P&L is the rank-th worst loss of the sample.
+        let (_, limit, _) = sample.select_nth_unstable_by(rank - 1, f64::total_cmp);
+        let limit = *limit;
+        let reaching = pnl.iter().fold(0usize, |n, &x| n + usize::from(x <= limit));
+        if reaching >= self.k {
+            self.bar_loss = 0.0 - limit;
+        }
     }
 
     #[inline]
@@ -79,7 +183,7 @@ impl Tail {
             return;
         }
         self.keys.push(key);
-        if self.keys.len() >= 4 * self.k.max(16) {
+        if self.keys.len() >= Self::capacity(self.k) {
             self.trim();
         }
     }
@@ -95,11 +199,13 @@ impl Tail {
         }
     }
 
-    /// The k worst losses in tail order.
-    pub fn finish(mut self) -> Vec<Loss> {
+    /// The k worst losses in tail order; the tail is left empty, its buffer kept for reuse.
+    pub fn finish(&mut self) -> Vec<Loss> {
         self.trim();
         self.keys.sort_unstable_by(|a, b| b.cmp(a));
-        self.keys.into_iter().map(unpack).collect()
+        let losses = self.keys.drain(..).map(unpack).collect();
+        (self.bar, self.bar_loss) = (0, f64::NEG_INFINITY);
+        losses
     }
 }
 
@@ -146,6 +252,51 @@ mod tests {
             tail.push(loss, s as u32);
         }
         TailOutcome::from_tail(&tail.finish(), measure)
+    }
+
+    #[test]
+    fn batched_pushes_into_a_reused_tail_equal_single_pushes() {
+        let pnl: Vec<f64> = (0..3001).map(|i| ((i * 7919) % 1013) as f64 - 500.0).collect();
+        let mut single = Tail::new(25);
+        for (s, x) in pnl.iter().enumerate() {
+            single.push(0.0 - x, s as u32);
+        }
+        let want = single.finish();
+        let mut batched = Tail::new(25);
+        for _ in 0..2 {
+            for (b, block) in pnl.chunks(253).enumerate() {
+                batched.push_losses(block, b * 253);
+            }
+            assert_eq!(batched.finish(), want);
+        }
+    }
+
+    /// Pushes one block at a time, and one loss at a time, and checks both tails agree.
+    fn assert_block_pushes_exact(pnl: &[f64], block: usize, k: usize) {
+        let mut single = Tail::new(k);
+        for (s, x) in pnl.iter().enumerate() {
+            single.push(0.0 - x, s as u32);
+        }
+        let mut batched = Tail::new(k);
+        for (b, chunk) in pnl.chunks(block).enumerate() {
+            batched.push_losses(chunk, b * block);
+        }
+        assert_eq!(batched.finish(), single.finish());
+    }
+
+    #[test]
+    fn seeded_bars_keep_the_tail_exact() {
+        let spread: Vec<f64> = (0..10_000).map(|i| ((i * 7919) % 10_007) as f64 - 5000.0).collect();
+        for (block, k) in [(4096, 250), (4096, 17), (1000, 25), (10_000, 1), (600, 40)] {
+            assert_block_pushes_exact(&spread, block, k);
+        }
+        // The sampled P&Ls (every 16th) are the only large losses: the seed's count falls
+        // short and no bar is seeded.
+        let trap: Vec<f64> = (0..4096).map(|i| if i % 16 == 0 { -1e6 - i as f64 } else { (i % 97) as f64 }).collect();
+        assert_block_pushes_exact(&trap, 4096, 250);
+        // Ties at the seeded level.
+        let ties: Vec<f64> = (0..8192).map(|i| -((i % 5) as f64)).collect();
+        assert_block_pushes_exact(&ties, 4096, 250);
     }
 
     #[test]

@@ -1,8 +1,16 @@
 //! VaR / ES aggregation for historical and Monte Carlo models: each account's loss vector is the
 //! sparse (accounts x contracts) times dense (contracts x scenarios) product, computed one block
-//! of scenarios at a time so the block stays in cache, and reduced on the fly to a bounded top-k.
-//! Memory stays bounded: only a super-chunk of accounts holds tail state at once, and no
-//! account's full loss vector is ever stored.
+//! of scenarios at a time (a block of the account's P&L fits in L1/L2) and reduced on the fly to
+//! a bounded top-k. Memory stays bounded: only a super-chunk of accounts holds tail state at
+//! once, and no account's full loss vector is ever stored.
+//!
+//! What makes it fast, measured on the issue-4 case (benches/bench_throughput.py):
+//! - accounts run grouped by their main underlying, so the risk rows they read are still in
+//!   cache from the previous account (the contracts x scenarios array is far larger than cache);
+//! - blocks are wide (revalue::BLOCK), so each account's tail state is visited a few times only;
+//! - the tail seeds its bar from the first block and filters losses eight at a time
+//!   (measure::Tail::push_losses), so few losses are ever stored or sorted;
+//! - rows are fused four at a time in the dense kernel (kernels::accumulate).
 //!
 //! VaR and ES are positively homogeneous, so an underlying group holding a single position needs
 //! no streaming at all: its measure is |q| times the contract's unit long or short measure,
@@ -12,6 +20,7 @@
 use rayon::prelude::*;
 
 use crate::aggregate::underlying_slots;
+use crate::kernels::{self, WeightedRow};
 use crate::measure::{Measure, Tail, TailOutcome};
 use crate::positions::Book;
 use crate::revalue::RiskArrays;
@@ -82,13 +91,15 @@ impl UnitTails {
                     return (None, None);
                 }
                 let (mut long, mut short) = (Tail::new(k), Tail::new(k));
+                let mut negated = Vec::new();
                 for b in 0..risk.n_blocks() {
                     let first = risk.block_range(b).start;
-                    for (i, &x) in risk.block_row(b, c as u32).iter().enumerate() {
-                        let s = (first + i) as u32;
-                        long.push(0.0 - x, s);
-                        short.push(x + 0.0, s);
-                    }
+                    let row = risk.block_row(b, c as u32);
+                    long.push_losses(row, first);
+                    // A short unit loses x: the loss 0 - (-x) equals x + 0.0 exactly.
+                    negated.clear();
+                    negated.extend(row.iter().map(|x| -x));
+                    short.push_losses(&negated, first);
                 }
                 let long = TailOutcome::from_tail(&long.finish(), measure);
                 let short = TailOutcome::from_tail(&short.finish(), measure);
@@ -118,7 +129,7 @@ struct AccountTails {
     groups: Vec<Option<Tail>>,
 }
 
-/// Tail outcomes of every account under one scenario window.
+/// Tail outcomes of every account under one scenario window, in account order.
 pub fn window_outcomes(
     book: &Book,
     plans: &[Plan],
@@ -127,84 +138,110 @@ pub fn window_outcomes(
     k: usize,
     measure: Measure,
 ) -> Vec<WindowOutcome> {
-    let mut out = Vec::with_capacity(book.n_accounts());
-    for first in (0..book.n_accounts()).step_by(SUPER) {
-        let accounts = first..(first + SUPER).min(book.n_accounts());
-        let mut tails: Vec<AccountTails> = accounts.clone().map(|a| new_tails(&plans[a], k)).collect();
+    let order = locality_order(plans);
+    let mut out: Vec<Option<WindowOutcome>> = vec![None; book.n_accounts()];
+    // Tails are recycled from one super-chunk to the next: fresh buffers would fault in (and
+    // zero) hundreds of MiB of new pages per super-chunk.
+    let mut spare: Vec<Tail> = Vec::new();
+    for chunk in order.chunks(SUPER) {
+        let mut tails: Vec<AccountTails> = chunk.iter().map(|&a| new_tails(&plans[a], k, &mut spare)).collect();
         for b in 0..risk.n_blocks() {
-            tails.par_chunks_mut(TASK).enumerate().for_each(|(task, chunk)| {
-                let mut scratch = Vec::new();
-                let mut total = Vec::new();
-                for (i, account_tails) in chunk.iter_mut().enumerate() {
-                    let a = first + task * TASK + i;
-                    stream_block(book, &plans[a], risk, b, account_tails, &mut scratch, &mut total);
+            tails.par_chunks_mut(TASK).zip(chunk.par_chunks(TASK)).for_each(|(task_tails, task_accounts)| {
+                let mut buffers = Buffers::default();
+                for (account_tails, &a) in task_tails.iter_mut().zip(task_accounts) {
+                    stream_block(book, &plans[a], risk, b, account_tails, &mut buffers);
                 }
             });
         }
-        out.par_extend(
-            tails
-                .into_par_iter()
-                .zip(accounts.into_par_iter())
-                .map(|(t, a)| finish(book, &plans[a], units, t, measure)),
-        );
+        let finished: Vec<(WindowOutcome, AccountTails)> = tails
+            .into_par_iter()
+            .zip(chunk.par_iter())
+            .map(|(mut t, &a)| (finish(book, &plans[a], units, &mut t, measure), t))
+            .collect();
+        for ((outcome, t), &a) in finished.into_iter().zip(chunk) {
+            out[a] = Some(outcome);
+            spare.extend(t.total.into_iter().chain(t.groups.into_iter().flatten()));
+        }
     }
-    out
+    out.into_iter().map(|o| o.expect("every account is in the order once")).collect()
 }
 
-fn new_tails(plan: &Plan, k: usize) -> AccountTails {
-    let streamed = |g: &Vec<usize>| (g.len() > 1).then(|| Tail::new(k));
+/// Accounts ordered by the underlying they hold most positions on (ties: the first seen), then
+/// by account: accounts that read the same underlying's risk rows run together, so those rows
+/// are still in cache for the next account. Each account's outcome does not depend on the
+/// order, so results are unchanged.
+fn locality_order(plans: &[Plan]) -> Vec<usize> {
+    let main_underlying = |plan: &Plan| {
+        let mut best = (0, u32::MAX);
+        for (u, group) in plan.underlyings.iter().zip(&plan.groups) {
+            if group.len() > best.0 {
+                best = (group.len(), *u);
+            }
+        }
+        best.1
+    };
+    let mut order: Vec<(u32, usize)> = plans.iter().enumerate().map(|(a, plan)| (main_underlying(plan), a)).collect();
+    order.par_sort_unstable();
+    order.into_iter().map(|(_, a)| a).collect()
+}
+
+fn new_tails(plan: &Plan, k: usize, spare: &mut Vec<Tail>) -> AccountTails {
+    let mut tail = || spare.pop().unwrap_or_else(|| Tail::new(k));
     let single_position = plan.groups.len() == 1 && plan.groups[0].len() == 1;
-    let groups = if plan.groups.len() == 1 { vec![None] } else { plan.groups.iter().map(streamed).collect() };
-    AccountTails { total: (!single_position).then(|| Tail::new(k)), groups }
+    let total = (!single_position).then(&mut tail);
+    let groups = if plan.groups.len() == 1 {
+        vec![None]
+    } else {
+        plan.groups.iter().map(|g| (g.len() > 1).then(&mut tail)).collect()
+    };
+    AccountTails { total, groups }
+}
+
+/// Per-task scratch space, reused across accounts.
+#[derive(Default)]
+struct Buffers<'a> {
+    group: Vec<f64>,
+    total: Vec<f64>,
+    rows: Vec<WeightedRow<'a>>,
 }
 
 /// Add one block of the account's P&L to its tails. The total is summed exactly as
 /// docs/methods.md says: per underlying in position order, then across underlyings in order.
-fn stream_block(
+fn stream_block<'a>(
     book: &Book,
     plan: &Plan,
-    risk: &RiskArrays,
+    risk: &'a RiskArrays,
     b: usize,
     tails: &mut AccountTails,
-    scratch: &mut Vec<f64>,
-    total: &mut Vec<f64>,
+    buffers: &mut Buffers<'a>,
 ) {
     if tails.total.is_none() {
         return;
     }
     let range = risk.block_range(b);
     let width = range.len();
+    let Buffers { group: scratch, total, rows } = buffers;
     total.clear();
     total.resize(width, 0.0);
     for (group, tail) in plan.groups.iter().zip(tails.groups.iter_mut()) {
-        if let [p] = group.as_slice() {
-            let q = book.quantity[*p];
-            for (t, x) in total.iter_mut().zip(risk.block_row(b, book.instrument[*p])) {
-                *t += q * x;
-            }
+        rows.clear();
+        rows.extend(group.iter().map(|&p| (book.quantity[p], risk.block_row(b, book.instrument[p]))));
+        // A lone position, or a lone underlying (whose sum is the total: 0 + x == x), goes
+        // straight into the total.
+        if rows.len() == 1 || plan.groups.len() == 1 {
+            kernels::accumulate(total, rows);
             continue;
         }
         scratch.clear();
         scratch.resize(width, 0.0);
-        for &p in group {
-            let q = book.quantity[p];
-            for (acc, x) in scratch.iter_mut().zip(risk.block_row(b, book.instrument[p])) {
-                *acc += q * x;
-            }
-        }
-        for (t, x) in total.iter_mut().zip(scratch.iter()) {
-            *t += x;
-        }
+        kernels::accumulate(scratch, rows);
+        kernels::accumulate(total, &[(1.0, scratch.as_slice())]);
         if let Some(tail) = tail {
-            for (i, x) in scratch.iter().enumerate() {
-                tail.push(0.0 - x, (range.start + i) as u32);
-            }
+            tail.push_losses(scratch, range.start);
         }
     }
     if let Some(tail) = &mut tails.total {
-        for (i, x) in total.iter().enumerate() {
-            tail.push(0.0 - x, (range.start + i) as u32);
-        }
+        tail.push_losses(total, range.start);
     }
 }
 
@@ -212,9 +249,9 @@ fn summary(outcome: &TailOutcome, measure: Measure) -> Summary {
     Summary { value: outcome.value, scenario: outcome.scenario(measure) }
 }
 
-fn finish(book: &Book, plan: &Plan, units: &UnitTails, tails: AccountTails, measure: Measure) -> WindowOutcome {
+fn finish(book: &Book, plan: &Plan, units: &UnitTails, tails: &mut AccountTails, measure: Measure) -> WindowOutcome {
     let scaled = |p: usize| units.scaled(book.instrument[p], book.quantity[p]);
-    let total = match tails.total {
+    let total = match &mut tails.total {
         Some(t) => TailOutcome::from_tail(&t.finish(), measure),
         None => match scaled(plan.groups[0][0]) {
             Some((value, unit)) => TailOutcome { value, tail: unit.tail.clone() },
@@ -226,7 +263,7 @@ fn finish(book: &Book, plan: &Plan, units: &UnitTails, tails: AccountTails, meas
     } else {
         plan.groups
             .iter()
-            .zip(tails.groups)
+            .zip(tails.groups.iter_mut())
             .map(|(group, tail)| match tail {
                 Some(t) => summary(&TailOutcome::from_tail(&t.finish(), measure), measure),
                 None => match scaled(group[0]) {
