@@ -6,6 +6,7 @@ use rayon::prelude::*;
 
 use crate::attribution::{attribute_account, AttributionInputs, Explain, PositionAttribution};
 use crate::correlation::CorrelationMatrix;
+use crate::kernels::{self, WeightedRow};
 use crate::positions::Book;
 use crate::revalue::RiskArrays;
 use crate::scenarios::{Cross, GridModel};
@@ -50,17 +51,23 @@ pub struct ScenarioMatrix {
 }
 
 /// Largest loss (`-pnl`) and the first scenario reaching it; (0, None) when nothing loses.
+/// The largest loss is minus the smallest P&L, found over four independent lanes so the scan
+/// vectorises; equal to a scan that keeps the first strictly larger loss.
 pub fn worst_loss(pnl: &[f64]) -> (f64, Option<u32>) {
-    let mut best = 0.0;
-    let mut arg = None;
-    for (s, p) in pnl.iter().enumerate() {
-        let loss = -p;
-        if loss > best {
-            best = loss;
-            arg = Some(s as u32);
+    let mut lanes = [f64::INFINITY; 4];
+    let mut fours = pnl.chunks_exact(4);
+    for four in &mut fours {
+        for (lane, &p) in lanes.iter_mut().zip(four) {
+            *lane = if p < *lane { p } else { *lane };
         }
     }
-    (best, arg)
+    let least = lanes.iter().chain(fours.remainder()).fold(f64::INFINITY, |m, &p| if p < m { p } else { m });
+    let best = -least;
+    if best > 0.0 {
+        (best, pnl.iter().position(|&p| p == least).map(|s| s as u32))
+    } else {
+        (0.0, None)
+    }
 }
 
 /// The account's underlyings in first-seen order, and each netted position's slot among them.
@@ -97,37 +104,65 @@ fn fill_slots(book: &Book, a: usize, underlying_of: &[u32], underlyings: &mut Ve
 
 /// Reusable per-thread buffers of one account's P&L.
 #[derive(Default)]
-pub struct Scratch {
+pub struct Scratch<'a> {
     pub underlyings: Vec<u32>,
     pub slots: Vec<usize>,
     pub pnl: Vec<f64>,
     pub total: Vec<f64>,
+    /// Positions grouped by slot (a stable counting sort), and where each slot's group starts.
+    by_slot: Vec<usize>,
+    slot_starts: Vec<usize>,
+    slot_fill: Vec<usize>,
+    /// One underlying's weighted risk rows, in position order.
+    rows: Vec<WeightedRow<'a>>,
+}
+
+impl Scratch<'_> {
+    /// Group the account's positions (numbered from `first`) by slot, keeping their order.
+    fn group_by_slot(&mut self, first: usize, n_u: usize) {
+        self.slot_starts.clear();
+        self.slot_starts.resize(n_u + 1, 0);
+        for &k in &self.slots {
+            self.slot_starts[k + 1] += 1;
+        }
+        for k in 0..n_u {
+            self.slot_starts[k + 1] += self.slot_starts[k];
+        }
+        self.by_slot.clear();
+        self.by_slot.resize(self.slots.len(), 0);
+        self.slot_fill.clear();
+        self.slot_fill.extend_from_slice(&self.slot_starts[..n_u]);
+        for (i, &k) in self.slots.iter().enumerate() {
+            self.by_slot[self.slot_fill[k]] = first + i;
+            self.slot_fill[k] += 1;
+        }
+    }
 }
 
 /// Fill `scratch` with account `a`'s P&L per underlying (first-seen order) and scenario, and
 /// with the total across underlyings when `with_total`.
-fn account_pnl(
+fn account_pnl<'a>(
     book: &Book,
     a: usize,
     underlying_of: &[u32],
-    risk: &RiskArrays,
+    risk: &'a RiskArrays,
     with_total: bool,
-    scratch: &mut Scratch,
+    scratch: &mut Scratch<'a>,
 ) {
     let s_count = risk.n_scenarios;
     fill_slots(book, a, underlying_of, &mut scratch.underlyings, &mut scratch.slots);
     let n_u = scratch.underlyings.len();
     scratch.pnl.clear();
     scratch.pnl.resize(n_u * s_count, 0.0);
+    scratch.group_by_slot(book.offsets[a], n_u);
     for b in 0..risk.n_blocks() {
         let range = risk.block_range(b);
-        for (p, &k) in book.positions(a).zip(&scratch.slots) {
-            let q = book.quantity[p];
-            let row = risk.block_row(b, book.instrument[p]);
-            let dst = &mut scratch.pnl[k * s_count + range.start..k * s_count + range.end];
-            for (acc, x) in dst.iter_mut().zip(row) {
-                *acc += q * x;
-            }
+        for k in 0..n_u {
+            // Positions of underlying k in order, summed in that order (docs/methods.md).
+            let group = &scratch.by_slot[scratch.slot_starts[k]..scratch.slot_starts[k + 1]];
+            scratch.rows.clear();
+            scratch.rows.extend(group.iter().map(|&p| (book.quantity[p], risk.block_row(b, book.instrument[p]))));
+            kernels::accumulate(&mut scratch.pnl[k * s_count + range.start..k * s_count + range.end], &scratch.rows);
         }
     }
     scratch.total.clear();
@@ -190,7 +225,7 @@ fn largest_driver(underlyings: &[UnderlyingOutcome]) -> Option<Driver> {
     largest.and_then(|u| u.worst.map(|s| Driver::Underlying { underlying: u.underlying, scenario: s }))
 }
 
-fn account_outcome(book: &Book, a: usize, ctx: &GridContext<'_>, scratch: &mut Scratch) -> AccountOutcome {
+fn account_outcome<'a>(book: &Book, a: usize, ctx: &GridContext<'a>, scratch: &mut Scratch<'a>) -> AccountOutcome {
     let s_count = ctx.risk.n_scenarios;
     account_pnl(book, a, ctx.underlying_of, ctx.risk, matches!(ctx.model.cross, Cross::Joint), scratch);
     let matrix = &*scratch;

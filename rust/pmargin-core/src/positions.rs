@@ -43,25 +43,40 @@ pub fn read_book(
     instruments: &Instruments,
     usable: impl Fn(u32) -> Result<()> + Sync,
 ) -> Result<Book> {
-    let codes = account_codes(table)?;
-    // Plain string ids are read in place; other encodings are first gathered as &str.
-    let plain = table.plain_strings("instrument_id")?;
-    let gathered = if plain.is_none() { table.required_strings("instrument_id")? } else { Vec::new() };
+    // Numbering accounts and resolving instruments are independent: run them side by side.
+    // Errors keep the reference's order: account_id, the instrument_id column, quantity, then
+    // unknown or unusable instruments.
+    let (codes, rows) = rayon::join(|| account_codes(table), || instrument_rows(table, instruments, &usable));
+    let codes = codes?;
+    let rows = rows?;
     let quantities = table.required_finite("quantity")?;
-    let rows = match plain {
-        Some(chunks) => {
-            let mut rows = Vec::with_capacity(quantities.len());
-            let mut offset = 0;
-            for chunk in chunks {
-                let n = Array::len(chunk);
-                rows.extend(resolve_instruments(offset, n, |i| chunk.value(i), instruments, &usable)?);
-                offset += n;
-            }
-            rows
-        }
-        None => resolve_instruments(0, gathered.len(), |i| gathered[i], instruments, &usable)?,
-    };
+    let rows = rows?;
     Ok(group_and_net(&codes, &rows, &quantities))
+}
+
+/// Instrument row of every position row. The outer error is the column's own (missing, wrong
+/// type, null), the inner one the first unknown or unusable instrument.
+fn instrument_rows(
+    table: Table<'_>,
+    instruments: &Instruments,
+    usable: &(impl Fn(u32) -> Result<()> + Sync),
+) -> Result<Result<Vec<u32>>> {
+    // Plain string ids are read in place; other encodings are first gathered as &str.
+    if let Some(chunks) = table.plain_strings("instrument_id")? {
+        let mut rows = Vec::with_capacity(table.num_rows());
+        let mut offset = 0;
+        for chunk in chunks {
+            let n = Array::len(chunk);
+            match resolve_instruments(offset, n, |i| chunk.value(i), instruments, usable) {
+                Ok(chunk_rows) => rows.extend(chunk_rows),
+                Err(e) => return Ok(Err(e)),
+            }
+            offset += n;
+        }
+        return Ok(Ok(rows));
+    }
+    let gathered = table.required_strings("instrument_id")?;
+    Ok(resolve_instruments(0, gathered.len(), |i| gathered[i], instruments, usable))
 }
 
 /// Dense account code per row, numbered in first-seen order.
@@ -100,9 +115,37 @@ fn account_codes(table: Table<'_>) -> Result<AccountCodes> {
 
 const CHUNK: usize = 1 << 14;
 
-/// First-seen numbering. Consecutive rows of one account skip the hash lookup, so a book laid
-/// out account by account costs one lookup per account.
-fn number_keys<K: Copy + Eq + std::hash::Hash>(keys: impl Iterator<Item = K>, n: usize) -> AccountCodes {
+/// An account key: equality with the previous row's key is tested on every row, so it is kept
+/// cheap for the short string ids books use.
+trait Key: Copy + Eq + std::hash::Hash {
+    #[inline]
+    fn same(self, other: Self) -> bool {
+        self == other
+    }
+}
+
+impl Key for i128 {}
+
+impl Key for &str {
+    #[inline]
+    fn same(self, other: Self) -> bool {
+        let (a, b) = (self.as_bytes(), other.as_bytes());
+        let n = a.len();
+        if n != b.len() {
+            return false;
+        }
+        if (8..=16).contains(&n) {
+            // Two overlapping 8-byte words cover the whole key: no call into memcmp.
+            let word = |x: &[u8], at: usize| u64::from_ne_bytes(x[at..at + 8].try_into().unwrap_or([0; 8]));
+            return word(a, 0) == word(b, 0) && word(a, n - 8) == word(b, n - 8);
+        }
+        a == b
+    }
+}
+
+/// First-seen numbering, and the map from key to number. Consecutive rows of one account skip
+/// the hash lookup, so a book laid out account by account costs one lookup per account.
+fn number_keys_mapped<K: Key>(keys: impl Iterator<Item = K>, n: usize) -> (AccountCodes, HashMap<K, u32>) {
     // Books average several positions per account: reserve for n / 8 accounts up front.
     let mut map: HashMap<K, u32> = HashMap::with_capacity(n / 8);
     let mut code = Vec::with_capacity(n);
@@ -111,7 +154,7 @@ fn number_keys<K: Copy + Eq + std::hash::Hash>(keys: impl Iterator<Item = K>, n:
     let mut previous: Option<(K, u32)> = None;
     for (row, key) in keys.enumerate() {
         let c = match previous {
-            Some((k, c)) if k == key => c,
+            Some((k, c)) if k.same(key) => c,
             _ => {
                 let before = first_row.len();
                 let c = *map.entry(key).or_insert_with(|| {
@@ -126,7 +169,11 @@ fn number_keys<K: Copy + Eq + std::hash::Hash>(keys: impl Iterator<Item = K>, n:
         previous = Some((key, c));
         code.push(c);
     }
-    AccountCodes { code, first_row, contiguous }
+    (AccountCodes { code, first_row, contiguous }, map)
+}
+
+fn number_keys<K: Key>(keys: impl Iterator<Item = K>, n: usize) -> AccountCodes {
+    number_keys_mapped(keys, n).0
 }
 
 /// [`number_keys`] on two halves in parallel (split at an account boundary), then merged: the
@@ -141,9 +188,8 @@ fn number_keys_split<'a>(key: &(impl Fn(usize) -> &'a str + Sync), n: usize) -> 
     if split == 0 || split >= n || n < (1 << 16) {
         return number_keys((0..n).map(key), n);
     }
-    let (first, second) =
-        rayon::join(|| number_keys((0..split).map(key), split), || number_keys((split..n).map(key), n - split));
-    let seen: HashMap<&str, u32> = first.first_row.iter().enumerate().map(|(c, &row)| (key(row), c as u32)).collect();
+    let ((first, seen), second) =
+        rayon::join(|| number_keys_mapped((0..split).map(key), split), || number_keys((split..n).map(key), n - split));
     let mut first_row = first.first_row;
     let mut contiguous = first.contiguous && second.contiguous;
     let remap: Vec<u32> = second
