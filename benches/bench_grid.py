@@ -26,9 +26,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
+# NumPy and scipy.sparse are timed on one core, as the table says. An OpenBLAS thread pool would
+# only spin idle on the cores native runs on, so it is kept to one thread (before numpy loads).
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import numpy as np  # noqa: E402
+import pyarrow as pa  # noqa: E402
+import pyarrow.compute as pc  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 

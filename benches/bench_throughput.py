@@ -33,10 +33,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.feather as feather
+# NumPy and scipy.sparse are timed on one core, as the table says. An OpenBLAS thread pool would
+# only spin idle on the cores native runs on, so it is kept to one thread (before numpy loads).
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import numpy as np  # noqa: E402
+import pyarrow as pa  # noqa: E402
+import pyarrow.compute as pc  # noqa: E402
+import pyarrow.feather as feather  # noqa: E402
 
 BENCHES = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCHES))

@@ -4,7 +4,7 @@
 
 use rayon::prelude::*;
 
-use crate::attribution::{attribute_account, AttributionInputs, Explain, PositionAttribution};
+use crate::attribution::{attribute_account, Attribution, AttributionInputs, Explain, PositionAttribution};
 use crate::correlation::CorrelationMatrix;
 use crate::kernels::{self, WeightedRow};
 use crate::positions::Book;
@@ -266,26 +266,54 @@ pub struct GridContext<'a> {
     pub correlation_index: &'a [Option<usize>],
 }
 
-/// Each account's per-position attribution and its explain rows.
-pub type AccountAttribution = (Vec<PositionAttribution>, Vec<Explain>);
+/// Accounts per parallel task of the attributed aggregation.
+const ATTRIBUTION_TASK: usize = 256;
 
-/// Outcomes of every account with each account's attribution, computed in the same pass from
-/// the P&L vectors the aggregation builds (`margin(..., by_position=True)`).
+/// Outcomes of every account with every account's attribution, computed in the same pass from
+/// the P&L vectors the aggregation builds (`margin(..., by_position=True)`). Position rows go
+/// straight into one flat array (each task owns its accounts' contiguous positions), so nothing
+/// is allocated per account.
 pub fn aggregate_attributed(
     book: &Book,
     ctx: &GridContext<'_>,
     inputs: &AttributionInputs<'_>,
-) -> (Vec<AccountOutcome>, Vec<AccountAttribution>) {
-    (0..book.n_accounts())
+) -> (Vec<AccountOutcome>, Attribution) {
+    let n_accounts = book.n_accounts();
+    let mut positions = vec![PositionAttribution::default(); book.instrument.len()];
+    let mut tasks = Vec::with_capacity(n_accounts.div_ceil(ATTRIBUTION_TASK));
+    let mut rest = positions.as_mut_slice();
+    for first in (0..n_accounts).step_by(ATTRIBUTION_TASK) {
+        let accounts = first..(first + ATTRIBUTION_TASK).min(n_accounts);
+        let (head, tail) = rest.split_at_mut(book.offsets[accounts.end] - book.offsets[accounts.start]);
+        tasks.push((accounts, head));
+        rest = tail;
+    }
+    let pieces: Vec<(Vec<AccountOutcome>, Vec<Explain>, Vec<u32>)> = tasks
         .into_par_iter()
-        .with_min_len(64)
-        .map_init(Scratch::default, |scratch, a| {
-            let outcome = account_outcome(book, a, ctx, scratch);
-            let attribution =
-                attribute_account(book, a, &outcome, ctx, inputs, &scratch.underlyings, &scratch.slots, &scratch.pnl);
-            (outcome, attribution)
+        .map(|(accounts, out)| {
+            let mut scratch = Scratch::default();
+            let mut outcomes = Vec::with_capacity(accounts.len());
+            let (mut explains, mut owners) = (Vec::new(), Vec::new());
+            let base = book.offsets[accounts.start];
+            for a in accounts {
+                let outcome = account_outcome(book, a, ctx, &mut scratch);
+                let rows = &mut out[book.offsets[a] - base..book.offsets[a + 1] - base];
+                let groups = (scratch.underlyings.as_slice(), scratch.slots.as_slice(), scratch.slot_starts.as_slice());
+                attribute_account(book, a, &outcome, ctx, inputs, groups, &scratch.pnl, rows, &mut explains);
+                owners.resize(explains.len(), a as u32);
+                outcomes.push(outcome);
+            }
+            (outcomes, explains, owners)
         })
-        .unzip()
+        .collect();
+    let mut outcomes = Vec::with_capacity(n_accounts);
+    let mut attribution = Attribution { positions, ..Attribution::default() };
+    for (o, e, owners) in pieces {
+        outcomes.extend(o);
+        attribution.explains.extend(e);
+        attribution.explain_account.extend(owners);
+    }
+    (outcomes, attribution)
 }
 
 /// Outcomes of every account, in account order.

@@ -6,12 +6,13 @@
 //! true with-and-without difference, not a marginal (Euler) approximation.
 
 use crate::aggregate::{correlation_margin, worst_loss, AccountOutcome, Driver, GridContext};
+use crate::kernels;
 use crate::positions::Book;
 use crate::pricing::greeks::Greeks;
 use crate::scenarios::{Cross, ScenarioSet};
 
 /// One netted position's share of its account's margin.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct PositionAttribution {
     /// The position's loss in the scenario driving its requirement (its underlying's worst for
     /// cross="sum" / "correlation", the account's worst for "joint"); 0 when nothing loses.
@@ -38,6 +39,15 @@ impl Explain {
     }
 }
 
+/// Every account's attribution, flat: `positions` in netted-position order (aligned with the
+/// book), `explains` per account and underlying, `explain_account` the account of each.
+#[derive(Debug, Default)]
+pub struct Attribution {
+    pub positions: Vec<PositionAttribution>,
+    pub explains: Vec<Explain>,
+    pub explain_account: Vec<u32>,
+}
+
 /// Inputs of grid attribution beyond the aggregation context.
 pub struct AttributionInputs<'a> {
     pub set: &'a ScenarioSet,
@@ -55,22 +65,24 @@ enum Replaced<'a> {
     Worst(f64, Option<u32>),
 }
 
-/// Worst loss of `pnl - q x risk row of c`, in one pass and without storing the vector: the
-/// same subtraction and the same scan as materialising it and calling `worst_loss`.
+/// Worst loss of `pnl - q x risk row of c`, without storing the vector: the same subtraction
+/// and the same result as materialising it and calling `worst_loss`.
 fn worst_without(pnl: &[f64], c: u32, q: f64, ctx: &GridContext<'_>) -> (f64, Option<u32>) {
-    let mut best = 0.0;
-    let mut arg = None;
+    let mut least = (f64::INFINITY, 0usize);
     for b in 0..ctx.risk.n_blocks() {
         let range = ctx.risk.block_range(b);
-        for (i, (p, x)) in pnl[range.clone()].iter().zip(ctx.risk.block_row(b, c)).enumerate() {
-            let loss = -(p - q * x);
-            if loss > best {
-                best = loss;
-                arg = Some((range.start + i) as u32);
-            }
+        let (v, i) = kernels::least_difference(&pnl[range.clone()], q, ctx.risk.block_row(b, c));
+        // Blocks come in scenario order: a later block wins only with a strictly smaller value.
+        if v < least.0 {
+            least = (v, range.start + i);
         }
     }
-    (best, arg)
+    let best = -least.0;
+    if best > 0.0 {
+        (best, Some(least.1 as u32))
+    } else {
+        (0.0, None)
+    }
 }
 
 /// Grid margin of the account with group `k` replaced, by the rules of `aggregate`: the other
@@ -129,7 +141,8 @@ fn margin_without(
     }
 }
 
-/// Attribution of every position of account `a` (in netted-position order) and its explain rows.
+/// Attribution of every position of account `a` (in netted-position order) into `out`, and its
+/// explain rows appended to `explains`.
 ///
 /// The account without position p differs from the account only in p's underlying group, whose
 /// P&L becomes the group's P&L minus `q x risk row` (the other groups are reused as they are).
@@ -137,7 +150,8 @@ fn margin_without(
 /// own sum, about 1e-16 of its gross P&L; tests compare with margining the book without p.
 ///
 /// `underlyings`, `slots` and `pnl` are the account's groups as the aggregation just computed them
-/// (see `aggregate::account_pnl`), so nothing is summed twice.
+/// (see `aggregate::account_pnl`), with `group_starts[k]..group_starts[k + 1]` sizing group k, so
+/// nothing is summed twice.
 #[allow(clippy::too_many_arguments)]
 pub fn attribute_account(
     book: &Book,
@@ -145,32 +159,30 @@ pub fn attribute_account(
     outcome: &AccountOutcome,
     ctx: &GridContext<'_>,
     inputs: &AttributionInputs<'_>,
-    underlyings: &[u32],
-    slots: &[usize],
+    groups: (&[u32], &[usize], &[usize]),
     pnl: &[f64],
-) -> (Vec<PositionAttribution>, Vec<Explain>) {
+    out: &mut [PositionAttribution],
+    explains: &mut Vec<Explain>,
+) {
+    let (underlyings, slots, group_starts) = groups;
     let n = ctx.risk.n_scenarios;
-    let mut sizes = vec![0usize; underlyings.len()];
-    for &k in slots {
-        sizes[k] += 1;
-    }
+    let size = |k: usize| group_starts[k + 1] - group_starts[k];
     let driver_of = |k: usize| match (&ctx.model.cross, outcome.driver) {
         (Cross::Joint, Some(Driver::Joint { scenario })) => Some(scenario),
         (Cross::Joint, _) => None,
         _ => outcome.underlyings[k].worst,
     };
 
-    let mut positions = Vec::with_capacity(slots.len());
     // Only the joint cross needs a group's whole reduced P&L vector.
-    let mut reduced = if matches!(ctx.model.cross, Cross::Joint) { vec![0.0; n] } else { Vec::new() };
-    for (p, &k) in book.positions(a).zip(slots) {
+    let joint = matches!(ctx.model.cross, Cross::Joint);
+    let mut reduced = if joint { vec![0.0; n] } else { Vec::new() };
+    for ((p, &k), slot) in book.positions(a).zip(slots).zip(out.iter_mut()) {
         let (c, q) = (book.instrument[p], book.quantity[p]);
         let contribution = driver_of(k).map_or(0.0, |s| 0.0 - q * ctx.risk.value(c, s as usize));
-        let joint = matches!(ctx.model.cross, Cross::Joint);
-        let replaced = if sizes[k] > 1 && !joint {
+        let replaced = if size(k) > 1 && !joint {
             let (r, w) = worst_without(&pnl[k * n..(k + 1) * n], c, q, ctx);
             Replaced::Worst(r, w)
-        } else if sizes[k] > 1 {
+        } else if size(k) > 1 {
             reduced.copy_from_slice(&pnl[k * n..(k + 1) * n]);
             for b in 0..ctx.risk.n_blocks() {
                 let range = ctx.risk.block_range(b);
@@ -183,15 +195,15 @@ pub fn attribute_account(
             Replaced::Removed
         };
         let incremental = outcome.initial - margin_without(k, &replaced, outcome, pnl, ctx);
-        positions.push(PositionAttribution { contribution, standalone: ctx.risk.standalone(c, q), incremental });
+        *slot = PositionAttribution { contribution, standalone: ctx.risk.standalone(c, q), incremental };
     }
 
-    let explains = underlyings
-        .iter()
-        .enumerate()
-        .map(|(k, &u)| explain(book, a, slots, k, u, driver_of(k), &pnl[k * n..(k + 1) * n], inputs))
-        .collect();
-    (positions, explains)
+    explains.extend(
+        underlyings
+            .iter()
+            .enumerate()
+            .map(|(k, &u)| explain(book, a, slots, k, u, driver_of(k), &pnl[k * n..(k + 1) * n], inputs)),
+    );
 }
 
 #[allow(clippy::too_many_arguments)]

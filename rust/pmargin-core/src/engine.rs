@@ -5,7 +5,7 @@ use arrow_array::{new_empty_array, Array, ArrayRef, RecordBatch};
 use arrow_select::interleave::interleave;
 
 use crate::aggregate::{aggregate, aggregate_attributed, scenario_matrix, AccountOutcome, GridContext};
-use crate::attribution::{AttributionInputs, Explain, PositionAttribution};
+use crate::attribution::{Attribution, AttributionInputs};
 use crate::columns::Table;
 use crate::contract::Contract;
 use crate::error::{MarginError, Result};
@@ -426,7 +426,7 @@ pub struct MarginRun {
     /// `account_id` of each account, in the input's own Arrow type.
     pub account_ids: ArrayRef,
     /// Per account: its positions' attribution and its explain rows (when asked for).
-    pub attribution: Option<Vec<(Vec<PositionAttribution>, Vec<Explain>)>>,
+    pub attribution: Option<Attribution>,
 }
 
 pub enum Outcome {

@@ -43,9 +43,79 @@ fn accumulate_portable(acc: &mut [f64], rows: &[WeightedRow<'_>]) {
     }
 }
 
+/// The smallest `p[i] - q * x[i]` and the first `i` reaching it; `(inf, 0)` when empty. Four
+/// lanes each keep their smallest value and its first index (as an exact f64, so the selects
+/// stay within one register type), merged at the end: same result as a sequential scan.
+pub fn least_difference(p: &[f64], q: f64, x: &[f64]) -> (f64, usize) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2, checked just above.
+        return unsafe { least_difference_avx2(p, q, x) };
+    }
+    least_difference_portable(p, q, x)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn least_difference_avx2(p: &[f64], q: f64, x: &[f64]) -> (f64, usize) {
+    least_difference_portable(p, q, x)
+}
+
+#[inline(always)]
+fn least_difference_portable(p: &[f64], q: f64, x: &[f64]) -> (f64, usize) {
+    let n = p.len();
+    let x = &x[..n];
+    let mut lanes = [f64::INFINITY; 4];
+    let mut firsts = [0.0f64; 4];
+    let (mut p4, mut x4) = (p.chunks_exact(4), x.chunks_exact(4));
+    let mut at = [0.0, 1.0, 2.0, 3.0];
+    for (pc, xc) in (&mut p4).zip(&mut x4) {
+        for j in 0..4 {
+            let v = pc[j] - q * xc[j];
+            let smaller = v < lanes[j];
+            lanes[j] = if smaller { v } else { lanes[j] };
+            firsts[j] = if smaller { at[j] } else { firsts[j] };
+            at[j] += 4.0;
+        }
+    }
+    let mut least = (f64::INFINITY, 0usize);
+    for (&v, &first) in lanes.iter().zip(&firsts) {
+        let first = first as usize;
+        if v < least.0 || (v == least.0 && first < least.1) {
+            least = (v, first);
+        }
+    }
+    let start = n - p4.remainder().len();
+    for (i, (pv, xv)) in p4.remainder().iter().zip(x4.remainder()).enumerate() {
+        let v = pv - q * xv;
+        if v < least.0 {
+            least = (v, start + i);
+        }
+    }
+    least
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn least_difference_is_the_first_minimum() {
+        for n in [0, 1, 3, 4, 5, 63, 64, 101] {
+            let p: Vec<f64> = (0..n).map(|i| ((i * 37) % 11) as f64 - 5.0).collect();
+            let x: Vec<f64> = (0..n).map(|i| ((i * 13) % 7) as f64 * 0.5).collect();
+            for q in [0.0, 1.0, -2.0] {
+                let mut want = (f64::INFINITY, 0);
+                for i in 0..n {
+                    let v = p[i] - q * x[i];
+                    if v < want.0 {
+                        want = (v, i);
+                    }
+                }
+                assert_eq!(least_difference(&p, q, &x), want, "n={n} q={q}");
+            }
+        }
+    }
 
     #[test]
     fn fused_rows_equal_the_plain_loop_bit_for_bit() {

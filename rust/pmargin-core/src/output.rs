@@ -8,7 +8,7 @@ use arrow_schema::{DataType, Field, Schema};
 use arrow_select::take::take;
 
 use crate::aggregate::{AccountOutcome, Driver, ScenarioMatrix};
-use crate::attribution::{Explain, PositionAttribution};
+use crate::attribution::Attribution;
 use crate::engine::{Engine, GridMethod, MeasureAccount, MeasureMethod, Window};
 use crate::error::{MarginError, Result};
 use crate::positions::Book;
@@ -321,8 +321,6 @@ pub fn measure_by_underlying_batch(
     )
 }
 
-type Attribution = [(Vec<PositionAttribution>, Vec<Explain>)];
-
 /// Per netted position: quantity, contribution to its driving loss, standalone and incremental
 /// margin.
 pub fn by_position_batch(
@@ -342,7 +340,7 @@ pub fn by_position_batch(
         || ids_for(account_ids, accounts),
     );
     let (ids, account_column) = (ids?, account_column?);
-    let rows: Vec<&PositionAttribution> = attribution.iter().flat_map(|(p, _)| p.iter()).collect();
+    let rows = &attribution.positions;
     batch(
         vec![
             account_field(account_ids),
@@ -371,11 +369,10 @@ pub fn explain_batch(
     account_ids: &ArrayRef,
     attribution: &Attribution,
 ) -> Result<RecordBatch> {
-    let rows: Vec<(u32, &Explain)> =
-        attribution.iter().enumerate().flat_map(|(a, (_, e))| e.iter().map(move |x| (a as u32, x))).collect();
+    let rows = &attribution.explains;
     let mut names = StringBuilder::new();
     let mut worst = GridWorst::with_capacity(rows.len());
-    for (_, e) in &rows {
+    for e in rows {
         names.append_value(&engine.underlyings.names[e.underlying as usize]);
         worst.push(engine, grid, e.scenario.map(|s| (Some(e.underlying), s)));
     }
@@ -393,16 +390,16 @@ pub fn explain_batch(
             f64_field("residual", false),
         ],
         vec![
-            ids_for(account_ids, rows.iter().map(|(a, _)| *a).collect())?,
+            ids_for(account_ids, attribution.explain_account.clone())?,
             Arc::new(names.finish()),
             Arc::new(worst.label.finish()),
             Arc::new(worst.price.finish()),
             Arc::new(worst.vol.finish()),
-            f64s(rows.iter().map(|(_, e)| e.pnl)),
-            f64s(rows.iter().map(|(_, e)| e.delta_pnl)),
-            f64s(rows.iter().map(|(_, e)| e.gamma_pnl)),
-            f64s(rows.iter().map(|(_, e)| e.vega_pnl)),
-            f64s(rows.iter().map(|(_, e)| e.residual())),
+            f64s(rows.iter().map(|e| e.pnl)),
+            f64s(rows.iter().map(|e| e.delta_pnl)),
+            f64s(rows.iter().map(|e| e.gamma_pnl)),
+            f64s(rows.iter().map(|e| e.vega_pnl)),
+            f64s(rows.iter().map(|e| e.residual())),
         ],
     )
 }
