@@ -98,9 +98,8 @@ class MarginEngine:
         computed from the risk arrays already built.
         """
         run = self._native.margin(to_table(positions, "positions"), by_position)
-        accounts, by_underlying = run.tables()
-        attribution: tuple[pa.Table, pa.Table] | tuple[None, None] = run.attribution() if by_position else (None, None)
-        return MarginResult(accounts, by_underlying, self.model, run.scenarios, *attribution)
+        accounts, by_underlying, by_position_table, explain = run.tables()
+        return MarginResult(accounts, by_underlying, self.model, run.scenarios, by_position_table, explain)
 
     def greeks(self, positions: TableLike) -> GreeksResult:
         """Greeks of every netted position and per account and underlying."""

@@ -22,6 +22,14 @@ use crate::scenarios::{historical, Cross, GridModel, ScenarioSet, VolShockMode};
 use crate::sensitivities;
 use crate::tail_aggregate::{plans, window_outcomes, UnitTails, WindowOutcome};
 
+/// Every result table of a run.
+pub struct ResultBatches {
+    pub accounts: RecordBatch,
+    pub by_underlying: RecordBatch,
+    /// (by_position, explain) of a run made with `by_position`.
+    pub attribution: Option<(RecordBatch, RecordBatch)>,
+}
+
 /// Which model to build, with its inputs.
 pub enum ModelSpec<'a> {
     Grid(GridModel),
@@ -283,6 +291,17 @@ impl Engine {
     pub fn result_batches(&self, run: &MarginRun) -> Result<(RecordBatch, RecordBatch)> {
         let (accounts, by_underlying) = rayon::join(|| self.accounts_batch(run), || self.by_underlying_batch(run));
         Ok((accounts?, by_underlying?))
+    }
+
+    /// The accounts and by-underlying tables and, when the run has them, the attribution tables
+    /// (by_position, explain), all built in parallel.
+    pub fn all_batches(&self, run: &MarginRun) -> Result<ResultBatches> {
+        let (main, attribution) = rayon::join(
+            || self.result_batches(run),
+            || run.attribution.as_ref().map(|_| self.attribution_batches(run)).transpose(),
+        );
+        let (accounts, by_underlying) = main?;
+        Ok(ResultBatches { accounts, by_underlying, attribution: attribution? })
     }
 
     pub fn by_underlying_batch(&self, run: &MarginRun) -> Result<RecordBatch> {

@@ -43,9 +43,10 @@ fn accumulate_portable(acc: &mut [f64], rows: &[WeightedRow<'_>]) {
     }
 }
 
-/// The smallest `p[i] - q * x[i]` and the first `i` reaching it; `(inf, 0)` when empty. Four
+/// The smallest `p[i] - q * x[i]` and the first `i` reaching it; `(inf, 0)` when empty. Eight
 /// lanes each keep their smallest value and its first index (as an exact f64, so the selects
-/// stay within one register type), merged at the end: same result as a sequential scan.
+/// stay within one register type; two independent vectors halve the dependency chain), merged
+/// at the end: the same result as a sequential scan.
 pub fn least_difference(p: &[f64], q: f64, x: &[f64]) -> (f64, usize) {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
@@ -63,19 +64,20 @@ fn least_difference_avx2(p: &[f64], q: f64, x: &[f64]) -> (f64, usize) {
 
 #[inline(always)]
 fn least_difference_portable(p: &[f64], q: f64, x: &[f64]) -> (f64, usize) {
+    const LANES: usize = 8;
     let n = p.len();
     let x = &x[..n];
-    let mut lanes = [f64::INFINITY; 4];
-    let mut firsts = [0.0f64; 4];
-    let (mut p4, mut x4) = (p.chunks_exact(4), x.chunks_exact(4));
-    let mut at = [0.0, 1.0, 2.0, 3.0];
-    for (pc, xc) in (&mut p4).zip(&mut x4) {
-        for j in 0..4 {
+    let mut lanes = [f64::INFINITY; LANES];
+    let mut firsts = [0.0f64; LANES];
+    let (mut p8, mut x8) = (p.chunks_exact(LANES), x.chunks_exact(LANES));
+    let mut at: [f64; LANES] = std::array::from_fn(|j| j as f64);
+    for (pc, xc) in (&mut p8).zip(&mut x8) {
+        for j in 0..LANES {
             let v = pc[j] - q * xc[j];
             let smaller = v < lanes[j];
             lanes[j] = if smaller { v } else { lanes[j] };
             firsts[j] = if smaller { at[j] } else { firsts[j] };
-            at[j] += 4.0;
+            at[j] += LANES as f64;
         }
     }
     let mut least = (f64::INFINITY, 0usize);
@@ -85,8 +87,8 @@ fn least_difference_portable(p: &[f64], q: f64, x: &[f64]) -> (f64, usize) {
             least = (v, first);
         }
     }
-    let start = n - p4.remainder().len();
-    for (i, (pv, xv)) in p4.remainder().iter().zip(x4.remainder()).enumerate() {
+    let start = n - p8.remainder().len();
+    for (i, (pv, xv)) in p8.remainder().iter().zip(x8.remainder()).enumerate() {
         let v = pv - q * xv;
         if v < least.0 {
             least = (v, start + i);

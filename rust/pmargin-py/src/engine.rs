@@ -295,10 +295,16 @@ impl MarginRun {
         to_pyarrow(py, batch)
     }
 
-    /// `(accounts, by_underlying)`, built in parallel.
-    fn tables(&self, py: Python<'_>) -> PyResult<(Py<PyAny>, Py<PyAny>)> {
-        let (accounts, by_underlying) = run_detached(py, || self.engine.result_batches(&self.run))?;
-        Ok((to_pyarrow(py, accounts)?, to_pyarrow(py, by_underlying)?))
+    /// `(accounts, by_underlying, by_position, explain)`, built in parallel; the last two are
+    /// None unless the run was made with `by_position=True`.
+    #[allow(clippy::type_complexity)]
+    fn tables(&self, py: Python<'_>) -> PyResult<(Py<PyAny>, Py<PyAny>, Option<Py<PyAny>>, Option<Py<PyAny>>)> {
+        let batches = run_detached(py, || self.engine.all_batches(&self.run))?;
+        let (by_position, explain) = match batches.attribution {
+            Some((by_position, explain)) => (Some(to_pyarrow(py, by_position)?), Some(to_pyarrow(py, explain)?)),
+            None => (None, None),
+        };
+        Ok((to_pyarrow(py, batches.accounts)?, to_pyarrow(py, batches.by_underlying)?, by_position, explain))
     }
 
     fn by_underlying(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
