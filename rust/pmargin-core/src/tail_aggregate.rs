@@ -5,7 +5,7 @@
 //! once, and no account's full loss vector is ever stored.
 //!
 //! What makes it fast, measured on the issue-4 case (benches/bench_throughput.py):
-//! - accounts run grouped by their main underlying, so the risk rows they read are still in
+//! - accounts run grouped by their two main underlyings, so the risk rows they read are still in
 //!   cache from the previous account (the contracts x scenarios array is far larger than cache);
 //! - blocks are wide (revalue::BLOCK), so each account's tail state is visited a few times only;
 //! - the tail seeds its bar from the first block and filters losses eight at a time
@@ -25,8 +25,8 @@ use crate::measure::{Measure, Tail, TailOutcome};
 use crate::positions::Book;
 use crate::revalue::RiskArrays;
 
-/// Accounts holding tail state at once (bounds memory to ~SUPER x streamed tails x 4k losses).
-const SUPER: usize = 8192;
+/// Accounts holding tail state at once (bounds memory to ~SUPER x streamed tails x 2k losses).
+const SUPER: usize = 4096;
 /// Accounts per parallel task within a block.
 const TASK: usize = 32;
 
@@ -166,21 +166,25 @@ pub fn window_outcomes(
     out.into_iter().map(|o| o.expect("every account is in the order once")).collect()
 }
 
-/// Accounts ordered by the underlying they hold most positions on (ties: the first seen), then
-/// by account: accounts that read the same underlying's risk rows run together, so those rows
-/// are still in cache for the next account. Each account's outcome does not depend on the
-/// order, so results are unchanged.
+/// Accounts ordered by the underlying they hold most positions on, then by their second one
+/// (ties: the first seen), then by account: accounts that read the same underlyings' risk rows
+/// run together, so those rows are still in cache for the next account. Each account's outcome
+/// does not depend on the order, so results are unchanged.
 fn locality_order(plans: &[Plan]) -> Vec<usize> {
-    let main_underlying = |plan: &Plan| {
-        let mut best = (0, u32::MAX);
+    let main_underlyings = |plan: &Plan| {
+        let (mut first, mut second) = ((0, u32::MAX), (0, u32::MAX));
         for (u, group) in plan.underlyings.iter().zip(&plan.groups) {
-            if group.len() > best.0 {
-                best = (group.len(), *u);
+            if group.len() > first.0 {
+                second = first;
+                first = (group.len(), *u);
+            } else if group.len() > second.0 {
+                second = (group.len(), *u);
             }
         }
-        best.1
+        (first.1, second.1)
     };
-    let mut order: Vec<(u32, usize)> = plans.iter().enumerate().map(|(a, plan)| (main_underlying(plan), a)).collect();
+    let mut order: Vec<((u32, u32), usize)> =
+        plans.par_iter().enumerate().map(|(a, plan)| (main_underlyings(plan), a)).collect();
     order.par_sort_unstable();
     order.into_iter().map(|(_, a)| a).collect()
 }
