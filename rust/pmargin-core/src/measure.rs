@@ -86,6 +86,31 @@ static LEFT_PACK: [[u8; RUN]; 256] = {
     table
 };
 
+/// Bit i set when `run[i] <= limit`, for a run of [`RUN`] values.
+#[inline(always)]
+fn run_mask(run: &[f64], limit: f64) -> usize {
+    run.iter().enumerate().fold(0, |m, (i, &x)| m | (usize::from(x <= limit) << i))
+}
+
+/// [`run_mask`] with two AVX compares and move-masks.
+///
+/// # Safety
+/// The CPU must support AVX, and `run` must hold at least [`RUN`] values.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx")]
+#[inline]
+unsafe fn run_mask_avx(run: &[f64], limit: f64) -> usize {
+    use std::arch::x86_64::{_mm256_cmp_pd, _mm256_loadu_pd, _mm256_movemask_pd, _mm256_set1_pd, _CMP_LE_OQ};
+    debug_assert!(run.len() >= RUN);
+    let bound = _mm256_set1_pd(limit);
+    // SAFETY: run holds at least 8 values (the caller's contract); loads are unaligned.
+    let (low, high) = unsafe { (_mm256_loadu_pd(run.as_ptr()), _mm256_loadu_pd(run.as_ptr().add(4))) };
+    // _CMP_LE_OQ is `<=` with NaN false, exactly Rust's `x <= limit`.
+    let low = _mm256_movemask_pd(_mm256_cmp_pd::<_CMP_LE_OQ>(low, bound)) as usize;
+    let high = _mm256_movemask_pd(_mm256_cmp_pd::<_CMP_LE_OQ>(high, bound)) as usize;
+    low | (high << 4)
+}
+
 /// Losses sampled from a block to seed the bar.
 const SEED_SAMPLE: usize = 256;
 
@@ -109,24 +134,26 @@ impl Tail {
             self.seed_bar(pnl);
         }
         #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU supports AVX2, checked just above.
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("popcnt") {
+            // SAFETY: the CPU supports AVX2 and POPCNT, checked just above.
             unsafe { self.push_runs_avx2(pnl, first) };
             return;
         }
-        self.push_runs(pnl, first);
+        self.push_runs(pnl, first, run_mask);
     }
 
     #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2")]
+    #[target_feature(enable = "avx2,popcnt")]
     fn push_runs_avx2(&mut self, pnl: &[f64], first: usize) {
-        self.push_runs(pnl, first);
+        // SAFETY: this function only runs on CPUs with AVX2 (so AVX), and runs are 8 long.
+        self.push_runs(pnl, first, |run, limit| unsafe { run_mask_avx(run, limit) });
     }
 
+    /// Per segment: gather the candidates (x <= -bar_loss) without a branch per loss, eight at a
+    /// time (`mask` gives which of a run pass) through a left-packing table, then push them; the
+    /// bar may rise between segments.
     #[inline(always)]
-    fn push_runs(&mut self, pnl: &[f64], first: usize) {
-        // Per segment: gather the candidates (x <= -bar_loss) without a branch per loss, eight
-        // at a time through a left-packing table, then push them; the bar may rise in between.
+    fn push_runs(&mut self, pnl: &[f64], first: usize, mask: impl Fn(&[f64], f64) -> usize) {
         const SEGMENT: usize = 256;
         let mut candidates = [0u16; SEGMENT + RUN];
         for (s, segment) in pnl.chunks(SEGMENT).enumerate() {
@@ -134,7 +161,7 @@ impl Tail {
             let mut n = 0;
             let mut runs = segment.chunks_exact(RUN);
             for (r, run) in (&mut runs).enumerate() {
-                let mask = run.iter().enumerate().fold(0usize, |m, (i, &x)| m | (usize::from(x <= limit) << i));
+                let mask = mask(run, limit);
                 let base = (r * RUN) as u16;
                 for (slot, &i) in candidates[n..n + RUN].iter_mut().zip(&LEFT_PACK[mask]) {
                     *slot = base + u16::from(i);
