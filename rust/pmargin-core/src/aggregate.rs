@@ -3,6 +3,7 @@
 //! does not depend on the number of threads.
 
 use rayon::prelude::*;
+use smallvec::SmallVec;
 
 use crate::attribution::{attribute_account, Attribution, AttributionInputs, Explain, PositionAttribution};
 use crate::correlation::CorrelationMatrix;
@@ -36,8 +37,9 @@ pub struct AccountOutcome {
     /// Sum of the per-underlying requirements (each underlying alone).
     pub undiversified: f64,
     pub driver: Option<Driver>,
-    /// First-seen order within the account.
-    pub underlyings: Vec<UnderlyingOutcome>,
+    /// First-seen order within the account (inline for up to two: no allocation per account
+    /// in the usual books).
+    pub underlyings: SmallVec<[UnderlyingOutcome; 2]>,
 }
 
 /// One account's P&L per underlying and scenario.
@@ -229,7 +231,7 @@ fn account_outcome<'a>(book: &Book, a: usize, ctx: &GridContext<'a>, scratch: &m
     let s_count = ctx.risk.n_scenarios;
     account_pnl(book, a, ctx.underlying_of, ctx.risk, matches!(ctx.model.cross, Cross::Joint), scratch);
     let matrix = &*scratch;
-    let underlyings: Vec<UnderlyingOutcome> = matrix
+    let underlyings: SmallVec<[UnderlyingOutcome; 2]> = matrix
         .underlyings
         .iter()
         .enumerate()
