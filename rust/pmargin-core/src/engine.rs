@@ -123,7 +123,7 @@ impl Engine {
         let instruments = read_instruments(instruments)?;
         let resolved: Vec<Result<Contract>> = (0..instruments.len())
             .map(|row| {
-                Contract::resolve(row, &instruments.ids[row], &instruments.rows[row], &underlyings, &vols, as_of_ns)
+                Contract::resolve(row, &instruments.ids()[row], &instruments.rows[row], &underlyings, &vols, as_of_ns)
             })
             .collect();
         let underlying_of: Vec<u32> = resolved.iter().map(|c| c.as_ref().map_or(0, |c| c.underlying)).collect();
@@ -333,7 +333,7 @@ impl Engine {
         if let Some(problem) = self.problems.iter().flatten().next() {
             return Err(problem.clone());
         }
-        sensitivities::instrument_table(&self.instruments.ids, &self.base_values, &self.greeks)
+        sensitivities::instrument_table(self.instruments.ids(), &self.base_values, &self.greeks)
     }
 
     /// Greeks per netted position and per account and underlying.
@@ -343,7 +343,7 @@ impl Engine {
             None => Ok(()),
         })?;
         let ids = first_account_ids(positions, &book.first_row)?;
-        let by_position = sensitivities::position_table(&book, &ids, &self.instruments.ids, &self.greeks)?;
+        let by_position = sensitivities::position_table(&book, &ids, self.instruments.ids(), &self.greeks)?;
         let by_underlying = sensitivities::underlying_table(
             &book,
             &ids,

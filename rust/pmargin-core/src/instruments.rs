@@ -2,6 +2,8 @@
 
 use hashbrown::HashMap;
 
+use crate::short_ids::IdIndex;
+
 use crate::columns::Table;
 use crate::error::{MarginError, Result};
 use crate::pricing::barrier::BarrierType;
@@ -64,14 +66,20 @@ pub struct Instrument {
 /// All rows of the instruments table, in table order, with an id -> row index.
 #[derive(Debug, Default)]
 pub struct Instruments {
-    pub ids: Vec<String>,
     pub rows: Vec<Instrument>,
-    index: HashMap<String, u32>,
+    /// The ids in table order, and the id -> row index.
+    index: IdIndex,
 }
 
 impl Instruments {
+    #[inline]
     pub fn row_of(&self, id: &str) -> Option<u32> {
-        self.index.get(id).copied()
+        self.index.get(id)
+    }
+
+    /// Ids in table order.
+    pub fn ids(&self) -> &[String] {
+        self.index.ids()
     }
 
     pub fn len(&self) -> usize {
@@ -88,7 +96,7 @@ const TABLE: &str = "instruments";
 /// Read and validate the instruments table (every row, whether held or not).
 pub fn read_instruments(table: Table<'_>) -> Result<Instruments> {
     let ids = table.required_strings("instrument_id")?;
-    let index = unique_index(TABLE, "instrument_id", &ids)?;
+    unique_index(TABLE, "instrument_id", &ids)?;
     let underlyings = table.required_strings("underlying")?;
     let kinds = read_kinds(table)?;
 
@@ -111,7 +119,7 @@ pub fn read_instruments(table: Table<'_>) -> Result<Instruments> {
             payoff: payoffs[i],
         })
         .collect();
-    Ok(Instruments { ids: ids.iter().map(|s| (*s).to_owned()).collect(), rows, index })
+    Ok(Instruments { rows, index: IdIndex::new(ids.iter().map(|s| (*s).to_owned()).collect()) })
 }
 
 /// Map each key to its row; a repeated key is an error naming the second row and the first.

@@ -24,6 +24,7 @@ pub mod pricing;
 pub mod revalue;
 pub mod scenarios;
 pub mod sensitivities;
+pub mod short_ids;
 pub mod tail_aggregate;
 
 pub use columns::Table;

@@ -333,7 +333,7 @@ pub fn by_position_batch(
     for a in 0..book.n_accounts() {
         accounts.extend(book.positions(a).map(|_| a as u32));
     }
-    let all_ids: ArrayRef = Arc::new(StringArray::from_iter_values(&engine.instruments.ids));
+    let all_ids: ArrayRef = Arc::new(StringArray::from_iter_values(engine.instruments.ids()));
     // The two string columns are the bulk of the work: gather them in parallel.
     let (ids, account_column) = rayon::join(
         || take(all_ids.as_ref(), &UInt32Array::from(book.instrument.clone()), None).map_err(arrow_error),

@@ -10,6 +10,7 @@ use rayon::prelude::*;
 use crate::columns::Table;
 use crate::error::{MarginError, Result};
 use crate::instruments::Instruments;
+use crate::short_ids;
 
 const TABLE: &str = "positions";
 
@@ -129,17 +130,7 @@ impl Key for i128 {}
 impl Key for &str {
     #[inline]
     fn same(self, other: Self) -> bool {
-        let (a, b) = (self.as_bytes(), other.as_bytes());
-        let n = a.len();
-        if n != b.len() {
-            return false;
-        }
-        if (8..=16).contains(&n) {
-            // Two overlapping 8-byte words cover the whole key: no call into memcmp.
-            let word = |x: &[u8], at: usize| u64::from_ne_bytes(x[at..at + 8].try_into().unwrap_or([0; 8]));
-            return word(a, 0) == word(b, 0) && word(a, n - 8) == word(b, n - 8);
-        }
-        a == b
+        short_ids::same_bytes(self.as_bytes(), other.as_bytes())
     }
 }
 
