@@ -118,7 +118,7 @@ const CHUNK: usize = 1 << 14;
 
 /// An account key: equality with the previous row's key is tested on every row, so it is kept
 /// cheap for the short string ids books use.
-trait Key: Copy + Eq + std::hash::Hash {
+trait Key: Copy + Ord + std::hash::Hash {
     #[inline]
     fn same(self, other: Self) -> bool {
         self == other
@@ -134,19 +134,33 @@ impl Key for &str {
     }
 }
 
-/// First-seen numbering, and the map from key to number. Consecutive rows of one account skip
-/// the hash lookup, so a book laid out account by account costs one lookup per account.
-fn number_keys_mapped<K: Key>(keys: impl Iterator<Item = K>, n: usize) -> (AccountCodes, HashMap<K, u32>) {
-    // Books average several positions per account: reserve for n / 8 accounts up front.
-    let mut map: HashMap<K, u32> = HashMap::with_capacity(n / 8);
+/// First-seen numbering, and the map from key to number: None while the accounts' first keys
+/// come in strictly increasing order (books sorted by account), which proves them distinct
+/// without hashing. Consecutive rows of one account are compared with the previous row only,
+/// so a book laid out account by account costs one comparison, or one lookup, per account.
+fn number_keys_mapped<K: Key>(keys: impl Iterator<Item = K>, n: usize) -> (AccountCodes, Option<HashMap<K, u32>>) {
+    let mut map: Option<HashMap<K, u32>> = None;
+    // While sorted: each account's key, in order (they seed the map if the order breaks).
+    let mut heads: Vec<K> = Vec::new();
     let mut code = Vec::with_capacity(n);
     let mut first_row = Vec::new();
     let mut contiguous = true;
     let mut previous: Option<(K, u32)> = None;
     for (row, key) in keys.enumerate() {
-        let c = match previous {
-            Some((k, c)) if k.same(key) => c,
-            _ => {
+        let c = match (previous, &mut map) {
+            (Some((k, c)), _) if k.same(key) => c,
+            (last, None) if last.is_none_or(|(k, _)| k < key) => {
+                first_row.push(row);
+                heads.push(key);
+                (first_row.len() - 1) as u32
+            }
+            (_, map) => {
+                let map = map.get_or_insert_with(|| {
+                    // Books average several positions per account: reserve for n / 8 accounts.
+                    let mut seeded = HashMap::with_capacity((n / 8).max(heads.len()));
+                    seeded.extend(heads.drain(..).enumerate().map(|(c, k)| (k, c as u32)));
+                    seeded
+                });
                 let before = first_row.len();
                 let c = *map.entry(key).or_insert_with(|| {
                     first_row.push(row);
@@ -179,27 +193,40 @@ fn number_keys_split<'a>(key: &(impl Fn(usize) -> &'a str + Sync), n: usize) -> 
     if split == 0 || split >= n || n < (1 << 16) {
         return number_keys((0..n).map(key), n);
     }
-    let ((first, seen), second) =
-        rayon::join(|| number_keys_mapped((0..split).map(key), split), || number_keys((split..n).map(key), n - split));
+    let ((first, seen), (second, second_map)) = rayon::join(
+        || number_keys_mapped((0..split).map(key), split),
+        || number_keys_mapped((split..n).map(key), n - split),
+    );
     let mut first_row = first.first_row;
     let mut contiguous = first.contiguous && second.contiguous;
-    let remap: Vec<u32> = second
-        .first_row
-        .iter()
-        .map(|&local_row| {
-            let row = split + local_row;
-            match seen.get(key(row)) {
-                Some(&c) => {
-                    contiguous = false;
-                    c
+    // Both halves sorted, the second starting after the first ends: all accounts are new.
+    let disjoint_sorted = seen.is_none()
+        && second_map.is_none()
+        && key(first_row[first_row.len() - 1]) < key(split + second.first_row[0]);
+    let remap: Vec<u32> = if disjoint_sorted {
+        let offset = first_row.len() as u32;
+        first_row.extend(second.first_row.iter().map(|&local_row| split + local_row));
+        (0..second.first_row.len() as u32).map(|c| offset + c).collect()
+    } else {
+        let seen = seen.unwrap_or_else(|| first_row.iter().enumerate().map(|(c, &row)| (key(row), c as u32)).collect());
+        second
+            .first_row
+            .iter()
+            .map(|&local_row| {
+                let row = split + local_row;
+                match seen.get(key(row)) {
+                    Some(&c) => {
+                        contiguous = false;
+                        c
+                    }
+                    None => {
+                        first_row.push(row);
+                        (first_row.len() - 1) as u32
+                    }
                 }
-                None => {
-                    first_row.push(row);
-                    (first_row.len() - 1) as u32
-                }
-            }
-        })
-        .collect();
+            })
+            .collect()
+    };
     let mut code = first.code;
     code.par_extend(second.code.par_iter().map(|&c| remap[c as usize]));
     AccountCodes { code, first_row, contiguous }
@@ -371,11 +398,60 @@ mod tests {
         assert_eq!(split.code, single.code);
         assert_eq!(split.first_row, single.first_row);
         assert_eq!(split.contiguous, single.contiguous);
+        // Sorted halves that overlap (the second restarts): must fall back to lookups.
+        let restart: Vec<String> = (0..n).map(|i| format!("c{:06}", (i % (n / 2)) / 7)).collect();
+        let key = |i: usize| restart[i].as_str();
+        let split = number_keys_split(&key, n);
+        let single = number_keys((0..n).map(key), n);
+        assert_eq!((split.code, split.first_row, split.contiguous), (single.code, single.first_row, single.contiguous));
+        assert!(!single.contiguous);
         let sorted: Vec<String> = (0..n).map(|i| format!("b{:06}", i / 10)).collect();
         let key = |i: usize| sorted[i].as_str();
         let split = number_keys_split(&key, n);
         assert!(split.contiguous);
         assert_eq!(split.code, number_keys((0..n).map(key), n).code);
+    }
+
+    /// Plain first-seen numbering, to check the sorted fast path and its fallback against.
+    fn naive(keys: &[i128]) -> (Vec<u32>, Vec<usize>) {
+        let mut seen: Vec<i128> = Vec::new();
+        let mut first_row = Vec::new();
+        let code = keys
+            .iter()
+            .enumerate()
+            .map(|(row, k)| match seen.iter().position(|s| s == k) {
+                Some(c) => c as u32,
+                None => {
+                    seen.push(*k);
+                    first_row.push(row);
+                    (seen.len() - 1) as u32
+                }
+            })
+            .collect();
+        (code, first_row)
+    }
+
+    #[test]
+    fn sorted_fast_path_and_fallback_equal_plain_numbering() {
+        let mut state = 7u64;
+        for case in 0..200 {
+            let n = 1 + case % 40;
+            let keys: Vec<i128> = (0..n)
+                .map(|i| {
+                    state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+                    // Mostly increasing runs, with occasional steps back and repeats.
+                    let jitter = (state >> 60) as i128;
+                    if case % 3 == 0 {
+                        (i / 3) as i128
+                    } else {
+                        (i / 2) as i128 - jitter % 3
+                    }
+                })
+                .collect();
+            let codes = number_keys(keys.iter().copied(), n);
+            let (code, first_row) = naive(&keys);
+            assert_eq!((codes.code, codes.first_row), (code, first_row), "{keys:?}");
+        }
     }
 
     #[test]
