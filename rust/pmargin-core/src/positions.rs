@@ -50,7 +50,7 @@ pub fn read_book(
     let (codes, rows) = rayon::join(|| account_codes(table), || instrument_rows(table, instruments, &usable));
     let codes = codes?;
     let rows = rows?;
-    let quantities = table.required_finite("quantity")?;
+    let quantities = table.required_finite_values("quantity")?;
     let rows = rows?;
     Ok(group_and_net(&codes, &rows, &quantities))
 }
@@ -318,23 +318,28 @@ fn group_and_net(codes: &AccountCodes, instrument: &[u32], quantity: &[f64]) -> 
             (ins, qty, counts)
         })
         .collect();
+    // Concatenate the pieces in parallel, each into its own part of the final arrays.
     let total: usize = pieces.iter().map(|p| p.0.len()).sum();
-    let mut book = Book {
-        first_row: codes.first_row.clone(),
-        offsets: Vec::with_capacity(n_accounts + 1),
-        instrument: Vec::with_capacity(total),
-        quantity: Vec::with_capacity(total),
-    };
-    book.offsets.push(0);
-    for (ins, qty, counts) in pieces {
-        book.instrument.extend_from_slice(&ins);
-        book.quantity.extend_from_slice(&qty);
-        for c in counts {
-            let last = book.offsets[book.offsets.len() - 1];
-            book.offsets.push(last + c);
-        }
+    let mut instrument = vec![0u32; total];
+    let mut quantity = vec![0.0f64; total];
+    let mut parts = Vec::with_capacity(pieces.len());
+    let (mut ins_rest, mut qty_rest) = (instrument.as_mut_slice(), quantity.as_mut_slice());
+    for piece in &pieces {
+        let (ins, ins_tail) = ins_rest.split_at_mut(piece.0.len());
+        let (qty, qty_tail) = qty_rest.split_at_mut(piece.1.len());
+        parts.push((piece, ins, qty));
+        (ins_rest, qty_rest) = (ins_tail, qty_tail);
     }
-    book
+    parts.into_par_iter().for_each(|((ins, qty, _), ins_out, qty_out)| {
+        ins_out.copy_from_slice(ins);
+        qty_out.copy_from_slice(qty);
+    });
+    let mut offsets = Vec::with_capacity(n_accounts + 1);
+    offsets.push(0);
+    for count in pieces.iter().flat_map(|p| &p.2) {
+        offsets.push(offsets[offsets.len() - 1] + count);
+    }
+    Book { first_row: codes.first_row.clone(), offsets, instrument, quantity }
 }
 
 /// Net one account's rows per instrument into `ins` / `qty`, keeping first-seen order;
