@@ -8,8 +8,9 @@
   (``"sum"``), those of an account to its initial margin (``"joint"``).
 - ``standalone_margin``: the position margined alone, ``max(0, max_s(-(q * ra[s])))``.
 - ``incremental_margin``: the account's initial margin minus the initial margin of the same
-  account without the position, recomputed from scratch (the native core gets the latter by
-  subtracting ``q * ra`` from its group's P&L, so the two agree to rounding of that P&L).
+  account without the position, recomputed from scratch (for ``"sum"`` and ``"joint"`` the
+  native core gets the latter by subtracting ``q * ra`` from its group's P&L, so the two agree to
+  rounding of that P&L; for ``"correlation"`` it re-sums the group as here).
 - **Explain**, per account and underlying (first-seen), at the driving scenario ``s = (p, v)``:
   ``pnl`` = the underlying's P&L at ``s``; with ``dS = spot * ((1 + p) - 1)``, over the
   underlying's positions in netted order from 0.0: ``delta_pnl += q * delta * dS``,

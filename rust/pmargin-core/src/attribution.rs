@@ -6,7 +6,7 @@
 //! true with-and-without difference, not a marginal (Euler) approximation.
 
 use crate::aggregate::{correlation_margin, worst_loss, AccountOutcome, Driver, GridContext};
-use crate::kernels;
+use crate::kernels::{self, WeightedRow};
 use crate::positions::Book;
 use crate::pricing::greeks::Greeks;
 use crate::scenarios::{Cross, ScenarioSet};
@@ -144,10 +144,12 @@ fn margin_without(
 /// Attribution of every position of account `a` (in netted-position order) into `out`, and its
 /// explain rows appended to `explains`.
 ///
-/// The account without position p differs from the account only in p's underlying group, whose
-/// P&L becomes the group's P&L minus `q x risk row` (the other groups are reused as they are).
-/// That subtraction equals re-summing the group's other positions up to rounding of the group's
-/// own sum, about 1e-16 of its gross P&L; tests compare with margining the book without p.
+/// The account without position p differs from the account only in p's underlying group (the
+/// other groups are reused as they are). For cross="sum" and "joint" that group's P&L becomes
+/// the group's P&L minus `q x risk row`, equal to re-summing its other positions up to rounding
+/// of the group's own sum (about 1e-16 of its gross P&L), and both margins are continuous in it.
+/// For "correlation" the group is re-summed, since a sign taken from the worst scenario is not;
+/// tests compare with margining the book without p.
 ///
 /// `underlyings`, `slots` and `pnl` are the account's groups as the aggregation just computed them
 /// (see `aggregate::account_pnl`), with `group_starts[k]..group_starts[k + 1]` sizing group k, so
@@ -175,11 +177,30 @@ pub fn attribute_account(
 
     // Only the joint cross needs a group's whole reduced P&L vector.
     let joint = matches!(ctx.model.cross, Cross::Joint);
-    let mut reduced = if joint { vec![0.0; n] } else { Vec::new() };
+    // Under cross="correlation" a requirement's sign follows its worst scenario, which rounding
+    // can flip between near-equal losses: there the group without the position is re-summed
+    // from its other positions, in order, exactly as margining the book without it would.
+    let resum = matches!(ctx.model.cross, Cross::Correlation { .. });
+    let mut reduced = if joint || resum { vec![0.0; n] } else { Vec::new() };
+    let mut others: Vec<WeightedRow<'_>> = Vec::new();
     for ((p, &k), slot) in book.positions(a).zip(slots).zip(out.iter_mut()) {
         let (c, q) = (book.instrument[p], book.quantity[p]);
         let contribution = driver_of(k).map_or(0.0, |s| 0.0 - q * ctx.risk.value(c, s as usize));
-        let replaced = if size(k) > 1 && !joint {
+        let replaced = if size(k) > 1 && resum {
+            reduced.fill(0.0);
+            for b in 0..ctx.risk.n_blocks() {
+                others.clear();
+                others.extend(
+                    book.positions(a)
+                        .zip(slots)
+                        .filter(|&(other, &slot_of)| slot_of == k && other != p)
+                        .map(|(other, _)| (book.quantity[other], ctx.risk.block_row(b, book.instrument[other]))),
+                );
+                kernels::accumulate(&mut reduced[ctx.risk.block_range(b)], &others);
+            }
+            let (r, w) = worst_loss(&reduced);
+            Replaced::Worst(r, w)
+        } else if size(k) > 1 && !joint {
             let (r, w) = worst_without(&pnl[k * n..(k + 1) * n], c, q, ctx);
             Replaced::Worst(r, w)
         } else if size(k) > 1 {
