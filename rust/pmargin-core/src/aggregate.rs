@@ -5,7 +5,7 @@
 use rayon::prelude::*;
 use smallvec::SmallVec;
 
-use crate::attribution::{attribute_account, Attribution, AttributionInputs, Explain, PositionAttribution};
+use crate::attribution::{attribute_account, Attribution, AttributionInputs, AttributionScratch, PositionColumns};
 use crate::correlation::CorrelationMatrix;
 use crate::kernels::{self, WeightedRow};
 use crate::positions::Book;
@@ -30,7 +30,7 @@ pub enum Driver {
     Joint { scenario: u32 },
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct AccountOutcome {
     pub initial: f64,
     pub gross: f64,
@@ -119,7 +119,35 @@ pub struct Scratch<'a> {
     rows: Vec<WeightedRow<'a>>,
 }
 
+/// One account's positions grouped by underlying, as [`account_pnl`] summed them.
+pub struct AccountGroups<'s> {
+    /// The underlying of each group, in first-seen order.
+    pub underlyings: &'s [u32],
+    /// Book positions of group k in order: `by_slot[starts[k]..starts[k + 1]]`.
+    by_slot: &'s [usize],
+    starts: &'s [usize],
+    /// Group k's P&L per scenario is `pnl[k * S..(k + 1) * S]`.
+    pub pnl: &'s [f64],
+}
+
+impl AccountGroups<'_> {
+    /// The book positions of group `k`, in order.
+    pub fn group(&self, k: usize) -> &[usize] {
+        &self.by_slot[self.starts[k]..self.starts[k + 1]]
+    }
+}
+
 impl Scratch<'_> {
+    /// The groups `account_pnl` just summed.
+    fn groups(&self) -> AccountGroups<'_> {
+        AccountGroups {
+            underlyings: &self.underlyings,
+            by_slot: &self.by_slot,
+            starts: &self.slot_starts,
+            pnl: &self.pnl,
+        }
+    }
+
     /// Group the account's positions (numbered from `first`) by slot, keeping their order.
     fn group_by_slot(&mut self, first: usize, n_u: usize) {
         self.slot_starts.clear();
@@ -272,47 +300,65 @@ pub struct GridContext<'a> {
 const ATTRIBUTION_TASK: usize = 256;
 
 /// Outcomes of every account with every account's attribution, computed in the same pass from
-/// the P&L vectors the aggregation builds (`margin(..., by_position=True)`). Position rows go
-/// straight into one flat array (each task owns its accounts' contiguous positions), so nothing
-/// is allocated per account.
+/// the P&L vectors the aggregation builds (`margin(..., by_position=True)`). Outcomes and
+/// position rows go straight into flat arrays (each task owns its accounts' contiguous slices),
+/// so nothing is allocated per account.
 pub fn aggregate_attributed(
     book: &Book,
     ctx: &GridContext<'_>,
     inputs: &AttributionInputs<'_>,
 ) -> (Vec<AccountOutcome>, Attribution) {
     let n_accounts = book.n_accounts();
-    let mut positions = vec![PositionAttribution::default(); book.instrument.len()];
+    let mut outcomes = vec![AccountOutcome::default(); n_accounts];
+    // Zeroed allocations: their pages are first touched by the tasks that fill them, in parallel.
+    let n_positions = book.instrument.len();
+    let (mut contribution, mut standalone, mut incremental) =
+        (vec![0.0; n_positions], vec![0.0; n_positions], vec![0.0; n_positions]);
     let mut tasks = Vec::with_capacity(n_accounts.div_ceil(ATTRIBUTION_TASK));
-    let mut rest = positions.as_mut_slice();
-    for first in (0..n_accounts).step_by(ATTRIBUTION_TASK) {
-        let accounts = first..(first + ATTRIBUTION_TASK).min(n_accounts);
-        let (head, tail) = rest.split_at_mut(book.offsets[accounts.end] - book.offsets[accounts.start]);
-        tasks.push((accounts, head));
+    let mut rest =
+        PositionColumns { contribution: &mut contribution, standalone: &mut standalone, incremental: &mut incremental };
+    for (t, task_outcomes) in outcomes.chunks_mut(ATTRIBUTION_TASK).enumerate() {
+        let accounts = t * ATTRIBUTION_TASK..t * ATTRIBUTION_TASK + task_outcomes.len();
+        let (head, tail) = rest.split_at(book.offsets[accounts.end] - book.offsets[accounts.start]);
+        tasks.push((accounts, task_outcomes, head));
         rest = tail;
     }
-    let pieces: Vec<(Vec<AccountOutcome>, Vec<Explain>, Vec<u32>)> = tasks
+    let pieces: Vec<(Vec<_>, Vec<u32>)> = tasks
         .into_par_iter()
-        .map(|(accounts, out)| {
-            let mut scratch = Scratch::default();
-            let mut outcomes = Vec::with_capacity(accounts.len());
+        .map(|(accounts, task_outcomes, mut out)| {
+            let (mut scratch, mut attribution_scratch) = (Scratch::default(), AttributionScratch::default());
             let (mut explains, mut owners) = (Vec::new(), Vec::new());
             let base = book.offsets[accounts.start];
-            for a in accounts {
+            for (a, slot) in accounts.zip(task_outcomes) {
                 let outcome = account_outcome(book, a, ctx, &mut scratch);
-                let rows = &mut out[book.offsets[a] - base..book.offsets[a + 1] - base];
-                let groups = (scratch.underlyings.as_slice(), scratch.slots.as_slice(), scratch.slot_starts.as_slice());
-                attribute_account(book, a, &outcome, ctx, inputs, groups, &scratch.pnl, rows, &mut explains);
+                let groups = scratch.groups();
+                attribute_account(
+                    book,
+                    &outcome,
+                    ctx,
+                    inputs,
+                    &groups,
+                    &mut out,
+                    base,
+                    &mut explains,
+                    &mut attribution_scratch,
+                );
                 owners.resize(explains.len(), a as u32);
-                outcomes.push(outcome);
+                *slot = outcome;
             }
-            (outcomes, explains, owners)
+            (explains, owners)
         })
         .collect();
-    let mut outcomes = Vec::with_capacity(n_accounts);
-    let mut attribution = Attribution { positions, ..Attribution::default() };
-    for (o, e, owners) in pieces {
-        outcomes.extend(o);
-        attribution.explains.extend(e);
+    let n_explains = pieces.iter().map(|p| p.0.len()).sum();
+    let mut attribution = Attribution {
+        contribution: contribution.into(),
+        standalone: standalone.into(),
+        incremental: incremental.into(),
+        explains: Vec::with_capacity(n_explains),
+        explain_account: Vec::with_capacity(n_explains),
+    };
+    for (explains, owners) in pieces {
+        attribution.explains.extend(explains);
         attribution.explain_account.extend(owners);
     }
     (outcomes, attribution)
@@ -361,7 +407,12 @@ mod tests {
         };
         let contracts = [Some(spot(0, 100.0)), Some(spot(1, 80.0))];
         let risk = RiskArrays::build(&contracts, &[100.0, 80.0], &model.scenario_set(2)).expect("finite");
-        let book = Book { first_row: vec![0], offsets: vec![0, 2], instrument: vec![0, 1], quantity: vec![1.0, -1.0] };
+        let book = Book {
+            first_row: vec![0],
+            offsets: vec![0, 2],
+            instrument: vec![0, 1].into(),
+            quantity: vec![1.0, -1.0].into(),
+        };
         let ctx =
             GridContext { model: &model, risk: &risk, underlying_of: &[0, 1], correlation_index: &[Some(0), Some(1)] };
         aggregate(&book, &ctx).remove(0)

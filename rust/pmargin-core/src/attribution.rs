@@ -5,21 +5,36 @@
 //! account's margin without the position from its P&L vectors (see [`attribute_account`]): a
 //! true with-and-without difference, not a marginal (Euler) approximation.
 
-use crate::aggregate::{correlation_margin, worst_loss, AccountOutcome, Driver, GridContext};
+use arrow_buffer::ScalarBuffer;
+
+use crate::aggregate::{correlation_margin, worst_loss, AccountGroups, AccountOutcome, Driver, GridContext};
 use crate::kernels::{self, WeightedRow};
 use crate::positions::Book;
 use crate::pricing::greeks::Greeks;
 use crate::scenarios::{Cross, ScenarioSet};
 
-/// One netted position's share of its account's margin.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct PositionAttribution {
+/// Where one task writes its positions' attribution: slices of the three columns, starting at
+/// the task's first position.
+pub struct PositionColumns<'a> {
     /// The position's loss in the scenario driving its requirement (its underlying's worst for
     /// cross="sum" / "correlation", the account's worst for "joint"); 0 when nothing loses.
-    pub contribution: f64,
-    pub standalone: f64,
+    pub contribution: &'a mut [f64],
+    pub standalone: &'a mut [f64],
     /// Account margin minus the account's margin without this position.
-    pub incremental: f64,
+    pub incremental: &'a mut [f64],
+}
+
+impl<'a> PositionColumns<'a> {
+    /// The first `n` positions, and the rest.
+    pub fn split_at(self, n: usize) -> (PositionColumns<'a>, PositionColumns<'a>) {
+        let (c0, c1) = self.contribution.split_at_mut(n);
+        let (s0, s1) = self.standalone.split_at_mut(n);
+        let (i0, i1) = self.incremental.split_at_mut(n);
+        (
+            PositionColumns { contribution: c0, standalone: s0, incremental: i0 },
+            PositionColumns { contribution: c1, standalone: s1, incremental: i1 },
+        )
+    }
 }
 
 /// The driving scenario of one (account, underlying) and its P&L split by Greek.
@@ -39,11 +54,14 @@ impl Explain {
     }
 }
 
-/// Every account's attribution, flat: `positions` in netted-position order (aligned with the
-/// book), `explains` per account and underlying, `explain_account` the account of each.
+/// Every account's attribution, flat: one column per measure in netted-position order (aligned
+/// with the book; Arrow buffers, so the result table shares them), `explains` per account and
+/// underlying, `explain_account` the account of each.
 #[derive(Debug, Default)]
 pub struct Attribution {
-    pub positions: Vec<PositionAttribution>,
+    pub contribution: ScalarBuffer<f64>,
+    pub standalone: ScalarBuffer<f64>,
+    pub incremental: ScalarBuffer<f64>,
     pub explains: Vec<Explain>,
     pub explain_account: Vec<u32>,
 }
@@ -57,32 +75,22 @@ pub struct AttributionInputs<'a> {
     pub vol: &'a [f64],
 }
 
+/// Per-thread buffers of the attribution, reused from account to account.
+#[derive(Default)]
+pub struct AttributionScratch<'a> {
+    rows: Vec<WeightedRow<'a>>,
+    least: Vec<f64>,
+    reduced: Vec<f64>,
+    /// The account's margin without each position of the current group.
+    without: Vec<f64>,
+}
+
 /// One underlying group after removing a position: gone, its new P&L vector (needed to rebuild
 /// a joint total), or just its new worst loss (all that the other cross modes need).
 enum Replaced<'a> {
     Removed,
     Reduced(&'a [f64]),
     Worst(f64, Option<u32>),
-}
-
-/// Worst loss of `pnl - q x risk row of c`, without storing the vector: the same subtraction
-/// and the same result as materialising it and calling `worst_loss`.
-fn worst_without(pnl: &[f64], c: u32, q: f64, ctx: &GridContext<'_>) -> (f64, Option<u32>) {
-    let mut least = (f64::INFINITY, 0usize);
-    for b in 0..ctx.risk.n_blocks() {
-        let range = ctx.risk.block_range(b);
-        let (v, i) = kernels::least_difference(&pnl[range.clone()], q, ctx.risk.block_row(b, c));
-        // Blocks come in scenario order: a later block wins only with a strictly smaller value.
-        if v < least.0 {
-            least = (v, range.start + i);
-        }
-    }
-    let best = -least.0;
-    if best > 0.0 {
-        (best, Some(least.1 as u32))
-    } else {
-        (0.0, None)
-    }
 }
 
 /// Grid margin of the account with group `k` replaced, by the rules of `aggregate`: the other
@@ -141,98 +149,125 @@ fn margin_without(
     }
 }
 
-/// Attribution of every position of account `a` (in netted-position order) into `out`, and its
-/// explain rows appended to `explains`.
+/// The account's margin without each position of group `k`, into `scratch.without`.
 ///
-/// The account without position p differs from the account only in p's underlying group (the
-/// other groups are reused as they are). For cross="sum" and "joint" that group's P&L becomes
-/// the group's P&L minus `q x risk row`, equal to re-summing its other positions up to rounding
-/// of the group's own sum (about 1e-16 of its gross P&L), and both margins are continuous in it.
-/// For "correlation" the group is re-summed, since a sign taken from the worst scenario is not;
-/// tests compare with margining the book without p.
-///
-/// `underlyings`, `slots` and `pnl` are the account's groups as the aggregation just computed them
-/// (see `aggregate::account_pnl`), with `group_starts[k]..group_starts[k + 1]` sizing group k, so
-/// nothing is summed twice.
-#[allow(clippy::too_many_arguments)]
-pub fn attribute_account(
+/// The account without position p differs from the account only in p's group (the other groups
+/// are reused as they are). For cross="sum" only that group's worst loss changes: the least of
+/// `pnl - q x risk row` for every position at once, one pass over the group's P&L. For "joint"
+/// the group's P&L becomes `pnl - q x risk row` (equal to re-summing its other positions up to
+/// rounding of the group's own sum, about 1e-16 of its gross P&L, and the margin is continuous
+/// in it). For "correlation" the group is re-summed from its other positions in order, since a
+/// sign taken from the worst scenario is not continuous; tests compare every mode with margining
+/// the book without p.
+fn margins_without<'a>(
     book: &Book,
-    a: usize,
+    k: usize,
+    group: &[usize],
     outcome: &AccountOutcome,
-    ctx: &GridContext<'_>,
-    inputs: &AttributionInputs<'_>,
-    groups: (&[u32], &[usize], &[usize]),
     pnl: &[f64],
-    out: &mut [PositionAttribution],
-    explains: &mut Vec<Explain>,
+    ctx: &GridContext<'a>,
+    scratch: &mut AttributionScratch<'a>,
 ) {
-    let (underlyings, slots, group_starts) = groups;
     let n = ctx.risk.n_scenarios;
-    let size = |k: usize| group_starts[k + 1] - group_starts[k];
-    let driver_of = |k: usize| match (&ctx.model.cross, outcome.driver) {
-        (Cross::Joint, Some(Driver::Joint { scenario })) => Some(scenario),
-        (Cross::Joint, _) => None,
-        _ => outcome.underlyings[k].worst,
-    };
-
-    // Only the joint cross needs a group's whole reduced P&L vector.
-    let joint = matches!(ctx.model.cross, Cross::Joint);
-    // Under cross="correlation" a requirement's sign follows its worst scenario, which rounding
-    // can flip between near-equal losses: there the group without the position is re-summed
-    // from its other positions, in order, exactly as margining the book without it would.
-    let resum = matches!(ctx.model.cross, Cross::Correlation { .. });
-    let mut reduced = if joint || resum { vec![0.0; n] } else { Vec::new() };
-    let mut others: Vec<WeightedRow<'_>> = Vec::new();
-    for ((p, &k), slot) in book.positions(a).zip(slots).zip(out.iter_mut()) {
-        let (c, q) = (book.instrument[p], book.quantity[p]);
-        let contribution = driver_of(k).map_or(0.0, |s| 0.0 - q * ctx.risk.value(c, s as usize));
-        let replaced = if size(k) > 1 && resum {
-            reduced.fill(0.0);
-            for b in 0..ctx.risk.n_blocks() {
-                others.clear();
-                others.extend(
-                    book.positions(a)
-                        .zip(slots)
-                        .filter(|&(other, &slot_of)| slot_of == k && other != p)
-                        .map(|(other, _)| (book.quantity[other], ctx.risk.block_row(b, book.instrument[other]))),
-                );
-                kernels::accumulate(&mut reduced[ctx.risk.block_range(b)], &others);
-            }
-            let (r, w) = worst_loss(&reduced);
-            Replaced::Worst(r, w)
-        } else if size(k) > 1 && !joint {
-            let (r, w) = worst_without(&pnl[k * n..(k + 1) * n], c, q, ctx);
-            Replaced::Worst(r, w)
-        } else if size(k) > 1 {
-            reduced.copy_from_slice(&pnl[k * n..(k + 1) * n]);
-            for b in 0..ctx.risk.n_blocks() {
-                let range = ctx.risk.block_range(b);
-                for (acc, x) in reduced[range].iter_mut().zip(ctx.risk.block_row(b, c)) {
-                    *acc -= q * x;
-                }
-            }
-            Replaced::Reduced(&reduced)
-        } else {
-            Replaced::Removed
-        };
-        let incremental = outcome.initial - margin_without(k, &replaced, outcome, pnl, ctx);
-        *slot = PositionAttribution { contribution, standalone: ctx.risk.standalone(c, q), incremental };
+    let own = &pnl[k * n..(k + 1) * n];
+    scratch.without.clear();
+    if group.len() == 1 {
+        scratch.without.push(margin_without(k, &Replaced::Removed, outcome, pnl, ctx));
+        return;
     }
-
-    explains.extend(
-        underlyings
-            .iter()
-            .enumerate()
-            .map(|(k, &u)| explain(book, a, slots, k, u, driver_of(k), &pnl[k * n..(k + 1) * n], inputs)),
-    );
+    match ctx.model.cross {
+        Cross::Sum => {
+            scratch.least.clear();
+            scratch.least.resize(group.len(), f64::INFINITY);
+            for b in 0..ctx.risk.n_blocks() {
+                scratch.rows.clear();
+                scratch
+                    .rows
+                    .extend(group.iter().map(|&p| (book.quantity[p], ctx.risk.block_row(b, book.instrument[p]))));
+                kernels::least_differences(&own[ctx.risk.block_range(b)], &scratch.rows, &mut scratch.least);
+            }
+            for &least in &scratch.least {
+                let r = if -least > 0.0 { -least } else { 0.0 };
+                scratch.without.push(margin_without(k, &Replaced::Worst(r, None), outcome, pnl, ctx));
+            }
+        }
+        Cross::Joint => {
+            for &p in group {
+                let (c, q) = (book.instrument[p], book.quantity[p]);
+                scratch.reduced.clear();
+                scratch.reduced.extend_from_slice(own);
+                for b in 0..ctx.risk.n_blocks() {
+                    let range = ctx.risk.block_range(b);
+                    for (acc, x) in scratch.reduced[range].iter_mut().zip(ctx.risk.block_row(b, c)) {
+                        *acc -= q * x;
+                    }
+                }
+                scratch.without.push(margin_without(k, &Replaced::Reduced(&scratch.reduced), outcome, pnl, ctx));
+            }
+        }
+        Cross::Correlation { .. } => {
+            for &p in group {
+                scratch.reduced.clear();
+                scratch.reduced.resize(n, 0.0);
+                for b in 0..ctx.risk.n_blocks() {
+                    scratch.rows.clear();
+                    scratch.rows.extend(
+                        group
+                            .iter()
+                            .filter(|&&other| other != p)
+                            .map(|&other| (book.quantity[other], ctx.risk.block_row(b, book.instrument[other]))),
+                    );
+                    kernels::accumulate(&mut scratch.reduced[ctx.risk.block_range(b)], &scratch.rows);
+                }
+                let (r, w) = worst_loss(&scratch.reduced);
+                scratch.without.push(margin_without(k, &Replaced::Worst(r, w), outcome, pnl, ctx));
+            }
+        }
+    }
 }
 
+/// Attribution of every position of one account (its `outcome` and `groups`) into `out`, whose
+/// first row is book position `base`, and its explain rows (one per underlying, in the account's
+/// order) appended to `explains`.
+///
+/// `groups` is the account's P&L per underlying as the aggregation just computed it (see
+/// `aggregate::account_pnl`), so nothing is summed twice.
 #[allow(clippy::too_many_arguments)]
+pub fn attribute_account<'a>(
+    book: &Book,
+    outcome: &AccountOutcome,
+    ctx: &GridContext<'a>,
+    inputs: &AttributionInputs<'_>,
+    groups: &AccountGroups<'_>,
+    out: &mut PositionColumns<'_>,
+    base: usize,
+    explains: &mut Vec<Explain>,
+    scratch: &mut AttributionScratch<'a>,
+) {
+    let n = ctx.risk.n_scenarios;
+    for (k, &u) in groups.underlyings.iter().enumerate() {
+        let group = groups.group(k);
+        let driver = match (&ctx.model.cross, outcome.driver) {
+            (Cross::Joint, Some(Driver::Joint { scenario })) => Some(scenario),
+            (Cross::Joint, _) => None,
+            _ => outcome.underlyings[k].worst,
+        };
+        margins_without(book, k, group, outcome, groups.pnl, ctx, scratch);
+        for (&p, &without) in group.iter().zip(&scratch.without) {
+            let (c, q, i) = (book.instrument[p], book.quantity[p], p - base);
+            out.contribution[i] = driver.map_or(0.0, |s| 0.0 - q * ctx.risk.value(c, s as usize));
+            out.standalone[i] = ctx.risk.standalone(c, q);
+            out.incremental[i] = outcome.initial - without;
+        }
+        explains.push(explain(book, group, u, driver, &groups.pnl[k * n..(k + 1) * n], inputs));
+    }
+}
+
+/// The driving scenario `scenario` of underlying `u`'s group and its P&L split by Greek, each
+/// summed over the group's positions in order.
 fn explain(
     book: &Book,
-    a: usize,
-    slots: &[usize],
-    k: usize,
+    group: &[usize],
     u: u32,
     scenario: Option<u32>,
     pnl: &[f64],
@@ -241,17 +276,18 @@ fn explain(
     let Some(s) = scenario else {
         return Explain { underlying: u, scenario: None, pnl: 0.0, delta_pnl: 0.0, gamma_pnl: 0.0, vega_pnl: 0.0 };
     };
+    let (price_factor, vol_change) = (inputs.set.price_factor(u, s as usize), inputs.set.vol_change(u, s as usize));
     let (mut delta_pnl, mut gamma_pnl, mut vega_pnl) = (0.0, 0.0, 0.0);
-    for (p, _) in book.positions(a).zip(slots).filter(|(_, &slot)| slot == k) {
+    for &p in group {
         let c = book.instrument[p] as usize;
         let q = book.quantity[p];
         let g = &inputs.greeks[c];
-        let ds = inputs.spot[c] * (inputs.set.price_factor(u, s as usize) - 1.0);
+        let ds = inputs.spot[c] * (price_factor - 1.0);
         delta_pnl += q * g.delta * ds;
         gamma_pnl += 0.5 * q * g.gamma * ds * ds;
         // Only options carry vega; a linear contract's vol is 0 and its "shocked vol" the floor.
         if g.vega != 0.0 {
-            let dvol = inputs.set.shocked_vol(inputs.vol[c], inputs.set.vol_change(u, s as usize)) - inputs.vol[c];
+            let dvol = inputs.set.shocked_vol(inputs.vol[c], vol_change) - inputs.vol[c];
             vega_pnl += q * g.vega * dvol;
         }
     }

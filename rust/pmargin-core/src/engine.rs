@@ -201,9 +201,9 @@ impl Engine {
     }
 
     /// Grid label of a scenario for one underlying, or for all at once (`None`).
-    pub fn grid_label(&self, grid: &GridMethod, underlying: Option<u32>, scenario: u32) -> String {
+    pub fn grid_label<'g>(&self, grid: &'g GridMethod, underlying: Option<u32>, scenario: u32) -> &'g str {
         let block = underlying.map_or(self.underlyings.names.len(), |u| u as usize);
-        grid.labels[block * grid.model.n_scenarios() + scenario as usize].clone()
+        &grid.labels[block * grid.model.n_scenarios() + scenario as usize]
     }
 
     /// Margin every account of a positions table; with `by_position`, also attribute each

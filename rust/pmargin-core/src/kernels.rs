@@ -43,58 +43,96 @@ fn accumulate_portable(acc: &mut [f64], rows: &[WeightedRow<'_>]) {
     }
 }
 
-/// The smallest `p[i] - q * x[i]` and the first `i` reaching it; `(inf, 0)` when empty. Eight
-/// lanes each keep their smallest value and its first index (as an exact f64, so the selects
-/// stay within one register type; two independent vectors halve the dependency chain), merged
-/// at the end: the same result as a sequential scan.
-pub fn least_difference(p: &[f64], q: f64, x: &[f64]) -> (f64, usize) {
+/// `least[r] = min(least[r], min_i p[i] - q_r * x_r[i])` for every row r: each row's smallest
+/// difference from `p`, for the incremental margins of a group's positions in one pass. A
+/// minimum does not depend on the order it is taken in, so four rows share each load of `p` and
+/// each keeps four lanes (no index is tracked: cross="sum" needs only the value).
+pub fn least_differences(p: &[f64], rows: &[WeightedRow<'_>], least: &mut [f64]) {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
         // SAFETY: the CPU supports AVX2, checked just above.
-        return unsafe { least_difference_avx2(p, q, x) };
+        unsafe { least_differences_avx2(p, rows, least) };
+        return;
     }
-    least_difference_portable(p, q, x)
+    least_differences_portable(p, rows, least);
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-fn least_difference_avx2(p: &[f64], q: f64, x: &[f64]) -> (f64, usize) {
-    least_difference_portable(p, q, x)
+fn least_differences_avx2(p: &[f64], rows: &[WeightedRow<'_>], least: &mut [f64]) {
+    least_differences_portable(p, rows, least);
 }
 
 #[inline(always)]
-fn least_difference_portable(p: &[f64], q: f64, x: &[f64]) -> (f64, usize) {
-    const LANES: usize = 8;
+fn least_differences_portable(p: &[f64], rows: &[WeightedRow<'_>], least: &mut [f64]) {
+    let least = &mut least[..rows.len()];
+    let mut fours = rows.chunks_exact(4);
+    let mut outs = least.chunks_exact_mut(4);
+    for (four, out) in (&mut fours).zip(&mut outs) {
+        let found = least_of_four(p, [four[0], four[1], four[2], four[3]]);
+        for (o, f) in out.iter_mut().zip(found) {
+            *o = smaller(f, *o);
+        }
+    }
+    for (&(q, x), o) in fours.remainder().iter().zip(outs.into_remainder()) {
+        let x = &x[..p.len()];
+        let mut lanes = [f64::INFINITY; LANES];
+        for (pc, xc) in p.chunks_exact(LANES).zip(x.chunks_exact(LANES)) {
+            lane_step(&mut lanes, pc, q, xc);
+        }
+        *o = smaller(finish(lanes, p, q, x), *o);
+    }
+}
+
+const LANES: usize = 4;
+
+/// `if a < b { a } else { b }`: a single `minpd` (the inputs hold no NaN).
+#[inline(always)]
+fn smaller(a: f64, b: f64) -> f64 {
+    if a < b {
+        a
+    } else {
+        b
+    }
+}
+
+/// Each lane keeps its smallest `p - q * x`.
+#[inline(always)]
+fn lane_step(lanes: &mut [f64; LANES], pc: &[f64], q: f64, xc: &[f64]) {
+    for j in 0..LANES {
+        lanes[j] = smaller(pc[j] - q * xc[j], lanes[j]);
+    }
+}
+
+/// The smallest of the lanes and of the elements past the last whole chunk.
+#[inline(always)]
+fn finish(lanes: [f64; LANES], p: &[f64], q: f64, x: &[f64]) -> f64 {
+    let whole = p.len() - p.len() % LANES;
+    let tail = p[whole..].iter().zip(&x[whole..]).fold(f64::INFINITY, |m, (pv, xv)| smaller(pv - q * xv, m));
+    lanes.iter().fold(tail, |m, &v| smaller(v, m))
+}
+
+/// The smallest `p[i] - q * x[i]` of each of four rows: one load of `p` serves all four.
+#[inline(always)]
+fn least_of_four(p: &[f64], rows: [WeightedRow<'_>; 4]) -> [f64; 4] {
     let n = p.len();
-    let x = &x[..n];
-    let mut lanes = [f64::INFINITY; LANES];
-    let mut firsts = [0.0f64; LANES];
-    let (mut p8, mut x8) = (p.chunks_exact(LANES), x.chunks_exact(LANES));
-    let mut at: [f64; LANES] = std::array::from_fn(|j| j as f64);
-    for (pc, xc) in (&mut p8).zip(&mut x8) {
-        for j in 0..LANES {
-            let v = pc[j] - q * xc[j];
-            let smaller = v < lanes[j];
-            lanes[j] = if smaller { v } else { lanes[j] };
-            firsts[j] = if smaller { at[j] } else { firsts[j] };
-            at[j] += LANES as f64;
-        }
+    let [(q0, x0), (q1, x1), (q2, x2), (q3, x3)] = rows;
+    let (x0, x1, x2, x3) = (&x0[..n], &x1[..n], &x2[..n], &x3[..n]);
+    let mut lanes = [[f64::INFINITY; LANES]; 4];
+    let chunks = p
+        .chunks_exact(LANES)
+        .zip(x0.chunks_exact(LANES))
+        .zip(x1.chunks_exact(LANES))
+        .zip(x2.chunks_exact(LANES))
+        .zip(x3.chunks_exact(LANES));
+    for ((((pc, c0), c1), c2), c3) in chunks {
+        lane_step(&mut lanes[0], pc, q0, c0);
+        lane_step(&mut lanes[1], pc, q1, c1);
+        lane_step(&mut lanes[2], pc, q2, c2);
+        lane_step(&mut lanes[3], pc, q3, c3);
     }
-    let mut least = (f64::INFINITY, 0usize);
-    for (&v, &first) in lanes.iter().zip(&firsts) {
-        let first = first as usize;
-        if v < least.0 || (v == least.0 && first < least.1) {
-            least = (v, first);
-        }
-    }
-    let start = n - p8.remainder().len();
-    for (i, (pv, xv)) in p8.remainder().iter().zip(x8.remainder()).enumerate() {
-        let v = pv - q * xv;
-        if v < least.0 {
-            least = (v, start + i);
-        }
-    }
-    least
+    let [l0, l1, l2, l3] = lanes;
+    [finish(l0, p, q0, x0), finish(l1, p, q1, x1), finish(l2, p, q2, x2), finish(l3, p, q3, x3)]
 }
 
 #[cfg(test)]
@@ -102,19 +140,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn least_difference_is_the_first_minimum() {
+    fn least_differences_equal_a_sequential_scan() {
         for n in [0, 1, 3, 4, 5, 63, 64, 101] {
             let p: Vec<f64> = (0..n).map(|i| ((i * 37) % 11) as f64 - 5.0).collect();
-            let x: Vec<f64> = (0..n).map(|i| ((i * 13) % 7) as f64 * 0.5).collect();
-            for q in [0.0, 1.0, -2.0] {
-                let mut want = (f64::INFINITY, 0);
-                for i in 0..n {
-                    let v = p[i] - q * x[i];
-                    if v < want.0 {
-                        want = (v, i);
-                    }
+            let xs: Vec<Vec<f64>> =
+                (0..6).map(|r| (0..n).map(|i| ((i * 13 + r * 5) % 7) as f64 * 0.5 - 1.0).collect()).collect();
+            let qs = [0.0, 1.0, -2.0, 3.5, -0.25, 7.0];
+            // from nothing, and from a prior minimum that is below some rows' own
+            for (used, prior) in (0..=xs.len()).flat_map(|u| [(u, f64::INFINITY), (u, -1.5)]) {
+                let rows: Vec<WeightedRow<'_>> = (0..used).map(|r| (qs[r], xs[r].as_slice())).collect();
+                let mut got = vec![prior; used];
+                least_differences(&p, &rows, &mut got);
+                for (r, &(q, x)) in rows.iter().enumerate() {
+                    let want = (0..n).map(|i| p[i] - q * x[i]).fold(prior, f64::min);
+                    assert_eq!(got[r], want, "n={n} row={r} prior={prior}");
                 }
-                assert_eq!(least_difference(&p, q, &x), want, "n={n} q={q}");
             }
         }
     }

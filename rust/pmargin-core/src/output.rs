@@ -322,25 +322,28 @@ pub fn measure_by_underlying_batch(
 }
 
 /// Per netted position: quantity, contribution to its driving loss, standalone and incremental
-/// margin.
+/// margin. The number columns share the book's and the attribution's buffers.
 pub fn by_position_batch(
     engine: &Engine,
     book: &Book,
     account_ids: &ArrayRef,
     attribution: &Attribution,
 ) -> Result<RecordBatch> {
-    let mut accounts = Vec::with_capacity(book.instrument.len());
-    for a in 0..book.n_accounts() {
-        accounts.extend(book.positions(a).map(|_| a as u32));
-    }
     let all_ids: ArrayRef = Arc::new(StringArray::from_iter_values(engine.instruments.ids()));
+    let instruments = UInt32Array::new(book.instrument.clone(), None);
     // The two string columns are the bulk of the work: gather them in parallel.
     let (ids, account_column) = rayon::join(
-        || take(all_ids.as_ref(), &UInt32Array::from(book.instrument.clone()), None).map_err(arrow_error),
-        || ids_for(account_ids, accounts),
+        || take(all_ids.as_ref(), &instruments, None).map_err(arrow_error),
+        || {
+            let mut accounts = Vec::with_capacity(book.instrument.len());
+            for a in 0..book.n_accounts() {
+                accounts.extend(book.positions(a).map(|_| a as u32));
+            }
+            ids_for(account_ids, accounts)
+        },
     );
-    let (ids, account_column) = (ids?, account_column?);
-    let rows = &attribution.positions;
+    let shared =
+        |values: &arrow_buffer::ScalarBuffer<f64>| -> ArrayRef { Arc::new(Float64Array::new(values.clone(), None)) };
     batch(
         vec![
             account_field(account_ids),
@@ -351,12 +354,12 @@ pub fn by_position_batch(
             f64_field("incremental_margin", false),
         ],
         vec![
-            account_column,
-            ids,
-            f64s(book.quantity.iter().copied()),
-            f64s(rows.iter().map(|r| r.contribution)),
-            f64s(rows.iter().map(|r| r.standalone)),
-            f64s(rows.iter().map(|r| r.incremental)),
+            account_column?,
+            ids?,
+            shared(&book.quantity),
+            shared(&attribution.contribution),
+            shared(&attribution.standalone),
+            shared(&attribution.incremental),
         ],
     )
 }

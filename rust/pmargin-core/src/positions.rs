@@ -4,6 +4,7 @@
 //! their (account, instrument) pair first appears. Both engines sum in exactly this order.
 
 use arrow_array::Array;
+use arrow_buffer::ScalarBuffer;
 use hashbrown::HashMap;
 use rayon::prelude::*;
 
@@ -21,10 +22,10 @@ pub struct Book {
     pub first_row: Vec<usize>,
     /// Account `a` owns netted positions `offsets[a]..offsets[a+1]`.
     pub offsets: Vec<usize>,
-    /// Instrument row of each netted position.
-    pub instrument: Vec<u32>,
-    /// Net quantity of each netted position.
-    pub quantity: Vec<f64>,
+    /// Instrument row of each netted position (an Arrow buffer: result tables share it).
+    pub instrument: ScalarBuffer<u32>,
+    /// Net quantity of each netted position (shared by result tables too).
+    pub quantity: ScalarBuffer<f64>,
 }
 
 impl Book {
@@ -339,7 +340,7 @@ fn group_and_net(codes: &AccountCodes, instrument: &[u32], quantity: &[f64]) -> 
     for count in pieces.iter().flat_map(|p| &p.2) {
         offsets.push(offsets[offsets.len() - 1] + count);
     }
-    Book { first_row: codes.first_row.clone(), offsets, instrument, quantity }
+    Book { first_row: codes.first_row.clone(), offsets, instrument: instrument.into(), quantity: quantity.into() }
 }
 
 /// Net one account's rows per instrument into `ins` / `qty`, keeping first-seen order;
