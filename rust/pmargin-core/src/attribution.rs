@@ -186,9 +186,14 @@ fn margins_without<'a>(
                     .extend(group.iter().map(|&p| (book.quantity[p], ctx.risk.block_row(b, book.instrument[p]))));
                 kernels::least_differences(&own[ctx.risk.block_range(b)], &scratch.rows, &mut scratch.least);
             }
+            // The sum of the requirements with group k's replaced, added in the account's order
+            // as `margin_without` does.
+            let requirements = &outcome.underlyings;
+            let before = requirements[..k].iter().fold(0.0, |acc, u| acc + u.requirement);
+            let after = &requirements[k + 1..];
             for &least in &scratch.least {
                 let r = if -least > 0.0 { -least } else { 0.0 };
-                scratch.without.push(margin_without(k, &Replaced::Worst(r, None), outcome, pnl, ctx));
+                scratch.without.push(after.iter().fold(before + r, |acc, u| acc + u.requirement));
             }
         }
         Cross::Joint => {
@@ -253,9 +258,11 @@ pub fn attribute_account<'a>(
             _ => outcome.underlyings[k].worst,
         };
         margins_without(book, k, group, outcome, groups.pnl, ctx, scratch);
+        // The driving scenario's block and place in it, found once for the group.
+        let driving = driver.map(|s| ctx.risk.locate(s as usize));
         for (&p, &without) in group.iter().zip(&scratch.without) {
             let (c, q, i) = (book.instrument[p], book.quantity[p], p - base);
-            out.contribution[i] = driver.map_or(0.0, |s| 0.0 - q * ctx.risk.value(c, s as usize));
+            out.contribution[i] = driving.map_or(0.0, |(b, at)| 0.0 - q * ctx.risk.block_row(b, c)[at]);
             out.standalone[i] = ctx.risk.standalone(c, q);
             out.incremental[i] = outcome.initial - without;
         }
@@ -285,11 +292,10 @@ fn explain(
         let ds = inputs.spot[c] * (price_factor - 1.0);
         delta_pnl += q * g.delta * ds;
         gamma_pnl += 0.5 * q * g.gamma * ds * ds;
-        // Only options carry vega; a linear contract's vol is 0 and its "shocked vol" the floor.
-        if g.vega != 0.0 {
-            let dvol = inputs.set.shocked_vol(inputs.vol[c], vol_change) - inputs.vol[c];
-            vega_pnl += q * g.vega * dvol;
-        }
+        // A linear contract has vega 0 (and vol 0, "shocked" to the floor): it adds an exact
+        // zero, so no branch is needed.
+        let dvol = inputs.set.shocked_vol(inputs.vol[c], vol_change) - inputs.vol[c];
+        vega_pnl += q * g.vega * dvol;
     }
     Explain { underlying: u, scenario: Some(s), pnl: pnl[s as usize], delta_pnl, gamma_pnl, vega_pnl }
 }

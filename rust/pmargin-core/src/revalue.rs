@@ -88,8 +88,14 @@ impl RiskArrays {
     /// P&L per unit of `contract` under scenario `s`.
     #[inline]
     pub fn value(&self, contract: u32, s: usize) -> f64 {
-        let b = s / BLOCK;
-        self.block_row(b, contract)[s - b * BLOCK]
+        let (b, at) = self.locate(s);
+        self.block_row(b, contract)[at]
+    }
+
+    /// The block holding scenario `s`, and its place in the block's rows.
+    #[inline]
+    pub fn locate(&self, s: usize) -> (usize, usize) {
+        (s / BLOCK, s % BLOCK)
     }
 
     /// P&L per unit of `contract` under every scenario, in scenario order.
@@ -102,13 +108,10 @@ impl RiskArrays {
     #[inline]
     pub fn standalone(&self, contract: u32, quantity: f64) -> f64 {
         let c = contract as usize;
-        let worst_pnl = if quantity > 0.0 {
-            quantity * self.min[c]
-        } else if quantity < 0.0 {
-            quantity * self.max[c]
-        } else {
-            0.0
-        };
+        // Both extremes loaded, then a select: books mix longs and shorts, so a branch on the
+        // sign would mispredict. A zero quantity gives 0 x max = 0.
+        let (least, most) = (self.min[c], self.max[c]);
+        let worst_pnl = quantity * if quantity > 0.0 { least } else { most };
         (-worst_pnl).max(0.0)
     }
 }
