@@ -128,6 +128,8 @@ pub struct AccountGroups<'s> {
     starts: &'s [usize],
     /// Group k's P&L per scenario is `pnl[k * S..(k + 1) * S]`.
     pub pnl: &'s [f64],
+    /// The sum over the groups per scenario (cross="joint" only; empty otherwise).
+    pub total: &'s [f64],
 }
 
 impl AccountGroups<'_> {
@@ -145,6 +147,7 @@ impl Scratch<'_> {
             by_slot: &self.by_slot,
             starts: &self.slot_starts,
             pnl: &self.pnl,
+            total: &self.total,
         }
     }
 

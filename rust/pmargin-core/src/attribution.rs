@@ -6,6 +6,7 @@
 //! true with-and-without difference, not a marginal (Euler) approximation.
 
 use arrow_buffer::ScalarBuffer;
+use smallvec::SmallVec;
 
 use crate::aggregate::{correlation_margin, worst_loss, AccountGroups, AccountOutcome, Driver, GridContext};
 use crate::kernels::{self, WeightedRow};
@@ -85,41 +86,20 @@ pub struct AttributionScratch<'a> {
     without: Vec<f64>,
 }
 
-/// One underlying group after removing a position: gone, its new P&L vector (needed to rebuild
-/// a joint total), or just its new worst loss (all that the other cross modes need).
-enum Replaced<'a> {
-    Removed,
-    Reduced(&'a [f64]),
-    Worst(f64, Option<u32>),
-}
-
-/// Grid margin of the account with group `k` replaced, by the rules of `aggregate`: the other
-/// groups' requirements and worst scenarios are reused, so only group `k` is recomputed.
+/// Grid margin of the account with group `k`'s requirement and worst scenario replaced (or the
+/// group removed, `None`), by the rules of `aggregate` for cross="sum" and "correlation": the
+/// other groups' requirements and worst scenarios are reused as they are.
 fn margin_without(
     k: usize,
-    replaced: &Replaced<'_>,
+    replaced: Option<(f64, Option<u32>)>,
     outcome: &AccountOutcome,
-    pnl: &[f64],
     ctx: &GridContext<'_>,
 ) -> f64 {
-    let n = ctx.risk.n_scenarios;
-    let reduced = match replaced {
-        Replaced::Reduced(pnl) => Some(worst_loss(pnl)),
-        Replaced::Worst(r, w) => Some((*r, *w)),
-        Replaced::Removed => None,
-    };
-    if matches!(ctx.model.cross, Cross::Sum) {
-        return outcome.underlyings.iter().enumerate().fold(0.0, |acc, (j, u)| match (j == k, reduced) {
-            (false, _) => acc + u.requirement,
-            (true, Some((r, _))) => acc + r,
-            (true, None) => acc,
-        });
-    }
-    let groups: Vec<(u32, f64, Option<u32>)> = outcome
+    let groups: SmallVec<[(u32, f64, Option<u32>); 2]> = outcome
         .underlyings
         .iter()
         .enumerate()
-        .filter_map(|(j, u)| match (j == k, reduced) {
+        .filter_map(|(j, u)| match (j == k, replaced) {
             (false, _) => Some((u.underlying, u.requirement, u.worst)),
             (true, Some((r, w))) => Some((u.underlying, r, w)),
             (true, None) => None,
@@ -127,87 +107,78 @@ fn margin_without(
         .collect();
     let undiversified = groups.iter().fold(0.0, |acc, g| acc + g.1);
     match &ctx.model.cross {
-        Cross::Sum => undiversified,
-        Cross::Joint => {
-            let mut total = vec![0.0; n];
-            for j in 0..outcome.underlyings.len() {
-                let group: &[f64] = match (j == k, replaced) {
-                    (false, _) => &pnl[j * n..(j + 1) * n],
-                    (true, Replaced::Reduced(r)) => r,
-                    (true, Replaced::Worst(..)) => unreachable!("joint cross always passes the reduced vector"),
-                    (true, Replaced::Removed) => continue,
-                };
-                for (t, x) in total.iter_mut().zip(group) {
-                    *t += x;
-                }
-            }
-            worst_loss(&total).0
-        }
         Cross::Correlation { matrix, floor_largest } => {
             correlation_margin(&groups, undiversified, matrix, *floor_largest, ctx)
         }
+        Cross::Sum | Cross::Joint => undiversified,
+    }
+}
+
+/// `-least` clamped at 0: the worst loss of a P&L vector whose smallest value is `least`.
+fn loss_of(least: f64) -> f64 {
+    if -least > 0.0 {
+        -least
+    } else {
+        0.0
+    }
+}
+
+/// The least of `pnl - q x risk row` for every position of `group`, into `scratch.least`: one
+/// pass over `pnl` for the whole group.
+fn least_without_each<'a>(
+    book: &Book,
+    group: &[usize],
+    pnl: &[f64],
+    ctx: &GridContext<'a>,
+    scratch: &mut AttributionScratch<'a>,
+) {
+    scratch.least.clear();
+    scratch.least.resize(group.len(), f64::INFINITY);
+    for b in 0..ctx.risk.n_blocks() {
+        scratch.rows.clear();
+        scratch.rows.extend(group.iter().map(|&p| (book.quantity[p], ctx.risk.block_row(b, book.instrument[p]))));
+        kernels::least_differences(&pnl[ctx.risk.block_range(b)], &scratch.rows, &mut scratch.least);
     }
 }
 
 /// The account's margin without each position of group `k`, into `scratch.without`.
 ///
-/// The account without position p differs from the account only in p's group (the other groups
-/// are reused as they are). For cross="sum" only that group's worst loss changes: the least of
-/// `pnl - q x risk row` for every position at once, one pass over the group's P&L. For "joint"
-/// the group's P&L becomes `pnl - q x risk row` (equal to re-summing its other positions up to
-/// rounding of the group's own sum, about 1e-16 of its gross P&L, and the margin is continuous
-/// in it). For "correlation" the group is re-summed from its other positions in order, since a
-/// sign taken from the worst scenario is not continuous; tests compare every mode with margining
-/// the book without p.
+/// Without position p the account's P&L changes by `- q x risk row` of p, in p's group only.
+/// - cross="joint": the margin is the worst loss of the account's total minus `q x row`. That
+///   equals re-summing the other positions up to rounding of the total (about 1e-16 of the gross
+///   P&L) and the margin is continuous in it; one pass over the total serves the whole group.
+/// - cross="sum": only group k's worst loss changes, to that of its P&L minus `q x row` (same
+///   argument), then the requirements are added in the account's order.
+/// - cross="correlation": a requirement's sign follows its worst scenario, which is not
+///   continuous in rounding, so group k is re-summed from its other positions in order, exactly as
+///   margining the book without p would.
+///
+/// Tests compare every mode with margining the book without p.
 fn margins_without<'a>(
     book: &Book,
     k: usize,
     group: &[usize],
     outcome: &AccountOutcome,
-    pnl: &[f64],
+    groups: &AccountGroups<'_>,
     ctx: &GridContext<'a>,
     scratch: &mut AttributionScratch<'a>,
 ) {
     let n = ctx.risk.n_scenarios;
-    let own = &pnl[k * n..(k + 1) * n];
     scratch.without.clear();
-    if group.len() == 1 {
-        scratch.without.push(margin_without(k, &Replaced::Removed, outcome, pnl, ctx));
-        return;
-    }
     match ctx.model.cross {
+        Cross::Joint => {
+            least_without_each(book, group, groups.total, ctx, scratch);
+            scratch.without.extend(scratch.least.iter().map(|&least| loss_of(least)));
+        }
+        _ if group.len() == 1 => scratch.without.push(margin_without(k, None, outcome, ctx)),
         Cross::Sum => {
-            scratch.least.clear();
-            scratch.least.resize(group.len(), f64::INFINITY);
-            for b in 0..ctx.risk.n_blocks() {
-                scratch.rows.clear();
-                scratch
-                    .rows
-                    .extend(group.iter().map(|&p| (book.quantity[p], ctx.risk.block_row(b, book.instrument[p]))));
-                kernels::least_differences(&own[ctx.risk.block_range(b)], &scratch.rows, &mut scratch.least);
-            }
-            // The sum of the requirements with group k's replaced, added in the account's order
-            // as `margin_without` does.
+            least_without_each(book, group, &groups.pnl[k * n..(k + 1) * n], ctx, scratch);
+            // The requirements with group k's replaced, added in the account's order.
             let requirements = &outcome.underlyings;
             let before = requirements[..k].iter().fold(0.0, |acc, u| acc + u.requirement);
             let after = &requirements[k + 1..];
             for &least in &scratch.least {
-                let r = if -least > 0.0 { -least } else { 0.0 };
-                scratch.without.push(after.iter().fold(before + r, |acc, u| acc + u.requirement));
-            }
-        }
-        Cross::Joint => {
-            for &p in group {
-                let (c, q) = (book.instrument[p], book.quantity[p]);
-                scratch.reduced.clear();
-                scratch.reduced.extend_from_slice(own);
-                for b in 0..ctx.risk.n_blocks() {
-                    let range = ctx.risk.block_range(b);
-                    for (acc, x) in scratch.reduced[range].iter_mut().zip(ctx.risk.block_row(b, c)) {
-                        *acc -= q * x;
-                    }
-                }
-                scratch.without.push(margin_without(k, &Replaced::Reduced(&scratch.reduced), outcome, pnl, ctx));
+                scratch.without.push(after.iter().fold(before + loss_of(least), |acc, u| acc + u.requirement));
             }
         }
         Cross::Correlation { .. } => {
@@ -224,8 +195,7 @@ fn margins_without<'a>(
                     );
                     kernels::accumulate(&mut scratch.reduced[ctx.risk.block_range(b)], &scratch.rows);
                 }
-                let (r, w) = worst_loss(&scratch.reduced);
-                scratch.without.push(margin_without(k, &Replaced::Worst(r, w), outcome, pnl, ctx));
+                scratch.without.push(margin_without(k, Some(worst_loss(&scratch.reduced)), outcome, ctx));
             }
         }
     }
@@ -257,7 +227,7 @@ pub fn attribute_account<'a>(
             (Cross::Joint, _) => None,
             _ => outcome.underlyings[k].worst,
         };
-        margins_without(book, k, group, outcome, groups.pnl, ctx, scratch);
+        margins_without(book, k, group, outcome, groups, ctx, scratch);
         // The driving scenario's block and place in it, found once for the group.
         let driving = driver.map(|s| ctx.risk.locate(s as usize));
         for (&p, &without) in group.iter().zip(&scratch.without) {
