@@ -2,8 +2,8 @@
 //! margins, and the delta / gamma / vega explain of the driving scenario per underlying.
 //!
 //! Everything comes from the risk arrays already built. An incremental margin recomputes the
-//! account's margin without the position from its P&L vectors (see [`attribute_account`]): a
-//! true with-and-without difference, not a marginal (Euler) approximation.
+//! account's margin without the position from its P&L vectors (see [`margins_without`]): a true
+//! with-and-without difference, not a marginal (Euler) approximation.
 
 use arrow_buffer::ScalarBuffer;
 use smallvec::SmallVec;
