@@ -313,7 +313,7 @@ pub fn aggregate_attributed(
 ) -> (Vec<AccountOutcome>, Attribution) {
     let n_accounts = book.n_accounts();
     let mut outcomes = vec![AccountOutcome::default(); n_accounts];
-    // Zeroed allocations: their pages are first touched by the tasks that fill them, in parallel.
+    // Three columns (not one array of structs) so the result table can share them as they are.
     let n_positions = book.instrument.len();
     let (mut contribution, mut standalone, mut incremental) =
         (vec![0.0; n_positions], vec![0.0; n_positions], vec![0.0; n_positions]);
