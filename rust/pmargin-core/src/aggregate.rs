@@ -64,11 +64,21 @@ pub fn worst_loss(pnl: &[f64]) -> (f64, Option<u32>) {
         }
     }
     let least = lanes.iter().chain(fours.remainder()).fold(f64::INFINITY, |m, &p| if p < m { p } else { m });
-    let best = -least;
+    let best = loss_of_least(least);
     if best > 0.0 {
         (best, pnl.iter().position(|&p| p == least).map(|s| s as u32))
     } else {
         (0.0, None)
+    }
+}
+
+/// The worst loss of a P&L vector whose smallest value is `least`: `-least`, or 0 when nothing
+/// loses.
+pub fn loss_of_least(least: f64) -> f64 {
+    if -least > 0.0 {
+        -least
+    } else {
+        0.0
     }
 }
 

@@ -8,7 +8,9 @@
 use arrow_buffer::ScalarBuffer;
 use smallvec::SmallVec;
 
-use crate::aggregate::{correlation_margin, worst_loss, AccountGroups, AccountOutcome, Driver, GridContext};
+use crate::aggregate::{
+    correlation_margin, loss_of_least, worst_loss, AccountGroups, AccountOutcome, Driver, GridContext,
+};
 use crate::kernels::{self, WeightedRow};
 use crate::positions::Book;
 use crate::pricing::greeks::Greeks;
@@ -114,15 +116,6 @@ fn margin_without(
     }
 }
 
-/// `-least` clamped at 0: the worst loss of a P&L vector whose smallest value is `least`.
-fn loss_of(least: f64) -> f64 {
-    if -least > 0.0 {
-        -least
-    } else {
-        0.0
-    }
-}
-
 /// The least of `pnl - q x risk row` for every position of `group`, into `scratch.least`: one
 /// pass over `pnl` for the whole group.
 fn least_without_each<'a>(
@@ -168,7 +161,7 @@ fn margins_without<'a>(
     match ctx.model.cross {
         Cross::Joint => {
             least_without_each(book, group, groups.total, ctx, scratch);
-            scratch.without.extend(scratch.least.iter().map(|&least| loss_of(least)));
+            scratch.without.extend(scratch.least.iter().map(|&least| loss_of_least(least)));
         }
         _ if group.len() == 1 => scratch.without.push(margin_without(k, None, outcome, ctx)),
         Cross::Sum => {
@@ -178,7 +171,7 @@ fn margins_without<'a>(
             let before = requirements[..k].iter().fold(0.0, |acc, u| acc + u.requirement);
             let after = &requirements[k + 1..];
             for &least in &scratch.least {
-                scratch.without.push(after.iter().fold(before + loss_of(least), |acc, u| acc + u.requirement));
+                scratch.without.push(after.iter().fold(before + loss_of_least(least), |acc, u| acc + u.requirement));
             }
         }
         Cross::Correlation { .. } => {

@@ -121,7 +121,6 @@ impl<'a> Table<'a> {
         Ok(out)
     }
 
-    /// A numeric column where every row must be a finite number.
     /// [`Self::required_finite`] without a copy when the column is one Float64 chunk without
     /// nulls (the usual positions table): the values are read in place.
     pub fn required_finite_values(&self, column: &str) -> Result<std::borrow::Cow<'a, [f64]>> {
@@ -139,6 +138,7 @@ impl<'a> Table<'a> {
         self.required_finite(column).map(std::borrow::Cow::Owned)
     }
 
+    /// A numeric column where every row must be a finite number.
     pub fn required_finite(&self, column: &str) -> Result<Vec<f64>> {
         let (dtype, chunks) = self.chunks(column)?;
         // Float64 without nulls (the common case): copy the values, check them in one pass.

@@ -1,9 +1,10 @@
-//! Dense inner loops of the sparse x dense product: `acc += q * row` over several rows.
+//! Dense inner loops over weighted risk rows: `acc += q * row` (the sparse x dense product) and
+//! the least of `p - q * row` per row (margins without each position).
 //!
-//! Each element is summed in the order docs/methods.md fixes (row by row, left to right), so the
+//! Each sum is taken in the order docs/methods.md fixes (row by row, left to right), so the
 //! result is bit-identical to the plain loop whatever the instruction set: rows are fused four at
-//! a time only to save loads and stores of `acc`, and no multiply-add is ever contracted. On
-//! x86-64 the same code is also compiled for AVX2 and picked at run time when the CPU has it.
+//! a time only to save loads and stores, and no multiply-add is ever contracted. On x86-64 the
+//! same code is also compiled for AVX2 and picked at run time when the CPU has it.
 
 /// One weighted row: `q` times the slice.
 pub type WeightedRow<'a> = (f64, &'a [f64]);
@@ -46,7 +47,7 @@ fn accumulate_portable(acc: &mut [f64], rows: &[WeightedRow<'_>]) {
 /// `least[r] = min(least[r], min_i p[i] - q_r * x_r[i])` for every row r: each row's smallest
 /// difference from `p`, for the incremental margins of a group's positions in one pass. A
 /// minimum does not depend on the order it is taken in, so four rows share each load of `p` and
-/// each keeps four lanes (no index is tracked: cross="sum" needs only the value).
+/// each keeps four lanes (no index is tracked: only the value is needed).
 pub fn least_differences(p: &[f64], rows: &[WeightedRow<'_>], least: &mut [f64]) {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {

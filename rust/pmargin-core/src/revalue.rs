@@ -85,14 +85,8 @@ impl RiskArrays {
         &self.values[start..start + width]
     }
 
-    /// P&L per unit of `contract` under scenario `s`.
-    #[inline]
-    pub fn value(&self, contract: u32, s: usize) -> f64 {
-        let (b, at) = self.locate(s);
-        self.block_row(b, contract)[at]
-    }
-
-    /// The block holding scenario `s`, and its place in the block's rows.
+    /// The block holding scenario `s`, and its place in the block's rows: the P&L per unit of
+    /// `contract` under `s` is `block_row(b, contract)[at]`.
     #[inline]
     pub fn locate(&self, s: usize) -> (usize, usize) {
         (s / BLOCK, s % BLOCK)
