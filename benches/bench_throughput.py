@@ -7,7 +7,7 @@ underlyings), 10,000 Monte Carlo scenarios (ES 97.5%), 100,000 accounts of 10 po
    and prices every contract once per scenario) then ``.margin(positions)`` (every account's ES
    and its per-underlying breakdown), Arrow in to Arrow out.
 2. numpy: ``benches/numpy_montecarlo.py``, the same method with NumPy + scipy.sparse on the same
-   scenarios (the table from the native generator, ``pmargin.api.monte_carlo_scenarios``).
+   scenarios (the table from the native generator, ``pmargin.engine.monte_carlo_scenarios``).
 3. reference: ``pmargin.reference.margin`` on a scaled-down book (the first
    ``--reference-accounts`` accounts, ``--reference-scenarios`` scenarios), scaled per
    position x scenario to the whole case.
@@ -161,7 +161,7 @@ def run_child(args: argparse.Namespace) -> int:
         accounts, by_underlying = result.accounts, result.by_underlying
     else:
         import numpy_montecarlo
-        from pmargin.api import monte_carlo_scenarios
+        from pmargin.engine import monte_carlo_scenarios
 
         stages: dict[str, float] = {}
         t0 = time.perf_counter()

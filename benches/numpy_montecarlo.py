@@ -2,7 +2,7 @@
 benchmark: Arrow tables in, result tables out.
 
 The same method as the native core (docs/methods.md), on the same scenarios (the scenario table
-comes from the native generator, ``pmargin.api.monte_carlo_scenarios``):
+comes from the native generator, ``pmargin.engine.monte_carlo_scenarios``):
 
 1. every held contract is revalued once per scenario, vectorised (Black-76 with
    ``scipy.special.ndtr``, calls and puts priced apart so each needs two ``ndtr`` calls, in

@@ -1,8 +1,13 @@
-"""Type stubs of the native extension ``pmargin._core`` (hand-written; checked by stubtest)."""
+"""Type stubs of the native extension ``pmargin._core`` (hand-written; checked by stubtest).
+
+Table arguments are Arrow PyCapsule producers (tables, batches or streams); a model is its spec
+``model.to_spec()``: a dict with ``type`` and the model's own keys."""
 
 from typing import Any, final
 
 import pyarrow as pa
+
+from .types import ArrowArrayExportable, ArrowStreamExportable
 
 __all__ = [
     "Engine",
@@ -15,57 +20,20 @@ __all__ = [
 
 __version__: str
 
+_Arrow = ArrowStreamExportable | ArrowArrayExportable
+
 @final
 class Engine:
-    @staticmethod
-    def grid(
-        instruments: Any,
-        underlyings: Any,
-        vols: Any,
+    def __new__(
+        cls,
+        instruments: _Arrow,
+        underlyings: _Arrow,
+        vols: _Arrow,
         as_of_ns: int,
-        price_shocks: list[float],
-        vol_shocks: list[float],
-        vol_shock: str,
-        cross: str,
-        mm_ratio: float,
-        correlation_names: list[str] | None = None,
-        correlation_matrix: list[float] | None = None,
-        floor_largest: bool = False,
+        spec: dict[str, Any],
     ) -> Engine: ...
-    @staticmethod
-    def historical(
-        instruments: Any,
-        underlyings: Any,
-        vols: Any,
-        as_of_ns: int,
-        moves: Any,
-        stressed: Any | None,
-        measure: str,
-        confidence: float,
-        vol_shock: str,
-        mm_ratio: float,
-        ewma_lambda: float | None = None,
-    ) -> Engine: ...
-    @staticmethod
-    def monte_carlo(
-        instruments: Any,
-        underlyings: Any,
-        vols: Any,
-        as_of_ns: int,
-        correlation_names: list[str],
-        correlation_matrix: list[float],
-        horizon_vols: list[float | None],
-        n_scenarios: int,
-        seed: int,
-        dof: float | None,
-        measure: str,
-        confidence: float,
-        vol_of_vol: float,
-        spot_vol_correlation: float,
-        mm_ratio: float,
-    ) -> Engine: ...
-    def margin(self, positions: Any, by_position: bool = False) -> MarginRun: ...
-    def greeks(self, positions: Any) -> tuple[pa.Table, pa.Table]: ...
+    def margin(self, positions: _Arrow, by_position: bool = False) -> MarginRun: ...
+    def greeks(self, positions: _Arrow) -> tuple[pa.Table, pa.Table]: ...
     def values(self) -> pa.Table: ...
     @property
     def n_instruments(self) -> int: ...
@@ -80,15 +48,6 @@ class MarginRun:
     @property
     def n_accounts(self) -> int: ...
 
-def monte_carlo_scenarios(
-    correlation_names: list[str],
-    correlation_matrix: list[float],
-    horizon_vols: list[float | None],
-    n_scenarios: int,
-    seed: int,
-    dof: float | None,
-    vol_of_vol: float,
-    spot_vol_correlation: float,
-) -> pa.Table: ...
-def column_addresses(table: Any) -> dict[str, list[int]]: ...
+def monte_carlo_scenarios(spec: dict[str, Any]) -> pa.Table: ...
+def column_addresses(table: _Arrow) -> dict[str, list[int]]: ...
 def is_debug_build() -> bool: ...

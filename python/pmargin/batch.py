@@ -23,7 +23,7 @@ from .io import TableLike, to_table
 from .result import MarginResult
 
 if TYPE_CHECKING:
-    from .api import MarginEngine
+    from .engine import MarginEngine
 
 #: ``progress(positions_done, positions_total)``, called after each chunk.
 Progress = Callable[[int, int], None]

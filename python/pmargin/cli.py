@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 if TYPE_CHECKING:
-    from .api import GreeksResult
+    from .result import GreeksResult
     from .result import MarginResult
 
 EXIT_OK = 0
@@ -143,7 +143,7 @@ def run_demo(args: argparse.Namespace) -> int:
     """Build the sample book, margin it (with the by-position attribution), print the ten largest
     margins, the positions that drive the largest one with its P&L explain, and the netting benefit."""
     from . import sample
-    from .api import margin
+    from .engine import margin
 
     started = time.perf_counter()
     book = sample.book(n_accounts=args.accounts, seed=args.seed)
@@ -173,7 +173,7 @@ def run_demo(args: argparse.Namespace) -> int:
 
 def run_margin(args: argparse.Namespace) -> int:
     """Read the inputs, margin them (in chunks of whole accounts when large), write or print the result."""
-    from .api import MarginEngine
+    from .engine import MarginEngine
     from .batch import margin_in_chunks
     from .io import read_table
     from .market import Market

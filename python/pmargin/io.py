@@ -10,14 +10,11 @@ chunks is merged into one batch by Polars itself; ``df.rechunk()`` first if that
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pyarrow as pa
 
 from .errors import MarginInputError
-
-TableLike = Any
-"""Anything :func:`to_table` accepts."""
+from .types import TableLike
 
 
 def to_table(data: TableLike, name: str) -> pa.Table:

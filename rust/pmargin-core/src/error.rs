@@ -6,7 +6,7 @@ pub type Result<T, E = MarginError> = std::result::Result<T, E>;
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum MarginError {
-    /// Bad input data: a table, a column value, or a model parameter.
+    /// Bad input data: a table or a column value.
     #[error("{}{reason}", location(table, column.as_deref(), *row))]
     Input {
         table: String,
@@ -15,6 +15,9 @@ pub enum MarginError {
         row: Option<usize>,
         reason: String,
     },
+    /// A bad model parameter (a field of a method's spec).
+    #[error("model.{field}: {reason}")]
+    Config { field: String, reason: String },
     /// A bug: the input was fine but the engine could not finish.
     #[error("internal error: {0}")]
     Internal(String),
@@ -58,6 +61,8 @@ mod tests {
     fn message_names_table_column_and_row() {
         let e = MarginError::cell("positions", "quantity", 3, "NaN is not allowed");
         assert_eq!(e.to_string(), "positions.quantity, row 3: NaN is not allowed");
+        let e = MarginError::Config { field: "mm_ratio".into(), reason: "must be in (0, 1]".into() };
+        assert_eq!(e.to_string(), "model.mm_ratio: must be in (0, 1]");
         let e = MarginError::column("instruments", "kind", "missing column");
         assert_eq!(e.to_string(), "instruments.kind: missing column");
     }

@@ -1,33 +1,39 @@
 //! pmargin-core: portfolio margin from the net risk of a whole portfolio.
 //!
-//! Data flows one way: Arrow tables in ([`columns`]) -> validated instruments, market and
-//! positions ([`instruments`], [`market`], [`positions`]) -> scenario sets ([`scenarios`]: grid,
-//! historical, Monte Carlo) -> contracts priced once per scenario ([`contract`], [`pricing`],
-//! [`revalue`]) -> per-account aggregation (worst loss: [`aggregate`]; VaR / ES: [`measure`],
-//! [`tail_aggregate`]) -> Arrow tables out ([`output`]). [`engine::Engine`] ties them together.
+//! Data flows one way; each stage is a folder (docs/architecture.md has the same map):
+//!
+//! ```text
+//! Arrow tables ──► input/        typed, validated column readers; the instrument-id index
+//!              ──► domain/       instruments (+ option terms), market, the netted book, groups
+//!              ──► valuation/    each contract joined with its market, priced once, Greeks
+//!                  (pricing/     the closed forms valuation and risk arrays call)
+//!              ──► scenarios/    scenario sets: grid, historical, Monte Carlo; labels
+//!              ──► risk/         risk arrays, dense kernels, group P&L, worst loss, VaR/ES,
+//!                                streaming tails, correlation matrices
+//!              ──► methods/      one folder per methodology behind the `Method` trait
+//!                                (grid/, var/), each with its spec, aggregation and tables
+//!              ──► output/       Arrow builders shared by the methods' tables; Greeks tables
+//! engine.rs ties a valuation to a method; spec.rs turns a value tree into a method's typed spec.
+//! ```
+//!
+//! Kernels sit at the bottom, methods above them, the engine on top: a module only imports from
+//! its own stage or the stages before it (checked by `tests/architecture.rs`).
 
-pub mod aggregate;
-pub mod attribution;
-pub mod columns;
-pub mod contract;
-pub mod correlation;
+pub mod domain;
 pub mod engine;
 pub mod error;
-pub mod instruments;
-pub mod kernels;
-pub mod labels;
-pub mod market;
-pub mod measure;
+pub mod input;
+pub mod methods;
 pub mod output;
-pub mod positions;
 pub mod pricing;
-pub mod revalue;
+pub mod risk;
 pub mod scenarios;
-pub mod sensitivities;
-pub mod short_ids;
-pub mod tail_aggregate;
+pub mod spec;
+pub mod valuation;
 
-pub use columns::Table;
-pub use engine::{Engine, MarginRun, ModelSpec, TailSpec};
+pub use engine::{Engine, MarginRun};
 pub use error::{MarginError, Result};
+pub use input::Table;
+pub use methods::MethodSpec;
 pub use scenarios::{Cross, GridModel, VolShockMode, VOL_FLOOR};
+pub use spec::{OwnedTable, Value};

@@ -1,13 +1,15 @@
-//! `pmargin._core`: the native extension. Arrow exchange, GIL release and error mapping only;
-//! every computation lives in `pmargin-core`.
+//! `pmargin._core`: the native extension. Arrow exchange ([`arrow_io`]), spec conversion
+//! ([`spec`]), GIL release and error mapping ([`errors`]) only; every computation lives in
+//! `pmargin-core`.
 
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use pyo3_arrow::input::AnyRecordBatch;
 
+mod arrow_io;
 mod engine;
 mod errors;
-mod tables;
+mod spec;
 
 /// Rust-side allocations (risk arrays, result buffers) come from mimalloc, which reuses freed
 /// memory within the process instead of handing large blocks back to the OS at once: without it,
@@ -19,8 +21,8 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// Address of each column's value buffer per batch, as the native side sees it after import.
 /// Tests compare these with the producer's own buffers to prove nothing was copied.
 #[pyfunction]
-fn column_addresses<'py>(py: Python<'py>, table: AnyRecordBatch) -> PyResult<Bound<'py, PyDict>> {
-    let imported = tables::import(table)?;
+fn column_addresses<'py>(py: Python<'py>, table: AnyRecordBatch) -> errors::Result<Bound<'py, PyDict>> {
+    let imported = arrow_io::import(table, "table")?;
     let out = PyDict::new(py);
     for (i, field) in imported.schema.fields().iter().enumerate() {
         let addresses: Vec<usize> = imported

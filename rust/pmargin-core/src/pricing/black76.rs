@@ -1,12 +1,7 @@
 //! Black-76 on the forward, discounted: Black-Scholes with no dividend when F = S e^{rT}.
 
 use super::normal::norm_cdf;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OptionType {
-    Call,
-    Put,
-}
+use crate::domain::option_terms::OptionType;
 
 /// Value of a European option on forward `f`, per unit, discounted by `discount`.
 ///

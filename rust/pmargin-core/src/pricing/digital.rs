@@ -18,9 +18,9 @@
 //! a step in `s`: every Greek is 0 (the delta is a Dirac mass at `k`, which no finite number
 //! represents).
 
-use super::black76::OptionType;
 use super::greeks::{in_the_money, norm_pdf, Greeks};
 use super::normal::norm_cdf;
+use crate::domain::option_terms::OptionType;
 
 /// `(df, sd, d1, d2)` for `t > 0`, in the order Black-76 evaluates them.
 #[inline]

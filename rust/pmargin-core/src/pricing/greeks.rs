@@ -19,8 +19,9 @@
 
 use std::ops::Mul;
 
-use super::black76::{black76, OptionType};
+use super::black76::black76;
 use super::normal::norm_cdf;
+use crate::domain::option_terms::OptionType;
 
 /// `1 / sqrt(2 pi)`.
 const FRAC_1_SQRT_2PI: f64 = 0.398_942_280_401_432_7;
@@ -107,7 +108,7 @@ pub fn vanilla_at_expiry(option_type: OptionType, s: f64, k: f64) -> Greeks {
 
 /// Vanilla European option (Black-76 on `F = s e^{rt}`, discounted at `r`).
 ///
-/// The price is [`black76`] with the arguments [`crate::contract::Contract::value`] gives it,
+/// The price is [`black76`] with the arguments [`crate::valuation::contract::Contract::value`] gives it,
 /// so it is bit-for-bit the engine's. With `sd = vol sqrt(t)`, `d1`, `d2` as in Black-76 and
 /// `n` the normal density: call delta `N(d1)`, put `N(d1) - 1` (as `-N(-d1)`); gamma
 /// `n(d1) / (s sd)`; vega `s n(d1) sqrt(t)`; theta `-s n(d1) vol / (2 sqrt(t)) - r k e^{-rt}

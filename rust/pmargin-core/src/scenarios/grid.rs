@@ -15,6 +15,18 @@ pub enum VolShockMode {
     Absolute,
 }
 
+impl std::str::FromStr for VolShockMode {
+    type Err = String;
+
+    fn from_str(text: &str) -> std::result::Result<Self, String> {
+        match text {
+            "relative" => Ok(VolShockMode::Relative),
+            "absolute" => Ok(VolShockMode::Absolute),
+            other => Err(format!("must be 'relative' or 'absolute', got '{other}'")),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Cross {
     /// Sum of the per-underlying worst losses.
@@ -22,7 +34,7 @@ pub enum Cross {
     /// Each scenario hits every underlying at once; worst total.
     Joint,
     /// sqrt(s' R' rho R s) over signed per-underlying requirements (docs/methods.md).
-    Correlation { matrix: crate::correlation::CorrelationMatrix, floor_largest: bool },
+    Correlation { matrix: crate::risk::correlation::CorrelationMatrix, floor_largest: bool },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -35,7 +47,7 @@ pub struct GridModel {
 }
 
 fn model_error(field: &str, reason: String) -> MarginError {
-    MarginError::column("model", field, reason)
+    crate::spec::config_error(field, reason)
 }
 
 fn check_shocks(field: &str, shocks: &[f64], min_exclusive: Option<f64>) -> Result<()> {
@@ -66,9 +78,7 @@ impl GridModel {
         check_shocks("price_shocks", &price_shocks, Some(-1.0))?;
         let vol_min = (vol_mode == VolShockMode::Relative).then_some(-1.0);
         check_shocks("vol_shocks", &vol_shocks, vol_min)?;
-        if !(mm_ratio.is_finite() && mm_ratio > 0.0 && mm_ratio <= 1.0) {
-            return Err(model_error("mm_ratio", format!("must be a number in (0, 1], got {mm_ratio}")));
-        }
+        let mm_ratio = crate::spec::check_mm_ratio(mm_ratio)?;
         Ok(GridModel { price_shocks, vol_shocks, vol_mode, cross, mm_ratio })
     }
 

@@ -4,9 +4,9 @@
 use hashbrown::HashMap;
 
 use super::{ScenarioSet, VolShockMode};
-use crate::columns::{is_string_like, Table};
+use crate::domain::market::Underlyings;
 use crate::error::{MarginError, Result};
-use crate::market::Underlyings;
+use crate::input::table::{is_string_like, Table};
 
 const DAY_NS: i64 = 86_400_000_000_000;
 
@@ -138,7 +138,7 @@ pub fn scenario_set(
 ) -> Result<ScenarioSet> {
     if let Some(l) = ewma_lambda {
         if !(l > 0.0 && l < 1.0) {
-            return Err(MarginError::column("model", "ewma_lambda", format!("must be in (0, 1), got {l}")));
+            return Err(crate::spec::config_error("ewma_lambda", format!("must be in (0, 1), got {l}")));
         }
     }
     let moves = read_moves(table)?;

@@ -5,6 +5,7 @@
 
 pub mod grid;
 pub mod historical;
+pub mod labels;
 pub mod montecarlo;
 
 use crate::error::MarginError;

@@ -7,9 +7,9 @@
 use rayon::prelude::*;
 
 use super::{ScenarioSet, VolShockMode};
-use crate::correlation::CorrelationMatrix;
+use crate::domain::market::Underlyings;
 use crate::error::{MarginError, Result};
-use crate::market::Underlyings;
+use crate::risk::correlation::CorrelationMatrix;
 
 const GAMMA: u64 = 0x9E37_79B9_7F4A_7C15;
 
@@ -87,7 +87,7 @@ pub struct MonteCarloSpec {
 }
 
 fn model_error(field: &str, reason: String) -> MarginError {
-    MarginError::column("model", field, reason)
+    crate::spec::config_error(field, reason)
 }
 
 impl MonteCarloSpec {

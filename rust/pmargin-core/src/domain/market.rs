@@ -2,9 +2,9 @@
 
 use hashbrown::HashMap;
 
-use crate::columns::Table;
+use crate::domain::instruments::{positive_cell, unique_index};
 use crate::error::Result;
-use crate::instruments::{positive_cell, unique_index};
+use crate::input::table::Table;
 
 /// The underlyings table, in table order.
 #[derive(Debug, Default)]

@@ -19,11 +19,11 @@
 
 use rayon::prelude::*;
 
-use crate::aggregate::underlying_slots;
-use crate::kernels::{self, WeightedRow};
-use crate::measure::{Measure, Tail, TailOutcome};
-use crate::positions::Book;
-use crate::revalue::RiskArrays;
+use crate::domain::book::Book;
+use crate::risk::arrays::RiskArrays;
+use crate::risk::group_pnl::group_slots;
+use crate::risk::kernels::{self, WeightedRow};
+use crate::risk::tail::{Measure, Tail, TailOutcome};
 
 /// Accounts holding tail state at once (bounds memory to ~SUPER x streamed tails x 2k losses).
 const SUPER: usize = 4096;
@@ -41,7 +41,7 @@ pub fn plans(book: &Book, underlying_of: &[u32]) -> Vec<Plan> {
         .into_par_iter()
         .with_min_len(256)
         .map(|a| {
-            let (underlyings, slots) = underlying_slots(book, a, underlying_of);
+            let (underlyings, slots) = group_slots(book, a, underlying_of);
             let mut groups = vec![Vec::new(); underlyings.len()];
             for (p, k) in book.positions(a).zip(slots) {
                 groups[k].push(p);

@@ -7,9 +7,9 @@
 
 use rayon::prelude::*;
 
-use crate::contract::Contract;
 use crate::error::{MarginError, Result};
 use crate::scenarios::ScenarioSet;
+use crate::valuation::contract::Contract;
 
 /// Scenarios per block: wide enough that VaR / ES aggregation visits each account's tail state
 /// only a few times and can seed its bar from one block (measure::Tail); a block of one
@@ -158,7 +158,7 @@ fn revalue_into(contract: &Contract, base: f64, set: &ScenarioSet, first: usize,
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::instruments::Kind;
+    use crate::domain::instruments::Kind;
     use crate::scenarios::{Cross, GridModel, VolShockMode};
 
     fn spot_contract() -> Contract {
@@ -175,7 +175,7 @@ mod tests {
             growth: 1.0,
             discount: 1.0,
             sqrt_t: 0.0,
-            payoff: crate::instruments::Payoff::Vanilla,
+            payoff: crate::domain::instruments::Payoff::Vanilla,
         }
     }
 

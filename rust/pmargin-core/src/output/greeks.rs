@@ -7,10 +7,10 @@ use arrow_array::{ArrayRef, Float64Array, RecordBatch, StringArray, UInt32Array}
 use arrow_schema::{DataType, Field, Schema};
 use arrow_select::take::take;
 
-use crate::aggregate::underlying_slots;
+use crate::domain::book::Book;
 use crate::error::{MarginError, Result};
-use crate::positions::Book;
 use crate::pricing::greeks::Greeks;
+use crate::risk::group_pnl::group_slots;
 
 fn arrow_error(e: arrow_schema::ArrowError) -> MarginError {
     MarginError::Internal(format!("building a Greeks table: {e}"))
@@ -92,7 +92,7 @@ pub fn underlying_table(
     let mut underlying = StringBuilder::new();
     let mut sums: Vec<(Greeks, f64)> = Vec::new();
     for a in 0..book.n_accounts() {
-        let (order, slots) = underlying_slots(book, a, underlying_of);
+        let (order, slots) = group_slots(book, a, underlying_of);
         let mut per = vec![Greeks::default(); order.len()];
         for (p, k) in book.positions(a).zip(slots) {
             let g = greeks[book.instrument[p] as usize].scaled(book.quantity[p]);

@@ -1,7 +1,7 @@
 //! Tail risk measures (VaR, ES) over scenario losses, with a bounded streaming top-k so an
 //! account's loss vector never has to be held whole (docs/methods.md).
 
-use crate::error::{MarginError, Result};
+use crate::error::Result;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Measure {
@@ -9,16 +9,27 @@ pub enum Measure {
     ES,
 }
 
+impl std::str::FromStr for Measure {
+    type Err = String;
+
+    fn from_str(text: &str) -> std::result::Result<Self, String> {
+        match text {
+            "var" => Ok(Measure::VaR),
+            "es" => Ok(Measure::ES),
+            other => Err(format!("must be 'var' or 'es', got '{other}'")),
+        }
+    }
+}
+
 /// k = the number of tail scenarios: ceil(N (1 - c)), snapped to the nearest integer when within
 /// 1e-9 (so N = 1000, c = 0.99 gives 10). Too few scenarios is an input error.
 pub fn tail_count(n: usize, confidence: f64) -> Result<usize> {
     if !(confidence > 0.0 && confidence < 1.0) {
-        return Err(MarginError::column("model", "confidence", format!("must be in (0, 1), got {confidence}")));
+        return Err(crate::spec::config_error("confidence", format!("must be in (0, 1), got {confidence}")));
     }
     let x = n as f64 * (1.0 - confidence);
     if x < 1.0 - 1e-9 {
-        return Err(MarginError::column(
-            "model",
+        return Err(crate::spec::config_error(
             "confidence",
             format!("{n} scenarios are too few for confidence {confidence}: at least 1 / (1 - c) are needed"),
         ));

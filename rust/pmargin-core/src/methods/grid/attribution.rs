@@ -8,12 +8,13 @@
 use arrow_buffer::ScalarBuffer;
 use smallvec::SmallVec;
 
-use crate::aggregate::{
-    correlation_margin, loss_of_least, worst_loss, AccountGroups, AccountOutcome, Driver, GridContext,
-};
-use crate::kernels::{self, WeightedRow};
-use crate::positions::Book;
+use super::cross::correlation_margin;
+use super::outcome::{AccountOutcome, Driver, GridContext};
+use crate::domain::book::Book;
 use crate::pricing::greeks::Greeks;
+use crate::risk::group_pnl::AccountGroups;
+use crate::risk::kernels::{self, WeightedRow};
+use crate::risk::worst_loss::{loss_of_least, worst_loss};
 use crate::scenarios::{Cross, ScenarioSet};
 
 /// Where one task writes its positions' attribution: slices of the three columns, starting at

@@ -8,10 +8,10 @@ use arrow_buffer::ScalarBuffer;
 use hashbrown::HashMap;
 use rayon::prelude::*;
 
-use crate::columns::Table;
+use crate::domain::instruments::Instruments;
 use crate::error::{MarginError, Result};
-use crate::instruments::Instruments;
-use crate::short_ids;
+use crate::input::id_index;
+use crate::input::table::Table;
 
 const TABLE: &str = "positions";
 
@@ -131,7 +131,7 @@ impl Key for i128 {}
 impl Key for &str {
     #[inline]
     fn same(self, other: Self) -> bool {
-        short_ids::same_bytes(self.as_bytes(), other.as_bytes())
+        id_index::same_bytes(self.as_bytes(), other.as_bytes())
     }
 }
 

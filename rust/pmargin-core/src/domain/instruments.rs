@@ -2,12 +2,11 @@
 
 use hashbrown::HashMap;
 
-use crate::short_ids::IdIndex;
+use crate::input::id_index::IdIndex;
 
-use crate::columns::Table;
+use crate::domain::option_terms::{BarrierType, OptionType};
 use crate::error::{MarginError, Result};
-use crate::pricing::barrier::BarrierType;
-use crate::pricing::black76::OptionType;
+use crate::input::table::Table;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {

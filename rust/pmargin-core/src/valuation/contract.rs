@@ -1,10 +1,11 @@
 //! A priceable contract: an instrument joined with its market data at the valuation time.
 
+use crate::domain::instruments::{Instrument, Kind, Payoff};
+use crate::domain::market::{Underlyings, Vols};
+use crate::domain::option_terms::{BarrierType, OptionType};
 use crate::error::{MarginError, Result};
-use crate::instruments::{Instrument, Kind, Payoff};
-use crate::market::{Underlyings, Vols};
 use crate::pricing::barrier::{self, BarrierParams};
-use crate::pricing::black76::{black76_sqrt, OptionType};
+use crate::pricing::black76::black76_sqrt;
 use crate::pricing::digital;
 use crate::pricing::greeks::{self, Greeks};
 
@@ -142,7 +143,7 @@ impl Contract {
     fn barrier_params(&self, spot: f64, vol: f64) -> BarrierParams {
         let (barrier_type, barrier, rebate) = match self.payoff {
             Payoff::Barrier { barrier_type, barrier, rebate } => (barrier_type, barrier, rebate),
-            _ => (barrier::BarrierType::DownOut, 0.0, 0.0),
+            _ => (BarrierType::DownOut, 0.0, 0.0),
         };
         BarrierParams {
             option_type: self.option_type.unwrap_or(OptionType::Call),

@@ -1,0 +1,96 @@
+"""Public entry points backed by the native engine (:mod:`pmargin._core`).
+
+The engine takes any registered model through its spec (``model.to_spec()``): there is no
+dispatch on the model's class here, so a new methodology needs no change in this module.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+from . import _core
+from .io import to_table
+from .market import Market
+from .models import GridModel, Model
+from .result import GreeksResult, MarginResult
+from .types import AnyModel, TableLike
+
+
+def _native_engine(instruments: pa.Table, market: Market, model: Model) -> _core.Engine:
+    return _core.Engine(instruments, market.underlyings, market.vols, market.as_of_ns, model.to_spec())
+
+
+class MarginEngine:
+    """Instruments and market validated once, every contract priced once per scenario.
+
+    Reuse one engine to margin many books against the same market (pre-trade checks, chunked
+    batch runs): each :meth:`margin` call only aggregates. The GIL is released while it works.
+    """
+
+    def __init__(self, instruments: TableLike, market: Market, model: AnyModel | None = None) -> None:
+        if not isinstance(market, Market):
+            raise TypeError(f"market must be a pmargin.Market, got {type(market).__name__}")
+        chosen = model if model is not None else GridModel()
+        if not callable(getattr(chosen, "to_spec", None)):
+            raise TypeError(f"model must be a pmargin model (GridModel, HistoricalModel, ...), got {type(chosen).__name__}")
+        self.model: AnyModel = chosen
+        self.market = market
+        self._native = _native_engine(to_table(instruments, "instruments"), market, chosen)
+
+    @property
+    def n_instruments(self) -> int:
+        return self._native.n_instruments
+
+    def margin(self, positions: TableLike, *, by_position: bool = False) -> MarginResult:
+        """Margin every account in ``positions`` (``account_id``, ``instrument_id``, ``quantity``).
+
+        ``by_position=True`` adds ``.by_position`` (each position's contribution, standalone and
+        incremental margin) and ``.explain`` (the driving scenario's P&L split by Greek), both
+        computed from the risk arrays already built.
+        """
+        run = self._native.margin(to_table(positions, "positions"), by_position)
+        accounts, by_underlying, by_position_table, explain = run.tables()
+        return MarginResult(accounts, by_underlying, self.model, run.scenarios, by_position_table, explain)
+
+    def greeks(self, positions: TableLike) -> GreeksResult:
+        """Greeks of every netted position and per account and underlying."""
+        by_position, by_underlying = self._native.greeks(to_table(positions, "positions"))
+        return GreeksResult(by_position, by_underlying)
+
+
+def margin(
+    positions: TableLike,
+    instruments: TableLike,
+    market: Market,
+    model: AnyModel | None = None,
+    *,
+    by_position: bool = False,
+) -> MarginResult:
+    """Portfolio margin of every account in ``positions`` under ``model`` (default grid)."""
+    return MarginEngine(instruments, market, model).margin(positions, by_position=by_position)
+
+
+def _valuation_engine(instruments: TableLike, market: Market) -> MarginEngine:
+    """An engine with a single unshocked scenario: for prices and Greeks only."""
+    return MarginEngine(instruments, market, GridModel(price_shocks=[0.0], vol_shocks=[0.0]))
+
+
+def value(instruments: TableLike, market: Market) -> pa.Table:
+    """Per instrument and per unit of quantity (multiplier included): ``instrument_id``,
+    ``price``, ``delta`` (dV/dspot), ``gamma`` (d2V/dspot2), ``vega`` (dV/dvol per 1.00 of vol)
+    and ``theta`` (dV/dt per year of calendar time, spot, rate and vol fixed). Every instrument
+    must be priceable."""
+    table: pa.Table = _valuation_engine(instruments, market)._native.values()
+    return table
+
+
+def greeks(positions: TableLike, instruments: TableLike, market: Market) -> GreeksResult:
+    """Greeks of a book: per position and per account and underlying."""
+    return _valuation_engine(instruments, market).greeks(positions)
+
+
+def monte_carlo_scenarios(model: Model) -> pa.Table:
+    """The native Monte Carlo scenario table of ``model``: ``scenario``, ``underlying``,
+    ``return``, ``vol_change`` (scenario-major, names in correlation order)."""
+    table: pa.Table = _core.monte_carlo_scenarios(model.to_spec())
+    return table

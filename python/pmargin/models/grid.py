@@ -1,0 +1,188 @@
+"""The price x vol stress grid (:class:`GridModel`) and its scenario labels."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from os import PathLike
+from pathlib import Path
+from typing import Any, Literal
+
+import pyarrow as pa
+
+from ..correlation import Correlation
+from ._validate import (
+    DEFAULT_PRICE_SHOCKS,
+    DEFAULT_VOL_SHOCKS,
+    CrossMode,
+    VolShockMode,
+    _bool,
+    _check_keys,
+    _config_error,
+    _correlation_value,
+    _mm_ratio,
+    _read_toml,
+    _shock_list,
+)
+from .registry import register
+
+_GRID_KEYS = (
+    "price_shocks",
+    "vol_shocks",
+    "vol_shock",
+    "cross",
+    "mm_ratio",
+    "correlation",
+    "floor_largest",
+    "repair_correlation",
+)
+
+@register
+@dataclass(frozen=True)
+class GridModel:
+    """Price x volatility stress grid (SPAN / TIMS / Deribit style).
+
+    A scenario is one ``(price_shock p, vol_shock v)`` pair: spot becomes ``spot * (1 + p)``; an
+    option's vol becomes ``vol * (1 + v)`` (``vol_shock="relative"``) or ``vol + v``
+    (``"absolute"``), floored at :data:`VOL_FLOOR`. Scenarios are ordered price shocks as given,
+    vol shocks within each; ties for the worst scenario go to the first in that order.
+
+    ``cross="sum"`` adds the per-underlying requirements; ``cross="joint"`` applies each scenario
+    to every underlying at once and takes the worst total; ``cross="correlation"`` (with
+    ``correlation=``) aggregates the signed requirements with the correlation matrix,
+    ``sqrt(sum_ij rho_ij s_i R_i s_j R_j)``, never above the sum and, with
+    ``floor_largest=True``, never below the largest single requirement. Maintenance =
+    ``mm_ratio`` x initial.
+    """
+
+    price_shocks: Sequence[float] = DEFAULT_PRICE_SHOCKS
+    vol_shocks: Sequence[float] = DEFAULT_VOL_SHOCKS
+    vol_shock: VolShockMode = "relative"
+    cross: CrossMode = "sum"
+    mm_ratio: float = 0.75
+    correlation: Correlation | None = None
+    floor_largest: bool = False
+    type: Literal["grid"] = field(default="grid", init=False)
+
+    def __post_init__(self) -> None:
+        prices = _shock_list("price_shocks", self.price_shocks)
+        vols = _shock_list("vol_shocks", self.vol_shocks)
+        for i, p in enumerate(prices):
+            if p <= -1.0:
+                raise _config_error("price_shocks", f"item {i} is {p!r}: a shock of -100% or below is impossible")
+        if self.vol_shock not in ("relative", "absolute"):
+            raise _config_error("vol_shock", f"must be 'relative' or 'absolute', got {self.vol_shock!r}")
+        if self.vol_shock == "relative":
+            for i, v in enumerate(vols):
+                if v <= -1.0:
+                    raise _config_error(
+                        "vol_shocks", f"item {i} is {v!r}: a relative shock of -100% or below is impossible"
+                    )
+        if self.cross not in ("sum", "joint", "correlation"):
+            raise _config_error(
+                "cross", f"must be 'sum' or 'joint' (or 'correlation' with a correlation matrix), got {self.cross!r}"
+            )
+        mm = _mm_ratio(self.mm_ratio)
+        if self.correlation is not None and not isinstance(self.correlation, Correlation):
+            raise _config_error("correlation", f"must be a pmargin.Correlation, got {type(self.correlation).__name__}")
+        if self.cross == "correlation" and self.correlation is None:
+            raise _config_error("correlation", "cross='correlation' needs correlation=pmargin.Correlation(...)")
+        if self.cross != "correlation" and self.correlation is not None:
+            raise _config_error(
+                "correlation", f"a correlation matrix is used only with cross='correlation', not {self.cross!r}"
+            )
+        floor = _bool("floor_largest", self.floor_largest)
+        if floor and self.cross != "correlation":
+            raise _config_error("floor_largest", "floor_largest applies only to cross='correlation'")
+        object.__setattr__(self, "price_shocks", prices)
+        object.__setattr__(self, "vol_shocks", vols)
+        object.__setattr__(self, "mm_ratio", mm)
+
+    @property
+    def n_scenarios(self) -> int:
+        return len(self.price_shocks) * len(self.vol_shocks)
+
+    def scenario_shocks(self) -> list[tuple[float, float]]:
+        """``(price_shock, vol_shock)`` of every scenario, in grid order."""
+        return [(p, v) for p in self.price_shocks for v in self.vol_shocks]
+
+    def scenarios(self) -> pa.Table:
+        """The scenario table: ``scenario`` (0-based), ``price_shock``, ``vol_shock``."""
+        pairs = self.scenario_shocks()
+        return pa.table(
+            {
+                "scenario": pa.array(range(len(pairs)), pa.int32()),
+                "price_shock": pa.array([p for p, _ in pairs], pa.float64()),
+                "vol_shock": pa.array([v for _, v in pairs], pa.float64()),
+            }
+        )
+
+    def to_spec(self) -> dict[str, Any]:
+        """The native engine's spec: the constructor's keys, the correlation flattened."""
+        correlation = None
+        if self.correlation is not None:
+            correlation = {
+                "names": list(self.correlation.names),
+                "matrix": [float(x) for row in self.correlation.matrix for x in row],
+            }
+        return {
+            "type": "grid",
+            "price_shocks": list(self.price_shocks),
+            "vol_shocks": list(self.vol_shocks),
+            "vol_shock": self.vol_shock,
+            "cross": self.cross,
+            "mm_ratio": self.mm_ratio,
+            "correlation": correlation,
+            "floor_largest": self.floor_largest,
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        """The constructor's keys (``correlation`` as ``{"names", "matrix"}``, only when set)."""
+        out: dict[str, Any] = {
+            "type": "grid",
+            "price_shocks": list(self.price_shocks),
+            "vol_shocks": list(self.vol_shocks),
+            "vol_shock": self.vol_shock,
+            "cross": self.cross,
+            "mm_ratio": self.mm_ratio,
+            "floor_largest": self.floor_largest,
+        }
+        if self.correlation is not None:
+            out["correlation"] = self.correlation.to_dict()
+        return out
+
+    @classmethod
+    def from_dict(cls, config: Mapping[str, Any], base: str | PathLike[str] | None = None) -> GridModel:
+        """Build from a mapping of the constructor's keys (plus an optional ``type = "grid"``).
+
+        ``correlation`` may be a :class:`Correlation`, ``{"names": [...], "matrix": [[...]]}``, a
+        table, or the path of a table file (relative to ``base``); ``repair_correlation = true``
+        repairs a matrix that is not positive semi-definite."""
+        _check_keys(config, "grid", _GRID_KEYS)
+        kwargs = {k: config[k] for k in _GRID_KEYS[:5] if k in config}
+        repair = _bool("repair_correlation", config.get("repair_correlation", False))
+        folder = None if base is None else Path(base)
+        if "correlation" in config:
+            kwargs["correlation"] = _correlation_value("correlation", config["correlation"], folder, repair)
+        if "floor_largest" in config:
+            kwargs["floor_largest"] = config["floor_largest"]
+        return cls(**kwargs)
+
+    @classmethod
+    def from_toml(cls, path: str | PathLike[str]) -> GridModel:
+        """Read a grid model from a TOML file: the keys at the top level or under ``[model]``;
+        file paths relative to the file's folder. (:func:`load_model` reads any model type.)"""
+        return cls.from_dict(_read_toml(path), base=Path(path).parent)
+
+
+def scenario_label(underlying: str | None, price_shock: float, vol_shock: float, vol_mode: str) -> str:
+    """Readable scenario name, e.g. ``"BTC -15.0% vol +30%"``; ``"ALL ..."`` for a joint scenario.
+
+    The native core formats labels with the same rules (1-decimal percent price shock; vol shock
+    in percent (relative) or vol points (absolute) with a trailing ``.0`` dropped).
+    """
+    vol = f"{vol_shock * 100:+.1f}"
+    if vol.endswith(".0"):
+        vol = vol[:-2]
+    unit = "%" if vol_mode == "relative" else "pt"
+    return f"{underlying if underlying is not None else 'ALL'} {price_shock * 100:+.1f}% vol {vol}{unit}"

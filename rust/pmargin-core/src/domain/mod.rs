@@ -1,0 +1,8 @@
+//! What is being margined: instruments (with their option terms), the market, the netted book
+//! of positions, and the groups contracts aggregate by.
+
+pub mod book;
+pub mod groups;
+pub mod instruments;
+pub mod market;
+pub mod option_terms;

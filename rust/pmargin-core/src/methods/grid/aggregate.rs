@@ -1,0 +1,182 @@
+//! Worst-loss aggregation (the grid): quantity x risk-array sums per underlying, worst losses, and
+//! the cross-underlying rule. Accounts are independent, so they run in parallel and the result
+//! does not depend on the number of threads.
+
+use rayon::prelude::*;
+use smallvec::SmallVec;
+
+use super::attribution::{attribute_account, Attribution, AttributionInputs, AttributionScratch, PositionColumns};
+use super::cross::{correlation_margin, largest_driver};
+use super::outcome::{AccountOutcome, Driver, GridContext, UnderlyingOutcome};
+use crate::domain::book::Book;
+use crate::risk::group_pnl::{account_pnl, Scratch};
+use crate::risk::worst_loss::worst_loss;
+use crate::scenarios::Cross;
+
+fn account_outcome<'a>(book: &Book, a: usize, ctx: &GridContext<'a>, scratch: &mut Scratch<'a>) -> AccountOutcome {
+    let s_count = ctx.risk.n_scenarios;
+    account_pnl(book, a, ctx.underlying_of, ctx.risk, matches!(ctx.model.cross, Cross::Joint), scratch);
+    let matrix = &*scratch;
+    let underlyings: SmallVec<[UnderlyingOutcome; 2]> = matrix
+        .underlyings
+        .iter()
+        .enumerate()
+        .map(|(k, &u)| {
+            let (requirement, worst) = worst_loss(&matrix.pnl[k * s_count..(k + 1) * s_count]);
+            UnderlyingOutcome { underlying: u, requirement, worst }
+        })
+        .collect();
+    let undiversified = underlyings.iter().fold(0.0, |acc, u| acc + u.requirement);
+
+    let (initial, driver) = match &ctx.model.cross {
+        Cross::Sum => (undiversified, largest_driver(&underlyings)),
+        Cross::Joint => {
+            let (initial, worst) = worst_loss(&matrix.total);
+            (initial, worst.map(|scenario| Driver::Joint { scenario }))
+        }
+        Cross::Correlation { matrix, floor_largest } => {
+            let groups: Vec<(u32, f64, Option<u32>)> =
+                underlyings.iter().map(|u| (u.underlying, u.requirement, u.worst)).collect();
+            let initial = correlation_margin(&groups, undiversified, matrix, *floor_largest, ctx);
+            (initial, largest_driver(&underlyings))
+        }
+    };
+    let gross = book.positions(a).fold(0.0, |acc, p| acc + ctx.risk.standalone(book.instrument[p], book.quantity[p]));
+    AccountOutcome { initial, gross, undiversified, driver, underlyings }
+}
+
+/// Accounts per parallel task of the attributed aggregation.
+const ATTRIBUTION_TASK: usize = 256;
+
+/// Outcomes of every account with every account's attribution, computed in the same pass from
+/// the P&L vectors the aggregation builds (`margin(..., by_position=True)`). Outcomes and
+/// position rows go straight into flat arrays (each task owns its accounts' contiguous slices),
+/// so nothing is allocated per account.
+pub fn aggregate_attributed(
+    book: &Book,
+    ctx: &GridContext<'_>,
+    inputs: &AttributionInputs<'_>,
+) -> (Vec<AccountOutcome>, Attribution) {
+    let n_accounts = book.n_accounts();
+    let mut outcomes = vec![AccountOutcome::default(); n_accounts];
+    // Three columns (not one array of structs) so the result table can share them as they are.
+    let n_positions = book.instrument.len();
+    let (mut contribution, mut standalone, mut incremental) =
+        (vec![0.0; n_positions], vec![0.0; n_positions], vec![0.0; n_positions]);
+    let mut tasks = Vec::with_capacity(n_accounts.div_ceil(ATTRIBUTION_TASK));
+    let mut rest =
+        PositionColumns { contribution: &mut contribution, standalone: &mut standalone, incremental: &mut incremental };
+    for (t, task_outcomes) in outcomes.chunks_mut(ATTRIBUTION_TASK).enumerate() {
+        let accounts = t * ATTRIBUTION_TASK..t * ATTRIBUTION_TASK + task_outcomes.len();
+        let (head, tail) = rest.split_at(book.offsets[accounts.end] - book.offsets[accounts.start]);
+        tasks.push((accounts, task_outcomes, head));
+        rest = tail;
+    }
+    let pieces: Vec<(Vec<_>, Vec<u32>)> = tasks
+        .into_par_iter()
+        .map(|(accounts, task_outcomes, mut out)| {
+            let (mut scratch, mut attribution_scratch) = (Scratch::default(), AttributionScratch::default());
+            let (mut explains, mut owners) = (Vec::new(), Vec::new());
+            let base = book.offsets[accounts.start];
+            for (a, slot) in accounts.zip(task_outcomes) {
+                let outcome = account_outcome(book, a, ctx, &mut scratch);
+                let groups = scratch.groups();
+                attribute_account(
+                    book,
+                    &outcome,
+                    ctx,
+                    inputs,
+                    &groups,
+                    &mut out,
+                    base,
+                    &mut explains,
+                    &mut attribution_scratch,
+                );
+                owners.resize(explains.len(), a as u32);
+                *slot = outcome;
+            }
+            (explains, owners)
+        })
+        .collect();
+    let n_explains = pieces.iter().map(|p| p.0.len()).sum();
+    let mut attribution = Attribution {
+        contribution: contribution.into(),
+        standalone: standalone.into(),
+        incremental: incremental.into(),
+        explains: Vec::with_capacity(n_explains),
+        explain_account: Vec::with_capacity(n_explains),
+    };
+    for (explains, owners) in pieces {
+        attribution.explains.extend(explains);
+        attribution.explain_account.extend(owners);
+    }
+    (outcomes, attribution)
+}
+
+/// Outcomes of every account, in account order.
+pub fn aggregate(book: &Book, ctx: &GridContext<'_>) -> Vec<AccountOutcome> {
+    (0..book.n_accounts())
+        .into_par_iter()
+        .with_min_len(64)
+        .map_init(Scratch::default, |scratch, a| account_outcome(book, a, ctx, scratch))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::instruments::Kind;
+    use crate::risk::arrays::RiskArrays;
+    use crate::risk::correlation::CorrelationMatrix;
+    use crate::scenarios::{GridModel, VolShockMode};
+    use crate::valuation::contract::Contract;
+
+    fn pair(cross: Cross) -> AccountOutcome {
+        // Long 1 of underlying 0 (spot 100), short 1 of underlying 1 (spot 80), shocks -10%, +10%.
+        let model = GridModel::new(vec![-0.1, 0.1], vec![0.0], VolShockMode::Relative, cross, 1.0).expect("valid");
+        let spot = |u: u32, s: f64| Contract {
+            underlying: u,
+            kind: Kind::Spot,
+            option_type: None,
+            strike: 0.0,
+            t: 0.0,
+            multiplier: 1.0,
+            spot: s,
+            rate: 0.0,
+            vol: 0.0,
+            growth: 1.0,
+            discount: 1.0,
+            sqrt_t: 0.0,
+            payoff: crate::domain::instruments::Payoff::Vanilla,
+        };
+        let contracts = [Some(spot(0, 100.0)), Some(spot(1, 80.0))];
+        let risk = RiskArrays::build(&contracts, &[100.0, 80.0], &model.scenario_set(2)).expect("finite");
+        let book = Book {
+            first_row: vec![0],
+            offsets: vec![0, 2],
+            instrument: vec![0, 1].into(),
+            quantity: vec![1.0, -1.0].into(),
+        };
+        let ctx =
+            GridContext { model: &model, risk: &risk, underlying_of: &[0, 1], correlation_index: &[Some(0), Some(1)] };
+        aggregate(&book, &ctx).remove(0)
+    }
+
+    #[test]
+    fn sum_joint_and_correlation_on_a_pair() {
+        let sum = pair(Cross::Sum);
+        assert!((sum.initial - 18.0).abs() < 1e-12 && (sum.gross - 18.0).abs() < 1e-12);
+        assert_eq!(sum.driver, Some(Driver::Underlying { underlying: 0, scenario: 0 }));
+        let joint = pair(Cross::Joint);
+        assert!((joint.initial - 2.0).abs() < 1e-12);
+        assert_eq!(joint.driver, Some(Driver::Joint { scenario: 0 }));
+        assert!((joint.undiversified - 18.0).abs() < 1e-12);
+        // Long 10 (sign +), short 8 (sign -), rho 0.8: sqrt(100 + 64 - 2 * 0.8 * 80) = sqrt(36) = 6.
+        let names = vec!["A".to_owned(), "B".to_owned()];
+        let rho = CorrelationMatrix::new(names, vec![1.0, 0.8, 0.8, 1.0]).expect("valid");
+        let corr = pair(Cross::Correlation { matrix: rho.clone(), floor_largest: false });
+        assert!((corr.initial - 6.0).abs() < 1e-9, "{}", corr.initial);
+        let floored = pair(Cross::Correlation { matrix: rho, floor_largest: true });
+        assert!((floored.initial - 10.0).abs() < 1e-9);
+    }
+}

@@ -1,0 +1,46 @@
+//! What the grid method finds per account: each underlying's requirement and worst scenario, the
+//! initial margin under the cross rule, and the scenario that drives it.
+
+use smallvec::SmallVec;
+
+use crate::risk::arrays::RiskArrays;
+use crate::scenarios::GridModel;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct UnderlyingOutcome {
+    /// Row in the underlyings table.
+    pub underlying: u32,
+    pub requirement: f64,
+    /// Scenario of the worst loss; None when no scenario loses.
+    pub worst: Option<u32>,
+}
+
+/// Which scenario drives an account's margin.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Driver {
+    /// cross="sum" or "correlation": the worst scenario of the underlying with the largest requirement.
+    Underlying { underlying: u32, scenario: u32 },
+    /// cross="joint": a scenario applied to every underlying at once.
+    Joint { scenario: u32 },
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AccountOutcome {
+    pub initial: f64,
+    pub gross: f64,
+    /// Sum of the per-underlying requirements (each underlying alone).
+    pub undiversified: f64,
+    pub driver: Option<Driver>,
+    /// First-seen order within the account (inline for up to two: no allocation per account
+    /// in the usual books).
+    pub underlyings: SmallVec<[UnderlyingOutcome; 2]>,
+}
+
+/// What grid aggregation needs besides the book.
+pub struct GridContext<'a> {
+    pub model: &'a GridModel,
+    pub risk: &'a RiskArrays,
+    pub underlying_of: &'a [u32],
+    /// Index in the correlation matrix of each underlyings-table row (cross="correlation").
+    pub correlation_index: &'a [Option<usize>],
+}
