@@ -4,12 +4,12 @@
 //!
 //! ```text
 //! Arrow tables ──► input/        typed, validated column readers; the instrument-id index
-//!              ──► domain/       instruments (+ option terms), market, the netted book, groups
+//!              ──► domain/       instruments (+ option terms), market, correlations, the book, groups
 //!              ──► valuation/    each contract joined with its market, priced once, Greeks
 //!                  (pricing/     the closed forms valuation and risk arrays call)
 //!              ──► scenarios/    scenario sets: grid, historical, Monte Carlo; labels
 //!              ──► risk/         risk arrays, dense kernels, group P&L, worst loss, VaR/ES,
-//!                                streaming tails, correlation matrices
+//!                                streaming tails
 //!              ──► methods/      one folder per methodology behind the `Method` trait
 //!                                (grid/, var/), each with its spec, aggregation and tables
 //!              ──► output/       Arrow builders shared by the methods' tables; Greeks tables

@@ -1,7 +1,9 @@
-//! What is being margined: instruments (with their option terms), the market, the netted book
-//! of positions, and the groups contracts aggregate by.
+//! What is being margined: instruments (with their option terms), the market (spots, rates, vols,
+//! correlations between underlyings), the netted book of positions, and the groups contracts
+//! aggregate by.
 
 pub mod book;
+pub mod correlation;
 pub mod groups;
 pub mod instruments;
 pub mod market;

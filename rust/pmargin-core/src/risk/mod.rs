@@ -1,9 +1,8 @@
 //! Risk: every contract's value under every scenario (risk arrays), the dense kernels that sum
 //! quantity x risk-array rows, each account's P&L per group, the worst loss, tail measures (VaR,
-//! ES) and their streaming aggregation, and correlation matrices. Nothing here knows a method.
+//! ES) and their streaming aggregation. Nothing here knows a method.
 
 pub mod arrays;
-pub mod correlation;
 pub mod group_pnl;
 pub mod kernels;
 pub mod tail;

@@ -34,7 +34,7 @@ pub enum Cross {
     /// Each scenario hits every underlying at once; worst total.
     Joint,
     /// sqrt(s' R' rho R s) over signed per-underlying requirements (docs/methods.md).
-    Correlation { matrix: crate::risk::correlation::CorrelationMatrix, floor_largest: bool },
+    Correlation { matrix: crate::domain::correlation::CorrelationMatrix, floor_largest: bool },
 }
 
 #[derive(Debug, Clone, PartialEq)]

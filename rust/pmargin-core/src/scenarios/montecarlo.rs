@@ -7,9 +7,9 @@
 use rayon::prelude::*;
 
 use super::{ScenarioSet, VolShockMode};
+use crate::domain::correlation::CorrelationMatrix;
 use crate::domain::market::Underlyings;
 use crate::error::{MarginError, Result};
-use crate::risk::correlation::CorrelationMatrix;
 
 const GAMMA: u64 = 0x9E37_79B9_7F4A_7C15;
 

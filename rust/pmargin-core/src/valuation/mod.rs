@@ -98,9 +98,10 @@ impl Valuation {
         }
     }
 
-    /// Contracts with a non-finite value under some scenario cannot be margined.
-    pub fn mark_non_finite(&mut self, risk: &crate::risk::arrays::RiskArrays) {
-        for (c, e) in &risk.non_finite {
+    /// Contracts with a non-finite value under some scenario (`(contract, why)`, as risk
+    /// arrays report them) cannot be margined.
+    pub fn mark_non_finite(&mut self, non_finite: &[(usize, MarginError)]) {
+        for (c, e) in non_finite {
             self.mark_problem(*c, e.clone());
         }
     }

@@ -125,9 +125,9 @@ pub fn aggregate(book: &Book, ctx: &GridContext<'_>) -> Vec<AccountOutcome> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::correlation::CorrelationMatrix;
     use crate::domain::instruments::Kind;
     use crate::risk::arrays::RiskArrays;
-    use crate::risk::correlation::CorrelationMatrix;
     use crate::scenarios::{GridModel, VolShockMode};
     use crate::valuation::contract::Contract;
 

@@ -2,7 +2,7 @@
 //! per-underlying requirements, and the account's driving underlying.
 
 use super::outcome::{Driver, GridContext, UnderlyingOutcome};
-use crate::risk::correlation::CorrelationMatrix;
+use crate::domain::correlation::CorrelationMatrix;
 
 /// Initial margin under cross="correlation" from each underlying's (row, requirement, worst
 /// scenario), in the account's order (docs/methods.md): the requirement is signed short when its

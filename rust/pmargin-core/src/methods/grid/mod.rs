@@ -24,10 +24,10 @@ use self::attribution::{Attribution, AttributionInputs};
 use self::outcome::{AccountOutcome, GridContext};
 use super::{Method, MethodConfig, Outcome, RunView};
 use crate::domain::book::Book;
+use crate::domain::correlation::CorrelationMatrix;
 use crate::domain::market::Underlyings;
 use crate::error::{MarginError, Result};
 use crate::risk::arrays::RiskArrays;
-use crate::risk::correlation::CorrelationMatrix;
 use crate::risk::group_pnl::scenario_matrix;
 use crate::scenarios::labels::scenario_label;
 use crate::scenarios::{Cross, GridModel, ScenarioSet};
@@ -71,7 +71,7 @@ impl MethodConfig for GridModel {
         let set = self.scenario_set(valuation.underlyings.names.len());
         valuation.drop_missing(&set);
         let risk = RiskArrays::build(&valuation.contracts, &valuation.base_values, &set)?;
-        valuation.mark_non_finite(&risk);
+        valuation.mark_non_finite(&risk.non_finite);
         let correlation_index = match &self.cross {
             Cross::Correlation { matrix, .. } => {
                 mark_uncorrelated(valuation, matrix);

@@ -3,8 +3,8 @@
 //! "correlation": {"names": [...], "matrix": [row-major d x d]}, "floor_largest": bool}`.
 //! Checked here once ([`GridModel::new`] checks the shocks and `mm_ratio`).
 
+use crate::domain::correlation::CorrelationMatrix;
 use crate::error::Result;
-use crate::risk::correlation::CorrelationMatrix;
 use crate::scenarios::{Cross, GridModel, VolShockMode};
 use crate::spec::{config_error, Fields};
 

@@ -60,7 +60,7 @@ impl VarMethod {
             })
             .collect::<Result<Vec<_>>>()?;
         for w in &windows {
-            valuation.mark_non_finite(&w.risk);
+            valuation.mark_non_finite(&w.risk.non_finite);
         }
         Ok(Arc::new(VarMethod { measure: tail.measure, mm_ratio: tail.mm_ratio, windows }))
     }
