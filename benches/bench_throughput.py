@@ -264,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
     import pmargin
     import pmargin.reference
     from pmargin import _core
-    from pmargin.reference.measures import tail_count
+    from pmargin.reference.risk.tail import tail_count
 
     if _core.is_debug_build():
         print("WARNING: pmargin._core is a DEBUG build; native timings are meaningless (make build)")

@@ -11,13 +11,19 @@ Quick start::
 must match.
 """
 
-from . import reference, sample
-from .api import GreeksResult, MarginEngine, greeks, margin, value
+from types import ModuleType
+from typing import TYPE_CHECKING
+
+from . import sample
 from .correlation import Correlation
+from .engine import MarginEngine, greeks, margin, value
 from .errors import MarginComputationError, MarginConfigError, MarginError, MarginInputError
 from .market import Market
 from .models import VOL_FLOOR, GridModel, HistoricalModel, MonteCarloModel, load_model
-from .result import MarginResult
+from .result import GreeksResult, MarginResult
+
+if TYPE_CHECKING:
+    from . import reference
 
 __all__ = [
     "VOL_FLOOR",
@@ -40,3 +46,12 @@ __all__ = [
     "sample",
     "value",
 ]
+
+
+def __getattr__(name: str) -> ModuleType:
+    """``pmargin.reference`` is imported on first use: ``import pmargin`` never loads it."""
+    if name == "reference":
+        import importlib
+
+        return importlib.import_module(".reference", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

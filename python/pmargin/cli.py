@@ -21,8 +21,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 if TYPE_CHECKING:
-    from .result import GreeksResult
-    from .result import MarginResult
+    from .result import GreeksResult, MarginResult
 
 EXIT_OK = 0
 EXIT_BAD_INPUT = 2
@@ -173,8 +172,8 @@ def run_demo(args: argparse.Namespace) -> int:
 
 def run_margin(args: argparse.Namespace) -> int:
     """Read the inputs, margin them (in chunks of whole accounts when large), write or print the result."""
-    from .engine import MarginEngine
     from .batch import margin_in_chunks
+    from .engine import MarginEngine
     from .io import read_table
     from .market import Market
     from .models import load_model

@@ -236,7 +236,7 @@ class Correlation:
         """From a table with an ``underlying`` column and one number column per name; rows in any
         order. The matrix follows the order of the ``underlying`` column, whose names must be
         exactly the other columns."""
-        from .reference.tables import read_ids, read_numbers
+        from .columns import read_ids, read_numbers
 
         t = to_table(table, TABLE)
         names = read_ids(t, TABLE, "underlying")

@@ -32,7 +32,9 @@ class MarginEngine:
             raise TypeError(f"market must be a pmargin.Market, got {type(market).__name__}")
         chosen = model if model is not None else GridModel()
         if not callable(getattr(chosen, "to_spec", None)):
-            raise TypeError(f"model must be a pmargin model (GridModel, HistoricalModel, ...), got {type(chosen).__name__}")
+            raise TypeError(
+                f"model must be a pmargin model (GridModel, HistoricalModel, ...), got {type(chosen).__name__}"
+            )
         self.model: AnyModel = chosen
         self.market = market
         self._native = _native_engine(to_table(instruments, "instruments"), market, chosen)

@@ -14,7 +14,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from .errors import MarginInputError
-from .types import TableLike
+from .types import TableLike as TableLike
 
 
 def to_table(data: TableLike, name: str) -> pa.Table:

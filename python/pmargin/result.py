@@ -1,4 +1,5 @@
-"""The result of a margin run: pyarrow tables plus per-account scenario drill-down."""
+"""The results: of a margin run (pyarrow tables plus per-account scenario drill-down), and of a
+Greeks run."""
 
 from __future__ import annotations
 
@@ -118,3 +119,13 @@ class MarginResult:
             f"MarginResult({self.accounts.num_rows} accounts, initial margin {self.total_initial_margin:,.2f}, "
             f"gross {self.total_gross_margin:,.2f})"
         )
+
+
+class GreeksResult(NamedTuple):
+    """``positions``: per account and netted position, ``quantity``, ``value`` and quantity times
+    each Greek. ``by_underlying``: per account and underlying, summed ``delta``, ``gamma``,
+    ``vega``, ``theta`` and ``cash_delta`` = delta x spot, ``cash_gamma`` = 0.5 x gamma x
+    (0.01 x spot)^2 (the gamma P&L of a 1% move), ``vega_1pct`` = vega / 100 (per vol point)."""
+
+    positions: pa.Table
+    by_underlying: pa.Table

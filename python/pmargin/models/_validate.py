@@ -32,6 +32,7 @@ DEFAULT_PRICE_SHOCKS: tuple[float, ...] = tuple(round(-0.15 + 0.015 * i, 6) for 
 #: Default vol shocks: -30%, unchanged, +30% (relative).
 DEFAULT_VOL_SHOCKS: tuple[float, ...] = (-0.30, 0.0, 0.30)
 
+
 def _config_error(key: str, reason: str) -> MarginConfigError:
     return MarginConfigError(reason, table="model", column=key)
 
@@ -172,3 +173,16 @@ def _tail_settings(measure: Any, confidence: Any, mm_ratio: Any) -> tuple[Measur
     return _measure(measure), _open_unit("confidence", confidence), _mm_ratio(mm_ratio)
 
 
+def tail_count(n: int, confidence: float) -> int:
+    """k, the number of tail scenarios out of ``n`` at ``confidence``."""
+    if not (0.0 < confidence < 1.0):
+        raise MarginConfigError(f"must be in (0, 1), got {confidence}", table="model", column="confidence")
+    x = n * (1.0 - confidence)
+    if x < 1.0 - 1e-9:
+        raise MarginConfigError(
+            f"{n} scenarios are too few for confidence {confidence}: at least 1 / (1 - c) are needed",
+            table="model",
+            column="confidence",
+        )
+    r = math.floor(x + 0.5)
+    return int(r) if abs(x - r) <= 1e-9 * max(1.0, x) else math.ceil(x)

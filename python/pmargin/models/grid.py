@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from os import PathLike
 from pathlib import Path
@@ -36,6 +36,7 @@ _GRID_KEYS = (
     "floor_largest",
     "repair_correlation",
 )
+
 
 @register
 @dataclass(frozen=True)

@@ -6,10 +6,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from os import PathLike
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import pyarrow as pa
 
+from ..history import moves_from_prices, scenario_table
 from ..io import TableLike, to_table
 from ._validate import (
     MeasureName,
@@ -18,7 +19,6 @@ from ._validate import (
     _config_error,
     _integer,
     _open_unit,
-    _read_toml,
     _table_value,
     _tail_settings,
     _vol_shock,
@@ -36,6 +36,7 @@ _HISTORICAL_KEYS = (
     "mm_ratio",
     "ewma_lambda",
 )
+
 
 @register
 @dataclass(frozen=True, eq=False)
@@ -93,16 +94,12 @@ class HistoricalModel:
         """From a (``date``, ``underlying``, ``price`` > 0) table: per underlying, prices sorted by
         date p_0..p_m give the return ``p_{t+h} / p_t - 1`` at date_t, t = 0..m-h (overlapping
         windows of ``horizon_days`` = h observations). Other arguments as the constructor's."""
-        from ..reference.scenarios.historical import moves_from_prices
-
         h = _integer("horizon_days", horizon_days, 1, 2**31 - 1)
         return cls(moves_from_prices(to_table(prices, "prices"), h), **kwargs)
 
     def scenarios(self, window: Literal["normal", "stressed"] = "normal") -> pa.Table:
         """The scenarios of a window: ``scenario`` (int32), ``date`` (the label), ``underlying``,
         ``return`` (after EWMA filtering on the normal window), ``vol_change``."""
-        from ..reference.scenarios.historical import scenario_table
-
         if window == "normal":
             return scenario_table(self.moves, "moves", self.ewma_lambda)
         if window == "stressed" and self.stressed is not None:
@@ -138,10 +135,10 @@ class HistoricalModel:
         same_stressed = (
             self.stressed is None and other.stressed is None
             if self.stressed is None or other.stressed is None
-            else self.stressed.equals(other.stressed)
+            else cast(pa.Table, self.stressed).equals(cast(pa.Table, other.stressed))
         )
         return (
-            self.moves.equals(other.moves)
+            cast(pa.Table, self.moves).equals(cast(pa.Table, other.moves))
             and same_stressed
             and (self.measure, self.confidence, self.vol_shock, self.mm_ratio, self.ewma_lambda)
             == (other.measure, other.confidence, other.vol_shock, other.mm_ratio, other.ewma_lambda)
@@ -150,11 +147,9 @@ class HistoricalModel:
     __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
-        stressed = "" if self.stressed is None else f", stressed={self.stressed.num_rows} rows"
+        stressed = "" if self.stressed is None else f", stressed={cast(pa.Table, self.stressed).num_rows} rows"
         ewma = "" if self.ewma_lambda is None else f", ewma_lambda={self.ewma_lambda}"
         return (
-            f"HistoricalModel(moves={self.moves.num_rows} rows, measure={self.measure!r}, "
+            f"HistoricalModel(moves={cast(pa.Table, self.moves).num_rows} rows, measure={self.measure!r}, "
             f"confidence={self.confidence}{stressed}{ewma})"
         )
-
-

@@ -7,10 +7,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from os import PathLike
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import pyarrow as pa
 
+from ..columns import read_ids, required_numbers
 from ..correlation import Correlation
 from ..io import TableLike, to_table
 from ._validate import (
@@ -22,9 +23,9 @@ from ._validate import (
     _correlation_value,
     _integer,
     _is_number,
-    _read_toml,
     _table_value,
     _tail_settings,
+    tail_count,
 )
 from .registry import register
 
@@ -43,7 +44,6 @@ _MONTE_CARLO_KEYS = (
     "spot_vol_correlation",
     "mm_ratio",
 )
-
 
 
 @register
@@ -77,9 +77,6 @@ class MonteCarloModel:
     _horizon_vols: tuple[float | None, ...] = field(default=(), init=False, repr=False)
 
     def __post_init__(self) -> None:
-        from ..reference.risk.tail import tail_count
-        from ..reference.input import read_ids, required_numbers
-
         if not isinstance(self.correlation, Correlation):
             raise _config_error("correlation", f"must be a pmargin.Correlation, got {type(self.correlation).__name__}")
         n = _integer("n_scenarios", self.n_scenarios, 1, 2**31 - 1)
@@ -156,12 +153,14 @@ class MonteCarloModel:
         }
 
     def scenarios(self) -> pa.Table:
-        """The simulated scenarios, drawn by the pure-Python reference generator: ``scenario``
+        """The simulated scenarios, drawn by the native generator (the reference draws the same
+        numbers: ``pmargin.reference.scenarios.montecarlo``): ``scenario``
         (int32), ``underlying``, ``return`` (``exp(sigma z) - 1``), ``vol_change`` (relative);
         scenario-major, names in correlation order (those with a vol)."""
-        from ..reference.scenarios.montecarlo import scenario_table
+        from .. import _core
 
-        return scenario_table(self)
+        table: pa.Table = _core.monte_carlo_scenarios(self.to_spec())
+        return table
 
     @classmethod
     def from_dict(cls, config: Mapping[str, Any], base: str | PathLike[str] | None = None) -> MonteCarloModel:
@@ -187,7 +186,9 @@ class MonteCarloModel:
         # Every configuration key but the vols table (compared as a table) and the repair flag
         # (its effect lives in the correlation).
         keys = [k for k in _MONTE_CARLO_KEYS if k not in ("vols", "repair_correlation")]
-        return self.vols.equals(other.vols) and all(getattr(self, k) == getattr(other, k) for k in keys)
+        return cast(pa.Table, self.vols).equals(cast(pa.Table, other.vols)) and all(
+            getattr(self, k) == getattr(other, k) for k in keys
+        )
 
     __hash__ = None  # type: ignore[assignment]
 
@@ -197,5 +198,3 @@ class MonteCarloModel:
             f"MonteCarloModel({len(self.correlation)} names, n_scenarios={self.n_scenarios}, seed={self.seed}, "
             f"distribution={self.distribution!r}{dof}, measure={self.measure!r}, confidence={self.confidence})"
         )
-
-

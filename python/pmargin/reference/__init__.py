@@ -11,32 +11,41 @@ give the same numbers: both evaluate every formula in the same order, so they ag
 - :func:`value` and :func:`greeks`: prices and Greeks per instrument, per position and per
   account and underlying, as :func:`pmargin.value` and :func:`pmargin.greeks`.
 - ``margin(..., by_position=True)`` (grid models): each position's contribution, standalone and
-  incremental margin and the driving scenario's P&L explain (:mod:`.attribution`).
+  incremental margin and the driving scenario's P&L explain (:mod:`.methods.grid.attribution`).
 
-The formulas are in :mod:`.pricing` (contract values), :mod:`.payoffs` (digital and barrier
-prices, every Greek), :mod:`.sensitivities` (Greeks tables), :mod:`.grid` (grid scenarios, netting,
-worst-loss aggregation, the correlation cross), :mod:`.historical` and :mod:`.montecarlo`
-(scenario windows), :mod:`.measures` (tail count, VaR, ES) and :mod:`.tail` (VaR / ES
-aggregation); the input checks in :mod:`.tables`.
+The modules mirror the native core's stages and are named alike, each naming its counterpart in
+a ``Mirrors:`` line: :mod:`.input` (column readers), :mod:`.domain` (instruments and their option
+terms, market data, positions netted into books), :mod:`.pricing` (formulas: normal, Black-76,
+Greeks, digital, barrier), :mod:`.valuation` (contracts, base values, Greeks per contract, market
+problems), :mod:`.scenarios` (grid, historical, Monte Carlo), :mod:`.risk` (risk arrays, group P&L,
+worst loss, tail measures), :mod:`.methods` (:mod:`.methods.grid` with its cross rules and
+attribution, :mod:`.methods.var`: historical and Monte Carlo VaR / ES) and :mod:`.output` (Arrow
+helpers, Greeks tables). This module ties them together as the core's engine does. The reference never
+imports the native engine.
+
+Mirrors: rust/pmargin-core/src/engine.rs
 """
 
 from __future__ import annotations
 
 import pyarrow as pa
 
-from ..api import GreeksResult
 from ..errors import MarginConfigError, MarginInputError
-from ..io import TableLike, to_table
+from ..io import to_table
 from ..market import Market
 from ..models import GridModel, HistoricalModel, MonteCarloModel
-from ..result import MarginResult
-from .attribution import attribution_tables
-from .grid import account_risk, held_risk_arrays, make_contract, net_positions
-from .output import accounts_table, by_underlying_table, scenario_matrix
-from .pricing import base_value
-from .sensitivities import greeks_tables, unit_greeks, value_table
-from .tables import check_held, market_problem, read_instruments, read_positions, read_underlyings, read_vols
-from .tail import measure_margin
+from ..result import GreeksResult, MarginResult
+from ..types import TableLike
+from .domain.book import net_positions, read_positions
+from .domain.instruments import read_instruments
+from .domain.market import read_underlyings, read_vols
+from .methods.grid.aggregate import account_risk
+from .methods.grid.attribution import attribution_tables
+from .methods.grid.tables import accounts_table, by_underlying_table, scenario_matrix
+from .methods.var import measure_margin
+from .output.greeks import greeks_tables, value_table
+from .risk.arrays import held_risk_arrays
+from .valuation import base_value, check_held, make_contract, market_problem, unit_greeks
 
 __all__ = ["greeks", "instrument_values", "margin", "value"]
 
@@ -137,7 +146,7 @@ def value(instruments: TableLike, market: Market) -> pa.Table:
 
 def greeks(positions: TableLike, instruments: TableLike, market: Market) -> GreeksResult:
     """As :func:`pmargin.greeks`: the Greeks of every netted position and their sums per account
-    and underlying (:mod:`.sensitivities`)."""
+    and underlying (:mod:`.output.greeks`)."""
     positions_table = to_table(positions, "positions")
     underlyings = read_underlyings(market.underlyings)
     vols = read_vols(market.vols)

@@ -173,3 +173,196 @@ fn first_account_ids(positions: Table<'_>, first_rows: &[usize]) -> Result<Array
         .collect();
     interleave(&columns, &picks).map_err(|e| MarginError::Internal(format!("gathering account ids: {e}")))
 }
+
+#[cfg(test)]
+mod tests {
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::Int64Type;
+    use arrow_array::Int64Array;
+    use arrow_schema::DataType;
+
+    use super::*;
+    use crate::domain::option_terms::OptionType;
+    use crate::pricing::greeks::vanilla;
+    use crate::spec::Value;
+    use crate::test_support::{
+        assert_all_close, assert_close, correlation, f64_column, floats, grid_spec, opt_f64_column, positions,
+        rebatched, str_column, strings, table, two_underlyings, vols, Market,
+    };
+
+    /// Long 2 `FA` (A at 100) and short 1 `FB` (B at 50, multiplier 2), shocks -10% / +10%:
+    /// A's P&L is [-20, +20], B's [+10, -10].
+    fn pair_book() -> crate::spec::OwnedTable {
+        positions(&[("acc", "FA", 2.0), ("acc", "FB", -1.0)])
+    }
+
+    fn run(cross: &str, rho: Option<Value>) -> RecordBatch {
+        let engine = two_underlyings().engine(&grid_spec(&[-0.1, 0.1], &[0.0], cross, 0.5, rho)).expect("valid");
+        engine.margin(pair_book().view("positions"), false).expect("margined").accounts_batch().expect("a table")
+    }
+
+    #[test]
+    fn margins_a_long_and_a_short_future_on_two_underlyings() {
+        let sum = run("sum", None);
+        assert_eq!(str_column(&sum, "account_id"), vec![Some("acc".to_owned())]);
+        assert_all_close(&f64_column(&sum, "initial_margin"), &[30.0], 1e-9);
+        assert_all_close(&f64_column(&sum, "maintenance_margin"), &[15.0], 1e-9);
+        assert_all_close(&f64_column(&sum, "gross_margin"), &[30.0], 1e-9);
+        assert_all_close(&f64_column(&sum, "diversification_benefit"), &[0.0], 1e-9);
+        // The driver is the underlying with the largest requirement: A, falling 10%.
+        assert_eq!(str_column(&sum, "worst_scenario"), vec![Some("A -10.0% vol +0%".to_owned())]);
+        assert_eq!(opt_f64_column(&sum, "worst_price_shock"), vec![Some(-0.1)]);
+        assert_eq!(opt_f64_column(&sum, "worst_vol_shock"), vec![Some(0.0)]);
+
+        // Joint: the total is [-10, +10], so 10; the hedge saves 20.
+        let joint = run("joint", None);
+        assert_all_close(&f64_column(&joint, "initial_margin"), &[10.0], 1e-9);
+        assert_all_close(&f64_column(&joint, "maintenance_margin"), &[5.0], 1e-9);
+        assert_all_close(&f64_column(&joint, "gross_margin"), &[30.0], 1e-9);
+        assert_all_close(&f64_column(&joint, "diversification_benefit"), &[20.0], 1e-9);
+        assert_eq!(str_column(&joint, "worst_scenario"), vec![Some("ALL -10.0% vol +0%".to_owned())]);
+
+        // Correlation 0.5, A long (+20), B short (-10): sqrt(400 + 100 - 2 x 0.5 x 200) = sqrt(300).
+        let corr = run("correlation", Some(correlation(&["A", "B"], &[1.0, 0.5, 0.5, 1.0])));
+        assert_all_close(&f64_column(&corr, "initial_margin"), &[300f64.sqrt()], 1e-9);
+        assert_all_close(&f64_column(&corr, "diversification_benefit"), &[30.0 - 300f64.sqrt()], 1e-9);
+    }
+
+    #[test]
+    fn by_underlying_and_the_scenario_matrix_of_the_pair() {
+        let engine = two_underlyings().engine(&grid_spec(&[-0.1, 0.1], &[0.0], "sum", 0.5, None)).expect("valid");
+        let run = engine.margin(pair_book().view("positions"), false).expect("margined");
+        assert_eq!(run.n_accounts(), 1);
+        let by = run.by_underlying_batch().expect("a table");
+        assert_eq!(str_column(&by, "underlying"), vec![Some("A".to_owned()), Some("B".to_owned())]);
+        assert_all_close(&f64_column(&by, "requirement"), &[20.0, 10.0], 1e-9);
+        assert_eq!(opt_f64_column(&by, "worst_price_shock"), vec![Some(-0.1), Some(0.1)]);
+        assert_eq!(
+            str_column(&by, "worst_scenario"),
+            vec![Some("A -10.0% vol +0%".to_owned()), Some("B +10.0% vol +0%".to_owned())]
+        );
+        let matrix = run.scenario_matrix_batch(0).expect("account 0");
+        let names: Vec<String> = matrix.schema().fields().iter().map(|f| f.name().clone()).collect();
+        assert_eq!(names, ["scenario", "price_shock", "vol_shock", "A", "B", "total"]);
+        assert_all_close(&f64_column(&matrix, "A"), &[-20.0, 20.0], 1e-9);
+        assert_all_close(&f64_column(&matrix, "B"), &[10.0, -10.0], 1e-9);
+        assert_all_close(&f64_column(&matrix, "total"), &[-10.0, 10.0], 1e-9);
+        let err = run.scenario_matrix_batch(1).expect_err("one account only");
+        assert_eq!(err.to_string(), "positions.account_id: no account number 1");
+    }
+
+    #[test]
+    fn account_ids_keep_their_type_and_first_seen_order_across_batches() {
+        let engine = two_underlyings().engine(&grid_spec(&[-0.1, 0.1], &[0.0], "sum", 1.0, None)).expect("valid");
+        let t = table(vec![
+            ("account_id", Arc::new(Int64Array::from(vec![9, 5, 9, 7, 5])) as ArrayRef),
+            ("instrument_id", strings(&["FA", "FA", "FB", "SA", "SA"])),
+            ("quantity", floats(&[1.0, 2.0, 1.0, -1.0, 1.0])),
+        ]);
+        let t = rebatched(&t, 2);
+        let run = engine.margin(t.view("positions"), false).expect("margined");
+        let accounts = run.accounts_batch().expect("a table");
+        assert_eq!(accounts.schema().field(0).data_type(), &DataType::Int64);
+        let ids: Vec<i64> = accounts.column(0).as_primitive::<Int64Type>().values().to_vec();
+        assert_eq!(ids, vec![9, 5, 7]);
+        // 9: long FA (10) and long FB (10): 20; 5: long 2 FA and long SA on A (30); 7: short SA (10).
+        assert_all_close(&f64_column(&accounts, "initial_margin"), &[20.0, 30.0, 10.0], 1e-9);
+        let by = run.by_underlying_batch().expect("a table");
+        assert_eq!(by.column(0).as_primitive::<Int64Type>().values().to_vec(), vec![9, 9, 5, 7]);
+    }
+
+    #[test]
+    fn an_empty_book_has_no_accounts() {
+        let engine = two_underlyings().engine(&grid_spec(&[-0.1], &[0.0], "sum", 1.0, None)).expect("valid");
+        let run = engine.margin(positions(&[]).view("positions"), true).expect("margined");
+        let all = run.all_batches().expect("tables");
+        assert_eq!((all.accounts.num_rows(), all.by_underlying.num_rows()), (0, 0));
+        assert_eq!(all.accounts.schema().field(0).data_type(), &DataType::Utf8);
+        let (by_position, explain) = all.attribution.expect("attributed");
+        assert_eq!((by_position.num_rows(), explain.num_rows()), (0, 0));
+    }
+
+    #[test]
+    fn all_batches_are_the_single_tables() {
+        let engine = two_underlyings().engine(&grid_spec(&[-0.1, 0.1], &[0.0], "joint", 0.5, None)).expect("valid");
+        let run = engine.margin(pair_book().view("positions"), true).expect("margined");
+        let all = run.all_batches().expect("tables");
+        assert_eq!(all.accounts, run.accounts_batch().expect("accounts"));
+        assert_eq!(all.by_underlying, run.by_underlying_batch().expect("by underlying"));
+        assert_eq!(all.attribution.expect("attributed"), run.attribution_batches().expect("attribution"));
+        let plain = engine.margin(pair_book().view("positions"), false).expect("margined");
+        assert!(plain.all_batches().expect("tables").attribution.is_none());
+        let err = plain.attribution_batches().expect_err("not attributed");
+        assert_eq!(err.to_string(), "internal error: no attribution was computed for this run");
+    }
+
+    #[test]
+    fn input_problems_are_raised_only_for_held_instruments() {
+        let mut market: Market = two_underlyings();
+        market.vols = vols(&[("CA", 0.2)]);
+        let engine = market.engine(&grid_spec(&[-0.1, 0.1], &[0.0], "sum", 1.0, None)).expect("PB is not held yet");
+        assert!(engine.margin(pair_book().view("positions"), false).is_ok());
+        let held = positions(&[("a", "FA", 1.0), ("b", "PB", 1.0)]);
+        let err = engine.margin(held.view("positions"), false).err().expect("PB has no vol");
+        assert_eq!(
+            err.to_string(),
+            "instruments.instrument_id, row 4: option 'PB' has no implied vol in the vols table"
+        );
+        let err = engine.greeks_batches(held.view("positions")).expect_err("PB has no vol");
+        assert!(err.to_string().starts_with("instruments.instrument_id, row 4"), "{err}");
+        let err = engine.values_batch().expect_err("the first unpriceable instrument");
+        assert!(err.to_string().starts_with("instruments.instrument_id, row 4"), "{err}");
+        let unknown = positions(&[("a", "FA", 1.0), ("a", "XX", 1.0)]);
+        let err = engine.margin(unknown.view("positions"), false).err().expect("unknown instrument");
+        assert_eq!(err.to_string(), "positions.instrument_id, row 1: unknown instrument 'XX'");
+        let no_accounts = table(vec![("instrument_id", strings(&["FA"])), ("quantity", floats(&[1.0]))]);
+        let err = engine.margin(no_accounts.view("positions"), false).err().expect("no account_id");
+        assert_eq!(err.to_string(), "positions.account_id: missing column");
+    }
+
+    #[test]
+    fn values_are_per_unit_with_the_multiplier() {
+        let engine = two_underlyings().engine(&grid_spec(&[0.1], &[0.0], "sum", 1.0, None)).expect("valid");
+        assert_eq!(engine.n_instruments(), 5);
+        let values = engine.values_batch().expect("all priceable");
+        let ids = str_column(&values, "instrument_id");
+        assert_eq!(ids, ["FA", "FB", "SA", "CA", "PB"].map(|s| Some(s.to_owned())));
+        // ATM at rate 0: C = S (2 N(sd / 2) - 1), N(0.1) = 0.539827837277029, N(0.15) = 0.559617692370242.
+        let call = 100.0 * (2.0 * 0.539_827_837_277_029 - 1.0);
+        let put = 50.0 * (2.0 * 0.559_617_692_370_242 - 1.0);
+        assert_all_close(&f64_column(&values, "price"), &[100.0, 100.0, 100.0, call, put], 1e-9);
+        assert_all_close(
+            &f64_column(&values, "delta"),
+            &[1.0, 2.0, 1.0, 0.539_827_837_277_029, -0.440_382_307_629_758],
+            1e-12,
+        );
+        assert_eq!(f64_column(&values, "theta")[..3], [0.0, 0.0, 0.0]);
+    }
+
+    #[test]
+    fn greeks_per_position_and_per_underlying() {
+        let engine = two_underlyings().engine(&grid_spec(&[0.1], &[0.0], "sum", 1.0, None)).expect("valid");
+        let book = positions(&[("a", "CA", 2.0), ("a", "FA", -1.0), ("b", "PB", 1.0), ("a", "CA", 1.0)]);
+        let (by_position, by_underlying) = engine.greeks_batches(book.view("positions")).expect("tables");
+        let call = vanilla(OptionType::Call, 100.0, 100.0, 1.0, 0.0, 0.2);
+        let put = vanilla(OptionType::Put, 50.0, 50.0, 1.0, 0.0, 0.3);
+        // Netted: a holds 3 CA and -1 FA; b holds 1 PB.
+        assert_eq!(f64_column(&by_position, "quantity"), vec![3.0, -1.0, 1.0]);
+        assert_all_close(&f64_column(&by_position, "value"), &[3.0 * call.price, -100.0, put.price], 1e-9);
+        assert_all_close(&f64_column(&by_position, "delta"), &[3.0 * call.delta, -1.0, put.delta], 1e-12);
+        assert_all_close(&f64_column(&by_position, "vega"), &[3.0 * call.vega, 0.0, put.vega], 1e-12);
+        assert_eq!(str_column(&by_underlying, "underlying"), vec![Some("A".to_owned()), Some("B".to_owned())]);
+        let delta_a = 3.0 * call.delta - 1.0;
+        assert_all_close(&f64_column(&by_underlying, "delta"), &[delta_a, put.delta], 1e-12);
+        assert_all_close(&f64_column(&by_underlying, "cash_delta"), &[100.0 * delta_a, 50.0 * put.delta], 1e-9);
+        // 0.5 x gamma x (1% of spot)^2, and vega per vol point.
+        let cash_gamma = [0.5 * 3.0 * call.gamma, 0.5 * put.gamma * 0.25];
+        assert_all_close(&f64_column(&by_underlying, "cash_gamma"), &cash_gamma, 1e-12);
+        assert_all_close(&f64_column(&by_underlying, "vega_1pct"), &[0.03 * call.vega, put.vega / 100.0], 1e-12);
+        assert_eq!(
+            by_position.column(0).as_string::<i32>().iter().collect::<Vec<_>>(),
+            vec![Some("a"), Some("a"), Some("b")]
+        );
+        assert_close(f64_column(&by_underlying, "theta")[0], 3.0 * call.theta, 1e-9);
+    }
+}

@@ -29,6 +29,8 @@ pub mod pricing;
 pub mod risk;
 pub mod scenarios;
 pub mod spec;
+#[cfg(test)]
+pub(crate) mod test_support;
 pub mod valuation;
 
 pub use engine::{Engine, MarginRun};

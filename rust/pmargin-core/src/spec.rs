@@ -89,7 +89,7 @@ impl<'v> Fields<'v> {
     pub fn new(value: &'v Value) -> Result<Self> {
         match value {
             Value::Map(entries) => Ok(Fields { entries, read: vec![false; entries.len()] }),
-            other => Err(config_error("model", format!("must be a table of keys, got {}", other.kind()))),
+            other => Err(config_error("spec", format!("must be a table of keys, got {}", other.kind()))),
         }
     }
 

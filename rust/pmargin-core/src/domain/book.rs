@@ -380,7 +380,14 @@ fn net_rows(
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
+    use arrow_array::Int64Array;
+
     use super::*;
+    use crate::domain::instruments::read_instruments;
+    use crate::spec::OwnedTable;
+    use crate::test_support::{floats, instruments, ints, positions, rebatched, strings, table, Inst};
 
     #[test]
     fn nets_and_keeps_first_seen_order() {
@@ -470,5 +477,81 @@ mod tests {
         let runs = number_keys([3, 3, 1, 2, 2].into_iter(), 5);
         assert!(runs.contiguous);
         assert_eq!(runs.code, vec![0, 0, 1, 2, 2]);
+    }
+
+    /// Rows 0 `FA`, 1 `FB`, 2 `SA`.
+    fn three_instruments() -> Instruments {
+        let t = instruments(&[Inst::future("FA", "A", 30), Inst::future("FB", "B", 30), Inst::spot("SA", "A")]);
+        read_instruments(t.view("instruments")).expect("valid")
+    }
+
+    fn read(t: &OwnedTable) -> Result<Book> {
+        read_book(t.view("positions"), &three_instruments(), |_| Ok(()))
+    }
+
+    #[test]
+    fn reads_and_nets_a_table_across_batches() {
+        let t =
+            positions(&[("b", "FA", 1.0), ("a", "FB", 2.0), ("b", "FA", 3.0), ("b", "SA", -1.0), ("a", "FB", -2.0)]);
+        for t in [t.clone(), rebatched(&t, 2)] {
+            let book = read(&t).expect("valid");
+            assert_eq!(book.first_row, vec![0, 1]);
+            assert_eq!(book.offsets, vec![0, 2, 3]);
+            assert_eq!(book.instrument, vec![0, 2, 1]);
+            // A netted position that nets to zero is kept.
+            assert_eq!(book.quantity, vec![4.0, -1.0, 0.0]);
+            assert_eq!((book.n_accounts(), book.positions(1)), (2, 2..3));
+        }
+    }
+
+    #[test]
+    fn integer_account_ids_are_accounts_too() {
+        let t = table(vec![
+            ("account_id", ints(&[7, 3, 7])),
+            ("instrument_id", strings(&["FA", "FA", "SA"])),
+            ("quantity", floats(&[1.0, 2.0, 3.0])),
+        ]);
+        let book = read(&t).expect("valid");
+        assert_eq!((book.first_row, book.offsets), (vec![0, 1], vec![0, 2, 3]));
+        assert_eq!(book.instrument, vec![0, 2, 0]);
+    }
+
+    #[test]
+    fn errors_name_column_and_row_in_the_reference_order() {
+        let error = |t: &OwnedTable| read(t).expect_err("invalid").to_string();
+        assert_eq!(
+            error(&positions(&[("a", "FA", 1.0), ("a", "ZZ", 1.0)])),
+            "positions.instrument_id, row 1: unknown instrument 'ZZ'"
+        );
+        assert_eq!(
+            error(&positions(&[("a", "FA", 1.0), ("a", "FA", 1.0), ("b", "SA", f64::NAN)])),
+            "positions.quantity, row 2: NaN is not allowed: need a finite number"
+        );
+        // The account column is checked before the instruments.
+        let t = table(vec![
+            ("account_id", Arc::new(Int64Array::from(vec![Some(1), None])) as _),
+            ("instrument_id", strings(&["ZZ", "FA"])),
+            ("quantity", floats(&[1.0, 1.0])),
+        ]);
+        assert_eq!(error(&t), "positions.account_id, row 1: null is not allowed");
+        let t = table(vec![
+            ("account_id", floats(&[1.0])),
+            ("instrument_id", strings(&["FA"])),
+            ("quantity", floats(&[1.0])),
+        ]);
+        assert_eq!(error(&t), "positions.account_id: expected a string or integer column, got Arrow type Float64");
+        let t = table(vec![("account_id", strings(&["a"])), ("instrument_id", strings(&["FA"]))]);
+        assert_eq!(error(&t), "positions.quantity: missing column");
+        // An unusable instrument is reported for the first position holding it.
+        let usable = |row: u32| {
+            if row == 2 {
+                Err(MarginError::cell("instruments", "expiry", 2, "expired"))
+            } else {
+                Ok(())
+            }
+        };
+        let t = positions(&[("a", "FA", 1.0), ("a", "SA", 1.0)]);
+        let err = read_book(t.view("positions"), &three_instruments(), usable).expect_err("SA is unusable");
+        assert_eq!(err.to_string(), "instruments.expiry, row 2: expired");
     }
 }

@@ -334,3 +334,192 @@ fn read_payoffs(table: Table<'_>, kinds: &[Kind]) -> Result<Vec<Payoff>> {
         })
         .collect())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::{days_after, instruments, strings, table, Inst, AS_OF, DAY_NS};
+
+    fn read(rows: &[Inst]) -> Result<Instruments> {
+        read_instruments(instruments(rows).view("instruments"))
+    }
+
+    fn error(rows: &[Inst]) -> String {
+        read(rows).expect_err("an invalid instruments table").to_string()
+    }
+
+    #[test]
+    fn reads_every_kind_with_its_terms() {
+        let got = read(&[
+            Inst::spot("S", "A"),
+            Inst::future("F", "A", 30).times(5.0),
+            Inst::option("C", "B", "call", 100.0, 365),
+            Inst { payoff: Some("digital"), ..Inst::option("D", "B", "put", 90.0, 10) },
+            Inst {
+                barrier_type: Some("up-and-out"),
+                barrier: Some(120.0),
+                rebate: Some(2.0),
+                ..Inst::option("U", "B", "call", 100.0, 10)
+            },
+            Inst { barrier_type: Some("down-and-in"), barrier: Some(80.0), ..Inst::option("K", "B", "put", 95.0, 10) },
+        ])
+        .expect("a valid table");
+        assert_eq!(got.ids(), ["S", "F", "C", "D", "U", "K"]);
+        assert_eq!((got.len(), got.is_empty()), (6, false));
+        assert_eq!(got.row_of("D"), Some(3));
+        assert_eq!(got.row_of("X"), None);
+        assert_eq!(
+            got.rows[0],
+            Instrument {
+                underlying: "A".into(),
+                kind: Kind::Spot,
+                option_type: None,
+                strike: 0.0,
+                expiry_ns: None,
+                multiplier: 1.0,
+                payoff: Payoff::Vanilla,
+            }
+        );
+        assert_eq!((got.rows[1].kind, got.rows[1].multiplier), (Kind::Future, 5.0));
+        assert_eq!(got.rows[1].expiry_ns, Some(AS_OF + 30 * DAY_NS));
+        let call = &got.rows[2];
+        assert_eq!((call.option_type, call.strike, call.payoff), (Some(OptionType::Call), 100.0, Payoff::Vanilla));
+        assert_eq!((got.rows[3].option_type, got.rows[3].payoff), (Some(OptionType::Put), Payoff::Digital));
+        assert_eq!(
+            got.rows[4].payoff,
+            Payoff::Barrier { barrier_type: BarrierType::UpOut, barrier: 120.0, rebate: 2.0 }
+        );
+        // The rebate defaults to 0.
+        assert_eq!(
+            got.rows[5].payoff,
+            Payoff::Barrier { barrier_type: BarrierType::DownIn, barrier: 80.0, rebate: 0.0 }
+        );
+    }
+
+    #[test]
+    fn optional_columns_may_be_absent() {
+        // No multiplier (1), no option columns (no options), an expiry only where needed.
+        let t = table(vec![
+            ("instrument_id", strings(&["F", "P"])),
+            ("underlying", strings(&["A", "A"])),
+            ("kind", strings(&["future", "perpetual"])),
+            ("expiry", days_after(&[Some(1), None])),
+        ]);
+        let got = read_instruments(t.view("instruments")).expect("valid");
+        assert_eq!(got.rows.iter().map(|r| r.multiplier).collect::<Vec<_>>(), vec![1.0, 1.0]);
+        assert_eq!(got.rows.iter().map(|r| r.expiry_ns).collect::<Vec<_>>(), vec![Some(AS_OF + DAY_NS), None]);
+        assert_eq!(got.rows[1].kind, Kind::Perpetual);
+        // Spot and perpetuals need no expiry column at all.
+        let t = table(vec![
+            ("instrument_id", strings(&["S"])),
+            ("underlying", strings(&["A"])),
+            ("kind", strings(&["spot"])),
+        ]);
+        assert_eq!(read_instruments(t.view("instruments")).expect("valid").rows[0].expiry_ns, None);
+        let t = table(vec![("instrument_id", strings(&["S"])), ("underlying", strings(&["A"]))]);
+        assert_eq!(
+            read_instruments(t.view("instruments")).expect_err("no kind").to_string(),
+            "instruments.kind: missing column"
+        );
+    }
+
+    #[test]
+    fn option_columns_of_other_kinds_are_ignored() {
+        let junk = Inst {
+            option_type: Some("bogus"),
+            strike: Some(-5.0),
+            payoff: Some("weird"),
+            barrier_type: Some("nope"),
+            barrier: Some(-1.0),
+            rebate: Some(-1.0),
+            ..Inst::future("F", "A", 1)
+        };
+        let got =
+            read(&[junk, Inst::option("C", "A", "call", 100.0, 1)]).expect("the future's option cells are unused");
+        assert_eq!((got.rows[0].option_type, got.rows[0].strike, got.rows[0].payoff), (None, 0.0, Payoff::Vanilla));
+    }
+
+    #[test]
+    fn errors_name_table_column_and_row() {
+        let option = Inst::option("C", "A", "call", 100.0, 30);
+        let cases: Vec<(Vec<Inst>, &str)> = vec![
+            (
+                vec![Inst::spot("X", "A"), Inst::spot("Y", "A"), Inst::spot("X", "B")],
+                "instruments.instrument_id, row 2: duplicate instrument_id 'X' (first at row 0)",
+            ),
+            (
+                vec![Inst::spot("X", "A"), Inst { kind: "swap", ..Inst::spot("Y", "A") }],
+                "instruments.kind, row 1: unknown kind 'swap'; expected spot, future, perpetual or option",
+            ),
+            (
+                vec![Inst { option_type: None, ..option }],
+                "instruments.option_type, row 0: null is not allowed for an option",
+            ),
+            (
+                vec![Inst { option_type: Some("straddle"), ..option }],
+                "instruments.option_type, row 0: unknown option_type 'straddle'; expected call or put",
+            ),
+            (
+                vec![Inst::spot("S", "A"), Inst { strike: Some(0.0), ..option }],
+                "instruments.strike, row 1: must be > 0, got 0",
+            ),
+            (vec![Inst { strike: None, ..option }], "instruments.strike, row 0: null is not allowed for an option"),
+            (
+                vec![Inst { expiry_days: None, ..Inst::future("F", "A", 1) }],
+                "instruments.expiry, row 0: null is not allowed for a future or option",
+            ),
+            (vec![Inst::spot("S", "A").times(-1.0)], "instruments.multiplier, row 0: must be > 0, got -1"),
+            (
+                vec![Inst::spot("S", "A").times(f64::NAN)],
+                "instruments.multiplier, row 0: NaN is not allowed: need a finite number",
+            ),
+            (
+                vec![Inst { payoff: Some("digital"), ..option }.times(0.0)],
+                "instruments.multiplier, row 0: a digital pays its multiplier: the payout must be > 0, got 0",
+            ),
+            (
+                vec![Inst { payoff: Some("asian"), ..option }],
+                "instruments.payoff, row 0: unknown payoff 'asian'; expected vanilla or digital",
+            ),
+            (
+                vec![Inst { barrier_type: Some("sideways-and-out"), barrier: Some(1.0), ..option }],
+                "instruments.barrier_type, row 0: unknown barrier_type 'sideways-and-out'; expected up-and-out, \
+                 up-and-in, down-and-out or down-and-in",
+            ),
+            (
+                vec![Inst {
+                    payoff: Some("digital"),
+                    barrier_type: Some("up-and-out"),
+                    barrier: Some(120.0),
+                    ..option
+                }],
+                "instruments.barrier_type, row 0: a barrier option must have payoff 'vanilla'",
+            ),
+            (
+                vec![Inst { barrier_type: Some("down-and-in"), ..option }],
+                "instruments.barrier, row 0: null is not allowed for a barrier option",
+            ),
+            (
+                vec![Inst { barrier_type: Some("down-and-in"), barrier: Some(80.0), rebate: Some(-1.0), ..option }],
+                "instruments.rebate, row 0: must be >= 0, got -1",
+            ),
+        ];
+        for (rows, message) in cases {
+            assert_eq!(error(&rows), message);
+        }
+    }
+
+    #[test]
+    fn unique_index_maps_keys_to_rows() {
+        let index = unique_index("t", "k", &["a", "b"]).expect("distinct");
+        assert_eq!((index["a"], index["b"]), (0, 1));
+        let err = unique_index("t", "k", &["a", "b", "b"]).expect_err("repeated");
+        assert_eq!(err.to_string(), "t.k, row 2: duplicate k 'b' (first at row 1)");
+    }
+
+    #[test]
+    fn only_futures_and_options_expire() {
+        let expiring: Vec<bool> = [Kind::Spot, Kind::Future, Kind::Perpetual, Kind::Option].map(Kind::expires).into();
+        assert_eq!(expiring, vec![false, true, false, true]);
+    }
+}

@@ -50,3 +50,18 @@ impl BarrierType {
         matches!(self, BarrierType::DownIn | BarrierType::UpIn)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn barrier_types_round_trip_their_spelling() {
+        for b in BarrierType::ALL {
+            assert_eq!(BarrierType::parse(b.as_str()), Some(b));
+        }
+        assert_eq!(BarrierType::parse("up-and-away"), None);
+        let flags: Vec<(bool, bool)> = BarrierType::ALL.iter().map(|b| (b.is_down(), b.is_knock_in())).collect();
+        assert_eq!(flags, vec![(true, true), (true, false), (false, true), (false, false)]);
+    }
+}

@@ -140,4 +140,18 @@ mod tests {
             }
         }
     }
+
+    #[test]
+    fn long_ids_with_the_same_ends_are_told_apart() {
+        // Same length, same first and last 8 bytes: only the middle differs, so the fingerprints
+        // collide and the lookup must compare the ids themselves.
+        let ids: Vec<String> =
+            ["AAAAAAAA-x-BBBBBBBB", "AAAAAAAA-y-BBBBBBBB", "AAAAAAAA-z-BBBBBBBB"].map(String::from).into();
+        let index = IdIndex::new(ids.clone());
+        for (row, id) in ids.iter().enumerate() {
+            assert_eq!(index.get(id), Some(row as u32), "{id}");
+        }
+        assert_eq!(index.get("AAAAAAAA-w-BBBBBBBB"), None);
+        assert_eq!(index.ids(), ids.as_slice());
+    }
 }

@@ -99,3 +99,96 @@ methods! {
     Historical(var::HistoricalSpec) = "historical",
     MonteCarlo(var::MonteCarloModel) = "montecarlo",
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::MarginError;
+    use crate::test_support::{correlation, float_list, grid_spec, historical_spec, map, moves, two_underlyings};
+
+    fn error(value: &Value) -> String {
+        MethodSpec::from_value(value).err().expect("an invalid spec").to_string()
+    }
+
+    fn monte_carlo() -> Value {
+        map(vec![
+            ("type", Value::Str("montecarlo".into())),
+            ("correlation", correlation(&["A"], &[1.0])),
+            ("horizon_vols", float_list(&[0.05])),
+            ("n_scenarios", Value::Int(100)),
+            ("seed", Value::Int(1)),
+            ("measure", Value::Str("var".into())),
+            ("confidence", Value::Float(0.99)),
+            ("mm_ratio", Value::Float(1.0)),
+        ])
+    }
+
+    #[test]
+    fn parses_every_known_type() {
+        assert_eq!(MethodSpec::NAMES, ["grid", "historical", "montecarlo"]);
+        let grid = grid_spec(&[-0.1, 0.1], &[0.0], "sum", 0.8, None);
+        assert!(matches!(MethodSpec::from_value(&grid), Ok(MethodSpec::Grid(m)) if m.mm_ratio == 0.8));
+        let historical = historical_spec(moves(&[(0, "A", 0.01)]), None, "var", 0.5, 1.0);
+        assert!(matches!(MethodSpec::from_value(&historical), Ok(MethodSpec::Historical(_))));
+        assert!(
+            matches!(MethodSpec::from_value(&monte_carlo()), Ok(MethodSpec::MonteCarlo(m)) if m.scenarios.n_scenarios == 100)
+        );
+    }
+
+    #[test]
+    fn an_unknown_type_names_the_known_types() {
+        let spec = map(vec![("type", Value::Str("span".into()))]);
+        assert_eq!(
+            error(&spec),
+            "model.type: unknown model type 'span'; expected one of: grid, historical, montecarlo"
+        );
+        assert_eq!(error(&map(vec![])), "model.type: is required");
+        assert_eq!(error(&map(vec![("type", Value::Int(1))])), "model.type: must be a string, got an integer");
+        assert_eq!(error(&Value::List(vec![])), "model.spec: must be a table of keys, got a list");
+    }
+
+    #[test]
+    fn an_unknown_key_is_rejected() {
+        let Value::Map(mut entries) = grid_spec(&[-0.1], &[0.0], "sum", 1.0, None) else { panic!("a map") };
+        entries.push(("mm_ration".into(), Value::Float(0.5)));
+        let err = MethodSpec::from_value(&Value::Map(entries)).err().expect("a misspelt key");
+        assert!(matches!(&err, MarginError::Config { field, .. } if field == "mm_ration"), "{err}");
+        assert!(err.to_string().starts_with("model.mm_ration: unknown key (the keys read were: type, "), "{err}");
+        let Value::Map(mut entries) = monte_carlo() else { panic!("a map") };
+        entries.push(("stressed".into(), Value::Bool(true)));
+        assert!(error(&Value::Map(entries)).starts_with("model.stressed: unknown key"));
+    }
+
+    #[test]
+    fn a_methods_own_errors_come_through() {
+        assert_eq!(
+            error(&grid_spec(&[-0.1], &[0.0], "sum", 0.0, None)),
+            "model.mm_ratio: must be a number in (0, 1], got 0"
+        );
+        let historical = historical_spec(moves(&[(0, "A", 0.01)]), None, "cvar", 0.5, 1.0);
+        assert_eq!(error(&historical), "model.measure: must be 'var' or 'es', got 'cvar'");
+    }
+
+    #[test]
+    fn build_dispatches_to_the_method() {
+        let market = two_underlyings();
+        let mut valuation = market.valuation().expect("valid");
+        let spec = MethodSpec::from_value(&grid_spec(&[-0.1, 0.1], &[0.0], "sum", 1.0, None)).expect("valid");
+        let method = spec.build(&mut valuation).expect("built");
+        let book = crate::test_support::book(&[&[(0, 1.0)]]);
+        let matrix = method.scenario_matrix(&valuation, &book, 0).expect("a grid matrix");
+        assert_eq!(matrix.num_rows(), 2);
+        // A historical spec builds a VaR method: its matrix has dated labels.
+        let spec = MethodSpec::from_value(&historical_spec(
+            moves(&[(0, "A", 0.01), (0, "B", 0.0), (1, "A", -0.02), (1, "B", 0.0)]),
+            None,
+            "var",
+            0.5,
+            1.0,
+        ))
+        .expect("valid");
+        let method = spec.build(&mut valuation).expect("built");
+        let matrix = method.scenario_matrix(&valuation, &book, 0).expect("a VaR matrix");
+        assert_eq!(matrix.schema().field(1).name(), "label");
+    }
+}

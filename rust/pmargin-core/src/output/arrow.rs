@@ -45,3 +45,53 @@ pub fn matrix_columns(names: &[String], matrix: &ScenarioMatrix, fields: &mut Ve
     fields.push(f64_field("total", false));
     columns.push(f64s(matrix.total.iter().copied()));
 }
+
+#[cfg(test)]
+mod tests {
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::Int64Type;
+    use arrow_array::{Int64Array, StringArray};
+
+    use super::*;
+    use crate::test_support::{f64_column, schema_of, str_column};
+
+    #[test]
+    fn fields_and_batches() {
+        assert_eq!(f64_field("x", true), Field::new("x", DataType::Float64, true));
+        let b = batch(vec![f64_field("x", false)], vec![f64s([1.5, 2.5].into_iter())]).expect("valid");
+        assert_eq!(f64_column(&b, "x"), vec![1.5, 2.5]);
+        // Arrow's own errors become internal errors that say what was being built.
+        let err = batch(vec![f64_field("x", false), f64_field("y", false)], vec![f64s([1.0].into_iter())])
+            .expect_err("two fields, one column");
+        assert!(matches!(&err, MarginError::Internal(m) if m.starts_with("building a result table: ")), "{err}");
+    }
+
+    #[test]
+    fn account_ids_keep_the_inputs_type() {
+        let strings: ArrayRef = Arc::new(StringArray::from(vec!["a", "b", "c"]));
+        assert_eq!(account_field(&strings), Field::new("account_id", DataType::Utf8, false));
+        let gathered = ids_for(&strings, vec![2, 0, 0]).expect("in range");
+        assert_eq!(gathered.as_string::<i32>().iter().collect::<Vec<_>>(), vec![Some("c"), Some("a"), Some("a")]);
+        let ints: ArrayRef = Arc::new(Int64Array::from(vec![7, 9]));
+        assert_eq!(account_field(&ints).data_type(), &DataType::Int64);
+        let gathered = ids_for(&ints, vec![1, 1, 0]).expect("in range");
+        assert_eq!(gathered.as_primitive::<Int64Type>().values().to_vec(), vec![9, 9, 7]);
+    }
+
+    #[test]
+    fn matrix_columns_are_named_after_the_underlyings() {
+        let names = ["A".to_owned(), "B".to_owned(), "C".to_owned()];
+        let matrix =
+            ScenarioMatrix { underlyings: vec![2, 0], pnl: vec![1.0, 2.0, -3.0, -4.0], total: vec![-2.0, -2.0] };
+        let (mut fields, mut columns) = (vec![Field::new("scenario", DataType::Utf8, false)], Vec::new());
+        columns.push(Arc::new(StringArray::from(vec!["s0", "s1"])) as ArrayRef);
+        matrix_columns(&names, &matrix, &mut fields, &mut columns);
+        let b = batch(fields, columns).expect("valid");
+        let names: Vec<String> = schema_of(&b).into_iter().map(|f| f.0).collect();
+        assert_eq!(names, ["scenario", "C", "A", "total"]);
+        assert_eq!(f64_column(&b, "C"), vec![1.0, 2.0]);
+        assert_eq!(f64_column(&b, "A"), vec![-3.0, -4.0]);
+        assert_eq!(f64_column(&b, "total"), vec![-2.0, -2.0]);
+        assert_eq!(str_column(&b, "scenario")[1].as_deref(), Some("s1"));
+    }
+}

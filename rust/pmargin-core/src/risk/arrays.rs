@@ -206,4 +206,27 @@ mod tests {
             assert!((x - 200.0 * p).abs() < 1e-9);
         }
     }
+
+    #[test]
+    fn extremes_locations_and_non_finite_values() {
+        let m =
+            GridModel::new(vec![-0.5, 0.0, 9.0], vec![0.0], VolShockMode::Relative, Cross::Sum, 1.0).expect("valid");
+        let huge = Contract { spot: 1e308, multiplier: 1.0, ..spot_contract() };
+        let contracts = [Some(spot_contract()), Some(huge)];
+        let ra = RiskArrays::build(&contracts, &[200.0, 1e308], &m.scenario_set(1)).expect("built");
+        // Contract 0 (2 x 100): P&L -100, 0, +1800.
+        assert!((ra.min[0] + 100.0).abs() < 1e-9 && (ra.max[0] - 1800.0).abs() < 1e-9);
+        // 1e308 x 10 overflows under the third scenario: reported, not an error yet.
+        assert_eq!(ra.non_finite.len(), 1);
+        let (c, e) = &ra.non_finite[0];
+        assert_eq!(*c, 1);
+        assert_eq!(
+            e.to_string(),
+            "instruments.instrument_id, row 1: its value is not finite under scenario 2: the scenario's moves are too extreme"
+        );
+        assert_eq!(ra.locate(2), (0, 2));
+        assert_eq!(ra.locate(BLOCK + 3), (1, 3));
+        let (b, at) = ra.locate(2);
+        assert!((ra.block_row(b, 0)[at] - 1800.0).abs() < 1e-9);
+    }
 }

@@ -159,3 +159,69 @@ pub fn scenario_matrix(book: &Book, a: usize, group_of: &[u32], risk: &RiskArray
     account_pnl(book, a, group_of, risk, true, &mut scratch);
     ScenarioMatrix { underlyings: scratch.underlyings, pnl: scratch.pnl, total: scratch.total }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::{assert_all_close, book, spot_risk};
+
+    /// Contracts 0, 1 on underlying 0 (spots 100, 10) and 2 on underlying 1 (spot 50); three
+    /// scenarios moving underlying 0 by -10%, 0, +10% and underlying 1 by +20%, -20%, 0.
+    fn risk() -> RiskArrays {
+        spot_risk(&[(0, 100.0), (0, 10.0), (1, 50.0)], &[vec![0.9, 1.0, 1.1], vec![1.2, 0.8, 1.0]])
+    }
+
+    const GROUP_OF: [u32; 3] = [0, 0, 1];
+
+    #[test]
+    fn groups_are_numbered_first_seen_within_the_account() {
+        let b = book(&[&[(2, 1.0), (0, 1.0), (2, 2.0), (1, 1.0)], &[(1, 1.0)]]);
+        assert_eq!(group_slots(&b, 0, &GROUP_OF), (vec![1, 0], vec![0, 1, 0, 1]));
+        assert_eq!(group_slots(&b, 1, &GROUP_OF), (vec![0], vec![0]));
+    }
+
+    #[test]
+    fn many_positions_group_through_a_map_alike() {
+        // 70 positions (above the linear-search limit) cycling over groups 3, 1, 2.
+        let positions: Vec<(u32, f64)> = (0..70).map(|i| (i % 3, 1.0)).collect();
+        let b = book(&[&positions]);
+        let (groups, slots) = group_slots(&b, 0, &[3, 1, 2]);
+        assert_eq!(groups, vec![3, 1, 2]);
+        assert_eq!(slots, (0..70).map(|i| i % 3).collect::<Vec<usize>>());
+    }
+
+    #[test]
+    fn pnl_per_group_and_in_total() {
+        let risk = risk();
+        // Long 2 of contract 2 (B), long 1 of 0 and short 5 of 1 (A): A nets 100 - 50 = 50 x move.
+        let b = book(&[&[(2, 2.0), (0, 1.0), (1, -5.0)]]);
+        let m = scenario_matrix(&b, 0, &GROUP_OF, &risk);
+        assert_eq!(m.underlyings, vec![1, 0]);
+        // B: 2 x 50 x (+20%, -20%, 0); A: 50 x (-10%, 0, +10%).
+        assert_all_close(&m.pnl, &[20.0, -20.0, 0.0, -5.0, 0.0, 5.0], 1e-12);
+        assert_all_close(&m.total, &[15.0, -20.0, 5.0], 1e-12);
+
+        let mut scratch = Scratch::default();
+        account_pnl(&b, 0, &GROUP_OF, &risk, false, &mut scratch);
+        assert!(scratch.total.is_empty(), "no total unless asked");
+        let groups = scratch.groups();
+        assert_eq!(groups.underlyings, &[1, 0]);
+        // Book positions of each group, in the account's order.
+        assert_eq!((groups.group(0), groups.group(1)), (&[0usize][..], &[1usize, 2][..]));
+        assert_eq!(groups.pnl, m.pnl.as_slice());
+    }
+
+    #[test]
+    fn scratch_is_reused_from_account_to_account() {
+        let risk = risk();
+        let b = book(&[&[(0, 1.0), (2, 1.0)], &[(1, 3.0)]]);
+        let mut scratch = Scratch::default();
+        account_pnl(&b, 0, &GROUP_OF, &risk, true, &mut scratch);
+        account_pnl(&b, 1, &GROUP_OF, &risk, true, &mut scratch);
+        assert_eq!(scratch.underlyings, vec![0]);
+        // Position 2 of the book is the second account's only one: 3 x 10 x (-10%, 0, +10%).
+        assert_eq!(scratch.groups().group(0), &[2]);
+        assert_all_close(&scratch.pnl, &[-3.0, 0.0, 3.0], 1e-12);
+        assert_all_close(&scratch.total, &[-3.0, 0.0, 3.0], 1e-12);
+    }
+}

@@ -279,3 +279,116 @@ fn finish(book: &Book, plan: &Plan, units: &UnitTails, tails: &mut AccountTails,
     };
     WindowOutcome { total, per_underlying }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::risk::arrays::BLOCK;
+    use crate::risk::group_pnl::scenario_matrix;
+    use crate::risk::tail::Loss;
+    use crate::test_support::{book, spot_risk, uniforms};
+
+    /// The tail of a whole P&L vector by a full sort: losses descending, then scenarios ascending.
+    fn sorted_tail(pnl: &[f64], k: usize, measure: Measure) -> TailOutcome {
+        let mut losses: Vec<Loss> =
+            pnl.iter().enumerate().map(|(s, &x)| Loss { loss: 0.0 - x, scenario: s as u32 }).collect();
+        losses.sort_by(|a, b| b.loss.total_cmp(&a.loss).then(a.scenario.cmp(&b.scenario)));
+        TailOutcome::from_tail(&losses[..k], measure)
+    }
+
+    /// Contracts 0, 1 on underlying 0, 2 on underlying 1, 3 on underlying 2, under `n` random
+    /// scenarios of up to +/-10%.
+    fn random_risk(n: usize) -> (RiskArrays, Vec<u32>) {
+        let factors: Vec<Vec<f64>> =
+            (0..3).map(|u| uniforms(u + 1, n).into_iter().map(|x| 0.9 + 0.2 * x).collect()).collect();
+        (spot_risk(&[(0, 100.0), (0, 40.0), (1, 50.0), (2, 7.0)], &factors), vec![0, 0, 1, 2])
+    }
+
+    /// Accounts of every shape the streaming special-cases.
+    fn shapes() -> Book {
+        book(&[
+            &[(0, 2.0)],                                // one position
+            &[(0, 1.0), (1, -2.0)],                     // one underlying, two positions
+            &[(0, 1.0), (2, 1.0)],                      // two underlyings, one position each
+            &[(0, 1.0), (2, -1.0), (1, 1.0), (3, 0.5)], // a group of two and two lone positions
+            &[(3, -3.0)],                               // one short position
+            &[(2, 1.5), (0, -1.0), (3, 2.0), (1, -0.5), (2, -0.5)],
+        ])
+    }
+
+    #[test]
+    fn streamed_tails_equal_a_full_sort_of_each_accounts_pnl() {
+        // Two blocks of scenarios, the second partial.
+        let n = BLOCK + 904;
+        let (risk, group_of) = random_risk(n);
+        let book = shapes();
+        let plans = plans(&book, &group_of);
+        for (k, measure) in [(50, Measure::ES), (50, Measure::VaR), (1, Measure::VaR), (5000, Measure::ES)] {
+            let units = UnitTails::new(&book, &risk, 4, k, measure);
+            let outcomes = window_outcomes(&book, &plans, &risk, &units, k, measure);
+            assert_eq!(outcomes.len(), book.n_accounts());
+            for (a, outcome) in outcomes.iter().enumerate() {
+                let m = scenario_matrix(&book, a, &group_of, &risk);
+                assert_eq!(plans[a].underlyings, m.underlyings);
+                let want = sorted_tail(&m.total, k, measure);
+                // Single positions are their unit tail scaled by |q|: equal up to rounding.
+                assert!((outcome.total.value - want.value).abs() <= 1e-12 * want.value.abs().max(1.0), "{a}");
+                assert_eq!(outcome.total.tail, want.tail, "account {a}");
+                assert_eq!(outcome.per_underlying.len(), m.underlyings.len());
+                for (g, summary) in outcome.per_underlying.iter().enumerate() {
+                    let want = sorted_tail(&m.pnl[g * n..(g + 1) * n], k, measure);
+                    assert!((summary.value - want.value).abs() <= 1e-12 * want.value.abs().max(1.0), "{a} {g}");
+                    assert_eq!(summary.scenario, want.scenario(measure), "account {a} group {g}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn var_and_es_of_a_known_loss_vector() {
+        // One contract worth 100 moved by -5%, +1%, -3%, +2%, -1%: P&L -5, 1, -3, 2, -1.
+        let risk = spot_risk(&[(0, 100.0)], &[vec![0.95, 1.01, 0.97, 1.02, 0.99]]);
+        let book = book(&[&[(0, 1.0)], &[(0, 1.0), (0, 1.0)], &[(0, -2.0)]]);
+        let plans = plans(&book, &[0]);
+        let units = UnitTails::new(&book, &risk, 1, 2, Measure::VaR);
+        let var = window_outcomes(&book, &plans, &risk, &units, 2, Measure::VaR);
+        // Long 1: losses 5, 3 -> VaR 3 (scenario 2); long 2 (streamed): 6; short 2: losses 4, 2 -> 2.
+        assert!((var[0].total.value - 3.0).abs() < 1e-9 && var[0].total.tail == [0, 2]);
+        assert!((var[1].total.value - 6.0).abs() < 1e-9 && var[1].total.tail == [0, 2]);
+        assert!((var[2].total.value - 2.0).abs() < 1e-9 && var[2].total.tail == [3, 1]);
+        assert_eq!(var[0].per_underlying[0].scenario, 2);
+        let units = UnitTails::new(&book, &risk, 1, 2, Measure::ES);
+        let es = window_outcomes(&book, &plans, &risk, &units, 2, Measure::ES);
+        assert!((es[0].total.value - 4.0).abs() < 1e-9);
+        assert!((es[2].total.value - 3.0).abs() < 1e-9);
+        // ES reports its worst scenario.
+        assert_eq!((es[0].per_underlying[0].scenario, es[2].per_underlying[0].scenario), (0, 3));
+        // Unit margins (ES 4 long, 1.5 short) scale with |q|.
+        assert!((units.margin(0, 3.0) - 12.0).abs() < 1e-9 && (units.margin(0, -0.5) - 0.75).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_margin_is_never_negative() {
+        // Every scenario gains: ES of the gains is negative, the margin 0.
+        let risk = spot_risk(&[(0, 100.0), (1, 10.0)], &[vec![1.01, 1.02, 1.03], vec![1.0, 1.0, 1.0]]);
+        let book = book(&[&[(0, 1.0)]]);
+        let units = UnitTails::new(&book, &risk, 2, 1, Measure::ES);
+        let outcome = &window_outcomes(&book, &plans(&book, &[0, 1]), &risk, &units, 1, Measure::ES)[0];
+        assert!((outcome.total.value + 1.0).abs() < 1e-9);
+        assert_eq!(outcome.total.margin(), 0.0);
+        assert_eq!(outcome.per_underlying[0].margin(), 0.0);
+        assert_eq!(units.margin(0, 1.0), 0.0);
+        assert_eq!(units.margin(1, 1.0), 0.0, "not held");
+    }
+
+    #[test]
+    fn plans_group_positions_by_underlying_and_order_accounts_by_their_main_ones() {
+        let book = book(&[&[(2, 1.0), (0, 1.0), (1, 1.0)], &[(3, 1.0)], &[(2, 1.0), (2, 1.0), (0, 1.0)]]);
+        let plans = plans(&book, &[0, 0, 1, 2]);
+        assert_eq!(plans[0].underlyings, vec![1, 0]);
+        assert_eq!(plans[0].groups, vec![vec![0], vec![1, 2]]);
+        assert_eq!(plans[2].groups, vec![vec![4, 5], vec![6]]);
+        // Main underlyings: account 0 (0, 1), account 1 (2, none), account 2 (1, 0).
+        assert_eq!(locality_order(&plans), vec![0, 2, 1]);
+    }
+}

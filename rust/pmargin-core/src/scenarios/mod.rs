@@ -47,3 +47,39 @@ impl ScenarioSet {
         shocked.max(VOL_FLOOR)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(vol_mode: VolShockMode) -> ScenarioSet {
+        // Two underlyings, three scenarios each, underlying-major.
+        ScenarioSet {
+            n: 3,
+            price_factor: vec![0.9, 1.0, 1.1, 0.8, 1.0, 1.2],
+            vol_change: vec![-0.5, 0.0, 0.5, -1.0, 0.1, 0.2],
+            vol_mode,
+            missing: vec![None, None],
+            labels: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn entries_are_underlying_major() {
+        let s = set(VolShockMode::Relative);
+        assert_eq!((s.price_factor(0, 2), s.price_factor(1, 0)), (1.1, 0.8));
+        assert_eq!((s.vol_change(0, 0), s.vol_change(1, 2)), (-0.5, 0.2));
+    }
+
+    #[test]
+    fn shocked_vols_are_relative_or_absolute_and_floored() {
+        let relative = set(VolShockMode::Relative);
+        assert!((relative.shocked_vol(0.4, 0.5) - 0.6).abs() < 1e-15);
+        assert_eq!(relative.shocked_vol(0.4, -1.0), VOL_FLOOR);
+        let absolute = set(VolShockMode::Absolute);
+        assert!((absolute.shocked_vol(0.4, 0.1) - 0.5).abs() < 1e-15);
+        assert_eq!(absolute.shocked_vol(0.4, -0.4), VOL_FLOOR);
+        // A contract without a vol (linear) is shocked to the floor, whatever the move.
+        assert_eq!(absolute.shocked_vol(0.0, 0.0), VOL_FLOOR);
+    }
+}

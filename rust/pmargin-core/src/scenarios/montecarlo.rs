@@ -110,7 +110,7 @@ impl MonteCarloSpec {
             ));
         }
         if self.horizon_vols.len() != self.correlation.dim() {
-            return Err(model_error("vols", "one vol per correlation name is needed".into()));
+            return Err(model_error("horizon_vols", "one vol per correlation name is needed".into()));
         }
         for (name, vol) in self.correlation.names.iter().zip(&self.horizon_vols) {
             if let Some(v) = vol {

@@ -172,3 +172,132 @@ impl Contract {
         unit.scaled(self.multiplier)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::instruments::read_instruments;
+    use crate::domain::market::{read_underlyings, read_vols};
+    use crate::pricing::barrier::BarrierParams;
+    use crate::test_support::{assert_close, instruments, underlyings, vols, Inst, AS_OF};
+
+    /// Resolve every row of `rows` against A (spot 100, rate `rate`) with vols `vol_rows`.
+    fn resolve_all(rows: &[Inst], rate: f64, vol_rows: &[(&str, f64)]) -> Vec<Result<Contract>> {
+        let table = instruments(rows);
+        let instruments = read_instruments(table.view("instruments")).expect("valid instruments");
+        let u = read_underlyings(underlyings(&[("A", 100.0, rate)]).view("underlyings")).expect("valid");
+        let v = read_vols(vols(vol_rows).view("vols")).expect("valid");
+        (0..instruments.len())
+            .map(|row| Contract::resolve(row, &instruments.ids()[row], &instruments.rows[row], &u, &v, AS_OF))
+            .collect()
+    }
+
+    fn resolve_one(row: Inst, rate: f64, vol: f64) -> Contract {
+        let vol_rows: &[(&str, f64)] = if vol > 0.0 { &[(row.id, vol)] } else { &[] };
+        resolve_all(&[row], rate, vol_rows).remove(0).expect("priceable")
+    }
+
+    #[test]
+    fn years_are_act_365_and_linear_values_are_the_multiplier_times_the_forward() {
+        let future = resolve_one(Inst::future("F", "A", 365).times(3.0), 0.05, 0.0);
+        assert_eq!((future.t, future.sqrt_t, future.underlying), (1.0, 1.0, 0));
+        assert_eq!((future.growth, future.discount), (0.05f64.exp(), (-0.05f64).exp()));
+        assert_close(future.base_value(), 3.0 * 100.0 * 0.05f64.exp(), 1e-12);
+        assert_close(future.value(110.0, 0.0), 3.0 * 110.0 * 0.05f64.exp(), 1e-12);
+        // Expiring at as_of is not expired: T = 0.
+        let now = resolve_all(&[Inst::future("H", "A", 0)], 0.0, &[]).remove(0).expect("expires now");
+        assert_eq!((now.t, now.growth), (0.0, 1.0));
+        let spot = resolve_one(Inst::spot("S", "A").times(2.0), 0.05, 0.0);
+        assert_eq!((spot.t, spot.base_value(), spot.value(90.0, 0.3)), (0.0, 200.0, 180.0));
+        let perpetual = resolve_one(Inst { kind: "perpetual", ..Inst::spot("P", "A") }, 0.05, 0.0);
+        assert_eq!(perpetual.value(120.0, 0.0), 120.0);
+    }
+
+    #[test]
+    fn a_vanilla_is_black_76_on_the_forward() {
+        // At the money, rate 0, vol 0.2, one year: C = P = S (2 N(0.1) - 1), N(0.1) = 0.539827837277029.
+        let hand = 100.0 * (2.0 * 0.539_827_837_277_029 - 1.0);
+        let call = resolve_one(Inst::option("C", "A", "call", 100.0, 365).times(10.0), 0.0, 0.2);
+        assert_close(call.base_value(), 10.0 * hand, 1e-11);
+        let put = resolve_one(Inst::option("P", "A", "put", 100.0, 365), 0.0, 0.2);
+        assert_close(put.base_value(), hand, 1e-12);
+        // Greeks scale with the multiplier: the call's delta is 10 N(d1).
+        let g = call.greeks();
+        assert_close(g.price, 10.0 * hand, 1e-11);
+        assert_close(g.delta, 10.0 * 0.539_827_837_277_029, 1e-12);
+        // At expiry an option is its intrinsic value.
+        let expiring = resolve_one(Inst::option("E", "A", "call", 90.0, 0).times(2.0), 0.0, 0.2);
+        assert_eq!(expiring.base_value(), 20.0);
+        assert_eq!(expiring.value(80.0, 0.2), 0.0);
+    }
+
+    #[test]
+    fn a_digital_pays_its_multiplier() {
+        // At the money, rate 0, vol 0.2, one year: N(d2) = N(-0.1) = 0.460172162722971.
+        let digital = resolve_one(
+            Inst { payoff: Some("digital"), ..Inst::option("D", "A", "call", 100.0, 365) }.times(50.0),
+            0.0,
+            0.2,
+        );
+        assert_close(digital.base_value(), 50.0 * 0.460_172_162_722_971, 1e-12);
+        assert_eq!(digital.greeks(), digital::greeks(OptionType::Call, 100.0, 100.0, 1.0, 0.0, 0.2).scaled(50.0));
+    }
+
+    #[test]
+    fn a_barrier_is_priced_from_the_spot() {
+        let row = Inst {
+            barrier_type: Some("down-and-out"),
+            barrier: Some(80.0),
+            rebate: Some(1.5),
+            ..Inst::option("B", "A", "call", 100.0, 365)
+        };
+        let contract = resolve_one(row.times(4.0), 0.03, 0.25);
+        let params = |spot: f64, vol: f64| BarrierParams {
+            option_type: OptionType::Call,
+            barrier_type: BarrierType::DownOut,
+            spot,
+            strike: 100.0,
+            barrier: 80.0,
+            rebate: 1.5,
+            t: 1.0,
+            rate: 0.03,
+            vol,
+        };
+        assert_eq!(contract.base_value(), 4.0 * barrier::price(&params(100.0, 0.25)));
+        assert_eq!(contract.value(90.0, 0.3), 4.0 * barrier::price(&params(90.0, 0.3)));
+        assert_eq!(contract.greeks(), barrier::greeks(&params(100.0, 0.25)).scaled(4.0));
+        // A shocked spot through the barrier pays the rebate.
+        assert_eq!(contract.value(79.0, 0.25), 4.0 * 1.5);
+        // A barrier far below the spot is never hit: the vanilla value.
+        let far = resolve_one(Inst { barrier: Some(1e-3), rebate: None, ..row }, 0.0, 0.2);
+        assert_close(far.base_value(), 100.0 * (2.0 * 0.539_827_837_277_029 - 1.0), 1e-9);
+    }
+
+    #[test]
+    fn cannot_price_names_the_reason_in_a_fixed_order() {
+        let rows = [
+            // No market row, no vol and expired: the underlying is reported first.
+            Inst::option("X", "Z", "call", 100.0, -1),
+            Inst::option("C", "A", "call", 100.0, 30),
+            Inst::future("F", "A", -2),
+            Inst { barrier_type: Some("up-and-out"), barrier: Some(100.0), ..Inst::option("U", "A", "call", 90.0, 30) },
+            Inst { barrier_type: Some("down-and-in"), barrier: Some(120.0), ..Inst::option("K", "A", "put", 90.0, 30) },
+        ];
+        let got: Vec<String> = resolve_all(&rows, 0.0, &[("U", 0.2), ("K", 0.2)])
+            .into_iter()
+            .map(|r| r.expect_err("cannot be priced").to_string())
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                "instruments.underlying, row 0: no market row for underlying 'Z' in the underlyings table",
+                "instruments.instrument_id, row 1: option 'C' has no implied vol in the vols table",
+                "instruments.expiry, row 2: 'F' expired 2.000000 days before as_of",
+                "instruments.barrier, row 3: 'U' has a up-and-out barrier at 100 already breached by spot 100; it has \
+                 knocked out: record its rebate as cash and remove the option",
+                "instruments.barrier, row 4: 'K' has a down-and-in barrier at 120 already breached by spot 100; it \
+                 has knocked in: record it as a vanilla option (no barrier_type)",
+            ]
+        );
+    }
+}

@@ -114,3 +114,105 @@ impl Valuation {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pricing::greeks;
+    use crate::scenarios::{ScenarioSet, VolShockMode};
+    use crate::test_support::{assert_close, two_underlyings, Inst, Market};
+
+    /// Rows: 0 `FA` (usable), 1 `C` (no vol), 2 `Z` (no market row), 3 `OLD` (expired), 4 `FB`.
+    fn mixed() -> Market {
+        Market::new(
+            &[
+                Inst::future("FA", "A", 365).times(2.0),
+                Inst::option("C", "A", "call", 100.0, 30),
+                Inst::spot("Z", "ZZZ"),
+                Inst::future("OLD", "A", -1),
+                Inst::future("FB", "B", 365),
+            ],
+            &[("A", 100.0, 0.05), ("B", 50.0, 0.0)],
+            &[],
+        )
+    }
+
+    fn problem(v: &Valuation, row: u32) -> String {
+        v.check_usable(row).expect_err("unusable").to_string()
+    }
+
+    #[test]
+    fn prices_the_usable_contracts_and_records_why_others_cannot_be_margined() {
+        let v = mixed().valuation().expect("the tables are valid");
+        let usable: Vec<bool> = v.contracts.iter().map(Option::is_some).collect();
+        assert_eq!(usable, vec![true, false, false, false, true]);
+        assert!(v.check_usable(0).is_ok() && v.check_usable(4).is_ok());
+        assert_eq!(problem(&v, 1), "instruments.instrument_id, row 1: option 'C' has no implied vol in the vols table");
+        assert_eq!(
+            problem(&v, 2),
+            "instruments.underlying, row 2: no market row for underlying 'ZZZ' in the underlyings table"
+        );
+        assert_eq!(problem(&v, 3), "instruments.expiry, row 3: 'OLD' expired 1.000000 days before as_of");
+        // Unusable contracts get zeros, and group 0 in the dense grouping.
+        assert_eq!(v.underlying_of, vec![0, 0, 0, 0, 1]);
+        assert_eq!(v.by_underlying.of_contract, vec![Some(0), Some(0), None, Some(0), Some(1)]);
+        assert_close(v.base_values[0], 2.0 * 100.0 * 0.05f64.exp(), 1e-12);
+        assert_eq!(v.base_values[1..], [0.0, 0.0, 0.0, 50.0]);
+        assert_eq!(v.greeks[0], greeks::future(100.0, 1.0, 0.05).scaled(2.0));
+        assert_eq!(v.greeks[2], Greeks::default());
+        assert_eq!((v.spot_of.clone(), v.vol_of.clone()), (vec![100.0, 0.0, 0.0, 0.0, 50.0], vec![0.0; 5]));
+    }
+
+    #[test]
+    fn tables_are_checked_underlyings_then_vols_then_instruments() {
+        let mut market = two_underlyings();
+        market.instruments = crate::test_support::instruments(&[Inst { kind: "swap", ..Inst::spot("S", "A") }]);
+        let err = market.valuation().err().expect("bad kind");
+        assert_eq!(
+            err.to_string(),
+            "instruments.kind, row 0: unknown kind 'swap'; expected spot, future, perpetual or option"
+        );
+        market.vols = crate::test_support::vols(&[("CA", 0.0)]);
+        let err = market.valuation().err().expect("bad vol");
+        assert_eq!(err.to_string(), "vols.implied_vol, row 0: must be > 0, got 0");
+        market.underlyings = crate::test_support::underlyings(&[("A", -1.0, 0.0)]);
+        let err = market.valuation().err().expect("bad spot");
+        assert_eq!(err.to_string(), "underlyings.spot, row 0: must be > 0, got -1");
+    }
+
+    #[test]
+    fn the_first_problem_found_wins() {
+        let mut v = mixed().valuation().expect("valid");
+        v.mark_problem(1, MarginError::Internal("later".into()));
+        assert!(problem(&v, 1).contains("no implied vol"));
+        v.mark_problem(0, MarginError::Internal("first".into()));
+        v.mark_problem(0, MarginError::Internal("second".into()));
+        assert_eq!(problem(&v, 0), "internal error: first");
+        // Marked contracts keep their contract (risk arrays may exist); dropped ones lose it.
+        assert!(v.contracts[0].is_some());
+        v.drop_contract(4, MarginError::Internal("dropped".into()));
+        assert!(v.contracts[4].is_none());
+        assert_eq!(problem(&v, 4), "internal error: dropped");
+        v.mark_non_finite(&[(4, MarginError::Internal("too late".into()))]);
+        assert_eq!(problem(&v, 4), "internal error: dropped");
+    }
+
+    #[test]
+    fn contracts_without_scenarios_for_their_underlying_are_dropped() {
+        let mut v = mixed().valuation().expect("valid");
+        let set = ScenarioSet {
+            n: 1,
+            price_factor: vec![1.0, f64::NAN],
+            vol_change: vec![0.0, 0.0],
+            vol_mode: VolShockMode::Relative,
+            missing: vec![None, Some(MarginError::column("moves", "underlying", "no moves for 'B'"))],
+            labels: vec!["d".into()],
+        };
+        v.drop_missing(&set);
+        assert!(v.contracts[0].is_some() && v.contracts[4].is_none());
+        assert_eq!(problem(&v, 4), "moves.underlying: no moves for 'B'");
+        assert!(v.check_usable(0).is_ok());
+        v.mark_non_finite(&[(0, MarginError::cell("instruments", "instrument_id", 0, "not finite"))]);
+        assert_eq!(problem(&v, 0), "instruments.instrument_id, row 0: not finite");
+    }
+}

@@ -263,3 +263,176 @@ fn explain(
     }
     Explain { underlying: u, scenario: Some(s), pnl: pnl[s as usize], delta_pnl, gamma_pnl, vega_pnl }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::option_terms::OptionType;
+    use crate::engine::Engine;
+    use crate::pricing::greeks::vanilla;
+    use crate::spec::{OwnedTable, Value};
+    use crate::test_support::{
+        assert_all_close, assert_close, correlation, f64_column, grid_spec, opt_f64_column, positions, str_column,
+        two_underlyings,
+    };
+
+    type Row = (&'static str, &'static str, f64);
+
+    /// Options and futures on both underlyings; "b" holds one position, "c" three.
+    const BOOK: [Row; 9] = [
+        ("a", "CA", 3.0),
+        ("a", "FA", -1.0),
+        ("a", "SA", 0.5),
+        ("a", "PB", -2.0),
+        ("a", "FB", 1.0),
+        ("b", "FA", 1.0),
+        ("c", "PB", 1.0),
+        ("c", "FB", 1.0),
+        ("c", "CA", -1.0),
+    ];
+
+    fn engine(cross: &str, rho: Option<Value>) -> Engine {
+        let spec = grid_spec(&[-0.2, -0.1, 0.0, 0.1, 0.2], &[-0.3, 0.0, 0.3], cross, 1.0, rho);
+        two_underlyings().engine(&spec).expect("valid")
+    }
+
+    fn modes() -> Vec<(&'static str, Engine)> {
+        let rho = || Some(correlation(&["A", "B"], &[1.0, 0.3, 0.3, 1.0]));
+        let mut floored = grid_spec(&[-0.2, -0.1, 0.0, 0.1, 0.2], &[-0.3, 0.0, 0.3], "correlation", 1.0, rho());
+        if let Value::Map(entries) = &mut floored {
+            entries.push(("floor_largest".into(), Value::Bool(true)));
+        }
+        vec![
+            ("sum", engine("sum", None)),
+            ("joint", engine("joint", None)),
+            ("correlation", engine("correlation", rho())),
+            ("correlation, floored", two_underlyings().engine(&floored).expect("valid")),
+        ]
+    }
+
+    /// Initial margin of each account of `rows` (0 for an account that is not in the book).
+    fn initial_margins(engine: &Engine, rows: &[Row]) -> Vec<(String, f64)> {
+        let t: OwnedTable = positions(rows);
+        let accounts = engine.margin(t.view("positions"), false).expect("margined").accounts_batch().expect("a table");
+        let ids = str_column(&accounts, "account_id").into_iter().map(|id| id.expect("an id"));
+        ids.zip(f64_column(&accounts, "initial_margin")).collect()
+    }
+
+    fn margin_of(margins: &[(String, f64)], account: &str) -> f64 {
+        margins.iter().find(|(id, _)| id == account).map_or(0.0, |m| m.1)
+    }
+
+    #[test]
+    fn an_incremental_margin_is_the_margin_minus_the_margin_without_the_position() {
+        for (mode, engine) in modes() {
+            let run = engine.margin(positions(&BOOK).view("positions"), true).expect("margined");
+            let (by_position, _) = run.attribution_batches().expect("attributed");
+            let margins = initial_margins(&engine, &BOOK);
+            let incremental = f64_column(&by_position, "incremental_margin");
+            assert_eq!(incremental.len(), BOOK.len(), "{mode}: one row per netted position");
+            for (i, row) in BOOK.iter().enumerate() {
+                let without: Vec<Row> = BOOK.iter().enumerate().filter(|(j, _)| *j != i).map(|(_, r)| *r).collect();
+                let expected = margin_of(&margins, row.0) - margin_of(&initial_margins(&engine, &without), row.0);
+                assert_close(incremental[i], expected, 1e-9);
+            }
+        }
+    }
+
+    #[test]
+    fn a_standalone_margin_is_the_position_margined_alone() {
+        for (mode, engine) in modes() {
+            let run = engine.margin(positions(&BOOK).view("positions"), true).expect("margined");
+            let (by_position, _) = run.attribution_batches().expect("attributed");
+            let standalone = f64_column(&by_position, "standalone_margin");
+            for (i, row) in BOOK.iter().enumerate() {
+                let alone = margin_of(&initial_margins(&engine, &[*row]), row.0);
+                assert!((standalone[i] - alone).abs() <= 1e-9, "{mode} {row:?}: {} vs {alone}", standalone[i]);
+            }
+        }
+    }
+
+    #[test]
+    fn contributions_add_up_to_the_undiversified_margin() {
+        for (mode, engine) in modes() {
+            let run = engine.margin(positions(&BOOK).view("positions"), true).expect("margined");
+            let accounts = run.accounts_batch().expect("a table");
+            let (by_position, _) = run.attribution_batches().expect("attributed");
+            let contribution = f64_column(&by_position, "contribution");
+            let owners = str_column(&by_position, "account_id");
+            let initial = f64_column(&accounts, "initial_margin");
+            let benefit = f64_column(&accounts, "diversification_benefit");
+            for (a, id) in str_column(&accounts, "account_id").iter().enumerate() {
+                let total = owners.iter().zip(&contribution).filter(|(o, _)| *o == id).fold(0.0, |s, (_, c)| s + c);
+                // Joint: the positions' losses in the one driving scenario make the margin. Sum and
+                // correlation: each underlying's worst, which add up to the undiversified margin.
+                let expected = if mode == "joint" { initial[a] } else { initial[a] + benefit[a] };
+                assert!((total - expected).abs() <= 1e-9, "{mode} {id:?}: {total} vs {expected}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_linear_position_is_explained_by_its_delta() {
+        let engine = engine("sum", None);
+        let book = positions(&[("a", "FA", 2.0), ("a", "FB", -1.0)]);
+        let run = engine.margin(book.view("positions"), true).expect("margined");
+        let (_, explain) = run.attribution_batches().expect("attributed");
+        // A: long 2 x 100 falls 20%: -40. B: short 1 x (2 x 50) rises 20%: -20.
+        assert_eq!(
+            str_column(&explain, "scenario"),
+            vec![Some("A -20.0% vol -30%".to_owned()), Some("B +20.0% vol -30%".to_owned())]
+        );
+        assert_all_close(&f64_column(&explain, "pnl"), &[-40.0, -20.0], 1e-9);
+        assert_all_close(&f64_column(&explain, "delta_pnl"), &[-40.0, -20.0], 1e-9);
+        assert_eq!(f64_column(&explain, "gamma_pnl"), vec![0.0, 0.0]);
+        assert_eq!(f64_column(&explain, "vega_pnl"), vec![0.0, 0.0]);
+        assert_all_close(&f64_column(&explain, "residual"), &[0.0, 0.0], 1e-9);
+    }
+
+    #[test]
+    fn an_option_is_explained_by_delta_gamma_and_vega() {
+        // One scenario: A down 10%, vol up 30% (0.2 -> 0.26); long 1 call loses.
+        let spec = grid_spec(&[-0.1], &[0.3], "sum", 1.0, None);
+        let engine = two_underlyings().engine(&spec).expect("valid");
+        let run = engine.margin(positions(&[("a", "CA", 1.0)]).view("positions"), true).expect("margined");
+        let (_, explain) = run.attribution_batches().expect("attributed");
+        let g = vanilla(OptionType::Call, 100.0, 100.0, 1.0, 0.0, 0.2);
+        let shocked = vanilla(OptionType::Call, 90.0, 100.0, 1.0, 0.0, 0.26).price;
+        assert!(shocked < g.price);
+        assert_all_close(&f64_column(&explain, "pnl"), &[shocked - g.price], 1e-9);
+        assert_all_close(&f64_column(&explain, "delta_pnl"), &[g.delta * -10.0], 1e-9);
+        assert_all_close(&f64_column(&explain, "gamma_pnl"), &[0.5 * g.gamma * 100.0], 1e-9);
+        assert_all_close(&f64_column(&explain, "vega_pnl"), &[g.vega * 0.2 * 0.3], 1e-9);
+        let [pnl, d, gm, v, r] =
+            ["pnl", "delta_pnl", "gamma_pnl", "vega_pnl", "residual"].map(|c| f64_column(&explain, c)[0]);
+        assert_close(r, pnl - (d + gm + v), 1e-12);
+        assert_eq!(opt_f64_column(&explain, "price_shock"), vec![Some(-0.1)]);
+        assert_eq!(opt_f64_column(&explain, "vol_shock"), vec![Some(0.3)]);
+    }
+
+    #[test]
+    fn an_account_that_cannot_lose_is_attributed_nothing() {
+        let engine = engine("joint", None);
+        let book = positions(&[("a", "FA", 1.0), ("a", "FA", -1.0)]);
+        let run = engine.margin(book.view("positions"), true).expect("margined");
+        let (by_position, explain) = run.attribution_batches().expect("attributed");
+        for column in ["quantity", "contribution", "standalone_margin", "incremental_margin"] {
+            assert_eq!(f64_column(&by_position, column), vec![0.0], "{column}");
+        }
+        assert_eq!(str_column(&explain, "scenario"), vec![None]);
+        assert_eq!(opt_f64_column(&explain, "price_shock"), vec![None]);
+        assert_eq!(f64_column(&explain, "pnl"), vec![0.0]);
+    }
+
+    #[test]
+    fn columns_split_and_residuals() {
+        let (mut c, mut s, mut i) = ([1.0, 2.0, 3.0], [4.0, 5.0, 6.0], [7.0, 8.0, 9.0]);
+        let all = PositionColumns { contribution: &mut c, standalone: &mut s, incremental: &mut i };
+        let (head, tail) = all.split_at(1);
+        assert_eq!((head.contribution.len(), tail.contribution.len()), (1, 2));
+        assert_eq!((tail.standalone[0], tail.incremental[1], head.incremental[0]), (5.0, 9.0, 7.0));
+        let e =
+            Explain { underlying: 0, scenario: Some(1), pnl: -10.0, delta_pnl: -8.0, gamma_pnl: -1.5, vega_pnl: 0.25 };
+        assert_eq!(e.residual(), -0.75);
+    }
+}

@@ -164,3 +164,78 @@ fn grid_labels(underlyings: &Underlyings, model: &GridModel) -> Vec<String> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenarios::VolShockMode;
+    use crate::spec::Value;
+    use crate::test_support::{
+        assert_all_close, correlation, f64_column, grid_spec, positions, schema_of, two_underlyings, Market,
+    };
+    use arrow_schema::DataType;
+
+    /// A grid method built on `market` as [`MethodConfig::build`] builds it for cross "sum" or
+    /// "joint", kept concrete so tests can reach its tables and labels.
+    pub(in crate::methods::grid) fn built(market: &Market, model: GridModel) -> (Valuation, GridMethod) {
+        let mut valuation = market.valuation().expect("a valid market");
+        let n = valuation.underlyings.names.len();
+        let set = model.scenario_set(n);
+        let risk = RiskArrays::build(&valuation.contracts, &valuation.base_values, &set).expect("finite");
+        let labels = grid_labels(&valuation.underlyings, &model);
+        valuation.mark_non_finite(&risk.non_finite);
+        (valuation, GridMethod { model, set, risk, labels, correlation_index: vec![None; n] })
+    }
+
+    pub(in crate::methods::grid) fn model(price_shocks: &[f64], vol_shocks: &[f64], cross: Cross) -> GridModel {
+        GridModel::new(price_shocks.to_vec(), vol_shocks.to_vec(), VolShockMode::Relative, cross, 0.5).expect("valid")
+    }
+
+    #[test]
+    fn labels_per_underlying_and_for_joint_scenarios() {
+        let (_, grid) = built(&two_underlyings(), model(&[-0.1, 0.1], &[-0.25, 0.0, 0.25], Cross::Joint));
+        // Two underlyings and the joint block, six scenarios each.
+        assert_eq!(grid.labels.len(), 18);
+        assert_eq!(grid.label(Some(0), 0), "A -10.0% vol -25%");
+        assert_eq!(grid.label(Some(1), 4), "B +10.0% vol +0%");
+        assert_eq!(grid.label(None, 5), "ALL +10.0% vol +25%");
+    }
+
+    #[test]
+    fn the_scenario_matrix_is_the_accounts_pnl_per_underlying() {
+        let market = two_underlyings();
+        let (valuation, grid) = built(&market, model(&[-0.1, 0.0, 0.1], &[0.0], Cross::Sum));
+        // Long 2 FA (A at 100), short 1 FB (B at 50, multiplier 2).
+        let book = crate::test_support::book(&[&[(0, 2.0), (1, -1.0)]]);
+        let matrix = grid.scenario_matrix(&valuation, &book, 0).expect("a table");
+        let schema = schema_of(&matrix);
+        assert_eq!(schema[0], ("scenario".to_owned(), DataType::Int32, false));
+        assert_eq!(
+            schema.iter().map(|f| f.0.as_str()).collect::<Vec<_>>(),
+            ["scenario", "price_shock", "vol_shock", "A", "B", "total"]
+        );
+        assert_eq!(f64_column(&matrix, "price_shock"), vec![-0.1, 0.0, 0.1]);
+        assert_all_close(&f64_column(&matrix, "A"), &[-20.0, 0.0, 20.0], 1e-9);
+        assert_all_close(&f64_column(&matrix, "B"), &[10.0, 0.0, -10.0], 1e-9);
+        assert_all_close(&f64_column(&matrix, "total"), &[-10.0, 0.0, 10.0], 1e-9);
+    }
+
+    #[test]
+    fn a_held_underlying_missing_from_the_correlation_matrix_is_an_input_error() {
+        let rho: Value = correlation(&["A"], &[1.0]);
+        let engine =
+            two_underlyings().engine(&grid_spec(&[-0.1, 0.1], &[0.0], "correlation", 1.0, Some(rho))).expect("valid");
+        let on_a = positions(&[("a", "FA", 1.0), ("a", "CA", 1.0)]);
+        assert!(engine.margin(on_a.view("positions"), false).is_ok());
+        let on_b = positions(&[("a", "FA", 1.0), ("b", "FB", 1.0)]);
+        let err = engine.margin(on_b.view("positions"), false).err().expect("B is not in the matrix");
+        assert_eq!(err.to_string(), "correlation: underlying 'B' is held but is not in the correlation matrix");
+    }
+
+    #[test]
+    fn an_outcome_without_by_position_has_no_attribution() {
+        let engine = two_underlyings().engine(&grid_spec(&[-0.1, 0.1], &[0.0], "sum", 1.0, None)).expect("valid");
+        let run = engine.margin(positions(&[("a", "FA", 1.0)]).view("positions"), false).expect("margined");
+        assert!(run.all_batches().expect("tables").attribution.is_none());
+    }
+}

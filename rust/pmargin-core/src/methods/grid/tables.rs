@@ -225,3 +225,191 @@ pub fn explain_batch(
         ],
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::Int64Type;
+    use arrow_array::Int64Array;
+    use smallvec::smallvec;
+
+    use super::*;
+    use crate::methods::grid::attribution::Explain;
+    use crate::methods::grid::outcome::UnderlyingOutcome;
+    use crate::methods::grid::tests::{built, model};
+    use crate::scenarios::Cross;
+    use crate::test_support::{book, f64_column, opt_f64_column, schema_of, str_column, two_underlyings};
+
+    fn f64_col(name: &str, nullable: bool) -> (String, DataType, bool) {
+        (name.to_owned(), DataType::Float64, nullable)
+    }
+
+    fn ids() -> ArrayRef {
+        Arc::new(Int64Array::from(vec![11, 22, 33]))
+    }
+
+    fn strings(values: &[Option<&str>]) -> Vec<Option<String>> {
+        values.iter().map(|v| v.map(str::to_owned)).collect()
+    }
+
+    /// Three accounts: driven by B's scenario 1, by joint scenario 0, and never losing.
+    fn outcomes() -> Vec<AccountOutcome> {
+        let u = |underlying, requirement, worst| UnderlyingOutcome { underlying, requirement, worst };
+        vec![
+            AccountOutcome {
+                initial: 12.0,
+                gross: 15.0,
+                undiversified: 12.0,
+                driver: Some(Driver::Underlying { underlying: 1, scenario: 1 }),
+                underlyings: smallvec![u(1, 8.0, Some(1)), u(0, 4.0, Some(0))],
+            },
+            AccountOutcome {
+                initial: 2.0,
+                gross: 9.0,
+                undiversified: 5.0,
+                driver: Some(Driver::Joint { scenario: 0 }),
+                underlyings: smallvec![u(0, 5.0, Some(0))],
+            },
+            AccountOutcome { underlyings: smallvec![u(0, 0.0, None)], ..AccountOutcome::default() },
+        ]
+    }
+
+    #[test]
+    fn accounts_table() {
+        let (_, grid) = built(&two_underlyings(), model(&[-0.1, 0.1], &[0.0], Cross::Sum));
+        let t = accounts_batch(&grid, &ids(), &outcomes()).expect("a table");
+        assert_eq!(
+            schema_of(&t),
+            vec![
+                ("account_id".to_owned(), DataType::Int64, false),
+                f64_col("initial_margin", false),
+                f64_col("maintenance_margin", false),
+                f64_col("gross_margin", false),
+                ("worst_scenario".to_owned(), DataType::Utf8, true),
+                f64_col("worst_price_shock", true),
+                f64_col("worst_vol_shock", true),
+                f64_col("diversification_benefit", false),
+            ]
+        );
+        assert_eq!(t.column(0).as_primitive::<Int64Type>().values().to_vec(), vec![11, 22, 33]);
+        assert_eq!(f64_column(&t, "initial_margin"), vec![12.0, 2.0, 0.0]);
+        // mm_ratio 0.5.
+        assert_eq!(f64_column(&t, "maintenance_margin"), vec![6.0, 1.0, 0.0]);
+        assert_eq!(f64_column(&t, "gross_margin"), vec![15.0, 9.0, 0.0]);
+        assert_eq!(f64_column(&t, "diversification_benefit"), vec![0.0, 3.0, 0.0]);
+        assert_eq!(
+            str_column(&t, "worst_scenario"),
+            strings(&[Some("B +10.0% vol +0%"), Some("ALL -10.0% vol +0%"), None])
+        );
+        assert_eq!(opt_f64_column(&t, "worst_price_shock")[..2], [Some(0.1), Some(-0.1)]);
+        assert_eq!(t.column_by_name("worst_price_shock").expect("a column").null_count(), 1);
+        assert_eq!(t.column_by_name("worst_vol_shock").expect("a column").null_count(), 1);
+    }
+
+    #[test]
+    fn by_underlying_table() {
+        let (valuation, grid) = built(&two_underlyings(), model(&[-0.1, 0.1], &[0.0], Cross::Sum));
+        let t = by_underlying_batch(&grid, &valuation.underlyings.names, &ids(), &outcomes()).expect("a table");
+        assert_eq!(
+            schema_of(&t),
+            vec![
+                ("account_id".to_owned(), DataType::Int64, false),
+                ("underlying".to_owned(), DataType::Utf8, false),
+                f64_col("requirement", false),
+                f64_col("worst_price_shock", true),
+                f64_col("worst_vol_shock", true),
+                ("worst_scenario".to_owned(), DataType::Utf8, true),
+            ]
+        );
+        assert_eq!(t.column(0).as_primitive::<Int64Type>().values().to_vec(), vec![11, 11, 22, 33]);
+        assert_eq!(str_column(&t, "underlying"), strings(&[Some("B"), Some("A"), Some("A"), Some("A")]));
+        assert_eq!(f64_column(&t, "requirement"), vec![8.0, 4.0, 5.0, 0.0]);
+        // A joint account's underlyings still report their own worst, labelled by underlying.
+        assert_eq!(
+            str_column(&t, "worst_scenario"),
+            strings(&[Some("B +10.0% vol +0%"), Some("A -10.0% vol +0%"), Some("A -10.0% vol +0%"), None])
+        );
+        assert_eq!(opt_f64_column(&t, "worst_vol_shock"), vec![Some(0.0), Some(0.0), Some(0.0), None]);
+    }
+
+    #[test]
+    fn scenario_matrix_table() {
+        let (valuation, grid) = built(&two_underlyings(), model(&[-0.1, 0.1], &[-0.5, 0.5], Cross::Sum));
+        let matrix =
+            ScenarioMatrix { underlyings: vec![1], pnl: vec![1.0, 2.0, 3.0, 4.0], total: vec![1.0, 2.0, 3.0, 4.0] };
+        let t = scenario_matrix_batch(&grid, &valuation.underlyings.names, &matrix).expect("a table");
+        assert_eq!(
+            schema_of(&t),
+            vec![
+                ("scenario".to_owned(), DataType::Int32, false),
+                f64_col("price_shock", false),
+                f64_col("vol_shock", false),
+                f64_col("B", false),
+                f64_col("total", false),
+            ]
+        );
+        assert_eq!(t.column(0).as_primitive::<arrow_array::types::Int32Type>().values().to_vec(), vec![0, 1, 2, 3]);
+        assert_eq!(f64_column(&t, "price_shock"), vec![-0.1, -0.1, 0.1, 0.1]);
+        assert_eq!(f64_column(&t, "vol_shock"), vec![-0.5, 0.5, -0.5, 0.5]);
+        assert_eq!(f64_column(&t, "B"), vec![1.0, 2.0, 3.0, 4.0]);
+    }
+
+    #[test]
+    fn attribution_tables() {
+        let (valuation, grid) = built(&two_underlyings(), model(&[-0.1, 0.1], &[0.0], Cross::Sum));
+        // Account 11: FB, FA; account 22: CA.
+        let positions = book(&[&[(1, -1.0), (0, 2.0)], &[(3, 4.0)]]);
+        let ids: ArrayRef = Arc::new(StringArray::from(vec!["x", "y"]));
+        let attribution = Attribution {
+            contribution: vec![10.0, 20.0, 0.5].into(),
+            standalone: vec![10.0, 20.0, 1.5].into(),
+            incremental: vec![-1.0, 2.0, 3.0].into(),
+            explains: vec![
+                Explain {
+                    underlying: 1,
+                    scenario: Some(1),
+                    pnl: -10.0,
+                    delta_pnl: -9.0,
+                    gamma_pnl: -0.5,
+                    vega_pnl: 0.0,
+                },
+                Explain { underlying: 0, scenario: None, pnl: 0.0, delta_pnl: 0.0, gamma_pnl: 0.0, vega_pnl: 0.0 },
+            ],
+            explain_account: vec![0, 1],
+        };
+        let t = by_position_batch(valuation.instruments.ids(), &positions, &ids, &attribution).expect("a table");
+        assert_eq!(
+            schema_of(&t),
+            vec![
+                ("account_id".to_owned(), DataType::Utf8, false),
+                ("instrument_id".to_owned(), DataType::Utf8, false),
+                f64_col("quantity", false),
+                f64_col("contribution", false),
+                f64_col("standalone_margin", false),
+                f64_col("incremental_margin", false),
+            ]
+        );
+        assert_eq!(str_column(&t, "account_id"), strings(&[Some("x"), Some("x"), Some("y")]));
+        assert_eq!(str_column(&t, "instrument_id"), strings(&[Some("FB"), Some("FA"), Some("CA")]));
+        assert_eq!(f64_column(&t, "quantity"), vec![-1.0, 2.0, 4.0]);
+        assert_eq!(f64_column(&t, "contribution"), vec![10.0, 20.0, 0.5]);
+        assert_eq!(f64_column(&t, "standalone_margin"), vec![10.0, 20.0, 1.5]);
+        assert_eq!(f64_column(&t, "incremental_margin"), vec![-1.0, 2.0, 3.0]);
+
+        let t = explain_batch(&grid, &valuation.underlyings.names, &ids, &attribution).expect("a table");
+        let mut expected = vec![
+            ("account_id".to_owned(), DataType::Utf8, false),
+            ("underlying".to_owned(), DataType::Utf8, false),
+            ("scenario".to_owned(), DataType::Utf8, true),
+            f64_col("price_shock", true),
+            f64_col("vol_shock", true),
+        ];
+        expected.extend(["pnl", "delta_pnl", "gamma_pnl", "vega_pnl", "residual"].map(|n| f64_col(n, false)));
+        assert_eq!(schema_of(&t), expected);
+        assert_eq!(str_column(&t, "account_id"), strings(&[Some("x"), Some("y")]));
+        assert_eq!(str_column(&t, "underlying"), strings(&[Some("B"), Some("A")]));
+        assert_eq!(str_column(&t, "scenario"), strings(&[Some("B +10.0% vol +0%"), None]));
+        assert_eq!(opt_f64_column(&t, "price_shock"), vec![Some(0.1), None]);
+        assert_eq!(f64_column(&t, "residual"), vec![-0.5, 0.0]);
+    }
+}

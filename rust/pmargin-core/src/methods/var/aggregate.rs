@@ -63,3 +63,76 @@ pub fn aggregate(method: &VarMethod, book: &Book, underlying_of: &[u32], n_contr
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::methods::var::Window;
+    use crate::risk::tail::{Measure, TailOutcome};
+    use crate::risk::tail_stream::Summary;
+    use crate::test_support::{book, spot_risk};
+
+    /// Contracts 0 and 2 on underlying 0, 1 on underlying 1, all worth 100; four scenarios in
+    /// each window, k = 1 (VaR is the worst loss).
+    fn method() -> VarMethod {
+        let contracts = [(0, 100.0), (1, 100.0), (0, 100.0)];
+        let window = |name, factors: &[Vec<f64>]| Window {
+            name,
+            risk: spot_risk(&contracts, factors),
+            k: 1,
+            labels: (0..4).map(|s| format!("{name} {s}")).collect(),
+        };
+        VarMethod {
+            measure: Measure::VaR,
+            mm_ratio: 1.0,
+            windows: vec![
+                window("normal", &[vec![0.9, 1.0, 1.1, 1.05], vec![1.0, 1.08, 0.9, 1.0]]),
+                window("stressed", &[vec![0.7, 1.0, 1.0, 1.0], vec![1.0, 1.0, 1.0, 1.2]]),
+            ],
+        }
+    }
+
+    fn close(a: (f64, usize), b: (f64, usize)) -> bool {
+        (a.0 - b.0).abs() < 1e-9 && a.1 == b.1
+    }
+
+    #[test]
+    fn every_account_in_every_window_and_the_binding_one() {
+        let book = book(&[&[(0, 1.0), (1, -1.0)], &[(2, 2.0)], &[(0, 1.0), (2, -1.0)]]);
+        let accounts = aggregate(&method(), &book, &[0, 1, 0], 3);
+        assert_eq!(accounts.len(), 3);
+        // Account 0: normal P&L [-10, -8, 20, 5] (VaR 10), stressed [-30, 0, 0, -20] (VaR 30).
+        let a = &accounts[0];
+        assert_eq!((a.underlyings.clone(), a.windows.len()), (vec![0, 1], 2));
+        assert!((a.windows[0].total.value - 10.0).abs() < 1e-9 && a.windows[0].total.tail == [0]);
+        assert!(close(a.binding(), (30.0, 1)));
+        assert!(close(a.underlying_binding(0), (30.0, 1)));
+        // Short 1 of underlying 1: losses 8 (normal, scenario 1) and 20 (stressed, scenario 3).
+        assert_eq!(a.windows[0].per_underlying[1].scenario, 1);
+        assert!(close(a.underlying_binding(1), (20.0, 1)));
+        // A position alone pays its larger window margin: 30 + 20.
+        assert!((a.gross - 50.0).abs() < 1e-9);
+        let b = &accounts[1];
+        assert!(close(b.binding(), (60.0, 1)) && (b.gross - 60.0).abs() < 1e-9);
+        // Offsetting positions on one underlying never lose: margin 0, the first window binds.
+        let c = &accounts[2];
+        assert!(close(c.binding(), (0.0, 0)));
+        // Long contract 0 alone: 30 (stressed); short contract 2 alone: 10 (normal).
+        assert!((c.gross - 40.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn ties_bind_the_first_window() {
+        let outcome = |value: f64| WindowOutcome {
+            total: TailOutcome { value, tail: vec![0] },
+            per_underlying: vec![Summary { value, scenario: 0 }, Summary { value: -value, scenario: 1 }],
+        };
+        let account = VarAccount { underlyings: vec![0, 1], windows: vec![outcome(5.0), outcome(5.0)], gross: 0.0 };
+        assert_eq!(account.binding(), (5.0, 0));
+        assert_eq!(account.underlying_binding(0), (5.0, 0));
+        // Negative measures are margins of 0.
+        assert_eq!(account.underlying_binding(1), (0.0, 0));
+        let account = VarAccount { underlyings: vec![0, 1], windows: vec![outcome(5.0), outcome(6.0)], gross: 0.0 };
+        assert_eq!(account.binding(), (6.0, 1));
+    }
+}

@@ -132,3 +132,162 @@ impl Outcome for VarOutcome {
         None
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::Int32Type;
+    use arrow_array::Array;
+
+    use crate::engine::Engine;
+    use crate::methods::MethodSpec;
+    use crate::spec::{OwnedTable, Value};
+    use crate::test_support::{
+        assert_all_close, correlation, f64_column, float_list, historical_spec, map, moves, positions, str_column,
+        two_underlyings,
+    };
+
+    /// 20 dates: A returns -10%, -9%, ..., +9% (day i: (i - 10)%); B the opposite.
+    fn twenty_days() -> OwnedTable {
+        let rows: Vec<(i64, &str, f64)> = (0..20)
+            .flat_map(|i| {
+                let r = (i - 10) as f64 / 100.0;
+                [(i, "A", r), (i, "B", -r)]
+            })
+            .collect();
+        moves(&rows)
+    }
+
+    fn engine(measure: &str, stressed: Option<OwnedTable>) -> Engine {
+        two_underlyings().engine(&historical_spec(twenty_days(), stressed, measure, 0.9, 0.5)).expect("valid")
+    }
+
+    fn tails(batch: &arrow_array::RecordBatch) -> Vec<Vec<i32>> {
+        let lists = batch.column_by_name("tail_scenarios").expect("a column").as_list::<i32>();
+        (0..lists.len()).map(|i| lists.value(i).as_primitive::<Int32Type>().values().to_vec()).collect()
+    }
+
+    #[test]
+    fn var_and_es_of_a_known_loss_vector() {
+        // Long 1 FA (A at 100): losses 10, 9, 8, ... on days 0, 1, 2, ...; 20 days at 90%: k = 2.
+        let book = positions(&[("a", "FA", 1.0), ("s", "FA", -1.0)]);
+        let var = engine("var", None).margin(book.view("positions"), false).expect("margined");
+        let accounts = var.accounts_batch().expect("a table");
+        // Short 1: losses 9, 8 on days 19, 18.
+        assert_all_close(&f64_column(&accounts, "initial_margin"), &[9.0, 8.0], 1e-9);
+        assert_all_close(&f64_column(&accounts, "maintenance_margin"), &[4.5, 4.0], 1e-9);
+        assert_all_close(&f64_column(&accounts, "gross_margin"), &[9.0, 8.0], 1e-9);
+        let scenario = accounts.column_by_name("measure_scenario").expect("a column").as_primitive::<Int32Type>();
+        assert_eq!(scenario.values().to_vec(), vec![1, 18]);
+        assert_eq!(
+            str_column(&accounts, "measure_scenario_label"),
+            vec![Some("2024-01-02".to_owned()), Some("2024-01-19".to_owned())]
+        );
+        assert_eq!(tails(&accounts), vec![vec![1], vec![18]]);
+        assert_eq!(str_column(&accounts, "binding_window"), vec![None, None]);
+
+        let es = engine("es", None).margin(book.view("positions"), false).expect("margined");
+        let accounts = es.accounts_batch().expect("a table");
+        assert_all_close(&f64_column(&accounts, "initial_margin"), &[9.5, 8.5], 1e-9);
+        // ES reports its worst scenario and the whole tail.
+        let scenario = accounts.column_by_name("measure_scenario").expect("a column").as_primitive::<Int32Type>();
+        assert_eq!(scenario.values().to_vec(), vec![0, 19]);
+        assert_eq!(tails(&accounts), vec![vec![0, 1], vec![19, 18]]);
+    }
+
+    #[test]
+    fn a_hedge_across_underlyings_diversifies() {
+        // Long 1 FA and long 0.5 FB (B moves against A; FB is worth 100): P&L 50 x r_A.
+        let book = positions(&[("a", "FA", 1.0), ("a", "FB", 0.5)]);
+        let run = engine("var", None).margin(book.view("positions"), false).expect("margined");
+        let accounts = run.accounts_batch().expect("a table");
+        // Total: losses 5, 4.5 -> 4.5. A alone: 9. B alone (losses 50 r_A on up days): 4.5, 4 -> 4.
+        assert_all_close(&f64_column(&accounts, "initial_margin"), &[4.5], 1e-9);
+        assert_all_close(&f64_column(&accounts, "undiversified_margin"), &[13.0], 1e-9);
+        assert_all_close(&f64_column(&accounts, "diversification_benefit"), &[8.5], 1e-9);
+        assert_all_close(&f64_column(&accounts, "gross_margin"), &[13.0], 1e-9);
+        let by = run.by_underlying_batch().expect("a table");
+        assert_eq!(str_column(&by, "underlying"), vec![Some("A".to_owned()), Some("B".to_owned())]);
+        assert_all_close(&f64_column(&by, "requirement"), &[9.0, 4.0], 1e-9);
+        assert_eq!(
+            str_column(&by, "measure_scenario_label"),
+            vec![Some("2024-01-02".to_owned()), Some("2024-01-19".to_owned())]
+        );
+    }
+
+    #[test]
+    fn the_larger_window_binds() {
+        // A stressed window of 10 days with one 30% fall: k = 1, VaR 30 for long 1 FA.
+        let crash: Vec<(i64, &str, f64)> =
+            (0..10).flat_map(|i| [(100 + i, "A", if i == 3 { -0.3 } else { 0.0 }), (100 + i, "B", 0.0)]).collect();
+        let book = positions(&[("long", "FA", 1.0), ("short", "FA", -1.0)]);
+        let run = engine("var", Some(moves(&crash))).margin(book.view("positions"), false).expect("margined");
+        let accounts = run.accounts_batch().expect("a table");
+        assert_all_close(&f64_column(&accounts, "initial_margin"), &[30.0, 8.0], 1e-9);
+        assert_eq!(
+            str_column(&accounts, "binding_window"),
+            vec![Some("stressed".to_owned()), Some("normal".to_owned())]
+        );
+        assert_eq!(str_column(&accounts, "measure_scenario_label")[0].as_deref(), Some("2024-04-13"));
+        // A position alone pays its larger window margin.
+        assert_all_close(&f64_column(&accounts, "gross_margin"), &[30.0, 8.0], 1e-9);
+    }
+
+    #[test]
+    fn by_position_is_for_the_grid_only() {
+        let err = engine("var", None).margin(positions(&[("a", "FA", 1.0)]).view("positions"), true).err();
+        assert_eq!(
+            err.expect("rejected").to_string(),
+            "model.by_position: by_position is available for the grid model only (historical and Monte Carlo \
+             report their tail scenarios instead)"
+        );
+    }
+
+    #[test]
+    fn an_underlying_without_moves_cannot_be_held() {
+        let only_a: Vec<(i64, &str, f64)> = (0..20).map(|i| (i, "A", 0.01)).collect();
+        let engine = two_underlyings().engine(&historical_spec(moves(&only_a), None, "var", 0.9, 1.0)).expect("valid");
+        assert!(engine.margin(positions(&[("a", "FA", 1.0)]).view("positions"), false).is_ok());
+        let err = engine.margin(positions(&[("a", "FB", 1.0)]).view("positions"), false).err().expect("no moves");
+        assert_eq!(err.to_string(), "moves.underlying: the moves table has no moves for underlying 'B'");
+    }
+
+    #[test]
+    fn too_few_scenarios_for_the_confidence_is_a_config_error() {
+        let spec = historical_spec(twenty_days(), None, "var", 0.99, 1.0);
+        let err = two_underlyings().engine(&spec).err().expect("20 scenarios at 99%");
+        assert_eq!(
+            err.to_string(),
+            "model.confidence: 20 scenarios are too few for confidence 0.99: at least 1 / (1 - c) are needed"
+        );
+    }
+
+    #[test]
+    fn monte_carlo_margins_are_the_tail_of_its_own_scenarios() {
+        let spec = map(vec![
+            ("type", Value::Str("montecarlo".into())),
+            ("correlation", correlation(&["A", "B"], &[1.0, 0.6, 0.6, 1.0])),
+            ("horizon_vols", float_list(&[0.05, 0.08])),
+            ("n_scenarios", Value::Int(1000)),
+            ("seed", Value::Int(42)),
+            ("measure", Value::Str("es".into())),
+            ("confidence", Value::Float(0.99)),
+            ("mm_ratio", Value::Float(1.0)),
+        ]);
+        let Ok(MethodSpec::MonteCarlo(model)) = MethodSpec::from_value(&spec) else { panic!("a Monte Carlo spec") };
+        let scenarios = model.scenarios.scenario_table().expect("a table");
+        // Long 1 FA: a loss of -100 x return of A in each scenario; ES of the 10 worst.
+        let names = str_column(&scenarios, "underlying");
+        let returns = f64_column(&scenarios, "return");
+        let mut losses: Vec<f64> =
+            names.iter().zip(&returns).filter(|(n, _)| n.as_deref() == Some("A")).map(|(_, r)| -100.0 * r).collect();
+        assert_eq!(losses.len(), 1000);
+        losses.sort_by(|a, b| b.total_cmp(a));
+        let es = losses[..10].iter().sum::<f64>() / 10.0;
+        let engine = two_underlyings().engine(&spec).expect("valid");
+        let run = engine.margin(positions(&[("a", "FA", 1.0)]).view("positions"), false).expect("margined");
+        let accounts = run.accounts_batch().expect("a table");
+        assert_all_close(&f64_column(&accounts, "initial_margin"), &[es], 1e-9);
+        assert!(str_column(&accounts, "measure_scenario_label")[0].as_deref().is_some_and(|l| l.starts_with("MC #")));
+    }
+}

@@ -150,3 +150,139 @@ pub fn by_underlying_batch(
         ],
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::Int32Type;
+    use arrow_array::{Array, UInt64Array};
+
+    use super::*;
+    use crate::risk::arrays::RiskArrays;
+    use crate::risk::tail::{Measure, TailOutcome};
+    use crate::risk::tail_stream::{Summary, WindowOutcome};
+    use crate::test_support::{f64_column, schema_of, str_column};
+
+    fn window(name: &'static str) -> Window {
+        Window { name, risk: RiskArrays::default(), k: 2, labels: (0..4).map(|s| format!("{name}-{s}")).collect() }
+    }
+
+    fn method(measure: Measure, windows: &[&'static str]) -> VarMethod {
+        VarMethod { measure, mm_ratio: 0.8, windows: windows.iter().map(|n| window(n)).collect() }
+    }
+
+    fn outcome(value: f64, tail: [u32; 2], per_underlying: &[(f64, u32)]) -> WindowOutcome {
+        WindowOutcome {
+            total: TailOutcome { value, tail: tail.to_vec() },
+            per_underlying: per_underlying.iter().map(|&(value, scenario)| Summary { value, scenario }).collect(),
+        }
+    }
+
+    /// Account 0 on underlyings 1 and 0, binding in the last window; account 1 never loses.
+    fn accounts(n_windows: usize) -> Vec<VarAccount> {
+        let mut first = vec![outcome(4.0, [3, 1], &[(3.0, 3), (2.0, 0)])];
+        let mut second = vec![outcome(-1.0, [2, 0], &[(-1.0, 2)])];
+        if n_windows == 2 {
+            first.push(outcome(6.0, [0, 2], &[(5.0, 0), (1.0, 2)]));
+            second.push(outcome(-2.0, [1, 3], &[(-2.0, 1)]));
+        }
+        vec![
+            VarAccount { underlyings: vec![1, 0], windows: first, gross: 9.0 },
+            VarAccount { underlyings: vec![0], windows: second, gross: 0.0 },
+        ]
+    }
+
+    fn ids() -> ArrayRef {
+        Arc::new(UInt64Array::from(vec![100, 200]))
+    }
+
+    fn lists(batch: &RecordBatch) -> Vec<Vec<i32>> {
+        let lists = batch.column_by_name("tail_scenarios").expect("a column").as_list::<i32>();
+        (0..lists.len()).map(|i| lists.value(i).as_primitive::<Int32Type>().values().to_vec()).collect()
+    }
+
+    fn scenarios(batch: &RecordBatch) -> Vec<Option<i32>> {
+        batch.column_by_name("measure_scenario").expect("a column").as_primitive::<Int32Type>().iter().collect()
+    }
+
+    #[test]
+    fn accounts_table_with_two_windows() {
+        let t = accounts_batch(&method(Measure::ES, &["normal", "stressed"]), &ids(), &accounts(2)).expect("a table");
+        let f = |name: &str, t: DataType, nullable: bool| (name.to_owned(), t, nullable);
+        assert_eq!(
+            schema_of(&t),
+            vec![
+                f("account_id", DataType::UInt64, false),
+                f("initial_margin", DataType::Float64, false),
+                f("maintenance_margin", DataType::Float64, false),
+                f("gross_margin", DataType::Float64, false),
+                f("undiversified_margin", DataType::Float64, false),
+                f("diversification_benefit", DataType::Float64, false),
+                f("measure_scenario", DataType::Int32, true),
+                f("measure_scenario_label", DataType::Utf8, true),
+                f("tail_scenarios", DataType::List(Arc::new(Field::new("item", DataType::Int32, true))), false),
+                f("binding_window", DataType::Utf8, true),
+            ]
+        );
+        assert_eq!(f64_column(&t, "initial_margin"), vec![6.0, 0.0]);
+        assert_eq!(f64_column(&t, "maintenance_margin"), vec![0.8 * 6.0, 0.0]);
+        assert_eq!(f64_column(&t, "gross_margin"), vec![9.0, 0.0]);
+        // Each underlying's own binding window: 5 (stressed) + 2 (normal).
+        assert_eq!(f64_column(&t, "undiversified_margin"), vec![7.0, 0.0]);
+        assert_eq!(f64_column(&t, "diversification_benefit"), vec![1.0, 0.0]);
+        // ES: the worst scenario and the whole tail; nothing for an account that does not lose.
+        assert_eq!(scenarios(&t), vec![Some(0), None]);
+        assert_eq!(str_column(&t, "measure_scenario_label"), vec![Some("stressed-0".to_owned()), None]);
+        assert_eq!(lists(&t), vec![vec![0, 2], vec![]]);
+        assert_eq!(str_column(&t, "binding_window"), vec![Some("stressed".to_owned()), Some("normal".to_owned())]);
+    }
+
+    #[test]
+    fn accounts_table_with_one_window_under_var() {
+        let t = accounts_batch(&method(Measure::VaR, &["normal"]), &ids(), &accounts(1)).expect("a table");
+        assert_eq!(f64_column(&t, "initial_margin"), vec![4.0, 0.0]);
+        // VaR: the k-th worst scenario alone.
+        assert_eq!(scenarios(&t), vec![Some(1), None]);
+        assert_eq!(lists(&t), vec![vec![1], vec![]]);
+        assert_eq!(str_column(&t, "binding_window"), vec![None, None]);
+    }
+
+    #[test]
+    fn by_underlying_table() {
+        let names = ["A".to_owned(), "B".to_owned()];
+        let t = by_underlying_batch(&method(Measure::ES, &["normal", "stressed"]), &names, &ids(), &accounts(2))
+            .expect("a table");
+        let f = |name: &str, t: DataType, nullable: bool| (name.to_owned(), t, nullable);
+        assert_eq!(
+            schema_of(&t),
+            vec![
+                f("account_id", DataType::UInt64, false),
+                f("underlying", DataType::Utf8, false),
+                f("requirement", DataType::Float64, false),
+                f("measure_scenario", DataType::Int32, true),
+                f("measure_scenario_label", DataType::Utf8, true),
+            ]
+        );
+        let owners: Vec<u64> = t.column(0).as_primitive::<arrow_array::types::UInt64Type>().values().to_vec();
+        assert_eq!(owners, vec![100, 100, 200]);
+        assert_eq!(str_column(&t, "underlying"), ["B", "A", "A"].map(|s| Some(s.to_owned())));
+        assert_eq!(f64_column(&t, "requirement"), vec![5.0, 2.0, 0.0]);
+        assert_eq!(scenarios(&t), vec![Some(0), Some(0), None]);
+        assert_eq!(
+            str_column(&t, "measure_scenario_label"),
+            vec![Some("stressed-0".to_owned()), Some("normal-0".to_owned()), None]
+        );
+    }
+
+    #[test]
+    fn scenario_matrix_table() {
+        let matrix =
+            ScenarioMatrix { underlyings: vec![0], pnl: vec![1.0, -2.0, 3.0, -4.0], total: vec![1.0, -2.0, 3.0, -4.0] };
+        let t = scenario_matrix_batch(&window("normal"), &["A".to_owned()], &matrix).expect("a table");
+        let names: Vec<String> = schema_of(&t).into_iter().map(|f| f.0).collect();
+        assert_eq!(names, ["scenario", "label", "A", "total"]);
+        assert_eq!(t.column(0).as_primitive::<Int32Type>().values().to_vec(), vec![0, 1, 2, 3]);
+        assert_eq!(str_column(&t, "label")[3].as_deref(), Some("normal-3"));
+        assert_eq!(f64_column(&t, "A"), vec![1.0, -2.0, 3.0, -4.0]);
+    }
+}

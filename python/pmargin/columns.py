@@ -1,0 +1,207 @@
+"""Plain-Python column readers: typed, validated access to the columns of a table, written from
+the input contract. The models (tables inside a model: Monte Carlo vols, prices, moves),
+:class:`~pmargin.Correlation` and the pure-Python reference all read tables through these, so a
+bad cell is reported the same way wherever it is found; the native core has its own readers
+(``rust/pmargin-core/src/input/``).
+
+Strings may be string, large_string or string_view columns, or dictionary-encoded; numbers any
+integer or float type; times any timestamp unit (tz-naive taken as UTC) or a date. Within a
+column the rows are checked in ascending order, and the first problem found is raised as a
+:class:`~pmargin.errors.MarginInputError` naming the table, column and 0-based row. The reference
+reads its tables in :mod:`pmargin.reference.domain`.
+
+pyarrow is used here only to turn columns into Python lists.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import NoReturn
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .errors import MarginInputError
+
+NS_PER_UNIT = {"s": 1_000_000_000, "ms": 1_000_000, "us": 1_000, "ns": 1}
+
+NS_PER_DAY = 86_400 * 1_000_000_000
+
+
+def fail(reason: str, table: str, column: str | None = None, row: int | None = None) -> NoReturn:
+    """Raise the contract's input error."""
+    raise MarginInputError(reason, table=table, column=column, row=row)
+
+
+# --- column types ---------------------------------------------------------------------------
+
+
+def is_string_type(t: pa.DataType) -> bool:
+    """string, large_string, string_view, or a dictionary of one of those."""
+    if pa.types.is_dictionary(t):
+        return is_string_type(t.value_type)
+    return bool(pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t))
+
+
+def is_number_type(t: pa.DataType) -> bool:
+    """Any integer or floating-point type."""
+    return bool(pa.types.is_integer(t) or pa.types.is_floating(t))
+
+
+def describe_type(t: pa.DataType) -> str:
+    """A short name of what arrived, for error messages."""
+    if is_string_type(t):
+        return f"strings ({t})"
+    if is_number_type(t):
+        return f"numbers ({t})"
+    return str(t)
+
+
+# --- columns --------------------------------------------------------------------------------
+
+
+def find_column(table: pa.Table, tname: str, name: str) -> pa.ChunkedArray | None:
+    """The column ``name``, None when absent; a name given to several columns is an error."""
+    count = table.column_names.count(name)
+    if count > 1:
+        fail(f"column {name!r} appears {count} times", tname, name)
+    return table.column(name) if count == 1 else None
+
+
+def required_column(table: pa.Table, tname: str, name: str) -> pa.ChunkedArray:
+    """The column ``name``, which must be present."""
+    col = find_column(table, tname, name)
+    if col is None:
+        fail(f"missing required column {name!r}", tname, name)
+    return col
+
+
+def needed_at(needed: Sequence[bool] | None, row: int) -> bool:
+    """Whether a value is required at ``row`` (``needed`` None: at every row)."""
+    return needed is None or needed[row]
+
+
+def read_strings(col: pa.ChunkedArray, tname: str, name: str, needed: Sequence[bool] | None = None) -> list[str | None]:
+    """A string column as Python values; null where a value is needed is an error."""
+    if not (pa.types.is_null(col.type) or is_string_type(col.type)):
+        fail(f"expected strings, got {describe_type(col.type)}", tname, name)
+    values: list[str | None] = col.to_pylist()
+    for row, value in enumerate(values):
+        if value is None and needed_at(needed, row):
+            fail("null in a required field", tname, name, row)
+    return values
+
+
+def read_numbers(
+    col: pa.ChunkedArray,
+    tname: str,
+    name: str,
+    needed: Sequence[bool] | None = None,
+    *,
+    positive: bool = False,
+) -> list[float | None]:
+    """A numeric column as Python floats; checks null, NaN/infinite and (``positive``) ``> 0``
+    at every row where a value is needed. Values at other rows are returned as read."""
+    if not (pa.types.is_null(col.type) or is_number_type(col.type)):
+        fail(f"expected numbers (an integer or float column), got {describe_type(col.type)}", tname, name)
+    values = [None if v is None else float(v) for v in col.to_pylist()]
+    for row, value in enumerate(values):
+        if not needed_at(needed, row):
+            continue
+        if value is None:
+            fail("null in a required field", tname, name, row)
+        if not math.isfinite(value):
+            fail(f"not a finite number: {value!r}", tname, name, row)
+        if positive and value <= 0:
+            fail(f"must be > 0, got {value!r}", tname, name, row)
+    return values
+
+
+def read_epoch_ns(col: pa.ChunkedArray, tname: str, name: str, needed: Sequence[bool]) -> list[int | None]:
+    """A timestamp (any unit; tz-naive taken as UTC), date32 (midnight UTC) or date64 (epoch
+    milliseconds) column as epoch ns."""
+    t = col.type
+    if pa.types.is_null(t):
+        raw: list[int | None] = [None] * len(col)
+        factor = 1
+    elif pa.types.is_timestamp(t):
+        raw = pc.cast(col, pa.int64()).to_pylist()
+        factor = NS_PER_UNIT[t.unit]
+    elif pa.types.is_date32(t):
+        raw = pc.cast(col, pa.int32()).to_pylist()
+        factor = NS_PER_DAY
+    elif pa.types.is_date64(t):
+        raw = pc.cast(col, pa.int64()).to_pylist()
+        factor = NS_PER_UNIT["ms"]
+    else:
+        fail(f"expected a timestamp or date column, got {describe_type(t)}", tname, name)
+    values = [None if v is None else v * factor for v in raw]
+    for row, value in enumerate(values):
+        if value is None and needed[row]:
+            fail("null in a required field", tname, name, row)
+    return values
+
+
+def check_unique(values: Sequence[str | None], tname: str, name: str) -> None:
+    """No value twice: the error names the second occurrence and the first row."""
+    first: dict[str, int] = {}
+    for row, value in enumerate(values):
+        if value is None:
+            continue
+        if value in first:
+            fail(f"duplicate {name} {value!r} (first at row {first[value]})", tname, name, row)
+        first[value] = row
+
+
+def check_allowed(
+    values: Sequence[str | None], allowed: Sequence[str], tname: str, name: str, needed: Sequence[bool]
+) -> None:
+    """Every needed value is one of ``allowed``."""
+    for row, value in enumerate(values):
+        if needed[row] and value not in allowed:
+            fail(f"unknown {name} {value!r}; expected one of {', '.join(allowed)}", tname, name, row)
+
+
+def read_ids(table: pa.Table, tname: str, name: str) -> list[str]:
+    """A required, non-null, unique string key column."""
+    values = read_strings(required_column(table, tname, name), tname, name)
+    check_unique(values, tname, name)
+    return [v for v in values if v is not None]
+
+
+def required_strings(table: pa.Table, tname: str, name: str) -> list[str]:
+    """A required, non-null string column."""
+    return [v for v in read_strings(required_column(table, tname, name), tname, name) if v is not None]
+
+
+def required_numbers(table: pa.Table, tname: str, name: str, *, positive: bool = False) -> list[float]:
+    """A required, non-null, finite number column."""
+    return [
+        v for v in read_numbers(required_column(table, tname, name), tname, name, positive=positive) if v is not None
+    ]
+
+
+def optional_numbers(table: pa.Table, tname: str, name: str, default: float, *, positive: bool = False) -> list[float]:
+    """An optional number column: when present every row must be non-null and finite."""
+    col = find_column(table, tname, name)
+    if col is None:
+        return [default] * table.num_rows
+    return [v for v in read_numbers(col, tname, name, positive=positive) if v is not None]
+
+
+def optional_string_column(table: pa.Table, tname: str, name: str) -> list[str | None]:
+    """An optional string column as Python values (nulls allowed); all None when absent."""
+    col = find_column(table, tname, name)
+    if col is None:
+        return [None] * table.num_rows
+    return read_strings(col, tname, name, [False] * table.num_rows)
+
+
+def optional_number_column(table: pa.Table, tname: str, name: str) -> list[float | None]:
+    """An optional number column as Python floats (nulls allowed, values unchecked); all None
+    when absent."""
+    col = find_column(table, tname, name)
+    if col is None:
+        return [None] * table.num_rows
+    return read_numbers(col, tname, name, [False] * table.num_rows)

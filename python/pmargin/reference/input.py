@@ -1,0 +1,52 @@
+"""The reference's input stage: the plain-Python column readers of :mod:`pmargin.columns`
+(shared with the models, which read the tables inside a model with them), re-exported under
+the name of the core stage they mirror.
+
+Mirrors: rust/pmargin-core/src/input/
+"""
+
+from ..columns import (
+    NS_PER_DAY,
+    NS_PER_UNIT,
+    check_allowed,
+    check_unique,
+    describe_type,
+    fail,
+    find_column,
+    is_number_type,
+    is_string_type,
+    needed_at,
+    optional_number_column,
+    optional_numbers,
+    optional_string_column,
+    read_epoch_ns,
+    read_ids,
+    read_numbers,
+    read_strings,
+    required_column,
+    required_numbers,
+    required_strings,
+)
+
+__all__ = [
+    "NS_PER_DAY",
+    "NS_PER_UNIT",
+    "check_allowed",
+    "check_unique",
+    "describe_type",
+    "fail",
+    "find_column",
+    "is_number_type",
+    "is_string_type",
+    "needed_at",
+    "optional_number_column",
+    "optional_numbers",
+    "optional_string_column",
+    "read_epoch_ns",
+    "read_ids",
+    "read_numbers",
+    "read_strings",
+    "required_column",
+    "required_numbers",
+    "required_strings",
+]

@@ -1,0 +1,68 @@
+"""The grid's result tables (``accounts``, ``by_underlying``, one account's scenario matrix), with
+the schema the native core produces.
+
+Mirrors: rust/pmargin-core/src/methods/grid/tables.rs
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pyarrow as pa
+
+from ....models import GridModel, scenario_label
+from ...output.arrow import F64, account_ids
+from .outcome import AccountRisk
+
+
+def worst_fields(
+    model: GridModel, underlying: str | None, worst: int | None
+) -> tuple[str | None, float | None, float | None]:
+    """Label, price shock and vol shock of scenario ``worst`` (all None when there is none)."""
+    if worst is None:
+        return None, None, None
+    p, v = model.scenario_shocks()[worst]
+    return scenario_label(underlying, p, v, model.vol_shock), p, v
+
+
+def accounts_table(risks: Sequence[AccountRisk], id_column: pa.ChunkedArray, model: GridModel) -> pa.Table:
+    """``accounts``: one row per account, first-seen order."""
+    worst = [worst_fields(model, r.worst_underlying, r.worst) for r in risks]
+    return pa.table(
+        {
+            "account_id": account_ids(id_column, [r.first_row for r in risks]),
+            "initial_margin": pa.array([r.initial for r in risks], F64),
+            "maintenance_margin": pa.array([r.maintenance for r in risks], F64),
+            "gross_margin": pa.array([r.gross for r in risks], F64),
+            "worst_scenario": pa.array([w[0] for w in worst], pa.string()),
+            "worst_price_shock": pa.array([w[1] for w in worst], F64),
+            "worst_vol_shock": pa.array([w[2] for w in worst], F64),
+            "diversification_benefit": pa.array([r.undiversified - r.initial for r in risks], F64),
+        }
+    )
+
+
+def by_underlying_table(risks: Sequence[AccountRisk], id_column: pa.ChunkedArray, model: GridModel) -> pa.Table:
+    """``by_underlying``: one row per (account, underlying held), accounts in order, underlyings
+    first-seen within each."""
+    rows = [(r.first_row, u) for r in risks for u in r.underlyings]
+    worst = [worst_fields(model, u.underlying, u.worst) for _, u in rows]
+    return pa.table(
+        {
+            "account_id": account_ids(id_column, [row for row, _ in rows]),
+            "underlying": pa.array([u.underlying for _, u in rows], pa.string()),
+            "requirement": pa.array([u.requirement for _, u in rows], F64),
+            "worst_price_shock": pa.array([w[1] for w in worst], F64),
+            "worst_vol_shock": pa.array([w[2] for w in worst], F64),
+            "worst_scenario": pa.array([w[0] for w in worst], pa.string()),
+        }
+    )
+
+
+def scenario_matrix(risk: AccountRisk, model: GridModel) -> pa.Table:
+    """One account's P&L per scenario: ``scenario``, ``price_shock``, ``vol_shock``, one column
+    per underlying held (first-seen order) and ``total``."""
+    table = model.scenarios()
+    for u in risk.underlyings:
+        table = table.append_column(pa.field(u.underlying, F64), pa.array(u.pnl, F64))
+    return table.append_column(pa.field("total", F64), pa.array(risk.total, F64))

@@ -1,0 +1,95 @@
+"""VaR / ES margins of the historical and Monte Carlo models, written from the definitions.
+
+Per account and scenario window (the normal one, and a stressed one when given):
+
+- ``pnl_u[i] = 0.0 + q1 * ra1[i] + ...`` over the netted positions on ``u`` (the grid's netting
+  and order); ``total[i] = 0.0 + pnl_u1[i] + pnl_u2[i] + ...`` over the account's underlyings in
+  first-seen order;
+- the account's measure is that of the losses ``0.0 - total[i]``; each underlying's alone that of
+  ``0.0 - pnl_u[i]`` (:mod:`pmargin.reference.risk.tail`);
+- initial margin = the largest window margin (the normal window on a tie, and it "binds");
+  an underlying's requirement likewise over windows; maintenance = ``mm_ratio * initial``;
+- undiversified = ``0.0 + requirement_u1 + ...``; diversification benefit = undiversified - initial;
+- gross = ``0.0 + ...`` over netted positions of ``q * long`` (q > 0), ``-q * short`` (q < 0), 0
+  (q == 0), with ``long`` / ``short`` the margin of one unit long (losses ``0.0 - ra[i]``) / short
+  (losses ``ra[i] + 0.0``), each the max over windows folded from 0.0.
+
+Scenario windows in :mod:`pmargin.reference.scenarios`, risk arrays in
+:mod:`pmargin.reference.risk.arrays`; one account's tails in :mod:`.aggregate` and the result
+tables in :mod:`.tables`.
+
+Mirrors: rust/pmargin-core/src/methods/var/
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+from ....errors import MarginInputError
+from ....market import Market
+from ....models import MonteCarloModel
+from ....result import MarginResult
+from ...domain.book import net_positions, read_positions
+from ...domain.instruments import read_instruments
+from ...domain.market import read_underlyings, read_vols
+from ...risk.arrays import held_window_arrays
+from ...risk.tail import tail_count
+from ...scenarios import Window
+from ...scenarios.historical import historical_window
+from ...scenarios.montecarlo import monte_carlo_window
+from ...valuation import check_held
+from .aggregate import MeasureModel, measure_account, unit_margins
+from .tables import measure_accounts_table, measure_by_underlying_table, scenario_matrix_of
+
+
+def model_windows(model: MeasureModel) -> list[Window]:
+    """The normal window, then the stressed one when the model has it."""
+    if isinstance(model, MonteCarloModel):
+        return [monte_carlo_window(model)]
+    windows = [historical_window(model.moves, "moves", model.vol_shock, model.ewma_lambda)]
+    if model.stressed is not None:
+        windows.append(historical_window(model.stressed, "stressed", model.vol_shock, None, "stressed"))
+    return windows
+
+
+def measure_margin(positions: pa.Table, instruments: pa.Table, market: Market, model: MeasureModel) -> MarginResult:
+    """Margins of every account under a VaR / ES model.
+
+    Checks, in order: underlyings, vols, instruments, the model's windows (moves then stressed;
+    the Monte Carlo draws), the tail count of each window, the positions, then each position in
+    row order for an unknown instrument, a market problem or an underlying that a window cannot
+    move (normal window first)."""
+    underlyings = read_underlyings(market.underlyings)
+    vols = read_vols(market.vols)
+    instrument_rows = read_instruments(instruments)
+    windows = model_windows(model)
+    ks = [tail_count(w.n, model.confidence) for w in windows]
+    position_rows = read_positions(positions)
+
+    def scenario_problem(underlying: str) -> MarginInputError | None:
+        for window in windows:
+            problem = window.problem(underlying)
+            if problem is not None:
+                return problem
+        return None
+
+    check_held(position_rows, instrument_rows, underlyings, vols, market.as_of_ns, scenario_problem)
+    books = net_positions(position_rows)
+    arrays = [
+        held_window_arrays(books, instrument_rows, underlyings, vols, market.as_of_ns, window) for window in windows
+    ]
+    units: dict[str, tuple[float, float]] = {}
+    for iid in arrays[0]:
+        long, short = 0.0, 0.0
+        for w in range(len(windows)):
+            one_long, one_short = unit_margins(arrays[w][iid], ks[w], model.measure)
+            long, short = max(long, one_long), max(short, one_short)
+        units[iid] = (long, short)
+    accounts = [measure_account(b, instrument_rows, arrays, windows, ks, units, model.measure) for b in books]
+    ids = positions.column("account_id")
+    return MarginResult(
+        measure_accounts_table(accounts, ids, windows, model),
+        measure_by_underlying_table(accounts, ids, windows, model.measure),
+        model,
+        scenario_matrix_of(accounts, windows[0]),
+    )

@@ -1,0 +1,217 @@
+"""Contracts: an instrument joined with its market data at the valuation time, its value in any
+market and its Greeks, written from the definitions.
+
+Every formula is evaluated in the order the native core uses, so the two agree to rounding:
+
+- ``T = (expiry_ns - as_of_ns) / 31_536_000e9`` (an integer difference, then one division);
+- spot and perpetual: ``multiplier * spot``; future: ``multiplier * F``, ``F = spot * exp(rate *
+  T)``; vanilla option: ``multiplier * black76(...)`` (:mod:`.pricing.black76`; at ``T == 0`` its
+  intrinsic value);
+- digital option: ``multiplier * digital_price(spot, K, T, rate, vol)`` and barrier option:
+  ``multiplier * barrier_price(...)`` (:mod:`.pricing.digital`, :mod:`.pricing.barrier`; a
+  barrier breached by a shocked spot is worth its rebate when it knocks out, the vanilla when it
+  knocks in);
+- Greeks per unit (multiplier included, :func:`unit_greeks`): spot and perpetual ``price = spot``,
+  ``delta = 1``; a future the Greeks of ``F``; an option those of its payoff (:mod:`.pricing`),
+  each times the multiplier.
+
+A held instrument is valued only when its references resolve (:func:`check_held`, one pass over
+the positions in row order): an unknown instrument, or a held instrument whose market data is
+missing, which has expired, or whose barrier the current spot has already breached, is an input
+error (:func:`market_problem`).
+
+Mirrors: rust/pmargin-core/src/valuation/
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from ..errors import MarginInputError
+from .domain.book import Position
+from .domain.instruments import Instrument
+from .domain.market import Underlying
+from .domain.option_terms import is_knock_in
+from .input import fail
+from .pricing.barrier import BarrierParams, barrier_greeks, barrier_price, breached
+from .pricing.black76 import black76, forward
+from .pricing.digital import digital_greeks, digital_price
+from .pricing.greeks import Greeks, future_greeks, spot_greeks, vanilla_greeks
+
+#: Nanoseconds in a 365-day year.
+YEAR_NS = 31_536_000e9
+
+
+def year_fraction(expiry_ns: int, as_of_ns: int) -> float:
+    """``T``: years (of 365 days) from ``as_of`` to ``expiry``."""
+    return (expiry_ns - as_of_ns) / YEAR_NS
+
+
+@dataclass(frozen=True)
+class Contract:
+    """Everything needed to value one instrument in any scenario: its terms and its base market.
+
+    ``t`` is the year fraction to expiry (0.0 for spot and perpetual, where it is unused);
+    ``vol`` is the base implied vol (options only). An option's ``payoff`` is ``"vanilla"`` or
+    ``"digital"``; a vanilla with a ``barrier_type`` is a barrier option (``barrier``,
+    ``rebate`` per unit).
+    """
+
+    kind: str
+    is_call: bool
+    strike: float
+    multiplier: float
+    spot: float
+    rate: float
+    t: float
+    vol: float | None
+    payoff: str = "vanilla"
+    barrier_type: str | None = None
+    barrier: float = 0.0
+    rebate: float = 0.0
+
+
+def contract_value(c: Contract, spot: float, vol: float | None) -> float:
+    """Value of one unit of ``c`` (multiplier included) at the given spot and vol; rate and ``T``
+    are the contract's own."""
+    if c.kind in ("spot", "perpetual"):
+        return c.multiplier * spot
+    fwd = forward(spot, c.rate, c.t)
+    if c.kind == "future":
+        return c.multiplier * fwd
+    assert vol is not None, "an option needs a vol"
+    if c.payoff == "digital" or c.barrier_type is not None:
+        if c.barrier_type is None:
+            return c.multiplier * digital_price(c.is_call, spot, c.strike, c.t, c.rate, vol)
+        params = BarrierParams(c.is_call, c.barrier_type, spot, c.strike, c.barrier, c.rebate, c.t, c.rate, vol)
+        return c.multiplier * barrier_price(params)
+    return c.multiplier * black76(c.is_call, fwd, c.strike, vol, c.t, c.rate)
+
+
+def base_value(c: Contract) -> float:
+    """Value of one unit of ``c`` in the unshocked market."""
+    return contract_value(c, c.spot, c.vol)
+
+
+def make_contract(
+    inst: Instrument, underlyings: dict[str, Underlying], vols: dict[str, float], as_of_ns: int
+) -> Contract:
+    """The pricing inputs of a held instrument (its market data already checked)."""
+    market = underlyings[inst.underlying]
+    t = 0.0 if inst.expiry_ns is None else year_fraction(inst.expiry_ns, as_of_ns)
+    return Contract(
+        kind=inst.kind,
+        is_call=inst.option_type == "call",
+        strike=inst.strike if inst.strike is not None else 0.0,
+        multiplier=inst.multiplier,
+        spot=market.spot,
+        rate=market.rate,
+        t=t,
+        vol=vols[inst.instrument_id] if inst.kind == "option" else None,
+        payoff=inst.payoff,
+        barrier_type=inst.barrier_type,
+        barrier=inst.barrier if inst.barrier is not None else 0.0,
+        rebate=inst.rebate,
+    )
+
+
+def unit_greeks(c: Contract) -> Greeks:
+    """Price and Greeks of one unit of ``c`` at its base market, multiplier included."""
+    if c.kind in ("spot", "perpetual"):
+        unit = spot_greeks(c.spot)
+    elif c.kind == "future":
+        unit = future_greeks(c.spot, c.t, c.rate)
+    else:
+        assert c.vol is not None, "an option needs a vol"
+        if c.barrier_type is not None:
+            params = BarrierParams(c.is_call, c.barrier_type, c.spot, c.strike, c.barrier, c.rebate, c.t, c.rate, c.vol)
+            unit = barrier_greeks(params)
+        elif c.payoff == "digital":
+            unit = digital_greeks(c.is_call, c.spot, c.strike, c.t, c.rate, c.vol)
+        else:
+            unit = vanilla_greeks(c.is_call, c.spot, c.strike, c.t, c.rate, c.vol)
+    return unit.scaled(c.multiplier)
+
+
+# --- references between tables ----------------------------------------------------------------
+
+
+def market_problem(
+    inst: Instrument, underlyings: dict[str, Underlying], vols: dict[str, float], as_of_ns: int
+) -> MarginInputError | None:
+    """Why ``inst`` cannot be valued at ``as_of_ns`` (None when it can), naming its instruments row:
+    no market row for its underlying, an option without a vol, an expiry before ``as_of``, or a
+    barrier already breached by the current spot (checked in that order)."""
+    if inst.underlying not in underlyings:
+        return MarginInputError(
+            f"underlying {inst.underlying!r} has no row in the market's underlyings table",
+            table="instruments",
+            column="underlying",
+            row=inst.row,
+        )
+    if inst.kind == "option" and inst.instrument_id not in vols:
+        return MarginInputError(
+            f"option {inst.instrument_id!r} has no implied_vol in the market's vols table",
+            table="instruments",
+            column="instrument_id",
+            row=inst.row,
+        )
+    if inst.expiry_ns is not None and inst.expiry_ns < as_of_ns:
+        ago = dt.timedelta(microseconds=(as_of_ns - inst.expiry_ns) // 1000)
+        return MarginInputError(
+            f"{inst.kind} {inst.instrument_id!r} expired {ago} ago (its expiry is before the market's as_of)",
+            table="instruments",
+            column="expiry",
+            row=inst.row,
+        )
+    return breached_barrier(inst, underlyings[inst.underlying].spot)
+
+
+def breached_barrier(inst: Instrument, spot: float) -> MarginInputError | None:
+    """A barrier option whose barrier the current ``spot`` has already reached (down: ``spot <=
+    barrier``, up: ``spot >= barrier``) is not a barrier option any more: the error says how to
+    record it (knocked in: a vanilla; knocked out: its rebate as cash)."""
+    if inst.barrier_type is None or inst.barrier is None or not breached(inst.barrier_type, spot, inst.barrier):
+        return None
+    if is_knock_in(inst.barrier_type):
+        how = "it has knocked in: record it as a vanilla option (no barrier_type)"
+    else:
+        how = "it has knocked out: record its rebate as cash and remove the option"
+    return MarginInputError(
+        f"{inst.instrument_id!r} has a {inst.barrier_type} barrier at {inst.barrier!r} already breached by spot "
+        f"{spot!r}; {how}",
+        table="instruments",
+        column="barrier",
+        row=inst.row,
+    )
+
+
+def check_held(
+    positions: Sequence[Position],
+    instruments: dict[str, Instrument],
+    underlyings: dict[str, Underlying],
+    vols: dict[str, float],
+    as_of_ns: int,
+    scenario_problem: Callable[[str], MarginInputError | None] | None = None,
+) -> None:
+    """One pass over the positions in row order: the first unknown instrument or held instrument
+    with a market problem is raised. Instruments nobody holds are not checked.
+
+    ``scenario_problem(underlying)``: why the model cannot move a held instrument's underlying
+    (no moves, no Monte Carlo vol, not in the correlation matrix), checked after its market."""
+    for pos in positions:
+        inst = instruments.get(pos.instrument_id)
+        if inst is None:
+            fail(
+                f"unknown instrument {pos.instrument_id!r} (not in the instruments table)",
+                "positions",
+                "instrument_id",
+                pos.row,
+            )
+        problem = market_problem(inst, underlyings, vols, as_of_ns)
+        if problem is None and scenario_problem is not None:
+            problem = scenario_problem(inst.underlying)
+        if problem is not None:
+            raise problem

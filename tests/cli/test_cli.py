@@ -1,0 +1,364 @@
+"""The ``pmargin`` command line: demo, margin round trips, chunked runs, and bad input."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+import pmargin
+from pmargin import sample
+from pmargin.batch import combine, margin_in_chunks
+from pmargin.cli import by_underlying_path, main, money
+from pmargin.io import read_table, write_table
+
+FORMATS = [".parquet", ".csv", ".arrow"]
+
+INPUTS = ("positions", "instruments", "underlyings", "vols")
+
+ACCOUNT_COLUMNS = ("initial_margin", "maintenance_margin", "gross_margin")
+
+
+@pytest.fixture(scope="module")
+def book() -> sample.SampleBook:
+    return sample.book(150, seed=11)
+
+
+@pytest.fixture(scope="module")
+def expected(book: sample.SampleBook) -> pmargin.MarginResult:
+    return pmargin.margin(book.positions, book.instruments, book.market)
+
+
+def write_inputs(book: sample.SampleBook, folder: Path, suffix: str) -> list[str]:
+    """Write the book's four tables as ``<name><suffix>``; return the CLI's input arguments."""
+    folder.mkdir(parents=True, exist_ok=True)
+    args: list[str] = []
+    for name in INPUTS:
+        path = folder / f"{name}{suffix}"
+        write_table(getattr(book, name), path)
+        args += [f"--{name}", str(path)]
+    return [*args, "--as-of", "2026-06-30T08:00:00Z"]
+
+
+@pytest.fixture(scope="module")
+def parquet_args(book: sample.SampleBook, tmp_path_factory: pytest.TempPathFactory) -> list[str]:
+    return write_inputs(book, tmp_path_factory.mktemp("inputs"), ".parquet")
+
+
+def subprocess_env() -> dict[str, str]:
+    """The environment with this checkout's ``python`` folder first on PYTHONPATH."""
+    source = str(Path(pmargin.__file__).resolve().parents[1])
+    path = os.environ.get("PYTHONPATH")
+    return {**os.environ, "PYTHONPATH": source if not path else source + os.pathsep + path}
+
+
+def run_module(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pmargin", *args],
+        capture_output=True,
+        text=True,
+        env=subprocess_env(),
+        timeout=120,
+        check=False,
+    )
+
+
+def column(table: pa.Table, name: str) -> list[Any]:
+    return list(table.column(name).to_pylist())
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--version"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("pmargin ") and len(out.split()) == 2
+
+
+def test_usage_error_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["margin", "--positions", "p.parquet"]) == 2
+    assert "required" in capsys.readouterr().err
+
+
+def _demo_expectations(accounts: int, seed: int) -> tuple[sample.SampleBook, pmargin.MarginResult, dict[str, Any]]:
+    book = sample.book(accounts, seed=seed)
+    result = pmargin.margin(book.positions, book.instruments, book.market)
+    top = max(result.accounts.to_pylist(), key=lambda r: r["initial_margin"])
+    return book, result, top
+
+
+def test_demo_prints_the_largest_margins_and_the_benefit(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "--accounts", "400", "--seed", "3"]) == 0
+    out = capsys.readouterr().out
+    book, result, top = _demo_expectations(400, 3)
+    top_line = next(line for line in out.splitlines() if top["account_id"] in line)
+    for value in (
+        top["initial_margin"],
+        top["maintenance_margin"],
+        top["gross_margin"],
+        top["gross_margin"] - top["initial_margin"],
+    ):
+        assert money(value) in top_line
+    assert (top["worst_scenario"] or "-") in top_line
+    ranked = sorted(result.accounts.to_pylist(), key=lambda r: -r["initial_margin"])
+    shown = [r["account_id"] for r in ranked if r["account_id"] in out]
+    assert shown == [r["account_id"] for r in ranked[:10]]
+    assert f"Book: {book.positions.num_rows:,} positions in 400 accounts on 188 instruments" in out
+    assert f"Initial margin: {money(result.total_initial_margin)}" in out
+    benefit = result.diversification_benefit
+    share = 100 * benefit / result.total_gross_margin
+    assert benefit > 0
+    assert f"Diversification benefit (gross - net): {money(benefit)} ({share:.1f}% of gross)" in out
+    assert "Time: book built in" in out and "margined in" in out
+
+
+def test_demo_runs_as_a_module() -> None:
+    done = run_module("demo", "--accounts", "200", "--seed", "5")
+    assert done.returncode == 0, done.stderr
+    _, result, top = _demo_expectations(200, 5)
+    assert top["account_id"] in done.stdout and money(top["initial_margin"]) in done.stdout
+    assert f"{money(result.diversification_benefit)} (" in done.stdout
+    assert done.stderr == ""
+
+
+@pytest.mark.parametrize("suffix", FORMATS)
+def test_margin_round_trip(
+    book: sample.SampleBook, expected: pmargin.MarginResult, tmp_path: Path, suffix: str
+) -> None:
+    out = tmp_path / f"result{suffix}"
+    assert main(["margin", *write_inputs(book, tmp_path / "in", suffix), "--out", str(out)]) == 0
+    accounts = read_table(out, "accounts")
+    by_underlying = read_table(tmp_path / f"result.by_underlying{suffix}", "by_underlying")
+
+    want = expected.accounts
+    assert column(accounts, "account_id") == column(want, "account_id")
+    for name in ACCOUNT_COLUMNS:
+        np.testing.assert_allclose(column(accounts, name), column(want, name), rtol=1e-15, atol=0, err_msg=name)
+    # CSV has no null string: a missing worst scenario (nothing loses) may read back as "".
+    labels = [s or None for s in column(accounts, "worst_scenario")]
+    assert labels == column(want, "worst_scenario")
+    assert None in labels and sum(s is not None for s in labels) >= 100
+    assert float(np.sum(column(accounts, "initial_margin"))) == pytest.approx(expected.total_initial_margin, rel=1e-14)
+
+    want_u = expected.by_underlying
+    assert column(by_underlying, "account_id") == column(want_u, "account_id")
+    assert column(by_underlying, "underlying") == column(want_u, "underlying")
+    np.testing.assert_allclose(column(by_underlying, "requirement"), column(want_u, "requirement"), rtol=1e-15, atol=0)
+
+
+def test_parquet_round_trip_is_bit_exact(
+    expected: pmargin.MarginResult, parquet_args: list[str], tmp_path: Path
+) -> None:
+    out = tmp_path / "result.parquet"
+    assert main(["margin", *parquet_args, "--out", str(out)]) == 0
+    assert read_table(out, "accounts").equals(expected.accounts)
+    assert read_table(by_underlying_path(out), "by_underlying").equals(expected.by_underlying)
+
+
+def test_by_underlying_path() -> None:
+    assert by_underlying_path(Path("/x/result.parquet")) == Path("/x/result.by_underlying.parquet")
+    assert by_underlying_path(Path("out.csv")) == Path("out.by_underlying.csv")
+
+
+def test_margin_without_out_prints_a_summary(
+    expected: pmargin.MarginResult, parquet_args: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["margin", *parquet_args]) == 0
+    captured = capsys.readouterr()
+    top = max(expected.accounts.to_pylist(), key=lambda r: r["initial_margin"])
+    assert top["account_id"] in captured.out and money(top["initial_margin"]) in captured.out
+    assert f"Initial margin: {money(expected.total_initial_margin)}" in captured.out
+    assert f"{money(expected.diversification_benefit)} (" in captured.out
+    assert captured.err == ""  # below the chunk threshold: no progress bar
+
+
+def test_chunked_run_equals_unchunked(
+    expected: pmargin.MarginResult, parquet_args: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "chunked.arrow"
+    assert main(["margin", *parquet_args, "--out", str(out), "--chunk-positions", "37"]) == 0
+    assert "margining positions" in capsys.readouterr().err  # the progress bar, on stderr
+    assert read_table(out, "accounts").equals(expected.accounts)
+    assert read_table(by_underlying_path(out), "by_underlying").equals(expected.by_underlying)
+
+
+def test_quiet_hides_the_progress_bar(
+    parquet_args: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "quiet.parquet"
+    assert main(["margin", *parquet_args, "--out", str(out), "--chunk-positions", "37", "--quiet"]) == 0
+    assert capsys.readouterr().err == ""
+    assert read_table(out, "accounts").num_rows == 150
+
+
+class RecordingEngine:
+    """A MarginEngine stand-in that records the chunks it is given."""
+
+    def __init__(self, engine: pmargin.MarginEngine) -> None:
+        self.engine = engine
+        self.chunks: list[pa.Table] = []
+
+    def margin(self, positions: pa.Table, *, by_position: bool = False) -> pmargin.MarginResult:
+        self.chunks.append(positions)
+        return self.engine.margin(positions, by_position=by_position)
+
+
+@pytest.fixture(scope="module")
+def engine(book: sample.SampleBook) -> pmargin.MarginEngine:
+    return pmargin.MarginEngine(book.instruments, book.market)
+
+
+def _interleaved(book: sample.SampleBook) -> pa.Table:
+    """The book's positions shuffled, so accounts are no longer contiguous."""
+    order = np.random.default_rng(0).permutation(book.positions.num_rows)
+    return book.positions.take(pa.array(order))
+
+
+@pytest.mark.parametrize("chunk_positions", [1, 25, 400])
+def test_chunks_hold_whole_accounts_in_first_seen_order(
+    book: sample.SampleBook, engine: pmargin.MarginEngine, chunk_positions: int
+) -> None:
+    positions = _interleaved(book)
+    whole = engine.margin(positions)
+    recorder = RecordingEngine(engine)
+    calls: list[tuple[int, int]] = []
+    result = margin_in_chunks(recorder, positions, chunk_positions, lambda done, total: calls.append((done, total)))  # type: ignore[arg-type]
+
+    assert result.accounts.equals(whole.accounts)
+    assert result.by_underlying.equals(whole.by_underlying)
+    first_seen = list(dict.fromkeys(column(positions, "account_id")))
+    assert column(result.accounts, "account_id") == first_seen
+
+    seen: set[str] = set()
+    for chunk in recorder.chunks:
+        ids = set(column(chunk, "account_id"))
+        assert not ids & seen  # no account is split across chunks
+        seen |= ids
+        assert chunk.num_rows <= chunk_positions or len(ids) == 1
+    assert seen == set(first_seen)
+    assert sum(c.num_rows for c in recorder.chunks) == positions.num_rows
+    n_rows = positions.num_rows
+    assert len(calls) == len(recorder.chunks) > 1
+    assert calls[-1] == (n_rows, n_rows)
+    assert [d for d, _ in calls] == sorted(d for d, _ in calls)
+    if chunk_positions == 1:
+        assert len(recorder.chunks) == 150
+
+
+def test_chunked_scenarios_dispatch_to_the_right_chunk(book: sample.SampleBook, engine: pmargin.MarginEngine) -> None:
+    positions = _interleaved(book)
+    whole = engine.margin(positions)
+    chunked = margin_in_chunks(engine, positions, 60)
+    for account in ("acct-000001", "acct-000077", "acct-000150", column(positions, "account_id")[-1]):
+        got, want = chunked.scenarios(account), whole.scenarios(account)
+        assert got.equals(want), account
+        assert got.num_rows == 63
+        # cross="sum": the initial margin is the sum over underlyings of each one's worst loss.
+        underlyings = [c for c in got.column_names if c not in ("scenario", "price_shock", "vol_shock", "total")]
+        worst = sum(max(0.0, -min(column(got, u))) for u in underlyings)
+        initial = whole.accounts.column("initial_margin")[whole.account_index(account)].as_py()
+        assert worst == pytest.approx(initial, rel=1e-12, abs=1e-9)
+    with pytest.raises(pmargin.MarginInputError, match="unknown account"):
+        chunked.scenarios("acct-999999")
+
+
+def test_a_bad_row_is_reported_with_its_row_in_the_whole_table(
+    book: sample.SampleBook, engine: pmargin.MarginEngine
+) -> None:
+    positions = book.positions
+    bad_row = positions.num_rows - 5
+    ids = column(positions, "instrument_id")
+    ids[bad_row] = "BTC-NOPE"
+    broken = positions.set_column(1, "instrument_id", pa.array(ids, pa.string()))
+    with pytest.raises(pmargin.MarginInputError) as whole:
+        engine.margin(broken)
+    with pytest.raises(pmargin.MarginInputError) as chunked:
+        margin_in_chunks(engine, broken, 50)
+    assert whole.value.row == bad_row
+    assert (chunked.value.table, chunked.value.column, chunked.value.row) == ("positions", "instrument_id", bad_row)
+    assert str(chunked.value) == str(whole.value)
+
+
+def test_combine_rejects_nothing() -> None:
+    with pytest.raises(ValueError, match="at least one"):
+        combine([])
+
+
+def test_chunk_size_must_be_positive(book: sample.SampleBook, engine: pmargin.MarginEngine) -> None:
+    with pytest.raises(pmargin.MarginInputError, match="positive integer"):
+        margin_in_chunks(engine, book.positions, 0)
+
+
+def _expect_error(argv: list[str], capsys: pytest.CaptureFixture[str], *fragments: str) -> str:
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    assert captured.err.startswith("error: ")
+    assert captured.err.count("\n") == 1
+    assert "Traceback" not in captured.err
+    for fragment in fragments:
+        assert fragment in captured.err
+    return captured.err
+
+
+def test_missing_file(parquet_args: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    absent = tmp_path / "absent.parquet"
+    argv = ["margin", *parquet_args]
+    argv[argv.index("--positions") + 1] = str(absent)
+    _expect_error(argv, capsys, f"error: positions: file not found: {absent}")
+
+
+def test_unsupported_extension(parquet_args: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    odd = tmp_path / "vols.xlsx"
+    odd.write_text("x")
+    argv = ["margin", *parquet_args]
+    argv[argv.index("--vols") + 1] = str(odd)
+    _expect_error(argv, capsys, "unsupported file type '.xlsx'")
+
+
+def test_bad_column(book: sample.SampleBook, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["margin", *write_inputs(book, tmp_path, ".parquet")]
+    write_table(book.positions.rename_columns(["account_id", "instrument_id", "qty"]), tmp_path / "positions.parquet")
+    _expect_error(argv, capsys, "quantity")
+
+
+def test_bad_value(book: sample.SampleBook, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["margin", *write_inputs(book, tmp_path, ".parquet")]
+    spots = book.underlyings.set_column(1, "spot", pa.array([60_000.0, -1.0]))
+    write_table(spots, tmp_path / "underlyings.parquet")
+    _expect_error(argv, capsys, "spot", "row 1")
+
+
+def test_bad_as_of(parquet_args: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["margin", *parquet_args]
+    argv[argv.index("--as-of") + 1] = "yesterday"
+    _expect_error(argv, capsys, "error: market.as_of: not an ISO 8601 time: 'yesterday'")
+
+
+def test_bad_toml(parquet_args: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "model.toml"
+    config.write_text("price_shocks = [0.1,\n")
+    _expect_error(["margin", *parquet_args, "--config", str(config)], capsys, "not valid TOML", str(config))
+
+
+def test_missing_toml(parquet_args: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "absent.toml"
+    _expect_error(["margin", *parquet_args, "--config", str(config)], capsys, f"cannot read {config}")
+
+
+def test_unwritable_output(parquet_args: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "no" / "such" / "dir" / "result.parquet"
+    _expect_error(["margin", *parquet_args, "--out", str(out)], capsys)
+    assert not out.exists()
+
+
+def test_bad_input_in_a_real_process(parquet_args: list[str], tmp_path: Path) -> None:
+    argv = ["margin", *parquet_args]
+    argv[argv.index("--instruments") + 1] = str(tmp_path / "absent.csv")
+    done = run_module(*argv)
+    assert done.returncode == 2
+    assert done.stderr == f"error: instruments: file not found: {tmp_path / 'absent.csv'}\n"
+    assert done.stdout == ""

@@ -1,0 +1,267 @@
+"""The command line's model configurations: ``--config`` reads a grid, historical or Monte Carlo
+model from TOML and gives the API's margins; bad configurations, flags and combinations exit with
+status 2 and a message.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+import pmargin
+from pmargin import sample
+from pmargin.cli import beside, main
+from pmargin.correlation import Correlation
+from pmargin.io import read_table, write_table
+from pmargin.models import HistoricalModel, MonteCarloModel
+from tests.cli.test_outputs import column
+
+
+def moves_table(dates: int, seed: int, names: tuple[str, ...] = ("BTC", "ETH")) -> pa.Table:
+    rng = np.random.default_rng(seed)
+    days = [dt.date(2025, 1, 1) + dt.timedelta(days=i) for i in range(dates)]
+    return pa.table(
+        {
+            "date": pa.array([d for d in days for _ in names], pa.date32()),
+            "underlying": [u for _ in days for u in names],
+            "return": rng.normal(0.0, 0.04, dates * len(names)),
+            "vol_change": rng.normal(0.0, 0.1, dates * len(names)),
+        }
+    )
+
+
+def run_config(argv: list[str], config: Path, out: Path) -> None:
+    assert main(["margin", *argv, "--config", str(config), "--out", str(out)]) == 0
+
+
+def test_historical_config(book: sample.SampleBook, parquet_args: list[str], tmp_path: Path) -> None:
+    write_table(moves_table(60, 1), tmp_path / "moves.parquet")
+    write_table(moves_table(20, 2), tmp_path / "stress.csv")
+    config = tmp_path / "historical.toml"
+    config.write_text(
+        '[model]\ntype = "historical"\nmoves = "moves.parquet"\nstressed = "stress.csv"\n'
+        'measure = "es"\nconfidence = 0.95\newma_lambda = 0.94\nmm_ratio = 0.8\n'
+    )
+    out = tmp_path / "hist.parquet"
+    run_config(parquet_args, config, out)
+    model = HistoricalModel(
+        moves_table(60, 1),
+        measure="es",
+        confidence=0.95,
+        stressed=read_table(tmp_path / "stress.csv", "stressed"),
+        ewma_lambda=0.94,
+        mm_ratio=0.8,
+    )
+    want = pmargin.margin(book.positions, book.instruments, book.market, model)
+    assert read_table(out, "accounts").equals(want.accounts)
+    assert read_table(beside(out, "by_underlying"), "by_underlying").equals(want.by_underlying)
+
+    # ES at 95% over 60 dates is the mean of the 3 largest losses of the normal window (k = 3)
+    # when that window binds.
+    accounts = want.accounts.to_pylist()
+    normal = [r for r in accounts if r["binding_window"] == "normal" and r["initial_margin"] > 0]
+    assert normal and {r["binding_window"] for r in accounts} <= {"normal", "stressed"}
+    for row in normal[:5]:
+        losses = sorted((-x for x in column(want.scenarios(row["account_id"]), "total")), reverse=True)
+        assert row["initial_margin"] == pytest.approx(math.fsum(losses[:3]) / 3, rel=1e-12)
+        assert row["maintenance_margin"] == pytest.approx(0.8 * row["initial_margin"], rel=1e-15)
+        assert len(row["tail_scenarios"]) == 3
+
+
+def test_monte_carlo_config(
+    book: sample.SampleBook, book_greeks: pmargin.GreeksResult, parquet_args: list[str], tmp_path: Path
+) -> None:
+    write_table(pa.table({"underlying": ["BTC", "ETH", "SOL"], "vol": [0.7, 0.9, 1.1]}), tmp_path / "vols.csv")
+    correlation = Correlation(["ETH", "BTC"], [[1.0, 0.8], [0.8, 1.0]])
+    write_table(correlation.to_table(), tmp_path / "correlation.parquet")
+    config = tmp_path / "mc.toml"
+    config.write_text(
+        'type = "montecarlo"\nvols = "vols.csv"\ncorrelation = "correlation.parquet"\nhorizon_days = 2\n'
+        'n_scenarios = 2000\nseed = 42\ndistribution = "student_t"\ndof = 5\nmeasure = "var"\nconfidence = 0.99\n'
+    )
+    model = MonteCarloModel(
+        pa.table({"underlying": ["BTC", "ETH", "SOL"], "vol": [0.7, 0.9, 1.1]}),
+        correlation,
+        n_scenarios=2000,
+        seed=42,
+        distribution="student_t",
+        dof=5,
+        measure="var",
+        confidence=0.99,
+        horizon_days=2,
+    )
+    want = pmargin.margin(book.positions, book.instruments, book.market, model)
+
+    out = tmp_path / "mc.parquet"
+    assert main(["margin", *parquet_args, "--config", str(config), "--out", str(out), "--greeks"]) == 0
+    assert read_table(out, "accounts").equals(want.accounts)
+    assert read_table(beside(out, "by_underlying"), "by_underlying").equals(want.by_underlying)
+    assert read_table(beside(out, "greeks"), "greeks").equals(
+        book_greeks.positions
+    )  # Greeks do not depend on the model
+
+    # VaR 99% over 2,000 scenarios is the 20th largest loss.
+    for row in want.accounts.to_pylist()[:5]:
+        losses = sorted((-x for x in column(want.scenarios(row["account_id"]), "total")), reverse=True)
+        assert row["initial_margin"] == max(0.0, losses[19])
+        assert row["tail_scenarios"] == ([row["measure_scenario"]] if row["initial_margin"] > 0 else [])
+
+    # CSV has no list type: tail scenarios are written as numbers separated by spaces.
+    csv = tmp_path / "mc.csv"
+    assert main(["margin", *parquet_args, "--config", str(config), "--out", str(csv)]) == 0
+    text = read_table(csv, "accounts")
+    assert [str(s) if s is not None else "" for s in column(text, "tail_scenarios")] == [
+        " ".join(map(str, s)) for s in column(want.accounts, "tail_scenarios")
+    ]
+    np.testing.assert_allclose(column(text, "initial_margin"), column(want.accounts, "initial_margin"), rtol=1e-15)
+
+
+def test_grid_correlation_config_with_by_position(
+    book: sample.SampleBook, parquet_args: list[str], tmp_path: Path
+) -> None:
+    config = tmp_path / "grid.toml"
+    config.write_text(
+        '[model]\ncross = "correlation"\nfloor_largest = true\n'
+        'correlation = { names = ["BTC", "ETH"], matrix = [[1.0, 0.8], [0.8, 1.0]] }\n'
+    )
+    out = tmp_path / "grid.arrow"
+    assert main(["margin", *parquet_args, "--config", str(config), "--out", str(out), "--by-position"]) == 0
+    model = pmargin.GridModel(cross="correlation", correlation=Correlation(["BTC", "ETH"], [[1, 0.8], [0.8, 1]]),
+                              floor_largest=True)  # fmt: skip
+    want = pmargin.margin(book.positions, book.instruments, book.market, model, by_position=True)
+    assert read_table(out, "accounts").equals(want.accounts)
+    assert read_table(beside(out, "by_position"), "by_position").equals(want.by_position)
+    # sqrt(R_B^2 + R_E^2 + 2 rho s_B s_E R_B R_E), floored at the largest requirement.
+    by_underlying = want.by_underlying.to_pylist()
+    for row in want.accounts.to_pylist()[:20]:
+        parts = [r for r in by_underlying if r["account_id"] == row["account_id"]]
+        signed = {
+            r["underlying"]: r["requirement"] * (1 if (r["worst_price_shock"] or 0.0) <= 0 else -1) for r in parts
+        }
+        b, e = signed.get("BTC", 0.0), signed.get("ETH", 0.0)
+        im = min(math.sqrt(max(0.0, b * b + e * e + 2 * 0.8 * b * e)), abs(b) + abs(e))
+        assert row["initial_margin"] == pytest.approx(max(im, abs(b), abs(e)), rel=1e-12, abs=1e-9)
+
+
+def test_grid_config_still_reads_a_plain_grid(book: sample.SampleBook, parquet_args: list[str], tmp_path: Path) -> None:
+    config = tmp_path / "grid.toml"
+    config.write_text('price_shocks = [-0.1, 0.0, 0.1]\nvol_shocks = [0.0]\ncross = "joint"\n')
+    out = tmp_path / "grid.parquet"
+    run_config(parquet_args, config, out)
+    model = pmargin.GridModel(price_shocks=[-0.1, 0.0, 0.1], vol_shocks=[0.0], cross="joint")
+    assert read_table(out, "accounts").equals(
+        pmargin.margin(book.positions, book.instruments, book.market, model).accounts
+    )
+
+
+def expect_error(argv: list[str], capsys: pytest.CaptureFixture[str], *fragments: str) -> None:
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    assert captured.err.startswith("error: ") and captured.err.count("\n") == 1, captured.err
+    assert "Traceback" not in captured.err
+    for fragment in fragments:
+        assert fragment in captured.err
+    assert captured.out == ""
+
+
+def mc_config(folder: Path) -> Path:
+    write_table(pa.table({"underlying": ["BTC", "ETH"], "vol": [0.05, 0.06]}), folder / "vols.parquet")
+    config = folder / "mc.toml"
+    config.write_text(
+        'type = "montecarlo"\nvols = "vols.parquet"\nn_scenarios = 500\nseed = 1\n'
+        'correlation = { names = ["BTC", "ETH"], matrix = [[1.0, 0.5], [0.5, 1.0]] }\n'
+    )
+    return config
+
+
+def test_by_position_with_a_monte_carlo_config(
+    parquet_args: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "r.parquet"
+    argv = ["margin", *parquet_args, "--config", str(mc_config(tmp_path)), "--by-position", "--out", str(out)]
+    expect_error(argv, capsys, "error: model.by_position: by_position is available for the grid model only")
+    assert not out.exists()
+
+
+def test_by_position_with_a_historical_config(
+    parquet_args: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_table(moves_table(60, 1), tmp_path / "moves.parquet")
+    config = tmp_path / "h.toml"
+    config.write_text('type = "historical"\nmoves = "moves.parquet"\n')
+    argv = ["margin", *parquet_args, "--config", str(config), "--by-position", "--chunk-positions", "40"]
+    expect_error(argv, capsys, "by_position is available for the grid model only")
+
+
+def test_unsupported_output_type_fails_before_any_work(
+    parquet_args: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "r.xlsx"
+    expect_error(
+        ["margin", *parquet_args, "--greeks", "--out", str(out)], capsys, "out: unsupported output type '.xlsx'"
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_unknown_model_type(parquet_args: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "m.toml"
+    config.write_text('type = "binomial"\n')
+    expect_error(
+        ["margin", *parquet_args, "--config", str(config)], capsys, "model.type", "unknown model type 'binomial'"
+    )
+
+
+def test_a_key_of_another_model_type(
+    parquet_args: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "m.toml"
+    config.write_text('type = "historical"\nmoves = "m.parquet"\nseed = 3\n')
+    expect_error(["margin", *parquet_args, "--config", str(config)], capsys, "model.seed", "unknown key 'seed'")
+
+
+def test_moves_missing_an_underlying(
+    parquet_args: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    moves = moves_table(60, 1)
+    # Row 21 is ETH on the 11th date (2025-01-11): drop it.
+    write_table(pa.concat_tables([moves.slice(0, 21), moves.slice(22)]), tmp_path / "moves.parquet")
+    config = tmp_path / "h.toml"
+    config.write_text('type = "historical"\nmoves = "moves.parquet"\n')
+    expect_error(["margin", *parquet_args, "--config", str(config)], capsys, "moves", "ETH", "2025-01-11")
+    write_table(moves_table(60, 1, names=("BTC",)), tmp_path / "moves.parquet")
+    expect_error(["margin", *parquet_args, "--config", str(config)], capsys, "no moves for underlying 'ETH'")
+
+
+def test_too_few_scenarios_for_the_confidence(
+    parquet_args: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_table(moves_table(30, 1), tmp_path / "moves.parquet")
+    config = tmp_path / "h.toml"
+    config.write_text('type = "historical"\nmoves = "moves.parquet"\nconfidence = 0.99\n')
+    expect_error(["margin", *parquet_args, "--config", str(config)], capsys, "confidence")
+
+
+@pytest.mark.parametrize(
+    ("flags", "fragment"),
+    [
+        (["--by-positions"], "unrecognized arguments: --by-positions"),
+        (["--greeks=yes"], "ignored explicit argument 'yes'"),
+        (["--chunk-positions", "0"], "must be at least 1"),
+    ],
+)
+def test_bad_flags_are_usage_errors(
+    parquet_args: list[str], flags: list[str], fragment: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["margin", *parquet_args, *flags]) == 2
+    captured = capsys.readouterr()
+    assert fragment in captured.err and captured.out == ""
+
+
+def test_by_position_is_a_margin_flag_only(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "--by-position"]) == 2
+    assert "unrecognized arguments: --by-position" in capsys.readouterr().err
