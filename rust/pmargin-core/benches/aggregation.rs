@@ -18,6 +18,7 @@ use arrow_schema::{Field, Schema};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use pmargin_core::domain::book::{read_book, Book};
 use pmargin_core::methods::grid::aggregate::aggregate;
+use pmargin_core::methods::grid::model::{Cross, GridModel};
 use pmargin_core::methods::grid::outcome::GridContext;
 use pmargin_core::methods::var::{HistoricalSpec, TailSpec};
 use pmargin_core::risk::arrays::RiskArrays;
@@ -25,7 +26,7 @@ use pmargin_core::risk::kernels::{accumulate, least_differences, WeightedRow};
 use pmargin_core::risk::tail::{tail_count, Measure};
 use pmargin_core::risk::tail_stream::{plans, window_outcomes, UnitTails};
 use pmargin_core::risk::worst_loss::worst_loss;
-use pmargin_core::scenarios::{historical, Cross, GridModel, VolShockMode};
+use pmargin_core::scenarios::{historical, VolShockMode};
 use pmargin_core::valuation::Valuation;
 use pmargin_core::{Engine, MethodSpec, OwnedTable};
 

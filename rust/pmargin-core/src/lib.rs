@@ -36,6 +36,7 @@ pub mod valuation;
 pub use engine::{Engine, MarginRun};
 pub use error::{MarginError, Result};
 pub use input::Table;
+pub use methods::grid::model::{Cross, GridModel};
 pub use methods::MethodSpec;
-pub use scenarios::{Cross, GridModel, VolShockMode, VOL_FLOOR};
+pub use scenarios::{VolShockMode, VOL_FLOOR};
 pub use spec::{OwnedTable, Value};

@@ -95,7 +95,7 @@ macro_rules! methods {
 }
 
 methods! {
-    Grid(crate::scenarios::GridModel) = "grid",
+    Grid(grid::model::GridModel) = "grid",
     Historical(var::HistoricalSpec) = "historical",
     MonteCarlo(var::MonteCarloModel) = "montecarlo",
 }

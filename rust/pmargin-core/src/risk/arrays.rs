@@ -159,7 +159,8 @@ fn revalue_into(contract: &Contract, base: f64, set: &ScenarioSet, first: usize,
 mod tests {
     use super::*;
     use crate::domain::instruments::Kind;
-    use crate::scenarios::{Cross, GridModel, VolShockMode};
+    use crate::methods::grid::model::{Cross, GridModel};
+    use crate::scenarios::VolShockMode;
 
     fn spot_contract() -> Contract {
         Contract {

@@ -1,4 +1,6 @@
-//! The grid model: price x vol scenarios and how per-underlying losses combine.
+//! The grid's scenarios: every pair of a price shock and a vol shock, the same for every
+//! underlying. How per-underlying losses combine is the grid method's business
+//! (`methods::grid::model`).
 
 use super::ScenarioSet;
 
@@ -27,23 +29,12 @@ impl std::str::FromStr for VolShockMode {
     }
 }
 
+/// Price shocks x vol shocks, scenario `s` = (price shock `s / nv`, vol shock `s % nv`).
 #[derive(Debug, Clone, PartialEq)]
-pub enum Cross {
-    /// Sum of the per-underlying worst losses.
-    Sum,
-    /// Each scenario hits every underlying at once; worst total.
-    Joint,
-    /// sqrt(s' R' rho R s) over signed per-underlying requirements (docs/methods.md).
-    Correlation { matrix: crate::domain::correlation::CorrelationMatrix, floor_largest: bool },
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct GridModel {
+pub struct ShockGrid {
     pub price_shocks: Vec<f64>,
     pub vol_shocks: Vec<f64>,
     pub vol_mode: VolShockMode,
-    pub cross: Cross,
-    pub mm_ratio: f64,
 }
 
 fn model_error(field: &str, reason: String) -> MarginError {
@@ -67,19 +58,14 @@ fn check_shocks(field: &str, shocks: &[f64], min_exclusive: Option<f64>) -> Resu
     Ok(())
 }
 
-impl GridModel {
-    pub fn new(
-        price_shocks: Vec<f64>,
-        vol_shocks: Vec<f64>,
-        vol_mode: VolShockMode,
-        cross: Cross,
-        mm_ratio: f64,
-    ) -> Result<Self> {
+impl ShockGrid {
+    /// Check the shocks: at least one of each, finite, and none at -100% or below where that
+    /// would make a price or a relative vol non-positive.
+    pub fn new(price_shocks: Vec<f64>, vol_shocks: Vec<f64>, vol_mode: VolShockMode) -> Result<Self> {
         check_shocks("price_shocks", &price_shocks, Some(-1.0))?;
         let vol_min = (vol_mode == VolShockMode::Relative).then_some(-1.0);
         check_shocks("vol_shocks", &vol_shocks, vol_min)?;
-        let mm_ratio = crate::spec::check_mm_ratio(mm_ratio)?;
-        Ok(GridModel { price_shocks, vol_shocks, vol_mode, cross, mm_ratio })
+        Ok(ShockGrid { price_shocks, vol_shocks, vol_mode })
     }
 
     pub fn n_scenarios(&self) -> usize {
@@ -118,8 +104,7 @@ mod tests {
 
     #[test]
     fn scenario_order_is_price_major() {
-        let m = GridModel::new(vec![-0.1, 0.1], vec![-0.3, 0.0, 0.3], VolShockMode::Relative, Cross::Sum, 0.75)
-            .expect("valid");
+        let m = ShockGrid::new(vec![-0.1, 0.1], vec![-0.3, 0.0, 0.3], VolShockMode::Relative).expect("valid");
         assert_eq!(m.n_scenarios(), 6);
         assert_eq!(m.scenario(0), (-0.1, -0.3));
         assert_eq!(m.scenario(4), (0.1, 0.0));
@@ -127,19 +112,18 @@ mod tests {
 
     #[test]
     fn rejects_impossible_shocks() {
-        let bad = GridModel::new(vec![-1.0], vec![0.0], VolShockMode::Relative, Cross::Sum, 0.75);
+        let bad = ShockGrid::new(vec![-1.0], vec![0.0], VolShockMode::Relative);
         assert_eq!(
             bad.unwrap_err().to_string(),
             "model.price_shocks: item 0 is -1: a shock of -100% or below is impossible"
         );
-        assert!(GridModel::new(vec![], vec![0.0], VolShockMode::Relative, Cross::Sum, 0.75).is_err());
-        assert!(GridModel::new(vec![0.1], vec![-2.0], VolShockMode::Absolute, Cross::Sum, 0.75).is_ok());
-        assert!(GridModel::new(vec![0.1], vec![0.0], VolShockMode::Absolute, Cross::Sum, 0.0).is_err());
+        assert!(ShockGrid::new(vec![], vec![0.0], VolShockMode::Relative).is_err());
+        assert!(ShockGrid::new(vec![0.1], vec![-2.0], VolShockMode::Absolute).is_ok());
     }
 
     #[test]
     fn vol_is_floored() {
-        let m = GridModel::new(vec![0.0], vec![-0.5], VolShockMode::Absolute, Cross::Sum, 1.0).expect("valid");
+        let m = ShockGrid::new(vec![0.0], vec![-0.5], VolShockMode::Absolute).expect("valid");
         let set = m.scenario_set(1);
         assert_eq!(set.shocked_vol(0.2, set.vol_change(0, 0)), VOL_FLOOR);
         assert!((set.shocked_vol(0.6, -0.5) - 0.1).abs() < 1e-15);

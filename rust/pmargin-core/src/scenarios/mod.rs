@@ -10,7 +10,7 @@ pub mod montecarlo;
 
 use crate::error::MarginError;
 
-pub use grid::{Cross, GridModel, VolShockMode, VOL_FLOOR};
+pub use grid::{ShockGrid, VolShockMode, VOL_FLOOR};
 
 /// Per underlying (row of the underlyings table) and scenario: the spot multiplier and the vol
 /// change. Rows are underlying-major: entry `(u, s)` is at `u * n + s`.

@@ -7,11 +7,11 @@ use smallvec::SmallVec;
 
 use super::attribution::{attribute_account, Attribution, AttributionInputs, AttributionScratch, PositionColumns};
 use super::cross::{correlation_margin, largest_driver};
+use super::model::Cross;
 use super::outcome::{AccountOutcome, Driver, GridContext, UnderlyingOutcome};
 use crate::domain::book::Book;
 use crate::risk::group_pnl::{account_pnl, Scratch};
 use crate::risk::worst_loss::worst_loss;
-use crate::scenarios::Cross;
 
 fn account_outcome<'a>(book: &Book, a: usize, ctx: &GridContext<'a>, scratch: &mut Scratch<'a>) -> AccountOutcome {
     let s_count = ctx.risk.n_scenarios;
@@ -127,8 +127,9 @@ mod tests {
     use super::*;
     use crate::domain::correlation::CorrelationMatrix;
     use crate::domain::instruments::Kind;
+    use crate::methods::grid::model::GridModel;
     use crate::risk::arrays::RiskArrays;
-    use crate::scenarios::{GridModel, VolShockMode};
+    use crate::scenarios::VolShockMode;
     use crate::valuation::contract::Contract;
 
     fn pair(cross: Cross) -> AccountOutcome {

@@ -9,13 +9,14 @@ use arrow_buffer::ScalarBuffer;
 use smallvec::SmallVec;
 
 use super::cross::correlation_margin;
+use super::model::Cross;
 use super::outcome::{AccountOutcome, Driver, GridContext};
 use crate::domain::book::Book;
 use crate::pricing::greeks::Greeks;
 use crate::risk::group_pnl::AccountGroups;
 use crate::risk::kernels::{self, WeightedRow};
 use crate::risk::worst_loss::{loss_of_least, worst_loss};
-use crate::scenarios::{Cross, ScenarioSet};
+use crate::scenarios::ScenarioSet;
 
 /// Where one task writes its positions' attribution: slices of the three columns, starting at
 /// the task's first position.

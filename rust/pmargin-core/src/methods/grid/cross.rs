@@ -49,8 +49,9 @@ pub(super) fn largest_driver(underlyings: &[UnderlyingOutcome]) -> Option<Driver
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::methods::grid::model::{Cross, GridModel};
     use crate::risk::arrays::RiskArrays;
-    use crate::scenarios::{Cross, GridModel, VolShockMode};
+    use crate::scenarios::VolShockMode;
 
     /// Scenario 0 is a fall of 10%, scenario 1 a rise of 10%.
     fn with_context<T>(f: impl FnOnce(&GridContext<'_>) -> T) -> T {

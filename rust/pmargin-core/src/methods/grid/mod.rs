@@ -12,6 +12,7 @@
 pub mod aggregate;
 pub mod attribution;
 pub mod cross;
+pub mod model;
 pub mod outcome;
 pub mod spec;
 pub mod tables;
@@ -21,6 +22,7 @@ use std::sync::Arc;
 use arrow_array::RecordBatch;
 
 use self::attribution::{Attribution, AttributionInputs};
+use self::model::{Cross, GridModel};
 use self::outcome::{AccountOutcome, GridContext};
 use super::{Method, MethodConfig, Outcome, RunView};
 use crate::domain::book::Book;
@@ -30,7 +32,7 @@ use crate::error::{MarginError, Result};
 use crate::risk::arrays::RiskArrays;
 use crate::risk::group_pnl::scenario_matrix;
 use crate::scenarios::labels::scenario_label;
-use crate::scenarios::{Cross, GridModel, ScenarioSet};
+use crate::scenarios::ScenarioSet;
 use crate::valuation::Valuation;
 
 /// A grid model built against a market: its scenario set and risk arrays.
@@ -159,7 +161,7 @@ fn grid_labels(underlyings: &Underlyings, model: &GridModel) -> Vec<String> {
         .flat_map(|name| {
             (0..model.n_scenarios()).map(move |s| {
                 let (p, v) = model.scenario(s);
-                scenario_label(name, p, v, model.vol_mode)
+                scenario_label(name, p, v, model.vol_mode())
             })
         })
         .collect()

@@ -3,8 +3,8 @@
 
 use smallvec::SmallVec;
 
+use super::model::GridModel;
 use crate::risk::arrays::RiskArrays;
-use crate::scenarios::GridModel;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct UnderlyingOutcome {

@@ -3,9 +3,10 @@
 //! "correlation": {"names": [...], "matrix": [row-major d x d]}, "floor_largest": bool}`.
 //! Checked here once ([`GridModel::new`] checks the shocks and `mm_ratio`).
 
+use super::model::{Cross, GridModel};
 use crate::domain::correlation::CorrelationMatrix;
 use crate::error::Result;
-use crate::scenarios::{Cross, GridModel, VolShockMode};
+use crate::scenarios::VolShockMode;
 use crate::spec::{config_error, Fields};
 
 /// A correlation matrix given as `{"names": [...], "matrix": [...]}` (row-major, flat).

@@ -235,9 +235,9 @@ mod tests {
 
     use super::*;
     use crate::methods::grid::attribution::Explain;
+    use crate::methods::grid::model::Cross;
     use crate::methods::grid::outcome::UnderlyingOutcome;
     use crate::methods::grid::tests::{built, model};
-    use crate::scenarios::Cross;
     use crate::test_support::{book, f64_column, opt_f64_column, schema_of, str_column, two_underlyings};
 
     fn f64_col(name: &str, nullable: bool) -> (String, DataType, bool) {
