@@ -18,6 +18,7 @@ from . import sample
 from .correlation import Correlation
 from .engine import MarginEngine, greeks, margin, value
 from .errors import MarginComputationError, MarginConfigError, MarginError, MarginInputError
+from .limits import Limits
 from .market import Market
 from .models import VOL_FLOOR, GridModel, HistoricalModel, MonteCarloModel, load_model
 from .result import GreeksResult, MarginResult
@@ -31,6 +32,7 @@ __all__ = [
     "GreeksResult",
     "GridModel",
     "HistoricalModel",
+    "Limits",
     "MarginComputationError",
     "MarginConfigError",
     "MarginEngine",

@@ -10,14 +10,17 @@ import pyarrow as pa
 
 from . import _core
 from .io import to_table
+from .limits import Limits
 from .market import Market
 from .models import GridModel, Model
 from .result import GreeksResult, MarginResult
 from .types import AnyModel, TableLike
 
 
-def _native_engine(instruments: pa.Table, market: Market, model: Model) -> _core.Engine:
-    return _core.Engine(instruments, market.underlyings, market.vols, market.as_of_ns, model.to_spec())
+def _native_engine(instruments: pa.Table, market: Market, model: Model, limits: Limits) -> _core.Engine:
+    return _core.Engine(
+        instruments, market.underlyings, market.vols, market.as_of_ns, model.to_spec(), limits.to_spec()
+    )
 
 
 class MarginEngine:
@@ -27,7 +30,9 @@ class MarginEngine:
     batch runs): each :meth:`margin` call only aggregates. The GIL is released while it works.
     """
 
-    def __init__(self, instruments: TableLike, market: Market, model: AnyModel | None = None) -> None:
+    def __init__(
+        self, instruments: TableLike, market: Market, model: AnyModel | None = None, *, limits: Limits | None = None
+    ) -> None:
         if not isinstance(market, Market):
             raise TypeError(f"market must be a pmargin.Market, got {type(market).__name__}")
         chosen = model if model is not None else GridModel()
@@ -35,9 +40,12 @@ class MarginEngine:
             raise TypeError(
                 f"model must be a pmargin model (GridModel, HistoricalModel, ...), got {type(chosen).__name__}"
             )
+        if limits is not None and not isinstance(limits, Limits):
+            raise TypeError(f"limits must be a pmargin.Limits, got {type(limits).__name__}")
         self.model: AnyModel = chosen
         self.market = market
-        self._native = _native_engine(to_table(instruments, "instruments"), market, chosen)
+        self.limits = limits if limits is not None else Limits()
+        self._native = _native_engine(to_table(instruments, "instruments"), market, chosen, self.limits)
 
     @property
     def n_instruments(self) -> int:
@@ -67,9 +75,10 @@ def margin(
     model: AnyModel | None = None,
     *,
     by_position: bool = False,
+    limits: Limits | None = None,
 ) -> MarginResult:
     """Portfolio margin of every account in ``positions`` under ``model`` (default grid)."""
-    return MarginEngine(instruments, market, model).margin(positions, by_position=by_position)
+    return MarginEngine(instruments, market, model, limits=limits).margin(positions, by_position=by_position)
 
 
 def _valuation_engine(instruments: TableLike, market: Market) -> MarginEngine:

@@ -28,7 +28,7 @@ use pmargin_core::risk::tail_stream::{plans, window_outcomes, UnitTails};
 use pmargin_core::risk::worst_loss::worst_loss;
 use pmargin_core::scenarios::{historical, VolShockMode};
 use pmargin_core::valuation::Valuation;
-use pmargin_core::{Engine, MethodSpec, OwnedTable};
+use pmargin_core::{Engine, Limits, MethodSpec, OwnedTable};
 
 const DAY_NS: i64 = 86_400_000_000_000;
 /// 2024-01-01T00:00:00Z.
@@ -157,13 +157,13 @@ fn positions(market: &Market, accounts: usize, seed: u64) -> OwnedTable {
 fn engine(market: &Market, spec: MethodSpec) -> Engine {
     let (i, u, v) =
         (market.instruments.view("instruments"), market.underlyings.view("underlyings"), market.vols.view("vols"));
-    Engine::new(i, u, v, AS_OF, spec).expect("a valid generated market")
+    Engine::new(i, u, v, AS_OF, spec, Limits::default()).expect("a valid generated market")
 }
 
 fn valuation(market: &Market) -> Valuation {
     let (i, u, v) =
         (market.instruments.view("instruments"), market.underlyings.view("underlyings"), market.vols.view("vols"));
-    Valuation::new(i, u, v, AS_OF).expect("a valid generated market")
+    Valuation::new(i, u, v, AS_OF, Limits::default()).expect("a valid generated market")
 }
 
 fn netted(valuation: &Valuation, positions: &OwnedTable) -> Book {

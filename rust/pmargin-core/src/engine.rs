@@ -12,6 +12,7 @@ use crate::error::{MarginError, Result};
 use crate::input::Table;
 use crate::methods::{Method, MethodSpec, Outcome, RunView};
 use crate::output::greeks;
+use crate::spec::Limits;
 use crate::valuation::Valuation;
 
 /// Every result table of a run.
@@ -36,8 +37,9 @@ impl Engine {
         vols: Table<'_>,
         as_of_ns: i64,
         spec: MethodSpec,
+        limits: Limits,
     ) -> Result<Engine> {
-        let mut valuation = Valuation::new(instruments, underlyings, vols, as_of_ns)?;
+        let mut valuation = Valuation::new(instruments, underlyings, vols, as_of_ns, limits)?;
         let method = spec.build(&mut valuation)?;
         Ok(Engine { valuation: Arc::new(valuation), method })
     }

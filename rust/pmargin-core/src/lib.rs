@@ -39,4 +39,4 @@ pub use input::Table;
 pub use methods::grid::model::{Cross, GridModel};
 pub use methods::MethodSpec;
 pub use scenarios::{VolShockMode, VOL_FLOOR};
-pub use spec::{OwnedTable, Value};
+pub use spec::{Limits, OwnedTable, Value};

@@ -65,6 +65,46 @@ impl Value {
     }
 }
 
+/// Limits of a run, set by the user (`pmargin.Limits`): bounds that catch implausible inputs and
+/// the memory a run may take. Defaults are documented in the README ("Limits").
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Limits {
+    /// Implied vols above this are rejected as implausible (a percent given as a fraction's
+    /// 100 times, usually); `f64::INFINITY` turns the check off.
+    pub max_implied_vol: f64,
+    /// Bytes a run may allocate for its scenario and risk arrays.
+    pub memory_budget: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { max_implied_vol: 5.0, memory_budget: 8 << 30 }
+    }
+}
+
+impl Limits {
+    /// From `{"max_implied_vol": x | null, "memory_budget": bytes}` (absent keys keep the
+    /// defaults; a null `max_implied_vol` turns that check off).
+    pub fn from_value(value: &Value) -> Result<Limits> {
+        let defaults = Limits::default();
+        let mut fields = Fields::new(value)?;
+        let max_implied_vol = if fields.contains("max_implied_vol") {
+            fields.optional_f64("max_implied_vol")?.unwrap_or(f64::INFINITY)
+        } else {
+            defaults.max_implied_vol
+        };
+        if max_implied_vol <= 0.0 {
+            return Err(config_error("max_implied_vol", format!("must be > 0, got {max_implied_vol}")));
+        }
+        let memory_budget = match fields.get("memory_budget") {
+            None => defaults.memory_budget,
+            Some(_) => fields.count("memory_budget")?,
+        };
+        fields.finish()?;
+        Ok(Limits { max_implied_vol, memory_budget })
+    }
+}
+
 /// `mm_ratio`, maintenance over initial margin: a number in (0, 1]. Every method checks it here.
 pub fn check_mm_ratio(mm_ratio: f64) -> Result<f64> {
     if mm_ratio.is_finite() && mm_ratio > 0.0 && mm_ratio <= 1.0 {
@@ -91,6 +131,11 @@ impl<'v> Fields<'v> {
             Value::Map(entries) => Ok(Fields { entries, read: vec![false; entries.len()] }),
             other => Err(config_error("spec", format!("must be a table of keys, got {}", other.kind()))),
         }
+    }
+
+    /// Whether `key` is given at all (even as null).
+    pub fn contains(&self, key: &str) -> bool {
+        self.entries.iter().any(|(k, _)| k == key)
     }
 
     /// The value of `key`, or None when absent or null.
@@ -261,6 +306,16 @@ mod tests {
         assert_eq!(f.f64_or("absent", 2.0).expect("default"), 2.0);
         let err = f.finish().expect_err("typo is unknown");
         assert!(matches!(&err, MarginError::Config { field, .. } if field == "typo"), "{err}");
+    }
+
+    #[test]
+    fn limits_default_and_override() {
+        assert_eq!(Limits::from_value(&map(vec![])).expect("empty"), Limits::default());
+        let l = Limits::from_value(&map(vec![("max_implied_vol", Value::Null), ("memory_budget", Value::Int(1024))]))
+            .expect("valid");
+        assert_eq!(l, Limits { max_implied_vol: f64::INFINITY, memory_budget: 1024 });
+        let err = Limits::from_value(&map(vec![("max_implied_vol", Value::Float(0.0))])).expect_err("zero");
+        assert_eq!(err.to_string(), "model.max_implied_vol: must be > 0, got 0");
     }
 
     #[test]

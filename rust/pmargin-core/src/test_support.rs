@@ -201,6 +201,7 @@ impl Market {
             self.underlyings.view("underlyings"),
             self.vols.view("vols"),
             AS_OF,
+            crate::spec::Limits::default(),
         )
     }
 
@@ -211,6 +212,7 @@ impl Market {
             self.vols.view("vols"),
             AS_OF,
             MethodSpec::from_value(spec)?,
+            crate::spec::Limits::default(),
         )
     }
 }

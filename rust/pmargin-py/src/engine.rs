@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use pmargin_core::MethodSpec;
+use pmargin_core::{Limits, MethodSpec};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use pyo3_arrow::input::AnyRecordBatch;
@@ -25,8 +25,10 @@ pub struct Engine {
 
 #[pymethods]
 impl Engine {
-    /// Build the method `spec["type"]` (`model.to_spec()`) on the instruments and market.
+    /// Build the method `spec["type"]` (`model.to_spec()`) on the instruments and market, within
+    /// `limits` (`pmargin.Limits(...).to_spec()`; defaults when None).
     #[new]
+    #[pyo3(signature = (instruments, underlyings, vols, as_of_ns, spec, limits=None))]
     fn new(
         py: Python<'_>,
         instruments: AnyRecordBatch,
@@ -34,8 +36,13 @@ impl Engine {
         vols: AnyRecordBatch,
         as_of_ns: i64,
         spec: &Bound<'_, PyDict>,
+        limits: Option<&Bound<'_, PyDict>>,
     ) -> Result<Self> {
         let spec = method_spec(spec)?;
+        let limits = match limits {
+            Some(limits) => Limits::from_value(&to_value(limits.as_any(), "limits")?)?,
+            None => Limits::default(),
+        };
         let instruments = import(instruments, "instruments")?;
         let underlyings = import(underlyings, "underlyings")?;
         let vols = import(vols, "vols")?;
@@ -46,6 +53,7 @@ impl Engine {
                 vols.view("vols"),
                 as_of_ns,
                 spec,
+                limits,
             )
         })?;
         Ok(Engine { inner: Arc::new(engine) })

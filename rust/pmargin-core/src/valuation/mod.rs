@@ -12,9 +12,12 @@ use crate::domain::market::{read_underlyings, read_vols, Underlyings};
 use crate::error::{MarginError, Result};
 use crate::input::Table;
 use crate::pricing::greeks::Greeks;
+use crate::spec::Limits;
 
 /// Validated instruments and market, each usable contract with its value and Greeks.
 pub struct Valuation {
+    /// The run's limits (implausible inputs, memory).
+    pub limits: Limits,
     pub instruments: Instruments,
     pub underlyings: Underlyings,
     /// Each contract's underlying (the grouping every current method uses first).
@@ -37,7 +40,13 @@ pub struct Valuation {
 
 impl Valuation {
     /// Validate the tables (underlyings, vols, then instruments) and price every contract once.
-    pub fn new(instruments: Table<'_>, underlyings: Table<'_>, vols: Table<'_>, as_of_ns: i64) -> Result<Valuation> {
+    pub fn new(
+        instruments: Table<'_>,
+        underlyings: Table<'_>,
+        vols: Table<'_>,
+        as_of_ns: i64,
+        limits: Limits,
+    ) -> Result<Valuation> {
         let underlyings = read_underlyings(underlyings)?;
         let vols = read_vols(vols)?;
         let instruments = read_instruments(instruments)?;
@@ -60,6 +69,7 @@ impl Valuation {
         let spot_of = contracts.iter().map(|c| c.as_ref().map_or(0.0, |c| c.spot)).collect();
         let vol_of = contracts.iter().map(|c| c.as_ref().map_or(0.0, |c| c.vol)).collect();
         Ok(Valuation {
+            limits,
             instruments,
             underlyings,
             by_underlying,
