@@ -12,6 +12,13 @@ requirement must equal native to 1e-9 relative (1e-6 absolute floor), or the scr
 It also times the reused engine's ``margin(positions)`` against ``margin(positions,
 by_position=True)`` (the per-position attribution of issue 5; target: under 2x).
 Run with ``python benches/bench_grid.py [--accounts N] [--reference-accounts N] [--repeat R]``.
+
+``--shape all`` (or one shape such as ``shuffled/str/10u/2000c``) instead times books of every
+shape (``benches/shapes.py``): accounts sorted or shuffled, integer or string ids, 2 or 10
+underlyings, 200 or 2,000 contracts; per shape the reused engine's ``margin``, its
+``margin(by_position=True)`` and the scipy.sparse implementation, with one table of ratios.
+Targets per shape: under 0.06 s per million positions, scipy.sparse / native >= 2x,
+by_position / plain < 2x.
 """
 
 from __future__ import annotations
@@ -72,6 +79,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "NumPy/SciPy paths are single-threaded",
     )
     ap.add_argument("--strict", action="store_true", help="also exit 2 when the performance target does not hold")
+    ap.add_argument(
+        "--shape",
+        default=None,
+        help="time books of every shape ('all') or one ('sorted|shuffled/int|str/<n>u/<n>c') instead of the sample book",
+    )
     args = ap.parse_args(argv)
     if args.accounts < 1 or args.reference_accounts < 1 or args.repeat < 1:
         ap.error("--accounts, --reference-accounts and --repeat must be at least 1")
@@ -159,10 +171,111 @@ def fmt_rate(n: float, seconds: float) -> str:
     return f"{rate / 1e6:,.2f} M" if rate >= 1e6 else f"{rate / 1e3:,.1f} k"
 
 
+#: Issue 11: every shape under this many seconds per million positions.
+TARGET_SHAPE_SECONDS_PER_MILLION = 0.06
+
+
+def parse_shape(text: str, accounts: int) -> list[Any]:
+    from shapes import Shape, all_shapes
+
+    if text == "all":
+        return all_shapes(accounts)
+    try:
+        order, ids, n_u, n_c = text.split("/")
+        shape = Shape(order, ids, int(n_u.rstrip("u")), int(n_c.rstrip("c")), accounts)
+    except ValueError:
+        raise SystemExit(f"--shape: expected 'all' or 'sorted|shuffled/int|str/<n>u/<n>c', got {text!r}") from None
+    if shape.order not in ("sorted", "shuffled") or shape.ids not in ("int", "str"):
+        raise SystemExit(f"--shape: unknown order or ids in {text!r}")
+    return [shape]
+
+
+def run_shapes(args: argparse.Namespace) -> int:
+    """Time the reused engine, its by_position run and scipy.sparse on books of every shape."""
+    from pmargin import _core
+    from pmargin.models import GridModel
+    from shapes import shaped_book
+
+    if _core.is_debug_build():
+        print("WARNING: pmargin._core is a DEBUG build; native timings are meaningless (make build)")
+    model = GridModel(cross=args.cross)
+    shapes = parse_shape(args.shape, args.accounts)
+    print(f"pmargin grid benchmark by shape: {args.accounts:,} accounts x 10 positions, cross={args.cross!r}")
+    print(
+        f"  best of {args.repeat}; native on all cores (RAYON_NUM_THREADS={os.environ.get('RAYON_NUM_THREADS', 'all')}),"
+    )
+    print("  scipy.sparse on one core; plain and by_position runs interleaved")
+    print()
+    header = (
+        f"  {'shape':28s} {'positions':>10s} {'native s':>9s} {'s / 1M':>7s} {'sparse s':>9s} "
+        f"{'sparse/nat':>10s} {'by_pos s':>9s} {'by_pos/plain':>12s}  agree"
+    )
+    print(header)
+    failures: list[str] = []
+    for shape in shapes:
+        plain_s, by_position_s, sparse_s, n, agree = time_shape(shaped_book(shape, args.seed), model, args.repeat)
+        per_million = plain_s / n * 1e6
+        ratio, by_ratio = sparse_s / plain_s, by_position_s / plain_s
+        print(
+            f"  {shape.name:28s} {n:>10,d} {plain_s:>9.4f} {per_million:>7.3f} {sparse_s:>9.4f} "
+            f"{ratio:>9.1f}x {by_position_s:>9.4f} {by_ratio:>11.2f}x  {'yes' if agree else 'NO'}"
+        )
+        if not agree:
+            failures.append(f"{shape.name}: scipy.sparse disagrees with native")
+        if per_million >= TARGET_SHAPE_SECONDS_PER_MILLION:
+            failures.append(
+                f"{shape.name}: {per_million:.3f} s per 1M positions (target < {TARGET_SHAPE_SECONDS_PER_MILLION})"
+            )
+        if ratio < TARGET_SPARSE_RATIO:
+            failures.append(f"{shape.name}: scipy.sparse / native = {ratio:.1f}x (target >= {TARGET_SPARSE_RATIO:g}x)")
+        if by_ratio >= TARGET_BY_POSITION_RATIO:
+            failures.append(
+                f"{shape.name}: by_position / plain = {by_ratio:.2f}x (target < {TARGET_BY_POSITION_RATIO:g}x)"
+            )
+    print()
+    for f in failures:
+        print(f"  MISSED: {f}")
+    print(f"target (every shape): {'holds' if not failures else 'DOES NOT HOLD'}")
+    if any("disagrees" in f for f in failures):
+        return 1
+    return 2 if args.strict and failures else 0
+
+
+def time_shape(book: Any, model: Any, repeat: int) -> tuple[float, float, float, int, bool]:
+    """(plain, by_position, scipy.sparse seconds, positions, agreement) of one shaped book."""
+    import numpy_grid
+    import pmargin
+
+    positions = book.positions
+    engine = pmargin.MarginEngine(book.instruments, book.market, model)
+    plain_s = by_position_s = math.inf
+    native = None
+    for _ in range(repeat):
+        seconds, native = best_of(1, lambda: engine.margin(positions))
+        plain_s = min(plain_s, seconds)
+        seconds, _ = best_of(1, lambda: engine.margin(positions, by_position=True))
+        by_position_s = min(by_position_s, seconds)
+    sparse_s, sparse_result = best_of(
+        repeat, lambda: numpy_grid.margin_sparse(positions, book.instruments, book.market, model)
+    )
+    return plain_s, by_position_s, sparse_s, positions.num_rows, not compare_quiet(sparse_result, native)
+
+
+def compare_quiet(got: Any, want: Any) -> list[str]:
+    """``compare`` without its per-column lines."""
+    import contextlib
+    import io
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        return compare("scipy.sparse", got, want)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.threads is not None:
         os.environ["RAYON_NUM_THREADS"] = str(args.threads)  # before the native pool starts
+    if args.shape is not None:
+        return run_shapes(args)
     import numpy_grid
     import pmargin
     import pmargin.reference
