@@ -325,7 +325,7 @@ def main(argv: list[str] | None = None) -> int:
     engine = pmargin.MarginEngine(instruments, market, model)
     reuse_s, _ = best_of(repeat, lambda: engine.margin(positions))
 
-    # breakdown of the native path (see pmargin/api.py)
+    # breakdown of the native path (see pmargin/engine.py)
     steps: dict[str, float] = {}
 
     def step(name: str, fn: Callable[[], T]) -> T:

@@ -3,7 +3,7 @@
 //!
 //! Layout is block-major: scenarios are cut into blocks of [`BLOCK`], and within a block each
 //! contract's slice is contiguous, so an account's block of P&L is a few long sequential reads
-//! (the blocked sparse x dense product of tail_aggregate).
+//! (the blocked sparse x dense product of risk::tail_stream).
 
 use rayon::prelude::*;
 
@@ -12,7 +12,7 @@ use crate::scenarios::ScenarioSet;
 use crate::valuation::contract::Contract;
 
 /// Scenarios per block: wide enough that VaR / ES aggregation visits each account's tail state
-/// only a few times and can seed its bar from one block (measure::Tail); a block of one
+/// only a few times and can seed its bar from one block (risk::tail::Tail); a block of one
 /// account's P&L (32 KiB) still sits in L1/L2.
 pub const BLOCK: usize = 4096;
 

@@ -7,9 +7,9 @@
 //! What makes it fast, measured on the issue-4 case (benches/bench_throughput.py):
 //! - accounts run grouped by their two main underlyings, so the risk rows they read are still in
 //!   cache from the previous account (the contracts x scenarios array is far larger than cache);
-//! - blocks are wide (revalue::BLOCK), so each account's tail state is visited a few times only;
+//! - blocks are wide (risk::arrays::BLOCK), so each account's tail state is visited a few times only;
 //! - the tail seeds its bar from the first block and filters losses eight at a time
-//!   (measure::Tail::push_losses), so few losses are ever stored or sorted;
+//!   (risk::tail::Tail::push_losses), so few losses are ever stored or sorted;
 //! - rows are fused four at a time in the dense kernel (kernels::accumulate).
 //!
 //! VaR and ES are positively homogeneous, so an underlying group holding a single position needs
