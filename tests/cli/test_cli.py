@@ -109,7 +109,7 @@ def test_demo_prints_the_largest_margins_and_the_benefit(capsys: pytest.CaptureF
     assert shown == [r["account_id"] for r in ranked[:10]]
     assert f"Book: {book.positions.num_rows:,} positions in 400 accounts on 188 instruments" in out
     assert f"Initial margin: {money(result.total_initial_margin)}" in out
-    benefit = result.diversification_benefit
+    benefit = result.netting_benefit
     share = 100 * benefit / result.total_gross_margin
     assert benefit > 0
     assert f"Diversification benefit (gross - net): {money(benefit)} ({share:.1f}% of gross)" in out
@@ -121,7 +121,7 @@ def test_demo_runs_as_a_module() -> None:
     assert done.returncode == 0, done.stderr
     _, result, top = _demo_expectations(200, 5)
     assert top["account_id"] in done.stdout and money(top["initial_margin"]) in done.stdout
-    assert f"{money(result.diversification_benefit)} (" in done.stdout
+    assert f"{money(result.netting_benefit)} (" in done.stdout
     assert done.stderr == ""
 
 
@@ -172,7 +172,7 @@ def test_margin_without_out_prints_a_summary(
     top = max(expected.accounts.to_pylist(), key=lambda r: r["initial_margin"])
     assert top["account_id"] in captured.out and money(top["initial_margin"]) in captured.out
     assert f"Initial margin: {money(expected.total_initial_margin)}" in captured.out
-    assert f"{money(expected.diversification_benefit)} (" in captured.out
+    assert f"{money(expected.netting_benefit)} (" in captured.out
     assert captured.err == ""  # below the chunk threshold: no progress bar
 
 

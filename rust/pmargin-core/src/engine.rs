@@ -210,7 +210,8 @@ mod tests {
         assert_all_close(&f64_column(&sum, "initial_margin"), &[30.0], 1e-9);
         assert_all_close(&f64_column(&sum, "maintenance_margin"), &[15.0], 1e-9);
         assert_all_close(&f64_column(&sum, "gross_margin"), &[30.0], 1e-9);
-        assert_all_close(&f64_column(&sum, "diversification_benefit"), &[0.0], 1e-9);
+        assert_all_close(&f64_column(&sum, "cross_underlying_benefit"), &[0.0], 1e-9);
+        assert_all_close(&f64_column(&sum, "netting_benefit"), &[0.0], 1e-9);
         // The driver is the underlying with the largest requirement: A, falling 10%.
         assert_eq!(str_column(&sum, "worst_scenario"), vec![Some("A -10.0% vol +0%".to_owned())]);
         assert_eq!(opt_f64_column(&sum, "worst_price_shock"), vec![Some(-0.1)]);
@@ -221,13 +222,13 @@ mod tests {
         assert_all_close(&f64_column(&joint, "initial_margin"), &[10.0], 1e-9);
         assert_all_close(&f64_column(&joint, "maintenance_margin"), &[5.0], 1e-9);
         assert_all_close(&f64_column(&joint, "gross_margin"), &[30.0], 1e-9);
-        assert_all_close(&f64_column(&joint, "diversification_benefit"), &[20.0], 1e-9);
+        assert_all_close(&f64_column(&joint, "cross_underlying_benefit"), &[20.0], 1e-9);
         assert_eq!(str_column(&joint, "worst_scenario"), vec![Some("ALL -10.0% vol +0%".to_owned())]);
 
         // Correlation 0.5, A long (+20), B short (-10): sqrt(400 + 100 - 2 x 0.5 x 200) = sqrt(300).
         let corr = run("correlation", Some(correlation(&["A", "B"], &[1.0, 0.5, 0.5, 1.0])));
         assert_all_close(&f64_column(&corr, "initial_margin"), &[300f64.sqrt()], 1e-9);
-        assert_all_close(&f64_column(&corr, "diversification_benefit"), &[30.0 - 300f64.sqrt()], 1e-9);
+        assert_all_close(&f64_column(&corr, "cross_underlying_benefit"), &[30.0 - 300f64.sqrt()], 1e-9);
     }
 
     #[test]

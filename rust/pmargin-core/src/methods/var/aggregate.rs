@@ -89,6 +89,7 @@ mod tests {
                 window("normal", &[vec![0.9, 1.0, 1.1, 1.05], vec![1.0, 1.08, 0.9, 1.0]]),
                 window("stressed", &[vec![0.7, 1.0, 1.0, 1.0], vec![1.0, 1.0, 1.0, 1.2]]),
             ],
+            tail_scenarios: None,
         }
     }
 

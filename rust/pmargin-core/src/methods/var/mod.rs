@@ -39,6 +39,8 @@ pub struct VarMethod {
     pub measure: Measure,
     pub mm_ratio: f64,
     pub windows: Vec<Window>,
+    /// How many tail scenarios the accounts table lists (None: no column).
+    pub tail_scenarios: Option<usize>,
 }
 
 impl VarMethod {
@@ -62,7 +64,12 @@ impl VarMethod {
         for w in &windows {
             valuation.mark_non_finite(&w.risk.non_finite);
         }
-        Ok(Arc::new(VarMethod { measure: tail.measure, mm_ratio: tail.mm_ratio, windows }))
+        Ok(Arc::new(VarMethod {
+            measure: tail.measure,
+            mm_ratio: tail.mm_ratio,
+            windows,
+            tail_scenarios: tail.tail_scenarios,
+        }))
     }
 }
 
@@ -204,7 +211,8 @@ mod tests {
         // Total: losses 5, 4.5 -> 4.5. A alone: 9. B alone (losses 50 r_A on up days): 4.5, 4 -> 4.
         assert_all_close(&f64_column(&accounts, "initial_margin"), &[4.5], 1e-9);
         assert_all_close(&f64_column(&accounts, "undiversified_margin"), &[13.0], 1e-9);
-        assert_all_close(&f64_column(&accounts, "diversification_benefit"), &[8.5], 1e-9);
+        assert_all_close(&f64_column(&accounts, "cross_underlying_benefit"), &[8.5], 1e-9);
+        assert_all_close(&f64_column(&accounts, "netting_benefit"), &[13.0 - 4.5], 1e-9);
         assert_all_close(&f64_column(&accounts, "gross_margin"), &[13.0], 1e-9);
         let by = run.by_underlying_batch().expect("a table");
         assert_eq!(str_column(&by, "underlying"), vec![Some("A".to_owned()), Some("B".to_owned())]);
