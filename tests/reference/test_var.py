@@ -102,7 +102,9 @@ def test_historical_es_equals_the_order_statistics() -> None:
     ES = (3 + 3 + 2) / 3. BTC alone (losses -b): tail (1, 6, 3), ES 2; ETH alone (losses e):
     tail (2, 3, 7), ES 7/3. Gross: 1 x ES(unit long BTC) + 2 x ES(unit short ETH = e / 2)."""
     book, instruments, market, moves = hand_book()
-    result = margin(book, instruments, market, HistoricalModel(moves, confidence=0.625, mm_ratio=0.5, tail_scenarios=True))
+    result = margin(
+        book, instruments, market, HistoricalModel(moves, confidence=0.625, mm_ratio=0.5, tail_scenarios=True)
+    )
     acc = row(result)
     assert acc["initial_margin"] == pytest.approx(8 / 3, rel=1e-15)
     assert acc["maintenance_margin"] == pytest.approx(4 / 3, rel=1e-15)
@@ -141,7 +143,9 @@ def test_historical_var_equals_the_order_statistic() -> None:
     after 3 and 2); ETH alone 2 (scenario 7: the tie with scenario 3 goes to the lower index
     first). Gross: 1 x 1 + 2 x VaR(e / 2) = 1 + 2 x 1."""
     book, instruments, market, moves = hand_book()
-    result = margin(book, instruments, market, HistoricalModel(moves, measure="var", confidence=0.625, tail_scenarios=True))
+    result = margin(
+        book, instruments, market, HistoricalModel(moves, measure="var", confidence=0.625, tail_scenarios=True)
+    )
     acc = row(result)
     assert (acc["initial_margin"], acc["measure_scenario"], acc["tail_scenarios"]) == (2.0, 1, [1])
     assert acc["measure_scenario_label"] == label(1)

@@ -150,7 +150,14 @@ class HistoricalModel:
             cast(pa.Table, self.moves).equals(cast(pa.Table, other.moves))
             and same_stressed
             and (self.measure, self.confidence, self.vol_shock, self.mm_ratio, self.ewma_lambda, self.tail_scenarios)
-            == (other.measure, other.confidence, other.vol_shock, other.mm_ratio, other.ewma_lambda, other.tail_scenarios)
+            == (
+                other.measure,
+                other.confidence,
+                other.vol_shock,
+                other.mm_ratio,
+                other.ewma_lambda,
+                other.tail_scenarios,
+            )
         )
 
     __hash__ = None  # type: ignore[assignment]
