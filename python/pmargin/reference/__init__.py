@@ -32,6 +32,7 @@ import pyarrow as pa
 
 from ..errors import MarginConfigError, MarginInputError
 from ..io import to_table
+from ..limits import Limits
 from ..market import Market
 from ..models import GridModel, HistoricalModel, MonteCarloModel
 from ..result import GreeksResult, MarginResult
@@ -44,6 +45,7 @@ from .methods.grid.attribution import attribution_tables
 from .methods.grid.tables import accounts_table, by_underlying_table, scenario_matrix
 from .methods.var import measure_margin
 from .output.greeks import greeks_tables, value_table
+from .risk import budget
 from .risk.arrays import held_risk_arrays
 from .valuation import base_value, check_held, make_contract, market_problem, unit_greeks
 
@@ -57,16 +59,21 @@ def margin(
     model: GridModel | HistoricalModel | MonteCarloModel | None = None,
     *,
     by_position: bool = False,
+    limits: Limits | None = None,
 ) -> MarginResult:
     """Margins of every account in ``positions`` under ``model`` (default :class:`GridModel`).
 
     Validates every input first (raising :class:`~pmargin.errors.MarginInputError` at the first
     problem), then prices each held contract once per scenario and aggregates per account.
-    ``by_position=True`` (grid models only) adds ``.by_position`` and ``.explain``.
+    ``by_position=True`` (grid models only) adds ``.by_position`` and ``.explain``. ``limits``
+    as :func:`pmargin.margin`'s (the memory estimate is the core's, :mod:`.risk.budget`).
     """
     model = GridModel() if model is None else model
+    limits = Limits() if limits is None else limits
     if isinstance(model, (HistoricalModel, MonteCarloModel)):
-        result = measure_margin(to_table(positions, "positions"), to_table(instruments, "instruments"), market, model)
+        result = measure_margin(
+            to_table(positions, "positions"), to_table(instruments, "instruments"), market, model, limits
+        )
         if by_position:
             raise MarginConfigError(
                 "by_position is available for the grid model only (historical and Monte Carlo report their tail "
@@ -83,6 +90,9 @@ def margin(
     underlyings = read_underlyings(market.underlyings)
     vols = read_vols(market.vols)
     instrument_rows = read_instruments(to_table(instruments, "instruments"))
+    n_underlyings = market.underlyings.num_rows
+    size = budget.WindowSize(model.n_scenarios, n_underlyings + 1)
+    budget.check(limits, [size], n_underlyings, len(instrument_rows), 0, "memory_budget")
     position_rows = read_positions(positions_table)
     correlation = model.correlation if model.cross == "correlation" else None
 

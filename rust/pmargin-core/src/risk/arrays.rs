@@ -8,6 +8,7 @@
 use rayon::prelude::*;
 
 use crate::error::{MarginError, Result};
+use crate::risk::alloc;
 use crate::scenarios::ScenarioSet;
 use crate::valuation::contract::Contract;
 
@@ -35,10 +36,17 @@ impl RiskArrays {
     pub fn build(contracts: &[Option<Contract>], base_values: &[f64], set: &ScenarioSet) -> Result<RiskArrays> {
         let n = set.n;
         let n_contracts = contracts.len();
+        let len = n.checked_mul(n_contracts).ok_or_else(|| {
+            MarginError::Config {
+                field: "memory_budget".into(),
+                reason: format!("{n} scenarios x {n_contracts} instruments do not fit in memory"),
+            }
+        })?;
         let mut risk = RiskArrays {
             n_scenarios: n,
             n_contracts,
-            values: vec![0.0; n * n_contracts],
+            // The run's estimate was checked against the budget; the allocation may still fail.
+            values: alloc::zeroed(len, "risk arrays")?,
             min: vec![0.0; n_contracts],
             max: vec![0.0; n_contracts],
             non_finite: Vec::new(),

@@ -182,7 +182,14 @@ mod tests {
 
     fn method(measure: Measure, windows: &[&'static str]) -> VarMethod {
         let windows = windows.iter().map(|n| window(n)).collect();
-        VarMethod { measure, mm_ratio: 0.8, windows, tail_scenarios: Some(usize::MAX) }
+        VarMethod {
+            measure,
+            mm_ratio: 0.8,
+            windows,
+            tail_scenarios: Some(usize::MAX),
+            sizes: Vec::new(),
+            budget_field: "memory_budget",
+        }
     }
 
     fn outcome(value: f64, tail: [u32; 2], per_underlying: &[(f64, u32)]) -> WindowOutcome {
