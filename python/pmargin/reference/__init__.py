@@ -46,7 +46,7 @@ from .methods.grid.tables import accounts_table, by_underlying_table, scenario_m
 from .methods.var import measure_margin
 from .output.greeks import greeks_tables, value_table
 from .risk import budget
-from .risk.arrays import held_risk_arrays
+from .risk.arrays import check_pnl_scale, held_risk_arrays
 from .valuation import base_value, check_held, make_contract, market_problem, unit_greeks
 
 __all__ = ["greeks", "instrument_values", "margin", "value"]
@@ -107,6 +107,7 @@ def margin(
 
     books = net_positions(position_rows)
     arrays = held_risk_arrays(books, instrument_rows, underlyings, vols, market.as_of_ns, model)
+    check_pnl_scale(position_rows, books, [arrays])
     risks = [account_risk(book, instrument_rows, arrays, model) for book in books]
     ids = positions_table.column("account_id")
     attribution: tuple[pa.Table, pa.Table] | tuple[None, None] = (None, None)

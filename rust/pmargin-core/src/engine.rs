@@ -7,7 +7,10 @@ use std::sync::Arc;
 use arrow_array::{new_empty_array, Array, ArrayRef, RecordBatch};
 use arrow_select::interleave::interleave;
 
-use crate::domain::book::{read_book, Book};
+use rayon::prelude::*;
+
+use crate::domain::book::{read_book, row_codes, Book};
+use crate::risk::arrays::MAX_PNL;
 use crate::error::{MarginError, Result};
 use crate::input::Table;
 use crate::methods::{Method, MethodSpec, Outcome, RunView};
@@ -56,9 +59,38 @@ impl Engine {
     /// account's margin to its positions and explain its driving scenarios.
     pub fn margin(&self, positions: Table<'_>, by_position: bool) -> Result<MarginRun> {
         let book = self.book(positions)?;
+        self.check_pnl_scale(positions, &book)?;
         let outcome = self.method.clone().margin(&self.valuation, &book, by_position)?;
         let account_ids = first_account_ids(positions, &book.first_row)?;
         Ok(MarginRun { book, outcome, account_ids, method: self.method.clone(), valuation: self.valuation.clone() })
+    }
+
+    /// Every netted position's P&L stays within [`MAX_PNL`] (so every sum the methods make is
+    /// finite); else an input error on the quantity of the first row (row order) of a position
+    /// over it.
+    fn check_pnl_scale(&self, positions: Table<'_>, book: &Book) -> Result<()> {
+        let over = |p: usize| !(book.quantity[p].abs() * self.method.pnl_scale(book.instrument[p]) <= MAX_PNL);
+        if !(0..book.instrument.len()).into_par_iter().any(over) {
+            return Ok(());
+        }
+        let mut failing = std::collections::HashSet::new();
+        for a in 0..book.n_accounts() {
+            failing.extend(book.positions(a).filter(|&p| over(p)).map(|p| (a as u32, book.instrument[p])));
+        }
+        let (accounts, instruments) = row_codes(positions, &self.valuation.instruments)?;
+        let row = (0..accounts.len())
+            .find(|&r| failing.contains(&(accounts[r], instruments[r])))
+            .ok_or_else(|| MarginError::Internal("a position over the P&L bound has no row".into()))?;
+        let id = &self.valuation.instruments.ids()[instruments[row] as usize];
+        Err(MarginError::cell(
+            "positions",
+            "quantity",
+            row,
+            format!(
+                "the account's net position in '{id}' moves by more than {MAX_PNL:e} under the model's scenarios: \
+                 check the quantity (and the instrument's multiplier)"
+            ),
+        ))
     }
 
     /// Price per unit of quantity (multiplier included) and Greeks of every instrument; the

@@ -17,6 +17,11 @@ use crate::valuation::contract::Contract;
 /// account's P&L (32 KiB) still sits in L1/L2.
 pub const BLOCK: usize = 4096;
 
+/// The largest P&L a netted position may have under any scenario (|quantity| x the contract's
+/// largest |P&L per unit|): far beyond any real book, small enough that sums over any book, and
+/// their squares, stay finite (docs/methods.md, "Finite outputs").
+pub const MAX_PNL: f64 = 1e100;
+
 #[derive(Debug, Default)]
 pub struct RiskArrays {
     pub n_scenarios: usize,
@@ -74,6 +79,12 @@ impl RiskArrays {
             stats.iter().enumerate().filter_map(|(c, st)| st.non_finite.map(|s| (c, non_finite_error(c, s)))).collect();
         (risk.min, risk.max) = stats.iter().map(|st| (st.min, st.max)).unzip();
         Ok(risk)
+    }
+
+    /// The largest |P&L per unit| of `contract` over all scenarios.
+    pub fn scale(&self, contract: u32) -> f64 {
+        let c = contract as usize;
+        self.min[c].abs().max(self.max[c].abs())
     }
 
     pub fn n_blocks(&self) -> usize {

@@ -34,7 +34,7 @@ from ...domain.book import Book, net_positions, read_positions
 from ...domain.instruments import Instrument, read_instruments
 from ...domain.market import read_underlyings, read_vols
 from ...risk import budget
-from ...risk.arrays import held_window_arrays
+from ...risk.arrays import check_pnl_scale, held_window_arrays
 from ...risk.tail import tail_count
 from ...scenarios import Window
 from ...scenarios.historical import historical_window
@@ -97,12 +97,13 @@ def measure_margin(
 
     check_held(position_rows, instrument_rows, underlyings, vols, market.as_of_ns, scenario_problem)
     books = net_positions(position_rows)
-    # The tail state grows with the book and k: checked now that the book is known.
-    streamed = [1 + sum(1 for size in group_sizes(b, instrument_rows).values() if size >= 2) for b in books]
-    budget.check(limits, sizes, n_u, n_c, budget.tail_state(streamed, ks), field)
     arrays = [
         held_window_arrays(books, instrument_rows, underlyings, vols, market.as_of_ns, window) for window in windows
     ]
+    check_pnl_scale(position_rows, books, arrays)
+    # The tail state grows with the book and k: checked now that the book is known.
+    streamed = [1 + sum(1 for size in group_sizes(b, instrument_rows).values() if size >= 2) for b in books]
+    budget.check(limits, sizes, n_u, n_c, budget.tail_state(streamed, ks), field)
     units: dict[str, tuple[float, float]] = {}
     for iid in arrays[0]:
         long, short = 0.0, 0.0

@@ -108,6 +108,10 @@ impl Method for GridMethod {
         Ok(Box::new(GridOutcome { method: self.clone(), valuation: valuation.clone(), accounts, attribution }))
     }
 
+    fn pnl_scale(&self, contract: u32) -> f64 {
+        self.risk.scale(contract)
+    }
+
     fn scenario_matrix(&self, valuation: &Valuation, book: &Book, account: usize) -> Result<RecordBatch> {
         let matrix = scenario_matrix(book, account, &valuation.underlying_of, &self.risk);
         tables::scenario_matrix_batch(self, &valuation.underlyings.names, &matrix)

@@ -137,6 +137,10 @@ impl Method for VarMethod {
         Ok(Box::new(VarOutcome { method: self.clone(), valuation: valuation.clone(), accounts }))
     }
 
+    fn pnl_scale(&self, contract: u32) -> f64 {
+        self.windows.iter().fold(0.0, |m, w| m.max(w.risk.scale(contract)))
+    }
+
     fn scenario_matrix(&self, valuation: &Valuation, book: &Book, account: usize) -> Result<RecordBatch> {
         let window = &self.windows[0];
         let matrix = scenario_matrix(book, account, &valuation.underlying_of, &window.risk);
