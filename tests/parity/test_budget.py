@@ -43,11 +43,14 @@ def test_a_huge_monte_carlo_is_a_config_error_not_an_abort(n_scenarios: int) -> 
 
 def streamed_tails(book: Any) -> list[int]:
     """Per account: 1 + its underlying groups of two or more netted positions."""
-    underlying = dict(
-        zip(book.instruments.column("instrument_id").to_pylist(), book.instruments.column("underlying").to_pylist())
-    )
+    ids, names = book.instruments.column("instrument_id").to_pylist(), book.instruments.column("underlying").to_pylist()
+    underlying = dict(zip(ids, names, strict=True))
     held: dict[Any, dict[str, set[str]]] = {}
-    for a, i in zip(book.positions.column("account_id").to_pylist(), book.positions.column("instrument_id").to_pylist()):
+    for a, i in zip(
+        book.positions.column("account_id").to_pylist(),
+        book.positions.column("instrument_id").to_pylist(),
+        strict=True,
+    ):
         held.setdefault(a, {}).setdefault(underlying[i], set()).add(i)
     return [1 + sum(len(ins) >= 2 for ins in groups.values()) for groups in held.values()]
 

@@ -200,16 +200,19 @@ def implausible(
     strike = inst.strike if inst.strike is not None else 0.0
     if inst.kind == "option" and not MIN_MONEYNESS <= strike / spot <= MAX_MONEYNESS:
         return MarginInputError(
-            f"{inst.instrument_id!r} has a strike of {strike!r}, {where}", table="instruments", column="strike", row=inst.row
+            f"{inst.instrument_id!r} has a strike of {strike!r}, {where}",
+            table="instruments",
+            column="strike",
+            row=inst.row,
         )
-    if inst.barrier_type is not None and inst.barrier is not None:
-        if not MIN_MONEYNESS <= inst.barrier / spot <= MAX_MONEYNESS:
-            return MarginInputError(
-                f"{inst.instrument_id!r} has a barrier at {inst.barrier!r}, {where}",
-                table="instruments",
-                column="barrier",
-                row=inst.row,
-            )
+    barrier = inst.barrier
+    if inst.barrier_type is not None and barrier is not None and not MIN_MONEYNESS <= barrier / spot <= MAX_MONEYNESS:
+        return MarginInputError(
+            f"{inst.instrument_id!r} has a barrier at {barrier!r}, {where}",
+            table="instruments",
+            column="barrier",
+            row=inst.row,
+        )
     if inst.kind == "option":
         vol = vols[inst.instrument_id]
         t = 0.0 if inst.expiry_ns is None else year_fraction(inst.expiry_ns, as_of_ns)

@@ -10,11 +10,11 @@ use arrow_select::interleave::interleave;
 use rayon::prelude::*;
 
 use crate::domain::book::{read_book, row_codes, Book};
-use crate::risk::arrays::MAX_PNL;
 use crate::error::{MarginError, Result};
 use crate::input::Table;
 use crate::methods::{Method, MethodSpec, Outcome, RunView};
 use crate::output::greeks;
+use crate::risk::arrays::MAX_PNL;
 use crate::spec::Limits;
 use crate::valuation::Valuation;
 

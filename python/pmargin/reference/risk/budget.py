@@ -66,7 +66,9 @@ def check(
             "or raise pmargin.Limits(memory_budget=...)"
         )
     else:
-        hint = "use fewer scenarios, margin against fewer instruments at once, or raise pmargin.Limits(memory_budget=...)"
+        hint = (
+            "use fewer scenarios, margin against fewer instruments at once, or raise pmargin.Limits(memory_budget=...)"
+        )
     raise MarginConfigError(
         f"this run needs about {byte_count(need)} ({n} scenarios x {n_contracts} instruments: risk arrays "
         f"{byte_count(parts[2])}, scenarios {byte_count(parts[0])}, draws {byte_count(parts[1])}, tail state "

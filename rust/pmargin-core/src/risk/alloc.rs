@@ -19,14 +19,12 @@ pub fn bytes(b: u128) -> String {
 /// fails (the estimate is an estimate: the allocation itself must not abort either).
 pub fn zeroed<T: Clone + Default>(len: usize, what: &str) -> Result<Vec<T>> {
     let mut v = Vec::new();
-    v.try_reserve_exact(len).map_err(|_| {
-        MarginError::Config {
-            field: "memory_budget".to_owned(),
-            reason: format!(
-                "could not allocate {} for the {what}; use fewer scenarios or instruments",
-                bytes(len as u128 * std::mem::size_of::<T>() as u128)
-            ),
-        }
+    v.try_reserve_exact(len).map_err(|_| MarginError::Config {
+        field: "memory_budget".to_owned(),
+        reason: format!(
+            "could not allocate {} for the {what}; use fewer scenarios or instruments",
+            bytes(len as u128 * std::mem::size_of::<T>() as u128)
+        ),
     })?;
     v.resize(len, T::default());
     Ok(v)

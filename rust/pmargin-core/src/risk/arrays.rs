@@ -41,11 +41,9 @@ impl RiskArrays {
     pub fn build(contracts: &[Option<Contract>], base_values: &[f64], set: &ScenarioSet) -> Result<RiskArrays> {
         let n = set.n;
         let n_contracts = contracts.len();
-        let len = n.checked_mul(n_contracts).ok_or_else(|| {
-            MarginError::Config {
-                field: "memory_budget".into(),
-                reason: format!("{n} scenarios x {n_contracts} instruments do not fit in memory"),
-            }
+        let len = n.checked_mul(n_contracts).ok_or_else(|| MarginError::Config {
+            field: "memory_budget".into(),
+            reason: format!("{n} scenarios x {n_contracts} instruments do not fit in memory"),
         })?;
         let mut risk = RiskArrays {
             n_scenarios: n,

@@ -135,5 +135,4 @@ mod tests {
         let err = check(&limits, &[w], 2, 5, 0, "memory_budget").expect_err("over");
         assert!(err.to_string().starts_with("model.memory_budget: this run needs about"), "{err}");
     }
-
 }

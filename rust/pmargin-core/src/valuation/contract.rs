@@ -370,7 +370,8 @@ mod tests {
     #[test]
     fn implausible_terms_name_their_cell_in_a_fixed_order() {
         let digital = Inst { payoff: Some("digital"), ..Inst::option("D", "A", "call", 5e-324, 365) };
-        let barrier = Inst { barrier_type: Some("up-and-out"), barrier: Some(1e300), ..Inst::option("B", "A", "call", 90.0, 30) };
+        let barrier =
+            Inst { barrier_type: Some("up-and-out"), barrier: Some(1e300), ..Inst::option("B", "A", "call", 90.0, 30) };
         let rows = [
             Inst::future("M", "A", 30).times(1e308),
             digital,

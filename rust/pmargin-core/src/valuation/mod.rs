@@ -64,7 +64,8 @@ impl Valuation {
                 Err(e) => (None, Some(e)),
             })
             .unzip();
-        let mut base_values: Vec<f64> = contracts.iter().map(|c| c.as_ref().map_or(0.0, Contract::base_value)).collect();
+        let mut base_values: Vec<f64> =
+            contracts.iter().map(|c| c.as_ref().map_or(0.0, Contract::base_value)).collect();
         let mut greeks: Vec<Greeks> =
             contracts.iter().map(|c| c.as_ref().map(Contract::greeks).unwrap_or_default()).collect();
         let mut contracts = contracts;
