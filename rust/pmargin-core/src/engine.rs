@@ -69,7 +69,9 @@ impl Engine {
     /// finite); else an input error on the quantity of the first row (row order) of a position
     /// over it.
     fn check_pnl_scale(&self, positions: Table<'_>, book: &Book) -> Result<()> {
-        let over = |p: usize| !(book.quantity[p].abs() * self.method.pnl_scale(book.instrument[p]) <= MAX_PNL);
+        // Written as "not within" so that a NaN counts as over.
+        let within = |x: f64| x <= MAX_PNL;
+        let over = |p: usize| !within(book.quantity[p].abs() * self.method.pnl_scale(book.instrument[p]));
         if !(0..book.instrument.len()).into_par_iter().any(over) {
             return Ok(());
         }

@@ -44,6 +44,11 @@ pub struct Contract {
     pub payoff: Payoff,
 }
 
+/// `x <= bound`, false for NaN.
+fn at_most(x: f64, bound: f64) -> bool {
+    x <= bound
+}
+
 /// The plausible ranges, checked in this order: multiplier, strike, barrier, total vol.
 fn check_plausible(
     row: usize,
@@ -55,7 +60,7 @@ fn check_plausible(
     vol_row: usize,
 ) -> Result<()> {
     let m = instrument.multiplier;
-    if !(m <= MAX_MULTIPLIER) {
+    if !at_most(m, MAX_MULTIPLIER) {
         return Err(MarginError::cell(
             "instruments",
             "multiplier",
@@ -83,7 +88,7 @@ fn check_plausible(
             ));
         }
     }
-    if instrument.kind == Kind::Option && !(vol * t.sqrt() <= MAX_TOTAL_VOL) {
+    if instrument.kind == Kind::Option && !at_most(vol * t.sqrt(), MAX_TOTAL_VOL) {
         return Err(MarginError::cell(
             "vols",
             "implied_vol",
