@@ -209,3 +209,13 @@ def test_extreme_but_plausible_instruments_give_finite_numbers(cells: dict[str, 
         assert all_finite(table)
     for a, b in zip(natives[1].column("price").to_pylist(), refs[1].column("price").to_pylist(), strict=True):
         assert a == pytest.approx(b, rel=1e-9, abs=1e-9)
+
+
+def test_greeks_of_a_huge_quantity_name_its_quantity_cell() -> None:
+    t = base_tables()
+    t["positions"]["quantity"][3] = -1e305  # BTC-P, row 3: 1e305 x a price of thousands
+    same_error([greeks_native, greeks_reference], t, ("positions", "quantity", 3))
+    t["positions"]["quantity"][3] = -1e90
+    for run in (greeks_native, greeks_reference):
+        result = run(t)
+        assert all_finite(result.positions) and all_finite(result.by_underlying), run.__name__

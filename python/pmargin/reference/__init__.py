@@ -28,6 +28,8 @@ Mirrors: rust/pmargin-core/src/engine.rs
 
 from __future__ import annotations
 
+from dataclasses import astuple
+
 import pyarrow as pa
 
 from ..errors import MarginConfigError, MarginInputError
@@ -46,7 +48,7 @@ from .methods.grid.tables import accounts_table, by_underlying_table, scenario_m
 from .methods.var import measure_margin
 from .output.greeks import greeks_tables, value_table
 from .risk import budget
-from .risk.arrays import check_pnl_scale, held_risk_arrays
+from .risk.arrays import check_pnl_scale, check_scale, held_risk_arrays
 from .valuation import base_value, check_held, make_contract, market_problem, unit_greeks
 
 __all__ = ["greeks", "instrument_values", "margin", "value"]
@@ -172,6 +174,8 @@ def greeks(positions: TableLike, instruments: TableLike, market: Market) -> Gree
         for book in books
         for pos in book.positions
     }
+    # Greeks of a netted position stay within MAX_PNL, as its P&L does when margined.
+    check_scale(position_rows, books, {iid: max(abs(x) for x in astuple(g)) for iid, g in unit.items()})
     by_position, by_underlying = greeks_tables(
         books, positions_table.column("account_id"), instrument_rows, underlyings, unit
     )

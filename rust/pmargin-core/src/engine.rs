@@ -59,19 +59,20 @@ impl Engine {
     /// account's margin to its positions and explain its driving scenarios.
     pub fn margin(&self, positions: Table<'_>, by_position: bool) -> Result<MarginRun> {
         let book = self.book(positions)?;
-        self.check_pnl_scale(positions, &book)?;
+        self.check_scale(positions, &book, |c| self.method.pnl_scale(c))?;
         let outcome = self.method.clone().margin(&self.valuation, &book, by_position)?;
         let account_ids = first_account_ids(positions, &book.first_row)?;
         Ok(MarginRun { book, outcome, account_ids, method: self.method.clone(), valuation: self.valuation.clone() })
     }
 
-    /// Every netted position's P&L stays within [`MAX_PNL`] (so every sum the methods make is
-    /// finite); else an input error on the quantity of the first row (row order) of a position
-    /// over it.
-    fn check_pnl_scale(&self, positions: Table<'_>, book: &Book) -> Result<()> {
+    /// Every netted position's |quantity| x `scale(contract)` (its largest |P&L per unit| under
+    /// the method's scenarios, or its largest |value or Greek| per unit) stays within
+    /// [`MAX_PNL`], so every sum made from them is finite; else an input error on the quantity of
+    /// the first row (row order) of a position over it.
+    fn check_scale(&self, positions: Table<'_>, book: &Book, scale: impl Fn(u32) -> f64 + Sync) -> Result<()> {
         // Written as "not within" so that a NaN counts as over.
         let within = |x: f64| x <= MAX_PNL;
-        let over = |p: usize| !within(book.quantity[p].abs() * self.method.pnl_scale(book.instrument[p]));
+        let over = |p: usize| !within(book.quantity[p].abs() * scale(book.instrument[p]));
         if !(0..book.instrument.len()).into_par_iter().any(over) {
             return Ok(());
         }
@@ -89,8 +90,8 @@ impl Engine {
             "quantity",
             row,
             format!(
-                "the account's net position in '{id}' moves by more than {MAX_PNL:e} under the model's scenarios: \
-                 check the quantity (and the instrument's multiplier)"
+                "the account's net position in '{id}' is worth or moves by more than {MAX_PNL:e}: check the quantity \
+                 (and the instrument's multiplier)"
             ),
         ))
     }
@@ -108,8 +109,12 @@ impl Engine {
     /// Greeks per netted position and per account and underlying.
     pub fn greeks_batches(&self, positions: Table<'_>) -> Result<(RecordBatch, RecordBatch)> {
         let book = self.book(positions)?;
-        let ids = first_account_ids(positions, &book.first_row)?;
         let v = &self.valuation;
+        self.check_scale(positions, &book, |c| {
+            let g = &v.greeks[c as usize];
+            [g.price, g.delta, g.gamma, g.vega, g.theta].iter().fold(0.0, |m, x| m.max(x.abs()))
+        })?;
+        let ids = first_account_ids(positions, &book.first_row)?;
         let by_position = greeks::position_table(&book, &ids, v.instruments.ids(), &v.greeks)?;
         let by_underlying = greeks::underlying_table(
             &book,

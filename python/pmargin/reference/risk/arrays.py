@@ -51,7 +51,12 @@ def check_pnl_scale(
 ) -> None:
     """Raise on the quantity of the first position row whose netted position moves by more than
     ``MAX_PNL`` under the scenarios of ``arrays`` (one dict of risk arrays per window)."""
-    scale = {iid: max(max(abs(x) for x in w[iid]) for w in arrays) for iid in arrays[0]}
+    check_scale(positions, books, {iid: max(max(abs(x) for x in w[iid]) for w in arrays) for iid in arrays[0]})
+
+
+def check_scale(positions: Sequence[Position], books: Sequence[Book], scale: dict[str, float]) -> None:
+    """Raise on the quantity of the first position row (row order) whose netted position's
+    ``|quantity| x scale[instrument]`` is over ``MAX_PNL`` (or NaN)."""
     over = {
         (book.account_id, p.instrument_id)
         for book in books
@@ -61,8 +66,8 @@ def check_pnl_scale(
     for pos in positions:
         if (pos.account_id, pos.instrument_id) in over:
             raise MarginInputError(
-                f"the account's net position in {pos.instrument_id!r} moves by more than {MAX_PNL:g} under the "
-                "model's scenarios: check the quantity (and the instrument's multiplier)",
+                f"the account's net position in {pos.instrument_id!r} is worth or moves by more than {MAX_PNL:g}: "
+                "check the quantity (and the instrument's multiplier)",
                 table="positions",
                 column="quantity",
                 row=pos.row,
