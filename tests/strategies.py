@@ -660,6 +660,10 @@ def confidence_for(draw: Draw, n: int) -> float:
     return c
 
 
+#: The ``tail_scenarios`` option: no column, the whole tail, or capped.
+TAIL_SCENARIOS = st.sampled_from([False, True, 1, 3])
+
+
 @st.composite
 def historical_models(draw: Draw, names: list[str]) -> HistoricalModel:
     moves = draw(moves_tables(names))
@@ -676,6 +680,7 @@ def historical_models(draw: Draw, names: list[str]) -> HistoricalModel:
         mm_ratio=draw(st.sampled_from([1.0, 0.75])),
         stressed=stressed,
         ewma_lambda=draw(st.one_of(st.none(), st.sampled_from([0.94, 0.5]), st.floats(0.01, 0.99))),
+        tail_scenarios=draw(TAIL_SCENARIOS),
     )
 
 
@@ -710,6 +715,7 @@ def monte_carlo_models(draw: Draw, names: list[str]) -> MonteCarloModel:
         vol_of_vol=draw(st.floats(0.05, 2.0)) if wobble else 0.0,
         spot_vol_correlation=draw(st.floats(-1.0, 1.0)) if wobble else 0.0,
         mm_ratio=draw(st.sampled_from([1.0, 0.75])),
+        tail_scenarios=draw(TAIL_SCENARIOS),
     )
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import bisect
 import itertools
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -31,6 +32,51 @@ Progress = Callable[[int, int], None]
 IntArray = npt.NDArray[np.int64]
 
 
+@dataclass(frozen=True)
+class ChunkPlan:
+    """A positions table cut into chunks of whole accounts: ``table`` in row order grouped by
+    chunk (``order`` maps back to the input's rows, None when already grouped) and the chunk
+    boundaries ``bounds`` in it."""
+
+    table: pa.Table
+    order: IntArray | None
+    bounds: list[int]
+
+    @property
+    def total(self) -> int:
+        return int(self.table.num_rows)
+
+
+def plan_chunks(positions: TableLike, chunk_positions: int) -> ChunkPlan:
+    """Cut ``positions`` into chunks of whole accounts of about ``chunk_positions`` rows (one
+    chunk when the book is small or the engine must judge the account column)."""
+    if isinstance(chunk_positions, bool) or not isinstance(chunk_positions, int) or chunk_positions < 1:
+        raise MarginInputError(
+            f"must be a positive integer, got {chunk_positions!r}", table="options", column="chunk_positions"
+        )
+    table = to_table(positions, "positions")
+    total = table.num_rows
+    # A small book is one chunk: no need to number its accounts.
+    codes = None if total <= chunk_positions else _account_codes(table)
+    if codes is None:
+        return ChunkPlan(table, None, [0, total])
+    order, bounds = _group_rows(_chunk_of_row(codes, chunk_positions))
+    return ChunkPlan(table if order is None else table.take(pa.array(order)), order, bounds)
+
+
+def margin_plan(
+    engine: MarginEngine, plan: ChunkPlan, progress: Progress | None = None, *, by_position: bool = False
+) -> MarginResult:
+    """Margin every chunk of ``plan`` with ``engine`` and combine the results (see
+    :func:`margin_in_chunks`); ``progress(done, total)`` after each chunk."""
+    results: list[MarginResult] = []
+    for start, stop in itertools.pairwise(plan.bounds):
+        rows = None if plan.order is None else plan.order[start:stop]
+        results.append(_margin_chunk(engine, plan.table.slice(start, stop - start), start, rows, by_position))
+        _report(progress, stop, plan.total)
+    return combine(results)
+
+
 def margin_in_chunks(
     engine: MarginEngine,
     positions: TableLike,
@@ -47,26 +93,7 @@ def margin_in_chunks(
     dispatches to the chunk that holds the account. A bad position row is reported with its row
     number in ``positions`` as given.
     """
-    if isinstance(chunk_positions, bool) or not isinstance(chunk_positions, int) or chunk_positions < 1:
-        raise MarginInputError(
-            f"must be a positive integer, got {chunk_positions!r}", table="options", column="chunk_positions"
-        )
-    table = to_table(positions, "positions")
-    total = table.num_rows
-    codes = _account_codes(table)
-    if codes is None or total <= chunk_positions:
-        result = engine.margin(table, by_position=by_position)
-        _report(progress, total, total)
-        return result
-    chunk_of_row = _chunk_of_row(codes, chunk_positions)
-    order, bounds = _group_rows(chunk_of_row)
-    ordered = table if order is None else table.take(pa.array(order))
-    results: list[MarginResult] = []
-    for start, stop in itertools.pairwise(bounds):
-        rows = None if order is None else order[start:stop]
-        results.append(_margin_chunk(engine, ordered.slice(start, stop - start), start, rows, by_position))
-        _report(progress, stop, total)
-    return combine(results)
+    return margin_plan(engine, plan_chunks(positions, chunk_positions), progress, by_position=by_position)
 
 
 def _report(progress: Progress | None, done: int, total: int) -> None:

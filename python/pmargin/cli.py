@@ -144,6 +144,7 @@ def run_demo(args: argparse.Namespace) -> int:
     from . import sample
     from .engine import margin
 
+    _load_lazy_imports()
     started = time.perf_counter()
     book = sample.book(n_accounts=args.accounts, seed=args.seed)
     built = time.perf_counter()
@@ -151,7 +152,8 @@ def run_demo(args: argparse.Namespace) -> int:
     done = time.perf_counter()
 
     console = _console()
-    console.print(top_table(result.accounts, _TOP, f"Largest initial margins (sample book, seed {args.seed})"))
+    title = f"Largest initial margins (sample book, seed {args.seed})"
+    console.print(top_table(result.accounts, _TOP, title, console.width))
     print_drivers(console, result)
     print_lines(
         console,
@@ -172,7 +174,7 @@ def run_demo(args: argparse.Namespace) -> int:
 
 def run_margin(args: argparse.Namespace) -> int:
     """Read the inputs, margin them (in chunks of whole accounts when large), write or print the result."""
-    from .batch import margin_in_chunks
+    from .batch import margin_plan, plan_chunks
     from .engine import MarginEngine
     from .io import read_table
     from .market import Market
@@ -186,6 +188,9 @@ def run_margin(args: argparse.Namespace) -> int:
     underlyings = read_table(args.underlyings, "underlyings")
     vols = read_table(args.vols, "vols") if args.vols is not None else None
     market = Market(args.as_of, underlyings, vols)
+    # Cutting the book into chunks (and the imports it needs) is preparation, not margining.
+    plan = plan_chunks(positions, args.chunk_positions)
+    _load_lazy_imports()
 
     started = time.perf_counter()
     engine = MarginEngine(instruments, market, model)
@@ -193,18 +198,18 @@ def run_margin(args: argparse.Namespace) -> int:
         # The engine refuses by_position for a model without a grid: ask it on no rows, so that
         # the refusal comes before any progress bar or work.
         engine.margin(positions.slice(0, 0), by_position=True)
-    show_progress = positions.num_rows > args.chunk_positions and not args.quiet
-    with _progress_bar(show_progress) as progress:
-        result = margin_in_chunks(engine, positions, args.chunk_positions, progress, by_position=args.by_position)
-    greeks = engine.greeks(positions) if args.greeks else None
+    show_progress = len(plan.bounds) > 2 and not args.quiet and _stderr_is_terminal()
+    with _progress_bar(plan.total, _progress_console() if show_progress else None) as progress:
+        result = margin_plan(engine, plan, progress, by_position=args.by_position)
     elapsed = time.perf_counter() - started
+    greeks = engine.greeks(positions) if args.greeks else None
 
     if args.out is not None:
-        for path, table in output_tables(args.out, result, greeks):
-            write_output(table, path)
+        write_outputs(output_tables(args.out, result, greeks))
         return EXIT_OK
     console = _console()
-    console.print(top_table(result.accounts, _TOP, f"Largest initial margins ({result.accounts.num_rows:,} accounts)"))
+    title = f"Largest initial margins ({result.accounts.num_rows:,} accounts)"
+    console.print(top_table(result.accounts, _TOP, title, console.width))
     if args.by_position:
         print_drivers(console, result)
     if greeks is not None:
@@ -221,6 +226,12 @@ def run_margin(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _load_lazy_imports() -> None:
+    """pyarrow imports pandas (when installed) the first time it converts an Arrow stream into a
+    table, as the engine's results are: do it once here so the timer counts margining only."""
+    pa.RecordBatchReader.from_stream(pa.table({"x": pa.array([], pa.float64())})).read_all()
+
+
 def beside(out: Path, name: str) -> Path:
     """``beside(Path("result.parquet"), "explain")`` -> ``result.explain.parquet``."""
     return out.with_name(f"{out.stem}.{name}{out.suffix}")
@@ -232,13 +243,17 @@ def by_underlying_path(out: Path) -> Path:
 
 
 def check_output_path(out: Path) -> None:
-    """Refuse an output format that cannot be written, before any work is done."""
+    """Refuse an output that cannot be written (an unknown format, a missing folder), before any
+    work is done."""
     from .errors import MarginInputError
 
     if out.suffix.lower() not in OUTPUT_SUFFIXES:
         raise MarginInputError(
             f"unsupported output type {out.suffix!r} for {out}; use one of {', '.join(OUTPUT_SUFFIXES)}", table="out"
         )
+    folder = out.parent
+    if not folder.is_dir():
+        raise MarginInputError(f"the folder {folder} of {out} does not exist; create it first", table="out")
 
 
 def output_tables(out: Path, result: MarginResult, greeks: GreeksResult | None) -> list[tuple[Path, pa.Table]]:
@@ -264,6 +279,36 @@ def write_output(table: pa.Table, path: Path) -> None:
     write_table(table, path)
 
 
+def write_outputs(tables: Sequence[tuple[Path, pa.Table]]) -> None:
+    """Write every table atomically: each to a temporary file in its own folder first, then,
+    once all are written, each moved over its destination (``os.replace``). On any error the
+    temporary files are removed: no output file is created or left half-written."""
+    import os
+    import tempfile
+
+    written: list[tuple[Path, Path]] = []
+    try:
+        for path, table in tables:
+            handle, name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
+            os.close(handle)
+            written.append((Path(name), path))
+            os.chmod(name, 0o666 & ~_umask())  # as an ordinary new file (mkstemp makes it 0600)
+            write_output(table, Path(name))
+        for temporary, path in written:
+            os.replace(temporary, path)
+    finally:
+        for temporary, _ in written:
+            temporary.unlink(missing_ok=True)
+
+
+def _umask() -> int:
+    import os
+
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def flatten_lists(table: pa.Table) -> pa.Table:
     """List columns as strings of their items separated by spaces (``[3, 17]`` -> ``"3 17"``)."""
     import pyarrow.compute as pc
@@ -275,13 +320,23 @@ def flatten_lists(table: pa.Table) -> pa.Table:
     return table
 
 
+def _stderr_is_terminal() -> bool:
+    return sys.stderr.isatty()
+
+
+def _progress_console() -> Any:
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
 @contextmanager
-def _progress_bar(show: bool) -> Iterator[Callable[[int, int], None] | None]:
-    """A rich progress bar on stderr fed by ``(positions_done, positions_total)``; None when hidden."""
-    if not show:
+def _progress_bar(total: int, console: Any | None) -> Iterator[Callable[[int, int], None] | None]:
+    """A rich progress bar on ``console`` (stderr, and only when it is a terminal) fed by
+    ``(positions_done, positions_total)``, showing ``total`` from the start; None when hidden."""
+    if console is None:
         yield None
         return
-    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     with Progress(
@@ -289,10 +344,10 @@ def _progress_bar(show: bool) -> Iterator[Callable[[int, int], None] | None]:
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
-        console=Console(stderr=True),
+        console=console,
         transient=False,
     ) as bar:
-        task = bar.add_task("margin", total=None)
+        task = bar.add_task("margin", total=total)
 
         def update(done: int, total: int) -> None:
             bar.update(task, completed=done, total=total)
@@ -305,34 +360,68 @@ def _progress_bar(show: bool) -> Iterator[Callable[[int, int], None] | None]:
 
 
 def _console() -> Any:
-    """A rich console on stdout, 120 columns wide when stdout is not a terminal."""
+    """A rich console on stdout: the terminal's width, else ``COLUMNS`` when set, else 120."""
+    import os
+
     from rich.console import Console
 
-    return Console() if sys.stdout.isatty() else Console(width=120)
+    return Console() if sys.stdout.isatty() or os.environ.get("COLUMNS") else Console(width=120)
 
 
-def top_table(accounts: pa.Table, n: int, title: str) -> Any:
-    """A rich table of the ``n`` accounts with the largest initial margin."""
+def top_table(accounts: pa.Table, n: int, title: str, width: int | None = None) -> Any:
+    """A rich table of the ``n`` accounts with the largest initial margin.
+
+    Account ids are never cut: the id column comes first, as wide as the longest id (folded
+    over lines only when it alone is wider than ``width``). To fit ``width`` columns, the
+    scenario label is shortened with an ellipsis, then the maintenance, netting-benefit and gross
+    columns are left out, in that order; amounts are never cut."""
     from rich.table import Table
     from rich.text import Text
 
     grid = "worst_scenario" in accounts.column_names
-    table = Table(title=title)
-    table.add_column("account", no_wrap=True)
-    for name in ("initial", "maintenance", "gross", "benefit"):
-        table.add_column(name, justify="right", no_wrap=True)
-    table.add_column("worst scenario" if grid else "driving scenario", no_wrap=True)
+    rows = []
     for row in largest(accounts, n):
-        label = row["worst_scenario"] if grid else row.get("measure_scenario_label")
         gross, initial = row["gross_margin"], row["initial_margin"]
-        table.add_row(
-            Text(str(row["account_id"])),
-            money(initial),
-            money(row["maintenance_margin"]),
-            money(gross),
-            money(gross - initial),
-            Text(label or "-"),
+        label = row["worst_scenario"] if grid else row.get("measure_scenario_label")
+        rows.append(
+            {
+                "account": str(row["account_id"]),
+                "initial": money(initial),
+                "maintenance": money(row["maintenance_margin"]),
+                "gross": money(gross),
+                "netting benefit": money(gross - initial),
+                "scenario": label or "-",
+            }
         )
+    scenario_header = "worst scenario" if grid else "driving scenario"
+    amounts = ["initial", "maintenance", "gross", "netting benefit"]
+
+    def cells(name: str) -> int:
+        header = scenario_header if name == "scenario" else name
+        return max([len(header), *(len(r[name]) for r in rows)])
+
+    def needed(names: list[str], scenario: int) -> int:
+        # Each column: its text, one space either side and a border; one more border at the left.
+        return 1 + sum(cells(c) + 3 for c in names) + scenario + 3
+
+    shortest_label = min(cells("scenario"), 10)
+    if width is not None:
+        for dropped in ("maintenance", "netting benefit", "gross"):
+            if needed(["account", *amounts], shortest_label) <= width:
+                break
+            amounts.remove(dropped)
+    table = Table(title=title)
+    account_width, label_width = cells("account"), cells("scenario")
+    if width is not None:
+        others = needed(["account", *amounts], shortest_label) - account_width
+        account_width = max(1, min(account_width, width - others))
+        label_width = max(shortest_label, width - needed(["account", *amounts], 0))
+    table.add_column("account", no_wrap=False, overflow="fold", min_width=account_width)
+    for name in amounts:
+        table.add_column(name, justify="right", no_wrap=True, min_width=cells(name))
+    table.add_column(scenario_header, no_wrap=True, overflow="ellipsis", max_width=label_width)
+    for r in rows:
+        table.add_row(Text(r["account"]), *(r[name] for name in amounts), Text(r["scenario"]))
     return table
 
 
@@ -437,12 +526,12 @@ def largest(accounts: pa.Table, n: int) -> list[dict[str, Any]]:
 
 
 def totals_lines(initial: float, gross: float) -> list[str]:
-    """Total initial and gross margin, and the diversification benefit (gross minus net) with its share."""
+    """Total initial and gross margin, and the netting benefit (gross minus net) with its share."""
     benefit = gross - initial
     share = 100.0 * benefit / gross if gross else 0.0
     return [
         f"Initial margin: {money(initial)}    Gross margin: {money(gross)}",
-        f"Diversification benefit (gross - net): {money(benefit)} ({share:.1f}% of gross)",
+        f"Netting benefit (gross - net): {money(benefit)} ({share:.1f}% of gross)",
     ]
 
 

@@ -17,8 +17,23 @@ if TYPE_CHECKING:
 
 
 class PolarsResult(NamedTuple):
+    """Every table of a :class:`MarginResult` as Polars DataFrames: ``by_position`` and
+    ``explain`` are None unless the run had ``by_position=True``; ``scenarios(account_id)`` is
+    :meth:`MarginResult.scenarios` as a DataFrame."""
+
     accounts: pl.DataFrame
     by_underlying: pl.DataFrame
+    by_position: pl.DataFrame | None
+    explain: pl.DataFrame | None
+    scenarios: Callable[[Any], pl.DataFrame]
+
+
+def _polars(table: pa.Table) -> pl.DataFrame:
+    import polars as pl
+
+    frame = pl.from_arrow(table)
+    assert isinstance(frame, pl.DataFrame)
+    return frame
 
 
 class MarginResult:
@@ -27,23 +42,28 @@ class MarginResult:
     ``accounts``: one row per account in first-seen order: ``account_id`` (the input's type),
     ``initial_margin``, ``maintenance_margin``, ``gross_margin`` (each position margined alone,
     summed), ``worst_scenario`` (label; null when nothing loses), ``worst_price_shock``,
-    ``worst_vol_shock``.
+    ``worst_vol_shock``, ``netting_benefit`` (gross minus initial: what margining the account as a
+    whole saves over margining each position alone) and ``cross_underlying_benefit`` (the sum of
+    the per-underlying requirements minus the initial margin: what offsets across underlyings
+    save; 0 under ``cross="sum"`` and for an account on one underlying).
 
     ``by_underlying``: per account and underlying held (first-seen order within the account):
     ``account_id``, ``underlying``, ``requirement``, ``worst_price_shock``, ``worst_vol_shock``,
     ``worst_scenario``.
 
-    Under a grid model ``accounts`` also has ``diversification_benefit`` (the sum of the
-    per-underlying requirements minus the initial margin).
+    (Before 0.2 the ``accounts`` column ``cross_underlying_benefit`` was called
+    ``diversification_benefit``; the two benefits now have two names everywhere.)
 
     Under a VaR / ES model (:class:`~pmargin.models.HistoricalModel`,
     :class:`~pmargin.models.MonteCarloModel`) ``accounts`` has ``account_id``,
     ``initial_margin``, ``maintenance_margin``, ``gross_margin``, ``undiversified_margin`` (the
-    sum of each underlying's margin alone), ``diversification_benefit`` (undiversified minus
-    initial), ``measure_scenario`` (int32: the VaR scenario, or ES's worst tail scenario; null
-    when the margin is 0), ``measure_scenario_label`` (its date, or ``MC #i``),
-    ``tail_scenarios`` (list of int32: ES's k tail scenarios in tail order, or ``[the VaR
-    scenario]``; empty when the margin is 0) and ``binding_window`` (``"normal"`` or
+    sum of each underlying's margin alone), ``netting_benefit`` (gross minus initial),
+    ``cross_underlying_benefit`` (undiversified minus initial), ``measure_scenario`` (int32: the
+    VaR scenario, or ES's worst tail scenario; null when the margin is 0),
+    ``measure_scenario_label`` (its date, or ``MC #i``), ``tail_scenarios`` (only when the model
+    has ``tail_scenarios=True`` or ``n``: list of int32, ES's k tail scenarios in tail order, the
+    worst n of them when capped, or ``[the VaR scenario]``; empty when the margin is 0) and
+    ``binding_window`` (``"normal"`` or
     ``"stressed"`` when a stressed window is given, else null; the scenario columns refer to the
     binding window). ``by_underlying`` has ``account_id``, ``underlying``, ``requirement`` (the
     measure of that underlying alone, the max over windows), ``measure_scenario``,
@@ -102,17 +122,33 @@ class MarginResult:
         return float(sum(self.accounts.column("gross_margin").to_pylist()))
 
     @property
-    def diversification_benefit(self) -> float:
-        """Gross minus net initial margin, summed over accounts: what netting saves."""
+    def netting_benefit(self) -> float:
+        """Gross minus initial margin, summed over accounts: what margining each account as a
+        whole saves over margining each position alone (the ``netting_benefit`` column's sum)."""
         return self.total_gross_margin - self.total_initial_margin
 
-    def to_polars(self) -> PolarsResult:
-        import polars as pl
+    @property
+    def cross_underlying_benefit(self) -> float:
+        """The ``cross_underlying_benefit`` column's sum: per-underlying requirements minus
+        initial margin, what offsets across underlyings save."""
+        return float(sum(self.accounts.column("cross_underlying_benefit").to_pylist()))
 
-        accounts = pl.from_arrow(self.accounts)
-        by_underlying = pl.from_arrow(self.by_underlying)
-        assert isinstance(accounts, pl.DataFrame) and isinstance(by_underlying, pl.DataFrame)
-        return PolarsResult(accounts, by_underlying)
+    @property
+    def diversification_benefit(self) -> float:
+        """Kept for compatibility: the same as :attr:`netting_benefit` (gross minus initial margin,
+        summed over accounts), which it always meant. The cross-underlying part is
+        :attr:`cross_underlying_benefit`."""
+        return self.netting_benefit
+
+    def to_polars(self) -> PolarsResult:
+        """Every table as a Polars DataFrame (``scenarios`` as a function of the account id)."""
+        return PolarsResult(
+            _polars(self.accounts),
+            _polars(self.by_underlying),
+            None if self.by_position is None else _polars(self.by_position),
+            None if self.explain is None else _polars(self.explain),
+            lambda account_id: _polars(self.scenarios(account_id)),
+        )
 
     def __repr__(self) -> str:
         return (

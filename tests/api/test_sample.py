@@ -170,8 +170,10 @@ def test_the_book_margins_with_a_benefit(book: sample.SampleBook, result: pmargi
     assert np.all(np.isfinite(initial)) and np.all(initial >= 0)
     assert np.allclose(accounts.column("maintenance_margin").to_numpy(), 0.75 * initial, rtol=1e-12)
     assert np.all(initial <= gross * (1 + 1e-9) + 1e-6)  # netting never costs more than margining alone
-    assert result.diversification_benefit == pytest.approx(float(gross.sum() - initial.sum()))
-    assert result.diversification_benefit > 0.2 * result.total_gross_margin
+    assert result.netting_benefit == pytest.approx(float(gross.sum() - initial.sum()))
+    assert result.netting_benefit > 0.2 * result.total_gross_margin
+    # The old name still works and is the same number.
+    assert result.diversification_benefit == result.netting_benefit
     # Most accounts hold some hedge, and those pay strictly less than their gross.
     assert float(np.mean(initial < gross * (1 - 1e-9))) > 0.8
 

@@ -45,7 +45,7 @@ def test_historical_config(book: sample.SampleBook, parquet_args: list[str], tmp
     config = tmp_path / "historical.toml"
     config.write_text(
         '[model]\ntype = "historical"\nmoves = "moves.parquet"\nstressed = "stress.csv"\n'
-        'measure = "es"\nconfidence = 0.95\newma_lambda = 0.94\nmm_ratio = 0.8\n'
+        'measure = "es"\nconfidence = 0.95\newma_lambda = 0.94\nmm_ratio = 0.8\ntail_scenarios = true\n'
     )
     out = tmp_path / "hist.parquet"
     run_config(parquet_args, config, out)
@@ -56,6 +56,7 @@ def test_historical_config(book: sample.SampleBook, parquet_args: list[str], tmp
         stressed=read_table(tmp_path / "stress.csv", "stressed"),
         ewma_lambda=0.94,
         mm_ratio=0.8,
+        tail_scenarios=True,
     )
     want = pmargin.margin(book.positions, book.instruments, book.market, model)
     assert read_table(out, "accounts").equals(want.accounts)
@@ -83,6 +84,7 @@ def test_monte_carlo_config(
     config.write_text(
         'type = "montecarlo"\nvols = "vols.csv"\ncorrelation = "correlation.parquet"\nhorizon_days = 2\n'
         'n_scenarios = 2000\nseed = 42\ndistribution = "student_t"\ndof = 5\nmeasure = "var"\nconfidence = 0.99\n'
+        "tail_scenarios = 5\n"
     )
     model = MonteCarloModel(
         pa.table({"underlying": ["BTC", "ETH", "SOL"], "vol": [0.7, 0.9, 1.1]}),
@@ -94,6 +96,7 @@ def test_monte_carlo_config(
         measure="var",
         confidence=0.99,
         horizon_days=2,
+        tail_scenarios=5,
     )
     want = pmargin.margin(book.positions, book.instruments, book.market, model)
 

@@ -32,7 +32,8 @@ ACCOUNT_NUMBERS = (
     "gross_margin",
     "worst_price_shock",
     "worst_vol_shock",
-    "diversification_benefit",
+    "netting_benefit",
+    "cross_underlying_benefit",
 )
 
 

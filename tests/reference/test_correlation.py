@@ -35,7 +35,7 @@ def test_two_asset_grid_book_under_correlation() -> None:
         result = margin(book, instruments, market, correlation_grid(["A", "B"], [[1, rho], [rho, 1]]))
         acc = row(result)
         assert acc["initial_margin"] == pytest.approx(expected, rel=1e-12), rho
-        assert acc["diversification_benefit"] == pytest.approx(18.0 - expected, rel=1e-12, abs=1e-12)
+        assert acc["cross_underlying_benefit"] == pytest.approx(18.0 - expected, rel=1e-12, abs=1e-12)
         assert acc["gross_margin"] == pytest.approx(18.0, rel=1e-12)
         assert acc["worst_scenario"] == "A -10.0% vol +0%"
     floored = row(margin(book, instruments, market, correlation_grid(["B", "A"], [[1, 0.8], [0.8, 1]], floor=True)))
@@ -61,7 +61,7 @@ def test_perfectly_correlated_offsets_net_to_zero_on_the_grid() -> None:
     book = positions([("acct", "A-SPOT", 1.0), ("acct", "B-SPOT", -1.25)])
     acc = row(margin(book, instruments, market, correlation_grid(["A", "B"], [[1, 1], [1, 1]])))
     assert acc["initial_margin"] == 0.0
-    assert acc["diversification_benefit"] == pytest.approx(20.0, rel=1e-12)
+    assert acc["cross_underlying_benefit"] == pytest.approx(20.0, rel=1e-12)
 
 
 def test_grid_underlying_outside_the_matrix() -> None:

@@ -262,7 +262,7 @@ def test_cross_modes_on_a_pair(cross: str, initial: float, label: str, price_sho
     row = one_row(result.accounts)
     assert row["initial_margin"] == pytest.approx(initial, rel=1e-14)
     assert row["gross_margin"] == pytest.approx(15.0, rel=1e-14)
-    assert row["diversification_benefit"] == pytest.approx(15.0 - initial, rel=1e-14, abs=1e-14)
+    assert row["cross_underlying_benefit"] == pytest.approx(15.0 - initial, rel=1e-14, abs=1e-14)
     assert (row["worst_scenario"], row["worst_price_shock"], row["worst_vol_shock"]) == (label, price_shock, 0.0)
     assert result.by_underlying.column("requirement").to_pylist() == pytest.approx([10.0, 5.0], rel=1e-14)
     assert result.by_underlying.column("worst_scenario").to_pylist() == ["BTC -10.0% vol +0%", "ETH +10.0% vol +0%"]
@@ -353,7 +353,8 @@ def test_empty_positions_give_empty_tables() -> None:
         "worst_scenario",
         "worst_price_shock",
         "worst_vol_shock",
-        "diversification_benefit",
+        "netting_benefit",
+        "cross_underlying_benefit",
     ]
     assert result.by_underlying.column_names == [
         "account_id",
@@ -471,12 +472,12 @@ def test_margins_are_consistent_on_random_books(book: Book, model: GridModel) ->
         requirements = [r["requirement"] for r in by_account[acc["account_id"]]]
         assert 0.0 <= acc["initial_margin"] <= acc["gross_margin"] + tol
         assert acc["maintenance_margin"] == model.mm_ratio * acc["initial_margin"]
-        assert acc["diversification_benefit"] == pytest.approx(
+        assert acc["cross_underlying_benefit"] == pytest.approx(
             math.fsum(requirements) - acc["initial_margin"], rel=1e-12, abs=tol
         )
         if model.cross == "sum":
             assert acc["initial_margin"] == pytest.approx(math.fsum(requirements), rel=1e-12, abs=tol)
-            assert acc["diversification_benefit"] == 0.0
+            assert acc["cross_underlying_benefit"] == 0.0
         else:
             total = result.scenarios(acc["account_id"]).column("total").to_pylist()
             assert acc["initial_margin"] == max(0.0, max(-x for x in total))

@@ -102,12 +102,14 @@ def test_historical_es_equals_the_order_statistics() -> None:
     ES = (3 + 3 + 2) / 3. BTC alone (losses -b): tail (1, 6, 3), ES 2; ETH alone (losses e):
     tail (2, 3, 7), ES 7/3. Gross: 1 x ES(unit long BTC) + 2 x ES(unit short ETH = e / 2)."""
     book, instruments, market, moves = hand_book()
-    result = margin(book, instruments, market, HistoricalModel(moves, confidence=0.625, mm_ratio=0.5))
+    result = margin(
+        book, instruments, market, HistoricalModel(moves, confidence=0.625, mm_ratio=0.5, tail_scenarios=True)
+    )
     acc = row(result)
     assert acc["initial_margin"] == pytest.approx(8 / 3, rel=1e-15)
     assert acc["maintenance_margin"] == pytest.approx(4 / 3, rel=1e-15)
     assert acc["undiversified_margin"] == pytest.approx(2 + 7 / 3, rel=1e-15)
-    assert acc["diversification_benefit"] == pytest.approx(5 / 3, rel=1e-14)
+    assert acc["cross_underlying_benefit"] == pytest.approx(5 / 3, rel=1e-14)
     assert acc["gross_margin"] == pytest.approx(2 + 2 * 7 / 6, rel=1e-15)
     assert acc["measure_scenario"] == 3 and acc["measure_scenario_label"] == label(3)
     assert acc["tail_scenarios"] == [3, 6, 1]
@@ -141,12 +143,14 @@ def test_historical_var_equals_the_order_statistic() -> None:
     after 3 and 2); ETH alone 2 (scenario 7: the tie with scenario 3 goes to the lower index
     first). Gross: 1 x 1 + 2 x VaR(e / 2) = 1 + 2 x 1."""
     book, instruments, market, moves = hand_book()
-    result = margin(book, instruments, market, HistoricalModel(moves, measure="var", confidence=0.625))
+    result = margin(
+        book, instruments, market, HistoricalModel(moves, measure="var", confidence=0.625, tail_scenarios=True)
+    )
     acc = row(result)
     assert (acc["initial_margin"], acc["measure_scenario"], acc["tail_scenarios"]) == (2.0, 1, [1])
     assert acc["measure_scenario_label"] == label(1)
     assert acc["maintenance_margin"] == 0.75 * 2.0
-    assert (acc["undiversified_margin"], acc["diversification_benefit"], acc["gross_margin"]) == (3.0, 1.0, 3.0)
+    assert (acc["undiversified_margin"], acc["cross_underlying_benefit"], acc["gross_margin"]) == (3.0, 1.0, 3.0)
     by = result.by_underlying
     assert by.column("requirement").to_pylist() == [1.0, 2.0]
     assert by.column("measure_scenario").to_pylist() == [3, 7]
@@ -168,7 +172,7 @@ def test_k_is_ten_on_a_thousand_dates() -> None:
     var = row(margin(book, instruments, market, HistoricalModel(moves, measure="var", confidence=0.99)), 1)
     assert var["initial_margin"] == 991.0
     assert var["measure_scenario"] == losses.index(991)
-    es = row(margin(book, instruments, market, HistoricalModel(moves, confidence=0.99)), 1)
+    es = row(margin(book, instruments, market, HistoricalModel(moves, confidence=0.99, tail_scenarios=True)), 1)
     assert es["initial_margin"] == 995.5
     assert es["tail_scenarios"] == [losses.index(v) for v in range(1000, 990, -1)]
 
@@ -180,7 +184,7 @@ def test_nothing_at_risk_reports_no_scenario() -> None:
         positions([("a", "BTC-SPOT", 2.0)]),
         instruments,
         market,
-        HistoricalModel(moves_table({"BTC": [0.01] * 4}), confidence=0.5),
+        HistoricalModel(moves_table({"BTC": [0.01] * 4}), confidence=0.5, tail_scenarios=True),
     )
     acc = row(result, "a")
     assert acc["initial_margin"] == 0.0 and acc["measure_scenario"] is None
@@ -196,7 +200,7 @@ def test_perfectly_correlated_offsets_net_to_zero_historically() -> None:
         positions([("acct", "A-SPOT", 1.0), ("acct", "B-SPOT", -2.0)]),
         instruments,
         market,
-        HistoricalModel(moves_table({"A": rs, "B": rs}), confidence=0.5),
+        HistoricalModel(moves_table({"A": rs, "B": rs}), confidence=0.5, tail_scenarios=True),
     )
     acc = row(result)
     assert acc["initial_margin"] == 0.0 and acc["tail_scenarios"] == [] and acc["measure_scenario"] is None
@@ -225,6 +229,7 @@ def stressed_case(normal: list[float], stressed: list[float], measure: MeasureNa
         measure=measure,
         confidence=0.75,
         stressed=moves_table({"BTC": [k / 128 for k in stressed]}, first=100),
+        tail_scenarios=True,
     )
     result = margin(positions([("acct", "BTC-SPOT", 1.0)]), instruments, market, model)
     acc = row(result)
@@ -302,6 +307,7 @@ def test_a_long_position_converges_to_the_lognormal_measures(measure: MeasureNam
         2026,
         measure=measure,
         confidence=c,
+        tail_scenarios=True,
     )
     acc = row(margin(positions([("acct", "BTC-SPOT", 1.0)]), instruments, market, model))
     var, es, se_var, se_es = lognormal_tail(0.05, c, 100.0)

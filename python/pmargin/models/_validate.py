@@ -102,6 +102,19 @@ def _integer(key: str, value: Any, low: int, high: int) -> int:
     return number
 
 
+def _tail_scenarios(value: Any) -> bool | int:
+    """``tail_scenarios``: False (no column), True (the whole tail) or n >= 1 (the worst n)."""
+    if isinstance(value, bool):
+        return value
+    try:
+        n = operator.index(value)
+    except TypeError:
+        n = 0
+    if n < 1:
+        raise _config_error("tail_scenarios", f"must be true, false or a whole number >= 1, got {value!r}")
+    return n
+
+
 def _bool(key: str, value: Any) -> bool:
     if not isinstance(value, bool):
         raise _config_error(key, f"must be true or false, got {value!r}")

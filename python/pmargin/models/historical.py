@@ -20,6 +20,7 @@ from ._validate import (
     _integer,
     _open_unit,
     _table_value,
+    _tail_scenarios,
     _tail_settings,
     _vol_shock,
 )
@@ -35,6 +36,7 @@ _HISTORICAL_KEYS = (
     "vol_shock",
     "mm_ratio",
     "ewma_lambda",
+    "tail_scenarios",
 )
 
 
@@ -49,7 +51,9 @@ class HistoricalModel:
     at once. ``measure`` ``"es"`` or ``"var"`` at ``confidence``; maintenance = ``mm_ratio`` x
     initial. ``stressed``: a second moves table (a stress period); the margin is the larger of
     the two windows'. ``ewma_lambda``: filtered historical simulation (returns rescaled to
-    today's EWMA volatility; the normal window only). See docs/methods.md.
+    today's EWMA volatility; the normal window only). ``tail_scenarios``: False (default: no
+    ``tail_scenarios`` column in ``accounts``), True (each account's whole tail) or n (its worst
+    n tail scenarios). See docs/methods.md.
 
     Tables may be any Arrow producer; they are stored as pyarrow Tables and their contents are
     checked by the engines (errors name ``moves`` or ``stressed``, the column and the row).
@@ -62,6 +66,7 @@ class HistoricalModel:
     mm_ratio: float = 0.75
     stressed: TableLike | None = None
     ewma_lambda: float | None = None
+    tail_scenarios: bool | int = False
     type: Literal["historical"] = field(default="historical", init=False)
 
     def __post_init__(self) -> None:
@@ -75,6 +80,7 @@ class HistoricalModel:
         object.__setattr__(self, "vol_shock", vol_shock)
         object.__setattr__(self, "mm_ratio", mm)
         object.__setattr__(self, "ewma_lambda", lam)
+        object.__setattr__(self, "tail_scenarios", _tail_scenarios(self.tail_scenarios))
 
     def to_spec(self) -> dict[str, Any]:
         """The native engine's spec: the moves tables as Arrow tables, the settings as given."""
@@ -87,6 +93,7 @@ class HistoricalModel:
             "vol_shock": self.vol_shock,
             "mm_ratio": self.mm_ratio,
             "ewma_lambda": self.ewma_lambda,
+            "tail_scenarios": self.tail_scenarios,
         }
 
     @classmethod
@@ -114,7 +121,9 @@ class HistoricalModel:
         _check_keys(config, "historical", _HISTORICAL_KEYS)
         folder = None if base is None else Path(base)
         kwargs = {
-            k: config[k] for k in ("measure", "confidence", "vol_shock", "mm_ratio", "ewma_lambda") if k in config
+            k: config[k]
+            for k in ("measure", "confidence", "vol_shock", "mm_ratio", "ewma_lambda", "tail_scenarios")
+            if k in config
         }
         if "stressed" in config:
             kwargs["stressed"] = _table_value("stressed", config["stressed"], folder, "stressed")
@@ -140,8 +149,15 @@ class HistoricalModel:
         return (
             cast(pa.Table, self.moves).equals(cast(pa.Table, other.moves))
             and same_stressed
-            and (self.measure, self.confidence, self.vol_shock, self.mm_ratio, self.ewma_lambda)
-            == (other.measure, other.confidence, other.vol_shock, other.mm_ratio, other.ewma_lambda)
+            and (self.measure, self.confidence, self.vol_shock, self.mm_ratio, self.ewma_lambda, self.tail_scenarios)
+            == (
+                other.measure,
+                other.confidence,
+                other.vol_shock,
+                other.mm_ratio,
+                other.ewma_lambda,
+                other.tail_scenarios,
+            )
         )
 
     __hash__ = None  # type: ignore[assignment]

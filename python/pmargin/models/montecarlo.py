@@ -24,6 +24,7 @@ from ._validate import (
     _integer,
     _is_number,
     _table_value,
+    _tail_scenarios,
     _tail_settings,
     tail_count,
 )
@@ -43,6 +44,7 @@ _MONTE_CARLO_KEYS = (
     "vol_of_vol",
     "spot_vol_correlation",
     "mm_ratio",
+    "tail_scenarios",
 )
 
 
@@ -59,6 +61,8 @@ class MonteCarloModel:
     Scenario price: ``spot * exp(sigma * z)``. ``vol_of_vol`` > 0 adds a relative implied-vol
     change per scenario, correlated with the price move by ``spot_vol_correlation``.
     Scenarios are a pure function of (``seed``, scenario index, name index): see docs/methods.md.
+    ``tail_scenarios``: False (default: no ``tail_scenarios`` column in ``accounts``), True (each
+    account's whole tail) or n (its worst n tail scenarios); see :class:`~pmargin.MarginResult`.
     """
 
     vols: TableLike
@@ -73,6 +77,7 @@ class MonteCarloModel:
     vol_of_vol: float = 0.0
     spot_vol_correlation: float = 0.0
     mm_ratio: float = 0.75
+    tail_scenarios: bool | int = False
     type: Literal["montecarlo"] = field(default="montecarlo", init=False)
     _horizon_vols: tuple[float | None, ...] = field(default=(), init=False, repr=False)
 
@@ -123,6 +128,7 @@ class MonteCarloModel:
             ("vol_of_vol", float(self.vol_of_vol)),
             ("spot_vol_correlation", float(rho)),
             ("mm_ratio", mm),
+            ("tail_scenarios", _tail_scenarios(self.tail_scenarios)),
         ):
             object.__setattr__(self, key, value)
         object.__setattr__(self, "_horizon_vols", sigmas)
@@ -150,6 +156,7 @@ class MonteCarloModel:
             "vol_of_vol": self.vol_of_vol,
             "spot_vol_correlation": self.spot_vol_correlation,
             "mm_ratio": self.mm_ratio,
+            "tail_scenarios": self.tail_scenarios,
         }
 
     def scenarios(self) -> pa.Table:

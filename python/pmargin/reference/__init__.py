@@ -28,10 +28,13 @@ Mirrors: rust/pmargin-core/src/engine.rs
 
 from __future__ import annotations
 
+from dataclasses import astuple
+
 import pyarrow as pa
 
 from ..errors import MarginConfigError, MarginInputError
 from ..io import to_table
+from ..limits import Limits
 from ..market import Market
 from ..models import GridModel, HistoricalModel, MonteCarloModel
 from ..result import GreeksResult, MarginResult
@@ -44,7 +47,8 @@ from .methods.grid.attribution import attribution_tables
 from .methods.grid.tables import accounts_table, by_underlying_table, scenario_matrix
 from .methods.var import measure_margin
 from .output.greeks import greeks_tables, value_table
-from .risk.arrays import held_risk_arrays
+from .risk import budget
+from .risk.arrays import check_pnl_scale, check_scale, held_risk_arrays
 from .valuation import base_value, check_held, make_contract, market_problem, unit_greeks
 
 __all__ = ["greeks", "instrument_values", "margin", "value"]
@@ -57,16 +61,21 @@ def margin(
     model: GridModel | HistoricalModel | MonteCarloModel | None = None,
     *,
     by_position: bool = False,
+    limits: Limits | None = None,
 ) -> MarginResult:
     """Margins of every account in ``positions`` under ``model`` (default :class:`GridModel`).
 
     Validates every input first (raising :class:`~pmargin.errors.MarginInputError` at the first
     problem), then prices each held contract once per scenario and aggregates per account.
-    ``by_position=True`` (grid models only) adds ``.by_position`` and ``.explain``.
+    ``by_position=True`` (grid models only) adds ``.by_position`` and ``.explain``. ``limits``
+    as :func:`pmargin.margin`'s (the memory estimate is the core's, :mod:`.risk.budget`).
     """
     model = GridModel() if model is None else model
+    limits = Limits() if limits is None else limits
     if isinstance(model, (HistoricalModel, MonteCarloModel)):
-        result = measure_margin(to_table(positions, "positions"), to_table(instruments, "instruments"), market, model)
+        result = measure_margin(
+            to_table(positions, "positions"), to_table(instruments, "instruments"), market, model, limits
+        )
         if by_position:
             raise MarginConfigError(
                 "by_position is available for the grid model only (historical and Monte Carlo report their tail "
@@ -83,6 +92,9 @@ def margin(
     underlyings = read_underlyings(market.underlyings)
     vols = read_vols(market.vols)
     instrument_rows = read_instruments(to_table(instruments, "instruments"))
+    n_underlyings = market.underlyings.num_rows
+    size = budget.WindowSize(model.n_scenarios, n_underlyings + 1)
+    budget.check(limits, [size], n_underlyings, len(instrument_rows), 0, "memory_budget")
     position_rows = read_positions(positions_table)
     correlation = model.correlation if model.cross == "correlation" else None
 
@@ -97,6 +109,7 @@ def margin(
 
     books = net_positions(position_rows)
     arrays = held_risk_arrays(books, instrument_rows, underlyings, vols, market.as_of_ns, model)
+    check_pnl_scale(position_rows, books, [arrays])
     risks = [account_risk(book, instrument_rows, arrays, model) for book in books]
     ids = positions_table.column("account_id")
     attribution: tuple[pa.Table, pa.Table] | tuple[None, None] = (None, None)
@@ -161,6 +174,8 @@ def greeks(positions: TableLike, instruments: TableLike, market: Market) -> Gree
         for book in books
         for pos in book.positions
     }
+    # Greeks of a netted position stay within MAX_PNL, as its P&L does when margined.
+    check_scale(position_rows, books, {iid: max(abs(x) for x in astuple(g)) for iid, g in unit.items()})
     by_position, by_underlying = greeks_tables(
         books, positions_table.column("account_id"), instrument_rows, underlyings, unit
     )

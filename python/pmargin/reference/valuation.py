@@ -26,6 +26,7 @@ Mirrors: rust/pmargin-core/src/valuation/
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -42,6 +43,14 @@ from .pricing.greeks import Greeks, future_greeks, spot_greeks, vanilla_greeks
 
 #: Nanoseconds in a 365-day year.
 YEAR_NS = 31_536_000e9
+
+#: Plausible ranges (docs/methods.md, "Finite outputs"); a held instrument outside them is an
+#: input error naming the cell: multiplier <= 1e9; an option's strike and a barrier within
+#: [1e-6, 1e6] x spot; an option's total vol, implied vol x sqrt(T), at most 100.
+MAX_MULTIPLIER = 1e9
+MIN_MONEYNESS = 1e-6
+MAX_MONEYNESS = 1e6
+MAX_TOTAL_VOL = 100.0
 
 
 def year_fraction(expiry_ns: int, as_of_ns: int) -> float:
@@ -143,7 +152,8 @@ def market_problem(
 ) -> MarginInputError | None:
     """Why ``inst`` cannot be valued at ``as_of_ns`` (None when it can), naming its instruments row:
     no market row for its underlying, an option without a vol, an expiry before ``as_of``, or a
-    barrier already breached by the current spot (checked in that order)."""
+    barrier already breached by the current spot, a term outside the plausible ranges
+    (:func:`implausible`), or a value or Greek that is not finite (checked in that order)."""
     if inst.underlying not in underlyings:
         return MarginInputError(
             f"underlying {inst.underlying!r} has no row in the market's underlyings table",
@@ -166,7 +176,75 @@ def market_problem(
             column="expiry",
             row=inst.row,
         )
-    return breached_barrier(inst, underlyings[inst.underlying].spot)
+    problem = breached_barrier(inst, underlyings[inst.underlying].spot)
+    if problem is None:
+        problem = implausible(inst, underlyings, vols, as_of_ns)
+    if problem is None:
+        problem = not_finite(make_contract(inst, underlyings, vols, as_of_ns), inst)
+    return problem
+
+
+def implausible(
+    inst: Instrument, underlyings: dict[str, Underlying], vols: dict[str, float], as_of_ns: int
+) -> MarginInputError | None:
+    """The first term outside its plausible range: multiplier, strike, barrier, total vol."""
+    spot = underlyings[inst.underlying].spot
+    if not inst.multiplier <= MAX_MULTIPLIER:
+        return MarginInputError(
+            f"{inst.instrument_id!r} has a multiplier of {inst.multiplier!r}, above the supported {MAX_MULTIPLIER:g}",
+            table="instruments",
+            column="multiplier",
+            row=inst.row,
+        )
+    where = f"outside the supported [{MIN_MONEYNESS:g}, {MAX_MONEYNESS:g}] x spot {spot!r}"
+    strike = inst.strike if inst.strike is not None else 0.0
+    if inst.kind == "option" and not MIN_MONEYNESS <= strike / spot <= MAX_MONEYNESS:
+        return MarginInputError(
+            f"{inst.instrument_id!r} has a strike of {strike!r}, {where}",
+            table="instruments",
+            column="strike",
+            row=inst.row,
+        )
+    barrier = inst.barrier
+    if inst.barrier_type is not None and barrier is not None and not MIN_MONEYNESS <= barrier / spot <= MAX_MONEYNESS:
+        return MarginInputError(
+            f"{inst.instrument_id!r} has a barrier at {barrier!r}, {where}",
+            table="instruments",
+            column="barrier",
+            row=inst.row,
+        )
+    if inst.kind == "option":
+        vol = vols[inst.instrument_id]
+        t = 0.0 if inst.expiry_ns is None else year_fraction(inst.expiry_ns, as_of_ns)
+        if not vol * math.sqrt(t) <= MAX_TOTAL_VOL:
+            return MarginInputError(
+                f"{inst.instrument_id!r} has an implied vol of {vol!r} over {t:.6f} years: a total vol (vol x sqrt(T)) "
+                f"above the supported {MAX_TOTAL_VOL:g}",
+                table="vols",
+                column="implied_vol",
+                row=list(vols).index(inst.instrument_id),
+            )
+    return None
+
+
+def not_finite(c: Contract, inst: Instrument) -> MarginInputError | None:
+    """A value or Greek of ``c`` that is not finite at the current market (or whose formula
+    overflows in Python where IEEE arithmetic would give inf or NaN)."""
+    try:
+        g = unit_greeks(c)
+        values = (base_value(c), g.price, g.delta, g.gamma, g.vega, g.theta)
+        finite = all(math.isfinite(x) for x in values)
+    except (OverflowError, ZeroDivisionError, ValueError):
+        finite = False
+    if finite:
+        return None
+    return MarginInputError(
+        f"{inst.instrument_id!r}: its value or Greeks are not finite at the current market (an input outside what "
+        "the closed forms can represent)",
+        table="instruments",
+        column="instrument_id",
+        row=inst.row,
+    )
 
 
 def breached_barrier(inst: Instrument, spot: float) -> MarginInputError | None:
@@ -201,6 +279,7 @@ def check_held(
 
     ``scenario_problem(underlying)``: why the model cannot move a held instrument's underlying
     (no moves, no Monte Carlo vol, not in the correlation matrix), checked after its market."""
+    problems: dict[str, MarginInputError | None] = {}
     for pos in positions:
         inst = instruments.get(pos.instrument_id)
         if inst is None:
@@ -210,7 +289,9 @@ def check_held(
                 "instrument_id",
                 pos.row,
             )
-        problem = market_problem(inst, underlyings, vols, as_of_ns)
+        if inst.instrument_id not in problems:
+            problems[inst.instrument_id] = market_problem(inst, underlyings, vols, as_of_ns)
+        problem = problems[inst.instrument_id]
         if problem is None and scenario_problem is not None:
             problem = scenario_problem(inst.underlying)
         if problem is not None:

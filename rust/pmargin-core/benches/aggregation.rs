@@ -259,7 +259,7 @@ fn var(c: &mut Criterion) {
     let market = market();
     let book = positions(&market, 1000, 9);
     let moves = moves(DAYS);
-    let tail = TailSpec { measure: Measure::ES, confidence: 0.99, mm_ratio: 1.0 };
+    let tail = TailSpec { measure: Measure::ES, confidence: 0.99, mm_ratio: 1.0, tail_scenarios: None };
     let mut group = c.benchmark_group("var");
     group.sample_size(10);
     group.throughput(Throughput::Elements(1000));

@@ -7,11 +7,14 @@ use std::sync::Arc;
 use arrow_array::{new_empty_array, Array, ArrayRef, RecordBatch};
 use arrow_select::interleave::interleave;
 
-use crate::domain::book::{read_book, Book};
+use rayon::prelude::*;
+
+use crate::domain::book::{read_book, row_codes, Book};
 use crate::error::{MarginError, Result};
 use crate::input::Table;
 use crate::methods::{Method, MethodSpec, Outcome, RunView};
 use crate::output::greeks;
+use crate::risk::arrays::MAX_PNL;
 use crate::spec::Limits;
 use crate::valuation::Valuation;
 
@@ -56,9 +59,41 @@ impl Engine {
     /// account's margin to its positions and explain its driving scenarios.
     pub fn margin(&self, positions: Table<'_>, by_position: bool) -> Result<MarginRun> {
         let book = self.book(positions)?;
+        self.check_scale(positions, &book, |c| self.method.pnl_scale(c))?;
         let outcome = self.method.clone().margin(&self.valuation, &book, by_position)?;
         let account_ids = first_account_ids(positions, &book.first_row)?;
         Ok(MarginRun { book, outcome, account_ids, method: self.method.clone(), valuation: self.valuation.clone() })
+    }
+
+    /// Every netted position's |quantity| x `scale(contract)` (its largest |P&L per unit| under
+    /// the method's scenarios, or its largest |value or Greek| per unit) stays within
+    /// [`MAX_PNL`], so every sum made from them is finite; else an input error on the quantity of
+    /// the first row (row order) of a position over it.
+    fn check_scale(&self, positions: Table<'_>, book: &Book, scale: impl Fn(u32) -> f64 + Sync) -> Result<()> {
+        // Written as "not within" so that a NaN counts as over.
+        let within = |x: f64| x <= MAX_PNL;
+        let over = |p: usize| !within(book.quantity[p].abs() * scale(book.instrument[p]));
+        if !(0..book.instrument.len()).into_par_iter().any(over) {
+            return Ok(());
+        }
+        let mut failing = std::collections::HashSet::new();
+        for a in 0..book.n_accounts() {
+            failing.extend(book.positions(a).filter(|&p| over(p)).map(|p| (a as u32, book.instrument[p])));
+        }
+        let (accounts, instruments) = row_codes(positions, &self.valuation.instruments)?;
+        let row = (0..accounts.len())
+            .find(|&r| failing.contains(&(accounts[r], instruments[r])))
+            .ok_or_else(|| MarginError::Internal("a position over the P&L bound has no row".into()))?;
+        let id = &self.valuation.instruments.ids()[instruments[row] as usize];
+        Err(MarginError::cell(
+            "positions",
+            "quantity",
+            row,
+            format!(
+                "the account's net position in '{id}' is worth or moves by more than {MAX_PNL:e}: check the quantity \
+                 (and the instrument's multiplier)"
+            ),
+        ))
     }
 
     /// Price per unit of quantity (multiplier included) and Greeks of every instrument; the
@@ -74,8 +109,12 @@ impl Engine {
     /// Greeks per netted position and per account and underlying.
     pub fn greeks_batches(&self, positions: Table<'_>) -> Result<(RecordBatch, RecordBatch)> {
         let book = self.book(positions)?;
-        let ids = first_account_ids(positions, &book.first_row)?;
         let v = &self.valuation;
+        self.check_scale(positions, &book, |c| {
+            let g = &v.greeks[c as usize];
+            [g.price, g.delta, g.gamma, g.vega, g.theta].iter().fold(0.0, |m, x| m.max(x.abs()))
+        })?;
+        let ids = first_account_ids(positions, &book.first_row)?;
         let by_position = greeks::position_table(&book, &ids, v.instruments.ids(), &v.greeks)?;
         let by_underlying = greeks::underlying_table(
             &book,
@@ -210,7 +249,8 @@ mod tests {
         assert_all_close(&f64_column(&sum, "initial_margin"), &[30.0], 1e-9);
         assert_all_close(&f64_column(&sum, "maintenance_margin"), &[15.0], 1e-9);
         assert_all_close(&f64_column(&sum, "gross_margin"), &[30.0], 1e-9);
-        assert_all_close(&f64_column(&sum, "diversification_benefit"), &[0.0], 1e-9);
+        assert_all_close(&f64_column(&sum, "cross_underlying_benefit"), &[0.0], 1e-9);
+        assert_all_close(&f64_column(&sum, "netting_benefit"), &[0.0], 1e-9);
         // The driver is the underlying with the largest requirement: A, falling 10%.
         assert_eq!(str_column(&sum, "worst_scenario"), vec![Some("A -10.0% vol +0%".to_owned())]);
         assert_eq!(opt_f64_column(&sum, "worst_price_shock"), vec![Some(-0.1)]);
@@ -221,13 +261,13 @@ mod tests {
         assert_all_close(&f64_column(&joint, "initial_margin"), &[10.0], 1e-9);
         assert_all_close(&f64_column(&joint, "maintenance_margin"), &[5.0], 1e-9);
         assert_all_close(&f64_column(&joint, "gross_margin"), &[30.0], 1e-9);
-        assert_all_close(&f64_column(&joint, "diversification_benefit"), &[20.0], 1e-9);
+        assert_all_close(&f64_column(&joint, "cross_underlying_benefit"), &[20.0], 1e-9);
         assert_eq!(str_column(&joint, "worst_scenario"), vec![Some("ALL -10.0% vol +0%".to_owned())]);
 
         // Correlation 0.5, A long (+20), B short (-10): sqrt(400 + 100 - 2 x 0.5 x 200) = sqrt(300).
         let corr = run("correlation", Some(correlation(&["A", "B"], &[1.0, 0.5, 0.5, 1.0])));
         assert_all_close(&f64_column(&corr, "initial_margin"), &[300f64.sqrt()], 1e-9);
-        assert_all_close(&f64_column(&corr, "diversification_benefit"), &[30.0 - 300f64.sqrt()], 1e-9);
+        assert_all_close(&f64_column(&corr, "cross_underlying_benefit"), &[30.0 - 300f64.sqrt()], 1e-9);
     }
 
     #[test]

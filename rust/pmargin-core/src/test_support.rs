@@ -295,6 +295,7 @@ pub fn historical_spec(
         ("vol_shock", Value::Str("relative".into())),
         ("mm_ratio", Value::Float(mm_ratio)),
         ("ewma_lambda", Value::Null),
+        ("tail_scenarios", Value::Bool(true)),
     ])
 }
 

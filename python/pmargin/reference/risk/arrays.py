@@ -7,6 +7,9 @@
 - Each unique held contract is priced once per scenario (:func:`held_risk_arrays`,
   :func:`held_window_arrays`); a value that is not finite under a window is an input error.
 - A netted position margined alone: ``max(0, max_s(-(q * ra[s])))`` (:func:`standalone`).
+- Every netted position moves by at most ``MAX_PNL``: ``|q| x max_s |ra[s]|`` (the largest over
+  the windows) <= 1e100, so every sum a method makes is finite; else an input error on the
+  quantity of the first row (row order) of a position over it (:func:`check_pnl_scale`).
 
 Mirrors: rust/pmargin-core/src/risk/arrays.rs
 """
@@ -18,7 +21,7 @@ from collections.abc import Sequence
 
 from ...errors import MarginInputError
 from ...models import GridModel
-from ..domain.book import Book
+from ..domain.book import Book, Position
 from ..domain.instruments import Instrument
 from ..domain.market import Underlying
 from ..scenarios import Window
@@ -37,6 +40,38 @@ def risk_array(c: Contract, shocks: Sequence[Shock], mode: str) -> list[float]:
     """``ra[s] = value(shocked s) - value(base)`` for every scenario, in grid order."""
     base = base_value(c)
     return [shocked_value(c, shock, mode) - base for shock in shocks]
+
+
+#: The largest P&L a netted position may have under any scenario.
+MAX_PNL = 1e100
+
+
+def check_pnl_scale(
+    positions: Sequence[Position], books: Sequence[Book], arrays: Sequence[dict[str, list[float]]]
+) -> None:
+    """Raise on the quantity of the first position row whose netted position moves by more than
+    ``MAX_PNL`` under the scenarios of ``arrays`` (one dict of risk arrays per window)."""
+    check_scale(positions, books, {iid: max(max(abs(x) for x in w[iid]) for w in arrays) for iid in arrays[0]})
+
+
+def check_scale(positions: Sequence[Position], books: Sequence[Book], scale: dict[str, float]) -> None:
+    """Raise on the quantity of the first position row (row order) whose netted position's
+    ``|quantity| x scale[instrument]`` is over ``MAX_PNL`` (or NaN)."""
+    over = {
+        (book.account_id, p.instrument_id)
+        for book in books
+        for p in book.positions
+        if not abs(p.quantity) * scale[p.instrument_id] <= MAX_PNL
+    }
+    for pos in positions:
+        if (pos.account_id, pos.instrument_id) in over:
+            raise MarginInputError(
+                f"the account's net position in {pos.instrument_id!r} is worth or moves by more than {MAX_PNL:g}: "
+                "check the quantity (and the instrument's multiplier)",
+                table="positions",
+                column="quantity",
+                row=pos.row,
+            )
 
 
 def held_risk_arrays(

@@ -81,6 +81,15 @@ fn instrument_rows(
     Ok(resolve_instruments(0, gathered.len(), |i| gathered[i], instruments, usable))
 }
 
+/// Each row's account (numbered as [`read_book`] numbers accounts) and instrument row, for
+/// pointing an error about a netted position at its rows. Unknown instruments get `u32::MAX`.
+pub fn row_codes(table: Table<'_>, instruments: &Instruments) -> Result<(Vec<u32>, Vec<u32>)> {
+    let codes = account_codes(table)?.code;
+    let ids = table.required_strings("instrument_id")?;
+    let rows = ids.iter().map(|id| instruments.row_of(id).unwrap_or(u32::MAX)).collect();
+    Ok((codes, rows))
+}
+
 /// Dense account code per row, numbered in first-seen order.
 struct AccountCodes {
     code: Vec<u32>,

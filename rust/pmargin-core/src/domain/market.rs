@@ -38,12 +38,18 @@ pub fn read_underlyings(table: Table<'_>) -> Result<Underlyings> {
 /// Implied vol per instrument id.
 #[derive(Debug, Default)]
 pub struct Vols {
-    by_instrument: HashMap<String, f64>,
+    /// Implied vol and vols-table row of each option.
+    by_instrument: HashMap<String, (f64, usize)>,
 }
 
 impl Vols {
     pub fn get(&self, instrument_id: &str) -> Option<f64> {
-        self.by_instrument.get(instrument_id).copied()
+        self.by_instrument.get(instrument_id).map(|v| v.0)
+    }
+
+    /// The vols-table row of an option's implied vol.
+    pub fn row_of(&self, instrument_id: &str) -> Option<usize> {
+        self.by_instrument.get(instrument_id).map(|v| v.1)
     }
 }
 
@@ -57,7 +63,7 @@ pub fn read_vols(table: Table<'_>) -> Result<Vols> {
         .enumerate()
         .map(|(row, v)| positive_cell(T, "implied_vol", row, v, "an implied vol"))
         .collect::<Result<Vec<_>>>()?;
-    let by_instrument = ids.iter().zip(vols).map(|(id, v)| ((*id).to_owned(), v)).collect();
+    let by_instrument = ids.iter().zip(vols).enumerate().map(|(row, (id, v))| ((*id).to_owned(), (v, row))).collect();
     Ok(Vols { by_instrument })
 }
 

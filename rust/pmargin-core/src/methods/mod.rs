@@ -32,6 +32,9 @@ pub trait Method: Send + Sync {
     /// margin to its positions (methods that cannot say so with a config error).
     fn margin(self: Arc<Self>, valuation: &Arc<Valuation>, book: &Book, by_position: bool) -> Result<Box<dyn Outcome>>;
 
+    /// The largest |P&L per unit| of `contract` over every scenario the method uses.
+    fn pnl_scale(&self, contract: u32) -> f64;
+
     /// One account's P&L per underlying and scenario, with the scenarios' labels.
     fn scenario_matrix(&self, valuation: &Valuation, book: &Book, account: usize) -> Result<RecordBatch>;
 }

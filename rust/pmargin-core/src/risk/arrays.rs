@@ -8,6 +8,7 @@
 use rayon::prelude::*;
 
 use crate::error::{MarginError, Result};
+use crate::risk::alloc;
 use crate::scenarios::ScenarioSet;
 use crate::valuation::contract::Contract;
 
@@ -15,6 +16,11 @@ use crate::valuation::contract::Contract;
 /// only a few times and can seed its bar from one block (risk::tail::Tail); a block of one
 /// account's P&L (32 KiB) still sits in L1/L2.
 pub const BLOCK: usize = 4096;
+
+/// The largest P&L a netted position may have under any scenario (|quantity| x the contract's
+/// largest |P&L per unit|): far beyond any real book, small enough that sums over any book, and
+/// their squares, stay finite (docs/methods.md, "Finite outputs").
+pub const MAX_PNL: f64 = 1e100;
 
 #[derive(Debug, Default)]
 pub struct RiskArrays {
@@ -35,10 +41,15 @@ impl RiskArrays {
     pub fn build(contracts: &[Option<Contract>], base_values: &[f64], set: &ScenarioSet) -> Result<RiskArrays> {
         let n = set.n;
         let n_contracts = contracts.len();
+        let len = n.checked_mul(n_contracts).ok_or_else(|| MarginError::Config {
+            field: "memory_budget".into(),
+            reason: format!("{n} scenarios x {n_contracts} instruments do not fit in memory"),
+        })?;
         let mut risk = RiskArrays {
             n_scenarios: n,
             n_contracts,
-            values: vec![0.0; n * n_contracts],
+            // The run's estimate was checked against the budget; the allocation may still fail.
+            values: alloc::zeroed(len, "risk arrays")?,
             min: vec![0.0; n_contracts],
             max: vec![0.0; n_contracts],
             non_finite: Vec::new(),
@@ -66,6 +77,12 @@ impl RiskArrays {
             stats.iter().enumerate().filter_map(|(c, st)| st.non_finite.map(|s| (c, non_finite_error(c, s)))).collect();
         (risk.min, risk.max) = stats.iter().map(|st| (st.min, st.max)).unzip();
         Ok(risk)
+    }
+
+    /// The largest |P&L per unit| of `contract` over all scenarios.
+    pub fn scale(&self, contract: u32) -> f64 {
+        let c = contract as usize;
+        self.min[c].abs().max(self.max[c].abs())
     }
 
     pub fn n_blocks(&self) -> usize {

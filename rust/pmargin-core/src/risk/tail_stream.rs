@@ -26,7 +26,7 @@ use crate::risk::kernels::{self, WeightedRow};
 use crate::risk::tail::{Measure, Tail, TailOutcome};
 
 /// Accounts holding tail state at once (bounds memory to ~SUPER x streamed tails x 2k losses).
-const SUPER: usize = 4096;
+pub const SUPER: usize = 4096;
 /// Accounts per parallel task within a block.
 const TASK: usize = 32;
 
@@ -34,6 +34,14 @@ const TASK: usize = 32;
 pub struct Plan {
     pub underlyings: Vec<u32>,
     groups: Vec<Vec<usize>>,
+}
+
+impl Plan {
+    /// Tails this account streams (for the memory estimate): its total, and each underlying
+    /// group of two or more netted positions.
+    pub fn streamed(&self) -> usize {
+        1 + self.groups.iter().filter(|g| g.len() >= 2).count()
+    }
 }
 
 pub fn plans(book: &Book, underlying_of: &[u32]) -> Vec<Plan> {

@@ -12,6 +12,17 @@ use crate::pricing::greeks::{self, Greeks};
 /// Seconds in the ACT/365 year: T = (expiry - as_of) / (365 x 86400 s).
 const YEAR_NS: f64 = 31_536_000e9;
 
+/// Plausible ranges (docs/methods.md, "Finite outputs"): outside them the closed forms lose all
+/// meaning (a vol of 1e200 prices a call at 0) or overflow, so a held instrument outside them is
+/// an input error naming the cell. A multiplier is at most 1e9.
+pub const MAX_MULTIPLIER: f64 = 1e9;
+/// An option's strike and a barrier lie within [1e-6, 1e6] x the underlying's spot.
+pub const MIN_MONEYNESS: f64 = 1e-6;
+pub const MAX_MONEYNESS: f64 = 1e6;
+/// An option's total vol, implied vol x sqrt(T), is at most 100 (the bound holds without
+/// `Limits::max_implied_vol`).
+pub const MAX_TOTAL_VOL: f64 = 100.0;
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Contract {
     /// Row in the underlyings table.
@@ -31,6 +42,64 @@ pub struct Contract {
     pub discount: f64,
     pub sqrt_t: f64,
     pub payoff: Payoff,
+}
+
+/// `x <= bound`, false for NaN.
+fn at_most(x: f64, bound: f64) -> bool {
+    x <= bound
+}
+
+/// The plausible ranges, checked in this order: multiplier, strike, barrier, total vol.
+fn check_plausible(
+    row: usize,
+    id: &str,
+    instrument: &Instrument,
+    spot: f64,
+    vol: f64,
+    t: f64,
+    vol_row: usize,
+) -> Result<()> {
+    let m = instrument.multiplier;
+    if !at_most(m, MAX_MULTIPLIER) {
+        return Err(MarginError::cell(
+            "instruments",
+            "multiplier",
+            row,
+            format!("'{id}' has a multiplier of {m:?}, above the supported {MAX_MULTIPLIER:e}"),
+        ));
+    }
+    let in_range = |x: f64| (MIN_MONEYNESS..=MAX_MONEYNESS).contains(&(x / spot));
+    let range = format!("[{MIN_MONEYNESS:e}, {MAX_MONEYNESS:e}] x spot {spot:?}");
+    if instrument.kind == Kind::Option && !in_range(instrument.strike) {
+        return Err(MarginError::cell(
+            "instruments",
+            "strike",
+            row,
+            format!("'{id}' has a strike of {:?}, outside the supported {range}", instrument.strike),
+        ));
+    }
+    if let Payoff::Barrier { barrier, .. } = instrument.payoff {
+        if !in_range(barrier) {
+            return Err(MarginError::cell(
+                "instruments",
+                "barrier",
+                row,
+                format!("'{id}' has a barrier at {barrier:?}, outside the supported {range}"),
+            ));
+        }
+    }
+    if instrument.kind == Kind::Option && !at_most(vol * t.sqrt(), MAX_TOTAL_VOL) {
+        return Err(MarginError::cell(
+            "vols",
+            "implied_vol",
+            vol_row,
+            format!(
+                "'{id}' has an implied vol of {vol:?} over {t:.6} years: a total vol (vol x sqrt(T)) above the supported \
+                 {MAX_TOTAL_VOL}"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 impl Contract {
@@ -98,6 +167,8 @@ impl Contract {
                 ));
             }
         }
+        let vol_row = vols.row_of(id).unwrap_or(0);
+        check_plausible(row, id, instrument, spot, vol, t, vol_row)?;
         Ok(Contract {
             underlying: u,
             kind: instrument.kind,
@@ -299,5 +370,37 @@ mod tests {
                  has knocked in: record it as a vanilla option (no barrier_type)",
             ]
         );
+    }
+
+    #[test]
+    fn implausible_terms_name_their_cell_in_a_fixed_order() {
+        let digital = Inst { payoff: Some("digital"), ..Inst::option("D", "A", "call", 5e-324, 365) };
+        let barrier =
+            Inst { barrier_type: Some("up-and-out"), barrier: Some(1e300), ..Inst::option("B", "A", "call", 90.0, 30) };
+        let rows = [
+            Inst::future("M", "A", 30).times(1e308),
+            digital,
+            barrier,
+            Inst::option("V", "A", "call", 100.0, 365),
+            // Both a huge multiplier and a huge vol: the multiplier is reported.
+            Inst::option("W", "A", "call", 100.0, 365).times(1e10),
+        ];
+        let got: Vec<String> = resolve_all(&rows, 0.0, &[("D", 0.2), ("B", 0.2), ("V", 1e200), ("W", 1e200)])
+            .into_iter()
+            .map(|r| r.expect_err("implausible").to_string())
+            .collect();
+        assert!(got[0].starts_with("instruments.multiplier, row 0: 'M' has a multiplier of 1"), "{}", got[0]);
+        assert!(got[1].starts_with("instruments.strike, row 1: 'D' has a strike of 5e-324, outside"), "{}", got[1]);
+        assert!(got[2].starts_with("instruments.barrier, row 2: 'B' has a barrier at 1"), "{}", got[2]);
+        assert!(got[3].starts_with("vols.implied_vol, row 2: 'V' has an implied vol of 1"), "{}", got[3]);
+        assert!(got[4].starts_with("instruments.multiplier, row 4"), "{}", got[4]);
+        // At the edges of the ranges a contract is fine.
+        let edge = [
+            Inst::option("K", "A", "put", 100.0 * MIN_MONEYNESS, 365).times(MAX_MULTIPLIER),
+            Inst::option("L", "A", "call", 100.0 * MAX_MONEYNESS, 365),
+        ];
+        for r in resolve_all(&edge, 0.0, &[("K", MAX_TOTAL_VOL), ("L", 0.2)]) {
+            assert!(r.is_ok(), "{r:?}");
+        }
     }
 }

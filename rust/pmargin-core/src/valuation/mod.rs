@@ -64,8 +64,31 @@ impl Valuation {
                 Err(e) => (None, Some(e)),
             })
             .unzip();
-        let base_values = contracts.iter().map(|c| c.as_ref().map_or(0.0, Contract::base_value)).collect();
-        let greeks = contracts.iter().map(|c| c.as_ref().map(Contract::greeks).unwrap_or_default()).collect();
+        let mut base_values: Vec<f64> =
+            contracts.iter().map(|c| c.as_ref().map_or(0.0, Contract::base_value)).collect();
+        let mut greeks: Vec<Greeks> =
+            contracts.iter().map(|c| c.as_ref().map(Contract::greeks).unwrap_or_default()).collect();
+        let mut contracts = contracts;
+        let mut problems = problems;
+        // A value or Greek that is not finite at the current market: the contract is unusable.
+        for c in 0..contracts.len() {
+            let g = &greeks[c];
+            let finite = [base_values[c], g.price, g.delta, g.gamma, g.vega, g.theta].iter().all(|x| x.is_finite());
+            if contracts[c].is_some() && !finite {
+                problems[c] = Some(MarginError::cell(
+                    "instruments",
+                    "instrument_id",
+                    c,
+                    format!(
+                        "'{}': its value or Greeks are not finite at the current market (an input outside what the \
+                         closed forms can represent)",
+                        instruments.ids()[c]
+                    ),
+                ));
+                contracts[c] = None;
+                (base_values[c], greeks[c]) = (0.0, Greeks::default());
+            }
+        }
         let spot_of = contracts.iter().map(|c| c.as_ref().map_or(0.0, |c| c.spot)).collect();
         let vol_of = contracts.iter().map(|c| c.as_ref().map_or(0.0, |c| c.vol)).collect();
         Ok(Valuation {

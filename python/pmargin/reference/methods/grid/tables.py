@@ -37,7 +37,8 @@ def accounts_table(risks: Sequence[AccountRisk], id_column: pa.ChunkedArray, mod
             "worst_scenario": pa.array([w[0] for w in worst], pa.string()),
             "worst_price_shock": pa.array([w[1] for w in worst], F64),
             "worst_vol_shock": pa.array([w[2] for w in worst], F64),
-            "diversification_benefit": pa.array([r.undiversified - r.initial for r in risks], F64),
+            "netting_benefit": pa.array([r.gross - r.initial for r in risks], F64),
+            "cross_underlying_benefit": pa.array([r.undiversified - r.initial for r in risks], F64),
         }
     )
 

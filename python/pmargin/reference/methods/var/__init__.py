@@ -26,13 +26,15 @@ from __future__ import annotations
 import pyarrow as pa
 
 from ....errors import MarginInputError
+from ....limits import Limits
 from ....market import Market
 from ....models import MonteCarloModel
 from ....result import MarginResult
-from ...domain.book import net_positions, read_positions
-from ...domain.instruments import read_instruments
+from ...domain.book import Book, net_positions, read_positions
+from ...domain.instruments import Instrument, read_instruments
 from ...domain.market import read_underlyings, read_vols
-from ...risk.arrays import held_window_arrays
+from ...risk import budget
+from ...risk.arrays import check_pnl_scale, held_window_arrays
 from ...risk.tail import tail_count
 from ...scenarios import Window
 from ...scenarios.historical import historical_window
@@ -52,17 +54,37 @@ def model_windows(model: MeasureModel) -> list[Window]:
     return windows
 
 
-def measure_margin(positions: pa.Table, instruments: pa.Table, market: Market, model: MeasureModel) -> MarginResult:
+def group_sizes(book: Book, instruments: dict[str, Instrument]) -> dict[str, int]:
+    """Netted positions per underlying of one account."""
+    sizes: dict[str, int] = {}
+    for pos in book.positions:
+        u = instruments[pos.instrument_id].underlying
+        sizes[u] = sizes.get(u, 0) + 1
+    return sizes
+
+
+def measure_margin(
+    positions: pa.Table, instruments: pa.Table, market: Market, model: MeasureModel, limits: Limits
+) -> MarginResult:
     """Margins of every account under a VaR / ES model.
 
     Checks, in order: underlyings, vols, instruments, the model's windows (moves then stressed;
-    the Monte Carlo draws), the tail count of each window, the positions, then each position in
-    row order for an unknown instrument, a market problem or an underlying that a window cannot
-    move (normal window first)."""
+    the Monte Carlo draws) with the memory estimate (before the draws for Monte Carlo, after
+    reading the moves for historical), the tail count of each window, the positions, then each
+    position in row order for an unknown instrument, a market problem or an underlying that a
+    window cannot move (normal window first)."""
     underlyings = read_underlyings(market.underlyings)
     vols = read_vols(market.vols)
     instrument_rows = read_instruments(instruments)
+    n_u, n_c = market.underlyings.num_rows, len(instrument_rows)
+    field = "n_scenarios" if isinstance(model, MonteCarloModel) else "memory_budget"
+    if isinstance(model, MonteCarloModel):
+        sizes = [budget.WindowSize(model.n_scenarios, 1, len(model.correlation.names))]
+        budget.check(limits, sizes, n_u, n_c, 0, field)
     windows = model_windows(model)
+    if not isinstance(model, MonteCarloModel):
+        sizes = [budget.WindowSize(w.n, 1) for w in windows]
+        budget.check(limits, sizes, n_u, n_c, 0, field)
     ks = [tail_count(w.n, model.confidence) for w in windows]
     position_rows = read_positions(positions)
 
@@ -78,6 +100,10 @@ def measure_margin(positions: pa.Table, instruments: pa.Table, market: Market, m
     arrays = [
         held_window_arrays(books, instrument_rows, underlyings, vols, market.as_of_ns, window) for window in windows
     ]
+    check_pnl_scale(position_rows, books, arrays)
+    # The tail state grows with the book and k: checked now that the book is known.
+    streamed = [1 + sum(1 for size in group_sizes(b, instrument_rows).values() if size >= 2) for b in books]
+    budget.check(limits, sizes, n_u, n_c, budget.tail_state(streamed, ks), field)
     units: dict[str, tuple[float, float]] = {}
     for iid in arrays[0]:
         long, short = 0.0, 0.0

@@ -32,22 +32,29 @@ def measure_accounts_table(
         s, tail = acc.windows[w].total.reported(model.measure)
         scenario.append(s)
         label.append(None if s is None else windows[w].labels[s])
-        tails.append(tail)
+        tails.append(tail if model.measure == "var" else tail[: _cap(model.tail_scenarios)])
         binding.append(windows[w].name if len(windows) > 1 else None)
-    return pa.table(
-        {
-            "account_id": account_ids(id_column, [a.first_row for a in accounts]),
-            "initial_margin": pa.array(initial, F64),
-            "maintenance_margin": pa.array([model.mm_ratio * m for m in initial], F64),
-            "gross_margin": pa.array([a.gross for a in accounts], F64),
-            "undiversified_margin": pa.array(undiversified, F64),
-            "diversification_benefit": pa.array([u - m for u, m in zip(undiversified, initial, strict=True)], F64),
-            "measure_scenario": pa.array(scenario, pa.int32()),
-            "measure_scenario_label": pa.array(label, pa.string()),
-            "tail_scenarios": pa.array(tails, pa.list_(pa.int32())),
-            "binding_window": pa.array(binding, pa.string()),
-        }
-    )
+    gross = [a.gross for a in accounts]
+    columns = {
+        "account_id": account_ids(id_column, [a.first_row for a in accounts]),
+        "initial_margin": pa.array(initial, F64),
+        "maintenance_margin": pa.array([model.mm_ratio * m for m in initial], F64),
+        "gross_margin": pa.array(gross, F64),
+        "undiversified_margin": pa.array(undiversified, F64),
+        "netting_benefit": pa.array([g - m for g, m in zip(gross, initial, strict=True)], F64),
+        "cross_underlying_benefit": pa.array([u - m for u, m in zip(undiversified, initial, strict=True)], F64),
+        "measure_scenario": pa.array(scenario, pa.int32()),
+        "measure_scenario_label": pa.array(label, pa.string()),
+    }
+    if model.tail_scenarios is not False:
+        columns["tail_scenarios"] = pa.array(tails, pa.list_(pa.int32()))
+    columns["binding_window"] = pa.array(binding, pa.string())
+    return pa.table(columns)
+
+
+def _cap(tail_scenarios: bool | int) -> int | None:
+    """How many of an ES tail the ``tail_scenarios`` column lists (None: all)."""
+    return None if tail_scenarios is True or tail_scenarios is False else tail_scenarios
 
 
 def measure_by_underlying_table(

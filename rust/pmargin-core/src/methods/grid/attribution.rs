@@ -361,7 +361,7 @@ mod tests {
             let contribution = f64_column(&by_position, "contribution");
             let owners = str_column(&by_position, "account_id");
             let initial = f64_column(&accounts, "initial_margin");
-            let benefit = f64_column(&accounts, "diversification_benefit");
+            let benefit = f64_column(&accounts, "cross_underlying_benefit");
             for (a, id) in str_column(&accounts, "account_id").iter().enumerate() {
                 let total = owners.iter().zip(&contribution).filter(|(o, _)| *o == id).fold(0.0, |s, (_, c)| s + c);
                 // Joint: the positions' losses in the one driving scenario make the margin. Sum and

@@ -30,6 +30,7 @@ use crate::domain::correlation::CorrelationMatrix;
 use crate::domain::market::Underlyings;
 use crate::error::{MarginError, Result};
 use crate::risk::arrays::RiskArrays;
+use crate::risk::budget::{self, WindowSize};
 use crate::risk::group_pnl::scenario_matrix;
 use crate::scenarios::labels::scenario_label;
 use crate::scenarios::ScenarioSet;
@@ -70,7 +71,10 @@ impl MethodConfig for GridModel {
     }
 
     fn build(self, valuation: &mut Valuation) -> Result<Arc<dyn Method>> {
-        let set = self.scenario_set(valuation.underlyings.names.len());
+        let n_u = valuation.underlyings.names.len();
+        let size = WindowSize { n_scenarios: self.n_scenarios(), labels: n_u + 1, draws: 0 };
+        budget::check(&valuation.limits, &[size], n_u, valuation.instruments.len(), 0, "memory_budget")?;
+        let set = self.scenario_set(n_u);
         valuation.drop_missing(&set);
         let risk = RiskArrays::build(&valuation.contracts, &valuation.base_values, &set)?;
         valuation.mark_non_finite(&risk.non_finite);
@@ -102,6 +106,10 @@ impl Method for GridMethod {
             (aggregate::aggregate(book, &ctx), None)
         };
         Ok(Box::new(GridOutcome { method: self.clone(), valuation: valuation.clone(), accounts, attribution }))
+    }
+
+    fn pnl_scale(&self, contract: u32) -> f64 {
+        self.risk.scale(contract)
     }
 
     fn scenario_matrix(&self, valuation: &Valuation, book: &Book, account: usize) -> Result<RecordBatch> {

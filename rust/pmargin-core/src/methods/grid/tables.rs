@@ -68,7 +68,8 @@ pub fn accounts_batch(grid: &GridMethod, account_ids: &ArrayRef, outcomes: &[Acc
             Field::new("worst_scenario", DataType::Utf8, true),
             f64_field("worst_price_shock", true),
             f64_field("worst_vol_shock", true),
-            f64_field("diversification_benefit", false),
+            f64_field("netting_benefit", false),
+            f64_field("cross_underlying_benefit", false),
         ],
         vec![
             account_ids.clone(),
@@ -78,6 +79,7 @@ pub fn accounts_batch(grid: &GridMethod, account_ids: &ArrayRef, outcomes: &[Acc
             Arc::new(worst.label.finish()),
             Arc::new(worst.price.finish()),
             Arc::new(worst.vol.finish()),
+            f64s(outcomes.iter().map(|o| o.gross - o.initial)),
             f64s(outcomes.iter().map(|o| o.undiversified - o.initial)),
         ],
     )
@@ -288,7 +290,8 @@ mod tests {
                 ("worst_scenario".to_owned(), DataType::Utf8, true),
                 f64_col("worst_price_shock", true),
                 f64_col("worst_vol_shock", true),
-                f64_col("diversification_benefit", false),
+                f64_col("netting_benefit", false),
+                f64_col("cross_underlying_benefit", false),
             ]
         );
         assert_eq!(t.column(0).as_primitive::<Int64Type>().values().to_vec(), vec![11, 22, 33]);
@@ -296,7 +299,9 @@ mod tests {
         // mm_ratio 0.5.
         assert_eq!(f64_column(&t, "maintenance_margin"), vec![6.0, 1.0, 0.0]);
         assert_eq!(f64_column(&t, "gross_margin"), vec![15.0, 9.0, 0.0]);
-        assert_eq!(f64_column(&t, "diversification_benefit"), vec![0.0, 3.0, 0.0]);
+        assert_eq!(f64_column(&t, "cross_underlying_benefit"), vec![0.0, 3.0, 0.0]);
+        // Gross minus initial: what netting saves.
+        assert_eq!(f64_column(&t, "netting_benefit"), vec![3.0, 7.0, 0.0]);
         assert_eq!(
             str_column(&t, "worst_scenario"),
             strings(&[Some("B +10.0% vol +0%"), Some("ALL -10.0% vol +0%"), None])

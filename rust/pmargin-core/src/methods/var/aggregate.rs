@@ -4,7 +4,7 @@
 
 use super::VarMethod;
 use crate::domain::book::Book;
-use crate::risk::tail_stream::{plans, window_outcomes, UnitTails, WindowOutcome};
+use crate::risk::tail_stream::{window_outcomes, Plan, UnitTails, WindowOutcome};
 
 /// A VaR / ES account: its tails in each window.
 pub struct VarAccount {
@@ -38,8 +38,7 @@ impl VarAccount {
 }
 
 /// Every account's tails in every window, in account order.
-pub fn aggregate(method: &VarMethod, book: &Book, underlying_of: &[u32], n_contracts: usize) -> Vec<VarAccount> {
-    let plans = plans(book, underlying_of);
+pub fn aggregate(method: &VarMethod, book: &Book, plans: Vec<Plan>, n_contracts: usize) -> Vec<VarAccount> {
     let units: Vec<UnitTails> =
         method.windows.iter().map(|w| UnitTails::new(book, &w.risk, n_contracts, w.k, method.measure)).collect();
     let per_window: Vec<Vec<WindowOutcome>> = method
@@ -89,6 +88,9 @@ mod tests {
                 window("normal", &[vec![0.9, 1.0, 1.1, 1.05], vec![1.0, 1.08, 0.9, 1.0]]),
                 window("stressed", &[vec![0.7, 1.0, 1.0, 1.0], vec![1.0, 1.0, 1.0, 1.2]]),
             ],
+            tail_scenarios: None,
+            sizes: Vec::new(),
+            budget_field: "memory_budget",
         }
     }
 
@@ -99,7 +101,7 @@ mod tests {
     #[test]
     fn every_account_in_every_window_and_the_binding_one() {
         let book = book(&[&[(0, 1.0), (1, -1.0)], &[(2, 2.0)], &[(0, 1.0), (2, -1.0)]]);
-        let accounts = aggregate(&method(), &book, &[0, 1, 0], 3);
+        let accounts = aggregate(&method(), &book, crate::risk::tail_stream::plans(&book, &[0, 1, 0]), 3);
         assert_eq!(accounts.len(), 3);
         // Account 0: normal P&L [-10, -8, 20, 5] (VaR 10), stressed [-30, 0, 0, -20] (VaR 30).
         let a = &accounts[0];

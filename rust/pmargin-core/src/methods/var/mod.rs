@@ -20,8 +20,10 @@ use super::{Method, MethodConfig, Outcome, RunView};
 use crate::domain::book::Book;
 use crate::error::Result;
 use crate::risk::arrays::RiskArrays;
+use crate::risk::budget::{self, WindowSize};
 use crate::risk::group_pnl::scenario_matrix;
 use crate::risk::tail::{tail_count, Measure};
+use crate::risk::tail_stream::{plans, Plan};
 use crate::scenarios::{historical, ScenarioSet};
 use crate::spec::{config_error, Fields};
 use crate::valuation::Valuation;
@@ -39,6 +41,11 @@ pub struct VarMethod {
     pub measure: Measure,
     pub mm_ratio: f64,
     pub windows: Vec<Window>,
+    /// How many tail scenarios the accounts table lists (None: no column).
+    pub tail_scenarios: Option<usize>,
+    /// The windows' sizes for the memory estimate, and the setting an over-budget run names.
+    pub sizes: Vec<WindowSize>,
+    pub budget_field: &'static str,
 }
 
 impl VarMethod {
@@ -47,6 +54,8 @@ impl VarMethod {
         sets: Vec<(&'static str, ScenarioSet)>,
         tail: TailSpec,
         valuation: &mut Valuation,
+        sizes: Vec<WindowSize>,
+        budget_field: &'static str,
     ) -> Result<Arc<dyn Method>> {
         for (_, set) in &sets {
             valuation.drop_missing(set);
@@ -62,7 +71,14 @@ impl VarMethod {
         for w in &windows {
             valuation.mark_non_finite(&w.risk.non_finite);
         }
-        Ok(Arc::new(VarMethod { measure: tail.measure, mm_ratio: tail.mm_ratio, windows }))
+        Ok(Arc::new(VarMethod {
+            measure: tail.measure,
+            mm_ratio: tail.mm_ratio,
+            windows,
+            tail_scenarios: tail.tail_scenarios,
+            sizes,
+            budget_field,
+        }))
     }
 }
 
@@ -78,7 +94,10 @@ impl MethodConfig for HistoricalSpec {
         if let Some(stressed) = &self.stressed {
             sets.push(("stressed", historical::scenario_set(stressed.view("stressed"), u, self.vol_mode, None)?));
         }
-        VarMethod::build(sets, self.tail, valuation)
+        let sizes: Vec<WindowSize> =
+            sets.iter().map(|(_, set)| WindowSize { n_scenarios: set.n, labels: 1, draws: 0 }).collect();
+        budget::check(&valuation.limits, &sizes, u.names.len(), valuation.instruments.len(), 0, "memory_budget")?;
+        VarMethod::build(sets, self.tail, valuation, sizes, "memory_budget")
     }
 }
 
@@ -88,8 +107,14 @@ impl MethodConfig for MonteCarloModel {
     }
 
     fn build(self, valuation: &mut Valuation) -> Result<Arc<dyn Method>> {
+        // Checked before drawing: the draws alone are 16 bytes per scenario and name.
+        self.scenarios.validate()?;
+        let n_u = valuation.underlyings.names.len();
+        let size =
+            WindowSize { n_scenarios: self.scenarios.n_scenarios, labels: 1, draws: self.scenarios.correlation.dim() };
+        budget::check(&valuation.limits, &[size], n_u, valuation.instruments.len(), 0, "n_scenarios")?;
         let set = self.scenarios.scenario_set(&valuation.underlyings)?;
-        VarMethod::build(vec![("normal", set)], self.tail, valuation)
+        VarMethod::build(vec![("normal", set)], self.tail, valuation, vec![size], "n_scenarios")
     }
 }
 
@@ -101,8 +126,19 @@ impl Method for VarMethod {
                 "by_position is available for the grid model only (historical and Monte Carlo report their tail scenarios instead)",
             ));
         }
-        let accounts = aggregate::aggregate(&self, book, &valuation.underlying_of, valuation.instruments.len());
+        let plans = plans(book, &valuation.underlying_of);
+        // The tail state grows with the book and k: checked now that the book is known.
+        let mut streamed: Vec<usize> = plans.iter().map(Plan::streamed).collect();
+        let ks: Vec<usize> = self.windows.iter().map(|w| w.k).collect();
+        let tail = budget::tail_state(&mut streamed, &ks);
+        let (n_u, n_c) = (valuation.underlyings.names.len(), valuation.instruments.len());
+        budget::check(&valuation.limits, &self.sizes, n_u, n_c, tail, self.budget_field)?;
+        let accounts = aggregate::aggregate(&self, book, plans, n_c);
         Ok(Box::new(VarOutcome { method: self.clone(), valuation: valuation.clone(), accounts }))
+    }
+
+    fn pnl_scale(&self, contract: u32) -> f64 {
+        self.windows.iter().fold(0.0, |m, w| m.max(w.risk.scale(contract)))
     }
 
     fn scenario_matrix(&self, valuation: &Valuation, book: &Book, account: usize) -> Result<RecordBatch> {
@@ -204,7 +240,8 @@ mod tests {
         // Total: losses 5, 4.5 -> 4.5. A alone: 9. B alone (losses 50 r_A on up days): 4.5, 4 -> 4.
         assert_all_close(&f64_column(&accounts, "initial_margin"), &[4.5], 1e-9);
         assert_all_close(&f64_column(&accounts, "undiversified_margin"), &[13.0], 1e-9);
-        assert_all_close(&f64_column(&accounts, "diversification_benefit"), &[8.5], 1e-9);
+        assert_all_close(&f64_column(&accounts, "cross_underlying_benefit"), &[8.5], 1e-9);
+        assert_all_close(&f64_column(&accounts, "netting_benefit"), &[13.0 - 4.5], 1e-9);
         assert_all_close(&f64_column(&accounts, "gross_margin"), &[13.0], 1e-9);
         let by = run.by_underlying_batch().expect("a table");
         assert_eq!(str_column(&by, "underlying"), vec![Some("A".to_owned()), Some("B".to_owned())]);

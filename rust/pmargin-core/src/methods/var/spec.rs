@@ -3,14 +3,16 @@
 //! "mm_ratio": m, "ewma_lambda": l | null}`. Monte Carlo: `{"type": "montecarlo",
 //! "correlation": {"names", "matrix"}, "horizon_vols": [v | null per name], "n_scenarios": n,
 //! "seed": s, "dof": d | null (Student t when given), "vol_of_vol": x, "spot_vol_correlation":
-//! r, "measure", "confidence", "mm_ratio"}`.
+//! r, "measure", "confidence", "mm_ratio"}`. Both also take `"tail_scenarios": false | true | n`
+//! (absent: false): whether the accounts table carries the `tail_scenarios` column, and how many
+//! of the tail's scenarios (all, or the worst n).
 
 use crate::error::Result;
 use crate::methods::grid::spec::correlation;
 use crate::risk::tail::Measure;
 use crate::scenarios::montecarlo::{Distribution, MonteCarloSpec};
 use crate::scenarios::VolShockMode;
-use crate::spec::{check_mm_ratio, config_error, Fields, OwnedTable};
+use crate::spec::{check_mm_ratio, config_error, Fields, OwnedTable, Value};
 
 /// VaR / ES settings shared by the historical and Monte Carlo models.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -18,6 +20,9 @@ pub struct TailSpec {
     pub measure: Measure,
     pub confidence: f64,
     pub mm_ratio: f64,
+    /// How many tail scenarios the accounts table lists: None (no `tail_scenarios` column), or
+    /// the worst n (`usize::MAX`: all of them).
+    pub tail_scenarios: Option<usize>,
 }
 
 impl TailSpec {
@@ -27,7 +32,25 @@ impl TailSpec {
         if !(confidence > 0.0 && confidence < 1.0) {
             return Err(config_error("confidence", format!("must be in (0, 1), got {confidence}")));
         }
-        Ok(TailSpec { measure, confidence, mm_ratio: check_mm_ratio(fields.f64("mm_ratio")?)? })
+        let mm_ratio = check_mm_ratio(fields.f64("mm_ratio")?)?;
+        Ok(TailSpec { measure, confidence, mm_ratio, tail_scenarios: tail_scenarios(fields)? })
+    }
+}
+
+/// `tail_scenarios`: absent, null or false (no column), true (the whole tail) or n >= 1 (the
+/// worst n). The column is off by default: with many scenarios it dominates the result's size.
+fn tail_scenarios(fields: &mut Fields<'_>) -> Result<Option<usize>> {
+    match fields.get("tail_scenarios") {
+        None | Some(Value::Null) | Some(Value::Bool(false)) => Ok(None),
+        Some(Value::Bool(true)) => Ok(Some(usize::MAX)),
+        Some(Value::Int(n)) if *n >= 1 => Ok(Some(usize::try_from(*n).unwrap_or(usize::MAX))),
+        Some(other) => {
+            let got = match other {
+                Value::Int(n) => n.to_string(),
+                other => other.kind().to_owned(),
+            };
+            Err(config_error("tail_scenarios", format!("must be true, false or a whole number >= 1, got {got}")))
+        }
     }
 }
 
@@ -86,7 +109,6 @@ impl MonteCarloModel {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spec::Value;
 
     fn spec(entries: Vec<(&str, Value)>) -> Value {
         Value::Map(entries.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
@@ -117,7 +139,10 @@ mod tests {
         fields.finish().expect("every key read");
         assert_eq!(model.scenarios.seed, u64::MAX);
         assert_eq!(model.scenarios.distribution, Distribution::StudentT { dof: 4.0 });
-        assert_eq!(model.tail, TailSpec { measure: Measure::ES, confidence: 0.99, mm_ratio: 0.8 });
+        assert_eq!(
+            model.tail,
+            TailSpec { measure: Measure::ES, confidence: 0.99, mm_ratio: 0.8, tail_scenarios: None }
+        );
     }
 
     #[test]
@@ -128,5 +153,21 @@ mod tests {
         let value = monte_carlo(0.99, Value::Float(2.0));
         let err = MonteCarloModel::parse(&mut Fields::new(&value).expect("map")).expect_err("dof 2");
         assert_eq!(err.to_string(), "model.dof: must be > 2 (finite variance), got 2");
+    }
+
+    #[test]
+    fn tail_scenarios_is_off_by_default_all_or_capped() {
+        let parse = |v: Option<Value>| {
+            let Value::Map(mut entries) = monte_carlo(0.99, Value::Null) else { panic!("a map") };
+            entries.extend(v.map(|v| ("tail_scenarios".to_owned(), v)));
+            let value = Value::Map(entries);
+            MonteCarloModel::parse(&mut Fields::new(&value).expect("map")).map(|m| m.tail.tail_scenarios)
+        };
+        assert_eq!(parse(None), Ok(None));
+        assert_eq!(parse(Some(Value::Bool(false))), Ok(None));
+        assert_eq!(parse(Some(Value::Bool(true))), Ok(Some(usize::MAX)));
+        assert_eq!(parse(Some(Value::Int(5))), Ok(Some(5)));
+        let err = parse(Some(Value::Int(0))).expect_err("zero");
+        assert_eq!(err.to_string(), "model.tail_scenarios: must be true, false or a whole number >= 1, got 0");
     }
 }

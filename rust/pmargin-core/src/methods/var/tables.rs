@@ -12,6 +12,7 @@ use super::{VarMethod, Window};
 use crate::error::Result;
 use crate::output::arrow::{account_field, batch, f64_field, f64s, ids_for, matrix_columns};
 use crate::risk::group_pnl::ScenarioMatrix;
+use crate::risk::tail::Measure;
 
 /// The risk matrix of one account under a VaR / ES model's normal window.
 pub fn scenario_matrix_batch(window: &Window, names: &[String], matrix: &ScenarioMatrix) -> Result<RecordBatch> {
@@ -50,12 +51,15 @@ impl MeasureScenario {
     }
 }
 
+/// The accounts table. `tail_scenarios` is there only when the model asks for it (see
+/// [`super::TailSpec::tail_scenarios`]): the worst n of the tail, in tail order.
 pub fn accounts_batch(method: &VarMethod, account_ids: &ArrayRef, accounts: &[VarAccount]) -> Result<RecordBatch> {
     let n = accounts.len();
     let mut initial = Vec::with_capacity(n);
     let mut undiversified = Vec::with_capacity(n);
     let mut scenario = MeasureScenario::with_capacity(n);
-    let mut tails = ListBuilder::new(Int32Builder::new());
+    let mut tails = method.tail_scenarios.map(|_| ListBuilder::new(Int32Builder::new()));
+    let cap = method.tail_scenarios.unwrap_or(0);
     let mut binding = StringBuilder::with_capacity(n, n * 8);
     let stressed = method.windows.len() > 1;
     for acc in accounts {
@@ -65,14 +69,18 @@ pub fn accounts_batch(method: &VarMethod, account_ids: &ArrayRef, accounts: &[Va
         let outcome = &acc.windows[w].total;
         if margin > 0.0 {
             scenario.push(&method.windows[w], Some(outcome.scenario(method.measure)));
-            match method.measure {
-                crate::risk::tail::Measure::ES => tails.values().append_slice(&to_i32(&outcome.tail)),
-                crate::risk::tail::Measure::VaR => tails.values().append_value(outcome.scenario(method.measure) as i32),
+            if let Some(tails) = &mut tails {
+                match method.measure {
+                    Measure::ES => tails.values().append_slice(&to_i32(&outcome.tail[..outcome.tail.len().min(cap)])),
+                    Measure::VaR => tails.values().append_value(outcome.scenario(method.measure) as i32),
+                }
             }
         } else {
             scenario.push(&method.windows[w], None);
         }
-        tails.append(true);
+        if let Some(tails) = &mut tails {
+            tails.append(true);
+        }
         if stressed {
             binding.append_value(method.windows[w].name);
         } else {
@@ -80,32 +88,37 @@ pub fn accounts_batch(method: &VarMethod, account_ids: &ArrayRef, accounts: &[Va
         }
     }
     let mm = method.mm_ratio;
-    batch(
-        vec![
-            account_field(account_ids),
-            f64_field("initial_margin", false),
-            f64_field("maintenance_margin", false),
-            f64_field("gross_margin", false),
-            f64_field("undiversified_margin", false),
-            f64_field("diversification_benefit", false),
-            Field::new("measure_scenario", DataType::Int32, true),
-            Field::new("measure_scenario_label", DataType::Utf8, true),
-            Field::new("tail_scenarios", DataType::List(Arc::new(Field::new("item", DataType::Int32, true))), false),
-            Field::new("binding_window", DataType::Utf8, true),
-        ],
-        vec![
-            account_ids.clone(),
-            f64s(initial.iter().copied()),
-            f64s(initial.iter().map(|m| mm * m)),
-            f64s(accounts.iter().map(|a| a.gross)),
-            f64s(undiversified.iter().copied()),
-            f64s(undiversified.iter().zip(&initial).map(|(u, m)| u - m)),
-            Arc::new(scenario.index.finish()),
-            Arc::new(scenario.label.finish()),
-            Arc::new(tails.finish()),
-            Arc::new(binding.finish()),
-        ],
-    )
+    let gross: Vec<f64> = accounts.iter().map(|a| a.gross).collect();
+    let mut fields = vec![
+        account_field(account_ids),
+        f64_field("initial_margin", false),
+        f64_field("maintenance_margin", false),
+        f64_field("gross_margin", false),
+        f64_field("undiversified_margin", false),
+        f64_field("netting_benefit", false),
+        f64_field("cross_underlying_benefit", false),
+        Field::new("measure_scenario", DataType::Int32, true),
+        Field::new("measure_scenario_label", DataType::Utf8, true),
+    ];
+    let mut columns = vec![
+        account_ids.clone(),
+        f64s(initial.iter().copied()),
+        f64s(initial.iter().map(|m| mm * m)),
+        f64s(gross.iter().copied()),
+        f64s(undiversified.iter().copied()),
+        f64s(gross.iter().zip(&initial).map(|(g, m)| g - m)),
+        f64s(undiversified.iter().zip(&initial).map(|(u, m)| u - m)),
+        Arc::new(scenario.index.finish()) as ArrayRef,
+        Arc::new(scenario.label.finish()),
+    ];
+    if let Some(mut tails) = tails {
+        let item = Arc::new(Field::new("item", DataType::Int32, true));
+        fields.push(Field::new("tail_scenarios", DataType::List(item), false));
+        columns.push(Arc::new(tails.finish()));
+    }
+    fields.push(Field::new("binding_window", DataType::Utf8, true));
+    columns.push(Arc::new(binding.finish()));
+    batch(fields, columns)
 }
 
 fn to_i32(tail: &[u32]) -> Vec<i32> {
@@ -168,7 +181,15 @@ mod tests {
     }
 
     fn method(measure: Measure, windows: &[&'static str]) -> VarMethod {
-        VarMethod { measure, mm_ratio: 0.8, windows: windows.iter().map(|n| window(n)).collect() }
+        let windows = windows.iter().map(|n| window(n)).collect();
+        VarMethod {
+            measure,
+            mm_ratio: 0.8,
+            windows,
+            tail_scenarios: Some(usize::MAX),
+            sizes: Vec::new(),
+            budget_field: "memory_budget",
+        }
     }
 
     fn outcome(value: f64, tail: [u32; 2], per_underlying: &[(f64, u32)]) -> WindowOutcome {
@@ -217,7 +238,8 @@ mod tests {
                 f("maintenance_margin", DataType::Float64, false),
                 f("gross_margin", DataType::Float64, false),
                 f("undiversified_margin", DataType::Float64, false),
-                f("diversification_benefit", DataType::Float64, false),
+                f("netting_benefit", DataType::Float64, false),
+                f("cross_underlying_benefit", DataType::Float64, false),
                 f("measure_scenario", DataType::Int32, true),
                 f("measure_scenario_label", DataType::Utf8, true),
                 f("tail_scenarios", DataType::List(Arc::new(Field::new("item", DataType::Int32, true))), false),
@@ -229,7 +251,8 @@ mod tests {
         assert_eq!(f64_column(&t, "gross_margin"), vec![9.0, 0.0]);
         // Each underlying's own binding window: 5 (stressed) + 2 (normal).
         assert_eq!(f64_column(&t, "undiversified_margin"), vec![7.0, 0.0]);
-        assert_eq!(f64_column(&t, "diversification_benefit"), vec![1.0, 0.0]);
+        assert_eq!(f64_column(&t, "cross_underlying_benefit"), vec![1.0, 0.0]);
+        assert_eq!(f64_column(&t, "netting_benefit"), vec![3.0, 0.0]);
         // ES: the worst scenario and the whole tail; nothing for an account that does not lose.
         assert_eq!(scenarios(&t), vec![Some(0), None]);
         assert_eq!(str_column(&t, "measure_scenario_label"), vec![Some("stressed-0".to_owned()), None]);
@@ -245,6 +268,18 @@ mod tests {
         assert_eq!(scenarios(&t), vec![Some(1), None]);
         assert_eq!(lists(&t), vec![vec![1], vec![]]);
         assert_eq!(str_column(&t, "binding_window"), vec![None, None]);
+    }
+
+    #[test]
+    fn tail_scenarios_are_capped_or_absent() {
+        let mut m = method(Measure::ES, &["normal", "stressed"]);
+        m.tail_scenarios = Some(1);
+        let t = accounts_batch(&m, &ids(), &accounts(2)).expect("a table");
+        assert_eq!(lists(&t), vec![vec![0], vec![]]);
+        m.tail_scenarios = None;
+        let t = accounts_batch(&m, &ids(), &accounts(2)).expect("a table");
+        assert!(t.column_by_name("tail_scenarios").is_none());
+        assert_eq!(t.schema().field(t.num_columns() - 1).name(), "binding_window");
     }
 
     #[test]
