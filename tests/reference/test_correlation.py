@@ -16,7 +16,6 @@ from pmargin.models import GridModel
 from pmargin.reference import margin
 from tests.reference.test_var import BOOK, positions, row, spot_market, where
 
-
 #: -10% .. +10% by 1%: x = price shock / 10% on a 0.1 step.
 FINE = [round(-0.1 + 0.01 * i, 6) for i in range(21)]
 

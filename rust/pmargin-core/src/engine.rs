@@ -234,7 +234,8 @@ mod tests {
         // (u = (-1, 0)) and loses 20 - 5 = 15; the continuous optimum is sqrt(400 + 100 - 200) = 17.3.
         let spec = grid_spec(&[-0.1, -0.05, 0.0, 0.05, 0.1], &[0.0], "correlation", 0.5, rho());
         let engine = two_underlyings().engine(&spec).expect("valid");
-        let fine = engine.margin(pair_book().view("positions"), false).expect("margined").accounts_batch().expect("a table");
+        let fine =
+            engine.margin(pair_book().view("positions"), false).expect("margined").accounts_batch().expect("a table");
         assert_all_close(&f64_column(&fine, "initial_margin"), &[15.0], 1e-9);
         assert_eq!(str_column(&fine, "worst_scenario"), vec![Some("A -10.0% vol +0%".to_owned())]);
     }

@@ -138,7 +138,9 @@ def enumerate_moves(
     return out
 
 
-def _plan(matrix: tuple[tuple[float, ...], ...], held: tuple[int, ...], x: tuple[float, ...], start: int) -> list[Block]:
+def _plan(
+    matrix: tuple[tuple[float, ...], ...], held: tuple[int, ...], x: tuple[float, ...], start: int
+) -> list[Block]:
     n = len(held)
     if n == 0:
         return []

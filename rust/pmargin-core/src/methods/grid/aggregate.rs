@@ -20,7 +20,12 @@ pub(super) struct AccountScratch<'a> {
     pub cross: CrossScratch,
 }
 
-fn account_outcome<'a>(book: &Book, a: usize, ctx: &GridContext<'a>, scratch: &mut AccountScratch<'a>) -> AccountOutcome {
+fn account_outcome<'a>(
+    book: &Book,
+    a: usize,
+    ctx: &GridContext<'a>,
+    scratch: &mut AccountScratch<'a>,
+) -> AccountOutcome {
     let AccountScratch { pnl: scratch, cross } = scratch;
     let s_count = ctx.risk.n_scenarios;
     account_pnl(book, a, ctx.underlying_of, ctx.risk, matches!(ctx.model.cross, Cross::Joint), scratch);
@@ -38,7 +43,8 @@ fn account_outcome<'a>(book: &Book, a: usize, ctx: &GridContext<'a>, scratch: &m
 
     let (initial, driver, binding) = match (&ctx.model.cross, ctx.ellipsoid) {
         (Cross::Correlation { floor_largest, .. }, Some(ellipsoid)) => {
-            let c = correlation_outcome(&underlyings, &matrix.pnl, undiversified, *floor_largest, ctx, ellipsoid, cross);
+            let c =
+                correlation_outcome(&underlyings, &matrix.pnl, undiversified, *floor_largest, ctx, ellipsoid, cross);
             (c.initial, c.driver, c.binding)
         }
         (Cross::Joint, _) => {

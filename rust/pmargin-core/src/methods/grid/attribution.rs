@@ -115,7 +115,15 @@ fn margin_without_group<'a>(
             for j in (0..outcome.underlyings.len()).filter(|&j| j != k) {
                 scratch.reduced.extend_from_slice(&groups.pnl[j * n..(j + 1) * n]);
             }
-            let c = correlation_outcome(&rest, &scratch.reduced, undiversified, *floor_largest, ctx, ellipsoid, &mut scratch.cross);
+            let c = correlation_outcome(
+                &rest,
+                &scratch.reduced,
+                undiversified,
+                *floor_largest,
+                ctx,
+                ellipsoid,
+                &mut scratch.cross,
+            );
             c.initial
         }
         _ => undiversified,
@@ -153,14 +161,16 @@ fn correlation_without_each<'a>(
         let (mut least_alone, mut least) = (f64::INFINITY, f64::INFINITY);
         scratch.favourable.clear();
         scratch.favourable.resize(nv, f64::NEG_INFINITY);
+        // The vol shock of scenario s is s % nv, counted along rather than divided.
+        let mut v = 0;
         for b in 0..ctx.risk.n_blocks() {
             let range = ctx.risk.block_range(b);
             for (s, &x) in range.zip(ctx.risk.block_row(b, c)) {
                 let r = pnl[s] - q * x;
                 least_alone = least_alone.min(r);
                 least = least.min(cross.others[s] + r);
-                let best = &mut scratch.favourable[s % nv];
-                *best = best.max(r);
+                scratch.favourable[v] = scratch.favourable[v].max(r);
+                v = if v + 1 == nv { 0 } else { v + 1 };
             }
         }
         for (v, &best) in scratch.favourable.iter().enumerate() {
@@ -202,7 +212,8 @@ fn least_without_each<'a>(
 ///   P&L) and the margin is continuous in it; one pass over the total serves the whole group.
 /// - cross="sum": only group k's worst loss changes, to that of its P&L minus `q x row` (same
 ///   argument), then the requirements are added in the account's order.
-/// - cross="correlation": see [`correlation_without_each`].
+/// - cross="correlation": see [`correlation_without_each`]; an account on one underlying pays its
+///   grid requirement, as under "sum".
 /// - a group of one position: the account without that underlying.
 ///
 /// Tests compare every mode with margining the book without p.
@@ -228,7 +239,11 @@ fn margins_without<'a>(
             let margin = margin_without_group(k, outcome, groups, ctx, scratch);
             scratch.without.push(margin);
         }
-        Cross::Sum => {
+        // One underlying under cross="correlation" pays its grid requirement, as under "sum".
+        Cross::Correlation { .. } if outcome.underlyings.len() > 1 => {
+            correlation_without_each(book, k, group, outcome, groups, ctx, cross, scratch)
+        }
+        Cross::Sum | Cross::Correlation { .. } => {
             least_without_each(book, group, &groups.pnl[k * n..(k + 1) * n], ctx, scratch);
             // The requirements with group k's replaced, added in the account's order.
             let requirements = &outcome.underlyings;
@@ -238,7 +253,6 @@ fn margins_without<'a>(
                 scratch.without.push(after.iter().fold(before + loss_of_least(least), |acc, u| acc + u.requirement));
             }
         }
-        Cross::Correlation { .. } => correlation_without_each(book, k, group, outcome, groups, ctx, cross, scratch),
     }
 }
 

@@ -33,6 +33,7 @@ pub struct CrossScratch {
     block_least: Vec<f64>,
     block_at: Vec<Option<(usize, usize)>>,
     moves: Option<Arc<JointMoves>>,
+    moves_key: Vec<usize>,
     /// The number of price shocks: the index of an underlying sitting out of a move.
     free: usize,
     /// Per grid point of one slot: the least P&L of the rest of its block ([`others_least`]).
@@ -68,11 +69,22 @@ pub fn joint_least(
     let (s_count, nv, w) = (ctx.risk.n_scenarios, ctx.model.grid.vol_shocks.len(), width(ctx));
     scratch.held.clear();
     // A held underlying is always in the matrix (`mark_uncorrelated` rejects the others).
-    scratch.held.extend(underlyings.iter().enumerate().map(|(k, &u)| (ctx.correlation_index[u as usize].unwrap_or(0), k)));
+    scratch
+        .held
+        .extend(underlyings.iter().enumerate().map(|(k, &u)| (ctx.correlation_index[u as usize].unwrap_or(0), k)));
     scratch.held.sort_unstable();
     scratch.keys.clear();
     scratch.keys.extend(scratch.held.iter().map(|h| h.0));
-    let moves = ellipsoid.moves(&scratch.keys);
+    // Most accounts hold the same few sets: the last one is kept per thread, which spares the
+    // shared cache's lock and reference count.
+    let moves = match &scratch.moves {
+        Some(m) if scratch.moves_key == scratch.keys => m.clone(),
+        _ => {
+            let m = ellipsoid.moves(&scratch.keys);
+            scratch.moves_key.clone_from(&scratch.keys);
+            m
+        }
+    };
     scratch.free = s_count / nv;
 
     scratch.rows.clear();
@@ -100,14 +112,28 @@ pub fn joint_least(
         scratch.order.extend((0..block.len).map(|j| (scratch.held[block.start + j].1, j)));
         scratch.order.sort_unstable();
         let (mut least, mut at) = (f64::INFINITY, None);
-        for (t, tuple) in block.tuples.chunks_exact(block.len).enumerate() {
-            for v in 0..nv {
-                let mut total = 0.0;
-                for &(k, j) in &scratch.order {
-                    total += scratch.rows[k * w + tuple[j] as usize * nv + v];
+        if let [(ka, ja), (kb, jb)] = scratch.order[..] {
+            // The usual two underlyings, unrolled (the same sums in the same order).
+            let (ra, rb) = (&scratch.rows[ka * w..(ka + 1) * w], &scratch.rows[kb * w..(kb + 1) * w]);
+            for (t, tuple) in block.tuples.chunks_exact(2).enumerate() {
+                let (a, b) = (&ra[tuple[ja] as usize * nv..][..nv], &rb[tuple[jb] as usize * nv..][..nv]);
+                for v in 0..nv {
+                    let total = 0.0 + a[v] + b[v];
+                    if total < least {
+                        (least, at) = (total, Some((t, v)));
+                    }
                 }
-                if total < least {
-                    (least, at) = (total, Some((t, v)));
+            }
+        } else {
+            for (t, tuple) in block.tuples.chunks_exact(block.len).enumerate() {
+                for v in 0..nv {
+                    let mut total = 0.0;
+                    for &(k, j) in &scratch.order {
+                        total += scratch.rows[k * w + tuple[j] as usize * nv + v];
+                    }
+                    if total < least {
+                        (least, at) = (total, Some((t, v)));
+                    }
                 }
             }
         }
@@ -157,6 +183,16 @@ pub fn correlation_outcome(
     if underlyings.is_empty() {
         return CorrelationOutcome { initial: 0.0, driver: None, binding: SmallVec::new() };
     }
+    if let [u] = underlyings {
+        // One underlying moves over the whole grid: its least is its worst loss's, first
+        // scenario on ties, as the general scan would find.
+        let driver = u.worst.map(|scenario| Driver::Underlying { underlying: u.underlying, scenario });
+        return CorrelationOutcome {
+            initial: u.requirement.min(undiversified),
+            driver,
+            binding: SmallVec::from_elem(u.worst, 1),
+        };
+    }
     let ids: SmallVec<[u32; 2]> = underlyings.iter().map(|u| u.underlying).collect();
     let least = joint_least(ctx, ellipsoid, &ids, pnl, scratch);
     let mut initial = loss_of_least(least).min(undiversified);
@@ -205,15 +241,30 @@ pub fn others_least(ctx: &GridContext<'_>, k: usize, scratch: &mut CrossScratch)
     scratch.order.extend((0..block.len).map(|j| (scratch.held[block.start + j].1, j)).filter(|o| o.0 != k));
     scratch.order.sort_unstable();
     let place = i - block.start;
-    for tuple in block.tuples.chunks_exact(block.len) {
-        let at = tuple[place] as usize * nv;
-        for v in 0..nv {
-            let mut total = 0.0;
-            for &(other, j) in &scratch.order {
-                total += scratch.rows[other * w + tuple[j] as usize * nv + v];
+    if let [(other, j)] = scratch.order[..] {
+        // The usual pair: one other member (the same sums).
+        let row = &scratch.rows[other * w..(other + 1) * w];
+        for tuple in block.tuples.chunks_exact(block.len) {
+            let at = tuple[place] as usize * nv;
+            let theirs = &row[tuple[j] as usize * nv..][..nv];
+            for (best, &x) in scratch.others[at..at + nv].iter_mut().zip(theirs) {
+                let total = 0.0 + x;
+                if total < *best {
+                    *best = total;
+                }
             }
-            if total < scratch.others[at + v] {
-                scratch.others[at + v] = total;
+        }
+    } else {
+        for tuple in block.tuples.chunks_exact(block.len) {
+            let at = tuple[place] as usize * nv;
+            for v in 0..nv {
+                let mut total = 0.0;
+                for &(other, j) in &scratch.order {
+                    total += scratch.rows[other * w + tuple[j] as usize * nv + v];
+                }
+                if total < scratch.others[at + v] {
+                    scratch.others[at + v] = total;
+                }
             }
         }
     }

@@ -122,10 +122,10 @@ impl Ellipsoid {
             let mut projections: HashSet<(u64, Vec<u32>)> = HashSet::new();
             for members in combinations(n, size) {
                 let names = members.iter().map(|&i| self.matrix.names[held[i]].clone()).collect();
-                let values =
-                    members.iter().flat_map(|&i| members.iter().map(move |&j| (i, j))).map(|(i, j)| {
-                        self.matrix.get(held[i], held[j])
-                    });
+                let values = members
+                    .iter()
+                    .flat_map(|&i| members.iter().map(move |&j| (i, j)))
+                    .map(|(i, j)| self.matrix.get(held[i], held[j]));
                 let sub = CorrelationMatrix { names, values: values.collect() };
                 let factor = sub.cholesky_lower().ok()?;
                 let tuples = inside(&factor, size, &self.x, &mut budget)?;
@@ -141,11 +141,11 @@ impl Ellipsoid {
                     out.extend_from_slice(&full);
                 }
                 if size > 1 {
-                    for drop in 0..size {
+                    for (drop, &member) in members.iter().enumerate() {
                         for tuple in tuples.chunks_exact(size) {
                             let mut rest = tuple.to_vec();
                             rest.remove(drop);
-                            projections.insert((mask & !(1 << members[drop]), rest));
+                            projections.insert((mask & !(1 << member), rest));
                         }
                     }
                 }
