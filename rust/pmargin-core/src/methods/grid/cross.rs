@@ -360,18 +360,28 @@ mod tests {
     #[test]
     fn losses_both_ways_are_never_offsets() {
         with_context(0.8, |ctx| {
-            // Two short straddles: the worst move inside the ellipse is (1, 0.5) or (0.5, 1)
-            // (x' R^-1 x = (1 + 0.25 - 0.8) / 0.36 = 1.25 > 1 for (1, 0.5): no), so (0.5, 0.5)
-            // or an underlying alone with the other at its most favourable (+1): -12 + 1 = -11.
-            let c = margin(ctx, &[&SHORT_STRADDLE, &SHORT_STRADDLE], false);
-            assert_eq!(c.initial, 11.0);
-            // The driver is the underlying losing most in the binding move, at its own shock: the
-            // first such move in matrix order (Y, row 1, is index 0) has Y at +10% and X sitting
-            // out at its most favourable shock (0).
+            // Y alone: 12 at +10%. X losing everywhere (0 at no move) never lowers that: x_Y = 1
+            // needs x_X = 0.8, not a shock here, so Y's +10% is a move with X sitting out at its
+            // most favourable shock (0); the full moves inside the ellipse ((0.5, 0.5): 1 + 3)
+            // lose less.
+            let everywhere = [-4.0, -1.0, 0.0, -1.0, -4.0];
+            let c = margin(ctx, &[&everywhere, &SHORT_STRADDLE], false);
+            assert_eq!(c.initial, 12.0);
             assert_eq!(c.driver, Some(Driver::Underlying { underlying: 1, scenario: 4 }));
             assert_eq!(c.binding.to_vec(), vec![Some(2), Some(4)]);
-            // Never below what either straddle pays alone.
-            assert!(c.initial >= 12.0 - 1.0);
+        });
+    }
+
+    #[test]
+    fn an_underlying_sits_out_where_no_shock_completes_the_move() {
+        with_context(0.8, |ctx| {
+            // Two short straddles on this coarse grid: Y at +10% with X sitting out at no move,
+            // where X's straddle gains 1: 12 - 1 = 11 (the first such move in matrix order: Y is
+            // index 0). On the default grid x_Y = 1 completes with x_X = 0.8.
+            let c = margin(ctx, &[&SHORT_STRADDLE, &SHORT_STRADDLE], false);
+            assert_eq!(c.initial, 11.0);
+            assert_eq!(c.driver, Some(Driver::Underlying { underlying: 1, scenario: 4 }));
+            assert_eq!(c.binding.to_vec(), vec![Some(2), Some(4)]);
         });
     }
 
