@@ -139,16 +139,16 @@ def test_grid_correlation_config_with_by_position(
     want = pmargin.margin(book.positions, book.instruments, book.market, model, by_position=True)
     assert read_table(out, "accounts").equals(want.accounts)
     assert read_table(beside(out, "by_position"), "by_position").equals(want.by_position)
-    # sqrt(R_B^2 + R_E^2 + 2 rho s_B s_E R_B R_E), floored at the largest requirement.
+    # The largest loss over the correlation ellipsoid's joint moves: between the largest requirement
+    # (floor_largest) and their sum, and made of the positions' losses in the binding move.
     by_underlying = want.by_underlying.to_pylist()
+    by_position = want.by_position.to_pylist()
     for row in want.accounts.to_pylist()[:20]:
-        parts = [r for r in by_underlying if r["account_id"] == row["account_id"]]
-        signed = {
-            r["underlying"]: r["requirement"] * (1 if (r["worst_price_shock"] or 0.0) <= 0 else -1) for r in parts
-        }
-        b, e = signed.get("BTC", 0.0), signed.get("ETH", 0.0)
-        im = min(math.sqrt(max(0.0, b * b + e * e + 2 * 0.8 * b * e)), abs(b) + abs(e))
-        assert row["initial_margin"] == pytest.approx(max(im, abs(b), abs(e)), rel=1e-12, abs=1e-9)
+        requirements = [r["requirement"] for r in by_underlying if r["account_id"] == row["account_id"]]
+        assert max(requirements) <= row["initial_margin"] <= sum(requirements) * (1 + 1e-12)
+        contributions = [p["contribution"] for p in by_position if p["account_id"] == row["account_id"]]
+        if row["initial_margin"] > 0.0:
+            assert sum(contributions) == pytest.approx(row["initial_margin"], rel=1e-9, abs=1e-9)
 
 
 def test_grid_config_still_reads_a_plain_grid(book: sample.SampleBook, parquet_args: list[str], tmp_path: Path) -> None:

@@ -50,9 +50,10 @@ class GridModel:
 
     ``cross="sum"`` adds the per-underlying requirements; ``cross="joint"`` applies each scenario
     to every underlying at once and takes the worst total; ``cross="correlation"`` (with
-    ``correlation=``) aggregates the signed requirements with the correlation matrix,
-    ``sqrt(sum_ij rho_ij s_i R_i s_j R_j)``, never above the sum and, with
-    ``floor_largest=True``, never below the largest single requirement. Maintenance =
+    ``correlation=``) takes the worst total over the joint moves inside the correlation
+    ellipsoid (one grid price shock per underlying, one common vol shock; docs/methods.md),
+    never above the sum and, with ``floor_largest=True``, never below the largest single
+    requirement. Maintenance =
     ``mm_ratio`` x initial.
     """
 

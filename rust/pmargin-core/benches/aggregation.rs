@@ -234,6 +234,7 @@ fn grid(c: &mut Criterion) {
         risk: &risk,
         underlying_of: &valuation.underlying_of,
         correlation_index: &correlation_index,
+        ellipsoid: None,
     };
     group.bench_function("aggregate_10k_accounts/sum", |b| b.iter(|| aggregate(black_box(&netted), &ctx)));
     group.finish();

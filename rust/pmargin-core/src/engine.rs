@@ -264,10 +264,20 @@ mod tests {
         assert_all_close(&f64_column(&joint, "cross_underlying_benefit"), &[20.0], 1e-9);
         assert_eq!(str_column(&joint, "worst_scenario"), vec![Some("ALL -10.0% vol +0%".to_owned())]);
 
-        // Correlation 0.5, A long (+20), B short (-10): sqrt(400 + 100 - 2 x 0.5 x 200) = sqrt(300).
-        let corr = run("correlation", Some(correlation(&["A", "B"], &[1.0, 0.5, 0.5, 1.0])));
-        assert_all_close(&f64_column(&corr, "initial_margin"), &[300f64.sqrt()], 1e-9);
-        assert_all_close(&f64_column(&corr, "cross_underlying_benefit"), &[30.0 - 300f64.sqrt()], 1e-9);
+        // Correlation 0.5 on two shocks: no joint move fits in the ellipse, so each underlying
+        // moves alone with the other at its most favourable shock: A -10% (-20) with B +10 is 10.
+        let rho = || Some(correlation(&["A", "B"], &[1.0, 0.5, 0.5, 1.0]));
+        let corr = run("correlation", rho());
+        assert_all_close(&f64_column(&corr, "initial_margin"), &[10.0], 1e-9);
+        assert_all_close(&f64_column(&corr, "cross_underlying_benefit"), &[20.0], 1e-9);
+        // On five shocks (x = -1 .. 1 by 0.5), (x_A, x_B) = (-1, -0.5) lies on the ellipse
+        // (u = (-1, 0)) and loses 20 - 5 = 15; the continuous optimum is sqrt(400 + 100 - 200) = 17.3.
+        let spec = grid_spec(&[-0.1, -0.05, 0.0, 0.05, 0.1], &[0.0], "correlation", 0.5, rho());
+        let engine = two_underlyings().engine(&spec).expect("valid");
+        let fine =
+            engine.margin(pair_book().view("positions"), false).expect("margined").accounts_batch().expect("a table");
+        assert_all_close(&f64_column(&fine, "initial_margin"), &[15.0], 1e-9);
+        assert_eq!(str_column(&fine, "worst_scenario"), vec![Some("A -10.0% vol +0%".to_owned())]);
     }
 
     #[test]

@@ -4,7 +4,7 @@ Scenarios in :mod:`pmargin.reference.scenarios.grid`, risk arrays in :mod:`pmarg
 group P&L and worst losses in :mod:`pmargin.reference.risk.group_pnl` and
 :mod:`pmargin.reference.risk.worst_loss`; what an account's margin is made of in :mod:`.outcome`,
 the per-account aggregation in :mod:`.aggregate`, the correlation cross and the driving underlying
-in :mod:`.cross`, what drives each margin in :mod:`.attribution` and the result tables in
+in :mod:`.cross` (its joint moves in :mod:`.ellipsoid`), what drives each margin in :mod:`.attribution` and the result tables in
 :mod:`.tables`.
 
 - Scenario ``s = (p, v)`` in :meth:`GridModel.scenario_shocks` order: ``spot' = spot * (1 + p)``;
@@ -19,11 +19,10 @@ in :mod:`.cross`, what drives each margin in :mod:`.attribution` and the result 
 - ``cross="sum"``: initial margin is the sum of the requirements; the account's worst is the
   underlying with the largest requirement (the first on ties). ``cross="joint"``:
   ``total[s] = 0.0 + pnl_u1[s] + pnl_u2[s] + ...`` and initial margin is its largest loss.
-  ``cross="correlation"``: signed requirements ``r_u = -R_u`` when the worst scenario's price
-  shock is > 0, else ``R_u``; ``T = 0.0``, then ``T += rho[i][j] * r_i * r_j`` (left to right)
-  for i over the account's underlyings (first-seen), j within; ``IM = min(sqrt(max(0, T)),
-  undiversified)`` and, with ``floor_largest``, ``IM = max(IM, R_u)`` over the underlyings in
-  order. The account's worst scenario is the largest underlying's, as for ``"sum"``.
+  ``cross="correlation"``: the largest total loss over the joint moves inside the correlation
+  ellipsoid (:mod:`.ellipsoid`, :mod:`.cross`), at most the undiversified margin and, with
+  ``floor_largest``, at least the largest ``R_u``; the account's worst scenario is that of the
+  underlying losing most in the binding move.
 - Maintenance = ``mm_ratio * initial``; gross = the sum over netted positions of
   ``max(0, max_s(-(q * ra[s])))``, each position margined alone; diversification benefit =
   ``(0.0 + R_u1 + R_u2 + ...) - initial`` (``docs/methods.md``).

@@ -63,11 +63,20 @@ def account_risk(
     total = cross_total(risks, n)
     alone = undiversified(risks)
     worst_underlying: str | None
-    if model.cross in ("sum", "correlation"):
-        initial = alone if model.cross == "sum" else correlation_cross(risks, model, alone)
+    binding: tuple[int | None, ...] = ()
+    if model.cross == "sum":
+        initial = alone
         largest = largest_requirement(risks)
         worst_underlying = largest.underlying if largest is not None else None
         worst = largest.worst if largest is not None else None
+    elif model.cross == "correlation":
+        outcome = correlation_cross(risks, model, alone)
+        initial, worst_underlying, worst, binding = (
+            outcome.initial,
+            outcome.worst_underlying,
+            outcome.worst,
+            outcome.binding,
+        )
     elif model.cross == "joint":
         initial, worst = worst_loss(total)
         worst_underlying = None
@@ -84,4 +93,5 @@ def account_risk(
         undiversified=alone,
         worst_underlying=worst_underlying,
         worst=worst,
+        binding=binding,
     )

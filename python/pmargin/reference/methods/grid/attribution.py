@@ -1,16 +1,17 @@
 """What drives each account's grid margin, written from the definitions.
 
-- **Driving scenario** of a netted position: its underlying's worst scenario (``cross="sum"`` and
-  ``"correlation"``) or the account's worst joint scenario (``cross="joint"``); none when nothing
-  loses.
+- **Driving scenario** of a netted position: its underlying's worst scenario (``cross="sum"``),
+  the account's worst joint scenario (``cross="joint"``), or its underlying's scenario in the
+  binding joint move (``cross="correlation"``, :mod:`.cross`); none when nothing loses.
 - ``contribution = 0.0 - q * ra[s]`` at the driving scenario ``s`` (0 when there is none): the
   position's loss there. The contributions of an underlying add up to its requirement
-  (``"sum"``), those of an account to its initial margin (``"joint"``).
+  (``"sum"``), those of an account to its initial margin (``"joint"``, ``"correlation"``).
 - ``standalone_margin``: the position margined alone, ``max(0, max_s(-(q * ra[s])))``.
 - ``incremental_margin``: the account's initial margin minus the initial margin of the same
   account without the position, recomputed from scratch (for ``"sum"`` and ``"joint"`` the
-  native core gets the latter by subtracting ``q * ra`` from its group's P&L, so the two agree to
-  rounding of that P&L; for ``"correlation"`` it re-sums the group as here).
+  native core gets the latter by subtracting ``q * ra`` from its group's P&L, and for
+  ``"correlation"`` also adds the rest of the block's least per grid point in another order, so
+  the two agree to rounding of those sums).
 - **Explain**, per account and underlying (first-seen), at the driving scenario ``s = (p, v)``:
   ``pnl`` = the underlying's P&L at ``s``; with ``dS = spot * ((1 + p) - 1)``, over the
   underlying's positions in netted order from 0.0: ``delta_pnl += q * delta * dS``,
@@ -72,12 +73,12 @@ class Explain:
 
 
 def driving_scenario(risk: AccountRisk, underlying: str, model: GridModel) -> int | None:
-    """The scenario that drives the requirement of ``underlying`` in this account."""
+    """The scenario that drives ``underlying``'s part of this account's margin."""
     if model.cross == "joint":
         return risk.worst
-    for u in risk.underlyings:
+    for k, u in enumerate(risk.underlyings):
         if u.underlying == underlying:
-            return u.worst
+            return risk.binding[k] if model.cross == "correlation" else u.worst
     raise KeyError(underlying)
 
 

@@ -1,11 +1,13 @@
 """Cross-underlying rules of the grid that need more than a sum: the account's driving underlying
-(the largest requirement) and the correlation aggregate of the requirements
-(``cross="correlation"``).
+(the largest requirement) and ``cross="correlation"``, the largest total loss over the joint moves
+of :mod:`.ellipsoid`.
 
-Signed requirements ``r_u = -R_u`` when the worst scenario's price shock is > 0, else ``R_u``;
-``T = 0.0``, then ``T += rho[i][j] * r_i * r_j`` (left to right) for i over the account's
-underlyings (first-seen), j within; ``IM = min(sqrt(max(0, T)), undiversified)`` and, with
-``floor_largest``, ``IM = max(IM, R_u)`` over the underlyings in order.
+Per held underlying k (account order) and vol shock v, its row is its P&L per grid scenario
+followed by its largest P&L over the price shocks at v (first such shock: where it sits out).
+Per block, the least of ``0.0 + row_k[p_k * nv + v]`` summed over the block's members in the
+account's order, over its moves (in order) and vol shocks (inner), the first on ties; the blocks'
+leasts added from 0.0 in matrix order give ``least``. ``IM = min(max(0, -least), undiversified)``
+and, with ``floor_largest``, ``IM = max(IM, R_u)`` over the underlyings in order.
 
 Mirrors: rust/pmargin-core/src/methods/grid/cross.rs
 """
@@ -14,9 +16,23 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from ....models import GridModel
+from .ellipsoid import joint_moves, scaled_shocks
 from .outcome import UnderlyingRisk
+
+
+@dataclass(frozen=True)
+class CorrelationOutcome:
+    """Initial margin, the driving (underlying, scenario), and each underlying's scenario in the
+    binding joint move (None when the margin is 0, and for all but the largest when the floor
+    binds)."""
+
+    initial: float
+    worst_underlying: str | None
+    worst: int | None
+    binding: tuple[int | None, ...]
 
 
 def largest_requirement(risks: Sequence[UnderlyingRisk]) -> UnderlyingRisk | None:
@@ -28,23 +44,76 @@ def largest_requirement(risks: Sequence[UnderlyingRisk]) -> UnderlyingRisk | Non
     return largest
 
 
-def correlation_cross(risks: Sequence[UnderlyingRisk], model: GridModel, alone: float) -> float:
-    """``cross="correlation"``: the signed requirements aggregated with the correlation matrix
-    (module docstring), capped at the undiversified margin ``alone``, floored at the largest
-    requirement when ``model.floor_largest``."""
+def correlation_cross(risks: Sequence[UnderlyingRisk], model: GridModel, alone: float) -> CorrelationOutcome:
+    """``cross="correlation"`` (module docstring); ``alone`` is the undiversified margin."""
     rho = model.correlation
     assert rho is not None, "cross='correlation' comes with a correlation matrix"
-    shocks = model.scenario_shocks()
-    signed: list[tuple[int, float]] = []
-    for risk in risks:
-        short = risk.worst is not None and shocks[risk.worst][0] > 0.0
-        signed.append((rho.index(risk.underlying), -risk.requirement if short else risk.requirement))
-    t = 0.0
-    for i, ri in signed:
-        for j, rj in signed:
-            t += rho.matrix[i][j] * ri * rj
-    initial = min(math.sqrt(max(0.0, t)), alone)
+    nv = len(model.vol_shocks)
+    n_prices = len(model.price_shocks)
+    if not risks:
+        return CorrelationOutcome(0.0, None, None, ())
+    held = sorted((rho.index(r.underlying), k) for k, r in enumerate(risks))
+    matrix = tuple(tuple(float(x) for x in row) for row in rho.matrix)
+    blocks = joint_moves(matrix, tuple(h[0] for h in held), scaled_shocks(model.price_shocks))
+    rows: list[list[float]] = []
+    favourable: list[list[int]] = []
+    for r in risks:
+        row = list(r.pnl)
+        fav: list[int] = []
+        for v in range(nv):
+            best, at = row[v], 0
+            for p in range(1, n_prices):
+                if row[p * nv + v] > best:
+                    best, at = row[p * nv + v], p
+            row.append(best)
+            fav.append(at)
+        rows.append(row)
+        favourable.append(fav)
+
+    least_total = 0.0
+    found: list[tuple[int, int] | None] = []
+    for block in blocks:
+        order = sorted((held[block.start + j][1], j) for j in range(block.len))
+        least, where = math.inf, None
+        for t, move in enumerate(block.tuples):
+            for v in range(nv):
+                total = 0.0
+                for k, j in order:
+                    total += rows[k][move[j] * nv + v]
+                if total < least:
+                    least, where = total, (t, v)
+        least_total += least if where is not None else 0.0
+        found.append(where)
+
+    loss = -least_total
+    initial = min(loss if loss > 0.0 else 0.0, alone)
+    binding: list[int | None] = [None] * len(risks)
+    worst_underlying: str | None = None
+    worst: int | None = None
+    if initial > 0.0:
+        place = {k: i for i, (_, k) in enumerate(held)}
+        most = 0.0
+        for k, r in enumerate(risks):
+            i = place[k]
+            b = next(c for c, bl in enumerate(blocks) if i < bl.start + bl.len)
+            where = found[b]
+            if where is None:
+                continue
+            t, v = where
+            p = blocks[b].tuples[t][i - blocks[b].start]
+            p = favourable[k][v] if p == n_prices else p
+            s = p * nv + v
+            binding[k] = s
+            if worst is None or -r.pnl[s] > most:
+                most, worst_underlying, worst = -r.pnl[s], r.underlying, s
     if model.floor_largest:
-        for risk in risks:
-            initial = max(initial, risk.requirement)
-    return initial
+        largest = 0.0
+        for r in risks:
+            largest = max(largest, r.requirement)
+        if largest > initial:
+            initial = largest
+            top = largest_requirement(risks)
+            worst_underlying = top.underlying if top is not None else None
+            worst = top.worst if top is not None else None
+            binding = [r.worst if top is not None and r is top else None for r in risks]
+    return CorrelationOutcome(initial, worst_underlying, worst, tuple(binding))

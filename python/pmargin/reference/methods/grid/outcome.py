@@ -25,7 +25,8 @@ class UnderlyingRisk:
 class AccountRisk:
     """An account's margins. ``undiversified`` is the sum of its underlyings' requirements;
     ``worst_underlying`` is None for a joint worst (``cross="joint"``); ``worst`` is the worst
-    scenario's index, None when nothing loses."""
+    scenario's index, None when nothing loses. ``binding`` (``cross="correlation"`` only, else
+    empty) is each underlying's scenario in the binding joint move, in ``underlyings`` order."""
 
     account_id: AccountId
     first_row: int
@@ -37,3 +38,4 @@ class AccountRisk:
     undiversified: float
     worst_underlying: str | None
     worst: int | None
+    binding: tuple[int | None, ...] = ()

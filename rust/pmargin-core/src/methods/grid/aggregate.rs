@@ -6,14 +6,27 @@ use rayon::prelude::*;
 use smallvec::SmallVec;
 
 use super::attribution::{attribute_account, Attribution, AttributionInputs, AttributionScratch, PositionColumns};
-use super::cross::{correlation_margin, largest_driver};
+use super::cross::{correlation_outcome, largest_driver, CrossScratch};
 use super::model::Cross;
 use super::outcome::{AccountOutcome, Driver, GridContext, UnderlyingOutcome};
 use crate::domain::book::Book;
 use crate::risk::group_pnl::{account_pnl, Scratch};
 use crate::risk::worst_loss::worst_loss;
 
-fn account_outcome<'a>(book: &Book, a: usize, ctx: &GridContext<'a>, scratch: &mut Scratch<'a>) -> AccountOutcome {
+/// Per-thread buffers of the aggregation.
+#[derive(Default)]
+pub(super) struct AccountScratch<'a> {
+    pub pnl: Scratch<'a>,
+    pub cross: CrossScratch,
+}
+
+fn account_outcome<'a>(
+    book: &Book,
+    a: usize,
+    ctx: &GridContext<'a>,
+    scratch: &mut AccountScratch<'a>,
+) -> AccountOutcome {
+    let AccountScratch { pnl: scratch, cross } = scratch;
     let s_count = ctx.risk.n_scenarios;
     account_pnl(book, a, ctx.underlying_of, ctx.risk, matches!(ctx.model.cross, Cross::Joint), scratch);
     let matrix = &*scratch;
@@ -28,21 +41,21 @@ fn account_outcome<'a>(book: &Book, a: usize, ctx: &GridContext<'a>, scratch: &m
         .collect();
     let undiversified = underlyings.iter().fold(0.0, |acc, u| acc + u.requirement);
 
-    let (initial, driver) = match &ctx.model.cross {
-        Cross::Sum => (undiversified, largest_driver(&underlyings)),
-        Cross::Joint => {
+    let (initial, driver, binding) = match (&ctx.model.cross, ctx.ellipsoid) {
+        (Cross::Correlation { floor_largest, .. }, Some(ellipsoid)) => {
+            let c =
+                correlation_outcome(&underlyings, &matrix.pnl, undiversified, *floor_largest, ctx, ellipsoid, cross);
+            (c.initial, c.driver, c.binding)
+        }
+        (Cross::Joint, _) => {
             let (initial, worst) = worst_loss(&matrix.total);
-            (initial, worst.map(|scenario| Driver::Joint { scenario }))
+            (initial, worst.map(|scenario| Driver::Joint { scenario }), SmallVec::new())
         }
-        Cross::Correlation { matrix, floor_largest } => {
-            let groups: Vec<(u32, f64, Option<u32>)> =
-                underlyings.iter().map(|u| (u.underlying, u.requirement, u.worst)).collect();
-            let initial = correlation_margin(&groups, undiversified, matrix, *floor_largest, ctx);
-            (initial, largest_driver(&underlyings))
-        }
+        // A correlation model always comes with its ellipsoid (`GridMethod::context`).
+        (Cross::Sum | Cross::Correlation { .. }, _) => (undiversified, largest_driver(&underlyings), SmallVec::new()),
     };
     let gross = book.positions(a).fold(0.0, |acc, p| acc + ctx.risk.standalone(book.instrument[p], book.quantity[p]));
-    AccountOutcome { initial, gross, undiversified, driver, underlyings }
+    AccountOutcome { initial, gross, undiversified, driver, underlyings, binding }
 }
 
 /// Accounts per parallel task of the attributed aggregation.
@@ -75,18 +88,20 @@ pub fn aggregate_attributed(
     let pieces: Vec<(Vec<_>, Vec<u32>)> = tasks
         .into_par_iter()
         .map(|(accounts, task_outcomes, mut out)| {
-            let (mut scratch, mut attribution_scratch) = (Scratch::default(), AttributionScratch::default());
+            let (mut scratch, mut attribution_scratch) = (AccountScratch::default(), AttributionScratch::default());
             let (mut explains, mut owners) = (Vec::new(), Vec::new());
             let base = book.offsets[accounts.start];
             for (a, slot) in accounts.zip(task_outcomes) {
                 let outcome = account_outcome(book, a, ctx, &mut scratch);
-                let groups = scratch.groups();
+                let AccountScratch { pnl, cross } = &mut scratch;
+                let groups = pnl.groups();
                 attribute_account(
                     book,
                     &outcome,
                     ctx,
                     inputs,
                     &groups,
+                    cross,
                     &mut out,
                     base,
                     &mut explains,
@@ -118,7 +133,7 @@ pub fn aggregate(book: &Book, ctx: &GridContext<'_>) -> Vec<AccountOutcome> {
     (0..book.n_accounts())
         .into_par_iter()
         .with_min_len(64)
-        .map_init(Scratch::default, |scratch, a| account_outcome(book, a, ctx, scratch))
+        .map_init(AccountScratch::default, |scratch, a| account_outcome(book, a, ctx, scratch))
         .collect()
 }
 
@@ -127,6 +142,7 @@ mod tests {
     use super::*;
     use crate::domain::correlation::CorrelationMatrix;
     use crate::domain::instruments::Kind;
+    use crate::methods::grid::ellipsoid::Ellipsoid;
     use crate::methods::grid::model::GridModel;
     use crate::risk::arrays::RiskArrays;
     use crate::scenarios::VolShockMode;
@@ -158,8 +174,17 @@ mod tests {
             instrument: vec![0, 1].into(),
             quantity: vec![1.0, -1.0].into(),
         };
-        let ctx =
-            GridContext { model: &model, risk: &risk, underlying_of: &[0, 1], correlation_index: &[Some(0), Some(1)] };
+        let ellipsoid = match &model.cross {
+            Cross::Correlation { matrix, .. } => Some(Ellipsoid::new(matrix.clone(), &model.grid.price_shocks)),
+            _ => None,
+        };
+        let ctx = GridContext {
+            model: &model,
+            risk: &risk,
+            underlying_of: &[0, 1],
+            correlation_index: &[Some(0), Some(1)],
+            ellipsoid: ellipsoid.as_ref(),
+        };
         aggregate(&book, &ctx).remove(0)
     }
 
@@ -172,11 +197,15 @@ mod tests {
         assert!((joint.initial - 2.0).abs() < 1e-12);
         assert_eq!(joint.driver, Some(Driver::Joint { scenario: 0 }));
         assert!((joint.undiversified - 18.0).abs() < 1e-12);
-        // Long 10 (sign +), short 8 (sign -), rho 0.8: sqrt(100 + 64 - 2 * 0.8 * 80) = sqrt(36) = 6.
+        // rho 0.8 on a two-shock grid (x = -1, 1): no joint move fits in the ellipse, so each
+        // underlying moves alone while the other sits out at its most favourable shock: A at -10%
+        // (-10) with B short at -10% (+8) loses 2.
         let names = vec!["A".to_owned(), "B".to_owned()];
         let rho = CorrelationMatrix::new(names, vec![1.0, 0.8, 0.8, 1.0]).expect("valid");
         let corr = pair(Cross::Correlation { matrix: rho.clone(), floor_largest: false });
-        assert!((corr.initial - 6.0).abs() < 1e-9, "{}", corr.initial);
+        assert!((corr.initial - 2.0).abs() < 1e-9, "{}", corr.initial);
+        assert_eq!(corr.driver, Some(Driver::Underlying { underlying: 0, scenario: 0 }));
+        assert_eq!(corr.binding.to_vec(), vec![Some(0), Some(0)]);
         let floored = pair(Cross::Correlation { matrix: rho, floor_largest: true });
         assert!((floored.initial - 10.0).abs() < 1e-9);
     }

@@ -8,14 +8,14 @@
 use arrow_buffer::ScalarBuffer;
 use smallvec::SmallVec;
 
-use super::cross::correlation_margin;
+use super::cross::{correlation_outcome, others_least, CrossScratch};
 use super::model::Cross;
-use super::outcome::{AccountOutcome, Driver, GridContext};
+use super::outcome::{AccountOutcome, Driver, GridContext, UnderlyingOutcome};
 use crate::domain::book::Book;
 use crate::pricing::greeks::Greeks;
 use crate::risk::group_pnl::AccountGroups;
 use crate::risk::kernels::{self, WeightedRow};
-use crate::risk::worst_loss::{loss_of_least, worst_loss};
+use crate::risk::worst_loss::loss_of_least;
 use crate::scenarios::ScenarioSet;
 
 /// Where one task writes its positions' attribution: slices of the three columns, starting at
@@ -88,33 +88,101 @@ pub struct AttributionScratch<'a> {
     reduced: Vec<f64>,
     /// The account's margin without each position of the current group.
     without: Vec<f64>,
+    /// Per vol shock, the largest P&L over price shocks of a group without one position.
+    favourable: Vec<f64>,
+    /// The correlation rule on the account without a whole group (the account's own state stays
+    /// in the aggregation's scratch).
+    cross: CrossScratch,
 }
 
-/// Grid margin of the account with group `k`'s requirement and worst scenario replaced (or the
-/// group removed, `None`), by the rules of `aggregate` for cross="sum" and "correlation": the
-/// other groups' requirements and worst scenarios are reused as they are.
-fn margin_without(
+/// Grid margin of the account without group `k` (its only position removed), by the rules of
+/// `aggregate` for cross="sum" and "correlation": the other groups are kept as they are.
+fn margin_without_group<'a>(
     k: usize,
-    replaced: Option<(f64, Option<u32>)>,
     outcome: &AccountOutcome,
-    ctx: &GridContext<'_>,
+    groups: &AccountGroups<'_>,
+    ctx: &GridContext<'a>,
+    scratch: &mut AttributionScratch<'a>,
 ) -> f64 {
-    let groups: SmallVec<[(u32, f64, Option<u32>); 2]> = outcome
-        .underlyings
-        .iter()
-        .enumerate()
-        .filter_map(|(j, u)| match (j == k, replaced) {
-            (false, _) => Some((u.underlying, u.requirement, u.worst)),
-            (true, Some((r, w))) => Some((u.underlying, r, w)),
-            (true, None) => None,
-        })
-        .collect();
-    let undiversified = groups.iter().fold(0.0, |acc, g| acc + g.1);
-    match &ctx.model.cross {
-        Cross::Correlation { matrix, floor_largest } => {
-            correlation_margin(&groups, undiversified, matrix, *floor_largest, ctx)
+    let undiversified =
+        outcome.underlyings.iter().enumerate().filter(|&(j, _)| j != k).fold(0.0, |acc, (_, u)| acc + u.requirement);
+    match (&ctx.model.cross, ctx.ellipsoid) {
+        (Cross::Correlation { floor_largest, .. }, Some(ellipsoid)) => {
+            let n = ctx.risk.n_scenarios;
+            let rest: SmallVec<[UnderlyingOutcome; 2]> =
+                outcome.underlyings.iter().enumerate().filter(|&(j, _)| j != k).map(|(_, u)| u.clone()).collect();
+            scratch.reduced.clear();
+            for j in (0..outcome.underlyings.len()).filter(|&j| j != k) {
+                scratch.reduced.extend_from_slice(&groups.pnl[j * n..(j + 1) * n]);
+            }
+            let c = correlation_outcome(
+                &rest,
+                &scratch.reduced,
+                undiversified,
+                *floor_largest,
+                ctx,
+                ellipsoid,
+                &mut scratch.cross,
+            );
+            c.initial
         }
-        Cross::Sum | Cross::Joint => undiversified,
+        _ => undiversified,
+    }
+}
+
+/// cross="correlation": the account's margin without each position of group `k` (of two or
+/// more positions), into `scratch.without`. Without position p, group k's P&L is its P&L minus
+/// `q x risk row`, and only k's block changes: its least becomes the least over grid points of
+/// (the rest of the block's least there, [`others_least`]) + (k's P&L there, or its most
+/// favourable P&L at that vol shock when it sits out). Equal to margining the book without p up
+/// to rounding of those sums (a few ulps of the account's P&L scale); the margin is continuous
+/// in them.
+#[allow(clippy::too_many_arguments)]
+fn correlation_without_each<'a>(
+    book: &Book,
+    k: usize,
+    group: &[usize],
+    outcome: &AccountOutcome,
+    groups: &AccountGroups<'_>,
+    ctx: &GridContext<'a>,
+    cross: &mut CrossScratch,
+    scratch: &mut AttributionScratch<'a>,
+) {
+    let Cross::Correlation { floor_largest, .. } = ctx.model.cross else { return };
+    let (n, nv) = (ctx.risk.n_scenarios, ctx.model.grid.vol_shocks.len());
+    let rest = others_least(ctx, k, cross);
+    let pnl = &groups.pnl[k * n..(k + 1) * n];
+    let requirements = &outcome.underlyings;
+    let before = requirements[..k].iter().fold(0.0, |acc, u| acc + u.requirement);
+    let largest_other =
+        requirements.iter().enumerate().filter(|&(j, _)| j != k).fold(0.0f64, |m, (_, u)| m.max(u.requirement));
+    for &p in group {
+        let (c, q) = (book.instrument[p], book.quantity[p]);
+        let (mut least_alone, mut least) = (f64::INFINITY, f64::INFINITY);
+        scratch.favourable.clear();
+        scratch.favourable.resize(nv, f64::NEG_INFINITY);
+        // The vol shock of scenario s is s % nv, counted along rather than divided.
+        let mut v = 0;
+        for b in 0..ctx.risk.n_blocks() {
+            let range = ctx.risk.block_range(b);
+            for (s, &x) in range.zip(ctx.risk.block_row(b, c)) {
+                let r = pnl[s] - q * x;
+                least_alone = least_alone.min(r);
+                least = least.min(cross.others[s] + r);
+                scratch.favourable[v] = scratch.favourable[v].max(r);
+                v = if v + 1 == nv { 0 } else { v + 1 };
+            }
+        }
+        for (v, &best) in scratch.favourable.iter().enumerate() {
+            least = least.min(cross.others[n + v] + best);
+        }
+        let requirement = loss_of_least(least_alone);
+        let undiversified = requirements[k + 1..].iter().fold(before + requirement, |acc, u| acc + u.requirement);
+        let mut margin = loss_of_least(rest + least).min(undiversified);
+        if floor_largest {
+            margin = margin.max(largest_other).max(requirement);
+        }
+        scratch.without.push(margin);
     }
 }
 
@@ -144,11 +212,12 @@ fn least_without_each<'a>(
 ///   P&L) and the margin is continuous in it; one pass over the total serves the whole group.
 /// - cross="sum": only group k's worst loss changes, to that of its P&L minus `q x row` (same
 ///   argument), then the requirements are added in the account's order.
-/// - cross="correlation": a requirement's sign follows its worst scenario, which is not
-///   continuous in rounding, so group k is re-summed from its other positions in order, exactly as
-///   margining the book without p would.
+/// - cross="correlation": see [`correlation_without_each`]; an account on one underlying pays its
+///   grid requirement, as under "sum".
+/// - a group of one position: the account without that underlying.
 ///
 /// Tests compare every mode with margining the book without p.
+#[allow(clippy::too_many_arguments)]
 fn margins_without<'a>(
     book: &Book,
     k: usize,
@@ -156,6 +225,7 @@ fn margins_without<'a>(
     outcome: &AccountOutcome,
     groups: &AccountGroups<'_>,
     ctx: &GridContext<'a>,
+    cross: &mut CrossScratch,
     scratch: &mut AttributionScratch<'a>,
 ) {
     let n = ctx.risk.n_scenarios;
@@ -165,8 +235,15 @@ fn margins_without<'a>(
             least_without_each(book, group, groups.total, ctx, scratch);
             scratch.without.extend(scratch.least.iter().map(|&least| loss_of_least(least)));
         }
-        _ if group.len() == 1 => scratch.without.push(margin_without(k, None, outcome, ctx)),
-        Cross::Sum => {
+        _ if group.len() == 1 => {
+            let margin = margin_without_group(k, outcome, groups, ctx, scratch);
+            scratch.without.push(margin);
+        }
+        // One underlying under cross="correlation" pays its grid requirement, as under "sum".
+        Cross::Correlation { .. } if outcome.underlyings.len() > 1 => {
+            correlation_without_each(book, k, group, outcome, groups, ctx, cross, scratch)
+        }
+        Cross::Sum | Cross::Correlation { .. } => {
             least_without_each(book, group, &groups.pnl[k * n..(k + 1) * n], ctx, scratch);
             // The requirements with group k's replaced, added in the account's order.
             let requirements = &outcome.underlyings;
@@ -174,23 +251,6 @@ fn margins_without<'a>(
             let after = &requirements[k + 1..];
             for &least in &scratch.least {
                 scratch.without.push(after.iter().fold(before + loss_of_least(least), |acc, u| acc + u.requirement));
-            }
-        }
-        Cross::Correlation { .. } => {
-            for &p in group {
-                scratch.reduced.clear();
-                scratch.reduced.resize(n, 0.0);
-                for b in 0..ctx.risk.n_blocks() {
-                    scratch.rows.clear();
-                    scratch.rows.extend(
-                        group
-                            .iter()
-                            .filter(|&&other| other != p)
-                            .map(|&other| (book.quantity[other], ctx.risk.block_row(b, book.instrument[other]))),
-                    );
-                    kernels::accumulate(&mut scratch.reduced[ctx.risk.block_range(b)], &scratch.rows);
-                }
-                scratch.without.push(margin_without(k, Some(worst_loss(&scratch.reduced)), outcome, ctx));
             }
         }
     }
@@ -201,7 +261,8 @@ fn margins_without<'a>(
 /// order) appended to `explains`.
 ///
 /// `groups` is the account's P&L per underlying as the aggregation just computed it (see
-/// `aggregate::account_pnl`), so nothing is summed twice.
+/// `aggregate::account_pnl`), so nothing is summed twice; `cross` holds the correlation rule's
+/// state for the account, as the aggregation left it.
 #[allow(clippy::too_many_arguments)]
 pub fn attribute_account<'a>(
     book: &Book,
@@ -209,6 +270,7 @@ pub fn attribute_account<'a>(
     ctx: &GridContext<'a>,
     inputs: &AttributionInputs<'_>,
     groups: &AccountGroups<'_>,
+    cross: &mut CrossScratch,
     out: &mut PositionColumns<'_>,
     base: usize,
     explains: &mut Vec<Explain>,
@@ -220,9 +282,10 @@ pub fn attribute_account<'a>(
         let driver = match (&ctx.model.cross, outcome.driver) {
             (Cross::Joint, Some(Driver::Joint { scenario })) => Some(scenario),
             (Cross::Joint, _) => None,
-            _ => outcome.underlyings[k].worst,
+            (Cross::Correlation { .. }, _) => outcome.binding.get(k).copied().flatten(),
+            (Cross::Sum, _) => outcome.underlyings[k].worst,
         };
-        margins_without(book, k, group, outcome, groups, ctx, scratch);
+        margins_without(book, k, group, outcome, groups, ctx, cross, scratch);
         // The driving scenario's block and place in it, found once for the group.
         let driving = driver.map(|s| ctx.risk.locate(s as usize));
         for (&p, &without) in group.iter().zip(&scratch.without) {
@@ -353,7 +416,7 @@ mod tests {
     }
 
     #[test]
-    fn contributions_add_up_to_the_undiversified_margin() {
+    fn contributions_add_up_to_the_margin_or_the_undiversified_margin() {
         for (mode, engine) in modes() {
             let run = engine.margin(positions(&BOOK).view("positions"), true).expect("margined");
             let accounts = run.accounts_batch().expect("a table");
@@ -364,9 +427,9 @@ mod tests {
             let benefit = f64_column(&accounts, "cross_underlying_benefit");
             for (a, id) in str_column(&accounts, "account_id").iter().enumerate() {
                 let total = owners.iter().zip(&contribution).filter(|(o, _)| *o == id).fold(0.0, |s, (_, c)| s + c);
-                // Joint: the positions' losses in the one driving scenario make the margin. Sum and
-                // correlation: each underlying's worst, which add up to the undiversified margin.
-                let expected = if mode == "joint" { initial[a] } else { initial[a] + benefit[a] };
+                // Joint and correlation: the positions' losses in the one driving (joint) move make
+                // the margin. Sum: each underlying's worst, which add up to the undiversified margin.
+                let expected = if mode == "sum" { initial[a] + benefit[a] } else { initial[a] };
                 assert!((total - expected).abs() <= 1e-9, "{mode} {id:?}: {total} vs {expected}");
             }
         }

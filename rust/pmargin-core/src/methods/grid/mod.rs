@@ -5,13 +5,15 @@
 //! - [`spec`]: the typed spec and its parser;
 //! - [`outcome`]: what an account's margin is made of;
 //! - [`aggregate`]: accounts in parallel, worst loss per underlying, the cross rule;
-//! - [`cross`]: the correlation aggregate and the driving underlying;
+//! - [`ellipsoid`]: the joint moves of the correlation rule, per held set;
+//! - [`cross`]: the correlation rule over those moves and the driving underlying;
 //! - [`attribution`]: contributions, standalone and incremental margins, the explain;
 //! - [`tables`]: the result tables.
 
 pub mod aggregate;
 pub mod attribution;
 pub mod cross;
+pub mod ellipsoid;
 pub mod model;
 pub mod outcome;
 pub mod spec;
@@ -22,6 +24,7 @@ use std::sync::Arc;
 use arrow_array::RecordBatch;
 
 use self::attribution::{Attribution, AttributionInputs};
+use self::ellipsoid::Ellipsoid;
 use self::model::{Cross, GridModel};
 use self::outcome::{AccountOutcome, GridContext};
 use super::{Method, MethodConfig, Outcome, RunView};
@@ -45,6 +48,8 @@ pub struct GridMethod {
     labels: Vec<String>,
     /// Index in the correlation matrix of each underlyings-table row (cross="correlation").
     correlation_index: Vec<Option<usize>>,
+    /// The joint moves of cross="correlation".
+    ellipsoid: Option<Ellipsoid>,
 }
 
 impl GridMethod {
@@ -61,6 +66,7 @@ impl GridMethod {
             risk: &self.risk,
             underlying_of: &valuation.underlying_of,
             correlation_index: &self.correlation_index,
+            ellipsoid: self.ellipsoid.as_ref(),
         }
     }
 }
@@ -78,15 +84,16 @@ impl MethodConfig for GridModel {
         valuation.drop_missing(&set);
         let risk = RiskArrays::build(&valuation.contracts, &valuation.base_values, &set)?;
         valuation.mark_non_finite(&risk.non_finite);
-        let correlation_index = match &self.cross {
+        let (correlation_index, ellipsoid) = match &self.cross {
             Cross::Correlation { matrix, .. } => {
                 mark_uncorrelated(valuation, matrix);
-                valuation.underlyings.names.iter().map(|n| matrix.index_of(n)).collect()
+                let index = valuation.underlyings.names.iter().map(|n| matrix.index_of(n)).collect();
+                (index, Some(Ellipsoid::new(matrix.clone(), &self.grid.price_shocks)))
             }
-            _ => vec![None; valuation.underlyings.names.len()],
+            _ => (vec![None; valuation.underlyings.names.len()], None),
         };
         let labels = grid_labels(&valuation.underlyings, &self);
-        Ok(Arc::new(GridMethod { model: self, set, risk, labels, correlation_index }))
+        Ok(Arc::new(GridMethod { model: self, set, risk, labels, correlation_index, ellipsoid }))
     }
 }
 
@@ -194,7 +201,7 @@ mod tests {
         let risk = RiskArrays::build(&valuation.contracts, &valuation.base_values, &set).expect("finite");
         let labels = grid_labels(&valuation.underlyings, &model);
         valuation.mark_non_finite(&risk.non_finite);
-        (valuation, GridMethod { model, set, risk, labels, correlation_index: vec![None; n] })
+        (valuation, GridMethod { model, set, risk, labels, correlation_index: vec![None; n], ellipsoid: None })
     }
 
     pub(in crate::methods::grid) fn model(price_shocks: &[f64], vol_shocks: &[f64], cross: Cross) -> GridModel {

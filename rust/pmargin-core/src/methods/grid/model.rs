@@ -12,7 +12,7 @@ pub enum Cross {
     Sum,
     /// Each scenario hits every underlying at once; worst total.
     Joint,
-    /// sqrt(s' R' rho R s) over signed per-underlying requirements (docs/methods.md).
+    /// The worst total over the joint moves inside the correlation ellipsoid (docs/methods.md).
     Correlation { matrix: CorrelationMatrix, floor_largest: bool },
 }
 

@@ -3,6 +3,7 @@
 
 use smallvec::SmallVec;
 
+use super::ellipsoid::Ellipsoid;
 use super::model::GridModel;
 use crate::risk::arrays::RiskArrays;
 
@@ -18,7 +19,8 @@ pub struct UnderlyingOutcome {
 /// Which scenario drives an account's margin.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Driver {
-    /// cross="sum" or "correlation": the worst scenario of the underlying with the largest requirement.
+    /// cross="sum": the worst scenario of the underlying with the largest requirement;
+    /// cross="correlation": the scenario of the underlying losing most in the binding joint move.
     Underlying { underlying: u32, scenario: u32 },
     /// cross="joint": a scenario applied to every underlying at once.
     Joint { scenario: u32 },
@@ -34,6 +36,9 @@ pub struct AccountOutcome {
     /// First-seen order within the account (inline for up to two: no allocation per account
     /// in the usual books).
     pub underlyings: SmallVec<[UnderlyingOutcome; 2]>,
+    /// cross="correlation": each underlying's scenario in the binding joint move (same order as
+    /// `underlyings`); empty for the other rules.
+    pub binding: SmallVec<[Option<u32>; 2]>,
 }
 
 /// What grid aggregation needs besides the book.
@@ -43,4 +48,6 @@ pub struct GridContext<'a> {
     pub underlying_of: &'a [u32],
     /// Index in the correlation matrix of each underlyings-table row (cross="correlation").
     pub correlation_index: &'a [Option<usize>],
+    /// The joint moves of cross="correlation" (None for the other rules).
+    pub ellipsoid: Option<&'a Ellipsoid>,
 }

@@ -264,6 +264,7 @@ mod tests {
                 undiversified: 12.0,
                 driver: Some(Driver::Underlying { underlying: 1, scenario: 1 }),
                 underlyings: smallvec![u(1, 8.0, Some(1)), u(0, 4.0, Some(0))],
+                binding: smallvec![],
             },
             AccountOutcome {
                 initial: 2.0,
@@ -271,6 +272,7 @@ mod tests {
                 undiversified: 5.0,
                 driver: Some(Driver::Joint { scenario: 0 }),
                 underlyings: smallvec![u(0, 5.0, Some(0))],
+                binding: smallvec![],
             },
             AccountOutcome { underlyings: smallvec![u(0, 0.0, None)], ..AccountOutcome::default() },
         ]
