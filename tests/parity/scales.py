@@ -60,7 +60,7 @@ def contracts_of(book: Book) -> dict[str, Contract]:
     """Every instrument of the book that can be priced, as the reference's contract."""
     market = book.market()
     underlyings = read_underlyings(market.underlyings)
-    vols = read_vols(market.vols)
+    vols = read_vols(market.vols, None)
     out: dict[str, Contract] = {}
     for iid, inst in read_instruments(book.instruments).items():
         if inst.underlying in underlyings and (inst.kind != "option" or iid in vols):

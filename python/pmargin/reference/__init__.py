@@ -32,6 +32,7 @@ import pyarrow as pa
 
 from ..errors import MarginConfigError, MarginInputError
 from ..io import to_table
+from ..limits import Limits
 from ..market import Market
 from ..models import GridModel, HistoricalModel, MonteCarloModel
 from ..result import GreeksResult, MarginResult
@@ -57,16 +58,21 @@ def margin(
     model: GridModel | HistoricalModel | MonteCarloModel | None = None,
     *,
     by_position: bool = False,
+    limits: Limits | None = None,
 ) -> MarginResult:
     """Margins of every account in ``positions`` under ``model`` (default :class:`GridModel`).
 
     Validates every input first (raising :class:`~pmargin.errors.MarginInputError` at the first
     problem), then prices each held contract once per scenario and aggregates per account.
-    ``by_position=True`` (grid models only) adds ``.by_position`` and ``.explain``.
+    ``by_position=True`` (grid models only) adds ``.by_position`` and ``.explain``. ``limits``
+    (default :class:`~pmargin.Limits`) bounds implausible inputs, as in :func:`pmargin.margin`.
     """
     model = GridModel() if model is None else model
+    limits = checked_limits(limits)
     if isinstance(model, (HistoricalModel, MonteCarloModel)):
-        result = measure_margin(to_table(positions, "positions"), to_table(instruments, "instruments"), market, model)
+        result = measure_margin(
+            to_table(positions, "positions"), to_table(instruments, "instruments"), market, model, limits
+        )
         if by_position:
             raise MarginConfigError(
                 "by_position is available for the grid model only (historical and Monte Carlo report their tail "
@@ -81,7 +87,7 @@ def margin(
         )
     positions_table = to_table(positions, "positions")
     underlyings = read_underlyings(market.underlyings)
-    vols = read_vols(market.vols)
+    vols = read_vols(market.vols, limits.max_implied_vol)
     instrument_rows = read_instruments(to_table(instruments, "instruments"))
     position_rows = read_positions(positions_table)
     correlation = model.correlation if model.cross == "correlation" else None
@@ -113,11 +119,20 @@ def margin(
     )
 
 
-def instrument_values(instruments: TableLike, market: Market) -> pa.Table:
+def checked_limits(limits: Limits | None) -> Limits:
+    """``limits``, or the defaults; anything else is a TypeError, as in the native engine."""
+    if limits is None:
+        return Limits()
+    if not isinstance(limits, Limits):
+        raise TypeError(f"limits must be a pmargin.Limits, got {type(limits).__name__}")
+    return limits
+
+
+def instrument_values(instruments: TableLike, market: Market, *, limits: Limits | None = None) -> pa.Table:
     """``instrument_id`` and ``price`` (one unit, multiplier included, unshocked market) of every
     instrument whose market data is complete and which has not expired; others are skipped."""
     underlyings = read_underlyings(market.underlyings)
-    vols = read_vols(market.vols)
+    vols = read_vols(market.vols, checked_limits(limits).max_implied_vol)
     rows = read_instruments(to_table(instruments, "instruments"))
     ids: list[str] = []
     prices: list[float] = []
@@ -129,12 +144,12 @@ def instrument_values(instruments: TableLike, market: Market) -> pa.Table:
     return pa.table({"instrument_id": pa.array(ids, pa.string()), "price": pa.array(prices, pa.float64())})
 
 
-def value(instruments: TableLike, market: Market) -> pa.Table:
+def value(instruments: TableLike, market: Market, *, limits: Limits | None = None) -> pa.Table:
     """As :func:`pmargin.value`: per instrument and per unit (multiplier included) ``price`` (the
     base value), ``delta``, ``gamma``, ``vega``, ``theta``. Every instrument must be priceable:
     the first one that is not (table order) raises its market problem."""
     underlyings = read_underlyings(market.underlyings)
-    vols = read_vols(market.vols)
+    vols = read_vols(market.vols, checked_limits(limits).max_implied_vol)
     rows = read_instruments(to_table(instruments, "instruments"))
     for inst in rows.values():
         problem = market_problem(inst, underlyings, vols, market.as_of_ns)
@@ -144,12 +159,14 @@ def value(instruments: TableLike, market: Market) -> pa.Table:
     return value_table(list(rows), [base_value(c) for c in contracts], [unit_greeks(c) for c in contracts])
 
 
-def greeks(positions: TableLike, instruments: TableLike, market: Market) -> GreeksResult:
+def greeks(
+    positions: TableLike, instruments: TableLike, market: Market, *, limits: Limits | None = None
+) -> GreeksResult:
     """As :func:`pmargin.greeks`: the Greeks of every netted position and their sums per account
     and underlying (:mod:`.output.greeks`)."""
     positions_table = to_table(positions, "positions")
     underlyings = read_underlyings(market.underlyings)
-    vols = read_vols(market.vols)
+    vols = read_vols(market.vols, checked_limits(limits).max_implied_vol)
     instrument_rows = read_instruments(to_table(instruments, "instruments"))
     position_rows = read_positions(positions_table)
     check_held(position_rows, instrument_rows, underlyings, vols, market.as_of_ns)

@@ -4,11 +4,13 @@
 
 use std::sync::Arc;
 
-use arrow_array::{new_empty_array, Array, ArrayRef, RecordBatch};
+use arrow_array::{new_empty_array, Array, ArrayRef, Int64Array, RecordBatch, StringArray};
+use arrow_schema::DataType;
 use arrow_select::interleave::interleave;
 
 use crate::domain::book::{read_book, Book};
 use crate::error::{MarginError, Result};
+use crate::input::table::{integer_values, string_values};
 use crate::input::Table;
 use crate::methods::{Method, MethodSpec, Outcome, RunView};
 use crate::output::greeks;
@@ -149,16 +151,21 @@ impl MarginRun {
     }
 }
 
-/// Gather the account_id cell of each account's first row, keeping the input's Arrow type.
+/// The account_id cell of each account's first row, as Utf8 for string ids and Int64 for integer
+/// ids whatever their input encoding (Utf8View, LargeUtf8, dictionaries, narrower or unsigned
+/// integers): one output type per kind that every Arrow consumer can sort, filter and write
+/// (docs/methods.md, "Inputs"). The ids were validated when the book was read (UTF-8; integers
+/// that fit an int64).
 fn first_account_ids(positions: Table<'_>, first_rows: &[usize]) -> Result<ArrayRef> {
     let index = positions
         .schema()
         .index_of("account_id")
         .map_err(|_| MarginError::column("positions", "account_id", "missing column"))?;
     let dtype = positions.schema().field(index).data_type().clone();
+    let integer = dtype.is_integer() || matches!(&dtype, DataType::Dictionary(_, v) if v.is_integer());
     let columns: Vec<&dyn Array> = positions.batches().iter().map(|b| b.column(index).as_ref()).collect();
     if first_rows.is_empty() || columns.is_empty() {
-        return Ok(new_empty_array(&dtype));
+        return Ok(new_empty_array(if integer { &DataType::Int64 } else { &DataType::Utf8 }));
     }
     let mut starts = Vec::with_capacity(columns.len());
     let mut total = 0;
@@ -173,16 +180,23 @@ fn first_account_ids(positions: Table<'_>, first_rows: &[usize]) -> Result<Array
             (batch, row - starts[batch])
         })
         .collect();
-    interleave(&columns, &picks).map_err(|e| MarginError::Internal(format!("gathering account ids: {e}")))
+    let gathered =
+        interleave(&columns, &picks).map_err(|e| MarginError::Internal(format!("gathering account ids: {e}")))?;
+    match gathered.data_type() {
+        DataType::Utf8 | DataType::Int64 => Ok(gathered),
+        _ if integer => {
+            let values = integer_values(gathered.as_ref())
+                .ok_or_else(|| MarginError::Internal("account ids are not integers".into()))?;
+            Ok(Arc::new(Int64Array::from_iter(values.into_iter().map(|v| v.and_then(|v| i64::try_from(v).ok())))))
+        }
+        _ => Ok(Arc::new(StringArray::from_iter(string_values(gathered.as_ref())))),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use arrow_array::cast::AsArray;
     use arrow_array::types::Int64Type;
-    use arrow_array::Int64Array;
-    use arrow_schema::DataType;
-
     use super::*;
     use crate::domain::option_terms::OptionType;
     use crate::pricing::greeks::vanilla;

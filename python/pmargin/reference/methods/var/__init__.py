@@ -26,6 +26,7 @@ from __future__ import annotations
 import pyarrow as pa
 
 from ....errors import MarginInputError
+from ....limits import Limits
 from ....market import Market
 from ....models import MonteCarloModel
 from ....result import MarginResult
@@ -52,7 +53,9 @@ def model_windows(model: MeasureModel) -> list[Window]:
     return windows
 
 
-def measure_margin(positions: pa.Table, instruments: pa.Table, market: Market, model: MeasureModel) -> MarginResult:
+def measure_margin(
+    positions: pa.Table, instruments: pa.Table, market: Market, model: MeasureModel, limits: Limits
+) -> MarginResult:
     """Margins of every account under a VaR / ES model.
 
     Checks, in order: underlyings, vols, instruments, the model's windows (moves then stressed;
@@ -60,7 +63,7 @@ def measure_margin(positions: pa.Table, instruments: pa.Table, market: Market, m
     row order for an unknown instrument, a market problem or an underlying that a window cannot
     move (normal window first)."""
     underlyings = read_underlyings(market.underlyings)
-    vols = read_vols(market.vols)
+    vols = read_vols(market.vols, limits.max_implied_vol)
     instrument_rows = read_instruments(instruments)
     windows = model_windows(model)
     ks = [tail_count(w.n, model.confidence) for w in windows]
