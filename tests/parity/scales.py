@@ -77,7 +77,7 @@ def pnl_scales(book: Book, model: GridModel) -> dict[Any, float]:
     market = book.market()
     books = net_positions(read_positions(book.positions))
     instruments = read_instruments(book.instruments)
-    underlyings, vols = read_underlyings(market.underlyings), read_vols(market.vols)
+    underlyings, vols = read_underlyings(market.underlyings), read_vols(market.vols, None)
     arrays = held_risk_arrays(books, instruments, underlyings, vols, market.as_of_ns, model)
     return {
         b.account_id: 1.0 + sum(max(abs(p.quantity * x) for x in arrays[p.instrument_id]) for p in b.positions)
