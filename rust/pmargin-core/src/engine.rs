@@ -197,6 +197,7 @@ fn first_account_ids(positions: Table<'_>, first_rows: &[usize]) -> Result<Array
 mod tests {
     use arrow_array::cast::AsArray;
     use arrow_array::types::Int64Type;
+    use arrow_array::Int32Array;
     use super::*;
     use crate::domain::option_terms::OptionType;
     use crate::pricing::greeks::vanilla;
@@ -285,6 +286,48 @@ mod tests {
         assert_all_close(&f64_column(&accounts, "initial_margin"), &[20.0, 30.0, 10.0], 1e-9);
         let by = run.by_underlying_batch().expect("a table");
         assert_eq!(by.column(0).as_primitive::<Int64Type>().values().to_vec(), vec![9, 9, 5, 7]);
+    }
+
+    #[test]
+    fn ids_come_out_as_utf8_or_int64_whatever_their_encoding() {
+        use arrow_array::types::Int32Type;
+        use arrow_array::{DictionaryArray, Int16Array, LargeStringArray, StringViewArray, UInt64Array};
+        let engine = two_underlyings().engine(&grid_spec(&[-0.1, 0.1], &[0.0], "sum", 1.0, None)).expect("valid");
+        let dict_strings: DictionaryArray<Int32Type> = vec!["y", "x", "y"].into_iter().collect();
+        let ints: DictionaryArray<Int32Type> =
+            DictionaryArray::try_new(Int32Array::from(vec![1, 0, 1]), Arc::new(Int16Array::from(vec![7, 9])))
+                .expect("valid");
+        let encodings: Vec<(ArrayRef, DataType)> = vec![
+            (Arc::new(LargeStringArray::from(vec!["y", "x", "y"])), DataType::Utf8),
+            (Arc::new(StringViewArray::from(vec!["y", "x", "y"])), DataType::Utf8),
+            (Arc::new(dict_strings), DataType::Utf8),
+            (Arc::new(Int16Array::from(vec![9, 7, 9])), DataType::Int64),
+            (Arc::new(UInt64Array::from(vec![9, 7, 9])), DataType::Int64),
+            (Arc::new(ints), DataType::Int64),
+        ];
+        for (ids, expected) in encodings {
+            let t = table(vec![
+                ("account_id", ids),
+                ("instrument_id", strings(&["FA", "FA", "FB"])),
+                ("quantity", floats(&[1.0, 2.0, 1.0])),
+            ]);
+            let run = engine.margin(t.view("positions"), false).expect("margined");
+            let accounts = run.accounts_batch().expect("a table");
+            assert_eq!(accounts.schema().field(0).data_type(), &expected);
+            assert_eq!(run.by_underlying_batch().expect("a table").schema().field(0).data_type(), &expected);
+            assert_eq!(accounts.num_rows(), 2);
+        }
+        let too_big = table(vec![
+            ("account_id", Arc::new(UInt64Array::from(vec![1, u64::MAX])) as ArrayRef),
+            ("instrument_id", strings(&["FA", "FA"])),
+            ("quantity", floats(&[1.0, 2.0])),
+        ]);
+        let err = engine.margin(too_big.view("positions"), false).err().expect("above int64");
+        assert_eq!(
+            err.to_string(),
+            "positions.account_id, row 1: 18446744073709551615 does not fit an int64 (integer account ids are int64 \
+             in results)"
+        );
     }
 
     #[test]

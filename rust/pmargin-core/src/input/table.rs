@@ -478,4 +478,66 @@ mod tests {
         assert!(t.strings("i").unwrap_err().to_string().contains("expected a string column"));
         assert_eq!(t.strings("zz").unwrap_err().to_string(), "t.zz: missing column");
     }
+
+    #[test]
+    fn times_must_fit_int64_nanoseconds() {
+        use arrow_array::{Date32Array, TimestampNanosecondArray, TimestampSecondArray};
+        // The ends of the range are accepted, whatever the unit; one step beyond is an error.
+        let max_s = i64::MAX / 1_000_000_000;
+        let (schema, batches) = batch(vec![
+            ("ns", Arc::new(TimestampNanosecondArray::from(vec![Some(i64::MIN), None, Some(i64::MAX)]))),
+            ("s", Arc::new(TimestampSecondArray::from(vec![Some(-max_s), Some(max_s), Some(max_s + 1)]))),
+            ("d", Arc::new(Date32Array::from(vec![Some(0), Some(106_751), Some(2_932_896)]))),
+        ]);
+        let t = Table::new("t", &schema, &batches);
+        assert_eq!(t.times_ns("ns").expect("in range"), vec![Some(i64::MIN), None, Some(i64::MAX)]);
+        let expected = format!("t.s, row 2: time is {TIME_RANGE}");
+        assert_eq!(t.times_ns("s").unwrap_err().to_string(), expected);
+        // 2262-04-11 is day 106,751; 9999-12-31 is day 2,932,896.
+        assert_eq!(t.times_ns("d").unwrap_err().to_string(), format!("t.d, row 2: time is {TIME_RANGE}"));
+    }
+
+    #[test]
+    fn decimals_become_the_nearest_float() {
+        use arrow_array::{Decimal128Array, Decimal256Array};
+        use arrow_buffer::i256;
+        let d128 = Decimal128Array::from(vec![Some(12_345), None, Some(-1), Some(i128::MAX / 7)])
+            .with_precision_and_scale(38, 2)
+            .expect("valid decimal");
+        let big = i256::from_i128(i128::MAX).wrapping_mul(i256::from_i128(1000));
+        let d256 = Decimal256Array::from(vec![Some(i256::from_i128(5)), Some(big)])
+            .with_precision_and_scale(76, -3)
+            .expect("valid decimal");
+        let (schema, batches) = batch(vec![("a", Arc::new(d128))]);
+        let t = Table::new("t", &schema, &batches);
+        let got = t.numbers("a").expect("decimals are numbers");
+        let exact: f64 = format!("{}e-2", i128::MAX / 7).parse().expect("a number");
+        assert_eq!(got, vec![Some(123.45), None, Some(-0.01), Some(exact)]);
+        let big_exact: f64 = format!("{}e3", i128::MAX.to_string() + "000").parse().expect("a number");
+        let (schema, batches) = batch(vec![("b", Arc::new(d256))]);
+        let t = Table::new("t", &schema, &batches);
+        assert_eq!(t.numbers("b").expect("decimals are numbers"), vec![Some(5000.0), Some(big_exact)]);
+        assert_eq!(decimal(1, 0), 1.0);
+        assert_eq!(decimal(7, -2), 700.0);
+        assert_eq!(decimal(1, 30), 1e-30);
+    }
+
+    #[test]
+    fn invalid_utf8_names_the_row_across_batches() {
+        let good: ArrayRef = Arc::new(StringArray::from(vec!["a", "b"]));
+        let data = arrow_buffer::Buffer::from_vec(b"ok\xff".to_vec());
+        let offsets = arrow_buffer::OffsetBuffer::new(vec![0i32, 2, 3].into());
+        // SAFETY: an array with invalid bytes on purpose; the reader must reject it.
+        let bad: ArrayRef = Arc::new(unsafe { StringArray::new_unchecked(offsets, data, None) });
+        let schema = Arc::new(Schema::new(vec![Field::new("s", DataType::Utf8, true)]));
+        let batches = vec![
+            RecordBatch::try_new(schema.clone(), vec![good]).expect("valid"),
+            RecordBatch::try_new(schema.clone(), vec![bad]).expect("valid layout"),
+        ];
+        let t = Table::new("t", &schema, &batches);
+        let expected = "t.s, row 3: not valid UTF-8 text";
+        assert_eq!(t.strings("s").unwrap_err().to_string(), expected);
+        assert_eq!(t.required_strings("s").unwrap_err().to_string(), expected);
+        assert_eq!(t.plain_strings("s").err().expect("invalid").to_string(), expected);
+    }
 }
