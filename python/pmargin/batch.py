@@ -60,13 +60,22 @@ def margin_in_chunks(
         return result
     chunk_of_row = _chunk_of_row(codes, chunk_positions)
     order, bounds = _group_rows(chunk_of_row)
-    ordered = table if order is None else table.take(pa.array(order))
+    ordered = table if order is None else _without_views(table).take(pa.array(order))
     results: list[MarginResult] = []
     for start, stop in itertools.pairwise(bounds):
         rows = None if order is None else order[start:stop]
         results.append(_margin_chunk(engine, ordered.slice(start, stop - start), start, rows, by_position))
         _report(progress, stop, total)
     return combine(results)
+
+
+def _without_views(table: pa.Table) -> pa.Table:
+    """``table`` with string_view columns (Polars) as large_string: pyarrow has no ``take`` for
+    string_view. A copy of those columns only, made only when the rows must be regrouped."""
+    for i, field in enumerate(table.schema):
+        if pa.types.is_string_view(field.type):
+            table = table.set_column(i, field.name, table.column(i).cast(pa.large_string()))
+    return table
 
 
 def _report(progress: Progress | None, done: int, total: int) -> None:

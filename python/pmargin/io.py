@@ -37,7 +37,9 @@ def to_table(data: TableLike, name: str) -> pa.Table:
         try:
             return pa.table(data)
         except (TypeError, pa.ArrowException) as exc:
-            raise MarginInputError(f"could not import it as an Arrow table: {exc}", table=name) from None
+            raise MarginInputError(
+                f"could not import it as an Arrow table: {exc}{_what_to_call(data)}", table=name
+            ) from None
     if isinstance(data, dict):
         try:
             return pa.table(data)
@@ -54,7 +56,7 @@ def to_table(data: TableLike, name: str) -> pa.Table:
 
 def _what_to_call(data: object) -> str:
     """A hint for an object that is not a table itself but can make one."""
-    for method in ("to_arrow", "to_table", "collect", "to_frame", "read_all"):
+    for method in ("to_frame", "to_table", "collect", "to_arrow", "read_all"):
         if callable(getattr(data, method, None)):
             return f"; call .{method}() on it first"
     return "; build one with pyarrow.table(...)"
