@@ -45,10 +45,13 @@ from .methods.grid.attribution import attribution_tables
 from .methods.grid.tables import accounts_table, by_underlying_table, scenario_matrix
 from .methods.var import measure_margin
 from .output.greeks import greeks_tables, value_table
-from .risk.arrays import held_risk_arrays
+from .risk.arrays import grid_value_problem, held_risk_arrays
 from .valuation import base_value, check_held, make_contract, market_problem, unit_greeks
 
 __all__ = ["greeks", "instrument_values", "margin", "value"]
+
+#: The one-scenario grid prices and Greeks are computed under (as the native valuation engine).
+UNSHOCKED = GridModel(price_shocks=[0.0], vol_shocks=[0.0])
 
 
 def margin(
@@ -99,7 +102,8 @@ def margin(
             f"underlying {underlying!r} is held but is not in the correlation matrix", table="correlation"
         )
 
-    check_held(position_rows, instrument_rows, underlyings, vols, market.as_of_ns, uncorrelated)
+    value_problem = grid_value_problem(underlyings, vols, market.as_of_ns, model)
+    check_held(position_rows, instrument_rows, underlyings, vols, market.as_of_ns, uncorrelated, value_problem)
 
     books = net_positions(position_rows)
     arrays = held_risk_arrays(books, instrument_rows, underlyings, vols, market.as_of_ns, model)
@@ -151,8 +155,9 @@ def value(instruments: TableLike, market: Market, *, limits: Limits | None = Non
     underlyings = read_underlyings(market.underlyings)
     vols = read_vols(market.vols, checked_limits(limits).max_implied_vol)
     rows = read_instruments(to_table(instruments, "instruments"))
+    value_problem = grid_value_problem(underlyings, vols, market.as_of_ns, UNSHOCKED)
     for inst in rows.values():
-        problem = market_problem(inst, underlyings, vols, market.as_of_ns)
+        problem = market_problem(inst, underlyings, vols, market.as_of_ns) or value_problem(inst)
         if problem is not None:
             raise problem
     contracts = [make_contract(inst, underlyings, vols, market.as_of_ns) for inst in rows.values()]
@@ -169,7 +174,8 @@ def greeks(
     vols = read_vols(market.vols, checked_limits(limits).max_implied_vol)
     instrument_rows = read_instruments(to_table(instruments, "instruments"))
     position_rows = read_positions(positions_table)
-    check_held(position_rows, instrument_rows, underlyings, vols, market.as_of_ns)
+    value_problem = grid_value_problem(underlyings, vols, market.as_of_ns, UNSHOCKED)
+    check_held(position_rows, instrument_rows, underlyings, vols, market.as_of_ns, None, value_problem)
     books = net_positions(position_rows)
     unit = {
         pos.instrument_id: unit_greeks(

@@ -14,7 +14,7 @@ Mirrors: rust/pmargin-core/src/risk/arrays.rs
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from ...errors import MarginInputError
 from ...models import GridModel
@@ -37,6 +37,31 @@ def risk_array(c: Contract, shocks: Sequence[Shock], mode: str) -> list[float]:
     """``ra[s] = value(shocked s) - value(base)`` for every scenario, in grid order."""
     base = base_value(c)
     return [shocked_value(c, shock, mode) - base for shock in shocks]
+
+
+def grid_value_problem(
+    underlyings: dict[str, Underlying], vols: dict[str, float], as_of_ns: int, model: GridModel
+) -> Callable[[Instrument], MarginInputError | None]:
+    """Why a held instrument cannot be margined under ``model``'s grid: a value that is not
+    finite under some scenario (the first such scenario), as the core marks it."""
+    shocks = model.scenario_shocks()
+
+    def problem(inst: Instrument) -> MarginInputError | None:
+        ra = risk_array(make_contract(inst, underlyings, vols, as_of_ns), shocks, model.vol_shock)
+        bad = first_non_finite(ra)
+        return None if bad is None else non_finite_error(inst.row, bad)
+
+    return problem
+
+
+def non_finite_error(row: int, scenario: int) -> MarginInputError:
+    """A contract whose value is not finite under ``scenario`` (at its instruments row)."""
+    return MarginInputError(
+        f"its value is not finite under scenario {scenario}: the scenario's moves are too extreme",
+        table="instruments",
+        column="instrument_id",
+        row=row,
+    )
 
 
 def held_risk_arrays(
@@ -99,12 +124,7 @@ def held_window_arrays(
     for iid in sorted(arrays, key=lambda i: instruments[i].row):
         bad = first_non_finite(arrays[iid])
         if bad is not None:
-            raise MarginInputError(
-                f"its value is not finite under scenario {bad}: the scenario's moves are too extreme",
-                table="instruments",
-                column="instrument_id",
-                row=instruments[iid].row,
-            )
+            raise non_finite_error(instruments[iid].row, bad)
     return arrays
 
 
