@@ -195,9 +195,6 @@ fn first_account_ids(positions: Table<'_>, first_rows: &[usize]) -> Result<Array
 
 #[cfg(test)]
 mod tests {
-    use arrow_array::cast::AsArray;
-    use arrow_array::types::Int64Type;
-    use arrow_array::Int32Array;
     use super::*;
     use crate::domain::option_terms::OptionType;
     use crate::pricing::greeks::vanilla;
@@ -206,6 +203,9 @@ mod tests {
         assert_all_close, assert_close, correlation, f64_column, floats, grid_spec, opt_f64_column, positions,
         rebatched, str_column, strings, table, two_underlyings, vols, Market,
     };
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::Int64Type;
+    use arrow_array::Int32Array;
 
     /// Long 2 `FA` (A at 100) and short 1 `FB` (B at 50, multiplier 2), shocks -10% / +10%:
     /// A's P&L is [-20, +20], B's [+10, -10].

@@ -7,9 +7,9 @@
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::{
-    Date32Type, Date64Type, Decimal128Type, Decimal256Type, Decimal32Type, Decimal64Type, Float16Type, Float32Type, Float64Type, Int16Type, Int32Type, Int64Type, Int8Type,
-    TimestampMicrosecondType, TimestampMillisecondType, TimestampNanosecondType, TimestampSecondType, UInt16Type,
-    UInt32Type, UInt64Type, UInt8Type,
+    Date32Type, Date64Type, Decimal128Type, Decimal256Type, Decimal32Type, Decimal64Type, Float16Type, Float32Type,
+    Float64Type, Int16Type, Int32Type, Int64Type, Int8Type, TimestampMicrosecondType, TimestampMillisecondType,
+    TimestampNanosecondType, TimestampSecondType, UInt16Type, UInt32Type, UInt64Type, UInt8Type,
 };
 use arrow_array::{Array, ArrayRef, RecordBatch};
 use arrow_schema::{DataType, SchemaRef, TimeUnit};
@@ -264,7 +264,7 @@ pub fn string_values(array: &dyn Array) -> Vec<Option<&str>> {
 /// Every row of string chunks (already checked to be valid UTF-8) as `Option<&str>`.
 fn gather_strings<'a>(chunks: &[&'a ArrayRef], rows: usize) -> Vec<Option<&'a str>> {
     let mut out = Vec::with_capacity(rows);
-    for chunk in chunks.iter().copied() {
+    for &chunk in chunks {
         push_strings(chunk.as_ref(), &mut out);
     }
     out
@@ -538,6 +538,6 @@ mod tests {
         let expected = "t.s, row 3: not valid UTF-8 text";
         assert_eq!(t.strings("s").unwrap_err().to_string(), expected);
         assert_eq!(t.required_strings("s").unwrap_err().to_string(), expected);
-        assert_eq!(t.plain_strings("s").err().expect("invalid").to_string(), expected);
+        assert_eq!(t.plain_strings("s").expect_err("invalid").to_string(), expected);
     }
 }

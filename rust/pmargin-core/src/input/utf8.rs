@@ -200,9 +200,7 @@ mod tests {
         let mut bytes = good.data_buffers()[0].as_slice().to_vec();
         bytes[0] = 0xff;
         // SAFETY: see raw_strings.
-        let bad = unsafe {
-            StringViewArray::new_unchecked(good.views().clone(), vec![Buffer::from_vec(bytes)], None)
-        };
+        let bad = unsafe { StringViewArray::new_unchecked(good.views().clone(), vec![Buffer::from_vec(bytes)], None) };
         assert_eq!(first_invalid_row(&bad), Some(1));
     }
 }
