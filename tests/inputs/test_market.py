@@ -152,3 +152,23 @@ def test_scenario_matrix_columns_are_distinct() -> None:
     result = pmargin.margin(POSITIONS, INSTRUMENTS, market([0.5], underlyings))
     names = result.scenarios("a").column_names
     assert len(names) == len(set(names))
+
+
+# --- values the reference's math cannot compute -------------------------------------------------
+
+
+@pytest.mark.parametrize("rate", [1e5, 1e308, -1e308])
+@pytest.mark.parametrize("call", ["margin", "value", "greeks"])
+def test_a_rate_that_overflows_is_the_same_error_in_both_engines(call: str, rate: float) -> None:
+    """exp(r T) overflows: IEEE gives inf (native), Python's math raises (reference, now NaN);
+    either way the option is not finite and both name its instruments row."""
+    underlyings = pa.table({"underlying": ["BTC"], "spot": [60000.0], "rate": [rate]})
+    m = market([0.5], underlyings)
+    native = CALLS[f"native {call}"]
+    reference = CALLS[f"reference {call}"]
+    errors = []
+    for run in (native, reference):
+        with pytest.raises(MarginInputError) as info:
+            run(m)
+        errors.append((info.value.table, info.value.column, info.value.row))
+    assert errors[0] == errors[1] == ("instruments", "instrument_id", 1)

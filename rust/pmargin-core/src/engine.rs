@@ -94,7 +94,7 @@ impl Engine {
 /// The outcome of margining one positions table, with the method that made it.
 pub struct MarginRun {
     pub book: Book,
-    /// `account_id` of each account, in the input's own Arrow type.
+    /// `account_id` of each account: Utf8 for string ids, Int64 for integer ids.
     pub account_ids: ArrayRef,
     outcome: Box<dyn Outcome>,
     method: Arc<dyn Method>,
