@@ -129,7 +129,8 @@ def text_values(col: pa.ChunkedArray, tname: str, name: str) -> list[Any]:
     """``col.to_pylist()``, where a string that is not valid UTF-8 (pyarrow raises when it decodes
     one) is an error naming the first such row; null rows are never decoded."""
     try:
-        return col.to_pylist()
+        values: list[Any] = col.to_pylist()
+        return values
     except (UnicodeDecodeError, pa.ArrowException):
         pass
     row = 0
@@ -140,7 +141,8 @@ def text_values(col: pa.ChunkedArray, tname: str, name: str) -> list[Any]:
             except (UnicodeDecodeError, pa.ArrowException):
                 fail("not valid UTF-8 text", tname, name, row + i)
         row += len(chunk)
-    return col.to_pylist()
+    decoded: list[Any] = col.to_pylist()
+    return decoded
 
 
 def read_strings(col: pa.ChunkedArray, tname: str, name: str, needed: Sequence[bool] | None = None) -> list[str | None]:

@@ -11,6 +11,7 @@ chunks is merged into one batch by Polars itself; ``df.rechunk()`` first if that
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 
@@ -27,12 +28,13 @@ def to_table(data: TableLike, name: str) -> pa.Table:
     if isinstance(data, pa.RecordBatchReader):
         return data.read_all()
     kind = f"{type(data).__module__}.{type(data).__name__}"
-    if kind.startswith("pyarrow._dataset.") and callable(getattr(data, "to_table", None)):
+    loose: Any = data
+    if kind.startswith("pyarrow._dataset.") and callable(getattr(loose, "to_table", None)):
         # A Dataset or a Scanner: read every fragment (a Dataset is files, not yet a table).
-        table: pa.Table = data.to_table()
+        table: pa.Table = loose.to_table()
         return table
     if kind.startswith("polars.") and type(data).__name__ == "LazyFrame":
-        data = data.collect()
+        data = loose.collect()
     if hasattr(data, "__arrow_c_stream__") or hasattr(data, "__arrow_c_array__"):
         try:
             return pa.table(data)

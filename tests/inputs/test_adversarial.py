@@ -188,10 +188,7 @@ def number_column(draw: Draw, base: list[Any]) -> pa.Array:
 def time_column(draw: Draw, base: list[Any]) -> pa.Array:
     t = draw(st.sampled_from(TIME_TYPES))
     unit_ns = {"s": 10**9, "ms": 10**6, "us": 10**3, "ns": 1}
-    if pa.types.is_timestamp(t):
-        per = unit_ns[t.unit]
-    else:
-        per = DAY_NS if pa.types.is_date32(t) else 10**6
+    per = unit_ns[t.unit] if pa.types.is_timestamp(t) else (DAY_NS if pa.types.is_date32(t) else 10**6)
     values = []
     for v in [v if isinstance(v, int) else None for v in base]:
         choice = draw(st.sampled_from(["keep", "keep", "keep", "keep", "null", "far", "past"]))

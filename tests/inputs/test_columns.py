@@ -15,7 +15,7 @@ import pytest
 
 import pmargin
 import pmargin.reference
-from pmargin import GridModel, HistoricalModel, MarginInputError, Market
+from pmargin import HistoricalModel, MarginInputError, Market
 from pmargin.columns import TIME_RANGE, check_spelling, edit_distance
 
 AS_OF = dt.datetime(2026, 6, 30, 8, tzinfo=dt.UTC)

@@ -110,9 +110,9 @@ def test_the_bound_is_a_limit_the_user_sets(call: str) -> None:
     # Raised: 5.5 passes; the default bound rejects it; None turns the check off.
     CALLS[call](market([0.5, 5.5]), limits=Limits(max_implied_vol=6.0))
     CALLS[call](market([0.5, 55.0]), limits=Limits(max_implied_vol=None))
-    with pytest.raises(MarginInputError, match="vols.implied_vol, row 1"):
+    with pytest.raises(MarginInputError, match=r"vols\.implied_vol, row 1"):
         CALLS[call](market([0.5, 5.5]))
-    with pytest.raises(MarginInputError, match="vols.implied_vol, row 0"):
+    with pytest.raises(MarginInputError, match=r"vols\.implied_vol, row 0"):
         CALLS[call](market([0.7, 0.1]), limits=Limits(max_implied_vol=0.6))
     # At the bound is fine.
     CALLS[call](market([5.0]))
@@ -130,7 +130,7 @@ def test_both_engines_price_the_same_with_a_raised_bound() -> None:
 
 
 def test_the_reference_checks_the_type_of_limits() -> None:
-    with pytest.raises(TypeError, match="pmargin.Limits"):
+    with pytest.raises(TypeError, match=r"pmargin\.Limits"):
         pmargin.reference.margin(POSITIONS, INSTRUMENTS, market([0.5]), limits={"max_implied_vol": 1.0})
 
 
