@@ -301,6 +301,45 @@ def test_both_engines_agree_or_name_the_same_cell(tables: dict[str, pa.Table]) -
     assert_same(outcome(pmargin.margin, tables), outcome(pmargin.reference.margin, tables))
 
 
+def valuation_outcome(engine: Any, tables: dict[str, pa.Table]) -> tuple[Any, ...]:
+    """``value()`` and ``greeks()`` of the tables: their columns, or the error's cell."""
+    market = Market(AS_OF, tables["underlyings"], tables["vols"])
+    out: list[Any] = []
+    for run in (
+        lambda: [engine.value(tables["instruments"], market)],
+        lambda: list(engine.greeks(tables["positions"], tables["instruments"], market)),
+    ):
+        try:
+            out.append([(t.schema, [t.column(c).to_pylist() for c in t.column_names]) for t in run()])
+        except MarginError as exc:
+            out.append(
+                (
+                    "error",
+                    type(exc).__name__,
+                    getattr(exc, "table", None),
+                    getattr(exc, "column", None),
+                    getattr(exc, "row", None),
+                )
+            )
+    return tuple(out)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(adversarial_tables())
+def test_value_and_greeks_agree_or_name_the_same_cell(tables: dict[str, pa.Table]) -> None:
+    native = valuation_outcome(pmargin, tables)
+    reference = valuation_outcome(pmargin.reference, tables)
+    for a, b in zip(native, reference, strict=True):
+        if isinstance(a, tuple) or isinstance(b, tuple):
+            assert a == b, f"native: {a}\nreference: {b}"
+            continue
+        for (schema_a, cols_a), (schema_b, cols_b) in zip(a, b, strict=True):
+            assert schema_a.names == schema_b.names
+            assert schema_a.field(0).type == schema_b.field(0).type
+            for x, y in zip(cols_a, cols_b, strict=True):
+                assert all(u == v or close(u, v) for u, v in zip(x, y, strict=True)), (x, y)
+
+
 def test_the_base_book_is_valid() -> None:
     tables = {name: pa.table({c: to_array(c, v) for c, v in cols.items()}) for name, cols in BASE.items()}
     native = outcome(pmargin.margin, tables)
