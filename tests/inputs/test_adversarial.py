@@ -256,11 +256,21 @@ def to_array(column: str, values: list[Any]) -> pa.Array:
     return pa.array(values, pa.string())
 
 
-def outcome(engine: Any, tables: dict[str, pa.Table]) -> tuple[Any, ...]:
+#: A valid historical model over the base book's underlyings (the VaR path's own checks).
+MOVES = pa.table(
+    {
+        "date": ["d1", "d2", "d3", "d1", "d2", "d3"],
+        "underlying": ["BTC", "BTC", "BTC", "ETH", "ETH", "ETH"],
+        "return": [0.05, -0.08, 0.02, 0.07, -0.1, 0.01],
+    }
+)
+
+
+def outcome(engine: Any, tables: dict[str, pa.Table], model: Any = None) -> tuple[Any, ...]:
     """("ok", numbers) or ("error", class, table, column, row); anything else fails the test."""
     market = Market(AS_OF, tables["underlyings"], tables["vols"])
     try:
-        result = engine(tables["positions"], tables["instruments"], market)
+        result = engine(tables["positions"], tables["instruments"], market, model)
     except MarginError as exc:
         return (
             "error",
@@ -299,6 +309,13 @@ def assert_same(native: tuple[Any, ...], reference: tuple[Any, ...]) -> None:
 @given(adversarial_tables())
 def test_both_engines_agree_or_name_the_same_cell(tables: dict[str, pa.Table]) -> None:
     assert_same(outcome(pmargin.margin, tables), outcome(pmargin.reference.margin, tables))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(adversarial_tables())
+def test_historical_margins_agree_or_name_the_same_cell(tables: dict[str, pa.Table]) -> None:
+    model = pmargin.HistoricalModel(moves=MOVES, confidence=0.6)
+    assert_same(outcome(pmargin.margin, tables, model), outcome(pmargin.reference.margin, tables, model))
 
 
 def valuation_outcome(engine: Any, tables: dict[str, pa.Table]) -> tuple[Any, ...]:

@@ -172,3 +172,27 @@ def test_a_rate_that_overflows_is_the_same_error_in_both_engines(call: str, rate
             run(m)
         errors.append((info.value.table, info.value.column, info.value.row))
     assert errors[0] == errors[1] == ("instruments", "instrument_id", 1)
+
+
+def test_non_finite_values_under_a_window_name_the_first_position_row() -> None:
+    """Two held futures both overflow: both engines name the one held by the earlier position
+    row (the core checks every held contract per position row), not the lower instruments row."""
+    instruments = pa.table(
+        {
+            "instrument_id": ["FB", "FE"],
+            "underlying": ["BTC", "ETH"],
+            "kind": ["future", "future"],
+            "expiry": pa.array([dt.datetime(2026, 9, 30)] * 2, pa.timestamp("s")),
+        }
+    )
+    underlyings = pa.table({"underlying": ["BTC", "ETH"], "spot": [100.0, 10.0], "rate": [1e5, 1e5]})
+    moves = pa.table(
+        {"date": ["d1", "d2", "d1", "d2"], "underlying": ["BTC", "BTC", "ETH", "ETH"], "return": [0.1, -0.1] * 2}
+    )
+    positions = pa.table({"account_id": ["a", "a"], "instrument_id": ["FE", "FB"], "quantity": [1.0, 1.0]})
+    m = Market(AS_OF, underlyings)
+    for model in (pmargin.HistoricalModel(moves=moves, confidence=0.5), pmargin.GridModel()):
+        for engine in (pmargin.margin, pmargin.reference.margin):
+            with pytest.raises(MarginInputError) as info:
+                engine(positions, instruments, m, model)
+            assert (info.value.table, info.value.column, info.value.row) == ("instruments", "instrument_id", 1)

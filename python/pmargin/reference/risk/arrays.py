@@ -54,6 +54,23 @@ def grid_value_problem(
     return problem
 
 
+def window_value_problem(
+    underlyings: dict[str, Underlying], vols: dict[str, float], as_of_ns: int, windows: Sequence[Window]
+) -> Callable[[Instrument], MarginInputError | None]:
+    """As :func:`grid_value_problem` under historical or Monte Carlo windows (the first window,
+    in order, under which the value is not finite, and its first such scenario)."""
+
+    def problem(inst: Instrument) -> MarginInputError | None:
+        contract = make_contract(inst, underlyings, vols, as_of_ns)
+        for window in windows:
+            bad = first_non_finite(window_risk_array(contract, inst.underlying, window))
+            if bad is not None:
+                return non_finite_error(inst.row, bad)
+        return None
+
+    return problem
+
+
 def non_finite_error(row: int, scenario: int) -> MarginInputError:
     """A contract whose value is not finite under ``scenario`` (at its instruments row)."""
     return MarginInputError(

@@ -33,7 +33,7 @@ from ....result import MarginResult
 from ...domain.book import net_positions, read_positions
 from ...domain.instruments import read_instruments
 from ...domain.market import read_underlyings, read_vols
-from ...risk.arrays import held_window_arrays
+from ...risk.arrays import held_window_arrays, window_value_problem
 from ...risk.tail import tail_count
 from ...scenarios import Window
 from ...scenarios.historical import historical_window
@@ -60,8 +60,8 @@ def measure_margin(
 
     Checks, in order: underlyings, vols, instruments, the model's windows (moves then stressed;
     the Monte Carlo draws), the tail count of each window, the positions, then each position in
-    row order for an unknown instrument, a market problem or an underlying that a window cannot
-    move (normal window first)."""
+    row order for an unknown instrument, a market problem, an underlying that a window cannot
+    move (normal window first) or a value that is not finite under a window (normal first)."""
     underlyings = read_underlyings(market.underlyings)
     vols = read_vols(market.vols, limits.max_implied_vol)
     instrument_rows = read_instruments(instruments)
@@ -76,7 +76,8 @@ def measure_margin(
                 return problem
         return None
 
-    check_held(position_rows, instrument_rows, underlyings, vols, market.as_of_ns, scenario_problem)
+    value_problem = window_value_problem(underlyings, vols, market.as_of_ns, windows)
+    check_held(position_rows, instrument_rows, underlyings, vols, market.as_of_ns, scenario_problem, value_problem)
     books = net_positions(position_rows)
     arrays = [
         held_window_arrays(books, instrument_rows, underlyings, vols, market.as_of_ns, window) for window in windows
