@@ -61,7 +61,7 @@ def plan_chunks(positions: TableLike, chunk_positions: int) -> ChunkPlan:
     if codes is None:
         return ChunkPlan(table, None, [0, total])
     order, bounds = _group_rows(_chunk_of_row(codes, chunk_positions))
-    return ChunkPlan(table if order is None else table.take(pa.array(order)), order, bounds)
+    return ChunkPlan(table if order is None else _without_views(table).take(pa.array(order)), order, bounds)
 
 
 def margin_plan(
@@ -94,6 +94,15 @@ def margin_in_chunks(
     number in ``positions`` as given.
     """
     return margin_plan(engine, plan_chunks(positions, chunk_positions), progress, by_position=by_position)
+
+
+def _without_views(table: pa.Table) -> pa.Table:
+    """``table`` with string_view columns (Polars) as large_string: pyarrow has no ``take`` for
+    string_view. A copy of those columns only, made only when the rows must be regrouped."""
+    for i, field in enumerate(table.schema):
+        if pa.types.is_string_view(field.type):
+            table = table.set_column(i, field.name, table.column(i).cast(pa.large_string()))
+    return table
 
 
 def _report(progress: Progress | None, done: int, total: int) -> None:

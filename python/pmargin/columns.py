@@ -4,9 +4,11 @@ the input contract. The models (tables inside a model: Monte Carlo vols, prices,
 bad cell is reported the same way wherever it is found; the native core has its own readers
 (``rust/pmargin-core/src/input/``).
 
-Strings may be string, large_string or string_view columns, or dictionary-encoded; numbers any
-integer or float type; times any timestamp unit (tz-naive taken as UTC) or a date. Within a
-column the rows are checked in ascending order, and the first problem found is raised as a
+Strings may be string, large_string or string_view columns, or dictionary-encoded, and must be
+valid UTF-8; numbers any integer, float or decimal type (a decimal becomes the nearest float);
+times any timestamp unit (tz-naive taken as UTC) or a date, within the int64-nanosecond range
+(:data:`TIME_RANGE`). An unknown column that resembles a known column the table lacks is an
+error (:func:`check_spelling`). Within a column the rows are checked in ascending order, and the first problem found is raised as a
 :class:`~pmargin.errors.MarginInputError` naming the table, column and 0-based row. The reference
 reads its tables in :mod:`pmargin.reference.domain`.
 
@@ -17,7 +19,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -27,6 +29,15 @@ from .errors import MarginInputError
 NS_PER_UNIT = {"s": 1_000_000_000, "ms": 1_000_000, "us": 1_000, "ns": 1}
 
 NS_PER_DAY = 86_400 * 1_000_000_000
+
+#: The one supported time range (as_of, expiries, historical dates): epoch nanoseconds that fit
+#: an int64.
+MIN_TIME_NS = -(2**63)
+MAX_TIME_NS = 2**63 - 1
+TIME_RANGE = (
+    "outside the supported time range 1677-09-21T00:12:43.145224192 to "
+    "2262-04-11T23:47:16.854775807 UTC (int64 nanoseconds)"
+)
 
 
 def fail(reason: str, table: str, column: str | None = None, row: int | None = None) -> NoReturn:
@@ -45,8 +56,8 @@ def is_string_type(t: pa.DataType) -> bool:
 
 
 def is_number_type(t: pa.DataType) -> bool:
-    """Any integer or floating-point type."""
-    return bool(pa.types.is_integer(t) or pa.types.is_floating(t))
+    """Any integer, floating-point or decimal type."""
+    return bool(pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t))
 
 
 def describe_type(t: pa.DataType) -> str:
@@ -59,6 +70,38 @@ def describe_type(t: pa.DataType) -> str:
 
 
 # --- columns --------------------------------------------------------------------------------
+
+
+def edit_distance(a: str, b: str) -> int:
+    """Levenshtein distance (characters)."""
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a):
+        current = [i + 1] * (len(b) + 1)
+        for j, cb in enumerate(b):
+            current[j + 1] = min(previous[j] + (ca != cb), previous[j + 1] + 1, current[j] + 1)
+        previous = current
+    return previous[len(b)]
+
+
+def check_spelling(table: pa.Table, tname: str, known: Sequence[str]) -> None:
+    """An unknown column that resembles (case-insensitively equal, or at most 2 edits from) a
+    known column the table lacks is an error naming it and the closest known column: optional
+    columns are read only under their exact names, so a misspelling would be ignored silently.
+    Columns are taken in table order, known ones in ``known`` order among equally close ones."""
+    names = table.column_names
+    absent = [k for k in known if k not in names]
+    for column in names:
+        if column in known:
+            continue
+        close = [(d, k) for k in absent if (d := edit_distance(column.lower(), k.lower())) <= 2]
+        if close:
+            best = min(close, key=lambda dk: dk[0])[1]
+            fail(
+                f"unknown column {column!r} looks like a misspelling of {best!r} (columns are read only under "
+                f"their exact names): rename it to {best!r}, or drop it",
+                tname,
+                column,
+            )
 
 
 def find_column(table: pa.Table, tname: str, name: str) -> pa.ChunkedArray | None:
@@ -82,11 +125,32 @@ def needed_at(needed: Sequence[bool] | None, row: int) -> bool:
     return needed is None or needed[row]
 
 
+def text_values(col: pa.ChunkedArray, tname: str, name: str) -> list[Any]:
+    """``col.to_pylist()``, where a string that is not valid UTF-8 (pyarrow raises when it decodes
+    one) is an error naming the first such row; null rows are never decoded."""
+    try:
+        values: list[Any] = col.to_pylist()
+        return values
+    except (UnicodeDecodeError, pa.ArrowException):
+        pass
+    row = 0
+    for chunk in col.chunks:
+        for i in range(len(chunk)):
+            try:
+                chunk[i].as_py()
+            except (UnicodeDecodeError, pa.ArrowException):
+                fail("not valid UTF-8 text", tname, name, row + i)
+        row += len(chunk)
+    decoded: list[Any] = col.to_pylist()
+    return decoded
+
+
 def read_strings(col: pa.ChunkedArray, tname: str, name: str, needed: Sequence[bool] | None = None) -> list[str | None]:
-    """A string column as Python values; null where a value is needed is an error."""
+    """A string column as Python values; text that is not valid UTF-8 (at any non-null row) or a
+    null where a value is needed is an error."""
     if not (pa.types.is_null(col.type) or is_string_type(col.type)):
         fail(f"expected strings, got {describe_type(col.type)}", tname, name)
-    values: list[str | None] = col.to_pylist()
+    values: list[str | None] = text_values(col, tname, name)
     for row, value in enumerate(values):
         if value is None and needed_at(needed, row):
             fail("null in a required field", tname, name, row)
@@ -101,10 +165,11 @@ def read_numbers(
     *,
     positive: bool = False,
 ) -> list[float | None]:
-    """A numeric column as Python floats; checks null, NaN/infinite and (``positive``) ``> 0``
-    at every row where a value is needed. Values at other rows are returned as read."""
+    """A numeric column as Python floats (a decimal as the nearest float); checks null,
+    NaN/infinite and (``positive``) ``> 0`` at every row where a value is needed. Values at other
+    rows are returned as read."""
     if not (pa.types.is_null(col.type) or is_number_type(col.type)):
-        fail(f"expected numbers (an integer or float column), got {describe_type(col.type)}", tname, name)
+        fail(f"expected numbers (an integer, float or decimal column), got {describe_type(col.type)}", tname, name)
     values = [None if v is None else float(v) for v in col.to_pylist()]
     for row, value in enumerate(values):
         if not needed_at(needed, row):
@@ -120,7 +185,8 @@ def read_numbers(
 
 def read_epoch_ns(col: pa.ChunkedArray, tname: str, name: str, needed: Sequence[bool]) -> list[int | None]:
     """A timestamp (any unit; tz-naive taken as UTC), date32 (midnight UTC) or date64 (epoch
-    milliseconds) column as epoch ns."""
+    milliseconds) column as epoch ns; a time outside the int64-nanosecond range (any row) is an
+    error, before nulls are checked."""
     t = col.type
     if pa.types.is_null(t):
         raw: list[int | None] = [None] * len(col)
@@ -137,6 +203,9 @@ def read_epoch_ns(col: pa.ChunkedArray, tname: str, name: str, needed: Sequence[
     else:
         fail(f"expected a timestamp or date column, got {describe_type(t)}", tname, name)
     values = [None if v is None else v * factor for v in raw]
+    for row, value in enumerate(values):
+        if value is not None and not MIN_TIME_NS <= value <= MAX_TIME_NS:
+            fail(f"time is {TIME_RANGE}", tname, name, row)
     for row, value in enumerate(values):
         if value is None and needed[row]:
             fail("null in a required field", tname, name, row)

@@ -81,23 +81,25 @@ def margin(
     return MarginEngine(instruments, market, model, limits=limits).margin(positions, by_position=by_position)
 
 
-def _valuation_engine(instruments: TableLike, market: Market) -> MarginEngine:
+def _valuation_engine(instruments: TableLike, market: Market, limits: Limits | None) -> MarginEngine:
     """An engine with a single unshocked scenario: for prices and Greeks only."""
-    return MarginEngine(instruments, market, GridModel(price_shocks=[0.0], vol_shocks=[0.0]))
+    return MarginEngine(instruments, market, GridModel(price_shocks=[0.0], vol_shocks=[0.0]), limits=limits)
 
 
-def value(instruments: TableLike, market: Market) -> pa.Table:
+def value(instruments: TableLike, market: Market, *, limits: Limits | None = None) -> pa.Table:
     """Per instrument and per unit of quantity (multiplier included): ``instrument_id``,
     ``price``, ``delta`` (dV/dspot), ``gamma`` (d2V/dspot2), ``vega`` (dV/dvol per 1.00 of vol)
     and ``theta`` (dV/dt per year of calendar time, spot, rate and vol fixed). Every instrument
     must be priceable."""
-    table: pa.Table = _valuation_engine(instruments, market)._native.values()
+    table: pa.Table = _valuation_engine(instruments, market, limits)._native.values()
     return table
 
 
-def greeks(positions: TableLike, instruments: TableLike, market: Market) -> GreeksResult:
+def greeks(
+    positions: TableLike, instruments: TableLike, market: Market, *, limits: Limits | None = None
+) -> GreeksResult:
     """Greeks of a book: per position and per account and underlying."""
-    return _valuation_engine(instruments, market).greeks(positions)
+    return _valuation_engine(instruments, market, limits).greeks(positions)
 
 
 def monte_carlo_scenarios(model: Model) -> pa.Table:

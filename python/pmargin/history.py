@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import pyarrow as pa
 
 from .columns import (
+    check_spelling,
     fail,
     is_string_type,
     optional_numbers,
@@ -70,6 +71,7 @@ class Moves:
 
 def read_moves(table: pa.Table, tname: str) -> Moves:
     """Read and check a moves table (see the module docstring for the order of the checks)."""
+    check_spelling(table, tname, ("date", "underlying", "return", "vol_change"))
     keys = read_date_keys(table, tname)
     underlyings = required_strings(table, tname, "underlying")
     returns = required_numbers(table, tname, "return")

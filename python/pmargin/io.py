@@ -1,8 +1,9 @@
 """Arrow / Polars exchange and file I/O.
 
 Every public entry point accepts any Arrow PyCapsule producer (pyarrow Table, RecordBatch,
-RecordBatchReader, Polars DataFrame, ...), plus pandas DataFrames and plain ``dict`` of columns
-for convenience. Arrow inputs are imported without copying their buffers: pyarrow objects are
+RecordBatchReader, Polars DataFrame, ...), a ``pyarrow.dataset.Dataset`` (read with
+``.to_table()``), a Polars ``LazyFrame`` (run with ``.collect()``), plus pandas DataFrames and
+plain ``dict`` of columns for convenience; anything else is an error saying what to call. Arrow inputs are imported without copying their buffers: pyarrow objects are
 used as they are, and Polars frames through ``__arrow_c_stream__`` (a Polars frame with several
 chunks is merged into one batch by Polars itself; ``df.rechunk()`` first if that matters).
 """
@@ -10,6 +11,7 @@ chunks is merged into one batch by Polars itself; ``df.rechunk()`` first if that
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 
@@ -25,23 +27,41 @@ def to_table(data: TableLike, name: str) -> pa.Table:
         return pa.Table.from_batches([data])
     if isinstance(data, pa.RecordBatchReader):
         return data.read_all()
+    kind = f"{type(data).__module__}.{type(data).__name__}"
+    loose: Any = data
+    if kind.startswith("pyarrow._dataset.") and callable(getattr(loose, "to_table", None)):
+        # A Dataset or a Scanner: read every fragment (a Dataset is files, not yet a table).
+        table: pa.Table = loose.to_table()
+        return table
+    if kind.startswith("polars.") and type(data).__name__ == "LazyFrame":
+        data = loose.collect()
     if hasattr(data, "__arrow_c_stream__") or hasattr(data, "__arrow_c_array__"):
         try:
             return pa.table(data)
         except (TypeError, pa.ArrowException) as exc:
-            raise MarginInputError(f"could not import it as an Arrow table: {exc}", table=name) from None
+            raise MarginInputError(
+                f"could not import it as an Arrow table: {exc}{_what_to_call(data)}", table=name
+            ) from None
     if isinstance(data, dict):
         try:
             return pa.table(data)
         except (TypeError, ValueError, pa.ArrowException) as exc:
             raise MarginInputError(f"could not build a table from the dict: {exc}", table=name) from None
-    if type(data).__module__.startswith("pandas"):
+    if type(data).__module__.startswith("pandas") and type(data).__name__ == "DataFrame":
         return pa.Table.from_pandas(data, preserve_index=False)
     raise MarginInputError(
-        f"expected a pyarrow Table / RecordBatch / RecordBatchReader, a Polars or pandas DataFrame "
-        f"or a dict of columns, got {type(data).__name__}",
+        f"expected a pyarrow Table / RecordBatch / RecordBatchReader / Dataset, a Polars DataFrame or "
+        f"LazyFrame, a pandas DataFrame or a dict of columns, got {kind}{_what_to_call(data)}",
         table=name,
     )
+
+
+def _what_to_call(data: object) -> str:
+    """A hint for an object that is not a table itself but can make one."""
+    for method in ("to_frame", "to_table", "collect", "to_arrow", "read_all"):
+        if callable(getattr(data, method, None)):
+            return f"; call .{method}() on it first"
+    return "; build one with pyarrow.table(...)"
 
 
 _READERS = (".parquet", ".pq", ".csv", ".arrow", ".feather", ".ipc")

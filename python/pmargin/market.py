@@ -7,6 +7,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from .columns import MAX_TIME_NS, MIN_TIME_NS, TIME_RANGE
 from .errors import MarginInputError
 from .io import TableLike, to_table
 
@@ -16,8 +17,21 @@ _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 def to_epoch_ns(value: Any, what: str = "as_of") -> int:
     """Epoch nanoseconds (UTC) of a datetime, ISO 8601 string, date, numpy/pandas timestamp.
 
-    Naive datetimes are taken as UTC.
+    Naive datetimes are taken as UTC. A time outside the int64-nanosecond range (before
+    1677-09-21T00:12:43.145224192 or after 2262-04-11T23:47:16.854775807 UTC) is a
+    :class:`~pmargin.errors.MarginInputError` at ``market.<what>``.
     """
+    try:
+        ns = _epoch_ns(value, what)
+    except OverflowError:
+        ns = None
+    if ns is None or not MIN_TIME_NS <= ns <= MAX_TIME_NS:
+        raise MarginInputError(f"time is {TIME_RANGE}", table="market", column=what)
+    return ns
+
+
+def _epoch_ns(value: Any, what: str) -> int | None:
+    """Epoch nanoseconds as a Python int (any size); None for a time numpy or pandas cannot place."""
     if isinstance(value, str):
         text = value.strip()
         if text.endswith("Z"):
@@ -27,9 +41,19 @@ def to_epoch_ns(value: Any, what: str = "as_of") -> int:
         except ValueError:
             raise MarginInputError(f"not an ISO 8601 time: {value!r}", table="market", column=what) from None
     if hasattr(value, "value") and type(value).__module__.startswith("pandas"):
+        if value != value:  # NaT
+            return None
         return int(value.tz_convert("UTC").value if value.tzinfo else value.value)
     if type(value).__module__ == "numpy":
-        return int(value.astype("datetime64[ns]").astype("int64"))
+        import numpy as np
+
+        if np.isnat(value):
+            return None
+        unit, _count = np.datetime_data(value.dtype)
+        if unit in ("ns", "ps", "fs", "as"):
+            return int(value.astype("datetime64[ns]").astype("int64"))
+        # Through microseconds, whose range covers every calendar year: no silent wrap-around.
+        return int(value.astype("datetime64[us]").astype("int64")) * 1000
     if isinstance(value, dt.datetime):
         if value.tzinfo is None:
             value = value.replace(tzinfo=dt.UTC)
@@ -37,7 +61,7 @@ def to_epoch_ns(value: Any, what: str = "as_of") -> int:
         ns: int = (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1_000
         return ns
     if isinstance(value, dt.date):
-        return to_epoch_ns(dt.datetime(value.year, value.month, value.day, tzinfo=dt.UTC), what)
+        return _epoch_ns(dt.datetime(value.year, value.month, value.day, tzinfo=dt.UTC), what)
     raise MarginInputError(
         f"expected a datetime or ISO 8601 string, got {type(value).__name__}", table="market", column=what
     )

@@ -338,6 +338,15 @@ def test_bad_as_of(parquet_args: list[str], capsys: pytest.CaptureFixture[str]) 
     _expect_error(argv, capsys, "error: market.as_of: not an ISO 8601 time: 'yesterday'")
 
 
+@pytest.mark.parametrize("as_of", ["9999-12-31", "0001-01-01T00:00:00Z", "2262-04-12"])
+def test_as_of_outside_the_supported_time_range(
+    parquet_args: list[str], capsys: pytest.CaptureFixture[str], as_of: str
+) -> None:
+    argv = ["margin", *parquet_args]
+    argv[argv.index("--as-of") + 1] = as_of
+    _expect_error(argv, capsys, "error: market.as_of: time is outside the supported time range 1677-09-21")
+
+
 def test_bad_toml(parquet_args: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     config = tmp_path / "model.toml"
     config.write_text("price_shocks = [0.1,\n")

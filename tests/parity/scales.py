@@ -60,7 +60,7 @@ def contracts_of(book: Book) -> dict[str, Contract]:
     """Every instrument of the book that can be priced, as the reference's contract."""
     market = book.market()
     underlyings = read_underlyings(market.underlyings)
-    vols = read_vols(market.vols)
+    vols = read_vols(market.vols, None)
     out: dict[str, Contract] = {}
     for iid, inst in read_instruments(book.instruments).items():
         if inst.underlying in underlyings and (inst.kind != "option" or iid in vols):
@@ -77,7 +77,7 @@ def pnl_scales(book: Book, model: GridModel) -> dict[Any, float]:
     market = book.market()
     books = net_positions(read_positions(book.positions))
     instruments = read_instruments(book.instruments)
-    underlyings, vols = read_underlyings(market.underlyings), read_vols(market.vols)
+    underlyings, vols = read_underlyings(market.underlyings), read_vols(market.vols, None)
     arrays = held_risk_arrays(books, instruments, underlyings, vols, market.as_of_ns, model)
     return {
         b.account_id: 1.0 + sum(max(abs(p.quantity * x) for x in arrays[p.instrument_id]) for p in b.positions)

@@ -11,7 +11,7 @@ from typing import Any, Literal, cast
 
 import pyarrow as pa
 
-from ..columns import read_ids, required_numbers
+from ..columns import check_spelling, read_ids, required_numbers
 from ..correlation import Correlation
 from ..io import TableLike, to_table
 from ._validate import (
@@ -109,6 +109,7 @@ class MonteCarloModel:
             raise _config_error("spot_vol_correlation", f"must be a number in [-1, 1], got {rho!r}")
 
         vols = to_table(self.vols, "mc_vols")
+        check_spelling(vols, "mc_vols", ("underlying", "vol"))
         names = read_ids(vols, "mc_vols", "underlying")
         values = required_numbers(vols, "mc_vols", "vol", positive=True)
         by_name = dict(zip(names, values, strict=True))

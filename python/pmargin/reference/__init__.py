@@ -48,10 +48,13 @@ from .methods.grid.tables import accounts_table, by_underlying_table, scenario_m
 from .methods.var import measure_margin
 from .output.greeks import greeks_tables, value_table
 from .risk import budget
-from .risk.arrays import check_pnl_scale, check_scale, held_risk_arrays
+from .risk.arrays import check_pnl_scale, check_scale, grid_value_problem, held_risk_arrays
 from .valuation import base_value, check_held, make_contract, market_problem, unit_greeks
 
 __all__ = ["greeks", "instrument_values", "margin", "value"]
+
+#: The one-scenario grid prices and Greeks are computed under (as the native valuation engine).
+UNSHOCKED = GridModel(price_shocks=[0.0], vol_shocks=[0.0])
 
 
 def margin(
@@ -68,10 +71,11 @@ def margin(
     Validates every input first (raising :class:`~pmargin.errors.MarginInputError` at the first
     problem), then prices each held contract once per scenario and aggregates per account.
     ``by_position=True`` (grid models only) adds ``.by_position`` and ``.explain``. ``limits``
-    as :func:`pmargin.margin`'s (the memory estimate is the core's, :mod:`.risk.budget`).
+    (default :class:`~pmargin.Limits`) bounds implausible inputs, as in :func:`pmargin.margin`, and
+    the memory a run may take (the estimate is the core's, :mod:`.risk.budget`).
     """
     model = GridModel() if model is None else model
-    limits = Limits() if limits is None else limits
+    limits = checked_limits(limits)
     if isinstance(model, (HistoricalModel, MonteCarloModel)):
         result = measure_margin(
             to_table(positions, "positions"), to_table(instruments, "instruments"), market, model, limits
@@ -90,7 +94,7 @@ def margin(
         )
     positions_table = to_table(positions, "positions")
     underlyings = read_underlyings(market.underlyings)
-    vols = read_vols(market.vols)
+    vols = read_vols(market.vols, limits.max_implied_vol)
     instrument_rows = read_instruments(to_table(instruments, "instruments"))
     n_underlyings = market.underlyings.num_rows
     size = budget.WindowSize(model.n_scenarios, n_underlyings + 1)
@@ -105,7 +109,8 @@ def margin(
             f"underlying {underlying!r} is held but is not in the correlation matrix", table="correlation"
         )
 
-    check_held(position_rows, instrument_rows, underlyings, vols, market.as_of_ns, uncorrelated)
+    value_problem = grid_value_problem(underlyings, vols, market.as_of_ns, model)
+    check_held(position_rows, instrument_rows, underlyings, vols, market.as_of_ns, uncorrelated, value_problem)
 
     books = net_positions(position_rows)
     arrays = held_risk_arrays(books, instrument_rows, underlyings, vols, market.as_of_ns, model)
@@ -126,11 +131,20 @@ def margin(
     )
 
 
-def instrument_values(instruments: TableLike, market: Market) -> pa.Table:
+def checked_limits(limits: Limits | None) -> Limits:
+    """``limits``, or the defaults; anything else is a TypeError, as in the native engine."""
+    if limits is None:
+        return Limits()
+    if not isinstance(limits, Limits):
+        raise TypeError(f"limits must be a pmargin.Limits, got {type(limits).__name__}")
+    return limits
+
+
+def instrument_values(instruments: TableLike, market: Market, *, limits: Limits | None = None) -> pa.Table:
     """``instrument_id`` and ``price`` (one unit, multiplier included, unshocked market) of every
     instrument whose market data is complete and which has not expired; others are skipped."""
     underlyings = read_underlyings(market.underlyings)
-    vols = read_vols(market.vols)
+    vols = read_vols(market.vols, checked_limits(limits).max_implied_vol)
     rows = read_instruments(to_table(instruments, "instruments"))
     ids: list[str] = []
     prices: list[float] = []
@@ -142,30 +156,34 @@ def instrument_values(instruments: TableLike, market: Market) -> pa.Table:
     return pa.table({"instrument_id": pa.array(ids, pa.string()), "price": pa.array(prices, pa.float64())})
 
 
-def value(instruments: TableLike, market: Market) -> pa.Table:
+def value(instruments: TableLike, market: Market, *, limits: Limits | None = None) -> pa.Table:
     """As :func:`pmargin.value`: per instrument and per unit (multiplier included) ``price`` (the
     base value), ``delta``, ``gamma``, ``vega``, ``theta``. Every instrument must be priceable:
     the first one that is not (table order) raises its market problem."""
     underlyings = read_underlyings(market.underlyings)
-    vols = read_vols(market.vols)
+    vols = read_vols(market.vols, checked_limits(limits).max_implied_vol)
     rows = read_instruments(to_table(instruments, "instruments"))
+    value_problem = grid_value_problem(underlyings, vols, market.as_of_ns, UNSHOCKED)
     for inst in rows.values():
-        problem = market_problem(inst, underlyings, vols, market.as_of_ns)
+        problem = market_problem(inst, underlyings, vols, market.as_of_ns) or value_problem(inst)
         if problem is not None:
             raise problem
     contracts = [make_contract(inst, underlyings, vols, market.as_of_ns) for inst in rows.values()]
     return value_table(list(rows), [base_value(c) for c in contracts], [unit_greeks(c) for c in contracts])
 
 
-def greeks(positions: TableLike, instruments: TableLike, market: Market) -> GreeksResult:
+def greeks(
+    positions: TableLike, instruments: TableLike, market: Market, *, limits: Limits | None = None
+) -> GreeksResult:
     """As :func:`pmargin.greeks`: the Greeks of every netted position and their sums per account
     and underlying (:mod:`.output.greeks`)."""
     positions_table = to_table(positions, "positions")
     underlyings = read_underlyings(market.underlyings)
-    vols = read_vols(market.vols)
+    vols = read_vols(market.vols, checked_limits(limits).max_implied_vol)
     instrument_rows = read_instruments(to_table(instruments, "instruments"))
     position_rows = read_positions(positions_table)
-    check_held(position_rows, instrument_rows, underlyings, vols, market.as_of_ns)
+    value_problem = grid_value_problem(underlyings, vols, market.as_of_ns, UNSHOCKED)
+    check_held(position_rows, instrument_rows, underlyings, vols, market.as_of_ns, None, value_problem)
     books = net_positions(position_rows)
     unit = {
         pos.instrument_id: unit_greeks(

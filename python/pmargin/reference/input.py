@@ -6,9 +6,13 @@ Mirrors: rust/pmargin-core/src/input/
 """
 
 from ..columns import (
+    MAX_TIME_NS,
+    MIN_TIME_NS,
     NS_PER_DAY,
     NS_PER_UNIT,
+    TIME_RANGE,
     check_allowed,
+    check_spelling,
     check_unique,
     describe_type,
     fail,
@@ -26,12 +30,17 @@ from ..columns import (
     required_column,
     required_numbers,
     required_strings,
+    text_values,
 )
 
 __all__ = [
+    "MAX_TIME_NS",
+    "MIN_TIME_NS",
     "NS_PER_DAY",
     "NS_PER_UNIT",
+    "TIME_RANGE",
     "check_allowed",
+    "check_spelling",
     "check_unique",
     "describe_type",
     "fail",
@@ -49,4 +58,5 @@ __all__ = [
     "required_column",
     "required_numbers",
     "required_strings",
+    "text_values",
 ]

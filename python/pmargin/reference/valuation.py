@@ -84,7 +84,17 @@ class Contract:
 
 def contract_value(c: Contract, spot: float, vol: float | None) -> float:
     """Value of one unit of ``c`` (multiplier included) at the given spot and vol; rate and ``T``
-    are the contract's own."""
+    are the contract's own. Where Python's ``math`` raises on a result IEEE arithmetic would make
+    infinite or NaN (an overflowing ``exp``, a log of a non-positive number), the value is NaN:
+    the core computes in IEEE doubles, and a value that is not finite is an input error in both
+    engines (:func:`pmargin.reference.risk.arrays.non_finite_error`)."""
+    try:
+        return _contract_value(c, spot, vol)
+    except (OverflowError, ValueError, ZeroDivisionError):
+        return math.nan
+
+
+def _contract_value(c: Contract, spot: float, vol: float | None) -> float:
     if c.kind in ("spot", "perpetual"):
         return c.multiplier * spot
     fwd = forward(spot, c.rate, c.t)
@@ -273,12 +283,14 @@ def check_held(
     vols: dict[str, float],
     as_of_ns: int,
     scenario_problem: Callable[[str], MarginInputError | None] | None = None,
+    value_problem: Callable[[Instrument], MarginInputError | None] | None = None,
 ) -> None:
     """One pass over the positions in row order: the first unknown instrument or held instrument
     with a market problem is raised. Instruments nobody holds are not checked.
 
     ``scenario_problem(underlying)``: why the model cannot move a held instrument's underlying
-    (no moves, no Monte Carlo vol, not in the correlation matrix), checked after its market."""
+    (no moves, no Monte Carlo vol, not in the correlation matrix), checked after its market;
+    ``value_problem(instrument)``: a value that is not finite under some scenario, checked last."""
     problems: dict[str, MarginInputError | None] = {}
     for pos in positions:
         inst = instruments.get(pos.instrument_id)
@@ -294,5 +306,7 @@ def check_held(
         problem = problems[inst.instrument_id]
         if problem is None and scenario_problem is not None:
             problem = scenario_problem(inst.underlying)
+        if problem is None and value_problem is not None:
+            problem = value_problem(inst)
         if problem is not None:
             raise problem

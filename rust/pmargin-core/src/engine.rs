@@ -4,13 +4,15 @@
 
 use std::sync::Arc;
 
-use arrow_array::{new_empty_array, Array, ArrayRef, RecordBatch};
+use arrow_array::{new_empty_array, Array, ArrayRef, Int64Array, RecordBatch, StringArray};
+use arrow_schema::DataType;
 use arrow_select::interleave::interleave;
 
 use rayon::prelude::*;
 
 use crate::domain::book::{read_book, row_codes, Book};
 use crate::error::{MarginError, Result};
+use crate::input::table::{integer_values, string_values};
 use crate::input::Table;
 use crate::methods::{Method, MethodSpec, Outcome, RunView};
 use crate::output::greeks;
@@ -131,7 +133,7 @@ impl Engine {
 /// The outcome of margining one positions table, with the method that made it.
 pub struct MarginRun {
     pub book: Book,
-    /// `account_id` of each account, in the input's own Arrow type.
+    /// `account_id` of each account: Utf8 for string ids, Int64 for integer ids.
     pub account_ids: ArrayRef,
     outcome: Box<dyn Outcome>,
     method: Arc<dyn Method>,
@@ -188,16 +190,21 @@ impl MarginRun {
     }
 }
 
-/// Gather the account_id cell of each account's first row, keeping the input's Arrow type.
+/// The account_id cell of each account's first row, as Utf8 for string ids and Int64 for integer
+/// ids whatever their input encoding (Utf8View, LargeUtf8, dictionaries, narrower or unsigned
+/// integers): one output type per kind that every Arrow consumer can sort, filter and write
+/// (docs/methods.md, "Inputs"). The ids were validated when the book was read (UTF-8; integers
+/// that fit an int64).
 fn first_account_ids(positions: Table<'_>, first_rows: &[usize]) -> Result<ArrayRef> {
     let index = positions
         .schema()
         .index_of("account_id")
         .map_err(|_| MarginError::column("positions", "account_id", "missing column"))?;
     let dtype = positions.schema().field(index).data_type().clone();
+    let integer = dtype.is_integer() || matches!(&dtype, DataType::Dictionary(_, v) if v.is_integer());
     let columns: Vec<&dyn Array> = positions.batches().iter().map(|b| b.column(index).as_ref()).collect();
     if first_rows.is_empty() || columns.is_empty() {
-        return Ok(new_empty_array(&dtype));
+        return Ok(new_empty_array(if integer { &DataType::Int64 } else { &DataType::Utf8 }));
     }
     let mut starts = Vec::with_capacity(columns.len());
     let mut total = 0;
@@ -212,16 +219,21 @@ fn first_account_ids(positions: Table<'_>, first_rows: &[usize]) -> Result<Array
             (batch, row - starts[batch])
         })
         .collect();
-    interleave(&columns, &picks).map_err(|e| MarginError::Internal(format!("gathering account ids: {e}")))
+    let gathered =
+        interleave(&columns, &picks).map_err(|e| MarginError::Internal(format!("gathering account ids: {e}")))?;
+    match gathered.data_type() {
+        DataType::Utf8 | DataType::Int64 => Ok(gathered),
+        _ if integer => {
+            let values = integer_values(gathered.as_ref())
+                .ok_or_else(|| MarginError::Internal("account ids are not integers".into()))?;
+            Ok(Arc::new(Int64Array::from_iter(values.into_iter().map(|v| v.and_then(|v| i64::try_from(v).ok())))))
+        }
+        _ => Ok(Arc::new(StringArray::from_iter(string_values(gathered.as_ref())))),
+    }
 }
 
 #[cfg(test)]
 mod tests {
-    use arrow_array::cast::AsArray;
-    use arrow_array::types::Int64Type;
-    use arrow_array::Int64Array;
-    use arrow_schema::DataType;
-
     use super::*;
     use crate::domain::option_terms::OptionType;
     use crate::pricing::greeks::vanilla;
@@ -230,6 +242,9 @@ mod tests {
         assert_all_close, assert_close, correlation, f64_column, floats, grid_spec, opt_f64_column, positions,
         rebatched, str_column, strings, table, two_underlyings, vols, Market,
     };
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::Int64Type;
+    use arrow_array::Int32Array;
 
     /// Long 2 `FA` (A at 100) and short 1 `FB` (B at 50, multiplier 2), shocks -10% / +10%:
     /// A's P&L is [-20, +20], B's [+10, -10].
@@ -321,6 +336,48 @@ mod tests {
         assert_all_close(&f64_column(&accounts, "initial_margin"), &[20.0, 30.0, 10.0], 1e-9);
         let by = run.by_underlying_batch().expect("a table");
         assert_eq!(by.column(0).as_primitive::<Int64Type>().values().to_vec(), vec![9, 9, 5, 7]);
+    }
+
+    #[test]
+    fn ids_come_out_as_utf8_or_int64_whatever_their_encoding() {
+        use arrow_array::types::Int32Type;
+        use arrow_array::{DictionaryArray, Int16Array, LargeStringArray, StringViewArray, UInt64Array};
+        let engine = two_underlyings().engine(&grid_spec(&[-0.1, 0.1], &[0.0], "sum", 1.0, None)).expect("valid");
+        let dict_strings: DictionaryArray<Int32Type> = vec!["y", "x", "y"].into_iter().collect();
+        let ints: DictionaryArray<Int32Type> =
+            DictionaryArray::try_new(Int32Array::from(vec![1, 0, 1]), Arc::new(Int16Array::from(vec![7, 9])))
+                .expect("valid");
+        let encodings: Vec<(ArrayRef, DataType)> = vec![
+            (Arc::new(LargeStringArray::from(vec!["y", "x", "y"])), DataType::Utf8),
+            (Arc::new(StringViewArray::from(vec!["y", "x", "y"])), DataType::Utf8),
+            (Arc::new(dict_strings), DataType::Utf8),
+            (Arc::new(Int16Array::from(vec![9, 7, 9])), DataType::Int64),
+            (Arc::new(UInt64Array::from(vec![9, 7, 9])), DataType::Int64),
+            (Arc::new(ints), DataType::Int64),
+        ];
+        for (ids, expected) in encodings {
+            let t = table(vec![
+                ("account_id", ids),
+                ("instrument_id", strings(&["FA", "FA", "FB"])),
+                ("quantity", floats(&[1.0, 2.0, 1.0])),
+            ]);
+            let run = engine.margin(t.view("positions"), false).expect("margined");
+            let accounts = run.accounts_batch().expect("a table");
+            assert_eq!(accounts.schema().field(0).data_type(), &expected);
+            assert_eq!(run.by_underlying_batch().expect("a table").schema().field(0).data_type(), &expected);
+            assert_eq!(accounts.num_rows(), 2);
+        }
+        let too_big = table(vec![
+            ("account_id", Arc::new(UInt64Array::from(vec![1, u64::MAX])) as ArrayRef),
+            ("instrument_id", strings(&["FA", "FA"])),
+            ("quantity", floats(&[1.0, 2.0])),
+        ]);
+        let err = engine.margin(too_big.view("positions"), false).err().expect("above int64");
+        assert_eq!(
+            err.to_string(),
+            "positions.account_id, row 1: 18446744073709551615 does not fit an int64 (integer account ids are int64 \
+             in results)"
+        );
     }
 
     #[test]

@@ -10,7 +10,7 @@ use pyo3::prelude::*;
 use pyo3_arrow::input::AnyRecordBatch;
 use pyo3_arrow::PyTable;
 
-use crate::errors::Result;
+use crate::errors::{run_guarded, Result};
 
 /// An input as a stream of record batches, not yet read.
 pub struct Stream {
@@ -33,9 +33,11 @@ impl Stream {
     }
 }
 
-/// A whole input table, read from any producer.
+/// A whole input table, read from any producer (inside the panic guard: nothing read from a
+/// producer may panic into Python). String columns are checked for valid UTF-8 by the core's
+/// readers when a stage reads them, so bytes are never turned into text here.
 pub fn import(data: AnyRecordBatch, table: &str) -> Result<OwnedTable> {
-    Stream::new(data)?.read_all(table)
+    run_guarded(|| Stream::new(data)?.read_all(table))
 }
 
 pub fn to_pyarrow(py: Python<'_>, batch: RecordBatch) -> Result<Py<PyAny>> {

@@ -69,15 +69,23 @@ where
 {
     match py.detach(|| catch_unwind(AssertUnwindSafe(work))) {
         Ok(outcome) => Ok(outcome?),
-        Err(panic) => {
-            let what = panic
-                .downcast_ref::<&str>()
-                .map(|s| (*s).to_owned())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown panic".to_owned());
-            Err(MarginError::Internal(format!("the native engine failed: {what}")).into())
-        }
+        Err(panic) => Err(panic_error(panic)),
     }
+}
+
+/// Run `work` with the GIL held (reading a producer's stream, say); a panic comes back as a
+/// Python exception instead of crossing into Python as a `PanicException`.
+pub fn run_guarded<T>(work: impl FnOnce() -> Result<T>) -> Result<T> {
+    catch_unwind(AssertUnwindSafe(work)).unwrap_or_else(|panic| Err(panic_error(panic)))
+}
+
+fn panic_error(panic: Box<dyn std::any::Any + Send>) -> Error {
+    let what = panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".to_owned());
+    MarginError::Internal(format!("the native engine failed: {what}")).into()
 }
 
 impl From<pyo3_arrow::error::PyArrowError> for Error {

@@ -14,7 +14,19 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-from ..input import describe_type, fail, is_string_type, required_column, required_numbers, required_strings
+from ..input import (
+    check_spelling,
+    describe_type,
+    fail,
+    is_string_type,
+    required_column,
+    required_numbers,
+    required_strings,
+    text_values,
+)
+
+#: Integer account ids come out as int64 (docs/methods.md, "Inputs").
+INT64_MAX = 2**63 - 1
 
 AccountId = str | int
 """An account id as read from the positions table (a string or an integer column)."""
@@ -31,20 +43,30 @@ class Position:
 
 
 def read_account_ids(table: pa.Table) -> list[AccountId]:
-    """``positions.account_id``: a required string or integer column without nulls."""
+    """``positions.account_id``: a required string (valid UTF-8) or integer (fitting an int64)
+    column without nulls."""
     col = required_column(table, "positions", "account_id")
     t = col.type
-    if not (pa.types.is_null(t) or is_string_type(t) or pa.types.is_integer(t)):
+    integer = pa.types.is_integer(t) or (pa.types.is_dictionary(t) and pa.types.is_integer(t.value_type))
+    if not (pa.types.is_null(t) or is_string_type(t) or integer):
         fail(f"expected strings or integers, got {describe_type(t)}", "positions", "account_id")
-    values: list[AccountId | None] = col.to_pylist()
+    values: list[AccountId | None] = text_values(col, "positions", "account_id")
     for row, value in enumerate(values):
         if value is None:
             fail("null in a required field", "positions", "account_id", row)
+        if isinstance(value, int) and not -INT64_MAX - 1 <= value <= INT64_MAX:
+            fail(
+                f"{value} does not fit an int64 (integer account ids are int64 in results)",
+                "positions",
+                "account_id",
+                row,
+            )
     return [v for v in values if v is not None]
 
 
 def read_positions(table: pa.Table) -> list[Position]:
     """The positions table: ``account_id``, ``instrument_id``, ``quantity`` (signed, finite)."""
+    check_spelling(table, "positions", ("account_id", "instrument_id", "quantity"))
     accounts = read_account_ids(table)
     instruments = required_strings(table, "positions", "instrument_id")
     quantities = required_numbers(table, "positions", "quantity")

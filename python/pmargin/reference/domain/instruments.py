@@ -15,6 +15,7 @@ import pyarrow as pa
 
 from ..input import (
     check_allowed,
+    check_spelling,
     fail,
     find_column,
     optional_number_column,
@@ -35,6 +36,21 @@ OPTION_TYPES = ("call", "put")
 DATED_KINDS = ("future", "option")
 
 PAYOFFS = ("vanilla", "digital")
+
+#: Every column the instruments table may have, in the order they are checked.
+COLUMNS = (
+    "instrument_id",
+    "underlying",
+    "kind",
+    "option_type",
+    "strike",
+    "expiry",
+    "payoff",
+    "barrier_type",
+    "barrier",
+    "rebate",
+    "multiplier",
+)
 
 #: The spellings of ``barrier_type``, in the order the error message lists them.
 BARRIER_TYPE_NAMES = ("up-and-out", "up-and-in", "down-and-out", "down-and-in")
@@ -72,6 +88,7 @@ def read_instruments(table: pa.Table) -> dict[str, Instrument]:
     are checked (and kept) only on the rows that need them.
     """
     t = "instruments"
+    check_spelling(table, t, COLUMNS)
     ids = read_ids(table, t, "instrument_id")
     underlyings = required_strings(table, t, "underlying")
     kinds = required_strings(table, t, "kind")

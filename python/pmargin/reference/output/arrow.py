@@ -1,5 +1,5 @@
-"""Arrow helpers of the result tables: the float type and account ids that keep the input's
-Arrow type.
+"""Arrow helpers of the result tables: the float type, and account ids as ``string`` (string ids
+in any encoding) or ``int64`` (integer ids of any width).
 
 Mirrors: rust/pmargin-core/src/output/arrow.rs
 """
@@ -13,10 +13,15 @@ import pyarrow as pa
 F64 = pa.float64()
 
 
+def account_id_type(column: pa.ChunkedArray) -> pa.DataType:
+    """int64 for integer ids (any width, or dictionary-encoded), string for every other kind."""
+    t = column.type
+    if pa.types.is_dictionary(t):
+        t = t.value_type
+    return pa.int64() if pa.types.is_integer(t) else pa.string()
+
+
 def account_ids(column: pa.ChunkedArray, rows: Sequence[int]) -> pa.Array:
-    """The ids at ``rows`` of the positions' ``account_id`` column, keeping its Arrow type
-    (dictionary-encoded ids stay dictionary-encoded)."""
-    if pa.types.is_dictionary(column.type):
-        taken = column.take(pa.array(rows, pa.int64()))
-        return taken.combine_chunks() if isinstance(taken, pa.ChunkedArray) else taken
-    return pa.array([column[row].as_py() for row in rows], column.type)
+    """The ids at ``rows`` of the positions' ``account_id`` column (validated when read) as
+    :func:`account_id_type` says."""
+    return pa.array([column[row].as_py() for row in rows], account_id_type(column))

@@ -17,7 +17,7 @@ Mirrors: rust/pmargin-core/src/risk/arrays.rs
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from ...errors import MarginInputError
 from ...models import GridModel
@@ -72,6 +72,48 @@ def check_scale(positions: Sequence[Position], books: Sequence[Book], scale: dic
                 column="quantity",
                 row=pos.row,
             )
+
+
+def grid_value_problem(
+    underlyings: dict[str, Underlying], vols: dict[str, float], as_of_ns: int, model: GridModel
+) -> Callable[[Instrument], MarginInputError | None]:
+    """Why a held instrument cannot be margined under ``model``'s grid: a value that is not
+    finite under some scenario (the first such scenario), as the core marks it."""
+    shocks = model.scenario_shocks()
+
+    def problem(inst: Instrument) -> MarginInputError | None:
+        ra = risk_array(make_contract(inst, underlyings, vols, as_of_ns), shocks, model.vol_shock)
+        bad = first_non_finite(ra)
+        return None if bad is None else non_finite_error(inst.row, bad)
+
+    return problem
+
+
+def window_value_problem(
+    underlyings: dict[str, Underlying], vols: dict[str, float], as_of_ns: int, windows: Sequence[Window]
+) -> Callable[[Instrument], MarginInputError | None]:
+    """As :func:`grid_value_problem` under historical or Monte Carlo windows (the first window,
+    in order, under which the value is not finite, and its first such scenario)."""
+
+    def problem(inst: Instrument) -> MarginInputError | None:
+        contract = make_contract(inst, underlyings, vols, as_of_ns)
+        for window in windows:
+            bad = first_non_finite(window_risk_array(contract, inst.underlying, window))
+            if bad is not None:
+                return non_finite_error(inst.row, bad)
+        return None
+
+    return problem
+
+
+def non_finite_error(row: int, scenario: int) -> MarginInputError:
+    """A contract whose value is not finite under ``scenario`` (at its instruments row)."""
+    return MarginInputError(
+        f"its value is not finite under scenario {scenario}: the scenario's moves are too extreme",
+        table="instruments",
+        column="instrument_id",
+        row=row,
+    )
 
 
 def held_risk_arrays(
@@ -134,12 +176,7 @@ def held_window_arrays(
     for iid in sorted(arrays, key=lambda i: instruments[i].row):
         bad = first_non_finite(arrays[iid])
         if bad is not None:
-            raise MarginInputError(
-                f"its value is not finite under scenario {bad}: the scenario's moves are too extreme",
-                table="instruments",
-                column="instrument_id",
-                row=instruments[iid].row,
-            )
+            raise non_finite_error(instruments[iid].row, bad)
     return arrays
 
 

@@ -45,6 +45,7 @@ pub fn read_book(
     instruments: &Instruments,
     usable: impl Fn(u32) -> Result<()> + Sync,
 ) -> Result<Book> {
+    table.check_spelling(&["account_id", "instrument_id", "quantity"])?;
     // Numbering accounts and resolving instruments are independent: run them side by side.
     // Errors keep the reference's order: account_id, the instrument_id column, quantity, then
     // unknown or unusable instruments.
@@ -102,8 +103,14 @@ fn account_codes(table: Table<'_>) -> Result<AccountCodes> {
     const COL: &str = "account_id";
     if table.is_integer(COL)? {
         let keys = table.integers(COL)?;
-        if let Some(row) = keys.iter().position(Option::is_none) {
-            return Err(MarginError::cell(TABLE, COL, row, "null is not allowed"));
+        // Result tables carry integer ids as int64 (docs/methods.md, "Inputs").
+        let bad = keys.iter().position(|k| k.is_none_or(|k| i64::try_from(k).is_err()));
+        if let Some(row) = bad {
+            let reason = match keys[row] {
+                None => "null is not allowed".to_owned(),
+                Some(k) => format!("{k} does not fit an int64 (integer account ids are int64 in results)"),
+            };
+            return Err(MarginError::cell(TABLE, COL, row, reason));
         }
         Ok(number_keys(keys.into_iter().flatten(), table.num_rows()))
     } else if let Some(chunks) = table.plain_strings(COL)? {

@@ -92,8 +92,24 @@ impl Instruments {
 
 const TABLE: &str = "instruments";
 
+/// Every column the instruments table may have, in the order they are checked.
+pub const COLUMNS: [&str; 11] = [
+    "instrument_id",
+    "underlying",
+    "kind",
+    "option_type",
+    "strike",
+    "expiry",
+    "payoff",
+    "barrier_type",
+    "barrier",
+    "rebate",
+    "multiplier",
+];
+
 /// Read and validate the instruments table (every row, whether held or not).
 pub fn read_instruments(table: Table<'_>) -> Result<Instruments> {
+    table.check_spelling(&COLUMNS)?;
     let ids = table.required_strings("instrument_id")?;
     unique_index(TABLE, "instrument_id", &ids)?;
     let underlyings = table.required_strings("underlying")?;

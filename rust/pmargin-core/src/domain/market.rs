@@ -3,7 +3,7 @@
 use hashbrown::HashMap;
 
 use crate::domain::instruments::{positive_cell, unique_index};
-use crate::error::Result;
+use crate::error::{MarginError, Result};
 use crate::input::table::Table;
 
 /// The underlyings table, in table order.
@@ -21,10 +21,26 @@ impl Underlyings {
     }
 }
 
+/// Names an underlying cannot have: they name the other columns of a scenario matrix
+/// (`result.scenarios(i)`), whose per-underlying columns are named after the underlyings.
+pub const RESERVED_NAMES: [&str; 5] = ["scenario", "label", "price_shock", "vol_shock", "total"];
+
 pub fn read_underlyings(table: Table<'_>) -> Result<Underlyings> {
     const T: &str = "underlyings";
+    table.check_spelling(&["underlying", "spot", "rate"])?;
     let names = table.required_strings("underlying")?;
     let index = unique_index(T, "underlying", &names)?;
+    if let Some(row) = names.iter().position(|n| RESERVED_NAMES.contains(n)) {
+        return Err(MarginError::cell(
+            T,
+            "underlying",
+            row,
+            format!(
+                "'{}' is reserved: it names a column of the scenario matrix (result.scenarios); rename the underlying",
+                names[row]
+            ),
+        ));
+    }
     let spot = table
         .numbers("spot")?
         .into_iter()
@@ -53,18 +69,36 @@ impl Vols {
     }
 }
 
-pub fn read_vols(table: Table<'_>) -> Result<Vols> {
+/// The vols table; an implied vol above `max_vol` (`Limits::max_implied_vol`) is an error, most
+/// often a vol given in percent.
+pub fn read_vols(table: Table<'_>, max_vol: f64) -> Result<Vols> {
     const T: &str = "vols";
+    table.check_spelling(&["instrument_id", "implied_vol"])?;
     let ids = table.required_strings("instrument_id")?;
     unique_index(T, "instrument_id", &ids)?;
     let vols = table
         .numbers("implied_vol")?
         .into_iter()
         .enumerate()
-        .map(|(row, v)| positive_cell(T, "implied_vol", row, v, "an implied vol"))
+        .map(|(row, v)| {
+            let vol = positive_cell(T, "implied_vol", row, v, "an implied vol")?;
+            if vol > max_vol {
+                return Err(MarginError::cell(T, "implied_vol", row, implausible_vol(vol, max_vol)));
+            }
+            Ok(vol)
+        })
         .collect::<Result<Vec<_>>>()?;
     let by_instrument = ids.iter().zip(vols).enumerate().map(|(row, (id, v))| ((*id).to_owned(), (v, row))).collect();
     Ok(Vols { by_instrument })
+}
+
+/// Why `vol` is rejected, with the likely fix: vols are fractions (0.55 is 55%).
+pub fn implausible_vol(vol: f64, max_vol: f64) -> String {
+    format!(
+        "{vol:?} is above the maximum implied vol {max_vol:?} (vols are annualised fractions: 0.55 is 55%): \
+         {vol:?} looks like a percent: give {:?}, or raise pmargin.Limits(max_implied_vol=...)",
+        vol / 100.0
+    )
 }
 
 #[cfg(test)]
@@ -112,13 +146,13 @@ mod tests {
 
     #[test]
     fn reads_vols_by_instrument() {
-        let got = read_vols(vols(&[("C1", 0.5), ("C2", 0.25)]).view("vols")).expect("valid");
+        let got = read_vols(vols(&[("C1", 0.5), ("C2", 0.25)]).view("vols"), 5.0).expect("valid");
         assert_eq!((got.get("C1"), got.get("C2"), got.get("C3")), (Some(0.5), Some(0.25), None));
     }
 
     #[test]
     fn vol_errors_name_column_and_row() {
-        let error = |t: crate::spec::OwnedTable| read_vols(t.view("vols")).expect_err("invalid").to_string();
+        let error = |t: crate::spec::OwnedTable| read_vols(t.view("vols"), 5.0).expect_err("invalid").to_string();
         assert_eq!(error(vols(&[("C1", 0.5), ("C2", -0.1)])), "vols.implied_vol, row 1: must be > 0, got -0.1");
         assert_eq!(
             error(vols(&[("C1", 0.5), ("C1", 0.2)])),
@@ -126,5 +160,33 @@ mod tests {
         );
         let t = table(vec![("instrument_id", strings(&["C1"])), ("vol", floats(&[0.2]))]);
         assert_eq!(error(t), "vols.implied_vol: missing column");
+        assert_eq!(
+            error(vols(&[("C1", 0.5), ("C2", 55.0), ("C3", -1.0)])),
+            "vols.implied_vol, row 1: 55.0 is above the maximum implied vol 5.0 (vols are annualised fractions: \
+             0.55 is 55%): 55.0 looks like a percent: give 0.55, or raise pmargin.Limits(max_implied_vol=...)"
+        );
+        assert!(read_vols(vols(&[("C1", 55.0)]).view("vols"), f64::INFINITY).is_ok());
+        let t = table(vec![("instrument_id", strings(&["C1"])), ("Implied_Vol", floats(&[0.2]))]);
+        assert!(error(t).starts_with("vols.Implied_Vol: unknown column 'Implied_Vol' looks like a misspelling"));
+    }
+
+    #[test]
+    fn reserved_and_misspelled_underlying_columns() {
+        let error =
+            |t: crate::spec::OwnedTable| read_underlyings(t.view("underlyings")).expect_err("invalid").to_string();
+        for name in RESERVED_NAMES {
+            let t = underlyings(&[("A", 1.0, 0.0), (name, 1.0, 0.0)]);
+            assert_eq!(
+                error(t),
+                format!(
+                    "underlyings.underlying, row 1: '{name}' is reserved: it names a column of the scenario matrix \
+                     (result.scenarios); rename the underlying"
+                )
+            );
+        }
+        for column in ["rates", "RATE", "Rate"] {
+            let t = table(vec![("underlying", strings(&["A"])), ("spot", floats(&[1.0])), (column, floats(&[0.1]))]);
+            assert!(error(t).starts_with(&format!("underlyings.{column}: unknown column '{column}'")));
+        }
     }
 }

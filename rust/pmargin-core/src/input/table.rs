@@ -1,20 +1,27 @@
 //! Typed, validated access to the columns of an input table given as Arrow record batches.
 //!
-//! Strings may be Utf8, LargeUtf8, Utf8View (Polars) or dictionary-encoded; numbers any float or
-//! integer type; times any timestamp unit or a date. Reading never copies string data: a string
-//! column is a list of borrowed `&str`.
+//! Strings may be Utf8, LargeUtf8, Utf8View (Polars) or dictionary-encoded, and are checked to be
+//! valid UTF-8 when read; numbers any float, integer or decimal type; times any timestamp unit or
+//! a date, within the int64-nanosecond range. Reading never copies string data: a string column
+//! is a list of borrowed `&str`.
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::{
-    Date32Type, Date64Type, Float16Type, Float32Type, Float64Type, Int16Type, Int32Type, Int64Type, Int8Type,
-    TimestampMicrosecondType, TimestampMillisecondType, TimestampNanosecondType, TimestampSecondType, UInt16Type,
-    UInt32Type, UInt64Type, UInt8Type,
+    Date32Type, Date64Type, Decimal128Type, Decimal256Type, Decimal32Type, Decimal64Type, Float16Type, Float32Type,
+    Float64Type, Int16Type, Int32Type, Int64Type, Int8Type, TimestampMicrosecondType, TimestampMillisecondType,
+    TimestampNanosecondType, TimestampSecondType, UInt16Type, UInt32Type, UInt64Type, UInt8Type,
 };
 use arrow_array::{Array, ArrayRef, RecordBatch};
 use arrow_schema::{DataType, SchemaRef, TimeUnit};
 use rayon::prelude::*;
 
 use crate::error::{MarginError, Result};
+use crate::input::{spelling, utf8};
+
+/// The one supported time range (as_of, expiries, historical dates): epoch nanoseconds that fit
+/// an int64, 1677-09-21T00:12:43.145224192 to 2262-04-11T23:47:16.854775807 UTC.
+pub const TIME_RANGE: &str = "outside the supported time range 1677-09-21T00:12:43.145224192 to \
+                              2262-04-11T23:47:16.854775807 UTC (int64 nanoseconds)";
 
 /// One input table: its name (used in errors), schema and batches.
 #[derive(Clone, Copy)]
@@ -60,17 +67,34 @@ impl<'a> Table<'a> {
         MarginError::column(self.name, column, format!("expected {expected}, got Arrow type {got}"))
     }
 
+    /// An unknown column that resembles a column of `known` the table lacks is an error
+    /// (a misspelled optional column would otherwise be ignored).
+    pub fn check_spelling(&self, known: &[&str]) -> Result<()> {
+        spelling::check_spelling(self.name, self.schema.fields().iter().map(|f| f.name().as_str()), known)
+    }
+
+    /// The chunks of a string column, every non-null value checked to be valid UTF-8.
+    fn string_chunks(&self, column: &str) -> Result<(DataType, Vec<&'a ArrayRef>)> {
+        let (dtype, chunks) = self.chunks(column)?;
+        if is_string_like(&dtype) {
+            let mut offset = 0;
+            for chunk in &chunks {
+                if let Some(row) = utf8::first_invalid_row(chunk.as_ref()) {
+                    return Err(MarginError::cell(self.name, column, offset + row, "not valid UTF-8 text"));
+                }
+                offset += chunk.len();
+            }
+        }
+        Ok((dtype, chunks))
+    }
+
     /// A string column, one `Option<&str>` per row (None for null).
     pub fn strings(&self, column: &str) -> Result<Vec<Option<&'a str>>> {
-        let (dtype, chunks) = self.chunks(column)?;
+        let (dtype, chunks) = self.string_chunks(column)?;
         if !is_string_like(&dtype) && dtype != DataType::Null {
             return Err(self.type_error(column, "a string column", &dtype));
         }
-        let mut out = Vec::with_capacity(self.num_rows());
-        for chunk in chunks {
-            push_strings(chunk.as_ref(), &mut out);
-        }
-        Ok(out)
+        Ok(gather_strings(&chunks, self.num_rows()))
     }
 
     /// The chunks of a plain Utf8 column without nulls (the common layout), read in place; None
@@ -80,12 +104,13 @@ impl<'a> Table<'a> {
         if dtype != DataType::Utf8 || chunks.iter().any(|c| c.null_count() > 0) {
             return Ok(None);
         }
+        self.string_chunks(column)?;
         Ok(Some(chunks.iter().map(|c| c.as_string::<i32>()).collect()))
     }
 
     /// A string column where every row must be present.
     pub fn required_strings(&self, column: &str) -> Result<Vec<&'a str>> {
-        let (dtype, chunks) = self.chunks(column)?;
+        let (dtype, chunks) = self.string_chunks(column)?;
         // Plain Utf8 without nulls (the common case) is read in one pass.
         if dtype == DataType::Utf8 && chunks.iter().all(|c| c.null_count() == 0) {
             let mut out = Vec::with_capacity(self.num_rows());
@@ -101,7 +126,10 @@ impl<'a> Table<'a> {
             }
             return Ok(out);
         }
-        let values = self.strings(column)?;
+        if !is_string_like(&dtype) && dtype != DataType::Null {
+            return Err(self.type_error(column, "a string column", &dtype));
+        }
+        let values = gather_strings(&chunks, self.num_rows());
         values
             .iter()
             .enumerate()
@@ -172,20 +200,25 @@ impl<'a> Table<'a> {
             .collect()
     }
 
-    /// A timestamp (any unit; tz-naive read as UTC) or date column as epoch nanoseconds.
+    /// A timestamp (any unit; tz-naive read as UTC) or date column as epoch nanoseconds; a time
+    /// outside the int64-nanosecond range ([`TIME_RANGE`]) is an error naming its row.
     pub fn times_ns(&self, column: &str) -> Result<Vec<Option<i64>>> {
         let (dtype, chunks) = self.chunks(column)?;
-        let mut out = Vec::with_capacity(self.num_rows());
+        let mut wide = Vec::with_capacity(self.num_rows());
         for chunk in chunks {
-            let start = out.len();
-            if !push_times(chunk.as_ref(), &mut out) {
+            if !push_times(chunk.as_ref(), &mut wide) {
                 return Err(self.type_error(column, "a timestamp or date column", &dtype));
             }
-            if let Some(bad) = out[start..].iter().position(|v| v == &Some(i64::MIN)) {
-                return Err(MarginError::cell(self.name, column, start + bad, "time is out of range"));
-            }
         }
-        Ok(out)
+        wide.iter()
+            .enumerate()
+            .map(|(row, v)| match v {
+                None => Ok(None),
+                Some(ns) => i64::try_from(*ns)
+                    .map(Some)
+                    .map_err(|_| MarginError::cell(self.name, column, row, format!("time is {TIME_RANGE}"))),
+            })
+            .collect()
     }
 
     /// Is this column an integer or a string column (the two kinds an account id may be)?
@@ -213,6 +246,28 @@ pub fn is_string_like(dtype: &DataType) -> bool {
         DataType::Dictionary(_, values) => is_string_like(values),
         _ => false,
     }
+}
+
+/// The values of an integer (or integer-dictionary) array, None for any other type.
+pub fn integer_values(array: &dyn Array) -> Option<Vec<Option<i128>>> {
+    let mut out = Vec::with_capacity(array.len());
+    push_integers(array, &mut out).then_some(out)
+}
+
+/// The values of a string (or string-dictionary) array already checked to be valid UTF-8.
+pub fn string_values(array: &dyn Array) -> Vec<Option<&str>> {
+    let mut out = Vec::with_capacity(array.len());
+    push_strings(array, &mut out);
+    out
+}
+
+/// Every row of string chunks (already checked to be valid UTF-8) as `Option<&str>`.
+fn gather_strings<'a>(chunks: &[&'a ArrayRef], rows: usize) -> Vec<Option<&'a str>> {
+    let mut out = Vec::with_capacity(rows);
+    for &chunk in chunks {
+        push_strings(chunk.as_ref(), &mut out);
+    }
+    out
 }
 
 fn push_strings<'a>(array: &'a dyn Array, out: &mut Vec<Option<&'a str>>) {
@@ -258,10 +313,38 @@ fn push_numbers(array: &dyn Array, out: &mut Vec<Option<f64>>) -> bool {
         DataType::UInt16 => extend_as_f64!(array, out, UInt16Type),
         DataType::UInt32 => extend_as_f64!(array, out, UInt32Type),
         DataType::UInt64 => extend_as_f64!(array, out, UInt64Type),
+        DataType::Decimal32(_, s) => {
+            out.extend(array.as_primitive::<Decimal32Type>().iter().map(|v| v.map(|m| decimal(m.into(), *s))))
+        }
+        DataType::Decimal64(_, s) => {
+            out.extend(array.as_primitive::<Decimal64Type>().iter().map(|v| v.map(|m| decimal(m.into(), *s))))
+        }
+        DataType::Decimal128(_, s) => {
+            out.extend(array.as_primitive::<Decimal128Type>().iter().map(|v| v.map(|m| decimal(m, *s))))
+        }
+        DataType::Decimal256(_, s) => out.extend(array.as_primitive::<Decimal256Type>().iter().map(|v| {
+            v.map(|m| match m.to_i128() {
+                Some(m) => decimal(m, *s),
+                None => format!("{m}e{}", -i32::from(*s)).parse().unwrap_or(f64::NAN),
+            })
+        })),
         DataType::Null => out.extend(std::iter::repeat_n(None, array.len())),
         _ => return false,
     }
     true
+}
+
+/// The f64 nearest to the decimal `m x 10^-scale` (correctly rounded, like Python's
+/// `float(Decimal)`): one exact division when both parts are exact in f64, else a decimal parse.
+fn decimal(m: i128, scale: i8) -> f64 {
+    const POW10: [f64; 23] = [
+        1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19,
+        1e20, 1e21, 1e22,
+    ];
+    if m.unsigned_abs() <= 1 << 53 && (0..=22).contains(&scale) {
+        return m as f64 / POW10[scale as usize];
+    }
+    format!("{m}e{}", -i32::from(scale)).parse().unwrap_or(f64::NAN)
 }
 
 macro_rules! extend_as_i128 {
@@ -300,13 +383,13 @@ fn push_integers(array: &dyn Array, out: &mut Vec<Option<i128>>) -> bool {
     true
 }
 
-/// Scale to nanoseconds; `i64::MIN` marks an overflow (checked by the caller).
-fn scaled(v: Option<i64>, factor: i64) -> Option<i64> {
-    v.map(|x| x.checked_mul(factor).unwrap_or(i64::MIN))
+/// Scale to nanoseconds, exactly (the caller checks the int64 range).
+fn scaled(v: Option<i64>, factor: i128) -> Option<i128> {
+    v.map(|x| i128::from(x) * factor)
 }
 
-fn push_times(array: &dyn Array, out: &mut Vec<Option<i64>>) -> bool {
-    const DAY_NS: i64 = 86_400 * 1_000_000_000;
+fn push_times(array: &dyn Array, out: &mut Vec<Option<i128>>) -> bool {
+    const DAY_NS: i128 = 86_400 * 1_000_000_000;
     match array.data_type() {
         DataType::Timestamp(TimeUnit::Second, _) => {
             out.extend(array.as_primitive::<TimestampSecondType>().iter().map(|v| scaled(v, 1_000_000_000)))
@@ -318,7 +401,7 @@ fn push_times(array: &dyn Array, out: &mut Vec<Option<i64>>) -> bool {
             out.extend(array.as_primitive::<TimestampMicrosecondType>().iter().map(|v| scaled(v, 1_000)))
         }
         DataType::Timestamp(TimeUnit::Nanosecond, _) => {
-            out.extend(array.as_primitive::<TimestampNanosecondType>().iter())
+            out.extend(array.as_primitive::<TimestampNanosecondType>().iter().map(|v| scaled(v, 1)))
         }
         DataType::Date32 => {
             out.extend(array.as_primitive::<Date32Type>().iter().map(|v| scaled(v.map(i64::from), DAY_NS)))
@@ -394,5 +477,67 @@ mod tests {
         assert_eq!(t.required_finite("i").expect("ints are numbers"), vec![1.0, 2.0]);
         assert!(t.strings("i").unwrap_err().to_string().contains("expected a string column"));
         assert_eq!(t.strings("zz").unwrap_err().to_string(), "t.zz: missing column");
+    }
+
+    #[test]
+    fn times_must_fit_int64_nanoseconds() {
+        use arrow_array::{Date32Array, TimestampNanosecondArray, TimestampSecondArray};
+        // The ends of the range are accepted, whatever the unit; one step beyond is an error.
+        let max_s = i64::MAX / 1_000_000_000;
+        let (schema, batches) = batch(vec![
+            ("ns", Arc::new(TimestampNanosecondArray::from(vec![Some(i64::MIN), None, Some(i64::MAX)]))),
+            ("s", Arc::new(TimestampSecondArray::from(vec![Some(-max_s), Some(max_s), Some(max_s + 1)]))),
+            ("d", Arc::new(Date32Array::from(vec![Some(0), Some(106_751), Some(2_932_896)]))),
+        ]);
+        let t = Table::new("t", &schema, &batches);
+        assert_eq!(t.times_ns("ns").expect("in range"), vec![Some(i64::MIN), None, Some(i64::MAX)]);
+        let expected = format!("t.s, row 2: time is {TIME_RANGE}");
+        assert_eq!(t.times_ns("s").unwrap_err().to_string(), expected);
+        // 2262-04-11 is day 106,751; 9999-12-31 is day 2,932,896.
+        assert_eq!(t.times_ns("d").unwrap_err().to_string(), format!("t.d, row 2: time is {TIME_RANGE}"));
+    }
+
+    #[test]
+    fn decimals_become_the_nearest_float() {
+        use arrow_array::{Decimal128Array, Decimal256Array};
+        use arrow_buffer::i256;
+        let d128 = Decimal128Array::from(vec![Some(12_345), None, Some(-1), Some(i128::MAX / 7)])
+            .with_precision_and_scale(38, 2)
+            .expect("valid decimal");
+        let big = i256::from_i128(i128::MAX).wrapping_mul(i256::from_i128(1000));
+        let d256 = Decimal256Array::from(vec![Some(i256::from_i128(5)), Some(big)])
+            .with_precision_and_scale(76, -3)
+            .expect("valid decimal");
+        let (schema, batches) = batch(vec![("a", Arc::new(d128))]);
+        let t = Table::new("t", &schema, &batches);
+        let got = t.numbers("a").expect("decimals are numbers");
+        let exact: f64 = format!("{}e-2", i128::MAX / 7).parse().expect("a number");
+        assert_eq!(got, vec![Some(123.45), None, Some(-0.01), Some(exact)]);
+        let big_exact: f64 = format!("{}e3", i128::MAX.to_string() + "000").parse().expect("a number");
+        let (schema, batches) = batch(vec![("b", Arc::new(d256))]);
+        let t = Table::new("t", &schema, &batches);
+        assert_eq!(t.numbers("b").expect("decimals are numbers"), vec![Some(5000.0), Some(big_exact)]);
+        assert_eq!(decimal(1, 0), 1.0);
+        assert_eq!(decimal(7, -2), 700.0);
+        assert_eq!(decimal(1, 30), 1e-30);
+    }
+
+    #[test]
+    fn invalid_utf8_names_the_row_across_batches() {
+        let good: ArrayRef = Arc::new(StringArray::from(vec!["a", "b"]));
+        let data = arrow_buffer::Buffer::from_vec(b"ok\xff".to_vec());
+        let offsets = arrow_buffer::OffsetBuffer::new(vec![0i32, 2, 3].into());
+        // SAFETY: an array with invalid bytes on purpose; the reader must reject it.
+        let bad: ArrayRef = Arc::new(unsafe { StringArray::new_unchecked(offsets, data, None) });
+        let schema = Arc::new(Schema::new(vec![Field::new("s", DataType::Utf8, true)]));
+        let batches = vec![
+            RecordBatch::try_new(schema.clone(), vec![good]).expect("valid"),
+            RecordBatch::try_new(schema.clone(), vec![bad]).expect("valid layout"),
+        ];
+        let t = Table::new("t", &schema, &batches);
+        let expected = "t.s, row 3: not valid UTF-8 text";
+        assert_eq!(t.strings("s").unwrap_err().to_string(), expected);
+        assert_eq!(t.required_strings("s").unwrap_err().to_string(), expected);
+        assert_eq!(t.plain_strings("s").expect_err("invalid").to_string(), expected);
     }
 }

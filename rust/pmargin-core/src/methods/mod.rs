@@ -22,7 +22,7 @@ use crate::valuation::Valuation;
 /// What a method's result tables need from the run: the netted book and each account's id.
 pub struct RunView<'a> {
     pub book: &'a Book,
-    /// `account_id` of each account, in the input's own Arrow type.
+    /// `account_id` of each account: Utf8 for string ids, Int64 for integer ids.
     pub account_ids: &'a ArrayRef,
 }
 

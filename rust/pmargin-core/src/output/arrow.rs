@@ -1,5 +1,6 @@
 //! Arrow helpers for result tables: fields, batches, the `account_id` column gathered from the
-//! input's own ids, and the scenario-matrix columns. Nothing here knows a method or the engine.
+//! input's ids (Utf8 or Int64, see engine.rs), and the scenario-matrix columns. Nothing here
+//! knows a method or the engine.
 
 use std::sync::Arc;
 

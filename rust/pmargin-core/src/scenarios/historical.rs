@@ -78,6 +78,7 @@ struct Moves {
 
 fn read_moves(table: Table<'_>) -> Result<Moves> {
     let name = table.name;
+    table.check_spelling(&["date", "underlying", "return", "vol_change"])?;
     let dates = read_dates(table)?;
     let underlyings = table.required_strings("underlying")?;
     let returns = table.required_finite("return")?;

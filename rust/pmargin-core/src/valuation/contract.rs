@@ -257,7 +257,7 @@ mod tests {
         let table = instruments(rows);
         let instruments = read_instruments(table.view("instruments")).expect("valid instruments");
         let u = read_underlyings(underlyings(&[("A", 100.0, rate)]).view("underlyings")).expect("valid");
-        let v = read_vols(vols(vol_rows).view("vols")).expect("valid");
+        let v = read_vols(vols(vol_rows).view("vols"), f64::INFINITY).expect("valid");
         (0..instruments.len())
             .map(|row| Contract::resolve(row, &instruments.ids()[row], &instruments.rows[row], &u, &v, AS_OF))
             .collect()

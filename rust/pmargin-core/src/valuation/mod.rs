@@ -48,7 +48,7 @@ impl Valuation {
         limits: Limits,
     ) -> Result<Valuation> {
         let underlyings = read_underlyings(underlyings)?;
-        let vols = read_vols(vols)?;
+        let vols = read_vols(vols, limits.max_implied_vol)?;
         let instruments = read_instruments(instruments)?;
         let resolved: Vec<Result<Contract>> = (0..instruments.len())
             .map(|row| {

@@ -34,7 +34,7 @@ from ...domain.book import Book, net_positions, read_positions
 from ...domain.instruments import Instrument, read_instruments
 from ...domain.market import read_underlyings, read_vols
 from ...risk import budget
-from ...risk.arrays import check_pnl_scale, held_window_arrays
+from ...risk.arrays import check_pnl_scale, held_window_arrays, window_value_problem
 from ...risk.tail import tail_count
 from ...scenarios import Window
 from ...scenarios.historical import historical_window
@@ -71,10 +71,11 @@ def measure_margin(
     Checks, in order: underlyings, vols, instruments, the model's windows (moves then stressed;
     the Monte Carlo draws) with the memory estimate (before the draws for Monte Carlo, after
     reading the moves for historical), the tail count of each window, the positions, then each
-    position in row order for an unknown instrument, a market problem or an underlying that a
-    window cannot move (normal window first)."""
+    position in row order for an unknown instrument, a market problem, an underlying that a
+    window cannot move (normal window first) or a value that is not finite under a window
+    (normal first)."""
     underlyings = read_underlyings(market.underlyings)
-    vols = read_vols(market.vols)
+    vols = read_vols(market.vols, limits.max_implied_vol)
     instrument_rows = read_instruments(instruments)
     n_u, n_c = market.underlyings.num_rows, len(instrument_rows)
     field = "n_scenarios" if isinstance(model, MonteCarloModel) else "memory_budget"
@@ -95,7 +96,8 @@ def measure_margin(
                 return problem
         return None
 
-    check_held(position_rows, instrument_rows, underlyings, vols, market.as_of_ns, scenario_problem)
+    value_problem = window_value_problem(underlyings, vols, market.as_of_ns, windows)
+    check_held(position_rows, instrument_rows, underlyings, vols, market.as_of_ns, scenario_problem, value_problem)
     books = net_positions(position_rows)
     arrays = [
         held_window_arrays(books, instrument_rows, underlyings, vols, market.as_of_ns, window) for window in windows
