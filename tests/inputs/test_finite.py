@@ -49,20 +49,20 @@ def margin_reference(tables: Tables, model: Any = None) -> Any:
 
 def value_native(tables: Tables, model: Any = None) -> Any:
     _, instruments, market = inputs(tables)
-    return pmargin.value(instruments, market)
+    return pmargin.value(instruments, market, limits=NO_VOL_BOUND)
 
 
 def value_reference(tables: Tables, model: Any = None) -> Any:
     _, instruments, market = inputs(tables)
-    return reference.value(instruments, market)
+    return reference.value(instruments, market, limits=NO_VOL_BOUND)
 
 
 def greeks_native(tables: Tables, model: Any = None) -> Any:
-    return pmargin.greeks(*inputs(tables))
+    return pmargin.greeks(*inputs(tables), limits=NO_VOL_BOUND)
 
 
 def greeks_reference(tables: Tables, model: Any = None) -> Any:
-    return reference.greeks(*inputs(tables))
+    return reference.greeks(*inputs(tables), limits=NO_VOL_BOUND)
 
 
 MARGIN = [margin_native, margin_reference]
