@@ -17,33 +17,16 @@ from pmargin import sample
 from pmargin.batch import combine, margin_in_chunks
 from pmargin.cli import by_underlying_path, main, money
 from pmargin.io import read_table, write_table
+from tests.cli.conftest import write_inputs
 
 FORMATS = [".parquet", ".csv", ".arrow"]
-
-INPUTS = ("positions", "instruments", "underlyings", "vols")
 
 ACCOUNT_COLUMNS = ("initial_margin", "maintenance_margin", "gross_margin")
 
 
 @pytest.fixture(scope="module")
-def book() -> sample.SampleBook:
-    return sample.book(150, seed=11)
-
-
-@pytest.fixture(scope="module")
 def expected(book: sample.SampleBook) -> pmargin.MarginResult:
     return pmargin.margin(book.positions, book.instruments, book.market)
-
-
-def write_inputs(book: sample.SampleBook, folder: Path, suffix: str) -> list[str]:
-    """Write the book's four tables as ``<name><suffix>``; return the CLI's input arguments."""
-    folder.mkdir(parents=True, exist_ok=True)
-    args: list[str] = []
-    for name in INPUTS:
-        path = folder / f"{name}{suffix}"
-        write_table(getattr(book, name), path)
-        args += [f"--{name}", str(path)]
-    return [*args, "--as-of", "2026-06-30T08:00:00Z"]
 
 
 @pytest.fixture(scope="module")

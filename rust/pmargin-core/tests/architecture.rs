@@ -31,11 +31,15 @@ fn stage_of(src: &Path, file: &Path) -> Option<String> {
     Some(first.trim_end_matches(".rs").to_owned())
 }
 
+/// A file's code before its `#[cfg(test)]` module, with comments removed.
+fn code_of(text: &str) -> String {
+    let before_tests = text.split("#[cfg(test)]").next().unwrap_or(text);
+    before_tests.lines().map(|line| line.split("//").next().unwrap_or("")).collect::<Vec<_>>().join("\n")
+}
+
 /// Every `crate::<stage>` a file names in code (not comments) outside its `#[cfg(test)]` module.
 fn imported_stages(text: &str) -> Vec<String> {
-    let before_tests = text.split("#[cfg(test)]").next().unwrap_or(text);
-    let code: String =
-        before_tests.lines().map(|line| line.split("//").next().unwrap_or("")).collect::<Vec<_>>().join("\n");
+    let code = code_of(text);
     let mut out = Vec::new();
     for (i, _) in code.match_indices("crate::") {
         let rest = &code[i + "crate::".len()..];
@@ -88,9 +92,7 @@ fn module_of(src: &Path, file: &Path) -> Vec<String> {
 /// Modules a file refers to through `crate::`, `super::` and `self::` paths (code only), as the
 /// longest known module prefix of each path.
 fn referenced_modules(text: &str, me: &[String], known: &[Vec<String>], is_mod_file: bool) -> Vec<Vec<String>> {
-    let before_tests = text.split("#[cfg(test)]").next().unwrap_or(text);
-    let code: String =
-        before_tests.lines().map(|line| line.split("//").next().unwrap_or("")).collect::<Vec<_>>().join("\n");
+    let code = code_of(text);
     let tokens: Vec<&str> = code.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':')).collect();
     let mut out = Vec::new();
     for token in tokens {
