@@ -157,6 +157,7 @@ mod tests {
             offsets: vec![0, 2],
             instrument: vec![0, 1].into(),
             quantity: vec![1.0, -1.0].into(),
+            failed: Vec::new(),
         };
         let ctx =
             GridContext { model: &model, risk: &risk, underlying_of: &[0, 1], correlation_index: &[Some(0), Some(1)] };
