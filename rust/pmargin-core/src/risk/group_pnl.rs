@@ -5,6 +5,7 @@
 use crate::domain::book::Book;
 use crate::risk::arrays::RiskArrays;
 use crate::risk::kernels::{self, WeightedRow};
+use crate::risk::worst_loss::scale_term;
 
 /// One account's P&L per underlying and scenario.
 #[derive(Debug, Clone, PartialEq)]
@@ -55,6 +56,10 @@ pub struct Scratch<'a> {
     pub slots: Vec<usize>,
     pub pnl: Vec<f64>,
     pub total: Vec<f64>,
+    /// P&L scale of each group and of the whole account (`risk::worst_loss::scale_term` summed
+    /// in position order): what a loss is noise relative to.
+    pub scale: Vec<f64>,
+    pub total_scale: f64,
     /// Positions grouped by slot (a stable counting sort), and where each slot's group starts.
     by_slot: Vec<usize>,
     slot_starts: Vec<usize>,
@@ -74,6 +79,9 @@ pub struct AccountGroups<'s> {
     pub pnl: &'s [f64],
     /// The sum over the groups per scenario (cross="joint" only; empty otherwise).
     pub total: &'s [f64],
+    /// P&L scale of each group, and of the account.
+    pub scale: &'s [f64],
+    pub total_scale: f64,
 }
 
 impl AccountGroups<'_> {
@@ -92,6 +100,8 @@ impl Scratch<'_> {
             starts: &self.slot_starts,
             pnl: &self.pnl,
             total: &self.total,
+            scale: &self.scale,
+            total_scale: self.total_scale,
         }
     }
 
@@ -132,6 +142,15 @@ pub fn account_pnl<'a>(
     scratch.pnl.clear();
     scratch.pnl.resize(n_u * s_count, 0.0);
     scratch.group_by_slot(book.offsets[a], n_u);
+    scratch.scale.clear();
+    scratch.scale.resize(n_u, 0.0);
+    scratch.total_scale = 0.0;
+    for (p, &k) in book.positions(a).zip(&scratch.slots) {
+        let c = book.instrument[p] as usize;
+        let term = scale_term(book.quantity[p], risk.min[c], risk.max[c]);
+        scratch.scale[k] += term;
+        scratch.total_scale += term;
+    }
     for b in 0..risk.n_blocks() {
         let range = risk.block_range(b);
         for k in 0..n_u {

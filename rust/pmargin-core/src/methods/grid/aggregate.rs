@@ -11,7 +11,7 @@ use super::model::Cross;
 use super::outcome::{AccountOutcome, Driver, GridContext, UnderlyingOutcome};
 use crate::domain::book::Book;
 use crate::risk::group_pnl::{account_pnl, Scratch};
-use crate::risk::worst_loss::worst_loss;
+use crate::risk::worst_loss::worst_loss_above_noise;
 
 fn account_outcome<'a>(book: &Book, a: usize, ctx: &GridContext<'a>, scratch: &mut Scratch<'a>) -> AccountOutcome {
     let s_count = ctx.risk.n_scenarios;
@@ -22,7 +22,7 @@ fn account_outcome<'a>(book: &Book, a: usize, ctx: &GridContext<'a>, scratch: &m
         .iter()
         .enumerate()
         .map(|(k, &u)| {
-            let (requirement, worst) = worst_loss(&matrix.pnl[k * s_count..(k + 1) * s_count]);
+            let (requirement, worst) = worst_loss_above_noise(&matrix.pnl[k * s_count..(k + 1) * s_count], matrix.scale[k]);
             UnderlyingOutcome { underlying: u, requirement, worst }
         })
         .collect();
@@ -31,7 +31,7 @@ fn account_outcome<'a>(book: &Book, a: usize, ctx: &GridContext<'a>, scratch: &m
     let (initial, driver) = match &ctx.model.cross {
         Cross::Sum => (undiversified, largest_driver(&underlyings)),
         Cross::Joint => {
-            let (initial, worst) = worst_loss(&matrix.total);
+            let (initial, worst) = worst_loss_above_noise(&matrix.total, matrix.total_scale);
             (initial, worst.map(|scenario| Driver::Joint { scenario }))
         }
         Cross::Correlation { matrix, floor_largest } => {

@@ -15,7 +15,7 @@ use crate::domain::book::Book;
 use crate::pricing::greeks::Greeks;
 use crate::risk::group_pnl::AccountGroups;
 use crate::risk::kernels::{self, WeightedRow};
-use crate::risk::worst_loss::{loss_of_least, worst_loss};
+use crate::risk::worst_loss::{is_noise, loss_of_least, scale_term, worst_loss_above_noise};
 use crate::scenarios::ScenarioSet;
 
 /// Where one task writes its positions' attribution: slices of the three columns, starting at
@@ -160,10 +160,19 @@ fn margins_without<'a>(
 ) {
     let n = ctx.risk.n_scenarios;
     scratch.without.clear();
+    // The noise floor without p: the scale less p's own term (docs/methods.md, "Noise").
+    let term = |p: usize| {
+        let c = book.instrument[p] as usize;
+        scale_term(book.quantity[p], ctx.risk.min[c], ctx.risk.max[c])
+    };
+    let above_noise = |loss: f64, scale: f64| if is_noise(loss, scale) { 0.0 } else { loss };
     match ctx.model.cross {
         Cross::Joint => {
             least_without_each(book, group, groups.total, ctx, scratch);
-            scratch.without.extend(scratch.least.iter().map(|&least| loss_of_least(least)));
+            let scale = groups.total_scale;
+            scratch.without.extend(
+                group.iter().zip(&scratch.least).map(|(&p, &least)| above_noise(loss_of_least(least), scale - term(p))),
+            );
         }
         _ if group.len() == 1 => scratch.without.push(margin_without(k, None, outcome, ctx)),
         Cross::Sum => {
@@ -172,8 +181,9 @@ fn margins_without<'a>(
             let requirements = &outcome.underlyings;
             let before = requirements[..k].iter().fold(0.0, |acc, u| acc + u.requirement);
             let after = &requirements[k + 1..];
-            for &least in &scratch.least {
-                scratch.without.push(after.iter().fold(before + loss_of_least(least), |acc, u| acc + u.requirement));
+            for (&p, &least) in group.iter().zip(&scratch.least) {
+                let requirement = above_noise(loss_of_least(least), groups.scale[k] - term(p));
+                scratch.without.push(after.iter().fold(before + requirement, |acc, u| acc + u.requirement));
             }
         }
         Cross::Correlation { .. } => {
@@ -190,7 +200,8 @@ fn margins_without<'a>(
                     );
                     kernels::accumulate(&mut scratch.reduced[ctx.risk.block_range(b)], &scratch.rows);
                 }
-                scratch.without.push(margin_without(k, Some(worst_loss(&scratch.reduced)), outcome, ctx));
+                let worst = worst_loss_above_noise(&scratch.reduced, groups.scale[k] - term(p));
+                scratch.without.push(margin_without(k, Some(worst), outcome, ctx));
             }
         }
     }
