@@ -36,16 +36,17 @@ from ..market import Market
 from ..models import GridModel, HistoricalModel, MonteCarloModel
 from ..result import GreeksResult, MarginResult
 from ..types import TableLike
-from .domain.book import net_positions, read_positions
+from .domain.book import read_positions
 from .domain.instruments import read_instruments
 from .domain.market import read_underlyings, read_vols
 from .methods.grid.aggregate import account_risk
 from .methods.grid.attribution import attribution_tables
 from .methods.grid.tables import accounts_table, by_underlying_table, scenario_matrix
 from .methods.var import measure_margin
+from .output.failed import failed_table
 from .output.greeks import greeks_tables, value_table
 from .risk.arrays import held_risk_arrays
-from .valuation import base_value, check_held, make_contract, market_problem, unit_greeks
+from .valuation import base_value, held_books, make_contract, market_problem, unit_greeks
 
 __all__ = ["greeks", "instrument_values", "margin", "value"]
 
@@ -57,16 +58,21 @@ def margin(
     model: GridModel | HistoricalModel | MonteCarloModel | None = None,
     *,
     by_position: bool = False,
+    on_error: str = "raise",
 ) -> MarginResult:
     """Margins of every account in ``positions`` under ``model`` (default :class:`GridModel`).
 
     Validates every input first (raising :class:`~pmargin.errors.MarginInputError` at the first
     problem), then prices each held contract once per scenario and aggregates per account.
     ``by_position=True`` (grid models only) adds ``.by_position`` and ``.explain``.
+    ``on_error="isolate"`` leaves out the accounts holding an unknown or unusable instrument and
+    lists them in ``.failed`` (:func:`.valuation.held_books`).
     """
     model = GridModel() if model is None else model
     if isinstance(model, (HistoricalModel, MonteCarloModel)):
-        result = measure_margin(to_table(positions, "positions"), to_table(instruments, "instruments"), market, model)
+        result = measure_margin(
+            to_table(positions, "positions"), to_table(instruments, "instruments"), market, model, on_error
+        )
         if by_position:
             raise MarginConfigError(
                 "by_position is available for the grid model only (historical and Monte Carlo report their tail "
@@ -93,9 +99,9 @@ def margin(
             f"underlying {underlying!r} is held but is not in the correlation matrix", table="correlation"
         )
 
-    check_held(position_rows, instrument_rows, underlyings, vols, market.as_of_ns, uncorrelated)
-
-    books = net_positions(position_rows)
+    books, failed = held_books(
+        position_rows, instrument_rows, underlyings, vols, market.as_of_ns, uncorrelated, on_error
+    )
     arrays = held_risk_arrays(books, instrument_rows, underlyings, vols, market.as_of_ns, model)
     risks = [account_risk(book, instrument_rows, arrays, model) for book in books]
     ids = positions_table.column("account_id")
@@ -110,6 +116,7 @@ def margin(
         model,
         lambda index: scenario_matrix(risks[index], model),
         *attribution,
+        failed=failed_table(failed, ids),
     )
 
 
@@ -152,8 +159,7 @@ def greeks(positions: TableLike, instruments: TableLike, market: Market) -> Gree
     vols = read_vols(market.vols)
     instrument_rows = read_instruments(to_table(instruments, "instruments"))
     position_rows = read_positions(positions_table)
-    check_held(position_rows, instrument_rows, underlyings, vols, market.as_of_ns)
-    books = net_positions(position_rows)
+    books, _ = held_books(position_rows, instrument_rows, underlyings, vols, market.as_of_ns)
     unit = {
         pos.instrument_id: unit_greeks(
             make_contract(instrument_rows[pos.instrument_id], underlyings, vols, market.as_of_ns)

@@ -29,15 +29,16 @@ from ....errors import MarginInputError
 from ....market import Market
 from ....models import MonteCarloModel
 from ....result import MarginResult
-from ...domain.book import net_positions, read_positions
+from ...domain.book import read_positions
 from ...domain.instruments import read_instruments
 from ...domain.market import read_underlyings, read_vols
+from ...output.failed import failed_table
 from ...risk.arrays import held_window_arrays
 from ...risk.tail import tail_count
 from ...scenarios import Window
 from ...scenarios.historical import historical_window
 from ...scenarios.montecarlo import monte_carlo_window
-from ...valuation import check_held
+from ...valuation import held_books
 from .aggregate import MeasureModel, measure_account, unit_margins
 from .tables import measure_accounts_table, measure_by_underlying_table, scenario_matrix_of
 
@@ -52,13 +53,15 @@ def model_windows(model: MeasureModel) -> list[Window]:
     return windows
 
 
-def measure_margin(positions: pa.Table, instruments: pa.Table, market: Market, model: MeasureModel) -> MarginResult:
+def measure_margin(
+    positions: pa.Table, instruments: pa.Table, market: Market, model: MeasureModel, on_error: str = "raise"
+) -> MarginResult:
     """Margins of every account under a VaR / ES model.
 
     Checks, in order: underlyings, vols, instruments, the model's windows (moves then stressed;
     the Monte Carlo draws), the tail count of each window, the positions, then each position in
-    row order for an unknown instrument, a market problem or an underlying that a window cannot
-    move (normal window first)."""
+    row order for an unknown instrument, or a held one (non-zero net) with a market problem or an
+    underlying that a window cannot move (normal window first)."""
     underlyings = read_underlyings(market.underlyings)
     vols = read_vols(market.vols)
     instrument_rows = read_instruments(instruments)
@@ -73,8 +76,9 @@ def measure_margin(positions: pa.Table, instruments: pa.Table, market: Market, m
                 return problem
         return None
 
-    check_held(position_rows, instrument_rows, underlyings, vols, market.as_of_ns, scenario_problem)
-    books = net_positions(position_rows)
+    books, failed = held_books(
+        position_rows, instrument_rows, underlyings, vols, market.as_of_ns, scenario_problem, on_error
+    )
     arrays = [
         held_window_arrays(books, instrument_rows, underlyings, vols, market.as_of_ns, window) for window in windows
     ]
@@ -92,4 +96,5 @@ def measure_margin(positions: pa.Table, instruments: pa.Table, market: Market, m
         measure_by_underlying_table(accounts, ids, windows, model.measure),
         model,
         scenario_matrix_of(accounts, windows[0]),
+        failed=failed_table(failed, ids),
     )
