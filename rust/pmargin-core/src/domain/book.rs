@@ -455,7 +455,11 @@ fn group_and_net(codes: &AccountCodes, instrument: &[u32], quantity: &[f64], unu
 /// Reusable buffers of one account's netting.
 #[derive(Default)]
 struct NetScratch {
-    rows: Vec<(u32, f64)>,
+    /// `instrument << 32 | k` per row, `k` the row's place in `quantity`: sorting these plain
+    /// integers orders the rows by instrument with the standard library's branchless small sorts.
+    keys: Vec<u64>,
+    quantity: Vec<f64>,
+    duplicates: Vec<f64>,
 }
 
 /// The position columns and each instrument's usability, shared by every account's netting.
@@ -476,33 +480,36 @@ impl Netting<'_> {
         ins: &mut Vec<u32>,
         qty: &mut Vec<f64>,
     ) -> bool {
-        let buf = &mut scratch.rows;
-        buf.clear();
+        let NetScratch { keys, quantity, duplicates } = scratch;
+        keys.clear();
+        quantity.clear();
         let mut bad = false;
         for r in rows {
             let i = self.instrument[r];
             bad |= i == UNKNOWN;
-            buf.push((i, self.quantity[r]));
+            keys.push(u64::from(i) << 32 | quantity.len() as u64);
+            quantity.push(self.quantity[r]);
         }
-        // Equal keys are only duplicates of one instrument, summed exactly: no stability needed.
-        buf.sort_unstable_by_key(|&(i, _)| i);
+        // Equal instruments are only the duplicates of one position, summed exactly below: the
+        // order among them does not matter.
+        keys.sort_unstable();
         let mut j = 0;
-        let mut dup: smallvec::SmallVec<[f64; 8]> = smallvec::SmallVec::new();
-        while j < buf.len() {
-            let i = buf[j].0;
-            let mut end = j + 1;
-            while end < buf.len() && buf[end].0 == i {
-                end += 1;
-            }
+        while j < keys.len() {
+            let i = (keys[j] >> 32) as u32;
             if i == UNKNOWN {
                 break;
             }
+            let mut end = j + 1;
+            while end < keys.len() && (keys[end] >> 32) as u32 == i {
+                end += 1;
+            }
+            let at = |k: u64| quantity[(k & 0xFFFF_FFFF) as usize];
             let q = if end == j + 1 {
-                buf[j].1
+                at(keys[j])
             } else {
-                dup.clear();
-                dup.extend(buf[j..end].iter().map(|&(_, q)| q));
-                exact_sum(&dup)
+                duplicates.clear();
+                duplicates.extend(keys[j..end].iter().map(|&k| at(k)));
+                exact_sum(duplicates)
             };
             if q != 0.0 {
                 bad |= self.unusable[i as usize];

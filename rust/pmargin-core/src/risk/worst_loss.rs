@@ -6,10 +6,11 @@
 /// leave behind (n terms add at most n x 2^-53 x scale of error), so it is no loss.
 pub const NOISE: f64 = 1.0 / 1_099_511_627_776.0;
 
-/// One position's share of a P&L scale: `|q| x max(|min row|, |max row|)`.
+/// One position's share of a P&L scale: `|q| x extent`, the extent of its risk row being
+/// `max(|min row|, |max row|)` (`RiskArrays::extent`).
 #[inline]
-pub fn scale_term(quantity: f64, least: f64, most: f64) -> f64 {
-    quantity.abs() * least.abs().max(most.abs())
+pub fn scale_term(quantity: f64, extent: f64) -> f64 {
+    quantity.abs() * extent
 }
 
 /// True when `loss` is rounding noise relative to `scale` (docs/methods.md, "Noise").
@@ -71,7 +72,7 @@ mod tests {
     #[test]
     fn a_loss_within_the_noise_floor_is_none() {
         assert_eq!(NOISE, 2f64.powi(-40));
-        assert_eq!(scale_term(-2.0, -3.0, 1.0), 6.0);
+        assert_eq!(scale_term(-2.0, 3.0), 6.0);
         let scale = 1e4;
         assert_eq!(worst_loss_above_noise(&[1.0, -8.0e-9, 2.0], scale), (0.0, None));
         assert_eq!(worst_loss_above_noise(&[1.0, -1.0e-8, 2.0], scale), (1.0e-8, Some(1)));

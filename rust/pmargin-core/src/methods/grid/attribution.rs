@@ -163,7 +163,7 @@ fn margins_without<'a>(
     // The noise floor without p: the scale less p's own term (docs/methods.md, "Noise").
     let term = |p: usize| {
         let c = book.instrument[p] as usize;
-        scale_term(book.quantity[p], ctx.risk.min[c], ctx.risk.max[c])
+        scale_term(book.quantity[p], ctx.risk.extent[c])
     };
     let above_noise = |loss: f64, scale: f64| if is_noise(loss, scale) { 0.0 } else { loss };
     match ctx.model.cross {

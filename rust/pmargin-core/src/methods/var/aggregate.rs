@@ -81,15 +81,14 @@ fn drop_noise(
     risk: &RiskArrays,
 ) {
     let mut scale = vec![0.0; underlyings.len()];
-    let mut total = 0.0;
     for p in book.positions(a) {
         let c = book.instrument[p] as usize;
-        let term = scale_term(book.quantity[p], risk.min[c], risk.max[c]);
-        total += term;
         if let Some(k) = underlyings.iter().position(|&u| u == underlying_of[c]) {
-            scale[k] += term;
+            scale[k] += scale_term(book.quantity[p], risk.extent[c]);
         }
     }
+    // The account's scale: its underlyings' scales added in the account's order.
+    let total = scale.iter().fold(0.0, |acc, s| acc + s);
     if outcome.total.value > 0.0 && is_noise(outcome.total.value, total) {
         outcome.total.value = 0.0;
     }
