@@ -170,6 +170,4 @@ def combine(results: Sequence[MarginResult]) -> MarginResult:
     by_position = _concat([r.by_position for r in results])
     explain = _concat([r.explain for r in results])
     failed = pa.concat_tables([r.failed for r in results])
-    return MarginResult(
-        accounts, by_underlying, results[0].model, scenario_matrix, by_position, explain, failed=failed
-    )
+    return MarginResult(accounts, by_underlying, results[0].model, scenario_matrix, by_position, explain, failed=failed)

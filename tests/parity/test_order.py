@@ -5,6 +5,7 @@ numbers (compared by account), in both engines, and the engines agree on the shu
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable
 from typing import Any
@@ -28,7 +29,7 @@ def shuffled_in_batches(table: pa.Table, seed: int) -> pa.Table:
     rows = table.take(pa.array(rng.permutation(table.num_rows)))
     cuts = sorted(rng.integers(0, rows.num_rows + 1, size=4).tolist())
     bounds = [0, *cuts, rows.num_rows]
-    batches = [b for lo, hi in zip(bounds, bounds[1:], strict=False) for b in rows.slice(lo, hi - lo).to_batches()]
+    batches = [b for lo, hi in itertools.pairwise(bounds) for b in rows.slice(lo, hi - lo).to_batches()]
     return pa.Table.from_batches(batches, schema=rows.schema)
 
 
@@ -138,9 +139,7 @@ def pair_market() -> tuple[pa.Table, pmargin.Market]:
             "kind": ["perpetual", "perpetual"],
         }
     )
-    market = pmargin.Market(
-        "2026-06-30T08:00:00Z", pa.table({"underlying": ["BTC", "ETH"], "spot": [60000.0, 3000.0]})
-    )
+    market = pmargin.Market("2026-06-30T08:00:00Z", pa.table({"underlying": ["BTC", "ETH"], "spot": [60000.0, 3000.0]}))
     return instruments, market
 
 
@@ -178,7 +177,10 @@ def test_near_tied_tail_scenarios_do_not_swap() -> None:
     moves = []
     for d, (btc, eth) in enumerate([(-0.01, -0.03), (-0.03, -0.01), (0.02, 0.01), (0.005, -0.004)]):
         date = f"2024-01-{d + 1:02d}"
-        moves += [{"date": date, "underlying": "BTC", "return": btc}, {"date": date, "underlying": "ETH", "return": eth}]
+        moves += [
+            {"date": date, "underlying": "BTC", "return": btc},
+            {"date": date, "underlying": "ETH", "return": eth},
+        ]
     model = HistoricalModel(pa.Table.from_pylist(moves), measure="es", confidence=0.5)
     legs = [("BTC-PERP", q) for q in (0.3, 0.7, 1e3, -1e3, 0.1 / 3)] + [("ETH-PERP", q) for q in (2.0, 18.0, 2 / 3)]
     tails = set()

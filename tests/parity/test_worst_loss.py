@@ -26,9 +26,7 @@ def readme_pair() -> tuple[pa.Table, pa.Table, pmargin.Market]:
     instruments = pa.table(
         {"instrument_id": ["BTC-PERP", "ETH-PERP"], "underlying": ["BTC", "ETH"], "kind": ["perpetual", "perpetual"]}
     )
-    market = pmargin.Market(
-        "2026-06-30T08:00:00Z", pa.table({"underlying": ["BTC", "ETH"], "spot": [60000.0, 3000.0]})
-    )
+    market = pmargin.Market("2026-06-30T08:00:00Z", pa.table({"underlying": ["BTC", "ETH"], "spot": [60000.0, 3000.0]}))
     return positions, instruments, market
 
 

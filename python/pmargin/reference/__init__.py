@@ -115,7 +115,8 @@ def margin(
         by_underlying_table(risks, ids, model),
         model,
         lambda index: scenario_matrix(risks[index], model),
-        *attribution,
+        attribution[0],
+        attribution[1],
         failed=failed_table(failed, ids),
     )
 

@@ -219,7 +219,11 @@ mod tests {
 
     fn run(cross: &str, rho: Option<Value>) -> RecordBatch {
         let engine = two_underlyings().engine(&grid_spec(&[-0.1, 0.1], &[0.0], cross, 0.5, rho)).expect("valid");
-        engine.margin(pair_book().view("positions"), false, crate::OnError::Raise).expect("margined").accounts_batch().expect("a table")
+        engine
+            .margin(pair_book().view("positions"), false, crate::OnError::Raise)
+            .expect("margined")
+            .accounts_batch()
+            .expect("a table")
     }
 
     #[test]
@@ -334,10 +338,12 @@ mod tests {
         let err = engine.values_batch().expect_err("the first unpriceable instrument");
         assert!(err.to_string().starts_with("instruments.instrument_id, row 4"), "{err}");
         let unknown = positions(&[("a", "FA", 1.0), ("a", "XX", 1.0)]);
-        let err = engine.margin(unknown.view("positions"), false, crate::OnError::Raise).err().expect("unknown instrument");
+        let err =
+            engine.margin(unknown.view("positions"), false, crate::OnError::Raise).err().expect("unknown instrument");
         assert_eq!(err.to_string(), "positions.instrument_id, row 1: unknown instrument 'XX'");
         let no_accounts = table(vec![("instrument_id", strings(&["FA"])), ("quantity", floats(&[1.0]))]);
-        let err = engine.margin(no_accounts.view("positions"), false, crate::OnError::Raise).err().expect("no account_id");
+        let err =
+            engine.margin(no_accounts.view("positions"), false, crate::OnError::Raise).err().expect("no account_id");
         assert_eq!(err.to_string(), "positions.account_id: missing column");
     }
 

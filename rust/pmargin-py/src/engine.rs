@@ -63,7 +63,13 @@ impl Engine {
     /// `on_error="isolate"` leaves out accounts holding an unknown or unusable instrument and
     /// lists them in `MarginRun.failed()`; "raise" (the default) fails the run instead.
     #[pyo3(signature = (positions, by_position=false, on_error="raise"))]
-    fn margin(&self, py: Python<'_>, positions: AnyRecordBatch, by_position: bool, on_error: &str) -> Result<MarginRun> {
+    fn margin(
+        &self,
+        py: Python<'_>,
+        positions: AnyRecordBatch,
+        by_position: bool,
+        on_error: &str,
+    ) -> Result<MarginRun> {
         let on_error = OnError::parse(on_error)?;
         let positions = import(positions, "positions")?;
         let engine = self.inner.clone();

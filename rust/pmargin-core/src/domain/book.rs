@@ -727,7 +727,8 @@ mod tests {
             }
         };
         let t = positions(&[("a", "FA", 1.0), ("a", "SA", 1.0)]);
-        let err = read_book(t.view("positions"), &three_instruments(), usable, OnError::Raise).expect_err("SA is unusable");
+        let err =
+            read_book(t.view("positions"), &three_instruments(), usable, OnError::Raise).expect_err("SA is unusable");
         assert_eq!(err.to_string(), "instruments.expiry, row 2: expired");
         // A position netting to zero is not held: its instrument's problem is not raised.
         let t = positions(&[("a", "FA", 1.0), ("a", "SA", 1.0), ("a", "SA", -1.0)]);
@@ -767,7 +768,8 @@ mod tests {
         );
         // Whole-table errors still raise.
         let t = table(vec![("account_id", strings(&["a"])), ("instrument_id", strings(&["FA"]))]);
-        let err = read_book(t.view("positions"), &three_instruments(), usable, OnError::Isolate).expect_err("no column");
+        let err =
+            read_book(t.view("positions"), &three_instruments(), usable, OnError::Isolate).expect_err("no column");
         assert_eq!(err.to_string(), "positions.quantity: missing column");
         assert!(OnError::parse("skip").is_err() && OnError::parse("isolate") == Ok(OnError::Isolate));
     }

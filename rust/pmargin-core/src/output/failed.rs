@@ -10,9 +10,12 @@ use super::arrow::{account_field, batch};
 use crate::domain::book::Failed;
 use crate::error::{MarginError, Result};
 
+/// Where a problem is (table, column, row) and why.
+type Cells<'a> = (Option<&'a str>, Option<&'a str>, Option<i64>, String);
+
 /// `account_ids` holds the id of each failed account, in the order of `failed`.
 pub fn failed_table(account_ids: &ArrayRef, failed: &[Failed]) -> Result<RecordBatch> {
-    let parts: Vec<(Option<&str>, Option<&str>, Option<i64>, String)> = failed
+    let parts: Vec<Cells<'_>> = failed
         .iter()
         .map(|f| match &f.error {
             MarginError::Input { table, column, row, reason } => {

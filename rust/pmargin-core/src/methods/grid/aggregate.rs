@@ -22,7 +22,8 @@ fn account_outcome<'a>(book: &Book, a: usize, ctx: &GridContext<'a>, scratch: &m
         .iter()
         .enumerate()
         .map(|(k, &u)| {
-            let (requirement, worst) = worst_loss_above_noise(&matrix.pnl[k * s_count..(k + 1) * s_count], matrix.scale[k]);
+            let (requirement, worst) =
+                worst_loss_above_noise(&matrix.pnl[k * s_count..(k + 1) * s_count], matrix.scale[k]);
             UnderlyingOutcome { underlying: u, requirement, worst }
         })
         .collect();

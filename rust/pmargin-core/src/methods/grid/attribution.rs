@@ -325,7 +325,11 @@ mod tests {
     /// Initial margin of each account of `rows` (0 for an account that is not in the book).
     fn initial_margins(engine: &Engine, rows: &[Row]) -> Vec<(String, f64)> {
         let t: OwnedTable = positions(rows);
-        let accounts = engine.margin(t.view("positions"), false, crate::OnError::Raise).expect("margined").accounts_batch().expect("a table");
+        let accounts = engine
+            .margin(t.view("positions"), false, crate::OnError::Raise)
+            .expect("margined")
+            .accounts_batch()
+            .expect("a table");
         let ids = str_column(&accounts, "account_id").into_iter().map(|id| id.expect("an id"));
         ids.zip(f64_column(&accounts, "initial_margin")).collect()
     }
@@ -365,7 +369,7 @@ mod tests {
             let run = engine.margin(positions(&BOOK).view("positions"), true, crate::OnError::Raise).expect("margined");
             let (by_position, _) = run.attribution_batches().expect("attributed");
             let standalone = f64_column(&by_position, "standalone_margin");
-            for (i, row) in BOOK.iter().enumerate() {
+            for row in &BOOK {
                 let alone = margin_of(&initial_margins(&engine, &[*row]), row.0);
                 let got = standalone[row_of(&by_position, row)];
                 assert!((got - alone).abs() <= 1e-9, "{mode} {row:?}: {got} vs {alone}");
@@ -416,7 +420,9 @@ mod tests {
         // One scenario: A down 10%, vol up 30% (0.2 -> 0.26); long 1 call loses.
         let spec = grid_spec(&[-0.1], &[0.3], "sum", 1.0, None);
         let engine = two_underlyings().engine(&spec).expect("valid");
-        let run = engine.margin(positions(&[("a", "CA", 1.0)]).view("positions"), true, crate::OnError::Raise).expect("margined");
+        let run = engine
+            .margin(positions(&[("a", "CA", 1.0)]).view("positions"), true, crate::OnError::Raise)
+            .expect("margined");
         let (_, explain) = run.attribution_batches().expect("attributed");
         let g = vanilla(OptionType::Call, 100.0, 100.0, 1.0, 0.0, 0.2);
         let shocked = vanilla(OptionType::Call, 90.0, 100.0, 1.0, 0.0, 0.26).price;
@@ -441,7 +447,10 @@ mod tests {
         // The pair nets to zero: no position is held, so nothing is attributed or explained.
         assert_eq!((by_position.num_rows(), explain.num_rows()), (0, 0));
         let accounts = run.accounts_batch().expect("a table");
-        assert_eq!((f64_column(&accounts, "initial_margin"), str_column(&accounts, "worst_scenario")), (vec![0.0], vec![None]));
+        assert_eq!(
+            (f64_column(&accounts, "initial_margin"), str_column(&accounts, "worst_scenario")),
+            (vec![0.0], vec![None])
+        );
         // A long and a short future on one underlying: both held, and they never lose together.
         let book = positions(&[("a", "FA", 1.0), ("a", "SA", -1.0)]);
         let spec = grid_spec(&[-0.2, 0.2], &[0.0], "joint", 1.0, None);

@@ -221,7 +221,9 @@ mod tests {
         let crash: Vec<(i64, &str, f64)> =
             (0..10).flat_map(|i| [(100 + i, "A", if i == 3 { -0.3 } else { 0.0 }), (100 + i, "B", 0.0)]).collect();
         let book = positions(&[("long", "FA", 1.0), ("short", "FA", -1.0)]);
-        let run = engine("var", Some(moves(&crash))).margin(book.view("positions"), false, crate::OnError::Raise).expect("margined");
+        let run = engine("var", Some(moves(&crash)))
+            .margin(book.view("positions"), false, crate::OnError::Raise)
+            .expect("margined");
         let accounts = run.accounts_batch().expect("a table");
         assert_all_close(&f64_column(&accounts, "initial_margin"), &[30.0, 8.0], 1e-9);
         assert_eq!(
@@ -235,7 +237,9 @@ mod tests {
 
     #[test]
     fn by_position_is_for_the_grid_only() {
-        let err = engine("var", None).margin(positions(&[("a", "FA", 1.0)]).view("positions"), true, crate::OnError::Raise).err();
+        let err = engine("var", None)
+            .margin(positions(&[("a", "FA", 1.0)]).view("positions"), true, crate::OnError::Raise)
+            .err();
         assert_eq!(
             err.expect("rejected").to_string(),
             "model.by_position: by_position is available for the grid model only (historical and Monte Carlo \
@@ -248,7 +252,10 @@ mod tests {
         let only_a: Vec<(i64, &str, f64)> = (0..20).map(|i| (i, "A", 0.01)).collect();
         let engine = two_underlyings().engine(&historical_spec(moves(&only_a), None, "var", 0.9, 1.0)).expect("valid");
         assert!(engine.margin(positions(&[("a", "FA", 1.0)]).view("positions"), false, crate::OnError::Raise).is_ok());
-        let err = engine.margin(positions(&[("a", "FB", 1.0)]).view("positions"), false, crate::OnError::Raise).err().expect("no moves");
+        let err = engine
+            .margin(positions(&[("a", "FB", 1.0)]).view("positions"), false, crate::OnError::Raise)
+            .err()
+            .expect("no moves");
         assert_eq!(err.to_string(), "moves.underlying: the moves table has no moves for underlying 'B'");
     }
 
@@ -285,7 +292,9 @@ mod tests {
         losses.sort_by(|a, b| b.total_cmp(a));
         let es = losses[..10].iter().sum::<f64>() / 10.0;
         let engine = two_underlyings().engine(&spec).expect("valid");
-        let run = engine.margin(positions(&[("a", "FA", 1.0)]).view("positions"), false, crate::OnError::Raise).expect("margined");
+        let run = engine
+            .margin(positions(&[("a", "FA", 1.0)]).view("positions"), false, crate::OnError::Raise)
+            .expect("margined");
         let accounts = run.accounts_batch().expect("a table");
         assert_all_close(&f64_column(&accounts, "initial_margin"), &[es], 1e-9);
         assert!(str_column(&accounts, "measure_scenario_label")[0].as_deref().is_some_and(|l| l.starts_with("MC #")));
