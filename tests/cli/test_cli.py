@@ -203,9 +203,11 @@ class RecordingEngine:
         self.engine = engine
         self.chunks: list[pa.Table] = []
 
-    def margin(self, positions: pa.Table, *, by_position: bool = False) -> pmargin.MarginResult:
+    def margin(
+        self, positions: pa.Table, *, by_position: bool = False, on_error: str = "raise"
+    ) -> pmargin.MarginResult:
         self.chunks.append(positions)
-        return self.engine.margin(positions, by_position=by_position)
+        return self.engine.margin(positions, by_position=by_position, on_error=on_error)
 
 
 @pytest.fixture(scope="module")
