@@ -258,10 +258,13 @@ def finish(
     gross = np.bincount(position_account, weights=alone, minlength=n_accounts)
 
     account_starts = np.flatnonzero(np.r_[True, group_account[1:] != group_account[:-1]])
+    # accounts holding something (one whose positions all net to zero has no group)
+    present = group_account[account_starts]
     if model.cross == "sum":
         initial = np.bincount(group_account, weights=requirement, minlength=n_accounts)
         # driver: the underlying with the largest requirement (first on ties), when one loses
-        largest = np.maximum.reduceat(requirement, account_starts)
+        largest = np.zeros(n_accounts)
+        largest[present] = np.maximum.reduceat(requirement, account_starts)
         candidates = np.flatnonzero(loses & (requirement == largest[group_account]))
         ca = group_account[candidates]
         driver = candidates[np.r_[True, ca[1:] != ca[:-1]]]
@@ -273,8 +276,10 @@ def finish(
         acct_block[group_account[driver]] = group_underlying[driver]
     else:
         total = np.add.reduceat(pnl, account_starts, axis=0)
-        acct_worst = total.argmin(axis=1)
-        initial = np.maximum(-total[np.arange(n_accounts), acct_worst], 0.0)
+        acct_worst = np.zeros(n_accounts, np.int64)
+        acct_worst[present] = total.argmin(axis=1)
+        initial = np.zeros(n_accounts)
+        initial[present] = np.maximum(-total[np.arange(present.size), acct_worst[present]], 0.0)
         acct_has = initial > 0.0
         acct_block = np.full(n_accounts, len(d.contracts.underlying_names), np.int64)
     stages.mark("reductions")
@@ -338,6 +343,8 @@ def margin_numpy(
     key = d.account.astype(np.int64) * n_held + rank[d.contract]
     netted, inverse = np.unique(key, return_inverse=True)
     net_quantity = np.bincount(inverse.ravel(), weights=d.quantity, minlength=netted.size)
+    held = net_quantity != 0.0  # a position netting to zero is not held (docs/methods.md)
+    netted, net_quantity = netted[held], net_quantity[held]
     position_account = netted // n_held
     position_contract = by_underlying[netted % n_held]
     pair = position_account * n_u + c.underlying[position_contract]
@@ -380,8 +387,9 @@ def margin_sparse(
     # rows: every possible (account, underlying) pair; duplicates (account, contract) are summed
     pair = d.account.astype(np.int64) * n_u + c.underlying[d.contract]
     m = sparse.csr_matrix((d.quantity, (pair, d.contract)), shape=(n_accounts * n_u, n_held))
+    m.eliminate_zeros()  # a position netting to zero is not held (docs/methods.md)
     counts = np.diff(m.indptr)
-    rows = np.flatnonzero(counts)  # pairs held (a netted quantity of 0 is stored, so still held)
+    rows = np.flatnonzero(counts)  # pairs held
     indptr = np.r_[m.indptr[rows], m.indptr[-1]]
     m = sparse.csr_matrix((m.data, m.indices, indptr), shape=(rows.size, n_held))
     group_account, group_underlying = np.divmod(rows, n_u)

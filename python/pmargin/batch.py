@@ -65,14 +65,20 @@ def plan_chunks(positions: TableLike, chunk_positions: int) -> ChunkPlan:
 
 
 def margin_plan(
-    engine: MarginEngine, plan: ChunkPlan, progress: Progress | None = None, *, by_position: bool = False
+    engine: MarginEngine,
+    plan: ChunkPlan,
+    progress: Progress | None = None,
+    *,
+    by_position: bool = False,
+    on_error: str = "raise",
 ) -> MarginResult:
     """Margin every chunk of ``plan`` with ``engine`` and combine the results (see
     :func:`margin_in_chunks`); ``progress(done, total)`` after each chunk."""
     results: list[MarginResult] = []
     for start, stop in itertools.pairwise(plan.bounds):
         rows = None if plan.order is None else plan.order[start:stop]
-        results.append(_margin_chunk(engine, plan.table.slice(start, stop - start), start, rows, by_position))
+        chunk = plan.table.slice(start, stop - start)
+        results.append(_margin_chunk(engine, chunk, start, rows, by_position, on_error))
         _report(progress, stop, plan.total)
     return combine(results)
 
@@ -84,6 +90,7 @@ def margin_in_chunks(
     progress: Progress | None = None,
     *,
     by_position: bool = False,
+    on_error: str = "raise",
 ) -> MarginResult:
     """Margin ``positions`` with ``engine`` in chunks of whole accounts of about ``chunk_positions`` rows.
 
@@ -91,9 +98,11 @@ def margin_in_chunks(
     ``engine.margin(positions, by_position=by_position)``: same rows in the same order (also of
     ``.by_position`` and ``.explain``, which are per account), and ``.scenarios(account_id)``
     dispatches to the chunk that holds the account. A bad position row is reported with its row
-    number in ``positions`` as given.
+    number in ``positions`` as given (also in ``.failed`` with ``on_error="isolate"``).
     """
-    return margin_plan(engine, plan_chunks(positions, chunk_positions), progress, by_position=by_position)
+    return margin_plan(
+        engine, plan_chunks(positions, chunk_positions), progress, by_position=by_position, on_error=on_error
+    )
 
 
 def _without_views(table: pa.Table) -> pa.Table:
@@ -153,16 +162,28 @@ def _group_rows(chunk_of_row: IntArray) -> tuple[IntArray | None, list[int]]:
 
 
 def _margin_chunk(
-    engine: MarginEngine, chunk: pa.Table, start: int, rows: IntArray | None, by_position: bool
+    engine: MarginEngine, chunk: pa.Table, start: int, rows: IntArray | None, by_position: bool, on_error: str
 ) -> MarginResult:
-    """Margin one chunk; a position error is re-raised with its row number in the whole table."""
+    """Margin one chunk; a position error is re-raised (or, isolated, listed in ``.failed``) with
+    its row number in the whole table."""
+
+    def whole_row(row: int) -> int:
+        return start + row if rows is None else int(rows[row])
+
     try:
-        return engine.margin(chunk, by_position=by_position)
+        result = engine.margin(chunk, by_position=by_position, on_error=on_error)
     except MarginInputError as exc:
         if exc.table != "positions" or exc.row is None or not 0 <= exc.row < chunk.num_rows:
             raise
-        row = start + exc.row if rows is None else int(rows[exc.row])
-        raise type(exc)(exc.reason, table=exc.table, column=exc.column, row=row) from None
+        raise type(exc)(exc.reason, table=exc.table, column=exc.column, row=whole_row(exc.row)) from None
+    if result.failed.num_rows:
+        tables = result.failed.column("table").to_pylist()
+        fixed = [
+            whole_row(r) if t == "positions" and r is not None else r
+            for t, r in zip(tables, result.failed.column("row").to_pylist(), strict=True)
+        ]
+        result.failed = result.failed.set_column(3, "row", pa.array(fixed, pa.int64()))
+    return result
 
 
 def _concat(tables: Sequence[pa.Table | None]) -> pa.Table | None:
@@ -192,4 +213,5 @@ def combine(results: Sequence[MarginResult]) -> MarginResult:
 
     by_position = _concat([r.by_position for r in results])
     explain = _concat([r.explain for r in results])
-    return MarginResult(accounts, by_underlying, results[0].model, scenario_matrix, by_position, explain)
+    failed = pa.concat_tables([r.failed for r in results])
+    return MarginResult(accounts, by_underlying, results[0].model, scenario_matrix, by_position, explain, failed=failed)

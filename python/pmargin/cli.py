@@ -5,7 +5,8 @@ that drive the largest one and what netting saves. ``pmargin margin`` margins a 
 Parquet, CSV or Arrow IPC files under any model (``--config``: grid, historical or Monte Carlo) and
 writes the per-account and per-underlying tables (same formats, chosen by extension), optionally
 with the by-position attribution and P&L explain (``--by-position``) and the Greeks
-(``--greeks``). Bad input prints ``error: <message>`` on stderr and exits with status 2.
+(``--greeks``); ``--on-error isolate`` margins every account it can and writes the failed ones
+beside the others (``<stem>.failed<suffix>``). Bad input prints ``error: <message>`` on stderr and exits with status 2.
 """
 
 from __future__ import annotations
@@ -94,6 +95,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULT_CHUNK_POSITIONS,
         metavar="N",
         help=f"margin books above N positions in chunks of whole accounts (default {DEFAULT_CHUNK_POSITIONS:,})",
+    )
+    margin.add_argument(
+        "--on-error",
+        choices=("raise", "isolate"),
+        default="raise",
+        help="raise (default): stop at the first unknown or unusable instrument; isolate: margin every "
+        "other account and write the failed ones with their errors to <stem>.failed<suffix> (or print them)",
     )
     margin.add_argument("--quiet", action="store_true", help="no progress bar")
     margin.set_defaults(command=run_margin)
@@ -200,16 +208,21 @@ def run_margin(args: argparse.Namespace) -> int:
         engine.margin(positions.slice(0, 0), by_position=True)
     show_progress = len(plan.bounds) > 2 and not args.quiet and _stderr_is_terminal()
     with _progress_bar(plan.total, _progress_console() if show_progress else None) as progress:
-        result = margin_plan(engine, plan, progress, by_position=args.by_position)
+        result = margin_plan(engine, plan, progress, by_position=args.by_position, on_error=args.on_error)
     elapsed = time.perf_counter() - started
-    greeks = engine.greeks(positions) if args.greeks else None
+    greeks = engine.greeks(margined_rows(positions, result.failed)) if args.greeks else None
 
     if args.out is not None:
-        write_outputs(output_tables(args.out, result, greeks))
+        tables = output_tables(args.out, result, greeks)
+        if args.on_error == "isolate":
+            tables.append((beside(args.out, "failed"), result.failed))
+        write_outputs(tables)
         return EXIT_OK
     console = _console()
     title = f"Largest initial margins ({result.accounts.num_rows:,} accounts)"
     console.print(top_table(result.accounts, _TOP, title, console.width))
+    if result.failed.num_rows:
+        console.print(failed_table(result.failed, f"Failed accounts ({result.failed.num_rows:,}, not margined)"))
     if args.by_position:
         print_drivers(console, result)
     if greeks is not None:
@@ -230,6 +243,15 @@ def _load_lazy_imports() -> None:
     """pyarrow imports pandas (when installed) the first time it converts an Arrow stream into a
     table, as the engine's results are: do it once here so the timer counts margining only."""
     pa.RecordBatchReader.from_stream(pa.table({"x": pa.array([], pa.float64())})).read_all()
+
+
+def margined_rows(positions: pa.Table, failed: pa.Table) -> pa.Table:
+    """The positions of the accounts that were margined (all, unless some were isolated)."""
+    if failed.num_rows == 0:
+        return positions
+    import pyarrow.compute as pc
+
+    return positions.filter(pc.invert(pc.is_in(positions.column("account_id"), value_set=failed.column("account_id"))))
 
 
 def beside(out: Path, name: str) -> Path:
@@ -497,6 +519,20 @@ def explain_table(rows: Sequence[dict[str, Any]], title: str) -> Any:
 
 
 _GREEK_SUMS = ("delta", "cash_delta", "cash_gamma", "vega_1pct", "theta")
+
+
+def failed_table(failed: pa.Table, title: str) -> Any:
+    """The accounts left out by ``--on-error isolate`` and their first problem."""
+    from rich.table import Table
+
+    table = Table(title=title)
+    for name in ("account", "where", "reason"):
+        table.add_column(name)
+    for row in failed.to_pylist():
+        where = row["table"] + (f".{row['column']}" if row["column"] else "")
+        where += f", row {row['row']}" if row["row"] is not None else ""
+        table.add_row(str(row["account_id"]), where, row["reason"])
+    return table
 
 
 def greeks_table(by_underlying: pa.Table, title: str) -> Any:

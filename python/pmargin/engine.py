@@ -51,16 +51,23 @@ class MarginEngine:
     def n_instruments(self) -> int:
         return self._native.n_instruments
 
-    def margin(self, positions: TableLike, *, by_position: bool = False) -> MarginResult:
+    def margin(self, positions: TableLike, *, by_position: bool = False, on_error: str = "raise") -> MarginResult:
         """Margin every account in ``positions`` (``account_id``, ``instrument_id``, ``quantity``).
 
         ``by_position=True`` adds ``.by_position`` (each position's contribution, standalone and
         incremental margin) and ``.explain`` (the driving scenario's P&L split by Greek), both
         computed from the risk arrays already built.
+
+        ``on_error``: ``"raise"`` (default) fails the run at the first unknown instrument or held
+        instrument that cannot be margined (expired, no vol, no market row); ``"isolate"``
+        margins every other account and lists the failed ones, with their first problem, in
+        ``result.failed``. Whole-table problems (a missing column, a bad type) always raise.
         """
-        run = self._native.margin(to_table(positions, "positions"), by_position)
+        run = self._native.margin(to_table(positions, "positions"), by_position, on_error)
         accounts, by_underlying, by_position_table, explain = run.tables()
-        return MarginResult(accounts, by_underlying, self.model, run.scenarios, by_position_table, explain)
+        return MarginResult(
+            accounts, by_underlying, self.model, run.scenarios, by_position_table, explain, failed=run.failed()
+        )
 
     def greeks(self, positions: TableLike) -> GreeksResult:
         """Greeks of every netted position and per account and underlying."""
@@ -76,9 +83,13 @@ def margin(
     *,
     by_position: bool = False,
     limits: Limits | None = None,
+    on_error: str = "raise",
 ) -> MarginResult:
-    """Portfolio margin of every account in ``positions`` under ``model`` (default grid)."""
-    return MarginEngine(instruments, market, model, limits=limits).margin(positions, by_position=by_position)
+    """Portfolio margin of every account in ``positions`` under ``model`` (default grid);
+    ``on_error="isolate"`` as in :meth:`MarginEngine.margin`."""
+    return MarginEngine(instruments, market, model, limits=limits).margin(
+        positions, by_position=by_position, on_error=on_error
+    )
 
 
 def _valuation_engine(instruments: TableLike, market: Market, limits: Limits | None) -> MarginEngine:

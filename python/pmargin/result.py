@@ -3,6 +3,7 @@ Greeks run."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -34,6 +35,19 @@ def _polars(table: pa.Table) -> pl.DataFrame:
     frame = pl.from_arrow(table)
     assert isinstance(frame, pl.DataFrame)
     return frame
+
+
+def empty_failed(account_type: pa.DataType) -> pa.Table:
+    """The failed-accounts table of a run where nothing failed."""
+    return pa.table(
+        {
+            "account_id": pa.array([], account_type),
+            "table": pa.array([], pa.string()),
+            "column": pa.array([], pa.string()),
+            "row": pa.array([], pa.int64()),
+            "reason": pa.array([], pa.string()),
+        }
+    )
 
 
 class MarginResult:
@@ -79,8 +93,12 @@ class MarginResult:
         scenario_matrix: Callable[[int], pa.Table],
         by_position: pa.Table | None = None,
         explain: pa.Table | None = None,
+        failed: pa.Table | None = None,
     ) -> None:
         self.accounts = accounts
+        #: The accounts left out of a run made with ``on_error="isolate"`` (one row each, its first
+        #: problem): ``account_id``, ``table``, ``column``, ``row``, ``reason``; empty otherwise.
+        self.failed = failed if failed is not None else empty_failed(accounts.schema.field("account_id").type)
         #: With ``margin(..., by_position=True)``: per netted position ``account_id``,
         #: ``instrument_id``, ``quantity``, ``contribution`` (its loss in the scenario driving its
         #: requirement), ``standalone_margin`` and ``incremental_margin``; else None.
@@ -113,13 +131,14 @@ class MarginResult:
         """
         return self._scenario_matrix(self.account_index(account_id))
 
+    # Totals are correctly rounded sums (math.fsum): no order of the accounts changes them.
     @property
     def total_initial_margin(self) -> float:
-        return float(sum(self.accounts.column("initial_margin").to_pylist()))
+        return math.fsum(self.accounts.column("initial_margin").to_pylist())
 
     @property
     def total_gross_margin(self) -> float:
-        return float(sum(self.accounts.column("gross_margin").to_pylist()))
+        return math.fsum(self.accounts.column("gross_margin").to_pylist())
 
     @property
     def netting_benefit(self) -> float:

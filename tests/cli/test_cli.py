@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -185,9 +186,11 @@ class RecordingEngine:
         self.engine = engine
         self.chunks: list[pa.Table] = []
 
-    def margin(self, positions: pa.Table, *, by_position: bool = False) -> pmargin.MarginResult:
+    def margin(
+        self, positions: pa.Table, *, by_position: bool = False, on_error: str = "raise"
+    ) -> pmargin.MarginResult:
         self.chunks.append(positions)
-        return self.engine.margin(positions, by_position=by_position)
+        return self.engine.margin(positions, by_position=by_position, on_error=on_error)
 
 
 @pytest.fixture(scope="module")
@@ -528,3 +531,32 @@ def test_the_top_table_keeps_every_column_when_there_is_room(book: sample.Sample
     narrow.print(top_table(expected.accounts, 3, "top", narrow.width))
     lines = narrow.export_text().splitlines()
     assert max(len(x) for x in lines) <= 50 and "initial" in lines[2] and "maintenance" not in lines[2]
+
+
+def test_on_error_isolate_writes_the_failed_accounts_beside_the_others(
+    book: sample.SampleBook, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """One account holding an unknown instrument: strict runs fail; isolated runs margin the
+    others and write ``<stem>.failed<suffix>`` (also in chunks, with rows of the whole table)."""
+    bad = pa.table(
+        {
+            "account_id": ["zz-bad", "zz-bad"],
+            "instrument_id": [book.positions.column("instrument_id")[0].as_py(), "NO-SUCH"],
+            "quantity": [1.0, 2.0],
+        }
+    )
+    positions = pa.concat_tables([bad, book.positions.cast(bad.schema)])
+    args = write_inputs(dataclasses.replace(book, positions=positions), tmp_path / "in", ".parquet")
+    assert main(["margin", *args, "--out", str(tmp_path / "strict.parquet")]) == 2
+    assert "positions.instrument_id, row 1: unknown instrument 'NO-SUCH'" in capsys.readouterr().err
+    clean = pmargin.margin(book.positions, book.instruments, book.market)
+    for chunk in ("1000000", "37"):
+        out = tmp_path / f"isolated-{chunk}.parquet"
+        assert main(["margin", *args, "--out", str(out), "--on-error", "isolate", "--chunk-positions", chunk]) == 0
+        assert read_table(out, "accounts").to_pylist() == clean.accounts.to_pylist()
+        failed = read_table(out.with_name(f"isolated-{chunk}.failed.parquet"), "failed").to_pylist()
+        assert [(f["account_id"], f["table"], f["column"], f["row"]) for f in failed] == [
+            ("zz-bad", "positions", "instrument_id", 1)
+        ]
+    assert main(["margin", *args, "--on-error", "isolate", "--quiet"]) == 0
+    assert "Failed accounts (1, not margined)" in capsys.readouterr().out

@@ -75,8 +75,8 @@ def pnl_scales(book: Book, model: GridModel) -> dict[Any, float]:
     summed per position, the requirement per group). A hedged account can have a gross margin
     near 0 beside P&L terms of 1e7, where the two differ by an ulp of 1e7, about 2e-9."""
     market = book.market()
-    books = net_positions(read_positions(book.positions))
     instruments = read_instruments(book.instruments)
+    books = net_positions(read_positions(book.positions), {iid: inst.row for iid, inst in instruments.items()})
     underlyings, vols = read_underlyings(market.underlyings), read_vols(market.vols, None)
     arrays = held_risk_arrays(books, instruments, underlyings, vols, market.as_of_ns, model)
     return {

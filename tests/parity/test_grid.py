@@ -173,8 +173,10 @@ def test_ties_between_underlyings_resolve_alike() -> None:
         model = GridModel(price_shocks=[0.1, -0.1, -0.1], vol_shocks=[0.2, -0.2], cross=cross)
         native = pmargin.margin(positions, instruments, market, model=model)
         ref = reference.margin(positions, instruments, market, model)
+        # Underlyings follow the canonical position order (instrument rows: B before E), not the
+        # rows' order: BTC is the first of the tied underlyings.
         assert ref.accounts.column("worst_scenario").to_pylist()[0] == (
-            "ETH -10.0% vol +20%" if cross == "sum" else "ALL -10.0% vol +20%"
+            "BTC -10.0% vol +20%" if cross == "sum" else "ALL -10.0% vol +20%"
         )
         assert_same_result(native, ref)
 

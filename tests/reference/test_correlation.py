@@ -72,7 +72,8 @@ def test_three_asset_grid_book_under_correlation() -> None:
     rho = [[1.0, 0.8, 0.3], [0.8, 1.0, -0.2], [0.3, -0.2, 1.0]]
     result = margin(book, instruments, market, correlation_grid(["A", "B", "C"], rho))
     assert row(result)["initial_margin"] == pytest.approx(10.3, rel=1e-12)
-    assert result.by_underlying.column("requirement").to_pylist() == pytest.approx([5.0, 10.0, 8.0], rel=1e-12)
+    # Underlyings in canonical order (instrument rows A, B, C), not the rows' order.
+    assert result.by_underlying.column("requirement").to_pylist() == pytest.approx([10.0, 8.0, 5.0], rel=1e-12)
 
 
 def test_perfectly_correlated_offsets_net_to_zero_on_the_grid() -> None:

@@ -39,17 +39,18 @@ from ..market import Market
 from ..models import GridModel, HistoricalModel, MonteCarloModel
 from ..result import GreeksResult, MarginResult
 from ..types import TableLike
-from .domain.book import net_positions, read_positions
+from .domain.book import read_positions
 from .domain.instruments import read_instruments
 from .domain.market import read_underlyings, read_vols
 from .methods.grid.aggregate import account_risk
 from .methods.grid.attribution import attribution_tables
 from .methods.grid.tables import accounts_table, by_underlying_table, scenario_matrix
 from .methods.var import measure_margin
+from .output.failed import failed_table
 from .output.greeks import greeks_tables, value_table
 from .risk import budget
 from .risk.arrays import check_pnl_scale, check_scale, grid_value_problem, held_risk_arrays
-from .valuation import base_value, check_held, make_contract, market_problem, unit_greeks
+from .valuation import base_value, held_books, make_contract, market_problem, unit_greeks
 
 __all__ = ["greeks", "instrument_values", "margin", "value"]
 
@@ -65,6 +66,7 @@ def margin(
     *,
     by_position: bool = False,
     limits: Limits | None = None,
+    on_error: str = "raise",
 ) -> MarginResult:
     """Margins of every account in ``positions`` under ``model`` (default :class:`GridModel`).
 
@@ -73,12 +75,14 @@ def margin(
     ``by_position=True`` (grid models only) adds ``.by_position`` and ``.explain``. ``limits``
     (default :class:`~pmargin.Limits`) bounds implausible inputs, as in :func:`pmargin.margin`, and
     the memory a run may take (the estimate is the core's, :mod:`.risk.budget`).
+    ``on_error="isolate"`` leaves out the accounts holding an unknown or unusable instrument and
+    lists them in ``.failed`` (:func:`.valuation.held_books`).
     """
     model = GridModel() if model is None else model
     limits = checked_limits(limits)
     if isinstance(model, (HistoricalModel, MonteCarloModel)):
         result = measure_margin(
-            to_table(positions, "positions"), to_table(instruments, "instruments"), market, model, limits
+            to_table(positions, "positions"), to_table(instruments, "instruments"), market, model, limits, on_error
         )
         if by_position:
             raise MarginConfigError(
@@ -110,9 +114,9 @@ def margin(
         )
 
     value_problem = grid_value_problem(underlyings, vols, market.as_of_ns, model)
-    check_held(position_rows, instrument_rows, underlyings, vols, market.as_of_ns, uncorrelated, value_problem)
-
-    books = net_positions(position_rows)
+    books, failed = held_books(
+        position_rows, instrument_rows, underlyings, vols, market.as_of_ns, uncorrelated, on_error, value_problem
+    )
     arrays = held_risk_arrays(books, instrument_rows, underlyings, vols, market.as_of_ns, model)
     check_pnl_scale(position_rows, books, [arrays])
     risks = [account_risk(book, instrument_rows, arrays, model) for book in books]
@@ -127,7 +131,9 @@ def margin(
         by_underlying_table(risks, ids, model),
         model,
         lambda index: scenario_matrix(risks[index], model),
-        *attribution,
+        attribution[0],
+        attribution[1],
+        failed=failed_table(failed, ids),
     )
 
 
@@ -183,8 +189,9 @@ def greeks(
     instrument_rows = read_instruments(to_table(instruments, "instruments"))
     position_rows = read_positions(positions_table)
     value_problem = grid_value_problem(underlyings, vols, market.as_of_ns, UNSHOCKED)
-    check_held(position_rows, instrument_rows, underlyings, vols, market.as_of_ns, None, value_problem)
-    books = net_positions(position_rows)
+    books, _ = held_books(
+        position_rows, instrument_rows, underlyings, vols, market.as_of_ns, None, "raise", value_problem
+    )
     unit = {
         pos.instrument_id: unit_greeks(
             make_contract(instrument_rows[pos.instrument_id], underlyings, vols, market.as_of_ns)

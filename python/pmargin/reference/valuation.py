@@ -15,10 +15,10 @@ Every formula is evaluated in the order the native core uses, so the two agree t
   ``delta = 1``; a future the Greeks of ``F``; an option those of its payoff (:mod:`.pricing`),
   each times the multiplier.
 
-A held instrument is valued only when its references resolve (:func:`check_held`, one pass over
-the positions in row order): an unknown instrument, or a held instrument whose market data is
-missing, which has expired, or whose barrier the current spot has already breached, is an input
-error (:func:`market_problem`).
+A held instrument is valued only when its references resolve (:func:`held_problems`, one pass
+over the positions in row order): an unknown instrument (any quantity), or a held instrument (a
+non-zero net) whose market data is missing, which has expired, or whose barrier the current spot
+has already breached, is an input error (:func:`market_problem`).
 
 Mirrors: rust/pmargin-core/src/valuation/
 """
@@ -30,12 +30,11 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from ..errors import MarginInputError
-from .domain.book import Position
+from ..errors import MarginConfigError, MarginInputError
+from .domain.book import AccountId, Book, Position, net_positions
 from .domain.instruments import Instrument
 from .domain.market import Underlying
 from .domain.option_terms import is_knock_in
-from .input import fail
 from .pricing.barrier import BarrierParams, barrier_greeks, barrier_price, breached
 from .pricing.black76 import black76, forward
 from .pricing.digital import digital_greeks, digital_price
@@ -276,8 +275,48 @@ def breached_barrier(inst: Instrument, spot: float) -> MarginInputError | None:
     )
 
 
+def held_problems(
+    positions: Sequence[Position],
+    books: Sequence[Book],
+    instruments: dict[str, Instrument],
+    underlyings: dict[str, Underlying],
+    vols: dict[str, float],
+    as_of_ns: int,
+    scenario_problem: Callable[[str], MarginInputError | None] | None = None,
+    value_problem: Callable[[Instrument], MarginInputError | None] | None = None,
+) -> dict[AccountId, tuple[int, MarginInputError]]:
+    """The first problem of each account, in row order, with its row: an unknown instrument (any
+    quantity), or a held instrument (a non-zero net in ``books``) with a market problem. A
+    position that nets to zero is not held, and instruments nobody holds are not checked.
+
+    ``scenario_problem(underlying)``: why the model cannot move a held instrument's underlying
+    (no moves, no Monte Carlo vol, not in the correlation matrix), checked after its market;
+    ``value_problem(instrument)``: a value that is not finite under some scenario, checked last."""
+    held = {book.account_id: {p.instrument_id for p in book.positions} for book in books}
+    found: dict[AccountId, tuple[int, MarginInputError]] = {}
+    for pos in positions:
+        if pos.account_id in found:
+            continue
+        inst = instruments.get(pos.instrument_id)
+        problem: MarginInputError | None = None
+        if inst is None:
+            problem = MarginInputError(
+                f"unknown instrument '{pos.instrument_id}'", table="positions", column="instrument_id", row=pos.row
+            )
+        elif pos.instrument_id in held[pos.account_id]:
+            problem = market_problem(inst, underlyings, vols, as_of_ns)
+            if problem is None and scenario_problem is not None:
+                problem = scenario_problem(inst.underlying)
+            if problem is None and value_problem is not None:
+                problem = value_problem(inst)
+        if problem is not None:
+            found[pos.account_id] = (pos.row, problem)
+    return found
+
+
 def check_held(
     positions: Sequence[Position],
+    books: Sequence[Book],
     instruments: dict[str, Instrument],
     underlyings: dict[str, Underlying],
     vols: dict[str, float],
@@ -285,28 +324,33 @@ def check_held(
     scenario_problem: Callable[[str], MarginInputError | None] | None = None,
     value_problem: Callable[[Instrument], MarginInputError | None] | None = None,
 ) -> None:
-    """One pass over the positions in row order: the first unknown instrument or held instrument
-    with a market problem is raised. Instruments nobody holds are not checked.
+    """Raise the first problem in row order of :func:`held_problems`."""
+    found = held_problems(positions, books, instruments, underlyings, vols, as_of_ns, scenario_problem, value_problem)
+    if found:
+        raise min(found.values(), key=lambda f: f[0])[1]
 
-    ``scenario_problem(underlying)``: why the model cannot move a held instrument's underlying
-    (no moves, no Monte Carlo vol, not in the correlation matrix), checked after its market;
-    ``value_problem(instrument)``: a value that is not finite under some scenario, checked last."""
-    problems: dict[str, MarginInputError | None] = {}
-    for pos in positions:
-        inst = instruments.get(pos.instrument_id)
-        if inst is None:
-            fail(
-                f"unknown instrument {pos.instrument_id!r} (not in the instruments table)",
-                "positions",
-                "instrument_id",
-                pos.row,
-            )
-        if inst.instrument_id not in problems:
-            problems[inst.instrument_id] = market_problem(inst, underlyings, vols, as_of_ns)
-        problem = problems[inst.instrument_id]
-        if problem is None and scenario_problem is not None:
-            problem = scenario_problem(inst.underlying)
-        if problem is None and value_problem is not None:
-            problem = value_problem(inst)
-        if problem is not None:
-            raise problem
+
+def held_books(
+    positions: Sequence[Position],
+    instruments: dict[str, Instrument],
+    underlyings: dict[str, Underlying],
+    vols: dict[str, float],
+    as_of_ns: int,
+    scenario_problem: Callable[[str], MarginInputError | None] | None = None,
+    on_error: str = "raise",
+    value_problem: Callable[[Instrument], MarginInputError | None] | None = None,
+) -> tuple[list[Book], list[tuple[int, MarginInputError]]]:
+    """The netted books (:func:`~.domain.book.net_positions`) and the accounts left out: with
+    ``on_error="raise"`` the first problem in row order (:func:`held_problems`) is raised; with
+    ``"isolate"`` each account with a problem is left out and returned as (its first row, its
+    first problem), in order of the first rows (the core's ``read_book``)."""
+    if on_error not in ("raise", "isolate"):
+        raise MarginConfigError(f"must be 'raise' or 'isolate', got '{on_error}'", table="model", column="on_error")
+    books = net_positions(positions, {iid: inst.row for iid, inst in instruments.items()})
+    found = held_problems(positions, books, instruments, underlyings, vols, as_of_ns, scenario_problem, value_problem)
+    if not found:
+        return books, []
+    if on_error == "raise":
+        raise min(found.values(), key=lambda f: f[0])[1]
+    failed = [(book.first_row, found[book.account_id][1]) for book in books if book.account_id in found]
+    return [book for book in books if book.account_id not in found], failed

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use arrow_array::{ArrayRef, Float64Array, RecordBatch, StringArray, TimestampNanosecondArray};
 use arrow_schema::{Field, Schema};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use pmargin_core::domain::book::{read_book, Book};
+use pmargin_core::domain::book::{read_book, Book, OnError};
 use pmargin_core::methods::grid::aggregate::aggregate;
 use pmargin_core::methods::grid::model::{Cross, GridModel};
 use pmargin_core::methods::grid::outcome::GridContext;
@@ -167,7 +167,7 @@ fn valuation(market: &Market) -> Valuation {
 }
 
 fn netted(valuation: &Valuation, positions: &OwnedTable) -> Book {
-    read_book(positions.view("positions"), &valuation.instruments, |row| valuation.check_usable(row))
+    read_book(positions.view("positions"), &valuation.instruments, |row| valuation.check_usable(row), OnError::Raise)
         .expect("valid generated positions")
 }
 
@@ -214,11 +214,11 @@ fn grid(c: &mut Criterion) {
     for (name, cross) in [("sum", Cross::Sum), ("joint", Cross::Joint)] {
         let engine = engine(&market, MethodSpec::Grid(grid_model(cross.clone())));
         group.bench_function(BenchmarkId::new("engine_margin_10k_accounts", name), |b| {
-            b.iter(|| engine.margin(book.view("positions"), false).expect("margined"))
+            b.iter(|| engine.margin(book.view("positions"), false, pmargin_core::OnError::Raise).expect("margined"))
         });
         if let Cross::Sum = cross {
             group.bench_function(BenchmarkId::new("engine_margin_by_position_10k_accounts", name), |b| {
-                b.iter(|| engine.margin(book.view("positions"), true).expect("margined"))
+                b.iter(|| engine.margin(book.view("positions"), true, pmargin_core::OnError::Raise).expect("margined"))
             });
         }
     }
@@ -281,7 +281,7 @@ fn var(c: &mut Criterion) {
     let spec = HistoricalSpec { moves, stressed: None, vol_mode: VolShockMode::Relative, ewma_lambda: None, tail };
     let engine = engine(&market, MethodSpec::Historical(spec));
     group.bench_function("engine_margin_1k_accounts_1k_scenarios/es", |b| {
-        b.iter(|| engine.margin(book.view("positions"), false).expect("margined"))
+        b.iter(|| engine.margin(book.view("positions"), false, pmargin_core::OnError::Raise).expect("margined"))
     });
     group.finish();
 }

@@ -10,12 +10,12 @@ use arrow_select::interleave::interleave;
 
 use rayon::prelude::*;
 
-use crate::domain::book::{read_book, row_codes, Book};
+use crate::domain::book::{read_book, row_codes, Book, OnError};
 use crate::error::{MarginError, Result};
 use crate::input::table::{integer_values, string_values};
 use crate::input::Table;
 use crate::methods::{Method, MethodSpec, Outcome, RunView};
-use crate::output::greeks;
+use crate::output::{failed, greeks};
 use crate::risk::arrays::MAX_PNL;
 use crate::spec::Limits;
 use crate::valuation::Valuation;
@@ -53,18 +53,29 @@ impl Engine {
         self.valuation.instruments.len()
     }
 
-    fn book(&self, positions: Table<'_>) -> Result<Book> {
-        read_book(positions, &self.valuation.instruments, |row| self.valuation.check_usable(row))
+    fn book(&self, positions: Table<'_>, on_error: OnError) -> Result<Book> {
+        read_book(positions, &self.valuation.instruments, |row| self.valuation.check_usable(row), on_error)
     }
 
     /// Margin every account of a positions table; with `by_position`, also attribute each
-    /// account's margin to its positions and explain its driving scenarios.
-    pub fn margin(&self, positions: Table<'_>, by_position: bool) -> Result<MarginRun> {
-        let book = self.book(positions)?;
+    /// account's margin to its positions and explain its driving scenarios. With
+    /// `OnError::Isolate`, accounts holding an unknown or unusable instrument are left out and
+    /// reported by [`MarginRun::failed_batch`].
+    pub fn margin(&self, positions: Table<'_>, by_position: bool, on_error: OnError) -> Result<MarginRun> {
+        let book = self.book(positions, on_error)?;
         self.check_scale(positions, &book, |c| self.method.pnl_scale(c))?;
         let outcome = self.method.clone().margin(&self.valuation, &book, by_position)?;
         let account_ids = first_account_ids(positions, &book.first_row)?;
-        Ok(MarginRun { book, outcome, account_ids, method: self.method.clone(), valuation: self.valuation.clone() })
+        let failed_rows: Vec<usize> = book.failed.iter().map(|f| f.first_row).collect();
+        let failed_ids = first_account_ids(positions, &failed_rows)?;
+        Ok(MarginRun {
+            book,
+            outcome,
+            account_ids,
+            failed_ids,
+            method: self.method.clone(),
+            valuation: self.valuation.clone(),
+        })
     }
 
     /// Every netted position's |quantity| x `scale(contract)` (its largest |P&L per unit| under
@@ -110,7 +121,7 @@ impl Engine {
 
     /// Greeks per netted position and per account and underlying.
     pub fn greeks_batches(&self, positions: Table<'_>) -> Result<(RecordBatch, RecordBatch)> {
-        let book = self.book(positions)?;
+        let book = self.book(positions, OnError::Raise)?;
         let v = &self.valuation;
         self.check_scale(positions, &book, |c| {
             let g = &v.greeks[c as usize];
@@ -135,6 +146,8 @@ pub struct MarginRun {
     pub book: Book,
     /// `account_id` of each account: Utf8 for string ids, Int64 for integer ids.
     pub account_ids: ArrayRef,
+    /// `account_id` of each account left out (`OnError::Isolate`), in `book.failed` order.
+    failed_ids: ArrayRef,
     outcome: Box<dyn Outcome>,
     method: Arc<dyn Method>,
     valuation: Arc<Valuation>,
@@ -155,6 +168,12 @@ impl MarginRun {
 
     pub fn by_underlying_batch(&self) -> Result<RecordBatch> {
         self.outcome.by_underlying(&self.view())
+    }
+
+    /// The accounts left out of the run (`OnError::Isolate`) and why: `account_id`, `table`,
+    /// `column`, `row`, `reason`; empty when nothing failed.
+    pub fn failed_batch(&self) -> Result<RecordBatch> {
+        failed::failed_table(&self.failed_ids, &self.book.failed)
     }
 
     /// `account_id`, `instrument_id`, `quantity`, `contribution`, `standalone_margin`,
@@ -254,7 +273,11 @@ mod tests {
 
     fn run(cross: &str, rho: Option<Value>) -> RecordBatch {
         let engine = two_underlyings().engine(&grid_spec(&[-0.1, 0.1], &[0.0], cross, 0.5, rho)).expect("valid");
-        engine.margin(pair_book().view("positions"), false).expect("margined").accounts_batch().expect("a table")
+        engine
+            .margin(pair_book().view("positions"), false, crate::OnError::Raise)
+            .expect("margined")
+            .accounts_batch()
+            .expect("a table")
     }
 
     #[test]
@@ -298,7 +321,7 @@ mod tests {
     #[test]
     fn by_underlying_and_the_scenario_matrix_of_the_pair() {
         let engine = two_underlyings().engine(&grid_spec(&[-0.1, 0.1], &[0.0], "sum", 0.5, None)).expect("valid");
-        let run = engine.margin(pair_book().view("positions"), false).expect("margined");
+        let run = engine.margin(pair_book().view("positions"), false, crate::OnError::Raise).expect("margined");
         assert_eq!(run.n_accounts(), 1);
         let by = run.by_underlying_batch().expect("a table");
         assert_eq!(str_column(&by, "underlying"), vec![Some("A".to_owned()), Some("B".to_owned())]);
@@ -327,7 +350,7 @@ mod tests {
             ("quantity", floats(&[1.0, 2.0, 1.0, -1.0, 1.0])),
         ]);
         let t = rebatched(&t, 2);
-        let run = engine.margin(t.view("positions"), false).expect("margined");
+        let run = engine.margin(t.view("positions"), false, crate::OnError::Raise).expect("margined");
         let accounts = run.accounts_batch().expect("a table");
         assert_eq!(accounts.schema().field(0).data_type(), &DataType::Int64);
         let ids: Vec<i64> = accounts.column(0).as_primitive::<Int64Type>().values().to_vec();
@@ -383,7 +406,7 @@ mod tests {
     #[test]
     fn an_empty_book_has_no_accounts() {
         let engine = two_underlyings().engine(&grid_spec(&[-0.1], &[0.0], "sum", 1.0, None)).expect("valid");
-        let run = engine.margin(positions(&[]).view("positions"), true).expect("margined");
+        let run = engine.margin(positions(&[]).view("positions"), true, crate::OnError::Raise).expect("margined");
         let all = run.all_batches().expect("tables");
         assert_eq!((all.accounts.num_rows(), all.by_underlying.num_rows()), (0, 0));
         assert_eq!(all.accounts.schema().field(0).data_type(), &DataType::Utf8);
@@ -394,12 +417,12 @@ mod tests {
     #[test]
     fn all_batches_are_the_single_tables() {
         let engine = two_underlyings().engine(&grid_spec(&[-0.1, 0.1], &[0.0], "joint", 0.5, None)).expect("valid");
-        let run = engine.margin(pair_book().view("positions"), true).expect("margined");
+        let run = engine.margin(pair_book().view("positions"), true, crate::OnError::Raise).expect("margined");
         let all = run.all_batches().expect("tables");
         assert_eq!(all.accounts, run.accounts_batch().expect("accounts"));
         assert_eq!(all.by_underlying, run.by_underlying_batch().expect("by underlying"));
         assert_eq!(all.attribution.expect("attributed"), run.attribution_batches().expect("attribution"));
-        let plain = engine.margin(pair_book().view("positions"), false).expect("margined");
+        let plain = engine.margin(pair_book().view("positions"), false, crate::OnError::Raise).expect("margined");
         assert!(plain.all_batches().expect("tables").attribution.is_none());
         let err = plain.attribution_batches().expect_err("not attributed");
         assert_eq!(err.to_string(), "internal error: no attribution was computed for this run");
@@ -410,9 +433,9 @@ mod tests {
         let mut market: Market = two_underlyings();
         market.vols = vols(&[("CA", 0.2)]);
         let engine = market.engine(&grid_spec(&[-0.1, 0.1], &[0.0], "sum", 1.0, None)).expect("PB is not held yet");
-        assert!(engine.margin(pair_book().view("positions"), false).is_ok());
+        assert!(engine.margin(pair_book().view("positions"), false, crate::OnError::Raise).is_ok());
         let held = positions(&[("a", "FA", 1.0), ("b", "PB", 1.0)]);
-        let err = engine.margin(held.view("positions"), false).err().expect("PB has no vol");
+        let err = engine.margin(held.view("positions"), false, crate::OnError::Raise).err().expect("PB has no vol");
         assert_eq!(
             err.to_string(),
             "instruments.instrument_id, row 4: option 'PB' has no implied vol in the vols table"
@@ -422,10 +445,12 @@ mod tests {
         let err = engine.values_batch().expect_err("the first unpriceable instrument");
         assert!(err.to_string().starts_with("instruments.instrument_id, row 4"), "{err}");
         let unknown = positions(&[("a", "FA", 1.0), ("a", "XX", 1.0)]);
-        let err = engine.margin(unknown.view("positions"), false).err().expect("unknown instrument");
+        let err =
+            engine.margin(unknown.view("positions"), false, crate::OnError::Raise).err().expect("unknown instrument");
         assert_eq!(err.to_string(), "positions.instrument_id, row 1: unknown instrument 'XX'");
         let no_accounts = table(vec![("instrument_id", strings(&["FA"])), ("quantity", floats(&[1.0]))]);
-        let err = engine.margin(no_accounts.view("positions"), false).err().expect("no account_id");
+        let err =
+            engine.margin(no_accounts.view("positions"), false, crate::OnError::Raise).err().expect("no account_id");
         assert_eq!(err.to_string(), "positions.account_id: missing column");
     }
 
@@ -455,11 +480,11 @@ mod tests {
         let (by_position, by_underlying) = engine.greeks_batches(book.view("positions")).expect("tables");
         let call = vanilla(OptionType::Call, 100.0, 100.0, 1.0, 0.0, 0.2);
         let put = vanilla(OptionType::Put, 50.0, 50.0, 1.0, 0.0, 0.3);
-        // Netted: a holds 3 CA and -1 FA; b holds 1 PB.
-        assert_eq!(f64_column(&by_position, "quantity"), vec![3.0, -1.0, 1.0]);
-        assert_all_close(&f64_column(&by_position, "value"), &[3.0 * call.price, -100.0, put.price], 1e-9);
-        assert_all_close(&f64_column(&by_position, "delta"), &[3.0 * call.delta, -1.0, put.delta], 1e-12);
-        assert_all_close(&f64_column(&by_position, "vega"), &[3.0 * call.vega, 0.0, put.vega], 1e-12);
+        // Netted, in instrument-row order: a holds -1 FA (row 0) and 3 CA (row 3); b holds 1 PB.
+        assert_eq!(f64_column(&by_position, "quantity"), vec![-1.0, 3.0, 1.0]);
+        assert_all_close(&f64_column(&by_position, "value"), &[-100.0, 3.0 * call.price, put.price], 1e-9);
+        assert_all_close(&f64_column(&by_position, "delta"), &[-1.0, 3.0 * call.delta, put.delta], 1e-12);
+        assert_all_close(&f64_column(&by_position, "vega"), &[0.0, 3.0 * call.vega, put.vega], 1e-12);
         assert_eq!(str_column(&by_underlying, "underlying"), vec![Some("A".to_owned()), Some("B".to_owned())]);
         let delta_a = 3.0 * call.delta - 1.0;
         assert_all_close(&f64_column(&by_underlying, "delta"), &[delta_a, put.delta], 1e-12);

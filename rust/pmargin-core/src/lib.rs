@@ -33,6 +33,7 @@ pub mod spec;
 pub(crate) mod test_support;
 pub mod valuation;
 
+pub use domain::book::OnError;
 pub use engine::{Engine, MarginRun};
 pub use error::{MarginError, Result};
 pub use input::Table;

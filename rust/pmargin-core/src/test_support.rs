@@ -311,7 +311,7 @@ pub fn book(accounts: &[&[(u32, f64)]]) -> Book {
         offsets.push(instrument.len());
     }
     let first_row = offsets[..accounts.len()].to_vec();
-    Book { first_row, offsets, instrument: instrument.into(), quantity: quantity.into() }
+    Book { first_row, offsets, instrument: instrument.into(), quantity: quantity.into(), failed: Vec::new() }
 }
 
 /// A spot contract (multiplier 1) on underlyings-table row `underlying`.

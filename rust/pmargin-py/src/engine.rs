@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use pmargin_core::{Limits, MethodSpec};
+use pmargin_core::{Limits, MethodSpec, OnError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use pyo3_arrow::input::AnyRecordBatch;
@@ -60,11 +60,20 @@ impl Engine {
     }
 
     /// Margin every account of a positions table (the GIL is released while it runs).
-    #[pyo3(signature = (positions, by_position=false))]
-    fn margin(&self, py: Python<'_>, positions: AnyRecordBatch, by_position: bool) -> Result<MarginRun> {
+    /// `on_error="isolate"` leaves out accounts holding an unknown or unusable instrument and
+    /// lists them in `MarginRun.failed()`; "raise" (the default) fails the run instead.
+    #[pyo3(signature = (positions, by_position=false, on_error="raise"))]
+    fn margin(
+        &self,
+        py: Python<'_>,
+        positions: AnyRecordBatch,
+        by_position: bool,
+        on_error: &str,
+    ) -> Result<MarginRun> {
+        let on_error = OnError::parse(on_error)?;
         let positions = import(positions, "positions")?;
         let engine = self.inner.clone();
-        let run = run_detached(py, || engine.margin(positions.view("positions"), by_position))?;
+        let run = run_detached(py, || engine.margin(positions.view("positions"), by_position, on_error))?;
         Ok(MarginRun { run })
     }
 
@@ -121,6 +130,13 @@ impl MarginRun {
             None => (None, None),
         };
         Ok((to_pyarrow(py, batches.accounts)?, to_pyarrow(py, batches.by_underlying)?, by_position, explain))
+    }
+
+    /// The accounts left out (`on_error="isolate"`): `account_id`, `table`, `column`, `row`,
+    /// `reason`; empty when none failed.
+    fn failed(&self, py: Python<'_>) -> Result<Py<PyAny>> {
+        let batch = run_detached(py, || self.run.failed_batch())?;
+        to_pyarrow(py, batch)
     }
 
     fn by_underlying(&self, py: Python<'_>) -> Result<Py<PyAny>> {

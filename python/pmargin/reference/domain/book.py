@@ -1,14 +1,19 @@
-"""The positions table, and its rows netted per (account, instrument) into one book per account.
+"""The positions table, and its rows netted per (account, instrument) into one book per account,
+in the canonical order (docs/methods.md, "Canonical order"):
 
-Positions are netted per (account, instrument) in first-seen order of the pair, quantities summed
-in row order from 0.0; accounts and, within an account, instruments keep first-seen order; zero
-net quantities are kept.
+- accounts keep the order of their first row;
+- within an account, netted positions are ordered by instrument row (instruments table); the
+  rows of one (account, instrument) add up to their correctly rounded sum (:func:`exact_sum`,
+  ``math.fsum``), which no order of the rows changes;
+- a position that nets to exactly zero is not held: it is dropped (an account whose positions
+  all net to zero keeps an empty book); rows of unknown instruments are left to the caller.
 
 Mirrors: rust/pmargin-core/src/domain/book.rs
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -93,20 +98,35 @@ class Book:
     positions: list[NettedPosition]
 
 
-def net_positions(positions: Sequence[Position]) -> list[Book]:
-    """Net the rows per (account, instrument), summing quantities in row order from 0.0.
+def exact_sum(values: Sequence[float]) -> float:
+    """The correctly rounded sum (``math.fsum``); when an intermediate overflows, the plain sum of
+    the values sorted by value, which is order-independent too (the core's ``exact_sum``)."""
+    try:
+        return math.fsum(values)
+    except OverflowError:
+        total = 0.0
+        for x in sorted(values):
+            total += x
+        return total
 
-    Accounts and, within each, instruments keep first-seen order; zero net quantities are kept.
-    """
+
+def net_positions(positions: Sequence[Position], instrument_row: dict[str, int]) -> list[Book]:
+    """Net the rows per (account, instrument) in canonical order (module docstring); rows whose
+    instrument is not in ``instrument_row`` are skipped (the caller reports them)."""
     first_rows: dict[AccountId, int] = {}
-    nets: dict[AccountId, dict[str, float]] = {}
+    rows: dict[AccountId, dict[str, list[float]]] = {}
     for pos in positions:
-        if pos.account_id not in nets:
+        if pos.account_id not in rows:
             first_rows[pos.account_id] = pos.row
-            nets[pos.account_id] = {}
-        held = nets[pos.account_id]
-        held[pos.instrument_id] = held.get(pos.instrument_id, 0.0) + pos.quantity
-    return [
-        Book(account, first_rows[account], [NettedPosition(iid, q) for iid, q in held.items()])
-        for account, held in nets.items()
-    ]
+            rows[pos.account_id] = {}
+        if pos.instrument_id in instrument_row:
+            rows[pos.account_id].setdefault(pos.instrument_id, []).append(pos.quantity)
+    books = []
+    for account, held in rows.items():
+        netted = []
+        for iid in sorted(held, key=lambda i: instrument_row[i]):
+            q = exact_sum(held[iid])
+            if q != 0.0:
+                netted.append(NettedPosition(iid, q))
+        books.append(Book(account, first_rows[account], netted))
+    return books

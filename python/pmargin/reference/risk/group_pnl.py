@@ -2,7 +2,9 @@
 
 ``pnl_u[s] = 0.0 + q1 * ra1[s] + q2 * ra2[s] + ...`` over the account's netted positions on ``u``
 (the group; the grid and VaR methods group by underlying), groups in first-seen order within the
-account.
+account; a group's P&L scale is ``0.0 + |q1| * max|ra1| + ...`` over its positions in order, the
+account's ``0.0 + scale_u1 + scale_u2 + ...`` over its groups in order (the noise floor of
+:mod:`.worst_loss`).
 
 Mirrors: rust/pmargin-core/src/risk/group_pnl.rs
 """
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 from ..domain.book import Book
 from ..domain.instruments import Instrument
+from .worst_loss import scale_term
 
 
 def underlying_order(book: Book, instruments: dict[str, Instrument]) -> list[str]:
@@ -30,3 +33,20 @@ def underlying_pnl(
         for s in range(n):
             pnl[s] += pos.quantity * ra[s]
     return pnl
+
+
+def pnl_scale(
+    book: Book, underlying: str | None, instruments: dict[str, Instrument], risk_arrays: dict[str, list[float]]
+) -> float:
+    """P&L scale of the account's positions on ``underlying``; of the account when None (its
+    underlyings' scales added in first-seen order)."""
+    if underlying is None:
+        total = 0.0
+        for u in underlying_order(book, instruments):
+            total += pnl_scale(book, u, instruments, risk_arrays)
+        return total
+    scale = 0.0
+    for pos in book.positions:
+        if instruments[pos.instrument_id].underlying == underlying:
+            scale += scale_term(pos.quantity, risk_arrays[pos.instrument_id])
+    return scale

@@ -1,19 +1,63 @@
-//! The positions table, grouped into accounts and netted per (account, instrument).
+//! The positions table, grouped into accounts and netted per (account, instrument), in a
+//! canonical order that no row order or batch split can change (docs/methods.md, "Canonical
+//! order"):
 //!
-//! Accounts keep first-seen order; within an account, netted positions keep the order in which
-//! their (account, instrument) pair first appears. Both engines sum in exactly this order.
+//! - accounts keep the order of their first row (output order only: no number depends on it);
+//! - within an account, netted positions are ordered by instrument row (instruments table), and
+//!   the rows of one (account, instrument) add up to their correctly rounded sum
+//!   ([`exact_sum`]), which no order of the rows changes;
+//! - a position that nets to exactly zero is not held: it is dropped, and its instrument's
+//!   market problems (expired, no vol, no market row) are not raised for it. An account whose
+//!   positions all net to zero keeps its (empty) place.
+//!
+//! Every later sum (groups, P&L, gross) runs over this order, so results are bit-identical under
+//! any permutation of the rows.
 
 use arrow_array::Array;
 use arrow_buffer::ScalarBuffer;
 use hashbrown::HashMap;
 use rayon::prelude::*;
 
+use crate::domain::exact_sum::exact_sum;
 use crate::domain::instruments::Instruments;
 use crate::error::{MarginError, Result};
 use crate::input::id_index;
 use crate::input::table::Table;
 
 const TABLE: &str = "positions";
+
+/// Instrument row of a position whose instrument id is not in the instruments table.
+const UNKNOWN: u32 = u32::MAX;
+
+/// What an account holding an unknown or unusable instrument does to the run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum OnError {
+    /// The run fails with the first such problem in row order (the default).
+    #[default]
+    Raise,
+    /// The account is left out of the book and reported in [`Book::failed`].
+    Isolate,
+}
+
+impl OnError {
+    pub fn parse(name: &str) -> Result<OnError> {
+        match name {
+            "raise" => Ok(OnError::Raise),
+            "isolate" => Ok(OnError::Isolate),
+            other => Err(MarginError::Config {
+                field: "on_error".into(),
+                reason: format!("must be 'raise' or 'isolate', got '{other}'"),
+            }),
+        }
+    }
+}
+
+/// An account left out of the book (`OnError::Isolate`): its first row and its first problem.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Failed {
+    pub first_row: usize,
+    pub error: MarginError,
+}
 
 /// Accounts as a CSR structure over netted positions.
 #[derive(Debug, Default)]
@@ -24,8 +68,10 @@ pub struct Book {
     pub offsets: Vec<usize>,
     /// Instrument row of each netted position (an Arrow buffer: result tables share it).
     pub instrument: ScalarBuffer<u32>,
-    /// Net quantity of each netted position (shared by result tables too).
+    /// Net quantity of each netted position (shared by result tables too); never zero.
     pub quantity: ScalarBuffer<f64>,
+    /// Accounts left out (`OnError::Isolate`), in order of their first row.
+    pub failed: Vec<Failed>,
 }
 
 impl Book {
@@ -36,50 +82,120 @@ impl Book {
     pub fn positions(&self, account: usize) -> std::ops::Range<usize> {
         self.offsets[account]..self.offsets[account + 1]
     }
+
+    /// The net quantity account `a` holds of `instrument` (0 when it holds none).
+    fn held(&self, a: usize, instrument: u32) -> f64 {
+        let range = self.positions(a);
+        match self.instrument[range.clone()].binary_search(&instrument) {
+            Ok(k) => self.quantity[range.start + k],
+            Err(_) => 0.0,
+        }
+    }
 }
 
 /// Read, validate and group the positions. `usable(instrument_row)` reports a market problem of
-/// a held instrument (no underlying row, no vol, expired), raised for the first position using it.
+/// a held instrument (no underlying row, no vol, expired), raised for the first row (in row
+/// order) of a position that holds it; an unknown instrument id is raised for its row whatever
+/// its quantity. With `OnError::Isolate` such accounts are left out and listed in `failed`.
 pub fn read_book(
     table: Table<'_>,
     instruments: &Instruments,
     usable: impl Fn(u32) -> Result<()> + Sync,
+    on_error: OnError,
 ) -> Result<Book> {
     table.check_spelling(&["account_id", "instrument_id", "quantity"])?;
     // Numbering accounts and resolving instruments are independent: run them side by side.
-    // Errors keep the reference's order: account_id, the instrument_id column, quantity, then
-    // unknown or unusable instruments.
-    let (codes, rows) = rayon::join(|| account_codes(table), || instrument_rows(table, instruments, &usable));
+    // Column errors keep the reference's order: account_id, instrument_id, quantity.
+    let (codes, rows) = rayon::join(|| account_codes(table), || instrument_rows(table, instruments));
     let codes = codes?;
     let rows = rows?;
     let quantities = table.required_finite_values("quantity")?;
-    let rows = rows?;
-    Ok(group_and_net(&codes, &rows, &quantities))
+    let unusable: Vec<bool> = (0..instruments.len() as u32).map(|r| usable(r).is_err()).collect();
+    let (book, flagged) = group_and_net(&codes, &rows, &quantities, &unusable);
+    if flagged.is_empty() {
+        return Ok(book);
+    }
+    let failed = first_problems(table, &codes, &rows, &book, &flagged, &usable)?;
+    match on_error {
+        OnError::Raise => {
+            let first = failed.into_iter().min_by_key(|(row, _)| *row).map(|(_, e)| e);
+            Err(first.unwrap_or_else(|| MarginError::Internal("a flagged account with no problem".into())))
+        }
+        OnError::Isolate => Ok(without_accounts(book, &flagged, failed)),
+    }
 }
 
-/// Instrument row of every position row. The outer error is the column's own (missing, wrong
-/// type, null), the inner one the first unknown or unusable instrument.
-fn instrument_rows(
+/// The first problem (in row order) of each flagged account, with its row: an unknown
+/// instrument, or a held instrument that `usable` rejects. Only runs when something failed.
+fn first_problems(
     table: Table<'_>,
-    instruments: &Instruments,
-    usable: &(impl Fn(u32) -> Result<()> + Sync),
-) -> Result<Result<Vec<u32>>> {
+    codes: &AccountCodes,
+    rows: &[u32],
+    book: &Book,
+    flagged: &[u32],
+    usable: &impl Fn(u32) -> Result<()>,
+) -> Result<Vec<(usize, MarginError)>> {
+    let ids = table.required_strings("instrument_id")?;
+    let mut slot: HashMap<u32, usize> = flagged.iter().enumerate().map(|(k, &a)| (a, k)).collect();
+    let mut found: Vec<Option<(usize, MarginError)>> = vec![None; flagged.len()];
+    for (row, (&a, &instrument)) in codes.code.iter().zip(rows).enumerate() {
+        let Some(&k) = slot.get(&a) else { continue };
+        let problem = if instrument == UNKNOWN {
+            Some(MarginError::cell(TABLE, "instrument_id", row, format!("unknown instrument '{}'", ids[row])))
+        } else if book.held(a as usize, instrument) != 0.0 {
+            usable(instrument).err()
+        } else {
+            None
+        };
+        if let Some(error) = problem {
+            found[k] = Some((row, error));
+            slot.remove(&a);
+        }
+    }
+    found
+        .into_iter()
+        .map(|f| f.ok_or_else(|| MarginError::Internal("a flagged account with no problem".into())))
+        .collect()
+}
+
+/// The book without the `flagged` accounts (ascending), which go to `failed` with their problems.
+fn without_accounts(book: Book, flagged: &[u32], problems: Vec<(usize, MarginError)>) -> Book {
+    let n_kept = book.n_accounts() - flagged.len();
+    let mut kept = Book { first_row: Vec::with_capacity(n_kept), offsets: vec![0], ..Book::default() };
+    let (mut instrument, mut quantity) = (Vec::new(), Vec::new());
+    let mut next_flagged = flagged.iter().peekable();
+    for a in 0..book.n_accounts() {
+        if next_flagged.next_if_eq(&&(a as u32)).is_some() {
+            continue;
+        }
+        kept.first_row.push(book.first_row[a]);
+        instrument.extend_from_slice(&book.instrument[book.positions(a)]);
+        quantity.extend_from_slice(&book.quantity[book.positions(a)]);
+        kept.offsets.push(instrument.len());
+    }
+    kept.instrument = instrument.into();
+    kept.quantity = quantity.into();
+    kept.failed = flagged
+        .iter()
+        .zip(problems)
+        .map(|(&a, (_, error))| Failed { first_row: book.first_row[a as usize], error })
+        .collect();
+    kept
+}
+
+/// Instrument row of every position row, [`UNKNOWN`] for an id not in the instruments table;
+/// the error is the column's own (missing, wrong type, null).
+fn instrument_rows(table: Table<'_>, instruments: &Instruments) -> Result<Vec<u32>> {
     // Plain string ids are read in place; other encodings are first gathered as &str.
     if let Some(chunks) = table.plain_strings("instrument_id")? {
         let mut rows = Vec::with_capacity(table.num_rows());
-        let mut offset = 0;
         for chunk in chunks {
-            let n = Array::len(chunk);
-            match resolve_instruments(offset, n, |i| chunk.value(i), instruments, usable) {
-                Ok(chunk_rows) => rows.extend(chunk_rows),
-                Err(e) => return Ok(Err(e)),
-            }
-            offset += n;
+            rows.extend(resolve_instruments(Array::len(chunk), |i| chunk.value(i), instruments));
         }
-        return Ok(Ok(rows));
+        return Ok(rows);
     }
     let gathered = table.required_strings("instrument_id")?;
-    Ok(resolve_instruments(0, gathered.len(), |i| gathered[i], instruments, usable))
+    Ok(resolve_instruments(gathered.len(), |i| gathered[i], instruments))
 }
 
 /// Each row's account (numbered as [`read_book`] numbers accounts) and instrument row, for
@@ -249,38 +365,15 @@ fn number_keys_split<'a>(key: &(impl Fn(usize) -> &'a str + Sync), n: usize) -> 
     AccountCodes { code, first_row, contiguous }
 }
 
-/// Instrument row per position row (`id(i)` for i in 0..n, table rows `offset + i`); the error
-/// of the first row (in row order) that fails.
-fn resolve_instruments<'a>(
-    offset: usize,
-    n: usize,
-    id: impl Fn(usize) -> &'a str + Sync,
-    instruments: &Instruments,
-    usable: &(impl Fn(u32) -> Result<()> + Sync),
-) -> Result<Vec<u32>> {
+/// Instrument row of `id(i)` for i in 0..n, [`UNKNOWN`] when the id is not known.
+fn resolve_instruments<'a>(n: usize, id: impl Fn(usize) -> &'a str + Sync, instruments: &Instruments) -> Vec<u32> {
     let mut rows = vec![0u32; n];
-    let first_error = rows
-        .par_chunks_mut(CHUNK)
-        .enumerate()
-        .filter_map(|(chunk, out)| {
-            for (i, slot) in out.iter_mut().enumerate() {
-                let id = id(chunk * CHUNK + i);
-                let row = offset + chunk * CHUNK + i;
-                let found = instruments.row_of(id).ok_or_else(|| {
-                    MarginError::cell(TABLE, "instrument_id", row, format!("unknown instrument '{id}'"))
-                });
-                match found.and_then(|r| usable(r).map(|()| r)) {
-                    Ok(r) => *slot = r,
-                    Err(e) => return Some((row, e)),
-                }
-            }
-            None
-        })
-        .min_by_key(|(row, _)| *row);
-    match first_error {
-        Some((_, e)) => Err(e),
-        None => Ok(rows),
-    }
+    rows.par_chunks_mut(CHUNK).enumerate().for_each(|(chunk, out)| {
+        for (i, slot) in out.iter_mut().enumerate() {
+            *slot = instruments.row_of(id(chunk * CHUNK + i)).unwrap_or(UNKNOWN);
+        }
+    });
+    rows
 }
 
 /// Rows of each account in row order (CSR): the identity for contiguous books, else a stable
@@ -306,33 +399,41 @@ fn rows_by_account(codes: &AccountCodes) -> (Vec<usize>, Option<Vec<usize>>) {
     (starts, Some(order))
 }
 
-/// Group rows by account, then net each account's rows per instrument, in parallel over chunks
-/// of accounts writing flat arrays (no per-account allocation survives).
-fn group_and_net(codes: &AccountCodes, instrument: &[u32], quantity: &[f64]) -> Book {
+/// One task's accounts, netted: instruments, quantities, position count per account, and the
+/// accounts holding an unknown or unusable instrument.
+type Piece = (Vec<u32>, Vec<f64>, Vec<usize>, Vec<u32>);
+
+/// Group rows by account, then net each account's rows per instrument in canonical order, in
+/// parallel over chunks of accounts writing flat arrays (no per-account allocation survives).
+/// Also returns the accounts (ascending) that hold an unknown instrument (any quantity) or an
+/// `unusable` one (a non-zero net).
+fn group_and_net(codes: &AccountCodes, instrument: &[u32], quantity: &[f64], unusable: &[bool]) -> (Book, Vec<u32>) {
     const ACCOUNTS_PER_TASK: usize = 2048;
     let n_accounts = codes.first_row.len();
     let (starts, order) = rows_by_account(codes);
-    let pieces: Vec<(Vec<u32>, Vec<f64>, Vec<usize>)> = (0..n_accounts.div_ceil(ACCOUNTS_PER_TASK))
+    let pieces: Vec<Piece> = (0..n_accounts.div_ceil(ACCOUNTS_PER_TASK))
         .into_par_iter()
         .map(|task| {
             let accounts = task * ACCOUNTS_PER_TASK..((task + 1) * ACCOUNTS_PER_TASK).min(n_accounts);
             let rows = starts[accounts.end] - starts[accounts.start];
             let (mut ins, mut qty, mut counts) = (Vec::with_capacity(rows), Vec::with_capacity(rows), Vec::new());
+            let mut flagged = Vec::new();
+            let mut scratch = NetScratch::default();
+            let net = Netting { instrument, quantity, unusable };
             for a in accounts {
                 let before = ins.len();
-                match &order {
-                    Some(order) => net_rows(
-                        order[starts[a]..starts[a + 1]].iter().copied(),
-                        instrument,
-                        quantity,
-                        &mut ins,
-                        &mut qty,
-                    ),
-                    None => net_rows(starts[a]..starts[a + 1], instrument, quantity, &mut ins, &mut qty),
+                let bad = match &order {
+                    Some(order) => {
+                        net.account(order[starts[a]..starts[a + 1]].iter().copied(), &mut scratch, &mut ins, &mut qty)
+                    }
+                    None => net.account(starts[a]..starts[a + 1], &mut scratch, &mut ins, &mut qty),
+                };
+                if bad {
+                    flagged.push(a as u32);
                 }
                 counts.push(ins.len() - before);
             }
-            (ins, qty, counts)
+            (ins, qty, counts, flagged)
         })
         .collect();
     // Concatenate the pieces in parallel, each into its own part of the final arrays.
@@ -347,7 +448,7 @@ fn group_and_net(codes: &AccountCodes, instrument: &[u32], quantity: &[f64]) -> 
         parts.push((piece, ins, qty));
         (ins_rest, qty_rest) = (ins_tail, qty_tail);
     }
-    parts.into_par_iter().for_each(|((ins, qty, _), ins_out, qty_out)| {
+    parts.into_par_iter().for_each(|((ins, qty, _, _), ins_out, qty_out)| {
         ins_out.copy_from_slice(ins);
         qty_out.copy_from_slice(qty);
     });
@@ -356,41 +457,84 @@ fn group_and_net(codes: &AccountCodes, instrument: &[u32], quantity: &[f64]) -> 
     for count in pieces.iter().flat_map(|p| &p.2) {
         offsets.push(offsets[offsets.len() - 1] + count);
     }
-    Book { first_row: codes.first_row.clone(), offsets, instrument: instrument.into(), quantity: quantity.into() }
+    let flagged = pieces.iter().flat_map(|p| p.3.iter().copied()).collect();
+    let book = Book {
+        first_row: codes.first_row.clone(),
+        offsets,
+        instrument: instrument.into(),
+        quantity: quantity.into(),
+        failed: Vec::new(),
+    };
+    (book, flagged)
 }
 
-/// Net one account's rows per instrument into `ins` / `qty`, keeping first-seen order;
-/// quantities add in row order.
-fn net_rows(
-    rows: impl ExactSizeIterator<Item = usize>,
-    instrument: &[u32],
-    quantity: &[f64],
-    ins: &mut Vec<u32>,
-    qty: &mut Vec<f64>,
-) {
-    let base = ins.len();
-    if rows.len() <= 32 {
+/// Reusable buffers of one account's netting.
+#[derive(Default)]
+struct NetScratch {
+    /// `instrument << 32 | k` per row, `k` the row's place in `quantity`: sorting these plain
+    /// integers orders the rows by instrument with the standard library's branchless small sorts.
+    keys: Vec<u64>,
+    quantity: Vec<f64>,
+    duplicates: Vec<f64>,
+}
+
+/// The position columns and each instrument's usability, shared by every account's netting.
+struct Netting<'a> {
+    instrument: &'a [u32],
+    quantity: &'a [f64],
+    unusable: &'a [bool],
+}
+
+impl Netting<'_> {
+    /// Net one account's rows into `ins` / `qty` in canonical order: by instrument row, the
+    /// rows of one instrument added exactly, zero nets dropped. True when the account holds an
+    /// unknown instrument (any quantity) or an unusable one (a non-zero net).
+    fn account(
+        &self,
+        rows: impl Iterator<Item = usize>,
+        scratch: &mut NetScratch,
+        ins: &mut Vec<u32>,
+        qty: &mut Vec<f64>,
+    ) -> bool {
+        let NetScratch { keys, quantity, duplicates } = scratch;
+        keys.clear();
+        quantity.clear();
+        let mut bad = false;
         for r in rows {
-            match ins[base..].iter().position(|&i| i == instrument[r]) {
-                Some(k) => qty[base + k] += quantity[r],
-                None => {
-                    ins.push(instrument[r]);
-                    qty.push(quantity[r]);
-                }
-            }
+            let i = self.instrument[r];
+            bad |= i == UNKNOWN;
+            keys.push(u64::from(i) << 32 | quantity.len() as u64);
+            quantity.push(self.quantity[r]);
         }
-    } else {
-        let mut slot: HashMap<u32, usize> = HashMap::with_capacity(rows.len());
-        for r in rows {
-            match slot.get(&instrument[r]) {
-                Some(&k) => qty[k] += quantity[r],
-                None => {
-                    slot.insert(instrument[r], ins.len());
-                    ins.push(instrument[r]);
-                    qty.push(quantity[r]);
-                }
+        // Equal instruments are only the duplicates of one position, summed exactly below: the
+        // order among them does not matter.
+        keys.sort_unstable();
+        let mut j = 0;
+        while j < keys.len() {
+            let i = (keys[j] >> 32) as u32;
+            if i == UNKNOWN {
+                break;
             }
+            let mut end = j + 1;
+            while end < keys.len() && (keys[end] >> 32) as u32 == i {
+                end += 1;
+            }
+            let at = |k: u64| quantity[(k & 0xFFFF_FFFF) as usize];
+            let q = if end == j + 1 {
+                at(keys[j])
+            } else {
+                duplicates.clear();
+                duplicates.extend(keys[j..end].iter().map(|&k| at(k)));
+                exact_sum(duplicates)
+            };
+            if q != 0.0 {
+                bad |= self.unusable[i as usize];
+                ins.push(i);
+                qty.push(q);
+            }
+            j = end;
         }
+        bad
     }
 }
 
@@ -406,14 +550,45 @@ mod tests {
     use crate::test_support::{floats, instruments, ints, positions, rebatched, strings, table, Inst};
 
     #[test]
-    fn nets_and_keeps_first_seen_order() {
+    fn nets_in_instrument_order_and_drops_zero_nets() {
         let codes = AccountCodes { code: vec![0, 1, 0, 0, 1], first_row: vec![0, 1], contiguous: false };
-        let instrument = [5, 7, 6, 5, 7];
+        let instrument = [6, 7, 5, 6, 7];
         let quantity = [1.0, 2.0, 3.0, 4.0, -2.0];
-        let book = group_and_net(&codes, &instrument, &quantity);
-        assert_eq!(book.offsets, vec![0, 2, 3]);
-        assert_eq!(book.instrument, vec![5, 6, 7]);
-        assert_eq!(book.quantity, vec![5.0, 3.0, 0.0]);
+        let (book, flagged) = group_and_net(&codes, &instrument, &quantity, &[false; 8]);
+        // Account 1 nets to zero: it keeps its place, with no position.
+        assert_eq!(book.offsets, vec![0, 2, 2]);
+        assert_eq!(book.instrument, vec![5, 6]);
+        assert_eq!(book.quantity, vec![3.0, 5.0]);
+        assert!(flagged.is_empty());
+        // An unusable instrument flags only an account that holds it (non-zero net).
+        let mut unusable = [false; 8];
+        unusable[7] = true;
+        assert!(group_and_net(&codes, &instrument, &quantity, &unusable).1.is_empty());
+        unusable[5] = true;
+        assert_eq!(group_and_net(&codes, &instrument, &quantity, &unusable).1, vec![0]);
+    }
+
+    #[test]
+    fn netting_does_not_depend_on_row_order() {
+        // A +1e6 / -1e6 pair with small quantities, in every rotation and reversed.
+        let base = [(2, 1e6), (2, 0.1), (1, 3.0), (2, -1e6), (2, 0.2), (1, -1.0)];
+        let mut expected = None;
+        for rotation in 0..base.len() {
+            for reverse in [false, true] {
+                let mut rows = base.to_vec();
+                rows.rotate_left(rotation);
+                if reverse {
+                    rows.reverse();
+                }
+                let codes = AccountCodes { code: vec![0; 6], first_row: vec![0], contiguous: true };
+                let (ins, qty): (Vec<u32>, Vec<f64>) = rows.into_iter().unzip();
+                let (book, _) = group_and_net(&codes, &ins, &qty, &[false; 3]);
+                let got = (book.instrument.to_vec(), book.quantity.to_vec());
+                assert_eq!(got.0, vec![1, 2]);
+                assert_eq!(got.1[1], 0.30000000000000004, "the exact sum, rounded once");
+                assert_eq!(expected.get_or_insert(got.clone()), &got);
+            }
+        }
     }
 
     #[test]
@@ -502,7 +677,7 @@ mod tests {
     }
 
     fn read(t: &OwnedTable) -> Result<Book> {
-        read_book(t.view("positions"), &three_instruments(), |_| Ok(()))
+        read_book(t.view("positions"), &three_instruments(), |_| Ok(()), OnError::Raise)
     }
 
     #[test]
@@ -512,11 +687,11 @@ mod tests {
         for t in [t.clone(), rebatched(&t, 2)] {
             let book = read(&t).expect("valid");
             assert_eq!(book.first_row, vec![0, 1]);
-            assert_eq!(book.offsets, vec![0, 2, 3]);
-            assert_eq!(book.instrument, vec![0, 2, 1]);
-            // A netted position that nets to zero is kept.
-            assert_eq!(book.quantity, vec![4.0, -1.0, 0.0]);
-            assert_eq!((book.n_accounts(), book.positions(1)), (2, 2..3));
+            // Account "a" nets to zero: it keeps its place with no positions.
+            assert_eq!(book.offsets, vec![0, 2, 2]);
+            assert_eq!(book.instrument, vec![0, 2]);
+            assert_eq!(book.quantity, vec![4.0, -1.0]);
+            assert_eq!((book.n_accounts(), book.positions(1)), (2, 2..2));
         }
     }
 
@@ -529,6 +704,7 @@ mod tests {
         ]);
         let book = read(&t).expect("valid");
         assert_eq!((book.first_row, book.offsets), (vec![0, 1], vec![0, 2, 3]));
+        // Account 7's positions in instrument order.
         assert_eq!(book.instrument, vec![0, 2, 0]);
     }
 
@@ -567,7 +743,50 @@ mod tests {
             }
         };
         let t = positions(&[("a", "FA", 1.0), ("a", "SA", 1.0)]);
-        let err = read_book(t.view("positions"), &three_instruments(), usable).expect_err("SA is unusable");
+        let err =
+            read_book(t.view("positions"), &three_instruments(), usable, OnError::Raise).expect_err("SA is unusable");
         assert_eq!(err.to_string(), "instruments.expiry, row 2: expired");
+        // A position netting to zero is not held: its instrument's problem is not raised.
+        let t = positions(&[("a", "FA", 1.0), ("a", "SA", 1.0), ("a", "SA", -1.0)]);
+        let book = read_book(t.view("positions"), &three_instruments(), usable, OnError::Raise).expect("SA not held");
+        assert_eq!((book.instrument.to_vec(), book.quantity.to_vec()), (vec![0], vec![1.0]));
+    }
+
+    #[test]
+    fn isolated_accounts_are_left_out_with_their_first_problem() {
+        let usable = |row: u32| match row {
+            2 => Err(MarginError::cell("instruments", "expiry", 2, "expired")),
+            _ => Ok(()),
+        };
+        let t = positions(&[
+            ("a", "FA", 1.0),
+            ("b", "SA", 1.0),
+            ("c", "FB", 2.0),
+            ("d", "ZZ", 0.0),
+            ("b", "YY", 1.0),
+            ("e", "SA", 1.0),
+            ("e", "SA", -1.0),
+        ]);
+        let err = read_book(t.view("positions"), &three_instruments(), usable, OnError::Raise).expect_err("strict");
+        assert_eq!(err.to_string(), "instruments.expiry, row 2: expired");
+        let book = read_book(t.view("positions"), &three_instruments(), usable, OnError::Isolate).expect("isolated");
+        // a, c and e (which nets SA to zero) are margined; b and d failed.
+        assert_eq!(book.first_row, vec![0, 2, 5]);
+        assert_eq!(book.offsets, vec![0, 1, 2, 2]);
+        assert_eq!((book.instrument.to_vec(), book.quantity.to_vec()), (vec![0, 1], vec![1.0, 2.0]));
+        let failed: Vec<(usize, String)> = book.failed.iter().map(|f| (f.first_row, f.error.to_string())).collect();
+        assert_eq!(
+            failed,
+            vec![
+                (1, "instruments.expiry, row 2: expired".to_owned()),
+                (3, "positions.instrument_id, row 3: unknown instrument 'ZZ'".to_owned()),
+            ]
+        );
+        // Whole-table errors still raise.
+        let t = table(vec![("account_id", strings(&["a"])), ("instrument_id", strings(&["FA"]))]);
+        let err =
+            read_book(t.view("positions"), &three_instruments(), usable, OnError::Isolate).expect_err("no column");
+        assert_eq!(err.to_string(), "positions.quantity: missing column");
+        assert!(OnError::parse("skip").is_err() && OnError::parse("isolate") == Ok(OnError::Isolate));
     }
 }

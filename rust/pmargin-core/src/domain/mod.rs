@@ -4,6 +4,7 @@
 
 pub mod book;
 pub mod correlation;
+pub mod exact_sum;
 pub mod groups;
 pub mod instruments;
 pub mod market;

@@ -1,5 +1,7 @@
-//! Result tables out: Arrow builders shared by every method's tables, and the Greeks tables.
+//! Result tables out: Arrow builders shared by every method's tables, the Greeks tables and
+//! the failed-accounts table.
 //! Nothing here imports a method or the engine.
 
 pub mod arrow;
+pub mod failed;
 pub mod greeks;

@@ -30,6 +30,9 @@ pub struct RiskArrays {
     /// Smallest and largest P&L of each contract over all scenarios.
     pub min: Vec<f64>,
     pub max: Vec<f64>,
+    /// `max(|min|, |max|)` of each contract: its share of a P&L scale per unit (the noise floor,
+    /// `risk::worst_loss`).
+    pub extent: Vec<f64>,
     /// Contracts whose value is not finite under some scenario, with why (an error if held).
     pub non_finite: Vec<(usize, MarginError)>,
 }
@@ -52,6 +55,7 @@ impl RiskArrays {
             values: alloc::zeroed(len, "risk arrays")?,
             min: vec![0.0; n_contracts],
             max: vec![0.0; n_contracts],
+            extent: vec![0.0; n_contracts],
             non_finite: Vec::new(),
         };
         // Per contract: smallest and largest P&L and the first non-finite scenario, gathered
@@ -76,6 +80,7 @@ impl RiskArrays {
         risk.non_finite =
             stats.iter().enumerate().filter_map(|(c, st)| st.non_finite.map(|s| (c, non_finite_error(c, s)))).collect();
         (risk.min, risk.max) = stats.iter().map(|st| (st.min, st.max)).unzip();
+        risk.extent = risk.min.iter().zip(&risk.max).map(|(l, m)| l.abs().max(m.abs())).collect();
         Ok(risk)
     }
 

@@ -5,6 +5,7 @@
 use crate::domain::book::Book;
 use crate::risk::arrays::RiskArrays;
 use crate::risk::kernels::{self, WeightedRow};
+use crate::risk::worst_loss::scale_term;
 
 /// One account's P&L per underlying and scenario.
 #[derive(Debug, Clone, PartialEq)]
@@ -55,6 +56,11 @@ pub struct Scratch<'a> {
     pub slots: Vec<usize>,
     pub pnl: Vec<f64>,
     pub total: Vec<f64>,
+    /// P&L scale of each group (`risk::worst_loss::scale_term` summed over its positions in
+    /// order) and of the account (the groups' scales summed in group order): what a loss is
+    /// noise relative to.
+    pub scale: Vec<f64>,
+    pub total_scale: f64,
     /// Positions grouped by slot (a stable counting sort), and where each slot's group starts.
     by_slot: Vec<usize>,
     slot_starts: Vec<usize>,
@@ -74,6 +80,9 @@ pub struct AccountGroups<'s> {
     pub pnl: &'s [f64],
     /// The sum over the groups per scenario (cross="joint" only; empty otherwise).
     pub total: &'s [f64],
+    /// P&L scale of each group, and of the account.
+    pub scale: &'s [f64],
+    pub total_scale: f64,
 }
 
 impl AccountGroups<'_> {
@@ -92,6 +101,8 @@ impl Scratch<'_> {
             starts: &self.slot_starts,
             pnl: &self.pnl,
             total: &self.total,
+            scale: &self.scale,
+            total_scale: self.total_scale,
         }
     }
 
@@ -132,16 +143,31 @@ pub fn account_pnl<'a>(
     scratch.pnl.clear();
     scratch.pnl.resize(n_u * s_count, 0.0);
     scratch.group_by_slot(book.offsets[a], n_u);
+    scratch.scale.clear();
+    scratch.scale.resize(n_u, 0.0);
     for b in 0..risk.n_blocks() {
         let range = risk.block_range(b);
         for k in 0..n_u {
             // Positions of underlying k in order, summed in that order (docs/methods.md).
             let group = &scratch.by_slot[scratch.slot_starts[k]..scratch.slot_starts[k + 1]];
             scratch.rows.clear();
-            scratch.rows.extend(group.iter().map(|&p| (book.quantity[p], risk.block_row(b, book.instrument[p]))));
+            if b == 0 {
+                // The group's P&L scale, gathered while its positions are at hand.
+                let mut scale = 0.0;
+                scratch.rows.extend(group.iter().map(|&p| {
+                    let (c, q) = (book.instrument[p], book.quantity[p]);
+                    scale += scale_term(q, risk.extent[c as usize]);
+                    (q, risk.block_row(b, c))
+                }));
+                scratch.scale[k] = scale;
+            } else {
+                scratch.rows.extend(group.iter().map(|&p| (book.quantity[p], risk.block_row(b, book.instrument[p]))));
+            }
             kernels::accumulate(&mut scratch.pnl[k * s_count + range.start..k * s_count + range.end], &scratch.rows);
         }
     }
+    // The account's scale: its underlyings' scales added in the account's order.
+    scratch.total_scale = scratch.scale.iter().fold(0.0, |acc, s| acc + s);
     scratch.total.clear();
     if with_total {
         scratch.total.resize(s_count, 0.0);

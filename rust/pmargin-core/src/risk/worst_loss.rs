@@ -1,4 +1,33 @@
-//! The worst loss of a P&L vector: the requirement of a scan over scenarios (grid-style methods).
+//! The worst loss of a P&L vector: the requirement of a scan over scenarios (grid-style methods),
+//! and the noise floor under which a loss is rounding, not risk.
+
+/// Relative noise floor (2^-40): a loss at or below `NOISE x scale`, where `scale` is the P&L
+/// scale of the positions summed (see [`scale_term`]), is what rounding of opposite terms can
+/// leave behind (n terms add at most n x 2^-53 x scale of error), so it is no loss.
+pub const NOISE: f64 = 1.0 / 1_099_511_627_776.0;
+
+/// One position's share of a P&L scale: `|q| x extent`, the extent of its risk row being
+/// `max(|min row|, |max row|)` (`RiskArrays::extent`).
+#[inline]
+pub fn scale_term(quantity: f64, extent: f64) -> f64 {
+    quantity.abs() * extent
+}
+
+/// True when `loss` is rounding noise relative to `scale` (docs/methods.md, "Noise").
+#[inline]
+pub fn is_noise(loss: f64, scale: f64) -> bool {
+    loss <= NOISE * scale
+}
+
+/// [`worst_loss`] with a loss that is noise relative to `scale` counted as none: (0, None).
+pub fn worst_loss_above_noise(pnl: &[f64], scale: f64) -> (f64, Option<u32>) {
+    let (loss, worst) = worst_loss(pnl);
+    if is_noise(loss, scale) {
+        (0.0, None)
+    } else {
+        (loss, worst)
+    }
+}
 
 /// Largest loss (`-pnl`) and the first scenario reaching it; (0, None) when nothing loses.
 /// The largest loss is minus the smallest P&L, found over four independent lanes so the scan
@@ -38,6 +67,16 @@ mod tests {
     fn first_worst_wins_ties() {
         assert_eq!(worst_loss(&[1.0, -3.0, -3.0, 2.0]), (3.0, Some(1)));
         assert_eq!(worst_loss(&[0.0, 1.0]), (0.0, None));
+    }
+
+    #[test]
+    fn a_loss_within_the_noise_floor_is_none() {
+        assert_eq!(NOISE, 2f64.powi(-40));
+        assert_eq!(scale_term(-2.0, 3.0), 6.0);
+        let scale = 1e4;
+        assert_eq!(worst_loss_above_noise(&[1.0, -8.0e-9, 2.0], scale), (0.0, None));
+        assert_eq!(worst_loss_above_noise(&[1.0, -1.0e-8, 2.0], scale), (1.0e-8, Some(1)));
+        assert!(is_noise(0.0, 0.0) && !is_noise(1e-300, 0.0));
     }
 
     #[test]

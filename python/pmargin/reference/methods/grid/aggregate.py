@@ -1,4 +1,6 @@
-"""Per-account aggregation of the grid: the worst loss per underlying, the underlyings'
+"""Per-account aggregation of the grid: the worst loss per underlying (none at or below the noise
+floor of its P&L scale, :mod:`pmargin.reference.risk.worst_loss`; the joint worst loss likewise
+with the account's scale), the underlyings'
 requirements combined by the cross rule (``"sum"``, ``"joint"``, ``"correlation"``), maintenance,
 gross margin and the undiversified sum (definitions in :mod:`pmargin.reference.methods.grid`).
 
@@ -13,15 +15,16 @@ from ....models import GridModel
 from ...domain.book import Book
 from ...domain.instruments import Instrument
 from ...risk.arrays import standalone
-from ...risk.group_pnl import underlying_order, underlying_pnl
-from ...risk.worst_loss import worst_loss
+from ...risk.group_pnl import pnl_scale, underlying_order, underlying_pnl
+from ...risk.worst_loss import worst_loss_above_noise
 from .cross import correlation_cross, largest_requirement
 from .outcome import AccountRisk, UnderlyingRisk
 
 
-def underlying_risk(underlying: str, pnl: list[float]) -> UnderlyingRisk:
-    """Requirement and worst scenario of one underlying's P&L vector."""
-    requirement, worst = worst_loss(pnl)
+def underlying_risk(underlying: str, pnl: list[float], scale: float) -> UnderlyingRisk:
+    """Requirement and worst scenario of one underlying's P&L vector (none below the noise floor
+    of its P&L scale)."""
+    requirement, worst = worst_loss_above_noise(pnl, scale)
     return UnderlyingRisk(underlying, pnl, requirement, worst)
 
 
@@ -57,7 +60,9 @@ def account_risk(
     """Margins of one account under ``model``."""
     n = model.n_scenarios
     risks = [
-        underlying_risk(u, underlying_pnl(book, u, instruments, risk_arrays, n))
+        underlying_risk(
+            u, underlying_pnl(book, u, instruments, risk_arrays, n), pnl_scale(book, u, instruments, risk_arrays)
+        )
         for u in underlying_order(book, instruments)
     ]
     total = cross_total(risks, n)
@@ -78,7 +83,7 @@ def account_risk(
             outcome.binding,
         )
     elif model.cross == "joint":
-        initial, worst = worst_loss(total)
+        initial, worst = worst_loss_above_noise(total, pnl_scale(book, None, instruments, risk_arrays))
         worst_underlying = None
     else:
         raise NotImplementedError(f"the reference implements cross='sum' and 'joint', not {model.cross!r}")

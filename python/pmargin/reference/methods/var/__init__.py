@@ -30,16 +30,17 @@ from ....limits import Limits
 from ....market import Market
 from ....models import MonteCarloModel
 from ....result import MarginResult
-from ...domain.book import Book, net_positions, read_positions
+from ...domain.book import Book, read_positions
 from ...domain.instruments import Instrument, read_instruments
 from ...domain.market import read_underlyings, read_vols
+from ...output.failed import failed_table
 from ...risk import budget
 from ...risk.arrays import check_pnl_scale, held_window_arrays, window_value_problem
 from ...risk.tail import tail_count
 from ...scenarios import Window
 from ...scenarios.historical import historical_window
 from ...scenarios.montecarlo import monte_carlo_window
-from ...valuation import check_held
+from ...valuation import held_books
 from .aggregate import MeasureModel, measure_account, unit_margins
 from .tables import measure_accounts_table, measure_by_underlying_table, scenario_matrix_of
 
@@ -64,16 +65,21 @@ def group_sizes(book: Book, instruments: dict[str, Instrument]) -> dict[str, int
 
 
 def measure_margin(
-    positions: pa.Table, instruments: pa.Table, market: Market, model: MeasureModel, limits: Limits
+    positions: pa.Table,
+    instruments: pa.Table,
+    market: Market,
+    model: MeasureModel,
+    limits: Limits,
+    on_error: str = "raise",
 ) -> MarginResult:
     """Margins of every account under a VaR / ES model.
 
     Checks, in order: underlyings, vols, instruments, the model's windows (moves then stressed;
     the Monte Carlo draws) with the memory estimate (before the draws for Monte Carlo, after
     reading the moves for historical), the tail count of each window, the positions, then each
-    position in row order for an unknown instrument, a market problem, an underlying that a
-    window cannot move (normal window first) or a value that is not finite under a window
-    (normal first)."""
+    position in row order for an unknown instrument, or a held one (non-zero net) with a market
+    problem, an underlying that a window cannot move (normal window first) or a value that is not
+    finite under a window (normal first)."""
     underlyings = read_underlyings(market.underlyings)
     vols = read_vols(market.vols, limits.max_implied_vol)
     instrument_rows = read_instruments(instruments)
@@ -97,8 +103,9 @@ def measure_margin(
         return None
 
     value_problem = window_value_problem(underlyings, vols, market.as_of_ns, windows)
-    check_held(position_rows, instrument_rows, underlyings, vols, market.as_of_ns, scenario_problem, value_problem)
-    books = net_positions(position_rows)
+    books, failed = held_books(
+        position_rows, instrument_rows, underlyings, vols, market.as_of_ns, scenario_problem, on_error, value_problem
+    )
     arrays = [
         held_window_arrays(books, instrument_rows, underlyings, vols, market.as_of_ns, window) for window in windows
     ]
@@ -120,4 +127,5 @@ def measure_margin(
         measure_by_underlying_table(accounts, ids, windows, model.measure),
         model,
         scenario_matrix_of(accounts, windows[0]),
+        failed=failed_table(failed, ids),
     )

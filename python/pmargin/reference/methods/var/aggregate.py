@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from ....models import HistoricalModel, MonteCarloModel
 from ...domain.book import Book
 from ...domain.instruments import Instrument
-from ...risk.group_pnl import underlying_order, underlying_pnl
+from ...risk.group_pnl import pnl_scale, underlying_order, underlying_pnl
 from ...risk.tail import TailOutcome, measure_of
+from ...risk.worst_loss import is_noise
 from ...scenarios import Window
 
 MeasureModel = HistoricalModel | MonteCarloModel
@@ -70,6 +71,14 @@ def unit_margins(ra: Sequence[float], k: int, measure: str) -> tuple[float, floa
     return long, short
 
 
+def above_noise(outcome: TailOutcome, scale: float) -> TailOutcome:
+    """A positive measure at or below the noise floor of its positions' P&L scale (in this
+    window) is no margin: its value becomes 0.0."""
+    if outcome.value > 0.0 and is_noise(outcome.value, scale):
+        return TailOutcome(0.0, outcome.tail)
+    return outcome
+
+
 def measure_account(
     book: Book,
     instruments: dict[str, Instrument],
@@ -92,8 +101,15 @@ def measure_account(
                 total[i] += row[i]
         outcomes.append(
             WindowOutcome(
-                measure_of([0.0 - p for p in total], ks[w], measure),
-                [measure_of([0.0 - p for p in row], ks[w], measure) for row in pnl],
+                above_noise(
+                    measure_of([0.0 - p for p in total], ks[w], measure), pnl_scale(book, None, instruments, arrays[w])
+                ),
+                [
+                    above_noise(
+                        measure_of([0.0 - p for p in row], ks[w], measure), pnl_scale(book, u, instruments, arrays[w])
+                    )
+                    for u, row in zip(names, pnl, strict=True)
+                ],
             )
         )
         if w == 0:

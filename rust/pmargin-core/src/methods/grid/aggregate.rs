@@ -11,7 +11,7 @@ use super::model::Cross;
 use super::outcome::{AccountOutcome, Driver, GridContext, UnderlyingOutcome};
 use crate::domain::book::Book;
 use crate::risk::group_pnl::{account_pnl, Scratch};
-use crate::risk::worst_loss::worst_loss;
+use crate::risk::worst_loss::{is_noise, worst_loss_above_noise};
 
 /// Per-thread buffers of the aggregation.
 #[derive(Default)]
@@ -35,7 +35,8 @@ fn account_outcome<'a>(
         .iter()
         .enumerate()
         .map(|(k, &u)| {
-            let (requirement, worst) = worst_loss(&matrix.pnl[k * s_count..(k + 1) * s_count]);
+            let (requirement, worst) =
+                worst_loss_above_noise(&matrix.pnl[k * s_count..(k + 1) * s_count], matrix.scale[k]);
             UnderlyingOutcome { underlying: u, requirement, worst }
         })
         .collect();
@@ -45,10 +46,15 @@ fn account_outcome<'a>(
         (Cross::Correlation { floor_largest, .. }, Some(ellipsoid)) => {
             let c =
                 correlation_outcome(&underlyings, &matrix.pnl, undiversified, *floor_largest, ctx, ellipsoid, cross);
-            (c.initial, c.driver, c.binding)
+            // The account's noise floor, as for joint moves (docs/methods.md, "Noise").
+            if is_noise(c.initial, matrix.total_scale) {
+                (0.0, None, SmallVec::new())
+            } else {
+                (c.initial, c.driver, c.binding)
+            }
         }
         (Cross::Joint, _) => {
-            let (initial, worst) = worst_loss(&matrix.total);
+            let (initial, worst) = worst_loss_above_noise(&matrix.total, matrix.total_scale);
             (initial, worst.map(|scenario| Driver::Joint { scenario }), SmallVec::new())
         }
         // A correlation model always comes with its ellipsoid (`GridMethod::context`).
@@ -173,6 +179,7 @@ mod tests {
             offsets: vec![0, 2],
             instrument: vec![0, 1].into(),
             quantity: vec![1.0, -1.0].into(),
+            failed: Vec::new(),
         };
         let ellipsoid = match &model.cross {
             Cross::Correlation { matrix, .. } => Some(Ellipsoid::new(matrix.clone(), &model.grid.price_shocks)),

@@ -15,7 +15,7 @@ use crate::domain::book::Book;
 use crate::pricing::greeks::Greeks;
 use crate::risk::group_pnl::AccountGroups;
 use crate::risk::kernels::{self, WeightedRow};
-use crate::risk::worst_loss::loss_of_least;
+use crate::risk::worst_loss::{is_noise, loss_of_least, scale_term};
 use crate::scenarios::ScenarioSet;
 
 /// Where one task writes its positions' attribution: slices of the three columns, starting at
@@ -230,10 +230,19 @@ fn margins_without<'a>(
 ) {
     let n = ctx.risk.n_scenarios;
     scratch.without.clear();
+    // The noise floor without p: the scale less p's own term (docs/methods.md, "Noise").
+    let term = |p: usize| {
+        let c = book.instrument[p] as usize;
+        scale_term(book.quantity[p], ctx.risk.extent[c])
+    };
+    let above_noise = |loss: f64, scale: f64| if is_noise(loss, scale) { 0.0 } else { loss };
     match ctx.model.cross {
         Cross::Joint => {
             least_without_each(book, group, groups.total, ctx, scratch);
-            scratch.without.extend(scratch.least.iter().map(|&least| loss_of_least(least)));
+            let scale = groups.total_scale;
+            scratch.without.extend(
+                group.iter().zip(&scratch.least).map(|(&p, &least)| above_noise(loss_of_least(least), scale - term(p))),
+            );
         }
         _ if group.len() == 1 => {
             let margin = margin_without_group(k, outcome, groups, ctx, scratch);
@@ -249,8 +258,9 @@ fn margins_without<'a>(
             let requirements = &outcome.underlyings;
             let before = requirements[..k].iter().fold(0.0, |acc, u| acc + u.requirement);
             let after = &requirements[k + 1..];
-            for &least in &scratch.least {
-                scratch.without.push(after.iter().fold(before + loss_of_least(least), |acc, u| acc + u.requirement));
+            for (&p, &least) in group.iter().zip(&scratch.least) {
+                let requirement = above_noise(loss_of_least(least), groups.scale[k] - term(p));
+                scratch.without.push(after.iter().fold(before + requirement, |acc, u| acc + u.requirement));
             }
         }
     }
@@ -377,9 +387,22 @@ mod tests {
     /// Initial margin of each account of `rows` (0 for an account that is not in the book).
     fn initial_margins(engine: &Engine, rows: &[Row]) -> Vec<(String, f64)> {
         let t: OwnedTable = positions(rows);
-        let accounts = engine.margin(t.view("positions"), false).expect("margined").accounts_batch().expect("a table");
+        let accounts = engine
+            .margin(t.view("positions"), false, crate::OnError::Raise)
+            .expect("margined")
+            .accounts_batch()
+            .expect("a table");
         let ids = str_column(&accounts, "account_id").into_iter().map(|id| id.expect("an id"));
         ids.zip(f64_column(&accounts, "initial_margin")).collect()
+    }
+
+    /// Row of `(account, instrument)` in a by_position table (netted positions, canonical order).
+    fn row_of(by_position: &arrow_array::RecordBatch, row: &Row) -> usize {
+        let accounts = str_column(by_position, "account_id");
+        let instruments = str_column(by_position, "instrument_id");
+        (0..accounts.len())
+            .find(|&i| accounts[i].as_deref() == Some(row.0) && instruments[i].as_deref() == Some(row.1))
+            .expect("a netted position")
     }
 
     fn margin_of(margins: &[(String, f64)], account: &str) -> f64 {
@@ -389,7 +412,7 @@ mod tests {
     #[test]
     fn an_incremental_margin_is_the_margin_minus_the_margin_without_the_position() {
         for (mode, engine) in modes() {
-            let run = engine.margin(positions(&BOOK).view("positions"), true).expect("margined");
+            let run = engine.margin(positions(&BOOK).view("positions"), true, crate::OnError::Raise).expect("margined");
             let (by_position, _) = run.attribution_batches().expect("attributed");
             let margins = initial_margins(&engine, &BOOK);
             let incremental = f64_column(&by_position, "incremental_margin");
@@ -397,7 +420,7 @@ mod tests {
             for (i, row) in BOOK.iter().enumerate() {
                 let without: Vec<Row> = BOOK.iter().enumerate().filter(|(j, _)| *j != i).map(|(_, r)| *r).collect();
                 let expected = margin_of(&margins, row.0) - margin_of(&initial_margins(&engine, &without), row.0);
-                assert_close(incremental[i], expected, 1e-9);
+                assert_close(incremental[row_of(&by_position, row)], expected, 1e-9);
             }
         }
     }
@@ -405,12 +428,13 @@ mod tests {
     #[test]
     fn a_standalone_margin_is_the_position_margined_alone() {
         for (mode, engine) in modes() {
-            let run = engine.margin(positions(&BOOK).view("positions"), true).expect("margined");
+            let run = engine.margin(positions(&BOOK).view("positions"), true, crate::OnError::Raise).expect("margined");
             let (by_position, _) = run.attribution_batches().expect("attributed");
             let standalone = f64_column(&by_position, "standalone_margin");
-            for (i, row) in BOOK.iter().enumerate() {
+            for row in &BOOK {
                 let alone = margin_of(&initial_margins(&engine, &[*row]), row.0);
-                assert!((standalone[i] - alone).abs() <= 1e-9, "{mode} {row:?}: {} vs {alone}", standalone[i]);
+                let got = standalone[row_of(&by_position, row)];
+                assert!((got - alone).abs() <= 1e-9, "{mode} {row:?}: {got} vs {alone}");
             }
         }
     }
@@ -418,7 +442,7 @@ mod tests {
     #[test]
     fn contributions_add_up_to_the_margin_or_the_undiversified_margin() {
         for (mode, engine) in modes() {
-            let run = engine.margin(positions(&BOOK).view("positions"), true).expect("margined");
+            let run = engine.margin(positions(&BOOK).view("positions"), true, crate::OnError::Raise).expect("margined");
             let accounts = run.accounts_batch().expect("a table");
             let (by_position, _) = run.attribution_batches().expect("attributed");
             let contribution = f64_column(&by_position, "contribution");
@@ -439,7 +463,7 @@ mod tests {
     fn a_linear_position_is_explained_by_its_delta() {
         let engine = engine("sum", None);
         let book = positions(&[("a", "FA", 2.0), ("a", "FB", -1.0)]);
-        let run = engine.margin(book.view("positions"), true).expect("margined");
+        let run = engine.margin(book.view("positions"), true, crate::OnError::Raise).expect("margined");
         let (_, explain) = run.attribution_batches().expect("attributed");
         // A: long 2 x 100 falls 20%: -40. B: short 1 x (2 x 50) rises 20%: -20.
         assert_eq!(
@@ -458,7 +482,9 @@ mod tests {
         // One scenario: A down 10%, vol up 30% (0.2 -> 0.26); long 1 call loses.
         let spec = grid_spec(&[-0.1], &[0.3], "sum", 1.0, None);
         let engine = two_underlyings().engine(&spec).expect("valid");
-        let run = engine.margin(positions(&[("a", "CA", 1.0)]).view("positions"), true).expect("margined");
+        let run = engine
+            .margin(positions(&[("a", "CA", 1.0)]).view("positions"), true, crate::OnError::Raise)
+            .expect("margined");
         let (_, explain) = run.attribution_batches().expect("attributed");
         let g = vanilla(OptionType::Call, 100.0, 100.0, 1.0, 0.0, 0.2);
         let shocked = vanilla(OptionType::Call, 90.0, 100.0, 1.0, 0.0, 0.26).price;
@@ -478,11 +504,24 @@ mod tests {
     fn an_account_that_cannot_lose_is_attributed_nothing() {
         let engine = engine("joint", None);
         let book = positions(&[("a", "FA", 1.0), ("a", "FA", -1.0)]);
-        let run = engine.margin(book.view("positions"), true).expect("margined");
+        let run = engine.margin(book.view("positions"), true, crate::OnError::Raise).expect("margined");
         let (by_position, explain) = run.attribution_batches().expect("attributed");
-        for column in ["quantity", "contribution", "standalone_margin", "incremental_margin"] {
-            assert_eq!(f64_column(&by_position, column), vec![0.0], "{column}");
-        }
+        // The pair nets to zero: no position is held, so nothing is attributed or explained.
+        assert_eq!((by_position.num_rows(), explain.num_rows()), (0, 0));
+        let accounts = run.accounts_batch().expect("a table");
+        assert_eq!(
+            (f64_column(&accounts, "initial_margin"), str_column(&accounts, "worst_scenario")),
+            (vec![0.0], vec![None])
+        );
+        // A long and a short future on one underlying: both held, and they never lose together.
+        let book = positions(&[("a", "FA", 1.0), ("a", "SA", -1.0)]);
+        let spec = grid_spec(&[-0.2, 0.2], &[0.0], "joint", 1.0, None);
+        let engine = two_underlyings().engine(&spec).expect("valid");
+        let run = engine.margin(book.view("positions"), true, crate::OnError::Raise).expect("margined");
+        let (by_position, explain) = run.attribution_batches().expect("attributed");
+        assert_eq!(f64_column(&by_position, "contribution"), vec![0.0, 0.0]);
+        // Without either leg the other loses 20: each leg saves 20.
+        assert_all_close(&f64_column(&by_position, "incremental_margin"), &[-20.0, -20.0], 1e-9);
         assert_eq!(str_column(&explain, "scenario"), vec![None]);
         assert_eq!(opt_f64_column(&explain, "price_shock"), vec![None]);
         assert_eq!(f64_column(&explain, "pnl"), vec![0.0]);

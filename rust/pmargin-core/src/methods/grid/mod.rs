@@ -243,16 +243,19 @@ mod tests {
         let engine =
             two_underlyings().engine(&grid_spec(&[-0.1, 0.1], &[0.0], "correlation", 1.0, Some(rho))).expect("valid");
         let on_a = positions(&[("a", "FA", 1.0), ("a", "CA", 1.0)]);
-        assert!(engine.margin(on_a.view("positions"), false).is_ok());
+        assert!(engine.margin(on_a.view("positions"), false, crate::OnError::Raise).is_ok());
         let on_b = positions(&[("a", "FA", 1.0), ("b", "FB", 1.0)]);
-        let err = engine.margin(on_b.view("positions"), false).err().expect("B is not in the matrix");
+        let err =
+            engine.margin(on_b.view("positions"), false, crate::OnError::Raise).err().expect("B is not in the matrix");
         assert_eq!(err.to_string(), "correlation: underlying 'B' is held but is not in the correlation matrix");
     }
 
     #[test]
     fn an_outcome_without_by_position_has_no_attribution() {
         let engine = two_underlyings().engine(&grid_spec(&[-0.1, 0.1], &[0.0], "sum", 1.0, None)).expect("valid");
-        let run = engine.margin(positions(&[("a", "FA", 1.0)]).view("positions"), false).expect("margined");
+        let run = engine
+            .margin(positions(&[("a", "FA", 1.0)]).view("positions"), false, crate::OnError::Raise)
+            .expect("margined");
         assert!(run.all_batches().expect("tables").attribution.is_none());
     }
 }

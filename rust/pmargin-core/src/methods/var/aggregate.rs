@@ -4,7 +4,9 @@
 
 use super::VarMethod;
 use crate::domain::book::Book;
+use crate::risk::arrays::RiskArrays;
 use crate::risk::tail_stream::{window_outcomes, Plan, UnitTails, WindowOutcome};
+use crate::risk::worst_loss::{is_noise, scale_term};
 
 /// A VaR / ES account: its tails in each window.
 pub struct VarAccount {
@@ -38,7 +40,13 @@ impl VarAccount {
 }
 
 /// Every account's tails in every window, in account order.
-pub fn aggregate(method: &VarMethod, book: &Book, plans: Vec<Plan>, n_contracts: usize) -> Vec<VarAccount> {
+pub fn aggregate(
+    method: &VarMethod,
+    book: &Book,
+    plans: Vec<Plan>,
+    underlying_of: &[u32],
+    n_contracts: usize,
+) -> Vec<VarAccount> {
     let units: Vec<UnitTails> =
         method.windows.iter().map(|w| UnitTails::new(book, &w.risk, n_contracts, w.k, method.measure)).collect();
     let per_window: Vec<Vec<WindowOutcome>> = method
@@ -52,7 +60,10 @@ pub fn aggregate(method: &VarMethod, book: &Book, plans: Vec<Plan>, n_contracts:
         .into_iter()
         .enumerate()
         .map(|(a, plan)| {
-            let windows = per_window.iter_mut().filter_map(Iterator::next).collect();
+            let mut windows: Vec<WindowOutcome> = per_window.iter_mut().filter_map(Iterator::next).collect();
+            for (outcome, window) in windows.iter_mut().zip(&method.windows) {
+                drop_noise(outcome, book, a, &plan.underlyings, underlying_of, &window.risk);
+            }
             // A position alone pays the largest of its window margins.
             let gross = book.positions(a).fold(0.0, |acc, p| {
                 let (c, q) = (book.instrument[p], book.quantity[p]);
@@ -61,6 +72,36 @@ pub fn aggregate(method: &VarMethod, book: &Book, plans: Vec<Plan>, n_contracts:
             VarAccount { underlyings: plan.underlyings, windows, gross }
         })
         .collect()
+}
+
+/// A measure at or below the noise floor of its positions' P&L scale (the account's, or the
+/// underlying's alone; each window's own risk arrays) is no margin: its value becomes 0, so the
+/// tables report no scenario (docs/methods.md, "Noise").
+fn drop_noise(
+    outcome: &mut WindowOutcome,
+    book: &Book,
+    a: usize,
+    underlyings: &[u32],
+    underlying_of: &[u32],
+    risk: &RiskArrays,
+) {
+    let mut scale = vec![0.0; underlyings.len()];
+    for p in book.positions(a) {
+        let c = book.instrument[p] as usize;
+        if let Some(k) = underlyings.iter().position(|&u| u == underlying_of[c]) {
+            scale[k] += scale_term(book.quantity[p], risk.extent[c]);
+        }
+    }
+    // The account's scale: its underlyings' scales added in the account's order.
+    let total = scale.iter().fold(0.0, |acc, s| acc + s);
+    if outcome.total.value > 0.0 && is_noise(outcome.total.value, total) {
+        outcome.total.value = 0.0;
+    }
+    for (summary, &scale) in outcome.per_underlying.iter_mut().zip(&scale) {
+        if summary.value > 0.0 && is_noise(summary.value, scale) {
+            summary.value = 0.0;
+        }
+    }
 }
 
 #[cfg(test)]

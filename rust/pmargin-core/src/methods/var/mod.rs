@@ -133,7 +133,7 @@ impl Method for VarMethod {
         let tail = budget::tail_state(&mut streamed, &ks);
         let (n_u, n_c) = (valuation.underlyings.names.len(), valuation.instruments.len());
         budget::check(&valuation.limits, &self.sizes, n_u, n_c, tail, self.budget_field)?;
-        let accounts = aggregate::aggregate(&self, book, plans, n_c);
+        let accounts = aggregate::aggregate(&self, book, plans, &valuation.underlying_of, n_c);
         Ok(Box::new(VarOutcome { method: self.clone(), valuation: valuation.clone(), accounts }))
     }
 
@@ -207,7 +207,7 @@ mod tests {
     fn var_and_es_of_a_known_loss_vector() {
         // Long 1 FA (A at 100): losses 10, 9, 8, ... on days 0, 1, 2, ...; 20 days at 90%: k = 2.
         let book = positions(&[("a", "FA", 1.0), ("s", "FA", -1.0)]);
-        let var = engine("var", None).margin(book.view("positions"), false).expect("margined");
+        let var = engine("var", None).margin(book.view("positions"), false, crate::OnError::Raise).expect("margined");
         let accounts = var.accounts_batch().expect("a table");
         // Short 1: losses 9, 8 on days 19, 18.
         assert_all_close(&f64_column(&accounts, "initial_margin"), &[9.0, 8.0], 1e-9);
@@ -222,7 +222,7 @@ mod tests {
         assert_eq!(tails(&accounts), vec![vec![1], vec![18]]);
         assert_eq!(str_column(&accounts, "binding_window"), vec![None, None]);
 
-        let es = engine("es", None).margin(book.view("positions"), false).expect("margined");
+        let es = engine("es", None).margin(book.view("positions"), false, crate::OnError::Raise).expect("margined");
         let accounts = es.accounts_batch().expect("a table");
         assert_all_close(&f64_column(&accounts, "initial_margin"), &[9.5, 8.5], 1e-9);
         // ES reports its worst scenario and the whole tail.
@@ -235,7 +235,7 @@ mod tests {
     fn a_hedge_across_underlyings_diversifies() {
         // Long 1 FA and long 0.5 FB (B moves against A; FB is worth 100): P&L 50 x r_A.
         let book = positions(&[("a", "FA", 1.0), ("a", "FB", 0.5)]);
-        let run = engine("var", None).margin(book.view("positions"), false).expect("margined");
+        let run = engine("var", None).margin(book.view("positions"), false, crate::OnError::Raise).expect("margined");
         let accounts = run.accounts_batch().expect("a table");
         // Total: losses 5, 4.5 -> 4.5. A alone: 9. B alone (losses 50 r_A on up days): 4.5, 4 -> 4.
         assert_all_close(&f64_column(&accounts, "initial_margin"), &[4.5], 1e-9);
@@ -258,7 +258,9 @@ mod tests {
         let crash: Vec<(i64, &str, f64)> =
             (0..10).flat_map(|i| [(100 + i, "A", if i == 3 { -0.3 } else { 0.0 }), (100 + i, "B", 0.0)]).collect();
         let book = positions(&[("long", "FA", 1.0), ("short", "FA", -1.0)]);
-        let run = engine("var", Some(moves(&crash))).margin(book.view("positions"), false).expect("margined");
+        let run = engine("var", Some(moves(&crash)))
+            .margin(book.view("positions"), false, crate::OnError::Raise)
+            .expect("margined");
         let accounts = run.accounts_batch().expect("a table");
         assert_all_close(&f64_column(&accounts, "initial_margin"), &[30.0, 8.0], 1e-9);
         assert_eq!(
@@ -272,7 +274,9 @@ mod tests {
 
     #[test]
     fn by_position_is_for_the_grid_only() {
-        let err = engine("var", None).margin(positions(&[("a", "FA", 1.0)]).view("positions"), true).err();
+        let err = engine("var", None)
+            .margin(positions(&[("a", "FA", 1.0)]).view("positions"), true, crate::OnError::Raise)
+            .err();
         assert_eq!(
             err.expect("rejected").to_string(),
             "model.by_position: by_position is available for the grid model only (historical and Monte Carlo \
@@ -284,8 +288,11 @@ mod tests {
     fn an_underlying_without_moves_cannot_be_held() {
         let only_a: Vec<(i64, &str, f64)> = (0..20).map(|i| (i, "A", 0.01)).collect();
         let engine = two_underlyings().engine(&historical_spec(moves(&only_a), None, "var", 0.9, 1.0)).expect("valid");
-        assert!(engine.margin(positions(&[("a", "FA", 1.0)]).view("positions"), false).is_ok());
-        let err = engine.margin(positions(&[("a", "FB", 1.0)]).view("positions"), false).err().expect("no moves");
+        assert!(engine.margin(positions(&[("a", "FA", 1.0)]).view("positions"), false, crate::OnError::Raise).is_ok());
+        let err = engine
+            .margin(positions(&[("a", "FB", 1.0)]).view("positions"), false, crate::OnError::Raise)
+            .err()
+            .expect("no moves");
         assert_eq!(err.to_string(), "moves.underlying: the moves table has no moves for underlying 'B'");
     }
 
@@ -322,7 +329,9 @@ mod tests {
         losses.sort_by(|a, b| b.total_cmp(a));
         let es = losses[..10].iter().sum::<f64>() / 10.0;
         let engine = two_underlyings().engine(&spec).expect("valid");
-        let run = engine.margin(positions(&[("a", "FA", 1.0)]).view("positions"), false).expect("margined");
+        let run = engine
+            .margin(positions(&[("a", "FA", 1.0)]).view("positions"), false, crate::OnError::Raise)
+            .expect("margined");
         let accounts = run.accounts_batch().expect("a table");
         assert_all_close(&f64_column(&accounts, "initial_margin"), &[es], 1e-9);
         assert!(str_column(&accounts, "measure_scenario_label")[0].as_deref().is_some_and(|l| l.starts_with("MC #")));
