@@ -5,6 +5,7 @@ engines raise the same MarginConfigError, naming ``n_scenarios`` (Monte Carlo) o
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import pytest
@@ -42,17 +43,25 @@ def test_a_huge_monte_carlo_is_a_config_error_not_an_abort(n_scenarios: int) -> 
 
 
 def streamed_tails(book: Any) -> list[int]:
-    """Per account: 1 + its underlying groups of two or more netted positions."""
+    """Per account: 1 + its underlying groups of two or more held (non-zero net) positions."""
     ids, names = book.instruments.column("instrument_id").to_pylist(), book.instruments.column("underlying").to_pylist()
     underlying = dict(zip(ids, names, strict=True))
-    held: dict[Any, dict[str, set[str]]] = {}
-    for a, i in zip(
+    net: dict[Any, dict[str, list[float]]] = {}
+    for a, i, q in zip(
         book.positions.column("account_id").to_pylist(),
         book.positions.column("instrument_id").to_pylist(),
+        book.positions.column("quantity").to_pylist(),
         strict=True,
     ):
-        held.setdefault(a, {}).setdefault(underlying[i], set()).add(i)
-    return [1 + sum(len(ins) >= 2 for ins in groups.values()) for groups in held.values()]
+        net.setdefault(a, {}).setdefault(i, []).append(q)
+    out = []
+    for positions in net.values():
+        groups: dict[str, int] = {}
+        for i, qs in positions.items():
+            if math.fsum(qs) != 0.0:
+                groups[underlying[i]] = groups.get(underlying[i], 0) + 1
+        out.append(1 + sum(n >= 2 for n in groups.values()))
+    return out
 
 
 def test_the_budget_is_exact_in_both_engines() -> None:

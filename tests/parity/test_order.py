@@ -181,7 +181,7 @@ def test_near_tied_tail_scenarios_do_not_swap() -> None:
             {"date": date, "underlying": "BTC", "return": btc},
             {"date": date, "underlying": "ETH", "return": eth},
         ]
-    model = HistoricalModel(pa.Table.from_pylist(moves), measure="es", confidence=0.5)
+    model = HistoricalModel(pa.Table.from_pylist(moves), measure="es", confidence=0.5, tail_scenarios=True)
     legs = [("BTC-PERP", q) for q in (0.3, 0.7, 1e3, -1e3, 0.1 / 3)] + [("ETH-PERP", q) for q in (2.0, 18.0, 2 / 3)]
     tails = set()
     for engine in (pmargin.margin, reference.margin):

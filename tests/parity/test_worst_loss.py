@@ -72,7 +72,7 @@ def test_a_var_measure_within_the_floor_is_zero(engine: Any) -> None:
         for u in ("BTC", "ETH"):
             moves.append({"date": f"2024-01-{d + 1:02d}", "underlying": u, "return": r})
     for measure in ("var", "es"):
-        model = HistoricalModel(pa.Table.from_pylist(moves), measure=measure, confidence=0.6)
+        model = HistoricalModel(pa.Table.from_pylist(moves), measure=measure, confidence=0.6, tail_scenarios=True)
         row = engine(positions, instruments, market, model).accounts.to_pylist()[0]
         assert row["initial_margin"] == 0.0, measure
         assert (row["measure_scenario"], row["tail_scenarios"]) == (None, [])

@@ -312,8 +312,11 @@ mod tests {
         // (u = (-1, 0)) and loses 20 - 5 = 15; the continuous optimum is sqrt(400 + 100 - 200) = 17.3.
         let spec = grid_spec(&[-0.1, -0.05, 0.0, 0.05, 0.1], &[0.0], "correlation", 0.5, rho());
         let engine = two_underlyings().engine(&spec).expect("valid");
-        let fine =
-            engine.margin(pair_book().view("positions"), false).expect("margined").accounts_batch().expect("a table");
+        let fine = engine
+            .margin(pair_book().view("positions"), false, OnError::Raise)
+            .expect("margined")
+            .accounts_batch()
+            .expect("a table");
         assert_all_close(&f64_column(&fine, "initial_margin"), &[15.0], 1e-9);
         assert_eq!(str_column(&fine, "worst_scenario"), vec![Some("A -10.0% vol +0%".to_owned())]);
     }
@@ -384,7 +387,7 @@ mod tests {
                 ("instrument_id", strings(&["FA", "FA", "FB"])),
                 ("quantity", floats(&[1.0, 2.0, 1.0])),
             ]);
-            let run = engine.margin(t.view("positions"), false).expect("margined");
+            let run = engine.margin(t.view("positions"), false, OnError::Raise).expect("margined");
             let accounts = run.accounts_batch().expect("a table");
             assert_eq!(accounts.schema().field(0).data_type(), &expected);
             assert_eq!(run.by_underlying_batch().expect("a table").schema().field(0).data_type(), &expected);
@@ -395,7 +398,7 @@ mod tests {
             ("instrument_id", strings(&["FA", "FA"])),
             ("quantity", floats(&[1.0, 2.0])),
         ]);
-        let err = engine.margin(too_big.view("positions"), false).err().expect("above int64");
+        let err = engine.margin(too_big.view("positions"), false, OnError::Raise).err().expect("above int64");
         assert_eq!(
             err.to_string(),
             "positions.account_id, row 1: 18446744073709551615 does not fit an int64 (integer account ids are int64 \

@@ -142,7 +142,7 @@ mod tests {
     #[test]
     fn every_account_in_every_window_and_the_binding_one() {
         let book = book(&[&[(0, 1.0), (1, -1.0)], &[(2, 2.0)], &[(0, 1.0), (2, -1.0)]]);
-        let accounts = aggregate(&method(), &book, crate::risk::tail_stream::plans(&book, &[0, 1, 0]), 3);
+        let accounts = aggregate(&method(), &book, crate::risk::tail_stream::plans(&book, &[0, 1, 0]), &[0, 1, 0], 3);
         assert_eq!(accounts.len(), 3);
         // Account 0: normal P&L [-10, -8, 20, 5] (VaR 10), stressed [-30, 0, 0, -20] (VaR 30).
         let a = &accounts[0];
