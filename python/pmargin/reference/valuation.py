@@ -294,6 +294,7 @@ def held_problems(
     ``value_problem(instrument)``: a value that is not finite under some scenario, checked last."""
     held = {book.account_id: {p.instrument_id for p in book.positions} for book in books}
     found: dict[AccountId, tuple[int, MarginInputError]] = {}
+    of_instrument: dict[str, MarginInputError | None] = {}
     for pos in positions:
         if pos.account_id in found:
             continue
@@ -304,11 +305,15 @@ def held_problems(
                 f"unknown instrument '{pos.instrument_id}'", table="positions", column="instrument_id", row=pos.row
             )
         elif pos.instrument_id in held[pos.account_id]:
-            problem = market_problem(inst, underlyings, vols, as_of_ns)
-            if problem is None and scenario_problem is not None:
-                problem = scenario_problem(inst.underlying)
-            if problem is None and value_problem is not None:
-                problem = value_problem(inst)
+            # Once per instrument: many positions hold the same one.
+            if pos.instrument_id not in of_instrument:
+                found_here = market_problem(inst, underlyings, vols, as_of_ns)
+                if found_here is None and scenario_problem is not None:
+                    found_here = scenario_problem(inst.underlying)
+                if found_here is None and value_problem is not None:
+                    found_here = value_problem(inst)
+                of_instrument[pos.instrument_id] = found_here
+            problem = of_instrument[pos.instrument_id]
         if problem is not None:
             found[pos.account_id] = (pos.row, problem)
     return found

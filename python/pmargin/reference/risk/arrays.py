@@ -80,11 +80,15 @@ def grid_value_problem(
     """Why a held instrument cannot be margined under ``model``'s grid: a value that is not
     finite under some scenario (the first such scenario), as the core marks it."""
     shocks = model.scenario_shocks()
+    seen: dict[str, MarginInputError | None] = {}
 
     def problem(inst: Instrument) -> MarginInputError | None:
-        ra = risk_array(make_contract(inst, underlyings, vols, as_of_ns), shocks, model.vol_shock)
-        bad = first_non_finite(ra)
-        return None if bad is None else non_finite_error(inst.row, bad)
+        # Once per instrument: many positions hold the same one.
+        if inst.instrument_id not in seen:
+            ra = risk_array(make_contract(inst, underlyings, vols, as_of_ns), shocks, model.vol_shock)
+            bad = first_non_finite(ra)
+            seen[inst.instrument_id] = None if bad is None else non_finite_error(inst.row, bad)
+        return seen[inst.instrument_id]
 
     return problem
 
@@ -95,13 +99,21 @@ def window_value_problem(
     """As :func:`grid_value_problem` under historical or Monte Carlo windows (the first window,
     in order, under which the value is not finite, and its first such scenario)."""
 
-    def problem(inst: Instrument) -> MarginInputError | None:
+    seen: dict[str, MarginInputError | None] = {}
+
+    def first_problem(inst: Instrument) -> MarginInputError | None:
         contract = make_contract(inst, underlyings, vols, as_of_ns)
         for window in windows:
             bad = first_non_finite(window_risk_array(contract, inst.underlying, window))
             if bad is not None:
                 return non_finite_error(inst.row, bad)
         return None
+
+    def problem(inst: Instrument) -> MarginInputError | None:
+        # Once per instrument: many positions hold the same one.
+        if inst.instrument_id not in seen:
+            seen[inst.instrument_id] = first_problem(inst)
+        return seen[inst.instrument_id]
 
     return problem
 
