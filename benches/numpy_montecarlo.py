@@ -251,6 +251,7 @@ def margin_numpy(
     # 2. netting and grouping: CSR accounts x contracts sums duplicates, i.e. nets
     m = sparse.csr_matrix((quantity, (account, contract)), shape=(n_a, n_c))
     m.sum_duplicates()
+    m.eliminate_zeros()  # a position netting to zero is not held (docs/methods.md)
     pos_account = np.repeat(np.arange(n_a), np.diff(m.indptr))
     pos_contract, pos_q = m.indices.astype(np.int64), m.data
     n_u = int(factor.shape[0])
