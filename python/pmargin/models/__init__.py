@@ -19,6 +19,8 @@ Adding a model: a module here with a registered class that has ``type``, ``to_sp
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from collections.abc import Mapping
 from os import PathLike
 from pathlib import Path
@@ -40,6 +42,11 @@ from .montecarlo import MonteCarloModel
 from .registry import Model, model_class, model_types, register
 
 AnyModel = GridModel | HistoricalModel | MonteCarloModel
+
+# Every model module registers its class on import: import them all, so a new model file is found
+# by `load_model` and TOML without a line here.
+for _module in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{_module.name}")
 
 
 def load_model(path: str | PathLike[str]) -> AnyModel:

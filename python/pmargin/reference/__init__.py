@@ -32,7 +32,6 @@ from dataclasses import astuple
 
 import pyarrow as pa
 
-from ..errors import MarginConfigError, MarginInputError
 from ..io import to_table
 from ..limits import Limits
 from ..market import Market
@@ -42,14 +41,9 @@ from ..types import TableLike
 from .domain.book import read_positions
 from .domain.instruments import read_instruments
 from .domain.market import read_underlyings, read_vols
-from .methods.grid.aggregate import account_risk
-from .methods.grid.attribution import attribution_tables
-from .methods.grid.tables import accounts_table, by_underlying_table, scenario_matrix
-from .methods.var import measure_margin
-from .output.failed import failed_table
+from .methods import method_for
 from .output.greeks import greeks_tables, value_table
-from .risk import budget
-from .risk.arrays import check_pnl_scale, check_scale, grid_value_problem, held_risk_arrays
+from .risk.arrays import check_scale, grid_value_problem
 from .valuation import base_value, held_books, make_contract, market_problem, unit_greeks
 
 __all__ = ["greeks", "instrument_values", "margin", "value"]
@@ -80,61 +74,17 @@ def margin(
     """
     model = GridModel() if model is None else model
     limits = checked_limits(limits)
-    if isinstance(model, (HistoricalModel, MonteCarloModel)):
-        result = measure_margin(
-            to_table(positions, "positions"), to_table(instruments, "instruments"), market, model, limits, on_error
-        )
-        if by_position:
-            raise MarginConfigError(
-                "by_position is available for the grid model only (historical and Monte Carlo report their tail "
-                "scenarios instead)",
-                table="model",
-                column="by_position",
-            )
-        return result
-    if not isinstance(model, GridModel):
-        raise TypeError(
-            f"model must be a pmargin GridModel, HistoricalModel or MonteCarloModel, got {type(model).__name__}"
-        )
-    positions_table = to_table(positions, "positions")
-    underlyings = read_underlyings(market.underlyings)
-    vols = read_vols(market.vols, limits.max_implied_vol)
-    instrument_rows = read_instruments(to_table(instruments, "instruments"))
-    n_underlyings = market.underlyings.num_rows
-    size = budget.WindowSize(model.n_scenarios, n_underlyings + 1)
-    budget.check(limits, [size], n_underlyings, len(instrument_rows), 0, "memory_budget")
-    position_rows = read_positions(positions_table)
-    correlation = model.correlation if model.cross == "correlation" else None
-
-    def uncorrelated(underlying: str) -> MarginInputError | None:
-        if correlation is None or underlying in correlation:
-            return None
-        return MarginInputError(
-            f"underlying {underlying!r} is held but is not in the correlation matrix", table="correlation"
-        )
-
-    value_problem = grid_value_problem(underlyings, vols, market.as_of_ns, model)
-    books, failed = held_books(
-        position_rows, instrument_rows, underlyings, vols, market.as_of_ns, uncorrelated, on_error, value_problem
-    )
-    arrays = held_risk_arrays(books, instrument_rows, underlyings, vols, market.as_of_ns, model)
-    check_pnl_scale(position_rows, books, [arrays])
-    risks = [account_risk(book, instrument_rows, arrays, model) for book in books]
-    ids = positions_table.column("account_id")
-    attribution: tuple[pa.Table, pa.Table] | tuple[None, None] = (None, None)
-    if by_position:
-        contracts = {iid: make_contract(instrument_rows[iid], underlyings, vols, market.as_of_ns) for iid in arrays}
-        unit = {iid: unit_greeks(c) for iid, c in contracts.items()}
-        attribution = attribution_tables(books, risks, ids, instrument_rows, arrays, contracts, unit, model)
-    return MarginResult(
-        accounts_table(risks, ids, model),
-        by_underlying_table(risks, ids, model),
+    method = method_for(model)
+    result: MarginResult = method.margin(
+        to_table(positions, "positions"),
+        to_table(instruments, "instruments"),
+        market,
         model,
-        lambda index: scenario_matrix(risks[index], model),
-        attribution[0],
-        attribution[1],
-        failed=failed_table(failed, ids),
+        by_position=by_position,
+        limits=limits,
+        on_error=on_error,
     )
+    return result
 
 
 def checked_limits(limits: Limits | None) -> Limits:

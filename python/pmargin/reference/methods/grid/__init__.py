@@ -31,3 +31,75 @@ Mirrors: rust/pmargin-core/src/methods/grid/
 """
 
 from __future__ import annotations
+
+import pyarrow as pa
+
+from ....errors import MarginInputError
+from ....limits import Limits
+from ....market import Market
+from ....models import GridModel
+from ....result import MarginResult
+from ...domain.book import read_positions
+from ...domain.instruments import read_instruments
+from ...domain.market import read_underlyings, read_vols
+from ...output.failed import failed_table
+from ...risk import budget
+from ...risk.arrays import check_pnl_scale, grid_value_problem, held_risk_arrays
+from ...valuation import held_books, make_contract, unit_greeks
+from .aggregate import account_risk
+from .attribution import attribution_tables
+from .tables import accounts_table, by_underlying_table, scenario_matrix
+
+#: The model types this method margins (``pmargin.reference.methods.method_for``).
+TYPES = ("grid",)
+
+
+def margin(
+    positions_table: pa.Table,
+    instruments: pa.Table,
+    market: Market,
+    model: GridModel,
+    *,
+    by_position: bool,
+    limits: Limits,
+    on_error: str,
+) -> MarginResult:
+    """The grid margins of every account (see :func:`pmargin.reference.margin`)."""
+    underlyings = read_underlyings(market.underlyings)
+    vols = read_vols(market.vols, limits.max_implied_vol)
+    instrument_rows = read_instruments(instruments)
+    n_underlyings = market.underlyings.num_rows
+    size = budget.WindowSize(model.n_scenarios, n_underlyings + 1)
+    budget.check(limits, [size], n_underlyings, len(instrument_rows), 0, "memory_budget")
+    position_rows = read_positions(positions_table)
+    correlation = model.correlation if model.cross == "correlation" else None
+
+    def uncorrelated(underlying: str) -> MarginInputError | None:
+        if correlation is None or underlying in correlation:
+            return None
+        return MarginInputError(
+            f"underlying {underlying!r} is held but is not in the correlation matrix", table="correlation"
+        )
+
+    value_problem = grid_value_problem(underlyings, vols, market.as_of_ns, model)
+    books, failed = held_books(
+        position_rows, instrument_rows, underlyings, vols, market.as_of_ns, uncorrelated, on_error, value_problem
+    )
+    arrays = held_risk_arrays(books, instrument_rows, underlyings, vols, market.as_of_ns, model)
+    check_pnl_scale(position_rows, books, [arrays])
+    risks = [account_risk(book, instrument_rows, arrays, model) for book in books]
+    ids = positions_table.column("account_id")
+    attribution: tuple[pa.Table, pa.Table] | tuple[None, None] = (None, None)
+    if by_position:
+        contracts = {iid: make_contract(instrument_rows[iid], underlyings, vols, market.as_of_ns) for iid in arrays}
+        unit = {iid: unit_greeks(c) for iid, c in contracts.items()}
+        attribution = attribution_tables(books, risks, ids, instrument_rows, arrays, contracts, unit, model)
+    return MarginResult(
+        accounts_table(risks, ids, model),
+        by_underlying_table(risks, ids, model),
+        model,
+        lambda index: scenario_matrix(risks[index], model),
+        attribution[0],
+        attribution[1],
+        failed=failed_table(failed, ids),
+    )

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from ....errors import MarginInputError
+from ....errors import MarginConfigError, MarginInputError
 from ....limits import Limits
 from ....market import Market
 from ....models import MonteCarloModel
@@ -129,3 +129,29 @@ def measure_margin(
         scenario_matrix_of(accounts, windows[0]),
         failed=failed_table(failed, ids),
     )
+
+
+#: The model types this method margins (``pmargin.reference.methods.method_for``).
+TYPES = ("historical", "montecarlo")
+
+
+def margin(
+    positions: pa.Table,
+    instruments: pa.Table,
+    market: Market,
+    model: MeasureModel,
+    *,
+    by_position: bool,
+    limits: Limits,
+    on_error: str,
+) -> MarginResult:
+    """The VaR / ES margins of every account (see :func:`pmargin.reference.margin`)."""
+    result = measure_margin(positions, instruments, market, model, limits, on_error)
+    if by_position:
+        raise MarginConfigError(
+            "by_position is available for the grid model only (historical and Monte Carlo report their tail "
+            "scenarios instead)",
+            table="model",
+            column="by_position",
+        )
+    return result
