@@ -228,7 +228,11 @@ fn account_codes(table: Table<'_>) -> Result<AccountCodes> {
             };
             return Err(MarginError::cell(TABLE, COL, row, reason));
         }
-        Ok(number_keys(keys.into_iter().flatten(), table.num_rows()))
+        let keys: Vec<i64> = keys.into_iter().flatten().map(|k| k as i64).collect();
+        Ok(match dense_span(&keys) {
+            Some((lo, span)) => number_dense(&keys, lo, span),
+            None => number_keys(keys.iter().map(|&k| i128::from(k)), table.num_rows()),
+        })
     } else if let Some(chunks) = table.plain_strings(COL)? {
         if let [chunk] = chunks.as_slice() {
             let keys = |i: usize| chunk.value(i);
@@ -248,6 +252,42 @@ fn account_codes(table: Table<'_>) -> Result<AccountCodes> {
 }
 
 const CHUNK: usize = 1 << 14;
+
+/// The range of integer ids when it is compact enough for a direct table: at most four slots per
+/// row (or 65,536) and never more than 2^26 slots (256 MiB of u32 would be too many).
+fn dense_span(keys: &[i64]) -> Option<(i64, usize)> {
+    let (lo, hi) = keys.iter().fold((i64::MAX, i64::MIN), |(lo, hi), &k| (lo.min(k), hi.max(k)));
+    if keys.is_empty() {
+        return None;
+    }
+    let span = usize::try_from(i128::from(hi) - i128::from(lo) + 1).ok()?;
+    (span <= (4 * keys.len()).max(1 << 16) && span <= 1 << 26).then_some((lo, span))
+}
+
+/// Integer ids in a compact range (the usual 0..N or 1..N) numbered through a direct table
+/// instead of a hash map: the same numbers as [`number_keys`] (first-seen order) without hashing,
+/// which is most of the cost of a shuffled book.
+fn number_dense(keys: &[i64], lo: i64, span: usize) -> AccountCodes {
+    let mut slot = vec![u32::MAX; span];
+    let mut code = Vec::with_capacity(keys.len());
+    let mut first_row = Vec::new();
+    let mut contiguous = true;
+    let mut previous = None;
+    for (row, &k) in keys.iter().enumerate() {
+        // In range by construction: lo <= k and k - lo < span.
+        let s = &mut slot[(i128::from(k) - i128::from(lo)) as usize];
+        if *s == u32::MAX {
+            *s = first_row.len() as u32;
+            first_row.push(row);
+        } else if previous != Some(k) {
+            // A key seen before, after another key: this account's rows are split.
+            contiguous = false;
+        }
+        previous = Some(k);
+        code.push(*s);
+    }
+    AccountCodes { code, first_row, contiguous }
+}
 
 /// An account key: equality with the previous row's key is tested on every row, so it is kept
 /// cheap for the short string ids books use.
@@ -545,6 +585,23 @@ mod tests {
     use arrow_array::Int64Array;
 
     use super::*;
+
+    #[test]
+    fn dense_integer_numbering_equals_the_map() {
+        // Shuffled, split, repeated and contiguous layouts, with negative ids.
+        let layouts: [Vec<i64>; 4] =
+            [vec![5, 5, 3, 9, 3, 5, -2, 9], vec![1, 1, 2, 2, 3], vec![7, 6, 6, 5], vec![0, 0, 0]];
+        for keys in layouts {
+            let (lo, span) = dense_span(&keys).expect("compact");
+            let dense = number_dense(&keys, lo, span);
+            let mapped = number_keys(keys.iter().map(|&k| i128::from(k)), keys.len());
+            assert_eq!(dense.code, mapped.code, "{keys:?}");
+            assert_eq!(dense.first_row, mapped.first_row, "{keys:?}");
+            assert_eq!(dense.contiguous, mapped.contiguous, "{keys:?}");
+        }
+        assert_eq!(dense_span(&[0, i64::MAX]), None);
+        assert_eq!(dense_span(&[]), None);
+    }
     use crate::domain::instruments::read_instruments;
     use crate::spec::OwnedTable;
     use crate::test_support::{floats, instruments, ints, positions, rebatched, strings, table, Inst};
