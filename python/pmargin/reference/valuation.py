@@ -319,22 +319,6 @@ def held_problems(
     return found
 
 
-def check_held(
-    positions: Sequence[Position],
-    books: Sequence[Book],
-    instruments: dict[str, Instrument],
-    underlyings: dict[str, Underlying],
-    vols: dict[str, float],
-    as_of_ns: int,
-    scenario_problem: Callable[[str], MarginInputError | None] | None = None,
-    value_problem: Callable[[Instrument], MarginInputError | None] | None = None,
-) -> None:
-    """Raise the first problem in row order of :func:`held_problems`."""
-    found = held_problems(positions, books, instruments, underlyings, vols, as_of_ns, scenario_problem, value_problem)
-    if found:
-        raise min(found.values(), key=lambda f: f[0])[1]
-
-
 def held_books(
     positions: Sequence[Position],
     instruments: dict[str, Instrument],

@@ -10,7 +10,7 @@ its rows ascending. The instruments columns are checked in the order ``instrumen
 :class:`~pmargin.errors.MarginInputError` naming the table, column and 0-based row (the column
 readers are in :mod:`pmargin.reference.input`). References between the tables (an unknown
 instrument, missing market data) are checked afterwards, per held contract
-(:func:`pmargin.reference.valuation.check_held`).
+(:func:`pmargin.reference.valuation.held_books`).
 
 Mirrors: rust/pmargin-core/src/domain/
 """
