@@ -19,6 +19,7 @@
 //! Kernels sit at the bottom, methods above them, the engine on top: a module only imports from
 //! its own stage or the stages before it (checked by `tests/architecture.rs`).
 
+pub mod accounts;
 pub mod domain;
 pub mod engine;
 pub mod error;
