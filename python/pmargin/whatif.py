@@ -1,0 +1,110 @@
+"""Pre-trade what-if of one account (docs/accounts.md, "What-if"): margins from the engine's
+native fast path, equity after the trades' prices and fees."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+
+from .account_state import state_of
+from .errors import MarginInputError
+
+
+class Trade(NamedTuple):
+    """A proposed trade: ``quantity`` (signed: > 0 buys) of ``instrument_id`` at ``price`` per
+    unit of quantity, multiplier included (as :func:`pmargin.value` quotes it), and ``fee`` (a
+    cost, >= 0, in the margin currency)."""
+
+    instrument_id: str
+    quantity: float
+    price: float
+    fee: float = 0.0
+
+
+class WhatIf(NamedTuple):
+    """Margins before and after, each trade's incremental margin alone (``incremental[i]``:
+    the account with trade ``i`` only, minus before) and all together (after minus before).
+
+    ``equity_change``: sum over trades of ``quantity x (mark - price) - fee``, the mark being the
+    engine's unit value: a trade at the mark changes equity by its fee only, and a short option's
+    premium (``premium``, the cash received) is matched by the option's liability at mark, so it
+    is never free margin. With ``equity`` (before) given: ``equity_after`` and ``state_after``.
+    """
+
+    initial_before: float
+    maintenance_before: float
+    initial_after: float
+    maintenance_after: float
+    incremental: list[float]
+    incremental_all: float
+    premium: float
+    fees: float
+    equity_change: float
+    equity_after: float | None
+    state_after: str | None
+
+
+def _trades(trades: Sequence[Any]) -> tuple[list[str], list[float], list[float], list[float]]:
+    ids: list[str] = []
+    quantities: list[float] = []
+    prices: list[float] = []
+    fees: list[float] = []
+    for row, t in enumerate(trades):
+        if not isinstance(t, Trade):
+            try:
+                t = Trade(*t)
+            except TypeError:
+                raise MarginInputError(
+                    f"a trade is (instrument_id, quantity, price[, fee]), got {t!r}", table="trades", row=row
+                ) from None
+        fee = float(t.fee)
+        price = float(t.price)
+        if not (price == price and abs(price) != float("inf")):
+            raise MarginInputError(f"must be a finite number, got {price}", table="trades", column="price", row=row)
+        if not fee >= 0.0 or fee == float("inf"):
+            raise MarginInputError(f"must be a finite cost >= 0, got {fee}", table="trades", column="fee", row=row)
+        ids.append(t.instrument_id)
+        quantities.append(float(t.quantity))
+        prices.append(price)
+        fees.append(fee)
+    return ids, quantities, prices, fees
+
+
+def what_if(
+    native: Any,
+    marks: Any,
+    positions: tuple[Sequence[str], Sequence[float]],
+    trades: Sequence[Any],
+    equity: float | None,
+) -> WhatIf:
+    """The what-if on ``native`` (a ``pmargin._core.Engine``); ``marks(ids)`` gives unit values."""
+    ids, quantities, prices, fees = _trades(trades)
+    try:
+        position_ids, position_quantities = positions
+    except (TypeError, ValueError):
+        raise MarginInputError(
+            "positions must be a pair (instrument_ids, quantities) of sequences or arrays", table="positions"
+        ) from None
+    if not isinstance(position_ids, list):
+        position_ids = list(position_ids)
+    if not isinstance(position_quantities, list):
+        position_quantities = [float(q) for q in position_quantities]
+    before, after, alone = native.what_if(position_ids, position_quantities, ids, quantities)
+    mark = marks(ids)
+    premium = -sum(q * p for q, p in zip(quantities, prices, strict=True))
+    total_fees = sum(fees)
+    change = sum(q * (m - p) for q, m, p in zip(quantities, mark, prices, strict=True)) - total_fees
+    equity_after = None if equity is None else float(equity) + change
+    return WhatIf(
+        before[0],
+        before[1],
+        after[0],
+        after[1],
+        [a[0] - before[0] for a in alone],
+        after[0] - before[0],
+        premium,
+        total_fees,
+        change,
+        equity_after,
+        None if equity_after is None else state_of(equity_after, after[0], after[1]),
+    )
