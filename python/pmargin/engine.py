@@ -95,22 +95,25 @@ class MarginEngine:
         before) gives the equity and state after (docs/accounts.md)."""
         return what_if(self._native, self._marks, positions, trades, equity)
 
-    def _marks(self, ids: Sequence[str]) -> list[float]:
+    def _marks(self, ids: list[str]) -> list[float]:
         """Unit value (multiplier included) of each instrument, from the priced valuation."""
-        missing = list(dict.fromkeys(i for i in ids if i not in self._mark_cache))
+        cache = self._mark_cache
+        try:
+            return [cache[i] for i in ids]
+        except (KeyError, TypeError):
+            pass
+        missing = list(dict.fromkeys(i for i in ids if isinstance(i, str) and i not in cache))
         if missing:
             book = pa.table(
                 {"account_id": ["m"] * len(missing), "instrument_id": missing, "quantity": [1.0] * len(missing)}
             )
             by_position = self._native.greeks(book)[0]
-            self._mark_cache.update(
+            cache.update(
                 zip(
-                    by_position.column("instrument_id").to_pylist(),
-                    by_position.column("value").to_pylist(),
-                    strict=True,
+                    by_position.column("instrument_id").to_pylist(), by_position.column("value").to_pylist(), strict=True
                 )
             )
-        return [self._mark_cache[i] for i in ids]
+        return [cache[i] for i in ids]
 
     def greeks(self, positions: TableLike) -> GreeksResult:
         """Greeks of every netted position and per account and underlying."""

@@ -3,7 +3,8 @@ native fast path, equity after the trades' prices and fees."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 from .account_state import state_of
@@ -50,21 +51,19 @@ def _trades(trades: Sequence[Any]) -> tuple[list[str], list[float], list[float],
     prices: list[float] = []
     fees: list[float] = []
     for row, t in enumerate(trades):
-        if not isinstance(t, Trade):
-            try:
-                t = Trade(*t)
-            except TypeError:
-                raise MarginInputError(
-                    f"a trade is (instrument_id, quantity, price[, fee]), got {t!r}", table="trades", row=row
-                ) from None
-        fee = float(t.fee)
-        price = float(t.price)
-        if not (price == price and abs(price) != float("inf")):
+        n = len(t) if isinstance(t, tuple) else 0
+        if not 3 <= n <= 4:
+            raise MarginInputError(
+                f"a trade is (instrument_id, quantity, price[, fee]), got {t!r}", table="trades", row=row
+            )
+        price = float(t[2])
+        fee = float(t[3]) if n == 4 else 0.0
+        if not math.isfinite(price):
             raise MarginInputError(f"must be a finite number, got {price}", table="trades", column="price", row=row)
-        if not fee >= 0.0 or fee == float("inf"):
+        if not (math.isfinite(fee) and fee >= 0.0):
             raise MarginInputError(f"must be a finite cost >= 0, got {fee}", table="trades", column="fee", row=row)
-        ids.append(t.instrument_id)
-        quantities.append(float(t.quantity))
+        ids.append(t[0])
+        quantities.append(float(t[1]))
         prices.append(price)
         fees.append(fee)
     return ids, quantities, prices, fees
@@ -72,7 +71,7 @@ def _trades(trades: Sequence[Any]) -> tuple[list[str], list[float], list[float],
 
 def what_if(
     native: Any,
-    marks: Any,
+    marks: Callable[[list[str]], list[float]],
     positions: tuple[Sequence[str], Sequence[float]],
     trades: Sequence[Any],
     equity: float | None,
@@ -85,23 +84,31 @@ def what_if(
         raise MarginInputError(
             "positions must be a pair (instrument_ids, quantities) of sequences or arrays", table="positions"
         ) from None
+    # NumPy arrays (and other sequences) become lists in one C call each.
     if not isinstance(position_ids, list):
-        position_ids = list(position_ids)
+        position_ids = position_ids.tolist() if hasattr(position_ids, "tolist") else list(position_ids)
     if not isinstance(position_quantities, list):
-        position_quantities = [float(q) for q in position_quantities]
+        position_quantities = (
+            position_quantities.tolist() if hasattr(position_quantities, "tolist") else list(position_quantities)
+        )
     before, after, alone = native.what_if(position_ids, position_quantities, ids, quantities)
     mark = marks(ids)
-    premium = -sum(q * p for q, p in zip(quantities, prices, strict=True))
-    total_fees = sum(fees)
-    change = sum(q * (m - p) for q, m, p in zip(quantities, mark, prices, strict=True)) - total_fees
+    premium = 0.0
+    change = 0.0
+    for q, m, p in zip(quantities, mark, prices, strict=True):
+        premium -= q * p
+        change += q * (m - p)
+    total_fees = math.fsum(fees)
+    change -= total_fees
     equity_after = None if equity is None else float(equity) + change
+    im0 = before[0]
     return WhatIf(
-        before[0],
+        im0,
         before[1],
         after[0],
         after[1],
-        [a[0] - before[0] for a in alone],
-        after[0] - before[0],
+        [a[0] - im0 for a in alone],
+        after[0] - im0,
         premium,
         total_fees,
         change,

@@ -115,6 +115,9 @@ impl Engine {
             failed: Vec::new(),
         };
         let outcome = self.method.clone().margin(&self.valuation, &book, false)?;
+        if let Some(margins) = outcome.margins() {
+            return Ok(margins.into_iter().map(|(initial, maintenance)| Margins { initial, maintenance }).collect());
+        }
         let ids: ArrayRef = Arc::new(Int64Array::from_iter_values(0..n as i64));
         let accounts = outcome.accounts(&RunView { book: &book, account_ids: &ids })?;
         let initial = f64_col(&accounts, "initial_margin")?;
@@ -174,8 +177,9 @@ mod tests {
         let engine = two_underlyings().engine(&grid_spec(&[-0.1, 0.1], &[0.0], "sum", 0.5, None)).expect("valid");
         let w = engine.what_if(&ids(&["FA"]), &[2.0], &ids(&["FB", "FA"]), &[-1.0, -2.0]).expect("a what-if");
         // Long 2 FA: 20 (mm 10). After: FB -1 only (FA nets to 0): 10. FB alone: 30; FA -2 alone: 0.
-        assert_eq!(w.before, Margins { initial: 20.0, maintenance: 10.0 });
-        assert_eq!(w.after, Margins { initial: 10.0, maintenance: 5.0 });
+        let close = |m: Margins, im: f64, mm: f64| (m.initial - im).abs() < 1e-9 && (m.maintenance - mm).abs() < 1e-9;
+        assert!(close(w.before, 20.0, 10.0), "{:?}", w.before);
+        assert!(close(w.after, 10.0, 5.0), "{:?}", w.after);
         assert_eq!(w.alone.len(), 2);
         assert!((w.alone[0].initial - 30.0).abs() < 1e-9);
         assert_eq!(w.alone[1].initial, 0.0);
@@ -186,6 +190,31 @@ mod tests {
         assert_eq!(f64_col(&table, "initial_margin").expect("im")[0], w.alone[0].initial);
         let one = engine.what_if(&ids(&["FA"]), &[2.0], &ids(&["FB"]), &[-1.0]).expect("a what-if");
         assert_eq!(one.alone, vec![one.after]);
+    }
+
+    #[test]
+    fn the_fast_margins_equal_the_accounts_table_for_every_method() {
+        use crate::test_support::{historical_spec, moves};
+        let historical = historical_spec(
+            moves(&[(0, "A", 0.01), (0, "B", -0.02), (1, "A", -0.03), (1, "B", 0.01), (2, "A", 0.02), (2, "B", 0.03)]),
+            None,
+            "es",
+            0.5,
+            0.8,
+        );
+        for spec in [grid_spec(&[-0.1, 0.05, 0.1], &[0.0], "joint", 0.7, None), historical] {
+            let engine = two_underlyings().engine(&spec).expect("valid");
+            let book = positions(&[("a", "FA", 2.0), ("a", "FB", -1.0), ("b", "PB", 3.0), ("b", "CA", -1.0)]);
+            let table = engine.margin(book.view("positions"), false, OnError::Raise).expect("margined").accounts_batch();
+            let table = table.expect("a table");
+            let fast = engine
+                .margin_small_books(vec![vec![(0, 2.0), (1, -1.0)], vec![(4, 3.0), (3, -1.0)]])
+                .expect("margined");
+            for (k, m) in fast.iter().enumerate() {
+                assert_eq!(m.initial, f64_col(&table, "initial_margin").expect("im")[k]);
+                assert_eq!(m.maintenance, f64_col(&table, "maintenance_margin").expect("mm")[k]);
+            }
+        }
     }
 
     #[test]
