@@ -110,7 +110,9 @@ class MarginEngine:
             by_position = self._native.greeks(book)[0]
             cache.update(
                 zip(
-                    by_position.column("instrument_id").to_pylist(), by_position.column("value").to_pylist(), strict=True
+                    by_position.column("instrument_id").to_pylist(),
+                    by_position.column("value").to_pylist(),
+                    strict=True,
                 )
             )
         return [cache[i] for i in ids]

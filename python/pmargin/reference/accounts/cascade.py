@@ -24,8 +24,14 @@ def _market_at(market: Market, factor: Mapping[str, float]) -> Market:
     """``market`` with every underlying's spot times its factor."""
     names = market.underlyings.column("underlying").to_pylist()
     spots = market.underlyings.column("spot").to_pylist()
-    rates = market.underlyings.column("rate").to_pylist() if "rate" in market.underlyings.column_names else [0.0] * len(names)
-    table = pa.table({"underlying": names, "spot": [s * factor.get(n, 1.0) for n, s in zip(names, spots)], "rate": rates})
+    rates = (
+        market.underlyings.column("rate").to_pylist()
+        if "rate" in market.underlyings.column_names
+        else [0.0] * len(names)
+    )
+    table = pa.table(
+        {"underlying": names, "spot": [s * factor.get(n, 1.0) for n, s in zip(names, spots)], "rate": rates}
+    )
     return Market(market.as_of, table, market.vols)
 
 
