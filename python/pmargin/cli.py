@@ -105,6 +105,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     margin.add_argument("--quiet", action="store_true", help="no progress bar")
     margin.set_defaults(command=run_margin)
+    from .accounts_cli import add_account_commands
+
+    add_account_commands(sub, write_outputs, check_output_path)
     return parser
 
 
