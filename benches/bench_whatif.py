@@ -22,13 +22,13 @@ from pathlib import Path
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import numpy as np  # noqa: E402
-import pyarrow as pa  # noqa: E402
+import numpy as np
+import pyarrow as pa
 
-import pmargin  # noqa: E402
-from numpy_grid import contracts, risk_arrays  # noqa: E402
-from pmargin import GridModel, Trade, sample  # noqa: E402
-from pmargin._core import is_debug_build  # noqa: E402
+import pmargin
+from numpy_grid import contracts, risk_arrays
+from pmargin import GridModel, Trade, sample
+from pmargin._core import is_debug_build
 
 TARGET_MEDIAN_US, TARGET_P99_US = 20.0, 100.0
 

@@ -32,7 +32,7 @@ def test_rounds_by_hand() -> None:
         (2, "A", 1),
         (2, "B", 1),
     ]
-    a1, b1, a2, b2 = rounds
+    a1, b1, a2, _b2 = rounds
     assert a1["price"] == pytest.approx(90.0, rel=1e-12)
     assert a1["notional_sold"] == pytest.approx(1800.0, rel=1e-12)
     assert a1["impact"] == pytest.approx(-0.02, rel=1e-12)

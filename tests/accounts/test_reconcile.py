@@ -48,7 +48,7 @@ def statement(result: pmargin.MarginResult, chosen: list[Any], parts: dict[Any, 
 
 
 def test_injected_differences_are_found_and_explained(case: tuple) -> None:
-    book, result, chosen, parts = case
+    _book, result, chosen, parts = case
     rec = pmargin.reconcile(result, statement(result, chosen, parts), tolerance=0.01, top=1000)
     rows = {r["account_id"]: r for r in rec.accounts.to_pylist()}
     assert len(rows) == result.accounts.num_rows + 1

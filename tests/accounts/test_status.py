@@ -143,7 +143,7 @@ def test_validation_errors_name_table_column_and_row(collateral: pa.Table, asset
 
 
 def test_search_settings_are_checked() -> None:
-    with pytest.raises(pmargin.MarginInputError, match="status.max_move"):
+    with pytest.raises(pmargin.MarginInputError, match=r"status\.max_move"):
         pmargin.status(long_two(), cash({"a": 1.0}), ASSETS, max_move=1.0)
     with pytest.raises(pmargin.MarginInputError, match="result: this result does not carry"):
         pmargin.status(pmargin.reference.margin(book([("a", "PA", 1.0)]), instruments(), market(), GRID), None, ASSETS)

@@ -128,14 +128,14 @@ def _curves(figs: _Figures, src: Any, account: Any, initial: float, maintenance:
 
 def _attribution(result: Any, src: Any, accounts: list[Any]) -> pa.Table | None:
     if result.by_position is not None:
-        return result.by_position  # type: ignore[no-any-return]
+        return result.by_position
     if src is None:
         return None
     ids = pa.array(accounts, src.positions.schema.field("account_id").type)
     rows = src.positions.filter(pa.compute.is_in(src.positions.column("account_id"), value_set=ids))
     try:
         engine = src.engine(src.instruments, src.market, src.model, limits=src.limits)
-        return engine.margin(rows, by_position=True).by_position  # type: ignore[no-any-return]
+        return engine.margin(rows, by_position=True).by_position
     except MarginInputError:  # a model without a per-position attribution
         return None
 

@@ -102,9 +102,8 @@ impl Engine {
         trade_quantities: Vec<f64>,
     ) -> Result<((f64, f64), (f64, f64), Vec<(f64, f64)>)> {
         let engine = self.inner.clone();
-        let w = run_detached(py, || {
-            engine.what_if(&position_ids, &position_quantities, &trade_ids, &trade_quantities)
-        })?;
+        let w =
+            run_detached(py, || engine.what_if(&position_ids, &position_quantities, &trade_ids, &trade_quantities))?;
         let pair = |m: pmargin_core::accounts::whatif::Margins| (m.initial, m.maintenance);
         Ok((pair(w.before), pair(w.after), w.alone.into_iter().map(pair).collect()))
     }

@@ -8,7 +8,7 @@ Mirrors: rust/pmargin-core/src/accounts/
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pyarrow as pa
@@ -30,7 +30,11 @@ def _market_at(market: Market, factor: Mapping[str, float]) -> Market:
         else [0.0] * len(names)
     )
     table = pa.table(
-        {"underlying": names, "spot": [s * factor.get(n, 1.0) for n, s in zip(names, spots)], "rate": rates}
+        {
+            "underlying": names,
+            "spot": [s * factor.get(n, 1.0) for n, s in zip(names, spots, strict=False)],
+            "rate": rates,
+        }
     )
     return Market(market.as_of, table, market.vols)
 
@@ -76,14 +80,15 @@ def cascade(
     held = read_collateral(collateral, asset_table)
     unrealised = read_pnl(pnl)
     names = market.underlyings.column("underlying").to_pylist()
-    spot0 = dict(zip(names, market.underlyings.column("spot").to_pylist()))
+    spot0 = dict(zip(names, market.underlyings.column("spot").to_pylist(), strict=False))
 
     def equity(account: Any, snap: dict[str, Any], factor: Mapping[str, float]) -> float:
         cash = 0.0
         for asset, amount in held.get(account, []):
             a = asset_table[asset]
             cash += amount * a.price * factor.get(asset, 1.0) * (1.0 - a.haircut)
-        return cash + unrealised.get(account, 0.0) + snap["value"][account] - base["value"][account]
+        book_pnl: float = snap["value"][account] - base["value"][account]
+        return cash + unrealised.get(account, 0.0) + book_pnl
 
     def rows_of(accounts: list[Any], keep: bool) -> pa.Table:
         wanted = set(accounts)
@@ -121,7 +126,7 @@ def cascade(
         final[a] = equity(a, last, factor)
     shortfall = [max(0.0, -final[a]) for a in ids]
     id_type = book.schema.field("account_id").type
-    columns = list(zip(*rounds)) if rounds else [[]] * 7
+    columns: list[Sequence[Any]] = [list(c) for c in zip(*rounds, strict=True)] if rounds else [[] for _ in range(7)]
     return CascadeResult(
         pa.table(
             {

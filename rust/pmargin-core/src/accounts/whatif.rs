@@ -64,10 +64,9 @@ impl Engine {
             .zip(quantities)
             .enumerate()
             .map(|(row, (id, &q))| {
-                let c = v
-                    .instruments
-                    .row_of(id)
-                    .ok_or_else(|| MarginError::cell(table, "instrument_id", row, format!("unknown instrument '{id}'")))?;
+                let c = v.instruments.row_of(id).ok_or_else(|| {
+                    MarginError::cell(table, "instrument_id", row, format!("unknown instrument '{id}'"))
+                })?;
                 if !q.is_finite() {
                     return Err(MarginError::cell(table, "quantity", row, format!("must be a finite number, got {q}")));
                 }
@@ -205,7 +204,8 @@ mod tests {
         for spec in [grid_spec(&[-0.1, 0.05, 0.1], &[0.0], "joint", 0.7, None), historical] {
             let engine = two_underlyings().engine(&spec).expect("valid");
             let book = positions(&[("a", "FA", 2.0), ("a", "FB", -1.0), ("b", "PB", 3.0), ("b", "CA", -1.0)]);
-            let table = engine.margin(book.view("positions"), false, OnError::Raise).expect("margined").accounts_batch();
+            let table =
+                engine.margin(book.view("positions"), false, OnError::Raise).expect("margined").accounts_batch();
             let table = table.expect("a table");
             let fast = engine
                 .margin_small_books(vec![vec![(0, 2.0), (1, -1.0)], vec![(4, 3.0), (3, -1.0)]])
