@@ -77,7 +77,9 @@ impl Engine {
                     };
                     MarginError::cell(table, "instrument_id", row, reason)
                 })?;
-                if !(q.abs() * self.method.pnl_scale(c) <= MAX_PNL) {
+                // Written as "not within" so that a NaN counts as over.
+                let within = |x: f64| x <= MAX_PNL;
+                if !within(q.abs() * self.method.pnl_scale(c)) {
                     return Err(MarginError::cell(
                         table,
                         "quantity",
