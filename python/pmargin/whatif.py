@@ -56,14 +56,20 @@ def _trades(trades: Sequence[Any]) -> tuple[list[str], list[float], list[float],
             raise MarginInputError(
                 f"a trade is (instrument_id, quantity, price[, fee]), got {t!r}", table="trades", row=row
             )
-        price = float(t[2])
-        fee = float(t[3]) if n == 4 else 0.0
+        try:
+            quantity, price, fee = float(t[1]), float(t[2]), float(t[3]) if n == 4 else 0.0
+        except (TypeError, ValueError):
+            raise MarginInputError(
+                f"quantity, price and fee must be numbers, got {t!r}", table="trades", row=row
+            ) from None
+        if not isinstance(t[0], str):
+            raise MarginInputError(f"must be a string, got {t[0]!r}", table="trades", column="instrument_id", row=row)
         if not math.isfinite(price):
             raise MarginInputError(f"must be a finite number, got {price}", table="trades", column="price", row=row)
         if not (math.isfinite(fee) and fee >= 0.0):
             raise MarginInputError(f"must be a finite cost >= 0, got {fee}", table="trades", column="fee", row=row)
         ids.append(t[0])
-        quantities.append(float(t[1]))
+        quantities.append(quantity)
         prices.append(price)
         fees.append(fee)
     return ids, quantities, prices, fees
@@ -91,7 +97,12 @@ def what_if(
         position_quantities = (
             position_quantities.tolist() if hasattr(position_quantities, "tolist") else list(position_quantities)
         )
-    before, after, alone = native.what_if(position_ids, position_quantities, ids, quantities)
+    try:
+        before, after, alone = native.what_if(position_ids, position_quantities, ids, quantities)
+    except TypeError as exc:  # an id that is not a string, a quantity that is not a number
+        raise MarginInputError(
+            f"instrument ids must be strings and quantities numbers ({exc})", table="positions"
+        ) from None
     mark = marks(ids)
     premium = 0.0
     change = 0.0

@@ -134,6 +134,7 @@ def test_status_works_with_a_historical_model() -> None:
         (cash({"a": math.nan}), ASSETS, ("collateral", "amount", 0)),
         (cash({"a": 1.0}), {"USD": (1.0, 1.0)}, ("assets", "haircut", 0)),
         (cash({"a": 1.0}), {"USD": (0.0, 0.0)}, ("assets", "price", 0)),
+        (cash({"a": 1.0}), {"USD": 1.0}, ("assets", None, 0)),
     ],
 )
 def test_validation_errors_name_table_column_and_row(collateral: pa.Table, assets: object, where: tuple) -> None:

@@ -98,6 +98,10 @@ def test_one_trade_alone_is_the_trade_together() -> None:
         ((["PA"], [1.0]), [("PA", 1.0, float("inf"))], ("trades", "price", 0)),
         ((["PA"], [1.0]), [("PA", 1.0, 1.0, -1.0)], ("trades", "fee", 0)),
         ((["PA"], [1.0]), [("PA",)], ("trades", None, 0)),
+        ((["PA"], [1.0]), [("PA", "x", 1.0)], ("trades", None, 0)),
+        ((["PA"], [1.0]), [(7, 1.0, 1.0)], ("trades", "instrument_id", 0)),
+        (([1], [1.0]), [], ("positions", None, None)),
+        ((["PA"], ["x"]), [], ("positions", None, None)),
     ],
 )
 def test_errors_name_table_column_and_row(positions: tuple, trades: list, where: tuple) -> None:

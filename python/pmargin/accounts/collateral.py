@@ -43,10 +43,13 @@ def read_assets(assets: TableLike | Mapping[str, tuple[float, float]] | None) ->
     if assets is None:
         return {}
     if isinstance(assets, Mapping) and not {"asset", "price"} <= set(assets):
+        for row, (name, v) in enumerate(assets.items()):
+            if not (isinstance(v, tuple | list) and len(v) == 2):
+                raise MarginInputError(f"{name!r}: expected (price, haircut), got {v!r}", table="assets", row=row)
         assets = {
             "asset": list(assets),
-            "price": [float(v[0]) for v in assets.values()],
-            "haircut": [float(v[1]) for v in assets.values()],
+            "price": [v[0] for v in assets.values()],
+            "haircut": [v[1] for v in assets.values()],
         }
     table = to_table(assets, "assets")
     _columns(table, "assets", ("asset", "price", "haircut"))
