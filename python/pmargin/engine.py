@@ -6,12 +6,13 @@ dispatch on the model's class here, so a new methodology needs no change in this
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pyarrow as pa
 
 from . import _core
+from .errors import MarginInputError
 from .io import to_table
 from .limits import Limits
 from .market import Market
@@ -86,13 +87,27 @@ class MarginEngine:
         trades: Sequence[Trade | tuple[Any, ...]],
         *,
         equity: float | None = None,
+        collateral: Mapping[str, float] | None = None,
+        assets: Any = None,
     ) -> WhatIf:
         """Pre-trade what-if of one account, without Arrow tables: ``positions`` is a pair
         ``(instrument_ids, quantities)`` (sequences or NumPy arrays), ``trades`` a sequence of
         :class:`~pmargin.accounts.Trade` (or ``(instrument_id, quantity, price[, fee])``).
         Margins come from the engine's risk arrays through the model's own aggregation, exactly
         as :meth:`margin` of the book with the trades added; ``equity`` (the account's equity
-        before) gives the equity and state after (docs/accounts.md)."""
+        before), or ``collateral`` ``{asset: amount}`` with ``assets`` (as in
+        :func:`pmargin.status`; its haircut value is added to ``equity``, default 0), gives the
+        equity and state after (docs/accounts.md)."""
+        if collateral is not None:
+            from .accounts.collateral import collateral_value, read_assets
+
+            table = read_assets(assets)
+            for row, asset in enumerate(collateral):
+                if asset not in table:
+                    raise MarginInputError(
+                        f"asset {asset!r} has no row in the assets table", table="collateral", column="asset", row=row
+                    )
+            equity = (equity or 0.0) + collateral_value([(a, float(x)) for a, x in collateral.items()], table)
         return what_if(self._native, self._marks, positions, trades, equity)
 
     def _marks(self, ids: list[str]) -> list[float]:

@@ -11,7 +11,7 @@ import pytest
 import pmargin
 from pmargin import Trade, sample
 
-from .conftest import GRID, instruments, market
+from .conftest import ASSETS, GRID, instruments, market
 
 
 def rel(a: float, b: float) -> float:
@@ -75,6 +75,18 @@ def test_a_trade_at_the_mark_changes_equity_by_its_fee_only() -> None:
     # Sold above the mark: the excess is an immediate gain.
     rich = engine.what_if((["PA"], [1.0]), [("CA", -3.0, mark + 1.0)], equity=30.0)
     assert rich.equity_change == pytest.approx(3.0, abs=1e-12)
+
+
+def test_collateral_gives_the_equity_before() -> None:
+    engine = pmargin.MarginEngine(instruments(), market(), GRID)
+    # 0.1 A at 100, haircut 20%: 8, plus 2 USD: 10 = IM of long 1 PA; buying 1 more at the mark
+    # (fee 0.25) doubles IM to 20 (MM 10): 9.75 is below maintenance.
+    w = engine.what_if((["PA"], [1.0]), [("PA", 1.0, 100.0, 0.25)], collateral={"A": 0.1, "USD": 2.0}, assets=ASSETS)
+    assert w.equity_after == pytest.approx(9.75, abs=1e-12)
+    assert (w.initial_after, w.state_after) == (pytest.approx(20.0, rel=1e-12), "liquidation")
+    with pytest.raises(pmargin.MarginInputError) as info:
+        engine.what_if((["PA"], [1.0]), [], collateral={"EUR": 1.0}, assets=ASSETS)
+    assert (info.value.table, info.value.column, info.value.row) == ("collateral", "asset", 0)
 
 
 def test_one_trade_alone_is_the_trade_together() -> None:
