@@ -3,6 +3,7 @@ rates and time unchanged: sticky strike), through any model's engine (docs/accou
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -59,6 +60,24 @@ def value_accounts(
         by = engine.greeks(positions).positions.group_by("account_id").aggregate([("value", "sum")])
         value.update(zip(by.column("account_id").to_pylist(), by.column("value_sum").to_pylist(), strict=True))
     return Valued(initial, maintenance, value)
+
+
+def value_one(
+    engine_type: Any,
+    ids: list[str],
+    quantities: list[float],
+    instruments: pa.Table,
+    market: Market,
+    model: AnyModel,
+    limits: Limits | None = None,
+) -> tuple[float, float, float]:
+    """``(initial, maintenance, book value)`` of one account's positions: the engine's small-book
+    fast path (as the what-if), and quantity x unit price summed over its instruments."""
+    engine = engine_type(instruments, market, model, limits=limits)
+    (initial, maintenance), _, _ = engine._native.what_if(ids, quantities, [], [])
+    prices = engine._native.values()
+    price = dict(zip(prices.column("instrument_id").to_pylist(), prices.column("price").to_pylist(), strict=True))
+    return initial, maintenance, math.fsum(q * price[i] for i, q in zip(ids, quantities, strict=True))
 
 
 def account_rows(positions: pa.Table, account: Any) -> pa.Table:

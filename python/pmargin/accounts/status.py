@@ -14,7 +14,7 @@ from ..errors import MarginInputError
 from ..run_source import RunSource, source_of
 from ..types import TableLike
 from .collateral import Asset, collateral_value, read_assets, read_collateral, read_pnl
-from .moves import account_rows, held_instruments, moved_market, value_accounts
+from .moves import account_rows, held_instruments, moved_market, value_accounts, value_one
 
 ALL = "ALL"
 #: Default search: a 1% scan up to 95%, then bisection to 1e-4 (0.01% of spot).
@@ -44,6 +44,7 @@ class _Books:
         self.base_value = base.value
         self.base = base
         self._small: dict[Any, tuple[pa.Table, pa.Table]] = {}
+        self._base_one: dict[Any, float] = {}
 
     def equity(self, account: Any, moves: Mapping[str, float], value: float) -> float:
         rows = self.collateral.get(account, [])
@@ -69,13 +70,18 @@ class _Books:
         if account not in self._small:
             rows = account_rows(self.src.positions, account)
             self._small[account] = (rows, held_instruments(self.src.instruments, rows))
+            self._base_one[account] = self._value_one(account, {})[2]
+        initial, maintenance, value = self._value_one(account, moves)
+        # The P&L of the move, from the same valuation path at both ends.
+        equity = self.equity(account, moves, self.base_value.get(account, 0.0) + value - self._base_one[account])
+        return STATES.index(state_of(equity, initial, maintenance))
+
+    def _value_one(self, account: Any, moves: Mapping[str, float]) -> tuple[float, float, float]:
         rows, instruments = self._small[account]
-        v = value_accounts(
-            self.src.engine, rows, instruments, moved_market(self.src.market, moves), self.src.model, self.src.limits
-        )
-        return STATES.index(
-            state_of(self.equity(account, moves, v.value[account]), v.initial[account], v.maintenance[account])
-        )
+        ids = rows.column("instrument_id").to_pylist()
+        quantities = rows.column("quantity").to_pylist()
+        market = moved_market(self.src.market, moves)
+        return value_one(self.src.engine, ids, quantities, instruments, market, self.src.model, self.src.limits)
 
 
 def _moves(underlyings: list[str], which: str, signed: float) -> dict[str, float]:

@@ -150,7 +150,11 @@ impl Engine {
             }
         }
         let margins = self.margin_small_books(books)?;
-        let alone = if trades.len() > 1 { margins[2..].to_vec() } else { margins[1..2 * trades.len()].to_vec() };
+        let alone = match trades.len() {
+            0 => Vec::new(),
+            1 => vec![margins[1]],
+            _ => margins[2..].to_vec(),
+        };
         Ok(WhatIf { before: margins[0], after: margins[1], alone })
     }
 }
@@ -191,6 +195,8 @@ mod tests {
         assert_eq!(f64_col(&table, "initial_margin").expect("im")[0], w.alone[0].initial);
         let one = engine.what_if(&ids(&["FA"]), &[2.0], &ids(&["FB"]), &[-1.0]).expect("a what-if");
         assert_eq!(one.alone, vec![one.after]);
+        let none = engine.what_if(&ids(&["FA"]), &[2.0], &[], &[]).expect("no trade");
+        assert_eq!((none.before, none.after, none.alone.len()), (w.before, w.before, 0));
     }
 
     #[test]
