@@ -22,6 +22,8 @@ from .moves import moved_market
 IMPACTS = ("sqrt", "linear")
 #: The relative price move of selling ``depth`` notional of an underlying at once.
 DEFAULT_IMPACT_COEFFICIENT = 0.1
+#: The largest fall one round's sales can cause (prices stay positive).
+MAX_FALL = 0.99
 
 
 class CascadeResult(NamedTuple):
@@ -51,12 +53,14 @@ Valuer = Callable[[pa.Table, Market], Snapshot]
 
 def impact_move(notional: float, depth: float, impact: str, coefficient: float) -> float:
     """Relative price move of selling ``notional`` (negative: buying) into ``depth``:
-    ``-sign(notional) x coefficient x f(|notional| / depth)``, f = sqrt or identity."""
+    ``-sign(notional) x coefficient x f(|notional| / depth)``, f = sqrt or identity, a fall
+    capped at ``MAX_FALL``."""
     if notional == 0.0:
         return 0.0
     x = abs(notional) / depth
     f = math.sqrt(x) if impact == "sqrt" else x
-    return -math.copysign(coefficient * f, notional)
+    # A price cannot fall by 100% or more in one round: the fall is capped at MAX_FALL.
+    return max(-MAX_FALL, -math.copysign(coefficient * f, notional))
 
 
 def native_valuer(instruments: pa.Table, model: AnyModel | None, limits: Limits | None) -> Valuer:

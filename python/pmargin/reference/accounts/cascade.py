@@ -113,6 +113,7 @@ def cascade(
             if sold != 0.0:
                 x = abs(sold) / depth[n]
                 move = -math.copysign(coefficient * (math.sqrt(x) if impact == "sqrt" else x), sold)
+                move = max(move, -0.99)  # a fall of 100% or more is capped at 99%
             after[n] = factor[n] * (1.0 + move)
             rounds.append((r, n, spot0[n] * factor[n], sold, after[n] / factor[n] - 1.0, spot0[n] * after[n], len(out)))
         closing = _snapshot(rows_of(out, keep=True), inst, _market_at(market, after), model)
