@@ -148,3 +148,12 @@ def test_search_settings_are_checked() -> None:
         pmargin.status(long_two(), cash({"a": 1.0}), ASSETS, max_move=1.0)
     with pytest.raises(pmargin.MarginInputError, match="result: this result does not carry"):
         pmargin.status(pmargin.reference.margin(book([("a", "PA", 1.0)]), instruments(), market(), GRID), None, ASSETS)
+
+
+def test_an_isolated_run_gives_the_status_of_the_accounts_it_margined() -> None:
+    positions = book([("a", "PA", 2.0), ("b", "NOPE", 1.0)])
+    result = pmargin.MarginEngine(instruments(), market(), GRID).margin(positions, on_error="isolate")
+    status = pmargin.status(result, cash({"a": 25.0, "b": 5.0}), ASSETS, tolerance=1e-6)
+    rows = status.accounts.to_pylist()
+    assert [r["account_id"] for r in rows] == ["a"]
+    assert 5 / 180 <= rows[0]["distance_to_call"] <= 5 / 180 + 1e-6

@@ -103,3 +103,21 @@ def test_the_screenshot_is_not_blank(report: Path, tmp_path: Path) -> None:
     variance = sum((p - mean) ** 2 for p in pixels) / len(pixels)
     non_white = sum(p < 240 for p in pixels) / len(pixels)
     assert variance > 200.0 and non_white > 0.05, (variance, non_white)
+
+
+@pytest.mark.parametrize("kind", ["grid", "historical", "montecarlo"])
+def test_every_model_gets_a_report(kind: str, tmp_path: Path) -> None:
+    from tests.accounts.test_models import models
+
+    model = {m.type: m for m in models()}[kind]
+    book = sample.book(n_accounts=6, seed=9)
+    result = pmargin.margin(book.positions, book.instruments, book.market, model)
+    path = tmp_path / "r.html"
+    result.to_html(path, top=2)
+    text = path.read_text()
+    # Book-wide bars, then per account a heatmap and the curves, and (grid: attribution) positions.
+    assert text.count('class="plotly-graph-div"') == (8 if kind == "grid" else 6)
+    assert "Risk matrix of" in text and "against each underlying" in text
+    run = chromium("--dump-dom", path.as_uri())
+    assert "Uncaught" not in run.stderr
+    assert run.stdout.count('class="main-svg"') >= 6

@@ -125,6 +125,15 @@ def status(
     """
     _check_search(max_move, step, tolerance)
     src = source_of(result)
+    failed = getattr(result, "failed", None)
+    if failed is not None and failed.num_rows:
+        # A run with on_error="isolate": only the accounts it margined.
+        import dataclasses
+
+        import pyarrow.compute as pc
+
+        kept = pc.invert(pc.is_in(src.positions.column("account_id"), value_set=failed.column("account_id")))
+        src = dataclasses.replace(src, positions=src.positions.filter(kept))
     asset_table = read_assets(assets)
     books = _Books(src, read_collateral(collateral, asset_table), asset_table, read_pnl(pnl))
     accounts = result.accounts
