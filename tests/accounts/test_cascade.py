@@ -107,3 +107,34 @@ def test_arguments_are_checked(kwargs: dict, column: str) -> None:
     with pytest.raises(pmargin.MarginInputError) as info:
         pmargin.cascade(FUTURES, instruments(), market(), GRID, CASH, ASSETS, **args)
     assert (info.value.table, info.value.column) == ("cascade", column)
+
+
+def test_the_readme_sample_book_cascade() -> None:
+    """The README's table: 1,000 accounts (seed 7), sample collateral, -20% shock."""
+    from pmargin.accounts.sample_collateral import sample_collateral
+
+    b = sample.book(n_accounts=1000, seed=7)
+    result = pmargin.margin(b.positions, b.instruments, b.market)
+    collateral, assets = sample_collateral(result)
+    assert collateral.column("asset").to_pylist()[:5] == ["BTC", "BTC", "USD", "USD", "USD"]
+    alone = pmargin.cascade(
+        b.positions,
+        b.instruments,
+        b.market,
+        None,
+        collateral,
+        assets,
+        shock=-0.2,
+        depth={"BTC": 1e30, "ETH": 1e30},
+        max_rounds=1,
+    )
+    c = pmargin.cascade(
+        b.positions, b.instruments, b.market, None, collateral, assets, shock=-0.2, depth={"BTC": 5e7, "ETH": 2e7}
+    )
+    liquidated = [r is not None for r in c.accounts.column("liquidated_round").to_pylist()]
+    assert (sum(liquidated), alone.accounts.column("liquidated_round").null_count) == (499, 1000 - 427)
+    assert alone.total_shortfall == pytest.approx(1_019_356.99, abs=0.01)
+    assert c.total_shortfall == pytest.approx(10_278_881.51, abs=0.01)
+    last = c.rounds.to_pylist()[-2:]
+    assert [r["round"] for r in last] == [4, 4]
+    assert [round(r["price_after"]) for r in last] == [41_261, 1_943]

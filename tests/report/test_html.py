@@ -107,7 +107,7 @@ def test_the_screenshot_is_not_blank(report: Path, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("kind", ["grid", "historical", "montecarlo"])
 def test_every_model_gets_a_report(kind: str, tmp_path: Path) -> None:
-    from tests.accounts.test_models import models
+    from tests.accounts.test_accounts import models
 
     model = {m.type: m for m in models()}[kind]
     book = sample.book(n_accounts=6, seed=9)

@@ -1,4 +1,4 @@
-"""Account services under every model (grid, historical, Monte Carlo): what-if equal to the
+"""pmargin.accounts under every model (grid, historical, Monte Carlo): what-if equal to the
 book with the trade, status consistent with the state rule, cascade reproduced by the reference."""
 
 from __future__ import annotations
