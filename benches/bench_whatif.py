@@ -1,6 +1,6 @@
 """Pre-trade what-if latency (issue 14): ``MarginEngine.what_if`` on one account against the same
-question asked through Arrow tables (``engine.margin`` of the book before and after), a NumPy
-peer on precomputed risk arrays and the pure-Python reference.
+question asked through Arrow tables (``engine.margin`` of the book after alone, and of the book
+before and after), a NumPy peer on precomputed risk arrays and the pure-Python reference.
 
 Main shape (the target): one account of 50 positions, one trade, default grid, one reused
 engine, 10,000 calls; median and p99 end to end from Python (target: median < 20 us, p99 <
@@ -116,9 +116,16 @@ def shape(
         engine.margin(before_table)
         engine.margin(after_table)
 
-    runs: dict[str, list[np.ndarray]] = {"what_if": [], "engine.margin x2": [], "numpy": [], "reference": []}
+    runs: dict[str, list[np.ndarray]] = {
+        "what_if": [],
+        "engine.margin x1": [],
+        "engine.margin x2": [],
+        "numpy": [],
+        "reference": [],
+    }
     for _ in range(repeat):
         runs["what_if"].append(timings(lambda: engine.what_if((held, q), trades), calls))
+        runs["engine.margin x1"].append(timings(lambda: engine.margin(after_table), max(200, calls // 10)))
         runs["engine.margin x2"].append(timings(arrow, max(200, calls // 10)))
         runs["numpy"].append(timings(lambda: peer.what_if(held, q, trades), max(200, calls // 10)))
         runs["reference"].append(
