@@ -30,6 +30,7 @@ Parameter-set layout (TOML or JSON; every rate is a parameter, nothing is built 
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from collections.abc import Mapping, Sequence
@@ -155,7 +156,7 @@ def _commodity(at: str, raw: Any) -> Commodity:
     if ratio < 1:
         raise _config_error(f"{at}.initial_ratio", f"must be >= 1, got {ratio!r}")
     tiers = tuple(_number(f"{at}.tiers[{i}]", t) for i, t in enumerate(_items(f"{at}.tiers", c.get("tiers"))))
-    if any(b <= a for a, b in zip(tiers, tiers[1:], strict=False)):
+    if any(b <= a for a, b in itertools.pairwise(tiers)):
         raise _config_error(f"{at}.tiers", "tier bounds (days to expiry) must be strictly ascending")
     spreads = []
     for i, raw_spread in enumerate(_items(f"{at}.intra_spreads", c.get("intra_spreads"))):

@@ -2,7 +2,8 @@
 requirement in :mod:`.aggregate`, the result tables in :mod:`.tables`.
 
 - Points of a class group with range ``(down, up)``: ``-down * k / 5`` for k = 5..1, then
-  ``up * k / 5`` for k = 1..5; ``spot' = spot * (1 + point)``, vol unchanged;
+  ``up * k / 5`` for k = 1..5; ``spot' = spot * (1 + point)``, vol unchanged (floored at
+  ``VOL_FLOOR`` as in every scenario);
   ``ra[k] = value(point k) - value(base)``.
 
 Mirrors: rust/pmargin-core/src/methods/tims/
@@ -22,6 +23,7 @@ from ...domain.instruments import Instrument, read_instruments
 from ...domain.market import read_underlyings, read_vols
 from ...output.failed import failed_table
 from ...risk.arrays import check_scale, first_non_finite, non_finite_error
+from ...scenarios.grid import shocked_vol
 from ...valuation import base_value, contract_value, held_books, make_contract
 from .aggregate import TimsContract, account, point
 from .tables import accounts_table, by_class_group_table, scenario_matrix
@@ -56,7 +58,9 @@ def margin(
         c = make_contract(inst, underlyings, vols, market.as_of_ns)
         g = groups[index[inst.underlying]]
         base = base_value(c)
-        return [contract_value(c, c.spot * (1.0 + point(k, g.down, g.up)), c.vol) - base for k in range(N)]
+        # Vol unchanged, floored as every scenario floors it.
+        vol = None if c.vol is None else shocked_vol(c.vol, 0.0, "absolute")
+        return [contract_value(c, c.spot * (1.0 + point(k, g.down, g.up)), vol) - base for k in range(N)]
 
     def no_class(underlying: str) -> MarginInputError | None:
         if underlying in index:
