@@ -14,7 +14,8 @@ must match.
 from types import ModuleType
 from typing import TYPE_CHECKING
 
-from . import sample
+from . import presets, sample
+from .compare import compare
 from .correlation import Correlation
 from .engine import MarginEngine, greeks, margin, value
 from .errors import MarginComputationError, MarginConfigError, MarginError, MarginInputError
@@ -41,9 +42,11 @@ __all__ = [
     "MarginResult",
     "Market",
     "MonteCarloModel",
+    "compare",
     "greeks",
     "load_model",
     "margin",
+    "presets",
     "reference",
     "sample",
     "value",
