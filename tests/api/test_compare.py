@@ -43,7 +43,7 @@ def test_one_row_per_account_and_model(book: sample.SampleBook) -> None:
     assert table.column("account_id").to_pylist() == [a for a in ids for _ in range(3)]
     assert table.column("model").to_pylist()[:3] == ["grid", "span", "tims"]
     rows = table.to_pylist()
-    for i, a in enumerate(ids):
+    for i in range(len(ids)):
         group = rows[3 * i : 3 * i + 3]
         for row in group:
             run = runs[row["model"]]
