@@ -139,7 +139,7 @@ class TimsModel:
         for row, (u, cls) in enumerate(zip(underlyings, instruments.column("product_class").to_pylist(), strict=True)):
             if cls is None or u is None:
                 continue
-            if not isinstance(cls, str) or cls not in self.ranges:  # type: ignore[operator]
+            if not isinstance(cls, str) or cls not in self.ranges:
                 raise MarginConfigError(
                     f"unknown product class {cls!r}; known: {', '.join(self.ranges)}",
                     table="instruments",

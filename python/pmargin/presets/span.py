@@ -20,4 +20,4 @@ def span(
     params: Mapping[str, Any] | str | PathLike[str] | None = None, *, risk_arrays: TableLike | None = None
 ) -> SpanModel:
     """A SPAN model under ``params`` (default: the demo set), with optional published risk arrays."""
-    return SpanModel(DEMO if params is None else params, risk_arrays)  # type: ignore[arg-type]
+    return SpanModel(DEMO if params is None else params, risk_arrays)

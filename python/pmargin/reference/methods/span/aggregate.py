@@ -24,6 +24,7 @@ Mirrors: rust/pmargin-core/src/methods/span/aggregate.rs
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from ....models.span import IntraSpread, SpanModel
 from ...domain.book import Book
@@ -132,7 +133,7 @@ def inter_credits(model: SpanModel, outs: list[CommodityOutcome]) -> None:
 
 
 def account(model: SpanModel, book: Book, contracts: dict[str, SpanContract]) -> AccountOutcome:
-    accs: dict[int, dict] = {}
+    accs: dict[int, dict[str, Any]] = {}
     for p in book.positions:
         c = contracts[p.instrument_id]
         q = p.quantity
