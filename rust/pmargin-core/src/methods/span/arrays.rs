@@ -23,7 +23,7 @@ const THIRDS: [i32; 14] = [0, 0, 1, 1, -1, -1, 2, 2, -2, -2, 3, 3, -3, -3];
 /// Spot factor and vol direction (+1 up, -1 down, 0 unchanged) of 0-based scenario `s`.
 pub fn scenario(s: usize, price_scan: f64, extreme_move: f64) -> (f64, f64) {
     if s < 14 {
-        let vol = if s % 2 == 0 { 1.0 } else { -1.0 };
+        let vol = if s.is_multiple_of(2) { 1.0 } else { -1.0 };
         (1.0 + price_scan * f64::from(THIRDS[s]) / 3.0, vol)
     } else {
         let sign = if s == 14 { 1.0 } else { -1.0 };
@@ -39,7 +39,7 @@ pub fn label(s: usize) -> String {
     let t = THIRDS[s];
     let price =
         if t == 0 { "price 0".to_owned() } else { format!("price {}{}/3", if t > 0 { "+" } else { "-" }, t.abs()) };
-    format!("{price} vol {}", if s % 2 == 0 { "up" } else { "down" })
+    format!("{price} vol {}", if s.is_multiple_of(2) { "up" } else { "down" })
 }
 
 /// Everything the aggregation reads per contract (table order).
@@ -62,8 +62,11 @@ pub fn tier_of(tiers: &[f64], days: f64) -> u32 {
     tiers.iter().position(|&bound| days <= bound).unwrap_or(tiers.len().saturating_sub(1)) as u32
 }
 
-/// Published arrays by instrument row: `(loss, composite delta)`.
-fn supplied(table: &OwnedTable, valuation: &Valuation) -> Result<Vec<Option<([f64; N], f64)>>> {
+/// A published array: the losses and the composite delta.
+type Supplied = ([f64; N], f64);
+
+/// Published arrays by instrument row.
+fn supplied(table: &OwnedTable, valuation: &Valuation) -> Result<Vec<Option<Supplied>>> {
     let view = table.view("risk_arrays");
     let ids = view.required_strings("instrument_id")?;
     let mut columns = Vec::with_capacity(N);
@@ -147,8 +150,8 @@ pub fn build(model: &SpanModel, valuation: &mut Valuation) -> Result<SpanArrays>
     let set = scenario_set(model, valuation, &commodity_of);
     // Contracts revalued here: usable ones without a published array.
     let mut to_revalue = valuation.contracts.clone();
-    for c in 0..n {
-        if given[c].is_some() {
+    for (c, given) in given.iter().enumerate() {
+        if given.is_some() {
             to_revalue[c] = None;
             continue;
         }
@@ -168,7 +171,7 @@ pub fn build(model: &SpanModel, valuation: &mut Valuation) -> Result<SpanArrays>
         delivery: vec![false; n],
         option: vec![None; n],
     };
-    for c in 0..n {
+    for (c, published) in given.iter().enumerate() {
         let Some(contract) = valuation.contracts[c].clone() else { continue };
         let Some(cc) = commodity_of[contract.underlying as usize] else {
             // Only a contract with a supplied array gets here without a commodity.
@@ -181,7 +184,7 @@ pub fn build(model: &SpanModel, valuation: &mut Valuation) -> Result<SpanArrays>
             continue;
         };
         let commodity = &model.commodities[cc];
-        let (loss, delta) = match given[c] {
+        let (loss, delta) = match *published {
             Some(g) => g,
             None => {
                 let mut loss = [0.0; N];
