@@ -351,3 +351,39 @@ def test_scenario_matrix_is_the_loss_per_commodity() -> None:
     assert matrix.column("label").to_pylist()[12] == "price -3/3 vol up"
     assert max(matrix.column("total").to_pylist()) == pytest.approx(200.0)
     assert math.isclose(matrix.column("B").to_pylist()[14], -0.35 * 2 * 200.0)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_gross_margin_is_each_position_margined_alone(engine: str) -> None:
+    result = MARGIN[engine](positions(BOOK), instruments(), market(), SpanModel(PARAMS))
+    for row in result.accounts.to_pylist():
+        rows = [r for r in BOOK if r[0] == row["account_id"]]
+        alone = [
+            MARGIN[engine](positions([r]), instruments(), market(), SpanModel(PARAMS)).accounts.to_pylist()[0]
+            for r in rows
+        ]
+        assert row["gross_margin"] == pytest.approx(sum(a["initial_margin"] for a in alone), rel=1e-12)
+        assert row["netting_benefit"] == pytest.approx(row["gross_margin"] - row["initial_margin"])
+        assert row["initial_margin"] <= row["gross_margin"] + 1e-9
+
+
+def test_the_margin_command_takes_a_span_model_file(tmp_path: Path) -> None:
+    from pmargin.cli import main
+    from pmargin.io import read_table, write_table
+
+    args = []
+    for name, table in (
+        ("positions", positions(BOOK)),
+        ("instruments", instruments()),
+        ("underlyings", market().underlyings),
+        ("vols", market().vols),
+    ):
+        write_table(table, tmp_path / f"{name}.parquet")
+        args += [f"--{name}", str(tmp_path / f"{name}.parquet")]
+    (tmp_path / "params.json").write_text(__import__("json").dumps(PARAMS))
+    (tmp_path / "span.toml").write_text('type = "span"\nparams = "params.json"\n')
+    out = tmp_path / "out.parquet"
+    assert main(["margin", *args, "--as-of", AS_OF, "--config", str(tmp_path / "span.toml"), "--out", str(out)]) == 0
+    want = pmargin.margin(positions(BOOK), instruments(), market(), SpanModel(PARAMS)).accounts
+    assert read_table(out, "accounts").equals(want)
+    assert main(["margin", *args, "--as-of", AS_OF, "--config", str(tmp_path / "span.toml")]) == 0

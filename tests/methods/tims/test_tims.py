@@ -179,3 +179,15 @@ def test_by_class_group_table() -> None:
     ]
     assert rows[0]["worst_move"] == -0.08 and rows[1]["worst_move"] == 0.06
     assert rows[0]["product_group_requirement"] == pytest.approx(800.0)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_gross_margin_is_each_position_margined_alone(engine: str) -> None:
+    book = [("a", "SPX", 20), ("a", "NDX", -5), ("a", "XYZ-C", -3), ("a", "XYZ", 50), ("b", "XYZ-C", 2)]
+    result = MARGIN[engine](positions(book), instruments(), market(), tims(CLASSES))
+    for row in result.accounts.to_pylist():
+        alone = [
+            accounts([r], tims(CLASSES), engine)[r[0]]["maintenance_margin"] for r in book if r[0] == row["account_id"]
+        ]
+        assert row["gross_margin"] == pytest.approx(sum(alone), rel=1e-12)
+        assert row["initial_margin"] <= row["gross_margin"] + 1e-9

@@ -16,7 +16,8 @@
   delta moves ``n * ratio`` toward 0 (to 0 when it would cross);
 - total per commodity ``max(scan + intra + delivery - credit, short option minimum)``; account
   SPAN requirement the sum, initial the sum of ``initial_ratio * total``; maintenance margin
-  ``max(0, requirement - NOV)``, initial margin ``max(0, initial - NOV)``.
+  ``max(0, requirement - NOV)``, initial margin ``max(0, initial - NOV)``; gross margin the sum of
+  each netted position's initial margin alone (:func:`standalone`).
 
 Mirrors: rust/pmargin-core/src/methods/span/aggregate.rs
 """
@@ -56,6 +57,7 @@ class AccountOutcome:
     span_requirement: float
     initial_requirement: float
     net_option_value: float
+    gross: float
 
     @property
     def maintenance(self) -> float:
@@ -132,11 +134,27 @@ def inter_credits(model: SpanModel, outs: list[CommodityOutcome]) -> None:
             remaining[i] = _sign(remaining[i]) * left if left > 0.0 else 0.0
 
 
+def standalone(model: SpanModel, c: SpanContract, q: float) -> float:
+    """Initial margin of one netted position alone: its own commodity, one tier, no spread."""
+    commodity = model.commodities[c.commodity]
+    scan = 0.0
+    for x in c.loss:
+        scan = max(scan, q * x)
+    delivery = commodity.delivery_charge * abs(q * c.delta) if c.delivery else 0.0
+    som = nov = 0.0
+    if c.option_type is not None:
+        som = commodity.short_option_minimum * -q if q < 0 else 0.0
+        nov = q * c.value
+    return max(commodity.initial_ratio * max(scan + delivery, som) - nov, 0.0)
+
+
 def account(model: SpanModel, book: Book, contracts: dict[str, SpanContract]) -> AccountOutcome:
     accs: dict[int, dict[str, Any]] = {}
+    gross = 0.0
     for p in book.positions:
         c = contracts[p.instrument_id]
         q = p.quantity
+        gross += standalone(model, c, q)
         commodity = model.commodities[c.commodity]
         acc = accs.setdefault(
             c.commodity,
@@ -191,4 +209,4 @@ def account(model: SpanModel, book: Book, contracts: dict[str, SpanContract]) ->
         requirement += o.total
         initial += model.commodities[o.commodity].initial_ratio * o.total
         nov += o.net_option_value
-    return AccountOutcome(book.first_row, outs, requirement, initial, nov)
+    return AccountOutcome(book.first_row, outs, requirement, initial, nov, gross)

@@ -28,6 +28,8 @@ def accounts_table(outcomes: Sequence[AccountOutcome], ids: pa.ChunkedArray, mod
         "account_id": account_ids(ids, [o.first_row for o in outcomes]),
         "initial_margin": pa.array([o.initial for o in outcomes], F64),
         "maintenance_margin": pa.array([o.maintenance for o in outcomes], F64),
+        "gross_margin": pa.array([o.gross for o in outcomes], F64),
+        "netting_benefit": pa.array([o.gross - o.initial for o in outcomes], F64),
     }
     for column, name in PARTS:
         columns[column] = pa.array([o.sum(name) for o in outcomes], F64)
@@ -39,7 +41,10 @@ def accounts_table(outcomes: Sequence[AccountOutcome], ids: pa.ChunkedArray, mod
 
 def schema(ids: pa.ChunkedArray) -> pa.Schema:
     fields = [pa.field("account_id", account_ids(ids, []).type, nullable=False)]
-    fields += [pa.field(n, F64, nullable=False) for n in ("initial_margin", "maintenance_margin")]
+    fields += [
+        pa.field(n, F64, nullable=False)
+        for n in ("initial_margin", "maintenance_margin", "gross_margin", "netting_benefit")
+    ]
     fields += [pa.field(c, F64, nullable=False) for c, _ in PARTS]
     fields += [pa.field(n, F64, nullable=False) for n in ("span_requirement", "net_option_value")]
     fields.append(pa.field("parameter_set", pa.string(), nullable=False))

@@ -7,7 +7,8 @@
   risk ``max(0, max_k -that)``;
 - product group minimum: ``sum |q| * 0.375 * multiplier`` over its options, a long option's at most
   its value; requirement ``max(risk, minimum)``; account requirement the sum over product groups
-  (no offset across them); initial = maintenance.
+  (no offset across them); initial = maintenance; gross margin the sum of each netted position's
+  requirement alone (:func:`standalone`).
 
 Mirrors: rust/pmargin-core/src/methods/tims/aggregate.rs
 """
@@ -53,6 +54,7 @@ class AccountOutcome:
     classes: list[ClassOutcome]
     products: list[ProductOutcome]
     requirement: float
+    gross: float
 
 
 def point(k: int, down: float, up: float) -> float:
@@ -68,18 +70,35 @@ def worst(pnl: list[float]) -> tuple[float, int | None]:
     return loss, at
 
 
+def minimum_of(c: TimsContract, q: float) -> float:
+    """The minimum of ``|q|`` units (0 for non-options); a long option's at most its value."""
+    if c.minimum <= 0.0:
+        return 0.0
+    floor = min(c.minimum, max(c.value, 0.0)) if q > 0 else c.minimum
+    return abs(q) * floor
+
+
+def standalone(c: TimsContract, q: float) -> float:
+    """Requirement of one netted position alone: its worst loss, at least its minimum."""
+    loss = 0.0
+    for x in c.pnl:
+        loss = max(loss, -(q * x))
+    return max(loss, minimum_of(c, q))
+
+
 def account(model: TimsModel, book: Book, contracts: dict[str, TimsContract], products: list[str]) -> AccountOutcome:
     pnl: dict[int, list[float]] = {}
     minimum = [0.0] * len(products)
+    gross = 0.0
     for p in book.positions:
         c = contracts[p.instrument_id]
         q = p.quantity
+        gross += standalone(c, q)
         row = pnl.setdefault(c.class_group, [0.0] * N)
         for k in range(N):
             row[k] += q * c.pnl[k]
         if c.minimum > 0.0:
-            floor = min(c.minimum, max(c.value, 0.0)) if q > 0 else c.minimum
-            minimum[products.index(c.product_group)] += abs(q) * floor
+            minimum[products.index(c.product_group)] += minimum_of(c, q)
     classes = []
     for g in sorted(pnl):
         risk, at = worst(pnl[g])
@@ -106,4 +125,4 @@ def account(model: TimsModel, book: Book, contracts: dict[str, TimsContract], pr
     requirement = 0.0
     for o in outs:
         requirement += o.requirement
-    return AccountOutcome(book.first_row, classes, outs, requirement)
+    return AccountOutcome(book.first_row, classes, outs, requirement, gross)

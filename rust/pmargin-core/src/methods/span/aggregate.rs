@@ -40,6 +40,8 @@ pub struct AccountOutcome {
     pub span_requirement: f64,
     pub initial_requirement: f64,
     pub net_option_value: f64,
+    /// Sum of each netted position's initial margin alone ([`standalone`]).
+    pub gross: f64,
 }
 
 impl AccountOutcome {
@@ -116,12 +118,26 @@ pub fn aggregate_one(
     account(model, arrays, base_values, book, a)
 }
 
+/// Initial margin of one netted position alone: its own commodity, one tier, no spread.
+pub fn standalone(model: &SpanModel, arrays: &SpanArrays, base_values: &[f64], c: usize, q: f64) -> f64 {
+    let commodity = &model.commodities[arrays.commodity[c] as usize];
+    let scan = arrays.loss[c].iter().fold(0.0, |m: f64, &x| m.max(q * x));
+    let delivery = if arrays.delivery[c] { commodity.delivery_charge * (q * arrays.delta[c]).abs() } else { 0.0 };
+    let (som, nov) = match arrays.option[c] {
+        Some(_) => (if q < 0.0 { commodity.short_option_minimum * -q } else { 0.0 }, q * base_values[c]),
+        None => (0.0, 0.0),
+    };
+    (commodity.initial_ratio * (scan + delivery).max(som) - nov).max(0.0)
+}
+
 fn account(model: &SpanModel, arrays: &SpanArrays, base_values: &[f64], book: &Book, a: usize) -> AccountOutcome {
     let range = book.positions(a);
     let mut accs: Vec<Acc> = Vec::new();
+    let mut gross = 0.0;
     for k in range {
         let c = book.instrument[k] as usize;
         let q = book.quantity[k];
+        gross += standalone(model, arrays, base_values, c, q);
         let cc = arrays.commodity[c];
         let i = match accs.iter().position(|x| x.commodity == cc) {
             Some(i) => i,
@@ -193,7 +209,7 @@ fn account(model: &SpanModel, arrays: &SpanArrays, base_values: &[f64], book: &B
     let initial_requirement =
         outs.iter().fold(0.0, |acc, o| acc + model.commodities[o.commodity as usize].initial_ratio * o.total);
     let net_option_value = outs.iter().fold(0.0, |acc, o| acc + o.net_option_value);
-    AccountOutcome { commodities: outs, span_requirement, initial_requirement, net_option_value }
+    AccountOutcome { commodities: outs, span_requirement, initial_requirement, net_option_value, gross }
 }
 
 /// Weighted price risk of a commodity: its credit basis per unit of |net delta|.

@@ -31,6 +31,8 @@ pub struct AccountOutcome {
     pub classes: Vec<ClassOutcome>,
     pub products: Vec<ProductOutcome>,
     pub requirement: f64,
+    /// Sum of each netted position's requirement alone ([`standalone`]).
+    pub gross: f64,
 }
 
 /// Largest loss of a P&L vector (>= 0) and its first point.
@@ -46,13 +48,33 @@ pub fn worst(pnl: &[f64; N]) -> (f64, Option<u32>) {
     (loss, at)
 }
 
+/// The minimum of `|q|` units of option `c` (0 for other contracts); a long option's per-unit
+/// minimum is at most its value.
+fn minimum_of(method: &TimsMethod, c: u32, q: f64) -> f64 {
+    let per_unit = method.minimum[c as usize];
+    if per_unit <= 0.0 {
+        return 0.0;
+    }
+    let floor = if q > 0.0 { per_unit.min(method.value[c as usize].max(0.0)) } else { per_unit };
+    q.abs() * floor
+}
+
+/// Requirement of one netted position alone: its worst loss (one class group, whatever the
+/// offset), at least its minimum.
+pub fn standalone(method: &TimsMethod, c: u32, q: f64) -> f64 {
+    let loss = method.row(c).fold(0.0, |m: f64, x| m.max(-(q * x)));
+    loss.max(minimum_of(method, c, q))
+}
+
 pub fn account(method: &TimsMethod, book: &Book, a: usize) -> AccountOutcome {
     let model = &method.model;
     let mut classes: Vec<ClassOutcome> = Vec::new();
     let mut minimum = vec![0.0; model.product_groups.len()];
+    let mut gross = 0.0;
     for k in book.positions(a) {
         let c = book.instrument[k];
         let q = book.quantity[k];
+        gross += standalone(method, c, q);
         let g = method.class_of[c as usize];
         let i = match classes.iter().position(|x| x.class_group == g) {
             Some(i) => i,
@@ -64,11 +86,8 @@ pub fn account(method: &TimsMethod, book: &Book, a: usize) -> AccountOutcome {
         for (p, x) in classes[i].pnl.iter_mut().zip(method.row(c)) {
             *p += q * x;
         }
-        let per_unit = method.minimum[c as usize];
-        if per_unit > 0.0 {
-            // Long options: never more than their market value.
-            let floor = if q > 0.0 { per_unit.min(method.value[c as usize].max(0.0)) } else { per_unit };
-            minimum[model.class_groups[g as usize].product_group] += q.abs() * floor;
+        if method.minimum[c as usize] > 0.0 {
+            minimum[model.class_groups[g as usize].product_group] += minimum_of(method, c, q);
         }
     }
     classes.sort_by_key(|x| x.class_group);
@@ -100,7 +119,7 @@ pub fn account(method: &TimsMethod, book: &Book, a: usize) -> AccountOutcome {
         products.push(ProductOutcome { product_group: p as u32, risk, minimum: minimum[p], requirement });
     }
     let requirement = products.iter().fold(0.0, |acc, p| acc + p.requirement);
-    AccountOutcome { classes, products, requirement }
+    AccountOutcome { classes, products, requirement, gross }
 }
 
 pub fn aggregate(method: &TimsMethod, book: &Book) -> Vec<AccountOutcome> {
