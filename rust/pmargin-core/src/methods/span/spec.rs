@@ -251,3 +251,70 @@ pub fn parse(fields: &mut Fields<'_>) -> Result<SpanModel> {
     let risk_arrays = fields.optional_table("risk_arrays")?.cloned();
     Ok(SpanModel { parameter_set, credit_basis, vol_mode, commodities, inter, risk_arrays })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::methods::MethodSpec;
+    use crate::test_support::{float_list, map, str_list};
+
+    fn commodity(name: &str, underlyings: &[&str]) -> Value {
+        map(vec![
+            ("name", Value::Str(name.into())),
+            ("underlyings", str_list(underlyings)),
+            ("price_scan_range", Value::Float(0.1)),
+            ("tiers", float_list(&[30.0, 90.0])),
+            (
+                "intra_spreads",
+                Value::List(vec![map(vec![("tiers", float_list(&[1.0, 2.0])), ("charge", Value::Float(5.0))])]),
+            ),
+        ])
+    }
+
+    fn spec(commodities: Vec<Value>, inter: Vec<Value>) -> Value {
+        map(vec![
+            ("type", Value::Str("span".into())),
+            ("parameter_set", Value::Str("t@1#0".into())),
+            ("combined_commodities", Value::List(commodities)),
+            ("inter_spreads", Value::List(inter)),
+        ])
+    }
+
+    fn leg(name: &str, ratio: f64) -> Value {
+        map(vec![("commodity", Value::Str(name.into())), ("delta_ratio", Value::Float(ratio))])
+    }
+
+    fn error(value: &Value) -> String {
+        MethodSpec::from_value(value).err().expect("an invalid spec").to_string()
+    }
+
+    #[test]
+    fn parses_a_parameter_set() {
+        let inter =
+            map(vec![("credit_rate", Value::Float(0.5)), ("legs", Value::List(vec![leg("A", 2.0), leg("B", 1.0)]))]);
+        let value = spec(vec![commodity("A", &["X"]), commodity("B", &["Y", "Z"])], vec![inter]);
+        let Ok(MethodSpec::Span(model)) = MethodSpec::from_value(&value) else { panic!("a span spec") };
+        assert_eq!(model.credit_basis, CreditBasis::Scan);
+        assert_eq!(model.commodities[1].underlyings, ["Y", "Z"]);
+        assert_eq!(model.commodities[0].intra, [IntraSpread { tier_a: 0, tier_b: 1, charge: 5.0 }]);
+        assert_eq!(model.commodities[0].extreme_cover, 0.35);
+        assert_eq!(model.inter[0].legs[1], Leg { commodity: 1, delta_ratio: 1.0, side: -1.0 });
+    }
+
+    #[test]
+    fn bad_parameters_name_their_field() {
+        let twice = spec(vec![commodity("A", &["X"]), commodity("B", &["X"])], vec![]);
+        assert_eq!(
+            error(&twice),
+            "model.combined_commodities[1].underlyings: underlying 'X' is also in combined commodity 'A'"
+        );
+        let inter =
+            map(vec![("credit_rate", Value::Float(0.5)), ("legs", Value::List(vec![leg("A", 1.0), leg("Q", 1.0)]))]);
+        assert_eq!(
+            error(&spec(vec![commodity("A", &["X"])], vec![inter])),
+            "model.inter_spreads[0].legs[1].commodity: 'Q' is not a combined commodity of the set"
+        );
+        let one_sided = map(vec![("credit_rate", Value::Float(0.5)), ("legs", Value::List(vec![leg("A", 1.0)]))]);
+        assert!(error(&spec(vec![commodity("A", &["X"])], vec![one_sided])).starts_with("model.inter_spreads[0].legs:"));
+    }
+}

@@ -89,3 +89,41 @@ pub fn parse(fields: &mut Fields<'_>) -> Result<TimsModel> {
     }
     Ok(TimsModel { parameter_set, minimum_per_contract, class_groups, product_groups })
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::methods::MethodSpec;
+    use crate::spec::Value;
+    use crate::test_support::map;
+
+    fn class(underlying: &str, group: &str) -> Value {
+        map(vec![
+            ("underlying", Value::Str(underlying.into())),
+            ("down", Value::Float(0.08)),
+            ("up", Value::Float(0.06)),
+            ("product_group", Value::Str(group.into())),
+        ])
+    }
+
+    fn spec(classes: Vec<Value>) -> Value {
+        map(vec![
+            ("type", Value::Str("tims".into())),
+            ("parameter_set", Value::Str("t@1#0".into())),
+            (
+                "product_groups",
+                Value::List(vec![map(vec![("name", Value::Str("idx".into())), ("offset", Value::Float(0.9))])]),
+            ),
+            ("class_groups", Value::List(classes)),
+        ])
+    }
+
+    #[test]
+    fn parses_and_checks_groups() {
+        let Ok(MethodSpec::Tims(model)) = MethodSpec::from_value(&spec(vec![class("SPX", "idx")])) else {
+            panic!("a tims spec")
+        };
+        assert_eq!((model.minimum_per_contract, model.class_groups[0].product_group), (0.375, 0));
+        let err = MethodSpec::from_value(&spec(vec![class("SPX", "bonds")])).err().expect("unknown group");
+        assert_eq!(err.to_string(), "model.class_groups[0].product_group: 'bonds' is not in product_groups");
+    }
+}
