@@ -132,8 +132,8 @@ class TimsModel:
         """This model with the product classes of an instruments column ``product_class`` added
         (the mapping given to the model wins); an unknown class or one underlying with two
         classes is a named error. Without the column, the model itself."""
-        if "product_class" not in instruments.column_names:
-            return self
+        if "product_class" not in instruments.column_names or "underlying" not in instruments.column_names:
+            return self  # (a missing underlying column is the engines' named error)
         found: dict[str, str] = {}
         underlyings = instruments.column("underlying").to_pylist()
         for row, (u, cls) in enumerate(zip(underlyings, instruments.column("product_class").to_pylist(), strict=True)):

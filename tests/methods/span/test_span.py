@@ -387,3 +387,14 @@ def test_the_margin_command_takes_a_span_model_file(tmp_path: Path) -> None:
     want = pmargin.margin(positions(BOOK), instruments(), market(), SpanModel(PARAMS)).accounts
     assert read_table(out, "accounts").equals(want)
     assert main(["margin", *args, "--as-of", AS_OF, "--config", str(tmp_path / "span.toml")]) == 0
+
+
+def test_numbers_do_not_depend_on_row_order() -> None:
+    import random
+
+    rows = [*BOOK, ("a", "AC", 1), ("c", "A1", -2)]
+    base = requirements(rows)
+    for seed in range(3):
+        shuffled = rows[:]
+        random.Random(seed).shuffle(shuffled)
+        assert requirements(shuffled) == base

@@ -191,3 +191,21 @@ def test_gross_margin_is_each_position_margined_alone(engine: str) -> None:
         ]
         assert row["gross_margin"] == pytest.approx(sum(alone), rel=1e-12)
         assert row["initial_margin"] <= row["gross_margin"] + 1e-9
+
+
+def test_numbers_do_not_depend_on_row_order() -> None:
+    import random
+
+    book = [
+        ("a", "SPX", 20),
+        ("a", "NDX", -5),
+        ("a", "XYZ-C", -3),
+        ("a", "XYZ", 50),
+        ("b", "XYZ-C", 2),
+        ("a", "SPX", -1),
+    ]
+    base = accounts(book, tims(CLASSES))
+    for seed in range(3):
+        shuffled = book[:]
+        random.Random(seed).shuffle(shuffled)
+        assert accounts(shuffled, tims(CLASSES)) == base
