@@ -4,6 +4,7 @@
 //! then inter-commodity credits across the account's commodities in priority order.
 
 use rayon::prelude::*;
+use smallvec::SmallVec;
 
 use super::arrays::{SpanArrays, N};
 use super::spec::{CreditBasis, SpanModel};
@@ -61,7 +62,8 @@ impl AccountOutcome {
 struct Acc {
     commodity: u32,
     scenarios: [f64; N],
-    tiers: Vec<f64>,
+    /// Inline up to 8 tiers: no allocation per account for usual tier tables.
+    tiers: SmallVec<[f64; 8]>,
     net_delta: f64,
     delivery_delta: f64,
     short_calls: f64,
@@ -132,7 +134,7 @@ pub fn standalone(model: &SpanModel, arrays: &SpanArrays, base_values: &[f64], c
 
 fn account(model: &SpanModel, arrays: &SpanArrays, base_values: &[f64], book: &Book, a: usize) -> AccountOutcome {
     let range = book.positions(a);
-    let mut accs: Vec<Acc> = Vec::new();
+    let mut accs: SmallVec<[Acc; 2]> = SmallVec::new();
     let mut gross = 0.0;
     for k in range {
         let c = book.instrument[k] as usize;
@@ -146,7 +148,7 @@ fn account(model: &SpanModel, arrays: &SpanArrays, base_values: &[f64], book: &B
                 accs.push(Acc {
                     commodity: cc,
                     scenarios: [0.0; N],
-                    tiers: vec![0.0; n_tiers],
+                    tiers: SmallVec::from_elem(0.0, n_tiers),
                     net_delta: 0.0,
                     delivery_delta: 0.0,
                     short_calls: 0.0,
@@ -227,6 +229,9 @@ pub fn weighted_price_risk(basis: CreditBasis, o: &CommodityOutcome) -> f64 {
 /// Inter-commodity credits, spreads formed in the table's priority order from the remaining net
 /// deltas; each leg's commodity is credited rate x spreads x delta ratio x its weighted price risk.
 fn inter_credits(model: &SpanModel, outs: &mut [CommodityOutcome]) {
+    if outs.len() < 2 || model.inter.is_empty() {
+        return; // a spread needs two commodities
+    }
     let mut remaining: Vec<f64> = outs.iter().map(|o| o.net_delta).collect();
     let wpr: Vec<f64> = outs.iter().map(|o| weighted_price_risk(model.credit_basis, o)).collect();
     for spread in &model.inter {

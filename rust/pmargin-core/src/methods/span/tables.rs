@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use arrow_array::builder::{Int32Builder, StringBuilder};
+use arrow_array::builder::{Float64Builder, Int32Builder, StringBuilder};
 use arrow_array::{ArrayRef, Int32Array, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field};
 
@@ -18,40 +18,54 @@ fn parameter_set(model: &SpanModel, n: usize) -> ArrayRef {
     Arc::new(StringArray::from(vec![model.parameter_set.as_str(); n]))
 }
 
+/// Builders of `n` float columns filled in one pass over the outcomes (their structs are large:
+/// one pass reads each once).
+fn columns<T>(items: &[T], n: usize, values: impl Fn(&T, &mut [f64])) -> Vec<ArrayRef> {
+    let mut builders: Vec<Float64Builder> = (0..n).map(|_| Float64Builder::with_capacity(items.len())).collect();
+    let mut row = vec![0.0; n];
+    for item in items {
+        values(item, &mut row);
+        for (b, x) in builders.iter_mut().zip(&row) {
+            b.append_value(*x);
+        }
+    }
+    builders.into_iter().map(|mut b| Arc::new(b.finish()) as ArrayRef).collect()
+}
+
 pub fn accounts_batch(model: &SpanModel, account_ids: &ArrayRef, outcomes: &[AccountOutcome]) -> Result<RecordBatch> {
-    let part = |f: fn(&CommodityOutcome) -> f64| f64s(outcomes.iter().map(move |o| o.sum(f)));
-    batch(
-        vec![
-            account_field(account_ids),
-            f64_field("initial_margin", false),
-            f64_field("maintenance_margin", false),
-            f64_field("gross_margin", false),
-            f64_field("netting_benefit", false),
-            f64_field("scanning_risk", false),
-            f64_field("intra_charge", false),
-            f64_field("delivery_charge", false),
-            f64_field("inter_credit", false),
-            f64_field("short_option_minimum", false),
-            f64_field("span_requirement", false),
-            f64_field("net_option_value", false),
-            Field::new("parameter_set", DataType::Utf8, false),
-        ],
-        vec![
-            account_ids.clone(),
-            f64s(outcomes.iter().map(AccountOutcome::initial)),
-            f64s(outcomes.iter().map(AccountOutcome::maintenance)),
-            f64s(outcomes.iter().map(|o| o.gross)),
-            f64s(outcomes.iter().map(|o| o.gross - o.initial())),
-            part(|c| c.scan),
-            part(|c| c.intra),
-            part(|c| c.delivery),
-            part(|c| c.credit),
-            part(|c| c.short_option_minimum),
-            f64s(outcomes.iter().map(|o| o.span_requirement)),
-            f64s(outcomes.iter().map(|o| o.net_option_value)),
-            parameter_set(model, outcomes.len()),
-        ],
-    )
+    const NAMES: [&str; 11] = [
+        "initial_margin",
+        "maintenance_margin",
+        "gross_margin",
+        "netting_benefit",
+        "scanning_risk",
+        "intra_charge",
+        "delivery_charge",
+        "inter_credit",
+        "short_option_minimum",
+        "span_requirement",
+        "net_option_value",
+    ];
+    let values = columns(outcomes, NAMES.len(), |o, row| {
+        row[0] = o.initial();
+        row[1] = o.maintenance();
+        row[2] = o.gross;
+        row[3] = o.gross - o.initial();
+        row[4] = o.sum(|c| c.scan);
+        row[5] = o.sum(|c| c.intra);
+        row[6] = o.sum(|c| c.delivery);
+        row[7] = o.sum(|c| c.credit);
+        row[8] = o.sum(|c| c.short_option_minimum);
+        row[9] = o.span_requirement;
+        row[10] = o.net_option_value;
+    });
+    let mut fields = vec![account_field(account_ids)];
+    fields.extend(NAMES.iter().map(|n| f64_field(n, false)));
+    fields.push(Field::new("parameter_set", DataType::Utf8, false));
+    let mut arrays = vec![account_ids.clone()];
+    arrays.extend(values);
+    arrays.push(parameter_set(model, outcomes.len()));
+    batch(fields, arrays)
 }
 
 pub fn by_commodity_batch(
@@ -68,41 +82,46 @@ pub fn by_commodity_batch(
         names.append_value(&model.commodities[c.commodity as usize].name);
         active.append_option(c.active.map(|s| s as i32 + 1));
     }
-    let col = |f: fn(&CommodityOutcome) -> f64| f64s(rows.iter().map(move |r| f(r.1)));
-    batch(
-        vec![
-            account_field(account_ids),
-            Field::new("combined_commodity", DataType::Utf8, false),
-            f64_field("scanning_risk", false),
-            Field::new("active_scenario", DataType::Int32, true),
-            f64_field("time_risk", false),
-            f64_field("volatility_risk", false),
-            f64_field("price_risk", false),
-            f64_field("net_delta", false),
-            f64_field("intra_charge", false),
-            f64_field("delivery_charge", false),
-            f64_field("inter_credit", false),
-            f64_field("short_option_minimum", false),
-            f64_field("total", false),
-            f64_field("net_option_value", false),
-        ],
-        vec![
-            ids,
-            Arc::new(names.finish()),
-            col(|c| c.scan),
-            Arc::new(active.finish()),
-            col(|c| c.time_risk),
-            col(|c| c.volatility_risk),
-            col(|c| c.price_risk),
-            col(|c| c.net_delta),
-            col(|c| c.intra),
-            col(|c| c.delivery),
-            col(|c| c.credit),
-            col(|c| c.short_option_minimum),
-            col(|c| c.total),
-            col(|c| c.net_option_value),
-        ],
-    )
+    const NAMES: [&str; 11] = [
+        "scanning_risk",
+        "time_risk",
+        "volatility_risk",
+        "price_risk",
+        "net_delta",
+        "intra_charge",
+        "delivery_charge",
+        "inter_credit",
+        "short_option_minimum",
+        "total",
+        "net_option_value",
+    ];
+    let mut values = columns(&rows, NAMES.len(), |(_, c), row| {
+        row.copy_from_slice(&[
+            c.scan,
+            c.time_risk,
+            c.volatility_risk,
+            c.price_risk,
+            c.net_delta,
+            c.intra,
+            c.delivery,
+            c.credit,
+            c.short_option_minimum,
+            c.total,
+            c.net_option_value,
+        ]);
+    })
+    .into_iter();
+    let mut fields = vec![account_field(account_ids), Field::new("combined_commodity", DataType::Utf8, false)];
+    let mut arrays: Vec<ArrayRef> = vec![ids, Arc::new(names.finish())];
+    for (i, name) in NAMES.iter().enumerate() {
+        fields.push(f64_field(name, false));
+        arrays.push(values.next().expect("one column per name"));
+        if i == 0 {
+            fields.push(Field::new("active_scenario", DataType::Int32, true));
+            arrays.push(Arc::new(active.finish()));
+        }
+    }
+    batch(fields, arrays)
 }
 
 /// One account's loss per combined commodity under each scenario (1-based, SPAN order).

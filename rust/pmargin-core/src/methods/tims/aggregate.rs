@@ -3,6 +3,7 @@
 //! worst loss per product group floored at its options' minimum, summed over product groups.
 
 use rayon::prelude::*;
+use smallvec::SmallVec;
 
 use super::{TimsMethod, N};
 use crate::domain::book::Book;
@@ -62,14 +63,14 @@ fn minimum_of(method: &TimsMethod, c: u32, q: f64) -> f64 {
 /// Requirement of one netted position alone: its worst loss (one class group, whatever the
 /// offset), at least its minimum.
 pub fn standalone(method: &TimsMethod, c: u32, q: f64) -> f64 {
-    let loss = method.row(c).fold(0.0, |m: f64, x| m.max(-(q * x)));
+    let loss = method.row(c).iter().fold(0.0, |m: f64, x| m.max(-(q * x)));
     loss.max(minimum_of(method, c, q))
 }
 
 pub fn account(method: &TimsMethod, book: &Book, a: usize) -> AccountOutcome {
     let model = &method.model;
-    let mut classes: Vec<ClassOutcome> = Vec::new();
-    let mut minimum = vec![0.0; model.product_groups.len()];
+    let mut classes: Vec<ClassOutcome> = Vec::with_capacity(2);
+    let mut minimum: SmallVec<[f64; 4]> = SmallVec::from_elem(0.0, model.product_groups.len());
     let mut gross = 0.0;
     for k in book.positions(a) {
         let c = book.instrument[k];
@@ -83,7 +84,7 @@ pub fn account(method: &TimsMethod, book: &Book, a: usize) -> AccountOutcome {
                 classes.len() - 1
             }
         };
-        for (p, x) in classes[i].pnl.iter_mut().zip(method.row(c)) {
+        for (p, x) in classes[i].pnl.iter_mut().zip(method.row(c).iter()) {
             *p += q * x;
         }
         if method.minimum[c as usize] > 0.0 {
@@ -96,15 +97,14 @@ pub fn account(method: &TimsMethod, book: &Book, a: usize) -> AccountOutcome {
     }
     let mut products: Vec<ProductOutcome> = Vec::new();
     for (p, group) in model.product_groups.iter().enumerate() {
-        let members: Vec<&ClassOutcome> =
-            classes.iter().filter(|x| model.class_groups[x.class_group as usize].product_group == p).collect();
-        if members.is_empty() {
+        let members = || classes.iter().filter(|x| model.class_groups[x.class_group as usize].product_group == p);
+        if members().next().is_none() {
             continue;
         }
         let mut combined = [0.0; N];
         for (k, slot) in combined.iter_mut().enumerate() {
             let (mut losses, mut gains) = (0.0, 0.0);
-            for m in &members {
+            for m in members() {
                 let x = m.pnl[k];
                 if x < 0.0 {
                     losses += x;

@@ -43,6 +43,8 @@ pub fn point(k: usize, down: f64, up: f64) -> f64 {
 pub struct TimsMethod {
     pub model: TimsModel,
     risk: RiskArrays,
+    /// Each contract's P&L per unit at the ten points, contiguous (the risk arrays, copied).
+    pnl: Vec<[f64; N]>,
     /// Class group (index in `model.class_groups`) of each instrument.
     pub class_of: Vec<u32>,
     /// The per-contract minimum of each instrument per unit (0 for non-options), and its value.
@@ -106,7 +108,16 @@ impl MethodConfig for TimsModel {
             }
         }
         let value = valuation.base_values.clone();
-        Ok(Arc::new(TimsMethod { model: self, risk, class_of, minimum, value }))
+        let pnl = (0..n as u32)
+            .map(|c| {
+                let mut row = [0.0; N];
+                for (slot, x) in row.iter_mut().zip(risk.row(c)) {
+                    *slot = x;
+                }
+                row
+            })
+            .collect();
+        Ok(Arc::new(TimsMethod { model: self, risk, pnl, class_of, minimum, value }))
     }
 }
 
@@ -139,8 +150,8 @@ impl Method for TimsMethod {
 
 impl TimsMethod {
     /// P&L per unit of `contract` at each valuation point.
-    pub fn row(&self, contract: u32) -> impl Iterator<Item = f64> + '_ {
-        self.risk.row(contract)
+    pub fn row(&self, contract: u32) -> &[f64; N] {
+        &self.pnl[contract as usize]
     }
 }
 
