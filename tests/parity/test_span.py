@@ -4,6 +4,7 @@ spread tables, either credit basis, and published arrays for some instruments.""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import pyarrow as pa
@@ -203,3 +204,27 @@ def test_native_matches_reference_on_spread_books(
     native = outcome(lambda: pmargin.margin(positions, instruments, market, model))
     ref = outcome(lambda: reference.margin(positions, instruments, market, model))
     assert_same(native, ref, "span_requirement")
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@given(book=spread_books(), params=spread_params(), k=st.sampled_from([0.5, 2.0, 7.0]))
+def test_scaling_and_stand_alone_properties_on_spread_books(
+    book: tuple[pa.Table, pa.Table, pmargin.Market], params: dict[str, Any], k: float
+) -> None:
+    """Scaling every quantity by k scales every part by k; with intra charges no larger than the
+    cheapest outright (here: none), the requirement is never above the sum of the positions alone."""
+    positions, instruments, market = book
+    for c in params["combined_commodities"]:
+        for s in c["intra_spreads"]:
+            s["charge"] = 0.0
+    model = SpanModel(params)
+    base = pmargin.margin(positions, instruments, market, model).accounts
+    scaled_positions = positions.set_column(2, "quantity", pa.compute.multiply(positions.column("quantity"), k))
+    scaled = pmargin.margin(scaled_positions, instruments, market, model).accounts
+    for column in ("initial_margin", "maintenance_margin", "gross_margin", "scanning_risk", "inter_credit"):
+        for a, b in zip(base.column(column).to_pylist(), scaled.column(column).to_pylist(), strict=True):
+            assert math.isclose(b, k * a, rel_tol=1e-9, abs_tol=1e-9 * (1 + abs(k * a)))
+    for initial, gross in zip(
+        base.column("initial_margin").to_pylist(), base.column("gross_margin").to_pylist(), strict=True
+    ):
+        assert initial <= gross * (1 + 1e-12) + 1e-9

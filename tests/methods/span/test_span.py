@@ -398,3 +398,18 @@ def test_numbers_do_not_depend_on_row_order() -> None:
         shuffled = rows[:]
         random.Random(seed).shuffle(shuffled)
         assert requirements(shuffled) == base
+
+
+def test_an_intra_charge_above_the_outrights_breaks_subadditivity_by_design() -> None:
+    # The spread table is set independently of the scan ranges: a calendar charge above what the
+    # two legs cost outright makes the spread dearer than its legs alone (documented, docs/span.md).
+    dear = {
+        **PARAMS,
+        "combined_commodities": [
+            {**PARAMS["combined_commodities"][0], "intra_spreads": [{"tiers": [1, 2], "charge": 1e4}]},
+            PARAMS["combined_commodities"][1],
+        ],
+    }
+    result = pmargin.margin(positions([("a", "A1", 1), ("a", "A2", -1)]), instruments(), market(), SpanModel(dear))
+    row = result.accounts.to_pylist()[0]
+    assert row["initial_margin"] > row["gross_margin"] and row["netting_benefit"] < 0
