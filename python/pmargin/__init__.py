@@ -14,8 +14,9 @@ must match.
 from types import ModuleType
 from typing import TYPE_CHECKING
 
-from . import sample
+from . import presets, sample
 from .accounts import Trade, cascade, reconcile, status
+from .compare import compare
 from .correlation import Correlation
 from .engine import MarginEngine, greeks, margin, value
 from .errors import MarginComputationError, MarginConfigError, MarginError, MarginInputError
@@ -44,9 +45,11 @@ __all__ = [
     "MonteCarloModel",
     "Trade",
     "cascade",
+    "compare",
     "greeks",
     "load_model",
     "margin",
+    "presets",
     "reconcile",
     "reference",
     "sample",

@@ -109,6 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .accounts_cli import add_account_commands
 
     add_account_commands(sub, write_outputs, check_output_path)
+    add_compare_parser(sub)
     return parser
 
 
@@ -597,3 +598,76 @@ def _duration(seconds: float) -> str:
 
 def _rate(count: int, seconds: float) -> str:
     return f"{count / seconds:,.0f}" if seconds > 0 else "-"
+
+
+def add_compare_parser(sub: Any) -> None:
+    """``pmargin compare``: one book under several models, one row per account and model."""
+    compare = sub.add_parser("compare", help="margin one book under several models and mark the cheapest")
+    compare.add_argument(
+        "--positions", required=True, type=Path, metavar="P", help="account_id, instrument_id, quantity"
+    )
+    compare.add_argument("--instruments", required=True, type=Path, metavar="I", help="the instrument table")
+    compare.add_argument("--underlyings", required=True, type=Path, metavar="U", help="underlying, spot, rate")
+    compare.add_argument("--vols", type=Path, metavar="V", help="instrument_id, implied_vol (needed for options)")
+    compare.add_argument("--as-of", required=True, metavar="T", help="valuation time, ISO 8601 (UTC when no offset)")
+    compare.add_argument(
+        "--model",
+        action="append",
+        required=True,
+        metavar="NAME[=TOML]",
+        help="a model: NAME=model.toml (any type, e.g. span or tims), or 'grid' (the standard grid) or "
+        "'span' (the demo SPAN parameter set); repeat for each model",
+    )
+    compare.add_argument("--out", type=Path, metavar="FILE", help="write the comparison table here")
+    compare.set_defaults(command=run_compare)
+
+
+def run_compare(args: argparse.Namespace) -> int:
+    """Read the inputs, margin them under every model, write or print the comparison."""
+    from .compare import compare
+    from .errors import MarginConfigError
+    from .io import read_table
+    from .market import Market
+    from .models import GridModel, load_model
+    from .presets import span
+
+    models: dict[str, Any] = {}
+    for item in args.model:
+        name, _, path = item.partition("=")
+        if path:
+            models[name] = load_model(Path(path))
+        elif name in ("grid", "span"):
+            models[name] = GridModel() if name == "grid" else span()
+        else:
+            raise MarginConfigError(
+                f"{item!r}: give NAME=model.toml, or 'grid' or 'span'", table="compare", column="model"
+            )
+    if args.out is not None:
+        check_output_path(args.out)
+    positions = read_table(args.positions, "positions")
+    instruments = read_table(args.instruments, "instruments")
+    vols = read_table(args.vols, "vols") if args.vols is not None else None
+    market = Market(args.as_of, read_table(args.underlyings, "underlyings"), vols)
+    table = compare(positions, instruments, market, models)
+    if args.out is not None:
+        write_outputs([(args.out, table)])
+        return EXIT_OK
+    from rich.table import Table
+
+    console = _console()
+    summary = Table(title=f"Margin by model ({table.num_rows // len(models):,} accounts)")
+    for column in ("model", "type", "parameter set", "initial margin", "maintenance margin", "cheapest for"):
+        summary.add_column(column, justify="right" if "margin" in column or "cheapest" in column else "left")
+    rows = table.to_pydict()
+    for name, model in models.items():
+        picked = [i for i, m in enumerate(rows["model"]) if m == name]
+        summary.add_row(
+            name,
+            model.type,
+            (rows["parameter_set"][picked[0]] or "-") if picked else "-",
+            money(sum(rows["initial_margin"][i] for i in picked)),
+            money(sum(rows["maintenance_margin"][i] for i in picked)),
+            f"{sum(1 for i in picked if rows['cheapest'][i]):,} accounts",
+        )
+    console.print(summary)
+    return EXIT_OK

@@ -24,6 +24,10 @@ from .whatif import Trade, WhatIf, what_if
 
 
 def _native_engine(instruments: pa.Table, market: Market, model: Model, limits: Limits) -> _core.Engine:
+    # A model that reads instrument columns (TIMS: product_class) binds to the instruments first.
+    bind = getattr(model, "bind", None)
+    if callable(bind):
+        model = bind(instruments)
     return _core.Engine(
         instruments, market.underlyings, market.vols, market.as_of_ns, model.to_spec(), limits.to_spec()
     )

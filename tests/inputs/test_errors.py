@@ -243,7 +243,11 @@ def test_native_core_validates_the_model_too() -> None:
 @pytest.mark.parametrize(
     ("spec", "column", "reason"),
     [
-        ({"type": "span"}, "type", "unknown model type 'span'; expected one of: grid, historical, montecarlo"),
+        (
+            {"type": "prisma"},
+            "type",
+            "unknown model type 'prisma'; expected one of: grid, historical, montecarlo, span, tims",
+        ),
         ({"type": "grid", "price_shocks": "x"}, "price_shocks", "must be a list, got a string"),
         (
             {

@@ -8,6 +8,8 @@
 //! line in the [`methods!`] list below (its spec type and its `type` name).
 
 pub mod grid;
+pub mod span;
+pub mod tims;
 pub mod var;
 
 use std::sync::Arc;
@@ -107,6 +109,8 @@ methods! {
     Grid(grid::model::GridModel) = "grid",
     Historical(var::HistoricalSpec) = "historical",
     MonteCarlo(var::MonteCarloModel) = "montecarlo",
+    Span(span::spec::SpanModel) = "span",
+    Tims(tims::TimsModel) = "tims",
 }
 
 #[cfg(test)]
@@ -134,7 +138,7 @@ mod tests {
 
     #[test]
     fn parses_every_known_type() {
-        assert_eq!(MethodSpec::NAMES, ["grid", "historical", "montecarlo"]);
+        assert_eq!(MethodSpec::NAMES, ["grid", "historical", "montecarlo", "span", "tims"]);
         let grid = grid_spec(&[-0.1, 0.1], &[0.0], "sum", 0.8, None);
         assert!(matches!(MethodSpec::from_value(&grid), Ok(MethodSpec::Grid(m)) if m.mm_ratio == 0.8));
         let historical = historical_spec(moves(&[(0, "A", 0.01)]), None, "var", 0.5, 1.0);
@@ -146,10 +150,10 @@ mod tests {
 
     #[test]
     fn an_unknown_type_names_the_known_types() {
-        let spec = map(vec![("type", Value::Str("span".into()))]);
+        let spec = map(vec![("type", Value::Str("prisma".into()))]);
         assert_eq!(
             error(&spec),
-            "model.type: unknown model type 'span'; expected one of: grid, historical, montecarlo"
+            "model.type: unknown model type 'prisma'; expected one of: grid, historical, montecarlo, span, tims"
         );
         assert_eq!(error(&map(vec![])), "model.type: is required");
         assert_eq!(error(&map(vec![("type", Value::Int(1))])), "model.type: must be a string, got an integer");
