@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 /// Top-level modules, in data-flow order.
 const STAGES: &[&str] =
-    &["error", "input", "spec", "domain", "pricing", "scenarios", "valuation", "risk", "output", "methods", "engine"];
+    &["error", "input", "spec", "domain", "pricing", "scenarios", "valuation", "risk", "output", "sensitivity", "methods", "engine"];
 
 fn rank(stage: &str) -> Option<usize> {
     STAGES.iter().position(|s| *s == stage)

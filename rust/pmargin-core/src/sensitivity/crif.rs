@@ -1,0 +1,254 @@
+//! CRIF rows read, checked and grouped by account; each account's rows netted into SIMM risk
+//! factors (docs/simm.md, "Risk factors"). A row's factor is (product class, risk type, bucket,
+//! qualifier, tenor, sub-curve) with only the parts its risk type uses (equity and commodity delta
+//! ignore Label1). Netting is a correctly rounded sum, so row order never changes a number.
+
+use hashbrown::HashMap;
+use rayon::prelude::*;
+
+use crate::domain::exact_sum::exact_sum;
+use crate::error::{MarginError, Result};
+use crate::input::Table;
+use crate::sensitivity::params::{risk_type, SimmParams, CM, EQ, FX, IR, PRODUCT_CLASSES, RISK_TYPE_NAMES};
+
+const TABLE: &str = "crif";
+
+/// One CRIF row, decoded.
+#[derive(Clone, Copy)]
+pub struct Row<'a> {
+    pub product_class: u8,
+    pub risk_class: u8,
+    pub vol: bool,
+    /// Equity / commodity bucket index; 0 for IR and FX.
+    pub bucket: u8,
+    pub qualifier: &'a str,
+    /// Tenor index, -1 when the risk type has none.
+    pub tenor: i8,
+    pub label2: &'a str,
+    /// FX delta to the calculation currency: read, but not a risk.
+    pub skip: bool,
+}
+
+impl<'a> Row<'a> {
+    pub fn key(&self) -> (u8, u8, bool, u8, &'a str, i8, &'a str) {
+        (self.product_class, self.risk_class, self.vol, self.bucket, self.qualifier, self.tenor, self.label2)
+    }
+}
+
+/// One netted risk factor of one account.
+pub struct Factor<'a> {
+    pub row: Row<'a>,
+    /// Input rows of the factor, ascending.
+    pub rows: Vec<u32>,
+    pub amount: f64,
+}
+
+/// The CRIF decoded: rows, amounts, and the rows of each account (accounts sorted by id).
+pub struct Crif<'a> {
+    pub rows: Vec<Row<'a>>,
+    pub amounts: Vec<f64>,
+    pub accounts: Vec<&'a str>,
+    /// Rows of account i: `order[offsets[i]..offsets[i + 1]]`, ascending.
+    pub offsets: Vec<usize>,
+    pub order: Vec<u32>,
+}
+
+fn fail(column: &str, row: usize, reason: String) -> MarginError {
+    MarginError::cell(TABLE, column, row, reason)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn decode<'a>(
+    p: &SimmParams,
+    r: usize,
+    pc: Option<&'a str>,
+    rt: Option<&'a str>,
+    q: Option<&'a str>,
+    b: Option<&'a str>,
+    l1: Option<&'a str>,
+    l2: Option<&'a str>,
+    amount: Option<f64>,
+) -> Result<Row<'a>> {
+    let pc_name = pc.unwrap_or("");
+    let Some(product_class) = PRODUCT_CLASSES.iter().position(|c| *c == pc_name) else {
+        let shown = pc.map_or_else(|| "None".to_owned(), |s| format!("'{s}'"));
+        return Err(fail(
+            "ProductClass",
+            r,
+            format!("unknown product class {shown} (expected one of {})", PRODUCT_CLASSES.join(", ")),
+        ));
+    };
+    let Some((rc, vol)) = rt.and_then(risk_type) else {
+        let shown = rt.map_or_else(|| "None".to_owned(), |s| format!("'{s}'"));
+        return Err(fail("RiskType", r, format!("risk type {shown} is not supported (pmargin computes {RISK_TYPE_NAMES})")));
+    };
+    let q = q.unwrap_or("");
+    if q.is_empty() {
+        return Err(fail("Qualifier", r, "qualifier is empty".into()));
+    }
+    match amount {
+        Some(a) if a.is_finite() => {}
+        Some(a) => return Err(fail(&p.amount_column, r, format!("amount must be a finite number, got {}", py_float(a)))),
+        None => return Err(fail(&p.amount_column, r, "amount must be a finite number, got None".into())),
+    }
+    let l1 = l1.unwrap_or("");
+    let l2 = l2.unwrap_or("");
+    let b = b.unwrap_or("");
+    let mut tenor = -1i8;
+    let mut label2 = "";
+    let mut bucket = 0u8;
+    let tenors = &p.ir.tenors;
+    if vol || rc == IR {
+        match tenors.iter().position(|t| t == l1) {
+            Some(t) => tenor = t as i8,
+            None => {
+                return Err(fail("Label1", r, format!("tenor '{l1}' is not a SIMM tenor ({})", tenors.join(", "))));
+            }
+        }
+    }
+    if rc == IR && !vol {
+        if !p.ir.sub_curves.iter().any(|s| s == l2) {
+            return Err(fail(
+                "Label2",
+                r,
+                format!("sub-curve '{l2}' is not a SIMM sub-curve ({})", p.ir.sub_curves.join(", ")),
+            ));
+        }
+        label2 = l2;
+    }
+    if rc == IR && q.chars().count() != 3 {
+        return Err(fail("Qualifier", r, format!("interest rate qualifier '{q}' must be a currency code")));
+    }
+    if rc == FX && q.chars().count() != if vol { 6 } else { 3 } {
+        let what = if vol { "a currency pair (6 letters)" } else { "a currency code" };
+        return Err(fail("Qualifier", r, format!("FX qualifier '{q}' must be {what}")));
+    }
+    if rc == EQ || rc == CM {
+        match p.bucketed(rc).bucket_index(b) {
+            Some(i) => bucket = i as u8,
+            None => {
+                let what = if rc == EQ { "equity" } else { "commodity" };
+                return Err(fail("Bucket", r, format!("{what} bucket '{b}' is not a SIMM bucket")));
+            }
+        }
+    }
+    let skip = rc == FX && !vol && q == p.calculation_currency;
+    Ok(Row { product_class: product_class as u8, risk_class: rc as u8, vol, bucket, qualifier: q, tenor, label2, skip })
+}
+
+/// Python's `repr` of a non-finite float, so both engines word the error alike.
+fn py_float(a: f64) -> &'static str {
+    if a.is_nan() {
+        "nan"
+    } else if a > 0.0 {
+        "inf"
+    } else {
+        "-inf"
+    }
+}
+
+fn optional_strings<'a>(table: &Table<'a>, column: &str, n: usize) -> Result<Vec<Option<&'a str>>> {
+    if table.has_column(column) {
+        table.strings(column)
+    } else {
+        Ok(vec![None; n])
+    }
+}
+
+/// Read and check every row (the first bad row is reported), then group rows by account.
+pub fn read_crif<'a>(table: &Table<'a>, p: &SimmParams) -> Result<Crif<'a>> {
+    let n = table.num_rows();
+    let accounts = optional_strings(table, &p.account_column, n)?;
+    let pcs = table.strings("ProductClass")?;
+    let rts = table.strings("RiskType")?;
+    let quals = table.strings("Qualifier")?;
+    let buckets = optional_strings(table, "Bucket", n)?;
+    let l1s = optional_strings(table, "Label1", n)?;
+    let l2s = optional_strings(table, "Label2", n)?;
+    let amounts = table.numbers(&p.amount_column)?;
+    let has_accounts = table.has_column(&p.account_column);
+    const CHUNK: usize = 1 << 14;
+    let decoded: Vec<Result<Vec<Row<'a>>>> = (0..n.div_ceil(CHUNK))
+        .into_par_iter()
+        .map(|c| {
+            let mut out = Vec::with_capacity(CHUNK);
+            for r in c * CHUNK..((c + 1) * CHUNK).min(n) {
+                if has_accounts && accounts[r].is_none() {
+                    return Err(fail(&p.account_column, r, "account is null".into()));
+                }
+                out.push(decode(p, r, pcs[r], rts[r], quals[r], buckets[r], l1s[r], l2s[r], amounts[r])?);
+            }
+            Ok(out)
+        })
+        .collect();
+    let mut rows = Vec::with_capacity(n);
+    for chunk in decoded {
+        rows.extend(chunk?); // chunks in row order: the first error is the first bad row
+    }
+    let amounts: Vec<f64> = amounts.iter().map(|a| a.unwrap_or(0.0)).collect();
+    // Account numbers in first-seen order (consecutive rows of one account skip the hash).
+    let mut ids: HashMap<&'a str, u32> = HashMap::new();
+    let mut names: Vec<&'a str> = Vec::new();
+    let mut of_row = Vec::with_capacity(n);
+    let mut last: Option<(&str, u32)> = None;
+    for account in &accounts {
+        let a = account.unwrap_or("");
+        let id = match last {
+            Some((name, id)) if name == a => id,
+            _ => {
+                let next = names.len() as u32;
+                let id = *ids.entry(a).or_insert(next);
+                if id == next {
+                    names.push(a);
+                }
+                id
+            }
+        };
+        last = Some((a, id));
+        of_row.push(id);
+    }
+    // Accounts sorted by id; rows counted into place.
+    let mut sorted: Vec<u32> = (0..names.len() as u32).collect();
+    sorted.par_sort_unstable_by(|a, b| names[*a as usize].cmp(names[*b as usize]));
+    let mut rank = vec![0u32; names.len()];
+    for (i, a) in sorted.iter().enumerate() {
+        rank[*a as usize] = i as u32;
+    }
+    let mut offsets = vec![0usize; names.len() + 1];
+    for id in &of_row {
+        offsets[rank[*id as usize] as usize + 1] += 1;
+    }
+    for i in 0..names.len() {
+        offsets[i + 1] += offsets[i];
+    }
+    let mut fill = offsets.clone();
+    let mut order = vec![0u32; n];
+    for (r, id) in of_row.iter().enumerate() {
+        let a = rank[*id as usize] as usize;
+        order[fill[a]] = r as u32;
+        fill[a] += 1;
+    }
+    let accounts = sorted.iter().map(|a| names[*a as usize]).collect();
+    Ok(Crif { rows, amounts, accounts, offsets, order })
+}
+
+/// The netted factors of one account's rows, sorted by factor key.
+pub fn factors<'a>(crif: &Crif<'a>, rows: &[u32]) -> Vec<Factor<'a>> {
+    let mut keyed: Vec<u32> = rows.iter().copied().filter(|r| !crif.rows[*r as usize].skip).collect();
+    keyed.sort_by(|a, b| crif.rows[*a as usize].key().cmp(&crif.rows[*b as usize].key()).then(a.cmp(b)));
+    let mut out: Vec<Factor<'a>> = Vec::new();
+    let mut values: Vec<f64> = Vec::new();
+    for r in keyed {
+        let row = crif.rows[r as usize];
+        match out.last_mut() {
+            Some(f) if f.row.key() == row.key() => f.rows.push(r),
+            _ => out.push(Factor { row, rows: vec![r], amount: 0.0 }),
+        }
+    }
+    for f in &mut out {
+        values.clear();
+        values.extend(f.rows.iter().map(|r| crif.amounts[*r as usize]));
+        f.amount = exact_sum(&values);
+    }
+    out
+}
