@@ -14,14 +14,16 @@ must match.
 from types import ModuleType
 from typing import TYPE_CHECKING
 
-from . import sample
+from . import presets, sample
 from .correlation import Correlation
 from .engine import MarginEngine, greeks, margin, value
 from .errors import MarginComputationError, MarginConfigError, MarginError, MarginInputError
 from .limits import Limits
 from .market import Market
 from .models import VOL_FLOOR, GridModel, HistoricalModel, MonteCarloModel, load_model
+from .portfolio_risk import Covariance, PortfolioRiskResult, portfolio_risk, what_if_variance
 from .result import GreeksResult, MarginResult
+from .simm import SensitivityModel, SimmResult
 
 if TYPE_CHECKING:
     from . import reference
@@ -29,6 +31,7 @@ if TYPE_CHECKING:
 __all__ = [
     "VOL_FLOOR",
     "Correlation",
+    "Covariance",
     "GreeksResult",
     "GridModel",
     "HistoricalModel",
@@ -41,12 +44,18 @@ __all__ = [
     "MarginResult",
     "Market",
     "MonteCarloModel",
+    "PortfolioRiskResult",
+    "SensitivityModel",
+    "SimmResult",
     "greeks",
     "load_model",
     "margin",
+    "portfolio_risk",
+    "presets",
     "reference",
     "sample",
     "value",
+    "what_if_variance",
 ]
 
 

@@ -134,15 +134,15 @@ def _exposure_rows(
     return accounts, ids, unds, cd, dg
 
 
-def _indices(
-    accounts: Sequence[str], unds: Sequence[str], cov: Covariance
-) -> tuple[list[str], list[int], list[int]]:
+def _indices(accounts: Sequence[str], unds: Sequence[str], cov: Covariance) -> tuple[list[str], list[int], list[int]]:
     names = sorted(set(accounts))
     a_idx = {a: i for i, a in enumerate(names)}
     u_idx = {u: i for i, u in enumerate(cov.names)}
     for row, u in enumerate(unds):
         if u not in u_idx:
-            raise MarginInputError(f"underlying {u!r} has no covariance", table="positions", column="underlying", row=row)
+            raise MarginInputError(
+                f"underlying {u!r} has no covariance", table="positions", column="underlying", row=row
+            )
     return names, [a_idx[a] for a in accounts], [u_idx[u] for u in unds]
 
 

@@ -170,7 +170,11 @@ def normalise_crif(table: pa.Table, account_column: str) -> pa.Table:
             i = table.column_names.index(name)
             col = table.column(i)
             if not pa.types.is_string(col.type):
-                if pa.types.is_large_string(col.type) or pa.types.is_string_view(col.type) or pa.types.is_dictionary(col.type):
+                if (
+                    pa.types.is_large_string(col.type)
+                    or pa.types.is_string_view(col.type)
+                    or pa.types.is_dictionary(col.type)
+                ):
                     col = col.cast(pa.string())
                 elif pa.types.is_null(col.type):
                     col = pa.chunked_array([pa.nulls(len(col), pa.string())])

@@ -43,5 +43,9 @@ def simm(
     """The ISDA SIMM model at ``version`` with its published parameters."""
     params = _load(str(version), int(mpor_days))
     return SensitivityModel(
-        params, name="ISDA SIMM", version=f"{version}/{mpor_days}d", calculation_currency=calculation_currency, side=side
+        params,
+        name="ISDA SIMM",
+        version=f"{version}/{mpor_days}d",
+        calculation_currency=calculation_currency,
+        side=side,
     )

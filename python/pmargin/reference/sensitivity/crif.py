@@ -60,7 +60,9 @@ def _column(table: pa.Table, name: str, required: bool) -> list[Any] | None:
     return col.to_pylist()
 
 
-def read_crif(table: pa.Table, account_column: str, amount_column: str, p: SimmParams) -> dict[str, dict[tuple, Factor]]:
+def read_crif(
+    table: pa.Table, account_column: str, amount_column: str, p: SimmParams
+) -> dict[str, dict[tuple, Factor]]:
     """Account -> risk factor key -> netted factor (rows in input order)."""
     n = table.num_rows
     accounts = _column(table, account_column, False)
@@ -82,12 +84,12 @@ def read_crif(table: pa.Table, account_column: str, amount_column: str, p: SimmP
             raise _fail(account_column, r, "account must be a string")
         pc = pcs[r]
         if pc not in PRODUCT_CLASSES:
-            raise _fail("ProductClass", r, f"unknown product class {pc!r} (expected one of {', '.join(PRODUCT_CLASSES)})")
+            raise _fail(
+                "ProductClass", r, f"unknown product class {pc!r} (expected one of {', '.join(PRODUCT_CLASSES)})"
+            )
         rt = rts[r]
         if rt not in RISK_TYPES:
-            raise _fail(
-                "RiskType", r, f"risk type {rt!r} is not supported (pmargin computes {', '.join(RISK_TYPES)})"
-            )
+            raise _fail("RiskType", r, f"risk type {rt!r} is not supported (pmargin computes {', '.join(RISK_TYPES)})")
         rc_name, vol = RISK_TYPES[rt]
         rc = RISK_CLASSES.index(rc_name)
         q = quals[r]

@@ -46,8 +46,8 @@ def within(ws: list[float], members: list[int], rho: Callable[[int, int], float]
     lin = []
     for k in members:
         acc = 0.0
-        for l in members:
-            acc += rho(k, l) * ws[l]
+        for j in members:
+            acc += rho(k, j) * ws[j]
         lin.append(acc)
         q += ws[k] * acc
     big_k = math.sqrt(max(q, 0.0))
@@ -164,8 +164,8 @@ def _ir(p: SimmParams, g: _Group, mt: int, sign: float) -> Term:
             coef[k] = rw * cr
     ws = [coef[k] * g.s[k] for k in range(n)]
 
-    def rho(k: int, l: int) -> float:
-        fk, fl = g.factors[k], g.factors[l]
+    def rho(k: int, j: int) -> float:
+        fk, fl = g.factors[k], g.factors[j]
         r = ir.tenor_corr[fk.tenor][fl.tenor]
         if mt == DELTA and fk.label2 != fl.label2:
             r *= ir.sub_curve_corr
@@ -178,8 +178,21 @@ def _ir(p: SimmParams, g: _Group, mt: int, sign: float) -> Term:
 
     nonres = list(range(len(labels)))
     abs_groups = [[k] for k in range(n)]
-    return _aggregate(p, g, mt, ws, coef, labels, members, nonres, None, rho, gamma, abs_groups,
-                      1.0 / (ir.hvr * ir.hvr) if mt == CURVATURE else 1.0)
+    return _aggregate(
+        p,
+        g,
+        mt,
+        ws,
+        coef,
+        labels,
+        members,
+        nonres,
+        None,
+        rho,
+        gamma,
+        abs_groups,
+        1.0 / (ir.hvr * ir.hvr) if mt == CURVATURE else 1.0,
+    )
 
 
 def _fx(p: SimmParams, g: _Group, mt: int, sign: float) -> Term:
@@ -209,9 +222,9 @@ def _fx(p: SimmParams, g: _Group, mt: int, sign: float) -> Term:
     ws = [coef[k] * g.s[k] for k in range(n)]
     corr = fx.corr_high if calc == 1 else fx.corr_regular
 
-    def rho(k: int, l: int) -> float:
-        fk, fl = g.factors[k], g.factors[l]
-        if k == l:
+    def rho(k: int, j: int) -> float:
+        fk, fl = g.factors[k], g.factors[j]
+        if k == j:
             return 1.0
         if mt == DELTA:
             r = corr[_fx_group(p, fk.qualifier)][_fx_group(p, fl.qualifier)]
@@ -219,7 +232,7 @@ def _fx(p: SimmParams, g: _Group, mt: int, sign: float) -> Term:
             r = 1.0 if fk.qualifier == fl.qualifier else fx.vega_corr
         if mt == CURVATURE:
             return r * r
-        return r * min(cr[k], cr[l]) / max(cr[k], cr[l])
+        return r * min(cr[k], cr[j]) / max(cr[k], cr[j])
 
     return _aggregate(p, g, mt, ws, coef, [""], [list(range(n))], [0], None, rho, lambda b, c: 0.0, qmembers, 1.0)
 
@@ -248,15 +261,12 @@ def _bucketed(p: SimmParams, bp: BucketedParams, g: _Group, mt: int, sign: float
                 coef[k] = 0.0 if bp.curvature_zero[b] else bp.curvature_weights[g.factors[k].tenor] * sigma * sign
     ws = [coef[k] * g.s[k] for k in range(n)]
 
-    def rho(k: int, l: int) -> float:
-        fk, fl = g.factors[k], g.factors[l]
-        if fk.qualifier == fl.qualifier:
-            r = 1.0
-        else:
-            r = bp.intra[fk.bucket]
+    def rho(k: int, j: int) -> float:
+        fk, fl = g.factors[k], g.factors[j]
+        r = 1.0 if fk.qualifier == fl.qualifier else bp.intra[fk.bucket]
         if mt == CURVATURE:
             return r * r
-        return r * min(cr[k], cr[l]) / max(cr[k], cr[l])
+        return r * min(cr[k], cr[j]) / max(cr[k], cr[j])
 
     nonres = [i for i, b in enumerate(labels) if not bp.is_residual(b)]
     res = next((i for i, b in enumerate(labels) if bp.is_residual(b)), None)
@@ -421,12 +431,18 @@ def simm_tables(crif: TableLike, spec: Mapping[str, Any]) -> dict[str, pa.Table]
     """The SIMM tables of every account of ``crif`` (accounts sorted by id), as the core builds them."""
     p = read_params(spec)
     table = to_table(crif, "crif")
-    by_account = read_crif(table, str(spec.get("account_column", "Portfolio")), str(spec.get("amount_column", "AmountUSD")), p)
+    by_account = read_crif(
+        table, str(spec.get("account_column", "Portfolio")), str(spec.get("amount_column", "AmountUSD")), p
+    )
     accounts = sorted(by_account)
     acc_rows: dict[str, list[Any]] = {"account": [], "simm": []}
     pc_rows: dict[str, list[Any]] = {"account": [], "product_class": [], "simm": []}
-    rc_rows: dict[str, list[Any]] = {k: [] for k in ("account", "product_class", "risk_class", "delta", "vega", "curvature", "margin")}
-    b_rows: dict[str, list[Any]] = {k: [] for k in ("account", "product_class", "risk_class", "margin_type", "bucket", "k", "ws_sum")}
+    rc_rows: dict[str, list[Any]] = {
+        k: [] for k in ("account", "product_class", "risk_class", "delta", "vega", "curvature", "margin")
+    }
+    b_rows: dict[str, list[Any]] = {
+        k: [] for k in ("account", "product_class", "risk_class", "margin_type", "bucket", "k", "ws_sum")
+    }
     contrib = [0.0] * table.num_rows
     for a in accounts:
         res = account_simm(p, by_account[a])
