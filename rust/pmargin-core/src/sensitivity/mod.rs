@@ -22,13 +22,27 @@ pub use tables::SimmTables;
 pub fn simm(crif_table: &Table<'_>, spec: &Value) -> Result<SimmTables> {
     let p = SimmParams::from_value(spec)?;
     let crif = crif::read_crif(crif_table, &p)?;
-    let results: Vec<simm::AccountSimm> = (0..crif.accounts.len())
+    // Each account writes its rows' contributions into its own slice (rows in account order).
+    let mut by_position = vec![0.0; crif.order.len()];
+    let mut slices: Vec<&mut [f64]> = Vec::with_capacity(crif.accounts.len());
+    let mut rest = by_position.as_mut_slice();
+    for a in 0..crif.accounts.len() {
+        let (head, tail) = rest.split_at_mut(crif.offsets[a + 1] - crif.offsets[a]);
+        slices.push(head);
+        rest = tail;
+    }
+    let results: Vec<simm::AccountSimm<'_>> = slices
         .into_par_iter()
-        .map(|a| {
+        .enumerate()
+        .map(|(a, out)| {
             let rows = &crif.order[crif.offsets[a]..crif.offsets[a + 1]];
             let factors = crif::factors(&crif, rows);
-            simm::account_simm(&p, &factors, &crif.amounts)
+            simm::account_simm(&p, &factors, &crif.amounts, rows, out)
         })
         .collect();
-    tables::build(&crif, results)
+    let mut contributions = vec![0.0; crif.order.len()];
+    for (i, r) in crif.order.iter().enumerate() {
+        contributions[*r as usize] = by_position[i];
+    }
+    tables::build(&crif, results, contributions)
 }

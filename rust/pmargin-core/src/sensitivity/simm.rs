@@ -17,10 +17,10 @@ pub const VEGA: usize = 1;
 pub const CURVATURE: usize = 2;
 
 /// One margin type of one risk class.
-pub struct Term {
+pub struct Term<'a> {
     pub value: f64,
     /// (bucket label, K_b, sum of WS_b)
-    pub buckets: Vec<(String, f64, f64)>,
+    pub buckets: Vec<(&'a str, f64, f64)>,
     /// dValue / dWS_k per factor.
     pub grad: Vec<f64>,
     /// WS_k = coef_k * s_k.
@@ -150,7 +150,7 @@ fn ir_threshold(p: &SimmParams, ccy: &str, vega: bool) -> f64 {
     map.get(g).copied().unwrap_or(f64::INFINITY) * p.unit
 }
 
-fn ir(p: &SimmParams, f: &[&Factor<'_>], s: &[f64], mt: usize, sign: f64) -> Term {
+fn ir<'a>(p: &'a SimmParams, f: &[&Factor<'a>], s: &[f64], mt: usize, sign: f64) -> Term<'a> {
     let ir = &p.ir;
     let n = f.len();
     let (labels, members) = runs(n, |k| f[k].row.qualifier);
@@ -197,14 +197,14 @@ fn ir(p: &SimmParams, f: &[&Factor<'_>], s: &[f64], mt: usize, sign: f64) -> Ter
             ir.inter_currency_corr * cr[b].min(cr[c]) / cr[b].max(cr[c])
         }
     };
-    let names: Vec<String> = labels.iter().map(|l| (*l).to_owned()).collect();
+    let names: Vec<&'a str> = labels.clone();
     let nonres: Vec<usize> = (0..labels.len()).collect();
     let abs_groups: Vec<Vec<usize>> = (0..n).map(|k| vec![k]).collect();
     let scale = if mt == CURVATURE { 1.0 / (ir.hvr * ir.hvr) } else { 1.0 };
     aggregate(p, mt, &ws, coef, names, &members, &nonres, None, &rho, &gamma, &abs_groups, scale)
 }
 
-fn fx(p: &SimmParams, f: &[&Factor<'_>], s: &[f64], mt: usize, sign: f64) -> Term {
+fn fx<'a>(p: &'a SimmParams, f: &[&Factor<'a>], s: &[f64], mt: usize, sign: f64) -> Term<'a> {
     let fxp = &p.fx;
     let n = f.len();
     let mut coef = vec![0.0; n];
@@ -262,10 +262,17 @@ fn fx(p: &SimmParams, f: &[&Factor<'_>], s: &[f64], mt: usize, sign: f64) -> Ter
     };
     let gamma = |_: usize, _: usize| 0.0;
     let all: Vec<Vec<usize>> = vec![(0..n).collect()];
-    aggregate(p, mt, &ws, coef, vec![String::new()], &all, &[0], None, &rho, &gamma, &qmembers, 1.0)
+    aggregate(p, mt, &ws, coef, vec![""], &all, &[0], None, &rho, &gamma, &qmembers, 1.0)
 }
 
-fn bucketed(p: &SimmParams, bp: &BucketedParams, f: &[&Factor<'_>], s: &[f64], mt: usize, sign: f64) -> Term {
+fn bucketed<'a>(
+    p: &'a SimmParams,
+    bp: &'a BucketedParams,
+    f: &[&Factor<'a>],
+    s: &[f64],
+    mt: usize,
+    sign: f64,
+) -> Term<'a> {
     let n = f.len();
     let mut coef = vec![0.0; n];
     let mut cr = vec![1.0; n];
@@ -318,17 +325,17 @@ fn bucketed(p: &SimmParams, bp: &BucketedParams, f: &[&Factor<'_>], s: &[f64], m
             r
         }
     };
-    let names: Vec<String> = labels.iter().map(|b| bp.name(*b).to_owned()).collect();
+    let names: Vec<&'a str> = labels.iter().map(|b| bp.name(*b)).collect();
     aggregate(p, mt, &ws, coef, names, &members, &nonres, res, &rho, &gamma, &qmembers, 1.0)
 }
 
 #[allow(clippy::too_many_arguments)]
-fn aggregate(
+fn aggregate<'a>(
     p: &SimmParams,
     mt: usize,
     ws: &[f64],
     coef: Vec<f64>,
-    labels: Vec<String>,
+    labels: Vec<&'a str>,
     members: &[Vec<usize>],
     nonres: &[usize],
     res: Option<usize>,
@@ -336,7 +343,7 @@ fn aggregate(
     gamma: &dyn Fn(usize, usize) -> f64,
     abs_groups: &[Vec<usize>],
     scale: f64,
-) -> Term {
+) -> Term<'a> {
     let n = ws.len();
     let mut grad = vec![0.0; n];
     let mut ks = Vec::with_capacity(members.len());
@@ -421,7 +428,7 @@ fn aggregate(
 }
 
 /// One margin type of one risk class over its factors (sorted by key).
-pub fn term(p: &SimmParams, rc: usize, mt: usize, f: &[&Factor<'_>]) -> Term {
+pub fn term<'a>(p: &'a SimmParams, rc: usize, mt: usize, f: &[&Factor<'a>]) -> Term<'a> {
     let sign = if p.post && mt == CURVATURE { -1.0 } else { 1.0 };
     let s: Vec<f64> = f.iter().map(|x| x.amount).collect();
     match rc {
@@ -433,41 +440,46 @@ pub fn term(p: &SimmParams, rc: usize, mt: usize, f: &[&Factor<'_>]) -> Term {
 
 /// One account's SIMM and breakdown.
 #[derive(Default)]
-pub struct AccountSimm {
+pub struct AccountSimm<'a> {
     pub total: f64,
     pub product: Vec<(u8, f64)>,
     /// (product class, risk class, [delta, vega, curvature], IM)
     pub risk: Vec<(u8, u8, [f64; 3], f64)>,
     /// (product class, risk class, margin type, bucket, K, sum WS)
-    pub buckets: Vec<(u8, u8, u8, String, f64, f64)>,
-    /// (row, contribution), every row of the account's factors.
-    pub contributions: Vec<(u32, f64)>,
+    pub buckets: Vec<(u8, u8, u8, &'a str, f64, f64)>,
 }
 
-pub fn account_simm(p: &SimmParams, factors: &[Factor<'_>], amounts: &[f64]) -> AccountSimm {
+/// `rows`: the account's rows (ascending); `contributions[i]` receives row `rows[i]`'s share.
+pub fn account_simm<'a>(
+    p: &'a SimmParams,
+    factors: &[Factor<'a>],
+    amounts: &[f64],
+    rows: &[u32],
+    contributions: &mut [f64],
+) -> AccountSimm<'a> {
     let mut out = AccountSimm::default();
     for pc in 0..4u8 {
-        let in_pc: Vec<&Factor<'_>> = factors.iter().filter(|f| f.row.product_class == pc).collect();
+        let in_pc: Vec<&Factor<'a>> = factors.iter().filter(|f| f.row.product_class == pc).collect();
         if in_pc.is_empty() {
             continue;
         }
         let mut ims = [0.0f64; 4];
-        let mut terms: Vec<(usize, Vec<&Factor<'_>>, Term)> = Vec::new();
+        let mut terms: Vec<(usize, Vec<&Factor<'a>>, Term<'a>)> = Vec::new();
         for rc in 0..4usize {
-            let in_rc: Vec<&Factor<'_>> = in_pc.iter().copied().filter(|f| f.row.risk_class as usize == rc).collect();
+            let in_rc: Vec<&Factor<'a>> = in_pc.iter().copied().filter(|f| f.row.risk_class as usize == rc).collect();
             if in_rc.is_empty() {
                 continue;
             }
             let mut parts = [0.0; 3];
             for mt in [DELTA, VEGA, CURVATURE] {
-                let fs: Vec<&Factor<'_>> = in_rc.iter().copied().filter(|f| f.row.vol == (mt != DELTA)).collect();
+                let fs: Vec<&Factor<'a>> = in_rc.iter().copied().filter(|f| f.row.vol == (mt != DELTA)).collect();
                 if fs.is_empty() {
                     continue;
                 }
                 let t = term(p, rc, mt, &fs);
                 parts[mt] = t.value;
-                for (label, k, s) in &t.buckets {
-                    out.buckets.push((pc, rc as u8, mt as u8, label.clone(), *k, *s));
+                for &(label, k, s) in &t.buckets {
+                    out.buckets.push((pc, rc as u8, mt as u8, label, k, s));
                 }
                 terms.push((rc, fs, t));
             }
@@ -489,7 +501,8 @@ pub fn account_simm(p: &SimmParams, factors: &[Factor<'_>], amounts: &[f64]) -> 
             let d_im = if simm_pc > 0.0 { lin[*rc] / simm_pc } else { 0.0 };
             for (k, f) in fs.iter().enumerate() {
                 for &r in &f.rows {
-                    out.contributions.push((r, t.coef[k] * amounts[r as usize] * t.grad[k] * d_im));
+                    let at = rows.binary_search(&r).unwrap_or(0);
+                    contributions[at] += t.coef[k] * amounts[r as usize] * t.grad[k] * d_im;
                 }
             }
         }

@@ -28,7 +28,7 @@ fn str_field(name: &str) -> Field {
     Field::new(name, DataType::Utf8, false)
 }
 
-pub fn build(crif: &Crif<'_>, results: Vec<AccountSimm>) -> Result<SimmTables> {
+pub fn build(crif: &Crif<'_>, results: Vec<AccountSimm<'_>>, contributions: Vec<f64>) -> Result<SimmTables> {
     let names = &crif.accounts;
     let accounts = batch(
         vec![str_field("account"), f64_field("simm", false)],
@@ -66,8 +66,8 @@ pub fn build(crif: &Crif<'_>, results: Vec<AccountSimm>) -> Result<SimmTables> {
             f64s(rcs.iter().map(|(_, x)| x.3)),
         ],
     )?;
-    type BucketRow = (u8, u8, u8, String, f64, f64);
-    let bs: Vec<(usize, &BucketRow)> =
+    type BucketRow<'b> = (u8, u8, u8, &'b str, f64, f64);
+    let bs: Vec<(usize, &BucketRow<'_>)> =
         results.iter().enumerate().flat_map(|(i, r)| r.buckets.iter().map(move |x| (i, x))).collect();
     let buckets = batch(
         vec![
@@ -84,17 +84,11 @@ pub fn build(crif: &Crif<'_>, results: Vec<AccountSimm>) -> Result<SimmTables> {
             strings(bs.iter().map(|(_, x)| PRODUCT_CLASSES[x.0 as usize])),
             strings(bs.iter().map(|(_, x)| RISK_CLASSES[x.1 as usize])),
             strings(bs.iter().map(|(_, x)| MARGIN_TYPES[x.2 as usize])),
-            strings(bs.iter().map(|(_, x)| x.3.as_str())),
+            strings(bs.iter().map(|(_, x)| x.3)),
             f64s(bs.iter().map(|(_, x)| x.4)),
             f64s(bs.iter().map(|(_, x)| x.5)),
         ],
     )?;
-    let mut contrib = vec![0.0; crif.rows.len()];
-    for r in &results {
-        for (row, c) in &r.contributions {
-            contrib[*row as usize] += c;
-        }
-    }
-    let contributions = batch(vec![f64_field("contribution", false)], vec![f64s(contrib.into_iter())])?;
+    let contributions = batch(vec![f64_field("contribution", false)], vec![f64s(contributions.into_iter())])?;
     Ok(SimmTables { accounts, product_classes, risk_classes, buckets, contributions })
 }
