@@ -105,6 +105,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     margin.add_argument("--quiet", action="store_true", help="no progress bar")
     margin.set_defaults(command=run_margin)
+    from .cli_sensitivity import add_commands
+
+    add_commands(sub)
     return parser
 
 
