@@ -51,7 +51,9 @@ def make_crif(n_accounts: int, seed: int = 7) -> pa.Table:
     name_bucket = rng.integers(0, len(EQ_BUCKETS), N_NAMES)
     cols: dict[str, list[np.ndarray]] = {k: [] for k in ("pc", "rt", "q", "b", "l1", "l2", "amt")}
 
-    def block(n: int, pc_: str, rt: str, q: np.ndarray, b: np.ndarray, l1: np.ndarray, l2: np.ndarray, amt: np.ndarray) -> None:
+    def block(
+        n: int, pc_: str, rt: str, q: np.ndarray, b: np.ndarray, l1: np.ndarray, l2: np.ndarray, amt: np.ndarray
+    ) -> None:
         cols["pc"].append(np.full((a, n), pc_, dtype=object))
         cols["rt"].append(np.full((a, n), rt, dtype=object))
         for k, v in (("q", q), ("b", b), ("l1", l1), ("l2", l2), ("amt", amt)):
@@ -59,30 +61,63 @@ def make_crif(n_accounts: int, seed: int = 7) -> pa.Table:
 
     empty = lambda n: np.full((a, n), "", dtype=object)  # noqa: E731
     tenors = np.array(TENORS, dtype=object)
-    block(20, "RatesFX", "Risk_IRCurve", np.full((a, 20), "USD", dtype=object), empty(20),
-          tenors[rng.integers(0, 12, (a, 20))], np.array(["OIS", "Libor3m"], dtype=object)[rng.integers(0, 2, (a, 20))],
-          rng.normal(0, 3e4, (a, 20)) * rng.choice([1.0, 1e3], (a, 20), p=[0.9, 0.1]))
-    block(10, "RatesFX", "Risk_IRVol", np.full((a, 10), "USD", dtype=object), empty(10),
-          tenors[rng.integers(0, 12, (a, 10))], empty(10), rng.normal(0, 1e6, (a, 10)))
-    block(5, "RatesFX", "Risk_FX", np.tile(np.array(FXS, dtype=object), (a, 1)), empty(5), empty(5), empty(5),
-          rng.normal(0, 1e8, (a, 5)))
+    block(
+        20,
+        "RatesFX",
+        "Risk_IRCurve",
+        np.full((a, 20), "USD", dtype=object),
+        empty(20),
+        tenors[rng.integers(0, 12, (a, 20))],
+        np.array(["OIS", "Libor3m"], dtype=object)[rng.integers(0, 2, (a, 20))],
+        rng.normal(0, 3e4, (a, 20)) * rng.choice([1.0, 1e3], (a, 20), p=[0.9, 0.1]),
+    )
+    block(
+        10,
+        "RatesFX",
+        "Risk_IRVol",
+        np.full((a, 10), "USD", dtype=object),
+        empty(10),
+        tenors[rng.integers(0, 12, (a, 10))],
+        empty(10),
+        rng.normal(0, 1e6, (a, 10)),
+    )
+    block(
+        5,
+        "RatesFX",
+        "Risk_FX",
+        np.tile(np.array(FXS, dtype=object), (a, 1)),
+        empty(5),
+        empty(5),
+        empty(5),
+        rng.normal(0, 1e8, (a, 5)),
+    )
     names = rng.integers(0, N_NAMES, (a, 15))
-    block(15, "Equity", "Risk_Equity", np.char.add("N", names.astype(str)).astype(object),
-          np.array(EQ_BUCKETS, dtype=object)[name_bucket[names]], empty(15), empty(15), rng.normal(0, 2e5, (a, 15)))
+    block(
+        15,
+        "Equity",
+        "Risk_Equity",
+        np.char.add("N", names.astype(str)).astype(object),
+        np.array(EQ_BUCKETS, dtype=object)[name_bucket[names]],
+        empty(15),
+        empty(15),
+        rng.normal(0, 2e5, (a, 15)),
+    )
     flat = {k: np.concatenate(v, axis=1).reshape(-1) for k, v in cols.items()}
     acct = np.repeat(np.char.add("A", np.arange(a).astype(str).astype("U7")).astype(object), ROWS)
     # pad account ids so the sorted order is the generated order
     acct = np.repeat(np.array([f"A{i:07d}" for i in range(a)], dtype=object), ROWS)
-    return pa.table({
-        "Portfolio": pa.array(acct, pa.string()),
-        "ProductClass": pa.array(flat["pc"], pa.string()),
-        "RiskType": pa.array(flat["rt"], pa.string()),
-        "Qualifier": pa.array(flat["q"], pa.string()),
-        "Bucket": pa.array(flat["b"], pa.string()),
-        "Label1": pa.array(flat["l1"], pa.string()),
-        "Label2": pa.array(flat["l2"], pa.string()),
-        "AmountUSD": pa.array(flat["amt"].astype(float), pa.float64()),
-    })
+    return pa.table(
+        {
+            "Portfolio": pa.array(acct, pa.string()),
+            "ProductClass": pa.array(flat["pc"], pa.string()),
+            "RiskType": pa.array(flat["rt"], pa.string()),
+            "Qualifier": pa.array(flat["q"], pa.string()),
+            "Bucket": pa.array(flat["b"], pa.string()),
+            "Label1": pa.array(flat["l1"], pa.string()),
+            "Label2": pa.array(flat["l2"], pa.string()),
+            "AmountUSD": pa.array(flat["amt"].astype(float), pa.float64()),
+        }
+    )
 
 
 def codes(table: pa.Table, column: str, a: int) -> tuple[np.ndarray, list[str]]:
@@ -95,7 +130,7 @@ def numpy_simm(table: pa.Table, params: dict, sigma: float, q995: float) -> np.n
     a = table.num_rows // ROWS
     amt = np.asarray(table.column("AmountUSD")).reshape(a, ROWS)
     l1c, l1d = codes(table, "Label1", a)
-    l2c, l2d = codes(table, "Label2", a)
+    l2c, _l2d = codes(table, "Label2", a)
     qc, qd = codes(table, "Qualifier", a)
     bc, bd = codes(table, "Bucket", a)
     ir, fxp, eq = params["interest_rate"], params["fx"], params["equity"]
@@ -108,7 +143,9 @@ def numpy_simm(table: pa.Table, params: dict, sigma: float, q995: float) -> np.n
     sub = l2c[:, :20]
     cr = np.maximum(1.0, np.sqrt(np.abs(s.sum(1)) / (ir["delta_thresholds"]["2"] * unit)))
     ws = np.array(ir["delta_risk_weights"]["1"])[t] * s * cr[:, None]
-    rho = tc[t[:, :, None], t[:, None, :]] * np.where(sub[:, :, None] == sub[:, None, :], 1.0, ir["sub_curve_correlation"])
+    rho = tc[t[:, :, None], t[:, None, :]] * np.where(
+        sub[:, :, None] == sub[:, None, :], 1.0, ir["sub_curve_correlation"]
+    )
     delta_ir = np.sqrt(np.maximum(np.einsum("ai,aij,aj->a", ws, rho, ws), 0.0))
     # IR vega and curvature
     s = amt[:, 20:30]
@@ -142,7 +179,7 @@ def numpy_simm(table: pa.Table, params: dict, sigma: float, q995: float) -> np.n
     # Equity delta: rows of one name netted through correlation 1 and one CR per name
     s = amt[:, 35:]
     name = qc[:, 35:]
-    bnames = list(eq["buckets"]) + [eq["residual_bucket"]]
+    bnames = [*list(eq["buckets"]), eq["residual_bucket"]]
     bidx = np.array([bnames.index(x) if x in bnames else -1 for x in bd])[bc[:, 35:]]
     same = name[:, :, None] == name[:, None, :]
     name_sum = np.einsum("aij,aj->ai", same, s)
@@ -194,7 +231,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"CRIF: {args.accounts:,} accounts x {ROWS} rows = {table.num_rows:,} rows; {os.cpu_count()} cores")
     native, t_native = timed(lambda: _core.simm(table, spec), args.repeat)
     totals = np.asarray(native["accounts"].column("simm"))
-    peer, t_numpy = timed(lambda: numpy_simm(table, spec["parameters"], spec["sigma_multiplier"], spec["curvature_q"]), args.repeat)
+    peer, t_numpy = timed(
+        lambda: numpy_simm(table, spec["parameters"], spec["sigma_multiplier"], spec["curvature_q"]), args.repeat
+    )
     bad = np.abs(peer - totals) > np.maximum(1e-6, 1e-9 * np.abs(totals))
     sub = table.slice(0, args.reference_accounts * ROWS)
     ref, t_ref = timed(lambda: simm_tables(sub, spec), 1)
@@ -205,7 +244,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"numpy    : {min(t_numpy):.3f} s (runs {', '.join(f'{t:.3f}' for t in t_numpy)})")
     print(f"reference: {t_ref[0]:.3f} s for {args.reference_accounts} accounts, {t_ref_scaled:.1f} s scaled")
     ratios = [n / m for n, m in zip(t_numpy, t_native, strict=True)]
-    print(f"numpy / native: {min(ratios):.1f}x - {max(ratios):.1f}x (per run); best vs best {min(t_numpy) / min(t_native):.1f}x")
+    print(
+        f"numpy / native: {min(ratios):.1f}x - {max(ratios):.1f}x (per run); best vs best {min(t_numpy) / min(t_native):.1f}x"
+    )
     print(f"reference / native (scaled): {t_ref_scaled / min(t_native):.0f}x")
     print(f"agreement: numpy {int(bad.sum())} accounts off, reference {int(bad_ref.sum())} off (1e-9 rel)")
     target = min(t_native) < 1.0 and min(t_numpy) / min(t_native) >= 5.0

@@ -56,13 +56,13 @@ def _column(table: pa.Table, name: str, required: bool) -> list[Any] | None:
         if required:
             raise MarginInputError("missing column", table=TABLE, column=name)
         return None
-    col = table.column(name)
-    return col.to_pylist()
+    values: list[Any] = table.column(name).to_pylist()
+    return values
 
 
 def read_crif(
     table: pa.Table, account_column: str, amount_column: str, p: SimmParams
-) -> dict[str, dict[tuple, Factor]]:
+) -> dict[str, dict[tuple[Any, ...], Factor]]:
     """Account -> risk factor key -> netted factor (rows in input order)."""
     n = table.num_rows
     accounts = _column(table, account_column, False)
@@ -75,7 +75,7 @@ def read_crif(
     amounts = _column(table, amount_column, True)
     assert pcs is not None and rts is not None and quals is not None and amounts is not None
     tenors = p.ir.tenors
-    out: dict[str, dict[tuple, Factor]] = {}
+    out: dict[str, dict[tuple[Any, ...], Factor]] = {}
     for r in range(n):
         account = "" if accounts is None else accounts[r]
         if account is None:

@@ -272,7 +272,7 @@ def _bucketed(p: SimmParams, bp: BucketedParams, g: _Group, mt: int, sign: float
     res = next((i for i, b in enumerate(labels) if bp.is_residual(b)), None)
 
     def gamma(i: int, j: int) -> float:
-        r = bp.inter[labels[nonres[i]]][labels[nonres[j]]]
+        r: float = bp.inter[labels[nonres[i]]][labels[nonres[j]]]
         return r * r if mt == CURVATURE else r
 
     names = [bp.buckets[b] if b < len(bp.buckets) else str(bp.residual) for b in labels]
@@ -342,7 +342,7 @@ def _aggregate(
             continue
         theta = min(total / abs_total, 0.0)
         lm = lam(theta, p.curvature_q)
-        if part == [res]:
+        if res is not None and part == [res]:
             root, d_k, d_sum = ks[res], [1.0], [0.0]
         else:
             root, d_k, d_sum = across([ks[i] for i in part], [sums[i] for i in part], gamma)
@@ -374,7 +374,7 @@ class AccountSimm:
     contributions: dict[int, float]  # row -> contribution
 
 
-def account_simm(p: SimmParams, factors: Mapping[tuple, Factor]) -> AccountSimm:
+def account_simm(p: SimmParams, factors: Mapping[tuple[Any, ...], Factor]) -> AccountSimm:
     """One account's SIMM, its breakdown and each row's Euler contribution."""
     ordered = [factors[k] for k in sorted(factors)]
     contributions: dict[int, float] = {}
@@ -453,12 +453,12 @@ def simm_tables(crif: TableLike, spec: Mapping[str, Any]) -> dict[str, pa.Table]
             pc_rows["product_class"].append(PRODUCT_CLASSES[pc])
             pc_rows["simm"].append(v)
         for pc, rc, parts, im in res.risk:
-            for key, v in zip(rc_rows, (a, PRODUCT_CLASSES[pc], RISK_CLASSES[rc], *parts, im), strict=True):
-                rc_rows[key].append(v)
-        for pc, rc, mt, label, k, s in res.buckets:
-            row = (a, PRODUCT_CLASSES[pc], RISK_CLASSES[rc], MARGIN_TYPES[mt], label, k, s)
-            for key, v in zip(b_rows, row, strict=True):
-                b_rows[key].append(v)
+            for key, cell in zip(rc_rows, (a, PRODUCT_CLASSES[pc], RISK_CLASSES[rc], *parts, im), strict=True):
+                rc_rows[key].append(cell)
+        for pc, rc, mt, label, big_k, ws_sum in res.buckets:
+            row = (a, PRODUCT_CLASSES[pc], RISK_CLASSES[rc], MARGIN_TYPES[mt], label, big_k, ws_sum)
+            for key, cell in zip(b_rows, row, strict=True):
+                b_rows[key].append(cell)
         for r, c in res.contributions.items():
             contrib[r] = c
     return {
