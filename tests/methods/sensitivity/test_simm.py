@@ -75,7 +75,8 @@ def test_contributions_add_up(crif: pa.Table, side: str) -> None:
         assert math.fsum(mine) == pytest.approx(row["simm"], rel=1e-9, abs=1e-6)
 
 
-small = st.floats(-1e5, 1e5, allow_nan=False)
+# below every concentration threshold even summed over 25 rows and scaled by 10 (equity residual: 0.37m)
+small = st.floats(-1e3, 1e3, allow_nan=False)
 
 
 @SETTINGS

@@ -35,11 +35,11 @@ impl<'a> Row<'a> {
     }
 }
 
-/// One netted risk factor of one account.
+/// One netted risk factor of one account: its rows are `keyed[start..end]` of [`factors`].
 pub struct Factor<'a> {
     pub row: Row<'a>,
-    /// Input rows of the factor, ascending.
-    pub rows: Vec<u32>,
+    pub start: u32,
+    pub end: u32,
     pub amount: f64,
 }
 
@@ -232,23 +232,28 @@ pub fn read_crif<'a>(table: &Table<'a>, p: &SimmParams) -> Result<Crif<'a>> {
     Ok(Crif { rows, amounts, accounts, offsets, order })
 }
 
-/// The netted factors of one account's rows, sorted by factor key.
-pub fn factors<'a>(crif: &Crif<'a>, rows: &[u32]) -> Vec<Factor<'a>> {
+/// The netted factors of one account's rows, sorted by factor key, and the account's risk rows
+/// in factor order (each factor's rows ascending).
+pub fn factors<'a>(crif: &Crif<'a>, rows: &[u32]) -> (Vec<Factor<'a>>, Vec<u32>) {
     let mut keyed: Vec<u32> = rows.iter().copied().filter(|r| !crif.rows[*r as usize].skip).collect();
-    keyed.sort_by(|a, b| crif.rows[*a as usize].key().cmp(&crif.rows[*b as usize].key()).then(a.cmp(b)));
+    keyed.sort_unstable_by(|a, b| crif.rows[*a as usize].key().cmp(&crif.rows[*b as usize].key()).then(a.cmp(b)));
     let mut out: Vec<Factor<'a>> = Vec::new();
-    let mut values: Vec<f64> = Vec::new();
-    for r in keyed {
-        let row = crif.rows[r as usize];
+    for (i, r) in keyed.iter().enumerate() {
+        let row = crif.rows[*r as usize];
         match out.last_mut() {
-            Some(f) if f.row.key() == row.key() => f.rows.push(r),
-            _ => out.push(Factor { row, rows: vec![r], amount: 0.0 }),
+            Some(f) if f.row.key() == row.key() => f.end = i as u32 + 1,
+            _ => out.push(Factor { row, start: i as u32, end: i as u32 + 1, amount: 0.0 }),
         }
     }
+    let mut values: smallvec::SmallVec<[f64; 16]> = smallvec::SmallVec::new();
     for f in &mut out {
+        if f.end - f.start == 1 {
+            f.amount = crif.amounts[keyed[f.start as usize] as usize];
+            continue;
+        }
         values.clear();
-        values.extend(f.rows.iter().map(|r| crif.amounts[*r as usize]));
+        values.extend(keyed[f.start as usize..f.end as usize].iter().map(|r| crif.amounts[*r as usize]));
         f.amount = exact_sum(&values);
     }
-    out
+    (out, keyed)
 }

@@ -36,8 +36,8 @@ pub fn simm(crif_table: &Table<'_>, spec: &Value) -> Result<SimmTables> {
         .enumerate()
         .map(|(a, out)| {
             let rows = &crif.order[crif.offsets[a]..crif.offsets[a + 1]];
-            let factors = crif::factors(&crif, rows);
-            simm::account_simm(&p, &factors, &crif.amounts, rows, out)
+            let (factors, keyed) = crif::factors(&crif, rows);
+            simm::account_simm(&p, &factors, &keyed, &crif.amounts, rows, out)
         })
         .collect();
     let mut contributions = vec![0.0; crif.order.len()];

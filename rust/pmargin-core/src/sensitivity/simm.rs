@@ -8,6 +8,10 @@
 //! positively homogeneous of degree one in the sensitivities, so `s_r dSIMM/ds_r` over the rows
 //! adds up to the total. The gradient runs the same steps backwards.
 
+use std::ops::Range;
+
+use smallvec::SmallVec;
+
 use crate::domain::exact_sum::exact_sum;
 use crate::sensitivity::crif::Factor;
 use crate::sensitivity::params::{BucketedParams, SimmParams, FX, IR};
@@ -27,29 +31,33 @@ pub struct Term<'a> {
     pub coef: Vec<f64>,
 }
 
-/// `K = sqrt(max(sum_k sum_l rho_kl WS_k WS_l, 0))` over `members`, and `dK/dWS_k`.
-fn within(ws: &[f64], members: &[usize], rho: &dyn Fn(usize, usize) -> f64) -> (f64, Vec<f64>) {
+/// Small per-account vectors live on the stack.
+type Small<T> = SmallVec<[T; 16]>;
+
+/// `K = sqrt(max(sum_k sum_l rho_kl WS_k WS_l, 0))` over `members`; `dK/dWS_k` into `d[k]`.
+fn within(ws: &[f64], members: Range<usize>, rho: &dyn Fn(usize, usize) -> f64, d: &mut [f64]) -> f64 {
     let mut q = 0.0;
-    let mut lin = Vec::with_capacity(members.len());
-    for &k in members {
+    for k in members.clone() {
         let mut acc = 0.0;
-        for &l in members {
+        for l in members.clone() {
             acc += rho(k, l) * ws[l];
         }
-        lin.push(acc);
+        d[k] = acc;
         q += ws[k] * acc;
     }
     let big_k = q.max(0.0).sqrt();
-    let d = lin.iter().map(|x| if big_k > 0.0 { x / big_k } else { 0.0 }).collect();
-    (big_k, d)
+    for k in members {
+        d[k] = if big_k > 0.0 { d[k] / big_k } else { 0.0 };
+    }
+    big_k
 }
 
 /// `sqrt(max(sum_b K_b^2 + sum_{b!=c} gamma_bc S_b S_c, 0))` with `S_b = clamp(sum_b, -K_b, K_b)`,
 /// and its derivatives by each K_b and by each bucket's sum of WS.
-fn across(ks: &[f64], sums: &[f64], gamma: &dyn Fn(usize, usize) -> f64) -> (f64, Vec<f64>, Vec<f64>) {
+fn across(ks: &[f64], sums: &[f64], gamma: &dyn Fn(usize, usize) -> f64) -> (f64, Small<f64>, Small<f64>) {
     let n = ks.len();
-    let s: Vec<f64> = (0..n).map(|b| sums[b].min(ks[b]).max(-ks[b])).collect();
-    let mut h = Vec::with_capacity(n);
+    let s: Small<f64> = (0..n).map(|b| sums[b].min(ks[b]).max(-ks[b])).collect();
+    let mut h: Small<f64> = SmallVec::with_capacity(n);
     let mut q = 0.0;
     for b in 0..n {
         let mut acc = 0.0;
@@ -62,22 +70,20 @@ fn across(ks: &[f64], sums: &[f64], gamma: &dyn Fn(usize, usize) -> f64) -> (f64
         q += ks[b] * ks[b] + s[b] * acc;
     }
     let root = q.max(0.0).sqrt();
+    let mut d_k: Small<f64> = SmallVec::from_elem(0.0, n);
+    let mut d_sum: Small<f64> = SmallVec::from_elem(0.0, n);
     if root <= 0.0 {
-        return (root, vec![0.0; n], vec![0.0; n]);
+        return (root, d_k, d_sum);
     }
-    let mut d_k = Vec::with_capacity(n);
-    let mut d_sum = Vec::with_capacity(n);
     for b in 0..n {
         let hb = h[b] / root;
         if sums[b] > ks[b] {
-            d_k.push(ks[b] / root + hb);
-            d_sum.push(0.0);
+            d_k[b] = ks[b] / root + hb;
         } else if sums[b] < -ks[b] {
-            d_k.push(ks[b] / root - hb);
-            d_sum.push(0.0);
+            d_k[b] = ks[b] / root - hb;
         } else {
-            d_k.push(ks[b] / root);
-            d_sum.push(hb);
+            d_k[b] = ks[b] / root;
+            d_sum[b] = hb;
         }
     }
     (root, d_k, d_sum)
@@ -91,21 +97,27 @@ fn conc(total: f64, threshold: f64) -> f64 {
     1.0f64.max((total.abs() / threshold).sqrt())
 }
 
-/// Consecutive runs of equal `key` over the factors: (labels, members).
-fn runs<K: PartialEq + Copy>(n: usize, key: impl Fn(usize) -> K) -> (Vec<K>, Vec<Vec<usize>>) {
-    let mut labels: Vec<K> = Vec::new();
-    let mut members: Vec<Vec<usize>> = Vec::new();
+/// Consecutive runs of equal `key` over the factors: (labels, ranges).
+fn runs<K: PartialEq + Copy>(n: usize, key: impl Fn(usize) -> K) -> (Small<K>, Small<Range<usize>>) {
+    let mut labels: Small<K> = SmallVec::new();
+    let mut members: Small<Range<usize>> = SmallVec::new();
     for k in 0..n {
         let kk = key(k);
-        if labels.last() != Some(&kk) {
-            labels.push(kk);
-            members.push(Vec::new());
-        }
-        if let Some(m) = members.last_mut() {
-            m.push(k);
+        match members.last_mut() {
+            Some(m) if labels.last() == Some(&kk) => m.end = k + 1,
+            _ => {
+                labels.push(kk);
+                members.push(k..k + 1);
+            }
         }
     }
     (labels, members)
+}
+
+/// `sum_{k in range} scale * s_k`, correctly rounded.
+fn sum_of(s: &[f64], range: Range<usize>, scale: f64) -> f64 {
+    let v: Small<f64> = s[range].iter().map(|x| scale * x).collect();
+    exact_sum(&v)
 }
 
 fn fx_group(p: &SimmParams, ccy: &str) -> usize {
@@ -115,6 +127,11 @@ fn fx_group(p: &SimmParams, ccy: &str) -> usize {
 fn fx_threshold_group(p: &SimmParams, ccy: &str) -> u8 {
     let g = p.fx.threshold_group.get(ccy).unwrap_or(&p.fx.default_threshold_group);
     g.parse().unwrap_or(3)
+}
+
+fn fx_delta_threshold(p: &SimmParams, ccy: &str) -> f64 {
+    let g = p.fx.threshold_group.get(ccy).unwrap_or(&p.fx.default_threshold_group);
+    p.fx.delta_thresholds.get(g).copied().unwrap_or(f64::INFINITY) * p.unit
 }
 
 fn fx_vol_threshold(p: &SimmParams, pair: &str) -> f64 {
@@ -150,30 +167,26 @@ fn ir_threshold(p: &SimmParams, ccy: &str, vega: bool) -> f64 {
     map.get(g).copied().unwrap_or(f64::INFINITY) * p.unit
 }
 
-fn ir<'a>(p: &'a SimmParams, f: &[&Factor<'a>], s: &[f64], mt: usize, sign: f64) -> Term<'a> {
+fn ir<'a>(p: &'a SimmParams, f: &[Factor<'a>], s: &[f64], mt: usize, sign: f64) -> Term<'a> {
     let ir = &p.ir;
     let n = f.len();
     let (labels, members) = runs(n, |k| f[k].row.qualifier);
     let mut coef = vec![0.0; n];
-    let mut cr = Vec::with_capacity(labels.len());
+    let mut cr: Small<f64> = SmallVec::with_capacity(labels.len());
     for (ccy, ms) in labels.iter().zip(&members) {
         if mt == CURVATURE {
             cr.push(1.0);
-            for &k in ms {
+            for k in ms.clone() {
                 coef[k] = ir.curvature_weights[f[k].row.tenor as usize] * sign;
             }
             continue;
         }
-        let amounts: Vec<f64> = ms.iter().map(|&k| s[k]).collect();
-        let c = conc(exact_sum(&amounts), ir_threshold(p, ccy, mt == VEGA));
+        let c = conc(exact_sum(&s[ms.clone()]), ir_threshold(p, ccy, mt == VEGA));
         cr.push(c);
         let bucket = ir.currency_bucket.get(*ccy).unwrap_or(&ir.default_bucket);
-        for &k in ms {
-            let rw = if mt == VEGA {
-                ir.vega_rw
-            } else {
-                ir.delta_rw.get(bucket).map_or(f64::NAN, |w| w[f[k].row.tenor as usize])
-            };
+        let weights = ir.delta_rw.get(bucket);
+        for k in ms.clone() {
+            let rw = if mt == VEGA { ir.vega_rw } else { weights.map_or(f64::NAN, |w| w[f[k].row.tenor as usize]) };
             coef[k] = rw * c;
         }
     }
@@ -197,44 +210,37 @@ fn ir<'a>(p: &'a SimmParams, f: &[&Factor<'a>], s: &[f64], mt: usize, sign: f64)
             ir.inter_currency_corr * cr[b].min(cr[c]) / cr[b].max(cr[c])
         }
     };
-    let names: Vec<&'a str> = labels.clone();
-    let nonres: Vec<usize> = (0..labels.len()).collect();
-    let abs_groups: Vec<Vec<usize>> = (0..n).map(|k| vec![k]).collect();
+    let nonres: Small<usize> = (0..labels.len()).collect();
+    let abs_groups: Vec<Range<usize>> = (0..n).map(|k| k..k + 1).collect();
     let scale = if mt == CURVATURE { 1.0 / (ir.hvr * ir.hvr) } else { 1.0 };
-    aggregate(p, mt, &ws, coef, names, &members, &nonres, None, &rho, &gamma, &abs_groups, scale)
+    let names: Small<&'a str> = labels;
+    aggregate(p, mt, &ws, coef, &names, &members, &nonres, None, &rho, &gamma, &abs_groups, scale)
 }
 
-fn fx<'a>(p: &'a SimmParams, f: &[&Factor<'a>], s: &[f64], mt: usize, sign: f64) -> Term<'a> {
+fn fx<'a>(p: &'a SimmParams, f: &[Factor<'a>], s: &[f64], mt: usize, sign: f64) -> Term<'a> {
     let fxp = &p.fx;
     let n = f.len();
     let mut coef = vec![0.0; n];
-    let mut cr = vec![1.0; n];
+    let mut cr: Small<f64> = SmallVec::from_elem(1.0, n);
     let (quals, qmembers) = runs(n, |k| f[k].row.qualifier);
     let calc = fx_group(p, &p.calculation_currency);
     for (q, ms) in quals.iter().zip(&qmembers) {
         if mt == DELTA {
-            let amounts: Vec<f64> = ms.iter().map(|&k| s[k]).collect();
-            let threshold = fxp
-                .delta_thresholds
-                .get(fx_threshold_group(p, q).to_string().as_str())
-                .copied()
-                .unwrap_or(f64::INFINITY);
-            let c = conc(exact_sum(&amounts), threshold * p.unit);
-            for &k in ms {
+            let c = conc(exact_sum(&s[ms.clone()]), fx_delta_threshold(p, q));
+            for k in ms.clone() {
                 coef[k] = fxp.delta_rw[calc][fx_group(p, q)] * c;
                 cr[k] = c;
             }
         } else {
             let sigma = fx_sigma(p, q);
             if mt == VEGA {
-                let amounts: Vec<f64> = ms.iter().map(|&k| sigma * fxp.hvr * s[k]).collect();
-                let c = conc(exact_sum(&amounts), fx_vol_threshold(p, q));
-                for &k in ms {
+                let c = conc(sum_of(s, ms.clone(), sigma * fxp.hvr), fx_vol_threshold(p, q));
+                for k in ms.clone() {
                     coef[k] = fxp.vega_rw * sigma * fxp.hvr * c;
                     cr[k] = c;
                 }
             } else {
-                for &k in ms {
+                for k in ms.clone() {
                     coef[k] = fxp.curvature_weights[f[k].row.tenor as usize] * sigma * sign;
                 }
             }
@@ -261,42 +267,42 @@ fn fx<'a>(p: &'a SimmParams, f: &[&Factor<'a>], s: &[f64], mt: usize, sign: f64)
         }
     };
     let gamma = |_: usize, _: usize| 0.0;
-    let all: Vec<Vec<usize>> = vec![(0..n).collect()];
-    aggregate(p, mt, &ws, coef, vec![""], &all, &[0], None, &rho, &gamma, &qmembers, 1.0)
+    let all: Small<Range<usize>> = SmallVec::from_elem(0..n, 1);
+    let nonres: Small<usize> = SmallVec::from_elem(0, 1);
+    let qgroups: Vec<Range<usize>> = qmembers.to_vec();
+    aggregate(p, mt, &ws, coef, &[""], &all, &nonres, None, &rho, &gamma, &qgroups, 1.0)
 }
 
 fn bucketed<'a>(
     p: &'a SimmParams,
     bp: &'a BucketedParams,
-    f: &[&Factor<'a>],
+    f: &[Factor<'a>],
     s: &[f64],
     mt: usize,
     sign: f64,
 ) -> Term<'a> {
     let n = f.len();
     let mut coef = vec![0.0; n];
-    let mut cr = vec![1.0; n];
+    let mut cr: Small<f64> = SmallVec::from_elem(1.0, n);
     let (labels, members) = runs(n, |k| f[k].row.bucket as usize);
     let (qlabels, qmembers) = runs(n, |k| (f[k].row.bucket as usize, f[k].row.qualifier));
     for ((b, _), ms) in qlabels.iter().zip(&qmembers) {
         let b = *b;
         let sigma = p.sigma_multiplier * bp.delta_rw[b];
         if mt == DELTA {
-            let amounts: Vec<f64> = ms.iter().map(|&k| s[k]).collect();
-            let c = conc(exact_sum(&amounts), bp.delta_thresholds[b] * p.unit);
-            for &k in ms {
+            let c = conc(exact_sum(&s[ms.clone()]), bp.delta_thresholds[b] * p.unit);
+            for k in ms.clone() {
                 coef[k] = bp.delta_rw[b] * c;
                 cr[k] = c;
             }
         } else if mt == VEGA {
-            let amounts: Vec<f64> = ms.iter().map(|&k| sigma * bp.hvr * s[k]).collect();
-            let c = conc(exact_sum(&amounts), bp.vega_thresholds[b] * p.unit);
-            for &k in ms {
+            let c = conc(sum_of(s, ms.clone(), sigma * bp.hvr), bp.vega_thresholds[b] * p.unit);
+            for k in ms.clone() {
                 coef[k] = bp.vega_rw[b] * sigma * bp.hvr * c;
                 cr[k] = c;
             }
         } else {
-            for &k in ms {
+            for k in ms.clone() {
                 coef[k] = if bp.curvature_zero[b] {
                     0.0
                 } else {
@@ -315,7 +321,7 @@ fn bucketed<'a>(
             r * cr[k].min(cr[l]) / cr[k].max(cr[l])
         }
     };
-    let nonres: Vec<usize> = (0..labels.len()).filter(|&i| !bp.is_residual(labels[i])).collect();
+    let nonres: Small<usize> = (0..labels.len()).filter(|&i| !bp.is_residual(labels[i])).collect();
     let res = (0..labels.len()).find(|&i| bp.is_residual(labels[i]));
     let gamma = |i: usize, j: usize| {
         let r = bp.inter[labels[nonres[i]]][labels[nonres[j]]];
@@ -325,8 +331,9 @@ fn bucketed<'a>(
             r
         }
     };
-    let names: Vec<&'a str> = labels.iter().map(|b| bp.name(*b)).collect();
-    aggregate(p, mt, &ws, coef, names, &members, &nonres, res, &rho, &gamma, &qmembers, 1.0)
+    let names: Small<&'a str> = labels.iter().map(|b| bp.name(*b)).collect();
+    let qgroups: Vec<Range<usize>> = qmembers.to_vec();
+    aggregate(p, mt, &ws, coef, &names, &members, &nonres, res, &rho, &gamma, &qgroups, 1.0)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -335,72 +342,55 @@ fn aggregate<'a>(
     mt: usize,
     ws: &[f64],
     coef: Vec<f64>,
-    labels: Vec<&'a str>,
-    members: &[Vec<usize>],
+    labels: &[&'a str],
+    members: &[Range<usize>],
     nonres: &[usize],
     res: Option<usize>,
     rho: &dyn Fn(usize, usize) -> f64,
     gamma: &dyn Fn(usize, usize) -> f64,
-    abs_groups: &[Vec<usize>],
+    abs_groups: &[Range<usize>],
     scale: f64,
 ) -> Term<'a> {
     let n = ws.len();
     let mut grad = vec![0.0; n];
-    let mut ks = Vec::with_capacity(members.len());
-    let mut dks = Vec::with_capacity(members.len());
-    let mut sums = Vec::with_capacity(members.len());
-    let mut bucket_of = vec![0usize; n];
-    for (i, ms) in members.iter().enumerate() {
-        let (k, dk) = within(ws, ms, rho);
-        ks.push(k);
-        dks.push(dk);
-        let v: Vec<f64> = ms.iter().map(|&k| ws[k]).collect();
-        sums.push(exact_sum(&v));
-        for &k in ms {
-            bucket_of[k] = i;
-        }
+    let mut dk = vec![0.0; n];
+    let mut ks: Small<f64> = SmallVec::with_capacity(members.len());
+    let mut sums: Small<f64> = SmallVec::with_capacity(members.len());
+    for ms in members {
+        ks.push(within(ws, ms.clone(), rho, &mut dk));
+        sums.push(exact_sum(&ws[ms.clone()]));
     }
-    let buckets = labels.into_iter().enumerate().map(|(i, l)| (l, ks[i], sums[i])).collect();
-    let spread = |grad: &mut Vec<f64>, i: usize, weight: f64| {
-        for (j, &k) in members[i].iter().enumerate() {
-            grad[k] += weight * dks[i][j];
-        }
-    };
+    let buckets = labels.iter().enumerate().map(|(i, l)| (*l, ks[i], sums[i])).collect();
     if mt != CURVATURE {
-        let nk: Vec<f64> = nonres.iter().map(|&i| ks[i]).collect();
-        let ns: Vec<f64> = nonres.iter().map(|&i| sums[i]).collect();
+        let nk: Small<f64> = nonres.iter().map(|&i| ks[i]).collect();
+        let ns: Small<f64> = nonres.iter().map(|&i| sums[i]).collect();
         let (root, d_k, d_sum) = across(&nk, &ns, gamma);
         let mut value = root;
         for (j, &i) in nonres.iter().enumerate() {
-            spread(&mut grad, i, d_k[j]);
-            for &k in &members[i] {
-                grad[k] += d_sum[j];
+            for k in members[i].clone() {
+                grad[k] += d_k[j] * dk[k] + d_sum[j];
             }
         }
         if let Some(r) = res {
             value += ks[r];
-            spread(&mut grad, r, 1.0);
+            for k in members[r].clone() {
+                grad[k] += dk[k];
+            }
         }
         return Term { value, buckets, grad, coef };
     }
     let mut value = 0.0;
-    let not_res: Vec<usize> = (0..members.len()).filter(|&i| Some(i) != res).collect();
-    let res_part: Vec<usize> = res.into_iter().collect();
+    let not_res: Small<usize> = (0..members.len()).filter(|&i| Some(i) != res).collect();
+    let res_part: Small<usize> = res.into_iter().collect();
     for (is_res, part) in [(false, &not_res), (true, &res_part)] {
         if part.is_empty() {
             continue;
         }
-        let in_part = |b: usize| part.contains(&b);
-        let part_sums: Vec<f64> = part.iter().map(|&i| sums[i]).collect();
+        let in_part = |k: usize| part.iter().any(|&i| members[i].contains(&k));
+        let part_sums: Small<f64> = part.iter().map(|&i| sums[i]).collect();
         let total = exact_sum(&part_sums);
-        let abs_values: Vec<f64> = abs_groups
-            .iter()
-            .filter(|ag| in_part(bucket_of[ag[0]]))
-            .map(|ag| {
-                let v: Vec<f64> = ag.iter().map(|&k| ws[k]).collect();
-                exact_sum(&v).abs()
-            })
-            .collect();
+        let abs_values: Small<f64> =
+            abs_groups.iter().filter(|ag| in_part(ag.start)).map(|ag| exact_sum(&ws[ag.clone()]).abs()).collect();
         let abs_total = exact_sum(&abs_values);
         if abs_total == 0.0 {
             continue;
@@ -408,9 +398,9 @@ fn aggregate<'a>(
         let theta = (total / abs_total).min(0.0);
         let lm = lambda(theta, p.curvature_q);
         let (root, d_k, d_sum) = if is_res {
-            (ks[part[0]], vec![1.0], vec![0.0])
+            (ks[part[0]], SmallVec::from_elem(1.0, 1), SmallVec::from_elem(0.0, 1))
         } else {
-            let pk: Vec<f64> = part.iter().map(|&i| ks[i]).collect();
+            let pk: Small<f64> = part.iter().map(|&i| ks[i]).collect();
             across(&pk, &part_sums, gamma)
         };
         let v = total + lm * root;
@@ -419,8 +409,8 @@ fn aggregate<'a>(
         }
         value += v;
         for (j, &i) in part.iter().enumerate() {
-            for (jj, &k) in members[i].iter().enumerate() {
-                grad[k] += 1.0 + lm * (d_k[j] * dks[i][jj] + d_sum[j]);
+            for k in members[i].clone() {
+                grad[k] += 1.0 + lm * (d_k[j] * dk[k] + d_sum[j]);
             }
         }
     }
@@ -428,9 +418,9 @@ fn aggregate<'a>(
 }
 
 /// One margin type of one risk class over its factors (sorted by key).
-pub fn term<'a>(p: &'a SimmParams, rc: usize, mt: usize, f: &[&Factor<'a>]) -> Term<'a> {
+pub fn term<'a>(p: &'a SimmParams, rc: usize, mt: usize, f: &[Factor<'a>]) -> Term<'a> {
     let sign = if p.post && mt == CURVATURE { -1.0 } else { 1.0 };
-    let s: Vec<f64> = f.iter().map(|x| x.amount).collect();
+    let s: Small<f64> = f.iter().map(|x| x.amount).collect();
     match rc {
         IR => ir(p, f, &s, mt, sign),
         FX => fx(p, f, &s, mt, sign),
@@ -449,42 +439,56 @@ pub struct AccountSimm<'a> {
     pub buckets: Vec<(u8, u8, u8, &'a str, f64, f64)>,
 }
 
+/// End of the run of factors from `start` whose `key` equals the first one's.
+fn run_end<K: PartialEq>(f: &[Factor<'_>], start: usize, key: impl Fn(&Factor<'_>) -> K) -> usize {
+    let first = key(&f[start]);
+    let mut end = start + 1;
+    while end < f.len() && key(&f[end]) == first {
+        end += 1;
+    }
+    end
+}
+
+/// `factors` sorted by key and `keyed` their rows ([`crate::sensitivity::crif::factors`]);
 /// `rows`: the account's rows (ascending); `contributions[i]` receives row `rows[i]`'s share.
 pub fn account_simm<'a>(
     p: &'a SimmParams,
     factors: &[Factor<'a>],
+    keyed: &[u32],
     amounts: &[f64],
     rows: &[u32],
     contributions: &mut [f64],
 ) -> AccountSimm<'a> {
     let mut out = AccountSimm::default();
-    for pc in 0..4u8 {
-        let in_pc: Vec<&Factor<'a>> = factors.iter().filter(|f| f.row.product_class == pc).collect();
-        if in_pc.is_empty() {
-            continue;
-        }
+    let mut pc_start = 0;
+    while pc_start < factors.len() {
+        let pc = factors[pc_start].row.product_class;
+        let pc_end = run_end(factors, pc_start, |f| f.row.product_class);
         let mut ims = [0.0f64; 4];
-        let mut terms: Vec<(usize, Vec<&Factor<'a>>, Term<'a>)> = Vec::new();
-        for rc in 0..4usize {
-            let in_rc: Vec<&Factor<'a>> = in_pc.iter().copied().filter(|f| f.row.risk_class as usize == rc).collect();
-            if in_rc.is_empty() {
-                continue;
-            }
+        let mut terms: Small<(usize, Range<usize>, Term<'a>)> = SmallVec::new();
+        let mut rc_start = pc_start;
+        while rc_start < pc_end {
+            let rc = factors[rc_start].row.risk_class as usize;
+            let rc_end = run_end(&factors[..pc_end], rc_start, |f| f.row.risk_class);
             let mut parts = [0.0; 3];
-            for mt in [DELTA, VEGA, CURVATURE] {
-                let fs: Vec<&Factor<'a>> = in_rc.iter().copied().filter(|f| f.row.vol == (mt != DELTA)).collect();
-                if fs.is_empty() {
-                    continue;
+            let mut vol_start = rc_start;
+            while vol_start < rc_end {
+                let vol = factors[vol_start].row.vol;
+                let vol_end = run_end(&factors[..rc_end], vol_start, |f| f.row.vol);
+                let types: &[usize] = if vol { &[VEGA, CURVATURE] } else { &[DELTA] };
+                for &mt in types {
+                    let t = term(p, rc, mt, &factors[vol_start..vol_end]);
+                    parts[mt] = t.value;
+                    for &(label, k, s) in &t.buckets {
+                        out.buckets.push((pc, rc as u8, mt as u8, label, k, s));
+                    }
+                    terms.push((rc, vol_start..vol_end, t));
                 }
-                let t = term(p, rc, mt, &fs);
-                parts[mt] = t.value;
-                for &(label, k, s) in &t.buckets {
-                    out.buckets.push((pc, rc as u8, mt as u8, label, k, s));
-                }
-                terms.push((rc, fs, t));
+                vol_start = vol_end;
             }
             ims[rc] = parts[0] + parts[1] + parts[2];
             out.risk.push((pc, rc as u8, parts, ims[rc]));
+            rc_start = rc_end;
         }
         let mut q = 0.0;
         let mut lin = [0.0; 4];
@@ -497,15 +501,16 @@ pub fn account_simm<'a>(
         let simm_pc = q.max(0.0).sqrt();
         out.product.push((pc, simm_pc));
         out.total += simm_pc;
-        for (rc, fs, t) in &terms {
+        for (rc, range, t) in &terms {
             let d_im = if simm_pc > 0.0 { lin[*rc] / simm_pc } else { 0.0 };
-            for (k, f) in fs.iter().enumerate() {
-                for &r in &f.rows {
+            for (k, f) in factors[range.clone()].iter().enumerate() {
+                for &r in &keyed[f.start as usize..f.end as usize] {
                     let at = rows.binary_search(&r).unwrap_or(0);
                     contributions[at] += t.coef[k] * amounts[r as usize] * t.grad[k] * d_im;
                 }
             }
         }
+        pc_start = pc_end;
     }
     out
 }
