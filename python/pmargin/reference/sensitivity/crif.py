@@ -36,6 +36,7 @@ class Factor:
     qualifier: str
     tenor: int  # -1 when the risk type has no tenor
     label2: str
+    label2_index: int  # position in the parameters' sub-curves (orders factors as the core does)
     rows: list[int] = field(default_factory=list)
     amounts: list[float] = field(default_factory=list)
 
@@ -43,8 +44,9 @@ class Factor:
     def amount(self) -> float:
         return math.fsum(self.amounts)
 
-    def key(self) -> tuple[int, int, bool, int, str, int, str]:
-        return (self.product_class, self.risk_class, self.vol, self.bucket, self.qualifier, self.tenor, self.label2)
+    def key(self) -> tuple[int, int, bool, int, bytes, int, int]:
+        q = self.qualifier.encode("utf-8")
+        return (self.product_class, self.risk_class, self.vol, self.bucket, q, self.tenor, self.label2_index)
 
 
 def _fail(column: str, row: int, reason: str) -> MarginInputError:
@@ -126,7 +128,8 @@ def read_crif(
         factors = out.setdefault(account, {})
         if rc_name == "FX" and not vol and q == p.calculation_currency:
             continue  # FX delta to the calculation currency is not a risk
-        f = Factor(PRODUCT_CLASSES.index(pc), rc, vol, bucket, q, tenor, label2)
+        l2i = p.ir.sub_curves.index(label2) if label2 else 0
+        f = Factor(PRODUCT_CLASSES.index(pc), rc, vol, bucket, q, tenor, label2, l2i)
         f = factors.setdefault(f.key(), f)
         f.rows.append(r)
         f.amounts.append(float(a))

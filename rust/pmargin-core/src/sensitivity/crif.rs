@@ -21,17 +21,27 @@ pub struct Row<'a> {
     pub vol: bool,
     /// Equity / commodity bucket index; 0 for IR and FX.
     pub bucket: u8,
+    /// The qualifier's first eight bytes, big-endian and zero-padded: orders and tells apart most
+    /// qualifiers without reading the string.
+    pub qprefix: u64,
     pub qualifier: &'a str,
     /// Tenor index, -1 when the risk type has none.
     pub tenor: i8,
-    pub label2: &'a str,
+    /// Sub-curve index (IR delta), else 0.
+    pub label2: u8,
     /// FX delta to the calculation currency: read, but not a risk.
     pub skip: bool,
 }
 
 impl<'a> Row<'a> {
-    pub fn key(&self) -> (u8, u8, bool, u8, &'a str, i8, &'a str) {
-        (self.product_class, self.risk_class, self.vol, self.bucket, self.qualifier, self.tenor, self.label2)
+    pub fn key(&self) -> (u8, u8, bool, u8, u64, &'a str, i8, u8) {
+        let head = (self.product_class, self.risk_class, self.vol, self.bucket, self.qprefix);
+        (head.0, head.1, head.2, head.3, head.4, self.qualifier, self.tenor, self.label2)
+    }
+
+    /// Same qualifier (the prefix settles most comparisons).
+    pub fn same_qualifier(&self, other: &Row<'_>) -> bool {
+        self.qprefix == other.qprefix && self.qualifier == other.qualifier
     }
 }
 
@@ -95,7 +105,7 @@ fn decode<'a>(
     let l2 = l2.unwrap_or("");
     let b = b.unwrap_or("");
     let mut tenor = -1i8;
-    let mut label2 = "";
+    let mut label2 = 0u8;
     let mut bucket = 0u8;
     let tenors = &p.ir.tenors;
     if vol || rc == IR {
@@ -107,14 +117,16 @@ fn decode<'a>(
         }
     }
     if rc == IR && !vol {
-        if !p.ir.sub_curves.iter().any(|s| s == l2) {
-            return Err(fail(
-                "Label2",
-                r,
-                format!("sub-curve '{l2}' is not a SIMM sub-curve ({})", p.ir.sub_curves.join(", ")),
-            ));
+        match p.ir.sub_curves.iter().position(|s| s == l2) {
+            Some(i) => label2 = i as u8,
+            None => {
+                return Err(fail(
+                    "Label2",
+                    r,
+                    format!("sub-curve '{l2}' is not a SIMM sub-curve ({})", p.ir.sub_curves.join(", ")),
+                ));
+            }
         }
-        label2 = l2;
     }
     if rc == IR && q.chars().count() != 3 {
         return Err(fail("Qualifier", r, format!("interest rate qualifier '{q}' must be a currency code")));
@@ -133,7 +145,21 @@ fn decode<'a>(
         }
     }
     let skip = rc == FX && !vol && q == p.calculation_currency;
-    Ok(Row { product_class: product_class as u8, risk_class: rc as u8, vol, bucket, qualifier: q, tenor, label2, skip })
+    let mut head = [0u8; 8];
+    let n = q.len().min(8);
+    head[..n].copy_from_slice(&q.as_bytes()[..n]);
+    let qprefix = u64::from_be_bytes(head);
+    Ok(Row {
+        product_class: product_class as u8,
+        risk_class: rc as u8,
+        vol,
+        bucket,
+        qprefix,
+        qualifier: q,
+        tenor,
+        label2,
+        skip,
+    })
 }
 
 /// Python's `repr` of a non-finite float, so both engines word the error alike.
@@ -235,8 +261,36 @@ pub fn read_crif<'a>(table: &Table<'a>, p: &SimmParams) -> Result<Crif<'a>> {
 /// The netted factors of one account's rows, sorted by factor key, and the account's risk rows
 /// in factor order (each factor's rows ascending).
 pub fn factors<'a>(crif: &Crif<'a>, rows: &[u32]) -> (Vec<Factor<'a>>, Vec<u32>) {
-    let mut keyed: Vec<u32> = rows.iter().copied().filter(|r| !crif.rows[*r as usize].skip).collect();
-    keyed.sort_unstable_by(|a, b| crif.rows[*a as usize].key().cmp(&crif.rows[*b as usize].key()).then(a.cmp(b)));
+    // Sort on a packed key first: (product class, risk class, vol, bucket, qualifier prefix),
+    // then the qualifier (its length settles it when both fit the prefix), tenor and sub-curve.
+    let mut local: Vec<(u128, i32, u32)> = rows
+        .iter()
+        .filter(|r| !crif.rows[**r as usize].skip)
+        .map(|&r| {
+            let row = &crif.rows[r as usize];
+            let hi = (u128::from(row.product_class) << 88)
+                | (u128::from(row.risk_class) << 80)
+                | (u128::from(row.vol) << 72)
+                | (u128::from(row.bucket) << 64)
+                | u128::from(row.qprefix);
+            let lo = (i32::from(row.tenor) << 8) | i32::from(row.label2);
+            (hi, lo, r)
+        })
+        .collect();
+    local.sort_unstable_by(|a, b| {
+        a.0.cmp(&b.0)
+            .then_with(|| {
+                let (qa, qb) = (crif.rows[a.2 as usize].qualifier, crif.rows[b.2 as usize].qualifier);
+                if qa.len() <= 8 && qb.len() <= 8 {
+                    qa.len().cmp(&qb.len())
+                } else {
+                    qa.cmp(qb)
+                }
+            })
+            .then(a.1.cmp(&b.1))
+            .then(a.2.cmp(&b.2))
+    });
+    let keyed: Vec<u32> = local.iter().map(|x| x.2).collect();
     let mut out: Vec<Factor<'a>> = Vec::new();
     for (i, r) in keyed.iter().enumerate() {
         let row = crif.rows[*r as usize];

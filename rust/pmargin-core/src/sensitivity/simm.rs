@@ -31,6 +31,17 @@ pub struct Term<'a> {
     pub coef: Vec<f64>,
 }
 
+/// `exact_sum` with the short cases done directly: one rounded addition of two floats is already
+/// the correctly rounded sum.
+fn fsum(values: &[f64]) -> f64 {
+    match values {
+        [] => 0.0,
+        [a] => *a,
+        [a, b] => a + b,
+        _ => exact_sum(values),
+    }
+}
+
 /// Small per-account vectors live on the stack.
 type Small<T> = SmallVec<[T; 16]>;
 
@@ -117,7 +128,7 @@ fn runs<K: PartialEq + Copy>(n: usize, key: impl Fn(usize) -> K) -> (Small<K>, S
 /// `sum_{k in range} scale * s_k`, correctly rounded.
 fn sum_of(s: &[f64], range: Range<usize>, scale: f64) -> f64 {
     let v: Small<f64> = s[range].iter().map(|x| scale * x).collect();
-    exact_sum(&v)
+    fsum(&v)
 }
 
 fn fx_group(p: &SimmParams, ccy: &str) -> usize {
@@ -170,10 +181,10 @@ fn ir_threshold(p: &SimmParams, ccy: &str, vega: bool) -> f64 {
 fn ir<'a>(p: &'a SimmParams, f: &[Factor<'a>], s: &[f64], mt: usize, sign: f64) -> Term<'a> {
     let ir = &p.ir;
     let n = f.len();
-    let (labels, members) = runs(n, |k| f[k].row.qualifier);
+    let (labels, members) = runs(n, |k| (f[k].row.qprefix, f[k].row.qualifier));
     let mut coef = vec![0.0; n];
     let mut cr: Small<f64> = SmallVec::with_capacity(labels.len());
-    for (ccy, ms) in labels.iter().zip(&members) {
+    for ((_, ccy), ms) in labels.iter().zip(&members) {
         if mt == CURVATURE {
             cr.push(1.0);
             for k in ms.clone() {
@@ -181,7 +192,7 @@ fn ir<'a>(p: &'a SimmParams, f: &[Factor<'a>], s: &[f64], mt: usize, sign: f64) 
             }
             continue;
         }
-        let c = conc(exact_sum(&s[ms.clone()]), ir_threshold(p, ccy, mt == VEGA));
+        let c = conc(fsum(&s[ms.clone()]), ir_threshold(p, ccy, mt == VEGA));
         cr.push(c);
         let bucket = ir.currency_bucket.get(*ccy).unwrap_or(&ir.default_bucket);
         let weights = ir.delta_rw.get(bucket);
@@ -213,7 +224,7 @@ fn ir<'a>(p: &'a SimmParams, f: &[Factor<'a>], s: &[f64], mt: usize, sign: f64) 
     let nonres: Small<usize> = (0..labels.len()).collect();
     let abs_groups: Vec<Range<usize>> = (0..n).map(|k| k..k + 1).collect();
     let scale = if mt == CURVATURE { 1.0 / (ir.hvr * ir.hvr) } else { 1.0 };
-    let names: Small<&'a str> = labels;
+    let names: Small<&'a str> = labels.iter().map(|l| l.1).collect();
     aggregate(p, mt, &ws, coef, &names, &members, &nonres, None, &rho, &gamma, &abs_groups, scale)
 }
 
@@ -222,11 +233,11 @@ fn fx<'a>(p: &'a SimmParams, f: &[Factor<'a>], s: &[f64], mt: usize, sign: f64) 
     let n = f.len();
     let mut coef = vec![0.0; n];
     let mut cr: Small<f64> = SmallVec::from_elem(1.0, n);
-    let (quals, qmembers) = runs(n, |k| f[k].row.qualifier);
+    let (quals, qmembers) = runs(n, |k| (f[k].row.qprefix, f[k].row.qualifier));
     let calc = fx_group(p, &p.calculation_currency);
-    for (q, ms) in quals.iter().zip(&qmembers) {
+    for ((_, q), ms) in quals.iter().zip(&qmembers) {
         if mt == DELTA {
-            let c = conc(exact_sum(&s[ms.clone()]), fx_delta_threshold(p, q));
+            let c = conc(fsum(&s[ms.clone()]), fx_delta_threshold(p, q));
             for k in ms.clone() {
                 coef[k] = fxp.delta_rw[calc][fx_group(p, q)] * c;
                 cr[k] = c;
@@ -255,7 +266,7 @@ fn fx<'a>(p: &'a SimmParams, f: &[Factor<'a>], s: &[f64], mt: usize, sign: f64) 
         let (a, b) = (&f[k].row, &f[l].row);
         let r = if mt == DELTA {
             corr[fx_group(p, a.qualifier)][fx_group(p, b.qualifier)]
-        } else if a.qualifier == b.qualifier {
+        } else if a.same_qualifier(b) {
             1.0
         } else {
             fxp.vega_corr
@@ -285,12 +296,12 @@ fn bucketed<'a>(
     let mut coef = vec![0.0; n];
     let mut cr: Small<f64> = SmallVec::from_elem(1.0, n);
     let (labels, members) = runs(n, |k| f[k].row.bucket as usize);
-    let (qlabels, qmembers) = runs(n, |k| (f[k].row.bucket as usize, f[k].row.qualifier));
-    for ((b, _), ms) in qlabels.iter().zip(&qmembers) {
+    let (qlabels, qmembers) = runs(n, |k| (f[k].row.bucket as usize, f[k].row.qprefix, f[k].row.qualifier));
+    for ((b, _, _), ms) in qlabels.iter().zip(&qmembers) {
         let b = *b;
         let sigma = p.sigma_multiplier * bp.delta_rw[b];
         if mt == DELTA {
-            let c = conc(exact_sum(&s[ms.clone()]), bp.delta_thresholds[b] * p.unit);
+            let c = conc(fsum(&s[ms.clone()]), bp.delta_thresholds[b] * p.unit);
             for k in ms.clone() {
                 coef[k] = bp.delta_rw[b] * c;
                 cr[k] = c;
@@ -314,7 +325,7 @@ fn bucketed<'a>(
     let ws: Vec<f64> = (0..n).map(|k| coef[k] * s[k]).collect();
     let rho = |k: usize, l: usize| {
         let (a, b) = (&f[k].row, &f[l].row);
-        let r = if a.qualifier == b.qualifier { 1.0 } else { bp.intra[a.bucket as usize] };
+        let r = if a.same_qualifier(b) { 1.0 } else { bp.intra[a.bucket as usize] };
         if mt == CURVATURE {
             r * r
         } else {
@@ -358,7 +369,7 @@ fn aggregate<'a>(
     let mut sums: Small<f64> = SmallVec::with_capacity(members.len());
     for ms in members {
         ks.push(within(ws, ms.clone(), rho, &mut dk));
-        sums.push(exact_sum(&ws[ms.clone()]));
+        sums.push(fsum(&ws[ms.clone()]));
     }
     let buckets = labels.iter().enumerate().map(|(i, l)| (*l, ks[i], sums[i])).collect();
     if mt != CURVATURE {
@@ -388,10 +399,10 @@ fn aggregate<'a>(
         }
         let in_part = |k: usize| part.iter().any(|&i| members[i].contains(&k));
         let part_sums: Small<f64> = part.iter().map(|&i| sums[i]).collect();
-        let total = exact_sum(&part_sums);
+        let total = fsum(&part_sums);
         let abs_values: Small<f64> =
-            abs_groups.iter().filter(|ag| in_part(ag.start)).map(|ag| exact_sum(&ws[ag.clone()]).abs()).collect();
-        let abs_total = exact_sum(&abs_values);
+            abs_groups.iter().filter(|ag| in_part(ag.start)).map(|ag| fsum(&ws[ag.clone()]).abs()).collect();
+        let abs_total = fsum(&abs_values);
         if abs_total == 0.0 {
             continue;
         }
