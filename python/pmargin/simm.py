@@ -184,4 +184,7 @@ def normalise_crif(table: pa.Table, account_column: str) -> pa.Table:
                     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
                         raise MarginInputError(f"cannot read as text: {e}", table="crif", column=name) from None
                 table = table.set_column(i, name, col)
+            if name in ("Bucket", "Label1", "Label2") and table.column(i).null_count:
+                # Null and "" mean the same here; without nulls the core reads the column in place.
+                table = table.set_column(i, name, pc.fill_null(table.column(i), ""))
     return table

@@ -3,6 +3,7 @@
 //! qualifier, tenor, sub-curve) with only the parts its risk type uses (equity and commodity delta
 //! ignore Label1). Netting is a correctly rounded sum, so row order never changes a number.
 
+use arrow_array::StringArray;
 use hashbrown::HashMap;
 use rayon::prelude::*;
 
@@ -173,43 +174,95 @@ fn py_float(a: f64) -> &'static str {
     }
 }
 
-fn optional_strings<'a>(table: &Table<'a>, column: &str, n: usize) -> Result<Vec<Option<&'a str>>> {
-    if table.has_column(column) {
-        table.strings(column)
-    } else {
-        Ok(vec![None; n])
+/// A string column read in place when it is plain Utf8 without nulls (what the Python layer
+/// hands over), else gathered once; a missing optional column reads as null.
+enum Col<'a> {
+    Plain(Vec<&'a StringArray>),
+    Gathered(Vec<Option<&'a str>>),
+    Missing,
+}
+
+impl<'a> Col<'a> {
+    fn read(table: &Table<'a>, column: &str, required: bool) -> Result<Self> {
+        if !required && !table.has_column(column) {
+            return Ok(Col::Missing);
+        }
+        Ok(match table.plain_strings(column)? {
+            Some(chunks) => Col::Plain(chunks),
+            None => Col::Gathered(table.strings(column)?),
+        })
+    }
+
+    /// Row `local` of batch `batch` (`global` counts across batches).
+    fn get(&self, batch: usize, local: usize, global: usize) -> Option<&'a str> {
+        match self {
+            Col::Plain(chunks) => Some(chunks[batch].value(local)),
+            Col::Gathered(values) => values[global],
+            Col::Missing => None,
+        }
     }
 }
 
 /// Read and check every row (the first bad row is reported), then group rows by account.
 pub fn read_crif<'a>(table: &Table<'a>, p: &SimmParams) -> Result<Crif<'a>> {
     let n = table.num_rows();
-    let accounts = optional_strings(table, &p.account_column, n)?;
-    let pcs = table.strings("ProductClass")?;
-    let rts = table.strings("RiskType")?;
-    let quals = table.strings("Qualifier")?;
-    let buckets = optional_strings(table, "Bucket", n)?;
-    let l1s = optional_strings(table, "Label1", n)?;
-    let l2s = optional_strings(table, "Label2", n)?;
-    let amounts = table.numbers(&p.amount_column)?;
     let has_accounts = table.has_column(&p.account_column);
+    let accounts = Col::read(table, &p.account_column, false)?;
+    let pcs = Col::read(table, "ProductClass", true)?;
+    let rts = Col::read(table, "RiskType", true)?;
+    let quals = Col::read(table, "Qualifier", true)?;
+    let buckets = Col::read(table, "Bucket", false)?;
+    let l1s = Col::read(table, "Label1", false)?;
+    let l2s = Col::read(table, "Label2", false)?;
+    let amounts = table.numbers(&p.amount_column)?;
+    // Work items never cross a batch: (batch, first local row, end, first global row).
     const CHUNK: usize = 1 << 14;
-    let decoded: Vec<Result<Vec<Row<'a>>>> = (0..n.div_ceil(CHUNK))
+    let mut items = Vec::new();
+    let mut global = 0;
+    for (b, batch) in table.batches().iter().enumerate() {
+        let len = batch.num_rows();
+        let mut start = 0;
+        while start < len {
+            let end = (start + CHUNK).min(len);
+            items.push((b, start, end, global + start));
+            start = end;
+        }
+        global += len;
+    }
+    type Decoded<'a> = (Vec<Row<'a>>, Vec<&'a str>);
+    let decoded: Vec<Result<Decoded<'a>>> = items
         .into_par_iter()
-        .map(|c| {
-            let mut out = Vec::with_capacity(CHUNK);
-            for r in c * CHUNK..((c + 1) * CHUNK).min(n) {
-                if has_accounts && accounts[r].is_none() {
+        .map(|(b, start, end, first)| {
+            let mut out = Vec::with_capacity(end - start);
+            let mut names = Vec::with_capacity(end - start);
+            for local in start..end {
+                let r = first + local - start;
+                let account = accounts.get(b, local, r);
+                if has_accounts && account.is_none() {
                     return Err(fail(&p.account_column, r, "account is null".into()));
                 }
-                out.push(decode(p, r, pcs[r], rts[r], quals[r], buckets[r], l1s[r], l2s[r], amounts[r])?);
+                names.push(account.unwrap_or(""));
+                out.push(decode(
+                    p,
+                    r,
+                    pcs.get(b, local, r),
+                    rts.get(b, local, r),
+                    quals.get(b, local, r),
+                    buckets.get(b, local, r),
+                    l1s.get(b, local, r),
+                    l2s.get(b, local, r),
+                    amounts[r],
+                )?);
             }
-            Ok(out)
+            Ok((out, names))
         })
         .collect();
     let mut rows = Vec::with_capacity(n);
+    let mut accounts: Vec<&'a str> = Vec::with_capacity(n);
     for chunk in decoded {
-        rows.extend(chunk?); // chunks in row order: the first error is the first bad row
+        let (r, a) = chunk?; // chunks in row order: the first error is the first bad row
+        rows.extend(r);
+        accounts.extend(a);
     }
     let amounts: Vec<f64> = amounts.iter().map(|a| a.unwrap_or(0.0)).collect();
     // Account numbers in first-seen order (consecutive rows of one account skip the hash).
@@ -217,8 +270,7 @@ pub fn read_crif<'a>(table: &Table<'a>, p: &SimmParams) -> Result<Crif<'a>> {
     let mut names: Vec<&'a str> = Vec::new();
     let mut of_row = Vec::with_capacity(n);
     let mut last: Option<(&str, u32)> = None;
-    for account in &accounts {
-        let a = account.unwrap_or("");
+    for &a in &accounts {
         let id = match last {
             Some((name, id)) if name == a => id,
             _ => {
