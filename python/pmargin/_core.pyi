@@ -16,6 +16,8 @@ __all__ = [
     "column_addresses",
     "is_debug_build",
     "monte_carlo_scenarios",
+    "portfolio_variance",
+    "simm",
 ]
 
 __version__: str

@@ -91,7 +91,11 @@ fn decode<'a>(
     };
     let Some((rc, vol)) = rt.and_then(risk_type) else {
         let shown = rt.map_or_else(|| "None".to_owned(), |s| format!("'{s}'"));
-        return Err(fail("RiskType", r, format!("risk type {shown} is not supported (pmargin computes {RISK_TYPE_NAMES})")));
+        return Err(fail(
+            "RiskType",
+            r,
+            format!("risk type {shown} is not supported (pmargin computes {RISK_TYPE_NAMES})"),
+        ));
     };
     let q = q.unwrap_or("");
     if q.is_empty() {
@@ -99,7 +103,9 @@ fn decode<'a>(
     }
     match amount {
         Some(a) if a.is_finite() => {}
-        Some(a) => return Err(fail(&p.amount_column, r, format!("amount must be a finite number, got {}", py_float(a)))),
+        Some(a) => {
+            return Err(fail(&p.amount_column, r, format!("amount must be a finite number, got {}", py_float(a))))
+        }
         None => return Err(fail(&p.amount_column, r, "amount must be a finite number, got None".into())),
     }
     let l1 = l1.unwrap_or("");

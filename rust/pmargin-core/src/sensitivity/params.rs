@@ -293,7 +293,8 @@ impl SimmParams {
             curvature_weights: nums(at("curvature_weights")?, &path("curvature_weights"), Some(n))?,
         };
         let rc = strs(get(p, "risk_classes", "parameters")?, "parameters.risk_classes")?;
-        let full = matrix(get(p, "risk_class_correlations", "parameters")?, "parameters.risk_class_correlations", rc.len())?;
+        let full =
+            matrix(get(p, "risk_class_correlations", "parameters")?, "parameters.risk_class_correlations", rc.len())?;
         let mut idx = [0usize; 4];
         for (i, name) in RISK_CLASSES.iter().enumerate() {
             idx[i] = rc

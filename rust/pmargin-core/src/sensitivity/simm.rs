@@ -504,8 +504,8 @@ pub fn account_simm<'a>(
         let mut q = 0.0;
         let mut lin = [0.0; 4];
         for r in 0..4 {
-            for s in 0..4 {
-                lin[r] += (if r == s { 1.0 } else { p.psi[r][s] }) * ims[s];
+            for (s, im) in ims.iter().enumerate() {
+                lin[r] += (if r == s { 1.0 } else { p.psi[r][s] }) * im;
             }
             q += ims[r] * lin[r];
         }

@@ -44,7 +44,8 @@ pub fn build(crif: &Crif<'_>, results: Vec<AccountSimm<'_>>, contributions: Vec<
             f64s(pcs.iter().map(|(_, (_, v))| *v)),
         ],
     )?;
-    let rcs: Vec<(usize, &(u8, u8, [f64; 3], f64))> =
+    type RiskRow = (u8, u8, [f64; 3], f64);
+    let rcs: Vec<(usize, &RiskRow)> =
         results.iter().enumerate().flat_map(|(i, r)| r.risk.iter().map(move |x| (i, x))).collect();
     let risk_classes = batch(
         vec![

@@ -95,9 +95,10 @@ fn account(s: &Spec, rows: &[usize], und: &[usize], delta: &[f64], gamma: &[f64]
     for &r in rows {
         let i = slot(und[r]);
         let cuu = c(names[i], names[i]);
-        let standalone = (delta[r] * delta[r] * cuu + 0.5 * gamma[r] * gamma[r] * cuu * cuu * f64::from(u8::from(s.delta_gamma)))
-            .max(0.0)
-            .sqrt();
+        let standalone = (delta[r] * delta[r] * cuu
+            + 0.5 * gamma[r] * gamma[r] * cuu * cuu * f64::from(u8::from(s.delta_gamma)))
+        .max(0.0)
+        .sqrt();
         let (component, marginal) =
             if vol > 0.0 { ((delta[r] * y[i] + gamma[r] * z[i]) / vol, y[i] / vol) } else { (0.0, 0.0) };
         let share = if vol > 0.0 { component / vol } else { 0.0 };
@@ -115,7 +116,11 @@ pub fn portfolio_variance(positions: &Table<'_>, spec: &Value) -> Result<Varianc
     let acc = index_column(positions, "account_index", s.n_accounts.max(1))?;
     let und = index_column(positions, "underlying_index", s.n.max(1))?;
     let delta = positions.required_finite("cash_delta")?;
-    let gamma = if positions.has_column("dollar_gamma") { positions.required_finite("dollar_gamma")? } else { vec![0.0; n_rows] };
+    let gamma = if positions.has_column("dollar_gamma") {
+        positions.required_finite("dollar_gamma")?
+    } else {
+        vec![0.0; n_rows]
+    };
     let gamma = if s.delta_gamma { gamma } else { vec![0.0; n_rows] };
     if s.n == 0 && n_rows > 0 {
         return Err(config_error("covariance", "is empty"));
@@ -150,9 +155,13 @@ pub fn portfolio_variance(positions: &Table<'_>, spec: &Value) -> Result<Varianc
             f64s(standalone.into_iter()),
         ],
     )?;
-    let ratio: ArrayRef = Arc::new(Float64Array::from_iter(
-        results.iter().map(|a| if a.vol > 0.0 { Some(a.undiversified / a.vol) } else { None }),
-    ));
+    let ratio: ArrayRef = Arc::new(Float64Array::from_iter(results.iter().map(|a| {
+        if a.vol > 0.0 {
+            Some(a.undiversified / a.vol)
+        } else {
+            None
+        }
+    })));
     let accounts = batch(
         vec![
             f64_field("volatility", false),
