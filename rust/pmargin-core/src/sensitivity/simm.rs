@@ -525,3 +525,46 @@ pub fn account_simm<'a>(
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_sums_are_exact() {
+        assert_eq!(fsum(&[]), 0.0);
+        assert_eq!(fsum(&[0.1]), 0.1);
+        assert_eq!(fsum(&[0.1, 0.2]), 0.1 + 0.2);
+        assert_eq!(fsum(&[1e16, 1.0, -1e16]), 1.0);
+    }
+
+    #[test]
+    fn within_bucket_is_the_quadratic_form_and_its_gradient() {
+        let ws = [3.0, 4.0];
+        let rho = |k: usize, l: usize| if k == l { 1.0 } else { 0.0 };
+        let mut d = [0.0; 2];
+        let k = within(&ws, 0..2, &rho, &mut d);
+        assert_eq!(k, 5.0);
+        assert_eq!(d, [0.6, 0.8]);
+    }
+
+    #[test]
+    fn across_buckets_clamps_and_is_euler() {
+        // Two buckets, K = (5, 2), sums (7, -1): S = (5, -1), gamma 0.5.
+        let (ks, sums) = ([5.0, 2.0], [7.0, -1.0]);
+        let (root, d_k, d_sum) = across(&ks, &sums, &|_, _| 0.5);
+        let q: f64 = 25.0 + 4.0 + 2.0 * 0.5 * 5.0 * -1.0;
+        assert!((root - q.sqrt()).abs() < 1e-15);
+        // Degree-one homogeneity: K . dK + sums . dSum = root.
+        let euler = ks[0] * d_k[0] + ks[1] * d_k[1] + sums[0] * d_sum[0] + sums[1] * d_sum[1];
+        assert!((euler - root).abs() < 1e-12);
+        assert_eq!(d_sum[0], 0.0); // clamped bucket: only through K
+    }
+
+    #[test]
+    fn lambda_at_theta_zero_and_minus_one() {
+        let q = 2.5758293035489004;
+        assert!((lambda(0.0, q) - (q * q - 1.0)).abs() < 1e-15);
+        assert!((lambda(-1.0, q) - 1.0).abs() < 1e-15);
+    }
+}

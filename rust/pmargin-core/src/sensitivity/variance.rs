@@ -178,3 +178,19 @@ pub fn portfolio_variance(positions: &Table<'_>, spec: &Value) -> Result<Varianc
     )?;
     Ok(VarianceTables { positions, accounts })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zero_correlation_variance_is_the_sum_and_components_add_up() {
+        let s = Spec { n_accounts: 1, n: 2, cov: vec![0.04, 0.0, 0.0, 0.09], delta_gamma: false };
+        let (und, delta, gamma) = ([0usize, 1, 0], [100.0, 50.0, -20.0], [0.0; 3]);
+        let a = account(&s, &[0, 1, 2], &und, &delta, &gamma);
+        assert!((a.variance - (80.0f64 * 80.0 * 0.04 + 50.0 * 50.0 * 0.09)).abs() < 1e-9);
+        let total: f64 = a.rows.iter().map(|r| r.1).sum();
+        assert!((total - a.vol).abs() < 1e-12);
+        assert!((a.undiversified - (20.0 + 15.0 + 4.0)).abs() < 1e-12);
+    }
+}
