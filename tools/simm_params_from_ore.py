@@ -1,4 +1,13 @@
-"""Build pmargin's SIMM v2.6 10-day parameter file from ORE's published tables (facts only)."""
+"""Build pmargin's SIMM v2.6 10-day parameter file from ORE's published tables (facts only: the
+numbers are read out of ORE's C++ initialiser lists into pmargin's own JSON layout).
+
+Usage, from a clone of OpenSourceRisk/Engine (checked at commit b1f23933):
+    git show HEAD:OREAnalytics/orea/simm/simmconfigurationisdav2_6.cpp > /tmp/simm26.cpp
+    git show HEAD:OREAnalytics/orea/simm/simmconcentrationisdav2_6.cpp > /tmp/conc26.cpp
+    python tools/simm_params_from_ore.py python/pmargin/presets/data/simm/2.6/10d.json
+IR currency buckets and sub-curves follow simmbucketmapperbase.cpp (irBucket) and the v2.6
+configuration's Label2 list; the curvature scaling factors are 0.5 x 14 days / tenor days.
+"""
 import json, re, sys
 src = open('/tmp/simm26.cpp').read()
 conc = open('/tmp/conc26.cpp').read()

@@ -553,7 +553,7 @@ mod tests {
         // Two buckets, K = (5, 2), sums (7, -1): S = (5, -1), gamma 0.5.
         let (ks, sums) = ([5.0, 2.0], [7.0, -1.0]);
         let (root, d_k, d_sum) = across(&ks, &sums, &|_, _| 0.5);
-        let q: f64 = 25.0 + 4.0 + 2.0 * 0.5 * 5.0 * -1.0;
+        let q: f64 = 25.0 + 4.0 - 2.0 * 0.5 * 5.0;
         assert!((root - q.sqrt()).abs() < 1e-15);
         // Degree-one homogeneity: K . dK + sums . dSum = root.
         let euler = ks[0] * d_k[0] + ks[1] * d_k[1] + sums[0] * d_sum[0] + sums[1] * d_sum[1];
