@@ -15,7 +15,7 @@ use crate::sensitivity::params::{risk_type, SimmParams, CM, EQ, FX, IR, PRODUCT_
 const TABLE: &str = "crif";
 
 /// One CRIF row, decoded.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Default)]
 pub struct Row<'a> {
     pub product_class: u8,
     pub risk_class: u8,
@@ -213,7 +213,7 @@ impl<'a> Col<'a> {
 pub fn read_crif<'a>(table: &Table<'a>, p: &SimmParams) -> Result<Crif<'a>> {
     let n = table.num_rows();
     let has_accounts = table.has_column(&p.account_column);
-    let accounts = Col::read(table, &p.account_column, false)?;
+    let accounts_col = Col::read(table, &p.account_column, false)?;
     let pcs = Col::read(table, "ProductClass", true)?;
     let rts = Col::read(table, "RiskType", true)?;
     let quals = Col::read(table, "Qualifier", true)?;
@@ -235,20 +235,30 @@ pub fn read_crif<'a>(table: &Table<'a>, p: &SimmParams) -> Result<Crif<'a>> {
         }
         global += len;
     }
-    type Decoded<'a> = (Vec<Row<'a>>, Vec<&'a str>);
-    let decoded: Vec<Result<Decoded<'a>>> = items
+    // Each work item decodes straight into its own slices of the two outputs.
+    let mut rows: Vec<Row<'a>> = vec![Row::default(); n];
+    let mut accounts: Vec<&'a str> = vec![""; n];
+    let mut jobs = Vec::with_capacity(items.len());
+    let (mut rest_rows, mut rest_names) = (rows.as_mut_slice(), accounts.as_mut_slice());
+    for item in items {
+        let len = item.2 - item.1;
+        let (head_rows, tail_rows) = rest_rows.split_at_mut(len);
+        let (head_names, tail_names) = rest_names.split_at_mut(len);
+        jobs.push((item, head_rows, head_names));
+        rest_rows = tail_rows;
+        rest_names = tail_names;
+    }
+    let problems: Vec<MarginError> = jobs
         .into_par_iter()
-        .map(|(b, start, end, first)| {
-            let mut out = Vec::with_capacity(end - start);
-            let mut names = Vec::with_capacity(end - start);
-            for local in start..end {
-                let r = first + local - start;
-                let account = accounts.get(b, local, r);
+        .filter_map(|((b, start, end, first), out, names)| {
+            for (i, local) in (start..end).enumerate() {
+                let r = first + i;
+                let account = accounts_col.get(b, local, r);
                 if has_accounts && account.is_none() {
-                    return Err(fail(&p.account_column, r, "account is null".into()));
+                    return Some(fail(&p.account_column, r, "account is null".into()));
                 }
-                names.push(account.unwrap_or(""));
-                out.push(decode(
+                names[i] = account.unwrap_or("");
+                match decode(
                     p,
                     r,
                     pcs.get(b, local, r),
@@ -258,17 +268,17 @@ pub fn read_crif<'a>(table: &Table<'a>, p: &SimmParams) -> Result<Crif<'a>> {
                     l1s.get(b, local, r),
                     l2s.get(b, local, r),
                     amounts[r],
-                )?);
+                ) {
+                    Ok(row) => out[i] = row,
+                    Err(e) => return Some(e),
+                }
             }
-            Ok((out, names))
+            None
         })
         .collect();
-    let mut rows = Vec::with_capacity(n);
-    let mut accounts: Vec<&'a str> = Vec::with_capacity(n);
-    for chunk in decoded {
-        let (r, a) = chunk?; // chunks in row order: the first error is the first bad row
-        rows.extend(r);
-        accounts.extend(a);
+    // Items are in row order and each stops at its first problem: the first is the first bad row.
+    if let Some(first) = problems.into_iter().next() {
+        return Err(first);
     }
     let amounts: Vec<f64> = amounts.iter().map(|a| a.unwrap_or(0.0)).collect();
     // Account numbers in first-seen order (consecutive rows of one account skip the hash).
