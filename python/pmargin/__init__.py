@@ -23,7 +23,9 @@ from .errors import MarginComputationError, MarginConfigError, MarginError, Marg
 from .limits import Limits
 from .market import Market
 from .models import VOL_FLOOR, GridModel, HistoricalModel, MonteCarloModel, load_model
+from .portfolio_risk import Covariance, PortfolioRiskResult, portfolio_risk, what_if_variance
 from .result import GreeksResult, MarginResult
+from .simm import SensitivityModel, SimmResult
 
 if TYPE_CHECKING:
     from . import reference
@@ -31,6 +33,7 @@ if TYPE_CHECKING:
 __all__ = [
     "VOL_FLOOR",
     "Correlation",
+    "Covariance",
     "GreeksResult",
     "GridModel",
     "HistoricalModel",
@@ -43,18 +46,23 @@ __all__ = [
     "MarginResult",
     "Market",
     "MonteCarloModel",
+    "PortfolioRiskResult",
+    "SensitivityModel",
+    "SimmResult",
     "Trade",
     "cascade",
     "compare",
     "greeks",
     "load_model",
     "margin",
+    "portfolio_risk",
     "presets",
     "reconcile",
     "reference",
     "sample",
     "status",
     "value",
+    "what_if_variance",
 ]
 
 

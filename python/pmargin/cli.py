@@ -107,9 +107,11 @@ def build_parser() -> argparse.ArgumentParser:
     margin.add_argument("--quiet", action="store_true", help="no progress bar")
     margin.set_defaults(command=run_margin)
     from .accounts_cli import add_account_commands
+    from .cli_sensitivity import add_commands as add_sensitivity_commands
 
     add_account_commands(sub, write_outputs, check_output_path)
     add_compare_parser(sub)
+    add_sensitivity_commands(sub)
     return parser
 
 

@@ -1,6 +1,7 @@
-"""Venue presets: published methodologies with their parameters, one module each."""
+"""Venue and standard presets: published methodologies with their parameter sets, one module each."""
 
+from .simm import simm
 from .span import span
 from .tims import tims
 
-__all__ = ["span", "tims"]
+__all__ = ["simm", "span", "tims"]

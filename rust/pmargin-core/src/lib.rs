@@ -30,6 +30,7 @@ pub mod output;
 pub mod pricing;
 pub mod risk;
 pub mod scenarios;
+pub mod sensitivity;
 pub mod spec;
 #[cfg(test)]
 pub(crate) mod test_support;

@@ -16,6 +16,7 @@ const STAGES: &[&str] = &[
     "valuation",
     "risk",
     "output",
+    "sensitivity",
     "methods",
     "engine",
     "accounts",

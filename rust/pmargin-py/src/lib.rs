@@ -9,6 +9,7 @@ use pyo3_arrow::input::AnyRecordBatch;
 mod arrow_io;
 mod engine;
 mod errors;
+mod sensitivity;
 mod spec;
 
 /// Rust-side allocations (risk arrays, result buffers) come from mimalloc, which reuses freed
@@ -53,6 +54,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(engine::monte_carlo_scenarios, m)?)?;
     m.add_function(wrap_pyfunction!(column_addresses, m)?)?;
     m.add_function(wrap_pyfunction!(is_debug_build, m)?)?;
+    m.add_function(wrap_pyfunction!(sensitivity::simm, m)?)?;
+    m.add_function(wrap_pyfunction!(sensitivity::portfolio_variance, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

@@ -1,0 +1,266 @@
+"""Portfolio volatility and variance contributions from a book's Greeks.
+
+``portfolio_risk(positions, instruments, market, covariance=...)``: per account the delta-normal
+(or delta-gamma) volatility of P&L over a horizon, from each position's cash delta
+(delta x spot) and dollar gamma (gamma x spot^2) under a :class:`Covariance` of underlying
+returns; per position its component (they add up to the volatility), marginal and share of
+variance; per account the undiversified volatility (sum of stand-alone volatilities) and the
+diversification ratio. ``what_if_variance`` gives an account's volatility after a proposed trade
+from the account's per-underlying exposures, without revaluing the book. docs/simm.md
+("Portfolio volatility") has the formulas; the native core computes, the reference mirrors it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+
+from . import _core
+from .correlation import Correlation
+from .engine import greeks
+from .errors import MarginConfigError, MarginInputError
+from .history import read_moves
+from .io import TableLike, to_table
+from .market import Market
+
+METHODS = ("delta_normal", "delta_gamma")
+
+
+@dataclass(frozen=True)
+class Covariance:
+    """Covariance of underlying returns over ``horizon_days`` (row-major ``matrix``)."""
+
+    names: tuple[str, ...]
+    matrix: tuple[float, ...]
+    horizon_days: float
+
+    @classmethod
+    def from_vols(cls, vols: Mapping[str, float], correlation: Correlation | None = None) -> Covariance:
+        """From annualised vols and a :class:`~pmargin.Correlation` (identity when None):
+        ``C_uv = vol_u vol_v rho_uv`` over 365 days."""
+        names = tuple(vols)
+        for u in names:
+            v = vols[u]
+            if not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
+                raise MarginInputError(f"vol {v!r} must be finite and >= 0", table="covariance", column=u)
+        rho = [[1.0 if i == j else 0.0 for j in range(len(names))] for i in range(len(names))]
+        if correlation is not None:
+            for i, u in enumerate(names):
+                for j, w in enumerate(names):
+                    if u in correlation and w in correlation:
+                        rho[i][j] = correlation.get(correlation.index(u), correlation.index(w))
+        m = [float(vols[u]) * float(vols[w]) * rho[i][j] for i, u in enumerate(names) for j, w in enumerate(names)]
+        return cls(names, tuple(m), 365.0)
+
+    @classmethod
+    def from_history(
+        cls, moves: TableLike, *, horizon_days: float = 1.0, ewma_lambda: float | None = None
+    ) -> Covariance:
+        """Estimated from a historical moves table (:mod:`pmargin.history` layout: ``date``,
+        ``underlying``, ``return``), each move over ``horizon_days``. Dates where any underlying
+        lacks a move are left out. Sample covariance (mean removed, ``n - 1``), or with
+        ``ewma_lambda`` the EWMA ``sum_t w_t r_t r_t'``, ``w_t = (1 - l) l^(T-1-t) / (1 - l^T)``
+        (zero mean, weights summing to one)."""
+        table = to_table(moves, "moves")
+        mv = read_moves(table, "moves")
+        names = tuple(mv.slots)
+        dates = [d for d in range(len(mv.labels)) if all(mv.slots[u][d] is not None for u in names)]
+        if len(dates) < 2:
+            raise MarginInputError("need at least two dates with a move for every underlying", table="moves")
+        series = [[mv.slots[u][d][0] for d in dates] for u in names]  # type: ignore[index]
+        n, t = len(names), len(dates)
+        if ewma_lambda is None:
+            means = [math.fsum(s) / t for s in series]
+            m = [
+                math.fsum((series[i][k] - means[i]) * (series[j][k] - means[j]) for k in range(t)) / (t - 1)
+                for i in range(n)
+                for j in range(n)
+            ]
+        else:
+            if not 0.0 < ewma_lambda < 1.0:
+                raise MarginConfigError("ewma_lambda must be in (0, 1)", table="model", column="ewma_lambda")
+            norm = 1.0 - ewma_lambda**t
+            w = [(1.0 - ewma_lambda) * ewma_lambda ** (t - 1 - k) / norm for k in range(t)]
+            m = [math.fsum(w[k] * series[i][k] * series[j][k] for k in range(t)) for i in range(n) for j in range(n)]
+        return cls(names, tuple(m), float(horizon_days))
+
+    def scaled(self, horizon_days: float) -> list[float]:
+        f = horizon_days / self.horizon_days
+        return [v * f for v in self.matrix]
+
+
+@dataclass(frozen=True)
+class PortfolioRiskResult:
+    """``positions``: account_id, instrument_id, underlying, cash_delta, dollar_gamma,
+    component, marginal, share, standalone. ``accounts``: account_id, volatility, variance,
+    undiversified, diversification_ratio. ``exposures``: per account and underlying, the summed
+    cash_delta and dollar_gamma (what :func:`what_if_variance` starts from)."""
+
+    positions: pa.Table
+    accounts: pa.Table
+    exposures: pa.Table
+    covariance: Covariance
+    horizon_days: float
+    method: str
+
+
+def _spots(market: Market) -> dict[str, float]:
+    u = market.underlyings
+    return dict(zip(u.column("underlying").to_pylist(), u.column("spot").to_pylist(), strict=True))
+
+
+def _exposure_rows(
+    positions: TableLike, instruments: TableLike, market: Market, engine: str
+) -> tuple[list[str], list[str], list[str], list[float], list[float]]:
+    """Per netted position: account, instrument, underlying, cash delta, dollar gamma."""
+    if engine == "reference":
+        from . import reference
+
+        g = reference.greeks(positions, instruments, market).positions
+    else:
+        g = greeks(positions, instruments, market).positions
+    inst = to_table(instruments, "instruments")
+    und = dict(zip(inst.column("instrument_id").to_pylist(), inst.column("underlying").to_pylist(), strict=True))
+    spots = _spots(market)
+    accounts = [str(a) for a in g.column("account_id").to_pylist()]
+    ids = g.column("instrument_id").to_pylist()
+    unds = [und[i] for i in ids]
+    cd = [d * spots[u] for d, u in zip(g.column("delta").to_pylist(), unds, strict=True)]
+    dg = [x * spots[u] ** 2 for x, u in zip(g.column("gamma").to_pylist(), unds, strict=True)]
+    return accounts, ids, unds, cd, dg
+
+
+def _indices(accounts: Sequence[str], unds: Sequence[str], cov: Covariance) -> tuple[list[str], list[int], list[int]]:
+    names = sorted(set(accounts))
+    a_idx = {a: i for i, a in enumerate(names)}
+    u_idx = {u: i for i, u in enumerate(cov.names)}
+    for row, u in enumerate(unds):
+        if u not in u_idx:
+            raise MarginInputError(
+                f"underlying {u!r} has no covariance", table="positions", column="underlying", row=row
+            )
+    return names, [a_idx[a] for a in accounts], [u_idx[u] for u in unds]
+
+
+def _run(
+    acc: list[int], und: list[int], cd: list[float], dg: list[float], spec: dict[str, Any], engine: str
+) -> tuple[pa.Table, pa.Table]:
+    if engine == "reference":
+        from .reference.sensitivity import portfolio_variance
+
+        return portfolio_variance(acc, und, cd, dg, spec)
+    table = pa.table(
+        {
+            "account_index": pa.array(acc, pa.int64()),
+            "underlying_index": pa.array(und, pa.int64()),
+            "cash_delta": pa.array(cd, pa.float64()),
+            "dollar_gamma": pa.array(dg, pa.float64()),
+        }
+    )
+    positions, accounts = _core.portfolio_variance(table, spec)
+    return positions, accounts
+
+
+def _spec(n_accounts: int, cov: Covariance, horizon_days: float, method: str) -> dict[str, Any]:
+    if method not in METHODS:
+        raise MarginConfigError(f"method must be one of {', '.join(METHODS)}", table="model", column="method")
+    if not math.isfinite(horizon_days) or horizon_days <= 0:
+        raise MarginConfigError("horizon_days must be > 0", table="model", column="horizon_days")
+    return {
+        "n_accounts": n_accounts,
+        "n_underlyings": len(cov.names),
+        "covariance": cov.scaled(horizon_days),
+        "delta_gamma": method == "delta_gamma",
+    }
+
+
+def portfolio_risk(
+    positions: TableLike,
+    instruments: TableLike,
+    market: Market,
+    covariance: Covariance,
+    *,
+    horizon_days: float = 1.0,
+    method: str = "delta_normal",
+    engine: str = "native",
+) -> PortfolioRiskResult:
+    """Volatility of each account's P&L over ``horizon_days`` (see the module docstring)."""
+    accounts, ids, unds, cd, dg = _exposure_rows(positions, instruments, market, engine)
+    names, acc, und = _indices(accounts, unds, covariance)
+    spec = _spec(len(names), covariance, horizon_days, method)
+    pos, acct = _run(acc, und, cd, dg, spec, engine)
+    positions_out = pa.table(
+        {
+            "account_id": pa.array(accounts, pa.string()),
+            "instrument_id": pa.array(ids, pa.string()),
+            "underlying": pa.array(unds, pa.string()),
+            "cash_delta": pa.array(cd, pa.float64()),
+            "dollar_gamma": pa.array(dg, pa.float64()),
+        }
+    )
+    for name in pos.column_names:
+        positions_out = positions_out.append_column(name, pos.column(name))
+    accounts_out = pa.table({"account_id": pa.array(names, pa.string())})
+    for name in acct.column_names:
+        accounts_out = accounts_out.append_column(name, acct.column(name))
+    agg: dict[tuple[str, str], list[list[float]]] = {}
+    for a, u, x, g in zip(accounts, unds, cd, dg, strict=True):
+        slot = agg.setdefault((a, u), [[], []])
+        slot[0].append(x)
+        slot[1].append(g)
+    keys = sorted(agg)
+    exposures = pa.table(
+        {
+            "account_id": [k[0] for k in keys],
+            "underlying": [k[1] for k in keys],
+            "cash_delta": [math.fsum(agg[k][0]) for k in keys],
+            "dollar_gamma": [math.fsum(agg[k][1]) for k in keys],
+        }
+    )
+    return PortfolioRiskResult(positions_out, accounts_out, exposures, covariance, horizon_days, method)
+
+
+def what_if_variance(
+    risk: PortfolioRiskResult, trades: TableLike, instruments: TableLike, market: Market, *, engine: str = "native"
+) -> pa.Table:
+    """Each traded account's volatility before and after ``trades`` (positions layout), from
+    its per-underlying exposures in ``risk`` plus the trades' own Greeks: ``account_id``,
+    ``volatility_before``, ``volatility_after``, ``change``."""
+    t_acc, _, t_und, t_cd, t_dg = _exposure_rows(trades, instruments, market, engine)
+    e = risk.exposures
+    touched = set(t_acc)
+    base = [
+        (a, u, x, g)
+        for a, u, x, g in zip(
+            e.column("account_id").to_pylist(),
+            e.column("underlying").to_pylist(),
+            e.column("cash_delta").to_pylist(),
+            e.column("dollar_gamma").to_pylist(),
+            strict=True,
+        )
+        if a in touched
+    ]
+    rows_a = [b[0] for b in base] + t_acc
+    rows_u = [b[1] for b in base] + t_und
+    rows_x = [b[2] for b in base] + t_cd
+    rows_g = [b[3] for b in base] + t_dg
+    names, acc, und = _indices(rows_a, rows_u, risk.covariance)
+    spec = _spec(len(names), risk.covariance, risk.horizon_days, risk.method)
+    _, after = _run(acc, und, rows_x, rows_g, spec, engine)
+    before_map = dict(
+        zip(risk.accounts.column("account_id").to_pylist(), risk.accounts.column("volatility").to_pylist(), strict=True)
+    )
+    after_vol = after.column("volatility").to_pylist()
+    before = [float(before_map.get(a, 0.0)) for a in names]
+    return pa.table(
+        {
+            "account_id": pa.array(names, pa.string()),
+            "volatility_before": pa.array(before, pa.float64()),
+            "volatility_after": pa.array(after_vol, pa.float64()),
+            "change": pa.array([b - a for a, b in zip(before, after_vol, strict=True)], pa.float64()),
+        }
+    )

@@ -1,0 +1,190 @@
+"""Sensitivity-based initial margin (ISDA SIMM) from a CRIF table, with Euler contributions.
+
+:class:`SensitivityModel` holds a versioned parameter set (a data file such as
+``presets/data/simm/2.6/10d.json``; :func:`pmargin.presets.simm` loads one) and margins CRIF rows
+from any Arrow / Polars / pandas table or CSV file (:meth:`SensitivityModel.margin`), or a book
+through its Greeks (:meth:`SensitivityModel.margin_book`, CRIF rows from :mod:`pmargin.crif`).
+docs/simm.md has the exact formulas; the native core computes, ``pmargin.reference`` mirrors it.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from . import _core
+from .errors import MarginConfigError, MarginInputError
+from .io import TableLike, read_table, to_table
+from .params import ParameterSetId, identify
+
+#: CRIF text columns, cast to strings before either engine reads them (CSV readers infer
+#: ``Bucket`` as an integer and empty labels as nulls).
+TEXT_COLUMNS = ("ProductClass", "RiskType", "Qualifier", "Bucket", "Label1", "Label2", "AmountCurrency")
+
+
+@dataclass(frozen=True)
+class SimmResult:
+    """SIMM of every account (accounts sorted by id).
+
+    ``accounts``: ``account``, ``simm``. ``product_classes``: per account and product class.
+    ``risk_classes``: ``delta``, ``vega``, ``curvature`` and their sum ``margin`` per account,
+    product class and risk class. ``buckets``: ``k`` (K_b) and ``ws_sum`` per margin type and
+    bucket (IR buckets are currencies; FX has one bucket ""). ``contributions``: the CRIF as given
+    plus ``contribution``, each row's Euler share (they add up to the account's SIMM).
+    ``parameters``: identity of the parameter set; ``side``; ``mapping``: for a CRIF built from
+    a book, which SIMM risk class and bucket each underlying was given and whether by default.
+    """
+
+    accounts: pa.Table
+    product_classes: pa.Table
+    risk_classes: pa.Table
+    buckets: pa.Table
+    contributions: pa.Table
+    parameters: ParameterSetId
+    side: str
+    mapping: pa.Table | None = None
+
+
+def _inverse_normal(p: float) -> float:
+    return statistics.NormalDist().inv_cdf(p)
+
+
+@dataclass(frozen=True)
+class SensitivityModel:
+    """A SIMM-style risk-weighting model over a versioned parameter set.
+
+    ``parameters``: the data file's contents (risk weights, correlations, concentration
+    thresholds); ``calculation_currency``: FX delta to it is not a risk, and it picks the FX risk
+    weight and correlation row; ``side``: "call" (sensitivities as given) or "post" (negated:
+    only curvature changes).
+    """
+
+    parameters: Mapping[str, Any]
+    name: str = "ISDA SIMM"
+    version: str = "2.6"
+    calculation_currency: str = "USD"
+    side: str = "call"
+    identity: ParameterSetId = field(init=False)
+
+    def __post_init__(self) -> None:
+        if self.side not in ("call", "post"):
+            raise MarginConfigError("side must be 'call' or 'post'", table="model", column="side")
+        if not isinstance(self.calculation_currency, str) or len(self.calculation_currency) != 3:
+            raise MarginConfigError(
+                "calculation_currency must be a currency code", table="model", column="calculation_currency"
+            )
+        object.__setattr__(self, "identity", identify(self.name, self.version, self.parameters))
+
+    def to_spec(self, account_column: str = "Portfolio", amount_column: str = "AmountUSD") -> dict[str, Any]:
+        """The spec both engines read: the parameters plus two derived constants,
+        ``sigma_multiplier = sqrt(365 / sigma_horizon_days) / N^-1(vega_quantile)`` and
+        ``curvature_q = N^-1(curvature_quantile)``."""
+        p = self.parameters
+        try:
+            sigma = math.sqrt(365.0 / float(p["sigma_horizon_days"])) / _inverse_normal(float(p["vega_quantile"]))
+            q = _inverse_normal(float(p["curvature_quantile"]))
+        except (KeyError, TypeError, ValueError, statistics.StatisticsError) as e:
+            raise MarginConfigError(f"bad parameter set: {e}", table="model", column="parameters") from None
+        return {
+            "parameters": dict(p),
+            "sigma_multiplier": sigma,
+            "curvature_q": q,
+            "calculation_currency": self.calculation_currency,
+            "side": self.side,
+            "account_column": account_column,
+            "amount_column": amount_column,
+        }
+
+    def with_side(self, side: str) -> SensitivityModel:
+        return SensitivityModel(self.parameters, self.name, self.version, self.calculation_currency, side)
+
+    def margin(
+        self, crif: TableLike | str | Path, *, account_column: str = "Portfolio", amount_column: str | None = None
+    ) -> SimmResult:
+        """SIMM of every account of ``crif`` (a table, or the path of a CSV / Parquet file)."""
+        table, spec = self.prepare(crif, account_column, amount_column)
+        tables = _core.simm(table, spec)
+        return self.result(table, tables)
+
+    def prepare(
+        self, crif: TableLike | str | Path, account_column: str = "Portfolio", amount_column: str | None = None
+    ) -> tuple[pa.Table, dict[str, Any]]:
+        """The CRIF as the engines read it (text columns as strings) and the spec."""
+        table = read_table(crif, "crif") if isinstance(crif, (str, Path)) else to_table(crif, "crif")
+        table = normalise_crif(table, account_column)
+        amount = amount_column or ("AmountUSD" if "AmountUSD" in table.column_names else "Amount")
+        if amount == "Amount" and "AmountCurrency" in table.column_names:
+            ccy = table.column("AmountCurrency").to_pylist()
+            for row, c in enumerate(ccy):
+                if c != self.calculation_currency:
+                    raise MarginInputError(
+                        f"amount in {c!r} without an AmountUSD column: give AmountUSD, or amounts in "
+                        f"{self.calculation_currency}",
+                        table="crif",
+                        column="AmountCurrency",
+                        row=row,
+                    )
+        return table, self.to_spec(account_column, amount)
+
+    def result(self, table: pa.Table, tables: Mapping[str, pa.Table], mapping: pa.Table | None = None) -> SimmResult:
+        contributions = table.append_column("contribution", tables["contributions"].column("contribution"))
+        return SimmResult(
+            tables["accounts"],
+            tables["product_classes"],
+            tables["risk_classes"],
+            tables["buckets"],
+            contributions,
+            self.identity,
+            self.side,
+            mapping,
+        )
+
+    def margin_book(
+        self,
+        positions: TableLike,
+        instruments: TableLike,
+        market: Any,
+        *,
+        mapping: Mapping[str, tuple[str, str]] | None = None,
+    ) -> SimmResult:
+        """SIMM of a book: delta and vega of each position per underlying in the CRIF layout
+        (:func:`pmargin.crif.crif_from_book`), then :meth:`margin`."""
+        from .crif import crif_from_book
+
+        crif, used = crif_from_book(positions, instruments, market, mapping=mapping)
+        table, spec = self.prepare(crif)
+        return self.result(table, _core.simm(table, spec), used)
+
+
+def normalise_crif(table: pa.Table, account_column: str) -> pa.Table:
+    """Text columns (and the account column) cast to strings; other columns untouched."""
+    for name in (*TEXT_COLUMNS, account_column):
+        if name in table.column_names:
+            i = table.column_names.index(name)
+            col = table.column(i)
+            if not pa.types.is_string(col.type):
+                if (
+                    pa.types.is_large_string(col.type)
+                    or pa.types.is_string_view(col.type)
+                    or pa.types.is_dictionary(col.type)
+                ):
+                    col = col.cast(pa.string())
+                elif pa.types.is_null(col.type):
+                    col = pa.chunked_array([pa.nulls(len(col), pa.string())])
+                else:
+                    try:
+                        col = pc.cast(col, pa.string())
+                    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
+                        raise MarginInputError(f"cannot read as text: {e}", table="crif", column=name) from None
+                table = table.set_column(i, name, col)
+            if name in ("Bucket", "Label1", "Label2") and table.column(i).null_count:
+                # Null and "" mean the same here; without nulls the core reads the column in place.
+                table = table.set_column(i, name, pc.fill_null(table.column(i), ""))
+    return table

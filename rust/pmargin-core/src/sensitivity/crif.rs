@@ -1,0 +1,381 @@
+//! CRIF rows read, checked and grouped by account; each account's rows netted into SIMM risk
+//! factors (docs/simm.md, "Risk factors"). A row's factor is (product class, risk type, bucket,
+//! qualifier, tenor, sub-curve) with only the parts its risk type uses (equity and commodity delta
+//! ignore Label1). Netting is a correctly rounded sum, so row order never changes a number.
+
+use arrow_array::StringArray;
+use hashbrown::HashMap;
+use rayon::prelude::*;
+
+use crate::domain::exact_sum::exact_sum;
+use crate::error::{MarginError, Result};
+use crate::input::Table;
+use crate::sensitivity::params::{risk_type, SimmParams, CM, EQ, FX, IR, PRODUCT_CLASSES, RISK_TYPE_NAMES};
+
+const TABLE: &str = "crif";
+
+/// One CRIF row, decoded.
+#[derive(Clone, Copy, Default)]
+pub struct Row<'a> {
+    pub product_class: u8,
+    pub risk_class: u8,
+    pub vol: bool,
+    /// Equity / commodity bucket index; 0 for IR and FX.
+    pub bucket: u8,
+    /// The qualifier's first eight bytes, big-endian and zero-padded: orders and tells apart most
+    /// qualifiers without reading the string.
+    pub qprefix: u64,
+    pub qualifier: &'a str,
+    /// Tenor index, -1 when the risk type has none.
+    pub tenor: i8,
+    /// Sub-curve index (IR delta), else 0.
+    pub label2: u8,
+    /// FX delta to the calculation currency: read, but not a risk.
+    pub skip: bool,
+}
+
+impl<'a> Row<'a> {
+    pub fn key(&self) -> (u8, u8, bool, u8, u64, &'a str, i8, u8) {
+        let head = (self.product_class, self.risk_class, self.vol, self.bucket, self.qprefix);
+        (head.0, head.1, head.2, head.3, head.4, self.qualifier, self.tenor, self.label2)
+    }
+
+    /// Same qualifier (the prefix settles most comparisons).
+    pub fn same_qualifier(&self, other: &Row<'_>) -> bool {
+        self.qprefix == other.qprefix && self.qualifier == other.qualifier
+    }
+}
+
+/// One netted risk factor of one account: its rows are `keyed[start..end]` of [`factors`].
+pub struct Factor<'a> {
+    pub row: Row<'a>,
+    pub start: u32,
+    pub end: u32,
+    pub amount: f64,
+}
+
+/// The CRIF decoded: rows, amounts, and the rows of each account (accounts sorted by id).
+pub struct Crif<'a> {
+    pub rows: Vec<Row<'a>>,
+    pub amounts: Vec<f64>,
+    pub accounts: Vec<&'a str>,
+    /// Rows of account i: `order[offsets[i]..offsets[i + 1]]`, ascending.
+    pub offsets: Vec<usize>,
+    pub order: Vec<u32>,
+}
+
+fn fail(column: &str, row: usize, reason: String) -> MarginError {
+    MarginError::cell(TABLE, column, row, reason)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn decode<'a>(
+    p: &SimmParams,
+    r: usize,
+    pc: Option<&'a str>,
+    rt: Option<&'a str>,
+    q: Option<&'a str>,
+    b: Option<&'a str>,
+    l1: Option<&'a str>,
+    l2: Option<&'a str>,
+    amount: Option<f64>,
+) -> Result<Row<'a>> {
+    let pc_name = pc.unwrap_or("");
+    let Some(product_class) = PRODUCT_CLASSES.iter().position(|c| *c == pc_name) else {
+        let shown = pc.map_or_else(|| "None".to_owned(), |s| format!("'{s}'"));
+        return Err(fail(
+            "ProductClass",
+            r,
+            format!("unknown product class {shown} (expected one of {})", PRODUCT_CLASSES.join(", ")),
+        ));
+    };
+    let Some((rc, vol)) = rt.and_then(risk_type) else {
+        let shown = rt.map_or_else(|| "None".to_owned(), |s| format!("'{s}'"));
+        return Err(fail(
+            "RiskType",
+            r,
+            format!("risk type {shown} is not supported (pmargin computes {RISK_TYPE_NAMES})"),
+        ));
+    };
+    let q = q.unwrap_or("");
+    if q.is_empty() {
+        return Err(fail("Qualifier", r, "qualifier is empty".into()));
+    }
+    match amount {
+        Some(a) if a.is_finite() => {}
+        Some(a) => {
+            return Err(fail(&p.amount_column, r, format!("amount must be a finite number, got {}", py_float(a))))
+        }
+        None => return Err(fail(&p.amount_column, r, "amount must be a finite number, got None".into())),
+    }
+    let l1 = l1.unwrap_or("");
+    let l2 = l2.unwrap_or("");
+    let b = b.unwrap_or("");
+    let mut tenor = -1i8;
+    let mut label2 = 0u8;
+    let mut bucket = 0u8;
+    let tenors = &p.ir.tenors;
+    if vol || rc == IR {
+        match tenors.iter().position(|t| t == l1) {
+            Some(t) => tenor = t as i8,
+            None => {
+                return Err(fail("Label1", r, format!("tenor '{l1}' is not a SIMM tenor ({})", tenors.join(", "))));
+            }
+        }
+    }
+    if rc == IR && !vol {
+        match p.ir.sub_curves.iter().position(|s| s == l2) {
+            Some(i) => label2 = i as u8,
+            None => {
+                return Err(fail(
+                    "Label2",
+                    r,
+                    format!("sub-curve '{l2}' is not a SIMM sub-curve ({})", p.ir.sub_curves.join(", ")),
+                ));
+            }
+        }
+    }
+    if rc == IR && q.chars().count() != 3 {
+        return Err(fail("Qualifier", r, format!("interest rate qualifier '{q}' must be a currency code")));
+    }
+    if rc == FX && q.chars().count() != if vol { 6 } else { 3 } {
+        let what = if vol { "a currency pair (6 letters)" } else { "a currency code" };
+        return Err(fail("Qualifier", r, format!("FX qualifier '{q}' must be {what}")));
+    }
+    if rc == EQ || rc == CM {
+        match p.bucketed(rc).bucket_index(b) {
+            Some(i) => bucket = i as u8,
+            None => {
+                let what = if rc == EQ { "equity" } else { "commodity" };
+                return Err(fail("Bucket", r, format!("{what} bucket '{b}' is not a SIMM bucket")));
+            }
+        }
+    }
+    let skip = rc == FX && !vol && q == p.calculation_currency;
+    let mut head = [0u8; 8];
+    let n = q.len().min(8);
+    head[..n].copy_from_slice(&q.as_bytes()[..n]);
+    let qprefix = u64::from_be_bytes(head);
+    Ok(Row {
+        product_class: product_class as u8,
+        risk_class: rc as u8,
+        vol,
+        bucket,
+        qprefix,
+        qualifier: q,
+        tenor,
+        label2,
+        skip,
+    })
+}
+
+/// Python's `repr` of a non-finite float, so both engines word the error alike.
+fn py_float(a: f64) -> &'static str {
+    if a.is_nan() {
+        "nan"
+    } else if a > 0.0 {
+        "inf"
+    } else {
+        "-inf"
+    }
+}
+
+/// A string column read in place when it is plain Utf8 without nulls (what the Python layer
+/// hands over), else gathered once; a missing optional column reads as null.
+enum Col<'a> {
+    Plain(Vec<&'a StringArray>),
+    Gathered(Vec<Option<&'a str>>),
+    Missing,
+}
+
+impl<'a> Col<'a> {
+    fn read(table: &Table<'a>, column: &str, required: bool) -> Result<Self> {
+        if !required && !table.has_column(column) {
+            return Ok(Col::Missing);
+        }
+        Ok(match table.plain_strings(column)? {
+            Some(chunks) => Col::Plain(chunks),
+            None => Col::Gathered(table.strings(column)?),
+        })
+    }
+
+    /// Row `local` of batch `batch` (`global` counts across batches).
+    fn get(&self, batch: usize, local: usize, global: usize) -> Option<&'a str> {
+        match self {
+            Col::Plain(chunks) => Some(chunks[batch].value(local)),
+            Col::Gathered(values) => values[global],
+            Col::Missing => None,
+        }
+    }
+}
+
+/// Read and check every row (the first bad row is reported), then group rows by account.
+pub fn read_crif<'a>(table: &Table<'a>, p: &SimmParams) -> Result<Crif<'a>> {
+    let n = table.num_rows();
+    let has_accounts = table.has_column(&p.account_column);
+    let accounts_col = Col::read(table, &p.account_column, false)?;
+    let pcs = Col::read(table, "ProductClass", true)?;
+    let rts = Col::read(table, "RiskType", true)?;
+    let quals = Col::read(table, "Qualifier", true)?;
+    let buckets = Col::read(table, "Bucket", false)?;
+    let l1s = Col::read(table, "Label1", false)?;
+    let l2s = Col::read(table, "Label2", false)?;
+    let amounts = table.numbers(&p.amount_column)?;
+    // Work items never cross a batch: (batch, first local row, end, first global row).
+    const CHUNK: usize = 1 << 14;
+    let mut items = Vec::new();
+    let mut global = 0;
+    for (b, batch) in table.batches().iter().enumerate() {
+        let len = batch.num_rows();
+        let mut start = 0;
+        while start < len {
+            let end = (start + CHUNK).min(len);
+            items.push((b, start, end, global + start));
+            start = end;
+        }
+        global += len;
+    }
+    // Each work item decodes straight into its own slices of the two outputs.
+    let mut rows: Vec<Row<'a>> = vec![Row::default(); n];
+    let mut accounts: Vec<&'a str> = vec![""; n];
+    let mut jobs = Vec::with_capacity(items.len());
+    let (mut rest_rows, mut rest_names) = (rows.as_mut_slice(), accounts.as_mut_slice());
+    for item in items {
+        let len = item.2 - item.1;
+        let (head_rows, tail_rows) = rest_rows.split_at_mut(len);
+        let (head_names, tail_names) = rest_names.split_at_mut(len);
+        jobs.push((item, head_rows, head_names));
+        rest_rows = tail_rows;
+        rest_names = tail_names;
+    }
+    let problems: Vec<MarginError> = jobs
+        .into_par_iter()
+        .filter_map(|((b, start, end, first), out, names)| {
+            for (i, local) in (start..end).enumerate() {
+                let r = first + i;
+                let account = accounts_col.get(b, local, r);
+                if has_accounts && account.is_none() {
+                    return Some(fail(&p.account_column, r, "account is null".into()));
+                }
+                names[i] = account.unwrap_or("");
+                match decode(
+                    p,
+                    r,
+                    pcs.get(b, local, r),
+                    rts.get(b, local, r),
+                    quals.get(b, local, r),
+                    buckets.get(b, local, r),
+                    l1s.get(b, local, r),
+                    l2s.get(b, local, r),
+                    amounts[r],
+                ) {
+                    Ok(row) => out[i] = row,
+                    Err(e) => return Some(e),
+                }
+            }
+            None
+        })
+        .collect();
+    // Items are in row order and each stops at its first problem: the first is the first bad row.
+    if let Some(first) = problems.into_iter().next() {
+        return Err(first);
+    }
+    let amounts: Vec<f64> = amounts.iter().map(|a| a.unwrap_or(0.0)).collect();
+    // Account numbers in first-seen order (consecutive rows of one account skip the hash).
+    let mut ids: HashMap<&'a str, u32> = HashMap::new();
+    let mut names: Vec<&'a str> = Vec::new();
+    let mut of_row = Vec::with_capacity(n);
+    let mut last: Option<(&str, u32)> = None;
+    for &a in &accounts {
+        let id = match last {
+            Some((name, id)) if name == a => id,
+            _ => {
+                let next = names.len() as u32;
+                let id = *ids.entry(a).or_insert(next);
+                if id == next {
+                    names.push(a);
+                }
+                id
+            }
+        };
+        last = Some((a, id));
+        of_row.push(id);
+    }
+    // Accounts sorted by id; rows counted into place.
+    let mut sorted: Vec<u32> = (0..names.len() as u32).collect();
+    sorted.par_sort_unstable_by(|a, b| names[*a as usize].cmp(names[*b as usize]));
+    let mut rank = vec![0u32; names.len()];
+    for (i, a) in sorted.iter().enumerate() {
+        rank[*a as usize] = i as u32;
+    }
+    let mut offsets = vec![0usize; names.len() + 1];
+    for id in &of_row {
+        offsets[rank[*id as usize] as usize + 1] += 1;
+    }
+    for i in 0..names.len() {
+        offsets[i + 1] += offsets[i];
+    }
+    let mut fill = offsets.clone();
+    let mut order = vec![0u32; n];
+    for (r, id) in of_row.iter().enumerate() {
+        let a = rank[*id as usize] as usize;
+        order[fill[a]] = r as u32;
+        fill[a] += 1;
+    }
+    let accounts = sorted.iter().map(|a| names[*a as usize]).collect();
+    Ok(Crif { rows, amounts, accounts, offsets, order })
+}
+
+/// The netted factors of one account's rows, sorted by factor key, and the account's risk rows
+/// in factor order (each factor's rows ascending).
+pub fn factors<'a>(crif: &Crif<'a>, rows: &[u32]) -> (Vec<Factor<'a>>, Vec<u32>) {
+    // Sort on a packed key first: (product class, risk class, vol, bucket, qualifier prefix),
+    // then the qualifier (its length settles it when both fit the prefix), tenor and sub-curve.
+    let mut local: Vec<(u128, i32, u32)> = rows
+        .iter()
+        .filter(|r| !crif.rows[**r as usize].skip)
+        .map(|&r| {
+            let row = &crif.rows[r as usize];
+            let hi = (u128::from(row.product_class) << 88)
+                | (u128::from(row.risk_class) << 80)
+                | (u128::from(row.vol) << 72)
+                | (u128::from(row.bucket) << 64)
+                | u128::from(row.qprefix);
+            let lo = (i32::from(row.tenor) << 8) | i32::from(row.label2);
+            (hi, lo, r)
+        })
+        .collect();
+    local.sort_unstable_by(|a, b| {
+        a.0.cmp(&b.0)
+            .then_with(|| {
+                let (qa, qb) = (crif.rows[a.2 as usize].qualifier, crif.rows[b.2 as usize].qualifier);
+                if qa.len() <= 8 && qb.len() <= 8 {
+                    qa.len().cmp(&qb.len())
+                } else {
+                    qa.cmp(qb)
+                }
+            })
+            .then(a.1.cmp(&b.1))
+            .then(a.2.cmp(&b.2))
+    });
+    let keyed: Vec<u32> = local.iter().map(|x| x.2).collect();
+    let mut out: Vec<Factor<'a>> = Vec::new();
+    for (i, r) in keyed.iter().enumerate() {
+        let row = crif.rows[*r as usize];
+        match out.last_mut() {
+            Some(f) if f.row.key() == row.key() => f.end = i as u32 + 1,
+            _ => out.push(Factor { row, start: i as u32, end: i as u32 + 1, amount: 0.0 }),
+        }
+    }
+    let mut values: smallvec::SmallVec<[f64; 16]> = smallvec::SmallVec::new();
+    for f in &mut out {
+        if f.end - f.start == 1 {
+            f.amount = crif.amounts[keyed[f.start as usize] as usize];
+            continue;
+        }
+        values.clear();
+        values.extend(keyed[f.start as usize..f.end as usize].iter().map(|r| crif.amounts[*r as usize]));
+        f.amount = exact_sum(&values);
+    }
+    (out, keyed)
+}

@@ -1,0 +1,159 @@
+"""SIMM (pmargin.simm, pmargin.presets.simm): the published cases through both engines
+(tests/cases/simm: AC-M1 ORE v2.6 10-day call and post to 1e-9, AC-M3 as an equality), and the
+invariants: contributions add up to the total (Euler), scaling every amount by k scales SIMM by
+k below the concentration thresholds, an exactly offsetting row removes its risk, row order
+changes no bit, and a book's CRIF records the crypto mapping it used."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import pmargin
+from pmargin import _core
+from pmargin.errors import MarginConfigError
+from pmargin.presets import simm
+from pmargin.reference.sensitivity import simm_tables
+from tests.methods.sensitivity.crifs import crif_rows, crifs, table
+
+CASES = Path(__file__).resolve().parents[2] / "cases" / "simm"
+SETTINGS = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def both(crif: Any, side: str = "call", amount_column: str | None = None) -> list[dict[str, pa.Table]]:
+    t, spec = simm("2.6", side=side).prepare(pa.table(crif), amount_column=amount_column)
+    return [_core.simm(t, spec), simm_tables(t, spec)]
+
+
+def load(name: str) -> dict[str, Any]:
+    case: dict[str, Any] = json.loads((CASES / name).read_text())
+    return case
+
+
+@pytest.mark.parametrize("side", ["call", "post"])
+def test_ore_v26_10d_example(side: str) -> None:
+    case = load("ore-v2.6-10d-ir-bermudan.json")
+    want = case["expected"][side]
+    tol = case["tolerance"]
+    for tables in both(case["crif"], side, case["amount_column"]):
+        rc = tables["risk_classes"].to_pylist()
+        assert len(rc) == 1 and rc[0]["risk_class"] == "InterestRate"
+        for key in ("delta", "vega", "curvature"):
+            assert rc[0][key] == pytest.approx(want[key], rel=tol, abs=tol)
+        assert tables["accounts"].column("simm")[0].as_py() == pytest.approx(want["simm"], rel=tol)
+        curv = [b for b in tables["buckets"].to_pylist() if b["margin_type"] == "Curvature"]
+        assert curv[0]["k"] == pytest.approx(want["curvature_bucket_k"], rel=tol)
+        total = math.fsum(tables["contributions"].column("contribution").to_pylist())
+        assert total == pytest.approx(want["simm"], rel=1e-12)
+
+
+def test_equity_delta_ignores_label1() -> None:
+    case = load("acm3-equity-label1.json")
+    for two, one in zip(both(case["crif"]), both(case["equal_to"]), strict=True):
+        assert two["accounts"].column("simm")[0].as_py() == one["accounts"].column("simm")[0].as_py()
+        assert two["accounts"].column("simm")[0].as_py() > 0
+
+
+@SETTINGS
+@given(crif=crifs(), side=st.sampled_from(["call", "post"]))
+def test_contributions_add_up(crif: pa.Table, side: str) -> None:
+    native, _ = both(crif, side)
+    contrib = crif.append_column("c", native["contributions"].column("contribution"))
+    for row in native["accounts"].to_pylist():
+        mine = [
+            c
+            for p, c in zip(contrib.column("Portfolio").to_pylist(), contrib.column("c").to_pylist(), strict=True)
+            if p == row["account"]
+        ]
+        assert math.fsum(mine) == pytest.approx(row["simm"], rel=1e-9, abs=1e-6)
+
+
+# below every concentration threshold even summed over 25 rows and scaled by 10 (equity residual: 0.37m)
+small = st.floats(-1e3, 1e3, allow_nan=False)
+
+
+@SETTINGS
+@given(rows=st.lists(crif_rows(small), min_size=1, max_size=25), k=st.sampled_from([0.5, 2.0, 3.0, 10.0]))
+def test_scaling(rows: list[tuple[Any, ...]], k: float) -> None:
+    base = table([("P", *r) for r in rows])
+    scaled = table([("P", *r[:-1], r[-1] * k) for r in rows])
+    a = both(base)[0]["accounts"].column("simm")[0].as_py()
+    b = both(scaled)[0]["accounts"].column("simm")[0].as_py()
+    assert b == pytest.approx(k * a, rel=1e-9, abs=1e-6)
+
+
+@SETTINGS
+@given(rows=st.lists(crif_rows(), min_size=1, max_size=25), extra=crif_rows())
+def test_offsetting_row_removes_its_risk(rows: list[tuple[Any, ...]], extra: tuple[Any, ...]) -> None:
+    base = table([("P", *r) for r in rows])
+    hedged = table([("P", *r) for r in rows] + [("P", *extra), ("P", *extra[:-1], -extra[-1])])
+    for x, y in zip(both(base), both(hedged), strict=True):
+        assert y["accounts"].to_pylist() == x["accounts"].to_pylist()
+        c = y["contributions"].column("contribution").to_pylist()
+        assert c[-2] == -c[-1] or (c[-2] == 0.0 and c[-1] == 0.0)
+
+
+@SETTINGS
+@given(crif=crifs(), seed=st.integers(0, 2**32 - 1))
+def test_row_order_changes_no_bit(crif: pa.Table, seed: int) -> None:
+    import random
+
+    perm = list(range(crif.num_rows))
+    random.Random(seed).shuffle(perm)
+    shuffled = crif.take(pa.array(perm, pa.int64()))
+    a = both(crif)[0]
+    b = both(shuffled)[0]
+    assert a["accounts"].to_pylist() == b["accounts"].to_pylist()
+    assert a["risk_classes"].to_pylist() == b["risk_classes"].to_pylist()
+    ca = a["contributions"].column("contribution").to_pylist()
+    cb = b["contributions"].column("contribution").to_pylist()
+    assert [cb[perm.index(i)] for i in range(len(perm))] == ca
+
+
+def test_book_crif_and_mapping() -> None:
+    book = pmargin.sample.book(n_accounts=4, seed=5)
+    model = simm("2.6")
+    default = model.margin_book(book.positions, book.instruments, book.market)
+    assert default.mapping is not None
+    assert default.mapping.to_pylist() == [
+        {"underlying": "BTC", "risk_class": "Equity", "bucket": "Residual", "default": True},
+        {"underlying": "ETH", "risk_class": "Equity", "bucket": "Residual", "default": True},
+    ]
+    mapped = model.margin_book(book.positions, book.instruments, book.market, mapping={"BTC": ("Commodity", "1")})
+    assert mapped.mapping is not None and mapped.mapping.column("default").to_pylist() == [False, True]
+    assert set(mapped.contributions.column("ProductClass").to_pylist()) == {"Commodity", "Equity"}
+    for r in (default, mapped):
+        assert r.parameters.name == "ISDA SIMM" and r.parameters.version == "2.6/10d"
+        by = {}
+        for p, c in zip(
+            r.contributions.column("Portfolio").to_pylist(),
+            r.contributions.column("contribution").to_pylist(),
+            strict=True,
+        ):
+            by.setdefault(p, []).append(c)
+        for row in r.accounts.to_pylist():
+            assert math.fsum(by[row["account"]]) == pytest.approx(row["simm"], rel=1e-9)
+    with pytest.raises(MarginConfigError):
+        model.margin_book(book.positions, book.instruments, book.market, mapping={"BTC": ("Credit", "1")})
+
+
+def test_csv_input(tmp_path: Path) -> None:
+    case = load("ore-v2.6-10d-ir-bermudan.json")
+    import pyarrow.csv as pcsv
+
+    path = tmp_path / "crif.csv"
+    pcsv.write_csv(pa.table(case["crif"]), path)
+    r = simm("2.6").margin(str(path))
+    assert r.accounts.column("simm")[0].as_py() == pytest.approx(case["expected"]["call"]["simm"], rel=1e-9)
+
+
+def test_unknown_version() -> None:
+    with pytest.raises(MarginConfigError):
+        simm("1.0")
