@@ -10,6 +10,7 @@ mod arrow_io;
 mod engine;
 mod errors;
 mod spec;
+mod stream;
 
 /// Rust-side allocations (risk arrays, result buffers) come from mimalloc, which reuses freed
 /// memory within the process instead of handing large blocks back to the OS at once: without it,
@@ -53,6 +54,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(engine::monte_carlo_scenarios, m)?)?;
     m.add_function(wrap_pyfunction!(column_addresses, m)?)?;
     m.add_function(wrap_pyfunction!(is_debug_build, m)?)?;
+    m.add_class::<stream::AccountSet>()?;
+    m.add_function(wrap_pyfunction!(stream::account_partitions, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }
