@@ -447,7 +447,7 @@ class _Run:
         folder = Path(tempfile.mkdtemp(prefix="pmargin-spill-", dir=spill_dir))
         try:
             spill_schema = _spill_schema(schema)
-            files = _spill(_numbered(batches, self), spill_schema, folder / "p", count, 0)
+            files = _spill(_numbered(batches, spill_schema, self), spill_schema, folder / "p", count, 0)
             for path, rows in files:
                 yield from self._partition(path, rows, spill_schema, 1)
         finally:
@@ -512,7 +512,7 @@ def _spill_schema(schema: pa.Schema) -> pa.Schema:
     return pa.schema([*fields, pa.field(ROW_COLUMN, pa.int64(), False)])
 
 
-def _numbered(batches: Iterator[pa.RecordBatch], run: _Run) -> Iterator[pa.RecordBatch]:
+def _numbered(batches: Iterator[pa.RecordBatch], schema: pa.Schema, run: _Run) -> Iterator[pa.RecordBatch]:
     """Each batch with its rows' numbers in the whole stream (and string views as large strings:
     the spill files are read back by ``take``)."""
     offset = 0
@@ -522,7 +522,7 @@ def _numbered(batches: Iterator[pa.RecordBatch], run: _Run) -> Iterator[pa.Recor
             continue
         columns = [c.cast(pa.large_string()) if pa.types.is_string_view(c.type) else c for c in batch.columns]
         columns.append(pa.array(np.arange(offset, offset + n, dtype=np.int64)))
-        yield pa.RecordBatch.from_arrays(columns, names=[*batch.schema.names, ROW_COLUMN])
+        yield pa.RecordBatch.from_arrays(columns, schema=schema)
         offset += n
         run._report(n, 2)
 
