@@ -60,6 +60,10 @@ Progress = Callable[[int, "int | None"], None]
 Sink = Callable[[pa.RecordBatch], Any]
 
 
+class RegroupedAccountError(MarginInputError):
+    """An account appears again after its group ended in a stream declared grouped by account."""
+
+
 class MarginStream:
     """A streaming margin run: iterate it for ``(table_name, RecordBatch)`` pairs in the order
     they are produced (one pass over the input); ``schemas`` gives each requested table's schema
@@ -424,7 +428,7 @@ class _Run:
                 rows = np.concatenate([s + sum(b.num_rows for b in chunk[:i]) for i, s in enumerate(starts)])
                 row = offset + int(rows[repeat])
                 account_id = pa.concat_arrays(firsts)[repeat].as_py()
-                raise MarginInputError(
+                raise RegroupedAccountError(
                     f"account {account_id!r} appears again after its group ended, but the positions were "
                     "declared grouped by account (grouped=True): sort them by account, or stream them with "
                     "grouped=False",
