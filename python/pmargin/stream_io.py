@@ -76,8 +76,8 @@ def open_positions(path: Path, batch_rows: int = 1 << 17) -> tuple[Any, int | No
 
 
 def is_directory_output(out: Path) -> bool:
-    """``--out`` names a directory: an existing one, or a path ending with a separator."""
-    return out.is_dir() or str(out).endswith(("/", os.sep))
+    """``--out`` names a directory: an existing one, or a path without an extension."""
+    return out.is_dir() or out.suffix == ""
 
 
 def output_path(out: Path, name: str) -> Path:
