@@ -183,8 +183,10 @@ def main(argv: list[str] | None = None) -> int:
         folder = Path(tmp)
         started = time.perf_counter()
         write_book(folder, args.positions, args.per_account)
-        print(f"book: {args.positions:,} positions, {args.positions // args.per_account:,} accounts, "
-              f"{FILES} Parquet files x 2 orders, written in {time.perf_counter() - started:.1f} s")
+        print(
+            f"book: {args.positions:,} positions, {args.positions // args.per_account:,} accounts, "
+            f"{FILES} Parquet files x 2 orders, written in {time.perf_counter() - started:.1f} s"
+        )
         runs: dict[str, list[dict[str, Any]]] = {m: [] for m in modes}
         results: dict[str, dict[str, pa.Table]] = {}
         for _ in range(args.repeat):
@@ -192,7 +194,9 @@ def main(argv: list[str] | None = None) -> int:
                 out = folder / f"out-{mode.replace(' ', '-')}"
                 done = subprocess.run(
                     [sys.executable, __file__, "--child", mode, str(folder), str(out)],
-                    capture_output=True, text=True, check=False,
+                    capture_output=True,
+                    text=True,
+                    check=False,
                 )
                 if done.returncode != 0:
                     print(f"{mode} failed:\n{done.stderr[-3000:]}", file=sys.stderr)
@@ -201,9 +205,7 @@ def main(argv: list[str] | None = None) -> int:
                 names = ("accounts",) if mode == "ray" else ("accounts", "by_underlying")
                 results[mode] = {n: pq.read_table(f"{out}.{n}.parquet") for n in names}
     base = results["whole"]
-    identical = {
-        m: all(by_account(results[m][n]).equals(by_account(base[n])) for n in results[m]) for m in modes
-    }
+    identical = {m: all(by_account(results[m][n]).equals(by_account(base[n])) for n in results[m]) for m in modes}
     in_order = all(results["grouped"][n].equals(base[n]) for n in base)
     best = {m: min(r["seconds"] for r in runs[m]) for m in modes}
     rate = {m: runs[m][0]["rows"] / best[m] for m in modes}
@@ -220,8 +222,10 @@ def main(argv: list[str] | None = None) -> int:
     checks = [
         (f"(b) >= {TARGET_RATE / 1e6:.0f}M positions/s", rate["grouped"] >= TARGET_RATE),
         (f"(b) peak < {TARGET_PEAK_GIB:.0f} GiB", peak_b < TARGET_PEAK_GIB),
-        *((f"({lab}) within {TARGET_RATIO:.0f}x of (b)", best[m] <= TARGET_RATIO * best["grouped"])
-          for lab, m in zip("cd", modes[2:], strict=False)),
+        *(
+            (f"({lab}) within {TARGET_RATIO:.0f}x of (b)", best[m] <= TARGET_RATIO * best["grouped"])
+            for lab, m in zip("cd", modes[2:], strict=False)
+        ),
     ]
     for text, ok in checks:
         print(f"target {text}: {'met' if ok else 'NOT met'}")

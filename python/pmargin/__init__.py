@@ -22,6 +22,7 @@ from .limits import Limits
 from .market import Market
 from .models import VOL_FLOOR, GridModel, HistoricalModel, MonteCarloModel, load_model
 from .result import GreeksResult, MarginResult
+from .stream import margin_stream
 
 if TYPE_CHECKING:
     from . import reference
@@ -44,6 +45,7 @@ __all__ = [
     "greeks",
     "load_model",
     "margin",
+    "margin_stream",
     "reference",
     "sample",
     "value",

@@ -10,9 +10,11 @@ import pyarrow as pa
 from .types import ArrowArrayExportable, ArrowStreamExportable
 
 __all__ = [
+    "AccountSet",
     "Engine",
     "MarginRun",
     "__version__",
+    "account_partitions",
     "column_addresses",
     "is_debug_build",
     "monte_carlo_scenarios",
@@ -53,3 +55,12 @@ class MarginRun:
 def monte_carlo_scenarios(spec: dict[str, Any]) -> pa.Table: ...
 def column_addresses(table: _Arrow) -> dict[str, list[int]]: ...
 def is_debug_build() -> bool: ...
+
+# Streaming helpers (python/pmargin/stream.py, rust/pmargin-py/src/stream.rs).
+def account_partitions(ids: _Arrow, n: int, seed: int) -> pa.Array: ...
+
+@final
+class AccountSet:
+    def __new__(cls) -> AccountSet: ...
+    def add_new(self, ids: _Arrow) -> int | None: ...
+    def __len__(self) -> int: ...

@@ -431,7 +431,7 @@ def _progress_console() -> Any:
 
 
 @contextmanager
-def _progress_bar(total: int, console: Any | None) -> Iterator[Callable[[int, int], None] | None]:
+def _progress_bar(total: int | None, console: Any | None) -> Iterator[Callable[[int, int], None] | None]:
     """A rich progress bar on ``console`` (stderr, and only when it is a terminal) fed by
     ``(positions_done, positions_total)``, showing ``total`` from the start; None when hidden."""
     if console is None:

@@ -103,11 +103,13 @@ def margin_dataset(
     by_position = by_position or table in ("by_position", "explain")
     # Validate here (a bad model or market fails now, not in a worker), then ship the inputs once.
     MarginEngine(instruments, market, model, limits=limits)
-    cpus = int(ray.cluster_resources().get("CPU", 1))
+    cluster: Any = ray  # ray's own functions are untyped
+    cpus = int(cluster.cluster_resources().get("CPU", 1))
     count = partitions if partitions is not None else max(8, 4 * cpus)
     inputs = ray.put((_arrow(instruments), market, model, limits))
+    hashing: Any = _with_partition
     with_partition = ds.map_batches(
-        _with_partition, batch_format="pyarrow", fn_kwargs={"partitions": count}, zero_copy_batch=True
+        hashing, batch_format="pyarrow", fn_kwargs={"partitions": count}, zero_copy_batch=True
     )
     return with_partition.groupby(PARTITION_COLUMN, num_partitions=count).map_groups(
         _Margin,

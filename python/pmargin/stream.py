@@ -214,12 +214,9 @@ def as_engine(engine_or_inputs: Any) -> MarginEngine:
         unknown = set(inputs) - {"instruments", "market", "model", "limits"}
         if unknown or not {"instruments", "market"} <= set(inputs):
             raise TypeError(
-                "engine inputs need 'instruments' and 'market' and may have 'model' and 'limits'; "
-                f"got {sorted(inputs)}"
+                f"engine inputs need 'instruments' and 'market' and may have 'model' and 'limits'; got {sorted(inputs)}"
             )
-        return MarginEngine(
-            inputs["instruments"], inputs["market"], inputs.get("model"), limits=inputs.get("limits")
-        )
+        return MarginEngine(inputs["instruments"], inputs["market"], inputs.get("model"), limits=inputs.get("limits"))
     if isinstance(engine_or_inputs, tuple | list) and len(engine_or_inputs) in (2, 3):
         return MarginEngine(*engine_or_inputs)
     raise TypeError(
@@ -285,10 +282,9 @@ def _iterable_source(items: Iterator[Any]) -> tuple[pa.Schema, Iterator[pa.Recor
 def _as_batches(item: Any) -> list[pa.RecordBatch]:
     if isinstance(item, pa.RecordBatch):
         return [item]
-    if isinstance(item, pa.Table):
-        return item.to_batches()
-    if hasattr(item, "__arrow_c_stream__"):
-        return pa.table(item).to_batches()
+    if isinstance(item, pa.Table) or hasattr(item, "__arrow_c_stream__"):
+        batches: list[pa.RecordBatch] = pa.table(item).to_batches()
+        return batches
     if hasattr(item, "__arrow_c_array__"):
         return [pa.record_batch(item)]
     raise MarginInputError(f"expected record batches, got an item of type {type(item).__name__}", table="positions")
@@ -329,7 +325,9 @@ def _result_schemas(
     return {name: table.schema for name, table in tables.items()}
 
 
-def _result_tables(engine: MarginEngine, result: MarginResult, chunk: pa.Table, names: list[str]) -> dict[str, pa.Table]:
+def _result_tables(
+    engine: MarginEngine, result: MarginResult, chunk: pa.Table, names: list[str]
+) -> dict[str, pa.Table]:
     out: dict[str, pa.Table] = {}
     greeks = None
     for name in names:
@@ -510,9 +508,7 @@ def _last_start(starts: list[np.ndarray]) -> tuple[int, int] | None:
 
 
 def _spill_schema(schema: pa.Schema) -> pa.Schema:
-    fields = [
-        pa.field(f.name, pa.large_string(), f.nullable) if pa.types.is_string_view(f.type) else f for f in schema
-    ]
+    fields = [pa.field(f.name, pa.large_string(), f.nullable) if pa.types.is_string_view(f.type) else f for f in schema]
     return pa.schema([*fields, pa.field(ROW_COLUMN, pa.int64(), False)])
 
 

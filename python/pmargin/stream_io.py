@@ -8,6 +8,7 @@ into place at the end (``os.replace``) or all removed on error.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import tempfile
@@ -161,10 +162,8 @@ class AtomicOutputs:
 
     def _discard(self) -> None:
         for writer in self.writers.values():
-            try:
+            with contextlib.suppress(OSError, pa.ArrowException):
                 writer.close()
-            except (OSError, pa.ArrowException):
-                pass
         for temp in self.temporary.values():
             temp.unlink(missing_ok=True)
 

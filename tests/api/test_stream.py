@@ -50,7 +50,9 @@ def shuffled(table: pa.Table, seed: int) -> pa.Table:
     return table.take(pa.array(np.random.default_rng(seed).permutation(table.num_rows)))
 
 
-def stream_tables(positions: pa.Table, engine: pmargin.MarginEngine, chunk: int, **options: object) -> dict[str, pa.Table]:
+def stream_tables(
+    positions: pa.Table, engine: pmargin.MarginEngine, chunk: int, **options: object
+) -> dict[str, pa.Table]:
     reader = pa.RecordBatchReader.from_batches(positions.schema, positions.to_batches(max_chunksize=chunk))
     return iter_margin(reader, engine, tables=TABLES, **options).to_tables()  # type: ignore[arg-type]
 
@@ -126,7 +128,9 @@ def test_spill_files_are_removed_after_the_run_on_error_and_when_dropped(
     # One bad account: the same first bad row as the whole table (with bad rows in several
     # accounts, an unordered stream reports the first bad row of the first failing partition).
     bad = pc.equal(book.positions.column("account_id"), "acct-000090")
-    broken = book.positions.set_column(1, "instrument_id", pc.if_else(bad, "NOPE", book.positions.column("instrument_id")))
+    broken = book.positions.set_column(
+        1, "instrument_id", pc.if_else(bad, "NOPE", book.positions.column("instrument_id"))
+    )
     with pytest.raises(pmargin.MarginInputError) as error:
         margin_stream(shuffled(broken, 3), engine, spill_dir=tmp_path, batch_positions=50).read_all()
     with pytest.raises(pmargin.MarginInputError) as expected:
@@ -142,7 +146,9 @@ def test_spill_files_are_removed_after_the_run_on_error_and_when_dropped(
     assert spill_folders(tmp_path) == []
 
 
-def test_a_missing_spill_folder_is_an_error(book: sample.SampleBook, engine: pmargin.MarginEngine, tmp_path: Path) -> None:
+def test_a_missing_spill_folder_is_an_error(
+    book: sample.SampleBook, engine: pmargin.MarginEngine, tmp_path: Path
+) -> None:
     with pytest.raises(pmargin.MarginInputError, match="spill folder"):
         margin_stream(book.positions, engine, spill_dir=tmp_path / "nope").read_all()
 
@@ -151,17 +157,27 @@ def test_isolate_lists_failed_accounts_with_rows_of_the_whole_stream(
     book: sample.SampleBook, engine: pmargin.MarginEngine
 ) -> None:
     bad = pc.equal(book.positions.column("account_id"), "acct-000007")
-    broken = book.positions.set_column(1, "instrument_id", pc.if_else(bad, "NOPE", book.positions.column("instrument_id")))
+    broken = book.positions.set_column(
+        1, "instrument_id", pc.if_else(bad, "NOPE", book.positions.column("instrument_id"))
+    )
     want = engine.margin(broken, on_error="isolate")
-    got = iter_margin(broken.to_batches(max_chunksize=33), engine, tables=["accounts", "failed"], grouped=True,
-                      on_error="isolate", batch_positions=60).to_tables()
+    got = iter_margin(
+        broken.to_batches(max_chunksize=33),
+        engine,
+        tables=["accounts", "failed"],
+        grouped=True,
+        on_error="isolate",
+        batch_positions=60,
+    ).to_tables()
     assert got["failed"].equals(want.failed) and got["accounts"].equals(want.accounts)
     rows = shuffled(broken, 2)
     got = iter_margin(rows, engine, tables=["accounts", "failed"], on_error="isolate", batch_positions=60).to_tables()
     assert got["failed"].equals(engine.margin(rows, on_error="isolate").failed)
 
 
-def test_sources_and_sinks(book: sample.SampleBook, engine: pmargin.MarginEngine, whole: dict[str, pa.Table], tmp_path: Path) -> None:
+def test_sources_and_sinks(
+    book: sample.SampleBook, engine: pmargin.MarginEngine, whole: dict[str, pa.Table], tmp_path: Path
+) -> None:
     import polars as pl
     import pyarrow.dataset as ds
     import pyarrow.parquet as pq
@@ -177,7 +193,9 @@ def test_sources_and_sinks(book: sample.SampleBook, engine: pmargin.MarginEngine
     sources = [dataset, dataset.scanner(batch_size=50), generator(), frame, frame.lazy(), book.positions]
     for source in sources:
         by_underlying: list[pa.RecordBatch] = []
-        reader = margin_stream(source, engine, grouped=True, batch_positions=100, also={"by_underlying": by_underlying.append})
+        reader = margin_stream(
+            source, engine, grouped=True, batch_positions=100, also={"by_underlying": by_underlying.append}
+        )
         assert hasattr(reader, "__arrow_c_stream__")
         assert reader.read_all().equals(whole["accounts"]), type(source)
         assert pa.Table.from_batches(by_underlying).equals(whole["by_underlying"])
@@ -255,7 +273,10 @@ def test_memory_is_bounded_by_the_budget_not_the_book(mode: str, tmp_path: Path)
     budget = 64 * 2**20
     done = subprocess.run(
         [sys.executable, "-c", MEMORY_SCRIPT, str(rows), str(budget_rows), mode, "100"],
-        capture_output=True, text=True, timeout=600, check=False,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
         env={**os.environ, "TMPDIR": str(tmp_path)},
     )
     assert done.returncode == 0, done.stderr

@@ -47,14 +47,19 @@ def test_a_directory_and_a_glob_of_parquet_files(
     split_positions(book.positions, tmp_path / "book", 97)
     for source in (tmp_path / "book", tmp_path / "book" / "part-*.parquet"):
         out = tmp_path / "out.parquet"
-        assert main(["margin", *inputs_with(str(source), parquet_args), "--out", str(out), "--chunk-positions", "50"]) == 0
+        assert (
+            main(["margin", *inputs_with(str(source), parquet_args), "--out", str(out), "--chunk-positions", "50"]) == 0
+        )
         assert read_table(out, "accounts").equals(whole.accounts)  # grouped files: input order, one pass
         assert read_table(tmp_path / "out.by_underlying.parquet", "by_underlying").equals(whole.by_underlying)
         assert pq.ParquetFile(out).num_row_groups > 1  # written chunk by chunk
 
 
 def test_rows_in_any_order_fall_back_to_the_unordered_run(
-    book: sample.SampleBook, parquet_args: list[str], whole: pmargin.MarginResult, tmp_path: Path,
+    book: sample.SampleBook,
+    parquet_args: list[str],
+    whole: pmargin.MarginResult,
+    tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     rows = book.positions.take(pa.array(np.random.default_rng(4).permutation(book.positions.num_rows)))
