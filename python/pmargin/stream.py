@@ -539,6 +539,8 @@ def _spill(
     try:
         for batch in batches:
             codes = _core.account_partitions(batch.column(account), count, seed).to_numpy()
+            if count <= 1 << 16:
+                codes = codes.astype(np.uint16)  # numpy's stable sort of 16-bit keys is a radix sort
             order = np.argsort(codes, kind="stable")
             sizes = np.bincount(codes, minlength=count)
             grouped = batch.take(pa.array(order))
