@@ -372,9 +372,26 @@ class _Run:
         if self.progress is not None:
             self.progress(self.done, None if self.total_rows is None else passes * self.total_rows)
 
-    def margin(self, chunk: pa.Table, start: int, rows: np.ndarray | None) -> Iterator[tuple[str, pa.RecordBatch]]:
-        """Margin one chunk of whole accounts; its tables' non-empty batches."""
-        result = _margin_chunk(self.engine, chunk, start, rows, self.by_position, self.on_error)
+    def margin(
+        self, chunk: pa.Table, start: int, rows: np.ndarray | None, in_row_order: pa.Table | None = None
+    ) -> Iterator[tuple[str, pa.RecordBatch]]:
+        """Margin one chunk of whole accounts; its tables' non-empty batches. ``in_row_order``:
+        the same rows in stream order when ``chunk`` was regrouped, margined instead on an input
+        error so that the error is the first in row order (only the error path pays for it)."""
+        try:
+            result = _margin_chunk(self.engine, chunk, start, rows, self.by_position, self.on_error)
+        except MarginInputError:
+            if in_row_order is None:
+                raise
+            _margin_chunk(
+                self.engine,
+                in_row_order.drop_columns([ROW_COLUMN]),
+                0,
+                in_row_order.column(ROW_COLUMN).to_numpy(),
+                self.by_position,
+                self.on_error,
+            )
+            raise
         for name, table in _result_tables(self.engine, result, chunk, self.names).items():
             schema = self.schemas[name]
             for batch in table.to_batches():
@@ -468,9 +485,19 @@ class _Run:
             path, rows = parts[0]  # one account (or one hash) holds every row: margin it whole
         table = pa.Table.from_batches(list(_read_spill(path)), spill_schema)
         path.unlink()
-        numbers = table.column(ROW_COLUMN).to_numpy()
-        yield from self.margin(table.drop_columns([ROW_COLUMN]), 0, numbers)
+        grouped = table.take(_account_order(table))
+        numbers = grouped.column(ROW_COLUMN).to_numpy()
+        yield from self.margin(grouped.drop_columns([ROW_COLUMN]), 0, numbers, table)
         self._report(table.num_rows, 2)
+
+
+def _account_order(table: pa.Table) -> pa.Array:
+    """Row order grouping each account's rows, accounts in first-seen order and each account's
+    rows in their order: the same results (and output order) as the rows as they are, but the
+    engine nets contiguous accounts several times faster than scattered ones."""
+    ids = _plain(table.column("account_id").combine_chunks())
+    codes = pc.dictionary_encode(ids).indices.fill_null(-1).to_numpy(zero_copy_only=False)
+    return pa.array(np.argsort(codes, kind="stable"))
 
 
 def _split(rows: int, run: _Run) -> int:
