@@ -60,7 +60,11 @@ class _Margin:
         self.table, self.by_position, self.on_error = table, by_position, on_error
 
     def __call__(self, group: pa.Table) -> pa.Table:
+        from .stream import account_order
+
         positions = group.drop_columns([PARTITION_COLUMN])
+        # The shuffle scatters an account's rows; contiguous ones net several times faster (same results).
+        positions = positions.take(account_order(positions))
         result = self.engine.margin(positions, by_position=self.by_position, on_error=self.on_error)
         out = getattr(result, self.table)
         assert out is not None, self.table

@@ -485,13 +485,13 @@ class _Run:
             path, rows = parts[0]  # one account (or one hash) holds every row: margin it whole
         table = pa.Table.from_batches(list(_read_spill(path)), spill_schema)
         path.unlink()
-        grouped = table.take(_account_order(table))
+        grouped = table.take(account_order(table))
         numbers = grouped.column(ROW_COLUMN).to_numpy()
         yield from self.margin(grouped.drop_columns([ROW_COLUMN]), 0, numbers, table)
         self._report(table.num_rows, 2)
 
 
-def _account_order(table: pa.Table) -> pa.Array:
+def account_order(table: pa.Table) -> pa.Array:
     """Row order grouping each account's rows, accounts in first-seen order and each account's
     rows in their order: the same results (and output order) as the rows as they are, but the
     engine nets contiguous accounts several times faster than scattered ones."""
