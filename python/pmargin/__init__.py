@@ -15,6 +15,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING
 
 from . import sample
+from .accounts import Trade, cascade, reconcile, status
 from .correlation import Correlation
 from .engine import MarginEngine, greeks, margin, value
 from .errors import MarginComputationError, MarginConfigError, MarginError, MarginInputError
@@ -42,12 +43,16 @@ __all__ = [
     "MarginResult",
     "Market",
     "MonteCarloModel",
+    "Trade",
+    "cascade",
     "greeks",
     "load_model",
     "margin",
     "margin_stream",
+    "reconcile",
     "reference",
     "sample",
+    "status",
     "value",
 ]
 

@@ -3,6 +3,7 @@
 Table arguments are Arrow PyCapsule producers (tables, batches or streams); a model is its spec
 ``model.to_spec()``: a dict with ``type`` and the model's own keys."""
 
+from collections.abc import Sequence
 from typing import Any, final
 
 import pyarrow as pa
@@ -38,6 +39,13 @@ class Engine:
     def margin(self, positions: _Arrow, by_position: bool = False, on_error: str = "raise") -> MarginRun: ...
     def greeks(self, positions: _Arrow) -> tuple[pa.Table, pa.Table]: ...
     def values(self) -> pa.Table: ...
+    def what_if(
+        self,
+        position_ids: Sequence[str],
+        position_quantities: Sequence[float],
+        trade_ids: Sequence[str],
+        trade_quantities: Sequence[float],
+    ) -> tuple[tuple[float, float], tuple[float, float], list[tuple[float, float]]]: ...
     @property
     def n_instruments(self) -> int: ...
 

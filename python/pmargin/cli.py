@@ -7,6 +7,7 @@ writes the per-account and per-underlying tables (same formats, chosen by extens
 with the by-position attribution and P&L explain (``--by-position``) and the Greeks
 (``--greeks``); ``--on-error isolate`` margins every account it can and writes the failed ones
 beside the others (``<stem>.failed<suffix>``). Bad input prints ``error: <message>`` on stderr and exits with status 2.
+``pmargin reconcile`` and ``pmargin report`` are in :mod:`pmargin.accounts_cli`.
 """
 
 from __future__ import annotations
@@ -118,6 +119,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--partitions", type=_positive_int, metavar="N", help="spill files (default: rows / --chunk-positions)"
     )
     margin.set_defaults(command=run_margin)
+    from .accounts_cli import add_account_commands
+
+    add_account_commands(sub, write_outputs, check_output_path)
     return parser
 
 

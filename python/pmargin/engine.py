@@ -6,15 +6,21 @@ dispatch on the model's class here, so a new methodology needs no change in this
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from typing import Any
+
 import pyarrow as pa
 
 from . import _core
+from .errors import MarginInputError
 from .io import to_table
 from .limits import Limits
 from .market import Market
 from .models import GridModel, Model
 from .result import GreeksResult, MarginResult
+from .run_source import RunSource
 from .types import AnyModel, TableLike
+from .whatif import Trade, WhatIf, what_if
 
 
 def _native_engine(instruments: pa.Table, market: Market, model: Model, limits: Limits) -> _core.Engine:
@@ -45,7 +51,9 @@ class MarginEngine:
         self.model: AnyModel = chosen
         self.market = market
         self.limits = limits if limits is not None else Limits()
-        self._native = _native_engine(to_table(instruments, "instruments"), market, chosen, self.limits)
+        self.instruments = to_table(instruments, "instruments")
+        self._mark_cache: dict[str, float] = {}
+        self._native = _native_engine(self.instruments, market, chosen, self.limits)
 
     @property
     def n_instruments(self) -> int:
@@ -63,11 +71,66 @@ class MarginEngine:
         margins every other account and lists the failed ones, with their first problem, in
         ``result.failed``. Whole-table problems (a missing column, a bad type) always raise.
         """
-        run = self._native.margin(to_table(positions, "positions"), by_position, on_error)
+        table = to_table(positions, "positions")
+        run = self._native.margin(table, by_position, on_error)
         accounts, by_underlying, by_position_table, explain = run.tables()
-        return MarginResult(
+        result = MarginResult(
             accounts, by_underlying, self.model, run.scenarios, by_position_table, explain, failed=run.failed()
         )
+        # What status, cascade and the report re-margin the book from (pmargin.accounts).
+        result.source = RunSource(MarginEngine, table, self.instruments, self.market, self.model, self.limits)
+        return result
+
+    def what_if(
+        self,
+        positions: tuple[Sequence[str], Sequence[float]],
+        trades: Sequence[Trade | tuple[Any, ...]],
+        *,
+        equity: float | None = None,
+        collateral: Mapping[str, float] | None = None,
+        assets: Any = None,
+    ) -> WhatIf:
+        """Pre-trade what-if of one account, without Arrow tables: ``positions`` is a pair
+        ``(instrument_ids, quantities)`` (sequences or NumPy arrays), ``trades`` a sequence of
+        :class:`~pmargin.accounts.Trade` (or ``(instrument_id, quantity, price[, fee])``).
+        Margins come from the engine's risk arrays through the model's own aggregation, exactly
+        as :meth:`margin` of the book with the trades added; ``equity`` (the account's equity
+        before), or ``collateral`` ``{asset: amount}`` with ``assets`` (as in
+        :func:`pmargin.status`; its haircut value is added to ``equity``, default 0), gives the
+        equity and state after (docs/accounts.md)."""
+        if collateral is not None:
+            from .accounts.collateral import collateral_value, read_assets
+
+            table = read_assets(assets)
+            for row, asset in enumerate(collateral):
+                if asset not in table:
+                    raise MarginInputError(
+                        f"asset {asset!r} has no row in the assets table", table="collateral", column="asset", row=row
+                    )
+            equity = (equity or 0.0) + collateral_value([(a, float(x)) for a, x in collateral.items()], table)
+        return what_if(self._native, self._marks, positions, trades, equity)
+
+    def _marks(self, ids: list[str]) -> list[float]:
+        """Unit value (multiplier included) of each instrument, from the priced valuation."""
+        cache = self._mark_cache
+        try:
+            return [cache[i] for i in ids]
+        except (KeyError, TypeError):
+            pass
+        missing = list(dict.fromkeys(i for i in ids if isinstance(i, str) and i not in cache))
+        if missing:
+            book = pa.table(
+                {"account_id": ["m"] * len(missing), "instrument_id": missing, "quantity": [1.0] * len(missing)}
+            )
+            by_position = self._native.greeks(book)[0]
+            cache.update(
+                zip(
+                    by_position.column("instrument_id").to_pylist(),
+                    by_position.column("value").to_pylist(),
+                    strict=True,
+                )
+            )
+        return [cache[i] for i in ids]
 
     def greeks(self, positions: TableLike) -> GreeksResult:
         """Greeks of every netted position and per account and underlying."""

@@ -111,6 +111,9 @@ class MarginResult:
         self.model = model
         self._scenario_matrix = scenario_matrix
         self._index: dict[Any, int] | None = None
+        #: The run's inputs (``pmargin.run_source.RunSource``) when made by an engine: status,
+        #: cascade and the HTML report re-margin the book from them; else None.
+        self.source: Any = None
 
     def account_index(self, account_id: Any) -> int:
         """Row of ``account_id`` in :attr:`accounts`."""
@@ -168,6 +171,12 @@ class MarginResult:
             None if self.explain is None else _polars(self.explain),
             lambda account_id: _polars(self.scenarios(account_id)),
         )
+
+    def to_html(self, path: Any, **kwargs: Any) -> None:
+        """Write the self-contained offline HTML risk report (:func:`pmargin.report.write_html`)."""
+        from .report import write_html
+
+        write_html(self, path, **kwargs)
 
     def __repr__(self) -> str:
         return (

@@ -30,7 +30,7 @@ pub struct ResultBatches {
 
 pub struct Engine {
     pub valuation: Arc<Valuation>,
-    method: Arc<dyn Method>,
+    pub(crate) method: Arc<dyn Method>,
 }
 
 impl Engine {

@@ -14,11 +14,13 @@
 //!                                (grid/, var/), each with its spec, aggregation and tables
 //!              ──► output/       Arrow builders shared by the methods' tables; Greeks tables
 //! engine.rs ties a valuation to a method; spec.rs turns a value tree into a method's typed spec.
+//! accounts/ sits on the engine: the pre-trade what-if on small books.
 //! ```
 //!
 //! Kernels sit at the bottom, methods above them, the engine on top: a module only imports from
 //! its own stage or the stages before it (checked by `tests/architecture.rs`).
 
+pub mod accounts;
 pub mod domain;
 pub mod engine;
 pub mod error;

@@ -6,8 +6,20 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 /// Top-level modules, in data-flow order.
-const STAGES: &[&str] =
-    &["error", "input", "spec", "domain", "pricing", "scenarios", "valuation", "risk", "output", "methods", "engine"];
+const STAGES: &[&str] = &[
+    "error",
+    "input",
+    "spec",
+    "domain",
+    "pricing",
+    "scenarios",
+    "valuation",
+    "risk",
+    "output",
+    "methods",
+    "engine",
+    "accounts",
+];
 
 fn rank(stage: &str) -> Option<usize> {
     STAGES.iter().position(|s| *s == stage)

@@ -90,6 +90,24 @@ impl Engine {
         to_pyarrow(py, batch)
     }
 
+    /// Pre-trade what-if of one account (plain sequences, no Arrow): `(before, after, alone)`,
+    /// each margins pair `(initial, maintenance)`, `alone` one pair per trade.
+    #[allow(clippy::type_complexity)]
+    fn what_if(
+        &self,
+        py: Python<'_>,
+        position_ids: Vec<String>,
+        position_quantities: Vec<f64>,
+        trade_ids: Vec<String>,
+        trade_quantities: Vec<f64>,
+    ) -> Result<((f64, f64), (f64, f64), Vec<(f64, f64)>)> {
+        let engine = self.inner.clone();
+        let w =
+            run_detached(py, || engine.what_if(&position_ids, &position_quantities, &trade_ids, &trade_quantities))?;
+        let pair = |m: pmargin_core::accounts::whatif::Margins| (m.initial, m.maintenance);
+        Ok((pair(w.before), pair(w.after), w.alone.into_iter().map(pair).collect()))
+    }
+
     #[getter]
     fn n_instruments(&self) -> usize {
         self.inner.n_instruments()

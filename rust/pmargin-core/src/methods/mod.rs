@@ -49,6 +49,12 @@ pub trait Outcome: Send + Sync {
 
     /// `(by_position, explain)` when the run attributed its margins, else None.
     fn attribution(&self, run: &RunView<'_>) -> Option<Result<(RecordBatch, RecordBatch)>>;
+
+    /// `(initial, maintenance)` of every account without building a table, when the method can
+    /// say so cheaply (the pre-trade what-if's fast path); None: read them from [`Self::accounts`].
+    fn margins(&self) -> Option<Vec<(f64, f64)>> {
+        None
+    }
 }
 
 /// A method's typed spec: parsed once from a [`Value`] tree, then built against a valuation.

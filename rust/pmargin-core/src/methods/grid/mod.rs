@@ -142,6 +142,11 @@ impl Outcome for GridOutcome {
         tables::by_underlying_batch(&self.method, &self.valuation.underlyings.names, run.account_ids, &self.accounts)
     }
 
+    fn margins(&self) -> Option<Vec<(f64, f64)>> {
+        let mm = self.method.model.mm_ratio;
+        Some(self.accounts.iter().map(|o| (o.initial, mm * o.initial)).collect())
+    }
+
     fn attribution(&self, run: &RunView<'_>) -> Option<Result<(RecordBatch, RecordBatch)>> {
         let attribution = self.attribution.as_ref()?;
         let names = &self.valuation.underlyings.names;

@@ -156,6 +156,11 @@ pub struct VarOutcome {
 }
 
 impl Outcome for VarOutcome {
+    fn margins(&self) -> Option<Vec<(f64, f64)>> {
+        let mm = self.method.mm_ratio;
+        Some(self.accounts.iter().map(|a| (a.binding().0, mm * a.binding().0)).collect())
+    }
+
     fn accounts(&self, run: &RunView<'_>) -> Result<RecordBatch> {
         tables::accounts_batch(&self.method, run.account_ids, &self.accounts)
     }

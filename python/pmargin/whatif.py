@@ -1,0 +1,128 @@
+"""Pre-trade what-if of one account (docs/accounts.md, "What-if"): margins from the engine's
+native fast path, equity after the trades' prices and fees."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
+
+from .account_state import state_of
+from .errors import MarginInputError
+
+
+class Trade(NamedTuple):
+    """A proposed trade: ``quantity`` (signed: > 0 buys) of ``instrument_id`` at ``price`` per
+    unit of quantity, multiplier included (as :func:`pmargin.value` quotes it), and ``fee`` (a
+    cost, >= 0, in the margin currency)."""
+
+    instrument_id: str
+    quantity: float
+    price: float
+    fee: float = 0.0
+
+
+class WhatIf(NamedTuple):
+    """Margins before and after, each trade's incremental margin alone (``incremental[i]``:
+    the account with trade ``i`` only, minus before) and all together (after minus before).
+
+    ``equity_change``: sum over trades of ``quantity x (mark - price) - fee``, the mark being the
+    engine's unit value: a trade at the mark changes equity by its fee only, and a short option's
+    premium (``premium``, the cash received) is matched by the option's liability at mark, so it
+    is never free margin. With ``equity`` (before) given: ``equity_after`` and ``state_after``.
+    """
+
+    initial_before: float
+    maintenance_before: float
+    initial_after: float
+    maintenance_after: float
+    incremental: list[float]
+    incremental_all: float
+    premium: float
+    fees: float
+    equity_change: float
+    equity_after: float | None
+    state_after: str | None
+
+
+def _trades(trades: Sequence[Any]) -> tuple[list[str], list[float], list[float], list[float]]:
+    ids: list[str] = []
+    quantities: list[float] = []
+    prices: list[float] = []
+    fees: list[float] = []
+    for row, t in enumerate(trades):
+        n = len(t) if isinstance(t, tuple) else 0
+        if not 3 <= n <= 4:
+            raise MarginInputError(
+                f"a trade is (instrument_id, quantity, price[, fee]), got {t!r}", table="trades", row=row
+            )
+        try:
+            quantity, price, fee = float(t[1]), float(t[2]), float(t[3]) if n == 4 else 0.0
+        except (TypeError, ValueError):
+            raise MarginInputError(
+                f"quantity, price and fee must be numbers, got {t!r}", table="trades", row=row
+            ) from None
+        if not isinstance(t[0], str):
+            raise MarginInputError(f"must be a string, got {t[0]!r}", table="trades", column="instrument_id", row=row)
+        if not math.isfinite(price):
+            raise MarginInputError(f"must be a finite number, got {price}", table="trades", column="price", row=row)
+        if not (math.isfinite(fee) and fee >= 0.0):
+            raise MarginInputError(f"must be a finite cost >= 0, got {fee}", table="trades", column="fee", row=row)
+        ids.append(t[0])
+        quantities.append(quantity)
+        prices.append(price)
+        fees.append(fee)
+    return ids, quantities, prices, fees
+
+
+def what_if(
+    native: Any,
+    marks: Callable[[list[str]], list[float]],
+    positions: tuple[Sequence[str], Sequence[float]],
+    trades: Sequence[Any],
+    equity: float | None,
+) -> WhatIf:
+    """The what-if on ``native`` (a ``pmargin._core.Engine``); ``marks(ids)`` gives unit values."""
+    ids, quantities, prices, fees = _trades(trades)
+    try:
+        position_ids, position_quantities = positions
+    except (TypeError, ValueError):
+        raise MarginInputError(
+            "positions must be a pair (instrument_ids, quantities) of sequences or arrays", table="positions"
+        ) from None
+    # NumPy arrays (and other sequences) become lists in one C call each.
+    if not isinstance(position_ids, list):
+        position_ids = position_ids.tolist() if hasattr(position_ids, "tolist") else list(position_ids)
+    if not isinstance(position_quantities, list):
+        position_quantities = (
+            position_quantities.tolist() if hasattr(position_quantities, "tolist") else list(position_quantities)
+        )
+    try:
+        before, after, alone = native.what_if(position_ids, position_quantities, ids, quantities)
+    except TypeError as exc:  # an id that is not a string, a quantity that is not a number
+        raise MarginInputError(
+            f"instrument ids must be strings and quantities numbers ({exc})", table="positions"
+        ) from None
+    mark = marks(ids)
+    premium = 0.0
+    change = 0.0
+    for q, m, p in zip(quantities, mark, prices, strict=True):
+        premium -= q * p
+        change += q * (m - p)
+    total_fees = math.fsum(fees)
+    change -= total_fees
+    equity_after = None if equity is None else float(equity) + change
+    im0 = before[0]
+    return WhatIf(
+        im0,
+        before[1],
+        after[0],
+        after[1],
+        [a[0] - im0 for a in alone],
+        after[0] - im0,
+        premium,
+        total_fees,
+        change,
+        equity_after,
+        None if equity_after is None else state_of(equity_after, after[0], after[1]),
+    )

@@ -1,0 +1,59 @@
+"""A two-underlying market small enough to compute margins and equity edges by hand."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pyarrow as pa
+import pytest
+
+import pmargin
+
+AS_OF = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+
+
+def instruments() -> pa.Table:
+    expiry = pa.array([None, None, dt.datetime(2027, 1, 1, tzinfo=dt.UTC)], pa.timestamp("ns", tz="UTC"))
+    return pa.table(
+        {
+            "instrument_id": ["PA", "PB", "CA"],
+            "underlying": ["A", "B", "A"],
+            "kind": ["perpetual", "perpetual", "option"],
+            "option_type": [None, None, "call"],
+            "strike": [None, None, 100.0],
+            "expiry": expiry,
+            "multiplier": [1.0, 2.0, 1.0],
+        }
+    )
+
+
+def market() -> pmargin.Market:
+    underlyings = pa.table({"underlying": ["A", "B"], "spot": [100.0, 50.0], "rate": [0.0, 0.0]})
+    return pmargin.Market(AS_OF, underlyings, pa.table({"instrument_id": ["CA"], "implied_vol": [0.2]}))
+
+
+#: IM = the worst loss over +-10% price moves; MM = half of it.
+GRID = pmargin.GridModel(price_shocks=[-0.1, 0.1], vol_shocks=[0.0], mm_ratio=0.5)
+
+
+def book(rows: list[tuple[Any, str, float]]) -> pa.Table:
+    return pa.table(
+        {
+            "account_id": [r[0] for r in rows],
+            "instrument_id": [r[1] for r in rows],
+            "quantity": [r[2] for r in rows],
+        }
+    )
+
+
+def cash(amounts: dict[Any, float], asset: str = "USD") -> pa.Table:
+    return pa.table({"account_id": list(amounts), "asset": [asset] * len(amounts), "amount": list(amounts.values())})
+
+
+ASSETS = {"USD": (1.0, 0.0), "A": (100.0, 0.2)}
+
+
+@pytest.fixture
+def small() -> tuple[pa.Table, pmargin.Market]:
+    return instruments(), market()

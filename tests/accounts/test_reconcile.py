@@ -1,0 +1,116 @@
+"""pmargin.reconcile (pmargin.accounts.reconcile) and ``pmargin reconcile``: a statement built from
+our own result with known injected differences."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pytest
+
+import pmargin
+from pmargin import sample
+from pmargin.cli import main
+
+
+@pytest.fixture(scope="module")
+def case() -> tuple[sample.SampleBook, pmargin.MarginResult, list[Any], dict[Any, dict[str, float]]]:
+    book = sample.book(n_accounts=12, seed=7)
+    result = pmargin.margin(book.positions, book.instruments, book.market)
+    parts: dict[Any, dict[str, float]] = {}
+    for row in result.by_underlying.to_pylist():
+        parts.setdefault(row["account_id"], {})[row["underlying"]] = row["requirement"]
+    both = [a for a, p in parts.items() if {"BTC", "ETH"} <= set(p)]
+    btc = [a for a, p in parts.items() if "BTC" in p and a not in both[:1]]
+    others = [a for a in parts if a not in both[:1] and a != btc[0]]
+    return book, result, [btc[0], others[0], both[0], others[1]], parts
+
+
+def statement(result: pmargin.MarginResult, chosen: list[Any], parts: dict[Any, dict[str, float]]) -> pa.Table:
+    """Theirs = ours, except: chosen[0] +500 on BTC; chosen[1] +0.004 (within tolerance); chosen[2]
+    -300 on ETH and -50 on BTC; chosen[3] left out; an account we do not have added."""
+    rows = []
+    for a, im in zip(*(result.accounts.column(c).to_pylist() for c in ("account_id", "initial_margin")), strict=True):
+        btc, eth = parts[a].get("BTC"), parts[a].get("ETH")
+        if a == chosen[0]:
+            im, btc = im + 500.0, btc + 500.0  # type: ignore[operator]
+        elif a == chosen[1]:
+            im += 0.004
+        elif a == chosen[2]:
+            im, eth, btc = im - 350.0, eth - 300.0, btc - 50.0  # type: ignore[operator]
+        elif a == chosen[3]:
+            continue
+        rows.append({"account_id": a, "initial_margin": im, "BTC": btc, "ETH": eth})
+    rows.append({"account_id": "zzz", "initial_margin": 1.0, "BTC": None, "ETH": None})
+    return pa.Table.from_pylist(rows)
+
+
+def test_injected_differences_are_found_and_explained(case: tuple) -> None:
+    _book, result, chosen, parts = case
+    rec = pmargin.reconcile(result, statement(result, chosen, parts), tolerance=0.01, top=1000)
+    rows = {r["account_id"]: r for r in rec.accounts.to_pylist()}
+    assert len(rows) == result.accounts.num_rows + 1
+    first = rows[chosen[0]]
+    assert first["difference"] == pytest.approx(-500.0, abs=1e-9)
+    assert (first["within_tolerance"], first["explaining_component"]) == (False, "BTC")
+    assert first["explaining_difference"] == pytest.approx(-500.0, abs=1e-9)
+    assert rows[chosen[1]]["within_tolerance"] is True
+    third = rows[chosen[2]]
+    assert third["difference"] == pytest.approx(350.0, abs=1e-9)
+    assert (third["explaining_component"], third["explaining_difference"]) == ("ETH", pytest.approx(300.0, abs=1e-9))
+    assert (rows[chosen[3]]["explaining_component"], rows[chosen[3]]["theirs"]) == ("missing_in_statement", None)
+    assert (rows["zzz"]["explaining_component"], rows["zzz"]["ours"]) == ("missing_in_ours", None)
+    untouched = [r for a, r in rows.items() if a not in chosen and a != "zzz"]
+    assert all(r["within_tolerance"] and r["difference"] == 0.0 for r in untouched)
+    assert {r["account_id"] for r in rec.disputes.to_pylist()} == {chosen[0], chosen[2], chosen[3], "zzz"}
+    components = {(r["account_id"], r["component"]): r for r in rec.components.to_pylist()}
+    assert components[(chosen[2], "BTC")]["difference"] == pytest.approx(50.0, abs=1e-9)
+    # The positions that move: chosen[0]'s BTC positions, sharing the +500 by contribution.
+    moved = [r for r in rec.positions.to_pylist() if r["account_id"] == chosen[0]]
+    assert moved and all(r["instrument_id"].startswith("BTC-") and r["component"] == "BTC" for r in moved)
+    assert sum(r["change_if_matched"] for r in moved) == pytest.approx(500.0, rel=1e-9)
+    changes = [abs(r["change_if_matched"]) for r in moved]
+    assert changes == sorted(changes, reverse=True)
+
+
+def test_statement_errors_name_table_column_and_row(case: tuple) -> None:
+    _, result, _, _ = case
+    with pytest.raises(pmargin.MarginInputError) as info:
+        pmargin.reconcile(result, pa.table({"account_id": ["a"]}))
+    assert (info.value.table, info.value.column) == ("statement", "initial_margin")
+    with pytest.raises(pmargin.MarginInputError) as info:
+        pmargin.reconcile(result, pa.table({"account_id": ["a", "a"], "initial_margin": [1.0, 2.0]}))
+    assert (info.value.table, info.value.column, info.value.row) == ("statement", "account_id", 1)
+    with pytest.raises(pmargin.MarginInputError) as info:
+        pmargin.reconcile(result, pa.table({"account_id": ["a"], "initial_margin": [float("inf")]}))
+    assert (info.value.column, info.value.row) == ("initial_margin", 0)
+
+
+def test_cli_writes_the_disputes_atomically(case: tuple, tmp_path: Path) -> None:
+    book, result, chosen, parts = case
+    files = {}
+    for name, table in (
+        ("positions", book.positions),
+        ("instruments", book.instruments),
+        ("underlyings", book.underlyings),
+        ("vols", book.vols),
+        ("statement", statement(result, chosen, parts)),
+    ):
+        files[name] = tmp_path / f"{name}.parquet"
+        import pyarrow.parquet as pq
+
+        pq.write_table(table, files[name])
+    out = tmp_path / "disputes.csv"
+    args = [f"--{k}={v}" for k, v in files.items()]
+    assert main(["reconcile", *args, f"--as-of={book.as_of.isoformat()}", f"--out={out}"]) == 0
+    disputes = pacsv.read_csv(out).to_pylist()
+    assert {r["account_id"] for r in disputes} == {chosen[0], chosen[2], chosen[3], "zzz"}
+    assert (tmp_path / "disputes.components.csv").exists() and (tmp_path / "disputes.positions.csv").exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary left
+    # A bad statement: exit 2, and nothing written.
+    out2 = tmp_path / "none.csv"
+    pq.write_table(pa.table({"account_id": ["a"]}), files["statement"])
+    assert main(["reconcile", *args, f"--as-of={book.as_of.isoformat()}", f"--out={out2}"]) == 2
+    assert not out2.exists()
