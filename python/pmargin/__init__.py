@@ -26,6 +26,7 @@ from .models import VOL_FLOOR, GridModel, HistoricalModel, MonteCarloModel, load
 from .portfolio_risk import Covariance, PortfolioRiskResult, portfolio_risk, what_if_variance
 from .result import GreeksResult, MarginResult
 from .simm import SensitivityModel, SimmResult
+from .stream import margin_stream
 
 if TYPE_CHECKING:
     from . import reference
@@ -55,6 +56,7 @@ __all__ = [
     "greeks",
     "load_model",
     "margin",
+    "margin_stream",
     "portfolio_risk",
     "presets",
     "reconcile",

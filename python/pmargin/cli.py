@@ -95,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive_int,
         default=DEFAULT_CHUNK_POSITIONS,
         metavar="N",
-        help=f"margin books above N positions in chunks of whole accounts (default {DEFAULT_CHUNK_POSITIONS:,})",
+        help=f"margin N positions per engine call, in chunks of whole accounts (default {DEFAULT_CHUNK_POSITIONS:,})",
     )
     margin.add_argument(
         "--on-error",
@@ -105,6 +105,19 @@ def build_parser() -> argparse.ArgumentParser:
         "other account and write the failed ones with their errors to <stem>.failed<suffix> (or print them)",
     )
     margin.add_argument("--quiet", action="store_true", help="no progress bar")
+    margin.add_argument(
+        "--grouped",
+        action="store_true",
+        help="the positions are grouped by account (each account's rows together; an account seen again is an "
+        "error). Default: tried as grouped (one pass, accounts in input order), and at the first account seen "
+        "again, started over in two passes through spill files partitioned by account",
+    )
+    margin.add_argument(
+        "--spill-dir", type=Path, metavar="DIR", help="where the spill files go (default: the temporary folder)"
+    )
+    margin.add_argument(
+        "--partitions", type=_positive_int, metavar="N", help="spill files (default: rows / --chunk-positions)"
+    )
     margin.set_defaults(command=run_margin)
     from .accounts_cli import add_account_commands
     from .cli_sensitivity import add_commands as add_sensitivity_commands
@@ -188,43 +201,70 @@ def run_demo(args: argparse.Namespace) -> int:
 
 
 def run_margin(args: argparse.Namespace) -> int:
-    """Read the inputs, margin them (in chunks of whole accounts when large), write or print the result."""
-    from .batch import margin_plan, plan_chunks
+    """Stream the positions (a file, a directory of Parquet files or a glob) through the engine in
+    chunks of whole accounts (pmargin.stream), writing every table batch by batch or printing a
+    summary."""
     from .engine import MarginEngine
     from .io import read_table
     from .market import Market
     from .models import load_model
+    from .stream import RegroupedAccountError, iter_margin
+    from .stream_io import AtomicOutputs, open_positions, output_path
 
     if args.out is not None:
         check_output_path(args.out)
     model = load_model(args.config) if args.config is not None else None
-    positions = read_table(args.positions, "positions")
+    positions, total = open_positions(args.positions)
     instruments = read_table(args.instruments, "instruments")
     underlyings = read_table(args.underlyings, "underlyings")
     vols = read_table(args.vols, "vols") if args.vols is not None else None
     market = Market(args.as_of, underlyings, vols)
-    # Cutting the book into chunks (and the imports it needs) is preparation, not margining.
-    plan = plan_chunks(positions, args.chunk_positions)
     _load_lazy_imports()
 
     started = time.perf_counter()
     engine = MarginEngine(instruments, market, model)
-    if args.by_position:
-        # The engine refuses by_position for a model without a grid: ask it on no rows, so that
-        # the refusal comes before any progress bar or work.
-        engine.margin(positions.slice(0, 0), by_position=True)
-    show_progress = len(plan.bounds) > 2 and not args.quiet and _stderr_is_terminal()
-    with _progress_bar(plan.total, _progress_console() if show_progress else None) as progress:
-        result = margin_plan(engine, plan, progress, by_position=args.by_position, on_error=args.on_error)
+    names = ["accounts", "by_underlying"]
+    names += ["by_position", "explain"] if args.by_position else []
+    names += ["greeks", "greeks_by_underlying"] if args.greeks else []
+    names += ["failed"] if args.on_error == "isolate" or args.out is None else []
+    show_progress = not args.quiet and _stderr_is_terminal()
+    tables: dict[str, pa.Table] = {}
+    # Without --grouped the rows are first tried as grouped (one pass, accounts in input order);
+    # at the first account seen again after its group ended, the run starts over unordered.
+    for grouped in (True,) if args.grouped else (True, False):
+        try:
+            with _progress_bar(total, _progress_console() if show_progress else None) as progress:
+                stream = iter_margin(
+                    positions,
+                    engine,
+                    tables=names,
+                    grouped=grouped,
+                    by_position=args.by_position,
+                    on_error=args.on_error,
+                    batch_positions=args.chunk_positions,
+                    partitions=args.partitions,
+                    spill_dir=args.spill_dir,
+                    total_rows=total,
+                    progress=_rows_progress(progress, total),
+                )
+                if args.out is not None:
+                    destinations = {name: output_path(args.out, name) for name in names}
+                    with AtomicOutputs(destinations, stream.schemas, flatten_lists) as outputs:
+                        outputs.write_all(stream)
+                    return EXIT_OK
+                tables = stream.to_tables()
+            break
+        except RegroupedAccountError:
+            if args.grouped:
+                raise
+            positions, total = open_positions(args.positions)
     elapsed = time.perf_counter() - started
-    greeks = engine.greeks(margined_rows(positions, result.failed)) if args.greeks else None
+    result = _result(tables, engine)
+    greeks = None
+    if args.greeks:
+        from .result import GreeksResult
 
-    if args.out is not None:
-        tables = output_tables(args.out, result, greeks)
-        if args.on_error == "isolate":
-            tables.append((beside(args.out, "failed"), result.failed))
-        write_outputs(tables)
-        return EXIT_OK
+        greeks = GreeksResult(tables["greeks"], tables["greeks_by_underlying"])
     console = _console()
     title = f"Largest initial margins ({result.accounts.num_rows:,} accounts)"
     console.print(top_table(result.accounts, _TOP, title, console.width))
@@ -234,16 +274,48 @@ def run_margin(args: argparse.Namespace) -> int:
         print_drivers(console, result)
     if greeks is not None:
         console.print(greeks_table(greeks.by_underlying, "Greeks by underlying (all accounts)"))
+    rows = total if total is not None else 0
     print_lines(
         console,
         [
-            f"Book: {positions.num_rows:,} positions in {result.accounts.num_rows:,} accounts "
+            f"Book: {rows:,} positions in {result.accounts.num_rows:,} accounts "
             f"on {instruments.num_rows:,} instruments",
             *totals_lines(result.total_initial_margin, result.total_gross_margin),
             f"Time: margined in {_duration(elapsed)}",
         ],
     )
     return EXIT_OK
+
+
+def _rows_progress(update: Callable[[int, int], None] | None, total: int | None) -> Any:
+    """The stream's ``progress(done, total)`` shown on the bar in input rows: an unordered run
+    reports every row twice (spill pass, margin pass) against twice the total."""
+    if update is None:
+        return None
+
+    def report(done: int, reported: int | None) -> None:
+        if total is not None and reported:
+            update(done * total // reported, total)
+
+    return report
+
+
+def _result(tables: dict[str, pa.Table], engine: Any) -> MarginResult:
+    """The printed tables as a MarginResult (no scenario drill-down: the runs are gone)."""
+    from .result import MarginResult
+
+    def no_matrix(index: int) -> pa.Table:
+        raise ValueError("scenario matrices are not kept by a streaming run")
+
+    return MarginResult(
+        tables["accounts"],
+        tables["by_underlying"],
+        engine.model,
+        no_matrix,
+        tables.get("by_position"),
+        tables.get("explain"),
+        failed=tables["failed"],
+    )
 
 
 def _load_lazy_imports() -> None:
@@ -275,7 +347,13 @@ def check_output_path(out: Path) -> None:
     """Refuse an output that cannot be written (an unknown format, a missing folder), before any
     work is done."""
     from .errors import MarginInputError
+    from .stream_io import is_directory_output
 
+    if is_directory_output(out):  # a directory of <table>.parquet files
+        if not out.is_dir() and not out.parent.is_dir():
+            raise MarginInputError(f"the folder {out.parent} of {out} does not exist; create it first", table="out")
+        out.mkdir(exist_ok=True)
+        return
     if out.suffix.lower() not in OUTPUT_SUFFIXES:
         raise MarginInputError(
             f"unsupported output type {out.suffix!r} for {out}; use one of {', '.join(OUTPUT_SUFFIXES)}", table="out"
@@ -360,7 +438,7 @@ def _progress_console() -> Any:
 
 
 @contextmanager
-def _progress_bar(total: int, console: Any | None) -> Iterator[Callable[[int, int], None] | None]:
+def _progress_bar(total: int | None, console: Any | None) -> Iterator[Callable[[int, int], None] | None]:
     """A rich progress bar on ``console`` (stderr, and only when it is a terminal) fed by
     ``(positions_done, positions_total)``, showing ``total`` from the start; None when hidden."""
     if console is None:

@@ -381,21 +381,24 @@ def test_out_into_a_missing_folder_fails_before_any_work(
 def test_a_failed_write_leaves_no_file(
     parquet_args: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The second table fails to write (as an Arrow type CSV cannot hold would): neither the
-    accounts file, written first, nor any temporary file is left."""
-    import pmargin.io
+    """The second table fails to write (as an Arrow type CSV cannot hold would) after part of it
+    was written: neither the accounts file, written first, nor any temporary file is left.
+    (Tables are written batch by batch by pmargin.stream_io since the streaming CLI.)"""
+    import pmargin.stream_io
 
-    real = pmargin.io.write_table
+    real = pmargin.stream_io._Writer.write
     calls: list[Path] = []
 
-    def failing(table: pa.Table, path: str | Path) -> None:
-        calls.append(Path(path))
+    def failing(self: Any, batch: pa.RecordBatch) -> None:
+        path = Path(self.writer_path)
+        if path not in calls:
+            calls.append(path)
         if len(calls) == 2:
-            real(table.slice(0, 1), path)  # a partial file...
+            real(self, batch.slice(0, 1))  # a partial file...
             raise pa.ArrowNotImplementedError("Unsupported Type:string_view")  # ...then the failure
-        real(table, path)
+        real(self, batch)
 
-    monkeypatch.setattr(pmargin.io, "write_table", failing)
+    monkeypatch.setattr(pmargin.stream_io._Writer, "write", failing)
     out = tmp_path / "result.csv"
     _expect_error(["margin", *parquet_args, "--out", str(out)], capsys, "Unsupported Type:string_view")
     assert len(calls) == 2 and all(c.parent == tmp_path for c in calls)  # temporary files beside the output
@@ -405,15 +408,15 @@ def test_a_failed_write_leaves_no_file(
 def test_an_existing_output_is_replaced_only_when_every_table_is_written(
     parquet_args: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import pmargin.io
+    import pmargin.stream_io
 
     out = tmp_path / "result.parquet"
     out.write_bytes(b"previous run")
 
-    def failing(table: pa.Table, path: str | Path) -> None:
-        raise OSError(28, "No space left on device", str(path))
+    def failing(self: Any, batch: pa.RecordBatch) -> None:
+        raise OSError(28, "No space left on device", str(self.writer_path))
 
-    monkeypatch.setattr(pmargin.io, "write_table", failing)
+    monkeypatch.setattr(pmargin.stream_io._Writer, "write", failing)
     _expect_error(["margin", *parquet_args, "--out", str(out)], capsys, "No space left on device")
     assert out.read_bytes() == b"previous run"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["result.parquet"]

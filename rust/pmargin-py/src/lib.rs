@@ -11,6 +11,7 @@ mod engine;
 mod errors;
 mod sensitivity;
 mod spec;
+mod stream;
 
 /// Rust-side allocations (risk arrays, result buffers) come from mimalloc, which reuses freed
 /// memory within the process instead of handing large blocks back to the OS at once: without it,
@@ -56,6 +57,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(is_debug_build, m)?)?;
     m.add_function(wrap_pyfunction!(sensitivity::simm, m)?)?;
     m.add_function(wrap_pyfunction!(sensitivity::portfolio_variance, m)?)?;
+    m.add_class::<stream::AccountSet>()?;
+    m.add_function(wrap_pyfunction!(stream::account_partitions, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

@@ -1,0 +1,589 @@
+"""Margin a book that arrives as a stream of Arrow batches, in memory bounded by a budget.
+
+Margin is not additive across partial accounts: every row of an account must be margined in the
+same engine call, or the account comes back as several partial rows (3,002 rows for 3,000
+accounts, and a wrong total). Two ways to get whole accounts from a stream (docs/streaming.md):
+
+- ``grouped=True``: the caller declares the rows grouped by account (each account's rows
+  contiguous, in any account order). One pass: batches are buffered up to ``batch_positions``
+  rows, cut at the last account boundary, and margined; the account that straddles the cut waits
+  for the next chunk. Checked: an account that appears again after its group ended is a
+  :class:`~pmargin.errors.MarginInputError` naming it and its row.
+- ``grouped=False`` (the default, any row order): two passes. The first writes each row to one of
+  ``partitions`` spill files (Arrow IPC, in a temporary folder under ``spill_dir``) chosen by a
+  hash of its account id; the second margins each file whole. A file over twice the budget is
+  split again with another hash. The folder is removed afterwards, also on error or when the
+  reader is dropped half-read.
+
+Results are identical, bit for bit, to one ``engine.margin(whole_table)``: an account's numbers
+depend only on its own netted positions (docs/methods.md, "Canonical order"). Row order: with
+``grouped=True`` the accounts come out in input order, exactly as from the whole table; with
+``grouped=False`` they come out partition by partition (first-seen order within each), so the
+tables equal the whole-table ones after a stable sort by ``account_id``. Error rows
+(``row`` of an error or of ``failed``) are rows of the whole stream, counted from 0.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import tempfile
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from . import _core
+from .batch import _margin_chunk
+from .engine import MarginEngine
+from .errors import MarginInputError
+from .result import MarginResult
+
+#: Result tables a stream can carry. ``greeks`` / ``greeks_by_underlying`` are the two tables of
+#: :meth:`MarginEngine.greeks` on the margined accounts' positions.
+TABLES = ("accounts", "by_underlying", "by_position", "explain", "failed", "greeks", "greeks_by_underlying")
+#: Rows margined per engine call (the memory budget's unit; docs/streaming.md).
+DEFAULT_BATCH_POSITIONS = 500_000
+#: Spill files of an unordered stream when the caller gives neither ``partitions`` nor ``total_rows``.
+DEFAULT_PARTITIONS = 16
+#: A spill file over this many times ``batch_positions`` rows is split again (with another hash).
+RESPLIT_FACTOR = 2
+_MAX_LEVELS = 4
+#: The spill files' extra column: each row's number in the whole stream.
+ROW_COLUMN = "__pmargin_row"
+
+#: ``progress(rows_done, rows_total)``; ``rows_total`` is None when unknown.
+Progress = Callable[[int, "int | None"], None]
+Sink = Callable[[pa.RecordBatch], Any]
+
+
+class RegroupedAccountError(MarginInputError):
+    """An account appears again after its group ended in a stream declared grouped by account."""
+
+
+class MarginStream:
+    """A streaming margin run: iterate it for ``(table_name, RecordBatch)`` pairs in the order
+    they are produced (one pass over the input); ``schemas`` gives each requested table's schema
+    up front. Made by :func:`iter_margin`."""
+
+    def __init__(self, schemas: dict[str, pa.Schema], batches: Iterator[tuple[str, pa.RecordBatch]]) -> None:
+        self.schemas = schemas
+        self._batches = batches
+
+    def __iter__(self) -> Iterator[tuple[str, pa.RecordBatch]]:
+        return self._batches
+
+    def close(self) -> None:
+        """Stop the run and remove its spill files (also done when the stream is dropped)."""
+        close = getattr(self._batches, "close", None)
+        if callable(close):
+            close()
+
+    def to_tables(self) -> dict[str, pa.Table]:
+        """Read the whole stream into one table per requested name (for small books and tests)."""
+        parts: dict[str, list[pa.RecordBatch]] = {name: [] for name in self.schemas}
+        for name, batch in self:
+            parts[name].append(batch)
+        return {name: pa.Table.from_batches(parts[name], schema) for name, schema in self.schemas.items()}
+
+
+def margin_stream(
+    positions: Any,
+    engine_or_inputs: Any,
+    *,
+    table: str = "accounts",
+    also: Mapping[str, Any] | None = None,
+    grouped: bool = False,
+    by_position: bool = False,
+    on_error: str = "raise",
+    batch_positions: int = DEFAULT_BATCH_POSITIONS,
+    partitions: int | None = None,
+    spill_dir: str | Path | None = None,
+    total_rows: int | None = None,
+    progress: Progress | None = None,
+) -> pa.RecordBatchReader:
+    """Margin a stream of positions; the ``table`` results (default ``accounts``) as a
+    ``pyarrow.RecordBatchReader`` (an Arrow PyCapsule stream: ``__arrow_c_stream__``).
+
+    ``positions``: a ``RecordBatchReader``, a ``pyarrow.dataset`` Dataset or Scanner, any Arrow
+    PyCapsule stream (a Polars DataFrame, DuckDB result, ...), a Table or RecordBatch, or an
+    iterable of batches (RecordBatches, Tables or Polars DataFrames with one schema).
+    ``engine_or_inputs``: a :class:`~pmargin.MarginEngine`, or ``(instruments, market[, model])``,
+    or a dict with ``instruments``, ``market`` and optional ``model`` / ``limits``.
+
+    ``also``: other result tables of the same pass, each to a sink: a callable taking a
+    ``RecordBatch`` or an object with ``write_batch`` (``pyarrow.parquet.ParquetWriter``, an IPC
+    writer), e.g. ``also={"by_underlying": writer}``. Names: :data:`TABLES`; asking for
+    ``by_position`` or ``explain`` implies ``by_position=True``. The other parameters are those of
+    :func:`iter_margin`. Nothing is read until the reader is.
+    """
+    sinks = dict(also or {})
+    stream = iter_margin(
+        positions,
+        engine_or_inputs,
+        tables=(table, *(name for name in sinks if name != table)),
+        grouped=grouped,
+        by_position=by_position,
+        on_error=on_error,
+        batch_positions=batch_positions,
+        partitions=partitions,
+        spill_dir=spill_dir,
+        total_rows=total_rows,
+        progress=progress,
+    )
+    senders = {name: _sender(name, sink) for name, sink in sinks.items() if name != table}
+
+    def main_table() -> Iterator[pa.RecordBatch]:
+        try:
+            for name, batch in stream:
+                if name == table:
+                    yield batch
+                else:
+                    senders[name](batch)
+        finally:
+            stream.close()
+
+    return pa.RecordBatchReader.from_batches(stream.schemas[table], main_table())
+
+
+def iter_margin(
+    positions: Any,
+    engine_or_inputs: Any,
+    *,
+    tables: Sequence[str] = ("accounts",),
+    grouped: bool = False,
+    by_position: bool = False,
+    on_error: str = "raise",
+    batch_positions: int = DEFAULT_BATCH_POSITIONS,
+    partitions: int | None = None,
+    spill_dir: str | Path | None = None,
+    total_rows: int | None = None,
+    progress: Progress | None = None,
+) -> MarginStream:
+    """Margin a stream of positions; every table of ``tables`` as ``(name, RecordBatch)`` pairs.
+
+    ``grouped``: the caller declares the rows grouped by account (one pass, checked); otherwise
+    two passes through ``partitions`` spill files (Arrow IPC under ``spill_dir``, default the
+    system's temporary folder; removed afterwards). ``batch_positions``: rows margined per engine
+    call (an account with more rows is margined whole). ``partitions``: spill files (default
+    ``ceil(total_rows / batch_positions)`` when ``total_rows`` is given, else 16; a file over
+    ``2 x batch_positions`` rows is split again). ``total_rows``: the input's row count when known
+    (Parquet metadata), for ``progress(rows_done, rows_total)``, called after each chunk; an
+    unordered run counts every row twice (the spill pass, then the margin pass). ``by_position``
+    and ``on_error`` as in :meth:`MarginEngine.margin`.
+
+    Bad input raises :class:`~pmargin.errors.MarginInputError` (at the first bad chunk, with the
+    row number in the whole stream), after the batches already produced.
+    """
+    names = _check_tables(tables)
+    by_position = by_position or any(n in ("by_position", "explain") for n in names)
+    if isinstance(batch_positions, bool) or not isinstance(batch_positions, int) or batch_positions < 1:
+        raise MarginInputError(
+            f"must be a positive integer, got {batch_positions!r}", table="options", column="batch_positions"
+        )
+    if partitions is not None and (isinstance(partitions, bool) or not isinstance(partitions, int) or partitions < 1):
+        raise MarginInputError(f"must be a positive integer, got {partitions!r}", table="options", column="partitions")
+    engine = as_engine(engine_or_inputs)
+    schema, batches = batch_source(positions)
+    schemas = _result_schemas(engine, schema, names, by_position, on_error)
+    run = _Run(engine, names, schemas, by_position, on_error, batch_positions, total_rows, progress)
+    if grouped:
+        produced = run.grouped(schema, batches)
+    else:
+        count = partitions or (
+            max(1, math.ceil(total_rows / batch_positions)) if total_rows is not None else DEFAULT_PARTITIONS
+        )
+        produced = run.partitioned(schema, batches, count, spill_dir)
+    return MarginStream(schemas, produced)
+
+
+# --------------------------------------------------------------------------------------------
+# Inputs
+
+
+def as_engine(engine_or_inputs: Any) -> MarginEngine:
+    """A :class:`MarginEngine` as given, or built from ``(instruments, market[, model])`` or a
+    dict with ``instruments``, ``market`` and optional ``model`` / ``limits``."""
+    if isinstance(engine_or_inputs, MarginEngine):
+        return engine_or_inputs
+    if isinstance(engine_or_inputs, Mapping):
+        inputs = dict(engine_or_inputs)
+        unknown = set(inputs) - {"instruments", "market", "model", "limits"}
+        if unknown or not {"instruments", "market"} <= set(inputs):
+            raise TypeError(
+                f"engine inputs need 'instruments' and 'market' and may have 'model' and 'limits'; got {sorted(inputs)}"
+            )
+        return MarginEngine(inputs["instruments"], inputs["market"], inputs.get("model"), limits=inputs.get("limits"))
+    if isinstance(engine_or_inputs, tuple | list) and len(engine_or_inputs) in (2, 3):
+        return MarginEngine(*engine_or_inputs)
+    raise TypeError(
+        "expected a pmargin.MarginEngine, (instruments, market[, model]) or a dict of them, "
+        f"got {type(engine_or_inputs).__name__}"
+    )
+
+
+def batch_source(positions: Any) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
+    """The schema and the batches of any Arrow stream, read lazily (nothing is read whole)."""
+    kind = f"{type(positions).__module__}.{type(positions).__name__}"
+    loose: Any = positions
+    if isinstance(positions, pa.RecordBatchReader):
+        return positions.schema, iter(positions)
+    if isinstance(positions, pa.Table):
+        return positions.schema, iter(positions.to_batches())
+    if isinstance(positions, pa.RecordBatch):
+        return positions.schema, iter([positions])
+    if kind.startswith("pyarrow._dataset."):
+        scanner = loose.scanner() if callable(getattr(loose, "scanner", None)) else loose
+        reader: pa.RecordBatchReader = scanner.to_reader()
+        return reader.schema, iter(reader)
+    if kind.startswith("polars.") and type(positions).__name__ == "LazyFrame":
+        loose = loose.collect_batches() if callable(getattr(loose, "collect_batches", None)) else loose.collect()
+    if hasattr(loose, "__arrow_c_stream__") and not isinstance(loose, Iterator):
+        reader = pa.RecordBatchReader.from_stream(loose)
+        return reader.schema, iter(reader)
+    if hasattr(loose, "__arrow_c_array__"):
+        batch = pa.record_batch(loose)
+        return batch.schema, iter([batch])
+    if isinstance(loose, Iterable) and not isinstance(loose, str | bytes | Mapping):
+        return _iterable_source(iter(loose))
+    raise MarginInputError(
+        f"expected an Arrow stream (RecordBatchReader, pyarrow.dataset, Polars frame or batches, any "
+        f"__arrow_c_stream__ producer) or an iterable of record batches, got {kind}",
+        table="positions",
+    )
+
+
+def _iterable_source(items: Iterator[Any]) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
+    """Batches of an iterable of RecordBatches / Tables / Arrow producers, checked to share one
+    schema; the first item is read now for the schema."""
+    first = next(items, None)
+    if first is None:
+        raise MarginInputError("the iterable of batches is empty: no schema to margin", table="positions")
+    head = _as_batches(first)
+    schema = head[0].schema if head else pa.table(first).schema
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        yield from head
+        for item in items:
+            for batch in _as_batches(item):
+                if not batch.schema.equals(schema):
+                    raise MarginInputError(
+                        f"a batch's schema differs from the first one's: {batch.schema} vs {schema}",
+                        table="positions",
+                    )
+                yield batch
+
+    return schema, batches()
+
+
+def _as_batches(item: Any) -> list[pa.RecordBatch]:
+    if isinstance(item, pa.RecordBatch):
+        return [item]
+    if isinstance(item, pa.Table) or hasattr(item, "__arrow_c_stream__"):
+        batches: list[pa.RecordBatch] = pa.table(item).to_batches()
+        return batches
+    if hasattr(item, "__arrow_c_array__"):
+        return [pa.record_batch(item)]
+    raise MarginInputError(f"expected record batches, got an item of type {type(item).__name__}", table="positions")
+
+
+def _check_tables(tables: Sequence[str] | str) -> list[str]:
+    names = [tables] if isinstance(tables, str) else list(tables)
+    for name in names:
+        if name not in TABLES:
+            raise MarginInputError(
+                f"unknown result table {name!r}; choose from {', '.join(TABLES)}", table="options", column="tables"
+            )
+    if not names:
+        raise MarginInputError("ask for at least one result table", table="options", column="tables")
+    return list(dict.fromkeys(names))
+
+
+def _sender(name: str, sink: Any) -> Sink:
+    write = getattr(sink, "write_batch", None)
+    if callable(write):
+        return write  # type: ignore[no-any-return]
+    if callable(sink):
+        return sink  # type: ignore[no-any-return]
+    raise TypeError(f"the sink of {name!r} must be callable or have write_batch, got {type(sink).__name__}")
+
+
+# --------------------------------------------------------------------------------------------
+# Results of one chunk of whole accounts
+
+
+def _result_schemas(
+    engine: MarginEngine, schema: pa.Schema, names: list[str], by_position: bool, on_error: str
+) -> dict[str, pa.Schema]:
+    """Each requested table's schema, from margining no rows (which also checks the columns,
+    the model's support of ``by_position`` and ``on_error`` before any row is read)."""
+    empty = schema.empty_table()
+    tables = _result_tables(engine, engine.margin(empty, by_position=by_position, on_error=on_error), empty, names)
+    return {name: table.schema for name, table in tables.items()}
+
+
+def _result_tables(
+    engine: MarginEngine, result: MarginResult, chunk: pa.Table, names: list[str]
+) -> dict[str, pa.Table]:
+    out: dict[str, pa.Table] = {}
+    greeks = None
+    for name in names:
+        if name.startswith("greeks"):
+            if greeks is None:
+                greeks = engine.greeks(_margined_rows(chunk, result.failed))
+            out[name] = greeks.positions if name == "greeks" else greeks.by_underlying
+        else:
+            table = getattr(result, name)
+            assert table is not None, name  # by_position is on whenever by_position/explain are asked
+            out[name] = table
+    return out
+
+
+def _margined_rows(chunk: pa.Table, failed: pa.Table) -> pa.Table:
+    if failed.num_rows == 0:
+        return chunk
+    keep = pc.invert(pc.is_in(chunk.column("account_id"), value_set=failed.column("account_id")))
+    return chunk.filter(keep)
+
+
+class _Run:
+    """One streaming run: the engine, the requested tables and the budget."""
+
+    def __init__(
+        self,
+        engine: MarginEngine,
+        names: list[str],
+        schemas: dict[str, pa.Schema],
+        by_position: bool,
+        on_error: str,
+        budget: int,
+        total_rows: int | None,
+        progress: Progress | None,
+    ) -> None:
+        self.engine, self.names, self.schemas = engine, names, schemas
+        self.by_position, self.on_error, self.budget = by_position, on_error, budget
+        self.total_rows, self.progress, self.done = total_rows, progress, 0
+
+    def _report(self, rows: int, passes: int) -> None:
+        self.done += rows
+        if self.progress is not None:
+            self.progress(self.done, None if self.total_rows is None else passes * self.total_rows)
+
+    def margin(
+        self, chunk: pa.Table, start: int, rows: np.ndarray | None, in_row_order: pa.Table | None = None
+    ) -> Iterator[tuple[str, pa.RecordBatch]]:
+        """Margin one chunk of whole accounts; its tables' non-empty batches. ``in_row_order``:
+        the same rows in stream order when ``chunk`` was regrouped, margined instead on an input
+        error so that the error is the first in row order (only the error path pays for it)."""
+        try:
+            result = _margin_chunk(self.engine, chunk, start, rows, self.by_position, self.on_error)
+        except MarginInputError:
+            if in_row_order is None:
+                raise
+            _margin_chunk(
+                self.engine,
+                in_row_order.drop_columns([ROW_COLUMN]),
+                0,
+                in_row_order.column(ROW_COLUMN).to_numpy(),
+                self.by_position,
+                self.on_error,
+            )
+            raise
+        for name, table in _result_tables(self.engine, result, chunk, self.names).items():
+            schema = self.schemas[name]
+            for batch in table.to_batches():
+                if batch.num_rows:
+                    yield name, batch if batch.schema.equals(schema) else batch.cast(schema)
+
+    # ----------------------------------------------------------------------------------------
+    # One pass over a grouped stream
+
+    def grouped(self, schema: pa.Schema, batches: Iterator[pa.RecordBatch]) -> Iterator[tuple[str, pa.RecordBatch]]:
+        account = schema.get_field_index("account_id")
+        seen = _core.AccountSet()
+        pending: list[pa.RecordBatch] = []
+        starts: list[np.ndarray] = []  # per pending batch: rows where an account's run starts
+        pending_rows, offset, last = 0, 0, None
+        for batch in batches:
+            if batch.num_rows == 0:
+                continue
+            ids = _plain(batch.column(account))
+            starts.append(_run_starts(ids, last))
+            last = ids[-1].as_py()
+            pending.append(batch)
+            pending_rows += batch.num_rows
+            if pending_rows < self.budget:
+                continue
+            cut = _last_start(starts)
+            if cut is None:  # one account so far: it is margined whole, however large
+                continue
+            k, s = cut
+            chunk = [*pending[:k], pending[k].slice(0, s)]
+            chunk_starts = [*starts[:k], starts[k][starts[k] < s]]
+            yield from self._grouped_chunk(seen, chunk, chunk_starts, account, offset)
+            size = sum(b.num_rows for b in chunk)
+            offset += size
+            pending = [pending[k].slice(s), *pending[k + 1 :]]
+            starts = [starts[k][starts[k] >= s] - s, *starts[k + 1 :]]
+            pending_rows -= size
+        if pending_rows:
+            yield from self._grouped_chunk(seen, pending, starts, account, offset)
+
+    def _grouped_chunk(
+        self, seen: Any, chunk: list[pa.RecordBatch], starts: list[np.ndarray], account: int, offset: int
+    ) -> Iterator[tuple[str, pa.RecordBatch]]:
+        """Check that no account of ``chunk`` started before (in it or earlier), then margin it."""
+        firsts = [_plain(b.column(account)).take(pa.array(s)) for b, s in zip(chunk, starts, strict=True) if len(s)]
+        if firsts:
+            repeat = seen.add_new(pa.concat_arrays(firsts))
+            if repeat is not None:
+                rows = np.concatenate([s + sum(b.num_rows for b in chunk[:i]) for i, s in enumerate(starts)])
+                row = offset + int(rows[repeat])
+                account_id = pa.concat_arrays(firsts)[repeat].as_py()
+                raise RegroupedAccountError(
+                    f"account {account_id!r} appears again after its group ended, but the positions were "
+                    "declared grouped by account (grouped=True): sort them by account, or stream them with "
+                    "grouped=False",
+                    table="positions",
+                    column="account_id",
+                    row=row,
+                )
+        table = pa.Table.from_batches(chunk)
+        yield from self.margin(table, offset, None)
+        self._report(table.num_rows, 1)
+
+    # ----------------------------------------------------------------------------------------
+    # Two passes over an unordered stream: spill by account hash, then margin each file
+
+    def partitioned(
+        self, schema: pa.Schema, batches: Iterator[pa.RecordBatch], count: int, spill_dir: str | Path | None
+    ) -> Iterator[tuple[str, pa.RecordBatch]]:
+        if spill_dir is not None and not Path(spill_dir).is_dir():
+            raise MarginInputError(f"the spill folder {spill_dir} does not exist", table="options", column="spill_dir")
+        folder = Path(tempfile.mkdtemp(prefix="pmargin-spill-", dir=spill_dir))
+        try:
+            spill_schema = _spill_schema(schema)
+            files = _spill(_numbered(batches, spill_schema, self), spill_schema, folder / "p", count, 0)
+            for path, rows in files:
+                yield from self._partition(path, rows, spill_schema, 1)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def _partition(
+        self, path: Path, rows: int, spill_schema: pa.Schema, level: int
+    ) -> Iterator[tuple[str, pa.RecordBatch]]:
+        if rows > RESPLIT_FACTOR * self.budget and level < _MAX_LEVELS:
+            parts = _spill(_read_spill(path), spill_schema, path.with_name(path.name + "."), _split(rows, self), level)
+            path.unlink()
+            if len(parts) > 1:
+                for part, part_rows in parts:
+                    yield from self._partition(part, part_rows, spill_schema, level + 1)
+                return
+            path, rows = parts[0]  # one account (or one hash) holds every row: margin it whole
+        table = pa.Table.from_batches(list(_read_spill(path)), spill_schema)
+        path.unlink()
+        grouped = table.take(account_order(table))
+        numbers = grouped.column(ROW_COLUMN).to_numpy()
+        yield from self.margin(grouped.drop_columns([ROW_COLUMN]), 0, numbers, table)
+        self._report(table.num_rows, 2)
+
+
+def account_order(table: pa.Table) -> pa.Array:
+    """Row order grouping each account's rows, accounts in first-seen order and each account's
+    rows in their order: the same results (and output order) as the rows as they are, but the
+    engine nets contiguous accounts several times faster than scattered ones."""
+    ids = _plain(table.column("account_id").combine_chunks())
+    codes = pc.dictionary_encode(ids).indices.fill_null(-1).to_numpy(zero_copy_only=False)
+    return pa.array(np.argsort(codes, kind="stable"))
+
+
+def _split(rows: int, run: _Run) -> int:
+    return max(2, math.ceil(rows / run.budget))
+
+
+def _plain(ids: pa.Array) -> pa.Array:
+    """Account ids comparable across batches: dictionaries decoded, views as large strings."""
+    if pa.types.is_dictionary(ids.type):
+        ids = ids.dictionary_decode()
+    if pa.types.is_string_view(ids.type):
+        ids = ids.cast(pa.large_string())
+    return ids
+
+
+def _run_starts(ids: pa.Array, last: Any) -> np.ndarray:
+    """Rows of ``ids`` where a run of one account starts (row 0 unless it continues ``last``,
+    the previous batch's last id); a null id starts a run of its own (the engine reports it)."""
+    n = len(ids)
+    head = np.array([last is None or ids[0].as_py() is None or ids[0].as_py() != last])
+    if n == 1:
+        changes = np.zeros(0, bool)
+    else:
+        changes = pc.not_equal(ids.slice(1), ids.slice(0, n - 1)).fill_null(True).to_numpy(zero_copy_only=False)
+    flags = np.concatenate([head, changes])
+    return np.flatnonzero(flags).astype(np.int64)
+
+
+def _last_start(starts: list[np.ndarray]) -> tuple[int, int] | None:
+    """(pending batch, row) of the last account start that is not the very first row."""
+    for k in range(len(starts) - 1, -1, -1):
+        if len(starts[k]) and (k > 0 or starts[k][-1] > 0):
+            return k, int(starts[k][-1])
+    return None
+
+
+def _spill_schema(schema: pa.Schema) -> pa.Schema:
+    fields = [pa.field(f.name, pa.large_string(), f.nullable) if pa.types.is_string_view(f.type) else f for f in schema]
+    return pa.schema([*fields, pa.field(ROW_COLUMN, pa.int64(), False)])
+
+
+def _numbered(batches: Iterator[pa.RecordBatch], schema: pa.Schema, run: _Run) -> Iterator[pa.RecordBatch]:
+    """Each batch with its rows' numbers in the whole stream (and string views as large strings:
+    the spill files are read back by ``take``)."""
+    offset = 0
+    for batch in batches:
+        n = batch.num_rows
+        if n == 0:
+            continue
+        columns = [c.cast(pa.large_string()) if pa.types.is_string_view(c.type) else c for c in batch.columns]
+        columns.append(pa.array(np.arange(offset, offset + n, dtype=np.int64)))
+        yield pa.RecordBatch.from_arrays(columns, schema=schema)
+        offset += n
+        run._report(n, 2)
+
+
+def _spill(
+    batches: Iterable[pa.RecordBatch], schema: pa.Schema, prefix: Path, count: int, seed: int
+) -> list[tuple[Path, int]]:
+    """Write every row to spill file ``prefix<i>`` (Arrow IPC stream), ``i`` from its account's
+    hash under ``seed``; the files written and their row counts, in partition order (rows keep
+    their order within a file)."""
+    account = schema.get_field_index("account_id")
+    writers: dict[int, pa.ipc.RecordBatchStreamWriter] = {}
+    rows = np.zeros(count, np.int64)
+    try:
+        for batch in batches:
+            codes = _core.account_partitions(batch.column(account), count, seed).to_numpy()
+            if count <= 1 << 16:
+                codes = codes.astype(np.uint16)  # numpy's stable sort of 16-bit keys is a radix sort
+            order = np.argsort(codes, kind="stable")
+            sizes = np.bincount(codes, minlength=count)
+            grouped = batch.take(pa.array(order))
+            start = 0
+            for part in np.flatnonzero(sizes).tolist():
+                if part not in writers:
+                    writers[part] = pa.ipc.new_stream(str(prefix) + str(part), schema)
+                writers[part].write_batch(grouped.slice(start, int(sizes[part])))
+                start += int(sizes[part])
+            rows += sizes
+    finally:
+        for writer in writers.values():
+            writer.close()
+    return [(Path(str(prefix) + str(part)), int(rows[part])) for part in sorted(writers)]
+
+
+def _read_spill(path: Path) -> Iterator[pa.RecordBatch]:
+    with pa.OSFile(str(path)) as source:
+        yield from pa.ipc.open_stream(source)

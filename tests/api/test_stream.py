@@ -1,0 +1,286 @@
+"""pmargin.stream: streamed results equal one whole-table run bit for bit (grouped and in any row
+order, any batch split), the grouped check, spill files removed, error rows, sources, and the
+memory budget (in a subprocess)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import pmargin
+from pmargin import sample
+from pmargin.stream import RegroupedAccountError, iter_margin, margin_stream
+
+TABLES = ["accounts", "by_underlying", "by_position", "explain"]
+
+
+@pytest.fixture(scope="module")
+def book() -> sample.SampleBook:
+    return sample.book(120, seed=5)
+
+
+@pytest.fixture(scope="module")
+def engine(book: sample.SampleBook) -> pmargin.MarginEngine:
+    return pmargin.MarginEngine(book.instruments, book.market)
+
+
+@pytest.fixture(scope="module")
+def whole(book: sample.SampleBook, engine: pmargin.MarginEngine) -> dict[str, pa.Table]:
+    result = engine.margin(book.positions, by_position=True)
+    return {name: getattr(result, name) for name in TABLES}
+
+
+def by_account(table: pa.Table) -> pa.Table:
+    """Rows in account order, each account's rows in their order (Arrow's sort is stable)."""
+    return table.take(pc.sort_indices(table, [("account_id", "ascending")]))
+
+
+def shuffled(table: pa.Table, seed: int) -> pa.Table:
+    return table.take(pa.array(np.random.default_rng(seed).permutation(table.num_rows)))
+
+
+def stream_tables(
+    positions: pa.Table, engine: pmargin.MarginEngine, chunk: int, **options: object
+) -> dict[str, pa.Table]:
+    reader = pa.RecordBatchReader.from_batches(positions.schema, positions.to_batches(max_chunksize=chunk))
+    return iter_margin(reader, engine, tables=TABLES, **options).to_tables()  # type: ignore[arg-type]
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(chunk=st.integers(1, 400), budget=st.integers(1, 1500))
+def test_grouped_equals_the_whole_table_in_input_order(
+    book: sample.SampleBook, engine: pmargin.MarginEngine, whole: dict[str, pa.Table], chunk: int, budget: int
+) -> None:
+    got = stream_tables(book.positions, engine, chunk, grouped=True, batch_positions=budget)
+    for name in TABLES:
+        assert got[name].equals(whole[name]), name  # same rows, same order, same bits
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(chunk=st.integers(1, 500), budget=st.integers(1, 2000), partitions=st.integers(1, 9), seed=st.integers(0, 99))
+def test_any_order_equals_the_whole_table_after_a_sort_by_account(
+    book: sample.SampleBook,
+    engine: pmargin.MarginEngine,
+    whole: dict[str, pa.Table],
+    chunk: int,
+    budget: int,
+    partitions: int,
+    seed: int,
+) -> None:
+    rows = shuffled(book.positions, seed)
+    got = stream_tables(rows, engine, chunk, batch_positions=budget, partitions=partitions)
+    for name in TABLES:
+        assert by_account(got[name]).equals(by_account(whole[name])), name
+    # Within a partition accounts keep first-seen order: one partition is the shuffled whole run.
+    one = stream_tables(rows, engine, chunk, batch_positions=10**6, partitions=1)
+    assert one["accounts"].equals(engine.margin(rows).accounts)
+
+
+def test_a_large_partition_is_split_again(book: sample.SampleBook, engine: pmargin.MarginEngine) -> None:
+    rows = shuffled(book.positions, 1)
+    got = stream_tables(rows, engine, 100, batch_positions=40, partitions=1)  # 1 file of ~1,100 rows > 2 x 40
+    assert by_account(got["accounts"]).equals(by_account(engine.margin(rows).accounts))
+
+
+def test_a_regrouped_account_is_an_error_naming_it(book: sample.SampleBook, engine: pmargin.MarginEngine) -> None:
+    positions = book.positions
+    ids = positions.column("account_id").to_pylist()
+    first = ids[0]
+    later = next(i for i, a in enumerate(ids) if a != first) + 5  # well after the first group ended
+    moved = pa.concat_tables([positions.slice(0, later), positions.slice(0, 1), positions.slice(later)])
+    for budget in (1, 7, 10**6):  # found whatever the chunking
+        with pytest.raises(RegroupedAccountError) as error:
+            margin_stream(moved.to_batches(max_chunksize=13), engine, grouped=True, batch_positions=budget).read_all()
+        assert (error.value.table, error.value.column, error.value.row) == ("positions", "account_id", later)
+        assert repr(first) in str(error.value) and isinstance(error.value, pmargin.MarginInputError)
+    # Undeclared, the same rows are fine.
+    got = margin_stream(moved.to_batches(max_chunksize=13), engine).read_all()
+    assert by_account(got).equals(by_account(engine.margin(moved).accounts))
+
+
+def spill_folders(root: Path) -> list[Path]:
+    return sorted(root.glob("pmargin-spill-*"))
+
+
+def test_spill_files_are_removed_after_the_run_on_error_and_when_dropped(
+    book: sample.SampleBook, engine: pmargin.MarginEngine, tmp_path: Path
+) -> None:
+    seen: list[int] = []
+
+    def progress(done: int, total: int | None) -> None:
+        seen.append(len(list(tmp_path.rglob("*"))))
+
+    reader = margin_stream(book.positions, engine, spill_dir=tmp_path, batch_positions=50, progress=progress)
+    reader.read_all()
+    assert max(seen) > 1 and spill_folders(tmp_path) == []  # files existed during the run, none after
+
+    # One bad account: the same first bad row as the whole table (with bad rows in several
+    # accounts, an unordered stream reports the first bad row of the first failing partition).
+    bad = pc.equal(book.positions.column("account_id"), "acct-000090")
+    broken = book.positions.set_column(
+        1, "instrument_id", pc.if_else(bad, "NOPE", book.positions.column("instrument_id"))
+    )
+    with pytest.raises(pmargin.MarginInputError) as error:
+        margin_stream(shuffled(broken, 3), engine, spill_dir=tmp_path, batch_positions=50).read_all()
+    with pytest.raises(pmargin.MarginInputError) as expected:
+        engine.margin(shuffled(broken, 3))
+    assert str(error.value) == str(expected.value)  # the same first bad row, numbered in the whole stream
+    assert spill_folders(tmp_path) == []
+
+    half = margin_stream(book.positions.to_batches(max_chunksize=100), engine, spill_dir=tmp_path, batch_positions=50)
+    next(iter(half))
+    assert len(spill_folders(tmp_path)) == 1
+    half.close()
+    del half
+    assert spill_folders(tmp_path) == []
+
+
+def test_a_missing_spill_folder_is_an_error(
+    book: sample.SampleBook, engine: pmargin.MarginEngine, tmp_path: Path
+) -> None:
+    with pytest.raises(pmargin.MarginInputError, match="spill folder"):
+        margin_stream(book.positions, engine, spill_dir=tmp_path / "nope").read_all()
+
+
+def test_isolate_lists_failed_accounts_with_rows_of_the_whole_stream(
+    book: sample.SampleBook, engine: pmargin.MarginEngine
+) -> None:
+    bad = pc.equal(book.positions.column("account_id"), "acct-000007")
+    broken = book.positions.set_column(
+        1, "instrument_id", pc.if_else(bad, "NOPE", book.positions.column("instrument_id"))
+    )
+    want = engine.margin(broken, on_error="isolate")
+    got = iter_margin(
+        broken.to_batches(max_chunksize=33),
+        engine,
+        tables=["accounts", "failed"],
+        grouped=True,
+        on_error="isolate",
+        batch_positions=60,
+    ).to_tables()
+    assert got["failed"].equals(want.failed) and got["accounts"].equals(want.accounts)
+    rows = shuffled(broken, 2)
+    got = iter_margin(rows, engine, tables=["accounts", "failed"], on_error="isolate", batch_positions=60).to_tables()
+    assert got["failed"].equals(engine.margin(rows, on_error="isolate").failed)
+
+
+def test_sources_and_sinks(
+    book: sample.SampleBook, engine: pmargin.MarginEngine, whole: dict[str, pa.Table], tmp_path: Path
+) -> None:
+    import polars as pl
+    import pyarrow.dataset as ds
+    import pyarrow.parquet as pq
+
+    for i, part in enumerate(book.positions.to_batches(max_chunksize=400)):
+        pq.write_table(pa.Table.from_batches([part]), tmp_path / f"part-{i}.parquet")
+    dataset = ds.dataset(str(tmp_path), format="parquet")
+
+    def generator() -> Iterator[pa.RecordBatch]:
+        yield from book.positions.to_batches(max_chunksize=77)
+
+    frame = pl.from_arrow(book.positions)
+    sources = [dataset, dataset.scanner(batch_size=50), generator(), frame, frame.lazy(), book.positions]
+    for source in sources:
+        by_underlying: list[pa.RecordBatch] = []
+        reader = margin_stream(
+            source, engine, grouped=True, batch_positions=100, also={"by_underlying": by_underlying.append}
+        )
+        assert hasattr(reader, "__arrow_c_stream__")
+        assert reader.read_all().equals(whole["accounts"]), type(source)
+        assert pa.Table.from_batches(by_underlying).equals(whole["by_underlying"])
+    # The inputs instead of an engine; a reader handed to Polars through the PyCapsule interface.
+    reader = margin_stream(book.positions, (book.instruments, book.market), grouped=True)
+    assert pl.from_arrow(pa.RecordBatchReader.from_stream(reader)).height == whole["accounts"].num_rows  # type: ignore[union-attr]
+
+
+def test_bad_options(book: sample.SampleBook, engine: pmargin.MarginEngine) -> None:
+    with pytest.raises(pmargin.MarginInputError, match="unknown result table"):
+        iter_margin(book.positions, engine, tables=["nope"])
+    with pytest.raises(pmargin.MarginInputError, match="positive integer"):
+        iter_margin(book.positions, engine, batch_positions=0)
+    with pytest.raises(TypeError, match="MarginEngine"):
+        iter_margin(book.positions, object())
+    with pytest.raises(pmargin.MarginInputError, match="account_id"):
+        iter_margin(book.positions.drop_columns(["account_id"]), engine)
+
+
+# --------------------------------------------------------------------------------------------
+# Memory: a book 10x the budget, streamed in a fresh process
+
+MEMORY_SCRIPT = textwrap.dedent(
+    """
+    import itertools, sys
+    import numpy as np, pyarrow as pa, pmargin
+    from pmargin.stream import iter_margin
+
+    def status(key):
+        for line in open("/proc/self/status"):
+            if line.startswith(key):
+                return int(line.split()[1]) * 1024
+
+    n_rows, budget, grouped, per_account = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3] == "grouped", int(sys.argv[4])
+    book = pmargin.sample.book(n_accounts=50, seed=1)
+    engine = pmargin.MarginEngine(book.instruments, book.market)
+    held = pa.array(sorted(set(book.positions.column("instrument_id").to_pylist())))
+    note = pa.array(["a free-text note of sixty-four bytes on every row of the book ...."] * 65_536)
+    book_bytes = 0
+
+    def batches(rows=65_536):
+        global book_bytes
+        rng = np.random.default_rng(5)
+        accounts = n_rows // per_account
+        for start in range(0, n_rows, rows):
+            n = min(rows, n_rows - start)
+            r = np.arange(start, start + n)
+            account = r // per_account if grouped else (r * 7919) % accounts
+            batch = pa.record_batch({
+                "account_id": pa.array(account, pa.int64()),
+                "instrument_id": held.take(pa.array(rng.integers(0, len(held), n))),
+                "quantity": pa.array(rng.integers(-5, 6, n).astype(np.float64)),
+                "note": note.slice(0, n),
+            })
+            book_bytes += batch.get_total_buffer_size()
+            yield batch
+
+    tables = ["accounts", "by_underlying"]
+    for _ in range(2):  # warm: threads, allocator caches, the engine's first-call scratch
+        list(iter_margin(itertools.islice(batches(), 3), engine, tables=tables, grouped=grouped, batch_positions=budget))
+    book_bytes, base = 0, status("VmRSS")
+    accounts = sum(b.num_rows for name, b in iter_margin(batches(), engine, tables=tables, grouped=grouped,
+                                                          batch_positions=budget) if name == "accounts")
+    print(accounts, book_bytes, status("VmHWM") - base)
+    """
+)
+
+
+@pytest.mark.parametrize("mode", ["grouped", "any"])
+def test_memory_is_bounded_by_the_budget_not_the_book(mode: str, tmp_path: Path) -> None:
+    """docs/streaming.md: about 48 MiB of working memory above a warm engine plus about 1 KiB per
+    ``batch_positions`` row (plus ~100 B per account for the grouped check): 64 MiB here, for a
+    book of 8,000,000 positions and about 10x that size (peak RSS, VmHWM, in a fresh process)."""
+    rows, budget_rows = 8_000_000, 10_000
+    budget = 64 * 2**20
+    done = subprocess.run(
+        [sys.executable, "-c", MEMORY_SCRIPT, str(rows), str(budget_rows), mode, "100"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+        env={**os.environ, "TMPDIR": str(tmp_path)},
+    )
+    assert done.returncode == 0, done.stderr
+    accounts, book_bytes, growth = map(int, done.stdout.split())
+    assert accounts == rows // 100
+    assert book_bytes >= 10 * budget, (book_bytes, budget)
+    assert growth < budget, f"peak RSS grew {growth / 2**20:.1f} MiB streaming a {book_bytes / 2**20:.0f} MiB book"
