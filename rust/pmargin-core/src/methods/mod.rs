@@ -7,6 +7,7 @@
 //! Adding a methodology: a folder here implementing [`MethodConfig`] and [`Method`], and one
 //! line in the [`methods!`] list below (its spec type and its `type` name).
 
+pub mod deribit;
 pub mod grid;
 pub mod var;
 
@@ -101,6 +102,7 @@ methods! {
     Grid(grid::model::GridModel) = "grid",
     Historical(var::HistoricalSpec) = "historical",
     MonteCarlo(var::MonteCarloModel) = "montecarlo",
+    Deribit(deribit::params::DeribitModel) = "deribit",
 }
 
 #[cfg(test)]
@@ -128,7 +130,7 @@ mod tests {
 
     #[test]
     fn parses_every_known_type() {
-        assert_eq!(MethodSpec::NAMES, ["grid", "historical", "montecarlo"]);
+        assert_eq!(MethodSpec::NAMES, ["grid", "historical", "montecarlo", "deribit"]);
         let grid = grid_spec(&[-0.1, 0.1], &[0.0], "sum", 0.8, None);
         assert!(matches!(MethodSpec::from_value(&grid), Ok(MethodSpec::Grid(m)) if m.mm_ratio == 0.8));
         let historical = historical_spec(moves(&[(0, "A", 0.01)]), None, "var", 0.5, 1.0);
@@ -143,7 +145,7 @@ mod tests {
         let spec = map(vec![("type", Value::Str("span".into()))]);
         assert_eq!(
             error(&spec),
-            "model.type: unknown model type 'span'; expected one of: grid, historical, montecarlo"
+            "model.type: unknown model type 'span'; expected one of: grid, historical, montecarlo, deribit"
         );
         assert_eq!(error(&map(vec![])), "model.type: is required");
         assert_eq!(error(&map(vec![("type", Value::Int(1))])), "model.type: must be a string, got an integer");

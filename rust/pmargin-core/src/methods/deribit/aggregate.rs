@@ -1,0 +1,262 @@
+//! One account under Deribit portfolio margin: its positions summed into risk vectors (one per
+//! underlying and settlement), each vector's dampened and offset entries, worst case, roll
+//! shock and delta shock, then the account's USD totals. Accounts are independent and run in
+//! parallel; every sum runs in the book's canonical order.
+
+use rayon::prelude::*;
+use smallvec::SmallVec;
+
+use super::matrix::{moves, EXTENDED_MOVES};
+use super::params::DeribitParams;
+use crate::domain::book::Book;
+use crate::risk::addons::{delta_shock_rate, roll_charge, roll_rate};
+
+/// Per contract, what aggregation reads (built once by the method).
+pub struct ContractRisk {
+    /// Index into the method's parameter sets.
+    pub params: u32,
+    pub underlying: u32,
+    pub inverse: bool,
+    /// Standard then extended entries per unit.
+    pub row: Vec<f64>,
+    pub forward_delta: f64,
+    /// Roll bucket: None for spot (no roll), Some(i64::MIN) for perpetuals, else the expiry.
+    pub roll_key: Option<i64>,
+    /// Years to expiry (the bucket's T).
+    pub t: f64,
+}
+
+/// Where a vector's worst case sits.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Worst {
+    pub extended: bool,
+    /// Index within the standard (3 per move) or extended entries.
+    pub index: u32,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct VectorOutcome {
+    pub underlying: u32,
+    pub inverse: bool,
+    pub params: u32,
+    pub index_price: f64,
+    pub worst_case: f64,
+    pub worst: Option<Worst>,
+    pub roll_shock: f64,
+    pub delta_shock: f64,
+    pub net_delta: f64,
+    pub risk_matrix_margin: f64,
+    pub maintenance: f64,
+    /// Risk-matrix margin and maintenance in USD (coin amounts x index for inverse vectors).
+    pub margin_usd: f64,
+    pub maintenance_usd: f64,
+}
+
+impl VectorOutcome {
+    pub fn usd(&self, x: f64) -> f64 {
+        if self.inverse {
+            x * self.index_price
+        } else {
+            x
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AccountOutcome {
+    pub vectors: SmallVec<[VectorOutcome; 2]>,
+    pub initial: f64,
+    pub maintenance: f64,
+    pub worst_case: f64,
+    pub roll_shock: f64,
+    pub delta_shock: f64,
+}
+
+/// What aggregation needs besides the book.
+pub struct Context<'a> {
+    pub params: &'a [DeribitParams],
+    pub risk: &'a [Option<ContractRisk>],
+    pub spot: &'a [f64],
+}
+
+/// An account's risk vector before any adjustment.
+pub struct RawVector {
+    pub underlying: u32,
+    pub inverse: bool,
+    pub params: u32,
+    pub pnl: Vec<f64>,
+    pub net_delta: f64,
+    /// (roll key, T, delta) per expiry bucket, first-seen order.
+    pub buckets: Vec<(i64, f64, f64)>,
+}
+
+/// Sum an account's positions into raw risk vectors, first-seen order.
+pub fn raw_vectors(book: &Book, a: usize, ctx: &Context<'_>) -> Vec<RawVector> {
+    let mut out: Vec<RawVector> = Vec::new();
+    for p in book.positions(a) {
+        let c = book.instrument[p] as usize;
+        let q = book.quantity[p];
+        let Some(risk) = &ctx.risk[c] else { continue };
+        let k = match out.iter().position(|v| v.underlying == risk.underlying && v.inverse == risk.inverse) {
+            Some(k) => k,
+            None => {
+                out.push(RawVector {
+                    underlying: risk.underlying,
+                    inverse: risk.inverse,
+                    params: risk.params,
+                    pnl: vec![0.0; risk.row.len()],
+                    net_delta: 0.0,
+                    buckets: Vec::new(),
+                });
+                out.len() - 1
+            }
+        };
+        let v = &mut out[k];
+        for (acc, x) in v.pnl.iter_mut().zip(&risk.row) {
+            *acc += q * x;
+        }
+        let delta = q * risk.forward_delta;
+        v.net_delta += delta;
+        if let Some(key) = risk.roll_key {
+            match v.buckets.iter_mut().find(|b| b.0 == key) {
+                Some(b) => b.2 += delta,
+                None => v.buckets.push((key, risk.t, 0.0 + delta)),
+            }
+        }
+    }
+    out
+}
+
+/// The adjusted entries of a raw vector: extended entries dampened toward zero, then gains x
+/// `pnl_offset` (capped at `max_offsetable_pnl` USD when that is > 0).
+pub fn adjusted(raw: &RawVector, p: &DeribitParams, index: f64) -> Vec<f64> {
+    let n_standard = raw.pnl.len() - EXTENDED_MOVES.len();
+    let r = p.price_range;
+    let (damp, offset) = if raw.inverse {
+        (p.extended_dampener_coin, p.pnl_offset_coin)
+    } else {
+        (p.extended_dampener_usd, p.pnl_offset_usd)
+    };
+    let cap = if raw.inverse { p.max_offsetable_pnl / index } else { p.max_offsetable_pnl };
+    raw.pnl
+        .iter()
+        .enumerate()
+        .map(|(j, &v)| {
+            let mut v = v;
+            if j >= n_standard {
+                let e = EXTENDED_MOVES[j - n_standard];
+                let sign = if e < 0.0 { -1.0 } else { 1.0 };
+                let d = if raw.inverse {
+                    (e.abs() / r - 1.0) * damp / ((1.0 + sign * r) * index)
+                } else {
+                    (e.abs() / r - 1.0) * damp
+                };
+                if v > 0.0 {
+                    v -= if d < v { d } else { v };
+                } else if v < 0.0 {
+                    v += if d < -v { d } else { -v };
+                }
+            }
+            if v > 0.0 {
+                v *= offset;
+                if p.max_offsetable_pnl > 0.0 && v > cap {
+                    v = cap;
+                }
+            }
+            v
+        })
+        .collect()
+}
+
+/// The least entry and where: standard moves in order, within a move the unchanged vol first
+/// (then down, up), then the extended entries; the first strictly least wins.
+pub fn least(entries: &[f64]) -> (f64, Worst) {
+    let n_standard = entries.len() - EXTENDED_MOVES.len();
+    let mut best = (entries[1], Worst { extended: false, index: 1 });
+    for i in 0..n_standard / 3 {
+        for k in [1, 0, 2] {
+            let j = 3 * i + k;
+            if entries[j] < best.0 {
+                best = (entries[j], Worst { extended: false, index: j as u32 });
+            }
+        }
+    }
+    for j in 0..EXTENDED_MOVES.len() {
+        let x = entries[n_standard + j];
+        if x < best.0 {
+            best = (x, Worst { extended: true, index: j as u32 });
+        }
+    }
+    best
+}
+
+fn vector_outcome(raw: &RawVector, ctx: &Context<'_>) -> VectorOutcome {
+    let p = &ctx.params[raw.params as usize];
+    let index = ctx.spot[raw.underlying as usize];
+    let entries = adjusted(raw, p, index);
+    let (low, at) = least(&entries);
+    let (worst_case, worst) = if low < 0.0 { (-low, Some(at)) } else { (0.0, None) };
+    let (min_move, annual) = if raw.inverse {
+        (p.min_annualised_move_coin, p.annualised_move_risk_coin)
+    } else {
+        (p.min_annualised_move_usd, p.annualised_move_risk_usd)
+    };
+    let buckets: Vec<(f64, f64)> = raw
+        .buckets
+        .iter()
+        .map(|&(key, t, delta)| (delta, roll_rate(min_move, annual, if key == i64::MIN { None } else { Some(t) })))
+        .collect();
+    // Deltas are in underlying units: a coin amount for inverse vectors, x index for USD ones.
+    let to_ccy = |x: f64| if raw.inverse { x } else { x * index };
+    let roll_shock = to_ccy(roll_charge(&buckets));
+    let abs_delta = raw.net_delta.abs();
+    let rate = delta_shock_rate(abs_delta, index, p.delta_total_liq_shock_threshold, p.m_inc, p.max_delta_shock);
+    let delta_shock = to_ccy(abs_delta * rate);
+    let risk_matrix_margin = worst_case + roll_shock + delta_shock;
+    let maintenance = p.mm_factor * risk_matrix_margin;
+    let mut out = VectorOutcome {
+        underlying: raw.underlying,
+        inverse: raw.inverse,
+        params: raw.params,
+        index_price: index,
+        worst_case,
+        worst,
+        roll_shock,
+        delta_shock,
+        net_delta: raw.net_delta,
+        risk_matrix_margin,
+        maintenance,
+        margin_usd: 0.0,
+        maintenance_usd: 0.0,
+    };
+    out.margin_usd = out.usd(risk_matrix_margin);
+    out.maintenance_usd = out.usd(maintenance);
+    out
+}
+
+pub fn account_outcome(book: &Book, a: usize, ctx: &Context<'_>) -> AccountOutcome {
+    let vectors: SmallVec<[VectorOutcome; 2]> =
+        raw_vectors(book, a, ctx).iter().map(|raw| vector_outcome(raw, ctx)).collect();
+    let sum = |f: &dyn Fn(&VectorOutcome) -> f64| vectors.iter().fold(0.0, |acc, v| acc + f(v));
+    AccountOutcome {
+        initial: sum(&|v| v.margin_usd),
+        maintenance: sum(&|v| v.maintenance_usd),
+        worst_case: sum(&|v| v.usd(v.worst_case)),
+        roll_shock: sum(&|v| v.usd(v.roll_shock)),
+        delta_shock: sum(&|v| v.usd(v.delta_shock)),
+        vectors,
+    }
+}
+
+pub fn aggregate(book: &Book, ctx: &Context<'_>) -> Vec<AccountOutcome> {
+    (0..book.n_accounts()).into_par_iter().with_min_len(64).map(|a| account_outcome(book, a, ctx)).collect()
+}
+
+/// Price move of standard entry `index` or extended entry `index`.
+pub fn move_of(p: &DeribitParams, worst: Worst) -> f64 {
+    if worst.extended {
+        EXTENDED_MOVES[worst.index as usize]
+    } else {
+        moves(p)[worst.index as usize / 3]
+    }
+}
