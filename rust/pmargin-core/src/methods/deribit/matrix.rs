@@ -14,10 +14,10 @@ pub const EXTENDED_MOVES: [f64; 8] = [-0.66, -0.33, 0.5, 1.0, 2.0, 3.0, 4.0, 5.0
 /// Vol scenarios of a standard bucket, in vector order.
 pub const VOL_NAMES: [&str; 3] = ["down", "none", "up"];
 
-/// The standard table's moves: `-R + i x R / n`, i = 0..2n.
+/// The standard table's moves: `(i - n) x R / n`, i = 0..2n (so -R, ..., 0, ..., R exactly).
 pub fn moves(p: &DeribitParams) -> Vec<f64> {
     let (r, n) = (p.price_range, p.buckets_count as f64);
-    (0..=2 * p.buckets_count).map(|i| -r + i as f64 * r / n).collect()
+    (0..=2 * p.buckets_count).map(|i| (i as f64 - n) * r / n).collect()
 }
 
 /// Standard entries (3 per move) plus the extended ones.
