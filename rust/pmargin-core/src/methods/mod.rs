@@ -105,6 +105,18 @@ methods! {
     Deribit(deribit::params::DeribitModel) = "deribit",
 }
 
+impl MethodSpec {
+    /// String columns of the instruments table the method groups by (read when the engine is
+    /// built, into `Valuation::groups`).
+    pub fn group_columns(&self) -> Vec<String> {
+        match self {
+            MethodSpec::Grid(model) => model.ranges.column.iter().cloned().collect(),
+            #[allow(unreachable_patterns)]
+            _ => Vec::new(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

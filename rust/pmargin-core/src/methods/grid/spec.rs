@@ -3,11 +3,11 @@
 //! "correlation": {"names": [...], "matrix": [row-major d x d]}, "floor_largest": bool}`.
 //! Checked here once ([`GridModel::new`] checks the shocks and `mm_ratio`).
 
-use super::model::{Cross, GridModel};
+use super::model::{Cross, GridModel, Ranges};
 use crate::domain::correlation::CorrelationMatrix;
 use crate::error::Result;
 use crate::scenarios::VolShockMode;
-use crate::spec::{config_error, Fields};
+use crate::spec::{config_error, Fields, Value};
 
 /// A correlation matrix given as `{"names": [...], "matrix": [...]}` (row-major, flat).
 pub fn correlation(fields: &mut Fields<'_>, key: &str) -> Result<Option<CorrelationMatrix>> {
@@ -35,7 +35,33 @@ pub fn parse(fields: &mut Fields<'_>) -> Result<GridModel> {
             return Err(config_error("cross", format!("must be 'sum', 'joint' or 'correlation', got '{other}'")))
         }
     };
-    GridModel::new(price_shocks, vol_shocks, vol_mode, cross, fields.f64("mm_ratio")?)
+    let model = GridModel::new(price_shocks, vol_shocks, vol_mode, cross, fields.f64("mm_ratio")?)?;
+    let ranges = Ranges {
+        price: named_numbers(fields, "price_ranges")?,
+        vol: named_numbers(fields, "vol_ranges")?,
+        column: match fields.get("range_column") {
+            None => None,
+            Some(Value::Str(s)) => Some(s.clone()),
+            Some(other) => return Err(config_error("range_column", format!("must be a string, got {}", other.kind()))),
+        },
+    };
+    model.with_ranges(ranges)
+}
+
+/// An optional table of name -> number (`{"SOL": 0.4}`), in the order given.
+fn named_numbers(fields: &mut Fields<'_>, key: &str) -> Result<Vec<(String, f64)>> {
+    match fields.get(key) {
+        None => Ok(Vec::new()),
+        Some(Value::Map(entries)) => entries
+            .iter()
+            .map(|(name, v)| match v {
+                Value::Float(x) => Ok((name.clone(), *x)),
+                Value::Int(i) => Ok((name.clone(), *i as f64)),
+                other => Err(config_error(&format!("{key}.{name}"), format!("must be a number, got {}", other.kind()))),
+            })
+            .collect(),
+        Some(other) => Err(config_error(key, format!("must be a table of name -> range, got {}", other.kind()))),
+    }
 }
 
 #[cfg(test)]

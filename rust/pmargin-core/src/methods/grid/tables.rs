@@ -35,7 +35,7 @@ impl GridWorst {
     fn push(&mut self, grid: &GridMethod, worst: Option<(Option<u32>, u32)>) {
         match worst {
             Some((underlying, s)) => {
-                let (p, v) = grid.model.scenario(s as usize);
+                let (p, v) = grid.shock(underlying, s);
                 self.price.append_value(p);
                 self.vol.append_value(v);
                 self.label.append_value(grid.label(underlying, s));
