@@ -20,6 +20,7 @@ import math
 import sys
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import pyarrow as pa
@@ -82,7 +83,9 @@ def first_accounts(positions: pa.Table, n: int) -> pa.Table:
 
 def agree(native: pa.Table, ref: pa.Table) -> bool:
     n = {r["account_id"]: r["initial_margin"] for r in native.to_pylist()}
-    return all(math.isclose(n[r["account_id"]], r["initial_margin"], rel_tol=1e-9, abs_tol=1e-6) for r in ref.to_pylist())
+    return all(
+        math.isclose(n[r["account_id"]], r["initial_margin"], rel_tol=1e-9, abs_tol=1e-6) for r in ref.to_pylist()
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -105,10 +108,10 @@ def main(argv: list[str] | None = None) -> int:
     mismatch = False
     for name, factory in MODELS:
         model, instruments = factory(book.instruments)
-        build, engine = best(lambda: pmargin.MarginEngine(instruments, book.market, model), 1)
-        run, result = best(lambda: engine.margin(book.positions), args.repeat)
-        whole, _ = best(lambda: pmargin.margin(book.positions, instruments, book.market, model), args.repeat)
-        t_ref, ref = best(lambda: reference.margin(small, instruments, book.market, model), 1)
+        build, engine = best(partial(pmargin.MarginEngine, instruments, book.market, model), 1)
+        run, result = best(partial(engine.margin, book.positions), args.repeat)
+        whole, _ = best(partial(pmargin.margin, book.positions, instruments, book.market, model), args.repeat)
+        t_ref, ref = best(partial(reference.margin, small, instruments, book.market, model), 1)
         scaled = t_ref * n_pos / small.num_rows
         if not agree(result.accounts, ref.accounts):
             mismatch = True

@@ -25,7 +25,9 @@ def test_model_by_name(book: sample.SampleBook, parquet_args: list[str], tmp_pat
     assert set(by_underlying.column("risk_vector").to_pylist()) <= {"btc_usd", "eth_usd"}
 
 
-def test_model_and_config_together_is_an_error(parquet_args: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_model_and_config_together_is_an_error(
+    parquet_args: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     config = tmp_path / "grid.toml"
     config.write_text('type = "grid"\n')
     assert main(["margin", *parquet_args, "--model", "deribit", "--config", str(config)]) == 2

@@ -135,7 +135,7 @@ def flat_params(underlying: str, raw: Mapping[str, Any]) -> dict[str, float]:
     if "vol_scenarios_count" in raw and raw["vol_scenarios_count"] != 3:
         raise _config_error(f"{prefix}.vol_scenarios_count", f"must be 3, got {raw['vol_scenarios_count']!r}")
     n = raw["buckets_count"]
-    if isinstance(n, bool) or not isinstance(n, int) and not (isinstance(n, float) and n.is_integer()):
+    if isinstance(n, bool) or (not isinstance(n, int) and not (isinstance(n, float) and n.is_integer())):
         raise _config_error(f"{prefix}.buckets_count", f"must be an integer, got {n!r}")
     if not 1 <= int(n) <= 1000:
         raise _config_error(f"{prefix}.buckets_count", f"must be in [1, 1000], got {n!r}")
@@ -167,7 +167,7 @@ def flat_params(underlying: str, raw: Mapping[str, Any]) -> dict[str, float]:
     if floor <= 0.0:
         raise _config_error(f"{prefix}.dte_floor_days", f"must be > 0, got {floor!r}")
     out["dte_floor_days"] = floor
-    out["buckets_count"] = int(n)  # type: ignore[assignment]
+    out["buckets_count"] = int(n)
     return out
 
 
@@ -227,8 +227,12 @@ class DeribitModel:
         return {"type": "deribit", "parameter_set": self.parameter_set, "params": self.flat}
 
     def to_dict(self) -> dict[str, Any]:
-        return {"type": "deribit", "params": {u: dict(p) for u, p in self.params.items()}, "name": self.name,
-                "version": self.version}
+        return {
+            "type": "deribit",
+            "params": {u: dict(p) for u, p in self.params.items()},
+            "name": self.name,
+            "version": self.version,
+        }
 
     @classmethod
     def from_dict(cls, config: Mapping[str, Any], base: str | PathLike[str] | None = None) -> DeribitModel:

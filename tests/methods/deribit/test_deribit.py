@@ -107,7 +107,9 @@ def linear_book(rows: list[tuple[str, str, int | None, float]], spot: float = 60
             ),
         }
     )
-    positions = pa.table({"account_id": ["a"] * len(rows), "instrument_id": [r[0] for r in rows], "quantity": [r[3] for r in rows]})
+    positions = pa.table(
+        {"account_id": ["a"] * len(rows), "instrument_id": [r[0] for r in rows], "quantity": [r[3] for r in rows]}
+    )
     underlyings = pa.table({"underlying": ["BTC"], "spot": [spot], "rate": [0.03]})
     vols = pa.table({"instrument_id": pa.array([], pa.string()), "implied_vol": pa.array([], pa.float64())})
     return Book(positions, instruments, underlyings, vols, AS_OF)

@@ -213,7 +213,12 @@ def read_settlements(table: pa.Table, kinds: Sequence[str]) -> list[str]:
         if name not in SETTLEMENTS:
             fail(f"unknown settlement {name!r}; expected linear or inverse", t, "settlement", row)
         if name == "inverse" and kinds[row] == "spot":
-            fail("spot cannot be inverse (a coin held in its own coin has no coin P&L): use 'linear'", t, "settlement", row)
+            fail(
+                "spot cannot be inverse (a coin held in its own coin has no coin P&L): use 'linear'",
+                t,
+                "settlement",
+                row,
+            )
         out.append(name)
     return out
 

@@ -115,10 +115,8 @@ def adjusted(raw: RawVector, p: Params, index: float) -> list[float]:
         if j >= n_standard:
             e = EXTENDED_MOVES[j - n_standard]
             sign = -1.0 if e < 0.0 else 1.0
-            if raw.inverse:
-                d = (abs(e) / r - 1.0) * damp / ((1.0 + sign * r) * index)
-            else:
-                d = (abs(e) / r - 1.0) * damp
+            # USD dampener; for a coin vector, in coin at the standard table's edge price.
+            d = (abs(e) / r - 1.0) * damp / ((1.0 + sign * r) * index) if raw.inverse else (abs(e) / r - 1.0) * damp
             if v > 0.0:
                 v -= d if d < v else v
             elif v < 0.0:
@@ -155,8 +153,7 @@ def vector_outcome(raw: RawVector, params: Mapping[str, Params], spot: Mapping[s
     suffix = "coin" if raw.inverse else "usd"
     min_move, annual = p[f"min_annualised_move_{suffix}"], p[f"annualised_move_risk_{suffix}"]
     buckets = [
-        (delta, roll_rate(min_move, annual, None if key == PERPETUAL else t))
-        for key, (t, delta) in raw.buckets.items()
+        (delta, roll_rate(min_move, annual, None if key == PERPETUAL else t)) for key, (t, delta) in raw.buckets.items()
     ]
 
     def to_ccy(x: float) -> float:
@@ -164,9 +161,7 @@ def vector_outcome(raw: RawVector, params: Mapping[str, Params], spot: Mapping[s
 
     roll_shock = to_ccy(roll_charge(buckets))
     abs_delta = abs(raw.net_delta)
-    rate = delta_shock_rate(
-        abs_delta, index, p["delta_total_liq_shock_threshold"], p["m_inc"], p["max_delta_shock"]
-    )
+    rate = delta_shock_rate(abs_delta, index, p["delta_total_liq_shock_threshold"], p["m_inc"], p["max_delta_shock"])
     delta_shock = to_ccy(abs_delta * rate)
     rmm = worst_case + roll_shock + delta_shock
     mm = p["mm_factor"] * rmm

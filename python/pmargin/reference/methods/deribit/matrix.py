@@ -7,6 +7,7 @@ Mirrors: rust/pmargin-core/src/methods/deribit/matrix.rs
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
 from ....models import VOL_FLOOR
@@ -29,7 +30,8 @@ def vol_multiplier(p: Params, t: float) -> float:
     dte = t * 365.0
     power = p["short_term_vega_power"] if dte < 30.0 else p["long_term_vega_power"]
     floored = dte if dte > p["dte_floor_days"] else p["dte_floor_days"]
-    return (30.0 / floored) ** power
+    result: float = (30.0 / floored) ** power
+    return result
 
 
 def shocked_vols(p: Params, vol: float, t: float) -> tuple[float, float, float]:
@@ -46,8 +48,6 @@ def shocked_vols(p: Params, vol: float, t: float) -> tuple[float, float, float]:
 
 def growth(c: Contract) -> float:
     """``exp(rate * T)`` (1 for spot and perpetuals, whose T is 0)."""
-    import math
-
     return math.exp(c.rate * c.t)
 
 
@@ -77,7 +77,9 @@ def extended_weight(p: Params, e: float, inverse: bool) -> float:
 
 def contract_row(p: Params, c: Contract, base: float, inverse: bool) -> list[float]:
     """Standard entries move-major (vols down, none, up), then the weighted extended entries."""
-    vols: tuple[float | None, ...] = shocked_vols(p, c.vol, c.t) if c.kind == "option" and c.vol is not None else (c.vol,) * 3
+    vols: tuple[float | None, ...] = (
+        shocked_vols(p, c.vol, c.t) if c.kind == "option" and c.vol is not None else (c.vol,) * 3
+    )
     row = [unit_pnl(c, base, inverse, m, v) for m in moves(p) for v in vols]
     row += [unit_pnl(c, base, inverse, e, vols[2]) * extended_weight(p, e, inverse) for e in EXTENDED_MOVES]
     return row

@@ -70,7 +70,7 @@ def by_underlying_table(
                 [None if w is None else ("extended" if w.extended else "standard") for w in worst], pa.string()
             ),
             "worst_price_move": pa.array(
-                [None if w is None else move_of(params[v.params], w) for v, w in zip(vs, worst)], F64
+                [None if w is None else move_of(params[v.params], w) for v, w in zip(vs, worst, strict=True)], F64
             ),
             "worst_vol": pa.array([None if w is None else vol_name(w) for w in worst], pa.string()),
             "worst_index": pa.array([None if w is None else w.index for w in worst], pa.int32()),
@@ -89,7 +89,7 @@ def scenario_matrix(raws: Sequence[RawVector], params: Mapping[str, Params], spo
         p = params[raw.params]
         standard = moves(p)
         entries = adjusted(raw, p, spot[raw.underlying])
-        for j, (x, y) in enumerate(zip(raw.pnl, entries)):
+        for j, (x, y) in enumerate(zip(raw.pnl, entries, strict=True)):
             extended = j >= 3 * len(standard)
             k = j - 3 * len(standard) if extended else j
             cols["risk_vector"].append(vector_name(raw.underlying, raw.inverse))

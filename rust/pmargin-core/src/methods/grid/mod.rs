@@ -219,16 +219,19 @@ fn underlying_scales(valuation: &mut Valuation, model: &GridModel) -> Result<Vec
             let (Some(u), Some(g)) = (u, grouping.of_contract[c]) else { continue };
             match group_of[*u as usize] {
                 None => group_of[*u as usize] = Some((g, c)),
-                Some((first, row)) if first != g => conflicts.push((c, MarginError::cell(
-                    "instruments",
-                    column,
+                Some((first, row)) if first != g => conflicts.push((
                     c,
-                    format!(
-                        "underlying '{}' is in group '{}' (row {row}) but this row says '{}': one scan range per \
+                    MarginError::cell(
+                        "instruments",
+                        column,
+                        c,
+                        format!(
+                            "underlying '{}' is in group '{}' (row {row}) but this row says '{}': one scan range per \
                          underlying",
-                        names[*u as usize], grouping.names[first as usize], grouping.names[g as usize]
+                            names[*u as usize], grouping.names[first as usize], grouping.names[g as usize]
+                        ),
                     ),
-                ))),
+                )),
                 Some(_) => {}
             }
         }

@@ -3,9 +3,9 @@
 
 use crate::domain::correlation::CorrelationMatrix;
 use crate::error::Result;
-use crate::spec::config_error;
 use crate::scenarios::grid::{ShockGrid, VolShockMode};
 use crate::scenarios::ScenarioSet;
+use crate::spec::config_error;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Cross {
@@ -83,9 +83,10 @@ impl GridModel {
     /// `(price scale, vol scale)` of an underlying (by name, or its group) under the ranges.
     pub fn scales(&self, name: &str, group: Option<&str>) -> (f64, f64) {
         let scale = |items: &[(String, f64)], shocks: &[f64]| {
-            let found = items.iter().find(|(n, _)| n == name).or_else(|| {
-                group.and_then(|g| items.iter().find(|(n, _)| n == g))
-            });
+            let found = items
+                .iter()
+                .find(|(n, _)| n == name)
+                .or_else(|| group.and_then(|g| items.iter().find(|(n, _)| n == g)));
             match found {
                 Some((_, range)) => range / shocks.iter().fold(0.0f64, |m, x| m.max(x.abs())),
                 None => 1.0,
