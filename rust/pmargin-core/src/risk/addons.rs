@@ -22,8 +22,8 @@ pub fn roll_rate(min_move: f64, annual_move: f64, t: Option<f64>) -> f64 {
 
 /// Roll charge: `0.0 + |delta_1| x rate_1 + |delta_2| x rate_2 + ...` over expiry buckets in
 /// the order given (deltas in underlying units; the caller converts to its currency).
-pub fn roll_charge(buckets: &[(f64, f64)]) -> f64 {
-    buckets.iter().fold(0.0, |acc, &(delta, rate)| acc + delta.abs() * rate)
+pub fn roll_charge(buckets: impl IntoIterator<Item = (f64, f64)>) -> f64 {
+    buckets.into_iter().fold(0.0, |acc, (delta, rate)| acc + delta.abs() * rate)
 }
 
 /// Delta-shock rate on a net delta of `abs_delta` underlying units at `index`: 0 while
@@ -64,9 +64,9 @@ mod tests {
 
     #[test]
     fn roll_charge_never_nets_across_buckets() {
-        let c = roll_charge(&[(0.314538364, 0.01), (-0.001187534, 0.01)]);
+        let c = roll_charge([(0.314538364, 0.01), (-0.001187534, 0.01)]);
         assert!((c - 0.00315725898).abs() < 1e-15, "{c}");
-        assert_eq!(roll_charge(&[(10.0, 0.01), (-10.0, 0.01)]), 0.2);
+        assert_eq!(roll_charge([(10.0, 0.01), (-10.0, 0.01)]), 0.2);
     }
 
     #[test]

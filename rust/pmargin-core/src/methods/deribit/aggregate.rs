@@ -1,7 +1,7 @@
 //! One account under Deribit portfolio margin: its positions summed into risk vectors (one per
 //! underlying and settlement), each vector's dampened and offset entries, worst case, roll
 //! shock and delta shock, then the account's USD totals. Accounts are independent and run in
-//! parallel; every sum runs in the book's canonical order.
+//! parallel (each thread reuses its buffers); every sum runs in the book's canonical order.
 
 use rayon::prelude::*;
 use smallvec::SmallVec;
@@ -11,16 +11,20 @@ use super::params::DeribitParams;
 use crate::domain::book::Book;
 use crate::risk::addons::{delta_shock_rate, roll_charge, roll_rate};
 
+/// Roll key of perpetuals (spot has none: no roll).
+pub const PERPETUAL: i64 = i64::MIN;
+
 /// Per contract, what aggregation reads (built once by the method).
 pub struct ContractRisk {
     /// Index into the method's parameter sets.
     pub params: u32,
     pub underlying: u32,
     pub inverse: bool,
-    /// Standard then extended entries per unit.
-    pub row: Vec<f64>,
+    /// Standard then extended entries per unit: `rows[start..start + len]` of the method.
+    pub start: usize,
+    pub len: usize,
     pub forward_delta: f64,
-    /// Roll bucket: None for spot (no roll), Some(i64::MIN) for perpetuals, else the expiry.
+    /// Roll bucket: None for spot (no roll), Some(PERPETUAL) for perpetuals, else the expiry.
     pub roll_key: Option<i64>,
     /// Years to expiry (the bucket's T).
     pub t: f64,
@@ -64,7 +68,7 @@ impl VectorOutcome {
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct AccountOutcome {
-    pub vectors: SmallVec<[VectorOutcome; 2]>,
+    pub vectors: SmallVec<[VectorOutcome; 1]>,
     pub initial: f64,
     pub maintenance: f64,
     pub worst_case: f64,
@@ -76,10 +80,12 @@ pub struct AccountOutcome {
 pub struct Context<'a> {
     pub params: &'a [DeribitParams],
     pub risk: &'a [Option<ContractRisk>],
+    pub rows: &'a [f64],
     pub spot: &'a [f64],
 }
 
 /// An account's risk vector before any adjustment.
+#[derive(Default)]
 pub struct RawVector {
     pub underlying: u32,
     pub inverse: bool,
@@ -90,29 +96,41 @@ pub struct RawVector {
     pub buckets: Vec<(i64, f64, f64)>,
 }
 
-/// Sum an account's positions into raw risk vectors, first-seen order.
-pub fn raw_vectors(book: &Book, a: usize, ctx: &Context<'_>) -> Vec<RawVector> {
-    let mut out: Vec<RawVector> = Vec::new();
+/// One thread's reusable risk vectors: the first `used` are the current account's.
+#[derive(Default)]
+pub struct Scratch {
+    pub vectors: Vec<RawVector>,
+    pub used: usize,
+}
+
+/// Sum an account's positions into raw risk vectors, first-seen order (`scratch.vectors[..used]`).
+pub fn raw_vectors(book: &Book, a: usize, ctx: &Context<'_>, scratch: &mut Scratch) {
+    scratch.used = 0;
     for p in book.positions(a) {
         let c = book.instrument[p] as usize;
         let q = book.quantity[p];
         let Some(risk) = &ctx.risk[c] else { continue };
-        let k = match out.iter().position(|v| v.underlying == risk.underlying && v.inverse == risk.inverse) {
+        let found = scratch.vectors[..scratch.used]
+            .iter()
+            .position(|v| v.underlying == risk.underlying && v.inverse == risk.inverse);
+        let k = match found {
             Some(k) => k,
             None => {
-                out.push(RawVector {
-                    underlying: risk.underlying,
-                    inverse: risk.inverse,
-                    params: risk.params,
-                    pnl: vec![0.0; risk.row.len()],
-                    net_delta: 0.0,
-                    buckets: Vec::new(),
-                });
-                out.len() - 1
+                if scratch.vectors.len() == scratch.used {
+                    scratch.vectors.push(RawVector::default());
+                }
+                let v = &mut scratch.vectors[scratch.used];
+                (v.underlying, v.inverse, v.params, v.net_delta) = (risk.underlying, risk.inverse, risk.params, 0.0);
+                v.pnl.clear();
+                v.pnl.resize(risk.len, 0.0);
+                v.buckets.clear();
+                scratch.used += 1;
+                scratch.used - 1
             }
         };
-        let v = &mut out[k];
-        for (acc, x) in v.pnl.iter_mut().zip(&risk.row) {
+        let v = &mut scratch.vectors[k];
+        let row = &ctx.rows[risk.start..risk.start + risk.len];
+        for (acc, x) in v.pnl.iter_mut().zip(row) {
             *acc += q * x;
         }
         let delta = q * risk.forward_delta;
@@ -124,65 +142,59 @@ pub fn raw_vectors(book: &Book, a: usize, ctx: &Context<'_>) -> Vec<RawVector> {
             }
         }
     }
-    out
 }
 
-/// The adjusted entries of a raw vector: extended entries dampened toward zero, then gains x
-/// `pnl_offset` (capped at `max_offsetable_pnl` USD when that is > 0).
+/// Entry `j` of a raw vector adjusted: an extended entry moves toward zero by the dampener
+/// (USD; in coin at the standard table's edge price for coin vectors), then a gain is
+/// multiplied by `pnl_offset` and capped at `max_offsetable_pnl` (USD) when that is > 0.
+#[inline]
+fn adjust(inverse: bool, p: &DeribitParams, index: f64, n_standard: usize, j: usize, v: f64) -> f64 {
+    let mut v = v;
+    if j >= n_standard {
+        let e = EXTENDED_MOVES[j - n_standard];
+        let (r, damp) = (p.price_range, if inverse { p.extended_dampener_coin } else { p.extended_dampener_usd });
+        let sign = if e < 0.0 { -1.0 } else { 1.0 };
+        let d =
+            if inverse { (e.abs() / r - 1.0) * damp / ((1.0 + sign * r) * index) } else { (e.abs() / r - 1.0) * damp };
+        if v > 0.0 {
+            v -= if d < v { d } else { v };
+        } else if v < 0.0 {
+            v += if d < -v { d } else { -v };
+        }
+    }
+    if v > 0.0 {
+        v *= if inverse { p.pnl_offset_coin } else { p.pnl_offset_usd };
+        let cap = if inverse { p.max_offsetable_pnl / index } else { p.max_offsetable_pnl };
+        if p.max_offsetable_pnl > 0.0 && v > cap {
+            v = cap;
+        }
+    }
+    v
+}
+
+/// Every adjusted entry of a raw vector (the risk vectors table).
 pub fn adjusted(raw: &RawVector, p: &DeribitParams, index: f64) -> Vec<f64> {
     let n_standard = raw.pnl.len() - EXTENDED_MOVES.len();
-    let r = p.price_range;
-    let (damp, offset) = if raw.inverse {
-        (p.extended_dampener_coin, p.pnl_offset_coin)
-    } else {
-        (p.extended_dampener_usd, p.pnl_offset_usd)
-    };
-    let cap = if raw.inverse { p.max_offsetable_pnl / index } else { p.max_offsetable_pnl };
-    raw.pnl
-        .iter()
-        .enumerate()
-        .map(|(j, &v)| {
-            let mut v = v;
-            if j >= n_standard {
-                let e = EXTENDED_MOVES[j - n_standard];
-                let sign = if e < 0.0 { -1.0 } else { 1.0 };
-                let d = if raw.inverse {
-                    (e.abs() / r - 1.0) * damp / ((1.0 + sign * r) * index)
-                } else {
-                    (e.abs() / r - 1.0) * damp
-                };
-                if v > 0.0 {
-                    v -= if d < v { d } else { v };
-                } else if v < 0.0 {
-                    v += if d < -v { d } else { -v };
-                }
-            }
-            if v > 0.0 {
-                v *= offset;
-                if p.max_offsetable_pnl > 0.0 && v > cap {
-                    v = cap;
-                }
-            }
-            v
-        })
-        .collect()
+    raw.pnl.iter().enumerate().map(|(j, &v)| adjust(raw.inverse, p, index, n_standard, j, v)).collect()
 }
 
-/// The least entry and where: standard moves in order, within a move the unchanged vol first
-/// (then down, up), then the extended entries; the first strictly least wins.
-pub fn least(entries: &[f64]) -> (f64, Worst) {
-    let n_standard = entries.len() - EXTENDED_MOVES.len();
-    let mut best = (entries[1], Worst { extended: false, index: 1 });
+/// The least adjusted entry and where: standard moves in order, within a move the unchanged
+/// vol first (then down, up), then the extended entries; the first strictly least wins.
+pub fn least(raw: &RawVector, p: &DeribitParams, index: f64) -> (f64, Worst) {
+    let n_standard = raw.pnl.len() - EXTENDED_MOVES.len();
+    let at = |j: usize| adjust(raw.inverse, p, index, n_standard, j, raw.pnl[j]);
+    let mut best = (at(1), Worst { extended: false, index: 1 });
     for i in 0..n_standard / 3 {
         for k in [1, 0, 2] {
             let j = 3 * i + k;
-            if entries[j] < best.0 {
-                best = (entries[j], Worst { extended: false, index: j as u32 });
+            let x = at(j);
+            if x < best.0 {
+                best = (x, Worst { extended: false, index: j as u32 });
             }
         }
     }
     for j in 0..EXTENDED_MOVES.len() {
-        let x = entries[n_standard + j];
+        let x = at(n_standard + j);
         if x < best.0 {
             best = (x, Worst { extended: true, index: j as u32 });
         }
@@ -193,22 +205,20 @@ pub fn least(entries: &[f64]) -> (f64, Worst) {
 fn vector_outcome(raw: &RawVector, ctx: &Context<'_>) -> VectorOutcome {
     let p = &ctx.params[raw.params as usize];
     let index = ctx.spot[raw.underlying as usize];
-    let entries = adjusted(raw, p, index);
-    let (low, at) = least(&entries);
+    let (low, at) = least(raw, p, index);
     let (worst_case, worst) = if low < 0.0 { (-low, Some(at)) } else { (0.0, None) };
     let (min_move, annual) = if raw.inverse {
         (p.min_annualised_move_coin, p.annualised_move_risk_coin)
     } else {
         (p.min_annualised_move_usd, p.annualised_move_risk_usd)
     };
-    let buckets: Vec<(f64, f64)> = raw
+    let buckets = raw
         .buckets
         .iter()
-        .map(|&(key, t, delta)| (delta, roll_rate(min_move, annual, if key == i64::MIN { None } else { Some(t) })))
-        .collect();
+        .map(|&(key, t, delta)| (delta, roll_rate(min_move, annual, if key == PERPETUAL { None } else { Some(t) })));
     // Deltas are in underlying units: a coin amount for inverse vectors, x index for USD ones.
     let to_ccy = |x: f64| if raw.inverse { x } else { x * index };
-    let roll_shock = to_ccy(roll_charge(&buckets));
+    let roll_shock = to_ccy(roll_charge(buckets));
     let abs_delta = raw.net_delta.abs();
     let rate = delta_shock_rate(abs_delta, index, p.delta_total_liq_shock_threshold, p.m_inc, p.max_delta_shock);
     let delta_shock = to_ccy(abs_delta * rate);
@@ -234,9 +244,10 @@ fn vector_outcome(raw: &RawVector, ctx: &Context<'_>) -> VectorOutcome {
     out
 }
 
-pub fn account_outcome(book: &Book, a: usize, ctx: &Context<'_>) -> AccountOutcome {
-    let vectors: SmallVec<[VectorOutcome; 2]> =
-        raw_vectors(book, a, ctx).iter().map(|raw| vector_outcome(raw, ctx)).collect();
+pub fn account_outcome(book: &Book, a: usize, ctx: &Context<'_>, scratch: &mut Scratch) -> AccountOutcome {
+    raw_vectors(book, a, ctx, scratch);
+    let vectors: SmallVec<[VectorOutcome; 1]> =
+        scratch.vectors[..scratch.used].iter().map(|raw| vector_outcome(raw, ctx)).collect();
     let sum = |f: &dyn Fn(&VectorOutcome) -> f64| vectors.iter().fold(0.0, |acc, v| acc + f(v));
     AccountOutcome {
         initial: sum(&|v| v.margin_usd),
@@ -249,7 +260,11 @@ pub fn account_outcome(book: &Book, a: usize, ctx: &Context<'_>) -> AccountOutco
 }
 
 pub fn aggregate(book: &Book, ctx: &Context<'_>) -> Vec<AccountOutcome> {
-    (0..book.n_accounts()).into_par_iter().with_min_len(64).map(|a| account_outcome(book, a, ctx)).collect()
+    (0..book.n_accounts())
+        .into_par_iter()
+        .with_min_len(256)
+        .map_init(Scratch::default, |scratch, a| account_outcome(book, a, ctx, scratch))
+        .collect()
 }
 
 /// Price move of standard entry `index` or extended entry `index`.

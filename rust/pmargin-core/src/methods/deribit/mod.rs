@@ -28,19 +28,24 @@ use crate::error::{MarginError, Result};
 use crate::spec::Fields;
 use crate::valuation::Valuation;
 
+/// One contract built: its risk and row, or why it cannot be margined (or neither: unusable).
+type Built = (Option<(ContractRisk, Vec<f64>)>, Option<MarginError>);
+
 /// A Deribit model built against a market: each contract's risk row.
 pub struct DeribitMethod {
     pub model: DeribitModel,
     /// Parameter sets in use: `model.params` order, then the default.
     params: Vec<DeribitParams>,
     risk: Vec<Option<ContractRisk>>,
+    /// Every contract's row, back to back (`ContractRisk::start`, `len`).
+    rows: Vec<f64>,
     spot: Vec<f64>,
     names: Vec<String>,
 }
 
 impl DeribitMethod {
     fn context(&self) -> Context<'_> {
-        Context { params: &self.params, risk: &self.risk, spot: &self.spot }
+        Context { params: &self.params, risk: &self.risk, rows: &self.rows, spot: &self.spot }
     }
 }
 
@@ -59,7 +64,7 @@ impl MethodConfig for DeribitModel {
             self.params.iter().position(|(n, _)| n == name).or(self.default.as_ref().map(|_| self.params.len()))
         };
         let param_of: Vec<Option<usize>> = names.iter().map(|n| index_of(n)).collect();
-        let risk: Vec<(Option<ContractRisk>, Option<MarginError>)> = valuation
+        let risk: Vec<Built> = valuation
             .contracts
             .par_iter()
             .enumerate()
@@ -89,7 +94,7 @@ impl MethodConfig for DeribitModel {
                 }
                 let roll_key = match contract.kind {
                     Kind::Spot => None,
-                    Kind::Perpetual => Some(i64::MIN),
+                    Kind::Perpetual => Some(aggregate::PERPETUAL),
                     Kind::Future | Kind::Option => valuation.instruments.rows[c].expiry_ns,
                 };
                 let risk = ContractRisk {
@@ -97,22 +102,28 @@ impl MethodConfig for DeribitModel {
                     underlying: contract.underlying,
                     inverse,
                     forward_delta: matrix::forward_delta(contract, valuation.greeks[c].delta),
-                    row,
+                    start: 0,
+                    len: row.len(),
                     roll_key,
                     t: contract.t,
                 };
-                (Some(risk), None)
+                (Some((risk, row)), None)
             })
             .collect();
-        let mut rows = Vec::with_capacity(risk.len());
+        let mut contracts = Vec::with_capacity(risk.len());
+        let mut rows = Vec::new();
         for (c, (r, problem)) in risk.into_iter().enumerate() {
             if let Some(problem) = problem {
                 valuation.mark_problem(c, problem);
             }
-            rows.push(r);
+            contracts.push(r.map(|(mut risk, row)| {
+                risk.start = rows.len();
+                rows.extend_from_slice(&row);
+                risk
+            }));
         }
         let spot = valuation.underlyings.spot.clone();
-        Ok(Arc::new(DeribitMethod { model: self, params, risk: rows, spot, names }))
+        Ok(Arc::new(DeribitMethod { model: self, params, risk: contracts, rows, spot, names }))
     }
 }
 
@@ -137,7 +148,7 @@ impl Method for DeribitMethod {
 
     fn pnl_scale(&self, contract: u32) -> f64 {
         match &self.risk[contract as usize] {
-            Some(r) => r.row.iter().fold(0.0, |m: f64, x| m.max(x.abs())),
+            Some(r) => self.rows[r.start..r.start + r.len].iter().fold(0.0, |m: f64, x| m.max(x.abs())),
             None => 0.0,
         }
     }

@@ -77,7 +77,7 @@ fn non_negative(fields: &mut Fields<'_>, key: &str) -> Result<f64> {
 
 fn parse_params(fields: &mut Fields<'_>) -> Result<DeribitParams> {
     let price_range = fields.f64("price_range")?;
-    if !(price_range > 0.0 && price_range < 1.0) {
+    if price_range.is_nan() || price_range <= 0.0 || price_range >= 1.0 {
         return Err(config_error("price_range", format!("must be in (0, 1), got {price_range:?}")));
     }
     let buckets = fields.count("buckets_count")?;
@@ -94,7 +94,7 @@ fn parse_params(fields: &mut Fields<'_>) -> Result<DeribitParams> {
         min_volatility_for_shock_up: non_negative(fields, "min_volatility_for_shock_up")?,
         dte_floor_days: {
             let x = fields.f64("dte_floor_days")?;
-            if !(x > 0.0) {
+            if x.is_nan() || x <= 0.0 {
                 return Err(config_error("dte_floor_days", format!("must be > 0, got {x:?}")));
             }
             x
@@ -114,7 +114,7 @@ fn parse_params(fields: &mut Fields<'_>) -> Result<DeribitParams> {
         m_inc: non_negative(fields, "m_inc")?,
         mm_factor: {
             let x = fields.f64("mm_factor")?;
-            if !(x > 0.0 && x <= 1.0) {
+            if x.is_nan() || x <= 0.0 || x > 1.0 {
                 return Err(config_error("mm_factor", format!("must be a number in (0, 1], got {x:?}")));
             }
             x

@@ -7,7 +7,7 @@ use arrow_array::builder::{Float64Builder, Int32Builder, StringBuilder};
 use arrow_array::{ArrayRef, Float64Array, Int32Array, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field};
 
-use super::aggregate::{adjusted, move_of, raw_vectors, AccountOutcome, Worst};
+use super::aggregate::{adjusted, move_of, raw_vectors, AccountOutcome, Scratch, Worst};
 use super::matrix::{moves, EXTENDED_MOVES, VOL_NAMES};
 use super::DeribitMethod;
 use crate::domain::book::Book;
@@ -156,10 +156,12 @@ pub fn scenario_matrix_batch(m: &DeribitMethod, book: &Book, account: usize) -> 
     let mut vol = Vec::new();
     let mut pnl = Vec::new();
     let mut adjusted_pnl = Vec::new();
-    for raw in raw_vectors(book, account, &ctx) {
+    let mut scratch = Scratch::default();
+    raw_vectors(book, account, &ctx, &mut scratch);
+    for raw in &scratch.vectors[..scratch.used] {
         let p = &m.params[raw.params as usize];
         let name = vector_name(&m.names[raw.underlying as usize], raw.inverse);
-        let entries = adjusted(&raw, p, m.spot[raw.underlying as usize]);
+        let entries = adjusted(raw, p, m.spot[raw.underlying as usize]);
         let standard = moves(p);
         for (j, (&x, &y)) in raw.pnl.iter().zip(&entries).enumerate() {
             let extended = j >= 3 * standard.len();
