@@ -7,7 +7,7 @@ use arrow_array::builder::{Float64Builder, Int32Builder, StringBuilder};
 use arrow_array::{ArrayRef, Float64Array, Int32Array, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field};
 
-use super::aggregate::{adjusted, move_of, raw_vectors, AccountOutcome, Scratch, Worst};
+use super::aggregate::{adjusted, raw_vectors, AccountOutcome, Scratch, Worst};
 use super::matrix::{moves, EXTENDED_MOVES, VOL_NAMES};
 use super::DeribitMethod;
 use crate::domain::book::Book;
@@ -73,7 +73,12 @@ pub fn by_underlying_batch(
     let mut vol = StringBuilder::with_capacity(n, n * 4);
     let mut price_move = Float64Builder::with_capacity(n);
     let mut index = Int32Builder::with_capacity(n);
-    let vs = || outcomes.iter().flat_map(|o| o.vectors.iter());
+    // The numbers in one pass: index, worst case, roll, delta shock, margin, maintenance, USD
+    // margin, USD maintenance, net delta.
+    let mut numbers: [Vec<f64>; 9] = std::array::from_fn(|_| Vec::with_capacity(n));
+    let vector_names: Vec<[String; 2]> =
+        m.names.iter().map(|name| [vector_name(name, false), vector_name(name, true)]).collect();
+    let moves_of: Vec<Vec<f64>> = m.params.iter().map(moves).collect();
     for (a, o) in outcomes.iter().enumerate() {
         for v in &o.vectors {
             let name = &m.names[v.underlying as usize];
@@ -81,12 +86,31 @@ pub fn by_underlying_batch(
             underlying.append_value(name);
             settlement.append_value(if v.inverse { "inverse" } else { "linear" });
             currency.append_value(if v.inverse { name.as_str() } else { "USD" });
-            vector.append_value(vector_name(name, v.inverse));
+            vector.append_value(&vector_names[v.underlying as usize][usize::from(v.inverse)]);
+            let values = [
+                v.index_price,
+                v.worst_case,
+                v.roll_shock,
+                v.delta_shock,
+                v.risk_matrix_margin,
+                v.maintenance,
+                v.margin_usd,
+                v.maintenance_usd,
+                v.net_delta,
+            ];
+            for (column, x) in numbers.iter_mut().zip(values) {
+                column.push(x);
+            }
             match v.worst {
                 Some(w) => {
                     source.append_value(if w.extended { "extended" } else { "standard" });
                     vol.append_value(vol_name(w));
-                    price_move.append_value(move_of(&m.params[v.params as usize], w));
+                    let moved = if w.extended {
+                        EXTENDED_MOVES[w.index as usize]
+                    } else {
+                        moves_of[v.params as usize][w.index as usize / 3]
+                    };
+                    price_move.append_value(moved);
                     index.append_value(w.index as i32);
                 }
                 None => {
@@ -98,6 +122,8 @@ pub fn by_underlying_batch(
             }
         }
     }
+    let [index_price, worst_case, roll, delta, margin, maintenance, margin_usd, maintenance_usd, net_delta] =
+        numbers.map(|c| Arc::new(Float64Array::from(c)) as ArrayRef);
     batch(
         vec![
             account_field(account_ids),
@@ -126,20 +152,20 @@ pub fn by_underlying_batch(
             Arc::new(settlement.finish()),
             Arc::new(currency.finish()),
             Arc::new(vector.finish()),
-            f64s(vs().map(|v| v.index_price)),
-            f64s(vs().map(|v| v.worst_case)),
-            f64s(vs().map(|v| v.roll_shock)),
-            f64s(vs().map(|v| v.delta_shock)),
-            f64s(vs().map(|v| v.risk_matrix_margin)),
-            f64s(vs().map(|v| v.maintenance)),
-            f64s(vs().map(|v| v.margin_usd)),
-            f64s(vs().map(|v| v.maintenance_usd)),
-            f64s(vs().map(|v| v.net_delta)),
+            index_price,
+            worst_case,
+            roll,
+            delta,
+            margin,
+            maintenance,
+            margin_usd.clone(),
+            maintenance_usd,
+            net_delta,
             Arc::new(source.finish()),
             Arc::new(price_move.finish()),
             Arc::new(vol.finish()),
             Arc::new(index.finish()),
-            f64s(vs().map(|v| v.margin_usd)),
+            margin_usd,
         ],
     )
 }
