@@ -39,6 +39,9 @@ _GRID_KEYS = (
     "price_ranges",
     "vol_ranges",
     "range_column",
+    "calendar_rate",
+    "short_option_minimum",
+    "delta_shock",
 )
 
 
@@ -71,6 +74,9 @@ class GridModel:
     price_ranges: Mapping[str, float] | None = None
     vol_ranges: Mapping[str, float] | None = None
     range_column: str | None = None
+    calendar_rate: float = 0.0
+    short_option_minimum: float = 0.0
+    delta_shock: Mapping[str, float] | None = None
     type: Literal["grid"] = field(default="grid", init=False)
 
     def __post_init__(self) -> None:
@@ -111,6 +117,24 @@ class GridModel:
         object.__setattr__(self, "vol_ranges", _ranges("vol_ranges", self.vol_ranges, vols, relative))
         if self.range_column is not None and (not isinstance(self.range_column, str) or not self.range_column):
             raise _config_error("range_column", f"must be an instruments column name, got {self.range_column!r}")
+        for key in ("calendar_rate", "short_option_minimum"):
+            object.__setattr__(self, key, _non_negative(key, getattr(self, key)))
+        if self.delta_shock is not None:
+            if not isinstance(self.delta_shock, Mapping) or set(self.delta_shock) != {
+                "threshold",
+                "m_inc",
+                "max_shock",
+            }:
+                raise _config_error("delta_shock", "must be {'threshold': USD, 'm_inc': rate, 'max_shock': rate}")
+            shock = {
+                k: _non_negative(f"delta_shock.{k}", self.delta_shock[k]) for k in ("threshold", "m_inc", "max_shock")
+            }
+            object.__setattr__(self, "delta_shock", shock)
+
+    @property
+    def has_addons(self) -> bool:
+        """Whether any add-on is on (calendar charge, short option minimum, delta shock)."""
+        return self.calendar_rate > 0.0 or self.short_option_minimum > 0.0 or self.delta_shock is not None
 
     def scales(self, underlying: str, group: str | None = None) -> tuple[float, float]:
         """``(price, vol)`` scale of ``underlying`` (or its ``group``) under the per-product
@@ -168,6 +192,9 @@ class GridModel:
             "price_ranges": dict(self.price_ranges) if self.price_ranges else None,
             "vol_ranges": dict(self.vol_ranges) if self.vol_ranges else None,
             "range_column": self.range_column,
+            "calendar_rate": self.calendar_rate,
+            "short_option_minimum": self.short_option_minimum,
+            "delta_shock": dict(self.delta_shock) if self.delta_shock is not None else None,
         }
 
     def to_dict(self) -> dict[str, Any]:
@@ -188,6 +215,11 @@ class GridModel:
                 out[key] = dict(getattr(self, key))
         if self.range_column is not None:
             out["range_column"] = self.range_column
+        for key in ("calendar_rate", "short_option_minimum"):
+            if getattr(self, key):
+                out[key] = getattr(self, key)
+        if self.delta_shock is not None:
+            out["delta_shock"] = dict(self.delta_shock)
         return out
 
     @classmethod
@@ -205,7 +237,14 @@ class GridModel:
             kwargs["correlation"] = _correlation_value("correlation", config["correlation"], folder, repair)
         if "floor_largest" in config:
             kwargs["floor_largest"] = config["floor_largest"]
-        for key in ("price_ranges", "vol_ranges", "range_column"):
+        for key in (
+            "price_ranges",
+            "vol_ranges",
+            "range_column",
+            "calendar_rate",
+            "short_option_minimum",
+            "delta_shock",
+        ):
             if key in config:
                 kwargs[key] = config[key]
         return cls(**kwargs)
@@ -215,6 +254,12 @@ class GridModel:
         """Read a grid model from a TOML file: the keys at the top level or under ``[model]``;
         file paths relative to the file's folder. (:func:`load_model` reads any model type.)"""
         return cls.from_dict(_read_toml(path), base=Path(path).parent)
+
+
+def _non_negative(key: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+        raise _config_error(key, f"must be a number >= 0, got {value!r}")
+    return float(value)
 
 
 def _ranges(

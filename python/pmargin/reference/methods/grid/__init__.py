@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from ....errors import MarginInputError
+from ....errors import MarginConfigError, MarginInputError
 from ....limits import Limits
 from ....market import Market
 from ....models import GridModel
@@ -46,6 +46,7 @@ from ...output.failed import failed_table
 from ...risk import budget
 from ...risk.arrays import check_pnl_scale, grid_value_problem, held_risk_arrays
 from ...valuation import held_books, make_contract, unit_greeks
+from .addons import forward_delta, with_addons
 from .aggregate import account_risk
 from .attribution import attribution_tables
 from .ranges import shocks_for, underlying_scales
@@ -66,6 +67,12 @@ def margin(
     on_error: str,
 ) -> MarginResult:
     """The grid margins of every account (see :func:`pmargin.reference.margin`)."""
+    if by_position and model.has_addons:
+        raise MarginConfigError(
+            "attribution covers the scan only: margin a grid with add-ons without by_position",
+            table="model",
+            column="by_position",
+        )
     underlyings = read_underlyings(market.underlyings)
     vols = read_vols(market.vols, limits.max_implied_vol)
     instrument_rows = read_instruments(instruments)
@@ -96,6 +103,15 @@ def margin(
     arrays = held_risk_arrays(books, instrument_rows, underlyings, vols, market.as_of_ns, model, shocks.__getitem__)
     check_pnl_scale(position_rows, books, [arrays])
     risks = [account_risk(book, instrument_rows, arrays, model) for book in books]
+    if model.has_addons:
+        held = {p.instrument_id for book in books for p in book.positions}
+        contracts_held = {iid: make_contract(instrument_rows[iid], underlyings, vols, market.as_of_ns) for iid in held}
+        fwd = {iid: forward_delta(c, unit_greeks(c).delta) for iid, c in contracts_held.items()}
+        spot = {name: u.spot for name, u in underlyings.items()}
+        risks = [
+            with_addons(r, book, instrument_rows, arrays, fwd, spot, model)
+            for r, book in zip(risks, books, strict=True)
+        ]
     ids = positions_table.column("account_id")
     attribution: tuple[pa.Table, pa.Table] | tuple[None, None] = (None, None)
     if by_position:

@@ -40,7 +40,7 @@ def accounts_table(
 ) -> pa.Table:
     """``accounts``: one row per account, first-seen order."""
     worst = [worst_fields(model, r.worst_underlying, r.worst, scales) for r in risks]
-    return pa.table(
+    table = pa.table(
         {
             "account_id": account_ids(id_column, [r.first_row for r in risks]),
             "initial_margin": pa.array([r.initial for r in risks], F64),
@@ -53,6 +53,17 @@ def accounts_table(
             "cross_underlying_benefit": pa.array([r.undiversified - r.initial for r in risks], F64),
         }
     )
+    if model.has_addons:
+        for name, part in (
+            ("scan_margin", "scan"),
+            ("calendar_charge", "calendar"),
+            ("delta_shock", "delta_shock"),
+            ("short_option_minimum", "short_option_minimum"),
+        ):
+            table = table.append_column(
+                pa.field(name, F64), pa.array([getattr(r.addons, part) if r.addons else 0.0 for r in risks], F64)
+            )
+    return table
 
 
 def by_underlying_table(
@@ -65,7 +76,7 @@ def by_underlying_table(
     first-seen within each."""
     rows = [(r.first_row, u) for r in risks for u in r.underlyings]
     worst = [worst_fields(model, u.underlying, u.worst, scales) for _, u in rows]
-    return pa.table(
+    table = pa.table(
         {
             "account_id": account_ids(id_column, [row for row, _ in rows]),
             "underlying": pa.array([u.underlying for _, u in rows], pa.string()),
@@ -75,6 +86,13 @@ def by_underlying_table(
             "worst_scenario": pa.array([w[0] for w in worst], pa.string()),
         }
     )
+    if model.has_addons:
+        for i, name in enumerate(("calendar_charge", "delta_shock", "short_option_minimum")):
+            values = [
+                r.addons.per_underlying[k][i] if r.addons else 0.0 for r in risks for k in range(len(r.underlyings))
+            ]
+            table = table.append_column(pa.field(name, F64), pa.array(values, F64))
+    return table
 
 
 def scenario_matrix(risk: AccountRisk, model: GridModel) -> pa.Table:

@@ -10,6 +10,7 @@
 //! - [`attribution`]: contributions, standalone and incremental margins, the explain;
 //! - [`tables`]: the result tables.
 
+pub mod addons;
 pub mod aggregate;
 pub mod attribution;
 pub mod cross;
@@ -116,7 +117,13 @@ impl MethodConfig for GridModel {
 impl Method for GridMethod {
     fn margin(self: Arc<Self>, valuation: &Arc<Valuation>, book: &Book, by_position: bool) -> Result<Box<dyn Outcome>> {
         let ctx = self.context(valuation);
-        let (accounts, attribution) = if by_position {
+        if by_position && self.model.addons.is_on() {
+            return Err(MarginError::Config {
+                field: "by_position".into(),
+                reason: "attribution covers the scan only: margin a grid with add-ons without by_position".into(),
+            });
+        }
+        let (mut accounts, attribution) = if by_position {
             let inputs = AttributionInputs {
                 set: &self.set,
                 greeks: &valuation.greeks,
@@ -128,6 +135,10 @@ impl Method for GridMethod {
         } else {
             (aggregate::aggregate(book, &ctx), None)
         };
+        if self.model.addons.is_on() {
+            let inputs = addons::AddonInputs::new(valuation);
+            addons::apply(&mut accounts, book, &valuation.underlying_of, &self.risk, &inputs, &self.model.addons);
+        }
         Ok(Box::new(GridOutcome { method: self.clone(), valuation: valuation.clone(), accounts, attribution }))
     }
 

@@ -33,12 +33,37 @@ impl Ranges {
     }
 }
 
+/// The delta-shock add-on's parameters (`risk::addons::delta_shock_rate`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DeltaShock {
+    pub threshold: f64,
+    pub m_inc: f64,
+    pub max_shock: f64,
+}
+
+/// Add-ons (docs/methods.md, "Add-ons on the grid"); all off by default.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Addons {
+    /// Fraction of spot charged per unit of matched spread between expiry buckets.
+    pub calendar_rate: f64,
+    /// Fraction of spot per unit (x multiplier) of net short options: a floor on the margin.
+    pub short_option_minimum: f64,
+    pub delta_shock: Option<DeltaShock>,
+}
+
+impl Addons {
+    pub fn is_on(&self) -> bool {
+        self.calendar_rate > 0.0 || self.short_option_minimum > 0.0 || self.delta_shock.is_some()
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct GridModel {
     pub grid: ShockGrid,
     pub cross: Cross,
     pub mm_ratio: f64,
     pub ranges: Ranges,
+    pub addons: Addons,
 }
 
 impl GridModel {
@@ -50,7 +75,13 @@ impl GridModel {
         mm_ratio: f64,
     ) -> Result<Self> {
         let grid = ShockGrid::new(price_shocks, vol_shocks, vol_mode)?;
-        Ok(GridModel { grid, cross, mm_ratio: crate::spec::check_mm_ratio(mm_ratio)?, ranges: Ranges::default() })
+        Ok(GridModel {
+            grid,
+            cross,
+            mm_ratio: crate::spec::check_mm_ratio(mm_ratio)?,
+            ranges: Ranges::default(),
+            addons: Addons::default(),
+        })
     }
 
     /// Per-product scan ranges: each range > 0, and no rescaled shock at -100% or below.

@@ -39,6 +39,8 @@ pub struct AccountOutcome {
     /// cross="correlation": each underlying's scenario in the binding joint move (same order as
     /// `underlyings`); empty for the other rules.
     pub binding: SmallVec<[Option<u32>; 2]>,
+    /// The add-ons, when the model has any (`initial` then includes them).
+    pub addons: Option<super::addons::AddonOutcome>,
 }
 
 /// What grid aggregation needs besides the book.

@@ -3,7 +3,7 @@
 //! "correlation": {"names": [...], "matrix": [row-major d x d]}, "floor_largest": bool}`.
 //! Checked here once ([`GridModel::new`] checks the shocks and `mm_ratio`).
 
-use super::model::{Cross, GridModel, Ranges};
+use super::model::{Cross, DeltaShock, GridModel, Ranges};
 use crate::domain::correlation::CorrelationMatrix;
 use crate::error::Result;
 use crate::scenarios::VolShockMode;
@@ -45,7 +45,27 @@ pub fn parse(fields: &mut Fields<'_>) -> Result<GridModel> {
             Some(other) => return Err(config_error("range_column", format!("must be a string, got {}", other.kind()))),
         },
     };
-    model.with_ranges(ranges)
+    let mut model = model.with_ranges(ranges)?;
+    let non_negative = |key: &str, x: f64| {
+        if x.is_nan() || x < 0.0 {
+            Err(config_error(key, format!("must be a number >= 0, got {x:?}")))
+        } else {
+            Ok(x)
+        }
+    };
+    model.addons.calendar_rate = non_negative("calendar_rate", fields.f64_or("calendar_rate", 0.0)?)?;
+    model.addons.short_option_minimum =
+        non_negative("short_option_minimum", fields.f64_or("short_option_minimum", 0.0)?)?;
+    if let Some(mut inner) = fields.optional_fields("delta_shock")? {
+        let shock = DeltaShock {
+            threshold: non_negative("delta_shock.threshold", inner.f64("threshold")?)?,
+            m_inc: non_negative("delta_shock.m_inc", inner.f64("m_inc")?)?,
+            max_shock: non_negative("delta_shock.max_shock", inner.f64("max_shock")?)?,
+        };
+        inner.finish()?;
+        model.addons.delta_shock = Some(shock);
+    }
+    Ok(model)
 }
 
 /// An optional table of name -> number (`{"SOL": 0.4}`), in the order given.

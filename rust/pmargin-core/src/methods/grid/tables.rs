@@ -8,6 +8,7 @@ use arrow_array::{ArrayRef, Float64Array, Int32Array, RecordBatch, StringArray, 
 use arrow_schema::{DataType, Field};
 use arrow_select::take::take;
 
+use super::addons::AddonOutcome;
 use super::attribution::Attribution;
 use super::outcome::{AccountOutcome, Driver};
 use super::GridMethod;
@@ -59,30 +60,41 @@ pub fn accounts_batch(grid: &GridMethod, account_ids: &ArrayRef, outcomes: &[Acc
         });
         worst.push(grid, driver);
     }
-    batch(
-        vec![
-            account_field(account_ids),
-            f64_field("initial_margin", false),
-            f64_field("maintenance_margin", false),
-            f64_field("gross_margin", false),
-            Field::new("worst_scenario", DataType::Utf8, true),
-            f64_field("worst_price_shock", true),
-            f64_field("worst_vol_shock", true),
-            f64_field("netting_benefit", false),
-            f64_field("cross_underlying_benefit", false),
-        ],
-        vec![
-            account_ids.clone(),
-            f64s(outcomes.iter().map(|o| o.initial)),
-            f64s(outcomes.iter().map(|o| mm * o.initial)),
-            f64s(outcomes.iter().map(|o| o.gross)),
-            Arc::new(worst.label.finish()),
-            Arc::new(worst.price.finish()),
-            Arc::new(worst.vol.finish()),
-            f64s(outcomes.iter().map(|o| o.gross - o.initial)),
-            f64s(outcomes.iter().map(|o| o.undiversified - o.initial)),
-        ],
-    )
+    let mut fields = vec![
+        account_field(account_ids),
+        f64_field("initial_margin", false),
+        f64_field("maintenance_margin", false),
+        f64_field("gross_margin", false),
+        Field::new("worst_scenario", DataType::Utf8, true),
+        f64_field("worst_price_shock", true),
+        f64_field("worst_vol_shock", true),
+        f64_field("netting_benefit", false),
+        f64_field("cross_underlying_benefit", false),
+    ];
+    let mut columns = vec![
+        account_ids.clone(),
+        f64s(outcomes.iter().map(|o| o.initial)),
+        f64s(outcomes.iter().map(|o| mm * o.initial)),
+        f64s(outcomes.iter().map(|o| o.gross)),
+        Arc::new(worst.label.finish()) as ArrayRef,
+        Arc::new(worst.price.finish()),
+        Arc::new(worst.vol.finish()),
+        f64s(outcomes.iter().map(|o| o.gross - o.initial)),
+        f64s(outcomes.iter().map(|o| o.undiversified - o.initial)),
+    ];
+    if grid.model.addons.is_on() {
+        let parts: [(&str, fn(&AddonOutcome) -> f64); 4] = [
+            ("scan_margin", |a| a.scan),
+            ("calendar_charge", |a| a.calendar),
+            ("delta_shock", |a| a.delta_shock),
+            ("short_option_minimum", |a| a.short_option_minimum),
+        ];
+        for (name, part) in parts {
+            fields.push(f64_field(name, false));
+            columns.push(f64s(outcomes.iter().map(|o| o.addons.as_ref().map_or(0.0, part))));
+        }
+    }
+    batch(fields, columns)
 }
 
 pub fn by_underlying_batch(
@@ -104,24 +116,32 @@ pub fn by_underlying_batch(
             worst.push(grid, u.worst.map(|s| (Some(u.underlying), s)));
         }
     }
-    batch(
-        vec![
-            account_field(account_ids),
-            Field::new("underlying", DataType::Utf8, false),
-            f64_field("requirement", false),
-            f64_field("worst_price_shock", true),
-            f64_field("worst_vol_shock", true),
-            Field::new("worst_scenario", DataType::Utf8, true),
-        ],
-        vec![
-            ids_for(account_ids, accounts)?,
-            Arc::new(underlying_names.finish()),
-            Arc::new(Float64Array::from(requirement)),
-            Arc::new(worst.price.finish()),
-            Arc::new(worst.vol.finish()),
-            Arc::new(worst.label.finish()),
-        ],
-    )
+    let mut fields = vec![
+        account_field(account_ids),
+        Field::new("underlying", DataType::Utf8, false),
+        f64_field("requirement", false),
+        f64_field("worst_price_shock", true),
+        f64_field("worst_vol_shock", true),
+        Field::new("worst_scenario", DataType::Utf8, true),
+    ];
+    let mut columns: Vec<ArrayRef> = vec![
+        ids_for(account_ids, accounts)?,
+        Arc::new(underlying_names.finish()),
+        Arc::new(Float64Array::from(requirement)),
+        Arc::new(worst.price.finish()),
+        Arc::new(worst.vol.finish()),
+        Arc::new(worst.label.finish()),
+    ];
+    if grid.model.addons.is_on() {
+        for (i, name) in ["calendar_charge", "delta_shock", "short_option_minimum"].into_iter().enumerate() {
+            let values = outcomes.iter().flat_map(|o| {
+                (0..o.underlyings.len()).map(move |k| o.addons.as_ref().map_or(0.0, |a| a.per_underlying[k][i]))
+            });
+            fields.push(f64_field(name, false));
+            columns.push(f64s(values));
+        }
+    }
+    batch(fields, columns)
 }
 
 /// The risk matrix of one account: scenario, shocks, one column per underlying, total.
