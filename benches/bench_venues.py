@@ -19,6 +19,7 @@ import argparse
 import math
 import sys
 import time
+from dataclasses import replace
 from collections.abc import Callable
 from functools import partial
 from typing import Any
@@ -46,6 +47,14 @@ def per_product_grid(instruments: pa.Table) -> tuple[Any, pa.Table]:
     return model, instruments.append_column("product_group", pa.array(groups, pa.string()))
 
 
+def per_product_grid_with_addons(instruments: pa.Table) -> tuple[Any, pa.Table]:
+    """The per-product grid plus a 1% calendar / basis charge, a 2% short option minimum and a
+    delta shock above 1M USD."""
+    model, instruments = per_product_grid(instruments)
+    shock = {"threshold": 1e6, "m_inc": 1e-4, "max_shock": 0.1}
+    return replace(model, calendar_rate=0.01, short_option_minimum=0.02, delta_shock=shock), instruments
+
+
 def deribit_pm(instruments: pa.Table) -> tuple[Any, pa.Table]:
     """Deribit's published BTC / ETH parameters; the sample book's contracts as coin-settled."""
     kinds = instruments.column("kind").to_pylist()
@@ -56,6 +65,7 @@ def deribit_pm(instruments: pa.Table) -> tuple[Any, pa.Table]:
 MODELS: list[tuple[str, ModelFactory]] = [
     ("grid", plain_grid),
     ("grid per product", per_product_grid),
+    ("grid + add-ons", per_product_grid_with_addons),
     ("deribit", deribit_pm),
 ]
 
