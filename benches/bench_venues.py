@@ -19,8 +19,8 @@ import argparse
 import math
 import sys
 import time
-from dataclasses import replace
 from collections.abc import Callable
+from dataclasses import replace
 from functools import partial
 from typing import Any
 
