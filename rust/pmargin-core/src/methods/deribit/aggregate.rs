@@ -275,3 +275,52 @@ pub fn move_of(p: &DeribitParams, worst: Worst) -> f64 {
         moves(p)[worst.index as usize / 3]
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow_array::ArrayRef;
+
+    use super::super::matrix::tests::btc;
+    use super::super::params::DeribitModel;
+    use crate::methods::{MethodConfig, RunView};
+    use crate::test_support::{book, f64_column, strings, Inst, Market};
+
+    /// Linear perpetual A (row 0) and futures A 30D (row 1), 90D (row 2) at spot 100.
+    fn margins(positions: &[&[(u32, f64)]]) -> arrow_array::RecordBatch {
+        let perpetual = Inst { kind: "perpetual", ..Inst::spot("P", "A") };
+        let market = Market::new(
+            &[perpetual, Inst::future("F30", "A", 30), Inst::future("F90", "A", 90)],
+            &[("A", 100.0, 0.0)],
+            &[],
+        );
+        let mut valuation = market.valuation().expect("valid");
+        let model = DeribitModel { parameter_set: "t@1#0".into(), params: vec![("A".into(), btc())], default: None };
+        let method = model.build(&mut valuation).expect("built");
+        let b = book(positions);
+        let outcome = method.margin(&Arc::new(valuation), &b, false).expect("margined");
+        let ids: ArrayRef = strings(&vec!["x"; positions.len()]);
+        outcome.accounts(&RunView { book: &b, account_ids: &ids }).expect("a table")
+    }
+
+    #[test]
+    fn a_calendar_pays_the_roll_shock_on_both_legs() {
+        let t = margins(&[&[(1, 10.0), (2, -10.0)]]);
+        // USD vector: the floor min_annualised_move_usd 0.01 beats exp(0.1 x 90/365) - 1 = 0.0250?
+        let r90 = (0.1f64 * 90.0 / 365.0).exp() - 1.0;
+        let r30 = (0.1f64 * 30.0 / 365.0).exp() - 1.0;
+        let expected = 10.0 * 100.0 * r30.max(0.01) + 10.0 * 100.0 * r90.max(0.01);
+        assert!((f64_column(&t, "roll_shock")[0] - expected).abs() < 1e-9);
+        assert_eq!(f64_column(&t, "worst_case")[0], 0.0);
+    }
+
+    #[test]
+    fn a_long_perpetual_loses_the_range_and_pays_its_floor() {
+        let t = margins(&[&[(0, 2.0)]]);
+        assert!((f64_column(&t, "worst_case")[0] - 2.0 * 100.0 * 0.16).abs() < 1e-9);
+        assert!((f64_column(&t, "roll_shock")[0] - 2.0 * 100.0 * 0.01).abs() < 1e-12);
+        let im = f64_column(&t, "initial_margin")[0];
+        assert!((f64_column(&t, "maintenance_margin")[0] - 0.8 * im).abs() < 1e-12);
+    }
+}

@@ -100,7 +100,7 @@ pub fn forward_delta(c: &Contract, spot_delta: f64) -> f64 {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
     pub(crate) fn btc() -> DeribitParams {

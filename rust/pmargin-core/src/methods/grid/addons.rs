@@ -7,7 +7,7 @@ use rayon::prelude::*;
 use smallvec::SmallVec;
 
 use super::model::Addons;
-use super::outcome::AccountOutcome;
+use super::outcome::{AccountOutcome, AddonOutcome};
 use crate::domain::book::Book;
 use crate::domain::instruments::Kind;
 use crate::risk::addons::{delta_shock_rate, short_option_minimum};
@@ -47,17 +47,6 @@ impl AddonInputs {
         }
         AddonInputs { forward_delta, bucket, option_units, spot: valuation.underlyings.spot.clone() }
     }
-}
-
-/// An account's add-ons: totals, and per underlying (its order in the outcome) the calendar
-/// charge, delta shock and short option minimum.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct AddonOutcome {
-    pub scan: f64,
-    pub calendar: f64,
-    pub delta_shock: f64,
-    pub short_option_minimum: f64,
-    pub per_underlying: SmallVec<[[f64; 3]; 2]>,
 }
 
 /// Per underlying, while summing the account's positions.
@@ -148,4 +137,39 @@ pub fn apply(
     outcomes.par_iter_mut().with_min_len(256).enumerate().for_each(|(a, outcome)| {
         apply_account(outcome, book, a, underlying_of, risk, inputs, addons);
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::test_support::{f64_column, grid_spec, positions, Inst, Market};
+    use crate::OnError;
+    use crate::Value;
+
+    fn accounts(rows: &[(&str, &str, f64)], extra: Vec<(&str, Value)>) -> arrow_array::RecordBatch {
+        let market = Market::new(
+            &[Inst::future("F30", "A", 30), Inst::future("F90", "A", 90), Inst::spot("S", "A")],
+            &[("A", 100.0, 0.0)],
+            &[],
+        );
+        let Value::Map(mut spec) = grid_spec(&[-0.1, 0.0, 0.1], &[0.0], "sum", 1.0, None) else { panic!("a map") };
+        spec.extend(extra.into_iter().map(|(k, v)| (k.to_owned(), v)));
+        let engine = market.engine(&Value::Map(spec)).expect("valid");
+        let run = engine.margin(positions(rows).view("positions"), false, OnError::Raise).expect("margined");
+        run.accounts_batch().expect("a table")
+    }
+
+    #[test]
+    fn a_calendar_pays_on_its_matched_spread_and_an_outright_does_not() {
+        let rows = [("cal", "F30", 10.0), ("cal", "F90", -10.0), ("out", "F30", 10.0), ("basis", "S", 4.0)];
+        let t = accounts(&rows, vec![("calendar_rate", Value::Float(0.01))]);
+        assert_eq!(f64_column(&t, "calendar_charge"), [10.0, 0.0, 0.0]);
+        assert_eq!(f64_column(&t, "scan_margin")[1], 100.0);
+        assert_eq!(f64_column(&t, "initial_margin")[0], f64_column(&t, "scan_margin")[0] + 10.0);
+    }
+
+    #[test]
+    fn without_add_ons_the_tables_are_the_plain_grids() {
+        let t = accounts(&[("a", "F30", 1.0)], vec![]);
+        assert!(t.column_by_name("scan_margin").is_none());
+    }
 }

@@ -8,14 +8,16 @@ use arrow_array::{ArrayRef, Float64Array, Int32Array, RecordBatch, StringArray, 
 use arrow_schema::{DataType, Field};
 use arrow_select::take::take;
 
-use super::addons::AddonOutcome;
 use super::attribution::Attribution;
-use super::outcome::{AccountOutcome, Driver};
+use super::outcome::{AccountOutcome, AddonOutcome, Driver};
 use super::GridMethod;
 use crate::domain::book::Book;
 use crate::error::Result;
 use crate::output::arrow::{account_field, arrow_error, batch, f64_field, f64s, ids_for, matrix_columns};
 use crate::risk::group_pnl::ScenarioMatrix;
+
+/// One total of an account's add-ons (an `accounts` column).
+type AddonPart = fn(&AddonOutcome) -> f64;
 
 /// Price shock, vol shock and label builders for a nullable grid "worst scenario".
 struct GridWorst {
@@ -83,7 +85,7 @@ pub fn accounts_batch(grid: &GridMethod, account_ids: &ArrayRef, outcomes: &[Acc
         f64s(outcomes.iter().map(|o| o.undiversified - o.initial)),
     ];
     if grid.model.addons.is_on() {
-        let parts: [(&str, fn(&AddonOutcome) -> f64); 4] = [
+        let parts: [(&str, AddonPart); 4] = [
             ("scan_margin", |a| a.scan),
             ("calendar_charge", |a| a.calendar),
             ("delta_shock", |a| a.delta_shock),
@@ -285,6 +287,7 @@ mod tests {
                 driver: Some(Driver::Underlying { underlying: 1, scenario: 1 }),
                 underlyings: smallvec![u(1, 8.0, Some(1)), u(0, 4.0, Some(0))],
                 binding: smallvec![],
+                addons: None,
             },
             AccountOutcome {
                 initial: 2.0,
@@ -293,6 +296,7 @@ mod tests {
                 driver: Some(Driver::Joint { scenario: 0 }),
                 underlyings: smallvec![u(0, 5.0, Some(0))],
                 binding: smallvec![],
+                addons: None,
             },
             AccountOutcome { underlyings: smallvec![u(0, 0.0, None)], ..AccountOutcome::default() },
         ]
