@@ -39,6 +39,8 @@ pub struct DeribitMethod {
     risk: Vec<Option<ContractRisk>>,
     /// Every contract's row, back to back (`ContractRisk::start`, `len`).
     rows: Vec<f64>,
+    /// The largest |entry| of each contract's row (0 for unusable ones).
+    scale: Vec<f64>,
     spot: Vec<f64>,
     names: Vec<String>,
 }
@@ -123,7 +125,13 @@ impl MethodConfig for DeribitModel {
             }));
         }
         let spot = valuation.underlyings.spot.clone();
-        Ok(Arc::new(DeribitMethod { model: self, params, risk: contracts, rows, spot, names }))
+        let scale = contracts
+            .iter()
+            .map(|r| {
+                r.as_ref().map_or(0.0, |r| rows[r.start..r.start + r.len].iter().fold(0.0, |m: f64, x| m.max(x.abs())))
+            })
+            .collect();
+        Ok(Arc::new(DeribitMethod { model: self, params, risk: contracts, rows, scale, spot, names }))
     }
 }
 
@@ -147,10 +155,7 @@ impl Method for DeribitMethod {
     }
 
     fn pnl_scale(&self, contract: u32) -> f64 {
-        match &self.risk[contract as usize] {
-            Some(r) => self.rows[r.start..r.start + r.len].iter().fold(0.0, |m: f64, x| m.max(x.abs())),
-            None => 0.0,
-        }
+        self.scale[contract as usize]
     }
 
     fn scenario_matrix(&self, _valuation: &Valuation, book: &Book, account: usize) -> Result<RecordBatch> {
