@@ -1,4 +1,4 @@
-"""The Deribit worked examples of ``tests/cases/deribit`` (format in ``tests/cases/README.md``) as
+"""The Deribit worked examples of ``tests/cases/deribit`` (format in ``tests/cases/deribit/README.md``) as
 ready-to-run inputs."""
 
 from __future__ import annotations
