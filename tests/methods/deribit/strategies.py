@@ -48,7 +48,12 @@ def deribit_models(draw: Draw, homogeneous: bool = False) -> DeribitModel:
     if draw(st.booleans()):
         btc = draw(model_params(homogeneous))
         for key in ("extended_dampener", "pnl_offset", "annualised_move_risk", "min_annualised_move"):
-            btc[key] = {"btc": draw(st.floats(0.0, 1.0 if key == "pnl_offset" else 0.1)), **btc[key]}
+            coin = (
+                0.0
+                if homogeneous and key == "extended_dampener"
+                else draw(st.floats(0.0, 1.0 if key == "pnl_offset" else 0.1))
+            )
+            btc[key] = {"btc": coin, **btc[key]}
         params["BTC"] = btc
     return DeribitModel(params=params, name="test", version="hypothesis")
 
