@@ -283,3 +283,12 @@ def test_toml_selects_deribit_by_name(tmp_path: object) -> None:
     assert isinstance(model, DeribitModel)
     assert model.flat["BTC"] == deribit({"BTC": DEFAULT_MODEL_PARAMS["BTC"]}).flat["BTC"]
     assert model.parameter_set.startswith("deribit@2024-06-17#")
+
+
+def test_totals_a_deribit_result_does_not_report_are_named_errors() -> None:
+    book = linear_book([("P", "perpetual", None, 1.0)])
+    result = pmargin.margin(book.positions, book.instruments, book.market(), deribit())
+    assert result.total_initial_margin == result.accounts.column("initial_margin")[0].as_py()
+    for total in ("total_gross_margin", "netting_benefit", "cross_underlying_benefit"):
+        with pytest.raises(MarginConfigError, match="deribit model does not report"):
+            getattr(result, total)
