@@ -73,6 +73,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="model: type = grid, historical or montecarlo (default: the standard grid)",
     )
     margin.add_argument(
+        "--model",
+        metavar="NAME",
+        help="a model type by name with its default parameters, e.g. deribit (--config for your own)",
+    )
+    margin.add_argument(
         "--out",
         type=Path,
         metavar="FILE",
@@ -214,6 +219,13 @@ def run_margin(args: argparse.Namespace) -> int:
     if args.out is not None:
         check_output_path(args.out)
     model = load_model(args.config) if args.config is not None else None
+    if args.model is not None:
+        from .errors import MarginConfigError
+        from .models import model_class
+
+        if model is not None:
+            raise MarginConfigError("give --model or --config, not both", table="model", column="type")
+        model = model_class(args.model)()
     positions, total = open_positions(args.positions)
     instruments = read_table(args.instruments, "instruments")
     underlyings = read_table(args.underlyings, "underlyings")

@@ -139,9 +139,20 @@ class MarginResult:
     def total_initial_margin(self) -> float:
         return math.fsum(self.accounts.column("initial_margin").to_pylist())
 
+    def _column(self, name: str) -> list[Any]:
+        """An ``accounts`` column, or a config error naming the model that does not report it
+        (a venue model reports its own components instead, e.g. Deribit has no gross margin)."""
+        if name not in self.accounts.column_names:
+            from .errors import MarginConfigError
+
+            kind = getattr(self.model, "type", type(self.model).__name__)
+            raise MarginConfigError(f"the {kind} model does not report {name}", table="accounts", column=name)
+        values: list[Any] = self.accounts.column(name).to_pylist()
+        return values
+
     @property
     def total_gross_margin(self) -> float:
-        return math.fsum(self.accounts.column("gross_margin").to_pylist())
+        return math.fsum(self._column("gross_margin"))
 
     @property
     def netting_benefit(self) -> float:
@@ -153,7 +164,7 @@ class MarginResult:
     def cross_underlying_benefit(self) -> float:
         """The ``cross_underlying_benefit`` column's sum: per-underlying requirements minus
         initial margin, what offsets across underlyings save."""
-        return float(sum(self.accounts.column("cross_underlying_benefit").to_pylist()))
+        return float(sum(self._column("cross_underlying_benefit")))
 
     @property
     def diversification_benefit(self) -> float:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from os import PathLike
@@ -35,6 +36,12 @@ _GRID_KEYS = (
     "correlation",
     "floor_largest",
     "repair_correlation",
+    "price_ranges",
+    "vol_ranges",
+    "range_column",
+    "calendar_rate",
+    "short_option_minimum",
+    "delta_shock",
 )
 
 
@@ -64,6 +71,12 @@ class GridModel:
     mm_ratio: float = 0.75
     correlation: Correlation | None = None
     floor_largest: bool = False
+    price_ranges: Mapping[str, float] | None = None
+    vol_ranges: Mapping[str, float] | None = None
+    range_column: str | None = None
+    calendar_rate: float = 0.0
+    short_option_minimum: float = 0.0
+    delta_shock: Mapping[str, float] | None = None
     type: Literal["grid"] = field(default="grid", init=False)
 
     def __post_init__(self) -> None:
@@ -99,6 +112,46 @@ class GridModel:
         object.__setattr__(self, "price_shocks", prices)
         object.__setattr__(self, "vol_shocks", vols)
         object.__setattr__(self, "mm_ratio", mm)
+        relative = self.vol_shock == "relative"
+        object.__setattr__(self, "price_ranges", _ranges("price_ranges", self.price_ranges, prices, True))
+        object.__setattr__(self, "vol_ranges", _ranges("vol_ranges", self.vol_ranges, vols, relative))
+        if self.range_column is not None and (not isinstance(self.range_column, str) or not self.range_column):
+            raise _config_error("range_column", f"must be an instruments column name, got {self.range_column!r}")
+        for key in ("calendar_rate", "short_option_minimum"):
+            object.__setattr__(self, key, _non_negative(key, getattr(self, key)))
+        if self.delta_shock is not None:
+            if not isinstance(self.delta_shock, Mapping) or set(self.delta_shock) != {
+                "threshold",
+                "m_inc",
+                "max_shock",
+            }:
+                raise _config_error("delta_shock", "must be {'threshold': USD, 'm_inc': rate, 'max_shock': rate}")
+            shock = {
+                k: _non_negative(f"delta_shock.{k}", self.delta_shock[k]) for k in ("threshold", "m_inc", "max_shock")
+            }
+            object.__setattr__(self, "delta_shock", shock)
+
+    @property
+    def has_addons(self) -> bool:
+        """Whether any add-on is on (calendar charge, short option minimum, delta shock)."""
+        return self.calendar_rate > 0.0 or self.short_option_minimum > 0.0 or self.delta_shock is not None
+
+    def scales(self, underlying: str, group: str | None = None) -> tuple[float, float]:
+        """``(price, vol)`` scale of ``underlying`` (or its ``group``) under the per-product
+        ranges: range / the grid's largest |shock|; 1 when neither is named."""
+
+        def scale(ranges: Mapping[str, float] | None, shocks: Sequence[float]) -> float:
+            if not ranges:
+                return 1.0
+            key = underlying if underlying in ranges else group
+            if key is None or key not in ranges:
+                return 1.0
+            largest = 0.0
+            for x in shocks:
+                largest = max(largest, abs(x))
+            return ranges[key] / largest
+
+        return scale(self.price_ranges, self.price_shocks), scale(self.vol_ranges, self.vol_shocks)
 
     @property
     def n_scenarios(self) -> int:
@@ -136,6 +189,12 @@ class GridModel:
             "mm_ratio": self.mm_ratio,
             "correlation": correlation,
             "floor_largest": self.floor_largest,
+            "price_ranges": dict(self.price_ranges) if self.price_ranges else None,
+            "vol_ranges": dict(self.vol_ranges) if self.vol_ranges else None,
+            "range_column": self.range_column,
+            "calendar_rate": self.calendar_rate,
+            "short_option_minimum": self.short_option_minimum,
+            "delta_shock": dict(self.delta_shock) if self.delta_shock is not None else None,
         }
 
     def to_dict(self) -> dict[str, Any]:
@@ -151,6 +210,16 @@ class GridModel:
         }
         if self.correlation is not None:
             out["correlation"] = self.correlation.to_dict()
+        for key in ("price_ranges", "vol_ranges"):
+            if getattr(self, key):
+                out[key] = dict(getattr(self, key))
+        if self.range_column is not None:
+            out["range_column"] = self.range_column
+        for key in ("calendar_rate", "short_option_minimum"):
+            if getattr(self, key):
+                out[key] = getattr(self, key)
+        if self.delta_shock is not None:
+            out["delta_shock"] = dict(self.delta_shock)
         return out
 
     @classmethod
@@ -168,6 +237,16 @@ class GridModel:
             kwargs["correlation"] = _correlation_value("correlation", config["correlation"], folder, repair)
         if "floor_largest" in config:
             kwargs["floor_largest"] = config["floor_largest"]
+        for key in (
+            "price_ranges",
+            "vol_ranges",
+            "range_column",
+            "calendar_rate",
+            "short_option_minimum",
+            "delta_shock",
+        ):
+            if key in config:
+                kwargs[key] = config[key]
         return cls(**kwargs)
 
     @classmethod
@@ -175,6 +254,36 @@ class GridModel:
         """Read a grid model from a TOML file: the keys at the top level or under ``[model]``;
         file paths relative to the file's folder. (:func:`load_model` reads any model type.)"""
         return cls.from_dict(_read_toml(path), base=Path(path).parent)
+
+
+def _non_negative(key: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+        raise _config_error(key, f"must be a number >= 0, got {value!r}")
+    return float(value)
+
+
+def _ranges(
+    key: str, ranges: Mapping[str, float] | None, shocks: Sequence[float], floor_at_minus_one: bool
+) -> dict[str, float] | None:
+    """Per-product ranges: name -> range > 0, none rescaling a shock to -100% or below."""
+    if ranges is None:
+        return None
+    if not isinstance(ranges, Mapping):
+        raise _config_error(key, f"must be a mapping of underlying or group -> range, got {type(ranges).__name__}")
+    largest = 0.0
+    for x in shocks:
+        largest = max(largest, abs(x))
+    out: dict[str, float] = {}
+    for name, value in ranges.items():
+        path = f"{key}.{name}"
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+            raise _config_error(path, f"must be a number > 0, got {value!r}")
+        if largest == 0.0:
+            raise _config_error(path, "the grid's shocks are all 0: there is nothing to rescale")
+        if floor_at_minus_one and any(x * (value / largest) <= -1.0 for x in shocks):
+            raise _config_error(path, f"{value} rescales a shock to -100% or below")
+        out[str(name)] = float(value)
+    return out or None
 
 
 def scenario_label(underlying: str | None, price_shock: float, vol_shock: float, vol_mode: str) -> str:

@@ -164,8 +164,14 @@ def market_problem(
     barrier already breached by the current spot, a term outside the plausible ranges
     (:func:`implausible`), or a value or Greek that is not finite (checked in that order)."""
     if inst.underlying not in underlyings:
+        reason = f"underlying {inst.underlying!r} has no row in the market's underlyings table"
+        if inst.settlement == "inverse":
+            reason = (
+                f"inverse contract {inst.instrument_id!r} settles in {inst.underlying!r}, which has no USD index "
+                "(no row in the underlyings table) to convert its coin P&L"
+            )
         return MarginInputError(
-            f"underlying {inst.underlying!r} has no row in the market's underlyings table",
+            reason,
             table="instruments",
             column="underlying",
             row=inst.row,

@@ -45,6 +45,9 @@ impl Engine {
         limits: Limits,
     ) -> Result<Engine> {
         let mut valuation = Valuation::new(instruments, underlyings, vols, as_of_ns, limits)?;
+        for column in spec.group_columns() {
+            valuation.groups.push(crate::domain::groups::Grouping::by_column(instruments, &column)?);
+        }
         let method = spec.build(&mut valuation)?;
         Ok(Engine { valuation: Arc::new(valuation), method })
     }

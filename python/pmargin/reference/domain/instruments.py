@@ -50,7 +50,12 @@ COLUMNS = (
     "barrier",
     "rebate",
     "multiplier",
+    "settlement",
 )
+
+#: How a contract settles: in USD (``linear``, the default) or in its underlying coin
+#: (``inverse``, coin-margined).
+SETTLEMENTS = ("linear", "inverse")
 
 #: The spellings of ``barrier_type``, in the order the error message lists them.
 BARRIER_TYPE_NAMES = ("up-and-out", "up-and-in", "down-and-out", "down-and-in")
@@ -78,6 +83,7 @@ class Instrument:
     barrier_type: str | None = None
     barrier: float | None = None
     rebate: float = 0.0
+    settlement: str = "linear"
 
 
 def read_instruments(table: pa.Table) -> dict[str, Instrument]:
@@ -112,6 +118,7 @@ def read_instruments(table: pa.Table) -> dict[str, Instrument]:
         payoffs = read_payoffs(table, is_option)
 
     multipliers = read_multipliers(table, payoffs.digital)
+    settlements = read_settlements(table, kinds)
     return {
         iid: Instrument(
             row=row,
@@ -126,6 +133,7 @@ def read_instruments(table: pa.Table) -> dict[str, Instrument]:
             barrier_type=payoffs.barrier_types[row],
             barrier=payoffs.barriers[row],
             rebate=payoffs.rebates[row],
+            settlement=settlements[row],
         )
         for row, iid in enumerate(ids)
     }
@@ -192,6 +200,27 @@ def read_payoffs(table: pa.Table, is_option: Sequence[bool]) -> Payoffs:
             fail(f"must be >= 0, got {cash!r}", t, "rebate", row)
         rebates[row] = cash
     return Payoffs(digital, barrier_types, barriers, rebates)
+
+
+def read_settlements(table: pa.Table, kinds: Sequence[str]) -> list[str]:
+    """The optional ``settlement`` column: null or absent is ``linear``; ``inverse`` on a future,
+    perpetual or option (spot held in its own coin has no coin P&L)."""
+    t = "instruments"
+    out: list[str] = []
+    for row, name in enumerate(optional_string_column(table, t, "settlement")):
+        if name is None:
+            name = "linear"
+        if name not in SETTLEMENTS:
+            fail(f"unknown settlement {name!r}; expected linear or inverse", t, "settlement", row)
+        if name == "inverse" and kinds[row] == "spot":
+            fail(
+                "spot cannot be inverse (a coin held in its own coin has no coin P&L): use 'linear'",
+                t,
+                "settlement",
+                row,
+            )
+        out.append(name)
+    return out
 
 
 def read_multipliers(table: pa.Table, digital: Sequence[bool]) -> list[float]:

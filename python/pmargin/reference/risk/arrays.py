@@ -75,17 +75,23 @@ def check_scale(positions: Sequence[Position], books: Sequence[Book], scale: dic
 
 
 def grid_value_problem(
-    underlyings: dict[str, Underlying], vols: dict[str, float], as_of_ns: int, model: GridModel
+    underlyings: dict[str, Underlying],
+    vols: dict[str, float],
+    as_of_ns: int,
+    model: GridModel,
+    shocks_of: Callable[[str], Sequence[Shock]] | None = None,
 ) -> Callable[[Instrument], MarginInputError | None]:
     """Why a held instrument cannot be margined under ``model``'s grid: a value that is not
-    finite under some scenario (the first such scenario), as the core marks it."""
+    finite under some scenario (the first such scenario), as the core marks it. ``shocks_of``:
+    an underlying's own shocks (per-product scan ranges); the grid's as given otherwise."""
     shocks = model.scenario_shocks()
     seen: dict[str, MarginInputError | None] = {}
 
     def problem(inst: Instrument) -> MarginInputError | None:
         # Once per instrument: many positions hold the same one.
         if inst.instrument_id not in seen:
-            ra = risk_array(make_contract(inst, underlyings, vols, as_of_ns), shocks, model.vol_shock)
+            own = shocks if shocks_of is None else shocks_of(inst.underlying)
+            ra = risk_array(make_contract(inst, underlyings, vols, as_of_ns), own, model.vol_shock)
             bad = first_non_finite(ra)
             seen[inst.instrument_id] = None if bad is None else non_finite_error(inst.row, bad)
         return seen[inst.instrument_id]
@@ -135,6 +141,7 @@ def held_risk_arrays(
     vols: dict[str, float],
     as_of_ns: int,
     model: GridModel,
+    shocks_of: Callable[[str], Sequence[Shock]] | None = None,
 ) -> dict[str, list[float]]:
     """One risk array per held instrument (each unique contract priced once per scenario)."""
     shocks = model.scenario_shocks()
@@ -142,8 +149,10 @@ def held_risk_arrays(
     for book in books:
         for pos in book.positions:
             if pos.instrument_id not in arrays:
-                contract = make_contract(instruments[pos.instrument_id], underlyings, vols, as_of_ns)
-                arrays[pos.instrument_id] = risk_array(contract, shocks, model.vol_shock)
+                inst = instruments[pos.instrument_id]
+                contract = make_contract(inst, underlyings, vols, as_of_ns)
+                own = shocks if shocks_of is None else shocks_of(inst.underlying)
+                arrays[pos.instrument_id] = risk_array(contract, own, model.vol_shock)
     return arrays
 
 

@@ -33,6 +33,15 @@ impl Kind {
     }
 }
 
+/// How a contract settles: in USD (linear, the default) or in its underlying coin (inverse,
+/// coin-margined: P&L in the coin, as Deribit's BTC and ETH books).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Settlement {
+    #[default]
+    Linear,
+    Inverse,
+}
+
 /// What an option pays.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Payoff {
@@ -60,6 +69,8 @@ pub struct Instrument {
     pub multiplier: f64,
     /// Options only (Vanilla otherwise).
     pub payoff: Payoff,
+    /// Optional `settlement` column; linear when absent or null.
+    pub settlement: Settlement,
 }
 
 /// All rows of the instruments table, in table order, with an id -> row index.
@@ -93,7 +104,7 @@ impl Instruments {
 const TABLE: &str = "instruments";
 
 /// Every column the instruments table may have, in the order they are checked.
-pub const COLUMNS: [&str; 11] = [
+pub const COLUMNS: [&str; 12] = [
     "instrument_id",
     "underlying",
     "kind",
@@ -105,6 +116,7 @@ pub const COLUMNS: [&str; 11] = [
     "barrier",
     "rebate",
     "multiplier",
+    "settlement",
 ];
 
 /// Read and validate the instruments table (every row, whether held or not).
@@ -122,6 +134,7 @@ pub fn read_instruments(table: Table<'_>) -> Result<Instruments> {
         if kinds.iter().any(|k| k.expires()) { read_expiries(table, &kinds)? } else { vec![None; kinds.len()] };
     let payoffs = if has_option { read_payoffs(table, &kinds)? } else { vec![Payoff::Vanilla; kinds.len()] };
     let multipliers = read_multipliers(table, &payoffs)?;
+    let settlements = read_settlements(table, &kinds)?;
 
     let rows = (0..ids.len())
         .map(|i| Instrument {
@@ -132,6 +145,7 @@ pub fn read_instruments(table: Table<'_>) -> Result<Instruments> {
             expiry_ns: expiries[i],
             multiplier: multipliers[i],
             payoff: payoffs[i],
+            settlement: settlements[i],
         })
         .collect();
     Ok(Instruments { rows, index: IdIndex::new(ids.iter().map(|s| (*s).to_owned()).collect()) })
@@ -259,6 +273,31 @@ fn read_multipliers(table: Table<'_>, payoffs: &[Payoff]) -> Result<Vec<f64>> {
                 ),
                 _ => e,
             })
+        })
+        .collect()
+}
+
+/// `settlement`: null or absent is linear; "inverse" is coin-settled (futures, perpetuals and
+/// options only: spot held in its own coin has no coin P&L).
+fn read_settlements(table: Table<'_>, kinds: &[Kind]) -> Result<Vec<Settlement>> {
+    optional_strings(table, "settlement")?
+        .into_iter()
+        .enumerate()
+        .map(|(row, v)| match v {
+            None | Some("linear") => Ok(Settlement::Linear),
+            Some("inverse") if kinds[row] == Kind::Spot => Err(MarginError::cell(
+                TABLE,
+                "settlement",
+                row,
+                "spot cannot be inverse (a coin held in its own coin has no coin P&L): use 'linear'",
+            )),
+            Some("inverse") => Ok(Settlement::Inverse),
+            Some(other) => Err(MarginError::cell(
+                TABLE,
+                "settlement",
+                row,
+                format!("unknown settlement '{other}'; expected linear or inverse"),
+            )),
         })
         .collect()
 }
@@ -394,6 +433,7 @@ mod tests {
                 expiry_ns: None,
                 multiplier: 1.0,
                 payoff: Payoff::Vanilla,
+                settlement: Settlement::Linear,
             }
         );
         assert_eq!((got.rows[1].kind, got.rows[1].multiplier), (Kind::Future, 5.0));

@@ -7,6 +7,7 @@
 //! Adding a methodology: a folder here implementing [`MethodConfig`] and [`Method`], and one
 //! line in the [`methods!`] list below (its spec type and its `type` name).
 
+pub mod deribit;
 pub mod grid;
 pub mod span;
 pub mod tims;
@@ -111,6 +112,18 @@ methods! {
     MonteCarlo(var::MonteCarloModel) = "montecarlo",
     Span(span::spec::SpanModel) = "span",
     Tims(tims::TimsModel) = "tims",
+    Deribit(deribit::params::DeribitModel) = "deribit",
+}
+
+impl MethodSpec {
+    /// String columns of the instruments table the method groups by (read when the engine is
+    /// built, into `Valuation::groups`).
+    pub fn group_columns(&self) -> Vec<String> {
+        match self {
+            MethodSpec::Grid(model) => model.ranges.column.iter().cloned().collect(),
+            _ => Vec::new(),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -138,7 +151,7 @@ mod tests {
 
     #[test]
     fn parses_every_known_type() {
-        assert_eq!(MethodSpec::NAMES, ["grid", "historical", "montecarlo", "span", "tims"]);
+        assert_eq!(MethodSpec::NAMES, ["grid", "historical", "montecarlo", "span", "tims", "deribit"]);
         let grid = grid_spec(&[-0.1, 0.1], &[0.0], "sum", 0.8, None);
         assert!(matches!(MethodSpec::from_value(&grid), Ok(MethodSpec::Grid(m)) if m.mm_ratio == 0.8));
         let historical = historical_spec(moves(&[(0, "A", 0.01)]), None, "var", 0.5, 1.0);
@@ -153,7 +166,7 @@ mod tests {
         let spec = map(vec![("type", Value::Str("prisma".into()))]);
         assert_eq!(
             error(&spec),
-            "model.type: unknown model type 'prisma'; expected one of: grid, historical, montecarlo, span, tims"
+            "model.type: unknown model type 'prisma'; expected one of: grid, historical, montecarlo, span, tims, deribit"
         );
         assert_eq!(error(&map(vec![])), "model.type: is required");
         assert_eq!(error(&map(vec![("type", Value::Int(1))])), "model.type: must be a string, got an integer");

@@ -2,6 +2,7 @@
 //! quantity x risk-array rows, each account's P&L per group, the worst loss, tail measures (VaR,
 //! ES) and their streaming aggregation. Nothing here knows a method.
 
+pub mod addons;
 pub mod alloc;
 pub mod arrays;
 pub mod budget;

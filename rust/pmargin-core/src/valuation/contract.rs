@@ -1,6 +1,6 @@
 //! A priceable contract: an instrument joined with its market data at the valuation time.
 
-use crate::domain::instruments::{Instrument, Kind, Payoff};
+use crate::domain::instruments::{Instrument, Kind, Payoff, Settlement};
 use crate::domain::market::{Underlyings, Vols};
 use crate::domain::option_terms::{BarrierType, OptionType};
 use crate::error::{MarginError, Result};
@@ -114,12 +114,16 @@ impl Contract {
         as_of_ns: i64,
     ) -> Result<Contract> {
         let u = underlyings.index_of(&instrument.underlying).ok_or_else(|| {
-            MarginError::cell(
-                "instruments",
-                "underlying",
-                row,
-                format!("no market row for underlying '{}' in the underlyings table", instrument.underlying),
-            )
+            let reason = if instrument.settlement == Settlement::Inverse {
+                format!(
+                    "inverse contract '{id}' settles in '{}', which has no USD index (no row in the underlyings table) \
+                     to convert its coin P&L",
+                    instrument.underlying
+                )
+            } else {
+                format!("no market row for underlying '{}' in the underlyings table", instrument.underlying)
+            };
+            MarginError::cell("instruments", "underlying", row, reason)
         })?;
         let vol = if instrument.kind == Kind::Option {
             vols.get(id).ok_or_else(|| {

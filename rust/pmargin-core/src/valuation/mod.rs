@@ -36,6 +36,9 @@ pub struct Valuation {
     /// Spot of each instrument's underlying and its implied vol (0 for unusable ones).
     pub spot_of: Vec<f64>,
     pub vol_of: Vec<f64>,
+    /// Groupings by string columns of the instruments table that the method asked for
+    /// (`MethodSpec::group_columns`), read when the engine is built.
+    pub groups: Vec<Grouping>,
 }
 
 impl Valuation {
@@ -103,7 +106,13 @@ impl Valuation {
             greeks,
             spot_of,
             vol_of,
+            groups: Vec::new(),
         })
+    }
+
+    /// The grouping by instruments column `column`, when it was read.
+    pub fn group(&self, column: &str) -> Option<&Grouping> {
+        self.groups.iter().find(|g| g.level == crate::domain::groups::Level::Column(column.to_owned()))
     }
 
     /// Record why contract `c` cannot be margined (the first reason found wins); its risk

@@ -34,20 +34,22 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from ....errors import MarginInputError
+from ....errors import MarginConfigError, MarginInputError
 from ....limits import Limits
 from ....market import Market
 from ....models import GridModel
 from ....result import MarginResult
 from ...domain.book import read_positions
-from ...domain.instruments import read_instruments
+from ...domain.instruments import Instrument, read_instruments
 from ...domain.market import read_underlyings, read_vols
 from ...output.failed import failed_table
 from ...risk import budget
 from ...risk.arrays import check_pnl_scale, grid_value_problem, held_risk_arrays
 from ...valuation import held_books, make_contract, unit_greeks
+from .addons import forward_delta, with_addons
 from .aggregate import account_risk
 from .attribution import attribution_tables
+from .ranges import shocks_for, underlying_scales
 from .tables import accounts_table, by_underlying_table, scenario_matrix
 
 #: The model types this method margins (``pmargin.reference.methods.method_for``).
@@ -65,9 +67,17 @@ def margin(
     on_error: str,
 ) -> MarginResult:
     """The grid margins of every account (see :func:`pmargin.reference.margin`)."""
+    if by_position and model.has_addons:
+        raise MarginConfigError(
+            "attribution covers the scan only: margin a grid with add-ons without by_position",
+            table="model",
+            column="by_position",
+        )
     underlyings = read_underlyings(market.underlyings)
     vols = read_vols(market.vols, limits.max_implied_vol)
     instrument_rows = read_instruments(instruments)
+    # The range column is read with the instruments, when the engine is built (before positions).
+    scales, conflicts = underlying_scales(model, instruments, instrument_rows, underlyings)
     n_underlyings = market.underlyings.num_rows
     size = budget.WindowSize(model.n_scenarios, n_underlyings + 1)
     budget.check(limits, [size], n_underlyings, len(instrument_rows), 0, "memory_budget")
@@ -81,22 +91,36 @@ def margin(
             f"underlying {underlying!r} is held but is not in the correlation matrix", table="correlation"
         )
 
-    value_problem = grid_value_problem(underlyings, vols, market.as_of_ns, model)
+    shocks = {u: shocks_for(model, scale) for u, scale in scales.items()}
+    non_finite = grid_value_problem(underlyings, vols, market.as_of_ns, model, shocks.__getitem__)
+
+    def value_problem(inst: Instrument) -> MarginInputError | None:
+        return conflicts.get(inst.instrument_id) or non_finite(inst)
+
     books, failed = held_books(
         position_rows, instrument_rows, underlyings, vols, market.as_of_ns, uncorrelated, on_error, value_problem
     )
-    arrays = held_risk_arrays(books, instrument_rows, underlyings, vols, market.as_of_ns, model)
+    arrays = held_risk_arrays(books, instrument_rows, underlyings, vols, market.as_of_ns, model, shocks.__getitem__)
     check_pnl_scale(position_rows, books, [arrays])
     risks = [account_risk(book, instrument_rows, arrays, model) for book in books]
+    if model.has_addons:
+        held = {p.instrument_id for book in books for p in book.positions}
+        contracts_held = {iid: make_contract(instrument_rows[iid], underlyings, vols, market.as_of_ns) for iid in held}
+        fwd = {iid: forward_delta(c, unit_greeks(c).delta) for iid, c in contracts_held.items()}
+        spot = {name: u.spot for name, u in underlyings.items()}
+        risks = [
+            with_addons(r, book, instrument_rows, arrays, fwd, spot, model)
+            for r, book in zip(risks, books, strict=True)
+        ]
     ids = positions_table.column("account_id")
     attribution: tuple[pa.Table, pa.Table] | tuple[None, None] = (None, None)
     if by_position:
         contracts = {iid: make_contract(instrument_rows[iid], underlyings, vols, market.as_of_ns) for iid in arrays}
         unit = {iid: unit_greeks(c) for iid, c in contracts.items()}
-        attribution = attribution_tables(books, risks, ids, instrument_rows, arrays, contracts, unit, model)
+        attribution = attribution_tables(books, risks, ids, instrument_rows, arrays, contracts, unit, model, scales)
     return MarginResult(
-        accounts_table(risks, ids, model),
-        by_underlying_table(risks, ids, model),
+        accounts_table(risks, ids, model, scales),
+        by_underlying_table(risks, ids, model, scales),
         model,
         lambda index: scenario_matrix(risks[index], model),
         attribution[0],

@@ -25,7 +25,7 @@ Mirrors: rust/pmargin-core/src/methods/grid/attribution.rs
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import pyarrow as pa
@@ -40,7 +40,7 @@ from ...scenarios.grid import shocked_vol
 from ...valuation import Contract
 from .aggregate import account_risk
 from .outcome import AccountRisk
-from .tables import worst_fields
+from .tables import Scale, worst_fields
 
 
 @dataclass(frozen=True)
@@ -121,8 +121,10 @@ def explain_rows(
     contracts: dict[str, Contract],
     greeks: dict[str, Greeks],
     model: GridModel,
+    scales: Mapping[str, Scale] | None = None,
 ) -> list[Explain]:
-    """The explain of each underlying the account holds, first-seen order."""
+    """The explain of each underlying the account holds, first-seen order (each underlying at
+    its own shocks under per-product ``scales``)."""
     shocks = model.scenario_shocks()
     rows: list[Explain] = []
     for u in risk.underlyings:
@@ -131,6 +133,9 @@ def explain_rows(
             rows.append(Explain(book.first_row, u.underlying, None, 0.0, 0.0, 0.0, 0.0))
             continue
         p, v = shocks[s]
+        if scales is not None:
+            a, b = scales[u.underlying]
+            p, v = p * a, v * b
         delta_pnl, gamma_pnl, vega_pnl = 0.0, 0.0, 0.0
         for pos in book.positions:
             if instruments[pos.instrument_id].underlying != u.underlying:
@@ -161,9 +166,11 @@ def by_position_table(shares: Sequence[PositionShare], id_column: pa.ChunkedArra
     )
 
 
-def explain_table(rows: Sequence[Explain], id_column: pa.ChunkedArray, model: GridModel) -> pa.Table:
+def explain_table(
+    rows: Sequence[Explain], id_column: pa.ChunkedArray, model: GridModel, scales: Mapping[str, Scale] | None = None
+) -> pa.Table:
     """``explain``: one row per (account, underlying held); the label is the underlying's own."""
-    worst = [worst_fields(model, x.underlying, x.scenario) for x in rows]
+    worst = [worst_fields(model, x.underlying, x.scenario, scales) for x in rows]
     return pa.table(
         {
             "account_id": account_ids(id_column, [x.first_row for x in rows]),
@@ -189,11 +196,12 @@ def attribution_tables(
     contracts: dict[str, Contract],
     greeks: dict[str, Greeks],
     model: GridModel,
+    scales: Mapping[str, Scale] | None = None,
 ) -> tuple[pa.Table, pa.Table]:
     """``(by_position, explain)`` of every account."""
     shares: list[PositionShare] = []
     explains: list[Explain] = []
     for book, risk in zip(books, risks, strict=True):
         shares += position_shares(book, risk, instruments, arrays, model)
-        explains += explain_rows(book, risk, instruments, contracts, greeks, model)
-    return by_position_table(shares, id_column), explain_table(explains, id_column, model)
+        explains += explain_rows(book, risk, instruments, contracts, greeks, model, scales)
+    return by_position_table(shares, id_column), explain_table(explains, id_column, model, scales)

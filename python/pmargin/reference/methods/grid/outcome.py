@@ -7,6 +7,7 @@ Mirrors: rust/pmargin-core/src/methods/grid/outcome.rs
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from ...domain.book import AccountId
 
@@ -39,3 +40,5 @@ class AccountRisk:
     worst_underlying: str | None
     worst: int | None
     binding: tuple[int | None, ...] = ()
+    #: The add-ons (:mod:`.addons`), when the model has any: ``initial`` then includes them.
+    addons: Any = None

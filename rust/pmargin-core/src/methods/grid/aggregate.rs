@@ -61,7 +61,7 @@ fn account_outcome<'a>(
         (Cross::Sum | Cross::Correlation { .. }, _) => (undiversified, largest_driver(&underlyings), SmallVec::new()),
     };
     let gross = book.positions(a).fold(0.0, |acc, p| acc + ctx.risk.standalone(book.instrument[p], book.quantity[p]));
-    AccountOutcome { initial, gross, undiversified, driver, underlyings, binding }
+    AccountOutcome { initial, gross, undiversified, driver, underlyings, binding, addons: None }
 }
 
 /// Accounts per parallel task of the attributed aggregation.

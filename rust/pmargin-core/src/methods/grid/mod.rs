@@ -10,6 +10,7 @@
 //! - [`attribution`]: contributions, standalone and incremental margins, the explain;
 //! - [`tables`]: the result tables.
 
+pub mod addons;
 pub mod aggregate;
 pub mod attribution;
 pub mod cross;
@@ -50,6 +51,8 @@ pub struct GridMethod {
     correlation_index: Vec<Option<usize>>,
     /// The joint moves of cross="correlation".
     ellipsoid: Option<Ellipsoid>,
+    /// `(price, vol)` scale of each underlyings-table row (1 without per-product ranges).
+    scales: Vec<(f64, f64)>,
 }
 
 impl GridMethod {
@@ -58,6 +61,19 @@ impl GridMethod {
         let n_underlyings = self.labels.len() / self.model.n_scenarios() - 1;
         let block = underlying.map_or(n_underlyings, |u| u as usize);
         &self.labels[block * self.model.n_scenarios() + scenario as usize]
+    }
+
+    /// `(price_shock, vol_shock)` of scenario `s` for one underlying (its own scan range), or
+    /// the grid's as given for all at once (`None`).
+    pub fn shock(&self, underlying: Option<u32>, scenario: u32) -> (f64, f64) {
+        let (p, v) = self.model.scenario(scenario as usize);
+        match underlying {
+            Some(u) => {
+                let (a, b) = self.scales[u as usize];
+                (p * a, v * b)
+            }
+            None => (p, v),
+        }
     }
 
     fn context<'a>(&'a self, valuation: &'a Valuation) -> GridContext<'a> {
@@ -80,7 +96,8 @@ impl MethodConfig for GridModel {
         let n_u = valuation.underlyings.names.len();
         let size = WindowSize { n_scenarios: self.n_scenarios(), labels: n_u + 1, draws: 0 };
         budget::check(&valuation.limits, &[size], n_u, valuation.instruments.len(), 0, "memory_budget")?;
-        let set = self.scenario_set(n_u);
+        let scales = underlying_scales(valuation, &self)?;
+        let set = self.scaled_scenario_set(&scales);
         valuation.drop_missing(&set);
         let risk = RiskArrays::build(&valuation.contracts, &valuation.base_values, &set)?;
         valuation.mark_non_finite(&risk.non_finite);
@@ -92,15 +109,21 @@ impl MethodConfig for GridModel {
             }
             _ => (vec![None; valuation.underlyings.names.len()], None),
         };
-        let labels = grid_labels(&valuation.underlyings, &self);
-        Ok(Arc::new(GridMethod { model: self, set, risk, labels, correlation_index, ellipsoid }))
+        let labels = grid_labels(&valuation.underlyings, &self, &scales);
+        Ok(Arc::new(GridMethod { model: self, set, risk, labels, correlation_index, ellipsoid, scales }))
     }
 }
 
 impl Method for GridMethod {
     fn margin(self: Arc<Self>, valuation: &Arc<Valuation>, book: &Book, by_position: bool) -> Result<Box<dyn Outcome>> {
         let ctx = self.context(valuation);
-        let (accounts, attribution) = if by_position {
+        if by_position && self.model.addons.is_on() {
+            return Err(MarginError::Config {
+                field: "by_position".into(),
+                reason: "attribution covers the scan only: margin a grid with add-ons without by_position".into(),
+            });
+        }
+        let (mut accounts, attribution) = if by_position {
             let inputs = AttributionInputs {
                 set: &self.set,
                 greeks: &valuation.greeks,
@@ -112,6 +135,10 @@ impl Method for GridMethod {
         } else {
             (aggregate::aggregate(book, &ctx), None)
         };
+        if self.model.addons.is_on() {
+            let inputs = addons::AddonInputs::new(valuation);
+            addons::apply(&mut accounts, book, &valuation.underlying_of, &self.risk, &inputs, &self.model.addons);
+        }
         Ok(Box::new(GridOutcome { method: self.clone(), valuation: valuation.clone(), accounts, attribution }))
     }
 
@@ -175,16 +202,70 @@ fn mark_uncorrelated(valuation: &mut Valuation, matrix: &CorrelationMatrix) {
     }
 }
 
-fn grid_labels(underlyings: &Underlyings, model: &GridModel) -> Vec<String> {
-    let names = underlyings.names.iter().map(|n| Some(n.as_str())).chain(std::iter::once(None));
+fn grid_labels(underlyings: &Underlyings, model: &GridModel, scales: &[(f64, f64)]) -> Vec<String> {
+    let names = underlyings.names.iter().zip(scales).map(|(n, s)| (Some(n.as_str()), *s));
     names
-        .flat_map(|name| {
+        .chain(std::iter::once((None, (1.0, 1.0))))
+        .flat_map(|(name, (a, b))| {
             (0..model.n_scenarios()).map(move |s| {
                 let (p, v) = model.scenario(s);
+                let (p, v) = if name.is_some() { (p * a, v * b) } else { (p, v) };
                 scenario_label(name, p, v, model.vol_mode())
             })
         })
         .collect()
+}
+
+/// Each underlying's `(price, vol)` scale under the model's per-product ranges. With a
+/// `range_column`, an underlying's group is that of its first instrument (table order); an
+/// instrument of the same underlying in another group cannot be margined (one range per
+/// underlying keeps the account's scenarios joint).
+fn underlying_scales(valuation: &mut Valuation, model: &GridModel) -> Result<Vec<(f64, f64)>> {
+    let names = valuation.underlyings.names.clone();
+    if model.ranges.is_empty() {
+        return Ok(vec![(1.0, 1.0); names.len()]);
+    }
+    let mut group_of: Vec<Option<(u32, usize)>> = vec![None; names.len()];
+    let mut conflicts = Vec::new();
+    if let Some(column) = &model.ranges.column {
+        let grouping = valuation
+            .group(column)
+            .ok_or_else(|| MarginError::Internal(format!("the grouping by '{column}' was not read")))?;
+        for (c, u) in valuation.by_underlying.of_contract.iter().enumerate() {
+            let (Some(u), Some(g)) = (u, grouping.of_contract[c]) else { continue };
+            match group_of[*u as usize] {
+                None => group_of[*u as usize] = Some((g, c)),
+                Some((first, row)) if first != g => conflicts.push((
+                    c,
+                    MarginError::cell(
+                        "instruments",
+                        column,
+                        c,
+                        format!(
+                            "underlying '{}' is in group '{}' (row {row}) but this row says '{}': one scan range per \
+                         underlying",
+                            names[*u as usize], grouping.names[first as usize], grouping.names[g as usize]
+                        ),
+                    ),
+                )),
+                Some(_) => {}
+            }
+        }
+        for (c, e) in conflicts {
+            valuation.mark_problem(c, e);
+        }
+        let groups = &grouping_names(valuation, column);
+        return Ok(names
+            .iter()
+            .enumerate()
+            .map(|(u, n)| model.scales(n, group_of[u].map(|(g, _)| groups[g as usize].as_str())))
+            .collect());
+    }
+    Ok(names.iter().map(|n| model.scales(n, None)).collect())
+}
+
+fn grouping_names(valuation: &Valuation, column: &str) -> Vec<String> {
+    valuation.group(column).map(|g| g.names.clone()).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -204,9 +285,11 @@ mod tests {
         let n = valuation.underlyings.names.len();
         let set = model.scenario_set(n);
         let risk = RiskArrays::build(&valuation.contracts, &valuation.base_values, &set).expect("finite");
-        let labels = grid_labels(&valuation.underlyings, &model);
+        let scales = vec![(1.0, 1.0); n];
+        let labels = grid_labels(&valuation.underlyings, &model, &scales);
         valuation.mark_non_finite(&risk.non_finite);
-        (valuation, GridMethod { model, set, risk, labels, correlation_index: vec![None; n], ellipsoid: None })
+        let correlation_index = vec![None; n];
+        (valuation, GridMethod { model, set, risk, labels, correlation_index, ellipsoid: None, scales })
     }
 
     pub(in crate::methods::grid) fn model(price_shocks: &[f64], vol_shocks: &[f64], cross: Cross) -> GridModel {

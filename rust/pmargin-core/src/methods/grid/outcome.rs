@@ -39,6 +39,8 @@ pub struct AccountOutcome {
     /// cross="correlation": each underlying's scenario in the binding joint move (same order as
     /// `underlyings`); empty for the other rules.
     pub binding: SmallVec<[Option<u32>; 2]>,
+    /// The add-ons, when the model has any (`initial` then includes them).
+    pub addons: Option<AddonOutcome>,
 }
 
 /// What grid aggregation needs besides the book.
@@ -50,4 +52,15 @@ pub struct GridContext<'a> {
     pub correlation_index: &'a [Option<usize>],
     /// The joint moves of cross="correlation" (None for the other rules).
     pub ellipsoid: Option<&'a Ellipsoid>,
+}
+
+/// An account's add-ons: totals, and per underlying (its order in the outcome) the calendar
+/// charge, delta shock and short option minimum.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AddonOutcome {
+    pub scan: f64,
+    pub calendar: f64,
+    pub delta_shock: f64,
+    pub short_option_minimum: f64,
+    pub per_underlying: SmallVec<[[f64; 3]; 2]>,
 }

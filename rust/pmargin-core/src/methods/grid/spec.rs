@@ -3,11 +3,11 @@
 //! "correlation": {"names": [...], "matrix": [row-major d x d]}, "floor_largest": bool}`.
 //! Checked here once ([`GridModel::new`] checks the shocks and `mm_ratio`).
 
-use super::model::{Cross, GridModel};
+use super::model::{Cross, DeltaShock, GridModel, Ranges};
 use crate::domain::correlation::CorrelationMatrix;
 use crate::error::Result;
 use crate::scenarios::VolShockMode;
-use crate::spec::{config_error, Fields};
+use crate::spec::{config_error, Fields, Value};
 
 /// A correlation matrix given as `{"names": [...], "matrix": [...]}` (row-major, flat).
 pub fn correlation(fields: &mut Fields<'_>, key: &str) -> Result<Option<CorrelationMatrix>> {
@@ -35,7 +35,53 @@ pub fn parse(fields: &mut Fields<'_>) -> Result<GridModel> {
             return Err(config_error("cross", format!("must be 'sum', 'joint' or 'correlation', got '{other}'")))
         }
     };
-    GridModel::new(price_shocks, vol_shocks, vol_mode, cross, fields.f64("mm_ratio")?)
+    let model = GridModel::new(price_shocks, vol_shocks, vol_mode, cross, fields.f64("mm_ratio")?)?;
+    let ranges = Ranges {
+        price: named_numbers(fields, "price_ranges")?,
+        vol: named_numbers(fields, "vol_ranges")?,
+        column: match fields.get("range_column") {
+            None => None,
+            Some(Value::Str(s)) => Some(s.clone()),
+            Some(other) => return Err(config_error("range_column", format!("must be a string, got {}", other.kind()))),
+        },
+    };
+    let mut model = model.with_ranges(ranges)?;
+    let non_negative = |key: &str, x: f64| {
+        if x.is_nan() || x < 0.0 {
+            Err(config_error(key, format!("must be a number >= 0, got {x:?}")))
+        } else {
+            Ok(x)
+        }
+    };
+    model.addons.calendar_rate = non_negative("calendar_rate", fields.f64_or("calendar_rate", 0.0)?)?;
+    model.addons.short_option_minimum =
+        non_negative("short_option_minimum", fields.f64_or("short_option_minimum", 0.0)?)?;
+    if let Some(mut inner) = fields.optional_fields("delta_shock")? {
+        let shock = DeltaShock {
+            threshold: non_negative("delta_shock.threshold", inner.f64("threshold")?)?,
+            m_inc: non_negative("delta_shock.m_inc", inner.f64("m_inc")?)?,
+            max_shock: non_negative("delta_shock.max_shock", inner.f64("max_shock")?)?,
+        };
+        inner.finish()?;
+        model.addons.delta_shock = Some(shock);
+    }
+    Ok(model)
+}
+
+/// An optional table of name -> number (`{"SOL": 0.4}`), in the order given.
+fn named_numbers(fields: &mut Fields<'_>, key: &str) -> Result<Vec<(String, f64)>> {
+    match fields.get(key) {
+        None => Ok(Vec::new()),
+        Some(Value::Map(entries)) => entries
+            .iter()
+            .map(|(name, v)| match v {
+                Value::Float(x) => Ok((name.clone(), *x)),
+                Value::Int(i) => Ok((name.clone(), *i as f64)),
+                other => Err(config_error(&format!("{key}.{name}"), format!("must be a number, got {}", other.kind()))),
+            })
+            .collect(),
+        Some(other) => Err(config_error(key, format!("must be a table of name -> range, got {}", other.kind()))),
+    }
 }
 
 #[cfg(test)]

@@ -9,12 +9,15 @@ use arrow_schema::{DataType, Field};
 use arrow_select::take::take;
 
 use super::attribution::Attribution;
-use super::outcome::{AccountOutcome, Driver};
+use super::outcome::{AccountOutcome, AddonOutcome, Driver};
 use super::GridMethod;
 use crate::domain::book::Book;
 use crate::error::Result;
 use crate::output::arrow::{account_field, arrow_error, batch, f64_field, f64s, ids_for, matrix_columns};
 use crate::risk::group_pnl::ScenarioMatrix;
+
+/// One total of an account's add-ons (an `accounts` column).
+type AddonPart = fn(&AddonOutcome) -> f64;
 
 /// Price shock, vol shock and label builders for a nullable grid "worst scenario".
 struct GridWorst {
@@ -35,7 +38,7 @@ impl GridWorst {
     fn push(&mut self, grid: &GridMethod, worst: Option<(Option<u32>, u32)>) {
         match worst {
             Some((underlying, s)) => {
-                let (p, v) = grid.model.scenario(s as usize);
+                let (p, v) = grid.shock(underlying, s);
                 self.price.append_value(p);
                 self.vol.append_value(v);
                 self.label.append_value(grid.label(underlying, s));
@@ -59,30 +62,41 @@ pub fn accounts_batch(grid: &GridMethod, account_ids: &ArrayRef, outcomes: &[Acc
         });
         worst.push(grid, driver);
     }
-    batch(
-        vec![
-            account_field(account_ids),
-            f64_field("initial_margin", false),
-            f64_field("maintenance_margin", false),
-            f64_field("gross_margin", false),
-            Field::new("worst_scenario", DataType::Utf8, true),
-            f64_field("worst_price_shock", true),
-            f64_field("worst_vol_shock", true),
-            f64_field("netting_benefit", false),
-            f64_field("cross_underlying_benefit", false),
-        ],
-        vec![
-            account_ids.clone(),
-            f64s(outcomes.iter().map(|o| o.initial)),
-            f64s(outcomes.iter().map(|o| mm * o.initial)),
-            f64s(outcomes.iter().map(|o| o.gross)),
-            Arc::new(worst.label.finish()),
-            Arc::new(worst.price.finish()),
-            Arc::new(worst.vol.finish()),
-            f64s(outcomes.iter().map(|o| o.gross - o.initial)),
-            f64s(outcomes.iter().map(|o| o.undiversified - o.initial)),
-        ],
-    )
+    let mut fields = vec![
+        account_field(account_ids),
+        f64_field("initial_margin", false),
+        f64_field("maintenance_margin", false),
+        f64_field("gross_margin", false),
+        Field::new("worst_scenario", DataType::Utf8, true),
+        f64_field("worst_price_shock", true),
+        f64_field("worst_vol_shock", true),
+        f64_field("netting_benefit", false),
+        f64_field("cross_underlying_benefit", false),
+    ];
+    let mut columns = vec![
+        account_ids.clone(),
+        f64s(outcomes.iter().map(|o| o.initial)),
+        f64s(outcomes.iter().map(|o| mm * o.initial)),
+        f64s(outcomes.iter().map(|o| o.gross)),
+        Arc::new(worst.label.finish()) as ArrayRef,
+        Arc::new(worst.price.finish()),
+        Arc::new(worst.vol.finish()),
+        f64s(outcomes.iter().map(|o| o.gross - o.initial)),
+        f64s(outcomes.iter().map(|o| o.undiversified - o.initial)),
+    ];
+    if grid.model.addons.is_on() {
+        let parts: [(&str, AddonPart); 4] = [
+            ("scan_margin", |a| a.scan),
+            ("calendar_charge", |a| a.calendar),
+            ("delta_shock", |a| a.delta_shock),
+            ("short_option_minimum", |a| a.short_option_minimum),
+        ];
+        for (name, part) in parts {
+            fields.push(f64_field(name, false));
+            columns.push(f64s(outcomes.iter().map(|o| o.addons.as_ref().map_or(0.0, part))));
+        }
+    }
+    batch(fields, columns)
 }
 
 pub fn by_underlying_batch(
@@ -104,24 +118,32 @@ pub fn by_underlying_batch(
             worst.push(grid, u.worst.map(|s| (Some(u.underlying), s)));
         }
     }
-    batch(
-        vec![
-            account_field(account_ids),
-            Field::new("underlying", DataType::Utf8, false),
-            f64_field("requirement", false),
-            f64_field("worst_price_shock", true),
-            f64_field("worst_vol_shock", true),
-            Field::new("worst_scenario", DataType::Utf8, true),
-        ],
-        vec![
-            ids_for(account_ids, accounts)?,
-            Arc::new(underlying_names.finish()),
-            Arc::new(Float64Array::from(requirement)),
-            Arc::new(worst.price.finish()),
-            Arc::new(worst.vol.finish()),
-            Arc::new(worst.label.finish()),
-        ],
-    )
+    let mut fields = vec![
+        account_field(account_ids),
+        Field::new("underlying", DataType::Utf8, false),
+        f64_field("requirement", false),
+        f64_field("worst_price_shock", true),
+        f64_field("worst_vol_shock", true),
+        Field::new("worst_scenario", DataType::Utf8, true),
+    ];
+    let mut columns: Vec<ArrayRef> = vec![
+        ids_for(account_ids, accounts)?,
+        Arc::new(underlying_names.finish()),
+        Arc::new(Float64Array::from(requirement)),
+        Arc::new(worst.price.finish()),
+        Arc::new(worst.vol.finish()),
+        Arc::new(worst.label.finish()),
+    ];
+    if grid.model.addons.is_on() {
+        for (i, name) in ["calendar_charge", "delta_shock", "short_option_minimum"].into_iter().enumerate() {
+            let values = outcomes.iter().flat_map(|o| {
+                (0..o.underlyings.len()).map(move |k| o.addons.as_ref().map_or(0.0, |a| a.per_underlying[k][i]))
+            });
+            fields.push(f64_field(name, false));
+            columns.push(f64s(values));
+        }
+    }
+    batch(fields, columns)
 }
 
 /// The risk matrix of one account: scenario, shocks, one column per underlying, total.
@@ -265,6 +287,7 @@ mod tests {
                 driver: Some(Driver::Underlying { underlying: 1, scenario: 1 }),
                 underlyings: smallvec![u(1, 8.0, Some(1)), u(0, 4.0, Some(0))],
                 binding: smallvec![],
+                addons: None,
             },
             AccountOutcome {
                 initial: 2.0,
@@ -273,6 +296,7 @@ mod tests {
                 driver: Some(Driver::Joint { scenario: 0 }),
                 underlyings: smallvec![u(0, 5.0, Some(0))],
                 binding: smallvec![],
+                addons: None,
             },
             AccountOutcome { underlyings: smallvec![u(0, 0.0, None)], ..AccountOutcome::default() },
         ]

@@ -1,0 +1,153 @@
+//! The Deribit spec: `{"type": "deribit", "parameter_set": "name@version#hash", "params":
+//! {"BTC": {...}, "ETH": {...}, "*": {...}}}`, one flat record of published `model_params` per
+//! underlying ("*": any other underlying). Per-currency entries of Deribit's `model_params`
+//! (`pnl_offset`, `extended_dampener`, `annualised_move_risk`, `min_annualised_move`) come
+//! split into `<name>_coin` (the underlying's own coin: inverse vectors) and `<name>_usd`
+//! (linear, USD-settled vectors); the Python model does that split (docs/methods.md, "Deribit").
+
+use crate::error::{MarginError, Result};
+use crate::spec::{config_error, Fields, Value};
+
+/// One underlying's parameters, as Deribit publishes them in `model_params`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeribitParams {
+    /// `price_range` R: the standard table's largest move.
+    pub price_range: f64,
+    /// `buckets_count` n: moves each side of zero (2n + 1 moves).
+    pub buckets_count: usize,
+    pub volatility_range_up: f64,
+    pub volatility_range_down: f64,
+    pub short_term_vega_power: f64,
+    pub long_term_vega_power: f64,
+    /// Floor of the shocked-up vol.
+    pub min_volatility_for_shock_up: f64,
+    /// Days to expiry are floored here in the vega term structure (Derive's DTE_FLOOR).
+    pub dte_floor_days: f64,
+    pub extended_table_factor: f64,
+    /// USD amounts removed from extended-table entries (coin vectors, USD vectors).
+    pub extended_dampener_coin: f64,
+    pub extended_dampener_usd: f64,
+    /// Fraction of scenario gains that count.
+    pub pnl_offset_coin: f64,
+    pub pnl_offset_usd: f64,
+    /// Cap on a counted gain (USD; 0 = no cap).
+    pub max_offsetable_pnl: f64,
+    pub annualised_move_risk_coin: f64,
+    pub annualised_move_risk_usd: f64,
+    pub min_annualised_move_coin: f64,
+    pub min_annualised_move_usd: f64,
+    /// USD net delta above which the delta shock applies.
+    pub delta_total_liq_shock_threshold: f64,
+    pub max_delta_shock: f64,
+    pub m_inc: f64,
+    /// Maintenance = mm_factor x risk-matrix margin.
+    pub mm_factor: f64,
+}
+
+/// The parsed spec.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeribitModel {
+    /// `name@version#hash12` of the parameter set (recorded in every result).
+    pub parameter_set: String,
+    /// Per underlying name, in the order given.
+    pub params: Vec<(String, DeribitParams)>,
+    /// For any other underlying ("*").
+    pub default: Option<DeribitParams>,
+}
+
+impl DeribitModel {
+    /// The parameters of underlying `name`, or None when neither it nor "*" has any.
+    pub fn params_of(&self, name: &str) -> Option<&DeribitParams> {
+        self.params.iter().find(|(n, _)| n == name).map(|(_, p)| p).or(self.default.as_ref())
+    }
+}
+
+fn in_range(key: &str, x: f64, lo: f64, hi: f64, what: &str) -> Result<f64> {
+    if x >= lo && x <= hi {
+        Ok(x)
+    } else {
+        Err(config_error(key, format!("must be {what}, got {x:?}")))
+    }
+}
+
+fn non_negative(fields: &mut Fields<'_>, key: &str) -> Result<f64> {
+    let x = fields.f64(key)?;
+    in_range(key, x, 0.0, f64::INFINITY, "a number >= 0")
+}
+
+fn parse_params(fields: &mut Fields<'_>) -> Result<DeribitParams> {
+    let price_range = fields.f64("price_range")?;
+    if price_range.is_nan() || price_range <= 0.0 || price_range >= 1.0 {
+        return Err(config_error("price_range", format!("must be in (0, 1), got {price_range:?}")));
+    }
+    let buckets = fields.count("buckets_count")?;
+    if !(1..=1000).contains(&buckets) {
+        return Err(config_error("buckets_count", format!("must be in [1, 1000], got {buckets}")));
+    }
+    let params = DeribitParams {
+        price_range,
+        buckets_count: buckets as usize,
+        volatility_range_up: non_negative(fields, "volatility_range_up")?,
+        volatility_range_down: non_negative(fields, "volatility_range_down")?,
+        short_term_vega_power: non_negative(fields, "short_term_vega_power")?,
+        long_term_vega_power: non_negative(fields, "long_term_vega_power")?,
+        min_volatility_for_shock_up: non_negative(fields, "min_volatility_for_shock_up")?,
+        dte_floor_days: {
+            let x = fields.f64("dte_floor_days")?;
+            if x.is_nan() || x <= 0.0 {
+                return Err(config_error("dte_floor_days", format!("must be > 0, got {x:?}")));
+            }
+            x
+        },
+        extended_table_factor: non_negative(fields, "extended_table_factor")?,
+        extended_dampener_coin: non_negative(fields, "extended_dampener_coin")?,
+        extended_dampener_usd: non_negative(fields, "extended_dampener_usd")?,
+        pnl_offset_coin: in_range("pnl_offset_coin", fields.f64("pnl_offset_coin")?, 0.0, 1.0, "in [0, 1]")?,
+        pnl_offset_usd: in_range("pnl_offset_usd", fields.f64("pnl_offset_usd")?, 0.0, 1.0, "in [0, 1]")?,
+        max_offsetable_pnl: non_negative(fields, "max_offsetable_pnl")?,
+        annualised_move_risk_coin: non_negative(fields, "annualised_move_risk_coin")?,
+        annualised_move_risk_usd: non_negative(fields, "annualised_move_risk_usd")?,
+        min_annualised_move_coin: non_negative(fields, "min_annualised_move_coin")?,
+        min_annualised_move_usd: non_negative(fields, "min_annualised_move_usd")?,
+        delta_total_liq_shock_threshold: non_negative(fields, "delta_total_liq_shock_threshold")?,
+        max_delta_shock: non_negative(fields, "max_delta_shock")?,
+        m_inc: non_negative(fields, "m_inc")?,
+        mm_factor: {
+            let x = fields.f64("mm_factor")?;
+            if x.is_nan() || x <= 0.0 || x > 1.0 {
+                return Err(config_error("mm_factor", format!("must be a number in (0, 1], got {x:?}")));
+            }
+            x
+        },
+    };
+    Ok(params)
+}
+
+/// A config error of a nested record, its field prefixed: `params.BTC.price_range`.
+fn prefixed(e: MarginError, prefix: &str) -> MarginError {
+    match e {
+        MarginError::Config { field, reason } => MarginError::Config { field: format!("{prefix}.{field}"), reason },
+        other => other,
+    }
+}
+
+pub fn parse(fields: &mut Fields<'_>) -> Result<DeribitModel> {
+    let parameter_set = fields.str("parameter_set")?.to_owned();
+    let Value::Map(entries) = fields.required("params")? else {
+        return Err(config_error("params", "must be a table of underlying -> parameters"));
+    };
+    let mut params = Vec::new();
+    let mut default = None;
+    for (name, value) in entries {
+        let prefix = format!("params.{name}");
+        let mut inner = Fields::new(value).map_err(|e| prefixed(e, &prefix))?;
+        let parsed = parse_params(&mut inner).map_err(|e| prefixed(e, &prefix))?;
+        inner.finish().map_err(|e| prefixed(e, &prefix))?;
+        if name == "*" {
+            default = Some(parsed);
+        } else {
+            params.push((name.clone(), parsed));
+        }
+    }
+    Ok(DeribitModel { parameter_set, params, default })
+}
