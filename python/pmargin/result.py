@@ -14,7 +14,7 @@ from .errors import MarginInputError
 if TYPE_CHECKING:
     import polars as pl
 
-    from .models import GridModel, HistoricalModel, MonteCarloModel
+    from .models import AnyModel
 
 
 class PolarsResult(NamedTuple):
@@ -89,7 +89,7 @@ class MarginResult:
         self,
         accounts: pa.Table,
         by_underlying: pa.Table,
-        model: GridModel | HistoricalModel | MonteCarloModel,
+        model: AnyModel,
         scenario_matrix: Callable[[int], pa.Table],
         by_position: pa.Table | None = None,
         explain: pa.Table | None = None,

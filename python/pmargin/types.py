@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, runtime_checkable
 
 if TYPE_CHECKING:
-    from .models import GridModel, HistoricalModel, MonteCarloModel
+    from .models import DeribitModel, GridModel, HistoricalModel, MonteCarloModel, SpanModel, TimsModel
 
 
 @runtime_checkable
@@ -30,5 +30,5 @@ class ArrowArrayExportable(Protocol):
 TableLike: TypeAlias = "ArrowStreamExportable | ArrowArrayExportable | dict[str, Any] | Any"
 """A table input: an Arrow producer, a pandas DataFrame (no stub of its own) or a dict of columns."""
 
-AnyModel: TypeAlias = "GridModel | HistoricalModel | MonteCarloModel"
+AnyModel: TypeAlias = "GridModel | HistoricalModel | MonteCarloModel | SpanModel | TimsModel | DeribitModel"
 """Every model class (``pmargin.models``)."""

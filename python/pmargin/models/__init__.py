@@ -11,6 +11,8 @@ both must give the same numbers for it.
 - :class:`HistoricalModel`: VaR / ES over historical joint moves (optionally a stressed window and
   EWMA filtering).
 - :class:`MonteCarloModel`: VaR / ES over correlated normal or Student t scenarios.
+- :class:`SpanModel`, :class:`TimsModel`, :class:`DeribitModel`: venue methodologies (CME SPAN,
+  OCC TIMS, Deribit portfolio margin); build them with :mod:`pmargin.presets`.
 - :func:`load_model`: any of them from a TOML file.
 
 Adding a model: a module here with a registered class that has ``type``, ``to_spec()`` and
@@ -36,12 +38,15 @@ from ._validate import (
     VolShockMode,
     _read_toml,
 )
+from .deribit import DeribitModel
 from .grid import GridModel, scenario_label
 from .historical import HistoricalModel
 from .montecarlo import MonteCarloModel
 from .registry import Model, model_class, model_types, register
+from .span import SpanModel
+from .tims import TimsModel
 
-AnyModel = GridModel | HistoricalModel | MonteCarloModel
+AnyModel = GridModel | HistoricalModel | MonteCarloModel | SpanModel | TimsModel | DeribitModel
 
 # Every model module registers its class on import: import them all, so a new model file is found
 # by `load_model` and TOML without a line here.
@@ -69,12 +74,15 @@ __all__ = [
     "VOL_FLOOR",
     "AnyModel",
     "CrossMode",
+    "DeribitModel",
     "DistributionName",
     "GridModel",
     "HistoricalModel",
     "MeasureName",
     "Model",
     "MonteCarloModel",
+    "SpanModel",
+    "TimsModel",
     "VolShockMode",
     "load_model",
     "model_class",

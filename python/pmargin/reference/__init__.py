@@ -35,7 +35,7 @@ import pyarrow as pa
 from ..io import to_table
 from ..limits import Limits
 from ..market import Market
-from ..models import GridModel, HistoricalModel, MonteCarloModel
+from ..models import AnyModel, GridModel
 from ..result import GreeksResult, MarginResult
 from ..types import TableLike
 from .domain.book import read_positions
@@ -56,7 +56,7 @@ def margin(
     positions: TableLike,
     instruments: TableLike,
     market: Market,
-    model: GridModel | HistoricalModel | MonteCarloModel | None = None,
+    model: AnyModel | None = None,
     *,
     by_position: bool = False,
     limits: Limits | None = None,

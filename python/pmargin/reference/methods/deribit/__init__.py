@@ -116,7 +116,7 @@ def margin(
     return MarginResult(
         accounts_table(outcomes, ids, model.parameter_set),
         by_underlying_table(outcomes, ids, flat),
-        model,  # type: ignore[arg-type]
+        model,
         lambda index: scenario_matrix(raw_vectors(books[index], held), flat, spot),
         failed=failed_table(failed, ids),
     )

@@ -62,7 +62,7 @@ def margin(
     return MarginResult(
         accounts_table(outcomes, ids, model),
         by_commodity_table(outcomes, ids, model),
-        model,  # type: ignore[arg-type]
+        model,
         lambda index: scenario_matrix(outcomes[index], model),
         failed=failed_table(failed, ids),
     )

@@ -99,7 +99,7 @@ def margin(
     return MarginResult(
         accounts_table(outcomes, ids, model),
         by_class_group_table(outcomes, ids, model),
-        model,  # type: ignore[arg-type]
+        model,
         lambda i: scenario_matrix(outcomes[i], model),
         failed=failed_table(failed, ids),
     )
