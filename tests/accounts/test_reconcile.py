@@ -114,3 +114,45 @@ def test_cli_writes_the_disputes_atomically(case: tuple, tmp_path: Path) -> None
     pq.write_table(pa.table({"account_id": ["a"]}), files["statement"])
     assert main(["reconcile", *args, f"--as-of={book.as_of.isoformat()}", f"--out={out2}"]) == 2
     assert not out2.exists()
+
+
+def test_venue_components_are_matched_by_name() -> None:
+    """A SPAN result against a statement with SPAN's own component columns: a +120 scanning risk
+    difference on the venue's side is named as the component that explains the dispute."""
+    from pmargin.presets import span
+
+    book = sample.book(n_accounts=8, seed=11)
+    result = pmargin.margin(book.positions, book.instruments, book.market, span())
+    ours = result.accounts.to_pylist()
+    target = ours[0]["account_id"]
+    rows = []
+    for r in ours:
+        bump = 120.0 if r["account_id"] == target else 0.0
+        rows.append(
+            {
+                "account_id": r["account_id"],
+                "initial_margin": r["initial_margin"] + bump,
+                "scanning_risk": r["scanning_risk"] + bump,
+                "intra_charge": r["intra_charge"],
+                "short_option_minimum": r["short_option_minimum"],
+            }
+        )
+    rec = pmargin.reconcile(result, pa.Table.from_pylist(rows), tolerance=0.01)
+    by_account = {r["account_id"]: r for r in rec.accounts.to_pylist()}
+    assert by_account[target]["difference"] == pytest.approx(-120.0, abs=1e-9)
+    assert by_account[target]["explaining_component"] == "scanning_risk"
+    assert by_account[target]["explaining_difference"] == pytest.approx(-120.0, abs=1e-9)
+    assert [r["account_id"] for r in rec.disputes.to_pylist()] == [target]
+    components = {(r["account_id"], r["component"]): r["difference"] for r in rec.components.to_pylist()}
+    assert components[(target, "intra_charge")] == 0.0
+    # SPAN has no attribution: the positions are ranked by incremental margin (the account's margin
+    # less the margin without each netted position), sharing the +120 among them.
+    moved = [r for r in rec.positions.to_pylist() if r["account_id"] == target]
+    assert moved
+    engine = pmargin.MarginEngine(book.instruments, book.market, span())
+    held = book.positions.filter(pa.compute.equal(book.positions.column("account_id"), target))
+    alone = engine.margin(held).accounts.column("initial_margin")[0].as_py()
+    for r in moved:
+        without = held.filter(pa.compute.not_equal(held.column("instrument_id"), r["instrument_id"]))
+        rest = engine.margin(without).accounts.column("initial_margin").to_pylist() if without.num_rows else [0.0]
+        assert r["contribution"] == pytest.approx(alone - rest[0], rel=1e-12, abs=1e-9)

@@ -9,7 +9,7 @@ from typing import Any, NamedTuple
 
 import pyarrow as pa
 
-from ..errors import MarginInputError
+from ..errors import MarginConfigError, MarginInputError
 from ..io import to_table
 from ..types import TableLike
 
@@ -198,11 +198,12 @@ def _moving_positions(
             return []
         ids = pa.array([r["account_id"] for r in wanted], src.positions.schema.field("account_id").type)
         rows = src.positions.filter(pa.compute.is_in(src.positions.column("account_id"), value_set=ids))
-        by_position = (
-            src.engine(src.instruments, src.market, src.model, limits=src.limits)
-            .margin(rows, by_position=True)
-            .by_position
-        )
+        engine = src.engine(src.instruments, src.market, src.model, limits=src.limits)
+        try:
+            by_position = engine.margin(rows, by_position=True).by_position
+        except MarginConfigError:
+            # The model has no attribution (SPAN, TIMS, Deribit): rank by incremental margin.
+            by_position = _incremental_by_position(engine, rows)
     src = getattr(result, "source", None)
     underlying_of: dict[str, str] = {}
     if src is not None:
@@ -238,3 +239,49 @@ def _moving_positions(
                 }
             )
     return out
+
+
+def _incremental_by_position(engine: Any, rows: pa.Table) -> pa.Table:
+    """Each netted position's incremental margin (the account's initial margin minus the margin of
+    the account without it), for models that define no attribution. One engine call margins every
+    leave-one-out book, each as an account of its own. Incremental margins do not add up to the
+    account's margin; ``change_if_matched`` shares the difference in proportion to them."""
+    netted = rows.group_by(["account_id", "instrument_id"], use_threads=False).aggregate([("quantity", "sum")])
+    accounts = netted.column("account_id").to_pylist()
+    instruments = netted.column("instrument_id").to_pylist()
+    quantities = netted.column("quantity_sum").to_pylist()
+    books: list[tuple[int, Any, float]] = []  # (book number, instrument, quantity)
+    legs: list[tuple[Any, Any, float, int]] = []  # (account, instrument, quantity, book without it)
+    members: dict[Any, list[int]] = {}
+    for k, a in enumerate(accounts):
+        members.setdefault(a, []).append(k)
+    whole: dict[Any, int] = {}
+    next_book = 0
+    for a, ks in members.items():
+        whole[a], next_book = next_book, next_book + 1
+        books.extend((whole[a], instruments[k], quantities[k]) for k in ks)
+        for k in ks:
+            legs.append((a, instruments[k], quantities[k], next_book))
+            books.extend((next_book, instruments[j], quantities[j]) for j in ks if j != k)
+            next_book += 1
+    table = pa.table(
+        {
+            "account_id": pa.array([b for b, _, _ in books], pa.int64()),
+            "instrument_id": pa.array([i for _, i, _ in books], rows.schema.field("instrument_id").type),
+            "quantity": pa.array([q for _, _, q in books], pa.float64()),
+        }
+    )
+    margins = dict(
+        zip(
+            *(engine.margin(table).accounts.column(c).to_pylist() for c in ("account_id", "initial_margin")),
+            strict=True,
+        )
+    )
+    return pa.table(
+        {
+            "account_id": pa.array([a for a, _, _, _ in legs], rows.schema.field("account_id").type),
+            "instrument_id": pa.array([i for _, i, _, _ in legs], rows.schema.field("instrument_id").type),
+            "quantity": pa.array([q for _, _, q, _ in legs], pa.float64()),
+            "contribution": pa.array([margins[whole[a]] - margins.get(b, 0.0) for a, _, _, b in legs], pa.float64()),
+        }
+    )
