@@ -3,6 +3,8 @@
 //! qualifier, tenor, sub-curve) with only the parts its risk type uses (equity and commodity delta
 //! ignore Label1). Netting is a correctly rounded sum, so row order never changes a number.
 
+use std::borrow::Cow;
+
 use arrow_array::StringArray;
 use hashbrown::HashMap;
 use rayon::prelude::*;
@@ -57,7 +59,8 @@ pub struct Factor<'a> {
 /// The CRIF decoded: rows, amounts, and the rows of each account (accounts sorted by id).
 pub struct Crif<'a> {
     pub rows: Vec<Row<'a>>,
-    pub amounts: Vec<f64>,
+    /// Read in place when the column is one Float64 chunk without nulls (the usual layout).
+    pub amounts: Cow<'a, [f64]>,
     pub accounts: Vec<&'a str>,
     /// Rows of account i: `order[offsets[i]..offsets[i + 1]]`, ascending.
     pub offsets: Vec<usize>,
@@ -220,7 +223,16 @@ pub fn read_crif<'a>(table: &Table<'a>, p: &SimmParams) -> Result<Crif<'a>> {
     let buckets = Col::read(table, "Bucket", false)?;
     let l1s = Col::read(table, "Label1", false)?;
     let l2s = Col::read(table, "Label2", false)?;
-    let amounts = table.numbers(&p.amount_column)?;
+    // Amounts in place when the layout allows it (no 16-byte-per-row copy), else gathered.
+    let plain_amounts = table.plain_f64(&p.amount_column)?;
+    let gathered = match plain_amounts {
+        Some(_) => Vec::new(),
+        None => table.numbers(&p.amount_column)?,
+    };
+    let amount = |r: usize| match plain_amounts {
+        Some(values) => Some(values[r]),
+        None => gathered[r],
+    };
     // Work items never cross a batch: (batch, first local row, end, first global row).
     const CHUNK: usize = 1 << 14;
     let mut items = Vec::new();
@@ -235,29 +247,23 @@ pub fn read_crif<'a>(table: &Table<'a>, p: &SimmParams) -> Result<Crif<'a>> {
         }
         global += len;
     }
-    // Each work item decodes straight into its own slices of the two outputs.
+    // Each work item decodes straight into its own slice of the rows.
     let mut rows: Vec<Row<'a>> = vec![Row::default(); n];
-    let mut accounts: Vec<&'a str> = vec![""; n];
     let mut jobs = Vec::with_capacity(items.len());
-    let (mut rest_rows, mut rest_names) = (rows.as_mut_slice(), accounts.as_mut_slice());
+    let mut rest_rows = rows.as_mut_slice();
     for item in items {
-        let len = item.2 - item.1;
-        let (head_rows, tail_rows) = rest_rows.split_at_mut(len);
-        let (head_names, tail_names) = rest_names.split_at_mut(len);
-        jobs.push((item, head_rows, head_names));
+        let (head_rows, tail_rows) = rest_rows.split_at_mut(item.2 - item.1);
+        jobs.push((item, head_rows));
         rest_rows = tail_rows;
-        rest_names = tail_names;
     }
     let problems: Vec<MarginError> = jobs
         .into_par_iter()
-        .filter_map(|((b, start, end, first), out, names)| {
+        .filter_map(|((b, start, end, first), out)| {
             for (i, local) in (start..end).enumerate() {
                 let r = first + i;
-                let account = accounts_col.get(b, local, r);
-                if has_accounts && account.is_none() {
+                if has_accounts && accounts_col.get(b, local, r).is_none() {
                     return Some(fail(&p.account_column, r, "account is null".into()));
                 }
-                names[i] = account.unwrap_or("");
                 match decode(
                     p,
                     r,
@@ -267,7 +273,7 @@ pub fn read_crif<'a>(table: &Table<'a>, p: &SimmParams) -> Result<Crif<'a>> {
                     buckets.get(b, local, r),
                     l1s.get(b, local, r),
                     l2s.get(b, local, r),
-                    amounts[r],
+                    amount(r),
                 ) {
                     Ok(row) => out[i] = row,
                     Err(e) => return Some(e),
@@ -280,26 +286,35 @@ pub fn read_crif<'a>(table: &Table<'a>, p: &SimmParams) -> Result<Crif<'a>> {
     if let Some(first) = problems.into_iter().next() {
         return Err(first);
     }
-    let amounts: Vec<f64> = amounts.iter().map(|a| a.unwrap_or(0.0)).collect();
-    // Account numbers in first-seen order (consecutive rows of one account skip the hash).
+    let amounts: Cow<'a, [f64]> = match plain_amounts {
+        Some(values) => Cow::Borrowed(values),
+        None => Cow::Owned(gathered.iter().map(|a| a.unwrap_or(0.0)).collect()),
+    };
+    // Account numbers in first-seen order (consecutive rows of one account skip the hash); the
+    // names are read from the column again rather than kept per row.
     let mut ids: HashMap<&'a str, u32> = HashMap::new();
     let mut names: Vec<&'a str> = Vec::new();
     let mut of_row = Vec::with_capacity(n);
     let mut last: Option<(&str, u32)> = None;
-    for &a in &accounts {
-        let id = match last {
-            Some((name, id)) if name == a => id,
-            _ => {
-                let next = names.len() as u32;
-                let id = *ids.entry(a).or_insert(next);
-                if id == next {
-                    names.push(a);
+    let mut global = 0;
+    for (b, batch) in table.batches().iter().enumerate() {
+        for local in 0..batch.num_rows() {
+            let a = accounts_col.get(b, local, global + local).unwrap_or("");
+            let id = match last {
+                Some((name, id)) if name == a => id,
+                _ => {
+                    let next = names.len() as u32;
+                    let id = *ids.entry(a).or_insert(next);
+                    if id == next {
+                        names.push(a);
+                    }
+                    id
                 }
-                id
-            }
-        };
-        last = Some((a, id));
-        of_row.push(id);
+            };
+            last = Some((a, id));
+            of_row.push(id);
+        }
+        global += batch.num_rows();
     }
     // Accounts sorted by id; rows counted into place.
     let mut sorted: Vec<u32> = (0..names.len() as u32).collect();
@@ -326,25 +341,32 @@ pub fn read_crif<'a>(table: &Table<'a>, p: &SimmParams) -> Result<Crif<'a>> {
     Ok(Crif { rows, amounts, accounts, offsets, order })
 }
 
+/// Buffers reused from one account to the next (one set per worker chunk, not per account).
+#[derive(Default)]
+pub struct Scratch<'a> {
+    local: Vec<(u128, i32, u32)>,
+    pub factors: Vec<Factor<'a>>,
+    pub keyed: Vec<u32>,
+    values: Vec<f64>,
+}
+
 /// The netted factors of one account's rows, sorted by factor key, and the account's risk rows
-/// in factor order (each factor's rows ascending).
-pub fn factors<'a>(crif: &Crif<'a>, rows: &[u32]) -> (Vec<Factor<'a>>, Vec<u32>) {
+/// in factor order (each factor's rows ascending): `scratch.factors` and `scratch.keyed`.
+pub fn factors<'a>(crif: &Crif<'a>, rows: &[u32], scratch: &mut Scratch<'a>) {
     // Sort on a packed key first: (product class, risk class, vol, bucket, qualifier prefix),
     // then the qualifier (its length settles it when both fit the prefix), tenor and sub-curve.
-    let mut local: Vec<(u128, i32, u32)> = rows
-        .iter()
-        .filter(|r| !crif.rows[**r as usize].skip)
-        .map(|&r| {
-            let row = &crif.rows[r as usize];
-            let hi = (u128::from(row.product_class) << 88)
-                | (u128::from(row.risk_class) << 80)
-                | (u128::from(row.vol) << 72)
-                | (u128::from(row.bucket) << 64)
-                | u128::from(row.qprefix);
-            let lo = (i32::from(row.tenor) << 8) | i32::from(row.label2);
-            (hi, lo, r)
-        })
-        .collect();
+    let local = &mut scratch.local;
+    local.clear();
+    local.extend(rows.iter().filter(|r| !crif.rows[**r as usize].skip).map(|&r| {
+        let row = &crif.rows[r as usize];
+        let hi = (u128::from(row.product_class) << 88)
+            | (u128::from(row.risk_class) << 80)
+            | (u128::from(row.vol) << 72)
+            | (u128::from(row.bucket) << 64)
+            | u128::from(row.qprefix);
+        let lo = (i32::from(row.tenor) << 8) | i32::from(row.label2);
+        (hi, lo, r)
+    }));
     local.sort_unstable_by(|a, b| {
         a.0.cmp(&b.0)
             .then_with(|| {
@@ -358,8 +380,11 @@ pub fn factors<'a>(crif: &Crif<'a>, rows: &[u32]) -> (Vec<Factor<'a>>, Vec<u32>)
             .then(a.1.cmp(&b.1))
             .then(a.2.cmp(&b.2))
     });
-    let keyed: Vec<u32> = local.iter().map(|x| x.2).collect();
-    let mut out: Vec<Factor<'a>> = Vec::new();
+    let keyed = &mut scratch.keyed;
+    keyed.clear();
+    keyed.extend(local.iter().map(|x| x.2));
+    let out = &mut scratch.factors;
+    out.clear();
     for (i, r) in keyed.iter().enumerate() {
         let row = crif.rows[*r as usize];
         match out.last_mut() {
@@ -367,15 +392,14 @@ pub fn factors<'a>(crif: &Crif<'a>, rows: &[u32]) -> (Vec<Factor<'a>>, Vec<u32>)
             _ => out.push(Factor { row, start: i as u32, end: i as u32 + 1, amount: 0.0 }),
         }
     }
-    let mut values: smallvec::SmallVec<[f64; 16]> = smallvec::SmallVec::new();
-    for f in &mut out {
+    let values = &mut scratch.values;
+    for f in out.iter_mut() {
         if f.end - f.start == 1 {
             f.amount = crif.amounts[keyed[f.start as usize] as usize];
             continue;
         }
         values.clear();
         values.extend(keyed[f.start as usize..f.end as usize].iter().map(|r| crif.amounts[*r as usize]));
-        f.amount = exact_sum(&values);
+        f.amount = exact_sum(values);
     }
-    (out, keyed)
 }

@@ -18,31 +18,51 @@ use crate::spec::Value;
 
 pub use tables::SimmTables;
 
-/// SIMM of every account of a CRIF table: accounts sorted by id, each account in parallel.
+/// Accounts per rayon task: enough to amortise the task and the scratch buffers, small enough
+/// to balance two to a few dozen cores.
+const ACCOUNTS_PER_TASK: usize = 256;
+
+/// SIMM of every account of a CRIF table: accounts sorted by id, runs of accounts in parallel.
 pub fn simm(crif_table: &Table<'_>, spec: &Value) -> Result<SimmTables> {
     let p = SimmParams::from_value(spec)?;
     let crif = crif::read_crif(crif_table, &p)?;
-    // Each account writes its rows' contributions into its own slice (rows in account order).
+    // Each run of accounts writes its rows' contributions into its own slice (rows in account
+    // order).
+    let n_accounts = crif.accounts.len();
     let mut by_position = vec![0.0; crif.order.len()];
-    let mut slices: Vec<&mut [f64]> = Vec::with_capacity(crif.accounts.len());
+    let mut tasks: Vec<(usize, &mut [f64])> = Vec::with_capacity(n_accounts.div_ceil(ACCOUNTS_PER_TASK));
     let mut rest = by_position.as_mut_slice();
-    for a in 0..crif.accounts.len() {
-        let (head, tail) = rest.split_at_mut(crif.offsets[a + 1] - crif.offsets[a]);
-        slices.push(head);
+    for first in (0..n_accounts).step_by(ACCOUNTS_PER_TASK) {
+        let last = (first + ACCOUNTS_PER_TASK).min(n_accounts);
+        let (head, tail) = rest.split_at_mut(crif.offsets[last] - crif.offsets[first]);
+        tasks.push((first, head));
         rest = tail;
     }
-    let results: Vec<simm::AccountSimm<'_>> = slices
+    let results: Vec<simm::AccountSimm<'_>> = tasks
         .into_par_iter()
-        .enumerate()
-        .map(|(a, out)| {
-            let rows = &crif.order[crif.offsets[a]..crif.offsets[a + 1]];
-            let (factors, keyed) = crif::factors(&crif, rows);
-            simm::account_simm(&p, &factors, &keyed, &crif.amounts, rows, out)
+        .map(|(first, out)| {
+            let last = (first + ACCOUNTS_PER_TASK).min(n_accounts);
+            let mut scratch = crif::Scratch::default();
+            let mut acc = simm::AccountSimm::default();
+            for a in first..last {
+                let rows = &crif.order[crif.offsets[a]..crif.offsets[a + 1]];
+                let at = crif.offsets[a] - crif.offsets[first];
+                let slot = &mut out[at..at + rows.len()];
+                crif::factors(&crif, rows, &mut scratch);
+                simm::account_simm(&p, &scratch.factors, &scratch.keyed, &crif.amounts, rows, slot, a as u32, &mut acc);
+            }
+            acc
         })
         .collect();
-    let mut contributions = vec![0.0; crif.order.len()];
-    for (i, r) in crif.order.iter().enumerate() {
-        contributions[*r as usize] = by_position[i];
-    }
+    // Rows usually come grouped by account in id order: then positions are input rows already.
+    let contributions = if crif.order.iter().enumerate().all(|(i, r)| *r as usize == i) {
+        by_position
+    } else {
+        let mut contributions = vec![0.0; crif.order.len()];
+        for (i, r) in crif.order.iter().enumerate() {
+            contributions[*r as usize] = by_position[i];
+        }
+        contributions
+    };
     tables::build(&crif, results, contributions)
 }

@@ -439,15 +439,17 @@ pub fn term<'a>(p: &'a SimmParams, rc: usize, mt: usize, f: &[Factor<'a>]) -> Te
     }
 }
 
-/// One account's SIMM and breakdown.
+/// SIMM and breakdown of a run of accounts (one worker chunk), account `i` of the run first
+/// in each tuple: flat vectors, not a few small ones per account.
 #[derive(Default)]
 pub struct AccountSimm<'a> {
-    pub total: f64,
-    pub product: Vec<(u8, f64)>,
-    /// (product class, risk class, [delta, vega, curvature], IM)
-    pub risk: Vec<(u8, u8, [f64; 3], f64)>,
-    /// (product class, risk class, margin type, bucket, K, sum WS)
-    pub buckets: Vec<(u8, u8, u8, &'a str, f64, f64)>,
+    pub totals: Vec<f64>,
+    /// (account, product class, SIMM)
+    pub product: Vec<(u32, u8, f64)>,
+    /// (account, product class, risk class, [delta, vega, curvature], IM)
+    pub risk: Vec<(u32, u8, u8, [f64; 3], f64)>,
+    /// (account, product class, risk class, margin type, bucket, K, sum WS)
+    pub buckets: Vec<(u32, u8, u8, u8, &'a str, f64, f64)>,
 }
 
 /// End of the run of factors from `start` whose `key` equals the first one's.
@@ -462,6 +464,8 @@ fn run_end<K: PartialEq>(f: &[Factor<'_>], start: usize, key: impl Fn(&Factor<'_
 
 /// `factors` sorted by key and `keyed` their rows ([`crate::sensitivity::crif::factors`]);
 /// `rows`: the account's rows (ascending); `contributions[i]` receives row `rows[i]`'s share.
+/// The account's figures are appended to `out` under number `account`.
+#[allow(clippy::too_many_arguments)]
 pub fn account_simm<'a>(
     p: &'a SimmParams,
     factors: &[Factor<'a>],
@@ -469,8 +473,10 @@ pub fn account_simm<'a>(
     amounts: &[f64],
     rows: &[u32],
     contributions: &mut [f64],
-) -> AccountSimm<'a> {
-    let mut out = AccountSimm::default();
+    account: u32,
+    out: &mut AccountSimm<'a>,
+) {
+    let mut total = 0.0;
     let mut pc_start = 0;
     while pc_start < factors.len() {
         let pc = factors[pc_start].row.product_class;
@@ -491,14 +497,14 @@ pub fn account_simm<'a>(
                     let t = term(p, rc, mt, &factors[vol_start..vol_end]);
                     parts[mt] = t.value;
                     for &(label, k, s) in &t.buckets {
-                        out.buckets.push((pc, rc as u8, mt as u8, label, k, s));
+                        out.buckets.push((account, pc, rc as u8, mt as u8, label, k, s));
                     }
                     terms.push((rc, vol_start..vol_end, t));
                 }
                 vol_start = vol_end;
             }
             ims[rc] = parts[0] + parts[1] + parts[2];
-            out.risk.push((pc, rc as u8, parts, ims[rc]));
+            out.risk.push((account, pc, rc as u8, parts, ims[rc]));
             rc_start = rc_end;
         }
         let mut q = 0.0;
@@ -510,8 +516,8 @@ pub fn account_simm<'a>(
             q += ims[r] * lin[r];
         }
         let simm_pc = q.max(0.0).sqrt();
-        out.product.push((pc, simm_pc));
-        out.total += simm_pc;
+        out.product.push((account, pc, simm_pc));
+        total += simm_pc;
         for (rc, range, t) in &terms {
             let d_im = if simm_pc > 0.0 { lin[*rc] / simm_pc } else { 0.0 };
             for (k, f) in factors[range.clone()].iter().enumerate() {
@@ -523,7 +529,7 @@ pub fn account_simm<'a>(
         }
         pc_start = pc_end;
     }
-    out
+    out.totals.push(total);
 }
 
 #[cfg(test)]

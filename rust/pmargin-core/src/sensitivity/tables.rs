@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use arrow_array::{ArrayRef, RecordBatch, StringArray};
+use arrow_array::{ArrayRef, Float64Array, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field};
 
 use crate::error::Result;
@@ -20,7 +20,9 @@ pub struct SimmTables {
     pub contributions: RecordBatch,
 }
 
+/// (Gathered first: arrow needs an exact length, which a flattened iterator does not give.)
 fn strings<'a>(values: impl Iterator<Item = &'a str>) -> ArrayRef {
+    let values: Vec<&str> = values.collect();
     Arc::new(StringArray::from_iter_values(values))
 }
 
@@ -28,25 +30,24 @@ fn str_field(name: &str) -> Field {
     Field::new(name, DataType::Utf8, false)
 }
 
+/// `results`: the worker chunks in account order; `contributions` in input row order.
 pub fn build(crif: &Crif<'_>, results: Vec<AccountSimm<'_>>, contributions: Vec<f64>) -> Result<SimmTables> {
     let names = &crif.accounts;
+    let name = |i: u32| names[i as usize];
     let accounts = batch(
         vec![str_field("account"), f64_field("simm", false)],
-        vec![strings(names.iter().copied()), f64s(results.iter().map(|r| r.total))],
+        vec![strings(names.iter().copied()), f64s(results.iter().flat_map(|r| r.totals.iter().copied()))],
     )?;
-    let pcs: Vec<(usize, (u8, f64))> =
-        results.iter().enumerate().flat_map(|(i, r)| r.product.iter().map(move |x| (i, *x))).collect();
+    let pcs = || results.iter().flat_map(|r| r.product.iter());
     let product_classes = batch(
         vec![str_field("account"), str_field("product_class"), f64_field("simm", false)],
         vec![
-            strings(pcs.iter().map(|(i, _)| names[*i])),
-            strings(pcs.iter().map(|(_, (pc, _))| PRODUCT_CLASSES[*pc as usize])),
-            f64s(pcs.iter().map(|(_, (_, v))| *v)),
+            strings(pcs().map(|x| name(x.0))),
+            strings(pcs().map(|x| PRODUCT_CLASSES[x.1 as usize])),
+            f64s(pcs().map(|x| x.2)),
         ],
     )?;
-    type RiskRow = (u8, u8, [f64; 3], f64);
-    let rcs: Vec<(usize, &RiskRow)> =
-        results.iter().enumerate().flat_map(|(i, r)| r.risk.iter().map(move |x| (i, x))).collect();
+    let rcs = || results.iter().flat_map(|r| r.risk.iter());
     let risk_classes = batch(
         vec![
             str_field("account"),
@@ -58,18 +59,16 @@ pub fn build(crif: &Crif<'_>, results: Vec<AccountSimm<'_>>, contributions: Vec<
             f64_field("margin", false),
         ],
         vec![
-            strings(rcs.iter().map(|(i, _)| names[*i])),
-            strings(rcs.iter().map(|(_, x)| PRODUCT_CLASSES[x.0 as usize])),
-            strings(rcs.iter().map(|(_, x)| RISK_CLASSES[x.1 as usize])),
-            f64s(rcs.iter().map(|(_, x)| x.2[0])),
-            f64s(rcs.iter().map(|(_, x)| x.2[1])),
-            f64s(rcs.iter().map(|(_, x)| x.2[2])),
-            f64s(rcs.iter().map(|(_, x)| x.3)),
+            strings(rcs().map(|x| name(x.0))),
+            strings(rcs().map(|x| PRODUCT_CLASSES[x.1 as usize])),
+            strings(rcs().map(|x| RISK_CLASSES[x.2 as usize])),
+            f64s(rcs().map(|x| x.3[0])),
+            f64s(rcs().map(|x| x.3[1])),
+            f64s(rcs().map(|x| x.3[2])),
+            f64s(rcs().map(|x| x.4)),
         ],
     )?;
-    type BucketRow<'b> = (u8, u8, u8, &'b str, f64, f64);
-    let bs: Vec<(usize, &BucketRow<'_>)> =
-        results.iter().enumerate().flat_map(|(i, r)| r.buckets.iter().map(move |x| (i, x))).collect();
+    let bs = || results.iter().flat_map(|r| r.buckets.iter());
     let buckets = batch(
         vec![
             str_field("account"),
@@ -81,15 +80,17 @@ pub fn build(crif: &Crif<'_>, results: Vec<AccountSimm<'_>>, contributions: Vec<
             f64_field("ws_sum", false),
         ],
         vec![
-            strings(bs.iter().map(|(i, _)| names[*i])),
-            strings(bs.iter().map(|(_, x)| PRODUCT_CLASSES[x.0 as usize])),
-            strings(bs.iter().map(|(_, x)| RISK_CLASSES[x.1 as usize])),
-            strings(bs.iter().map(|(_, x)| MARGIN_TYPES[x.2 as usize])),
-            strings(bs.iter().map(|(_, x)| x.3)),
-            f64s(bs.iter().map(|(_, x)| x.4)),
-            f64s(bs.iter().map(|(_, x)| x.5)),
+            strings(bs().map(|x| name(x.0))),
+            strings(bs().map(|x| PRODUCT_CLASSES[x.1 as usize])),
+            strings(bs().map(|x| RISK_CLASSES[x.2 as usize])),
+            strings(bs().map(|x| MARGIN_TYPES[x.3 as usize])),
+            strings(bs().map(|x| x.4)),
+            f64s(bs().map(|x| x.5)),
+            f64s(bs().map(|x| x.6)),
         ],
     )?;
-    let contributions = batch(vec![f64_field("contribution", false)], vec![f64s(contributions.into_iter())])?;
+    // The vector becomes the column's buffer (no copy).
+    let contributions: ArrayRef = Arc::new(Float64Array::from(contributions));
+    let contributions = batch(vec![f64_field("contribution", false)], vec![contributions])?;
     Ok(SimmTables { accounts, product_classes, risk_classes, buckets, contributions })
 }
