@@ -56,15 +56,64 @@ pub struct Factor<'a> {
     pub amount: f64,
 }
 
-/// The CRIF decoded: rows, amounts, and the rows of each account (accounts sorted by id).
+/// The CRIF read: its columns (rows are decoded by each account's worker, so no decoded copy of
+/// the whole table is held), amounts, and the rows of each account (accounts sorted by id).
 pub struct Crif<'a> {
-    pub rows: Vec<Row<'a>>,
+    cols: Columns<'a>,
+    /// First global row of each batch, and the total.
+    batch_starts: Vec<usize>,
     /// Read in place when the column is one Float64 chunk without nulls (the usual layout).
     pub amounts: Cow<'a, [f64]>,
+    /// None where the amount column is null (only when it is not read in place).
+    nulls: Vec<Option<f64>>,
     pub accounts: Vec<&'a str>,
     /// Rows of account i: `order[offsets[i]..offsets[i + 1]]`, ascending.
     pub offsets: Vec<usize>,
     pub order: Vec<u32>,
+}
+
+struct Columns<'a> {
+    pcs: Col<'a>,
+    rts: Col<'a>,
+    quals: Col<'a>,
+    buckets: Col<'a>,
+    l1s: Col<'a>,
+    l2s: Col<'a>,
+}
+
+impl<'a> Crif<'a> {
+    /// Decode and check row `r`.
+    fn decode_row(&self, p: &SimmParams, r: usize) -> Result<Row<'a>> {
+        let b = self.batch_starts.partition_point(|s| *s <= r) - 1;
+        let local = r - self.batch_starts[b];
+        let c = &self.cols;
+        let amount = if self.nulls.is_empty() { Some(self.amounts[r]) } else { self.nulls[r] };
+        decode(
+            p,
+            r,
+            c.pcs.get(b, local, r),
+            c.rts.get(b, local, r),
+            c.quals.get(b, local, r),
+            c.buckets.get(b, local, r),
+            c.l1s.get(b, local, r),
+            c.l2s.get(b, local, r),
+            amount,
+        )
+    }
+
+    /// `rows` (ascending) decoded into `out`; the first bad one is the error, with its row.
+    pub fn decode_rows(
+        &self,
+        p: &SimmParams,
+        rows: &[u32],
+        out: &mut Vec<Row<'a>>,
+    ) -> std::result::Result<(), (u32, MarginError)> {
+        out.clear();
+        for &r in rows {
+            out.push(self.decode_row(p, r as usize).map_err(|e| (r, e))?);
+        }
+        Ok(())
+    }
 }
 
 fn fail(column: &str, row: usize, reason: String) -> MarginError {
@@ -212,86 +261,35 @@ impl<'a> Col<'a> {
     }
 }
 
-/// Read and check every row (the first bad row is reported), then group rows by account.
+/// Read the columns and group rows by account (a null account is an error); the rows
+/// themselves are decoded and checked per account ([`Crif::decode_rows`]).
 pub fn read_crif<'a>(table: &Table<'a>, p: &SimmParams) -> Result<Crif<'a>> {
     let n = table.num_rows();
     let has_accounts = table.has_column(&p.account_column);
     let accounts_col = Col::read(table, &p.account_column, false)?;
-    let pcs = Col::read(table, "ProductClass", true)?;
-    let rts = Col::read(table, "RiskType", true)?;
-    let quals = Col::read(table, "Qualifier", true)?;
-    let buckets = Col::read(table, "Bucket", false)?;
-    let l1s = Col::read(table, "Label1", false)?;
-    let l2s = Col::read(table, "Label2", false)?;
-    // Amounts in place when the layout allows it (no 16-byte-per-row copy), else gathered.
-    let plain_amounts = table.plain_f64(&p.amount_column)?;
-    let gathered = match plain_amounts {
-        Some(_) => Vec::new(),
-        None => table.numbers(&p.amount_column)?,
+    let cols = Columns {
+        pcs: Col::read(table, "ProductClass", true)?,
+        rts: Col::read(table, "RiskType", true)?,
+        quals: Col::read(table, "Qualifier", true)?,
+        buckets: Col::read(table, "Bucket", false)?,
+        l1s: Col::read(table, "Label1", false)?,
+        l2s: Col::read(table, "Label2", false)?,
     };
-    let amount = |r: usize| match plain_amounts {
-        Some(values) => Some(values[r]),
-        None => gathered[r],
-    };
-    // Work items never cross a batch: (batch, first local row, end, first global row).
-    const CHUNK: usize = 1 << 14;
-    let mut items = Vec::new();
-    let mut global = 0;
-    for (b, batch) in table.batches().iter().enumerate() {
-        let len = batch.num_rows();
-        let mut start = 0;
-        while start < len {
-            let end = (start + CHUNK).min(len);
-            items.push((b, start, end, global + start));
-            start = end;
+    // Amounts in place when the layout allows it (no copy), else gathered.
+    let (amounts, nulls) = match table.plain_f64(&p.amount_column)? {
+        Some(values) => (Cow::Borrowed(values), Vec::new()),
+        None => {
+            let values = table.numbers(&p.amount_column)?;
+            (Cow::Owned(values.iter().map(|a| a.unwrap_or(0.0)).collect()), values)
         }
-        global += len;
-    }
-    // Each work item decodes straight into its own slice of the rows.
-    let mut rows: Vec<Row<'a>> = vec![Row::default(); n];
-    let mut jobs = Vec::with_capacity(items.len());
-    let mut rest_rows = rows.as_mut_slice();
-    for item in items {
-        let (head_rows, tail_rows) = rest_rows.split_at_mut(item.2 - item.1);
-        jobs.push((item, head_rows));
-        rest_rows = tail_rows;
-    }
-    let problems: Vec<MarginError> = jobs
-        .into_par_iter()
-        .filter_map(|((b, start, end, first), out)| {
-            for (i, local) in (start..end).enumerate() {
-                let r = first + i;
-                if has_accounts && accounts_col.get(b, local, r).is_none() {
-                    return Some(fail(&p.account_column, r, "account is null".into()));
-                }
-                match decode(
-                    p,
-                    r,
-                    pcs.get(b, local, r),
-                    rts.get(b, local, r),
-                    quals.get(b, local, r),
-                    buckets.get(b, local, r),
-                    l1s.get(b, local, r),
-                    l2s.get(b, local, r),
-                    amount(r),
-                ) {
-                    Ok(row) => out[i] = row,
-                    Err(e) => return Some(e),
-                }
-            }
-            None
-        })
-        .collect();
-    // Items are in row order and each stops at its first problem: the first is the first bad row.
-    if let Some(first) = problems.into_iter().next() {
-        return Err(first);
-    }
-    let amounts: Cow<'a, [f64]> = match plain_amounts {
-        Some(values) => Cow::Borrowed(values),
-        None => Cow::Owned(gathered.iter().map(|a| a.unwrap_or(0.0)).collect()),
     };
-    // Account numbers in first-seen order (consecutive rows of one account skip the hash); the
-    // names are read from the column again rather than kept per row.
+    let mut batch_starts = vec![0];
+    for batch in table.batches() {
+        batch_starts.push(batch_starts.last().copied().unwrap_or(0) + batch.num_rows());
+    }
+    let mut crif =
+        Crif { cols, batch_starts, amounts, nulls, accounts: Vec::new(), offsets: Vec::new(), order: Vec::new() };
+    // Account numbers in first-seen order (consecutive rows of one account skip the hash).
     let mut ids: HashMap<&'a str, u32> = HashMap::new();
     let mut names: Vec<&'a str> = Vec::new();
     let mut of_row = Vec::with_capacity(n);
@@ -299,7 +297,16 @@ pub fn read_crif<'a>(table: &Table<'a>, p: &SimmParams) -> Result<Crif<'a>> {
     let mut global = 0;
     for (b, batch) in table.batches().iter().enumerate() {
         for local in 0..batch.num_rows() {
-            let a = accounts_col.get(b, local, global + local).unwrap_or("");
+            let r = global + local;
+            let account = accounts_col.get(b, local, r);
+            if has_accounts && account.is_none() {
+                // Reported unless an earlier row is bad (rows are otherwise checked later).
+                for earlier in 0..r {
+                    crif.decode_row(p, earlier)?;
+                }
+                return Err(fail(&p.account_column, r, "account is null".into()));
+            }
+            let a = account.unwrap_or("");
             let id = match last {
                 Some((name, id)) if name == a => id,
                 _ => {
@@ -337,8 +344,10 @@ pub fn read_crif<'a>(table: &Table<'a>, p: &SimmParams) -> Result<Crif<'a>> {
         order[fill[a]] = r as u32;
         fill[a] += 1;
     }
-    let accounts = sorted.iter().map(|a| names[*a as usize]).collect();
-    Ok(Crif { rows, amounts, accounts, offsets, order })
+    crif.accounts = sorted.iter().map(|a| names[*a as usize]).collect();
+    crif.offsets = offsets;
+    crif.order = order;
+    Ok(crif)
 }
 
 /// Buffers reused from one account to the next (one set per worker chunk, not per account).
@@ -352,25 +361,26 @@ pub struct Scratch<'a> {
 
 /// The netted factors of one account's rows, sorted by factor key, and the account's risk rows
 /// in factor order (each factor's rows ascending): `scratch.factors` and `scratch.keyed`.
-pub fn factors<'a>(crif: &Crif<'a>, rows: &[u32], scratch: &mut Scratch<'a>) {
+/// `decoded[i]` is row `rows[i]` ([`Crif::decode_rows`]).
+pub fn factors<'a>(crif: &Crif<'a>, rows: &[u32], decoded: &[Row<'a>], scratch: &mut Scratch<'a>) {
     // Sort on a packed key first: (product class, risk class, vol, bucket, qualifier prefix),
-    // then the qualifier (its length settles it when both fit the prefix), tenor and sub-curve.
+    // then the qualifier (its length settles it when both fit the prefix), tenor and sub-curve,
+    // then the row (rows are ascending, so their position orders them alike).
     let local = &mut scratch.local;
     local.clear();
-    local.extend(rows.iter().filter(|r| !crif.rows[**r as usize].skip).map(|&r| {
-        let row = &crif.rows[r as usize];
+    local.extend(decoded.iter().enumerate().filter(|(_, row)| !row.skip).map(|(i, row)| {
         let hi = (u128::from(row.product_class) << 88)
             | (u128::from(row.risk_class) << 80)
             | (u128::from(row.vol) << 72)
             | (u128::from(row.bucket) << 64)
             | u128::from(row.qprefix);
         let lo = (i32::from(row.tenor) << 8) | i32::from(row.label2);
-        (hi, lo, r)
+        (hi, lo, i as u32)
     }));
     local.sort_unstable_by(|a, b| {
         a.0.cmp(&b.0)
             .then_with(|| {
-                let (qa, qb) = (crif.rows[a.2 as usize].qualifier, crif.rows[b.2 as usize].qualifier);
+                let (qa, qb) = (decoded[a.2 as usize].qualifier, decoded[b.2 as usize].qualifier);
                 if qa.len() <= 8 && qb.len() <= 8 {
                     qa.len().cmp(&qb.len())
                 } else {
@@ -382,11 +392,11 @@ pub fn factors<'a>(crif: &Crif<'a>, rows: &[u32], scratch: &mut Scratch<'a>) {
     });
     let keyed = &mut scratch.keyed;
     keyed.clear();
-    keyed.extend(local.iter().map(|x| x.2));
+    keyed.extend(local.iter().map(|x| rows[x.2 as usize]));
     let out = &mut scratch.factors;
     out.clear();
-    for (i, r) in keyed.iter().enumerate() {
-        let row = crif.rows[*r as usize];
+    for (i, x) in local.iter().enumerate() {
+        let row = decoded[x.2 as usize];
         match out.last_mut() {
             Some(f) if f.row.key() == row.key() => f.end = i as u32 + 1,
             _ => out.push(Factor { row, start: i as u32, end: i as u32 + 1, amount: 0.0 }),

@@ -11,7 +11,7 @@ pub mod variance;
 
 use rayon::prelude::*;
 
-use crate::error::Result;
+use crate::error::{MarginError, Result};
 use crate::input::Table;
 use crate::sensitivity::params::SimmParams;
 use crate::spec::Value;
@@ -38,22 +38,51 @@ pub fn simm(crif_table: &Table<'_>, spec: &Value) -> Result<SimmTables> {
         tasks.push((first, head));
         rest = tail;
     }
-    let results: Vec<simm::AccountSimm<'_>> = tasks
+    // Each task decodes its accounts' rows; a bad row stops its task, and the lowest bad row of
+    // all tasks is the error (the first bad row of the table, as a serial read would find).
+    let results: Vec<std::result::Result<simm::AccountSimm<'_>, (u32, MarginError)>> = tasks
         .into_par_iter()
         .map(|(first, out)| {
             let last = (first + ACCOUNTS_PER_TASK).min(n_accounts);
             let mut scratch = crif::Scratch::default();
+            let mut decoded = Vec::new();
             let mut acc = simm::AccountSimm::default();
+            let mut bad: Option<(u32, MarginError)> = None;
             for a in first..last {
                 let rows = &crif.order[crif.offsets[a]..crif.offsets[a + 1]];
+                if let Err(e) = crif.decode_rows(&p, rows, &mut decoded) {
+                    if bad.as_ref().is_none_or(|b| e.0 < b.0) {
+                        bad = Some(e);
+                    }
+                    continue;
+                }
+                if bad.is_some() {
+                    continue;
+                }
                 let at = crif.offsets[a] - crif.offsets[first];
                 let slot = &mut out[at..at + rows.len()];
-                crif::factors(&crif, rows, &mut scratch);
+                crif::factors(&crif, rows, &decoded, &mut scratch);
                 simm::account_simm(&p, &scratch.factors, &scratch.keyed, &crif.amounts, rows, slot, a as u32, &mut acc);
             }
-            acc
+            bad.map_or(Ok(acc), Err)
         })
         .collect();
+    let mut first_bad: Option<(u32, MarginError)> = None;
+    let mut chunks = Vec::with_capacity(results.len());
+    for r in results {
+        match r {
+            Ok(acc) => chunks.push(acc),
+            Err(e) => {
+                if first_bad.as_ref().is_none_or(|b| e.0 < b.0) {
+                    first_bad = Some(e);
+                }
+            }
+        }
+    }
+    if let Some((_, e)) = first_bad {
+        return Err(e);
+    }
+    let results = chunks;
     // Rows usually come grouped by account in id order: then positions are input rows already.
     let contributions = if crif.order.iter().enumerate().all(|(i, r)| *r as usize == i) {
         by_position
