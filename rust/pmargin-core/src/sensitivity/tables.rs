@@ -20,10 +20,35 @@ pub struct SimmTables {
     pub contributions: RecordBatch,
 }
 
-/// (Gathered first: arrow needs an exact length, which a flattened iterator does not give.)
-fn strings<'a>(values: impl Iterator<Item = &'a str>) -> ArrayRef {
-    let values: Vec<&str> = values.collect();
-    Arc::new(StringArray::from_iter_values(values))
+/// A flattened iterator with its length told (arrow sizes the column from it; a flattened
+/// iterator cannot know it, so this avoids gathering the strings first).
+struct Counted<I> {
+    inner: I,
+    left: usize,
+}
+
+impl<I: Iterator> Iterator for Counted<I> {
+    type Item = I::Item;
+
+    fn next(&mut self) -> Option<I::Item> {
+        let x = self.inner.next()?;
+        self.left = self.left.saturating_sub(1);
+        Some(x)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.left, Some(self.left))
+    }
+}
+
+/// `count` strings.
+fn strings<'a>(count: usize, values: impl Iterator<Item = &'a str>) -> ArrayRef {
+    Arc::new(StringArray::from_iter_values(Counted { inner: values, left: count }))
+}
+
+/// `count` floats.
+fn floats(count: usize, values: impl Iterator<Item = f64>) -> ArrayRef {
+    f64s(Counted { inner: values, left: count })
 }
 
 fn str_field(name: &str) -> Field {
@@ -36,18 +61,23 @@ pub fn build(crif: &Crif<'_>, results: Vec<AccountSimm<'_>>, contributions: Vec<
     let name = |i: u32| names[i as usize];
     let accounts = batch(
         vec![str_field("account"), f64_field("simm", false)],
-        vec![strings(names.iter().copied()), f64s(results.iter().flat_map(|r| r.totals.iter().copied()))],
+        vec![
+            strings(names.len(), names.iter().copied()),
+            floats(names.len(), results.iter().flat_map(|r| r.totals.iter().copied())),
+        ],
     )?;
     let pcs = || results.iter().flat_map(|r| r.product.iter());
+    let n_pc = results.iter().map(|r| r.product.len()).sum();
     let product_classes = batch(
         vec![str_field("account"), str_field("product_class"), f64_field("simm", false)],
         vec![
-            strings(pcs().map(|x| name(x.0))),
-            strings(pcs().map(|x| PRODUCT_CLASSES[x.1 as usize])),
-            f64s(pcs().map(|x| x.2)),
+            strings(n_pc, pcs().map(|x| name(x.0))),
+            strings(n_pc, pcs().map(|x| PRODUCT_CLASSES[x.1 as usize])),
+            floats(n_pc, pcs().map(|x| x.2)),
         ],
     )?;
     let rcs = || results.iter().flat_map(|r| r.risk.iter());
+    let n_rc = results.iter().map(|r| r.risk.len()).sum();
     let risk_classes = batch(
         vec![
             str_field("account"),
@@ -59,16 +89,17 @@ pub fn build(crif: &Crif<'_>, results: Vec<AccountSimm<'_>>, contributions: Vec<
             f64_field("margin", false),
         ],
         vec![
-            strings(rcs().map(|x| name(x.0))),
-            strings(rcs().map(|x| PRODUCT_CLASSES[x.1 as usize])),
-            strings(rcs().map(|x| RISK_CLASSES[x.2 as usize])),
-            f64s(rcs().map(|x| x.3[0])),
-            f64s(rcs().map(|x| x.3[1])),
-            f64s(rcs().map(|x| x.3[2])),
-            f64s(rcs().map(|x| x.4)),
+            strings(n_rc, rcs().map(|x| name(x.0))),
+            strings(n_rc, rcs().map(|x| PRODUCT_CLASSES[x.1 as usize])),
+            strings(n_rc, rcs().map(|x| RISK_CLASSES[x.2 as usize])),
+            floats(n_rc, rcs().map(|x| x.3[0])),
+            floats(n_rc, rcs().map(|x| x.3[1])),
+            floats(n_rc, rcs().map(|x| x.3[2])),
+            floats(n_rc, rcs().map(|x| x.4)),
         ],
     )?;
     let bs = || results.iter().flat_map(|r| r.buckets.iter());
+    let n_b = results.iter().map(|r| r.buckets.len()).sum();
     let buckets = batch(
         vec![
             str_field("account"),
@@ -80,13 +111,13 @@ pub fn build(crif: &Crif<'_>, results: Vec<AccountSimm<'_>>, contributions: Vec<
             f64_field("ws_sum", false),
         ],
         vec![
-            strings(bs().map(|x| name(x.0))),
-            strings(bs().map(|x| PRODUCT_CLASSES[x.1 as usize])),
-            strings(bs().map(|x| RISK_CLASSES[x.2 as usize])),
-            strings(bs().map(|x| MARGIN_TYPES[x.3 as usize])),
-            strings(bs().map(|x| x.4)),
-            f64s(bs().map(|x| x.5)),
-            f64s(bs().map(|x| x.6)),
+            strings(n_b, bs().map(|x| name(x.0))),
+            strings(n_b, bs().map(|x| PRODUCT_CLASSES[x.1 as usize])),
+            strings(n_b, bs().map(|x| RISK_CLASSES[x.2 as usize])),
+            strings(n_b, bs().map(|x| MARGIN_TYPES[x.3 as usize])),
+            strings(n_b, bs().map(|x| x.4)),
+            floats(n_b, bs().map(|x| x.5)),
+            floats(n_b, bs().map(|x| x.6)),
         ],
     )?;
     // The vector becomes the column's buffer (no copy).
