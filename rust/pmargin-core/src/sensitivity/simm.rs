@@ -46,7 +46,7 @@ fn fsum(values: &[f64]) -> f64 {
 type Small<T> = SmallVec<[T; 16]>;
 
 /// `K = sqrt(max(sum_k sum_l rho_kl WS_k WS_l, 0))` over `members`; `dK/dWS_k` into `d[k]`.
-fn within(ws: &[f64], members: Range<usize>, rho: &dyn Fn(usize, usize) -> f64, d: &mut [f64]) -> f64 {
+fn within(ws: &[f64], members: Range<usize>, rho: &impl Fn(usize, usize) -> f64, d: &mut [f64]) -> f64 {
     let mut q = 0.0;
     for k in members.clone() {
         let mut acc = 0.0;
@@ -65,7 +65,7 @@ fn within(ws: &[f64], members: Range<usize>, rho: &dyn Fn(usize, usize) -> f64, 
 
 /// `sqrt(max(sum_b K_b^2 + sum_{b!=c} gamma_bc S_b S_c, 0))` with `S_b = clamp(sum_b, -K_b, K_b)`,
 /// and its derivatives by each K_b and by each bucket's sum of WS.
-fn across(ks: &[f64], sums: &[f64], gamma: &dyn Fn(usize, usize) -> f64) -> (f64, Small<f64>, Small<f64>) {
+fn across(ks: &[f64], sums: &[f64], gamma: &impl Fn(usize, usize) -> f64) -> (f64, Small<f64>, Small<f64>) {
     let n = ks.len();
     let s: Small<f64> = (0..n).map(|b| sums[b].min(ks[b]).max(-ks[b])).collect();
     let mut h: Small<f64> = SmallVec::with_capacity(n);
@@ -129,6 +129,19 @@ fn runs<K: PartialEq + Copy>(n: usize, key: impl Fn(usize) -> K) -> (Small<K>, S
 fn sum_of(s: &[f64], range: Range<usize>, scale: f64) -> f64 {
     let v: Small<f64> = s[range].iter().map(|x| scale * x).collect();
     fsum(&v)
+}
+
+/// `(value(k), run of k)` for every factor k, given the runs covering 0..n in order.
+fn per_factor(n: usize, runs: &[Range<usize>], value: impl Fn(usize) -> usize) -> (Small<usize>, Small<usize>) {
+    let mut values: Small<usize> = SmallVec::with_capacity(n);
+    let mut ids: Small<usize> = SmallVec::with_capacity(n);
+    for (i, run) in runs.iter().enumerate() {
+        for k in run.clone() {
+            values.push(value(k));
+            ids.push(i);
+        }
+    }
+    (values, ids)
 }
 
 fn fx_group(p: &SimmParams, ccy: &str) -> usize {
@@ -259,14 +272,16 @@ fn fx<'a>(p: &'a SimmParams, f: &[Factor<'a>], s: &[f64], mt: usize, sign: f64) 
     }
     let ws: Vec<f64> = (0..n).map(|k| coef[k] * s[k]).collect();
     let corr = if calc == 1 { &fxp.corr_high } else { &fxp.corr_regular };
+    // Per factor once, not per pair: its volatility group and its qualifier's run (factors are
+    // sorted by qualifier, so equal qualifiers are one run).
+    let (group, qid) = per_factor(n, &qmembers, |k| fx_group(p, f[k].row.qualifier));
     let rho = |k: usize, l: usize| {
         if k == l {
             return 1.0;
         }
-        let (a, b) = (&f[k].row, &f[l].row);
         let r = if mt == DELTA {
-            corr[fx_group(p, a.qualifier)][fx_group(p, b.qualifier)]
-        } else if a.same_qualifier(b) {
+            corr[group[k]][group[l]]
+        } else if qid[k] == qid[l] {
             1.0
         } else {
             fxp.vega_corr
@@ -323,9 +338,10 @@ fn bucketed<'a>(
         }
     }
     let ws: Vec<f64> = (0..n).map(|k| coef[k] * s[k]).collect();
+    // Within a bucket, equal qualifiers are one run of `qmembers`.
+    let (_, qid) = per_factor(n, &qmembers, |_| 0);
     let rho = |k: usize, l: usize| {
-        let (a, b) = (&f[k].row, &f[l].row);
-        let r = if a.same_qualifier(b) { 1.0 } else { bp.intra[a.bucket as usize] };
+        let r = if qid[k] == qid[l] { 1.0 } else { bp.intra[f[k].row.bucket as usize] };
         if mt == CURVATURE {
             r * r
         } else {
@@ -357,8 +373,8 @@ fn aggregate<'a>(
     members: &[Range<usize>],
     nonres: &[usize],
     res: Option<usize>,
-    rho: &dyn Fn(usize, usize) -> f64,
-    gamma: &dyn Fn(usize, usize) -> f64,
+    rho: &impl Fn(usize, usize) -> f64,
+    gamma: &impl Fn(usize, usize) -> f64,
     abs_groups: &[Range<usize>],
     scale: f64,
 ) -> Term<'a> {
