@@ -60,6 +60,7 @@ pub struct Factor<'a> {
 /// the whole table is held), amounts, and the rows of each account (accounts sorted by id).
 pub struct Crif<'a> {
     cols: Columns<'a>,
+    names: Lookups,
     /// First global row of each batch, and the total.
     batch_starts: Vec<usize>,
     /// Read in place when the column is one Float64 chunk without nulls (the usual layout).
@@ -70,6 +71,62 @@ pub struct Crif<'a> {
     /// Rows of account i: `order[offsets[i]..offsets[i + 1]]`, ascending.
     pub offsets: Vec<usize>,
     pub order: Vec<u32>,
+}
+
+/// A short list of names looked up by integer compares: a name of up to eight bytes packed into
+/// a u64 with its length; longer names compared as strings. `find` is the first equal name,
+/// as `position` over the strings would give.
+struct Names {
+    packed: Vec<(u64, usize)>,
+    names: Vec<String>,
+}
+
+fn pack(s: &str) -> u64 {
+    let mut head = [0u8; 8];
+    let n = s.len().min(8);
+    head[..n].copy_from_slice(&s.as_bytes()[..n]);
+    u64::from_be_bytes(head)
+}
+
+impl Names {
+    fn new<S: AsRef<str>>(names: impl IntoIterator<Item = S>) -> Self {
+        let names: Vec<String> = names.into_iter().map(|s| s.as_ref().to_owned()).collect();
+        Names { packed: names.iter().map(|s| (pack(s), s.len())).collect(), names }
+    }
+
+    fn find(&self, s: &str) -> Option<usize> {
+        if s.len() <= 8 {
+            let key = (pack(s), s.len());
+            self.packed.iter().position(|k| *k == key)
+        } else {
+            self.names.iter().position(|n| n == s)
+        }
+    }
+}
+
+/// The fixed name lists a row is decoded against (buckets: listed, then the residual one).
+struct Lookups {
+    product_classes: Names,
+    tenors: Names,
+    sub_curves: Names,
+    equity: Names,
+    commodity: Names,
+}
+
+impl Lookups {
+    fn new(p: &SimmParams) -> Self {
+        let buckets = |rc: usize| {
+            let bp = p.bucketed(rc);
+            Names::new(bp.buckets.iter().map(String::as_str).chain(bp.residual.as_deref()))
+        };
+        Lookups {
+            product_classes: Names::new(PRODUCT_CLASSES),
+            tenors: Names::new(&p.ir.tenors),
+            sub_curves: Names::new(&p.ir.sub_curves),
+            equity: buckets(EQ),
+            commodity: buckets(CM),
+        }
+    }
 }
 
 struct Columns<'a> {
@@ -90,6 +147,7 @@ impl<'a> Crif<'a> {
         let amount = if self.nulls.is_empty() { Some(self.amounts[r]) } else { self.nulls[r] };
         decode(
             p,
+            &self.names,
             r,
             c.pcs.get(b, local, r),
             c.rts.get(b, local, r),
@@ -123,6 +181,7 @@ fn fail(column: &str, row: usize, reason: String) -> MarginError {
 #[allow(clippy::too_many_arguments)]
 fn decode<'a>(
     p: &SimmParams,
+    names: &Lookups,
     r: usize,
     pc: Option<&'a str>,
     rt: Option<&'a str>,
@@ -133,7 +192,7 @@ fn decode<'a>(
     amount: Option<f64>,
 ) -> Result<Row<'a>> {
     let pc_name = pc.unwrap_or("");
-    let Some(product_class) = PRODUCT_CLASSES.iter().position(|c| *c == pc_name) else {
+    let Some(product_class) = names.product_classes.find(pc_name) else {
         let shown = pc.map_or_else(|| "None".to_owned(), |s| format!("'{s}'"));
         return Err(fail(
             "ProductClass",
@@ -168,7 +227,7 @@ fn decode<'a>(
     let mut bucket = 0u8;
     let tenors = &p.ir.tenors;
     if vol || rc == IR {
-        match tenors.iter().position(|t| t == l1) {
+        match names.tenors.find(l1) {
             Some(t) => tenor = t as i8,
             None => {
                 return Err(fail("Label1", r, format!("tenor '{l1}' is not a SIMM tenor ({})", tenors.join(", "))));
@@ -176,7 +235,7 @@ fn decode<'a>(
         }
     }
     if rc == IR && !vol {
-        match p.ir.sub_curves.iter().position(|s| s == l2) {
+        match names.sub_curves.find(l2) {
             Some(i) => label2 = i as u8,
             None => {
                 return Err(fail(
@@ -195,7 +254,7 @@ fn decode<'a>(
         return Err(fail("Qualifier", r, format!("FX qualifier '{q}' must be {what}")));
     }
     if rc == EQ || rc == CM {
-        match p.bucketed(rc).bucket_index(b) {
+        match if rc == EQ { names.equity.find(b) } else { names.commodity.find(b) } {
             Some(i) => bucket = i as u8,
             None => {
                 let what = if rc == EQ { "equity" } else { "commodity" };
@@ -287,8 +346,16 @@ pub fn read_crif<'a>(table: &Table<'a>, p: &SimmParams) -> Result<Crif<'a>> {
     for batch in table.batches() {
         batch_starts.push(batch_starts.last().copied().unwrap_or(0) + batch.num_rows());
     }
-    let mut crif =
-        Crif { cols, batch_starts, amounts, nulls, accounts: Vec::new(), offsets: Vec::new(), order: Vec::new() };
+    let mut crif = Crif {
+        cols,
+        names: Lookups::new(p),
+        batch_starts,
+        amounts,
+        nulls,
+        accounts: Vec::new(),
+        offsets: Vec::new(),
+        order: Vec::new(),
+    };
     // Account numbers in first-seen order (consecutive rows of one account skip the hash).
     let mut ids: HashMap<&'a str, u32> = HashMap::new();
     let mut names: Vec<&'a str> = Vec::new();
