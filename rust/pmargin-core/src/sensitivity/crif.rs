@@ -41,11 +41,6 @@ impl<'a> Row<'a> {
         let head = (self.product_class, self.risk_class, self.vol, self.bucket, self.qprefix);
         (head.0, head.1, head.2, head.3, head.4, self.qualifier, self.tenor, self.label2)
     }
-
-    /// Same qualifier (the prefix settles most comparisons).
-    pub fn same_qualifier(&self, other: &Row<'_>) -> bool {
-        self.qprefix == other.qprefix && self.qualifier == other.qualifier
-    }
 }
 
 /// One netted risk factor of one account: its rows are `keyed[start..end]` of [`factors`].
