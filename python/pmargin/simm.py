@@ -121,16 +121,19 @@ class SensitivityModel:
         table = normalise_crif(table, account_column)
         amount = amount_column or ("AmountUSD" if "AmountUSD" in table.column_names else "Amount")
         if amount == "Amount" and "AmountCurrency" in table.column_names:
-            ccy = table.column("AmountCurrency").to_pylist()
-            for row, c in enumerate(ccy):
-                if c != self.calculation_currency:
-                    raise MarginInputError(
-                        f"amount in {c!r} without an AmountUSD column: give AmountUSD, or amounts in "
-                        f"{self.calculation_currency}",
-                        table="crif",
-                        column="AmountCurrency",
-                        row=row,
-                    )
+            # One vectorised pass (null counts as a different currency); the first bad row named.
+            ccy = table.column("AmountCurrency")
+            other = pc.fill_null(pc.not_equal(ccy, self.calculation_currency), True)
+            if pc.any(other).as_py():
+                row = pc.index(other, True).as_py()
+                c = ccy[row].as_py()
+                raise MarginInputError(
+                    f"amount in {c!r} without an AmountUSD column: give AmountUSD, or amounts in "
+                    f"{self.calculation_currency}",
+                    table="crif",
+                    column="AmountCurrency",
+                    row=row,
+                )
         return table, self.to_spec(account_column, amount)
 
     def result(self, table: pa.Table, tables: Mapping[str, pa.Table], mapping: pa.Table | None = None) -> SimmResult:

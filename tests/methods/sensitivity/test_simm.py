@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 import pmargin
 from pmargin import _core
-from pmargin.errors import MarginConfigError
+from pmargin.errors import MarginConfigError, MarginInputError
 from pmargin.presets import simm
 from pmargin.reference.sensitivity import simm_tables
 from tests.methods.sensitivity.crifs import crif_rows, crifs, table
@@ -157,3 +157,19 @@ def test_csv_input(tmp_path: Path) -> None:
 def test_unknown_version() -> None:
     with pytest.raises(MarginConfigError):
         simm("1.0")
+
+
+def test_amount_in_another_currency_names_the_first_row() -> None:
+    rows = {
+        "Portfolio": ["A", "A", "A"],
+        "ProductClass": ["RatesFX"] * 3,
+        "RiskType": ["Risk_FX"] * 3,
+        "Qualifier": ["EUR"] * 3,
+        "Amount": [1.0, 2.0, 3.0],
+        "AmountCurrency": ["USD", None, "EUR"],
+    }
+    with pytest.raises(MarginInputError, match="row 1: amount in None without an AmountUSD") as e:
+        simm("2.6").margin(pa.table(rows))
+    assert (e.value.column, e.value.row) == ("AmountCurrency", 1)
+    rows["AmountCurrency"] = ["USD"] * 3
+    assert simm("2.6").margin(pa.table(rows)).accounts.column("simm").to_pylist() == [44.400000000000006]

@@ -137,6 +137,18 @@ impl<'a> Table<'a> {
             .collect()
     }
 
+    /// The values of a Float64 column held in one chunk without nulls, read in place (no
+    /// check of their values); None for any other layout.
+    pub fn plain_f64(&self, column: &str) -> Result<Option<&'a [f64]>> {
+        let (dtype, chunks) = self.chunks(column)?;
+        Ok(match (&dtype, chunks.as_slice()) {
+            (DataType::Float64, [chunk]) if chunk.null_count() == 0 => {
+                Some(chunk.as_primitive::<Float64Type>().values())
+            }
+            _ => None,
+        })
+    }
+
     /// A numeric column as f64 (None for null); integers are converted exactly where possible.
     pub fn numbers(&self, column: &str) -> Result<Vec<Option<f64>>> {
         let (dtype, chunks) = self.chunks(column)?;

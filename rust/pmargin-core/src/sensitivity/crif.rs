@@ -3,6 +3,8 @@
 //! qualifier, tenor, sub-curve) with only the parts its risk type uses (equity and commodity delta
 //! ignore Label1). Netting is a correctly rounded sum, so row order never changes a number.
 
+use std::borrow::Cow;
+
 use arrow_array::StringArray;
 use hashbrown::HashMap;
 use rayon::prelude::*;
@@ -39,11 +41,6 @@ impl<'a> Row<'a> {
         let head = (self.product_class, self.risk_class, self.vol, self.bucket, self.qprefix);
         (head.0, head.1, head.2, head.3, head.4, self.qualifier, self.tenor, self.label2)
     }
-
-    /// Same qualifier (the prefix settles most comparisons).
-    pub fn same_qualifier(&self, other: &Row<'_>) -> bool {
-        self.qprefix == other.qprefix && self.qualifier == other.qualifier
-    }
 }
 
 /// One netted risk factor of one account: its rows are `keyed[start..end]` of [`factors`].
@@ -54,14 +51,122 @@ pub struct Factor<'a> {
     pub amount: f64,
 }
 
-/// The CRIF decoded: rows, amounts, and the rows of each account (accounts sorted by id).
+/// The CRIF read: its columns (rows are decoded by each account's worker, so no decoded copy of
+/// the whole table is held), amounts, and the rows of each account (accounts sorted by id).
 pub struct Crif<'a> {
-    pub rows: Vec<Row<'a>>,
-    pub amounts: Vec<f64>,
+    cols: Columns<'a>,
+    names: Lookups,
+    /// First global row of each batch, and the total.
+    batch_starts: Vec<usize>,
+    /// Read in place when the column is one Float64 chunk without nulls (the usual layout).
+    pub amounts: Cow<'a, [f64]>,
+    /// None where the amount column is null (only when it is not read in place).
+    nulls: Vec<Option<f64>>,
     pub accounts: Vec<&'a str>,
     /// Rows of account i: `order[offsets[i]..offsets[i + 1]]`, ascending.
     pub offsets: Vec<usize>,
     pub order: Vec<u32>,
+}
+
+/// A short list of names looked up by integer compares: a name of up to eight bytes packed into
+/// a u64 with its length; longer names compared as strings. `find` is the first equal name,
+/// as `position` over the strings would give.
+struct Names {
+    packed: Vec<(u64, usize)>,
+    names: Vec<String>,
+}
+
+fn pack(s: &str) -> u64 {
+    let mut head = [0u8; 8];
+    let n = s.len().min(8);
+    head[..n].copy_from_slice(&s.as_bytes()[..n]);
+    u64::from_be_bytes(head)
+}
+
+impl Names {
+    fn new<S: AsRef<str>>(names: impl IntoIterator<Item = S>) -> Self {
+        let names: Vec<String> = names.into_iter().map(|s| s.as_ref().to_owned()).collect();
+        Names { packed: names.iter().map(|s| (pack(s), s.len())).collect(), names }
+    }
+
+    fn find(&self, s: &str) -> Option<usize> {
+        if s.len() <= 8 {
+            let key = (pack(s), s.len());
+            self.packed.iter().position(|k| *k == key)
+        } else {
+            self.names.iter().position(|n| n == s)
+        }
+    }
+}
+
+/// The fixed name lists a row is decoded against (buckets: listed, then the residual one).
+struct Lookups {
+    product_classes: Names,
+    tenors: Names,
+    sub_curves: Names,
+    equity: Names,
+    commodity: Names,
+}
+
+impl Lookups {
+    fn new(p: &SimmParams) -> Self {
+        let buckets = |rc: usize| {
+            let bp = p.bucketed(rc);
+            Names::new(bp.buckets.iter().map(String::as_str).chain(bp.residual.as_deref()))
+        };
+        Lookups {
+            product_classes: Names::new(PRODUCT_CLASSES),
+            tenors: Names::new(&p.ir.tenors),
+            sub_curves: Names::new(&p.ir.sub_curves),
+            equity: buckets(EQ),
+            commodity: buckets(CM),
+        }
+    }
+}
+
+struct Columns<'a> {
+    pcs: Col<'a>,
+    rts: Col<'a>,
+    quals: Col<'a>,
+    buckets: Col<'a>,
+    l1s: Col<'a>,
+    l2s: Col<'a>,
+}
+
+impl<'a> Crif<'a> {
+    /// Decode and check row `r`.
+    fn decode_row(&self, p: &SimmParams, r: usize) -> Result<Row<'a>> {
+        let b = self.batch_starts.partition_point(|s| *s <= r) - 1;
+        let local = r - self.batch_starts[b];
+        let c = &self.cols;
+        let amount = if self.nulls.is_empty() { Some(self.amounts[r]) } else { self.nulls[r] };
+        decode(
+            p,
+            &self.names,
+            r,
+            c.pcs.get(b, local, r),
+            c.rts.get(b, local, r),
+            c.quals.get(b, local, r),
+            c.buckets.get(b, local, r),
+            c.l1s.get(b, local, r),
+            c.l2s.get(b, local, r),
+            amount,
+        )
+    }
+
+    /// `rows` (ascending) decoded into `out`; the first bad one is the error, with its row.
+    pub fn decode_rows(
+        &self,
+        p: &SimmParams,
+        rows: &[u32],
+        out: &mut Vec<Row<'a>>,
+    ) -> std::result::Result<(), (u32, MarginError)> {
+        out.clear();
+        for &r in rows {
+            out.push(self.decode_row(p, r as usize).map_err(|e| (r, e))?);
+        }
+        Ok(())
+    }
 }
 
 fn fail(column: &str, row: usize, reason: String) -> MarginError {
@@ -71,6 +176,7 @@ fn fail(column: &str, row: usize, reason: String) -> MarginError {
 #[allow(clippy::too_many_arguments)]
 fn decode<'a>(
     p: &SimmParams,
+    names: &Lookups,
     r: usize,
     pc: Option<&'a str>,
     rt: Option<&'a str>,
@@ -81,7 +187,7 @@ fn decode<'a>(
     amount: Option<f64>,
 ) -> Result<Row<'a>> {
     let pc_name = pc.unwrap_or("");
-    let Some(product_class) = PRODUCT_CLASSES.iter().position(|c| *c == pc_name) else {
+    let Some(product_class) = names.product_classes.find(pc_name) else {
         let shown = pc.map_or_else(|| "None".to_owned(), |s| format!("'{s}'"));
         return Err(fail(
             "ProductClass",
@@ -116,7 +222,7 @@ fn decode<'a>(
     let mut bucket = 0u8;
     let tenors = &p.ir.tenors;
     if vol || rc == IR {
-        match tenors.iter().position(|t| t == l1) {
+        match names.tenors.find(l1) {
             Some(t) => tenor = t as i8,
             None => {
                 return Err(fail("Label1", r, format!("tenor '{l1}' is not a SIMM tenor ({})", tenors.join(", "))));
@@ -124,7 +230,7 @@ fn decode<'a>(
         }
     }
     if rc == IR && !vol {
-        match p.ir.sub_curves.iter().position(|s| s == l2) {
+        match names.sub_curves.find(l2) {
             Some(i) => label2 = i as u8,
             None => {
                 return Err(fail(
@@ -143,7 +249,7 @@ fn decode<'a>(
         return Err(fail("Qualifier", r, format!("FX qualifier '{q}' must be {what}")));
     }
     if rc == EQ || rc == CM {
-        match p.bucketed(rc).bucket_index(b) {
+        match if rc == EQ { names.equity.find(b) } else { names.commodity.find(b) } {
             Some(i) => bucket = i as u8,
             None => {
                 let what = if rc == EQ { "equity" } else { "commodity" };
@@ -209,97 +315,75 @@ impl<'a> Col<'a> {
     }
 }
 
-/// Read and check every row (the first bad row is reported), then group rows by account.
+/// Read the columns and group rows by account (a null account is an error); the rows
+/// themselves are decoded and checked per account ([`Crif::decode_rows`]).
 pub fn read_crif<'a>(table: &Table<'a>, p: &SimmParams) -> Result<Crif<'a>> {
     let n = table.num_rows();
     let has_accounts = table.has_column(&p.account_column);
     let accounts_col = Col::read(table, &p.account_column, false)?;
-    let pcs = Col::read(table, "ProductClass", true)?;
-    let rts = Col::read(table, "RiskType", true)?;
-    let quals = Col::read(table, "Qualifier", true)?;
-    let buckets = Col::read(table, "Bucket", false)?;
-    let l1s = Col::read(table, "Label1", false)?;
-    let l2s = Col::read(table, "Label2", false)?;
-    let amounts = table.numbers(&p.amount_column)?;
-    // Work items never cross a batch: (batch, first local row, end, first global row).
-    const CHUNK: usize = 1 << 14;
-    let mut items = Vec::new();
-    let mut global = 0;
-    for (b, batch) in table.batches().iter().enumerate() {
-        let len = batch.num_rows();
-        let mut start = 0;
-        while start < len {
-            let end = (start + CHUNK).min(len);
-            items.push((b, start, end, global + start));
-            start = end;
+    let cols = Columns {
+        pcs: Col::read(table, "ProductClass", true)?,
+        rts: Col::read(table, "RiskType", true)?,
+        quals: Col::read(table, "Qualifier", true)?,
+        buckets: Col::read(table, "Bucket", false)?,
+        l1s: Col::read(table, "Label1", false)?,
+        l2s: Col::read(table, "Label2", false)?,
+    };
+    // Amounts in place when the layout allows it (no copy), else gathered.
+    let (amounts, nulls) = match table.plain_f64(&p.amount_column)? {
+        Some(values) => (Cow::Borrowed(values), Vec::new()),
+        None => {
+            let values = table.numbers(&p.amount_column)?;
+            (Cow::Owned(values.iter().map(|a| a.unwrap_or(0.0)).collect()), values)
         }
-        global += len;
+    };
+    let mut batch_starts = vec![0];
+    for batch in table.batches() {
+        batch_starts.push(batch_starts.last().copied().unwrap_or(0) + batch.num_rows());
     }
-    // Each work item decodes straight into its own slices of the two outputs.
-    let mut rows: Vec<Row<'a>> = vec![Row::default(); n];
-    let mut accounts: Vec<&'a str> = vec![""; n];
-    let mut jobs = Vec::with_capacity(items.len());
-    let (mut rest_rows, mut rest_names) = (rows.as_mut_slice(), accounts.as_mut_slice());
-    for item in items {
-        let len = item.2 - item.1;
-        let (head_rows, tail_rows) = rest_rows.split_at_mut(len);
-        let (head_names, tail_names) = rest_names.split_at_mut(len);
-        jobs.push((item, head_rows, head_names));
-        rest_rows = tail_rows;
-        rest_names = tail_names;
-    }
-    let problems: Vec<MarginError> = jobs
-        .into_par_iter()
-        .filter_map(|((b, start, end, first), out, names)| {
-            for (i, local) in (start..end).enumerate() {
-                let r = first + i;
-                let account = accounts_col.get(b, local, r);
-                if has_accounts && account.is_none() {
-                    return Some(fail(&p.account_column, r, "account is null".into()));
-                }
-                names[i] = account.unwrap_or("");
-                match decode(
-                    p,
-                    r,
-                    pcs.get(b, local, r),
-                    rts.get(b, local, r),
-                    quals.get(b, local, r),
-                    buckets.get(b, local, r),
-                    l1s.get(b, local, r),
-                    l2s.get(b, local, r),
-                    amounts[r],
-                ) {
-                    Ok(row) => out[i] = row,
-                    Err(e) => return Some(e),
-                }
-            }
-            None
-        })
-        .collect();
-    // Items are in row order and each stops at its first problem: the first is the first bad row.
-    if let Some(first) = problems.into_iter().next() {
-        return Err(first);
-    }
-    let amounts: Vec<f64> = amounts.iter().map(|a| a.unwrap_or(0.0)).collect();
+    let mut crif = Crif {
+        cols,
+        names: Lookups::new(p),
+        batch_starts,
+        amounts,
+        nulls,
+        accounts: Vec::new(),
+        offsets: Vec::new(),
+        order: Vec::new(),
+    };
     // Account numbers in first-seen order (consecutive rows of one account skip the hash).
     let mut ids: HashMap<&'a str, u32> = HashMap::new();
     let mut names: Vec<&'a str> = Vec::new();
     let mut of_row = Vec::with_capacity(n);
     let mut last: Option<(&str, u32)> = None;
-    for &a in &accounts {
-        let id = match last {
-            Some((name, id)) if name == a => id,
-            _ => {
-                let next = names.len() as u32;
-                let id = *ids.entry(a).or_insert(next);
-                if id == next {
-                    names.push(a);
+    let mut global = 0;
+    for (b, batch) in table.batches().iter().enumerate() {
+        for local in 0..batch.num_rows() {
+            let r = global + local;
+            let account = accounts_col.get(b, local, r);
+            if has_accounts && account.is_none() {
+                // Reported unless an earlier row is bad (rows are otherwise checked later).
+                for earlier in 0..r {
+                    crif.decode_row(p, earlier)?;
                 }
-                id
+                return Err(fail(&p.account_column, r, "account is null".into()));
             }
-        };
-        last = Some((a, id));
-        of_row.push(id);
+            let a = account.unwrap_or("");
+            let id = match last {
+                Some((name, id)) if name == a => id,
+                _ => {
+                    let next = names.len() as u32;
+                    let id = *ids.entry(a).or_insert(next);
+                    if id == next {
+                        names.push(a);
+                    }
+                    id
+                }
+            };
+            last = Some((a, id));
+            of_row.push(id);
+        }
+        global += batch.num_rows();
     }
     // Accounts sorted by id; rows counted into place.
     let mut sorted: Vec<u32> = (0..names.len() as u32).collect();
@@ -322,33 +406,43 @@ pub fn read_crif<'a>(table: &Table<'a>, p: &SimmParams) -> Result<Crif<'a>> {
         order[fill[a]] = r as u32;
         fill[a] += 1;
     }
-    let accounts = sorted.iter().map(|a| names[*a as usize]).collect();
-    Ok(Crif { rows, amounts, accounts, offsets, order })
+    crif.accounts = sorted.iter().map(|a| names[*a as usize]).collect();
+    crif.offsets = offsets;
+    crif.order = order;
+    Ok(crif)
+}
+
+/// Buffers reused from one account to the next (one set per worker chunk, not per account).
+#[derive(Default)]
+pub struct Scratch<'a> {
+    local: Vec<(u128, i32, u32)>,
+    pub factors: Vec<Factor<'a>>,
+    pub keyed: Vec<u32>,
+    values: Vec<f64>,
 }
 
 /// The netted factors of one account's rows, sorted by factor key, and the account's risk rows
-/// in factor order (each factor's rows ascending).
-pub fn factors<'a>(crif: &Crif<'a>, rows: &[u32]) -> (Vec<Factor<'a>>, Vec<u32>) {
+/// in factor order (each factor's rows ascending): `scratch.factors` and `scratch.keyed`.
+/// `decoded[i]` is row `rows[i]` ([`Crif::decode_rows`]).
+pub fn factors<'a>(crif: &Crif<'a>, rows: &[u32], decoded: &[Row<'a>], scratch: &mut Scratch<'a>) {
     // Sort on a packed key first: (product class, risk class, vol, bucket, qualifier prefix),
-    // then the qualifier (its length settles it when both fit the prefix), tenor and sub-curve.
-    let mut local: Vec<(u128, i32, u32)> = rows
-        .iter()
-        .filter(|r| !crif.rows[**r as usize].skip)
-        .map(|&r| {
-            let row = &crif.rows[r as usize];
-            let hi = (u128::from(row.product_class) << 88)
-                | (u128::from(row.risk_class) << 80)
-                | (u128::from(row.vol) << 72)
-                | (u128::from(row.bucket) << 64)
-                | u128::from(row.qprefix);
-            let lo = (i32::from(row.tenor) << 8) | i32::from(row.label2);
-            (hi, lo, r)
-        })
-        .collect();
+    // then the qualifier (its length settles it when both fit the prefix), tenor and sub-curve,
+    // then the row (rows are ascending, so their position orders them alike).
+    let local = &mut scratch.local;
+    local.clear();
+    local.extend(decoded.iter().enumerate().filter(|(_, row)| !row.skip).map(|(i, row)| {
+        let hi = (u128::from(row.product_class) << 88)
+            | (u128::from(row.risk_class) << 80)
+            | (u128::from(row.vol) << 72)
+            | (u128::from(row.bucket) << 64)
+            | u128::from(row.qprefix);
+        let lo = (i32::from(row.tenor) << 8) | i32::from(row.label2);
+        (hi, lo, i as u32)
+    }));
     local.sort_unstable_by(|a, b| {
         a.0.cmp(&b.0)
             .then_with(|| {
-                let (qa, qb) = (crif.rows[a.2 as usize].qualifier, crif.rows[b.2 as usize].qualifier);
+                let (qa, qb) = (decoded[a.2 as usize].qualifier, decoded[b.2 as usize].qualifier);
                 if qa.len() <= 8 && qb.len() <= 8 {
                     qa.len().cmp(&qb.len())
                 } else {
@@ -358,24 +452,26 @@ pub fn factors<'a>(crif: &Crif<'a>, rows: &[u32]) -> (Vec<Factor<'a>>, Vec<u32>)
             .then(a.1.cmp(&b.1))
             .then(a.2.cmp(&b.2))
     });
-    let keyed: Vec<u32> = local.iter().map(|x| x.2).collect();
-    let mut out: Vec<Factor<'a>> = Vec::new();
-    for (i, r) in keyed.iter().enumerate() {
-        let row = crif.rows[*r as usize];
+    let keyed = &mut scratch.keyed;
+    keyed.clear();
+    keyed.extend(local.iter().map(|x| rows[x.2 as usize]));
+    let out = &mut scratch.factors;
+    out.clear();
+    for (i, x) in local.iter().enumerate() {
+        let row = decoded[x.2 as usize];
         match out.last_mut() {
             Some(f) if f.row.key() == row.key() => f.end = i as u32 + 1,
             _ => out.push(Factor { row, start: i as u32, end: i as u32 + 1, amount: 0.0 }),
         }
     }
-    let mut values: smallvec::SmallVec<[f64; 16]> = smallvec::SmallVec::new();
-    for f in &mut out {
+    let values = &mut scratch.values;
+    for f in out.iter_mut() {
         if f.end - f.start == 1 {
             f.amount = crif.amounts[keyed[f.start as usize] as usize];
             continue;
         }
         values.clear();
         values.extend(keyed[f.start as usize..f.end as usize].iter().map(|r| crif.amounts[*r as usize]));
-        f.amount = exact_sum(&values);
+        f.amount = exact_sum(values);
     }
-    (out, keyed)
 }

@@ -46,7 +46,7 @@ fn fsum(values: &[f64]) -> f64 {
 type Small<T> = SmallVec<[T; 16]>;
 
 /// `K = sqrt(max(sum_k sum_l rho_kl WS_k WS_l, 0))` over `members`; `dK/dWS_k` into `d[k]`.
-fn within(ws: &[f64], members: Range<usize>, rho: &dyn Fn(usize, usize) -> f64, d: &mut [f64]) -> f64 {
+fn within(ws: &[f64], members: Range<usize>, rho: &impl Fn(usize, usize) -> f64, d: &mut [f64]) -> f64 {
     let mut q = 0.0;
     for k in members.clone() {
         let mut acc = 0.0;
@@ -65,7 +65,7 @@ fn within(ws: &[f64], members: Range<usize>, rho: &dyn Fn(usize, usize) -> f64, 
 
 /// `sqrt(max(sum_b K_b^2 + sum_{b!=c} gamma_bc S_b S_c, 0))` with `S_b = clamp(sum_b, -K_b, K_b)`,
 /// and its derivatives by each K_b and by each bucket's sum of WS.
-fn across(ks: &[f64], sums: &[f64], gamma: &dyn Fn(usize, usize) -> f64) -> (f64, Small<f64>, Small<f64>) {
+fn across(ks: &[f64], sums: &[f64], gamma: &impl Fn(usize, usize) -> f64) -> (f64, Small<f64>, Small<f64>) {
     let n = ks.len();
     let s: Small<f64> = (0..n).map(|b| sums[b].min(ks[b]).max(-ks[b])).collect();
     let mut h: Small<f64> = SmallVec::with_capacity(n);
@@ -129,6 +129,19 @@ fn runs<K: PartialEq + Copy>(n: usize, key: impl Fn(usize) -> K) -> (Small<K>, S
 fn sum_of(s: &[f64], range: Range<usize>, scale: f64) -> f64 {
     let v: Small<f64> = s[range].iter().map(|x| scale * x).collect();
     fsum(&v)
+}
+
+/// `(value(k), run of k)` for every factor k, given the runs covering 0..n in order.
+fn per_factor(n: usize, runs: &[Range<usize>], value: impl Fn(usize) -> usize) -> (Small<usize>, Small<usize>) {
+    let mut values: Small<usize> = SmallVec::with_capacity(n);
+    let mut ids: Small<usize> = SmallVec::with_capacity(n);
+    for (i, run) in runs.iter().enumerate() {
+        for k in run.clone() {
+            values.push(value(k));
+            ids.push(i);
+        }
+    }
+    (values, ids)
 }
 
 fn fx_group(p: &SimmParams, ccy: &str) -> usize {
@@ -259,14 +272,16 @@ fn fx<'a>(p: &'a SimmParams, f: &[Factor<'a>], s: &[f64], mt: usize, sign: f64) 
     }
     let ws: Vec<f64> = (0..n).map(|k| coef[k] * s[k]).collect();
     let corr = if calc == 1 { &fxp.corr_high } else { &fxp.corr_regular };
+    // Per factor once, not per pair: its volatility group and its qualifier's run (factors are
+    // sorted by qualifier, so equal qualifiers are one run).
+    let (group, qid) = per_factor(n, &qmembers, |k| fx_group(p, f[k].row.qualifier));
     let rho = |k: usize, l: usize| {
         if k == l {
             return 1.0;
         }
-        let (a, b) = (&f[k].row, &f[l].row);
         let r = if mt == DELTA {
-            corr[fx_group(p, a.qualifier)][fx_group(p, b.qualifier)]
-        } else if a.same_qualifier(b) {
+            corr[group[k]][group[l]]
+        } else if qid[k] == qid[l] {
             1.0
         } else {
             fxp.vega_corr
@@ -323,9 +338,10 @@ fn bucketed<'a>(
         }
     }
     let ws: Vec<f64> = (0..n).map(|k| coef[k] * s[k]).collect();
+    // Within a bucket, equal qualifiers are one run of `qmembers`.
+    let (_, qid) = per_factor(n, &qmembers, |_| 0);
     let rho = |k: usize, l: usize| {
-        let (a, b) = (&f[k].row, &f[l].row);
-        let r = if a.same_qualifier(b) { 1.0 } else { bp.intra[a.bucket as usize] };
+        let r = if qid[k] == qid[l] { 1.0 } else { bp.intra[f[k].row.bucket as usize] };
         if mt == CURVATURE {
             r * r
         } else {
@@ -357,8 +373,8 @@ fn aggregate<'a>(
     members: &[Range<usize>],
     nonres: &[usize],
     res: Option<usize>,
-    rho: &dyn Fn(usize, usize) -> f64,
-    gamma: &dyn Fn(usize, usize) -> f64,
+    rho: &impl Fn(usize, usize) -> f64,
+    gamma: &impl Fn(usize, usize) -> f64,
     abs_groups: &[Range<usize>],
     scale: f64,
 ) -> Term<'a> {
@@ -439,15 +455,17 @@ pub fn term<'a>(p: &'a SimmParams, rc: usize, mt: usize, f: &[Factor<'a>]) -> Te
     }
 }
 
-/// One account's SIMM and breakdown.
+/// SIMM and breakdown of a run of accounts (one worker chunk), account `i` of the run first
+/// in each tuple: flat vectors, not a few small ones per account.
 #[derive(Default)]
 pub struct AccountSimm<'a> {
-    pub total: f64,
-    pub product: Vec<(u8, f64)>,
-    /// (product class, risk class, [delta, vega, curvature], IM)
-    pub risk: Vec<(u8, u8, [f64; 3], f64)>,
-    /// (product class, risk class, margin type, bucket, K, sum WS)
-    pub buckets: Vec<(u8, u8, u8, &'a str, f64, f64)>,
+    pub totals: Vec<f64>,
+    /// (account, product class, SIMM)
+    pub product: Vec<(u32, u8, f64)>,
+    /// (account, product class, risk class, [delta, vega, curvature], IM)
+    pub risk: Vec<(u32, u8, u8, [f64; 3], f64)>,
+    /// (account, product class, risk class, margin type, bucket, K, sum WS)
+    pub buckets: Vec<(u32, u8, u8, u8, &'a str, f64, f64)>,
 }
 
 /// End of the run of factors from `start` whose `key` equals the first one's.
@@ -462,6 +480,8 @@ fn run_end<K: PartialEq>(f: &[Factor<'_>], start: usize, key: impl Fn(&Factor<'_
 
 /// `factors` sorted by key and `keyed` their rows ([`crate::sensitivity::crif::factors`]);
 /// `rows`: the account's rows (ascending); `contributions[i]` receives row `rows[i]`'s share.
+/// The account's figures are appended to `out` under number `account`.
+#[allow(clippy::too_many_arguments)]
 pub fn account_simm<'a>(
     p: &'a SimmParams,
     factors: &[Factor<'a>],
@@ -469,8 +489,10 @@ pub fn account_simm<'a>(
     amounts: &[f64],
     rows: &[u32],
     contributions: &mut [f64],
-) -> AccountSimm<'a> {
-    let mut out = AccountSimm::default();
+    account: u32,
+    out: &mut AccountSimm<'a>,
+) {
+    let mut total = 0.0;
     let mut pc_start = 0;
     while pc_start < factors.len() {
         let pc = factors[pc_start].row.product_class;
@@ -491,14 +513,14 @@ pub fn account_simm<'a>(
                     let t = term(p, rc, mt, &factors[vol_start..vol_end]);
                     parts[mt] = t.value;
                     for &(label, k, s) in &t.buckets {
-                        out.buckets.push((pc, rc as u8, mt as u8, label, k, s));
+                        out.buckets.push((account, pc, rc as u8, mt as u8, label, k, s));
                     }
                     terms.push((rc, vol_start..vol_end, t));
                 }
                 vol_start = vol_end;
             }
             ims[rc] = parts[0] + parts[1] + parts[2];
-            out.risk.push((pc, rc as u8, parts, ims[rc]));
+            out.risk.push((account, pc, rc as u8, parts, ims[rc]));
             rc_start = rc_end;
         }
         let mut q = 0.0;
@@ -510,8 +532,8 @@ pub fn account_simm<'a>(
             q += ims[r] * lin[r];
         }
         let simm_pc = q.max(0.0).sqrt();
-        out.product.push((pc, simm_pc));
-        out.total += simm_pc;
+        out.product.push((account, pc, simm_pc));
+        total += simm_pc;
         for (rc, range, t) in &terms {
             let d_im = if simm_pc > 0.0 { lin[*rc] / simm_pc } else { 0.0 };
             for (k, f) in factors[range.clone()].iter().enumerate() {
@@ -523,7 +545,7 @@ pub fn account_simm<'a>(
         }
         pc_start = pc_end;
     }
-    out
+    out.totals.push(total);
 }
 
 #[cfg(test)]

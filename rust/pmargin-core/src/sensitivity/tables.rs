@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use arrow_array::{ArrayRef, RecordBatch, StringArray};
+use arrow_array::{ArrayRef, Float64Array, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field};
 
 use crate::error::Result;
@@ -20,33 +20,64 @@ pub struct SimmTables {
     pub contributions: RecordBatch,
 }
 
-fn strings<'a>(values: impl Iterator<Item = &'a str>) -> ArrayRef {
-    Arc::new(StringArray::from_iter_values(values))
+/// A flattened iterator with its length told (arrow sizes the column from it; a flattened
+/// iterator cannot know it, so this avoids gathering the strings first).
+struct Counted<I> {
+    inner: I,
+    left: usize,
+}
+
+impl<I: Iterator> Iterator for Counted<I> {
+    type Item = I::Item;
+
+    fn next(&mut self) -> Option<I::Item> {
+        let x = self.inner.next()?;
+        self.left = self.left.saturating_sub(1);
+        Some(x)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.left, Some(self.left))
+    }
+}
+
+/// `count` strings.
+fn strings<'a>(count: usize, values: impl Iterator<Item = &'a str>) -> ArrayRef {
+    Arc::new(StringArray::from_iter_values(Counted { inner: values, left: count }))
+}
+
+/// `count` floats.
+fn floats(count: usize, values: impl Iterator<Item = f64>) -> ArrayRef {
+    f64s(Counted { inner: values, left: count })
 }
 
 fn str_field(name: &str) -> Field {
     Field::new(name, DataType::Utf8, false)
 }
 
+/// `results`: the worker chunks in account order; `contributions` in input row order.
 pub fn build(crif: &Crif<'_>, results: Vec<AccountSimm<'_>>, contributions: Vec<f64>) -> Result<SimmTables> {
     let names = &crif.accounts;
+    let name = |i: u32| names[i as usize];
     let accounts = batch(
         vec![str_field("account"), f64_field("simm", false)],
-        vec![strings(names.iter().copied()), f64s(results.iter().map(|r| r.total))],
+        vec![
+            strings(names.len(), names.iter().copied()),
+            floats(names.len(), results.iter().flat_map(|r| r.totals.iter().copied())),
+        ],
     )?;
-    let pcs: Vec<(usize, (u8, f64))> =
-        results.iter().enumerate().flat_map(|(i, r)| r.product.iter().map(move |x| (i, *x))).collect();
+    let pcs = || results.iter().flat_map(|r| r.product.iter());
+    let n_pc = results.iter().map(|r| r.product.len()).sum();
     let product_classes = batch(
         vec![str_field("account"), str_field("product_class"), f64_field("simm", false)],
         vec![
-            strings(pcs.iter().map(|(i, _)| names[*i])),
-            strings(pcs.iter().map(|(_, (pc, _))| PRODUCT_CLASSES[*pc as usize])),
-            f64s(pcs.iter().map(|(_, (_, v))| *v)),
+            strings(n_pc, pcs().map(|x| name(x.0))),
+            strings(n_pc, pcs().map(|x| PRODUCT_CLASSES[x.1 as usize])),
+            floats(n_pc, pcs().map(|x| x.2)),
         ],
     )?;
-    type RiskRow = (u8, u8, [f64; 3], f64);
-    let rcs: Vec<(usize, &RiskRow)> =
-        results.iter().enumerate().flat_map(|(i, r)| r.risk.iter().map(move |x| (i, x))).collect();
+    let rcs = || results.iter().flat_map(|r| r.risk.iter());
+    let n_rc = results.iter().map(|r| r.risk.len()).sum();
     let risk_classes = batch(
         vec![
             str_field("account"),
@@ -58,18 +89,17 @@ pub fn build(crif: &Crif<'_>, results: Vec<AccountSimm<'_>>, contributions: Vec<
             f64_field("margin", false),
         ],
         vec![
-            strings(rcs.iter().map(|(i, _)| names[*i])),
-            strings(rcs.iter().map(|(_, x)| PRODUCT_CLASSES[x.0 as usize])),
-            strings(rcs.iter().map(|(_, x)| RISK_CLASSES[x.1 as usize])),
-            f64s(rcs.iter().map(|(_, x)| x.2[0])),
-            f64s(rcs.iter().map(|(_, x)| x.2[1])),
-            f64s(rcs.iter().map(|(_, x)| x.2[2])),
-            f64s(rcs.iter().map(|(_, x)| x.3)),
+            strings(n_rc, rcs().map(|x| name(x.0))),
+            strings(n_rc, rcs().map(|x| PRODUCT_CLASSES[x.1 as usize])),
+            strings(n_rc, rcs().map(|x| RISK_CLASSES[x.2 as usize])),
+            floats(n_rc, rcs().map(|x| x.3[0])),
+            floats(n_rc, rcs().map(|x| x.3[1])),
+            floats(n_rc, rcs().map(|x| x.3[2])),
+            floats(n_rc, rcs().map(|x| x.4)),
         ],
     )?;
-    type BucketRow<'b> = (u8, u8, u8, &'b str, f64, f64);
-    let bs: Vec<(usize, &BucketRow<'_>)> =
-        results.iter().enumerate().flat_map(|(i, r)| r.buckets.iter().map(move |x| (i, x))).collect();
+    let bs = || results.iter().flat_map(|r| r.buckets.iter());
+    let n_b = results.iter().map(|r| r.buckets.len()).sum();
     let buckets = batch(
         vec![
             str_field("account"),
@@ -81,15 +111,17 @@ pub fn build(crif: &Crif<'_>, results: Vec<AccountSimm<'_>>, contributions: Vec<
             f64_field("ws_sum", false),
         ],
         vec![
-            strings(bs.iter().map(|(i, _)| names[*i])),
-            strings(bs.iter().map(|(_, x)| PRODUCT_CLASSES[x.0 as usize])),
-            strings(bs.iter().map(|(_, x)| RISK_CLASSES[x.1 as usize])),
-            strings(bs.iter().map(|(_, x)| MARGIN_TYPES[x.2 as usize])),
-            strings(bs.iter().map(|(_, x)| x.3)),
-            f64s(bs.iter().map(|(_, x)| x.4)),
-            f64s(bs.iter().map(|(_, x)| x.5)),
+            strings(n_b, bs().map(|x| name(x.0))),
+            strings(n_b, bs().map(|x| PRODUCT_CLASSES[x.1 as usize])),
+            strings(n_b, bs().map(|x| RISK_CLASSES[x.2 as usize])),
+            strings(n_b, bs().map(|x| MARGIN_TYPES[x.3 as usize])),
+            strings(n_b, bs().map(|x| x.4)),
+            floats(n_b, bs().map(|x| x.5)),
+            floats(n_b, bs().map(|x| x.6)),
         ],
     )?;
-    let contributions = batch(vec![f64_field("contribution", false)], vec![f64s(contributions.into_iter())])?;
+    // The vector becomes the column's buffer (no copy).
+    let contributions: ArrayRef = Arc::new(Float64Array::from(contributions));
+    let contributions = batch(vec![f64_field("contribution", false)], vec![contributions])?;
     Ok(SimmTables { accounts, product_classes, risk_classes, buckets, contributions })
 }
