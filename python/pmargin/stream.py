@@ -29,6 +29,7 @@ import math
 import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -467,8 +468,21 @@ class _Run:
         try:
             spill_schema = _spill_schema(schema)
             files = _spill(_numbered(batches, spill_schema, self), spill_schema, folder / "p", count, 0)
-            for path, rows in files:
-                yield from self._partition(path, rows, spill_schema, 1)
+
+            # Each file is read and grouped by account one file ahead of the engine (a worker
+            # thread; Arrow, NumPy and the engine's kernels release the GIL): at most two files
+            # are in memory. A file over the budget is split again instead, in its turn.
+            def load(file: tuple[Path, int]) -> tuple[Path, pa.Table, pa.Table] | None:
+                return _load_spill(file[0], spill_schema) if file[1] <= RESPLIT_FACTOR * self.budget else None
+
+            for (path, rows), loaded in zip(files, _one_ahead(files, load), strict=True):
+                if loaded is None:
+                    yield from self._partition(path, rows, spill_schema, 1)
+                    continue
+                _, table, grouped = loaded
+                numbers = grouped.column(ROW_COLUMN).to_numpy()
+                yield from self.margin(grouped.drop_columns([ROW_COLUMN]), 0, numbers, table)
+                self._report(table.num_rows, 2)
         finally:
             shutil.rmtree(folder, ignore_errors=True)
 
@@ -483,12 +497,32 @@ class _Run:
                     yield from self._partition(part, part_rows, spill_schema, level + 1)
                 return
             path, rows = parts[0]  # one account (or one hash) holds every row: margin it whole
-        table = pa.Table.from_batches(list(_read_spill(path)), spill_schema)
-        path.unlink()
-        grouped = table.take(account_order(table))
+        _, table, grouped = _load_spill(path, spill_schema)
         numbers = grouped.column(ROW_COLUMN).to_numpy()
         yield from self.margin(grouped.drop_columns([ROW_COLUMN]), 0, numbers, table)
         self._report(table.num_rows, 2)
+
+
+def _load_spill(path: Path, spill_schema: pa.Schema) -> tuple[Path, pa.Table, pa.Table]:
+    """A spill file read whole (and removed), as read and with each account's rows together."""
+    table = pa.Table.from_batches(list(_read_spill(path)), spill_schema)
+    path.unlink()
+    return path, table, table.take(account_order(table))
+
+
+def _one_ahead(items: Iterable[Any], work: Callable[[Any], Any]) -> Iterator[Any]:
+    """``work(item)`` for every item, in order, each computed in a worker thread while the caller
+    consumes the previous result: two stages of a pipeline overlap on two cores, and no more than
+    two results exist at once."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending: Future[Any] | None = None
+        for item in items:
+            submitted = pool.submit(work, item)
+            if pending is not None:
+                yield pending.result()
+            pending = submitted
+        if pending is not None:
+            yield pending.result()
 
 
 def account_order(table: pa.Table) -> pa.Array:
@@ -564,13 +598,15 @@ def _spill(
     writers: dict[int, pa.ipc.RecordBatchStreamWriter] = {}
     rows = np.zeros(count, np.int64)
     try:
-        for batch in batches:
+
+        def by_partition(batch: pa.RecordBatch) -> tuple[pa.RecordBatch, np.ndarray]:
             codes = _core.account_partitions(batch.column(account), count, seed).to_numpy()
             if count <= 1 << 16:
                 codes = codes.astype(np.uint16)  # numpy's stable sort of 16-bit keys is a radix sort
             order = np.argsort(codes, kind="stable")
-            sizes = np.bincount(codes, minlength=count)
-            grouped = batch.take(pa.array(order))
+            return batch.take(pa.array(order)), np.bincount(codes, minlength=count)
+
+        for grouped, sizes in _one_ahead(batches, by_partition):
             start = 0
             for part in np.flatnonzero(sizes).tolist():
                 if part not in writers:
