@@ -57,3 +57,16 @@ ASSETS = {"USD": (1.0, 0.0), "A": (100.0, 0.2)}
 @pytest.fixture
 def small() -> tuple[pa.Table, pmargin.Market]:
     return instruments(), market()
+
+
+def assert_same_cascade(native: Any, reference: Any) -> None:
+    """Two cascade results agree: the same schemas, and every value equal (floats to 1e-9)."""
+    for table_n, table_r in ((native.rounds, reference.rounds), (native.accounts, reference.accounts)):
+        assert table_n.schema == table_r.schema
+        for name in table_n.column_names:
+            for x, y in zip(table_n.column(name).to_pylist(), table_r.column(name).to_pylist(), strict=True):
+                if isinstance(x, float):
+                    assert y == pytest.approx(x, rel=1e-9, abs=1e-9), name
+                else:
+                    assert x == y, name
+    assert reference.total_shortfall == pytest.approx(native.total_shortfall, rel=1e-9, abs=1e-9)

@@ -10,7 +10,7 @@ import pmargin
 from pmargin import sample
 from pmargin.reference.accounts import cascade as reference_cascade
 
-from .conftest import ASSETS, GRID, book, cash, instruments, market
+from .conftest import ASSETS, GRID, assert_same_cascade, book, cash, instruments, market
 
 FUTURES = book([("a", "PA", 10.0), ("b", "PA", 5.0), ("c", "PB", -1.0), ("d", "PA", 10.0)])
 CASH = cash({"a": 140.0, "b": 75.0, "c": 1000.0, "d": 80.0})
@@ -57,19 +57,6 @@ def test_max_rounds_stops_the_cascade() -> None:
     assert result.accounts.column("liquidated_round").to_pylist() == [1, None, None, 1]
 
 
-def same(native: pmargin.accounts.CascadeResult, reference: pmargin.accounts.CascadeResult) -> None:
-    assert native.rounds.column_names == reference.rounds.column_names
-    for table_n, table_r in ((native.rounds, reference.rounds), (native.accounts, reference.accounts)):
-        assert table_n.num_rows == table_r.num_rows
-        for name in table_n.column_names:
-            for x, y in zip(table_n.column(name).to_pylist(), table_r.column(name).to_pylist(), strict=True):
-                if isinstance(x, float):
-                    assert y == pytest.approx(x, rel=1e-9, abs=1e-9), name
-                else:
-                    assert x == y, name
-    assert reference.total_shortfall == pytest.approx(native.total_shortfall, rel=1e-9, abs=1e-9)
-
-
 @pytest.mark.parametrize(("seed", "impact", "shock"), [(3, "sqrt", -0.2), (4, "linear", -0.25), (5, "sqrt", 0.2)])
 def test_the_reference_reproduces_the_cascade_on_sample_books(seed: int, impact: str, shock: float) -> None:
     b = sample.book(n_accounts=10, seed=seed)
@@ -89,7 +76,7 @@ def test_the_reference_reproduces_the_cascade_on_sample_books(seed: int, impact:
     native = pmargin.cascade(b.positions, b.instruments, b.market, None, collateral, assets, **kwargs)
     reference = reference_cascade(b.positions, b.instruments, b.market, None, collateral, assets, **kwargs)
     assert native.rounds.num_rows > 0
-    same(native, reference)
+    assert_same_cascade(native, reference)
 
 
 @pytest.mark.parametrize(

@@ -7,13 +7,12 @@ from __future__ import annotations
 from typing import Any
 
 import pyarrow as pa
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import pmargin
 from pmargin.reference.accounts import cascade as reference_cascade
-from tests.accounts.conftest import instruments, market
+from tests.accounts.conftest import assert_same_cascade, instruments, market
 from tests.strategies import grid_models
 
 quantity = st.one_of(st.just(0.0), st.floats(-20.0, 20.0).map(lambda q: round(q, 2)))
@@ -53,12 +52,4 @@ def test_cascade_native_equals_reference(case: dict[str, Any]) -> None:
     kwargs = {k: case[k] for k in ("shock", "impact", "depth", "max_rounds")}
     native = pmargin.cascade(*args, **kwargs)
     reference = reference_cascade(*args, **kwargs)
-    for table_n, table_r in ((native.rounds, reference.rounds), (native.accounts, reference.accounts)):
-        assert table_n.schema == table_r.schema
-        for name in table_n.column_names:
-            for x, y in zip(table_n.column(name).to_pylist(), table_r.column(name).to_pylist(), strict=True):
-                if isinstance(x, float):
-                    assert y == pytest.approx(x, rel=1e-9, abs=1e-9), name
-                else:
-                    assert x == y, name
-    assert reference.total_shortfall == pytest.approx(native.total_shortfall, rel=1e-9, abs=1e-9)
+    assert_same_cascade(native, reference)

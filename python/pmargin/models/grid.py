@@ -27,6 +27,15 @@ from ._validate import (
 )
 from .registry import register
 
+#: Per-product ranges and add-ons: passed from a TOML table to the constructor as they are.
+_PER_PRODUCT_KEYS = (
+    "price_ranges",
+    "vol_ranges",
+    "range_column",
+    "calendar_rate",
+    "short_option_minimum",
+    "delta_shock",
+)
 _GRID_KEYS = (
     "price_shocks",
     "vol_shocks",
@@ -36,12 +45,7 @@ _GRID_KEYS = (
     "correlation",
     "floor_largest",
     "repair_correlation",
-    "price_ranges",
-    "vol_ranges",
-    "range_column",
-    "calendar_rate",
-    "short_option_minimum",
-    "delta_shock",
+    *_PER_PRODUCT_KEYS,
 )
 
 
@@ -237,14 +241,7 @@ class GridModel:
             kwargs["correlation"] = _correlation_value("correlation", config["correlation"], folder, repair)
         if "floor_largest" in config:
             kwargs["floor_largest"] = config["floor_largest"]
-        for key in (
-            "price_ranges",
-            "vol_ranges",
-            "range_column",
-            "calendar_rate",
-            "short_option_minimum",
-            "delta_shock",
-        ):
+        for key in _PER_PRODUCT_KEYS:  # checked by the constructor
             if key in config:
                 kwargs[key] = config[key]
         return cls(**kwargs)
