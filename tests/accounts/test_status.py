@@ -157,3 +157,21 @@ def test_an_isolated_run_gives_the_status_of_the_accounts_it_margined() -> None:
     rows = status.accounts.to_pylist()
     assert [r["account_id"] for r in rows] == ["a"]
     assert 5 / 180 <= rows[0]["distance_to_call"] <= 5 / 180 + 1e-6
+
+
+def test_status_works_with_a_venue_model() -> None:
+    """TIMS on long 2 PA (equity class, +-15%): IM = MM = 2 x 100 x 15% = 30. With 45 of cash a
+    uniform move down by d leaves 45 - 200 d of equity against 30 (1 - d) of margin: the call (and
+    liquidation, IM = MM) starts at d = 15 / 170."""
+    from pmargin.presets import tims
+
+    result = pmargin.margin(book([("a", "PA", 2.0)]), instruments(), market(), tims({"A": "equity", "B": "equity"}))
+    edge = pmargin.status(result, cash({"a": 30.0}), ASSETS, distances=False).accounts.to_pylist()[0]
+    assert (edge["initial_margin"], edge["maintenance_margin"]) == (pytest.approx(30.0), pytest.approx(30.0))
+    assert edge["state"] == "ok"
+    below = pmargin.status(result, cash({"a": 29.99}), ASSETS, distances=False).accounts.to_pylist()[0]
+    assert below["state"] == "liquidation"
+    row = pmargin.status(result, cash({"a": 45.0}), ASSETS).accounts.to_pylist()[0]
+    assert row["state"] == "ok"
+    assert row["distance_to_call"] == pytest.approx(15.0 / 170.0, abs=1e-4)
+    assert row["distance_to_liquidation"] == pytest.approx(15.0 / 170.0, abs=1e-4)
