@@ -14,6 +14,8 @@ import pkgutil
 from types import ModuleType
 from typing import Any
 
+from ...errors import MarginConfigError
+
 
 def method_for(model: Any) -> ModuleType:
     """The method package that margins ``model`` (by ``model.type``)."""
@@ -25,3 +27,9 @@ def method_for(model: Any) -> ModuleType:
         if kind in getattr(module, "TYPES", ()):
             return module
     raise TypeError(f"no reference method margins model type {kind!r}")
+
+
+def reject_by_position(by_position: bool, why: str) -> None:
+    """Methods whose results are not additive per position reject ``by_position`` with the reason."""
+    if by_position:
+        raise MarginConfigError(why, table="model", column="by_position")

@@ -22,6 +22,15 @@ use crate::error::Result;
 use crate::spec::{config_error, Fields, Value};
 use crate::valuation::Valuation;
 
+/// Methods whose results are not additive per position reject `by_position` with the reason,
+/// one message shape for all of them.
+pub fn reject_by_position(by_position: bool, why: &str) -> Result<()> {
+    if by_position {
+        return Err(config_error("by_position", why));
+    }
+    Ok(())
+}
+
 /// What a method's result tables need from the run: the netted book and each account's id.
 pub struct RunView<'a> {
     pub book: &'a Book,

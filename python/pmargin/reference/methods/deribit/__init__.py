@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from ....errors import MarginConfigError, MarginInputError
+from ....errors import MarginInputError
 from ....limits import Limits
 from ....market import Market
 from ....models.deribit import DeribitModel
@@ -21,6 +21,7 @@ from ...domain.market import read_underlyings, read_vols
 from ...output.failed import failed_table
 from ...risk.arrays import check_scale, non_finite_error
 from ...valuation import base_value, held_books, make_contract, unit_greeks
+from .. import reject_by_position
 from .aggregate import PERPETUAL, ContractRisk, account_outcome, raw_vectors
 from .matrix import contract_row, forward_delta
 from .tables import accounts_table, by_underlying_table, scenario_matrix
@@ -40,12 +41,10 @@ def margin(
     on_error: str,
 ) -> MarginResult:
     """The Deribit margins of every account (see :func:`pmargin.reference.margin`)."""
-    if by_position:
-        raise MarginConfigError(
-            "the deribit model has no per-position attribution; margin without by_position",
-            table="model",
-            column="by_position",
-        )
+    reject_by_position(
+        by_position,
+        "the deribit model has no per-position attribution; margin without by_position",
+    )
     underlyings = read_underlyings(market.underlyings)
     vols = read_vols(market.vols, limits.max_implied_vol)
     instrument_rows = read_instruments(instruments)

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from ....errors import MarginConfigError, MarginInputError
+from ....errors import MarginInputError
 from ....limits import Limits
 from ....market import Market
 from ....models import GridModel
@@ -46,6 +46,7 @@ from ...output.failed import failed_table
 from ...risk import budget
 from ...risk.arrays import check_pnl_scale, grid_value_problem, held_risk_arrays
 from ...valuation import held_books, make_contract, unit_greeks
+from .. import reject_by_position
 from .addons import forward_delta, with_addons
 from .aggregate import account_risk
 from .attribution import attribution_tables
@@ -67,12 +68,10 @@ def margin(
     on_error: str,
 ) -> MarginResult:
     """The grid margins of every account (see :func:`pmargin.reference.margin`)."""
-    if by_position and model.has_addons:
-        raise MarginConfigError(
-            "attribution covers the scan only: margin a grid with add-ons without by_position",
-            table="model",
-            column="by_position",
-        )
+    reject_by_position(
+        by_position and model.has_addons,
+        "attribution covers the scan only: margin a grid with add-ons without by_position",
+    )
     underlyings = read_underlyings(market.underlyings)
     vols = read_vols(market.vols, limits.max_implied_vol)
     instrument_rows = read_instruments(instruments)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from ....errors import MarginConfigError
 from ....limits import Limits
 from ....market import Market
 from ....models.span import SpanModel
@@ -19,6 +18,7 @@ from ...domain.market import read_underlyings, read_vols
 from ...output.failed import failed_table
 from ...risk.arrays import check_scale
 from ...valuation import held_books
+from .. import reject_by_position
 from .aggregate import account
 from .arrays import read_supplied, span_contract, span_problem
 from .tables import accounts_table, by_commodity_table, scenario_matrix
@@ -51,12 +51,10 @@ def margin(
         iid: span_contract(instrument_rows[iid], model, supplied, underlyings, vols, market.as_of_ns) for iid in held
     }
     check_scale(position_rows, books, {iid: max(abs(x) for x in c.loss) for iid, c in contracts.items()})
-    if by_position:
-        raise MarginConfigError(
-            "SPAN results are per combined commodity; by-position attribution is not defined for it",
-            table="model",
-            column="by_position",
-        )
+    reject_by_position(
+        by_position,
+        "SPAN results are per combined commodity; by-position attribution is not defined for it",
+    )
     outcomes = [account(model, book, contracts) for book in books]
     ids = positions_table.column("account_id")
     return MarginResult(

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from ....errors import MarginConfigError, MarginInputError
+from ....errors import MarginInputError
 from ....limits import Limits
 from ....market import Market
 from ....models.tims import TimsModel
@@ -25,6 +25,7 @@ from ...output.failed import failed_table
 from ...risk.arrays import check_scale, first_non_finite, non_finite_error
 from ...scenarios.grid import shocked_vol
 from ...valuation import base_value, contract_value, held_books, make_contract
+from .. import reject_by_position
 from .aggregate import TimsContract, account, point
 from .tables import accounts_table, by_class_group_table, scenario_matrix
 
@@ -88,12 +89,10 @@ def margin(
                 minimum = model.minimum_per_contract * c.multiplier if inst.kind == "option" else 0.0
                 contracts[p.instrument_id] = TimsContract(pnl(inst), g, groups[g].product_group, minimum, base_value(c))
     check_scale(position_rows, books, {iid: max(abs(x) for x in c.pnl) for iid, c in contracts.items()})
-    if by_position:
-        raise MarginConfigError(
-            "TIMS results are per class and product group; by-position attribution is not defined for it",
-            table="model",
-            column="by_position",
-        )
+    reject_by_position(
+        by_position,
+        "TIMS results are per class and product group; by-position attribution is not defined for it",
+    )
     outcomes = [account(model, book, contracts, product_names) for book in books]
     ids = positions_table.column("account_id")
     return MarginResult(

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from ....errors import MarginConfigError, MarginInputError
+from ....errors import MarginInputError
 from ....limits import Limits
 from ....market import Market
 from ....models import MonteCarloModel
@@ -41,6 +41,7 @@ from ...scenarios import Window
 from ...scenarios.historical import historical_window
 from ...scenarios.montecarlo import monte_carlo_window
 from ...valuation import held_books
+from .. import reject_by_position
 from .aggregate import MeasureModel, measure_account, unit_margins
 from .tables import measure_accounts_table, measure_by_underlying_table, scenario_matrix_of
 
@@ -147,11 +148,9 @@ def margin(
 ) -> MarginResult:
     """The VaR / ES margins of every account (see :func:`pmargin.reference.margin`)."""
     result = measure_margin(positions, instruments, market, model, limits, on_error)
-    if by_position:
-        raise MarginConfigError(
-            "by_position is available for the grid model only (historical and Monte Carlo report their tail "
-            "scenarios instead)",
-            table="model",
-            column="by_position",
-        )
+    reject_by_position(
+        by_position,
+        "by_position is available for the grid model only (historical and Monte Carlo report their tail "
+        "scenarios instead)",
+    )
     return result

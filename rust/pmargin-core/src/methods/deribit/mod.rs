@@ -143,12 +143,10 @@ impl DeribitModel {
 
 impl Method for DeribitMethod {
     fn margin(self: Arc<Self>, valuation: &Arc<Valuation>, book: &Book, by_position: bool) -> Result<Box<dyn Outcome>> {
-        if by_position {
-            return Err(MarginError::Config {
-                field: "by_position".into(),
-                reason: "the deribit model has no per-position attribution; margin without by_position".into(),
-            });
-        }
+        super::reject_by_position(
+            by_position,
+            "the deribit model has no per-position attribution; margin without by_position",
+        )?;
         let _ = valuation;
         let accounts = aggregate::aggregate(book, &self.context());
         Ok(Box::new(DeribitOutcome { method: self.clone(), accounts }))

@@ -117,12 +117,10 @@ impl MethodConfig for GridModel {
 impl Method for GridMethod {
     fn margin(self: Arc<Self>, valuation: &Arc<Valuation>, book: &Book, by_position: bool) -> Result<Box<dyn Outcome>> {
         let ctx = self.context(valuation);
-        if by_position && self.model.addons.is_on() {
-            return Err(MarginError::Config {
-                field: "by_position".into(),
-                reason: "attribution covers the scan only: margin a grid with add-ons without by_position".into(),
-            });
-        }
+        super::reject_by_position(
+            by_position && self.model.addons.is_on(),
+            "attribution covers the scan only: margin a grid with add-ons without by_position",
+        )?;
         let (mut accounts, attribution) = if by_position {
             let inputs = AttributionInputs {
                 set: &self.set,

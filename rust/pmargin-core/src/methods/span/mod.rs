@@ -45,12 +45,10 @@ impl MethodConfig for SpanModel {
 
 impl Method for SpanMethod {
     fn margin(self: Arc<Self>, valuation: &Arc<Valuation>, book: &Book, by_position: bool) -> Result<Box<dyn Outcome>> {
-        if by_position {
-            return Err(crate::spec::config_error(
-                "by_position",
-                "SPAN results are per combined commodity; by-position attribution is not defined for it",
-            ));
-        }
+        super::reject_by_position(
+            by_position,
+            "SPAN results are per combined commodity; by-position attribution is not defined for it",
+        )?;
         let accounts = aggregate::aggregate(&self.model, &self.arrays, &valuation.base_values, book);
         Ok(Box::new(SpanOutcome { method: self.clone(), accounts }))
     }

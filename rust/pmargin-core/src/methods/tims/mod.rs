@@ -128,12 +128,10 @@ impl Method for TimsMethod {
         book: &Book,
         by_position: bool,
     ) -> Result<Box<dyn Outcome>> {
-        if by_position {
-            return Err(crate::spec::config_error(
-                "by_position",
-                "TIMS results are per class and product group; by-position attribution is not defined for it",
-            ));
-        }
+        super::reject_by_position(
+            by_position,
+            "TIMS results are per class and product group; by-position attribution is not defined for it",
+        )?;
         let accounts = aggregate::aggregate(&self, book);
         Ok(Box::new(TimsOutcome { method: self.clone(), accounts }))
     }

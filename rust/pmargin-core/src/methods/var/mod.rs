@@ -25,7 +25,7 @@ use crate::risk::group_pnl::scenario_matrix;
 use crate::risk::tail::{tail_count, Measure};
 use crate::risk::tail_stream::{plans, Plan};
 use crate::scenarios::{historical, ScenarioSet};
-use crate::spec::{config_error, Fields};
+use crate::spec::Fields;
 use crate::valuation::Valuation;
 
 /// One scenario window of a VaR / ES model (the normal one, or a stressed period).
@@ -120,12 +120,10 @@ impl MethodConfig for MonteCarloModel {
 
 impl Method for VarMethod {
     fn margin(self: Arc<Self>, valuation: &Arc<Valuation>, book: &Book, by_position: bool) -> Result<Box<dyn Outcome>> {
-        if by_position {
-            return Err(config_error(
-                "by_position",
-                "by_position is available for the grid model only (historical and Monte Carlo report their tail scenarios instead)",
-            ));
-        }
+        super::reject_by_position(
+            by_position,
+            "by_position is available for the grid model only (historical and Monte Carlo report their tail scenarios instead)",
+        )?;
         let plans = plans(book, &valuation.underlying_of);
         // The tail state grows with the book and k: checked now that the book is known.
         let mut streamed: Vec<usize> = plans.iter().map(Plan::streamed).collect();
