@@ -70,17 +70,7 @@ pub fn greeks(option_type: OptionType, s: f64, k: f64, t: f64, r: f64, vol: f64)
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn close(actual: f64, expected: f64, rel: f64) -> bool {
-        (actual - expected).abs() <= rel * expected.abs()
-    }
-
-    fn assert_greeks(actual: Greeks, expected: [f64; 5], rel: f64) {
-        let got = [actual.price, actual.delta, actual.gamma, actual.vega, actual.theta];
-        for (name, (a, e)) in ["price", "delta", "gamma", "vega", "theta"].iter().zip(got.iter().zip(expected.iter())) {
-            assert!(close(*a, *e, rel), "{name}: {a:e} vs {e:e}");
-        }
-    }
+    use crate::pricing::{assert_greeks, close};
 
     /// QuantLib 1.44, AnalyticEuropeanEngine with CashOrNothingPayoff(type, 95, 1.0) on a
     /// BlackScholesMertonProcess (spot 100, flat rate 0.05, flat dividend 0, flat vol 0.25,
