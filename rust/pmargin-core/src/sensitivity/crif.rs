@@ -12,7 +12,7 @@ use rayon::prelude::*;
 use crate::domain::exact_sum::exact_sum;
 use crate::error::{MarginError, Result};
 use crate::input::Table;
-use crate::sensitivity::params::{risk_type, SimmParams, CM, EQ, FX, IR, PRODUCT_CLASSES, RISK_TYPE_NAMES};
+use crate::sensitivity::params::{risk_type, SimmParams, CM, EQ, FX, IR, PRODUCT_CLASSES, RISK_TYPES, RISK_TYPE_NAMES};
 
 const TABLE: &str = "crif";
 
@@ -99,13 +99,42 @@ impl Names {
     }
 }
 
-/// The fixed name lists a row is decoded against (buckets: listed, then the residual one).
+/// The fixed name lists a row is decoded against (buckets: listed, then the residual one), and
+/// the same names keyed by their bytes for the fast path of [`Crif::decode_rows`].
 struct Lookups {
     product_classes: Names,
     tenors: Names,
     sub_curves: Names,
     equity: Names,
     commodity: Names,
+    fast: FastLookups,
+}
+
+/// Name -> index (the first equal name, as [`Names::find`]); risk type -> (risk class, vol).
+struct FastLookups {
+    product_classes: HashMap<Box<[u8]>, u8>,
+    risk_types: HashMap<Box<[u8]>, (u8, bool)>,
+    tenors: HashMap<Box<[u8]>, i8>,
+    sub_curves: HashMap<Box<[u8]>, u8>,
+    /// Equity, then commodity buckets.
+    buckets: [HashMap<Box<[u8]>, u8>; 2],
+    calculation_currency: Box<[u8]>,
+}
+
+fn index_map<T: TryFrom<usize>>(names: &Names) -> HashMap<Box<[u8]>, T> {
+    let mut map = HashMap::new();
+    for (i, name) in names.names.iter().enumerate() {
+        if let Ok(v) = T::try_from(i) {
+            map.entry(name.as_bytes().into()).or_insert(v);
+        }
+    }
+    map
+}
+
+/// The value of a fixed-name column at a row, by its bytes.
+#[inline]
+fn find<T: Copy>(map: &HashMap<Box<[u8]>, T>, value: Option<&[u8]>) -> Option<T> {
+    map.get(value.unwrap_or(b"")).copied()
 }
 
 impl Lookups {
@@ -114,13 +143,22 @@ impl Lookups {
             let bp = p.bucketed(rc);
             Names::new(bp.buckets.iter().map(String::as_str).chain(bp.residual.as_deref()))
         };
-        Lookups {
-            product_classes: Names::new(PRODUCT_CLASSES),
-            tenors: Names::new(&p.ir.tenors),
-            sub_curves: Names::new(&p.ir.sub_curves),
-            equity: buckets(EQ),
-            commodity: buckets(CM),
-        }
+        let (product_classes, tenors, sub_curves) =
+            (Names::new(PRODUCT_CLASSES), Names::new(&p.ir.tenors), Names::new(&p.ir.sub_curves));
+        let (equity, commodity) = (buckets(EQ), buckets(CM));
+        let risk_types = RISK_TYPES
+            .iter()
+            .filter_map(|name| risk_type(name).map(|(rc, vol)| (name.as_bytes().into(), (rc as u8, vol))))
+            .collect();
+        let fast = FastLookups {
+            product_classes: index_map(&product_classes),
+            risk_types,
+            tenors: index_map(&tenors),
+            sub_curves: index_map(&sub_curves),
+            buckets: [index_map(&equity), index_map(&commodity)],
+            calculation_currency: p.calculation_currency.as_bytes().into(),
+        };
+        Lookups { product_classes, tenors, sub_curves, equity, commodity, fast }
     }
 }
 
@@ -162,10 +200,59 @@ impl<'a> Crif<'a> {
         out: &mut Vec<Row<'a>>,
     ) -> std::result::Result<(), (u32, MarginError)> {
         out.clear();
+        let (mut b, mut start, mut end) = (0, 0, 0);
         for &r in rows {
-            out.push(self.decode_row(p, r as usize).map_err(|e| (r, e))?);
+            let r = r as usize;
+            if r < start || r >= end {
+                b = self.batch_starts.partition_point(|s| *s <= r) - 1;
+                (start, end) = (self.batch_starts[b], self.batch_starts[b + 1]);
+            }
+            match self.decode_fast(b, r - start, r) {
+                Some(row) => out.push(row),
+                // Anything unusual (including every bad row) takes the checked path.
+                None => out.push(self.decode_row(p, r).map_err(|e| (r as u32, e))?),
+            }
         }
         Ok(())
+    }
+
+    /// Row `r` (row `local` of batch `b`) decoded by hashed lookups, or None when any part is
+    /// not plainly valid; then [`Crif::decode_row`] decides (and words the error).
+    #[inline]
+    fn decode_fast(&self, b: usize, local: usize, r: usize) -> Option<Row<'a>> {
+        let c = &self.cols;
+        let f = &self.names.fast;
+        let amount = if self.nulls.is_empty() { self.amounts[r] } else { self.nulls[r]? };
+        if !amount.is_finite() {
+            return None;
+        }
+        let product_class = find(&f.product_classes, c.pcs.bytes(b, local, r))?;
+        let (rc, vol) = find(&f.risk_types, c.rts.bytes(b, local, r))?;
+        let rc = rc as usize;
+        let q = c.quals.get(b, local, r)?;
+        let chars = if q.is_ascii() { q.len() } else { q.chars().count() };
+        if chars == 0 || (rc == IR && chars != 3) || (rc == FX && chars != if vol { 6 } else { 3 }) {
+            return None;
+        }
+        let tenor = if vol || rc == IR { find(&f.tenors, c.l1s.bytes(b, local, r))? } else { -1 };
+        let label2 = if rc == IR && !vol { find(&f.sub_curves, c.l2s.bytes(b, local, r))? } else { 0 };
+        let bucket = if rc == EQ || rc == CM {
+            find(&f.buckets[usize::from(rc == CM)], c.buckets.bytes(b, local, r))?
+        } else {
+            0
+        };
+        let skip = rc == FX && !vol && q.as_bytes() == &*f.calculation_currency;
+        Some(Row {
+            product_class,
+            risk_class: rc as u8,
+            vol,
+            bucket,
+            qprefix: pack(q),
+            qualifier: q,
+            tenor,
+            label2,
+            skip,
+        })
     }
 }
 
@@ -305,7 +392,22 @@ impl<'a> Col<'a> {
         })
     }
 
+    /// The bytes of row `local` of batch `batch` (`global` counts across batches).
+    #[inline]
+    fn bytes(&self, batch: usize, local: usize, global: usize) -> Option<&'a [u8]> {
+        match self {
+            Col::Plain(chunks) => {
+                let a = chunks[batch];
+                let o = a.value_offsets();
+                a.values().get(o[local] as usize..o[local + 1] as usize)
+            }
+            Col::Gathered(values) => values[global].map(str::as_bytes),
+            Col::Missing => None,
+        }
+    }
+
     /// Row `local` of batch `batch` (`global` counts across batches).
+    #[inline]
     fn get(&self, batch: usize, local: usize, global: usize) -> Option<&'a str> {
         match self {
             Col::Plain(chunks) => Some(chunks[batch].value(local)),
@@ -415,50 +517,88 @@ pub fn read_crif<'a>(table: &Table<'a>, p: &SimmParams) -> Result<Crif<'a>> {
 /// Buffers reused from one account to the next (one set per worker chunk, not per account).
 #[derive(Default)]
 pub struct Scratch<'a> {
+    packed: Vec<u128>,
     local: Vec<(u128, i32, u32)>,
     pub factors: Vec<Factor<'a>>,
+    /// The account's risk rows in factor order: table rows, and positions in the account's rows.
     pub keyed: Vec<u32>,
+    pub positions: Vec<u32>,
     values: Vec<f64>,
 }
 
+/// Bits of the row's position in [`packed_key`].
+const POSITION_BITS: u32 = 29;
+
+/// The whole sort key of a row whose qualifier has at most eight bytes, in one integer:
+/// (product class, risk class, vol, bucket, qualifier prefix, qualifier length, tenor,
+/// sub-curve, position). Ordering these is ordering by [`factors`]' comparator.
+#[inline]
+fn packed_key(row: &Row<'_>, position: usize) -> u128 {
+    (u128::from(row.product_class) << 125)
+        | (u128::from(row.risk_class) << 122)
+        | (u128::from(row.vol) << 121)
+        | (u128::from(row.bucket) << 113)
+        | (u128::from(row.qprefix) << 49)
+        | ((row.qualifier.len() as u128) << 45)
+        | (u128::from((row.tenor as i16 + 1) as u8) << 37)
+        | (u128::from(row.label2) << 29)
+        | position as u128
+}
+
 /// The netted factors of one account's rows, sorted by factor key, and the account's risk rows
-/// in factor order (each factor's rows ascending): `scratch.factors` and `scratch.keyed`.
-/// `decoded[i]` is row `rows[i]` ([`Crif::decode_rows`]).
+/// in factor order (each factor's rows ascending): `scratch.factors`, `scratch.keyed` and
+/// `scratch.positions`. `decoded[i]` is row `rows[i]` ([`Crif::decode_rows`]).
 pub fn factors<'a>(crif: &Crif<'a>, rows: &[u32], decoded: &[Row<'a>], scratch: &mut Scratch<'a>) {
-    // Sort on a packed key first: (product class, risk class, vol, bucket, qualifier prefix),
-    // then the qualifier (its length settles it when both fit the prefix), tenor and sub-curve,
-    // then the row (rows are ascending, so their position orders them alike).
-    let local = &mut scratch.local;
-    local.clear();
-    local.extend(decoded.iter().enumerate().filter(|(_, row)| !row.skip).map(|(i, row)| {
-        let hi = (u128::from(row.product_class) << 88)
-            | (u128::from(row.risk_class) << 80)
-            | (u128::from(row.vol) << 72)
-            | (u128::from(row.bucket) << 64)
-            | u128::from(row.qprefix);
-        let lo = (i32::from(row.tenor) << 8) | i32::from(row.label2);
-        (hi, lo, i as u32)
-    }));
-    local.sort_unstable_by(|a, b| {
-        a.0.cmp(&b.0)
-            .then_with(|| {
-                let (qa, qb) = (decoded[a.2 as usize].qualifier, decoded[b.2 as usize].qualifier);
-                if qa.len() <= 8 && qb.len() <= 8 {
-                    qa.len().cmp(&qb.len())
-                } else {
-                    qa.cmp(qb)
-                }
-            })
-            .then(a.1.cmp(&b.1))
-            .then(a.2.cmp(&b.2))
-    });
+    let positions = &mut scratch.positions;
+    positions.clear();
+    let packs = rows.len() < 1 << POSITION_BITS
+        && decoded
+            .iter()
+            .all(|row| row.qualifier.len() <= 8 && row.tenor >= -1 && row.product_class < 8 && row.risk_class < 8);
+    if packs {
+        // The usual case: one integer per row, sorted directly.
+        let packed = &mut scratch.packed;
+        packed.clear();
+        packed.extend(decoded.iter().enumerate().filter(|(_, row)| !row.skip).map(|(i, row)| packed_key(row, i)));
+        packed.sort_unstable();
+        positions.extend(packed.iter().map(|k| (*k as u32) & ((1 << POSITION_BITS) - 1)));
+    } else {
+        // Sort on a packed key first: (product class, risk class, vol, bucket, qualifier
+        // prefix), then the qualifier (its length settles it when both fit the prefix), tenor
+        // and sub-curve, then the row (rows are ascending, so their position orders them alike).
+        let local = &mut scratch.local;
+        local.clear();
+        local.extend(decoded.iter().enumerate().filter(|(_, row)| !row.skip).map(|(i, row)| {
+            let hi = (u128::from(row.product_class) << 88)
+                | (u128::from(row.risk_class) << 80)
+                | (u128::from(row.vol) << 72)
+                | (u128::from(row.bucket) << 64)
+                | u128::from(row.qprefix);
+            let lo = (i32::from(row.tenor) << 8) | i32::from(row.label2);
+            (hi, lo, i as u32)
+        }));
+        local.sort_unstable_by(|a, b| {
+            a.0.cmp(&b.0)
+                .then_with(|| {
+                    let (qa, qb) = (decoded[a.2 as usize].qualifier, decoded[b.2 as usize].qualifier);
+                    if qa.len() <= 8 && qb.len() <= 8 {
+                        qa.len().cmp(&qb.len())
+                    } else {
+                        qa.cmp(qb)
+                    }
+                })
+                .then(a.1.cmp(&b.1))
+                .then(a.2.cmp(&b.2))
+        });
+        positions.extend(local.iter().map(|x| x.2));
+    }
     let keyed = &mut scratch.keyed;
     keyed.clear();
-    keyed.extend(local.iter().map(|x| rows[x.2 as usize]));
+    keyed.extend(positions.iter().map(|i| rows[*i as usize]));
     let out = &mut scratch.factors;
     out.clear();
-    for (i, x) in local.iter().enumerate() {
-        let row = decoded[x.2 as usize];
+    for (i, x) in positions.iter().enumerate() {
+        let row = decoded[*x as usize];
         match out.last_mut() {
             Some(f) if f.row.key() == row.key() => f.end = i as u32 + 1,
             _ => out.push(Factor { row, start: i as u32, end: i as u32 + 1, amount: 0.0 }),
@@ -473,5 +613,76 @@ pub fn factors<'a>(crif: &Crif<'a>, rows: &[u32], decoded: &[Row<'a>], scratch: 
         values.clear();
         values.extend(keyed[f.start as usize..f.end as usize].iter().map(|r| crif.amounts[*r as usize]));
         f.amount = exact_sum(values);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(pc: u8, rc: u8, vol: bool, bucket: u8, q: &str, tenor: i8, label2: u8) -> Row<'_> {
+        Row {
+            product_class: pc,
+            risk_class: rc,
+            vol,
+            bucket,
+            qprefix: pack(q),
+            qualifier: q,
+            tenor,
+            label2,
+            skip: false,
+        }
+    }
+
+    /// The general comparator of [`factors`], for rows with short qualifiers.
+    fn general(a: &(Row<'_>, usize), b: &(Row<'_>, usize)) -> std::cmp::Ordering {
+        let (x, y) = (&a.0, &b.0);
+        (x.product_class, x.risk_class, x.vol, x.bucket, x.qprefix)
+            .cmp(&(y.product_class, y.risk_class, y.vol, y.bucket, y.qprefix))
+            .then(x.qualifier.len().cmp(&y.qualifier.len()))
+            .then(
+                ((i32::from(x.tenor) << 8) | i32::from(x.label2))
+                    .cmp(&((i32::from(y.tenor) << 8) | i32::from(y.label2))),
+            )
+            .then(a.1.cmp(&b.1))
+    }
+
+    #[test]
+    fn packed_key_orders_as_the_comparator() {
+        let qs = ["", "A", "AB", "AB\0", "USD", "EUR", "EURUSD", "N12", "N1", "ABCDEFGH", "\u{e9}"];
+        let mut rows = Vec::new();
+        let mut i = 0;
+        for pc in [0u8, 2, 3] {
+            for rc in [0u8, 1, 3] {
+                for vol in [false, true] {
+                    for (j, q) in qs.iter().enumerate() {
+                        let tenor = (j as i8 % 4) - 1;
+                        rows.push((row(pc, rc, vol, (j % 3) as u8, q, tenor, (j % 2) as u8), i));
+                        rows.push((row(pc, rc, vol, (j % 3) as u8, q, tenor, (j % 2) as u8), i + 1));
+                        i += 2;
+                    }
+                }
+            }
+        }
+        let mut by_key: Vec<u128> = rows.iter().map(|(r, i)| packed_key(r, *i)).collect();
+        by_key.reverse();
+        by_key.sort_unstable();
+        let mut expected = rows.clone();
+        expected.reverse();
+        expected.sort_by(general);
+        let got: Vec<usize> = by_key.iter().map(|k| (*k as usize) & ((1 << POSITION_BITS) - 1)).collect();
+        let want: Vec<usize> = expected.iter().map(|x| x.1).collect();
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn fast_lookups_find_the_first_equal_name() {
+        let names = Names::new(["1y", "2y", "1y", "Residual"]);
+        let map: HashMap<Box<[u8]>, u8> = index_map(&names);
+        assert_eq!(find(&map, Some(b"1y".as_slice())), Some(0));
+        assert_eq!(find(&map, Some(b"Residual".as_slice())), Some(3));
+        assert_eq!(find(&map, Some(b"3y".as_slice())), None);
+        assert_eq!(find(&map, None), None);
+        assert_eq!(names.find("1y"), Some(0));
     }
 }

@@ -62,7 +62,16 @@ pub fn simm(crif_table: &Table<'_>, spec: &Value) -> Result<SimmTables> {
                 let at = crif.offsets[a] - crif.offsets[first];
                 let slot = &mut out[at..at + rows.len()];
                 crif::factors(&crif, rows, &decoded, &mut scratch);
-                simm::account_simm(&p, &scratch.factors, &scratch.keyed, &crif.amounts, rows, slot, a as u32, &mut acc);
+                simm::account_simm(
+                    &p,
+                    &scratch.factors,
+                    &scratch.keyed,
+                    &scratch.positions,
+                    &crif.amounts,
+                    slot,
+                    a as u32,
+                    &mut acc,
+                );
             }
             bad.map_or(Ok(acc), Err)
         })

@@ -478,16 +478,17 @@ fn run_end<K: PartialEq>(f: &[Factor<'_>], start: usize, key: impl Fn(&Factor<'_
     end
 }
 
-/// `factors` sorted by key and `keyed` their rows ([`crate::sensitivity::crif::factors`]);
-/// `rows`: the account's rows (ascending); `contributions[i]` receives row `rows[i]`'s share.
+/// `factors` sorted by key, `keyed` their rows and `positions` those rows' places among the
+/// account's rows ([`crate::sensitivity::crif::factors`]); `contributions[i]` receives the
+/// share of the account's row `i`.
 /// The account's figures are appended to `out` under number `account`.
 #[allow(clippy::too_many_arguments)]
 pub fn account_simm<'a>(
     p: &'a SimmParams,
     factors: &[Factor<'a>],
     keyed: &[u32],
+    positions: &[u32],
     amounts: &[f64],
-    rows: &[u32],
     contributions: &mut [f64],
     account: u32,
     out: &mut AccountSimm<'a>,
@@ -537,9 +538,9 @@ pub fn account_simm<'a>(
         for (rc, range, t) in &terms {
             let d_im = if simm_pc > 0.0 { lin[*rc] / simm_pc } else { 0.0 };
             for (k, f) in factors[range.clone()].iter().enumerate() {
-                for &r in &keyed[f.start as usize..f.end as usize] {
-                    let at = rows.binary_search(&r).unwrap_or(0);
-                    contributions[at] += t.coef[k] * amounts[r as usize] * t.grad[k] * d_im;
+                let (start, end) = (f.start as usize, f.end as usize);
+                for (&r, &at) in keyed[start..end].iter().zip(&positions[start..end]) {
+                    contributions[at as usize] += t.coef[k] * amounts[r as usize] * t.grad[k] * d_im;
                 }
             }
         }
