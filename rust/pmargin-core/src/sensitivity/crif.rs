@@ -12,6 +12,7 @@ use rayon::prelude::*;
 use crate::domain::exact_sum::exact_sum;
 use crate::error::{MarginError, Result};
 use crate::input::Table;
+use crate::sensitivity::intern::{self, NameMap};
 use crate::sensitivity::params::{risk_type, SimmParams, CM, EQ, FX, IR, PRODUCT_CLASSES, RISK_TYPES, RISK_TYPE_NAMES};
 
 const TABLE: &str = "crif";
@@ -37,9 +38,30 @@ pub struct Row<'a> {
 }
 
 impl<'a> Row<'a> {
-    pub fn key(&self) -> (u8, u8, bool, u8, u64, &'a str, i8, u8) {
-        let head = (self.product_class, self.risk_class, self.vol, self.bucket, self.qprefix);
-        (head.0, head.1, head.2, head.3, head.4, self.qualifier, self.tenor, self.label2)
+    pub fn key(&self) -> (u8, u8, bool, u8, Qual<'a>, i8, u8) {
+        let head = (self.product_class, self.risk_class, self.vol, self.bucket);
+        (head.0, head.1, head.2, head.3, self.qual(), self.tenor, self.label2)
+    }
+
+    pub fn qual(&self) -> Qual<'a> {
+        Qual { prefix: self.qprefix, name: self.qualifier }
+    }
+}
+
+/// A qualifier with its prefix: equal when the prefixes and lengths are, the bytes compared only
+/// past eight.
+#[derive(Clone, Copy, Debug)]
+pub struct Qual<'a> {
+    pub prefix: u64,
+    pub name: &'a str,
+}
+
+impl PartialEq for Qual<'_> {
+    #[inline]
+    fn eq(&self, other: &Self) -> bool {
+        self.prefix == other.prefix
+            && self.name.len() == other.name.len()
+            && (self.name.len() <= 8 || self.name == other.name)
     }
 }
 
@@ -63,9 +85,11 @@ pub struct Crif<'a> {
     /// None where the amount column is null (only when it is not read in place).
     nulls: Vec<Option<f64>>,
     pub accounts: Vec<&'a str>,
-    /// Rows of account i: `order[offsets[i]..offsets[i + 1]]`, ascending.
+    /// Rows of account i: `order[offsets[i]..offsets[i + 1]]`, ascending ([`Crif::rows`]).
     pub offsets: Vec<usize>,
-    pub order: Vec<u32>,
+    /// None when the table is grouped by account in id order (the usual layout): then account
+    /// i's rows are `offsets[i]..offsets[i + 1]` themselves, and no per-row index is built.
+    pub order: Option<Vec<u32>>,
 }
 
 /// A short list of names looked up by integer compares: a name of up to eight bytes packed into
@@ -112,29 +136,17 @@ struct Lookups {
 
 /// Name -> index (the first equal name, as [`Names::find`]); risk type -> (risk class, vol).
 struct FastLookups {
-    product_classes: HashMap<Box<[u8]>, u8>,
-    risk_types: HashMap<Box<[u8]>, (u8, bool)>,
-    tenors: HashMap<Box<[u8]>, i8>,
-    sub_curves: HashMap<Box<[u8]>, u8>,
+    product_classes: NameMap<u8>,
+    risk_types: NameMap<(u8, bool)>,
+    tenors: NameMap<i8>,
+    sub_curves: NameMap<u8>,
     /// Equity, then commodity buckets.
-    buckets: [HashMap<Box<[u8]>, u8>; 2],
-    calculation_currency: Box<[u8]>,
+    buckets: [NameMap<u8>; 2],
+    calculation_currency: String,
 }
 
-fn index_map<T: TryFrom<usize>>(names: &Names) -> HashMap<Box<[u8]>, T> {
-    let mut map = HashMap::new();
-    for (i, name) in names.names.iter().enumerate() {
-        if let Ok(v) = T::try_from(i) {
-            map.entry(name.as_bytes().into()).or_insert(v);
-        }
-    }
-    map
-}
-
-/// The value of a fixed-name column at a row, by its bytes.
-#[inline]
-fn find<T: Copy>(map: &HashMap<Box<[u8]>, T>, value: Option<&[u8]>) -> Option<T> {
-    map.get(value.unwrap_or(b"")).copied()
+fn index_map<T: TryFrom<usize> + Copy>(names: &Names) -> NameMap<T> {
+    NameMap::new(names.names.iter().enumerate().filter_map(|(i, n)| Some((n.as_bytes(), T::try_from(i).ok()?))))
 }
 
 impl Lookups {
@@ -146,17 +158,16 @@ impl Lookups {
         let (product_classes, tenors, sub_curves) =
             (Names::new(PRODUCT_CLASSES), Names::new(&p.ir.tenors), Names::new(&p.ir.sub_curves));
         let (equity, commodity) = (buckets(EQ), buckets(CM));
-        let risk_types = RISK_TYPES
-            .iter()
-            .filter_map(|name| risk_type(name).map(|(rc, vol)| (name.as_bytes().into(), (rc as u8, vol))))
-            .collect();
+        let risk_types = NameMap::new(
+            RISK_TYPES.iter().filter_map(|name| risk_type(name).map(|(rc, vol)| (name.as_bytes(), (rc as u8, vol)))),
+        );
         let fast = FastLookups {
             product_classes: index_map(&product_classes),
             risk_types,
             tenors: index_map(&tenors),
             sub_curves: index_map(&sub_curves),
             buckets: [index_map(&equity), index_map(&commodity)],
-            calculation_currency: p.calculation_currency.as_bytes().into(),
+            calculation_currency: p.calculation_currency.clone(),
         };
         Lookups { product_classes, tenors, sub_curves, equity, commodity, fast }
     }
@@ -172,6 +183,19 @@ struct Columns<'a> {
 }
 
 impl<'a> Crif<'a> {
+    /// The rows of account `a`, ascending (`buf` holds them when the table is grouped).
+    pub fn rows<'s>(&'s self, a: usize, buf: &'s mut Vec<u32>) -> &'s [u32] {
+        let (start, end) = (self.offsets[a], self.offsets[a + 1]);
+        match &self.order {
+            Some(order) => &order[start..end],
+            None => {
+                buf.clear();
+                buf.extend(start as u32..end as u32);
+                buf
+            }
+        }
+    }
+
     /// Decode and check row `r`.
     fn decode_row(&self, p: &SimmParams, r: usize) -> Result<Row<'a>> {
         let b = self.batch_starts.partition_point(|s| *s <= r) - 1;
@@ -226,33 +250,24 @@ impl<'a> Crif<'a> {
         if !amount.is_finite() {
             return None;
         }
-        let product_class = find(&f.product_classes, c.pcs.bytes(b, local, r))?;
-        let (rc, vol) = find(&f.risk_types, c.rts.bytes(b, local, r))?;
+        let product_class = c.pcs.find(&f.product_classes, b, local, r)?;
+        let (rc, vol) = c.rts.find(&f.risk_types, b, local, r)?;
         let rc = rc as usize;
-        let q = c.quals.get(b, local, r)?;
-        let chars = if q.is_ascii() { q.len() } else { q.chars().count() };
+        let (q, qkey) = c.quals.qualifier(b, local, r)?;
+        let chars = match qkey {
+            Some(k) if intern::is_ascii(k) => q.len(),
+            _ => q.chars().count(),
+        };
         if chars == 0 || (rc == IR && chars != 3) || (rc == FX && chars != if vol { 6 } else { 3 }) {
             return None;
         }
-        let tenor = if vol || rc == IR { find(&f.tenors, c.l1s.bytes(b, local, r))? } else { -1 };
-        let label2 = if rc == IR && !vol { find(&f.sub_curves, c.l2s.bytes(b, local, r))? } else { 0 };
-        let bucket = if rc == EQ || rc == CM {
-            find(&f.buckets[usize::from(rc == CM)], c.buckets.bytes(b, local, r))?
-        } else {
-            0
-        };
-        let skip = rc == FX && !vol && q.as_bytes() == &*f.calculation_currency;
-        Some(Row {
-            product_class,
-            risk_class: rc as u8,
-            vol,
-            bucket,
-            qprefix: pack(q),
-            qualifier: q,
-            tenor,
-            label2,
-            skip,
-        })
+        let tenor = if vol || rc == IR { c.l1s.find(&f.tenors, b, local, r)? } else { -1 };
+        let label2 = if rc == IR && !vol { c.l2s.find(&f.sub_curves, b, local, r)? } else { 0 };
+        let bucket =
+            if rc == EQ || rc == CM { c.buckets.find(&f.buckets[usize::from(rc == CM)], b, local, r)? } else { 0 };
+        let skip = rc == FX && !vol && q == f.calculation_currency;
+        let qprefix = qkey.map_or_else(|| pack(q), intern::prefix);
+        Some(Row { product_class, risk_class: rc as u8, vol, bucket, qprefix, qualifier: q, tenor, label2, skip })
     }
 }
 
@@ -392,16 +407,36 @@ impl<'a> Col<'a> {
         })
     }
 
-    /// The bytes of row `local` of batch `batch` (`global` counts across batches).
+    /// The value of `map` for row `local` of batch `batch` (`global` counts across batches);
+    /// null reads as "".
     #[inline]
-    fn bytes(&self, batch: usize, local: usize, global: usize) -> Option<&'a [u8]> {
+    fn find<T: Copy>(&self, map: &NameMap<T>, batch: usize, local: usize, global: usize) -> Option<T> {
         match self {
             Col::Plain(chunks) => {
                 let a = chunks[batch];
                 let o = a.value_offsets();
-                a.values().get(o[local] as usize..o[local + 1] as usize)
+                let (start, end) = (o[local] as usize, o[local + 1] as usize);
+                match intern::key_in(a.values(), start, end) {
+                    Some(k) => map.get_key(k),
+                    None => map.get(a.values().get(start..end)?),
+                }
             }
-            Col::Gathered(values) => values[global].map(str::as_bytes),
+            Col::Gathered(values) => map.get(values[global].unwrap_or("").as_bytes()),
+            Col::Missing => map.get(b""),
+        }
+    }
+
+    /// Row `local` of batch `batch` and its name key when short ([`intern::key`]).
+    #[inline]
+    fn qualifier(&self, batch: usize, local: usize, global: usize) -> Option<(&'a str, Option<u128>)> {
+        match self {
+            Col::Plain(chunks) => {
+                let a = chunks[batch];
+                let o = a.value_offsets();
+                let (start, end) = (o[local] as usize, o[local + 1] as usize);
+                Some((a.value(local), intern::key_in(a.values(), start, end)))
+            }
+            Col::Gathered(values) => values[global].map(|q| (q, intern::key(q.as_bytes()))),
             Col::Missing => None,
         }
     }
@@ -451,13 +486,14 @@ pub fn read_crif<'a>(table: &Table<'a>, p: &SimmParams) -> Result<Crif<'a>> {
         nulls,
         accounts: Vec::new(),
         offsets: Vec::new(),
-        order: Vec::new(),
+        order: None,
     };
-    // Account numbers in first-seen order (consecutive rows of one account skip the hash).
+    // Account numbers in first-seen order, and the runs of consecutive rows of one account
+    // (a run skips the hash): (first row, account number).
     let mut ids: HashMap<&'a str, u32> = HashMap::new();
     let mut names: Vec<&'a str> = Vec::new();
-    let mut of_row = Vec::with_capacity(n);
-    let mut last: Option<(&str, u32)> = None;
+    let mut runs: Vec<(usize, u32)> = Vec::new();
+    let mut last: Option<&str> = None;
     let mut global = 0;
     for (b, batch) in table.batches().iter().enumerate() {
         for local in 0..batch.num_rows() {
@@ -471,46 +507,54 @@ pub fn read_crif<'a>(table: &Table<'a>, p: &SimmParams) -> Result<Crif<'a>> {
                 return Err(fail(&p.account_column, r, "account is null".into()));
             }
             let a = account.unwrap_or("");
-            let id = match last {
-                Some((name, id)) if name == a => id,
-                _ => {
-                    let next = names.len() as u32;
-                    let id = *ids.entry(a).or_insert(next);
-                    if id == next {
-                        names.push(a);
-                    }
-                    id
-                }
-            };
-            last = Some((a, id));
-            of_row.push(id);
+            if last == Some(a) {
+                continue;
+            }
+            let next = names.len() as u32;
+            let id = *ids.entry(a).or_insert(next);
+            if id == next {
+                names.push(a);
+            }
+            runs.push((r, id));
+            last = Some(a);
         }
         global += batch.num_rows();
     }
-    // Accounts sorted by id; rows counted into place.
+    let grouped = runs.len() == names.len() && names.windows(2).all(|w| w[0] < w[1]);
+    if grouped {
+        // Each account one run, in id order: the rows are in place.
+        crif.offsets = runs.iter().map(|x| x.0).chain([n]).collect();
+        crif.accounts = names;
+        crif.order = None;
+        return Ok(crif);
+    }
+    // Accounts sorted by id; runs counted into place.
     let mut sorted: Vec<u32> = (0..names.len() as u32).collect();
     sorted.par_sort_unstable_by(|a, b| names[*a as usize].cmp(names[*b as usize]));
     let mut rank = vec![0u32; names.len()];
     for (i, a) in sorted.iter().enumerate() {
         rank[*a as usize] = i as u32;
     }
+    let ends: Vec<usize> = runs.iter().skip(1).map(|x| x.0).chain([n]).collect();
     let mut offsets = vec![0usize; names.len() + 1];
-    for id in &of_row {
-        offsets[rank[*id as usize] as usize + 1] += 1;
+    for (run, end) in runs.iter().zip(&ends) {
+        offsets[rank[run.1 as usize] as usize + 1] += end - run.0;
     }
     for i in 0..names.len() {
         offsets[i + 1] += offsets[i];
     }
     let mut fill = offsets.clone();
     let mut order = vec![0u32; n];
-    for (r, id) in of_row.iter().enumerate() {
-        let a = rank[*id as usize] as usize;
-        order[fill[a]] = r as u32;
-        fill[a] += 1;
+    for (run, end) in runs.iter().zip(&ends) {
+        let a = rank[run.1 as usize] as usize;
+        for r in run.0..*end {
+            order[fill[a]] = r as u32;
+            fill[a] += 1;
+        }
     }
     crif.accounts = sorted.iter().map(|a| names[*a as usize]).collect();
     crif.offsets = offsets;
-    crif.order = order;
+    crif.order = Some(order);
     Ok(crif)
 }
 
@@ -597,11 +641,27 @@ pub fn factors<'a>(crif: &Crif<'a>, rows: &[u32], decoded: &[Row<'a>], scratch: 
     keyed.extend(positions.iter().map(|i| rows[*i as usize]));
     let out = &mut scratch.factors;
     out.clear();
-    for (i, x) in positions.iter().enumerate() {
-        let row = decoded[*x as usize];
-        match out.last_mut() {
-            Some(f) if f.row.key() == row.key() => f.end = i as u32 + 1,
-            _ => out.push(Factor { row, start: i as u32, end: i as u32 + 1, amount: 0.0 }),
+    if packs {
+        // Equal factor keys are equal packed keys without the position.
+        let mut last = None;
+        for (i, k) in scratch.packed.iter().enumerate() {
+            let head = Some(k >> POSITION_BITS);
+            match out.last_mut() {
+                Some(f) if head == last => f.end = i as u32 + 1,
+                _ => {
+                    let row = decoded[positions[i] as usize];
+                    out.push(Factor { row, start: i as u32, end: i as u32 + 1, amount: 0.0 });
+                }
+            }
+            last = head;
+        }
+    } else {
+        for (i, x) in positions.iter().enumerate() {
+            let row = decoded[*x as usize];
+            match out.last_mut() {
+                Some(f) if f.row.key() == row.key() => f.end = i as u32 + 1,
+                _ => out.push(Factor { row, start: i as u32, end: i as u32 + 1, amount: 0.0 }),
+            }
         }
     }
     let values = &mut scratch.values;
@@ -678,11 +738,11 @@ mod tests {
     #[test]
     fn fast_lookups_find_the_first_equal_name() {
         let names = Names::new(["1y", "2y", "1y", "Residual"]);
-        let map: HashMap<Box<[u8]>, u8> = index_map(&names);
-        assert_eq!(find(&map, Some(b"1y".as_slice())), Some(0));
-        assert_eq!(find(&map, Some(b"Residual".as_slice())), Some(3));
-        assert_eq!(find(&map, Some(b"3y".as_slice())), None);
-        assert_eq!(find(&map, None), None);
+        let map: NameMap<u8> = index_map(&names);
+        assert_eq!(map.get(b"1y"), Some(0));
+        assert_eq!(map.get(b"Residual"), Some(3));
+        assert_eq!(map.get(b"3y"), None);
+        assert_eq!(map.get(b""), None);
         assert_eq!(names.find("1y"), Some(0));
     }
 }

@@ -194,10 +194,11 @@ fn ir_threshold(p: &SimmParams, ccy: &str, vega: bool) -> f64 {
 fn ir<'a>(p: &'a SimmParams, f: &[Factor<'a>], s: &[f64], mt: usize, sign: f64) -> Term<'a> {
     let ir = &p.ir;
     let n = f.len();
-    let (labels, members) = runs(n, |k| (f[k].row.qprefix, f[k].row.qualifier));
+    let (labels, members) = runs(n, |k| f[k].row.qual());
     let mut coef = vec![0.0; n];
     let mut cr: Small<f64> = SmallVec::with_capacity(labels.len());
-    for ((_, ccy), ms) in labels.iter().zip(&members) {
+    for (ccy, ms) in labels.iter().zip(&members) {
+        let ccy = ccy.name;
         if mt == CURVATURE {
             cr.push(1.0);
             for k in ms.clone() {
@@ -207,7 +208,7 @@ fn ir<'a>(p: &'a SimmParams, f: &[Factor<'a>], s: &[f64], mt: usize, sign: f64) 
         }
         let c = conc(fsum(&s[ms.clone()]), ir_threshold(p, ccy, mt == VEGA));
         cr.push(c);
-        let bucket = ir.currency_bucket.get(*ccy).unwrap_or(&ir.default_bucket);
+        let bucket = ir.currency_bucket.get(ccy).unwrap_or(&ir.default_bucket);
         let weights = ir.delta_rw.get(bucket);
         for k in ms.clone() {
             let rw = if mt == VEGA { ir.vega_rw } else { weights.map_or(f64::NAN, |w| w[f[k].row.tenor as usize]) };
@@ -237,7 +238,7 @@ fn ir<'a>(p: &'a SimmParams, f: &[Factor<'a>], s: &[f64], mt: usize, sign: f64) 
     let nonres: Small<usize> = (0..labels.len()).collect();
     let abs_groups: Vec<Range<usize>> = (0..n).map(|k| k..k + 1).collect();
     let scale = if mt == CURVATURE { 1.0 / (ir.hvr * ir.hvr) } else { 1.0 };
-    let names: Small<&'a str> = labels.iter().map(|l| l.1).collect();
+    let names: Small<&'a str> = labels.iter().map(|l| l.name).collect();
     aggregate(p, mt, &ws, coef, &names, &members, &nonres, None, &rho, &gamma, &abs_groups, scale)
 }
 
@@ -246,9 +247,10 @@ fn fx<'a>(p: &'a SimmParams, f: &[Factor<'a>], s: &[f64], mt: usize, sign: f64) 
     let n = f.len();
     let mut coef = vec![0.0; n];
     let mut cr: Small<f64> = SmallVec::from_elem(1.0, n);
-    let (quals, qmembers) = runs(n, |k| (f[k].row.qprefix, f[k].row.qualifier));
+    let (quals, qmembers) = runs(n, |k| f[k].row.qual());
     let calc = fx_group(p, &p.calculation_currency);
-    for ((_, q), ms) in quals.iter().zip(&qmembers) {
+    for (q, ms) in quals.iter().zip(&qmembers) {
+        let q = q.name;
         if mt == DELTA {
             let c = conc(fsum(&s[ms.clone()]), fx_delta_threshold(p, q));
             for k in ms.clone() {
@@ -311,8 +313,8 @@ fn bucketed<'a>(
     let mut coef = vec![0.0; n];
     let mut cr: Small<f64> = SmallVec::from_elem(1.0, n);
     let (labels, members) = runs(n, |k| f[k].row.bucket as usize);
-    let (qlabels, qmembers) = runs(n, |k| (f[k].row.bucket as usize, f[k].row.qprefix, f[k].row.qualifier));
-    for ((b, _, _), ms) in qlabels.iter().zip(&qmembers) {
+    let (qlabels, qmembers) = runs(n, |k| (f[k].row.bucket as usize, f[k].row.qual()));
+    for ((b, _), ms) in qlabels.iter().zip(&qmembers) {
         let b = *b;
         let sigma = p.sigma_multiplier * bp.delta_rw[b];
         if mt == DELTA {
@@ -466,6 +468,18 @@ pub struct AccountSimm<'a> {
     pub risk: Vec<(u32, u8, u8, [f64; 3], f64)>,
     /// (account, product class, risk class, margin type, bucket, K, sum WS)
     pub buckets: Vec<(u32, u8, u8, u8, &'a str, f64, f64)>,
+}
+
+impl AccountSimm<'_> {
+    /// After the first account of a run: room for `accounts` like it, and a quarter more (the
+    /// vectors then rarely grow, and growing copies and touches fresh memory).
+    pub fn reserve_like_first(&mut self, accounts: usize) {
+        let room = |n: usize| (n * accounts + n * accounts / 4).saturating_sub(n);
+        self.totals.reserve(room(self.totals.len()));
+        self.product.reserve(room(self.product.len()));
+        self.risk.reserve(room(self.risk.len()));
+        self.buckets.reserve(room(self.buckets.len()));
+    }
 }
 
 /// End of the run of factors from `start` whose `key` equals the first one's.
