@@ -589,6 +589,28 @@ fn packed_key(row: &Row<'_>, position: usize) -> u128 {
         | position as u128
 }
 
+/// Accounts up to this many rows are sorted by insertion.
+const INSERTION_ROWS: usize = 96;
+
+/// Distinct keys sorted. CRIF rows usually come grouped by risk type, so a small account's keys
+/// are runs already sorted at the top bits: insertion moves each key only past its own run's
+/// larger keys, far fewer steps than a general sort makes on so few keys.
+fn sort_keys(keys: &mut [u128]) {
+    if keys.len() > INSERTION_ROWS {
+        keys.sort_unstable();
+        return;
+    }
+    for i in 1..keys.len() {
+        let k = keys[i];
+        let mut j = i;
+        while j > 0 && keys[j - 1] > k {
+            keys[j] = keys[j - 1];
+            j -= 1;
+        }
+        keys[j] = k;
+    }
+}
+
 /// The netted factors of one account's rows, sorted by factor key, and the account's risk rows
 /// in factor order (each factor's rows ascending): `scratch.factors`, `scratch.keyed` and
 /// `scratch.positions`. `decoded[i]` is row `rows[i]` ([`Crif::decode_rows`]).
@@ -604,7 +626,7 @@ pub fn factors<'a>(crif: &Crif<'a>, rows: &[u32], decoded: &[Row<'a>], scratch: 
         let packed = &mut scratch.packed;
         packed.clear();
         packed.extend(decoded.iter().enumerate().filter(|(_, row)| !row.skip).map(|(i, row)| packed_key(row, i)));
-        packed.sort_unstable();
+        sort_keys(packed);
         positions.extend(packed.iter().map(|k| (*k as u32) & ((1 << POSITION_BITS) - 1)));
     } else {
         // Sort on a packed key first: (product class, risk class, vol, bucket, qualifier
@@ -733,6 +755,23 @@ mod tests {
         let got: Vec<usize> = by_key.iter().map(|k| (*k as usize) & ((1 << POSITION_BITS) - 1)).collect();
         let want: Vec<usize> = expected.iter().map(|x| x.1).collect();
         assert_eq!(got, want);
+    }
+
+    #[test]
+    fn keys_sort_by_insertion_and_in_general_alike() {
+        let mut state = 7u64;
+        for n in [0, 1, 2, 5, 50, 96, 97, 300] {
+            let mut keys: Vec<u128> = (0..n)
+                .map(|i| {
+                    state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+                    (u128::from(state >> 40) << 64) | i as u128
+                })
+                .collect();
+            let mut expected = keys.clone();
+            expected.sort_unstable();
+            sort_keys(&mut keys);
+            assert_eq!(keys, expected, "{n} keys");
+        }
     }
 
     #[test]

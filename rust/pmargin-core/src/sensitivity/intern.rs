@@ -19,6 +19,17 @@ pub fn key(bytes: &[u8]) -> Option<u128> {
     Some(u128::from_le_bytes(buf) | ((bytes.len() as u128) << 120))
 }
 
+/// The low `8 * len` bits set, for `len` in 0..16.
+const MASKS: [u128; 16] = {
+    let mut m = [0u128; 16];
+    let mut i = 1;
+    while i < 16 {
+        m[i] = u128::MAX >> (128 - 8 * i);
+        i += 1;
+    }
+    m
+};
+
 /// [`key`] of `values[start..end]`, reading 16 bytes at once when the buffer has them (the
 /// bytes past `end` are masked off).
 #[inline]
@@ -31,8 +42,7 @@ pub fn key_in(values: &[u8], start: usize, end: usize) -> Option<u128> {
         Some(wide) => {
             let mut buf = [0u8; 16];
             buf.copy_from_slice(wide);
-            let mask = if len == 0 { 0 } else { u128::MAX >> (128 - 8 * len) };
-            Some((u128::from_le_bytes(buf) & mask) | ((len as u128) << 120))
+            Some((u128::from_le_bytes(buf) & MASKS[len]) | ((len as u128) << 120))
         }
         None => key(values.get(start..end)?),
     }

@@ -43,7 +43,7 @@ fn fsum(values: &[f64]) -> f64 {
 }
 
 /// Small per-account vectors live on the stack.
-type Small<T> = SmallVec<[T; 16]>;
+type Small<T> = SmallVec<[T; 32]>;
 
 /// `K = sqrt(max(sum_k sum_l rho_kl WS_k WS_l, 0))` over `members`; `dK/dWS_k` into `d[k]`.
 fn within(ws: &[f64], members: Range<usize>, rho: &impl Fn(usize, usize) -> f64, d: &mut [f64]) -> f64 {
@@ -216,6 +216,7 @@ fn ir<'a>(p: &'a SimmParams, f: &[Factor<'a>], s: &[f64], mt: usize, sign: f64) 
         }
     }
     let ws: Vec<f64> = (0..n).map(|k| coef[k] * s[k]).collect();
+    let cr: &[f64] = &cr;
     let rho = |k: usize, l: usize| {
         let (a, b) = (&f[k].row, &f[l].row);
         let mut r = ir.tenor_corr[a.tenor as usize][b.tenor as usize];
@@ -277,6 +278,7 @@ fn fx<'a>(p: &'a SimmParams, f: &[Factor<'a>], s: &[f64], mt: usize, sign: f64) 
     // Per factor once, not per pair: its volatility group and its qualifier's run (factors are
     // sorted by qualifier, so equal qualifiers are one run).
     let (group, qid) = per_factor(n, &qmembers, |k| fx_group(p, f[k].row.qualifier));
+    let (group, qid, cr): (&[usize], &[usize], &[f64]) = (&group, &qid, &cr);
     let rho = |k: usize, l: usize| {
         if k == l {
             return 1.0;
@@ -342,6 +344,7 @@ fn bucketed<'a>(
     let ws: Vec<f64> = (0..n).map(|k| coef[k] * s[k]).collect();
     // Within a bucket, equal qualifiers are one run of `qmembers`.
     let (_, qid) = per_factor(n, &qmembers, |_| 0);
+    let (qid, cr): (&[usize], &[f64]) = (&qid, &cr);
     let rho = |k: usize, l: usize| {
         let r = if qid[k] == qid[l] { 1.0 } else { bp.intra[f[k].row.bucket as usize] };
         if mt == CURVATURE {
@@ -352,8 +355,9 @@ fn bucketed<'a>(
     };
     let nonres: Small<usize> = (0..labels.len()).filter(|&i| !bp.is_residual(labels[i])).collect();
     let res = (0..labels.len()).find(|&i| bp.is_residual(labels[i]));
+    let (lab, nr): (&[usize], &[usize]) = (&labels, &nonres);
     let gamma = |i: usize, j: usize| {
-        let r = bp.inter[labels[nonres[i]]][labels[nonres[j]]];
+        let r = bp.inter[lab[nr[i]]][lab[nr[j]]];
         if mt == CURVATURE {
             r * r
         } else {
