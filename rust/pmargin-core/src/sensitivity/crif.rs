@@ -5,7 +5,7 @@
 
 use std::borrow::Cow;
 
-use arrow_array::StringArray;
+use arrow_array::{Array, StringArray};
 use hashbrown::HashMap;
 use rayon::prelude::*;
 
@@ -494,31 +494,38 @@ pub fn read_crif<'a>(table: &Table<'a>, p: &SimmParams) -> Result<Crif<'a>> {
     let mut names: Vec<&'a str> = Vec::new();
     let mut runs: Vec<(usize, u32)> = Vec::new();
     let mut last: Option<&str> = None;
-    let mut global = 0;
-    for (b, batch) in table.batches().iter().enumerate() {
-        for local in 0..batch.num_rows() {
-            let r = global + local;
-            let account = accounts_col.get(b, local, r);
-            if has_accounts && account.is_none() {
-                // Reported unless an earlier row is bad (rows are otherwise checked later).
-                for earlier in 0..r {
-                    crif.decode_row(p, earlier)?;
-                }
-                return Err(fail(&p.account_column, r, "account is null".into()));
+    // Rows where the account may change (batch, row in batch, row): every row, or, for a plain
+    // column (no nulls), the rows whose account differs from the row before, found in parallel.
+    let candidates: Vec<(usize, usize, usize)> = match &accounts_col {
+        Col::Plain(chunks) => run_starts(chunks, &crif.batch_starts),
+        _ => {
+            let mut all = Vec::with_capacity(n);
+            for (b, batch) in table.batches().iter().enumerate() {
+                all.extend((0..batch.num_rows()).map(|local| (b, local, crif.batch_starts[b] + local)));
             }
-            let a = account.unwrap_or("");
-            if last == Some(a) {
-                continue;
-            }
-            let next = names.len() as u32;
-            let id = *ids.entry(a).or_insert(next);
-            if id == next {
-                names.push(a);
-            }
-            runs.push((r, id));
-            last = Some(a);
+            all
         }
-        global += batch.num_rows();
+    };
+    for (b, local, r) in candidates {
+        let account = accounts_col.get(b, local, r);
+        if has_accounts && account.is_none() {
+            // Reported unless an earlier row is bad (rows are otherwise checked later).
+            for earlier in 0..r {
+                crif.decode_row(p, earlier)?;
+            }
+            return Err(fail(&p.account_column, r, "account is null".into()));
+        }
+        let a = account.unwrap_or("");
+        if last == Some(a) {
+            continue;
+        }
+        let next = names.len() as u32;
+        let id = *ids.entry(a).or_insert(next);
+        if id == next {
+            names.push(a);
+        }
+        runs.push((r, id));
+        last = Some(a);
     }
     let grouped = runs.len() == names.len() && names.windows(2).all(|w| w[0] < w[1]);
     if grouped {
@@ -556,6 +563,37 @@ pub fn read_crif<'a>(table: &Table<'a>, p: &SimmParams) -> Result<Crif<'a>> {
     crif.offsets = offsets;
     crif.order = Some(order);
     Ok(crif)
+}
+
+/// Rows per parallel piece of [`run_starts`].
+const RUN_PIECE: usize = 1 << 16;
+
+/// (batch, row in batch, row) of each row of a null-free account column whose value differs
+/// from the row before it in its piece, and of the first row of each piece (the serial pass
+/// then merges a piece's first run into the run before it when the account is the same).
+fn run_starts(chunks: &[&StringArray], batch_starts: &[usize]) -> Vec<(usize, usize, usize)> {
+    let pieces: Vec<(usize, usize, usize)> = chunks
+        .iter()
+        .enumerate()
+        .flat_map(|(b, a)| (0..a.len()).step_by(RUN_PIECE).map(move |lo| (b, lo, (lo + RUN_PIECE).min(a.len()))))
+        .collect();
+    let found: Vec<Vec<(usize, usize, usize)>> = pieces
+        .into_par_iter()
+        .map(|(b, lo, hi)| {
+            let a = chunks[b];
+            let mut out = vec![(b, lo, batch_starts[b] + lo)];
+            let mut prev = a.value(lo);
+            for local in lo + 1..hi {
+                let v = a.value(local);
+                if v != prev {
+                    out.push((b, local, batch_starts[b] + local));
+                }
+                prev = v;
+            }
+            out
+        })
+        .collect();
+    found.concat()
 }
 
 /// Buffers reused from one account to the next (one set per worker chunk, not per account).
@@ -754,6 +792,22 @@ mod tests {
         expected.sort_by(general);
         let got: Vec<usize> = by_key.iter().map(|k| (*k as usize) & ((1 << POSITION_BITS) - 1)).collect();
         let want: Vec<usize> = expected.iter().map(|x| x.1).collect();
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn run_starts_mark_changes_and_piece_starts() {
+        let n = RUN_PIECE + 10;
+        let first = StringArray::from_iter_values((0..n).map(|i| format!("A{}", i / 3)));
+        let second = StringArray::from_iter_values(["A9", "A9", "B", "A9"]);
+        let got = run_starts(&[&first, &second], &[0, n, n + 4]);
+        let mut want = vec![];
+        for i in 0..n {
+            if i % 3 == 0 || i == RUN_PIECE {
+                want.push((0, i, i));
+            }
+        }
+        want.extend([(1, 0, n), (1, 2, n + 2), (1, 3, n + 3)]);
         assert_eq!(got, want);
     }
 
