@@ -5,14 +5,15 @@
 
 use std::borrow::Cow;
 
-use arrow_array::StringArray;
+use arrow_array::{Array, StringArray};
 use hashbrown::HashMap;
 use rayon::prelude::*;
 
 use crate::domain::exact_sum::exact_sum;
 use crate::error::{MarginError, Result};
 use crate::input::Table;
-use crate::sensitivity::params::{risk_type, SimmParams, CM, EQ, FX, IR, PRODUCT_CLASSES, RISK_TYPE_NAMES};
+use crate::sensitivity::intern::{self, NameMap};
+use crate::sensitivity::params::{risk_type, SimmParams, CM, EQ, FX, IR, PRODUCT_CLASSES, RISK_TYPES, RISK_TYPE_NAMES};
 
 const TABLE: &str = "crif";
 
@@ -37,9 +38,30 @@ pub struct Row<'a> {
 }
 
 impl<'a> Row<'a> {
-    pub fn key(&self) -> (u8, u8, bool, u8, u64, &'a str, i8, u8) {
-        let head = (self.product_class, self.risk_class, self.vol, self.bucket, self.qprefix);
-        (head.0, head.1, head.2, head.3, head.4, self.qualifier, self.tenor, self.label2)
+    pub fn key(&self) -> (u8, u8, bool, u8, Qual<'a>, i8, u8) {
+        let head = (self.product_class, self.risk_class, self.vol, self.bucket);
+        (head.0, head.1, head.2, head.3, self.qual(), self.tenor, self.label2)
+    }
+
+    pub fn qual(&self) -> Qual<'a> {
+        Qual { prefix: self.qprefix, name: self.qualifier }
+    }
+}
+
+/// A qualifier with its prefix: equal when the prefixes and lengths are, the bytes compared only
+/// past eight.
+#[derive(Clone, Copy, Debug)]
+pub struct Qual<'a> {
+    pub prefix: u64,
+    pub name: &'a str,
+}
+
+impl PartialEq for Qual<'_> {
+    #[inline]
+    fn eq(&self, other: &Self) -> bool {
+        self.prefix == other.prefix
+            && self.name.len() == other.name.len()
+            && (self.name.len() <= 8 || self.name == other.name)
     }
 }
 
@@ -63,9 +85,11 @@ pub struct Crif<'a> {
     /// None where the amount column is null (only when it is not read in place).
     nulls: Vec<Option<f64>>,
     pub accounts: Vec<&'a str>,
-    /// Rows of account i: `order[offsets[i]..offsets[i + 1]]`, ascending.
+    /// Rows of account i: `order[offsets[i]..offsets[i + 1]]`, ascending ([`Crif::rows`]).
     pub offsets: Vec<usize>,
-    pub order: Vec<u32>,
+    /// None when the table is grouped by account in id order (the usual layout): then account
+    /// i's rows are `offsets[i]..offsets[i + 1]` themselves, and no per-row index is built.
+    pub order: Option<Vec<u32>>,
 }
 
 /// A short list of names looked up by integer compares: a name of up to eight bytes packed into
@@ -99,13 +123,30 @@ impl Names {
     }
 }
 
-/// The fixed name lists a row is decoded against (buckets: listed, then the residual one).
+/// The fixed name lists a row is decoded against (buckets: listed, then the residual one), and
+/// the same names keyed by their bytes for the fast path of [`Crif::decode_rows`].
 struct Lookups {
     product_classes: Names,
     tenors: Names,
     sub_curves: Names,
     equity: Names,
     commodity: Names,
+    fast: FastLookups,
+}
+
+/// Name -> index (the first equal name, as [`Names::find`]); risk type -> (risk class, vol).
+struct FastLookups {
+    product_classes: NameMap<u8>,
+    risk_types: NameMap<(u8, bool)>,
+    tenors: NameMap<i8>,
+    sub_curves: NameMap<u8>,
+    /// Equity, then commodity buckets.
+    buckets: [NameMap<u8>; 2],
+    calculation_currency: String,
+}
+
+fn index_map<T: TryFrom<usize> + Copy>(names: &Names) -> NameMap<T> {
+    NameMap::new(names.names.iter().enumerate().filter_map(|(i, n)| Some((n.as_bytes(), T::try_from(i).ok()?))))
 }
 
 impl Lookups {
@@ -114,13 +155,21 @@ impl Lookups {
             let bp = p.bucketed(rc);
             Names::new(bp.buckets.iter().map(String::as_str).chain(bp.residual.as_deref()))
         };
-        Lookups {
-            product_classes: Names::new(PRODUCT_CLASSES),
-            tenors: Names::new(&p.ir.tenors),
-            sub_curves: Names::new(&p.ir.sub_curves),
-            equity: buckets(EQ),
-            commodity: buckets(CM),
-        }
+        let (product_classes, tenors, sub_curves) =
+            (Names::new(PRODUCT_CLASSES), Names::new(&p.ir.tenors), Names::new(&p.ir.sub_curves));
+        let (equity, commodity) = (buckets(EQ), buckets(CM));
+        let risk_types = NameMap::new(
+            RISK_TYPES.iter().filter_map(|name| risk_type(name).map(|(rc, vol)| (name.as_bytes(), (rc as u8, vol)))),
+        );
+        let fast = FastLookups {
+            product_classes: index_map(&product_classes),
+            risk_types,
+            tenors: index_map(&tenors),
+            sub_curves: index_map(&sub_curves),
+            buckets: [index_map(&equity), index_map(&commodity)],
+            calculation_currency: p.calculation_currency.clone(),
+        };
+        Lookups { product_classes, tenors, sub_curves, equity, commodity, fast }
     }
 }
 
@@ -134,6 +183,19 @@ struct Columns<'a> {
 }
 
 impl<'a> Crif<'a> {
+    /// The rows of account `a`, ascending (`buf` holds them when the table is grouped).
+    pub fn rows<'s>(&'s self, a: usize, buf: &'s mut Vec<u32>) -> &'s [u32] {
+        let (start, end) = (self.offsets[a], self.offsets[a + 1]);
+        match &self.order {
+            Some(order) => &order[start..end],
+            None => {
+                buf.clear();
+                buf.extend(start as u32..end as u32);
+                buf
+            }
+        }
+    }
+
     /// Decode and check row `r`.
     fn decode_row(&self, p: &SimmParams, r: usize) -> Result<Row<'a>> {
         let b = self.batch_starts.partition_point(|s| *s <= r) - 1;
@@ -162,10 +224,50 @@ impl<'a> Crif<'a> {
         out: &mut Vec<Row<'a>>,
     ) -> std::result::Result<(), (u32, MarginError)> {
         out.clear();
+        let (mut b, mut start, mut end) = (0, 0, 0);
         for &r in rows {
-            out.push(self.decode_row(p, r as usize).map_err(|e| (r, e))?);
+            let r = r as usize;
+            if r < start || r >= end {
+                b = self.batch_starts.partition_point(|s| *s <= r) - 1;
+                (start, end) = (self.batch_starts[b], self.batch_starts[b + 1]);
+            }
+            match self.decode_fast(b, r - start, r) {
+                Some(row) => out.push(row),
+                // Anything unusual (including every bad row) takes the checked path.
+                None => out.push(self.decode_row(p, r).map_err(|e| (r as u32, e))?),
+            }
         }
         Ok(())
+    }
+
+    /// Row `r` (row `local` of batch `b`) decoded by hashed lookups, or None when any part is
+    /// not plainly valid; then [`Crif::decode_row`] decides (and words the error).
+    #[inline]
+    fn decode_fast(&self, b: usize, local: usize, r: usize) -> Option<Row<'a>> {
+        let c = &self.cols;
+        let f = &self.names.fast;
+        let amount = if self.nulls.is_empty() { self.amounts[r] } else { self.nulls[r]? };
+        if !amount.is_finite() {
+            return None;
+        }
+        let product_class = c.pcs.find(&f.product_classes, b, local, r)?;
+        let (rc, vol) = c.rts.find(&f.risk_types, b, local, r)?;
+        let rc = rc as usize;
+        let (q, qkey) = c.quals.qualifier(b, local, r)?;
+        let chars = match qkey {
+            Some(k) if intern::is_ascii(k) => q.len(),
+            _ => q.chars().count(),
+        };
+        if chars == 0 || (rc == IR && chars != 3) || (rc == FX && chars != if vol { 6 } else { 3 }) {
+            return None;
+        }
+        let tenor = if vol || rc == IR { c.l1s.find(&f.tenors, b, local, r)? } else { -1 };
+        let label2 = if rc == IR && !vol { c.l2s.find(&f.sub_curves, b, local, r)? } else { 0 };
+        let bucket =
+            if rc == EQ || rc == CM { c.buckets.find(&f.buckets[usize::from(rc == CM)], b, local, r)? } else { 0 };
+        let skip = rc == FX && !vol && q == f.calculation_currency;
+        let qprefix = qkey.map_or_else(|| pack(q), intern::prefix);
+        Some(Row { product_class, risk_class: rc as u8, vol, bucket, qprefix, qualifier: q, tenor, label2, skip })
     }
 }
 
@@ -305,7 +407,42 @@ impl<'a> Col<'a> {
         })
     }
 
+    /// The value of `map` for row `local` of batch `batch` (`global` counts across batches);
+    /// null reads as "".
+    #[inline]
+    fn find<T: Copy>(&self, map: &NameMap<T>, batch: usize, local: usize, global: usize) -> Option<T> {
+        match self {
+            Col::Plain(chunks) => {
+                let a = chunks[batch];
+                let o = a.value_offsets();
+                let (start, end) = (o[local] as usize, o[local + 1] as usize);
+                match intern::key_in(a.values(), start, end) {
+                    Some(k) => map.get_key(k),
+                    None => map.get(a.values().get(start..end)?),
+                }
+            }
+            Col::Gathered(values) => map.get(values[global].unwrap_or("").as_bytes()),
+            Col::Missing => map.get(b""),
+        }
+    }
+
+    /// Row `local` of batch `batch` and its name key when short ([`intern::key`]).
+    #[inline]
+    fn qualifier(&self, batch: usize, local: usize, global: usize) -> Option<(&'a str, Option<u128>)> {
+        match self {
+            Col::Plain(chunks) => {
+                let a = chunks[batch];
+                let o = a.value_offsets();
+                let (start, end) = (o[local] as usize, o[local + 1] as usize);
+                Some((a.value(local), intern::key_in(a.values(), start, end)))
+            }
+            Col::Gathered(values) => values[global].map(|q| (q, intern::key(q.as_bytes()))),
+            Col::Missing => None,
+        }
+    }
+
     /// Row `local` of batch `batch` (`global` counts across batches).
+    #[inline]
     fn get(&self, batch: usize, local: usize, global: usize) -> Option<&'a str> {
         match self {
             Col::Plain(chunks) => Some(chunks[batch].value(local)),
@@ -349,119 +486,242 @@ pub fn read_crif<'a>(table: &Table<'a>, p: &SimmParams) -> Result<Crif<'a>> {
         nulls,
         accounts: Vec::new(),
         offsets: Vec::new(),
-        order: Vec::new(),
+        order: None,
     };
-    // Account numbers in first-seen order (consecutive rows of one account skip the hash).
+    // Account numbers in first-seen order, and the runs of consecutive rows of one account
+    // (a run skips the hash): (first row, account number).
     let mut ids: HashMap<&'a str, u32> = HashMap::new();
     let mut names: Vec<&'a str> = Vec::new();
-    let mut of_row = Vec::with_capacity(n);
-    let mut last: Option<(&str, u32)> = None;
-    let mut global = 0;
-    for (b, batch) in table.batches().iter().enumerate() {
-        for local in 0..batch.num_rows() {
-            let r = global + local;
-            let account = accounts_col.get(b, local, r);
-            if has_accounts && account.is_none() {
-                // Reported unless an earlier row is bad (rows are otherwise checked later).
-                for earlier in 0..r {
-                    crif.decode_row(p, earlier)?;
-                }
-                return Err(fail(&p.account_column, r, "account is null".into()));
+    let mut runs: Vec<(usize, u32)> = Vec::new();
+    let mut last: Option<&str> = None;
+    // Rows where the account may change (batch, row in batch, row): every row, or, for a plain
+    // column (no nulls), the rows whose account differs from the row before, found in parallel.
+    let candidates: Vec<(usize, usize, usize)> = match &accounts_col {
+        Col::Plain(chunks) => run_starts(chunks, &crif.batch_starts),
+        _ => {
+            let mut all = Vec::with_capacity(n);
+            for (b, batch) in table.batches().iter().enumerate() {
+                all.extend((0..batch.num_rows()).map(|local| (b, local, crif.batch_starts[b] + local)));
             }
-            let a = account.unwrap_or("");
-            let id = match last {
-                Some((name, id)) if name == a => id,
-                _ => {
-                    let next = names.len() as u32;
-                    let id = *ids.entry(a).or_insert(next);
-                    if id == next {
-                        names.push(a);
-                    }
-                    id
-                }
-            };
-            last = Some((a, id));
-            of_row.push(id);
+            all
         }
-        global += batch.num_rows();
+    };
+    for (b, local, r) in candidates {
+        let account = accounts_col.get(b, local, r);
+        if has_accounts && account.is_none() {
+            // Reported unless an earlier row is bad (rows are otherwise checked later).
+            for earlier in 0..r {
+                crif.decode_row(p, earlier)?;
+            }
+            return Err(fail(&p.account_column, r, "account is null".into()));
+        }
+        let a = account.unwrap_or("");
+        if last == Some(a) {
+            continue;
+        }
+        let next = names.len() as u32;
+        let id = *ids.entry(a).or_insert(next);
+        if id == next {
+            names.push(a);
+        }
+        runs.push((r, id));
+        last = Some(a);
     }
-    // Accounts sorted by id; rows counted into place.
+    let grouped = runs.len() == names.len() && names.windows(2).all(|w| w[0] < w[1]);
+    if grouped {
+        // Each account one run, in id order: the rows are in place.
+        crif.offsets = runs.iter().map(|x| x.0).chain([n]).collect();
+        crif.accounts = names;
+        crif.order = None;
+        return Ok(crif);
+    }
+    // Accounts sorted by id; runs counted into place.
     let mut sorted: Vec<u32> = (0..names.len() as u32).collect();
     sorted.par_sort_unstable_by(|a, b| names[*a as usize].cmp(names[*b as usize]));
     let mut rank = vec![0u32; names.len()];
     for (i, a) in sorted.iter().enumerate() {
         rank[*a as usize] = i as u32;
     }
+    let ends: Vec<usize> = runs.iter().skip(1).map(|x| x.0).chain([n]).collect();
     let mut offsets = vec![0usize; names.len() + 1];
-    for id in &of_row {
-        offsets[rank[*id as usize] as usize + 1] += 1;
+    for (run, end) in runs.iter().zip(&ends) {
+        offsets[rank[run.1 as usize] as usize + 1] += end - run.0;
     }
     for i in 0..names.len() {
         offsets[i + 1] += offsets[i];
     }
     let mut fill = offsets.clone();
     let mut order = vec![0u32; n];
-    for (r, id) in of_row.iter().enumerate() {
-        let a = rank[*id as usize] as usize;
-        order[fill[a]] = r as u32;
-        fill[a] += 1;
+    for (run, end) in runs.iter().zip(&ends) {
+        let a = rank[run.1 as usize] as usize;
+        for r in run.0..*end {
+            order[fill[a]] = r as u32;
+            fill[a] += 1;
+        }
     }
     crif.accounts = sorted.iter().map(|a| names[*a as usize]).collect();
     crif.offsets = offsets;
-    crif.order = order;
+    crif.order = Some(order);
     Ok(crif)
+}
+
+/// Rows per parallel piece of [`run_starts`].
+const RUN_PIECE: usize = 1 << 16;
+
+/// (batch, row in batch, row) of each row of a null-free account column whose value differs
+/// from the row before it in its piece, and of the first row of each piece (the serial pass
+/// then merges a piece's first run into the run before it when the account is the same).
+fn run_starts(chunks: &[&StringArray], batch_starts: &[usize]) -> Vec<(usize, usize, usize)> {
+    let pieces: Vec<(usize, usize, usize)> = chunks
+        .iter()
+        .enumerate()
+        .flat_map(|(b, a)| (0..a.len()).step_by(RUN_PIECE).map(move |lo| (b, lo, (lo + RUN_PIECE).min(a.len()))))
+        .collect();
+    let found: Vec<Vec<(usize, usize, usize)>> = pieces
+        .into_par_iter()
+        .map(|(b, lo, hi)| {
+            let a = chunks[b];
+            let mut out = vec![(b, lo, batch_starts[b] + lo)];
+            let mut prev = a.value(lo);
+            for local in lo + 1..hi {
+                let v = a.value(local);
+                if v != prev {
+                    out.push((b, local, batch_starts[b] + local));
+                }
+                prev = v;
+            }
+            out
+        })
+        .collect();
+    found.concat()
 }
 
 /// Buffers reused from one account to the next (one set per worker chunk, not per account).
 #[derive(Default)]
 pub struct Scratch<'a> {
+    packed: Vec<u128>,
     local: Vec<(u128, i32, u32)>,
     pub factors: Vec<Factor<'a>>,
+    /// The account's risk rows in factor order: table rows, and positions in the account's rows.
     pub keyed: Vec<u32>,
+    pub positions: Vec<u32>,
     values: Vec<f64>,
 }
 
+/// Bits of the row's position in [`packed_key`].
+const POSITION_BITS: u32 = 29;
+
+/// The whole sort key of a row whose qualifier has at most eight bytes, in one integer:
+/// (product class, risk class, vol, bucket, qualifier prefix, qualifier length, tenor,
+/// sub-curve, position). Ordering these is ordering by [`factors`]' comparator.
+#[inline]
+fn packed_key(row: &Row<'_>, position: usize) -> u128 {
+    (u128::from(row.product_class) << 125)
+        | (u128::from(row.risk_class) << 122)
+        | (u128::from(row.vol) << 121)
+        | (u128::from(row.bucket) << 113)
+        | (u128::from(row.qprefix) << 49)
+        | ((row.qualifier.len() as u128) << 45)
+        | (u128::from((row.tenor as i16 + 1) as u8) << 37)
+        | (u128::from(row.label2) << 29)
+        | position as u128
+}
+
+/// Accounts up to this many rows are sorted by insertion.
+const INSERTION_ROWS: usize = 96;
+
+/// Distinct keys sorted. CRIF rows usually come grouped by risk type, so a small account's keys
+/// are runs already sorted at the top bits: insertion moves each key only past its own run's
+/// larger keys, far fewer steps than a general sort makes on so few keys.
+fn sort_keys(keys: &mut [u128]) {
+    if keys.len() > INSERTION_ROWS {
+        keys.sort_unstable();
+        return;
+    }
+    for i in 1..keys.len() {
+        let k = keys[i];
+        let mut j = i;
+        while j > 0 && keys[j - 1] > k {
+            keys[j] = keys[j - 1];
+            j -= 1;
+        }
+        keys[j] = k;
+    }
+}
+
 /// The netted factors of one account's rows, sorted by factor key, and the account's risk rows
-/// in factor order (each factor's rows ascending): `scratch.factors` and `scratch.keyed`.
-/// `decoded[i]` is row `rows[i]` ([`Crif::decode_rows`]).
+/// in factor order (each factor's rows ascending): `scratch.factors`, `scratch.keyed` and
+/// `scratch.positions`. `decoded[i]` is row `rows[i]` ([`Crif::decode_rows`]).
 pub fn factors<'a>(crif: &Crif<'a>, rows: &[u32], decoded: &[Row<'a>], scratch: &mut Scratch<'a>) {
-    // Sort on a packed key first: (product class, risk class, vol, bucket, qualifier prefix),
-    // then the qualifier (its length settles it when both fit the prefix), tenor and sub-curve,
-    // then the row (rows are ascending, so their position orders them alike).
-    let local = &mut scratch.local;
-    local.clear();
-    local.extend(decoded.iter().enumerate().filter(|(_, row)| !row.skip).map(|(i, row)| {
-        let hi = (u128::from(row.product_class) << 88)
-            | (u128::from(row.risk_class) << 80)
-            | (u128::from(row.vol) << 72)
-            | (u128::from(row.bucket) << 64)
-            | u128::from(row.qprefix);
-        let lo = (i32::from(row.tenor) << 8) | i32::from(row.label2);
-        (hi, lo, i as u32)
-    }));
-    local.sort_unstable_by(|a, b| {
-        a.0.cmp(&b.0)
-            .then_with(|| {
-                let (qa, qb) = (decoded[a.2 as usize].qualifier, decoded[b.2 as usize].qualifier);
-                if qa.len() <= 8 && qb.len() <= 8 {
-                    qa.len().cmp(&qb.len())
-                } else {
-                    qa.cmp(qb)
-                }
-            })
-            .then(a.1.cmp(&b.1))
-            .then(a.2.cmp(&b.2))
-    });
+    let positions = &mut scratch.positions;
+    positions.clear();
+    let packs = rows.len() < 1 << POSITION_BITS
+        && decoded
+            .iter()
+            .all(|row| row.qualifier.len() <= 8 && row.tenor >= -1 && row.product_class < 8 && row.risk_class < 8);
+    if packs {
+        // The usual case: one integer per row, sorted directly.
+        let packed = &mut scratch.packed;
+        packed.clear();
+        packed.extend(decoded.iter().enumerate().filter(|(_, row)| !row.skip).map(|(i, row)| packed_key(row, i)));
+        sort_keys(packed);
+        positions.extend(packed.iter().map(|k| (*k as u32) & ((1 << POSITION_BITS) - 1)));
+    } else {
+        // Sort on a packed key first: (product class, risk class, vol, bucket, qualifier
+        // prefix), then the qualifier (its length settles it when both fit the prefix), tenor
+        // and sub-curve, then the row (rows are ascending, so their position orders them alike).
+        let local = &mut scratch.local;
+        local.clear();
+        local.extend(decoded.iter().enumerate().filter(|(_, row)| !row.skip).map(|(i, row)| {
+            let hi = (u128::from(row.product_class) << 88)
+                | (u128::from(row.risk_class) << 80)
+                | (u128::from(row.vol) << 72)
+                | (u128::from(row.bucket) << 64)
+                | u128::from(row.qprefix);
+            let lo = (i32::from(row.tenor) << 8) | i32::from(row.label2);
+            (hi, lo, i as u32)
+        }));
+        local.sort_unstable_by(|a, b| {
+            a.0.cmp(&b.0)
+                .then_with(|| {
+                    let (qa, qb) = (decoded[a.2 as usize].qualifier, decoded[b.2 as usize].qualifier);
+                    if qa.len() <= 8 && qb.len() <= 8 {
+                        qa.len().cmp(&qb.len())
+                    } else {
+                        qa.cmp(qb)
+                    }
+                })
+                .then(a.1.cmp(&b.1))
+                .then(a.2.cmp(&b.2))
+        });
+        positions.extend(local.iter().map(|x| x.2));
+    }
     let keyed = &mut scratch.keyed;
     keyed.clear();
-    keyed.extend(local.iter().map(|x| rows[x.2 as usize]));
+    keyed.extend(positions.iter().map(|i| rows[*i as usize]));
     let out = &mut scratch.factors;
     out.clear();
-    for (i, x) in local.iter().enumerate() {
-        let row = decoded[x.2 as usize];
-        match out.last_mut() {
-            Some(f) if f.row.key() == row.key() => f.end = i as u32 + 1,
-            _ => out.push(Factor { row, start: i as u32, end: i as u32 + 1, amount: 0.0 }),
+    if packs {
+        // Equal factor keys are equal packed keys without the position.
+        let mut last = None;
+        for (i, k) in scratch.packed.iter().enumerate() {
+            let head = Some(k >> POSITION_BITS);
+            match out.last_mut() {
+                Some(f) if head == last => f.end = i as u32 + 1,
+                _ => {
+                    let row = decoded[positions[i] as usize];
+                    out.push(Factor { row, start: i as u32, end: i as u32 + 1, amount: 0.0 });
+                }
+            }
+            last = head;
+        }
+    } else {
+        for (i, x) in positions.iter().enumerate() {
+            let row = decoded[*x as usize];
+            match out.last_mut() {
+                Some(f) if f.row.key() == row.key() => f.end = i as u32 + 1,
+                _ => out.push(Factor { row, start: i as u32, end: i as u32 + 1, amount: 0.0 }),
+            }
         }
     }
     let values = &mut scratch.values;
@@ -473,5 +733,109 @@ pub fn factors<'a>(crif: &Crif<'a>, rows: &[u32], decoded: &[Row<'a>], scratch: 
         values.clear();
         values.extend(keyed[f.start as usize..f.end as usize].iter().map(|r| crif.amounts[*r as usize]));
         f.amount = exact_sum(values);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(pc: u8, rc: u8, vol: bool, bucket: u8, q: &str, tenor: i8, label2: u8) -> Row<'_> {
+        Row {
+            product_class: pc,
+            risk_class: rc,
+            vol,
+            bucket,
+            qprefix: pack(q),
+            qualifier: q,
+            tenor,
+            label2,
+            skip: false,
+        }
+    }
+
+    /// The general comparator of [`factors`], for rows with short qualifiers.
+    fn general(a: &(Row<'_>, usize), b: &(Row<'_>, usize)) -> std::cmp::Ordering {
+        let (x, y) = (&a.0, &b.0);
+        (x.product_class, x.risk_class, x.vol, x.bucket, x.qprefix)
+            .cmp(&(y.product_class, y.risk_class, y.vol, y.bucket, y.qprefix))
+            .then(x.qualifier.len().cmp(&y.qualifier.len()))
+            .then(
+                ((i32::from(x.tenor) << 8) | i32::from(x.label2))
+                    .cmp(&((i32::from(y.tenor) << 8) | i32::from(y.label2))),
+            )
+            .then(a.1.cmp(&b.1))
+    }
+
+    #[test]
+    fn packed_key_orders_as_the_comparator() {
+        let qs = ["", "A", "AB", "AB\0", "USD", "EUR", "EURUSD", "N12", "N1", "ABCDEFGH", "\u{e9}"];
+        let mut rows = Vec::new();
+        let mut i = 0;
+        for pc in [0u8, 2, 3] {
+            for rc in [0u8, 1, 3] {
+                for vol in [false, true] {
+                    for (j, q) in qs.iter().enumerate() {
+                        let tenor = (j as i8 % 4) - 1;
+                        rows.push((row(pc, rc, vol, (j % 3) as u8, q, tenor, (j % 2) as u8), i));
+                        rows.push((row(pc, rc, vol, (j % 3) as u8, q, tenor, (j % 2) as u8), i + 1));
+                        i += 2;
+                    }
+                }
+            }
+        }
+        let mut by_key: Vec<u128> = rows.iter().map(|(r, i)| packed_key(r, *i)).collect();
+        by_key.reverse();
+        by_key.sort_unstable();
+        let mut expected = rows.clone();
+        expected.reverse();
+        expected.sort_by(general);
+        let got: Vec<usize> = by_key.iter().map(|k| (*k as usize) & ((1 << POSITION_BITS) - 1)).collect();
+        let want: Vec<usize> = expected.iter().map(|x| x.1).collect();
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn run_starts_mark_changes_and_piece_starts() {
+        let n = RUN_PIECE + 10;
+        let first = StringArray::from_iter_values((0..n).map(|i| format!("A{}", i / 3)));
+        let second = StringArray::from_iter_values(["A9", "A9", "B", "A9"]);
+        let got = run_starts(&[&first, &second], &[0, n, n + 4]);
+        let mut want = vec![];
+        for i in 0..n {
+            if i % 3 == 0 || i == RUN_PIECE {
+                want.push((0, i, i));
+            }
+        }
+        want.extend([(1, 0, n), (1, 2, n + 2), (1, 3, n + 3)]);
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn keys_sort_by_insertion_and_in_general_alike() {
+        let mut state = 7u64;
+        for n in [0, 1, 2, 5, 50, 96, 97, 300] {
+            let mut keys: Vec<u128> = (0..n)
+                .map(|i| {
+                    state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+                    (u128::from(state >> 40) << 64) | i as u128
+                })
+                .collect();
+            let mut expected = keys.clone();
+            expected.sort_unstable();
+            sort_keys(&mut keys);
+            assert_eq!(keys, expected, "{n} keys");
+        }
+    }
+
+    #[test]
+    fn fast_lookups_find_the_first_equal_name() {
+        let names = Names::new(["1y", "2y", "1y", "Residual"]);
+        let map: NameMap<u8> = index_map(&names);
+        assert_eq!(map.get(b"1y"), Some(0));
+        assert_eq!(map.get(b"Residual"), Some(3));
+        assert_eq!(map.get(b"3y"), None);
+        assert_eq!(map.get(b""), None);
+        assert_eq!(names.find("1y"), Some(0));
     }
 }

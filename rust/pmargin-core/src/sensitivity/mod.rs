@@ -4,6 +4,7 @@
 //! ([`params`]); nothing here knows a version.
 
 pub mod crif;
+pub mod intern;
 pub mod params;
 pub mod simm;
 pub mod tables;
@@ -29,7 +30,7 @@ pub fn simm(crif_table: &Table<'_>, spec: &Value) -> Result<SimmTables> {
     // Each run of accounts writes its rows' contributions into its own slice (rows in account
     // order).
     let n_accounts = crif.accounts.len();
-    let mut by_position = vec![0.0; crif.order.len()];
+    let mut by_position = vec![0.0; crif.offsets[n_accounts]];
     let mut tasks: Vec<(usize, &mut [f64])> = Vec::with_capacity(n_accounts.div_ceil(ACCOUNTS_PER_TASK));
     let mut rest = by_position.as_mut_slice();
     for first in (0..n_accounts).step_by(ACCOUNTS_PER_TASK) {
@@ -46,10 +47,11 @@ pub fn simm(crif_table: &Table<'_>, spec: &Value) -> Result<SimmTables> {
             let last = (first + ACCOUNTS_PER_TASK).min(n_accounts);
             let mut scratch = crif::Scratch::default();
             let mut decoded = Vec::new();
+            let mut rows_buf = Vec::new();
             let mut acc = simm::AccountSimm::default();
             let mut bad: Option<(u32, MarginError)> = None;
             for a in first..last {
-                let rows = &crif.order[crif.offsets[a]..crif.offsets[a + 1]];
+                let rows = crif.rows(a, &mut rows_buf);
                 if let Err(e) = crif.decode_rows(&p, rows, &mut decoded) {
                     if bad.as_ref().is_none_or(|b| e.0 < b.0) {
                         bad = Some(e);
@@ -62,7 +64,19 @@ pub fn simm(crif_table: &Table<'_>, spec: &Value) -> Result<SimmTables> {
                 let at = crif.offsets[a] - crif.offsets[first];
                 let slot = &mut out[at..at + rows.len()];
                 crif::factors(&crif, rows, &decoded, &mut scratch);
-                simm::account_simm(&p, &scratch.factors, &scratch.keyed, &crif.amounts, rows, slot, a as u32, &mut acc);
+                simm::account_simm(
+                    &p,
+                    &scratch.factors,
+                    &scratch.keyed,
+                    &scratch.positions,
+                    &crif.amounts,
+                    slot,
+                    a as u32,
+                    &mut acc,
+                );
+                if a == first {
+                    acc.reserve_like_first(last - first);
+                }
             }
             bad.map_or(Ok(acc), Err)
         })
@@ -84,14 +98,15 @@ pub fn simm(crif_table: &Table<'_>, spec: &Value) -> Result<SimmTables> {
     }
     let results = chunks;
     // Rows usually come grouped by account in id order: then positions are input rows already.
-    let contributions = if crif.order.iter().enumerate().all(|(i, r)| *r as usize == i) {
-        by_position
-    } else {
-        let mut contributions = vec![0.0; crif.order.len()];
-        for (i, r) in crif.order.iter().enumerate() {
-            contributions[*r as usize] = by_position[i];
+    let contributions = match &crif.order {
+        None => by_position,
+        Some(order) => {
+            let mut contributions = vec![0.0; order.len()];
+            for (i, r) in order.iter().enumerate() {
+                contributions[*r as usize] = by_position[i];
+            }
+            contributions
         }
-        contributions
     };
     tables::build(&crif, results, contributions)
 }

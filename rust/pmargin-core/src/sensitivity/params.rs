@@ -32,6 +32,18 @@ pub fn risk_type(name: &str) -> Option<(usize, bool)> {
     })
 }
 
+/// The CRIF risk types [`risk_type`] reads.
+pub const RISK_TYPES: [&str; 8] = [
+    "Risk_IRCurve",
+    "Risk_IRVol",
+    "Risk_FX",
+    "Risk_FXVol",
+    "Risk_Equity",
+    "Risk_EquityVol",
+    "Risk_Commodity",
+    "Risk_CommodityVol",
+];
+
 pub const RISK_TYPE_NAMES: &str = "Risk_IRCurve, Risk_IRVol, Risk_FX, Risk_FXVol, Risk_Equity, Risk_EquityVol, \
                                    Risk_Commodity, Risk_CommodityVol";
 

@@ -43,7 +43,7 @@ fn fsum(values: &[f64]) -> f64 {
 }
 
 /// Small per-account vectors live on the stack.
-type Small<T> = SmallVec<[T; 16]>;
+type Small<T> = SmallVec<[T; 32]>;
 
 /// `K = sqrt(max(sum_k sum_l rho_kl WS_k WS_l, 0))` over `members`; `dK/dWS_k` into `d[k]`.
 fn within(ws: &[f64], members: Range<usize>, rho: &impl Fn(usize, usize) -> f64, d: &mut [f64]) -> f64 {
@@ -194,10 +194,11 @@ fn ir_threshold(p: &SimmParams, ccy: &str, vega: bool) -> f64 {
 fn ir<'a>(p: &'a SimmParams, f: &[Factor<'a>], s: &[f64], mt: usize, sign: f64) -> Term<'a> {
     let ir = &p.ir;
     let n = f.len();
-    let (labels, members) = runs(n, |k| (f[k].row.qprefix, f[k].row.qualifier));
+    let (labels, members) = runs(n, |k| f[k].row.qual());
     let mut coef = vec![0.0; n];
     let mut cr: Small<f64> = SmallVec::with_capacity(labels.len());
-    for ((_, ccy), ms) in labels.iter().zip(&members) {
+    for (ccy, ms) in labels.iter().zip(&members) {
+        let ccy = ccy.name;
         if mt == CURVATURE {
             cr.push(1.0);
             for k in ms.clone() {
@@ -207,7 +208,7 @@ fn ir<'a>(p: &'a SimmParams, f: &[Factor<'a>], s: &[f64], mt: usize, sign: f64) 
         }
         let c = conc(fsum(&s[ms.clone()]), ir_threshold(p, ccy, mt == VEGA));
         cr.push(c);
-        let bucket = ir.currency_bucket.get(*ccy).unwrap_or(&ir.default_bucket);
+        let bucket = ir.currency_bucket.get(ccy).unwrap_or(&ir.default_bucket);
         let weights = ir.delta_rw.get(bucket);
         for k in ms.clone() {
             let rw = if mt == VEGA { ir.vega_rw } else { weights.map_or(f64::NAN, |w| w[f[k].row.tenor as usize]) };
@@ -215,6 +216,7 @@ fn ir<'a>(p: &'a SimmParams, f: &[Factor<'a>], s: &[f64], mt: usize, sign: f64) 
         }
     }
     let ws: Vec<f64> = (0..n).map(|k| coef[k] * s[k]).collect();
+    let cr: &[f64] = &cr;
     let rho = |k: usize, l: usize| {
         let (a, b) = (&f[k].row, &f[l].row);
         let mut r = ir.tenor_corr[a.tenor as usize][b.tenor as usize];
@@ -237,7 +239,7 @@ fn ir<'a>(p: &'a SimmParams, f: &[Factor<'a>], s: &[f64], mt: usize, sign: f64) 
     let nonres: Small<usize> = (0..labels.len()).collect();
     let abs_groups: Vec<Range<usize>> = (0..n).map(|k| k..k + 1).collect();
     let scale = if mt == CURVATURE { 1.0 / (ir.hvr * ir.hvr) } else { 1.0 };
-    let names: Small<&'a str> = labels.iter().map(|l| l.1).collect();
+    let names: Small<&'a str> = labels.iter().map(|l| l.name).collect();
     aggregate(p, mt, &ws, coef, &names, &members, &nonres, None, &rho, &gamma, &abs_groups, scale)
 }
 
@@ -246,9 +248,10 @@ fn fx<'a>(p: &'a SimmParams, f: &[Factor<'a>], s: &[f64], mt: usize, sign: f64) 
     let n = f.len();
     let mut coef = vec![0.0; n];
     let mut cr: Small<f64> = SmallVec::from_elem(1.0, n);
-    let (quals, qmembers) = runs(n, |k| (f[k].row.qprefix, f[k].row.qualifier));
+    let (quals, qmembers) = runs(n, |k| f[k].row.qual());
     let calc = fx_group(p, &p.calculation_currency);
-    for ((_, q), ms) in quals.iter().zip(&qmembers) {
+    for (q, ms) in quals.iter().zip(&qmembers) {
+        let q = q.name;
         if mt == DELTA {
             let c = conc(fsum(&s[ms.clone()]), fx_delta_threshold(p, q));
             for k in ms.clone() {
@@ -275,6 +278,7 @@ fn fx<'a>(p: &'a SimmParams, f: &[Factor<'a>], s: &[f64], mt: usize, sign: f64) 
     // Per factor once, not per pair: its volatility group and its qualifier's run (factors are
     // sorted by qualifier, so equal qualifiers are one run).
     let (group, qid) = per_factor(n, &qmembers, |k| fx_group(p, f[k].row.qualifier));
+    let (group, qid, cr): (&[usize], &[usize], &[f64]) = (&group, &qid, &cr);
     let rho = |k: usize, l: usize| {
         if k == l {
             return 1.0;
@@ -311,8 +315,8 @@ fn bucketed<'a>(
     let mut coef = vec![0.0; n];
     let mut cr: Small<f64> = SmallVec::from_elem(1.0, n);
     let (labels, members) = runs(n, |k| f[k].row.bucket as usize);
-    let (qlabels, qmembers) = runs(n, |k| (f[k].row.bucket as usize, f[k].row.qprefix, f[k].row.qualifier));
-    for ((b, _, _), ms) in qlabels.iter().zip(&qmembers) {
+    let (qlabels, qmembers) = runs(n, |k| (f[k].row.bucket as usize, f[k].row.qual()));
+    for ((b, _), ms) in qlabels.iter().zip(&qmembers) {
         let b = *b;
         let sigma = p.sigma_multiplier * bp.delta_rw[b];
         if mt == DELTA {
@@ -340,6 +344,7 @@ fn bucketed<'a>(
     let ws: Vec<f64> = (0..n).map(|k| coef[k] * s[k]).collect();
     // Within a bucket, equal qualifiers are one run of `qmembers`.
     let (_, qid) = per_factor(n, &qmembers, |_| 0);
+    let (qid, cr): (&[usize], &[f64]) = (&qid, &cr);
     let rho = |k: usize, l: usize| {
         let r = if qid[k] == qid[l] { 1.0 } else { bp.intra[f[k].row.bucket as usize] };
         if mt == CURVATURE {
@@ -350,8 +355,9 @@ fn bucketed<'a>(
     };
     let nonres: Small<usize> = (0..labels.len()).filter(|&i| !bp.is_residual(labels[i])).collect();
     let res = (0..labels.len()).find(|&i| bp.is_residual(labels[i]));
+    let (lab, nr): (&[usize], &[usize]) = (&labels, &nonres);
     let gamma = |i: usize, j: usize| {
-        let r = bp.inter[labels[nonres[i]]][labels[nonres[j]]];
+        let r = bp.inter[lab[nr[i]]][lab[nr[j]]];
         if mt == CURVATURE {
             r * r
         } else {
@@ -468,6 +474,18 @@ pub struct AccountSimm<'a> {
     pub buckets: Vec<(u32, u8, u8, u8, &'a str, f64, f64)>,
 }
 
+impl AccountSimm<'_> {
+    /// After the first account of a run: room for `accounts` like it, and a quarter more (the
+    /// vectors then rarely grow, and growing copies and touches fresh memory).
+    pub fn reserve_like_first(&mut self, accounts: usize) {
+        let room = |n: usize| (n * accounts + n * accounts / 4).saturating_sub(n);
+        self.totals.reserve(room(self.totals.len()));
+        self.product.reserve(room(self.product.len()));
+        self.risk.reserve(room(self.risk.len()));
+        self.buckets.reserve(room(self.buckets.len()));
+    }
+}
+
 /// End of the run of factors from `start` whose `key` equals the first one's.
 fn run_end<K: PartialEq>(f: &[Factor<'_>], start: usize, key: impl Fn(&Factor<'_>) -> K) -> usize {
     let first = key(&f[start]);
@@ -478,16 +496,17 @@ fn run_end<K: PartialEq>(f: &[Factor<'_>], start: usize, key: impl Fn(&Factor<'_
     end
 }
 
-/// `factors` sorted by key and `keyed` their rows ([`crate::sensitivity::crif::factors`]);
-/// `rows`: the account's rows (ascending); `contributions[i]` receives row `rows[i]`'s share.
+/// `factors` sorted by key, `keyed` their rows and `positions` those rows' places among the
+/// account's rows ([`crate::sensitivity::crif::factors`]); `contributions[i]` receives the
+/// share of the account's row `i`.
 /// The account's figures are appended to `out` under number `account`.
 #[allow(clippy::too_many_arguments)]
 pub fn account_simm<'a>(
     p: &'a SimmParams,
     factors: &[Factor<'a>],
     keyed: &[u32],
+    positions: &[u32],
     amounts: &[f64],
-    rows: &[u32],
     contributions: &mut [f64],
     account: u32,
     out: &mut AccountSimm<'a>,
@@ -537,9 +556,9 @@ pub fn account_simm<'a>(
         for (rc, range, t) in &terms {
             let d_im = if simm_pc > 0.0 { lin[*rc] / simm_pc } else { 0.0 };
             for (k, f) in factors[range.clone()].iter().enumerate() {
-                for &r in &keyed[f.start as usize..f.end as usize] {
-                    let at = rows.binary_search(&r).unwrap_or(0);
-                    contributions[at] += t.coef[k] * amounts[r as usize] * t.grad[k] * d_im;
+                let (start, end) = (f.start as usize, f.end as usize);
+                for (&r, &at) in keyed[start..end].iter().zip(&positions[start..end]) {
+                    contributions[at as usize] += t.coef[k] * amounts[r as usize] * t.grad[k] * d_im;
                 }
             }
         }

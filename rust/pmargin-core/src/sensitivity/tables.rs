@@ -3,11 +3,13 @@
 
 use std::sync::Arc;
 
-use arrow_array::{ArrayRef, Float64Array, RecordBatch, StringArray};
+use arrow_array::builder::StringBuilder;
+use arrow_array::{ArrayRef, Float64Array, RecordBatch};
 use arrow_schema::{DataType, Field};
+use rayon::prelude::*;
 
 use crate::error::Result;
-use crate::output::arrow::{batch, f64_field, f64s};
+use crate::output::arrow::{batch, f64_field};
 use crate::sensitivity::crif::Crif;
 use crate::sensitivity::params::{MARGIN_TYPES, PRODUCT_CLASSES, RISK_CLASSES};
 use crate::sensitivity::simm::AccountSimm;
@@ -20,64 +22,104 @@ pub struct SimmTables {
     pub contributions: RecordBatch,
 }
 
-/// A flattened iterator with its length told (arrow sizes the column from it; a flattened
-/// iterator cannot know it, so this avoids gathering the strings first).
-struct Counted<I> {
-    inner: I,
-    left: usize,
-}
-
-impl<I: Iterator> Iterator for Counted<I> {
-    type Item = I::Item;
-
-    fn next(&mut self) -> Option<I::Item> {
-        let x = self.inner.next()?;
-        self.left = self.left.saturating_sub(1);
-        Some(x)
+/// A string column of the rows of every chunk: offsets and bytes sized exactly in a first pass,
+/// then filled in one (no growing buffers on large outputs).
+fn strings<'r, 'a: 'r, T: 'r>(
+    results: &'r [AccountSimm<'a>],
+    rows: impl Fn(&'r AccountSimm<'a>) -> &'r [T],
+    value: impl Fn(&T) -> &'r str,
+) -> ArrayRef {
+    let (mut n, mut bytes) = (0usize, 0usize);
+    for r in results {
+        let rs = rows(r);
+        n += rs.len();
+        bytes += rs.iter().map(|x| value(x).len()).sum::<usize>();
     }
-
-    fn size_hint(&self) -> (usize, Option<usize>) {
-        (self.left, Some(self.left))
+    // A builder sized exactly: the bytes come from `&str`s, so it checks no UTF-8 again.
+    let mut b = StringBuilder::with_capacity(n, bytes);
+    for r in results {
+        for x in rows(r) {
+            b.append_value(value(x));
+        }
     }
+    Arc::new(b.finish())
 }
 
-/// `count` strings.
-fn strings<'a>(count: usize, values: impl Iterator<Item = &'a str>) -> ArrayRef {
-    Arc::new(StringArray::from_iter_values(Counted { inner: values, left: count }))
+/// A float column of the rows of every chunk.
+fn floats<'r, 'a: 'r, T: 'r>(
+    results: &'r [AccountSimm<'a>],
+    rows: impl Fn(&'r AccountSimm<'a>) -> &'r [T],
+    value: impl Fn(&T) -> f64,
+) -> ArrayRef {
+    let n = results.iter().map(|r| rows(r).len()).sum();
+    let mut out: Vec<f64> = Vec::with_capacity(n);
+    for r in results {
+        out.extend(rows(r).iter().map(&value));
+    }
+    Arc::new(Float64Array::from(out))
 }
 
-/// `count` floats.
-fn floats(count: usize, values: impl Iterator<Item = f64>) -> ArrayRef {
-    f64s(Counted { inner: values, left: count })
-}
+type Column<'a> = Box<dyn Fn() -> ArrayRef + Send + Sync + 'a>;
 
 fn str_field(name: &str) -> Field {
     Field::new(name, DataType::Utf8, false)
 }
 
-/// `results`: the worker chunks in account order; `contributions` in input row order.
+/// `results`: the worker chunks in account order; `contributions` in input row order. The
+/// columns are built in parallel.
 pub fn build(crif: &Crif<'_>, results: Vec<AccountSimm<'_>>, contributions: Vec<f64>) -> Result<SimmTables> {
     let names = &crif.accounts;
-    let name = |i: u32| names[i as usize];
-    let accounts = batch(
-        vec![str_field("account"), f64_field("simm", false)],
-        vec![
-            strings(names.len(), names.iter().copied()),
-            floats(names.len(), results.iter().flat_map(|r| r.totals.iter().copied())),
-        ],
-    )?;
-    let pcs = || results.iter().flat_map(|r| r.product.iter());
-    let n_pc = results.iter().map(|r| r.product.len()).sum();
-    let product_classes = batch(
-        vec![str_field("account"), str_field("product_class"), f64_field("simm", false)],
-        vec![
-            strings(n_pc, pcs().map(|x| name(x.0))),
-            strings(n_pc, pcs().map(|x| PRODUCT_CLASSES[x.1 as usize])),
-            floats(n_pc, pcs().map(|x| x.2)),
-        ],
-    )?;
-    let rcs = || results.iter().flat_map(|r| r.risk.iter());
-    let n_rc = results.iter().map(|r| r.risk.len()).sum();
+    let name = move |i: u32| names[i as usize];
+    let rs = results.as_slice();
+    fn totals<'r>(r: &'r AccountSimm<'_>) -> &'r [f64] {
+        &r.totals
+    }
+    fn product<'r>(r: &'r AccountSimm<'_>) -> &'r [(u32, u8, f64)] {
+        &r.product
+    }
+    fn risk<'r>(r: &'r AccountSimm<'_>) -> &'r [(u32, u8, u8, [f64; 3], f64)] {
+        &r.risk
+    }
+    fn bucket<'r, 'a>(r: &'r AccountSimm<'a>) -> &'r [(u32, u8, u8, u8, &'a str, f64, f64)] {
+        &r.buckets
+    }
+    let columns: Vec<Column<'_>> = vec![
+        // accounts
+        Box::new(|| {
+            let bytes = names.iter().map(|s| s.len()).sum();
+            let mut b = StringBuilder::with_capacity(names.len(), bytes);
+            names.iter().for_each(|s| b.append_value(s));
+            Arc::new(b.finish())
+        }),
+        Box::new(move || floats(rs, totals, |x| *x)),
+        // product classes
+        Box::new(move || strings(rs, product, |x| name(x.0))),
+        Box::new(move || strings(rs, product, |x| PRODUCT_CLASSES[x.1 as usize])),
+        Box::new(move || floats(rs, product, |x| x.2)),
+        // risk classes
+        Box::new(move || strings(rs, risk, |x| name(x.0))),
+        Box::new(move || strings(rs, risk, |x| PRODUCT_CLASSES[x.1 as usize])),
+        Box::new(move || strings(rs, risk, |x| RISK_CLASSES[x.2 as usize])),
+        Box::new(move || floats(rs, risk, |x| x.3[0])),
+        Box::new(move || floats(rs, risk, |x| x.3[1])),
+        Box::new(move || floats(rs, risk, |x| x.3[2])),
+        Box::new(move || floats(rs, risk, |x| x.4)),
+        // buckets
+        Box::new(move || strings(rs, bucket, |x| name(x.0))),
+        Box::new(move || strings(rs, bucket, |x| PRODUCT_CLASSES[x.1 as usize])),
+        Box::new(move || strings(rs, bucket, |x| RISK_CLASSES[x.2 as usize])),
+        Box::new(move || strings(rs, bucket, |x| MARGIN_TYPES[x.3 as usize])),
+        Box::new(move || strings(rs, bucket, |x| x.4)),
+        Box::new(move || floats(rs, bucket, |x| x.5)),
+        Box::new(move || floats(rs, bucket, |x| x.6)),
+    ];
+    let mut built: Vec<ArrayRef> = columns.into_par_iter().map(|c| c()).collect();
+    let bucket_cols = built.split_off(12);
+    let risk_cols = built.split_off(5);
+    let pc_cols = built.split_off(2);
+    let accounts = batch(vec![str_field("account"), f64_field("simm", false)], built)?;
+    let product_classes =
+        batch(vec![str_field("account"), str_field("product_class"), f64_field("simm", false)], pc_cols)?;
     let risk_classes = batch(
         vec![
             str_field("account"),
@@ -88,18 +130,8 @@ pub fn build(crif: &Crif<'_>, results: Vec<AccountSimm<'_>>, contributions: Vec<
             f64_field("curvature", false),
             f64_field("margin", false),
         ],
-        vec![
-            strings(n_rc, rcs().map(|x| name(x.0))),
-            strings(n_rc, rcs().map(|x| PRODUCT_CLASSES[x.1 as usize])),
-            strings(n_rc, rcs().map(|x| RISK_CLASSES[x.2 as usize])),
-            floats(n_rc, rcs().map(|x| x.3[0])),
-            floats(n_rc, rcs().map(|x| x.3[1])),
-            floats(n_rc, rcs().map(|x| x.3[2])),
-            floats(n_rc, rcs().map(|x| x.4)),
-        ],
+        risk_cols,
     )?;
-    let bs = || results.iter().flat_map(|r| r.buckets.iter());
-    let n_b = results.iter().map(|r| r.buckets.len()).sum();
     let buckets = batch(
         vec![
             str_field("account"),
@@ -110,15 +142,7 @@ pub fn build(crif: &Crif<'_>, results: Vec<AccountSimm<'_>>, contributions: Vec<
             f64_field("k", false),
             f64_field("ws_sum", false),
         ],
-        vec![
-            strings(n_b, bs().map(|x| name(x.0))),
-            strings(n_b, bs().map(|x| PRODUCT_CLASSES[x.1 as usize])),
-            strings(n_b, bs().map(|x| RISK_CLASSES[x.2 as usize])),
-            strings(n_b, bs().map(|x| MARGIN_TYPES[x.3 as usize])),
-            strings(n_b, bs().map(|x| x.4)),
-            floats(n_b, bs().map(|x| x.5)),
-            floats(n_b, bs().map(|x| x.6)),
-        ],
+        bucket_cols,
     )?;
     // The vector becomes the column's buffer (no copy).
     let contributions: ArrayRef = Arc::new(Float64Array::from(contributions));

@@ -1,0 +1,181 @@
+//! Short names looked up as integers: a name of up to 15 bytes is packed with its length into
+//! one `u128` (read straight from an Arrow string buffer, no copy), and looked up in a small
+//! open-addressing table by one multiply, so decoding a CRIF row compares no strings. Longer
+//! names go through an ordinary hash map.
+
+use hashbrown::HashMap;
+
+/// The longest name packed into a key.
+const SHORT: usize = 15;
+
+/// `bytes` (at most 15) packed little-endian into the low 120 bits, the length into the top 8.
+#[inline]
+pub fn key(bytes: &[u8]) -> Option<u128> {
+    if bytes.len() > SHORT {
+        return None;
+    }
+    let mut buf = [0u8; 16];
+    buf[..bytes.len()].copy_from_slice(bytes);
+    Some(u128::from_le_bytes(buf) | ((bytes.len() as u128) << 120))
+}
+
+/// The low `8 * len` bits set, for `len` in 0..16.
+const MASKS: [u128; 16] = {
+    let mut m = [0u128; 16];
+    let mut i = 1;
+    while i < 16 {
+        m[i] = u128::MAX >> (128 - 8 * i);
+        i += 1;
+    }
+    m
+};
+
+/// [`key`] of `values[start..end]`, reading 16 bytes at once when the buffer has them (the
+/// bytes past `end` are masked off).
+#[inline]
+pub fn key_in(values: &[u8], start: usize, end: usize) -> Option<u128> {
+    let len = end.checked_sub(start)?;
+    if len > SHORT {
+        return None;
+    }
+    match values.get(start..start + 16) {
+        Some(wide) => {
+            let mut buf = [0u8; 16];
+            buf.copy_from_slice(wide);
+            Some((u128::from_le_bytes(buf) & MASKS[len]) | ((len as u128) << 120))
+        }
+        None => key(values.get(start..end)?),
+    }
+}
+
+/// The first eight bytes of a keyed name, big-endian and zero-padded (the order of the names'
+/// prefixes).
+#[inline]
+pub fn prefix(key: u128) -> u64 {
+    let len = (key >> 120) as usize;
+    let head = key as u64;
+    let head = if len >= 8 { head } else { head & ((1u64 << (8 * len)) - 1) };
+    head.swap_bytes()
+}
+
+/// Whether a keyed name is ASCII.
+#[inline]
+pub fn is_ascii(key: u128) -> bool {
+    key & 0x0080_8080_8080_8080_8080_8080_8080_8080 == 0
+}
+
+/// A fixed set of names -> values; the first of equal names wins.
+pub struct NameMap<T> {
+    slots: Vec<Option<(u128, T)>>,
+    shift: u32,
+    long: HashMap<Box<[u8]>, T>,
+}
+
+impl<T: Copy> NameMap<T> {
+    pub fn new<'n>(entries: impl IntoIterator<Item = (&'n [u8], T)>) -> Self {
+        let entries: Vec<(&[u8], T)> = entries.into_iter().collect();
+        let size = (2 * entries.len()).next_power_of_two().max(16);
+        let mut map = NameMap { slots: vec![None; size], shift: 64 - size.trailing_zeros(), long: HashMap::new() };
+        for (name, value) in entries {
+            match key(name) {
+                Some(k) => {
+                    let mut i = map.slot(k);
+                    loop {
+                        match map.slots[i] {
+                            None => {
+                                map.slots[i] = Some((k, value));
+                                break;
+                            }
+                            Some((other, _)) if other == k => break,
+                            Some(_) => i = (i + 1) & (size - 1),
+                        }
+                    }
+                }
+                None => {
+                    map.long.entry(name.into()).or_insert(value);
+                }
+            }
+        }
+        map
+    }
+
+    #[inline]
+    fn slot(&self, k: u128) -> usize {
+        let x = (k as u64) ^ ((k >> 64) as u64).rotate_left(29);
+        (x.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> self.shift) as usize
+    }
+
+    /// The value of a short name's key.
+    #[inline]
+    pub fn get_key(&self, k: u128) -> Option<T> {
+        let mask = self.slots.len() - 1;
+        let mut i = self.slot(k);
+        loop {
+            match self.slots[i] {
+                Some((other, v)) if other == k => return Some(v),
+                Some(_) => i = (i + 1) & mask,
+                None => return None,
+            }
+        }
+    }
+
+    /// The value of any name.
+    #[inline]
+    pub fn get(&self, bytes: &[u8]) -> Option<T> {
+        match key(bytes) {
+            Some(k) => self.get_key(k),
+            None => self.long.get(bytes).copied(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_read_in_place_equal_keys_of_copies() {
+        let buf = b"USDRisk_IRCurveResidual1yx";
+        assert_eq!(key_in(buf, 0, 3), key(b"USD"));
+        assert_eq!(key_in(buf, 3, 15), key(b"Risk_IRCurve"));
+        // Near the end of the buffer: the copy path.
+        assert_eq!(key_in(buf, 15, 23), key(b"Residual"));
+        assert_eq!(key_in(buf, 23, 25), key(b"1y"));
+        assert_eq!(key_in(buf, 25, 25), key(b""));
+        assert_eq!(key_in(buf, 0, 16), None);
+        assert_ne!(key(b"A"), key(b"A\0"));
+        assert_eq!(key(b"0123456789abcdef"), None);
+    }
+
+    #[test]
+    fn prefix_is_the_big_endian_padded_head() {
+        for name in ["", "A", "USD", "ABCDEFGH", "ABCDEFGHIJ"] {
+            let mut head = [0u8; 8];
+            let n = name.len().min(8);
+            head[..n].copy_from_slice(&name.as_bytes()[..n]);
+            assert_eq!(prefix(key(name.as_bytes()).unwrap_or(0)), u64::from_be_bytes(head), "{name}");
+        }
+        assert!(is_ascii(key(b"Risk_FX").unwrap_or(0)));
+        assert!(!is_ascii(key("é".as_bytes()).unwrap_or(0)));
+    }
+
+    #[test]
+    fn maps_find_short_and_long_names_first_wins() {
+        let names: [&[u8]; 6] = [b"1y", b"2y", b"1y", b"Risk_CommodityVol", b"", b"Residual"];
+        let map = NameMap::new(names.iter().enumerate().map(|(i, n)| (*n, i)));
+        assert_eq!(map.get(b"1y"), Some(0));
+        assert_eq!(map.get(b"2y"), Some(1));
+        assert_eq!(map.get(b"Risk_CommodityVol"), Some(3));
+        assert_eq!(map.get(b""), Some(4));
+        assert_eq!(map.get(b"Residual"), Some(5));
+        assert_eq!(map.get(b"3y"), None);
+        assert_eq!(map.get(b"Risk_CommodityVo"), None);
+        // Many names: probing finds each.
+        let many: Vec<String> = (0..500).map(|i| format!("N{i}")).collect();
+        let map = NameMap::new(many.iter().enumerate().map(|(i, n)| (n.as_bytes(), i)));
+        for (i, n) in many.iter().enumerate() {
+            assert_eq!(map.get(n.as_bytes()), Some(i));
+        }
+        assert_eq!(map.get(b"N500"), None);
+    }
+}
