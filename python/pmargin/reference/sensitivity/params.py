@@ -83,6 +83,36 @@ def _groups(v: Any, path: str) -> dict[str, str]:
 
 
 @dataclass(frozen=True)
+class CurrencyTerms:
+    """What the interest rate and FX classes read alike: concentration thresholds by currency
+    group, the vega risk weight, the historical volatility ratio and the curvature weights."""
+
+    threshold_group: dict[str, str]
+    default_threshold_group: str
+    delta_thresholds: dict[str, float]
+    vega_thresholds: dict[str, float]
+    vega_rw: float
+    hvr: float
+    curvature_weights: list[float]
+
+
+def _currency_terms(section: Mapping[str, Any], name: str, n_tenors: int) -> CurrencyTerms:
+    def table(key: str) -> dict[str, float]:
+        v = _get(section, key, name)
+        return _num_map(v, f"{name}.{key}", list(v) if isinstance(v, Mapping) else [])
+
+    return CurrencyTerms(
+        threshold_group=_groups(_get(section, "threshold_groups", name), f"{name}.threshold_groups"),
+        default_threshold_group=str(_get(section, "default_threshold_group", name)),
+        delta_thresholds=table("delta_thresholds"),
+        vega_thresholds=table("vega_thresholds"),
+        vega_rw=_num(section, "vega_risk_weight", name),
+        hvr=_num(section, "historical_volatility_ratio", name),
+        curvature_weights=_nums(_get(section, "curvature_weights", name), f"{name}.curvature_weights", n_tenors),
+    )
+
+
+@dataclass(frozen=True)
 class IrParams:
     tenors: list[str]
     currency_bucket: dict[str, str]
@@ -92,13 +122,7 @@ class IrParams:
     sub_curves: list[str]
     sub_curve_corr: float
     inter_currency_corr: float
-    threshold_group: dict[str, str]
-    default_threshold_group: str
-    delta_thresholds: dict[str, float]
-    vega_thresholds: dict[str, float]
-    vega_rw: float
-    hvr: float
-    curvature_weights: list[float]
+    terms: CurrencyTerms
 
 
 @dataclass(frozen=True)
@@ -108,13 +132,7 @@ class FxParams:
     corr_regular: list[list[float]]
     corr_high: list[list[float]]
     vega_corr: float
-    threshold_group: dict[str, str]
-    default_threshold_group: str
-    delta_thresholds: dict[str, float]
-    vega_thresholds: dict[str, float]
-    vega_rw: float
-    hvr: float
-    curvature_weights: list[float]
+    terms: CurrencyTerms
 
 
 @dataclass(frozen=True)
@@ -203,16 +221,8 @@ def read_params(spec: Mapping[str, Any]) -> SimmParams:
         sub_curves=_strs(_get(ir, "sub_curves", "interest_rate"), "interest_rate.sub_curves"),
         sub_curve_corr=_num(ir, "sub_curve_correlation", "interest_rate"),
         inter_currency_corr=_num(ir, "inter_currency_correlation", "interest_rate"),
-        threshold_group=_groups(_get(ir, "threshold_groups", "interest_rate"), "interest_rate.threshold_groups"),
-        default_threshold_group=str(_get(ir, "default_threshold_group", "interest_rate")),
-        delta_thresholds=_num_map(_get(ir, "delta_thresholds", "interest_rate"), "interest_rate.delta_thresholds", []),
-        vega_thresholds=_num_map(_get(ir, "vega_thresholds", "interest_rate"), "interest_rate.vega_thresholds", []),
-        vega_rw=_num(ir, "vega_risk_weight", "interest_rate"),
-        hvr=_num(ir, "historical_volatility_ratio", "interest_rate"),
-        curvature_weights=_nums(_get(ir, "curvature_weights", "interest_rate"), "interest_rate.curvature_weights", n),
+        terms=_currency_terms(ir, "interest_rate", n),
     )
-    irp.delta_thresholds.update({k: float(v) for k, v in _get(ir, "delta_thresholds", "interest_rate").items()})
-    irp.vega_thresholds.update({k: float(v) for k, v in _get(ir, "vega_thresholds", "interest_rate").items()})
     fx = _get(p, "fx", "parameters")
     fxp = FxParams(
         high_vol=set(_strs(_get(fx, "high_vol_currencies", "fx"), "fx.high_vol_currencies")),
@@ -220,13 +230,7 @@ def read_params(spec: Mapping[str, Any]) -> SimmParams:
         corr_regular=_matrix(_get(fx, "correlations_regular_calc", "fx"), "fx.correlations_regular_calc", 2),
         corr_high=_matrix(_get(fx, "correlations_high_calc", "fx"), "fx.correlations_high_calc", 2),
         vega_corr=_num(fx, "vega_correlation", "fx"),
-        threshold_group=_groups(_get(fx, "threshold_groups", "fx"), "fx.threshold_groups"),
-        default_threshold_group=str(_get(fx, "default_threshold_group", "fx")),
-        delta_thresholds={k: float(v) for k, v in _get(fx, "delta_thresholds", "fx").items()},
-        vega_thresholds={k: float(v) for k, v in _get(fx, "vega_thresholds", "fx").items()},
-        vega_rw=_num(fx, "vega_risk_weight", "fx"),
-        hvr=_num(fx, "historical_volatility_ratio", "fx"),
-        curvature_weights=_nums(_get(fx, "curvature_weights", "fx"), "fx.curvature_weights", n),
+        terms=_currency_terms(fx, "fx", n),
     )
     rc = _strs(_get(p, "risk_classes", "parameters"), "parameters.risk_classes")
     full = _matrix(_get(p, "risk_class_correlations", "parameters"), "parameters.risk_class_correlations", len(rc))

@@ -114,18 +114,18 @@ def _ir_bucket(p: SimmParams, ccy: str) -> str:
 
 
 def _ir_threshold(p: SimmParams, ccy: str, vega: bool) -> float:
-    g = p.ir.threshold_group.get(ccy, p.ir.default_threshold_group)
-    return (p.ir.vega_thresholds if vega else p.ir.delta_thresholds)[g] * p.unit
+    g = p.ir.terms.threshold_group.get(ccy, p.ir.terms.default_threshold_group)
+    return (p.ir.terms.vega_thresholds if vega else p.ir.terms.delta_thresholds)[g] * p.unit
 
 
 def _fx_threshold_group(p: SimmParams, ccy: str) -> int:
-    return int(p.fx.threshold_group.get(ccy, p.fx.default_threshold_group))
+    return int(p.fx.terms.threshold_group.get(ccy, p.fx.terms.default_threshold_group))
 
 
 def _fx_vol_threshold(p: SimmParams, pair: str) -> float:
     a, b = sorted((_fx_threshold_group(p, pair[:3]), _fx_threshold_group(p, pair[3:])))
     key = {(1, 1): "1", (1, 2): "2", (1, 3): "3", (2, 2): "4", (2, 3): "5"}.get((a, b), "6")
-    return p.fx.vega_thresholds[key] * p.unit
+    return p.fx.terms.vega_thresholds[key] * p.unit
 
 
 def _fx_sigma(p: SimmParams, pair: str) -> float:
@@ -155,12 +155,12 @@ def _ir(p: SimmParams, g: _Group, mt: int, sign: float) -> Term:
         if mt == CURVATURE:
             conc.append(1.0)
             for k in ms:
-                coef[k] = ir.curvature_weights[g.factors[k].tenor] * sign
+                coef[k] = ir.terms.curvature_weights[g.factors[k].tenor] * sign
             continue
         cr = _conc(math.fsum(g.s[k] for k in ms), _ir_threshold(p, ccy, mt == VEGA))
         conc.append(cr)
         for k in ms:
-            rw = ir.vega_rw if mt == VEGA else ir.delta_rw[_ir_bucket(p, ccy)][g.factors[k].tenor]
+            rw = ir.terms.vega_rw if mt == VEGA else ir.delta_rw[_ir_bucket(p, ccy)][g.factors[k].tenor]
             coef[k] = rw * cr
     ws = [coef[k] * g.s[k] for k in range(n)]
 
@@ -191,7 +191,7 @@ def _ir(p: SimmParams, g: _Group, mt: int, sign: float) -> Term:
         rho,
         gamma,
         abs_groups,
-        1.0 / (ir.hvr * ir.hvr) if mt == CURVATURE else 1.0,
+        1.0 / (ir.terms.hvr * ir.terms.hvr) if mt == CURVATURE else 1.0,
     )
 
 
@@ -205,20 +205,20 @@ def _fx(p: SimmParams, g: _Group, mt: int, sign: float) -> Term:
     calc = _fx_group(p, p.calculation_currency)
     for q, ms in zip(quals, qmembers, strict=True):
         if mt == DELTA:
-            c = _conc(math.fsum(g.s[k] for k in ms), fx.delta_thresholds[str(_fx_threshold_group(p, q))] * p.unit)
+            c = _conc(math.fsum(g.s[k] for k in ms), fx.terms.delta_thresholds[str(_fx_threshold_group(p, q))] * p.unit)
             for k in ms:
                 coef[k] = fx.delta_rw[calc][_fx_group(p, q)] * c
                 cr[k] = c
         else:
             sigma = _fx_sigma(p, q)
             if mt == VEGA:
-                c = _conc(math.fsum(sigma * fx.hvr * g.s[k] for k in ms), _fx_vol_threshold(p, q))
+                c = _conc(math.fsum(sigma * fx.terms.hvr * g.s[k] for k in ms), _fx_vol_threshold(p, q))
                 for k in ms:
-                    coef[k] = fx.vega_rw * sigma * fx.hvr * c
+                    coef[k] = fx.terms.vega_rw * sigma * fx.terms.hvr * c
                     cr[k] = c
             else:
                 for k in ms:
-                    coef[k] = fx.curvature_weights[g.factors[k].tenor] * sigma * sign
+                    coef[k] = fx.terms.curvature_weights[g.factors[k].tenor] * sigma * sign
     ws = [coef[k] * g.s[k] for k in range(n)]
     corr = fx.corr_high if calc == 1 else fx.corr_regular
 

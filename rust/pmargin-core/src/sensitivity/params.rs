@@ -130,15 +130,9 @@ fn pick(map: &HashMap<String, f64>, key: &str, path: &str) -> Result<f64> {
     map.get(key).copied().ok_or_else(|| config_error(path, format!("{path} has no entry {key}")))
 }
 
-pub struct IrParams {
-    pub tenors: Vec<String>,
-    pub currency_bucket: HashMap<String, String>,
-    pub default_bucket: String,
-    pub delta_rw: HashMap<String, Vec<f64>>,
-    pub tenor_corr: Vec<Vec<f64>>,
-    pub sub_curves: Vec<String>,
-    pub sub_curve_corr: f64,
-    pub inter_currency_corr: f64,
+/// What the interest rate and FX classes read alike: concentration thresholds by currency group,
+/// the vega risk weight, the historical volatility ratio and the curvature weights per tenor.
+pub struct CurrencyTerms {
     pub threshold_group: HashMap<String, String>,
     pub default_threshold_group: String,
     pub delta_thresholds: HashMap<String, f64>,
@@ -148,19 +142,41 @@ pub struct IrParams {
     pub curvature_weights: Vec<f64>,
 }
 
+impl CurrencyTerms {
+    fn read(section: &Entries, name: &str, n_tenors: usize) -> Result<Self> {
+        let at = |key: &str| get(section, key, name);
+        let path = |key: &str| format!("{name}.{key}");
+        Ok(CurrencyTerms {
+            threshold_group: groups(at("threshold_groups")?, &path("threshold_groups"))?,
+            default_threshold_group: string(at("default_threshold_group")?, &path("default_threshold_group"))?,
+            delta_thresholds: num_map(at("delta_thresholds")?, &path("delta_thresholds"))?,
+            vega_thresholds: num_map(at("vega_thresholds")?, &path("vega_thresholds"))?,
+            vega_rw: num(at("vega_risk_weight")?, &path("vega_risk_weight"))?,
+            hvr: num(at("historical_volatility_ratio")?, &path("historical_volatility_ratio"))?,
+            curvature_weights: nums(at("curvature_weights")?, &path("curvature_weights"), Some(n_tenors))?,
+        })
+    }
+}
+
+pub struct IrParams {
+    pub tenors: Vec<String>,
+    pub currency_bucket: HashMap<String, String>,
+    pub default_bucket: String,
+    pub delta_rw: HashMap<String, Vec<f64>>,
+    pub tenor_corr: Vec<Vec<f64>>,
+    pub sub_curves: Vec<String>,
+    pub sub_curve_corr: f64,
+    pub inter_currency_corr: f64,
+    pub terms: CurrencyTerms,
+}
+
 pub struct FxParams {
     pub high_vol: Vec<String>,
     pub delta_rw: Vec<Vec<f64>>,
     pub corr_regular: Vec<Vec<f64>>,
     pub corr_high: Vec<Vec<f64>>,
     pub vega_corr: f64,
-    pub threshold_group: HashMap<String, String>,
-    pub default_threshold_group: String,
-    pub delta_thresholds: HashMap<String, f64>,
-    pub vega_thresholds: HashMap<String, f64>,
-    pub vega_rw: f64,
-    pub hvr: f64,
-    pub curvature_weights: Vec<f64>,
+    pub terms: CurrencyTerms,
 }
 
 /// Equity or commodity: buckets 0..n-1 as listed, then the residual bucket (if any) as n.
@@ -278,13 +294,7 @@ impl SimmParams {
             sub_curves: strs(at("sub_curves")?, &path("sub_curves"))?,
             sub_curve_corr: num(at("sub_curve_correlation")?, &path("sub_curve_correlation"))?,
             inter_currency_corr: num(at("inter_currency_correlation")?, &path("inter_currency_correlation"))?,
-            threshold_group: groups(at("threshold_groups")?, &path("threshold_groups"))?,
-            default_threshold_group: string(at("default_threshold_group")?, &path("default_threshold_group"))?,
-            delta_thresholds: num_map(at("delta_thresholds")?, &path("delta_thresholds"))?,
-            vega_thresholds: num_map(at("vega_thresholds")?, &path("vega_thresholds"))?,
-            vega_rw: num(at("vega_risk_weight")?, &path("vega_risk_weight"))?,
-            hvr: num(at("historical_volatility_ratio")?, &path("historical_volatility_ratio"))?,
-            curvature_weights: nums(at("curvature_weights")?, &path("curvature_weights"), Some(n))?,
+            terms: CurrencyTerms::read(ir, "interest_rate", n)?,
             tenors,
         };
         let fx = entries(get(p, "fx", "parameters")?, "fx")?;
@@ -296,13 +306,7 @@ impl SimmParams {
             corr_regular: matrix(at("correlations_regular_calc")?, &path("correlations_regular_calc"), 2)?,
             corr_high: matrix(at("correlations_high_calc")?, &path("correlations_high_calc"), 2)?,
             vega_corr: num(at("vega_correlation")?, &path("vega_correlation"))?,
-            threshold_group: groups(at("threshold_groups")?, &path("threshold_groups"))?,
-            default_threshold_group: string(at("default_threshold_group")?, &path("default_threshold_group"))?,
-            delta_thresholds: num_map(at("delta_thresholds")?, &path("delta_thresholds"))?,
-            vega_thresholds: num_map(at("vega_thresholds")?, &path("vega_thresholds"))?,
-            vega_rw: num(at("vega_risk_weight")?, &path("vega_risk_weight"))?,
-            hvr: num(at("historical_volatility_ratio")?, &path("historical_volatility_ratio"))?,
-            curvature_weights: nums(at("curvature_weights")?, &path("curvature_weights"), Some(n))?,
+            terms: CurrencyTerms::read(fx, "fx", n)?,
         };
         let rc = strs(get(p, "risk_classes", "parameters")?, "parameters.risk_classes")?;
         let full =

@@ -149,13 +149,13 @@ fn fx_group(p: &SimmParams, ccy: &str) -> usize {
 }
 
 fn fx_threshold_group(p: &SimmParams, ccy: &str) -> u8 {
-    let g = p.fx.threshold_group.get(ccy).unwrap_or(&p.fx.default_threshold_group);
+    let g = p.fx.terms.threshold_group.get(ccy).unwrap_or(&p.fx.terms.default_threshold_group);
     g.parse().unwrap_or(3)
 }
 
 fn fx_delta_threshold(p: &SimmParams, ccy: &str) -> f64 {
-    let g = p.fx.threshold_group.get(ccy).unwrap_or(&p.fx.default_threshold_group);
-    p.fx.delta_thresholds.get(g).copied().unwrap_or(f64::INFINITY) * p.unit
+    let g = p.fx.terms.threshold_group.get(ccy).unwrap_or(&p.fx.terms.default_threshold_group);
+    p.fx.terms.delta_thresholds.get(g).copied().unwrap_or(f64::INFINITY) * p.unit
 }
 
 fn fx_vol_threshold(p: &SimmParams, pair: &str) -> f64 {
@@ -169,7 +169,7 @@ fn fx_vol_threshold(p: &SimmParams, pair: &str) -> f64 {
         (2, 3) => "5",
         _ => "6",
     };
-    p.fx.vega_thresholds.get(key).copied().unwrap_or(f64::INFINITY) * p.unit
+    p.fx.terms.vega_thresholds.get(key).copied().unwrap_or(f64::INFINITY) * p.unit
 }
 
 /// First three characters of a currency pair (checked to be six characters when read).
@@ -186,8 +186,8 @@ fn fx_sigma(p: &SimmParams, pair: &str) -> f64 {
 }
 
 fn ir_threshold(p: &SimmParams, ccy: &str, vega: bool) -> f64 {
-    let g = p.ir.threshold_group.get(ccy).unwrap_or(&p.ir.default_threshold_group);
-    let map = if vega { &p.ir.vega_thresholds } else { &p.ir.delta_thresholds };
+    let g = p.ir.terms.threshold_group.get(ccy).unwrap_or(&p.ir.terms.default_threshold_group);
+    let map = if vega { &p.ir.terms.vega_thresholds } else { &p.ir.terms.delta_thresholds };
     map.get(g).copied().unwrap_or(f64::INFINITY) * p.unit
 }
 
@@ -202,7 +202,7 @@ fn ir<'a>(p: &'a SimmParams, f: &[Factor<'a>], s: &[f64], mt: usize, sign: f64) 
         if mt == CURVATURE {
             cr.push(1.0);
             for k in ms.clone() {
-                coef[k] = ir.curvature_weights[f[k].row.tenor as usize] * sign;
+                coef[k] = ir.terms.curvature_weights[f[k].row.tenor as usize] * sign;
             }
             continue;
         }
@@ -211,7 +211,8 @@ fn ir<'a>(p: &'a SimmParams, f: &[Factor<'a>], s: &[f64], mt: usize, sign: f64) 
         let bucket = ir.currency_bucket.get(ccy).unwrap_or(&ir.default_bucket);
         let weights = ir.delta_rw.get(bucket);
         for k in ms.clone() {
-            let rw = if mt == VEGA { ir.vega_rw } else { weights.map_or(f64::NAN, |w| w[f[k].row.tenor as usize]) };
+            let rw =
+                if mt == VEGA { ir.terms.vega_rw } else { weights.map_or(f64::NAN, |w| w[f[k].row.tenor as usize]) };
             coef[k] = rw * c;
         }
     }
@@ -238,7 +239,7 @@ fn ir<'a>(p: &'a SimmParams, f: &[Factor<'a>], s: &[f64], mt: usize, sign: f64) 
     };
     let nonres: Small<usize> = (0..labels.len()).collect();
     let abs_groups: Vec<Range<usize>> = (0..n).map(|k| k..k + 1).collect();
-    let scale = if mt == CURVATURE { 1.0 / (ir.hvr * ir.hvr) } else { 1.0 };
+    let scale = if mt == CURVATURE { 1.0 / (ir.terms.hvr * ir.terms.hvr) } else { 1.0 };
     let names: Small<&'a str> = labels.iter().map(|l| l.name).collect();
     aggregate(p, mt, &ws, coef, &names, &members, &nonres, None, &rho, &gamma, &abs_groups, scale)
 }
@@ -261,14 +262,14 @@ fn fx<'a>(p: &'a SimmParams, f: &[Factor<'a>], s: &[f64], mt: usize, sign: f64) 
         } else {
             let sigma = fx_sigma(p, q);
             if mt == VEGA {
-                let c = conc(sum_of(s, ms.clone(), sigma * fxp.hvr), fx_vol_threshold(p, q));
+                let c = conc(sum_of(s, ms.clone(), sigma * fxp.terms.hvr), fx_vol_threshold(p, q));
                 for k in ms.clone() {
-                    coef[k] = fxp.vega_rw * sigma * fxp.hvr * c;
+                    coef[k] = fxp.terms.vega_rw * sigma * fxp.terms.hvr * c;
                     cr[k] = c;
                 }
             } else {
                 for k in ms.clone() {
-                    coef[k] = fxp.curvature_weights[f[k].row.tenor as usize] * sigma * sign;
+                    coef[k] = fxp.terms.curvature_weights[f[k].row.tenor as usize] * sigma * sign;
                 }
             }
         }
