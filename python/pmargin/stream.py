@@ -25,6 +25,7 @@ tables equal the whole-table ones after a stable sort by ``account_id``. Error r
 
 from __future__ import annotations
 
+import contextlib
 import math
 import shutil
 import tempfile
@@ -373,26 +374,9 @@ class _Run:
         if self.progress is not None:
             self.progress(self.done, None if self.total_rows is None else passes * self.total_rows)
 
-    def margin(
-        self, chunk: pa.Table, start: int, rows: np.ndarray | None, in_row_order: pa.Table | None = None
-    ) -> Iterator[tuple[str, pa.RecordBatch]]:
-        """Margin one chunk of whole accounts; its tables' non-empty batches. ``in_row_order``:
-        the same rows in stream order when ``chunk`` was regrouped, margined instead on an input
-        error so that the error is the first in row order (only the error path pays for it)."""
-        try:
-            result = _margin_chunk(self.engine, chunk, start, rows, self.by_position, self.on_error)
-        except MarginInputError:
-            if in_row_order is None:
-                raise
-            _margin_chunk(
-                self.engine,
-                in_row_order.drop_columns([ROW_COLUMN]),
-                0,
-                in_row_order.column(ROW_COLUMN).to_numpy(),
-                self.by_position,
-                self.on_error,
-            )
-            raise
+    def margin(self, chunk: pa.Table, start: int, rows: np.ndarray | None) -> Iterator[tuple[str, pa.RecordBatch]]:
+        """Margin one chunk of whole accounts (rows in stream order); its tables' non-empty batches."""
+        result = _margin_chunk(self.engine, chunk, start, rows, self.by_position, self.on_error)
         for name, table in _result_tables(self.engine, result, chunk, self.names).items():
             schema = self.schemas[name]
             for batch in table.to_batches():
@@ -468,21 +452,8 @@ class _Run:
         try:
             spill_schema = _spill_schema(schema)
             files = _spill(_numbered(batches, spill_schema, self), spill_schema, folder / "p", count, 0)
-
-            # Each file is read and grouped by account one file ahead of the engine (a worker
-            # thread; Arrow, NumPy and the engine's kernels release the GIL): at most two files
-            # are in memory. A file over the budget is split again instead, in its turn.
-            def load(file: tuple[Path, int]) -> tuple[Path, pa.Table, pa.Table] | None:
-                return _load_spill(file[0], spill_schema) if file[1] <= RESPLIT_FACTOR * self.budget else None
-
-            for (path, rows), loaded in zip(files, _one_ahead(files, load), strict=True):
-                if loaded is None:
-                    yield from self._partition(path, rows, spill_schema, 1)
-                    continue
-                _, table, grouped = loaded
-                numbers = grouped.column(ROW_COLUMN).to_numpy()
-                yield from self.margin(grouped.drop_columns([ROW_COLUMN]), 0, numbers, table)
-                self._report(table.num_rows, 2)
+            for path, rows in files:
+                yield from self._partition(path, rows, spill_schema, 1)
         finally:
             shutil.rmtree(folder, ignore_errors=True)
 
@@ -497,17 +468,21 @@ class _Run:
                     yield from self._partition(part, part_rows, spill_schema, level + 1)
                 return
             path, rows = parts[0]  # one account (or one hash) holds every row: margin it whole
-        _, table, grouped = _load_spill(path, spill_schema)
-        numbers = grouped.column(ROW_COLUMN).to_numpy()
-        yield from self.margin(grouped.drop_columns([ROW_COLUMN]), 0, numbers, table)
+        # Margined as written: the engine groups scattered accounts itself (as fast as regrouping
+        # them first would save), and rows in stream order make the first error the first row.
+        table = _load_spill(path)
+        numbers = table.column(ROW_COLUMN).to_numpy()
+        yield from self.margin(table.drop_columns([ROW_COLUMN]), 0, numbers)
         self._report(table.num_rows, 2)
+        del table
+        with contextlib.suppress(OSError):  # the folder is removed at the end anyway
+            path.unlink()
 
 
-def _load_spill(path: Path, spill_schema: pa.Schema) -> tuple[Path, pa.Table, pa.Table]:
-    """A spill file read whole (and removed), as read and with each account's rows together."""
-    table = pa.Table.from_batches(list(_read_spill(path)), spill_schema)
-    path.unlink()
-    return path, table, table.take(account_order(table))
+def _load_spill(path: Path) -> pa.Table:
+    """A spill file whole, memory-mapped: its batches are views of the file's pages (no copy)."""
+    with pa.memory_map(str(path)) as source:
+        return pa.ipc.open_stream(source).read_all()
 
 
 def _one_ahead(items: Iterable[Any], work: Callable[[Any], Any]) -> Iterator[Any]:
