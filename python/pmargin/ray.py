@@ -141,10 +141,10 @@ def margin_dataset(
     cluster: Any = ray  # ray's own functions are untyped
     count = partitions if partitions is not None else max(2, 2 * int(cluster.cluster_resources().get("CPU", 1)))
     inputs = ray.put((_arrow(instruments), market, model, limits))
-    blocks = ds.to_arrow_refs()
-    schema = _base_schema(ds.schema())
+    schema = _base_schema(ds.schema())  # from the files' metadata or a first block, before the run
     if "account_id" not in schema.names:
         raise MarginInputError("missing column", table="positions", column="account_id")
+    blocks = ds.to_arrow_refs()
     split: Any = cluster.remote(_split_task).options(num_returns=count)
     pieces = [split.remote(block, count) for block in blocks]
     pieces = [[p] if count == 1 else p for p in pieces]
