@@ -121,7 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--spill-dir", type=Path, metavar="DIR", help="where the spill files go (default: the temporary folder)"
     )
     margin.add_argument(
-        "--partitions", type=_positive_int, metavar="N", help="spill files (default: rows / --chunk-positions)"
+        "--partitions", type=_positive_int, metavar="N", help="spill files (default: 4 x rows / --chunk-positions)"
     )
     margin.set_defaults(command=run_margin)
     from .accounts_cli import add_account_commands

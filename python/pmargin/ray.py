@@ -1,12 +1,21 @@
 """Margin a Ray Data dataset of positions across a Ray cluster (``pip install pmargin[ray]``).
 
-:func:`margin_dataset` gives every row a partition number from a hash of its account id, groups
-the dataset by that number (a hash shuffle: all rows of an account land in one group, whatever the
-blocks they came in) and margins each group whole with a callable class that builds one
-:class:`~pmargin.MarginEngine` per worker from the instruments, market and model put once in the
-object store. Arrow blocks go straight to the native kernel (``batch_format="pyarrow"``, zero copy).
-Results equal a single-process ``engine.margin(whole_table)`` bit for bit after a stable sort by
-``account_id`` (Ray does not keep row order). See README "Ray Data" and docs/streaming.md.
+Margin is not additive across partial accounts, so every account's rows must reach one engine
+call. :func:`margin_dataset` moves them there with a hash shuffle of its own, two rounds of plain
+Ray tasks over the dataset's Arrow blocks:
+
+1. split: each block is cut into ``partitions`` pieces by a fixed-seed hash of the account id
+   (computed natively; the same on every worker), so an account's rows land in one partition
+   whatever the blocks they came in;
+2. margin: one task per partition takes that partition's piece of every block (Arrow tables out
+   of the object store, concatenated without a copy) and margins them in one call, with a
+   :class:`~pmargin.MarginEngine` built once per worker process from the instruments, market and
+   model put once in the object store.
+
+Ray Data's own ``groupby``/``repartition(keys=...)`` shuffle does the same job through its
+shuffle operators and actor pools, at several times the cost on a small cluster (docs/streaming.md,
+"Ray Data"). Results equal a single-process ``engine.margin(whole_table)`` bit for bit after a
+stable sort by ``account_id`` (Ray does not keep row order).
 
 This module is ``pmargin.ray``: it imports the ``ray`` package by its absolute name (Python 3
 imports are absolute), never itself.
@@ -14,8 +23,10 @@ imports are absolute), never itself.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pyarrow as pa
 
 from .errors import MarginInputError
@@ -23,53 +34,71 @@ from .errors import MarginInputError
 if TYPE_CHECKING:
     import ray.data
 
+    from .engine import MarginEngine
     from .limits import Limits
     from .market import Market
     from .types import AnyModel, TableLike
 
-#: The column holding each row's partition while the dataset is grouped (dropped before margining).
-PARTITION_COLUMN = "__pmargin_partition"
 #: Result tables :func:`margin_dataset` can return.
 TABLES = ("accounts", "by_underlying", "by_position", "explain", "failed")
 #: Seed of the account hash: fixed, so every worker puts an account in the same partition.
 _SEED = 0x7261_7921
+#: Engines kept per worker process (one per distinct inputs; the oldest is dropped first).
+_CACHED_ENGINES = 4
+_engines: OrderedDict[str, MarginEngine] = OrderedDict()
 
 
-def _with_partition(batch: pa.Table, partitions: int) -> pa.Table:
-    """``batch`` with each row's partition (a hash of its account id, the same on every worker)."""
+def split_by_partition(block: pa.Table, partitions: int) -> list[pa.Table]:
+    """``block``'s rows cut into ``partitions`` tables by their account's hash partition (rows
+    keep their order within each); every row of an account lands in the same one, in any block."""
     from . import _core
 
-    table = pa.table(batch)
-    account = table.column("account_id") if "account_id" in table.column_names else None
-    if account is None:
+    if "account_id" not in block.column_names:
         raise MarginInputError("missing column", table="positions", column="account_id")
-    codes = _core.account_partitions(account.combine_chunks(), partitions, _SEED)
-    return table.append_column(PARTITION_COLUMN, codes.cast(pa.int32()))
+    ids = block.column("account_id").combine_chunks()
+    codes = _core.account_partitions(ids, partitions, _SEED).to_numpy()
+    if partitions == 1:
+        return [block]
+    # numpy's stable sort of 16-bit keys is a radix sort.
+    keys = codes.astype(np.uint16) if partitions <= 1 << 16 else codes
+    grouped = block.take(pa.array(np.argsort(keys, kind="stable")))
+    ends = np.cumsum(np.bincount(codes, minlength=partitions)).tolist()
+    return [grouped.slice(start, end - start) for start, end in zip([0, *ends[:-1]], ends, strict=True)]
 
 
-class _Margin:
-    """Ray Data callable class: one engine per worker, built from the inputs in the object store."""
+def _split_task(block: pa.Table | pa.RecordBatch, partitions: int) -> Any:
+    pieces = split_by_partition(pa.table(block), partitions)
+    return pieces[0] if partitions == 1 else tuple(pieces)
 
-    def __init__(self, inputs: list[Any], table: str, by_position: bool, on_error: str) -> None:
-        import ray
 
-        from .engine import MarginEngine
+def _engine(inputs: Any) -> MarginEngine:
+    """The worker process's engine for ``inputs`` (an object ref of (instruments, market, model,
+    limits)), built on its first use in this process."""
+    import ray
 
-        instruments, market, model, limits = ray.get(inputs[0])
-        self.engine = MarginEngine(instruments, market, model, limits=limits)
-        self.table, self.by_position, self.on_error = table, by_position, on_error
+    from .engine import MarginEngine
 
-    def __call__(self, group: pa.Table) -> pa.Table:
-        from .stream import account_order
+    key = inputs.hex()
+    engine = _engines.get(key)
+    if engine is None:
+        instruments, market, model, limits = ray.get(inputs)
+        engine = MarginEngine(instruments, market, model, limits=limits)
+        _engines[key] = engine
+        while len(_engines) > _CACHED_ENGINES:
+            _engines.popitem(last=False)
+    return engine
 
-        positions = group.drop_columns([PARTITION_COLUMN])
-        # The shuffle scatters an account's rows; contiguous ones net several times faster (same results).
-        positions = positions.take(account_order(positions))
-        result = self.engine.margin(positions, by_position=self.by_position, on_error=self.on_error)
-        out = getattr(result, self.table)
-        assert out is not None, self.table
-        table: pa.Table = out
-        return table
+
+def _margin_task(
+    inputs: list[Any], schema: pa.Schema, table: str, by_position: bool, on_error: str, *pieces: pa.Table
+) -> pa.Table:
+    """Margin one partition: its piece of every block, in one engine call."""
+    positions = pa.concat_tables(pieces) if pieces else schema.empty_table()
+    result = _engine(inputs[0]).margin(positions, by_position=by_position, on_error=on_error)
+    out = getattr(result, table)
+    assert out is not None, table
+    margined: pa.Table = out
+    return margined
 
 
 def margin_dataset(
@@ -83,19 +112,19 @@ def margin_dataset(
     on_error: str = "raise",
     limits: Limits | None = None,
     partitions: int | None = None,
-    concurrency: int | None = None,
     num_cpus: float = 1.0,
 ) -> ray.data.Dataset:
     """Margin every account of the positions dataset ``ds``; the ``table`` results (default
-    ``accounts``) as a lazy ``ray.data.Dataset``.
+    ``accounts``) as a ``ray.data.Dataset`` of one block per partition.
 
-    ``partitions``: groups the accounts are hashed into (default 4 per CPU of the cluster, at least
-    8); each is margined whole in one call, so one group's positions must fit a worker's memory.
-    ``concurrency``: engines (Ray actors) margining groups in parallel, each reserving ``num_cpus``
-    (default: the cluster's CPUs less one, at least one: the hashing and the shuffle need a CPU
-    too, or the pipeline waits for resources forever). The output's row order is not defined (sort by ``account_id``); errors come from the
-    worker as Ray task errors wrapping :class:`~pmargin.errors.MarginInputError`, with row numbers
-    within the account's group. ``by_position`` and ``on_error`` as in :meth:`MarginEngine.margin`.
+    ``ds`` is executed now (its blocks are read into the object store and split as they are
+    produced); the margin tasks run in the background and the returned dataset's blocks are their
+    results, ready when read. ``partitions``: groups the accounts are hashed into (default twice
+    the cluster's CPUs, at least 2); each is margined whole in one task, so one partition's
+    positions must fit a worker's memory. ``num_cpus``: CPUs each margin task reserves. The
+    output's row order is not defined (sort by ``account_id``); errors come from the worker as
+    Ray task errors wrapping :class:`~pmargin.errors.MarginInputError`, with row numbers within
+    the partition. ``by_position`` and ``on_error`` as in :meth:`MarginEngine.margin`.
     """
     import ray
     import ray.data
@@ -104,25 +133,34 @@ def margin_dataset(
 
     if table not in TABLES:
         raise MarginInputError(f"unknown result table {table!r}; choose from {', '.join(TABLES)}", table="options")
+    if partitions is not None and (isinstance(partitions, bool) or not isinstance(partitions, int) or partitions < 1):
+        raise MarginInputError(f"must be a positive integer, got {partitions!r}", table="options", column="partitions")
     by_position = by_position or table in ("by_position", "explain")
     # Validate here (a bad model or market fails now, not in a worker), then ship the inputs once.
     MarginEngine(instruments, market, model, limits=limits)
     cluster: Any = ray  # ray's own functions are untyped
-    cpus = int(cluster.cluster_resources().get("CPU", 1))
-    count = partitions if partitions is not None else max(8, 4 * cpus)
+    count = partitions if partitions is not None else max(2, 2 * int(cluster.cluster_resources().get("CPU", 1)))
     inputs = ray.put((_arrow(instruments), market, model, limits))
-    hashing: Any = _with_partition
-    with_partition = ds.map_batches(
-        hashing, batch_format="pyarrow", fn_kwargs={"partitions": count}, zero_copy_batch=True
-    )
-    return with_partition.groupby(PARTITION_COLUMN, num_partitions=count).map_groups(
-        _Margin,
-        batch_format="pyarrow",
-        zero_copy_batch=True,
-        fn_constructor_args=([inputs], table, by_position, on_error),
-        compute=ray.data.ActorPoolStrategy(size=concurrency if concurrency is not None else max(1, cpus - 1)),
-        num_cpus=num_cpus,
-    )
+    schema = _base_schema(ds.schema())  # from the files' metadata or a first block, before the run
+    if "account_id" not in schema.names:
+        raise MarginInputError("missing column", table="positions", column="account_id")
+    blocks = ds.to_arrow_refs()
+    split: Any = cluster.remote(_split_task).options(num_returns=count)
+    pieces = [split.remote(block, count) for block in blocks]
+    pieces = [[p] if count == 1 else p for p in pieces]
+    margin: Any = cluster.remote(_margin_task).options(num_cpus=num_cpus)
+    results = [
+        margin.remote([inputs], schema, table, by_position, on_error, *(p[i] for p in pieces)) for i in range(count)
+    ]
+    return ray.data.from_arrow_refs(results)
+
+
+def _base_schema(schema: Any) -> pa.Schema:
+    """The Arrow schema of a Ray Data ``Schema`` (or an Arrow one as given)."""
+    base = getattr(schema, "base_schema", schema)
+    if not isinstance(base, pa.Schema):
+        raise MarginInputError(f"expected Arrow blocks, got a dataset of schema {schema}", table="positions")
+    return base
 
 
 def _arrow(instruments: TableLike) -> pa.Table:

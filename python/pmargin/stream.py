@@ -25,6 +25,7 @@ tables equal the whole-table ones after a stable sort by ``account_id``. Error r
 
 from __future__ import annotations
 
+import contextlib
 import math
 import shutil
 import tempfile
@@ -50,6 +51,11 @@ TABLES = ("accounts", "by_underlying", "by_position", "explain", "failed", "gree
 DEFAULT_BATCH_POSITIONS = 500_000
 #: Spill files of an unordered stream when the caller gives neither ``partitions`` nor ``total_rows``.
 DEFAULT_PARTITIONS = 16
+#: With ``total_rows`` known, spill files average ``batch_positions / FILES_PER_BUDGET`` rows: the
+#: engine groups a file's scattered accounts faster when their hash map fits the CPU caches.
+FILES_PER_BUDGET = 4
+#: At most this many spill files are open at once (larger files are split again in pass 2).
+MAX_PARTITIONS = 512
 #: A spill file over this many times ``batch_positions`` rows is split again (with another hash).
 RESPLIT_FACTOR = 2
 _MAX_LEVELS = 4
@@ -170,8 +176,8 @@ def iter_margin(
     two passes through ``partitions`` spill files (Arrow IPC under ``spill_dir``, default the
     system's temporary folder; removed afterwards). ``batch_positions``: rows margined per engine
     call (an account with more rows is margined whole). ``partitions``: spill files (default
-    ``ceil(total_rows / batch_positions)`` when ``total_rows`` is given, else 16; a file over
-    ``2 x batch_positions`` rows is split again). ``total_rows``: the input's row count when known
+    ``ceil(4 * total_rows / batch_positions)``, at most 512, when ``total_rows`` is given, else
+    16; a file over ``2 x batch_positions`` rows is split again). ``total_rows``: the input's row count when known
     (Parquet metadata), for ``progress(rows_done, rows_total)``, called after each chunk; an
     unordered run counts every row twice (the spill pass, then the margin pass). ``by_position``
     and ``on_error`` as in :meth:`MarginEngine.margin`.
@@ -195,7 +201,9 @@ def iter_margin(
         produced = run.grouped(schema, batches)
     else:
         count = partitions or (
-            max(1, math.ceil(total_rows / batch_positions)) if total_rows is not None else DEFAULT_PARTITIONS
+            min(MAX_PARTITIONS, max(1, math.ceil(FILES_PER_BUDGET * total_rows / batch_positions)))
+            if total_rows is not None
+            else DEFAULT_PARTITIONS
         )
         produced = run.partitioned(schema, batches, count, spill_dir)
     return MarginStream(schemas, produced)
@@ -373,26 +381,9 @@ class _Run:
         if self.progress is not None:
             self.progress(self.done, None if self.total_rows is None else passes * self.total_rows)
 
-    def margin(
-        self, chunk: pa.Table, start: int, rows: np.ndarray | None, in_row_order: pa.Table | None = None
-    ) -> Iterator[tuple[str, pa.RecordBatch]]:
-        """Margin one chunk of whole accounts; its tables' non-empty batches. ``in_row_order``:
-        the same rows in stream order when ``chunk`` was regrouped, margined instead on an input
-        error so that the error is the first in row order (only the error path pays for it)."""
-        try:
-            result = _margin_chunk(self.engine, chunk, start, rows, self.by_position, self.on_error)
-        except MarginInputError:
-            if in_row_order is None:
-                raise
-            _margin_chunk(
-                self.engine,
-                in_row_order.drop_columns([ROW_COLUMN]),
-                0,
-                in_row_order.column(ROW_COLUMN).to_numpy(),
-                self.by_position,
-                self.on_error,
-            )
-            raise
+    def margin(self, chunk: pa.Table, start: int, rows: np.ndarray | None) -> Iterator[tuple[str, pa.RecordBatch]]:
+        """Margin one chunk of whole accounts (rows in stream order); its tables' non-empty batches."""
+        result = _margin_chunk(self.engine, chunk, start, rows, self.by_position, self.on_error)
         for name, table in _result_tables(self.engine, result, chunk, self.names).items():
             schema = self.schemas[name]
             for batch in table.to_batches():
@@ -468,21 +459,8 @@ class _Run:
         try:
             spill_schema = _spill_schema(schema)
             files = _spill(_numbered(batches, spill_schema, self), spill_schema, folder / "p", count, 0)
-
-            # Each file is read and grouped by account one file ahead of the engine (a worker
-            # thread; Arrow, NumPy and the engine's kernels release the GIL): at most two files
-            # are in memory. A file over the budget is split again instead, in its turn.
-            def load(file: tuple[Path, int]) -> tuple[Path, pa.Table, pa.Table] | None:
-                return _load_spill(file[0], spill_schema) if file[1] <= RESPLIT_FACTOR * self.budget else None
-
-            for (path, rows), loaded in zip(files, _one_ahead(files, load), strict=True):
-                if loaded is None:
-                    yield from self._partition(path, rows, spill_schema, 1)
-                    continue
-                _, table, grouped = loaded
-                numbers = grouped.column(ROW_COLUMN).to_numpy()
-                yield from self.margin(grouped.drop_columns([ROW_COLUMN]), 0, numbers, table)
-                self._report(table.num_rows, 2)
+            for path, rows in files:
+                yield from self._partition(path, rows, spill_schema, 1)
         finally:
             shutil.rmtree(folder, ignore_errors=True)
 
@@ -497,17 +475,21 @@ class _Run:
                     yield from self._partition(part, part_rows, spill_schema, level + 1)
                 return
             path, rows = parts[0]  # one account (or one hash) holds every row: margin it whole
-        _, table, grouped = _load_spill(path, spill_schema)
-        numbers = grouped.column(ROW_COLUMN).to_numpy()
-        yield from self.margin(grouped.drop_columns([ROW_COLUMN]), 0, numbers, table)
+        # Margined as written: the engine groups scattered accounts itself (as fast as regrouping
+        # them first would save), and rows in stream order make the first error the first row.
+        table = _load_spill(path)
+        numbers = table.column(ROW_COLUMN).to_numpy()
+        yield from self.margin(table.drop_columns([ROW_COLUMN]), 0, numbers)
         self._report(table.num_rows, 2)
+        del table
+        with contextlib.suppress(OSError):  # the folder is removed at the end anyway
+            path.unlink()
 
 
-def _load_spill(path: Path, spill_schema: pa.Schema) -> tuple[Path, pa.Table, pa.Table]:
-    """A spill file read whole (and removed), as read and with each account's rows together."""
-    table = pa.Table.from_batches(list(_read_spill(path)), spill_schema)
-    path.unlink()
-    return path, table, table.take(account_order(table))
+def _load_spill(path: Path) -> pa.Table:
+    """A spill file whole, memory-mapped: its batches are views of the file's pages (no copy)."""
+    with pa.memory_map(str(path)) as source:
+        return pa.ipc.open_stream(source).read_all()
 
 
 def _one_ahead(items: Iterable[Any], work: Callable[[Any], Any]) -> Iterator[Any]:
@@ -523,15 +505,6 @@ def _one_ahead(items: Iterable[Any], work: Callable[[Any], Any]) -> Iterator[Any
             pending = submitted
         if pending is not None:
             yield pending.result()
-
-
-def account_order(table: pa.Table) -> pa.Array:
-    """Row order grouping each account's rows, accounts in first-seen order and each account's
-    rows in their order: the same results (and output order) as the rows as they are, but the
-    engine nets contiguous accounts several times faster than scattered ones."""
-    ids = _plain(table.column("account_id").combine_chunks())
-    codes = pc.dictionary_encode(ids).indices.fill_null(-1).to_numpy(zero_copy_only=False)
-    return pa.array(np.argsort(codes, kind="stable"))
 
 
 def _split(rows: int, run: _Run) -> int:
