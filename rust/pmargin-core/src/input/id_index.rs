@@ -25,23 +25,31 @@ pub fn same_bytes(a: &[u8], b: &[u8]) -> bool {
 
 /// An id's length and its first and last 8 bytes (zero-padded when shorter): for ids of at most
 /// 16 bytes these determine the id, so most lookups never touch the id's own bytes.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-struct Fingerprint {
-    len: usize,
+/// The length is kept as u32 (an id of 4 GiB is not an id) so that a fingerprint and a number fit
+/// 24 bytes (`input::id_table`); ids over 16 bytes are always compared in full.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub(crate) struct Fingerprint {
+    len: u32,
     first: u64,
     last: u64,
 }
 
 impl Fingerprint {
     #[inline]
-    fn of(b: &[u8]) -> Fingerprint {
+    pub(crate) fn of(b: &[u8]) -> Fingerprint {
         let len = b.len();
         if len >= 8 {
-            return Fingerprint { len, first: word(b, 0), last: word(b, len - 8) };
+            return Fingerprint { len: len as u32, first: word(b, 0), last: word(b, len - 8) };
         }
         let mut w = [0u8; 8];
         w[..len].copy_from_slice(b);
-        Fingerprint { len, first: u64::from_le_bytes(w), last: 0 }
+        Fingerprint { len: len as u32, first: u64::from_le_bytes(w), last: 0 }
+    }
+
+    /// True when the fingerprint is the whole id (at most 16 bytes).
+    #[inline]
+    pub(crate) fn is_whole(&self) -> bool {
+        self.len <= 16
     }
 
     #[inline]
