@@ -30,24 +30,41 @@ pub fn worst_loss_above_noise(pnl: &[f64], scale: f64) -> (f64, Option<u32>) {
 }
 
 /// Largest loss (`-pnl`) and the first scenario reaching it; (0, None) when nothing loses.
-/// The largest loss is minus the smallest P&L, found over four independent lanes so the scan
-/// vectorises; equal to a scan that keeps the first strictly larger loss.
+/// One pass over four independent lanes, so the scan vectorises: each lane keeps its smallest
+/// P&L and the first scenario reaching it (a strict `<`), and the first scenario overall is the
+/// least index among the lanes holding the smallest value. Equal to a scan that keeps the first
+/// strictly larger loss.
 pub fn worst_loss(pnl: &[f64]) -> (f64, Option<u32>) {
-    let mut lanes = [f64::INFINITY; 4];
-    let mut fours = pnl.chunks_exact(4);
+    let mut least = [f64::INFINITY; LANES];
+    let mut at = [0u32; LANES];
+    let mut fours = pnl.chunks_exact(LANES);
+    let mut base = 0u32;
     for four in &mut fours {
-        for (lane, &p) in lanes.iter_mut().zip(four) {
-            *lane = if p < *lane { p } else { *lane };
+        for j in 0..LANES {
+            let smaller = four[j] < least[j];
+            least[j] = if smaller { four[j] } else { least[j] };
+            at[j] = if smaller { base + j as u32 } else { at[j] };
+        }
+        base += LANES as u32;
+    }
+    for (j, &p) in fours.remainder().iter().enumerate() {
+        // The tail's scenarios come after every lane's: kept only when strictly smaller.
+        if p < least[j] {
+            least[j] = p;
+            at[j] = base + j as u32;
         }
     }
-    let least = lanes.iter().chain(fours.remainder()).fold(f64::INFINITY, |m, &p| if p < m { p } else { m });
-    let best = loss_of_least(least);
+    let lowest = least.iter().fold(f64::INFINITY, |m, &p| if p < m { p } else { m });
+    let best = loss_of_least(lowest);
     if best > 0.0 {
-        (best, pnl.iter().position(|&p| p == least).map(|s| s as u32))
+        let first = (0..LANES).filter(|&j| least[j] == lowest).map(|j| at[j]).min();
+        (best, first)
     } else {
         (0.0, None)
     }
 }
+
+const LANES: usize = 4;
 
 /// The worst loss of a P&L vector whose smallest value is `least`: `-least`, or 0 when nothing
 /// loses.
@@ -67,6 +84,38 @@ mod tests {
     fn first_worst_wins_ties() {
         assert_eq!(worst_loss(&[1.0, -3.0, -3.0, 2.0]), (3.0, Some(1)));
         assert_eq!(worst_loss(&[0.0, 1.0]), (0.0, None));
+        assert_eq!(worst_loss(&[]), (0.0, None));
+        // Ties across lanes, in the tail, and between a lane and the tail.
+        assert_eq!(worst_loss(&[5.0, 1.0, -2.0, -2.0, 0.0, -2.0, 3.0, 3.0, -2.0]), (2.0, Some(2)));
+        assert_eq!(worst_loss(&[5.0, 1.0, 2.0, 3.0, 4.0, -1.0, -1.0]), (1.0, Some(5)));
+        assert_eq!(worst_loss(&[-0.0, 0.0, -0.0]), (0.0, None));
+    }
+
+    /// The plain scan `worst_loss` stands for: the first strictly larger loss wins.
+    fn plain(pnl: &[f64]) -> (f64, Option<u32>) {
+        let mut best = (0.0, None);
+        for (s, &p) in pnl.iter().enumerate() {
+            if -p > best.0 {
+                best = (-p, Some(s as u32));
+            }
+        }
+        best
+    }
+
+    #[test]
+    fn equals_the_plain_scan() {
+        let mut state = 3u64;
+        for case in 0..2000 {
+            let n = case % 70;
+            let pnl: Vec<f64> = (0..n)
+                .map(|_| {
+                    state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+                    // Few distinct values, so ties are common.
+                    ((state >> 59) as f64 - 12.0) * 0.5
+                })
+                .collect();
+            assert_eq!(worst_loss(&pnl), plain(&pnl), "{pnl:?}");
+        }
     }
 
     #[test]
