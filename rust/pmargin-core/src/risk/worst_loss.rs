@@ -30,41 +30,24 @@ pub fn worst_loss_above_noise(pnl: &[f64], scale: f64) -> (f64, Option<u32>) {
 }
 
 /// Largest loss (`-pnl`) and the first scenario reaching it; (0, None) when nothing loses.
-/// One pass over four independent lanes, so the scan vectorises: each lane keeps its smallest
-/// P&L and the first scenario reaching it (a strict `<`), and the first scenario overall is the
-/// least index among the lanes holding the smallest value. Equal to a scan that keeps the first
-/// strictly larger loss.
+/// The largest loss is minus the smallest P&L, found over four independent lanes so the scan
+/// vectorises; equal to a scan that keeps the first strictly larger loss.
 pub fn worst_loss(pnl: &[f64]) -> (f64, Option<u32>) {
-    let mut least = [f64::INFINITY; LANES];
-    let mut at = [0u32; LANES];
-    let mut fours = pnl.chunks_exact(LANES);
-    let mut base = 0u32;
+    let mut lanes = [f64::INFINITY; 4];
+    let mut fours = pnl.chunks_exact(4);
     for four in &mut fours {
-        for j in 0..LANES {
-            let smaller = four[j] < least[j];
-            least[j] = if smaller { four[j] } else { least[j] };
-            at[j] = if smaller { base + j as u32 } else { at[j] };
-        }
-        base += LANES as u32;
-    }
-    for (j, &p) in fours.remainder().iter().enumerate() {
-        // The tail's scenarios come after every lane's: kept only when strictly smaller.
-        if p < least[j] {
-            least[j] = p;
-            at[j] = base + j as u32;
+        for (lane, &p) in lanes.iter_mut().zip(four) {
+            *lane = if p < *lane { p } else { *lane };
         }
     }
-    let lowest = least.iter().fold(f64::INFINITY, |m, &p| if p < m { p } else { m });
-    let best = loss_of_least(lowest);
+    let least = lanes.iter().chain(fours.remainder()).fold(f64::INFINITY, |m, &p| if p < m { p } else { m });
+    let best = loss_of_least(least);
     if best > 0.0 {
-        let first = (0..LANES).filter(|&j| least[j] == lowest).map(|j| at[j]).min();
-        (best, first)
+        (best, pnl.iter().position(|&p| p == least).map(|s| s as u32))
     } else {
         (0.0, None)
     }
 }
-
-const LANES: usize = 4;
 
 /// The worst loss of a P&L vector whose smallest value is `least`: `-least`, or 0 when nothing
 /// loses.
