@@ -805,6 +805,82 @@ mod tests {
         read_book(t.view("positions"), &three_instruments(), |_| Ok(()), OnError::Raise)
     }
 
+    /// Each account's netted positions keyed by its id: what no row order may change.
+    fn netted_by_id(t: &OwnedTable, book: &Book) -> Vec<(String, Vec<(u32, f64)>)> {
+        let ids = t.view("positions").required_strings("account_id").expect("string ids");
+        let mut out: Vec<(String, Vec<(u32, f64)>)> = (0..book.n_accounts())
+            .map(|a| {
+                let held = book.positions(a).map(|p| (book.instrument[p], book.quantity[p])).collect();
+                (ids[book.first_row[a]].to_owned(), held)
+            })
+            .collect();
+        out.sort_by(|x, y| x.0.cmp(&y.0));
+        out
+    }
+
+    /// A seeded shuffle of `rows`.
+    fn shuffled<T: Clone>(rows: &[T], seed: u64) -> Vec<T> {
+        let mut state = seed;
+        let mut out = rows.to_vec();
+        for i in (1..out.len()).rev() {
+            state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            out.swap(i, (state >> 33) as usize % (i + 1));
+        }
+        out
+    }
+
+    #[test]
+    fn shuffled_books_group_and_net_alike() {
+        // Small books (one numbering pass) and one over the split size (two halves merged);
+        // duplicates of one (account, instrument) and ids of every length.
+        for (n_accounts, per_account) in [(40, 7), (9_000, 8)] {
+            let names = ["FA", "FB", "SA"];
+            let mut rows: Vec<(String, &str, f64)> = Vec::new();
+            for a in 0..n_accounts {
+                let id = match a % 3 {
+                    0 => format!("{a}"),
+                    1 => format!("acct-{a:09}"),
+                    _ => format!("a-long-account-identifier-{a}"),
+                };
+                for k in 0..per_account {
+                    let q = if k == per_account - 1 && a % 5 == 0 { -1.0 } else { 0.25 * (k as f64 + 1.0) };
+                    rows.push((id.clone(), names[(a + k) % 3], q));
+                }
+                if a % 5 == 0 {
+                    // One more duplicate of the last row's instrument.
+                    rows.push((id.clone(), names[(a + per_account - 1) % 3], 1.0 - 0.25 * per_account as f64 - 1.0));
+                }
+            }
+            let as_table = |rows: &[(String, &str, f64)]| {
+                let view: Vec<(&str, &str, f64)> = rows.iter().map(|(a, i, q)| (a.as_str(), *i, *q)).collect();
+                positions(&view)
+            };
+            let sorted = as_table(&rows);
+            let want = netted_by_id(&sorted, &read(&sorted).expect("valid"));
+            assert_eq!(want.len(), n_accounts);
+            for seed in [1, 2] {
+                let t = as_table(&shuffled(&rows, seed));
+                for t in [t.clone(), rebatched(&t, 1 + rows.len() / 3)] {
+                    let book = read(&t).expect("valid");
+                    assert_eq!(netted_by_id(&t, &book), want, "seed {seed}");
+                    // Accounts in the order of their first row.
+                    assert!(book.first_row.windows(2).all(|w| w[0] < w[1]));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn empty_and_one_row_books() {
+        let book = read(&positions(&[])).expect("valid");
+        assert_eq!((book.n_accounts(), book.offsets.clone(), book.instrument.len()), (0, vec![0], 0));
+        let book = read(&positions(&[("only", "SA", -2.5)])).expect("valid");
+        assert_eq!((book.first_row.clone(), book.offsets.clone()), (vec![0], vec![0, 1]));
+        assert_eq!((book.instrument.to_vec(), book.quantity.to_vec()), (vec![2], vec![-2.5]));
+        let book = read(&positions(&[("zero", "SA", 0.0)])).expect("valid");
+        assert_eq!((book.n_accounts(), book.offsets.clone()), (1, vec![0, 0]));
+    }
+
     #[test]
     fn reads_and_nets_a_table_across_batches() {
         let t =
