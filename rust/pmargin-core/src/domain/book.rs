@@ -22,6 +22,7 @@ use crate::domain::exact_sum::exact_sum;
 use crate::domain::instruments::Instruments;
 use crate::error::{MarginError, Result};
 use crate::input::id_index;
+use crate::input::id_table::IdTable;
 use crate::input::table::Table;
 
 const TABLE: &str = "positions";
@@ -217,6 +218,13 @@ struct AccountCodes {
 
 fn account_codes(table: Table<'_>) -> Result<AccountCodes> {
     const COL: &str = "account_id";
+    if let Some(keys) = table.plain_i64(COL)? {
+        // Int64 without nulls (the usual integer ids): read in place.
+        return Ok(match dense_span(&keys) {
+            Some((lo, span)) => number_dense(&keys, lo, span),
+            None => number_keys(keys.iter().map(|&k| i128::from(k)), table.num_rows()),
+        });
+    }
     if table.is_integer(COL)? {
         let keys = table.integers(COL)?;
         // Result tables carry integer ids as int64 (docs/methods.md, "Inputs").
@@ -290,17 +298,59 @@ fn number_dense(keys: &[i64], lo: i64, span: usize) -> AccountCodes {
 }
 
 /// An account key: equality with the previous row's key is tested on every row, so it is kept
-/// cheap for the short string ids books use.
-trait Key: Copy + Ord + std::hash::Hash {
+/// cheap for the short string ids books use. Its [`FirstSeen`] numbers distinct keys.
+trait Key: Copy + Ord {
+    type Map: FirstSeen<Self>;
+
     #[inline]
     fn same(self, other: Self) -> bool {
         self == other
     }
 }
 
-impl Key for i128 {}
+/// Distinct keys numbered 0, 1, ... in the order they are first given.
+trait FirstSeen<K> {
+    fn with_capacity(n: usize) -> Self;
+    /// The key's number, and whether it is new (numbered `len()` before the call).
+    fn number(&mut self, key: K) -> (u32, bool);
+}
 
-impl Key for &str {
+impl FirstSeen<i128> for HashMap<i128, u32> {
+    fn with_capacity(n: usize) -> Self {
+        HashMap::with_capacity(n)
+    }
+
+    #[inline]
+    fn number(&mut self, key: i128) -> (u32, bool) {
+        let next = self.len() as u32;
+        let mut new = false;
+        let c = *self.entry(key).or_insert_with(|| {
+            new = true;
+            next
+        });
+        (c, new)
+    }
+}
+
+/// String ids go through fingerprints, which never read a stored id's bytes (`input::id_table`).
+impl<'a> FirstSeen<&'a str> for IdTable<'a> {
+    fn with_capacity(n: usize) -> Self {
+        IdTable::with_capacity(n)
+    }
+
+    #[inline]
+    fn number(&mut self, key: &'a str) -> (u32, bool) {
+        IdTable::number(self, key)
+    }
+}
+
+impl Key for i128 {
+    type Map = HashMap<i128, u32>;
+}
+
+impl<'a> Key for &'a str {
+    type Map = IdTable<'a>;
+
     #[inline]
     fn same(self, other: Self) -> bool {
         id_index::same_bytes(self.as_bytes(), other.as_bytes())
@@ -311,8 +361,8 @@ impl Key for &str {
 /// come in strictly increasing order (books sorted by account), which proves them distinct
 /// without hashing. Consecutive rows of one account are compared with the previous row only,
 /// so a book laid out account by account costs one comparison, or one lookup, per account.
-fn number_keys_mapped<K: Key>(keys: impl Iterator<Item = K>, n: usize) -> (AccountCodes, Option<HashMap<K, u32>>) {
-    let mut map: Option<HashMap<K, u32>> = None;
+fn number_keys_mapped<K: Key>(keys: impl Iterator<Item = K>, n: usize) -> (AccountCodes, Option<K::Map>) {
+    let mut map: Option<K::Map> = None;
     // While sorted: each account's key, in order (they seed the map if the order breaks).
     let mut heads: Vec<K> = Vec::new();
     let mut code = Vec::with_capacity(n);
@@ -330,17 +380,19 @@ fn number_keys_mapped<K: Key>(keys: impl Iterator<Item = K>, n: usize) -> (Accou
             (_, map) => {
                 let map = map.get_or_insert_with(|| {
                     // Books average several positions per account: reserve for n / 8 accounts.
-                    let mut seeded = HashMap::with_capacity((n / 8).max(heads.len()));
-                    seeded.extend(heads.drain(..).enumerate().map(|(c, k)| (k, c as u32)));
+                    let mut seeded = K::Map::with_capacity((n / 8).max(heads.len()));
+                    for k in heads.drain(..) {
+                        seeded.number(k);
+                    }
                     seeded
                 });
-                let before = first_row.len();
-                let c = *map.entry(key).or_insert_with(|| {
+                let (c, new) = map.number(key);
+                if new {
                     first_row.push(row);
-                    before as u32
-                });
-                // A key seen before, after another key: this account's rows are split.
-                contiguous &= first_row.len() > before;
+                } else {
+                    // A key seen before, after another key: this account's rows are split.
+                    contiguous = false;
+                }
                 c
             }
         };
@@ -381,14 +433,20 @@ fn number_keys_split<'a>(key: &(impl Fn(usize) -> &'a str + Sync), n: usize) -> 
         first_row.extend(second.first_row.iter().map(|&local_row| split + local_row));
         (0..second.first_row.len() as u32).map(|c| offset + c).collect()
     } else {
-        let seen = seen.unwrap_or_else(|| first_row.iter().enumerate().map(|(c, &row)| (key(row), c as u32)).collect());
+        let seen = seen.unwrap_or_else(|| {
+            let mut table = IdTable::with_capacity(first_row.len());
+            for &row in &first_row {
+                table.number(key(row));
+            }
+            table
+        });
         second
             .first_row
             .iter()
             .map(|&local_row| {
                 let row = split + local_row;
                 match seen.get(key(row)) {
-                    Some(&c) => {
+                    Some(c) => {
                         contiguous = false;
                         c
                     }
@@ -416,9 +474,16 @@ fn resolve_instruments<'a>(n: usize, id: impl Fn(usize) -> &'a str + Sync, instr
     rows
 }
 
-/// Rows of each account in row order (CSR): the identity for contiguous books, else a stable
-/// counting sort by account.
-fn rows_by_account(codes: &AccountCodes) -> (Vec<usize>, Option<Vec<usize>>) {
+/// Where each account's rows start (CSR), and for a book whose accounts are not contiguous each
+/// row's (instrument, quantity) moved into its account's place (a counting sort by account): the
+/// netting then reads each account's rows in one run instead of gathering them from all over the
+/// columns. The order of rows within an account does not matter: netting orders them by
+/// instrument and adds the rows of one instrument exactly.
+fn rows_by_account(
+    codes: &AccountCodes,
+    instrument: &[u32],
+    quantity: &[f64],
+) -> (Vec<usize>, Option<Vec<(u32, f64)>>) {
     let n_accounts = codes.first_row.len();
     let mut starts = vec![0usize; n_accounts + 1];
     for &c in &codes.code {
@@ -431,12 +496,13 @@ fn rows_by_account(codes: &AccountCodes) -> (Vec<usize>, Option<Vec<usize>>) {
         return (starts, None);
     }
     let mut fill = starts.clone();
-    let mut order = vec![0usize; codes.code.len()];
-    for (row, &c) in codes.code.iter().enumerate() {
-        order[fill[c as usize]] = row;
-        fill[c as usize] += 1;
+    let mut packed = vec![(0u32, 0.0f64); codes.code.len()];
+    for ((&c, &i), &q) in codes.code.iter().zip(instrument).zip(quantity) {
+        let at = &mut fill[c as usize];
+        packed[*at] = (i, q);
+        *at += 1;
     }
-    (starts, Some(order))
+    (starts, Some(packed))
 }
 
 /// One task's accounts, netted: instruments, quantities, position count per account, and the
@@ -450,7 +516,7 @@ type Piece = (Vec<u32>, Vec<f64>, Vec<usize>, Vec<u32>);
 fn group_and_net(codes: &AccountCodes, instrument: &[u32], quantity: &[f64], unusable: &[bool]) -> (Book, Vec<u32>) {
     const ACCOUNTS_PER_TASK: usize = 2048;
     let n_accounts = codes.first_row.len();
-    let (starts, order) = rows_by_account(codes);
+    let (starts, packed) = rows_by_account(codes, instrument, quantity);
     let pieces: Vec<Piece> = (0..n_accounts.div_ceil(ACCOUNTS_PER_TASK))
         .into_par_iter()
         .map(|task| {
@@ -459,14 +525,19 @@ fn group_and_net(codes: &AccountCodes, instrument: &[u32], quantity: &[f64], unu
             let (mut ins, mut qty, mut counts) = (Vec::with_capacity(rows), Vec::with_capacity(rows), Vec::new());
             let mut flagged = Vec::new();
             let mut scratch = NetScratch::default();
-            let net = Netting { instrument, quantity, unusable };
+            let net = Netting { unusable };
             for a in accounts {
                 let before = ins.len();
-                let bad = match &order {
-                    Some(order) => {
-                        net.account(order[starts[a]..starts[a + 1]].iter().copied(), &mut scratch, &mut ins, &mut qty)
+                let bad = match &packed {
+                    Some(packed) => {
+                        net.account(packed[starts[a]..starts[a + 1]].iter().copied(), &mut scratch, &mut ins, &mut qty)
                     }
-                    None => net.account(starts[a]..starts[a + 1], &mut scratch, &mut ins, &mut qty),
+                    None => net.account(
+                        (starts[a]..starts[a + 1]).map(|r| (instrument[r], quantity[r])),
+                        &mut scratch,
+                        &mut ins,
+                        &mut qty,
+                    ),
                 };
                 if bad {
                     flagged.push(a as u32);
@@ -518,10 +589,8 @@ struct NetScratch {
     duplicates: Vec<f64>,
 }
 
-/// The position columns and each instrument's usability, shared by every account's netting.
+/// Each instrument's usability, shared by every account's netting.
 struct Netting<'a> {
-    instrument: &'a [u32],
-    quantity: &'a [f64],
     unusable: &'a [bool],
 }
 
@@ -531,7 +600,7 @@ impl Netting<'_> {
     /// unknown instrument (any quantity) or an unusable one (a non-zero net).
     fn account(
         &self,
-        rows: impl Iterator<Item = usize>,
+        rows: impl Iterator<Item = (u32, f64)>,
         scratch: &mut NetScratch,
         ins: &mut Vec<u32>,
         qty: &mut Vec<f64>,
@@ -540,11 +609,10 @@ impl Netting<'_> {
         keys.clear();
         quantity.clear();
         let mut bad = false;
-        for r in rows {
-            let i = self.instrument[r];
+        for (i, q) in rows {
             bad |= i == UNKNOWN;
             keys.push(u64::from(i) << 32 | quantity.len() as u64);
-            quantity.push(self.quantity[r]);
+            quantity.push(q);
         }
         // Equal instruments are only the duplicates of one position, summed exactly below: the
         // order among them does not matter.
@@ -735,6 +803,82 @@ mod tests {
 
     fn read(t: &OwnedTable) -> Result<Book> {
         read_book(t.view("positions"), &three_instruments(), |_| Ok(()), OnError::Raise)
+    }
+
+    /// Each account's netted positions keyed by its id: what no row order may change.
+    fn netted_by_id(t: &OwnedTable, book: &Book) -> Vec<(String, Vec<(u32, f64)>)> {
+        let ids = t.view("positions").required_strings("account_id").expect("string ids");
+        let mut out: Vec<(String, Vec<(u32, f64)>)> = (0..book.n_accounts())
+            .map(|a| {
+                let held = book.positions(a).map(|p| (book.instrument[p], book.quantity[p])).collect();
+                (ids[book.first_row[a]].to_owned(), held)
+            })
+            .collect();
+        out.sort_by(|x, y| x.0.cmp(&y.0));
+        out
+    }
+
+    /// A seeded shuffle of `rows`.
+    fn shuffled<T: Clone>(rows: &[T], seed: u64) -> Vec<T> {
+        let mut state = seed;
+        let mut out = rows.to_vec();
+        for i in (1..out.len()).rev() {
+            state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            out.swap(i, (state >> 33) as usize % (i + 1));
+        }
+        out
+    }
+
+    #[test]
+    fn shuffled_books_group_and_net_alike() {
+        // Small books (one numbering pass) and one over the split size (two halves merged);
+        // duplicates of one (account, instrument) and ids of every length.
+        for (n_accounts, per_account) in [(40, 7), (9_000, 8)] {
+            let names = ["FA", "FB", "SA"];
+            let mut rows: Vec<(String, &str, f64)> = Vec::new();
+            for a in 0..n_accounts {
+                let id = match a % 3 {
+                    0 => format!("{a}"),
+                    1 => format!("acct-{a:09}"),
+                    _ => format!("a-long-account-identifier-{a}"),
+                };
+                for k in 0..per_account {
+                    let q = if k == per_account - 1 && a % 5 == 0 { -1.0 } else { 0.25 * (k as f64 + 1.0) };
+                    rows.push((id.clone(), names[(a + k) % 3], q));
+                }
+                if a % 5 == 0 {
+                    // One more duplicate of the last row's instrument.
+                    rows.push((id.clone(), names[(a + per_account - 1) % 3], 1.0 - 0.25 * per_account as f64 - 1.0));
+                }
+            }
+            let as_table = |rows: &[(String, &str, f64)]| {
+                let view: Vec<(&str, &str, f64)> = rows.iter().map(|(a, i, q)| (a.as_str(), *i, *q)).collect();
+                positions(&view)
+            };
+            let sorted = as_table(&rows);
+            let want = netted_by_id(&sorted, &read(&sorted).expect("valid"));
+            assert_eq!(want.len(), n_accounts);
+            for seed in [1, 2] {
+                let t = as_table(&shuffled(&rows, seed));
+                for t in [t.clone(), rebatched(&t, 1 + rows.len() / 3)] {
+                    let book = read(&t).expect("valid");
+                    assert_eq!(netted_by_id(&t, &book), want, "seed {seed}");
+                    // Accounts in the order of their first row.
+                    assert!(book.first_row.windows(2).all(|w| w[0] < w[1]));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn empty_and_one_row_books() {
+        let book = read(&positions(&[])).expect("valid");
+        assert_eq!((book.n_accounts(), book.offsets.clone(), book.instrument.len()), (0, vec![0], 0));
+        let book = read(&positions(&[("only", "SA", -2.5)])).expect("valid");
+        assert_eq!((book.first_row.clone(), book.offsets.clone()), (vec![0], vec![0, 1]));
+        assert_eq!((book.instrument.to_vec(), book.quantity.to_vec()), (vec![2], vec![-2.5]));
+        let book = read(&positions(&[("zero", "SA", 0.0)])).expect("valid");
+        assert_eq!((book.n_accounts(), book.offsets.clone()), (1, vec![0, 0]));
     }
 
     #[test]

@@ -10,6 +10,23 @@ fn word(b: &[u8], at: usize) -> u64 {
     u64::from_le_bytes(w)
 }
 
+/// The bytes of `b` (shorter than 8) as one zero-padded little-endian word, from two overlapping
+/// loads instead of a variable-length copy (a call into memcpy per id).
+#[inline]
+fn short_word(b: &[u8]) -> u64 {
+    let len = b.len();
+    debug_assert!(len < 8);
+    if len >= 4 {
+        let half = |at: usize| u64::from(u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]));
+        // The overlapping bytes are the same in both halves, so or-ing them is exact.
+        half(0) | half(len - 4) << ((len - 4) * 8)
+    } else if len > 0 {
+        u64::from(b[0]) | u64::from(b[len / 2]) << (len / 2 * 8) | u64::from(b[len - 1]) << ((len - 1) * 8)
+    } else {
+        0
+    }
+}
+
 /// `a == b` for byte strings; 8 to 16 bytes compare as two overlapping words.
 #[inline]
 pub fn same_bytes(a: &[u8], b: &[u8]) -> bool {
@@ -25,23 +42,29 @@ pub fn same_bytes(a: &[u8], b: &[u8]) -> bool {
 
 /// An id's length and its first and last 8 bytes (zero-padded when shorter): for ids of at most
 /// 16 bytes these determine the id, so most lookups never touch the id's own bytes.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-struct Fingerprint {
-    len: usize,
+/// The length is kept as u32 (an id of 4 GiB is not an id) so that a fingerprint and a number fit
+/// 24 bytes (`input::id_table`); ids over 16 bytes are always compared in full.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub(crate) struct Fingerprint {
+    len: u32,
     first: u64,
     last: u64,
 }
 
 impl Fingerprint {
     #[inline]
-    fn of(b: &[u8]) -> Fingerprint {
+    pub(crate) fn of(b: &[u8]) -> Fingerprint {
         let len = b.len();
         if len >= 8 {
-            return Fingerprint { len, first: word(b, 0), last: word(b, len - 8) };
+            return Fingerprint { len: len as u32, first: word(b, 0), last: word(b, len - 8) };
         }
-        let mut w = [0u8; 8];
-        w[..len].copy_from_slice(b);
-        Fingerprint { len, first: u64::from_le_bytes(w), last: 0 }
+        Fingerprint { len: len as u32, first: short_word(b), last: 0 }
+    }
+
+    /// True when the fingerprint is the whole id (at most 16 bytes).
+    #[inline]
+    pub(crate) fn is_whole(&self) -> bool {
+        self.len <= 16
     }
 
     #[inline]
@@ -124,6 +147,16 @@ mod tests {
             assert_eq!(index.get(other), None, "{other}");
         }
         assert_eq!(IdIndex::new(Vec::new()).get("a"), None);
+    }
+
+    #[test]
+    fn short_words_are_the_zero_padded_bytes() {
+        let text = b"abcdefg";
+        for len in 0..8 {
+            let mut w = [0u8; 8];
+            w[..len].copy_from_slice(&text[..len]);
+            assert_eq!(short_word(&text[..len]), u64::from_le_bytes(w), "{len}");
+        }
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! instrument id to row.
 
 pub mod id_index;
+pub mod id_table;
 pub mod spelling;
 pub mod table;
 pub mod utf8;

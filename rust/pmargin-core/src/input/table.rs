@@ -108,6 +108,21 @@ impl<'a> Table<'a> {
         Ok(Some(chunks.iter().map(|c| c.as_string::<i32>()).collect()))
     }
 
+    /// An Int64 column without nulls (the usual integer ids), in place when it is one chunk;
+    /// None for any other type or with nulls.
+    pub fn plain_i64(&self, column: &str) -> Result<Option<std::borrow::Cow<'a, [i64]>>> {
+        let (dtype, chunks) = self.chunks(column)?;
+        if dtype != DataType::Int64 || chunks.iter().any(|c| c.null_count() > 0) {
+            return Ok(None);
+        }
+        Ok(Some(match chunks.as_slice() {
+            [chunk] => std::borrow::Cow::Borrowed(chunk.as_primitive::<Int64Type>().values().as_ref()),
+            _ => std::borrow::Cow::Owned(
+                chunks.iter().flat_map(|c| c.as_primitive::<Int64Type>().values().iter().copied()).collect(),
+            ),
+        }))
+    }
+
     /// A string column where every row must be present.
     pub fn required_strings(&self, column: &str) -> Result<Vec<&'a str>> {
         let (dtype, chunks) = self.string_chunks(column)?;

@@ -27,8 +27,11 @@ pub fn account_field(ids: &ArrayRef) -> Field {
     Field::new("account_id", ids.data_type().clone(), false)
 }
 
-/// `account_id` of each row, from the row's account index.
+/// `account_id` of each row, from the row's account index (in parallel for Utf8 and Int64 ids).
 pub fn ids_for(account_ids: &ArrayRef, accounts: Vec<u32>) -> Result<ArrayRef> {
+    if let Some(ids) = super::gather::gather_ids(account_ids, &accounts)? {
+        return Ok(ids);
+    }
     take(account_ids.as_ref(), &UInt32Array::from(accounts), None).map_err(arrow_error)
 }
 

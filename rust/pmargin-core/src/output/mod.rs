@@ -4,4 +4,5 @@
 
 pub mod arrow;
 pub mod failed;
+pub mod gather;
 pub mod greeks;

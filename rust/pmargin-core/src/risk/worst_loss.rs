@@ -67,6 +67,38 @@ mod tests {
     fn first_worst_wins_ties() {
         assert_eq!(worst_loss(&[1.0, -3.0, -3.0, 2.0]), (3.0, Some(1)));
         assert_eq!(worst_loss(&[0.0, 1.0]), (0.0, None));
+        assert_eq!(worst_loss(&[]), (0.0, None));
+        // Ties across lanes, in the tail, and between a lane and the tail.
+        assert_eq!(worst_loss(&[5.0, 1.0, -2.0, -2.0, 0.0, -2.0, 3.0, 3.0, -2.0]), (2.0, Some(2)));
+        assert_eq!(worst_loss(&[5.0, 1.0, 2.0, 3.0, 4.0, -1.0, -1.0]), (1.0, Some(5)));
+        assert_eq!(worst_loss(&[-0.0, 0.0, -0.0]), (0.0, None));
+    }
+
+    /// The plain scan `worst_loss` stands for: the first strictly larger loss wins.
+    fn plain(pnl: &[f64]) -> (f64, Option<u32>) {
+        let mut best = (0.0, None);
+        for (s, &p) in pnl.iter().enumerate() {
+            if -p > best.0 {
+                best = (-p, Some(s as u32));
+            }
+        }
+        best
+    }
+
+    #[test]
+    fn equals_the_plain_scan() {
+        let mut state = 3u64;
+        for case in 0..2000 {
+            let n = case % 70;
+            let pnl: Vec<f64> = (0..n)
+                .map(|_| {
+                    state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+                    // Few distinct values, so ties are common.
+                    ((state >> 59) as f64 - 12.0) * 0.5
+                })
+                .collect();
+            assert_eq!(worst_loss(&pnl), plain(&pnl), "{pnl:?}");
+        }
     }
 
     #[test]

@@ -3,10 +3,10 @@
 
 use std::sync::Arc;
 
-use arrow_array::builder::{Float64Builder, StringBuilder};
 use arrow_array::{ArrayRef, Float64Array, Int32Array, RecordBatch, StringArray, UInt32Array};
 use arrow_schema::{DataType, Field};
 use arrow_select::take::take;
+use rayon::prelude::*;
 
 use super::attribution::Attribution;
 use super::outcome::{AccountOutcome, AddonOutcome, Driver};
@@ -14,54 +14,55 @@ use super::GridMethod;
 use crate::domain::book::Book;
 use crate::error::Result;
 use crate::output::arrow::{account_field, arrow_error, batch, f64_field, f64s, ids_for, matrix_columns};
+use crate::output::gather::{gather_strings, nullable_f64s};
 use crate::risk::group_pnl::ScenarioMatrix;
 
 /// One total of an account's add-ons (an `accounts` column).
 type AddonPart = fn(&AddonOutcome) -> f64;
 
-/// Price shock, vol shock and label builders for a nullable grid "worst scenario".
+/// A grid scenario: for one underlying (`Some`) or all at once (`None`), and its number.
+type Worst = Option<(Option<u32>, u32)>;
+
+/// Price shock, vol shock and label columns of nullable grid "worst scenarios", gathered in
+/// parallel from the grid's labels.
 struct GridWorst {
-    price: Float64Builder,
-    vol: Float64Builder,
-    label: StringBuilder,
+    price: ArrayRef,
+    vol: ArrayRef,
+    label: ArrayRef,
 }
 
 impl GridWorst {
-    fn with_capacity(n: usize) -> Self {
-        GridWorst {
-            price: Float64Builder::with_capacity(n),
-            vol: Float64Builder::with_capacity(n),
-            label: StringBuilder::with_capacity(n, n * 20),
-        }
-    }
-
-    fn push(&mut self, grid: &GridMethod, worst: Option<(Option<u32>, u32)>) {
-        match worst {
-            Some((underlying, s)) => {
-                let (p, v) = grid.shock(underlying, s);
-                self.price.append_value(p);
-                self.vol.append_value(v);
-                self.label.append_value(grid.label(underlying, s));
-            }
-            None => {
-                self.price.append_null();
-                self.vol.append_null();
-                self.label.append_null();
-            }
-        }
+    fn of(grid: &GridMethod, worst: &[Worst]) -> Result<GridWorst> {
+        let n_scenarios = grid.model.n_scenarios();
+        let n_blocks = grid.labels.len() / n_scenarios.max(1);
+        let label_index: Vec<Option<u32>> = worst
+            .par_iter()
+            .map(|w| w.map(|(u, s)| (u.map_or(n_blocks - 1, |u| u as usize) * n_scenarios + s as usize) as u32))
+            .collect();
+        let shocks: Vec<(f64, f64)> =
+            worst.par_iter().map(|w| w.map_or((0.0, 0.0), |(u, s)| grid.shock(u, s))).collect();
+        let valid: Vec<bool> = worst.iter().map(Option::is_some).collect();
+        let label = gather_strings(grid.labels.len(), |i| grid.labels[i].as_str(), &label_index)?;
+        Ok(GridWorst {
+            price: nullable_f64s(shocks.iter().map(|s| s.0).collect(), &valid),
+            vol: nullable_f64s(shocks.iter().map(|s| s.1).collect(), &valid),
+            label,
+        })
     }
 }
 
 pub fn accounts_batch(grid: &GridMethod, account_ids: &ArrayRef, outcomes: &[AccountOutcome]) -> Result<RecordBatch> {
     let mm = grid.model.mm_ratio;
-    let mut worst = GridWorst::with_capacity(outcomes.len());
-    for o in outcomes {
-        let driver = o.driver.map(|d| match d {
-            Driver::Underlying { underlying, scenario } => (Some(underlying), scenario),
-            Driver::Joint { scenario } => (None, scenario),
-        });
-        worst.push(grid, driver);
-    }
+    let drivers: Vec<Worst> = outcomes
+        .par_iter()
+        .map(|o| {
+            o.driver.map(|d| match d {
+                Driver::Underlying { underlying, scenario } => (Some(underlying), scenario),
+                Driver::Joint { scenario } => (None, scenario),
+            })
+        })
+        .collect();
+    let worst = GridWorst::of(grid, &drivers)?;
     let mut fields = vec![
         account_field(account_ids),
         f64_field("initial_margin", false),
@@ -78,9 +79,9 @@ pub fn accounts_batch(grid: &GridMethod, account_ids: &ArrayRef, outcomes: &[Acc
         f64s(outcomes.iter().map(|o| o.initial)),
         f64s(outcomes.iter().map(|o| mm * o.initial)),
         f64s(outcomes.iter().map(|o| o.gross)),
-        Arc::new(worst.label.finish()) as ArrayRef,
-        Arc::new(worst.price.finish()),
-        Arc::new(worst.vol.finish()),
+        worst.label,
+        worst.price,
+        worst.vol,
         f64s(outcomes.iter().map(|o| o.gross - o.initial)),
         f64s(outcomes.iter().map(|o| o.undiversified - o.initial)),
     ];
@@ -105,19 +106,22 @@ pub fn by_underlying_batch(
     account_ids: &ArrayRef,
     outcomes: &[AccountOutcome],
 ) -> Result<RecordBatch> {
-    let n: usize = outcomes.iter().map(|o| o.underlyings.len()).sum();
-    let mut accounts = Vec::with_capacity(n);
-    let mut underlying_names = StringBuilder::with_capacity(n, n * 4);
-    let mut requirement = Vec::with_capacity(n);
-    let mut worst = GridWorst::with_capacity(n);
-    for (a, o) in outcomes.iter().enumerate() {
-        for u in &o.underlyings {
-            accounts.push(a as u32);
-            underlying_names.append_value(&names[u.underlying as usize]);
-            requirement.push(u.requirement);
-            worst.push(grid, u.worst.map(|s| (Some(u.underlying), s)));
-        }
-    }
+    // One row per (account, underlying), in account order.
+    let rows: Vec<(u32, u32, f64, Worst)> = outcomes
+        .par_iter()
+        .enumerate()
+        .flat_map_iter(|(a, o)| {
+            o.underlyings
+                .iter()
+                .map(move |u| (a as u32, u.underlying, u.requirement, u.worst.map(|s| (Some(u.underlying), s))))
+        })
+        .collect();
+    let accounts: Vec<u32> = rows.par_iter().map(|r| r.0).collect();
+    let underlyings: Vec<Option<u32>> = rows.par_iter().map(|r| Some(r.1)).collect();
+    let requirement: Vec<f64> = rows.par_iter().map(|r| r.2).collect();
+    let worsts: Vec<Worst> = rows.par_iter().map(|r| r.3).collect();
+    let worst = GridWorst::of(grid, &worsts)?;
+    let underlying_names = gather_strings(names.len(), |u| names[u].as_str(), &underlyings)?;
     let mut fields = vec![
         account_field(account_ids),
         Field::new("underlying", DataType::Utf8, false),
@@ -128,11 +132,11 @@ pub fn by_underlying_batch(
     ];
     let mut columns: Vec<ArrayRef> = vec![
         ids_for(account_ids, accounts)?,
-        Arc::new(underlying_names.finish()),
+        underlying_names,
         Arc::new(Float64Array::from(requirement)),
-        Arc::new(worst.price.finish()),
-        Arc::new(worst.vol.finish()),
-        Arc::new(worst.label.finish()),
+        worst.price,
+        worst.vol,
+        worst.label,
     ];
     if grid.model.addons.is_on() {
         for (i, name) in ["calendar_charge", "delta_shock", "short_option_minimum"].into_iter().enumerate() {
@@ -216,12 +220,10 @@ pub fn explain_batch(
     attribution: &Attribution,
 ) -> Result<RecordBatch> {
     let rows = &attribution.explains;
-    let mut names = StringBuilder::new();
-    let mut worst = GridWorst::with_capacity(rows.len());
-    for e in rows {
-        names.append_value(&underlying_names[e.underlying as usize]);
-        worst.push(grid, e.scenario.map(|s| (Some(e.underlying), s)));
-    }
+    let underlyings: Vec<Option<u32>> = rows.par_iter().map(|e| Some(e.underlying)).collect();
+    let names = gather_strings(underlying_names.len(), |u| underlying_names[u].as_str(), &underlyings)?;
+    let worsts: Vec<Worst> = rows.par_iter().map(|e| e.scenario.map(|s| (Some(e.underlying), s))).collect();
+    let worst = GridWorst::of(grid, &worsts)?;
     batch(
         vec![
             account_field(account_ids),
@@ -237,10 +239,10 @@ pub fn explain_batch(
         ],
         vec![
             ids_for(account_ids, attribution.explain_account.clone())?,
-            Arc::new(names.finish()),
-            Arc::new(worst.label.finish()),
-            Arc::new(worst.price.finish()),
-            Arc::new(worst.vol.finish()),
+            names,
+            worst.label,
+            worst.price,
+            worst.vol,
             f64s(rows.iter().map(|e| e.pnl)),
             f64s(rows.iter().map(|e| e.delta_pnl)),
             f64s(rows.iter().map(|e| e.gamma_pnl)),

@@ -1,0 +1,148 @@
+//! Result columns gathered from a few distinct values in parallel: string columns (account ids,
+//! underlying names, scenario labels) as `values[index]` per row, and nullable floats. A result
+//! table repeats a small set of strings hundreds of thousands of times; gathering them in chunks
+//! of rows on every core (offsets first, then each chunk's bytes into its own part of the
+//! buffer) costs a fraction of appending them one by one to a builder.
+
+use std::sync::Arc;
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::Int64Type;
+use arrow_array::{Array, ArrayRef, Float64Array, Int64Array, StringArray};
+use arrow_buffer::{Buffer, NullBuffer, OffsetBuffer, ScalarBuffer};
+use arrow_schema::DataType;
+use rayon::prelude::*;
+
+use crate::error::{MarginError, Result};
+
+/// Rows per parallel task.
+const CHUNK: usize = 1 << 14;
+
+/// A Utf8 array whose row `i` is `value(index[i])`, null where `index[i]` is None.
+pub fn gather_strings<'a>(
+    n_values: usize,
+    value: impl Fn(usize) -> &'a str + Sync,
+    index: &[Option<u32>],
+) -> Result<ArrayRef> {
+    let len_of = |i: &Option<u32>| i.map_or(0, |v| value(v as usize).len());
+    if let Some(bad) = index.iter().flatten().find(|&&v| v as usize >= n_values) {
+        return Err(MarginError::Internal(format!("gathering strings: no value number {bad}")));
+    }
+    // Bytes per chunk of rows, then each chunk's first offset.
+    let chunk_bytes: Vec<usize> = index.par_chunks(CHUNK).map(|rows| rows.iter().map(len_of).sum()).collect();
+    let total: usize = chunk_bytes.iter().sum();
+    if i32::try_from(total).is_err() {
+        return Err(MarginError::Internal(format!("a result string column of {total} bytes is over 2 GiB")));
+    }
+    let mut offsets = vec![0i32; index.len() + 1];
+    let mut bytes = vec![0u8; total];
+    let mut parts = Vec::with_capacity(chunk_bytes.len());
+    let (mut offsets_rest, mut bytes_rest) = (&mut offsets[1..], bytes.as_mut_slice());
+    let mut start = 0usize;
+    for (rows, &size) in index.chunks(CHUNK).zip(&chunk_bytes) {
+        let (o, o_tail) = offsets_rest.split_at_mut(rows.len());
+        let (b, b_tail) = bytes_rest.split_at_mut(size);
+        parts.push((rows, o, b, start));
+        (offsets_rest, bytes_rest) = (o_tail, b_tail);
+        start += size;
+    }
+    parts.into_par_iter().for_each(|(rows, offsets, bytes, start)| {
+        let mut at = 0;
+        for (i, o) in rows.iter().zip(offsets) {
+            if let Some(v) = i {
+                let s = value(*v as usize).as_bytes();
+                bytes[at..at + s.len()].copy_from_slice(s);
+                at += s.len();
+            }
+            // In range: the column's total was checked to fit an i32.
+            *o = (start + at) as i32;
+        }
+    });
+    let nulls = nulls_of(index.iter().map(Option::is_some), index.len());
+    let array = StringArray::try_new(OffsetBuffer::new(ScalarBuffer::from(offsets)), Buffer::from(bytes), nulls)
+        .map_err(|e| MarginError::Internal(format!("gathering strings: {e}")))?;
+    Ok(Arc::new(array))
+}
+
+/// A nullable Float64 array: `values[i]` where `valid[i]`.
+pub fn nullable_f64s(values: Vec<f64>, valid: &[bool]) -> ArrayRef {
+    let nulls = nulls_of(valid.iter().copied(), valid.len());
+    Arc::new(Float64Array::new(ScalarBuffer::from(values), nulls))
+}
+
+fn nulls_of(valid: impl Iterator<Item = bool>, n: usize) -> Option<NullBuffer> {
+    let nulls = NullBuffer::from_iter(valid);
+    debug_assert_eq!(nulls.len(), n);
+    (nulls.null_count() > 0).then_some(nulls)
+}
+
+/// `account_id` of each row from the row's account number: Utf8 and Int64 ids (the two types
+/// result tables carry) gathered in parallel, any other type by Arrow's `take`.
+pub fn gather_ids(account_ids: &ArrayRef, accounts: &[u32]) -> Result<Option<ArrayRef>> {
+    if let Some(bad) = accounts.iter().find(|&&a| a as usize >= account_ids.len()) {
+        return Err(MarginError::Internal(format!("gathering account ids: no account number {bad}")));
+    }
+    match account_ids.data_type() {
+        DataType::Utf8 if account_ids.null_count() == 0 => {
+            let ids = account_ids.as_string::<i32>();
+            let index: Vec<Option<u32>> = accounts.par_iter().map(|&a| Some(a)).collect();
+            gather_strings(ids.len(), |a| ids.value(a), &index).map(Some)
+        }
+        DataType::Int64 if account_ids.null_count() == 0 => {
+            let ids = account_ids.as_primitive::<Int64Type>().values();
+            let values: Vec<i64> = accounts.par_iter().map(|&a| ids[a as usize]).collect();
+            Ok(Some(Arc::new(Int64Array::from(values))))
+        }
+        _ => Ok(None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strings_are_gathered_with_nulls_across_chunks() {
+        let values = ["", "a", "bc", "déf"];
+        let n = 3 * CHUNK + 5;
+        let index: Vec<Option<u32>> = (0..n).map(|i| (i % 5 != 4).then_some((i % 4) as u32)).collect();
+        let got = gather_strings(values.len(), |v| values[v], &index).expect("valid");
+        let got = got.as_string::<i32>();
+        assert_eq!(got.len(), n);
+        for (i, want) in index.iter().enumerate() {
+            assert_eq!(got.is_valid(i), want.is_some(), "{i}");
+            if let Some(v) = want {
+                assert_eq!(got.value(i), values[*v as usize], "{i}");
+            }
+        }
+        let empty = gather_strings(values.len(), |v| values[v], &[]).expect("valid");
+        assert_eq!((empty.len(), empty.null_count()), (0, 0));
+        let all = gather_strings(1, |_| "x", &[Some(0), Some(0)]).expect("valid");
+        assert_eq!(all.null_count(), 0);
+        assert!(gather_strings(1, |_| "x", &[Some(1)]).is_err());
+    }
+
+    #[test]
+    fn ids_keep_their_type() {
+        let strings: ArrayRef = Arc::new(StringArray::from(vec!["a", "bb", "c"]));
+        let got = gather_ids(&strings, &[2, 0, 1, 1]).expect("in range").expect("utf8");
+        assert_eq!(
+            got.as_string::<i32>().iter().collect::<Vec<_>>(),
+            vec![Some("c"), Some("a"), Some("bb"), Some("bb")]
+        );
+        let ints: ArrayRef = Arc::new(Int64Array::from(vec![7, 9]));
+        let got = gather_ids(&ints, &[1, 0]).expect("in range").expect("int64");
+        assert_eq!(got.as_primitive::<Int64Type>().values().to_vec(), vec![9, 7]);
+        assert!(gather_ids(&ints, &[2]).is_err());
+        let floats: ArrayRef = Arc::new(Float64Array::from(vec![1.0]));
+        assert!(gather_ids(&floats, &[0]).expect("in range").is_none());
+    }
+
+    #[test]
+    fn nullable_floats() {
+        let a = nullable_f64s(vec![1.0, 0.0, 3.0], &[true, false, true]);
+        let a = a.as_primitive::<arrow_array::types::Float64Type>();
+        assert_eq!((a.null_count(), a.value(2)), (1, 3.0));
+        assert_eq!(nullable_f64s(vec![1.0], &[true]).null_count(), 0);
+    }
+}
