@@ -33,6 +33,10 @@ pub struct RiskArrays {
     /// `max(|min|, |max|)` of each contract: its share of a P&L scale per unit (the noise floor,
     /// `risk::worst_loss`).
     pub extent: Vec<f64>,
+    /// Where each contract's P&L per unit is first least and first greatest (a position alone
+    /// reads its worst loss there: `risk::worst_loss::single_worst_loss`).
+    pub first_min: Vec<FirstExtreme>,
+    pub first_max: Vec<FirstExtreme>,
     /// Contracts whose value is not finite under some scenario, with why (an error if held).
     pub non_finite: Vec<(usize, MarginError)>,
 }
@@ -56,6 +60,8 @@ impl RiskArrays {
             min: vec![0.0; n_contracts],
             max: vec![0.0; n_contracts],
             extent: vec![0.0; n_contracts],
+            first_min: Vec::new(),
+            first_max: Vec::new(),
             non_finite: Vec::new(),
         };
         // Per contract: smallest and largest P&L and the first non-finite scenario, gathered
@@ -80,6 +86,7 @@ impl RiskArrays {
         risk.non_finite =
             stats.iter().enumerate().filter_map(|(c, st)| st.non_finite.map(|s| (c, non_finite_error(c, s)))).collect();
         (risk.min, risk.max) = stats.iter().map(|st| (st.min, st.max)).unzip();
+        (risk.first_min, risk.first_max) = stats.iter().map(|st| (st.first_min, st.first_max)).unzip();
         risk.extent = risk.min.iter().zip(&risk.max).map(|(l, m)| l.abs().max(m.abs())).collect();
         Ok(risk)
     }
@@ -132,17 +139,34 @@ impl RiskArrays {
     }
 }
 
+/// The first scenario where a row reaches its least (or greatest) value, and the least (or
+/// greatest) value before that scenario (+inf, or -inf, when there is none).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FirstExtreme {
+    pub value: f64,
+    pub at: u32,
+    pub before: f64,
+}
+
 /// Running extremes of one contract's P&L over the scenarios seen so far.
 #[derive(Debug, Clone, Copy)]
 struct Extremes {
     min: f64,
     max: f64,
+    first_min: FirstExtreme,
+    first_max: FirstExtreme,
     non_finite: Option<usize>,
 }
 
 impl Default for Extremes {
     fn default() -> Self {
-        Extremes { min: f64::INFINITY, max: f64::NEG_INFINITY, non_finite: None }
+        Extremes {
+            min: f64::INFINITY,
+            max: f64::NEG_INFINITY,
+            first_min: FirstExtreme { value: f64::INFINITY, at: 0, before: f64::INFINITY },
+            first_max: FirstExtreme { value: f64::NEG_INFINITY, at: 0, before: f64::NEG_INFINITY },
+            non_finite: None,
+        }
     }
 }
 
@@ -154,6 +178,15 @@ impl Extremes {
             }
             self.min = self.min.min(x);
             self.max = self.max.max(x);
+            // Strictly beyond: ties keep the first scenario, and everything seen so far comes
+            // before this one, so the old extreme is the extreme before it.
+            let at = (first + i) as u32;
+            if x < self.first_min.value {
+                self.first_min = FirstExtreme { value: x, at, before: self.first_min.value };
+            }
+            if x > self.first_max.value {
+                self.first_max = FirstExtreme { value: x, at, before: self.first_max.value };
+            }
         }
     }
 }

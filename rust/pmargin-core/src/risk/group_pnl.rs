@@ -5,7 +5,7 @@
 use crate::domain::book::Book;
 use crate::risk::arrays::RiskArrays;
 use crate::risk::kernels::{self, WeightedRow};
-use crate::risk::worst_loss::scale_term;
+use crate::risk::worst_loss::{above_noise, scale_term, single_worst_loss, worst_loss_above_noise};
 
 /// One account's P&L per underlying and scenario.
 #[derive(Debug, Clone, PartialEq)]
@@ -179,6 +179,53 @@ pub fn account_pnl<'a>(
     }
 }
 
+/// Each group's worst loss above its noise floor (`worst_loss_above_noise` of its P&L and scale),
+/// as `emit(group, loss, worst scenario)` in first-seen order, for rules that need nothing else
+/// (cross="sum" without attribution). The same numbers as [`account_pnl`] then the scan, with
+/// less work: a group of one position reads its contract's first extremes
+/// (`worst_loss::single_worst_loss`), and the others are summed one at a time into one vector.
+pub fn group_worst_losses<'a>(
+    book: &Book,
+    a: usize,
+    group_of: &[u32],
+    risk: &'a RiskArrays,
+    scratch: &mut Scratch<'a>,
+    mut emit: impl FnMut(u32, f64, Option<u32>),
+) {
+    fill_slots(book, a, group_of, &mut scratch.underlyings, &mut scratch.slots);
+    let n_u = scratch.underlyings.len();
+    scratch.group_by_slot(book.offsets[a], n_u);
+    let Scratch { underlyings, by_slot, slot_starts, pnl, rows, .. } = scratch;
+    for (k, &u) in underlyings.iter().enumerate() {
+        let group = &by_slot[slot_starts[k]..slot_starts[k + 1]];
+        if let [p] = *group {
+            let (c, q) = (book.instrument[p] as usize, book.quantity[p]);
+            if let Some(found) = single_worst_loss(q, &risk.first_min[c], &risk.first_max[c]) {
+                let (loss, worst) = above_noise(found, scale_term(q, risk.extent[c]));
+                emit(u, loss, worst);
+                continue;
+            }
+        }
+        pnl.clear();
+        pnl.resize(risk.n_scenarios, 0.0);
+        let mut scale = 0.0;
+        for b in 0..risk.n_blocks() {
+            let range = risk.block_range(b);
+            rows.clear();
+            rows.extend(group.iter().map(|&p| {
+                let (c, q) = (book.instrument[p], book.quantity[p]);
+                if b == 0 {
+                    scale += scale_term(q, risk.extent[c as usize]);
+                }
+                (q, risk.block_row(b, c))
+            }));
+            kernels::accumulate(&mut pnl[range], rows);
+        }
+        let (loss, worst) = worst_loss_above_noise(pnl, scale);
+        emit(u, loss, worst);
+    }
+}
+
 /// P&L of account `a` per underlying (first-seen order) and scenario.
 pub fn scenario_matrix(book: &Book, a: usize, group_of: &[u32], risk: &RiskArrays) -> ScenarioMatrix {
     let mut scratch = Scratch::default();
@@ -235,6 +282,43 @@ mod tests {
         // Book positions of each group, in the account's order.
         assert_eq!((groups.group(0), groups.group(1)), (&[0usize][..], &[1usize, 2][..]));
         assert_eq!(groups.pnl, m.pnl.as_slice());
+    }
+
+    #[test]
+    fn group_worst_losses_equal_the_scan_of_the_pnl() {
+        // Random accounts over 5 contracts on 3 underlyings and 7 scenarios of few distinct moves
+        // (ties), with zero, negative and repeated quantities.
+        let factors: Vec<Vec<f64>> =
+            (0..3).map(|u| (0..7).map(|s| 1.0 + (((s * 5 + u * 3) % 5) as f64 - 2.0) * 0.05).collect()).collect();
+        let risk = spot_risk(&[(0, 100.0), (0, 10.0), (1, 50.0), (2, 7.0), (2, 3.0)], &factors);
+        let group_of = [0, 0, 1, 2, 2];
+        let u = crate::test_support::uniforms(5, 4000);
+        let mut draws = u.iter();
+        let mut draw = || *draws.next().expect("enough draws");
+        let accounts: Vec<Vec<(u32, f64)>> = (0..300)
+            .map(|_| {
+                let n = 1 + (draw() * 5.0) as usize;
+                (0..n).map(|_| ((draw() * 5.0) as u32, ((draw() * 7.0) as i32 - 3) as f64 * 0.5)).collect()
+            })
+            .collect();
+        let refs: Vec<&[(u32, f64)]> = accounts.iter().map(|a| a.as_slice()).collect();
+        let b = book(&refs);
+        let mut scratch = Scratch::default();
+        for a in 0..b.n_accounts() {
+            account_pnl(&b, a, &group_of, &risk, false, &mut scratch);
+            let s = risk.n_scenarios;
+            let want: Vec<(u32, u64, Option<u32>)> = (0..scratch.underlyings.len())
+                .map(|k| {
+                    let (loss, worst) = worst_loss_above_noise(&scratch.pnl[k * s..(k + 1) * s], scratch.scale[k]);
+                    (scratch.underlyings[k], loss.to_bits(), worst)
+                })
+                .collect();
+            let mut got = Vec::new();
+            group_worst_losses(&b, a, &group_of, &risk, &mut scratch, |u, loss, worst| {
+                got.push((u, loss.to_bits(), worst))
+            });
+            assert_eq!(got, want, "account {a}: {:?}", accounts[a]);
+        }
     }
 
     #[test]

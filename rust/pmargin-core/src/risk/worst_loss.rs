@@ -1,6 +1,8 @@
 //! The worst loss of a P&L vector: the requirement of a scan over scenarios (grid-style methods),
 //! and the noise floor under which a loss is rounding, not risk.
 
+use crate::risk::arrays::FirstExtreme;
+
 /// Relative noise floor (2^-40): a loss at or below `NOISE x scale`, where `scale` is the P&L
 /// scale of the positions summed (see [`scale_term`]), is what rounding of opposite terms can
 /// leave behind (n terms add at most n x 2^-53 x scale of error), so it is no loss.
@@ -21,11 +23,35 @@ pub fn is_noise(loss: f64, scale: f64) -> bool {
 
 /// [`worst_loss`] with a loss that is noise relative to `scale` counted as none: (0, None).
 pub fn worst_loss_above_noise(pnl: &[f64], scale: f64) -> (f64, Option<u32>) {
-    let (loss, worst) = worst_loss(pnl);
+    above_noise(worst_loss(pnl), scale)
+}
+
+/// A worst loss, or (0, None) when it is noise relative to `scale`.
+#[inline]
+pub fn above_noise((loss, worst): (f64, Option<u32>), scale: f64) -> (f64, Option<u32>) {
     if is_noise(loss, scale) {
         (0.0, None)
     } else {
         (loss, worst)
+    }
+}
+
+/// [`worst_loss`] of `q x row` for one position, read off the row's first extremes instead of
+/// multiplying and scanning it. Rounding of `q * x` is monotone in `x`, so the least of `q x row`
+/// is `q` times the row's least value (q > 0) or greatest (q <= 0); it is first reached where that
+/// value is, unless an earlier value rounds to the same product, which cannot happen when `q`
+/// times the extreme before it (`before`) is strictly larger. None in that rare case: scan.
+#[inline]
+pub fn single_worst_loss(q: f64, least: &FirstExtreme, greatest: &FirstExtreme) -> Option<(f64, Option<u32>)> {
+    let extreme = if q > 0.0 { least } else { greatest };
+    let worst_pnl = q * extreme.value;
+    let loss = loss_of_least(worst_pnl);
+    if loss <= 0.0 {
+        Some((0.0, None))
+    } else if q * extreme.before > worst_pnl {
+        Some((loss, Some(extreme.at)))
+    } else {
+        None
     }
 }
 
@@ -109,6 +135,71 @@ mod tests {
         assert_eq!(worst_loss_above_noise(&[1.0, -8.0e-9, 2.0], scale), (0.0, None));
         assert_eq!(worst_loss_above_noise(&[1.0, -1.0e-8, 2.0], scale), (1.0e-8, Some(1)));
         assert!(is_noise(0.0, 0.0) && !is_noise(1e-300, 0.0));
+    }
+
+    /// The first extremes of a row, as `RiskArrays::build` records them.
+    fn first_extremes(row: &[f64]) -> (FirstExtreme, FirstExtreme) {
+        let mut lo = FirstExtreme { value: f64::INFINITY, at: 0, before: f64::INFINITY };
+        let mut hi = FirstExtreme { value: f64::NEG_INFINITY, at: 0, before: f64::NEG_INFINITY };
+        for (s, &x) in row.iter().enumerate() {
+            if x < lo.value {
+                lo = FirstExtreme { value: x, at: s as u32, before: lo.value };
+            }
+            if x > hi.value {
+                hi = FirstExtreme { value: x, at: s as u32, before: hi.value };
+            }
+        }
+        (lo, hi)
+    }
+
+    #[test]
+    fn a_single_position_reads_its_worst_loss_off_the_first_extremes() {
+        let mut state = 11u64;
+        let mut next = || {
+            state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            state >> 11
+        };
+        let (mut read, mut scanned) = (0, 0);
+        for case in 0..20_000 {
+            let n = 1 + (next() % 40) as usize;
+            let row: Vec<f64> = (0..n)
+                .map(|_| match case % 3 {
+                    // few distinct values: ties
+                    0 => ((next() >> 49) as f64 - 8.0) * 0.25,
+                    // neighbours one ulp apart, so products of different values collide
+                    1 => f64::from_bits(1.5f64.to_bits() + next() % 4) * if next() % 2 == 0 { 1.0 } else { -1.0 },
+                    _ => (next() as f64 / (1u64 << 53) as f64 - 0.5) * 1e3,
+                })
+                .collect();
+            let q = match next() % 6 {
+                0 => 0.0,
+                1 => -0.0,
+                2 => -((next() % 100) as f64),
+                3 => 3.0 * (1 + next() % 3) as f64,
+                4 => -1.7 * (next() % 1000) as f64 * 1e-3,
+                _ => (next() % 1000) as f64 * 0.37,
+            };
+            // The general path: 0 + q x row summed, then scanned.
+            let pnl: Vec<f64> = row.iter().map(|x| 0.0 + q * x).collect();
+            let want = worst_loss(&pnl);
+            let (lo, hi) = first_extremes(&row);
+            match single_worst_loss(q, &lo, &hi) {
+                Some(got) => {
+                    read += 1;
+                    assert_eq!((got.0.to_bits(), got.1), (want.0.to_bits(), want.1), "q={q} row={row:?}");
+                }
+                None => scanned += 1,
+            }
+        }
+        assert!(read > 15_000 && scanned > 0, "read {read}, scanned {scanned}");
+        // 3 x each of these is the same double: the first scenario reaches the least P&L though
+        // it is not the row's least value, so the extremes cannot tell and the caller scans.
+        let row = [-1.5000000000000004, -1.5000000000000007];
+        assert_eq!(3.0 * row[0], 3.0 * row[1]);
+        let (lo, hi) = first_extremes(&row);
+        assert_eq!(single_worst_loss(3.0, &lo, &hi), None);
+        assert_eq!(worst_loss(&[3.0 * row[0], 3.0 * row[1]]).1, Some(0));
+        assert_eq!(single_worst_loss(1.0, &lo, &hi), Some((1.5000000000000007, Some(1))));
     }
 
     #[test]
