@@ -18,15 +18,20 @@ use crate::risk::worst_loss::{is_noise, worst_loss_above_noise};
 pub(super) struct AccountScratch<'a> {
     pub pnl: Scratch<'a>,
     pub cross: CrossScratch,
+    /// One account's underlyings under cross="sum" (`sum_outcome`).
+    underlyings: Vec<UnderlyingOutcome>,
 }
 
 /// An account's outcome under cross="sum" when no attribution needs its P&L vectors: each
 /// underlying's worst loss alone (`group_worst_losses`), the same numbers with less work.
 fn sum_outcome<'a>(book: &Book, a: usize, ctx: &GridContext<'a>, scratch: &mut AccountScratch<'a>) -> AccountOutcome {
-    let mut underlyings: SmallVec<[UnderlyingOutcome; 2]> = SmallVec::new();
+    let found = &mut scratch.underlyings;
+    found.clear();
     group_worst_losses(book, a, ctx.underlying_of, ctx.risk, &mut scratch.pnl, |underlying, requirement, worst| {
-        underlyings.push(UnderlyingOutcome { underlying, requirement, worst })
+        found.push(UnderlyingOutcome { underlying, requirement, worst })
     });
+    // Gathered first, then copied: one allocation of the right size when they do not fit inline.
+    let underlyings: SmallVec<[UnderlyingOutcome; 2]> = found.iter().cloned().collect();
     let undiversified = underlyings.iter().fold(0.0, |acc, u| acc + u.requirement);
     let driver = largest_driver(&underlyings);
     let gross = book.positions(a).fold(0.0, |acc, p| acc + ctx.risk.standalone(book.instrument[p], book.quantity[p]));
@@ -47,7 +52,7 @@ fn account_outcome<'a>(
     ctx: &GridContext<'a>,
     scratch: &mut AccountScratch<'a>,
 ) -> AccountOutcome {
-    let AccountScratch { pnl: scratch, cross } = scratch;
+    let AccountScratch { pnl: scratch, cross, .. } = scratch;
     let s_count = ctx.risk.n_scenarios;
     account_pnl(book, a, ctx.underlying_of, ctx.risk, matches!(ctx.model.cross, Cross::Joint), scratch);
     let matrix = &*scratch;
@@ -120,7 +125,7 @@ pub fn aggregate_attributed(
             let base = book.offsets[accounts.start];
             for (a, slot) in accounts.zip(task_outcomes) {
                 let outcome = account_outcome(book, a, ctx, &mut scratch);
-                let AccountScratch { pnl, cross } = &mut scratch;
+                let AccountScratch { pnl, cross, .. } = &mut scratch;
                 let groups = pnl.groups();
                 attribute_account(
                     book,
