@@ -57,8 +57,26 @@ pub fn single_worst_loss(q: f64, least: &FirstExtreme, greatest: &FirstExtreme) 
 
 /// Largest loss (`-pnl`) and the first scenario reaching it; (0, None) when nothing loses.
 /// The largest loss is minus the smallest P&L, found over four independent lanes so the scan
-/// vectorises; equal to a scan that keeps the first strictly larger loss.
+/// vectorises; equal to a scan that keeps the first strictly larger loss. On x86-64 the same
+/// code is also compiled for AVX2 and picked at run time (as in `risk::kernels`): a minimum does
+/// not depend on the instruction set, so neither does the result.
 pub fn worst_loss(pnl: &[f64]) -> (f64, Option<u32>) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2, checked just above.
+        return unsafe { worst_loss_avx2(pnl) };
+    }
+    worst_loss_portable(pnl)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn worst_loss_avx2(pnl: &[f64]) -> (f64, Option<u32>) {
+    worst_loss_portable(pnl)
+}
+
+#[inline(always)]
+fn worst_loss_portable(pnl: &[f64]) -> (f64, Option<u32>) {
     let mut lanes = [f64::INFINITY; 4];
     let mut fours = pnl.chunks_exact(4);
     for four in &mut fours {
@@ -124,6 +142,7 @@ mod tests {
                 })
                 .collect();
             assert_eq!(worst_loss(&pnl), plain(&pnl), "{pnl:?}");
+            assert_eq!(worst_loss_portable(&pnl), plain(&pnl), "{pnl:?}");
         }
     }
 
