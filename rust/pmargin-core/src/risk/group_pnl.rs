@@ -304,7 +304,7 @@ mod tests {
         let refs: Vec<&[(u32, f64)]> = accounts.iter().map(|a| a.as_slice()).collect();
         let b = book(&refs);
         let mut scratch = Scratch::default();
-        for a in 0..b.n_accounts() {
+        for (a, positions) in accounts.iter().enumerate() {
             account_pnl(&b, a, &group_of, &risk, false, &mut scratch);
             let s = risk.n_scenarios;
             let want: Vec<(u32, u64, Option<u32>)> = (0..scratch.underlyings.len())
@@ -317,7 +317,7 @@ mod tests {
             group_worst_losses(&b, a, &group_of, &risk, &mut scratch, |u, loss, worst| {
                 got.push((u, loss.to_bits(), worst))
             });
-            assert_eq!(got, want, "account {a}: {:?}", accounts[a]);
+            assert_eq!(got, want, "account {a}: {positions:?}");
         }
     }
 
