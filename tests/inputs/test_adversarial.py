@@ -223,6 +223,8 @@ def adversarial_tables(draw: Draw) -> dict[str, pa.Table]:
     for _ in range(draw(st.integers(1, 3))):
         name = draw(st.sampled_from(["positions", "positions", "instruments", "instruments", "underlyings", "vols"]))
         cols = columns[name]
+        if not cols:  # every column of this table already dropped: nothing left to break
+            continue
         column = draw(st.sampled_from(sorted(cols)))
         base = tables[name].get(column.split("\0")[0], [None] * len(next(iter(tables[name].values()))))
         action = draw(st.sampled_from(["replace", "replace", "replace", "other", "drop", "rename", "duplicate"]))
