@@ -127,6 +127,31 @@ impl Scratch<'_> {
     }
 }
 
+/// Sum one group's positions as quantity x risk rows into `pnl` (zeroed, one value per
+/// scenario), block by block, in the group's order (docs/methods.md); returns the group's P&L
+/// scale, its positions' `scale_term`s added in the same order.
+fn sum_group<'a>(
+    book: &Book,
+    group: &[usize],
+    risk: &'a RiskArrays,
+    rows: &mut Vec<WeightedRow<'a>>,
+    pnl: &mut [f64],
+) -> f64 {
+    let mut scale = 0.0;
+    for b in 0..risk.n_blocks() {
+        rows.clear();
+        rows.extend(group.iter().map(|&p| {
+            let (c, q) = (book.instrument[p], book.quantity[p]);
+            if b == 0 {
+                scale += scale_term(q, risk.extent[c as usize]);
+            }
+            (q, risk.block_row(b, c))
+        }));
+        kernels::accumulate(&mut pnl[risk.block_range(b)], rows);
+    }
+    scale
+}
+
 /// Fill `scratch` with account `a`'s P&L per underlying (first-seen order) and scenario, and
 /// with the total across underlyings when `with_total`.
 pub fn account_pnl<'a>(
@@ -145,26 +170,10 @@ pub fn account_pnl<'a>(
     scratch.group_by_slot(book.offsets[a], n_u);
     scratch.scale.clear();
     scratch.scale.resize(n_u, 0.0);
-    for b in 0..risk.n_blocks() {
-        let range = risk.block_range(b);
-        for k in 0..n_u {
-            // Positions of underlying k in order, summed in that order (docs/methods.md).
-            let group = &scratch.by_slot[scratch.slot_starts[k]..scratch.slot_starts[k + 1]];
-            scratch.rows.clear();
-            if b == 0 {
-                // The group's P&L scale, gathered while its positions are at hand.
-                let mut scale = 0.0;
-                scratch.rows.extend(group.iter().map(|&p| {
-                    let (c, q) = (book.instrument[p], book.quantity[p]);
-                    scale += scale_term(q, risk.extent[c as usize]);
-                    (q, risk.block_row(b, c))
-                }));
-                scratch.scale[k] = scale;
-            } else {
-                scratch.rows.extend(group.iter().map(|&p| (book.quantity[p], risk.block_row(b, book.instrument[p]))));
-            }
-            kernels::accumulate(&mut scratch.pnl[k * s_count + range.start..k * s_count + range.end], &scratch.rows);
-        }
+    for k in 0..n_u {
+        let group = &scratch.by_slot[scratch.slot_starts[k]..scratch.slot_starts[k + 1]];
+        let pnl = &mut scratch.pnl[k * s_count..(k + 1) * s_count];
+        scratch.scale[k] = sum_group(book, group, risk, &mut scratch.rows, pnl);
     }
     // The account's scale: its underlyings' scales added in the account's order.
     scratch.total_scale = scratch.scale.iter().fold(0.0, |acc, s| acc + s);
@@ -208,19 +217,7 @@ pub fn group_worst_losses<'a>(
         }
         pnl.clear();
         pnl.resize(risk.n_scenarios, 0.0);
-        let mut scale = 0.0;
-        for b in 0..risk.n_blocks() {
-            let range = risk.block_range(b);
-            rows.clear();
-            rows.extend(group.iter().map(|&p| {
-                let (c, q) = (book.instrument[p], book.quantity[p]);
-                if b == 0 {
-                    scale += scale_term(q, risk.extent[c as usize]);
-                }
-                (q, risk.block_row(b, c))
-            }));
-            kernels::accumulate(&mut pnl[range], rows);
-        }
+        let scale = sum_group(book, group, risk, rows, pnl);
         let (loss, worst) = worst_loss_above_noise(pnl, scale);
         emit(u, loss, worst);
     }

@@ -34,7 +34,7 @@ fn sum_outcome<'a>(book: &Book, a: usize, ctx: &GridContext<'a>, scratch: &mut A
     let underlyings: SmallVec<[UnderlyingOutcome; 2]> = found.iter().cloned().collect();
     let undiversified = underlyings.iter().fold(0.0, |acc, u| acc + u.requirement);
     let driver = largest_driver(&underlyings);
-    let gross = book.positions(a).fold(0.0, |acc, p| acc + ctx.risk.standalone(book.instrument[p], book.quantity[p]));
+    let gross = gross_margin(book, a, ctx);
     AccountOutcome {
         initial: undiversified,
         gross,
@@ -44,6 +44,11 @@ fn sum_outcome<'a>(book: &Book, a: usize, ctx: &GridContext<'a>, scratch: &mut A
         binding: SmallVec::new(),
         addons: None,
     }
+}
+
+/// The account's gross margin: its positions' stand-alone requirements added in book order.
+fn gross_margin(book: &Book, a: usize, ctx: &GridContext<'_>) -> f64 {
+    book.positions(a).fold(0.0, |acc, p| acc + ctx.risk.standalone(book.instrument[p], book.quantity[p]))
 }
 
 fn account_outcome<'a>(
@@ -86,7 +91,7 @@ fn account_outcome<'a>(
         // A correlation model always comes with its ellipsoid (`GridMethod::context`).
         (Cross::Sum | Cross::Correlation { .. }, _) => (undiversified, largest_driver(&underlyings), SmallVec::new()),
     };
-    let gross = book.positions(a).fold(0.0, |acc, p| acc + ctx.risk.standalone(book.instrument[p], book.quantity[p]));
+    let gross = gross_margin(book, a, ctx);
     AccountOutcome { initial, gross, undiversified, driver, underlyings, binding, addons: None }
 }
 
