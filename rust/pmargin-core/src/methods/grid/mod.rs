@@ -58,9 +58,15 @@ pub struct GridMethod {
 impl GridMethod {
     /// Grid label of a scenario for one underlying, or for all at once (`None`).
     pub fn label(&self, underlying: Option<u32>, scenario: u32) -> &str {
+        &self.labels[self.label_index(underlying, scenario)]
+    }
+
+    /// Where [`Self::label`] finds its label in `labels`: one block of scenarios per underlying,
+    /// then the block of the grid as given.
+    pub fn label_index(&self, underlying: Option<u32>, scenario: u32) -> usize {
         let n_underlyings = self.labels.len() / self.model.n_scenarios() - 1;
         let block = underlying.map_or(n_underlyings, |u| u as usize);
-        &self.labels[block * self.model.n_scenarios() + scenario as usize]
+        block * self.model.n_scenarios() + scenario as usize
     }
 
     /// `(price_shock, vol_shock)` of scenario `s` for one underlying (its own scan range), or

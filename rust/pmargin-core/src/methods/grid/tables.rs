@@ -33,12 +33,8 @@ struct GridWorst {
 
 impl GridWorst {
     fn of(grid: &GridMethod, worst: &[Worst]) -> Result<GridWorst> {
-        let n_scenarios = grid.model.n_scenarios();
-        let n_blocks = grid.labels.len() / n_scenarios.max(1);
-        let label_index: Vec<Option<u32>> = worst
-            .par_iter()
-            .map(|w| w.map(|(u, s)| (u.map_or(n_blocks - 1, |u| u as usize) * n_scenarios + s as usize) as u32))
-            .collect();
+        let label_index: Vec<Option<u32>> =
+            worst.par_iter().map(|w| w.map(|(u, s)| grid.label_index(u, s) as u32)).collect();
         let shocks: Vec<(f64, f64)> =
             worst.par_iter().map(|w| w.map_or((0.0, 0.0), |(u, s)| grid.shock(u, s))).collect();
         let valid: Vec<bool> = worst.iter().map(Option::is_some).collect();
