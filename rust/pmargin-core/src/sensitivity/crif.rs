@@ -92,14 +92,7 @@ pub struct Crif<'a> {
     pub order: Option<Vec<u32>>,
 }
 
-/// A short list of names looked up by integer compares: a name of up to eight bytes packed into
-/// a u64 with its length; longer names compared as strings. `find` is the first equal name,
-/// as `position` over the strings would give.
-struct Names {
-    packed: Vec<(u64, usize)>,
-    names: Vec<String>,
-}
-
+/// The big-endian first eight bytes of a name, zero-padded: the order of the names' prefixes.
 fn pack(s: &str) -> u64 {
     let mut head = [0u8; 8];
     let n = s.len().min(8);
@@ -107,35 +100,10 @@ fn pack(s: &str) -> u64 {
     u64::from_be_bytes(head)
 }
 
-impl Names {
-    fn new<S: AsRef<str>>(names: impl IntoIterator<Item = S>) -> Self {
-        let names: Vec<String> = names.into_iter().map(|s| s.as_ref().to_owned()).collect();
-        Names { packed: names.iter().map(|s| (pack(s), s.len())).collect(), names }
-    }
-
-    fn find(&self, s: &str) -> Option<usize> {
-        if s.len() <= 8 {
-            let key = (pack(s), s.len());
-            self.packed.iter().position(|k| *k == key)
-        } else {
-            self.names.iter().position(|n| n == s)
-        }
-    }
-}
-
-/// The fixed name lists a row is decoded against (buckets: listed, then the residual one), and
-/// the same names keyed by their bytes for the fast path of [`Crif::decode_rows`].
+/// The fixed name lists a row is decoded against, name -> index (the first equal name wins;
+/// buckets: listed, then the residual one), and risk type -> (risk class, vol). Both the fast
+/// path of [`Crif::decode_rows`] and the checked path ([`decode`]) read them.
 struct Lookups {
-    product_classes: Names,
-    tenors: Names,
-    sub_curves: Names,
-    equity: Names,
-    commodity: Names,
-    fast: FastLookups,
-}
-
-/// Name -> index (the first equal name, as [`Names::find`]); risk type -> (risk class, vol).
-struct FastLookups {
     product_classes: NameMap<u8>,
     risk_types: NameMap<(u8, bool)>,
     tenors: NameMap<i8>,
@@ -145,31 +113,28 @@ struct FastLookups {
     calculation_currency: String,
 }
 
-fn index_map<T: TryFrom<usize> + Copy>(names: &Names) -> NameMap<T> {
-    NameMap::new(names.names.iter().enumerate().filter_map(|(i, n)| Some((n.as_bytes(), T::try_from(i).ok()?))))
+/// Each name's index; a name whose index does not fit `T` is not found (an unknown name).
+fn index_map<'n, T: TryFrom<usize> + Copy>(names: impl IntoIterator<Item = &'n str>) -> NameMap<T> {
+    NameMap::new(names.into_iter().enumerate().filter_map(|(i, n)| Some((n.as_bytes(), T::try_from(i).ok()?))))
 }
 
 impl Lookups {
     fn new(p: &SimmParams) -> Self {
         let buckets = |rc: usize| {
             let bp = p.bucketed(rc);
-            Names::new(bp.buckets.iter().map(String::as_str).chain(bp.residual.as_deref()))
+            index_map(bp.buckets.iter().map(String::as_str).chain(bp.residual.as_deref()))
         };
-        let (product_classes, tenors, sub_curves) =
-            (Names::new(PRODUCT_CLASSES), Names::new(&p.ir.tenors), Names::new(&p.ir.sub_curves));
-        let (equity, commodity) = (buckets(EQ), buckets(CM));
         let risk_types = NameMap::new(
             RISK_TYPES.iter().filter_map(|name| risk_type(name).map(|(rc, vol)| (name.as_bytes(), (rc as u8, vol)))),
         );
-        let fast = FastLookups {
-            product_classes: index_map(&product_classes),
+        Lookups {
+            product_classes: index_map(PRODUCT_CLASSES.iter().copied()),
             risk_types,
-            tenors: index_map(&tenors),
-            sub_curves: index_map(&sub_curves),
-            buckets: [index_map(&equity), index_map(&commodity)],
+            tenors: index_map(p.ir.tenors.iter().map(String::as_str)),
+            sub_curves: index_map(p.ir.sub_curves.iter().map(String::as_str)),
+            buckets: [buckets(EQ), buckets(CM)],
             calculation_currency: p.calculation_currency.clone(),
-        };
-        Lookups { product_classes, tenors, sub_curves, equity, commodity, fast }
+        }
     }
 }
 
@@ -245,7 +210,7 @@ impl<'a> Crif<'a> {
     #[inline]
     fn decode_fast(&self, b: usize, local: usize, r: usize) -> Option<Row<'a>> {
         let c = &self.cols;
-        let f = &self.names.fast;
+        let f = &self.names;
         let amount = if self.nulls.is_empty() { self.amounts[r] } else { self.nulls[r]? };
         if !amount.is_finite() {
             return None;
@@ -289,7 +254,7 @@ fn decode<'a>(
     amount: Option<f64>,
 ) -> Result<Row<'a>> {
     let pc_name = pc.unwrap_or("");
-    let Some(product_class) = names.product_classes.find(pc_name) else {
+    let Some(product_class) = names.product_classes.get(pc_name.as_bytes()) else {
         let shown = pc.map_or_else(|| "None".to_owned(), |s| format!("'{s}'"));
         return Err(fail(
             "ProductClass",
@@ -324,16 +289,16 @@ fn decode<'a>(
     let mut bucket = 0u8;
     let tenors = &p.ir.tenors;
     if vol || rc == IR {
-        match names.tenors.find(l1) {
-            Some(t) => tenor = t as i8,
+        match names.tenors.get(l1.as_bytes()) {
+            Some(t) => tenor = t,
             None => {
                 return Err(fail("Label1", r, format!("tenor '{l1}' is not a SIMM tenor ({})", tenors.join(", "))));
             }
         }
     }
     if rc == IR && !vol {
-        match names.sub_curves.find(l2) {
-            Some(i) => label2 = i as u8,
+        match names.sub_curves.get(l2.as_bytes()) {
+            Some(i) => label2 = i,
             None => {
                 return Err(fail(
                     "Label2",
@@ -351,8 +316,8 @@ fn decode<'a>(
         return Err(fail("Qualifier", r, format!("FX qualifier '{q}' must be {what}")));
     }
     if rc == EQ || rc == CM {
-        match if rc == EQ { names.equity.find(b) } else { names.commodity.find(b) } {
-            Some(i) => bucket = i as u8,
+        match names.buckets[usize::from(rc == CM)].get(b.as_bytes()) {
+            Some(i) => bucket = i,
             None => {
                 let what = if rc == EQ { "equity" } else { "commodity" };
                 return Err(fail("Bucket", r, format!("{what} bucket '{b}' is not a SIMM bucket")));
@@ -360,21 +325,8 @@ fn decode<'a>(
         }
     }
     let skip = rc == FX && !vol && q == p.calculation_currency;
-    let mut head = [0u8; 8];
-    let n = q.len().min(8);
-    head[..n].copy_from_slice(&q.as_bytes()[..n]);
-    let qprefix = u64::from_be_bytes(head);
-    Ok(Row {
-        product_class: product_class as u8,
-        risk_class: rc as u8,
-        vol,
-        bucket,
-        qprefix,
-        qualifier: q,
-        tenor,
-        label2,
-        skip,
-    })
+    let qprefix = pack(q);
+    Ok(Row { product_class, risk_class: rc as u8, vol, bucket, qprefix, qualifier: q, tenor, label2, skip })
 }
 
 /// Python's `repr` of a non-finite float, so both engines word the error alike.
@@ -830,12 +782,14 @@ mod tests {
 
     #[test]
     fn fast_lookups_find_the_first_equal_name() {
-        let names = Names::new(["1y", "2y", "1y", "Residual"]);
-        let map: NameMap<u8> = index_map(&names);
+        let map: NameMap<u8> = index_map(["1y", "2y", "1y", "Residual"]);
         assert_eq!(map.get(b"1y"), Some(0));
         assert_eq!(map.get(b"Residual"), Some(3));
         assert_eq!(map.get(b"3y"), None);
         assert_eq!(map.get(b""), None);
-        assert_eq!(names.find("1y"), Some(0));
+        // An index past what the map's type holds is not found (an unknown name, not a wrap).
+        let many: Vec<String> = (0..300).map(|i| format!("b{i}")).collect();
+        let map: NameMap<u8> = index_map(many.iter().map(String::as_str));
+        assert_eq!((map.get(b"b255"), map.get(b"b256")), (Some(255), None));
     }
 }
