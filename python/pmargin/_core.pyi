@@ -15,8 +15,8 @@ __all__ = [
     "Engine",
     "MarginRun",
     "__version__",
-    "account_partitions",
     "column_addresses",
+    "group_by_partition",
     "is_debug_build",
     "monte_carlo_scenarios",
     "portfolio_variance",
@@ -69,7 +69,7 @@ def simm(crif: _Arrow, spec: dict[str, Any]) -> dict[str, pa.Table]: ...
 def portfolio_variance(positions: _Arrow, spec: dict[str, Any]) -> tuple[pa.Table, pa.Table]: ...
 
 # Streaming helpers (python/pmargin/stream.py, rust/pmargin-py/src/stream.rs).
-def account_partitions(ids: _Arrow, n: int, seed: int) -> pa.Array: ...
+def group_by_partition(data: _Arrow, n: int, seed: int) -> list[pa.RecordBatch]: ...
 
 @final
 class AccountSet:

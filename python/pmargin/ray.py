@@ -26,7 +26,6 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import pyarrow as pa
 
 from .errors import MarginInputError
@@ -55,15 +54,10 @@ def split_by_partition(block: pa.Table, partitions: int) -> list[pa.Table]:
 
     if "account_id" not in block.column_names:
         raise MarginInputError("missing column", table="positions", column="account_id")
-    ids = block.column("account_id").combine_chunks()
-    codes = _core.account_partitions(ids, partitions, _SEED).to_numpy()
     if partitions == 1:
         return [block]
-    # numpy's stable sort of 16-bit keys is a radix sort.
-    keys = codes.astype(np.uint16) if partitions <= 1 << 16 else codes
-    grouped = block.take(pa.array(np.argsort(keys, kind="stable")))
-    ends = np.cumsum(np.bincount(codes, minlength=partitions)).tolist()
-    return [grouped.slice(start, end - start) for start, end in zip([0, *ends[:-1]], ends, strict=True)]
+    # One native pass: hash, counting sort, each partition gathered once (in parallel).
+    return [pa.Table.from_batches([piece]) for piece in _core.group_by_partition(block, partitions, _SEED)]
 
 
 def _split_task(block: pa.Table | pa.RecordBatch, partitions: int) -> Any:
@@ -144,9 +138,9 @@ def margin_dataset(
     schema = _base_schema(ds.schema())  # from the files' metadata or a first block, before the run
     if "account_id" not in schema.names:
         raise MarginInputError("missing column", table="positions", column="account_id")
-    blocks = ds.to_arrow_refs()
     split: Any = cluster.remote(_split_task).options(num_returns=count)
-    pieces = [split.remote(block, count) for block in blocks]
+    # Each block is split as soon as the dataset's run produces it (the read and the split overlap).
+    pieces = [split.remote(block, count) for bundle in ds.iter_internal_ref_bundles() for block in bundle.block_refs]
     pieces = [[p] if count == 1 else p for p in pieces]
     margin: Any = cluster.remote(_margin_task).options(num_cpus=num_cpus)
     results = [

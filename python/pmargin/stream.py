@@ -567,26 +567,21 @@ def _spill(
     """Write every row to spill file ``prefix<i>`` (Arrow IPC stream), ``i`` from its account's
     hash under ``seed``; the files written and their row counts, in partition order (rows keep
     their order within a file)."""
-    account = schema.get_field_index("account_id")
     writers: dict[int, pa.ipc.RecordBatchStreamWriter] = {}
     rows = np.zeros(count, np.int64)
     try:
 
-        def by_partition(batch: pa.RecordBatch) -> tuple[pa.RecordBatch, np.ndarray]:
-            codes = _core.account_partitions(batch.column(account), count, seed).to_numpy()
-            if count <= 1 << 16:
-                codes = codes.astype(np.uint16)  # numpy's stable sort of 16-bit keys is a radix sort
-            order = np.argsort(codes, kind="stable")
-            return batch.take(pa.array(order)), np.bincount(codes, minlength=count)
+        def by_partition(batch: pa.RecordBatch) -> list[pa.RecordBatch]:
+            # One native pass: hash, counting sort, each partition gathered once (in parallel).
+            return _core.group_by_partition(batch, count, seed)
 
-        for grouped, sizes in _one_ahead(batches, by_partition):
-            start = 0
-            for part in np.flatnonzero(sizes).tolist():
-                if part not in writers:
-                    writers[part] = pa.ipc.new_stream(str(prefix) + str(part), schema)
-                writers[part].write_batch(grouped.slice(start, int(sizes[part])))
-                start += int(sizes[part])
-            rows += sizes
+        for pieces in _one_ahead(batches, by_partition):
+            for part, piece in enumerate(pieces):
+                if piece.num_rows:
+                    if part not in writers:
+                        writers[part] = pa.ipc.new_stream(str(prefix) + str(part), schema)
+                    writers[part].write_batch(piece)
+                    rows[part] += piece.num_rows
     finally:
         for writer in writers.values():
             writer.close()

@@ -284,3 +284,80 @@ def test_memory_is_bounded_by_the_budget_not_the_book(mode: str, tmp_path: Path)
     assert accounts == rows // 100
     assert book_bytes >= 10 * budget, (book_bytes, budget)
     assert growth < budget, f"peak RSS grew {growth / 2**20:.1f} MiB streaming a {book_bytes / 2**20:.0f} MiB book"
+
+
+# --------------------------------------------------------------------------------------------
+# _core.group_by_partition: the regrouping behind the spill files and the Ray partitions
+
+
+def _partition_rows(pieces: list[pa.RecordBatch]) -> list[list[tuple[object, ...]]]:
+    return [list(zip(*(p.column(i).to_pylist() for i in range(p.num_columns)), strict=True)) for p in pieces]
+
+
+def test_group_by_partition_keeps_accounts_whole_and_rows_in_order() -> None:
+    from pmargin import _core
+
+    rng = np.random.default_rng(3)
+    n = 5_000
+    ids = [f"acct-{i}" for i in rng.integers(0, 700, n)]
+    table = pa.table({"account_id": ids, "row": np.arange(n), "x": rng.normal(size=n)})
+    pieces = _core.group_by_partition(table, 8, 42)
+    assert len(pieces) == 8
+    assert all(p.schema.equals(table.schema) for p in pieces)
+    assert sum(p.num_rows for p in pieces) == n
+    seen: dict[str, int] = {}
+    for k, piece in enumerate(pieces):
+        rows = piece.column("row").to_numpy()
+        assert np.all(np.diff(rows) > 0)  # input order within a partition
+        np.testing.assert_array_equal(piece.column("x").to_numpy(), table.column("x").to_numpy()[rows])
+        for account in set(piece.column("account_id").to_pylist()):
+            assert seen.setdefault(account, k) == k  # an account lands in one partition
+    assert len(seen) == len(set(ids))
+    # Balanced: 700 accounts over 8 partitions, each within 40% of the mean.
+    counts = np.bincount(list(seen.values()), minlength=8)
+    assert counts.min() > 0.6 * 700 / 8 and counts.max() < 1.4 * 700 / 8
+    # Any batch split and any chunking give the same partitions, row for row.
+    rechunked = pa.Table.from_batches(table.to_batches(max_chunksize=333))
+    assert _partition_rows(_core.group_by_partition(rechunked, 8, 42)) == _partition_rows(pieces)
+    # Another seed, another assignment (the pass-2 resplit of a large spill file relies on it).
+    assert _partition_rows(_core.group_by_partition(table, 8, 43)) != _partition_rows(pieces)
+
+
+def test_group_by_partition_ids_of_any_width_encoding_or_null() -> None:
+    from pmargin import _core
+
+    values = list(range(1_000)) + [None] * 3
+    by_type = {}
+    for dtype in (pa.int32(), pa.int64(), pa.uint16()):
+        ids = pa.array(values, dtype)
+        table = pa.table({"account_id": ids, "q": pa.array(range(len(values)), pa.float64())})
+        pieces = _core.group_by_partition(table, 5, 7)
+        by_type[dtype] = [sorted(p.column("q").to_pylist()) for p in pieces]
+    # An id's partition depends on its value, not on the integer width.
+    assert by_type[pa.int32()] == by_type[pa.int64()] == by_type[pa.uint16()]
+    # The nulls go together (the engine then reports them).
+    assert sum(any(q >= 1_000 for q in part) for part in by_type[pa.int64()]) == 1
+    # Dictionary-encoded strings equal plain strings; other columns keep their types.
+    names = pa.array([f"a{i % 37}" for i in range(500)])
+    instrument = pa.array([f"i{i % 11}" for i in range(500)]).dictionary_encode()
+    plain = pa.table({"account_id": names, "instrument_id": instrument})
+    encoded = plain.set_column(0, "account_id", names.dictionary_encode())
+    a, b = _core.group_by_partition(plain, 3, 1), _core.group_by_partition(encoded, 3, 1)
+    assert [p.column("instrument_id").to_pylist() for p in a] == [p.column("instrument_id").to_pylist() for p in b]
+    assert all(p.schema.field("instrument_id").type == instrument.type for p in a)
+
+
+def test_group_by_partition_errors_and_empty_input() -> None:
+    from pmargin import _core
+    from pmargin.errors import MarginInputError
+
+    with pytest.raises(MarginInputError, match="account_id") as missing:
+        _core.group_by_partition(pa.table({"id": [1]}), 2, 0)
+    assert missing.value.column == "account_id"
+    with pytest.raises(MarginInputError, match="string or integer") as wrong:
+        _core.group_by_partition(pa.table({"account_id": [1.5]}), 2, 0)
+    assert wrong.value.column == "account_id"
+    empty = pa.table({"account_id": pa.array([], pa.string()), "q": pa.array([], pa.float64())})
+    pieces = _core.group_by_partition(empty, 4, 0)
+    assert [p.num_rows for p in pieces] == [0, 0, 0, 0]
+    assert all(p.schema.equals(empty.schema) for p in pieces)

@@ -68,7 +68,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(sensitivity::simm, m)?)?;
     m.add_function(wrap_pyfunction!(sensitivity::portfolio_variance, m)?)?;
     m.add_class::<stream::AccountSet>()?;
-    m.add_function(wrap_pyfunction!(stream::account_partitions, m)?)?;
+    m.add_function(wrap_pyfunction!(stream::group_by_partition, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }
