@@ -33,17 +33,77 @@ struct GridWorst {
 
 impl GridWorst {
     fn of(grid: &GridMethod, worst: &[Worst]) -> Result<GridWorst> {
-        let label_index: Vec<Option<u32>> =
-            worst.par_iter().map(|w| w.map(|(u, s)| grid.label_index(u, s) as u32)).collect();
-        let shocks: Vec<(f64, f64)> =
-            worst.par_iter().map(|w| w.map_or((0.0, 0.0), |(u, s)| grid.shock(u, s))).collect();
+        // One parallel pass into exact-size columns: no intermediate (price, vol) pairs.
+        let n = worst.len();
+        let (mut label_index, mut price, mut vol) = (vec![None; n], vec![0.0; n], vec![0.0; n]);
+        label_index.par_iter_mut().zip(price.par_iter_mut()).zip(vol.par_iter_mut()).zip(worst).for_each(
+            |(((label, price), vol), w)| {
+                if let Some((u, s)) = *w {
+                    *label = Some(grid.label_index(u, s) as u32);
+                    (*price, *vol) = grid.shock(u, s);
+                }
+            },
+        );
         let valid: Vec<bool> = worst.iter().map(Option::is_some).collect();
         let label = gather_strings(grid.labels.len(), |i| grid.labels[i].as_str(), &label_index)?;
-        Ok(GridWorst {
-            price: nullable_f64s(shocks.iter().map(|s| s.0).collect(), &valid),
-            vol: nullable_f64s(shocks.iter().map(|s| s.1).collect(), &valid),
-            label,
-        })
+        Ok(GridWorst { price: nullable_f64s(price, &valid), vol: nullable_f64s(vol, &valid), label })
+    }
+}
+
+/// Accounts per parallel task of the by-underlying columns.
+const ROWS_TASK: usize = 4096;
+
+/// The by-underlying columns before they become Arrow arrays: one row per (account,
+/// underlying), in account order.
+struct UnderlyingColumns {
+    account: Vec<u32>,
+    underlying: Vec<Option<u32>>,
+    requirement: Vec<f64>,
+    worst: Vec<Worst>,
+}
+
+impl UnderlyingColumns {
+    /// Each account's rows start at the sum of the earlier accounts' underlyings, so chunks of
+    /// accounts fill their own parts of exact-size columns in parallel (no growing vector, no
+    /// row tuples copied column by column).
+    fn of(outcomes: &[AccountOutcome]) -> UnderlyingColumns {
+        let mut starts = Vec::with_capacity(outcomes.len().div_ceil(ROWS_TASK) + 1);
+        let mut n = 0;
+        for chunk in outcomes.chunks(ROWS_TASK) {
+            starts.push(n);
+            n += chunk.iter().map(|o| o.underlyings.len()).sum::<usize>();
+        }
+        let mut columns = UnderlyingColumns {
+            account: vec![0; n],
+            underlying: vec![None; n],
+            requirement: vec![0.0; n],
+            worst: vec![None; n],
+        };
+        let mut tasks = Vec::with_capacity(starts.len());
+        let UnderlyingColumns { account, underlying, requirement, worst } = &mut columns;
+        let (mut a_rest, mut u_rest, mut r_rest, mut w_rest) =
+            (&mut account[..], &mut underlying[..], &mut requirement[..], &mut worst[..]);
+        for (t, chunk) in outcomes.chunks(ROWS_TASK).enumerate() {
+            let len = starts.get(t + 1).copied().unwrap_or(n) - starts[t];
+            let (a, a_tail) = a_rest.split_at_mut(len);
+            let (u, u_tail) = u_rest.split_at_mut(len);
+            let (r, r_tail) = r_rest.split_at_mut(len);
+            let (w, w_tail) = w_rest.split_at_mut(len);
+            tasks.push((t * ROWS_TASK, chunk, a, u, r, w));
+            (a_rest, u_rest, r_rest, w_rest) = (a_tail, u_tail, r_tail, w_tail);
+        }
+        tasks.into_par_iter().for_each(|(first, chunk, a_out, u_out, r_out, w_out)| {
+            let rows = chunk.iter().enumerate().flat_map(|(i, o)| o.underlyings.iter().map(move |u| (first + i, u)));
+            for ((((a, u), a_out), u_out), (r_out, w_out)) in
+                rows.zip(a_out.iter_mut()).zip(u_out.iter_mut()).zip(r_out.iter_mut().zip(w_out.iter_mut()))
+            {
+                *a_out = a as u32;
+                *u_out = Some(u.underlying);
+                *r_out = u.requirement;
+                *w_out = u.worst.map(|s| (Some(u.underlying), s));
+            }
+        });
+        columns
     }
 }
 
@@ -102,20 +162,8 @@ pub fn by_underlying_batch(
     account_ids: &ArrayRef,
     outcomes: &[AccountOutcome],
 ) -> Result<RecordBatch> {
-    // One row per (account, underlying), in account order.
-    let rows: Vec<(u32, u32, f64, Worst)> = outcomes
-        .par_iter()
-        .enumerate()
-        .flat_map_iter(|(a, o)| {
-            o.underlyings
-                .iter()
-                .map(move |u| (a as u32, u.underlying, u.requirement, u.worst.map(|s| (Some(u.underlying), s))))
-        })
-        .collect();
-    let accounts: Vec<u32> = rows.par_iter().map(|r| r.0).collect();
-    let underlyings: Vec<Option<u32>> = rows.par_iter().map(|r| Some(r.1)).collect();
-    let requirement: Vec<f64> = rows.par_iter().map(|r| r.2).collect();
-    let worsts: Vec<Worst> = rows.par_iter().map(|r| r.3).collect();
+    let UnderlyingColumns { account: accounts, underlying: underlyings, requirement, worst: worsts } =
+        UnderlyingColumns::of(outcomes);
     let worst = GridWorst::of(grid, &worsts)?;
     let underlying_names = gather_strings(names.len(), |u| names[u].as_str(), &underlyings)?;
     let mut fields = vec![
