@@ -9,7 +9,7 @@ use std::sync::Arc;
 use arrow_array::cast::AsArray;
 use arrow_array::types::Int64Type;
 use arrow_array::{Array, ArrayRef, Float64Array, Int64Array, StringArray};
-use arrow_buffer::{Buffer, NullBuffer, OffsetBuffer, ScalarBuffer};
+use arrow_buffer::{BooleanBuffer, Buffer, NullBuffer, OffsetBuffer, ScalarBuffer};
 use arrow_schema::DataType;
 use rayon::prelude::*;
 
@@ -58,7 +58,7 @@ pub fn gather_strings<'a>(
             *o = (start + at) as i32;
         }
     });
-    let nulls = nulls_of(index.iter().map(Option::is_some), index.len());
+    let nulls = nulls_where(index.len(), |i| index[i].is_some());
     let array = StringArray::try_new(OffsetBuffer::new(ScalarBuffer::from(offsets)), Buffer::from(bytes), nulls)
         .map_err(|e| MarginError::Internal(format!("gathering strings: {e}")))?;
     Ok(Arc::new(array))
@@ -66,13 +66,13 @@ pub fn gather_strings<'a>(
 
 /// A nullable Float64 array: `values[i]` where `valid[i]`.
 pub fn nullable_f64s(values: Vec<f64>, valid: &[bool]) -> ArrayRef {
-    let nulls = nulls_of(valid.iter().copied(), valid.len());
-    Arc::new(Float64Array::new(ScalarBuffer::from(values), nulls))
+    Arc::new(Float64Array::new(ScalarBuffer::from(values), nulls_where(valid.len(), |i| valid[i])))
 }
 
-fn nulls_of(valid: impl Iterator<Item = bool>, n: usize) -> Option<NullBuffer> {
-    let nulls = NullBuffer::from_iter(valid);
-    debug_assert_eq!(nulls.len(), n);
+/// The validity of `n` rows (`valid(i)`), None when none is null. Packed 64 rows per word
+/// (`collect_bool`), several times cheaper than pushing one bit at a time.
+pub fn nulls_where(n: usize, valid: impl FnMut(usize) -> bool) -> Option<NullBuffer> {
+    let nulls = NullBuffer::new(BooleanBuffer::collect_bool(n, valid));
     (nulls.null_count() > 0).then_some(nulls)
 }
 
@@ -136,6 +136,18 @@ mod tests {
         assert!(gather_ids(&ints, &[2]).is_err());
         let floats: ArrayRef = Arc::new(Float64Array::from(vec![1.0]));
         assert!(gather_ids(&floats, &[0]).expect("in range").is_none());
+    }
+
+    #[test]
+    fn packed_nulls_equal_bit_by_bit_ones() {
+        for n in [0, 1, 63, 64, 65, 1000] {
+            for pattern in [0usize, 1, 3, 7] {
+                let valid: Vec<bool> = (0..n).map(|i| pattern == 0 || i % pattern != 0).collect();
+                let want = NullBuffer::from_iter(valid.iter().copied());
+                let want = (want.null_count() > 0).then_some(want);
+                assert_eq!(nulls_where(n, |i| valid[i]), want, "{n} rows, pattern {pattern}");
+            }
+        }
     }
 
     #[test]
