@@ -8,7 +8,9 @@ use smallvec::SmallVec;
 use super::attribution::{attribute_account, Attribution, AttributionInputs, AttributionScratch, PositionColumns};
 use super::cross::{correlation_outcome, largest_driver, CrossScratch};
 use super::model::Cross;
-use super::outcome::{AccountOutcome, Driver, GridContext, RowPiece, UnderlyingOutcome, UnderlyingRows, PIECE_ACCOUNTS};
+use super::outcome::{
+    AccountOutcome, Driver, GridContext, RowPiece, UnderlyingOutcome, UnderlyingRows, PIECE_ACCOUNTS,
+};
 use crate::domain::book::Book;
 use crate::risk::group_pnl::{account_pnl, group_worst_losses, Scratch};
 use crate::risk::worst_loss::{is_noise, worst_loss_above_noise};
@@ -216,11 +218,11 @@ mod tests {
     use super::*;
     use crate::domain::correlation::CorrelationMatrix;
     use crate::domain::instruments::Kind;
-    use crate::test_support::book;
     use crate::methods::grid::ellipsoid::Ellipsoid;
     use crate::methods::grid::model::GridModel;
     use crate::risk::arrays::RiskArrays;
     use crate::scenarios::VolShockMode;
+    use crate::test_support::book;
     use crate::valuation::contract::Contract;
 
     fn pair(cross: Cross) -> AccountOutcome {

@@ -148,7 +148,13 @@ impl Method for GridMethod {
             let inputs = addons::AddonInputs::new(valuation);
             addons::apply(&mut accounts, book, &valuation.underlying_of, &self.risk, &inputs, &self.model.addons);
         }
-        Ok(Box::new(GridOutcome { method: self.clone(), valuation: valuation.clone(), accounts, rows: None, attribution }))
+        Ok(Box::new(GridOutcome {
+            method: self.clone(),
+            valuation: valuation.clone(),
+            accounts,
+            rows: None,
+            attribution,
+        }))
     }
 
     fn pnl_scale(&self, contract: u32) -> f64 {

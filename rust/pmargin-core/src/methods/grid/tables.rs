@@ -122,11 +122,8 @@ impl UnderlyingColumns {
 
     /// From the flat pieces of a cross="sum" aggregation, one task per piece.
     fn flat(rows: &UnderlyingRows) -> UnderlyingColumns {
-        let tasks = rows
-            .pieces
-            .iter()
-            .map(|p| (p.rows.len(), p.account.iter().map(|&a| a as usize).zip(&p.rows)))
-            .collect();
+        let tasks =
+            rows.pieces.iter().map(|p| (p.rows.len(), p.account.iter().map(|&a| a as usize).zip(&p.rows))).collect();
         UnderlyingColumns::of(tasks)
     }
 }
