@@ -86,9 +86,11 @@ impl Engine {
     /// [`MAX_PNL`], so every sum made from them is finite; else an input error on the quantity of
     /// the first row (row order) of a position over it.
     fn check_scale(&self, positions: Table<'_>, book: &Book, scale: impl Fn(u32) -> f64 + Sync) -> Result<()> {
+        // Each instrument's scale once (a few thousand calls), not once per position.
+        let scales: Vec<f64> = (0..self.n_instruments() as u32).map(scale).collect();
         // Written as "not within" so that a NaN counts as over.
         let within = |x: f64| x <= MAX_PNL;
-        let over = |p: usize| !within(book.quantity[p].abs() * scale(book.instrument[p]));
+        let over = |p: usize| !within(book.quantity[p].abs() * scales[book.instrument[p] as usize]);
         if !(0..book.instrument.len()).into_par_iter().any(over) {
             return Ok(());
         }

@@ -18,6 +18,7 @@ use arrow_buffer::ScalarBuffer;
 use hashbrown::HashMap;
 use rayon::prelude::*;
 
+use crate::domain::by_account;
 use crate::domain::exact_sum::exact_sum;
 use crate::domain::instruments::Instruments;
 use crate::error::{MarginError, Result};
@@ -475,33 +476,20 @@ fn resolve_instruments<'a>(n: usize, id: impl Fn(usize) -> &'a str + Sync, instr
 }
 
 /// Where each account's rows start (CSR), and for a book whose accounts are not contiguous each
-/// row's (instrument, quantity) moved into its account's place (a counting sort by account): the
-/// netting then reads each account's rows in one run instead of gathering them from all over the
-/// columns. The order of rows within an account does not matter: netting orders them by
-/// instrument and adds the rows of one instrument exactly.
+/// row's (instrument, quantity) moved into its account's place ([`by_account`], a parallel
+/// stable counting sort): the netting then reads each account's rows in one run instead of
+/// gathering them from all over the columns. The order of rows within an account does not
+/// matter: netting orders them by instrument and adds the rows of one instrument exactly.
 fn rows_by_account(
     codes: &AccountCodes,
     instrument: &[u32],
     quantity: &[f64],
 ) -> (Vec<usize>, Option<Vec<(u32, f64)>>) {
-    let n_accounts = codes.first_row.len();
-    let mut starts = vec![0usize; n_accounts + 1];
-    for &c in &codes.code {
-        starts[c as usize + 1] += 1;
-    }
-    for a in 0..n_accounts {
-        starts[a + 1] += starts[a];
-    }
+    let starts = by_account::account_starts(&codes.code, codes.first_row.len());
     if codes.contiguous {
         return (starts, None);
     }
-    let mut fill = starts.clone();
-    let mut packed = vec![(0u32, 0.0f64); codes.code.len()];
-    for ((&c, &i), &q) in codes.code.iter().zip(instrument).zip(quantity) {
-        let at = &mut fill[c as usize];
-        packed[*at] = (i, q);
-        *at += 1;
-    }
+    let packed = by_account::rows_in_account_order(&codes.code, &starts, instrument, quantity);
     (starts, Some(packed))
 }
 

@@ -3,6 +3,7 @@
 //! aggregate by.
 
 pub mod book;
+pub mod by_account;
 pub mod correlation;
 pub mod exact_sum;
 pub mod groups;

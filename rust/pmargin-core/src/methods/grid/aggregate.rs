@@ -8,7 +8,9 @@ use smallvec::SmallVec;
 use super::attribution::{attribute_account, Attribution, AttributionInputs, AttributionScratch, PositionColumns};
 use super::cross::{correlation_outcome, largest_driver, CrossScratch};
 use super::model::Cross;
-use super::outcome::{AccountOutcome, Driver, GridContext, UnderlyingOutcome};
+use super::outcome::{
+    AccountOutcome, Driver, GridContext, RowPiece, UnderlyingOutcome, UnderlyingRows, PIECE_ACCOUNTS,
+};
 use crate::domain::book::Book;
 use crate::risk::group_pnl::{account_pnl, group_worst_losses, Scratch};
 use crate::risk::worst_loss::{is_noise, worst_loss_above_noise};
@@ -19,31 +21,67 @@ pub(super) struct AccountScratch<'a> {
     pub pnl: Scratch<'a>,
     pub cross: CrossScratch,
     /// One account's underlyings under cross="sum" (`sum_outcome`).
-    underlyings: Vec<UnderlyingOutcome>,
+    underlyings: RowPiece,
 }
 
 /// An account's outcome under cross="sum" when no attribution needs its P&L vectors: each
-/// underlying's worst loss alone (`group_worst_losses`), the same numbers with less work.
-fn sum_outcome<'a>(book: &Book, a: usize, ctx: &GridContext<'a>, scratch: &mut AccountScratch<'a>) -> AccountOutcome {
-    let found = &mut scratch.underlyings;
-    found.clear();
-    group_worst_losses(book, a, ctx.underlying_of, ctx.risk, &mut scratch.pnl, |underlying, requirement, worst| {
-        found.push(UnderlyingOutcome { underlying, requirement, worst })
+/// underlying's worst loss alone (`group_worst_losses`), the same numbers with less work. Its
+/// underlyings are appended to `piece` (first-seen order), not kept in the outcome.
+fn sum_rows<'a>(
+    book: &Book,
+    a: usize,
+    ctx: &GridContext<'a>,
+    scratch: &mut Scratch<'a>,
+    piece: &mut RowPiece,
+) -> AccountOutcome {
+    let first = piece.rows.len();
+    group_worst_losses(book, a, ctx.underlying_of, ctx.risk, scratch, |underlying, requirement, worst| {
+        piece.rows.push(UnderlyingOutcome { underlying, requirement, worst })
     });
-    // Gathered first, then copied: one allocation of the right size when they do not fit inline.
-    let underlyings: SmallVec<[UnderlyingOutcome; 2]> = found.iter().cloned().collect();
+    piece.account.resize(piece.rows.len(), a as u32);
+    let underlyings = &piece.rows[first..];
     let undiversified = underlyings.iter().fold(0.0, |acc, u| acc + u.requirement);
-    let driver = largest_driver(&underlyings);
-    let gross = gross_margin(book, a, ctx);
     AccountOutcome {
         initial: undiversified,
-        gross,
+        gross: gross_margin(book, a, ctx),
         undiversified,
-        driver,
-        underlyings,
-        binding: SmallVec::new(),
-        addons: None,
+        driver: largest_driver(underlyings),
+        ..AccountOutcome::default()
     }
+}
+
+/// [`sum_rows`] with the account's underlyings in its outcome (for add-ons, which read them).
+fn sum_outcome<'a>(book: &Book, a: usize, ctx: &GridContext<'a>, scratch: &mut AccountScratch<'a>) -> AccountOutcome {
+    let piece = &mut scratch.underlyings;
+    piece.rows.clear();
+    piece.account.clear();
+    let mut outcome = sum_rows(book, a, ctx, &mut scratch.pnl, piece);
+    // Gathered first, then copied: one allocation of the right size when they do not fit inline.
+    outcome.underlyings = piece.rows.iter().cloned().collect();
+    outcome
+}
+
+/// Outcomes of every account under cross="sum" with their underlyings in [`UnderlyingRows`]
+/// (no attribution, no add-ons): the same numbers as [`aggregate`], in parallel tasks of
+/// [`PIECE_ACCOUNTS`] accounts each writing its own piece.
+pub fn aggregate_sum(book: &Book, ctx: &GridContext<'_>) -> (Vec<AccountOutcome>, UnderlyingRows) {
+    let mut outcomes = vec![AccountOutcome::default(); book.n_accounts()];
+    let pieces = outcomes
+        .par_chunks_mut(PIECE_ACCOUNTS)
+        .enumerate()
+        .map(|(t, slots)| {
+            let first = t * PIECE_ACCOUNTS;
+            // An account has at most one row per netted position: no piece ever grows.
+            let most = book.offsets[first + slots.len()] - book.offsets[first];
+            let mut piece = RowPiece { account: Vec::with_capacity(most), rows: Vec::with_capacity(most) };
+            let mut scratch = Scratch::default();
+            for (a, slot) in (first..).zip(slots) {
+                *slot = sum_rows(book, a, ctx, &mut scratch, &mut piece);
+            }
+            piece
+        })
+        .collect();
+    (outcomes, UnderlyingRows { pieces })
 }
 
 /// The account's gross margin: its positions' stand-alone requirements added in book order.
@@ -184,6 +222,7 @@ mod tests {
     use crate::methods::grid::model::GridModel;
     use crate::risk::arrays::RiskArrays;
     use crate::scenarios::VolShockMode;
+    use crate::test_support::book;
     use crate::valuation::contract::Contract;
 
     fn pair(cross: Cross) -> AccountOutcome {
@@ -247,5 +286,69 @@ mod tests {
         assert_eq!(corr.binding.to_vec(), vec![Some(0), Some(0)]);
         let floored = pair(Cross::Correlation { matrix: rho, floor_largest: true });
         assert!((floored.initial - 10.0).abs() < 1e-9);
+    }
+
+    /// `aggregate_sum` moves each account's underlyings into flat pieces; put them back.
+    fn with_rows(outcomes: Vec<AccountOutcome>, rows: &UnderlyingRows) -> Vec<AccountOutcome> {
+        let mut outcomes = outcomes;
+        for piece in &rows.pieces {
+            for (&a, u) in piece.account.iter().zip(&piece.rows) {
+                outcomes[a as usize].underlyings.push(u.clone());
+            }
+        }
+        outcomes
+    }
+
+    #[test]
+    fn flat_sum_aggregation_equals_the_per_account_one() {
+        // 7 contracts on 4 underlyings, 9 scenarios of few distinct moves (ties); accounts of 0
+        // to 12 positions (one row, repeated underlyings, no positions), enough for several
+        // pieces, on 1 and 3 threads.
+        let factors: Vec<Vec<f64>> =
+            (0..4).map(|u| (0..9).map(|s| 1.0 + (((s * 7 + u * 3) % 5) as f64 - 2.0) * 0.05).collect()).collect();
+        let risk = crate::test_support::spot_risk(
+            &[(0, 100.0), (0, 10.0), (1, 50.0), (2, 7.0), (2, 3.0), (3, 1.0), (3, 40.0)],
+            &factors,
+        );
+        let group_of = [0, 0, 1, 2, 2, 3, 3];
+        let model = GridModel::new(vec![-0.1, 0.1], vec![0.0], VolShockMode::Relative, Cross::Sum, 1.0).expect("ok");
+        let ctx = GridContext {
+            model: &model,
+            risk: &risk,
+            underlying_of: &group_of,
+            correlation_index: &[None; 4],
+            ellipsoid: None,
+        };
+        let u = crate::test_support::uniforms(3, 400_000);
+        let mut draws = u.iter();
+        let mut draw = || *draws.next().expect("enough draws");
+        let n_accounts = 2 * PIECE_ACCOUNTS + 17;
+        let accounts: Vec<Vec<(u32, f64)>> = (0..n_accounts)
+            .map(|_| {
+                let n = (draw() * 13.0) as usize;
+                let mut held: Vec<(u32, f64)> =
+                    (0..n).map(|_| ((draw() * 7.0) as u32, ((draw() * 9.0) as i32 - 4) as f64 * 0.5)).collect();
+                // A netted book: one position per contract, never zero, in contract order.
+                held.sort_by_key(|p| p.0);
+                held.dedup_by_key(|p| p.0);
+                held.retain(|p| p.1 != 0.0);
+                held
+            })
+            .collect();
+        let refs: Vec<&[(u32, f64)]> = accounts.iter().map(|a| a.as_slice()).collect();
+        let empty: [&[(u32, f64)]; 0] = [];
+        for b in [book(&refs), book(&refs[..1]), book(&[&[(3, 2.0)]]), book(&empty)] {
+            let want = aggregate(&b, &ctx);
+            for threads in [1, 3] {
+                let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().expect("a pool");
+                let (outcomes, rows) = pool.install(|| aggregate_sum(&b, &ctx));
+                assert!(outcomes.iter().all(|o| o.underlyings.is_empty()));
+                assert_eq!(rows.pieces.len(), b.n_accounts().div_ceil(PIECE_ACCOUNTS));
+                let got = with_rows(outcomes, &rows);
+                // Bit for bit (PartialEq on f64 would let -0.0 equal 0.0).
+                let bits = |o: &[AccountOutcome]| format!("{o:?}");
+                assert_eq!(bits(&got), bits(&want), "{threads} threads");
+            }
+        }
     }
 }

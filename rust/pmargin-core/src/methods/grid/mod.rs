@@ -27,7 +27,7 @@ use arrow_array::RecordBatch;
 use self::attribution::{Attribution, AttributionInputs};
 use self::ellipsoid::Ellipsoid;
 use self::model::{Cross, GridModel};
-use self::outcome::{AccountOutcome, GridContext};
+use self::outcome::{AccountOutcome, GridContext, UnderlyingRows};
 use super::{Method, MethodConfig, Outcome, RunView};
 use crate::domain::book::Book;
 use crate::domain::correlation::CorrelationMatrix;
@@ -127,6 +127,11 @@ impl Method for GridMethod {
             by_position && self.model.addons.is_on(),
             "attribution covers the scan only: margin a grid with add-ons without by_position",
         )?;
+        if !by_position && !self.model.addons.is_on() && matches!(self.model.cross, Cross::Sum) {
+            let (accounts, rows) = aggregate::aggregate_sum(book, &ctx);
+            let (method, valuation) = (self.clone(), valuation.clone());
+            return Ok(Box::new(GridOutcome { method, valuation, accounts, rows: Some(rows), attribution: None }));
+        }
         let (mut accounts, attribution) = if by_position {
             let inputs = AttributionInputs {
                 set: &self.set,
@@ -143,7 +148,13 @@ impl Method for GridMethod {
             let inputs = addons::AddonInputs::new(valuation);
             addons::apply(&mut accounts, book, &valuation.underlying_of, &self.risk, &inputs, &self.model.addons);
         }
-        Ok(Box::new(GridOutcome { method: self.clone(), valuation: valuation.clone(), accounts, attribution }))
+        Ok(Box::new(GridOutcome {
+            method: self.clone(),
+            valuation: valuation.clone(),
+            accounts,
+            rows: None,
+            attribution,
+        }))
     }
 
     fn pnl_scale(&self, contract: u32) -> f64 {
@@ -161,6 +172,9 @@ pub struct GridOutcome {
     method: Arc<GridMethod>,
     valuation: Arc<Valuation>,
     accounts: Vec<AccountOutcome>,
+    /// The accounts' underlyings when aggregated flat (`aggregate::aggregate_sum`); None: they
+    /// are in each [`AccountOutcome`].
+    rows: Option<UnderlyingRows>,
     attribution: Option<Attribution>,
 }
 
@@ -170,7 +184,8 @@ impl Outcome for GridOutcome {
     }
 
     fn by_underlying(&self, run: &RunView<'_>) -> Result<RecordBatch> {
-        tables::by_underlying_batch(&self.method, &self.valuation.underlyings.names, run.account_ids, &self.accounts)
+        let names = &self.valuation.underlyings.names;
+        tables::by_underlying_batch(&self.method, names, run.account_ids, &self.accounts, self.rows.as_ref())
     }
 
     fn margins(&self) -> Option<Vec<(f64, f64)>> {

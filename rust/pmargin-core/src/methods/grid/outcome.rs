@@ -43,6 +43,25 @@ pub struct AccountOutcome {
     pub addons: Option<AddonOutcome>,
 }
 
+/// Accounts per piece of [`UnderlyingRows`].
+pub const PIECE_ACCOUNTS: usize = 4096;
+
+/// Every account's per-underlying outcomes in flat arrays instead of one vector per account
+/// (cross="sum" without attribution or add-ons, where nothing else reads them per account):
+/// accounts `t * PIECE_ACCOUNTS..` have theirs in `pieces[t]`, in account order. The pieces are
+/// the aggregation's parallel tasks, so nothing is allocated per account or copied afterwards.
+#[derive(Debug, Default, PartialEq)]
+pub struct UnderlyingRows {
+    pub pieces: Vec<RowPiece>,
+}
+
+/// One piece of [`UnderlyingRows`]: row `i` is `rows[i]` of account `account[i]`.
+#[derive(Debug, Default, PartialEq)]
+pub struct RowPiece {
+    pub account: Vec<u32>,
+    pub rows: Vec<UnderlyingOutcome>,
+}
+
 /// What grid aggregation needs besides the book.
 pub struct GridContext<'a> {
     pub model: &'a GridModel,

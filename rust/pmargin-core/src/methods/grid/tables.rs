@@ -9,12 +9,12 @@ use arrow_select::take::take;
 use rayon::prelude::*;
 
 use super::attribution::Attribution;
-use super::outcome::{AccountOutcome, AddonOutcome, Driver};
+use super::outcome::{AccountOutcome, AddonOutcome, Driver, UnderlyingOutcome, UnderlyingRows};
 use super::GridMethod;
 use crate::domain::book::Book;
 use crate::error::Result;
 use crate::output::arrow::{account_field, arrow_error, batch, f64_field, f64s, ids_for, matrix_columns};
-use crate::output::gather::{gather_strings, nullable_f64s};
+use crate::output::gather::{gather_strings, nulls_where};
 use crate::risk::group_pnl::ScenarioMatrix;
 
 /// One total of an account's add-ons (an `accounts` column).
@@ -33,17 +33,98 @@ struct GridWorst {
 
 impl GridWorst {
     fn of(grid: &GridMethod, worst: &[Worst]) -> Result<GridWorst> {
-        let label_index: Vec<Option<u32>> =
-            worst.par_iter().map(|w| w.map(|(u, s)| grid.label_index(u, s) as u32)).collect();
-        let shocks: Vec<(f64, f64)> =
-            worst.par_iter().map(|w| w.map_or((0.0, 0.0), |(u, s)| grid.shock(u, s))).collect();
-        let valid: Vec<bool> = worst.iter().map(Option::is_some).collect();
+        // One parallel pass into exact-size columns: no intermediate (price, vol) pairs.
+        let n = worst.len();
+        let (mut label_index, mut price, mut vol) = (vec![None; n], vec![0.0; n], vec![0.0; n]);
+        label_index.par_iter_mut().zip(price.par_iter_mut()).zip(vol.par_iter_mut()).zip(worst).for_each(
+            |(((label, price), vol), w)| {
+                if let Some((u, s)) = *w {
+                    *label = Some(grid.label_index(u, s) as u32);
+                    (*price, *vol) = grid.shock(u, s);
+                }
+            },
+        );
+        let nulls = nulls_where(n, |i| worst[i].is_some());
+        let shocks = |values: Vec<f64>| -> ArrayRef { Arc::new(Float64Array::new(values.into(), nulls.clone())) };
         let label = gather_strings(grid.labels.len(), |i| grid.labels[i].as_str(), &label_index)?;
-        Ok(GridWorst {
-            price: nullable_f64s(shocks.iter().map(|s| s.0).collect(), &valid),
-            vol: nullable_f64s(shocks.iter().map(|s| s.1).collect(), &valid),
-            label,
-        })
+        Ok(GridWorst { price: shocks(price), vol: shocks(vol), label })
+    }
+}
+
+/// Accounts per parallel task of the by-underlying columns.
+const ROWS_TASK: usize = 4096;
+
+/// The by-underlying columns before they become Arrow arrays: one row per (account,
+/// underlying), in account order.
+struct UnderlyingColumns {
+    account: Vec<u32>,
+    underlying: Vec<Option<u32>>,
+    requirement: Vec<f64>,
+    worst: Vec<Worst>,
+}
+
+impl UnderlyingColumns {
+    /// The rows of `tasks` (each its row count and its `(account, outcome)` rows, in order)
+    /// filled in parallel, each task into its own part of exact-size columns (no growing
+    /// vector, no row tuples copied column by column).
+    fn of<'a, I>(tasks: Vec<(usize, I)>) -> UnderlyingColumns
+    where
+        I: Iterator<Item = (usize, &'a UnderlyingOutcome)> + Send,
+    {
+        let n = tasks.iter().map(|t| t.0).sum();
+        let mut columns = UnderlyingColumns {
+            account: vec![0; n],
+            underlying: vec![None; n],
+            requirement: vec![0.0; n],
+            worst: vec![None; n],
+        };
+        let mut parts = Vec::with_capacity(tasks.len());
+        let UnderlyingColumns { account, underlying, requirement, worst } = &mut columns;
+        let (mut a_rest, mut u_rest, mut r_rest, mut w_rest) =
+            (&mut account[..], &mut underlying[..], &mut requirement[..], &mut worst[..]);
+        for (len, rows) in tasks {
+            let (a, a_tail) = a_rest.split_at_mut(len);
+            let (u, u_tail) = u_rest.split_at_mut(len);
+            let (r, r_tail) = r_rest.split_at_mut(len);
+            let (w, w_tail) = w_rest.split_at_mut(len);
+            parts.push((rows, a, u, r, w));
+            (a_rest, u_rest, r_rest, w_rest) = (a_tail, u_tail, r_tail, w_tail);
+        }
+        parts.into_par_iter().for_each(|(rows, a_out, u_out, r_out, w_out)| {
+            for ((((a, u), a_out), u_out), (r_out, w_out)) in
+                rows.zip(a_out.iter_mut()).zip(u_out.iter_mut()).zip(r_out.iter_mut().zip(w_out.iter_mut()))
+            {
+                *a_out = a as u32;
+                *u_out = Some(u.underlying);
+                *r_out = u.requirement;
+                *w_out = u.worst.map(|s| (Some(u.underlying), s));
+            }
+        });
+        columns
+    }
+
+    /// From each account's own underlyings, in chunks of accounts.
+    fn per_account(outcomes: &[AccountOutcome]) -> UnderlyingColumns {
+        let tasks = outcomes
+            .chunks(ROWS_TASK)
+            .enumerate()
+            .map(|(t, chunk)| {
+                let len = chunk.iter().map(|o| o.underlyings.len()).sum();
+                let rows = chunk
+                    .iter()
+                    .enumerate()
+                    .flat_map(move |(i, o)| o.underlyings.iter().map(move |u| (t * ROWS_TASK + i, u)));
+                (len, rows)
+            })
+            .collect();
+        UnderlyingColumns::of(tasks)
+    }
+
+    /// From the flat pieces of a cross="sum" aggregation, one task per piece.
+    fn flat(rows: &UnderlyingRows) -> UnderlyingColumns {
+        let tasks =
+            rows.pieces.iter().map(|p| (p.rows.len(), p.account.iter().map(|&a| a as usize).zip(&p.rows))).collect();
+        UnderlyingColumns::of(tasks)
     }
 }
 
@@ -101,21 +182,10 @@ pub fn by_underlying_batch(
     names: &[String],
     account_ids: &ArrayRef,
     outcomes: &[AccountOutcome],
+    rows: Option<&UnderlyingRows>,
 ) -> Result<RecordBatch> {
-    // One row per (account, underlying), in account order.
-    let rows: Vec<(u32, u32, f64, Worst)> = outcomes
-        .par_iter()
-        .enumerate()
-        .flat_map_iter(|(a, o)| {
-            o.underlyings
-                .iter()
-                .map(move |u| (a as u32, u.underlying, u.requirement, u.worst.map(|s| (Some(u.underlying), s))))
-        })
-        .collect();
-    let accounts: Vec<u32> = rows.par_iter().map(|r| r.0).collect();
-    let underlyings: Vec<Option<u32>> = rows.par_iter().map(|r| Some(r.1)).collect();
-    let requirement: Vec<f64> = rows.par_iter().map(|r| r.2).collect();
-    let worsts: Vec<Worst> = rows.par_iter().map(|r| r.3).collect();
+    let columns = rows.map_or_else(|| UnderlyingColumns::per_account(outcomes), UnderlyingColumns::flat);
+    let UnderlyingColumns { account: accounts, underlying: underlyings, requirement, worst: worsts } = columns;
     let worst = GridWorst::of(grid, &worsts)?;
     let underlying_names = gather_strings(names.len(), |u| names[u].as_str(), &underlyings)?;
     let mut fields = vec![
@@ -338,7 +408,7 @@ mod tests {
     #[test]
     fn by_underlying_table() {
         let (valuation, grid) = built(&two_underlyings(), model(&[-0.1, 0.1], &[0.0], Cross::Sum));
-        let t = by_underlying_batch(&grid, &valuation.underlyings.names, &ids(), &outcomes()).expect("a table");
+        let t = by_underlying_batch(&grid, &valuation.underlyings.names, &ids(), &outcomes(), None).expect("a table");
         assert_eq!(
             schema_of(&t),
             vec![
@@ -359,6 +429,33 @@ mod tests {
             strings(&[Some("B +10.0% vol +0%"), Some("A -10.0% vol +0%"), Some("A -10.0% vol +0%"), None])
         );
         assert_eq!(opt_f64_column(&t, "worst_vol_shock"), vec![Some(0.0), Some(0.0), Some(0.0), None]);
+    }
+
+    #[test]
+    fn by_underlying_from_flat_rows_equals_per_account() {
+        let (valuation, grid) = built(&two_underlyings(), model(&[-0.1, 0.1], &[0.0], Cross::Sum));
+        let names = &valuation.underlyings.names;
+        // The three accounts many times over (several tasks), one account, and none.
+        let many: Vec<AccountOutcome> = (0..3 * ROWS_TASK + 5).map(|a| outcomes()[a % 3].clone()).collect();
+        let many_ids: ArrayRef = Arc::new(Int64Array::from_iter_values(0..many.len() as i64));
+        let one_id: ArrayRef = Arc::new(Int64Array::from(vec![11]));
+        let none: ArrayRef = Arc::new(Int64Array::from(Vec::<i64>::new()));
+        for (outcomes, ids) in [(many, many_ids), (outcomes()[..1].to_vec(), one_id), (Vec::new(), none)] {
+            let want = by_underlying_batch(&grid, names, &ids, &outcomes, None).expect("a table");
+            // The same rows in pieces of uneven size, the outcomes without their own.
+            let mut rows = UnderlyingRows::default();
+            let mut bare = outcomes.clone();
+            for (a, o) in bare.iter_mut().enumerate() {
+                if a % 1000 == 0 {
+                    rows.pieces.push(Default::default());
+                }
+                let piece = rows.pieces.last_mut().expect("a piece");
+                piece.account.extend(o.underlyings.iter().map(|_| a as u32));
+                piece.rows.extend(o.underlyings.drain(..));
+            }
+            let got = by_underlying_batch(&grid, names, &ids, &bare, Some(&rows)).expect("a table");
+            assert_eq!(got, want);
+        }
     }
 
     #[test]

@@ -1,0 +1,125 @@
+//! Rows grouped by account for netting: where each account's rows start (CSR), and each row's
+//! (instrument, quantity) moved into its account's place, rows of one account kept in row order
+//! (a stable counting sort). Accounts are split into contiguous ranges, one parallel task each:
+//! a task scans every row's account code and keeps the rows of its own range, so it writes only
+//! its own part of the output (no shared writes, no unsafe), and the result is the same for any
+//! number of tasks. Each scan reads 4 bytes per row; two scans per task beat one serial pass of
+//! random writes on a shuffled book.
+
+use rayon::prelude::*;
+
+/// Fewer rows than this are grouped in one task.
+const PARALLEL_ROWS: usize = 1 << 16;
+
+/// The account ranges of the tasks: `bounds[t]..bounds[t + 1]`.
+fn ranges(n_rows: usize, n_accounts: usize) -> Vec<usize> {
+    let tasks = if n_rows < PARALLEL_ROWS { 1 } else { rayon::current_num_threads().clamp(1, 64) };
+    (0..=tasks).map(|t| n_accounts * t / tasks).collect()
+}
+
+/// Where each account's rows start: `starts[a]..starts[a + 1]` (`n_accounts + 1` entries).
+pub fn account_starts(code: &[u32], n_accounts: usize) -> Vec<usize> {
+    let bounds = ranges(code.len(), n_accounts);
+    let mut starts = vec![0usize; n_accounts + 1];
+    // Each task counts its accounts' rows into its own part of `starts[1..]`.
+    let mut parts = Vec::with_capacity(bounds.len() - 1);
+    let mut rest = &mut starts[1..];
+    for w in bounds.windows(2) {
+        let (part, tail) = rest.split_at_mut(w[1] - w[0]);
+        parts.push((w[0], part));
+        rest = tail;
+    }
+    parts.into_par_iter().for_each(|(lo, counts)| {
+        for &c in code {
+            // Out of range (below `lo` too, by wrapping) when the account is another task's.
+            if let Some(n) = counts.get_mut((c as usize).wrapping_sub(lo)) {
+                *n += 1;
+            }
+        }
+    });
+    for a in 0..n_accounts {
+        starts[a + 1] += starts[a];
+    }
+    starts
+}
+
+/// Each row's `(instrument, quantity)` in its account's place, `starts` from [`account_starts`].
+pub fn rows_in_account_order(code: &[u32], starts: &[usize], instrument: &[u32], quantity: &[f64]) -> Vec<(u32, f64)> {
+    let n_accounts = starts.len() - 1;
+    let bounds = ranges(code.len(), n_accounts);
+    let mut packed = vec![(0u32, 0.0f64); code.len()];
+    let mut parts = Vec::with_capacity(bounds.len() - 1);
+    let mut rest = packed.as_mut_slice();
+    for w in bounds.windows(2) {
+        let (part, tail) = rest.split_at_mut(starts[w[1]] - starts[w[0]]);
+        parts.push((w[0], w[1], part));
+        rest = tail;
+    }
+    parts.into_par_iter().for_each(|(lo, hi, out)| {
+        let base = starts[lo];
+        let mut fill: Vec<usize> = starts[lo..hi].iter().map(|s| s - base).collect();
+        for ((&c, &i), &q) in code.iter().zip(instrument).zip(quantity) {
+            if let Some(at) = fill.get_mut((c as usize).wrapping_sub(lo)) {
+                out[*at] = (i, q);
+                *at += 1;
+            }
+        }
+    });
+    packed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The plain serial stable counting sort.
+    fn simple(code: &[u32], n_accounts: usize, instrument: &[u32], quantity: &[f64]) -> (Vec<usize>, Vec<(u32, f64)>) {
+        let mut starts = vec![0usize; n_accounts + 1];
+        for &c in code {
+            starts[c as usize + 1] += 1;
+        }
+        for a in 0..n_accounts {
+            starts[a + 1] += starts[a];
+        }
+        let mut fill = starts.clone();
+        let mut packed = vec![(0u32, 0.0); code.len()];
+        for ((&c, &i), &q) in code.iter().zip(instrument).zip(quantity) {
+            packed[fill[c as usize]] = (i, q);
+            fill[c as usize] += 1;
+        }
+        (starts, packed)
+    }
+
+    fn check(code: &[u32], n_accounts: usize) {
+        let instrument: Vec<u32> = (0..code.len() as u32).map(|r| r.wrapping_mul(2_654_435_761) % 97).collect();
+        let quantity: Vec<f64> = (0..code.len()).map(|r| if r % 5 == 0 { 0.0 } else { r as f64 - 3.5 }).collect();
+        let (want_starts, want_packed) = simple(code, n_accounts, &instrument, &quantity);
+        for threads in [1, 2, 3, 7] {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().expect("a pool");
+            let (starts, packed) = pool.install(|| {
+                let starts = account_starts(code, n_accounts);
+                let packed = rows_in_account_order(code, &starts, &instrument, &quantity);
+                (starts, packed)
+            });
+            assert_eq!(starts, want_starts, "{threads} threads");
+            let bits = |p: &[(u32, f64)]| p.iter().map(|&(i, q)| (i, q.to_bits())).collect::<Vec<_>>();
+            assert_eq!(bits(&packed), bits(&want_packed), "{threads} threads");
+        }
+    }
+
+    #[test]
+    fn equals_the_serial_counting_sort_on_random_books() {
+        let u = crate::test_support::uniforms(9, 400_000);
+        // Large enough to run in parallel: shuffled accounts, some with no rows, many ties.
+        for (n_rows, n_accounts) in [(150_000, 20_000), (PARALLEL_ROWS, 3), (70_000, 1)] {
+            let code: Vec<u32> = u[..n_rows].iter().map(|x| (x * n_accounts as f64) as u32).collect();
+            check(&code, n_accounts);
+        }
+        // Sorted (the contiguous layout), one row, and empty books.
+        let sorted: Vec<u32> = (0..100_000u32).map(|r| r / 10).collect();
+        check(&sorted, 10_000);
+        check(&[0], 1);
+        check(&[], 0);
+        check(&[], 5);
+    }
+}
