@@ -5,6 +5,7 @@ cancels up to rounding reports exactly 0 with no scenario.
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from typing import Any
 
 import pyarrow as pa
@@ -12,6 +13,7 @@ import pytest
 
 import pmargin
 from pmargin import reference
+from pmargin.correlation import Correlation
 from pmargin.models import GridModel, HistoricalModel
 
 ENGINES = {"native": pmargin.margin, "reference": reference.margin}
@@ -76,3 +78,45 @@ def test_a_var_measure_within_the_floor_is_zero(engine: Any) -> None:
         row = engine(positions, instruments, market, model).accounts.to_pylist()[0]
         assert row["initial_margin"] == 0.0, measure
         assert (row["measure_scenario"], row["tail_scenarios"]) == (None, [])
+
+
+@pytest.mark.parametrize("engine", ENGINES.values(), ids=ENGINES.keys())
+def test_a_correlation_margin_within_the_accounts_noise_floor_is_zero(engine: Any) -> None:
+    """A long put one second from expiry (a 0.15 gain at -15%) beside a far out-of-the-money call
+    whose whole loss is subnormal (3.9e-316): the call's requirement stands against its own
+    scale, but the account's margin, even raised to the largest requirement by
+    ``floor_largest``, is noise against the account's scale, so 0 with no scenario (found by
+    hypothesis: the engines disagreed)."""
+    expiry = [datetime(2026, 6, 30, 0, 0, 1), datetime(2026, 6, 30, 0, 0, 21)]
+    instruments = pa.table(
+        {
+            "instrument_id": ["BTC-P", "ETH-C"],
+            "underlying": ["BTC", "ETH"],
+            "kind": ["option", "option"],
+            "option_type": ["put", "call"],
+            "strike": [1.0, 1.03125],
+            "expiry": pa.array(expiry, pa.timestamp("s")),
+        }
+    )
+    market = pmargin.Market(
+        datetime(2026, 6, 30, tzinfo=timezone.utc),
+        pa.table({"underlying": ["BTC", "ETH"], "spot": [1.0, 1.0]}),
+        pa.table({"instrument_id": ["BTC-P", "ETH-C"], "implied_vol": [0.00005, 1.0]}),
+    )
+    positions = pa.table({"account_id": ["a", "a"], "instrument_id": ["BTC-P", "ETH-C"], "quantity": [1.0, 1.0]})
+    model = GridModel(
+        price_shocks=(-0.15,),
+        vol_shocks=(0.0,),
+        cross="correlation",
+        floor_largest=True,
+        correlation=Correlation(["BTC", "ETH"], [[1.0, 0.5], [0.5, 1.0]]),
+    )
+    result = engine(positions, instruments, market, model, by_position=True)
+    eth = result.by_underlying.to_pylist()[1]
+    assert 0.0 < eth["requirement"] < 1e-300 and eth["worst_scenario"] == "ETH -15.0% vol +0%"
+    row = result.accounts.to_pylist()[0]
+    assert (row["initial_margin"], row["maintenance_margin"], row["worst_scenario"]) == (0.0, 0.0, None)
+    assert row["gross_margin"] == eth["requirement"]
+    # Without the put the call is the whole account, its requirement above its own floor; without
+    # the call the put gains: 0.
+    assert result.by_position.column("incremental_margin").to_pylist() == [-eth["requirement"], 0.0]

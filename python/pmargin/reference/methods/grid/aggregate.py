@@ -16,7 +16,7 @@ from ...domain.book import Book
 from ...domain.instruments import Instrument
 from ...risk.arrays import standalone
 from ...risk.group_pnl import pnl_scale, underlying_order, underlying_pnl
-from ...risk.worst_loss import worst_loss_above_noise
+from ...risk.worst_loss import is_noise, worst_loss_above_noise
 from .cross import correlation_cross, largest_requirement
 from .outcome import AccountRisk, UnderlyingRisk
 
@@ -82,6 +82,9 @@ def account_risk(
             outcome.worst,
             outcome.binding,
         )
+        # The account's noise floor, as for joint moves (docs/methods.md, "Noise").
+        if is_noise(initial, pnl_scale(book, None, instruments, risk_arrays)):
+            initial, worst_underlying, worst, binding = 0.0, None, None, (None,) * len(risks)
     elif model.cross == "joint":
         initial, worst = worst_loss_above_noise(total, pnl_scale(book, None, instruments, risk_arrays))
         worst_underlying = None

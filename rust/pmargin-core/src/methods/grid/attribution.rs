@@ -95,13 +95,25 @@ pub struct AttributionScratch<'a> {
     cross: CrossScratch,
 }
 
+/// `loss`, or 0 when it is noise relative to `scale` (docs/methods.md, "Noise").
+fn above_noise(loss: f64, scale: f64) -> f64 {
+    if is_noise(loss, scale) {
+        0.0
+    } else {
+        loss
+    }
+}
+
 /// Grid margin of the account without group `k` (its only position removed), by the rules of
-/// `aggregate` for cross="sum" and "correlation": the other groups are kept as they are.
+/// `aggregate` for cross="sum" and "correlation": the other groups are kept as they are;
+/// `scale` is the account's P&L scale without that position (the correlation margin's noise
+/// floor).
 fn margin_without_group<'a>(
     k: usize,
     outcome: &AccountOutcome,
     groups: &AccountGroups<'_>,
     ctx: &GridContext<'a>,
+    scale: f64,
     scratch: &mut AttributionScratch<'a>,
 ) -> f64 {
     let undiversified =
@@ -124,7 +136,11 @@ fn margin_without_group<'a>(
                 ellipsoid,
                 &mut scratch.cross,
             );
-            c.initial
+            if is_noise(c.initial, scale) {
+                0.0
+            } else {
+                c.initial
+            }
         }
         _ => undiversified,
     }
@@ -176,13 +192,15 @@ fn correlation_without_each<'a>(
         for (v, &best) in scratch.favourable.iter().enumerate() {
             least = least.min(cross.others[n + v] + best);
         }
-        let requirement = loss_of_least(least_alone);
+        // The noise floors of `aggregate` without p: the scales less p's own term.
+        let term = scale_term(q, ctx.risk.extent[c as usize]);
+        let requirement = above_noise(loss_of_least(least_alone), groups.scale[k] - term);
         let undiversified = requirements[k + 1..].iter().fold(before + requirement, |acc, u| acc + u.requirement);
         let mut margin = loss_of_least(rest + least).min(undiversified);
         if floor_largest {
             margin = margin.max(largest_other).max(requirement);
         }
-        scratch.without.push(margin);
+        scratch.without.push(above_noise(margin, groups.total_scale - term));
     }
 }
 
@@ -235,7 +253,6 @@ fn margins_without<'a>(
         let c = book.instrument[p] as usize;
         scale_term(book.quantity[p], ctx.risk.extent[c])
     };
-    let above_noise = |loss: f64, scale: f64| if is_noise(loss, scale) { 0.0 } else { loss };
     match ctx.model.cross {
         Cross::Joint => {
             least_without_each(book, group, groups.total, ctx, scratch);
@@ -245,7 +262,7 @@ fn margins_without<'a>(
             );
         }
         _ if group.len() == 1 => {
-            let margin = margin_without_group(k, outcome, groups, ctx, scratch);
+            let margin = margin_without_group(k, outcome, groups, ctx, groups.total_scale - term(group[0]), scratch);
             scratch.without.push(margin);
         }
         // One underlying under cross="correlation" pays its grid requirement, as under "sum".
