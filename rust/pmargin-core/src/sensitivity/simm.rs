@@ -64,11 +64,19 @@ fn within(ws: &[f64], members: Range<usize>, rho: &impl Fn(usize, usize) -> f64,
 }
 
 /// `sqrt(max(sum_b K_b^2 + sum_{b!=c} gamma_bc S_b S_c, 0))` with `S_b = clamp(sum_b, -K_b, K_b)`,
-/// and its derivatives by each K_b and by each bucket's sum of WS.
-fn across(ks: &[f64], sums: &[f64], gamma: &impl Fn(usize, usize) -> f64) -> (f64, Small<f64>, Small<f64>) {
+/// and its derivatives by each K_b and by each bucket's sum of WS into `d_k` and `d_sum` (cleared
+/// and filled in place: returning inline vectors copies their whole buffers).
+fn across(
+    ks: &[f64],
+    sums: &[f64],
+    gamma: &impl Fn(usize, usize) -> f64,
+    d_k: &mut Small<f64>,
+    d_sum: &mut Small<f64>,
+) -> f64 {
     let n = ks.len();
-    let s: Small<f64> = (0..n).map(|b| sums[b].min(ks[b]).max(-ks[b])).collect();
-    let mut h: Small<f64> = SmallVec::with_capacity(n);
+    let mut s: Small<f64> = SmallVec::new();
+    s.extend((0..n).map(|b| sums[b].min(ks[b]).max(-ks[b])));
+    let mut h: Small<f64> = SmallVec::new();
     let mut q = 0.0;
     for b in 0..n {
         let mut acc = 0.0;
@@ -81,10 +89,12 @@ fn across(ks: &[f64], sums: &[f64], gamma: &impl Fn(usize, usize) -> f64) -> (f6
         q += ks[b] * ks[b] + s[b] * acc;
     }
     let root = q.max(0.0).sqrt();
-    let mut d_k: Small<f64> = SmallVec::from_elem(0.0, n);
-    let mut d_sum: Small<f64> = SmallVec::from_elem(0.0, n);
+    d_k.clear();
+    d_k.resize(n, 0.0);
+    d_sum.clear();
+    d_sum.resize(n, 0.0);
     if root <= 0.0 {
-        return (root, d_k, d_sum);
+        return root;
     }
     for b in 0..n {
         let hb = h[b] / root;
@@ -97,7 +107,7 @@ fn across(ks: &[f64], sums: &[f64], gamma: &impl Fn(usize, usize) -> f64) -> (f6
             d_sum[b] = hb;
         }
     }
-    (root, d_k, d_sum)
+    root
 }
 
 fn lambda(theta: f64, q: f64) -> f64 {
@@ -108,10 +118,13 @@ fn conc(total: f64, threshold: f64) -> f64 {
     1.0f64.max((total.abs() / threshold).sqrt())
 }
 
-/// Consecutive runs of equal `key` over the factors: (labels, ranges).
-fn runs<K: PartialEq + Copy>(n: usize, key: impl Fn(usize) -> K) -> (Small<K>, Small<Range<usize>>) {
-    let mut labels: Small<K> = SmallVec::new();
-    let mut members: Small<Range<usize>> = SmallVec::new();
+/// Consecutive runs of equal `key` over the factors into (labels, members), filled in place.
+fn runs<K: PartialEq + Copy>(
+    n: usize,
+    key: impl Fn(usize) -> K,
+    labels: &mut Small<K>,
+    members: &mut Small<Range<usize>>,
+) {
     for k in 0..n {
         let kk = key(k);
         match members.last_mut() {
@@ -122,7 +135,6 @@ fn runs<K: PartialEq + Copy>(n: usize, key: impl Fn(usize) -> K) -> (Small<K>, S
             }
         }
     }
-    (labels, members)
 }
 
 /// `sum_{k in range} scale * s_k`, correctly rounded.
@@ -131,17 +143,15 @@ fn sum_of(s: &[f64], range: Range<usize>, scale: f64) -> f64 {
     fsum(&v)
 }
 
-/// `(value(k), run of k)` for every factor k, given the runs covering 0..n in order.
-fn per_factor(n: usize, runs: &[Range<usize>], value: impl Fn(usize) -> usize) -> (Small<usize>, Small<usize>) {
-    let mut values: Small<usize> = SmallVec::with_capacity(n);
-    let mut ids: Small<usize> = SmallVec::with_capacity(n);
+/// `(value(k), run of k)` for every factor k into (values, ids), given the runs covering 0..n
+/// in order.
+fn per_factor(runs: &[Range<usize>], value: impl Fn(usize) -> usize, values: &mut Small<usize>, ids: &mut Small<usize>) {
     for (i, run) in runs.iter().enumerate() {
         for k in run.clone() {
             values.push(value(k));
             ids.push(i);
         }
     }
-    (values, ids)
 }
 
 fn fx_group(p: &SimmParams, ccy: &str) -> usize {
@@ -194,7 +204,8 @@ fn ir_threshold(p: &SimmParams, ccy: &str, vega: bool) -> f64 {
 fn ir<'a>(p: &'a SimmParams, f: &[Factor<'a>], s: &[f64], mt: usize, sign: f64) -> Term<'a> {
     let ir = &p.ir;
     let n = f.len();
-    let (labels, members) = runs(n, |k| f[k].row.qual());
+    let (mut labels, mut members) = (SmallVec::new(), SmallVec::new());
+    runs(n, |k| f[k].row.qual(), &mut labels, &mut members);
     let mut coef = vec![0.0; n];
     let mut cr: Small<f64> = SmallVec::with_capacity(labels.len());
     for (ccy, ms) in labels.iter().zip(&members) {
@@ -248,8 +259,10 @@ fn fx<'a>(p: &'a SimmParams, f: &[Factor<'a>], s: &[f64], mt: usize, sign: f64) 
     let fxp = &p.fx;
     let n = f.len();
     let mut coef = vec![0.0; n];
-    let mut cr: Small<f64> = SmallVec::from_elem(1.0, n);
-    let (quals, qmembers) = runs(n, |k| f[k].row.qual());
+    let mut cr: Small<f64> = SmallVec::new();
+    cr.resize(n, 1.0);
+    let (mut quals, mut qmembers) = (SmallVec::new(), SmallVec::new());
+    runs(n, |k| f[k].row.qual(), &mut quals, &mut qmembers);
     let calc = fx_group(p, &p.calculation_currency);
     for (q, ms) in quals.iter().zip(&qmembers) {
         let q = q.name;
@@ -278,7 +291,8 @@ fn fx<'a>(p: &'a SimmParams, f: &[Factor<'a>], s: &[f64], mt: usize, sign: f64) 
     let corr = if calc == 1 { &fxp.corr_high } else { &fxp.corr_regular };
     // Per factor once, not per pair: its volatility group and its qualifier's run (factors are
     // sorted by qualifier, so equal qualifiers are one run).
-    let (group, qid) = per_factor(n, &qmembers, |k| fx_group(p, f[k].row.qualifier));
+    let (mut group, mut qid) = (SmallVec::new(), SmallVec::new());
+    per_factor(&qmembers, |k| fx_group(p, f[k].row.qualifier), &mut group, &mut qid);
     let (group, qid, cr): (&[usize], &[usize], &[f64]) = (&group, &qid, &cr);
     let rho = |k: usize, l: usize| {
         if k == l {
@@ -298,8 +312,8 @@ fn fx<'a>(p: &'a SimmParams, f: &[Factor<'a>], s: &[f64], mt: usize, sign: f64) 
         }
     };
     let gamma = |_: usize, _: usize| 0.0;
-    let all: Small<Range<usize>> = SmallVec::from_elem(0..n, 1);
-    let nonres: Small<usize> = SmallVec::from_elem(0, 1);
+    let all = [0..n];
+    let nonres = [0];
     let qgroups: Vec<Range<usize>> = qmembers.to_vec();
     aggregate(p, mt, &ws, coef, &[""], &all, &nonres, None, &rho, &gamma, &qgroups, 1.0)
 }
@@ -314,9 +328,12 @@ fn bucketed<'a>(
 ) -> Term<'a> {
     let n = f.len();
     let mut coef = vec![0.0; n];
-    let mut cr: Small<f64> = SmallVec::from_elem(1.0, n);
-    let (labels, members) = runs(n, |k| f[k].row.bucket as usize);
-    let (qlabels, qmembers) = runs(n, |k| (f[k].row.bucket as usize, f[k].row.qual()));
+    let mut cr: Small<f64> = SmallVec::new();
+    cr.resize(n, 1.0);
+    let (mut labels, mut members) = (SmallVec::new(), SmallVec::new());
+    runs(n, |k| f[k].row.bucket as usize, &mut labels, &mut members);
+    let (mut qlabels, mut qmembers) = (SmallVec::new(), SmallVec::new());
+    runs(n, |k| (f[k].row.bucket as usize, f[k].row.qual()), &mut qlabels, &mut qmembers);
     for ((b, _), ms) in qlabels.iter().zip(&qmembers) {
         let b = *b;
         let sigma = p.sigma_multiplier * bp.delta_rw[b];
@@ -344,7 +361,8 @@ fn bucketed<'a>(
     }
     let ws: Vec<f64> = (0..n).map(|k| coef[k] * s[k]).collect();
     // Within a bucket, equal qualifiers are one run of `qmembers`.
-    let (_, qid) = per_factor(n, &qmembers, |_| 0);
+    let (mut unused, mut qid) = (SmallVec::new(), SmallVec::new());
+    per_factor(&qmembers, |_| 0, &mut unused, &mut qid);
     let (qid, cr): (&[usize], &[f64]) = (&qid, &cr);
     let rho = |k: usize, l: usize| {
         let r = if qid[k] == qid[l] { 1.0 } else { bp.intra[f[k].row.bucket as usize] };
@@ -398,7 +416,8 @@ fn aggregate<'a>(
     if mt != CURVATURE {
         let nk: Small<f64> = nonres.iter().map(|&i| ks[i]).collect();
         let ns: Small<f64> = nonres.iter().map(|&i| sums[i]).collect();
-        let (root, d_k, d_sum) = across(&nk, &ns, gamma);
+        let (mut d_k, mut d_sum) = (SmallVec::new(), SmallVec::new());
+        let root = across(&nk, &ns, gamma, &mut d_k, &mut d_sum);
         let mut value = root;
         for (j, &i) in nonres.iter().enumerate() {
             for k in members[i].clone() {
@@ -431,11 +450,14 @@ fn aggregate<'a>(
         }
         let theta = (total / abs_total).min(0.0);
         let lm = lambda(theta, p.curvature_q);
-        let (root, d_k, d_sum) = if is_res {
-            (ks[part[0]], SmallVec::from_elem(1.0, 1), SmallVec::from_elem(0.0, 1))
+        let (mut d_k, mut d_sum): (Small<f64>, Small<f64>) = (SmallVec::new(), SmallVec::new());
+        let root = if is_res {
+            d_k.push(1.0);
+            d_sum.push(0.0);
+            ks[part[0]]
         } else {
             let pk: Small<f64> = part.iter().map(|&i| ks[i]).collect();
-            across(&pk, &part_sums, gamma)
+            across(&pk, &part_sums, gamma, &mut d_k, &mut d_sum)
         };
         let v = total + lm * root;
         if v <= 0.0 {
@@ -594,7 +616,8 @@ mod tests {
     fn across_buckets_clamps_and_is_euler() {
         // Two buckets, K = (5, 2), sums (7, -1): S = (5, -1), gamma 0.5.
         let (ks, sums) = ([5.0, 2.0], [7.0, -1.0]);
-        let (root, d_k, d_sum) = across(&ks, &sums, &|_, _| 0.5);
+        let (mut d_k, mut d_sum) = (SmallVec::new(), SmallVec::new());
+        let root = across(&ks, &sums, &|_, _| 0.5, &mut d_k, &mut d_sum);
         let q: f64 = 25.0 + 4.0 - 2.0 * 0.5 * 5.0;
         assert!((root - q.sqrt()).abs() < 1e-15);
         // Degree-one homogeneity: K . dK + sums . dSum = root.
