@@ -45,6 +45,15 @@ fn fsum(values: &[f64]) -> f64 {
 /// Small per-account vectors live on the stack.
 type Small<T> = SmallVec<[T; 32]>;
 
+/// `let name: Small<T> = iter.collect()`, built in place: a collected inline vector is returned
+/// by value, which copies its whole buffer.
+macro_rules! small {
+    ($name:ident: $t:ty = $iter:expr) => {
+        let mut $name: Small<$t> = SmallVec::new();
+        $name.extend($iter);
+    };
+}
+
 /// `K = sqrt(max(sum_k sum_l rho_kl WS_k WS_l, 0))` over `members`; `dK/dWS_k` into `d[k]`.
 fn within(ws: &[f64], members: Range<usize>, rho: &impl Fn(usize, usize) -> f64, d: &mut [f64]) -> f64 {
     let mut q = 0.0;
@@ -139,13 +148,18 @@ fn runs<K: PartialEq + Copy>(
 
 /// `sum_{k in range} scale * s_k`, correctly rounded.
 fn sum_of(s: &[f64], range: Range<usize>, scale: f64) -> f64 {
-    let v: Small<f64> = s[range].iter().map(|x| scale * x).collect();
+    small!(v: f64 = s[range].iter().map(|x| scale * x));
     fsum(&v)
 }
 
 /// `(value(k), run of k)` for every factor k into (values, ids), given the runs covering 0..n
 /// in order.
-fn per_factor(runs: &[Range<usize>], value: impl Fn(usize) -> usize, values: &mut Small<usize>, ids: &mut Small<usize>) {
+fn per_factor(
+    runs: &[Range<usize>],
+    value: impl Fn(usize) -> usize,
+    values: &mut Small<usize>,
+    ids: &mut Small<usize>,
+) {
     for (i, run) in runs.iter().enumerate() {
         for k in run.clone() {
             values.push(value(k));
@@ -248,10 +262,10 @@ fn ir<'a>(p: &'a SimmParams, f: &[Factor<'a>], s: &[f64], mt: usize, sign: f64) 
             ir.inter_currency_corr * cr[b].min(cr[c]) / cr[b].max(cr[c])
         }
     };
-    let nonres: Small<usize> = (0..labels.len()).collect();
+    small!(nonres: usize = 0..labels.len());
     let abs_groups: Vec<Range<usize>> = (0..n).map(|k| k..k + 1).collect();
     let scale = if mt == CURVATURE { 1.0 / (ir.terms.hvr * ir.terms.hvr) } else { 1.0 };
-    let names: Small<&'a str> = labels.iter().map(|l| l.name).collect();
+    small!(names: &'a str = labels.iter().map(|l| l.name));
     aggregate(p, mt, &ws, coef, &names, &members, &nonres, None, &rho, &gamma, &abs_groups, scale)
 }
 
@@ -372,7 +386,7 @@ fn bucketed<'a>(
             r * cr[k].min(cr[l]) / cr[k].max(cr[l])
         }
     };
-    let nonres: Small<usize> = (0..labels.len()).filter(|&i| !bp.is_residual(labels[i])).collect();
+    small!(nonres: usize = (0..labels.len()).filter(|&i| !bp.is_residual(labels[i])));
     let res = (0..labels.len()).find(|&i| bp.is_residual(labels[i]));
     let (lab, nr): (&[usize], &[usize]) = (&labels, &nonres);
     let gamma = |i: usize, j: usize| {
@@ -383,7 +397,7 @@ fn bucketed<'a>(
             r
         }
     };
-    let names: Small<&'a str> = labels.iter().map(|b| bp.name(*b)).collect();
+    small!(names: &'a str = labels.iter().map(|b| bp.name(*b)));
     let qgroups: Vec<Range<usize>> = qmembers.to_vec();
     aggregate(p, mt, &ws, coef, &names, &members, &nonres, res, &rho, &gamma, &qgroups, 1.0)
 }
@@ -414,8 +428,8 @@ fn aggregate<'a>(
     }
     let buckets = labels.iter().enumerate().map(|(i, l)| (*l, ks[i], sums[i])).collect();
     if mt != CURVATURE {
-        let nk: Small<f64> = nonres.iter().map(|&i| ks[i]).collect();
-        let ns: Small<f64> = nonres.iter().map(|&i| sums[i]).collect();
+        small!(nk: f64 = nonres.iter().map(|&i| ks[i]));
+        small!(ns: f64 = nonres.iter().map(|&i| sums[i]));
         let (mut d_k, mut d_sum) = (SmallVec::new(), SmallVec::new());
         let root = across(&nk, &ns, gamma, &mut d_k, &mut d_sum);
         let mut value = root;
@@ -433,17 +447,17 @@ fn aggregate<'a>(
         return Term { value, buckets, grad, coef };
     }
     let mut value = 0.0;
-    let not_res: Small<usize> = (0..members.len()).filter(|&i| Some(i) != res).collect();
-    let res_part: Small<usize> = res.into_iter().collect();
+    small!(not_res: usize = (0..members.len()).filter(|&i| Some(i) != res));
+    small!(res_part: usize = res.into_iter());
     for (is_res, part) in [(false, &not_res), (true, &res_part)] {
         if part.is_empty() {
             continue;
         }
         let in_part = |k: usize| part.iter().any(|&i| members[i].contains(&k));
-        let part_sums: Small<f64> = part.iter().map(|&i| sums[i]).collect();
+        small!(part_sums: f64 = part.iter().map(|&i| sums[i]));
         let total = fsum(&part_sums);
-        let abs_values: Small<f64> =
-            abs_groups.iter().filter(|ag| in_part(ag.start)).map(|ag| fsum(&ws[ag.clone()]).abs()).collect();
+        let in_part_abs = |ag: &Range<usize>| in_part(ag.start).then(|| fsum(&ws[ag.clone()]).abs());
+        small!(abs_values: f64 = abs_groups.iter().filter_map(in_part_abs));
         let abs_total = fsum(&abs_values);
         if abs_total == 0.0 {
             continue;
@@ -456,7 +470,7 @@ fn aggregate<'a>(
             d_sum.push(0.0);
             ks[part[0]]
         } else {
-            let pk: Small<f64> = part.iter().map(|&i| ks[i]).collect();
+            small!(pk: f64 = part.iter().map(|&i| ks[i]));
             across(&pk, &part_sums, gamma, &mut d_k, &mut d_sum)
         };
         let v = total + lm * root;
@@ -476,7 +490,7 @@ fn aggregate<'a>(
 /// One margin type of one risk class over its factors (sorted by key).
 pub fn term<'a>(p: &'a SimmParams, rc: usize, mt: usize, f: &[Factor<'a>]) -> Term<'a> {
     let sign = if p.post && mt == CURVATURE { -1.0 } else { 1.0 };
-    let s: Small<f64> = f.iter().map(|x| x.amount).collect();
+    small!(s: f64 = f.iter().map(|x| x.amount));
     match rc {
         IR => ir(p, f, &s, mt, sign),
         FX => fx(p, f, &s, mt, sign),
