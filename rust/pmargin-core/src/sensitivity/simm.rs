@@ -241,7 +241,7 @@ fn ir<'a>(p: &'a SimmParams, f: &[Factor<'a>], s: &[f64], mt: usize, sign: f64) 
             coef[k] = rw * c;
         }
     }
-    let ws: Vec<f64> = (0..n).map(|k| coef[k] * s[k]).collect();
+    small!(ws: f64 = (0..n).map(|k| coef[k] * s[k]));
     let cr: &[f64] = &cr;
     let rho = |k: usize, l: usize| {
         let (a, b) = (&f[k].row, &f[l].row);
@@ -263,7 +263,7 @@ fn ir<'a>(p: &'a SimmParams, f: &[Factor<'a>], s: &[f64], mt: usize, sign: f64) 
         }
     };
     small!(nonres: usize = 0..labels.len());
-    let abs_groups: Vec<Range<usize>> = (0..n).map(|k| k..k + 1).collect();
+    small!(abs_groups: Range<usize> = (0..n).map(|k| k..k + 1));
     let scale = if mt == CURVATURE { 1.0 / (ir.terms.hvr * ir.terms.hvr) } else { 1.0 };
     small!(names: &'a str = labels.iter().map(|l| l.name));
     aggregate(p, mt, &ws, coef, &names, &members, &nonres, None, &rho, &gamma, &abs_groups, scale)
@@ -278,12 +278,14 @@ fn fx<'a>(p: &'a SimmParams, f: &[Factor<'a>], s: &[f64], mt: usize, sign: f64) 
     let (mut quals, mut qmembers) = (SmallVec::new(), SmallVec::new());
     runs(n, |k| f[k].row.qual(), &mut quals, &mut qmembers);
     let calc = fx_group(p, &p.calculation_currency);
-    for (q, ms) in quals.iter().zip(&qmembers) {
+    // Each qualifier's volatility group once (a search of the high-volatility list by name).
+    small!(qgroup: usize = quals.iter().map(|q| fx_group(p, q.name)));
+    for (i, (q, ms)) in quals.iter().zip(&qmembers).enumerate() {
         let q = q.name;
         if mt == DELTA {
             let c = conc(fsum(&s[ms.clone()]), fx_delta_threshold(p, q));
             for k in ms.clone() {
-                coef[k] = fxp.delta_rw[calc][fx_group(p, q)] * c;
+                coef[k] = fxp.delta_rw[calc][qgroup[i]] * c;
                 cr[k] = c;
             }
         } else {
@@ -301,12 +303,13 @@ fn fx<'a>(p: &'a SimmParams, f: &[Factor<'a>], s: &[f64], mt: usize, sign: f64) 
             }
         }
     }
-    let ws: Vec<f64> = (0..n).map(|k| coef[k] * s[k]).collect();
+    small!(ws: f64 = (0..n).map(|k| coef[k] * s[k]));
     let corr = if calc == 1 { &fxp.corr_high } else { &fxp.corr_regular };
-    // Per factor once, not per pair: its volatility group and its qualifier's run (factors are
-    // sorted by qualifier, so equal qualifiers are one run).
-    let (mut group, mut qid) = (SmallVec::new(), SmallVec::new());
-    per_factor(&qmembers, |k| fx_group(p, f[k].row.qualifier), &mut group, &mut qid);
+    // Per factor once, not per pair: its qualifier's run (factors are sorted by qualifier, so
+    // equal qualifiers are one run) and that qualifier's volatility group.
+    let (mut unused, mut qid) = (SmallVec::new(), SmallVec::new());
+    per_factor(&qmembers, |_| 0, &mut unused, &mut qid);
+    small!(group: usize = qid.iter().map(|&i| qgroup[i]));
     let (group, qid, cr): (&[usize], &[usize], &[f64]) = (&group, &qid, &cr);
     let rho = |k: usize, l: usize| {
         if k == l {
@@ -328,8 +331,7 @@ fn fx<'a>(p: &'a SimmParams, f: &[Factor<'a>], s: &[f64], mt: usize, sign: f64) 
     let gamma = |_: usize, _: usize| 0.0;
     let all = [0..n];
     let nonres = [0];
-    let qgroups: Vec<Range<usize>> = qmembers.to_vec();
-    aggregate(p, mt, &ws, coef, &[""], &all, &nonres, None, &rho, &gamma, &qgroups, 1.0)
+    aggregate(p, mt, &ws, coef, &[""], &all, &nonres, None, &rho, &gamma, &qmembers, 1.0)
 }
 
 fn bucketed<'a>(
@@ -373,7 +375,7 @@ fn bucketed<'a>(
             }
         }
     }
-    let ws: Vec<f64> = (0..n).map(|k| coef[k] * s[k]).collect();
+    small!(ws: f64 = (0..n).map(|k| coef[k] * s[k]));
     // Within a bucket, equal qualifiers are one run of `qmembers`.
     let (mut unused, mut qid) = (SmallVec::new(), SmallVec::new());
     per_factor(&qmembers, |_| 0, &mut unused, &mut qid);
@@ -398,8 +400,7 @@ fn bucketed<'a>(
         }
     };
     small!(names: &'a str = labels.iter().map(|b| bp.name(*b)));
-    let qgroups: Vec<Range<usize>> = qmembers.to_vec();
-    aggregate(p, mt, &ws, coef, &names, &members, &nonres, res, &rho, &gamma, &qgroups, 1.0)
+    aggregate(p, mt, &ws, coef, &names, &members, &nonres, res, &rho, &gamma, &qmembers, 1.0)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -419,7 +420,8 @@ fn aggregate<'a>(
 ) -> Term<'a> {
     let n = ws.len();
     let mut grad = vec![0.0; n];
-    let mut dk = vec![0.0; n];
+    let mut dk: Small<f64> = SmallVec::new();
+    dk.resize(n, 0.0);
     let mut ks: Small<f64> = SmallVec::with_capacity(members.len());
     let mut sums: Small<f64> = SmallVec::with_capacity(members.len());
     for ms in members {
