@@ -44,8 +44,7 @@ fn certified_sum(values: &[f64]) -> Option<f64> {
         a += e.abs();
         big = big.max(x.abs());
     }
-    // `!(<=)` also rejects NaN.
-    if !(big <= CERTIFIED_MAX_TERM) || (a != 0.0 && a < CERTIFIED_MIN) {
+    if big.is_nan() || big > CERTIFIED_MAX_TERM || (a != 0.0 && a < CERTIFIED_MIN) {
         return None;
     }
     let r = s + c;

@@ -329,9 +329,9 @@ fn fx<'a>(p: &'a SimmParams, f: &[Factor<'a>], s: &[f64], mt: usize, sign: f64) 
         }
     };
     let gamma = |_: usize, _: usize| 0.0;
-    let all = [0..n];
+    let all = 0..n;
     let nonres = [0];
-    aggregate(p, mt, &ws, coef, &[""], &all, &nonres, None, &rho, &gamma, &qmembers, 1.0)
+    aggregate(p, mt, &ws, coef, &[""], std::slice::from_ref(&all), &nonres, None, &rho, &gamma, &qmembers, 1.0)
 }
 
 fn bucketed<'a>(
