@@ -822,6 +822,19 @@ mod tests {
     }
 
     #[test]
+    fn remembered_lookups_equal_fresh_ones() {
+        // Repeats, switches, unknown names (remembered as not found), "" and a long name.
+        let values = ["1y", "1y", "2y", "zz", "zz", "1y", "", "", "Risk_CommodityVolatility", "2y", "2y"];
+        let array = StringArray::from_iter_values(values);
+        let col = Col::Plain(vec![&array]);
+        let map: NameMap<u8> = index_map(["1y", "2y", "", "Risk_CommodityVolatility"]);
+        let mut last = Last::default();
+        for (i, v) in values.iter().enumerate() {
+            assert_eq!(col.find(&map, &mut last, 0, i, i), map.get(v.as_bytes()), "row {i}");
+        }
+    }
+
+    #[test]
     fn fast_lookups_find_the_first_equal_name() {
         let map: NameMap<u8> = index_map(["1y", "2y", "1y", "Residual"]);
         assert_eq!(map.get(b"1y"), Some(0));
