@@ -243,13 +243,10 @@ fn ir<'a>(p: &'a SimmParams, f: &[Factor<'a>], s: &[f64], mt: usize, sign: f64) 
     }
     small!(ws: f64 = (0..n).map(|k| coef[k] * s[k]));
     let cr: &[f64] = &cr;
-    // Each factor's tenor and sub-curve read once into small arrays, not from the factor per pair.
-    small!(tenor: usize = f.iter().map(|x| x.row.tenor as usize));
-    small!(curve: u8 = f.iter().map(|x| x.row.label2));
-    let (tenor, curve): (&[usize], &[u8]) = (&tenor, &curve);
     let rho = |k: usize, l: usize| {
-        let mut r = ir.tenor_corr[tenor[k]][tenor[l]];
-        if mt == DELTA && curve[k] != curve[l] {
+        let (a, b) = (&f[k].row, &f[l].row);
+        let mut r = ir.tenor_corr[a.tenor as usize][b.tenor as usize];
+        if mt == DELTA && a.label2 != b.label2 {
             r *= ir.sub_curve_corr;
         }
         if mt == CURVATURE {
