@@ -190,13 +190,14 @@ impl<'a> Crif<'a> {
     ) -> std::result::Result<(), (u32, MarginError)> {
         out.clear();
         let (mut b, mut start, mut end) = (0, 0, 0);
+        let mut recent = Recent::default();
         for &r in rows {
             let r = r as usize;
             if r < start || r >= end {
                 b = self.batch_starts.partition_point(|s| *s <= r) - 1;
                 (start, end) = (self.batch_starts[b], self.batch_starts[b + 1]);
             }
-            match self.decode_fast(b, r - start, r) {
+            match self.decode_fast(b, r - start, r, &mut recent) {
                 Some(row) => out.push(row),
                 // Anything unusual (including every bad row) takes the checked path.
                 None => out.push(self.decode_row(p, r).map_err(|e| (r as u32, e))?),
@@ -208,15 +209,15 @@ impl<'a> Crif<'a> {
     /// Row `r` (row `local` of batch `b`) decoded by hashed lookups, or None when any part is
     /// not plainly valid; then [`Crif::decode_row`] decides (and words the error).
     #[inline]
-    fn decode_fast(&self, b: usize, local: usize, r: usize) -> Option<Row<'a>> {
+    fn decode_fast(&self, b: usize, local: usize, r: usize, recent: &mut Recent) -> Option<Row<'a>> {
         let c = &self.cols;
         let f = &self.names;
         let amount = if self.nulls.is_empty() { self.amounts[r] } else { self.nulls[r]? };
         if !amount.is_finite() {
             return None;
         }
-        let product_class = c.pcs.find(&f.product_classes, b, local, r)?;
-        let (rc, vol) = c.rts.find(&f.risk_types, b, local, r)?;
+        let product_class = c.pcs.find(&f.product_classes, &mut recent.product_class, b, local, r)?;
+        let (rc, vol) = c.rts.find(&f.risk_types, &mut recent.risk_type, b, local, r)?;
         let rc = rc as usize;
         let (q, qkey) = c.quals.qualifier(b, local, r)?;
         let chars = match qkey {
@@ -226,10 +227,14 @@ impl<'a> Crif<'a> {
         if chars == 0 || (rc == IR && chars != 3) || (rc == FX && chars != if vol { 6 } else { 3 }) {
             return None;
         }
-        let tenor = if vol || rc == IR { c.l1s.find(&f.tenors, b, local, r)? } else { -1 };
-        let label2 = if rc == IR && !vol { c.l2s.find(&f.sub_curves, b, local, r)? } else { 0 };
-        let bucket =
-            if rc == EQ || rc == CM { c.buckets.find(&f.buckets[usize::from(rc == CM)], b, local, r)? } else { 0 };
+        let tenor = if vol || rc == IR { c.l1s.find(&f.tenors, &mut recent.tenor, b, local, r)? } else { -1 };
+        let label2 = if rc == IR && !vol { c.l2s.find(&f.sub_curves, &mut recent.sub_curve, b, local, r)? } else { 0 };
+        let bucket = if rc == EQ || rc == CM {
+            let i = usize::from(rc == CM);
+            c.buckets.find(&f.buckets[i], &mut recent.buckets[i], b, local, r)?
+        } else {
+            0
+        };
         let skip = rc == FX && !vol && q == f.calculation_currency;
         let qprefix = qkey.map_or_else(|| pack(q), intern::prefix);
         Some(Row { product_class, risk_class: rc as u8, vol, bucket, qprefix, qualifier: q, tenor, label2, skip })
@@ -340,6 +345,30 @@ fn py_float(a: f64) -> &'static str {
     }
 }
 
+/// The last short name looked up in one map and what it found: an account's rows mostly repeat
+/// the names of the row before, and a repeat then costs one comparison, not a hash probe.
+struct Last<T> {
+    key: u128,
+    value: Option<T>,
+}
+
+impl<T> Default for Last<T> {
+    /// No key: a short name's key has its length (at most 15) in the top byte.
+    fn default() -> Self {
+        Last { key: u128::MAX, value: None }
+    }
+}
+
+/// One [`Last`] per lookup map of [`Crif::decode_rows`].
+#[derive(Default)]
+struct Recent {
+    product_class: Last<u8>,
+    risk_type: Last<(u8, bool)>,
+    tenor: Last<i8>,
+    sub_curve: Last<u8>,
+    buckets: [Last<u8>; 2],
+}
+
 /// A string column read in place when it is plain Utf8 without nulls (what the Python layer
 /// hands over), else gathered once; a missing optional column reads as null.
 enum Col<'a> {
@@ -362,14 +391,26 @@ impl<'a> Col<'a> {
     /// The value of `map` for row `local` of batch `batch` (`global` counts across batches);
     /// null reads as "".
     #[inline]
-    fn find<T: Copy>(&self, map: &NameMap<T>, batch: usize, local: usize, global: usize) -> Option<T> {
+    fn find<T: Copy>(
+        &self,
+        map: &NameMap<T>,
+        last: &mut Last<T>,
+        batch: usize,
+        local: usize,
+        global: usize,
+    ) -> Option<T> {
         match self {
             Col::Plain(chunks) => {
                 let a = chunks[batch];
                 let o = a.value_offsets();
                 let (start, end) = (o[local] as usize, o[local + 1] as usize);
                 match intern::key_in(a.values(), start, end) {
-                    Some(k) => map.get_key(k),
+                    Some(k) => {
+                        if k != last.key {
+                            *last = Last { key: k, value: map.get_key(k) };
+                        }
+                        last.value
+                    }
                     None => map.get(a.values().get(start..end)?),
                 }
             }
@@ -777,6 +818,19 @@ mod tests {
             expected.sort_unstable();
             sort_keys(&mut keys);
             assert_eq!(keys, expected, "{n} keys");
+        }
+    }
+
+    #[test]
+    fn remembered_lookups_equal_fresh_ones() {
+        // Repeats, switches, unknown names (remembered as not found), "" and a long name.
+        let values = ["1y", "1y", "2y", "zz", "zz", "1y", "", "", "Risk_CommodityVolatility", "2y", "2y"];
+        let array = StringArray::from_iter_values(values);
+        let col = Col::Plain(vec![&array]);
+        let map: NameMap<u8> = index_map(["1y", "2y", "", "Risk_CommodityVolatility"]);
+        let mut last = Last::default();
+        for (i, v) in values.iter().enumerate() {
+            assert_eq!(col.find(&map, &mut last, 0, i, i), map.get(v.as_bytes()), "row {i}");
         }
     }
 

@@ -45,6 +45,15 @@ fn fsum(values: &[f64]) -> f64 {
 /// Small per-account vectors live on the stack.
 type Small<T> = SmallVec<[T; 32]>;
 
+/// `let name: Small<T> = iter.collect()`, built in place: a collected inline vector is returned
+/// by value, which copies its whole buffer.
+macro_rules! small {
+    ($name:ident: $t:ty = $iter:expr) => {
+        let mut $name: Small<$t> = SmallVec::new();
+        $name.extend($iter);
+    };
+}
+
 /// `K = sqrt(max(sum_k sum_l rho_kl WS_k WS_l, 0))` over `members`; `dK/dWS_k` into `d[k]`.
 fn within(ws: &[f64], members: Range<usize>, rho: &impl Fn(usize, usize) -> f64, d: &mut [f64]) -> f64 {
     let mut q = 0.0;
@@ -64,11 +73,19 @@ fn within(ws: &[f64], members: Range<usize>, rho: &impl Fn(usize, usize) -> f64,
 }
 
 /// `sqrt(max(sum_b K_b^2 + sum_{b!=c} gamma_bc S_b S_c, 0))` with `S_b = clamp(sum_b, -K_b, K_b)`,
-/// and its derivatives by each K_b and by each bucket's sum of WS.
-fn across(ks: &[f64], sums: &[f64], gamma: &impl Fn(usize, usize) -> f64) -> (f64, Small<f64>, Small<f64>) {
+/// and its derivatives by each K_b and by each bucket's sum of WS into `d_k` and `d_sum` (cleared
+/// and filled in place: returning inline vectors copies their whole buffers).
+fn across(
+    ks: &[f64],
+    sums: &[f64],
+    gamma: &impl Fn(usize, usize) -> f64,
+    d_k: &mut Small<f64>,
+    d_sum: &mut Small<f64>,
+) -> f64 {
     let n = ks.len();
-    let s: Small<f64> = (0..n).map(|b| sums[b].min(ks[b]).max(-ks[b])).collect();
-    let mut h: Small<f64> = SmallVec::with_capacity(n);
+    let mut s: Small<f64> = SmallVec::new();
+    s.extend((0..n).map(|b| sums[b].min(ks[b]).max(-ks[b])));
+    let mut h: Small<f64> = SmallVec::new();
     let mut q = 0.0;
     for b in 0..n {
         let mut acc = 0.0;
@@ -81,10 +98,12 @@ fn across(ks: &[f64], sums: &[f64], gamma: &impl Fn(usize, usize) -> f64) -> (f6
         q += ks[b] * ks[b] + s[b] * acc;
     }
     let root = q.max(0.0).sqrt();
-    let mut d_k: Small<f64> = SmallVec::from_elem(0.0, n);
-    let mut d_sum: Small<f64> = SmallVec::from_elem(0.0, n);
+    d_k.clear();
+    d_k.resize(n, 0.0);
+    d_sum.clear();
+    d_sum.resize(n, 0.0);
     if root <= 0.0 {
-        return (root, d_k, d_sum);
+        return root;
     }
     for b in 0..n {
         let hb = h[b] / root;
@@ -97,7 +116,7 @@ fn across(ks: &[f64], sums: &[f64], gamma: &impl Fn(usize, usize) -> f64) -> (f6
             d_sum[b] = hb;
         }
     }
-    (root, d_k, d_sum)
+    root
 }
 
 fn lambda(theta: f64, q: f64) -> f64 {
@@ -108,10 +127,13 @@ fn conc(total: f64, threshold: f64) -> f64 {
     1.0f64.max((total.abs() / threshold).sqrt())
 }
 
-/// Consecutive runs of equal `key` over the factors: (labels, ranges).
-fn runs<K: PartialEq + Copy>(n: usize, key: impl Fn(usize) -> K) -> (Small<K>, Small<Range<usize>>) {
-    let mut labels: Small<K> = SmallVec::new();
-    let mut members: Small<Range<usize>> = SmallVec::new();
+/// Consecutive runs of equal `key` over the factors into (labels, members), filled in place.
+fn runs<K: PartialEq + Copy>(
+    n: usize,
+    key: impl Fn(usize) -> K,
+    labels: &mut Small<K>,
+    members: &mut Small<Range<usize>>,
+) {
     for k in 0..n {
         let kk = key(k);
         match members.last_mut() {
@@ -122,26 +144,28 @@ fn runs<K: PartialEq + Copy>(n: usize, key: impl Fn(usize) -> K) -> (Small<K>, S
             }
         }
     }
-    (labels, members)
 }
 
 /// `sum_{k in range} scale * s_k`, correctly rounded.
 fn sum_of(s: &[f64], range: Range<usize>, scale: f64) -> f64 {
-    let v: Small<f64> = s[range].iter().map(|x| scale * x).collect();
+    small!(v: f64 = s[range].iter().map(|x| scale * x));
     fsum(&v)
 }
 
-/// `(value(k), run of k)` for every factor k, given the runs covering 0..n in order.
-fn per_factor(n: usize, runs: &[Range<usize>], value: impl Fn(usize) -> usize) -> (Small<usize>, Small<usize>) {
-    let mut values: Small<usize> = SmallVec::with_capacity(n);
-    let mut ids: Small<usize> = SmallVec::with_capacity(n);
+/// `(value(k), run of k)` for every factor k into (values, ids), given the runs covering 0..n
+/// in order.
+fn per_factor(
+    runs: &[Range<usize>],
+    value: impl Fn(usize) -> usize,
+    values: &mut Small<usize>,
+    ids: &mut Small<usize>,
+) {
     for (i, run) in runs.iter().enumerate() {
         for k in run.clone() {
             values.push(value(k));
             ids.push(i);
         }
     }
-    (values, ids)
 }
 
 fn fx_group(p: &SimmParams, ccy: &str) -> usize {
@@ -194,7 +218,8 @@ fn ir_threshold(p: &SimmParams, ccy: &str, vega: bool) -> f64 {
 fn ir<'a>(p: &'a SimmParams, f: &[Factor<'a>], s: &[f64], mt: usize, sign: f64) -> Term<'a> {
     let ir = &p.ir;
     let n = f.len();
-    let (labels, members) = runs(n, |k| f[k].row.qual());
+    let (mut labels, mut members) = (SmallVec::new(), SmallVec::new());
+    runs(n, |k| f[k].row.qual(), &mut labels, &mut members);
     let mut coef = vec![0.0; n];
     let mut cr: Small<f64> = SmallVec::with_capacity(labels.len());
     for (ccy, ms) in labels.iter().zip(&members) {
@@ -216,7 +241,7 @@ fn ir<'a>(p: &'a SimmParams, f: &[Factor<'a>], s: &[f64], mt: usize, sign: f64) 
             coef[k] = rw * c;
         }
     }
-    let ws: Vec<f64> = (0..n).map(|k| coef[k] * s[k]).collect();
+    small!(ws: f64 = (0..n).map(|k| coef[k] * s[k]));
     let cr: &[f64] = &cr;
     let rho = |k: usize, l: usize| {
         let (a, b) = (&f[k].row, &f[l].row);
@@ -237,10 +262,10 @@ fn ir<'a>(p: &'a SimmParams, f: &[Factor<'a>], s: &[f64], mt: usize, sign: f64) 
             ir.inter_currency_corr * cr[b].min(cr[c]) / cr[b].max(cr[c])
         }
     };
-    let nonres: Small<usize> = (0..labels.len()).collect();
-    let abs_groups: Vec<Range<usize>> = (0..n).map(|k| k..k + 1).collect();
+    small!(nonres: usize = 0..labels.len());
+    small!(abs_groups: Range<usize> = (0..n).map(|k| k..k + 1));
     let scale = if mt == CURVATURE { 1.0 / (ir.terms.hvr * ir.terms.hvr) } else { 1.0 };
-    let names: Small<&'a str> = labels.iter().map(|l| l.name).collect();
+    small!(names: &'a str = labels.iter().map(|l| l.name));
     aggregate(p, mt, &ws, coef, &names, &members, &nonres, None, &rho, &gamma, &abs_groups, scale)
 }
 
@@ -248,15 +273,19 @@ fn fx<'a>(p: &'a SimmParams, f: &[Factor<'a>], s: &[f64], mt: usize, sign: f64) 
     let fxp = &p.fx;
     let n = f.len();
     let mut coef = vec![0.0; n];
-    let mut cr: Small<f64> = SmallVec::from_elem(1.0, n);
-    let (quals, qmembers) = runs(n, |k| f[k].row.qual());
+    let mut cr: Small<f64> = SmallVec::new();
+    cr.resize(n, 1.0);
+    let (mut quals, mut qmembers) = (SmallVec::new(), SmallVec::new());
+    runs(n, |k| f[k].row.qual(), &mut quals, &mut qmembers);
     let calc = fx_group(p, &p.calculation_currency);
-    for (q, ms) in quals.iter().zip(&qmembers) {
+    // Each qualifier's volatility group once (a search of the high-volatility list by name).
+    small!(qgroup: usize = quals.iter().map(|q| fx_group(p, q.name)));
+    for (i, (q, ms)) in quals.iter().zip(&qmembers).enumerate() {
         let q = q.name;
         if mt == DELTA {
             let c = conc(fsum(&s[ms.clone()]), fx_delta_threshold(p, q));
             for k in ms.clone() {
-                coef[k] = fxp.delta_rw[calc][fx_group(p, q)] * c;
+                coef[k] = fxp.delta_rw[calc][qgroup[i]] * c;
                 cr[k] = c;
             }
         } else {
@@ -274,11 +303,13 @@ fn fx<'a>(p: &'a SimmParams, f: &[Factor<'a>], s: &[f64], mt: usize, sign: f64) 
             }
         }
     }
-    let ws: Vec<f64> = (0..n).map(|k| coef[k] * s[k]).collect();
+    small!(ws: f64 = (0..n).map(|k| coef[k] * s[k]));
     let corr = if calc == 1 { &fxp.corr_high } else { &fxp.corr_regular };
-    // Per factor once, not per pair: its volatility group and its qualifier's run (factors are
-    // sorted by qualifier, so equal qualifiers are one run).
-    let (group, qid) = per_factor(n, &qmembers, |k| fx_group(p, f[k].row.qualifier));
+    // Per factor once, not per pair: its qualifier's run (factors are sorted by qualifier, so
+    // equal qualifiers are one run) and that qualifier's volatility group.
+    let (mut unused, mut qid) = (SmallVec::new(), SmallVec::new());
+    per_factor(&qmembers, |_| 0, &mut unused, &mut qid);
+    small!(group: usize = qid.iter().map(|&i| qgroup[i]));
     let (group, qid, cr): (&[usize], &[usize], &[f64]) = (&group, &qid, &cr);
     let rho = |k: usize, l: usize| {
         if k == l {
@@ -298,10 +329,9 @@ fn fx<'a>(p: &'a SimmParams, f: &[Factor<'a>], s: &[f64], mt: usize, sign: f64) 
         }
     };
     let gamma = |_: usize, _: usize| 0.0;
-    let all: Small<Range<usize>> = SmallVec::from_elem(0..n, 1);
-    let nonres: Small<usize> = SmallVec::from_elem(0, 1);
-    let qgroups: Vec<Range<usize>> = qmembers.to_vec();
-    aggregate(p, mt, &ws, coef, &[""], &all, &nonres, None, &rho, &gamma, &qgroups, 1.0)
+    let all = 0..n;
+    let nonres = [0];
+    aggregate(p, mt, &ws, coef, &[""], std::slice::from_ref(&all), &nonres, None, &rho, &gamma, &qmembers, 1.0)
 }
 
 fn bucketed<'a>(
@@ -314,9 +344,12 @@ fn bucketed<'a>(
 ) -> Term<'a> {
     let n = f.len();
     let mut coef = vec![0.0; n];
-    let mut cr: Small<f64> = SmallVec::from_elem(1.0, n);
-    let (labels, members) = runs(n, |k| f[k].row.bucket as usize);
-    let (qlabels, qmembers) = runs(n, |k| (f[k].row.bucket as usize, f[k].row.qual()));
+    let mut cr: Small<f64> = SmallVec::new();
+    cr.resize(n, 1.0);
+    let (mut labels, mut members) = (SmallVec::new(), SmallVec::new());
+    runs(n, |k| f[k].row.bucket as usize, &mut labels, &mut members);
+    let (mut qlabels, mut qmembers) = (SmallVec::new(), SmallVec::new());
+    runs(n, |k| (f[k].row.bucket as usize, f[k].row.qual()), &mut qlabels, &mut qmembers);
     for ((b, _), ms) in qlabels.iter().zip(&qmembers) {
         let b = *b;
         let sigma = p.sigma_multiplier * bp.delta_rw[b];
@@ -342,9 +375,10 @@ fn bucketed<'a>(
             }
         }
     }
-    let ws: Vec<f64> = (0..n).map(|k| coef[k] * s[k]).collect();
+    small!(ws: f64 = (0..n).map(|k| coef[k] * s[k]));
     // Within a bucket, equal qualifiers are one run of `qmembers`.
-    let (_, qid) = per_factor(n, &qmembers, |_| 0);
+    let (mut unused, mut qid) = (SmallVec::new(), SmallVec::new());
+    per_factor(&qmembers, |_| 0, &mut unused, &mut qid);
     let (qid, cr): (&[usize], &[f64]) = (&qid, &cr);
     let rho = |k: usize, l: usize| {
         let r = if qid[k] == qid[l] { 1.0 } else { bp.intra[f[k].row.bucket as usize] };
@@ -354,7 +388,7 @@ fn bucketed<'a>(
             r * cr[k].min(cr[l]) / cr[k].max(cr[l])
         }
     };
-    let nonres: Small<usize> = (0..labels.len()).filter(|&i| !bp.is_residual(labels[i])).collect();
+    small!(nonres: usize = (0..labels.len()).filter(|&i| !bp.is_residual(labels[i])));
     let res = (0..labels.len()).find(|&i| bp.is_residual(labels[i]));
     let (lab, nr): (&[usize], &[usize]) = (&labels, &nonres);
     let gamma = |i: usize, j: usize| {
@@ -365,9 +399,8 @@ fn bucketed<'a>(
             r
         }
     };
-    let names: Small<&'a str> = labels.iter().map(|b| bp.name(*b)).collect();
-    let qgroups: Vec<Range<usize>> = qmembers.to_vec();
-    aggregate(p, mt, &ws, coef, &names, &members, &nonres, res, &rho, &gamma, &qgroups, 1.0)
+    small!(names: &'a str = labels.iter().map(|b| bp.name(*b)));
+    aggregate(p, mt, &ws, coef, &names, &members, &nonres, res, &rho, &gamma, &qmembers, 1.0)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -387,7 +420,8 @@ fn aggregate<'a>(
 ) -> Term<'a> {
     let n = ws.len();
     let mut grad = vec![0.0; n];
-    let mut dk = vec![0.0; n];
+    let mut dk: Small<f64> = SmallVec::new();
+    dk.resize(n, 0.0);
     let mut ks: Small<f64> = SmallVec::with_capacity(members.len());
     let mut sums: Small<f64> = SmallVec::with_capacity(members.len());
     for ms in members {
@@ -396,9 +430,10 @@ fn aggregate<'a>(
     }
     let buckets = labels.iter().enumerate().map(|(i, l)| (*l, ks[i], sums[i])).collect();
     if mt != CURVATURE {
-        let nk: Small<f64> = nonres.iter().map(|&i| ks[i]).collect();
-        let ns: Small<f64> = nonres.iter().map(|&i| sums[i]).collect();
-        let (root, d_k, d_sum) = across(&nk, &ns, gamma);
+        small!(nk: f64 = nonres.iter().map(|&i| ks[i]));
+        small!(ns: f64 = nonres.iter().map(|&i| sums[i]));
+        let (mut d_k, mut d_sum) = (SmallVec::new(), SmallVec::new());
+        let root = across(&nk, &ns, gamma, &mut d_k, &mut d_sum);
         let mut value = root;
         for (j, &i) in nonres.iter().enumerate() {
             for k in members[i].clone() {
@@ -414,28 +449,31 @@ fn aggregate<'a>(
         return Term { value, buckets, grad, coef };
     }
     let mut value = 0.0;
-    let not_res: Small<usize> = (0..members.len()).filter(|&i| Some(i) != res).collect();
-    let res_part: Small<usize> = res.into_iter().collect();
+    small!(not_res: usize = (0..members.len()).filter(|&i| Some(i) != res));
+    small!(res_part: usize = res.into_iter());
     for (is_res, part) in [(false, &not_res), (true, &res_part)] {
         if part.is_empty() {
             continue;
         }
         let in_part = |k: usize| part.iter().any(|&i| members[i].contains(&k));
-        let part_sums: Small<f64> = part.iter().map(|&i| sums[i]).collect();
+        small!(part_sums: f64 = part.iter().map(|&i| sums[i]));
         let total = fsum(&part_sums);
-        let abs_values: Small<f64> =
-            abs_groups.iter().filter(|ag| in_part(ag.start)).map(|ag| fsum(&ws[ag.clone()]).abs()).collect();
+        let in_part_abs = |ag: &Range<usize>| in_part(ag.start).then(|| fsum(&ws[ag.clone()]).abs());
+        small!(abs_values: f64 = abs_groups.iter().filter_map(in_part_abs));
         let abs_total = fsum(&abs_values);
         if abs_total == 0.0 {
             continue;
         }
         let theta = (total / abs_total).min(0.0);
         let lm = lambda(theta, p.curvature_q);
-        let (root, d_k, d_sum) = if is_res {
-            (ks[part[0]], SmallVec::from_elem(1.0, 1), SmallVec::from_elem(0.0, 1))
+        let (mut d_k, mut d_sum): (Small<f64>, Small<f64>) = (SmallVec::new(), SmallVec::new());
+        let root = if is_res {
+            d_k.push(1.0);
+            d_sum.push(0.0);
+            ks[part[0]]
         } else {
-            let pk: Small<f64> = part.iter().map(|&i| ks[i]).collect();
-            across(&pk, &part_sums, gamma)
+            small!(pk: f64 = part.iter().map(|&i| ks[i]));
+            across(&pk, &part_sums, gamma, &mut d_k, &mut d_sum)
         };
         let v = total + lm * root;
         if v <= 0.0 {
@@ -454,7 +492,7 @@ fn aggregate<'a>(
 /// One margin type of one risk class over its factors (sorted by key).
 pub fn term<'a>(p: &'a SimmParams, rc: usize, mt: usize, f: &[Factor<'a>]) -> Term<'a> {
     let sign = if p.post && mt == CURVATURE { -1.0 } else { 1.0 };
-    let s: Small<f64> = f.iter().map(|x| x.amount).collect();
+    small!(s: f64 = f.iter().map(|x| x.amount));
     match rc {
         IR => ir(p, f, &s, mt, sign),
         FX => fx(p, f, &s, mt, sign),
@@ -594,7 +632,8 @@ mod tests {
     fn across_buckets_clamps_and_is_euler() {
         // Two buckets, K = (5, 2), sums (7, -1): S = (5, -1), gamma 0.5.
         let (ks, sums) = ([5.0, 2.0], [7.0, -1.0]);
-        let (root, d_k, d_sum) = across(&ks, &sums, &|_, _| 0.5);
+        let (mut d_k, mut d_sum) = (SmallVec::new(), SmallVec::new());
+        let root = across(&ks, &sums, &|_, _| 0.5, &mut d_k, &mut d_sum);
         let q: f64 = 25.0 + 4.0 - 2.0 * 0.5 * 5.0;
         assert!((root - q.sqrt()).abs() < 1e-15);
         // Degree-one homogeneity: K . dK + sums . dSum = root.
