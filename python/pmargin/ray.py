@@ -24,6 +24,8 @@ imports are absolute), never itself.
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -42,6 +44,10 @@ if TYPE_CHECKING:
 TABLES = ("accounts", "by_underlying", "by_position", "explain", "failed")
 #: Seed of the account hash: fixed, so every worker puts an account in the same partition.
 _SEED = 0x7261_7921
+#: Default partitions per cluster CPU: smaller partitions margin faster (an engine call's map of
+#: its accounts then fits the CPU caches, as for the spill files) until the tasks' overhead wins;
+#: 4 beat 2 and 8 on the 10,000,000-position benchmark (docs/streaming.md).
+PARTITIONS_PER_CPU = 4
 #: Engines kept per worker process (one per distinct inputs; the oldest is dropped first).
 _CACHED_ENGINES = 4
 _engines: OrderedDict[str, MarginEngine] = OrderedDict()
@@ -113,8 +119,8 @@ def margin_dataset(
 
     ``ds`` is executed now (its blocks are read into the object store and split as they are
     produced); the margin tasks run in the background and the returned dataset's blocks are their
-    results, ready when read. ``partitions``: groups the accounts are hashed into (default twice
-    the cluster's CPUs, at least 2); each is margined whole in one task, so one partition's
+    results, ready when read. ``partitions``: groups the accounts are hashed into (default four
+    times the cluster's CPUs, at least 2); each is margined whole in one task, so one partition's
     positions must fit a worker's memory. ``num_cpus``: CPUs each margin task reserves. The
     output's row order is not defined (sort by ``account_id``); errors come from the worker as
     Ray task errors wrapping :class:`~pmargin.errors.MarginInputError`, with row numbers within
@@ -133,7 +139,11 @@ def margin_dataset(
     # Validate here (a bad model or market fails now, not in a worker), then ship the inputs once.
     MarginEngine(instruments, market, model, limits=limits)
     cluster: Any = ray  # ray's own functions are untyped
-    count = partitions if partitions is not None else max(2, 2 * int(cluster.cluster_resources().get("CPU", 1)))
+    count = (
+        partitions
+        if partitions is not None
+        else max(2, PARTITIONS_PER_CPU * int(cluster.cluster_resources().get("CPU", 1)))
+    )
     inputs = ray.put((_arrow(instruments), market, model, limits))
     schema = _base_schema(ds.schema())  # from the files' metadata or a first block, before the run
     if "account_id" not in schema.names:
@@ -147,6 +157,42 @@ def margin_dataset(
         margin.remote([inputs], schema, table, by_position, on_error, *(p[i] for p in pieces)) for i in range(count)
     ]
     return ray.data.from_arrow_refs(results)
+
+
+def read_positions(path: str | Path, *, columns: Sequence[str] | None = None) -> ray.data.Dataset:
+    """The positions Parquet files at ``path`` (a file, a directory of Parquet files or a glob,
+    as ``pmargin margin --positions`` takes) as a Ray dataset of one block per file, for
+    :func:`margin_dataset`. Each file is read by a plain Ray task with pyarrow (``instrument_id``
+    as a dictionary, as the streamed runs read it): on a small cluster Ray Data's
+    ``read_parquet`` operators cost more to schedule than the read itself (docs/streaming.md).
+    The files must be reachable from every node (a local or shared file system); for object
+    stores use ``ray.data.read_parquet``. Runs now: the dataset's blocks are the tasks' tables.
+    ``columns``: read only these (default all)."""
+    import ray
+    import ray.data
+
+    from .stream_io import PARQUET_SUFFIXES, positions_files
+
+    files = positions_files(Path(path))
+    for f in files:
+        if f.suffix.lower() not in PARQUET_SUFFIXES:
+            raise MarginInputError(f"not a Parquet file: {f}", table="positions")
+    cluster: Any = ray  # ray's own functions are untyped
+    read: Any = cluster.remote(_read_task)
+    return ray.data.from_arrow_refs([read.remote(str(f), None if columns is None else list(columns)) for f in files])
+
+
+def _read_task(path: str, columns: list[str] | None) -> pa.Table:
+    import pyarrow.parquet as pq
+
+    from .stream_io import DICTIONARY_COLUMNS
+
+    try:
+        names = pq.read_schema(path).names
+        dictionary = [c for c in DICTIONARY_COLUMNS if c in names and (columns is None or c in columns)]
+        return pq.read_table(path, columns=columns, read_dictionary=dictionary)
+    except (pa.ArrowException, OSError) as exc:
+        raise MarginInputError(f"cannot read {path}: {exc}", table="positions") from None
 
 
 def _base_schema(schema: Any) -> pa.Schema:

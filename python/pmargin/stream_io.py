@@ -22,7 +22,8 @@ import pyarrow as pa
 from .errors import MarginInputError
 from .io import read_table
 
-_PARQUET = (".parquet", ".pq")
+#: Suffixes of the Parquet files of a directory or glob.
+PARQUET_SUFFIXES = (".parquet", ".pq")
 #: Read as dictionaries from Parquet: a few thousand instruments repeat over millions of rows, and
 #: the engine resolves each distinct id once.
 DICTIONARY_COLUMNS = ("instrument_id",)
@@ -42,7 +43,7 @@ def positions_files(path: Path) -> list[Path]:
             raise MarginInputError(f"no file matches {text}", table="positions")
         return files
     if path.is_dir():
-        files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in _PARQUET)
+        files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in PARQUET_SUFFIXES)
         if not files:
             raise MarginInputError(f"no Parquet file (.parquet, .pq) in the directory {path}", table="positions")
         return files
@@ -56,7 +57,7 @@ def open_positions(path: Path, batch_rows: int = 1 << 17) -> tuple[Any, int | No
     files are read batch by batch (``instrument_id`` as a dictionary); one CSV or Arrow IPC
     file is read whole (they are not the large-book formats)."""
     files = positions_files(path)
-    if all(f.suffix.lower() in _PARQUET for f in files):
+    if all(f.suffix.lower() in PARQUET_SUFFIXES for f in files):
         import pyarrow.dataset as ds
 
         try:
@@ -109,7 +110,7 @@ class _Writer:
         schema = self.convert(schema.empty_table()).schema
         self.schema = schema
         self.writer: Any
-        if suffix in _PARQUET:
+        if suffix in PARQUET_SUFFIXES:
             import pyarrow.parquet as pq
 
             self.writer = pq.ParquetWriter(str(path), schema)

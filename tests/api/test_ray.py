@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -129,3 +130,49 @@ def test_one_partition_and_bad_options(cluster: None, book: sample.SampleBook) -
     with pytest.raises(pmargin.MarginInputError) as error:
         margin_dataset(ray.data.from_arrow(book.positions.drop_columns(["account_id"])), book.instruments, book.market)
     assert error.value.column == "account_id"
+
+
+def test_read_positions_reads_each_file_in_a_task_and_margins_like_one_run(cluster: None, tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    from pmargin.ray import margin_dataset, read_positions
+
+    book = sample.book(300, seed=12)
+    rows = shuffled(book.positions, 8)
+    folder = tmp_path / "book"
+    folder.mkdir()
+    size = -(-rows.num_rows // 3)
+    for i in range(3):
+        pq.write_table(rows.slice(i * size, size), folder / f"part-{i}.parquet")
+    (folder / "notes.txt").write_text("not a positions file")  # a directory reads its Parquet files only
+    ds = read_positions(folder)
+    blocks = ray.get(ds.to_arrow_refs())
+    assert len(blocks) == 3 and sum(b.num_rows for b in blocks) == rows.num_rows
+    assert pa.types.is_dictionary(blocks[0].schema.field("instrument_id").type)  # as the streamed runs read it
+    want = pmargin.MarginEngine(book.instruments, book.market).margin(rows)
+    got = collect(margin_dataset(ds, book.instruments, book.market))
+    assert got.num_rows == want.accounts.num_rows == 300
+    assert by_account(got).equals(by_account(want.accounts))
+    # A glob and one file; `columns` reads only those.
+    assert ray.get(read_positions(str(folder / "part-*.parquet")).to_arrow_refs())[2].num_rows == blocks[2].num_rows
+    one = ray.get(read_positions(folder / "part-1.parquet", columns=["account_id", "quantity"]).to_arrow_refs())
+    assert one[0].column_names == ["account_id", "quantity"] and one[0].num_rows == blocks[1].num_rows
+
+
+def test_read_positions_errors_name_the_positions(cluster: None, tmp_path: Path) -> None:
+    from pmargin.ray import read_positions
+
+    folder = tmp_path / "empty"
+    folder.mkdir()
+    with pytest.raises(pmargin.MarginInputError, match="no Parquet file") as empty:
+        read_positions(folder)
+    assert empty.value.table == "positions"
+    with pytest.raises(pmargin.MarginInputError, match="file not found"):
+        read_positions(folder / "missing.parquet")
+    (folder / "book.csv").write_text("account_id,instrument_id,quantity\na,x,1\n")
+    with pytest.raises(pmargin.MarginInputError, match="not a Parquet file"):
+        read_positions(str(folder / "*.csv"))
+    (folder / "broken.parquet").write_bytes(b"not parquet at all")
+    # Read in a task: Ray's task error is also the package's error.
+    with pytest.raises(pmargin.MarginInputError, match="cannot read"):
+        ray.get(read_positions(folder / "broken.parquet").to_arrow_refs())

@@ -5,7 +5,7 @@ cancels up to rounding reports exactly 0 with no scenario.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import pyarrow as pa
@@ -99,7 +99,7 @@ def test_a_correlation_margin_within_the_accounts_noise_floor_is_zero(engine: An
         }
     )
     market = pmargin.Market(
-        datetime(2026, 6, 30, tzinfo=timezone.utc),
+        datetime(2026, 6, 30, tzinfo=UTC),
         pa.table({"underlying": ["BTC", "ETH"], "spot": [1.0, 1.0]}),
         pa.table({"instrument_id": ["BTC-P", "ETH-C"], "implied_vol": [0.00005, 1.0]}),
     )
