@@ -9,9 +9,9 @@ fresh child process (so that each one's peak RSS, ``VmHWM``, is its own):
   (c) any order: ``iter_margin(dataset)`` over the random-order files (two passes, spill files);
   (d) ray:      ``pmargin.ray.margin_dataset(pmargin.ray.read_positions(...))`` over the
                 random-order files on a local Ray cluster (``ray.init(num_cpus=2)``, a 2 GiB
-                object store), the accounts table only; its peak RSS is
-                the driver's only. The timing includes the Parquet read (one plain Ray task per file), the
-                split and the margin;
+                object store), the accounts table only; its peak RSS is the driver's only. The
+                timing includes the Parquet read (one plain Ray task per file), the split and the
+                margin;
   (e) ray data: the same with Ray Data's own reader, ``ray.data.read_parquet(...)``, for scale
                 (no target).
 
@@ -105,6 +105,11 @@ def write_book(folder: Path, n_positions: int, per_account: int) -> None:
 # One mode, in a child process
 
 
+def result_tables(mode: str) -> tuple[str, ...]:
+    """The result tables ``mode`` returns and the parent compares (Ray: the accounts only)."""
+    return ("accounts",) if mode in RAY_MODES else ("accounts", "by_underlying")
+
+
 def reset_peak_rss() -> None:
     """Start ``VmHWM`` again from the current RSS (Linux: ``clear_refs`` 5)."""
     Path("/proc/self/clear_refs").write_text("5")
@@ -144,7 +149,7 @@ def run_child(mode: str, folder: Path, out: Path) -> None:
 
     instruments, market = engine_of(folder)
     engine = pmargin.MarginEngine(instruments, market)
-    names = ("accounts",) if mode in RAY_MODES else ("accounts", "by_underlying")
+    names = result_tables(mode)
     if mode in RAY_MODES:
         os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
         import ray
@@ -257,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"{mode} failed:\n{done.stderr[-3000:]}", file=sys.stderr)
                     return 1
                 runs[mode].append(json.loads(out.read_text()))
-                names = ("accounts",) if mode in RAY_MODES else ("accounts", "by_underlying")
+                names = result_tables(mode)
                 results[mode] = {n: pq.read_table(f"{out}.{n}.parquet") for n in names}
     base = results["whole"]
     identical = {m: all(by_account(results[m][n]).equals(by_account(base[n])) for n in results[m]) for m in modes}

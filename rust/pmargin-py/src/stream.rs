@@ -1,6 +1,7 @@
 //! Helpers of the streaming and Ray runs (`python/pmargin/stream.py`, `ray.py`): rows regrouped
-//! by their account's hash partition (spill files, Ray partitions), and the set of accounts whose group has ended (the check of an input declared grouped
-//! by account). Only keys are computed here; every number still comes from `pmargin-core`.
+//! by their account's hash partition (spill files, Ray partitions), and the set of accounts whose
+//! group has ended (the check of an input declared grouped by account). Only keys are computed
+//! and rows moved here; every number still comes from `pmargin-core`.
 
 use std::collections::HashSet;
 use std::hash::BuildHasher;

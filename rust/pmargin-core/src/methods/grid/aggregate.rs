@@ -13,7 +13,7 @@ use super::outcome::{
 };
 use crate::domain::book::Book;
 use crate::risk::group_pnl::{account_pnl, group_worst_losses, Scratch};
-use crate::risk::worst_loss::{is_noise, worst_loss_above_noise};
+use crate::risk::worst_loss::worst_loss_above_noise;
 
 /// Per-thread buffers of the aggregation.
 #[derive(Default)]
@@ -113,14 +113,9 @@ fn account_outcome<'a>(
 
     let (initial, driver, binding) = match (&ctx.model.cross, ctx.ellipsoid) {
         (Cross::Correlation { floor_largest, .. }, Some(ellipsoid)) => {
-            let c =
-                correlation_outcome(&underlyings, &matrix.pnl, undiversified, *floor_largest, ctx, ellipsoid, cross);
-            // The account's noise floor, as for joint moves (docs/methods.md, "Noise").
-            if is_noise(c.initial, matrix.total_scale) {
-                (0.0, None, SmallVec::new())
-            } else {
-                (c.initial, c.driver, c.binding)
-            }
+            let (pnl, scale) = (&matrix.pnl, matrix.total_scale);
+            let c = correlation_outcome(&underlyings, pnl, undiversified, *floor_largest, scale, ctx, ellipsoid, cross);
+            (c.initial, c.driver, c.binding)
         }
         (Cross::Joint, _) => {
             let (initial, worst) = worst_loss_above_noise(&matrix.total, matrix.total_scale);

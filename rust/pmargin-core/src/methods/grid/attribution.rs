@@ -132,15 +132,12 @@ fn margin_without_group<'a>(
                 &scratch.reduced,
                 undiversified,
                 *floor_largest,
+                scale,
                 ctx,
                 ellipsoid,
                 &mut scratch.cross,
             );
-            if is_noise(c.initial, scale) {
-                0.0
-            } else {
-                c.initial
-            }
+            c.initial
         }
         _ => undiversified,
     }

@@ -13,7 +13,7 @@ use smallvec::SmallVec;
 
 use super::ellipsoid::{Ellipsoid, JointMoves};
 use super::outcome::{Driver, GridContext, UnderlyingOutcome};
-use crate::risk::worst_loss::loss_of_least;
+use crate::risk::worst_loss::{is_noise, loss_of_least};
 
 /// Per-thread buffers of the correlation rule, reused from account to account; after
 /// [`joint_least`] they describe the account's binding moves.
@@ -167,10 +167,30 @@ fn binding_scenario(scratch: &CrossScratch, k: usize, nv: usize) -> Option<u32> 
 }
 
 /// Initial margin under cross="correlation": `min(max(0, -least), undiversified)`, with
-/// `floor_largest` at least the largest requirement; the binding move's scenario per underlying
-/// and the driver (the underlying losing most in the binding move, the first on ties; the
-/// largest requirement's worst when the floor binds).
+/// `floor_largest` at least the largest requirement, and 0 when that is noise against `scale`,
+/// the account's P&L scale (docs/methods.md, "Noise"); the binding move's scenario per
+/// underlying and the driver (the underlying losing most in the binding move, the first on ties;
+/// the largest requirement's worst when the floor binds), none when the margin is noise.
+#[allow(clippy::too_many_arguments)]
 pub fn correlation_outcome(
+    underlyings: &[UnderlyingOutcome],
+    pnl: &[f64],
+    undiversified: f64,
+    floor_largest: bool,
+    scale: f64,
+    ctx: &GridContext<'_>,
+    ellipsoid: &Ellipsoid,
+    scratch: &mut CrossScratch,
+) -> CorrelationOutcome {
+    let outcome = correlation_margin(underlyings, pnl, undiversified, floor_largest, ctx, ellipsoid, scratch);
+    if is_noise(outcome.initial, scale) {
+        return CorrelationOutcome { initial: 0.0, driver: None, binding: SmallVec::new() };
+    }
+    outcome
+}
+
+/// [`correlation_outcome`] before the account's noise floor.
+fn correlation_margin(
     underlyings: &[UnderlyingOutcome],
     pnl: &[f64],
     undiversified: f64,
@@ -328,7 +348,17 @@ mod tests {
     fn margin(ctx: &GridContext<'_>, pnl: &[&[f64]], floor: bool) -> CorrelationOutcome {
         let (underlyings, flat, undiversified) = outcomes(pnl);
         let ellipsoid = ctx.ellipsoid.expect("correlation");
-        correlation_outcome(&underlyings, &flat, undiversified, floor, ctx, ellipsoid, &mut CrossScratch::default())
+        // Scale 0: no noise floor, the rule alone.
+        correlation_outcome(
+            &underlyings,
+            &flat,
+            undiversified,
+            floor,
+            0.0,
+            ctx,
+            ellipsoid,
+            &mut CrossScratch::default(),
+        )
     }
 
     const SHORT_STRADDLE: [f64; 5] = [-10.0, -3.0, 1.0, -3.0, -12.0];
