@@ -354,6 +354,10 @@ def test_group_by_partition_errors_and_empty_input() -> None:
     with pytest.raises(MarginInputError, match="account_id") as missing:
         _core.group_by_partition(pa.table({"id": [1]}), 2, 0)
     assert missing.value.column == "account_id"
+    for huge in (2**20 + 1, 2**40):  # refused before anything is allocated per partition
+        with pytest.raises(MarginInputError, match="at most 1048576 partitions") as many:
+            _core.group_by_partition(pa.table({"account_id": [1]}), huge, 0)
+        assert many.value.column == "partitions"
     with pytest.raises(MarginInputError, match="string or integer") as wrong:
         _core.group_by_partition(pa.table({"account_id": [1.5]}), 2, 0)
     assert wrong.value.column == "account_id"

@@ -43,15 +43,22 @@ fn partition_codes(ids: &dyn Array, n: u32, seed: u64) -> Result<Vec<u32>, Margi
     Ok(hashes(ids, seed)?.iter().map(|&h| ((u128::from(h) * u128::from(n)) >> 64) as u32).collect())
 }
 
+/// Most partitions one regrouping makes (each is a batch returned to Python).
+const MAX_PARTITIONS: u32 = 1 << 20;
+
 /// The rows of `data` (a table or batch with an `account_id` column) in `n` record batches, one
 /// per partition of [`partition_codes`] under `seed`, rows in input order within each: one
 /// pass of hashing, a counting sort of (batch, row) addresses, and the partitions gathered in
 /// parallel, each column copied once (no intermediate sorted copy, no concatenation of chunks).
 #[pyfunction]
-pub fn group_by_partition(py: Python<'_>, data: AnyRecordBatch, n: u32, seed: u64) -> Result<Vec<Py<PyAny>>> {
+pub fn group_by_partition(py: Python<'_>, data: AnyRecordBatch, n: u64, seed: u64) -> Result<Vec<Py<PyAny>>> {
     if n == 0 {
         return Err(MarginError::Internal("group_by_partition needs at least one partition".into()).into());
     }
+    // A bound before anything is allocated per partition (a user's `partitions` arrives here).
+    let n = u32::try_from(n).ok().filter(|&n| n <= MAX_PARTITIONS).ok_or_else(|| {
+        MarginError::input("options", Some("partitions"), None, format!("at most {MAX_PARTITIONS} partitions, got {n}"))
+    })?;
     let table = import(data, "positions")?;
     let parts = run_detached(py, || {
         let account = (table.schema.index_of("account_id"))
