@@ -355,15 +355,27 @@ pub fn spot_risk(contracts: &[(u32, f64)], factors: &[Vec<f64>]) -> RiskArrays {
     RiskArrays::build(&contracts, &base, &scenario_set(factors)).expect("finite")
 }
 
-/// A deterministic stream of numbers in [0, 1) (a linear congruential generator).
+/// A deterministic generator for tests: a 64-bit linear congruential generator (no dependency,
+/// the same stream on every platform). `Lcg(seed)` starts from `seed`.
+pub struct Lcg(pub u64);
+
+impl Lcg {
+    /// The next state.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        self.0
+    }
+
+    /// The next number in [0, 1), from the state's top 53 bits.
+    pub fn next_unit(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// A deterministic stream of numbers in [0, 1) ([`Lcg`]).
 pub fn uniforms(seed: u64, n: usize) -> Vec<f64> {
-    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..n)
-        .map(|_| {
-            state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
-            (state >> 11) as f64 / (1u64 << 53) as f64
-        })
-        .collect()
+    let mut g = Lcg(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+    (0..n).map(|_| g.next_unit()).collect()
 }
 
 /// A Float64 column of a batch by name.

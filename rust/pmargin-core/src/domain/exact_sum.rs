@@ -132,6 +132,7 @@ fn sorted_sum(values: &[f64]) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_support::Lcg;
 
     #[test]
     fn is_exact_and_order_free() {
@@ -140,11 +141,10 @@ mod tests {
         assert_eq!(exact_sum(&[1e6, 0.1, -1e6, 0.2]), 0.30000000000000004);
         assert_eq!(exact_sum(&[-1e6, 0.2, 1e6, 0.1]), 0.30000000000000004);
         assert_eq!(exact_sum(&[1e100, 1.0, -1e100]), 1.0);
-        let mut state = 11u64;
+        let mut g = Lcg(11);
         let mut values: Vec<f64> = (0..50)
             .map(|i| {
-                state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
-                let mantissa = (state >> 11) as f64 / (1u64 << 53) as f64;
+                let mantissa = g.next_unit();
                 if i % 2 == 0 {
                     mantissa * 1e6
                 } else {
@@ -167,12 +167,12 @@ mod tests {
         assert_eq!(exact_sum(&[1.0, 2f64.powi(-53)]), 1.0);
     }
 
-    /// A small deterministic generator (no dependency): LCG bits.
-    struct Bits(u64);
+    /// [`Lcg`] states with their high bits folded into the low ones.
+    struct Bits(Lcg);
     impl Bits {
         fn next(&mut self) -> u64 {
-            self.0 = self.0.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
-            self.0 ^ (self.0 >> 29)
+            let s = self.0.next_u64();
+            s ^ (s >> 29)
         }
         fn below(&mut self, n: u64) -> u64 {
             (self.next() >> 11) % n
@@ -216,7 +216,7 @@ mod tests {
 
     #[test]
     fn certified_sums_are_the_partials_sums() {
-        let mut g = Bits(2024);
+        let mut g = Bits(Lcg(2024));
         let mut certified = 0;
         for case in 0..200_000 {
             let mut v = adversarial(&mut g);

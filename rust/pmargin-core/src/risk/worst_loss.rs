@@ -106,6 +106,7 @@ pub fn loss_of_least(least: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_support::Lcg;
 
     #[test]
     fn first_worst_wins_ties() {
@@ -131,16 +132,11 @@ mod tests {
 
     #[test]
     fn equals_the_plain_scan() {
-        let mut state = 3u64;
+        let mut g = Lcg(3);
         for case in 0..2000 {
             let n = case % 70;
-            let pnl: Vec<f64> = (0..n)
-                .map(|_| {
-                    state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
-                    // Few distinct values, so ties are common.
-                    ((state >> 59) as f64 - 12.0) * 0.5
-                })
-                .collect();
+            // Few distinct values, so ties are common.
+            let pnl: Vec<f64> = (0..n).map(|_| ((g.next_u64() >> 59) as f64 - 12.0) * 0.5).collect();
             assert_eq!(worst_loss(&pnl), plain(&pnl), "{pnl:?}");
             assert_eq!(worst_loss_portable(&pnl), plain(&pnl), "{pnl:?}");
         }
@@ -173,11 +169,8 @@ mod tests {
 
     #[test]
     fn a_single_position_reads_its_worst_loss_off_the_first_extremes() {
-        let mut state = 11u64;
-        let mut next = || {
-            state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
-            state >> 11
-        };
+        let mut g = Lcg(11);
+        let mut next = || g.next_u64() >> 11;
         let (mut read, mut scanned) = (0, 0);
         for case in 0..20_000 {
             let n = 1 + (next() % 40) as usize;
