@@ -34,28 +34,22 @@ const MASKS: [u128; 16] = {
 /// bytes past `end` are masked off).
 #[inline]
 pub fn key_in(values: &[u8], start: usize, end: usize) -> Option<u128> {
-    let len = end.checked_sub(start)?;
+    // `end < start` wraps to a length past SHORT.
+    let len = end.wrapping_sub(start);
     if len > SHORT {
         return None;
     }
-    match values.get(start..start + 16) {
-        Some(wide) => {
-            let mut buf = [0u8; 16];
-            buf.copy_from_slice(wide);
-            Some((u128::from_le_bytes(buf) & MASKS[len]) | ((len as u128) << 120))
-        }
+    match values.get(start..).and_then(<[u8]>::first_chunk::<16>) {
+        Some(wide) => Some((u128::from_le_bytes(*wide) & MASKS[len]) | ((len as u128) << 120)),
         None => key(values.get(start..end)?),
     }
 }
 
 /// The first eight bytes of a keyed name, big-endian and zero-padded (the order of the names'
-/// prefixes).
+/// prefixes): a key's bytes past the name are zero already.
 #[inline]
 pub fn prefix(key: u128) -> u64 {
-    let len = (key >> 120) as usize;
-    let head = key as u64;
-    let head = if len >= 8 { head } else { head & ((1u64 << (8 * len)) - 1) };
-    head.swap_bytes()
+    (key as u64).swap_bytes()
 }
 
 /// Whether a keyed name is ASCII.
