@@ -269,50 +269,34 @@ impl<'a> Crif<'a> {
         if !amount.is_finite() {
             return None;
         }
-        finish(
-            f,
-            c.pcs.find(&f.product_classes, &mut recent.product_class, local, r)?,
-            c.rts.find(&f.risk_types, &mut recent.risk_type, local, r)?,
-            c.quals.qualifier(local, r)?,
-            || c.l1s.find(&f.tenors, &mut recent.tenor, local, r),
-            || c.l2s.find(&f.sub_curves, &mut recent.sub_curve, local, r),
-            |i| c.buckets.find(&f.buckets[i], &mut recent.buckets[i], local, r),
-        )
-    }
-}
-
-/// A fast-decoded row from its product class, risk type and qualifier (with its key when
-/// short): checked, with the labels its risk type uses read only then (`bucket(0)` equity,
-/// `bucket(1)` commodity). None when any part is not plainly valid.
-#[inline(always)]
-fn finish<'a>(
-    f: &Lookups,
-    product_class: u8,
-    (rc, vol): (u8, bool),
-    (q, qkey): (&'a str, Option<u128>),
-    tenor: impl FnOnce() -> Option<i8>,
-    sub_curve: impl FnOnce() -> Option<u8>,
-    bucket: impl FnOnce(usize) -> Option<u8>,
-) -> Option<Row<'a>> {
-    let rc = rc as usize;
-    let chars = match qkey {
-        Some(k) if intern::is_ascii(k) => q.len(),
-        _ => q.chars().count(),
-    };
-    if chars == 0 || (rc == IR && chars != 3) || (rc == FX && chars != if vol { 6 } else { 3 }) {
-        return None;
-    }
-    let tenor = if vol || rc == IR { tenor()? } else { -1 };
-    let label2 = if rc == IR && !vol { sub_curve()? } else { 0 };
-    let bucket = if rc == EQ || rc == CM { bucket(usize::from(rc == CM))? } else { 0 };
-    let skip = rc == FX
-        && !vol
-        && match qkey {
-            Some(k) => Some(k) == f.calculation_key,
-            None => q == f.calculation_currency,
+        let product_class = c.pcs.find(&f.product_classes, &mut recent.product_class, local, r)?;
+        let (rc, vol) = c.rts.find(&f.risk_types, &mut recent.risk_type, local, r)?;
+        let rc = rc as usize;
+        let (q, qkey) = c.quals.qualifier(local, r)?;
+        let chars = match qkey {
+            Some(k) if intern::is_ascii(k) => q.len(),
+            _ => q.chars().count(),
         };
-    let qprefix = qkey.map_or_else(|| pack(q), intern::prefix);
-    Some(Row { product_class, risk_class: rc as u8, vol, bucket, qprefix, qualifier: q, tenor, label2, skip })
+        if chars == 0 || (rc == IR && chars != 3) || (rc == FX && chars != if vol { 6 } else { 3 }) {
+            return None;
+        }
+        let tenor = if vol || rc == IR { c.l1s.find(&f.tenors, &mut recent.tenor, local, r)? } else { -1 };
+        let label2 = if rc == IR && !vol { c.l2s.find(&f.sub_curves, &mut recent.sub_curve, local, r)? } else { 0 };
+        let bucket = if rc == EQ || rc == CM {
+            let i = usize::from(rc == CM);
+            c.buckets.find(&f.buckets[i], &mut recent.buckets[i], local, r)?
+        } else {
+            0
+        };
+        let skip = rc == FX
+            && !vol
+            && match qkey {
+                Some(k) => Some(k) == f.calculation_key,
+                None => q == f.calculation_currency,
+            };
+        let qprefix = qkey.map_or_else(|| pack(q), intern::prefix);
+        Some(Row { product_class, risk_class: rc as u8, vol, bucket, qprefix, qualifier: q, tenor, label2, skip })
+    }
 }
 
 fn fail(column: &str, row: usize, reason: String) -> MarginError {
