@@ -280,11 +280,11 @@ impl<'a> Crif<'a> {
         if chars == 0 || (rc == IR && chars != 3) || (rc == FX && chars != if vol { 6 } else { 3 }) {
             return None;
         }
-        let tenor = if vol || rc == IR { c.l1s.find(&f.tenors, &mut recent.tenor, local, r)? } else { -1 };
-        let label2 = if rc == IR && !vol { c.l2s.find(&f.sub_curves, &mut recent.sub_curve, local, r)? } else { 0 };
+        let tenor = if vol || rc == IR { c.l1s.lookup(&f.tenors, local, r)? } else { -1 };
+        let label2 = if rc == IR && !vol { c.l2s.lookup(&f.sub_curves, local, r)? } else { 0 };
         let bucket = if rc == EQ || rc == CM {
             let i = usize::from(rc == CM);
-            c.buckets.find(&f.buckets[i], &mut recent.buckets[i], local, r)?
+            c.buckets.lookup(&f.buckets[i], local, r)?
         } else {
             0
         };
@@ -428,14 +428,12 @@ impl<T> Default for Last<T> {
     }
 }
 
-/// One [`Last`] per lookup map of [`Crif::decode_rows`].
+/// A [`Last`] for the columns of [`Crif::decode_rows`] whose values come in runs; labels
+/// (tenors, sub-curves, buckets) seldom repeat row to row, so they are probed directly.
 #[derive(Default)]
 struct Recent {
     product_class: Last<u8>,
     risk_type: Last<(u8, bool)>,
-    tenor: Last<i8>,
-    sub_curve: Last<u8>,
-    buckets: [Last<u8>; 2],
 }
 
 /// A string column read in place when it is plain Utf8 without nulls (what the Python layer
@@ -471,8 +469,10 @@ impl<'a> Col<'a> {
 /// How [`Crif::decode_fast`] reads the cell of row `local` of one batch (`global` counts
 /// across batches); null reads as "".
 trait Cells<'a> {
-    /// The value of `map` for the cell.
+    /// The value of `map` for the cell, remembered in `last`.
     fn find<T: Copy>(&self, map: &NameMap<T>, last: &mut Last<T>, local: usize, global: usize) -> Option<T>;
+    /// The value of `map` for the cell, probed.
+    fn lookup<T: Copy>(&self, map: &NameMap<T>, local: usize, global: usize) -> Option<T>;
     /// The cell as a qualifier, and its name key when short ([`intern::key`]); None when null.
     fn qualifier(&self, local: usize, global: usize) -> Option<(&'a str, Option<u128>)>;
 }
@@ -507,6 +507,14 @@ impl<'a> Cells<'a> for Strs<'a> {
         }
     }
 
+    #[inline(always)]
+    fn lookup<T: Copy>(&self, map: &NameMap<T>, local: usize, _: usize) -> Option<T> {
+        match self.key(local) {
+            (Some(k), _, _) => map.get_key(k),
+            (None, start, end) => map.get(self.values.get(start..end)?),
+        }
+    }
+
     #[inline]
     fn qualifier(&self, local: usize, _: usize) -> Option<(&'a str, Option<u128>)> {
         Some((self.array.value(local), self.key(local).0))
@@ -524,6 +532,14 @@ impl<'a> Cells<'a> for ColAt<'_, 'a> {
     fn find<T: Copy>(&self, map: &NameMap<T>, last: &mut Last<T>, local: usize, global: usize) -> Option<T> {
         match self.col {
             Col::Plain(chunks) => Strs::new(chunks[self.batch]).find(map, last, local, global),
+            _ => self.lookup(map, local, global),
+        }
+    }
+
+    #[inline]
+    fn lookup<T: Copy>(&self, map: &NameMap<T>, local: usize, global: usize) -> Option<T> {
+        match self.col {
+            Col::Plain(chunks) => Strs::new(chunks[self.batch]).lookup(map, local, global),
             Col::Gathered(values) => map.get(values[global].unwrap_or("").as_bytes()),
             Col::Missing => map.get(b""),
         }
@@ -987,6 +1003,8 @@ mod tests {
             assert_eq!(Strs::new(&array).find(&map, &mut last, i, i), map.get(v.as_bytes()), "row {i}");
             let any = ColAt { col: &col, batch: 0 };
             assert_eq!(any.find(&map, &mut last_any, i, i), map.get(v.as_bytes()), "row {i}");
+            assert_eq!(Strs::new(&array).lookup(&map, i, i), map.get(v.as_bytes()), "row {i}");
+            assert_eq!(any.lookup(&map, i, i), map.get(v.as_bytes()), "row {i}");
         }
     }
 
