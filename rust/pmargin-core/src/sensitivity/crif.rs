@@ -491,7 +491,7 @@ impl<'a> Strs<'a> {
     }
 
     /// The byte range of row `local`, and its key when short.
-    #[inline]
+    #[inline(always)]
     fn key(&self, local: usize) -> (Option<u128>, usize, usize) {
         let (start, end) = (self.offsets[local] as usize, self.offsets[local + 1] as usize);
         (intern::key_in(self.values, start, end), start, end)
