@@ -32,7 +32,7 @@ const MASKS: [u128; 16] = {
 
 /// [`key`] of `values[start..end]`, reading 16 bytes at once when the buffer has them (the
 /// bytes past `end` are masked off).
-#[inline]
+#[inline(always)]
 pub fn key_in(values: &[u8], start: usize, end: usize) -> Option<u128> {
     // `end < start` wraps to a length past SHORT.
     let len = end.wrapping_sub(start);
