@@ -76,7 +76,7 @@ pub struct Factor<'a> {
 /// The CRIF read: its columns (rows are decoded by each account's worker, so no decoded copy of
 /// the whole table is held), amounts, and the rows of each account (accounts sorted by id).
 pub struct Crif<'a> {
-    cols: Columns<'a>,
+    cols: Columns<Col<'a>>,
     names: Lookups,
     /// First global row of each batch, and the total.
     batch_starts: Vec<usize>,
@@ -111,6 +111,8 @@ struct Lookups {
     /// Equity, then commodity buckets.
     buckets: [NameMap<u8>; 2],
     calculation_currency: String,
+    /// Its key when short: a keyed qualifier is compared to it as one integer.
+    calculation_key: Option<u128>,
 }
 
 /// Each name's index; a name whose index does not fit `T` is not found (an unknown name).
@@ -134,17 +136,57 @@ impl Lookups {
             sub_curves: index_map(p.ir.sub_curves.iter().map(String::as_str)),
             buckets: [buckets(EQ), buckets(CM)],
             calculation_currency: p.calculation_currency.clone(),
+            calculation_key: intern::key(p.calculation_currency.as_bytes()),
         }
     }
 }
 
-struct Columns<'a> {
-    pcs: Col<'a>,
-    rts: Col<'a>,
-    quals: Col<'a>,
-    buckets: Col<'a>,
-    l1s: Col<'a>,
-    l2s: Col<'a>,
+/// The six decoded columns: whole ([`Col`]) or of one batch ([`Cells`]).
+struct Columns<C> {
+    pcs: C,
+    rts: C,
+    quals: C,
+    buckets: C,
+    l1s: C,
+    l2s: C,
+}
+
+impl<'a> Columns<Col<'a>> {
+    /// Batch `b`'s columns in place, when all six are plain (the usual layout): their offsets
+    /// and bytes are then found once per batch, not once per cell.
+    fn plain(&self, b: usize) -> Option<Columns<Strs<'a>>> {
+        let at = |c: &Col<'a>| match c {
+            Col::Plain(chunks) => Some(Strs::new(chunks[b])),
+            _ => None,
+        };
+        Some(Columns {
+            pcs: at(&self.pcs)?,
+            rts: at(&self.rts)?,
+            quals: at(&self.quals)?,
+            buckets: at(&self.buckets)?,
+            l1s: at(&self.l1s)?,
+            l2s: at(&self.l2s)?,
+        })
+    }
+
+    /// Batch `b`'s columns, whatever their layout.
+    fn at(&self, b: usize) -> Columns<ColAt<'_, 'a>> {
+        let at = |col| ColAt { col, batch: b };
+        Columns {
+            pcs: at(&self.pcs),
+            rts: at(&self.rts),
+            quals: at(&self.quals),
+            buckets: at(&self.buckets),
+            l1s: at(&self.l1s),
+            l2s: at(&self.l2s),
+        }
+    }
+}
+
+/// The columns of the batch being decoded by [`Crif::decode_rows`].
+enum BatchCols<'c, 'a> {
+    Plain(Columns<Strs<'a>>),
+    Any(Columns<ColAt<'c, 'a>>),
 }
 
 impl<'a> Crif<'a> {
@@ -189,15 +231,21 @@ impl<'a> Crif<'a> {
         out: &mut Vec<Row<'a>>,
     ) -> std::result::Result<(), (u32, MarginError)> {
         out.clear();
-        let (mut b, mut start, mut end) = (0, 0, 0);
+        let (mut start, mut end) = (0, 0);
+        let mut cols = BatchCols::Any(self.cols.at(0));
         let mut recent = Recent::default();
         for &r in rows {
             let r = r as usize;
             if r < start || r >= end {
-                b = self.batch_starts.partition_point(|s| *s <= r) - 1;
+                let b = self.batch_starts.partition_point(|s| *s <= r) - 1;
                 (start, end) = (self.batch_starts[b], self.batch_starts[b + 1]);
+                cols = self.cols.plain(b).map_or_else(|| BatchCols::Any(self.cols.at(b)), BatchCols::Plain);
             }
-            match self.decode_fast(b, r - start, r, &mut recent) {
+            let fast = match &cols {
+                BatchCols::Plain(c) => self.decode_fast(c, r - start, r, &mut recent),
+                BatchCols::Any(c) => self.decode_fast(c, r - start, r, &mut recent),
+            };
+            match fast {
                 Some(row) => out.push(row),
                 // Anything unusual (including every bad row) takes the checked path.
                 None => out.push(self.decode_row(p, r).map_err(|e| (r as u32, e))?),
@@ -206,20 +254,25 @@ impl<'a> Crif<'a> {
         Ok(())
     }
 
-    /// Row `r` (row `local` of batch `b`) decoded by hashed lookups, or None when any part is
-    /// not plainly valid; then [`Crif::decode_row`] decides (and words the error).
+    /// Row `r` (row `local` of the batch of `c`) decoded by hashed lookups, or None when any
+    /// part is not plainly valid; then [`Crif::decode_row`] decides (and words the error).
     #[inline]
-    fn decode_fast(&self, b: usize, local: usize, r: usize, recent: &mut Recent) -> Option<Row<'a>> {
-        let c = &self.cols;
+    fn decode_fast<C: Cells<'a>>(
+        &self,
+        c: &Columns<C>,
+        local: usize,
+        r: usize,
+        recent: &mut Recent,
+    ) -> Option<Row<'a>> {
         let f = &self.names;
         let amount = if self.nulls.is_empty() { self.amounts[r] } else { self.nulls[r]? };
         if !amount.is_finite() {
             return None;
         }
-        let product_class = c.pcs.find(&f.product_classes, &mut recent.product_class, b, local, r)?;
-        let (rc, vol) = c.rts.find(&f.risk_types, &mut recent.risk_type, b, local, r)?;
+        let product_class = c.pcs.find(&f.product_classes, &mut recent.product_class, local, r)?;
+        let (rc, vol) = c.rts.find(&f.risk_types, &mut recent.risk_type, local, r)?;
         let rc = rc as usize;
-        let (q, qkey) = c.quals.qualifier(b, local, r)?;
+        let (q, qkey) = c.quals.qualifier(local, r)?;
         let chars = match qkey {
             Some(k) if intern::is_ascii(k) => q.len(),
             _ => q.chars().count(),
@@ -227,15 +280,20 @@ impl<'a> Crif<'a> {
         if chars == 0 || (rc == IR && chars != 3) || (rc == FX && chars != if vol { 6 } else { 3 }) {
             return None;
         }
-        let tenor = if vol || rc == IR { c.l1s.find(&f.tenors, &mut recent.tenor, b, local, r)? } else { -1 };
-        let label2 = if rc == IR && !vol { c.l2s.find(&f.sub_curves, &mut recent.sub_curve, b, local, r)? } else { 0 };
+        let tenor = if vol || rc == IR { c.l1s.lookup(&f.tenors, local, r)? } else { -1 };
+        let label2 = if rc == IR && !vol { c.l2s.lookup(&f.sub_curves, local, r)? } else { 0 };
         let bucket = if rc == EQ || rc == CM {
             let i = usize::from(rc == CM);
-            c.buckets.find(&f.buckets[i], &mut recent.buckets[i], b, local, r)?
+            c.buckets.lookup(&f.buckets[i], local, r)?
         } else {
             0
         };
-        let skip = rc == FX && !vol && q == f.calculation_currency;
+        let skip = rc == FX
+            && !vol
+            && match qkey {
+                Some(k) => Some(k) == f.calculation_key,
+                None => q == f.calculation_currency,
+            };
         let qprefix = qkey.map_or_else(|| pack(q), intern::prefix);
         Some(Row { product_class, risk_class: rc as u8, vol, bucket, qprefix, qualifier: q, tenor, label2, skip })
     }
@@ -352,6 +410,17 @@ struct Last<T> {
     value: Option<T>,
 }
 
+impl<T: Copy> Last<T> {
+    /// The value of `map` for key `k`, probing only when `k` differs from the last key.
+    #[inline]
+    fn get(&mut self, map: &NameMap<T>, k: u128) -> Option<T> {
+        if k != self.key {
+            *self = Last { key: k, value: map.get_key(k) };
+        }
+        self.value
+    }
+}
+
 impl<T> Default for Last<T> {
     /// No key: a short name's key has its length (at most 15) in the top byte.
     fn default() -> Self {
@@ -359,14 +428,12 @@ impl<T> Default for Last<T> {
     }
 }
 
-/// One [`Last`] per lookup map of [`Crif::decode_rows`].
+/// A [`Last`] for the columns of [`Crif::decode_rows`] whose values come in runs; labels
+/// (tenors, sub-curves, buckets) seldom repeat row to row, so they are probed directly.
 #[derive(Default)]
 struct Recent {
     product_class: Last<u8>,
     risk_type: Last<(u8, bool)>,
-    tenor: Last<i8>,
-    sub_curve: Last<u8>,
-    buckets: [Last<u8>; 2],
 }
 
 /// A string column read in place when it is plain Utf8 without nulls (what the Python layer
@@ -388,58 +455,101 @@ impl<'a> Col<'a> {
         })
     }
 
-    /// The value of `map` for row `local` of batch `batch` (`global` counts across batches);
-    /// null reads as "".
-    #[inline]
-    fn find<T: Copy>(
-        &self,
-        map: &NameMap<T>,
-        last: &mut Last<T>,
-        batch: usize,
-        local: usize,
-        global: usize,
-    ) -> Option<T> {
-        match self {
-            Col::Plain(chunks) => {
-                let a = chunks[batch];
-                let o = a.value_offsets();
-                let (start, end) = (o[local] as usize, o[local + 1] as usize);
-                match intern::key_in(a.values(), start, end) {
-                    Some(k) => {
-                        if k != last.key {
-                            *last = Last { key: k, value: map.get_key(k) };
-                        }
-                        last.value
-                    }
-                    None => map.get(a.values().get(start..end)?),
-                }
-            }
-            Col::Gathered(values) => map.get(values[global].unwrap_or("").as_bytes()),
-            Col::Missing => map.get(b""),
-        }
-    }
-
-    /// Row `local` of batch `batch` and its name key when short ([`intern::key`]).
-    #[inline]
-    fn qualifier(&self, batch: usize, local: usize, global: usize) -> Option<(&'a str, Option<u128>)> {
-        match self {
-            Col::Plain(chunks) => {
-                let a = chunks[batch];
-                let o = a.value_offsets();
-                let (start, end) = (o[local] as usize, o[local + 1] as usize);
-                Some((a.value(local), intern::key_in(a.values(), start, end)))
-            }
-            Col::Gathered(values) => values[global].map(|q| (q, intern::key(q.as_bytes()))),
-            Col::Missing => None,
-        }
-    }
-
     /// Row `local` of batch `batch` (`global` counts across batches).
     #[inline]
     fn get(&self, batch: usize, local: usize, global: usize) -> Option<&'a str> {
         match self {
             Col::Plain(chunks) => Some(chunks[batch].value(local)),
             Col::Gathered(values) => values[global],
+            Col::Missing => None,
+        }
+    }
+}
+
+/// How [`Crif::decode_fast`] reads the cell of row `local` of one batch (`global` counts
+/// across batches); null reads as "".
+trait Cells<'a> {
+    /// The value of `map` for the cell, remembered in `last`.
+    fn find<T: Copy>(&self, map: &NameMap<T>, last: &mut Last<T>, local: usize, global: usize) -> Option<T>;
+    /// The value of `map` for the cell, probed.
+    fn lookup<T: Copy>(&self, map: &NameMap<T>, local: usize, global: usize) -> Option<T>;
+    /// The cell as a qualifier, and its name key when short ([`intern::key`]); None when null.
+    fn qualifier(&self, local: usize, global: usize) -> Option<(&'a str, Option<u128>)>;
+}
+
+/// One batch of a plain column, read in place.
+#[derive(Clone, Copy)]
+struct Strs<'a> {
+    array: &'a StringArray,
+    offsets: &'a [i32],
+    values: &'a [u8],
+}
+
+impl<'a> Strs<'a> {
+    fn new(array: &'a StringArray) -> Self {
+        Strs { array, offsets: array.value_offsets(), values: array.values() }
+    }
+
+    /// The byte range of row `local`, and its key when short.
+    #[inline(always)]
+    fn key(&self, local: usize) -> (Option<u128>, usize, usize) {
+        let (start, end) = (self.offsets[local] as usize, self.offsets[local + 1] as usize);
+        (intern::key_in(self.values, start, end), start, end)
+    }
+}
+
+impl<'a> Cells<'a> for Strs<'a> {
+    #[inline(always)]
+    fn find<T: Copy>(&self, map: &NameMap<T>, last: &mut Last<T>, local: usize, _: usize) -> Option<T> {
+        match self.key(local) {
+            (Some(k), _, _) => last.get(map, k),
+            (None, start, end) => map.get(self.values.get(start..end)?),
+        }
+    }
+
+    #[inline(always)]
+    fn lookup<T: Copy>(&self, map: &NameMap<T>, local: usize, _: usize) -> Option<T> {
+        match self.key(local) {
+            (Some(k), _, _) => map.get_key(k),
+            (None, start, end) => map.get(self.values.get(start..end)?),
+        }
+    }
+
+    #[inline]
+    fn qualifier(&self, local: usize, _: usize) -> Option<(&'a str, Option<u128>)> {
+        Some((self.array.value(local), self.key(local).0))
+    }
+}
+
+/// One batch of any column.
+struct ColAt<'c, 'a> {
+    col: &'c Col<'a>,
+    batch: usize,
+}
+
+impl<'a> Cells<'a> for ColAt<'_, 'a> {
+    #[inline]
+    fn find<T: Copy>(&self, map: &NameMap<T>, last: &mut Last<T>, local: usize, global: usize) -> Option<T> {
+        match self.col {
+            Col::Plain(chunks) => Strs::new(chunks[self.batch]).find(map, last, local, global),
+            _ => self.lookup(map, local, global),
+        }
+    }
+
+    #[inline]
+    fn lookup<T: Copy>(&self, map: &NameMap<T>, local: usize, global: usize) -> Option<T> {
+        match self.col {
+            Col::Plain(chunks) => Strs::new(chunks[self.batch]).lookup(map, local, global),
+            Col::Gathered(values) => map.get(values[global].unwrap_or("").as_bytes()),
+            Col::Missing => map.get(b""),
+        }
+    }
+
+    #[inline]
+    fn qualifier(&self, local: usize, global: usize) -> Option<(&'a str, Option<u128>)> {
+        match self.col {
+            Col::Plain(chunks) => Strs::new(chunks[self.batch]).qualifier(local, global),
+            Col::Gathered(values) => values[global].map(|q| (q, intern::key(q.as_bytes()))),
             Col::Missing => None,
         }
     }
@@ -646,87 +756,116 @@ fn sort_keys(keys: &mut [u128]) {
 /// in factor order (each factor's rows ascending): `scratch.factors`, `scratch.keyed` and
 /// `scratch.positions`. `decoded[i]` is row `rows[i]` ([`Crif::decode_rows`]).
 pub fn factors<'a>(crif: &Crif<'a>, rows: &[u32], decoded: &[Row<'a>], scratch: &mut Scratch<'a>) {
-    let positions = &mut scratch.positions;
-    positions.clear();
-    let packs = rows.len() < 1 << POSITION_BITS
-        && decoded
-            .iter()
-            .all(|row| row.qualifier.len() <= 8 && row.tenor >= -1 && row.product_class < 8 && row.risk_class < 8);
-    if packs {
-        // The usual case: one integer per row, sorted directly.
-        let packed = &mut scratch.packed;
-        packed.clear();
-        packed.extend(decoded.iter().enumerate().filter(|(_, row)| !row.skip).map(|(i, row)| packed_key(row, i)));
-        sort_keys(packed);
-        positions.extend(packed.iter().map(|k| (*k as u32) & ((1 << POSITION_BITS) - 1)));
+    scratch.positions.clear();
+    scratch.keyed.clear();
+    scratch.factors.clear();
+    if pack_keys(decoded, &mut scratch.packed) {
+        sort_keys(&mut scratch.packed);
+        packed_factors(&crif.amounts, rows, decoded, scratch);
     } else {
-        // Sort on a packed key first: (product class, risk class, vol, bucket, qualifier
-        // prefix), then the qualifier (its length settles it when both fit the prefix), tenor
-        // and sub-curve, then the row (rows are ascending, so their position orders them alike).
-        let local = &mut scratch.local;
-        local.clear();
-        local.extend(decoded.iter().enumerate().filter(|(_, row)| !row.skip).map(|(i, row)| {
-            let hi = (u128::from(row.product_class) << 88)
-                | (u128::from(row.risk_class) << 80)
-                | (u128::from(row.vol) << 72)
-                | (u128::from(row.bucket) << 64)
-                | u128::from(row.qprefix);
-            let lo = (i32::from(row.tenor) << 8) | i32::from(row.label2);
-            (hi, lo, i as u32)
-        }));
-        local.sort_unstable_by(|a, b| {
-            a.0.cmp(&b.0)
-                .then_with(|| {
-                    let (qa, qb) = (decoded[a.2 as usize].qualifier, decoded[b.2 as usize].qualifier);
-                    if qa.len() <= 8 && qb.len() <= 8 {
-                        qa.len().cmp(&qb.len())
-                    } else {
-                        qa.cmp(qb)
-                    }
-                })
-                .then(a.1.cmp(&b.1))
-                .then(a.2.cmp(&b.2))
-        });
-        positions.extend(local.iter().map(|x| x.2));
+        general_factors(&crif.amounts, rows, decoded, scratch);
     }
-    let keyed = &mut scratch.keyed;
-    keyed.clear();
-    keyed.extend(positions.iter().map(|i| rows[*i as usize]));
-    let out = &mut scratch.factors;
-    out.clear();
-    if packs {
-        // Equal factor keys are equal packed keys without the position.
-        let mut last = None;
-        for (i, k) in scratch.packed.iter().enumerate() {
-            let head = Some(k >> POSITION_BITS);
-            match out.last_mut() {
-                Some(f) if head == last => f.end = i as u32 + 1,
-                _ => {
-                    let row = decoded[positions[i] as usize];
-                    out.push(Factor { row, start: i as u32, end: i as u32 + 1, amount: 0.0 });
+    let Scratch { factors, keyed, values, .. } = scratch;
+    for f in factors.iter_mut().filter(|f| f.end - f.start > 1) {
+        f.amount = net(&crif.amounts, &keyed[f.start as usize..f.end as usize], values);
+    }
+}
+
+/// The risk rows' packed keys ([`packed_key`]) into `packed`, or false when some row does not
+/// fit one (a qualifier past eight bytes).
+fn pack_keys(decoded: &[Row<'_>], packed: &mut Vec<u128>) -> bool {
+    packed.clear();
+    if decoded.len() >= 1 << POSITION_BITS {
+        return false;
+    }
+    for (i, row) in decoded.iter().enumerate() {
+        if row.qualifier.len() > 8 || row.tenor < -1 || row.product_class >= 8 || row.risk_class >= 8 {
+            return false;
+        }
+        if !row.skip {
+            packed.push(packed_key(row, i));
+        }
+    }
+    true
+}
+
+/// [`factors`] from the sorted packed keys, in one pass: equal factor keys are equal packed keys
+/// without the position. Each factor's amount is its first row's (netted later when it has
+/// more).
+fn packed_factors<'a>(amounts: &[f64], rows: &[u32], decoded: &[Row<'a>], scratch: &mut Scratch<'a>) {
+    let Scratch { packed, factors, keyed, positions, .. } = scratch;
+    let mut last = None;
+    for (i, k) in packed.iter().enumerate() {
+        let at = (*k as u32) & ((1 << POSITION_BITS) - 1);
+        let r = rows[at as usize];
+        positions.push(at);
+        keyed.push(r);
+        let head = Some(k >> POSITION_BITS);
+        match factors.last_mut() {
+            Some(f) if head == last => f.end = i as u32 + 1,
+            _ => {
+                let row = decoded[at as usize];
+                factors.push(Factor { row, start: i as u32, end: i as u32 + 1, amount: amounts[r as usize] });
+            }
+        }
+        last = head;
+    }
+}
+
+/// [`factors`] for rows with long qualifiers: sorted on a packed key first (product class, risk
+/// class, vol, bucket, qualifier prefix), then the qualifier (its length settles it when both
+/// fit the prefix), tenor and sub-curve, then the row (rows are ascending, so their position
+/// orders them alike).
+fn general_factors<'a>(amounts: &[f64], rows: &[u32], decoded: &[Row<'a>], scratch: &mut Scratch<'a>) {
+    let Scratch { local, factors, keyed, positions, .. } = scratch;
+    local.clear();
+    local.extend(decoded.iter().enumerate().filter(|(_, row)| !row.skip).map(|(i, row)| {
+        let hi = (u128::from(row.product_class) << 88)
+            | (u128::from(row.risk_class) << 80)
+            | (u128::from(row.vol) << 72)
+            | (u128::from(row.bucket) << 64)
+            | u128::from(row.qprefix);
+        let lo = (i32::from(row.tenor) << 8) | i32::from(row.label2);
+        (hi, lo, i as u32)
+    }));
+    local.sort_unstable_by(|a, b| {
+        a.0.cmp(&b.0)
+            .then_with(|| {
+                let (qa, qb) = (decoded[a.2 as usize].qualifier, decoded[b.2 as usize].qualifier);
+                if qa.len() <= 8 && qb.len() <= 8 {
+                    qa.len().cmp(&qb.len())
+                } else {
+                    qa.cmp(qb)
                 }
-            }
-            last = head;
-        }
-    } else {
-        for (i, x) in positions.iter().enumerate() {
-            let row = decoded[*x as usize];
-            match out.last_mut() {
-                Some(f) if f.row.key() == row.key() => f.end = i as u32 + 1,
-                _ => out.push(Factor { row, start: i as u32, end: i as u32 + 1, amount: 0.0 }),
-            }
+            })
+            .then(a.1.cmp(&b.1))
+            .then(a.2.cmp(&b.2))
+    });
+    for (i, x) in local.iter().enumerate() {
+        let (at, row) = (x.2, decoded[x.2 as usize]);
+        let r = rows[at as usize];
+        positions.push(at);
+        keyed.push(r);
+        match factors.last_mut() {
+            Some(f) if f.row.key() == row.key() => f.end = i as u32 + 1,
+            _ => factors.push(Factor { row, start: i as u32, end: i as u32 + 1, amount: amounts[r as usize] }),
         }
     }
-    let values = &mut scratch.values;
-    for f in out.iter_mut() {
-        if f.end - f.start == 1 {
-            f.amount = crif.amounts[keyed[f.start as usize] as usize];
-            continue;
+}
+
+/// The correctly rounded sum of the rows' amounts ([`exact_sum`]). Two amounts (the usual
+/// duplicate) need no partials: IEEE addition rounds their sum correctly, so a finite nonzero
+/// float sum is the answer (zeros and overflow keep [`exact_sum`]'s signs and fallback).
+fn net(amounts: &[f64], rows: &[u32], values: &mut Vec<f64>) -> f64 {
+    if let [a, b] = rows {
+        let sum = amounts[*a as usize] + amounts[*b as usize];
+        if sum.is_finite() && sum != 0.0 {
+            return sum;
         }
-        values.clear();
-        values.extend(keyed[f.start as usize..f.end as usize].iter().map(|r| crif.amounts[*r as usize]));
-        f.amount = exact_sum(values);
     }
+    values.clear();
+    values.extend(rows.iter().map(|r| amounts[*r as usize]));
+    exact_sum(values)
 }
 
 #[cfg(test)]
@@ -789,6 +928,37 @@ mod tests {
     }
 
     #[test]
+    fn two_amounts_net_as_the_exact_sum() {
+        let tiny = f64::EPSILON / 2.0;
+        let pairs = [
+            (1.0, tiny),
+            (1.0 + f64::EPSILON, tiny),
+            (0.1, 0.2),
+            (1e308, 1e308),
+            (-0.0, -0.0),
+            (0.0, -0.0),
+            (3.5, -3.5),
+            (f64::MIN_POSITIVE, -f64::MIN_POSITIVE / 4.0),
+            (5e-324, 5e-324),
+            (-1e16, 1.0),
+        ];
+        let mut state = 11u64;
+        let random = (0..2000).map(|_| {
+            let mut next = || {
+                state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+                f64::from_bits(state >> 2) * if state & 1 == 0 { 1.0 } else { -1.0 }
+            };
+            (next(), next())
+        });
+        let mut values = Vec::new();
+        for (a, b) in pairs.into_iter().chain(random).filter(|(a, b)| a.is_finite() && b.is_finite()) {
+            let got = net(&[a, b], &[0, 1], &mut values);
+            assert_eq!(got.to_bits(), exact_sum(&[a, b]).to_bits(), "{a:e} + {b:e}");
+        }
+        assert_eq!(net(&[1.0, 2.0, 4.0], &[2, 0, 1], &mut values), 7.0);
+    }
+
+    #[test]
     fn run_starts_mark_changes_and_piece_starts() {
         let n = RUN_PIECE + 10;
         let first = StringArray::from_iter_values((0..n).map(|i| format!("A{}", i / 3)));
@@ -828,9 +998,13 @@ mod tests {
         let array = StringArray::from_iter_values(values);
         let col = Col::Plain(vec![&array]);
         let map: NameMap<u8> = index_map(["1y", "2y", "", "Risk_CommodityVolatility"]);
-        let mut last = Last::default();
+        let (mut last, mut last_any) = (Last::default(), Last::default());
         for (i, v) in values.iter().enumerate() {
-            assert_eq!(col.find(&map, &mut last, 0, i, i), map.get(v.as_bytes()), "row {i}");
+            assert_eq!(Strs::new(&array).find(&map, &mut last, i, i), map.get(v.as_bytes()), "row {i}");
+            let any = ColAt { col: &col, batch: 0 };
+            assert_eq!(any.find(&map, &mut last_any, i, i), map.get(v.as_bytes()), "row {i}");
+            assert_eq!(Strs::new(&array).lookup(&map, i, i), map.get(v.as_bytes()), "row {i}");
+            assert_eq!(any.lookup(&map, i, i), map.get(v.as_bytes()), "row {i}");
         }
     }
 

@@ -32,30 +32,24 @@ const MASKS: [u128; 16] = {
 
 /// [`key`] of `values[start..end]`, reading 16 bytes at once when the buffer has them (the
 /// bytes past `end` are masked off).
-#[inline]
+#[inline(always)]
 pub fn key_in(values: &[u8], start: usize, end: usize) -> Option<u128> {
-    let len = end.checked_sub(start)?;
+    // `end < start` wraps to a length past SHORT.
+    let len = end.wrapping_sub(start);
     if len > SHORT {
         return None;
     }
-    match values.get(start..start + 16) {
-        Some(wide) => {
-            let mut buf = [0u8; 16];
-            buf.copy_from_slice(wide);
-            Some((u128::from_le_bytes(buf) & MASKS[len]) | ((len as u128) << 120))
-        }
+    match values.get(start..).and_then(<[u8]>::first_chunk::<16>) {
+        Some(wide) => Some((u128::from_le_bytes(*wide) & MASKS[len]) | ((len as u128) << 120)),
         None => key(values.get(start..end)?),
     }
 }
 
 /// The first eight bytes of a keyed name, big-endian and zero-padded (the order of the names'
-/// prefixes).
+/// prefixes): a key's bytes past the name are zero already.
 #[inline]
 pub fn prefix(key: u128) -> u64 {
-    let len = (key >> 120) as usize;
-    let head = key as u64;
-    let head = if len >= 8 { head } else { head & ((1u64 << (8 * len)) - 1) };
-    head.swap_bytes()
+    (key as u64).swap_bytes()
 }
 
 /// Whether a keyed name is ASCII.
@@ -99,14 +93,14 @@ impl<T: Copy> NameMap<T> {
         map
     }
 
-    #[inline]
+    #[inline(always)]
     fn slot(&self, k: u128) -> usize {
         let x = (k as u64) ^ ((k >> 64) as u64).rotate_left(29);
         (x.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> self.shift) as usize
     }
 
-    /// The value of a short name's key.
-    #[inline]
+    /// The value of a short name's key (inlined: it is the decode loop's one probe).
+    #[inline(always)]
     pub fn get_key(&self, k: u128) -> Option<T> {
         let mask = self.slots.len() - 1;
         let mut i = self.slot(k);
