@@ -187,6 +187,9 @@ pub struct BucketedParams {
     pub vega_rw: Vec<f64>,
     pub intra: Vec<f64>,
     pub inter: Vec<Vec<f64>>,
+    /// `inter` row-major, and whether it is symmetric bit for bit.
+    pub inter_flat: Vec<f64>,
+    pub inter_symmetric: bool,
     pub delta_thresholds: Vec<f64>,
     pub vega_thresholds: Vec<f64>,
     pub hvr: f64,
@@ -233,15 +236,18 @@ impl BucketedParams {
             intra.push(0.0);
         }
         let zero = strs(get(e, "curvature_zero_buckets", path)?, &format!("{path}.curvature_zero_buckets"))?;
+        let inter = matrix(
+            get(e, "inter_bucket_correlations", path)?,
+            &format!("{path}.inter_bucket_correlations"),
+            buckets.len(),
+        )?;
         Ok(BucketedParams {
             delta_rw: per_bucket("delta_risk_weights", &names)?,
             vega_rw: per_bucket("vega_risk_weights", &names)?,
             intra,
-            inter: matrix(
-                get(e, "inter_bucket_correlations", path)?,
-                &format!("{path}.inter_bucket_correlations"),
-                buckets.len(),
-            )?,
+            inter_flat: inter.concat(),
+            inter_symmetric: symmetric(&inter),
+            inter,
             delta_thresholds: per_bucket("delta_thresholds", &names)?,
             vega_thresholds: per_bucket("vega_thresholds", &names)?,
             hvr: num_at(e, "historical_volatility_ratio", path)?,
@@ -372,6 +378,12 @@ impl SimmParams {
     }
 }
 
+/// Whether a square matrix equals its transpose bit for bit (then a quadratic form may read each
+/// pair once and get the same sums).
+pub fn symmetric(m: &[Vec<f64>]) -> bool {
+    m.iter().enumerate().all(|(i, row)| row.iter().enumerate().all(|(j, x)| x.to_bits() == m[j][i].to_bits()))
+}
+
 /// One currency's parameters, resolved from the IR and FX name lists once.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Currency {
@@ -429,6 +441,9 @@ pub struct Dense {
     pub ir_rho: [Vec<f64>; 3],
     pub ir_rho_dim: [usize; 3],
     ir_sub_curves: usize,
+    /// Whether the IR tenor correlations, and both FX delta correlation matrices, are symmetric.
+    pub ir_symmetric: bool,
+    pub fx_symmetric: bool,
     /// The calculation currency's FX volatility group.
     pub fx_calc_group: usize,
     /// FX vega thresholds (times the unit) by vega key 1..=6, at index key - 1.
@@ -472,6 +487,8 @@ impl Dense {
             ir_rho: [delta, vega, curvature],
             ir_rho_dim: [tenor * sub, tenor, tenor],
             ir_sub_curves: sub,
+            ir_symmetric: symmetric(&ir.tenor_corr),
+            fx_symmetric: symmetric(&fx.corr_regular) && symmetric(&fx.corr_high),
             fx_calc_group,
             fx_vega_thresholds,
         }
@@ -589,6 +606,14 @@ mod tests {
         }
         assert_eq!(d.ir_rho[1], [1.0, 0.3, 0.3, 1.0]);
         assert_eq!(d.ir_rho[2], [1.0, 0.3 * 0.3, 0.3 * 0.3, 1.0]);
+    }
+
+    #[test]
+    fn symmetry_is_bitwise() {
+        assert!(symmetric(&[vec![1.0, 0.3], vec![0.3, 1.0]]));
+        assert!(!symmetric(&[vec![1.0, 0.3], vec![0.30000000000000004, 1.0]]));
+        assert!(!symmetric(&[vec![1.0, 0.0], vec![-0.0, 1.0]]));
+        assert!(symmetric(&[]));
     }
 
     #[test]

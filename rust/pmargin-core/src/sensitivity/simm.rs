@@ -37,18 +37,44 @@ fn scaled_sum(buf: &mut Vec<f64>, s: &[f64], scale: f64) -> f64 {
 }
 
 /// `K = sqrt(max(sum_k sum_l rho_kl WS_k WS_l, 0))` over `members`; `dK/dWS_k` into `d[k]`.
-fn within(ws: &[f64], members: Range<usize>, rho: &impl Fn(usize, usize) -> f64, d: &mut [f64]) -> f64 {
+/// `symmetric`: `rho_kl = rho_lk` bit for bit, so each pair is evaluated once and feeds both
+/// rows; every row still adds its terms in the order l = first, ..., last (the same bits).
+fn within(
+    ws: &[f64],
+    members: Range<usize>,
+    rho: &impl Fn(usize, usize) -> f64,
+    symmetric: bool,
+    d: &mut [f64],
+) -> f64 {
+    let (first, ws_b) = (members.start, &ws[members.clone()]);
+    let d_b = &mut d[members];
     let mut q = 0.0;
-    for k in members.clone() {
-        let mut acc = 0.0;
-        for (l, w) in ws[members.clone()].iter().enumerate() {
-            acc += rho(k, members.start + l) * w;
+    if symmetric {
+        d_b.fill(0.0);
+        for (k, &wk) in ws_b.iter().enumerate() {
+            // d_b[k] holds the terms of l < k, added in order by the rows before.
+            let (row, rest) = d_b[k..].split_at_mut(1);
+            let mut acc = row[0] + rho(first + k, first + k) * wk;
+            for (l, (wl, dl)) in ws_b[k + 1..].iter().zip(rest).enumerate() {
+                let r = rho(first + k, first + k + 1 + l);
+                acc += r * wl;
+                *dl += r * wk;
+            }
+            row[0] = acc;
+            q += wk * acc;
         }
-        d[k] = acc;
-        q += ws[k] * acc;
+    } else {
+        for (k, &wk) in ws_b.iter().enumerate() {
+            let mut acc = 0.0;
+            for (l, wl) in ws_b.iter().enumerate() {
+                acc += rho(first + k, first + l) * wl;
+            }
+            d_b[k] = acc;
+            q += wk * acc;
+        }
     }
     let big_k = q.max(0.0).sqrt();
-    for x in &mut d[members] {
+    for x in d_b {
         *x = if big_k > 0.0 { *x / big_k } else { 0.0 };
     }
     big_k
@@ -76,22 +102,43 @@ struct Across {
 }
 
 /// `sqrt(max(sum_b K_b^2 + sum_{b!=c} gamma_bc S_b S_c, 0))` with `S_b = clamp(sum_b, -K_b, K_b)`;
-/// its derivatives into `a.d_k` and `a.d_sum`.
-fn across(ks: &[f64], sums: &[f64], gamma: &impl Fn(usize, usize) -> f64, a: &mut Across) -> f64 {
+/// its derivatives into `a.d_k` and `a.d_sum`. `symmetric` as in [`within`].
+fn across(
+    ks: &[f64],
+    sums: &[f64],
+    gamma: &impl Fn(usize, usize) -> f64,
+    symmetric: bool,
+    a: &mut Across,
+) -> f64 {
     let n = ks.len();
     a.s.clear();
     a.s.extend((0..n).map(|b| sums[b].min(ks[b]).max(-ks[b])));
     a.h.clear();
+    a.h.resize(n, 0.0);
     let mut q = 0.0;
     for b in 0..n {
-        let mut acc = 0.0;
-        for (c, sc) in a.s.iter().enumerate() {
-            if c != b {
-                acc += gamma(b, c) * sc;
+        let sb = a.s[b];
+        let acc = if symmetric {
+            // h[b] holds the terms of c < b, added in order by the rows before.
+            let (row, rest) = a.h[b..].split_at_mut(1);
+            let mut acc = row[0];
+            for (c, (sc, hc)) in a.s[b + 1..].iter().zip(rest).enumerate() {
+                let g = gamma(b, b + 1 + c);
+                acc += g * sc;
+                *hc += g * sb;
             }
-        }
-        a.h.push(acc);
-        q += ks[b] * ks[b] + a.s[b] * acc;
+            acc
+        } else {
+            let mut acc = 0.0;
+            for (c, sc) in a.s.iter().enumerate() {
+                if c != b {
+                    acc += gamma(b, c) * sc;
+                }
+            }
+            acc
+        };
+        a.h[b] = acc;
+        q += ks[b] * ks[b] + sb * acc;
     }
     let root = q.max(0.0).sqrt();
     a.d_k.clear();
@@ -253,7 +300,8 @@ fn ir<'a>(p: &'a SimmParams, f: &[Factor<'a>], mt: usize, sign: f64, w: &mut Wor
         }
     };
     let scale = if mt == CURVATURE { 1.0 / (ir.terms.hvr * ir.terms.hvr) } else { 1.0 };
-    let shape = Shape { members: &inp.members, labels: &inp.labels, residual: false, abs_groups: None };
+    let symmetric = d.ir_symmetric;
+    let shape = Shape { members: &inp.members, labels: &inp.labels, residual: false, abs_groups: None, symmetric };
     aggregate(p, mt, &inp.ws, &shape, &rho, &gamma, scale, &mut w.agg, &mut w.grad[off..off + f.len()])
 }
 
@@ -311,7 +359,8 @@ fn fx<'a>(p: &'a SimmParams, f: &[Factor<'a>], mt: usize, sign: f64, w: &mut Wor
     };
     let gamma = |_: usize, _: usize| 0.0;
     let all = [0..f.len()];
-    let shape = Shape { members: &all, labels: &[""], residual: false, abs_groups: Some(&inp.qmembers) };
+    let symmetric = mt != DELTA || p.dense.fx_symmetric;
+    let shape = Shape { members: &all, labels: &[""], residual: false, abs_groups: Some(&inp.qmembers), symmetric };
     aggregate(p, mt, &inp.ws, &shape, &rho, &gamma, 1.0, &mut w.agg, &mut w.grad[off..off + f.len()])
 }
 
@@ -372,25 +421,28 @@ fn bucketed<'a>(
     // Buckets are in index order, so the residual one (the last index) is the last bucket.
     let residual = ids.last().is_some_and(|&b| bp.is_residual(b));
     let gamma = |i: usize, j: usize| {
-        let r = bp.inter[ids[i]][ids[j]];
+        let r = bp.inter_flat[ids[i] * bp.buckets.len() + ids[j]];
         if mt == CURVATURE {
             r * r
         } else {
             r
         }
     };
-    let shape = Shape { members: &inp.members, labels: &inp.labels, residual, abs_groups: Some(&inp.qmembers) };
+    // Within a bucket rho is symmetric; across, gamma is when the inter-bucket matrix is.
+    let (members, labels, abs_groups) = (&inp.members, &inp.labels, Some(&inp.qmembers[..]));
+    let shape = Shape { members, labels, residual, abs_groups, symmetric: bp.inter_symmetric };
     aggregate(p, mt, &inp.ws, &shape, &rho, &gamma, 1.0, &mut w.agg, &mut w.grad[off..off + f.len()])
 }
 
 /// A term's buckets: their factors and labels, whether the last one is the residual bucket
-/// (aggregated apart), and the groups whose summed CVR enter the curvature's `sum |CVR|` (None:
-/// each factor alone).
+/// (aggregated apart), the groups whose summed CVR enter the curvature's `sum |CVR|` (None:
+/// each factor alone), and whether both correlations are symmetric bit for bit.
 struct Shape<'s, 'a> {
     members: &'s [Range<usize>],
     labels: &'s [&'a str],
     residual: bool,
     abs_groups: Option<&'s [Range<usize>]>,
+    symmetric: bool,
 }
 
 /// The term's value from its weighted sensitivities; its buckets into `agg.buckets` and
@@ -414,14 +466,14 @@ fn aggregate<'a>(
     agg.ks.clear();
     agg.sums.clear();
     for ms in members {
-        agg.ks.push(within(ws, ms.clone(), rho, &mut agg.dk));
+        agg.ks.push(within(ws, ms.clone(), rho, shape.symmetric, &mut agg.dk));
         agg.sums.push(fsum(&ws[ms.clone()]));
     }
     let rows = shape.labels.iter().zip(&agg.ks).zip(&agg.sums);
     agg.buckets.extend(rows.map(|((l, k), s)| (*l, *k, *s)));
     let dk = &agg.dk;
     if mt != CURVATURE {
-        let mut value = across(&agg.ks[..nonres], &agg.sums[..nonres], gamma, &mut agg.across);
+        let mut value = across(&agg.ks[..nonres], &agg.sums[..nonres], gamma, shape.symmetric, &mut agg.across);
         let a = &agg.across;
         for (j, ms) in members[..nonres].iter().enumerate() {
             for k in ms.clone() {
@@ -463,7 +515,7 @@ fn aggregate<'a>(
             (a.d_k.push(1.0), a.d_sum.push(0.0));
             agg.ks[nonres]
         } else {
-            across(&agg.ks[buckets.clone()], &agg.sums[buckets.clone()], gamma, a)
+            across(&agg.ks[buckets.clone()], &agg.sums[buckets.clone()], gamma, shape.symmetric, a)
         };
         let v = total + lm * root;
         if v <= 0.0 {
@@ -638,9 +690,27 @@ mod tests {
         let ws = [3.0, 4.0];
         let rho = |k: usize, l: usize| if k == l { 1.0 } else { 0.0 };
         let mut d = [0.0; 2];
-        let k = within(&ws, 0..2, &rho, &mut d);
+        let k = within(&ws, 0..2, &rho, false, &mut d);
         assert_eq!(k, 5.0);
         assert_eq!(d, [0.6, 0.8]);
+    }
+
+    #[test]
+    fn symmetric_forms_give_the_same_bits() {
+        let ws = [3.1, -4.7, 0.3, 1e-3, 2.9e5];
+        let rho = |k: usize, l: usize| if k == l { 1.0 } else { 0.1 + 0.37 / (1.0 + (k + l) as f64) };
+        for members in [0..5, 1..4, 2..3, 0..0] {
+            let (mut full, mut sym) = ([0.0; 5], [0.0; 5]);
+            let a = within(&ws, members.clone(), &rho, false, &mut full);
+            let b = within(&ws, members.clone(), &rho, true, &mut sym);
+            assert_eq!((a.to_bits(), full.map(f64::to_bits)), (b.to_bits(), sym.map(f64::to_bits)));
+        }
+        let (ks, sums) = ([5.0, 2.0, 7.5, 1.0], [7.0, -1.0, 0.3, -4.0]);
+        let (mut full, mut sym) = (Across::default(), Across::default());
+        let a = across(&ks, &sums, &rho, false, &mut full);
+        let b = across(&ks, &sums, &rho, true, &mut sym);
+        assert_eq!(a.to_bits(), b.to_bits());
+        assert_eq!((full.h, full.d_k, full.d_sum), (sym.h, sym.d_k, sym.d_sum));
     }
 
     #[test]
@@ -648,7 +718,7 @@ mod tests {
         // Two buckets, K = (5, 2), sums (7, -1): S = (5, -1), gamma 0.5.
         let (ks, sums) = ([5.0, 2.0], [7.0, -1.0]);
         let mut a = Across::default();
-        let root = across(&ks, &sums, &|_, _| 0.5, &mut a);
+        let root = across(&ks, &sums, &|_, _| 0.5, true, &mut a);
         let (d_k, d_sum) = (&a.d_k, &a.d_sum);
         let q: f64 = 25.0 + 4.0 - 2.0 * 0.5 * 5.0;
         assert!((root - q.sqrt()).abs() < 1e-15);
