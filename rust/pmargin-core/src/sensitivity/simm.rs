@@ -103,13 +103,7 @@ struct Across {
 
 /// `sqrt(max(sum_b K_b^2 + sum_{b!=c} gamma_bc S_b S_c, 0))` with `S_b = clamp(sum_b, -K_b, K_b)`;
 /// its derivatives into `a.d_k` and `a.d_sum`. `symmetric` as in [`within`].
-fn across(
-    ks: &[f64],
-    sums: &[f64],
-    gamma: &impl Fn(usize, usize) -> f64,
-    symmetric: bool,
-    a: &mut Across,
-) -> f64 {
+fn across(ks: &[f64], sums: &[f64], gamma: &impl Fn(usize, usize) -> f64, symmetric: bool, a: &mut Across) -> f64 {
     let n = ks.len();
     a.s.clear();
     a.s.extend((0..n).map(|b| sums[b].min(ks[b]).max(-ks[b])));
@@ -290,9 +284,12 @@ fn ir<'a>(p: &'a SimmParams, f: &[Factor<'a>], mt: usize, sign: f64, w: &mut Wor
         let tenor = x.row.tenor as usize;
         *i = if mt == DELTA { d.ir_delta_index(tenor, x.row.label2 as usize) } else { tenor };
     }
-    let (table, dim, idx, cr) = (&d.ir_rho[mt], d.ir_rho_dim[mt], &inp.idx, &inp.bucket_cr);
-    let rho = |k: usize, l: usize| table[idx[k] * dim + idx[l]];
-    let gamma = |b: usize, c: usize| {
+    // The closures capture slices by value: their lengths and pointers then stay in registers
+    // (captured references to vectors are read again after every store in the loops).
+    let (table, dim): (&[f64], usize) = (&d.ir_rho[mt], d.ir_rho_dim[mt]);
+    let (idx, cr): (&[usize], &[f64]) = (&inp.idx, &inp.bucket_cr);
+    let rho = move |k: usize, l: usize| table[idx[k] * dim + idx[l]];
+    let gamma = move |b: usize, c: usize| {
         if mt == CURVATURE {
             ir.inter_currency_corr * ir.inter_currency_corr
         } else {
@@ -339,8 +336,8 @@ fn fx<'a>(p: &'a SimmParams, f: &[Factor<'a>], mt: usize, sign: f64, w: &mut Wor
     }
     inp.weigh(coef);
     let corr = if calc == 1 { &fxp.corr_high } else { &fxp.corr_regular };
-    let (group, qid, cr) = (&inp.idx, &inp.qid, &inp.cr);
-    let rho = |k: usize, l: usize| {
+    let (group, qid, cr): (&[usize], &[usize], &[f64]) = (&inp.idx, &inp.qid, &inp.cr);
+    let rho = move |k: usize, l: usize| {
         if k == l {
             return 1.0;
         }
@@ -409,8 +406,9 @@ fn bucketed<'a>(
         }
     }
     inp.weigh(coef);
-    let (qid, cr, intra, ids) = (&inp.qid, &inp.cr, &inp.intra, &inp.bucket_ids);
-    let rho = |k: usize, l: usize| {
+    let (qid, cr, intra): (&[usize], &[f64], &[f64]) = (&inp.qid, &inp.cr, &inp.intra);
+    let (ids, inter, n_inter): (&[usize], &[f64], usize) = (&inp.bucket_ids, &bp.inter_flat, bp.buckets.len());
+    let rho = move |k: usize, l: usize| {
         let r = if qid[k] == qid[l] { 1.0 } else { intra[k] };
         if mt == CURVATURE {
             r * r
@@ -420,8 +418,8 @@ fn bucketed<'a>(
     };
     // Buckets are in index order, so the residual one (the last index) is the last bucket.
     let residual = ids.last().is_some_and(|&b| bp.is_residual(b));
-    let gamma = |i: usize, j: usize| {
-        let r = bp.inter_flat[ids[i] * bp.buckets.len() + ids[j]];
+    let gamma = move |i: usize, j: usize| {
+        let r = inter[ids[i] * n_inter + ids[j]];
         if mt == CURVATURE {
             r * r
         } else {
@@ -614,38 +612,38 @@ pub fn account_simm<'a>(
     w: &mut Work<'a>,
 ) {
     let mut total = 0.0;
-    let mut pc_start = 0;
-    while pc_start < factors.len() {
-        let pc = factors[pc_start].row.product_class;
-        let pc_end = run_end(factors, pc_start, |f| f.row.product_class);
+    let mut start = 0;
+    while start < factors.len() {
+        let pc = factors[start].row.product_class;
         let mut ims = [0.0f64; 4];
         (w.coef.clear(), w.grad.clear(), w.terms.clear());
-        let mut rc_start = pc_start;
-        while rc_start < pc_end {
-            let rc = factors[rc_start].row.risk_class as usize;
-            let rc_end = run_end(&factors[..pc_end], rc_start, |f| f.row.risk_class);
-            let mut parts = [0.0; 3];
-            let mut vol_start = rc_start;
-            while vol_start < rc_end {
-                let vol = factors[vol_start].row.vol;
-                let vol_end = run_end(&factors[..rc_end], vol_start, |f| f.row.vol);
-                let types: &[usize] = if vol { &[VEGA, CURVATURE] } else { &[DELTA] };
-                for &mt in types {
-                    let off = w.coef.len();
-                    w.coef.resize(off + vol_end - vol_start, 0.0);
-                    w.grad.resize(off + vol_end - vol_start, 0.0);
-                    parts[mt] = term(p, rc, mt, &factors[vol_start..vol_end], w, off);
-                    let head = (account, pc, rc as u8, mt as u8);
-                    out.buckets.extend(
-                        w.agg.buckets.iter().map(|&(label, k, s)| (head.0, head.1, head.2, head.3, label, k, s)),
-                    );
-                    w.terms.push((rc, vol_start..vol_end, off));
-                }
-                vol_start = vol_end;
+        let mut parts = [0.0; 3];
+        // The product class's runs of equal (risk class, vol), found in one pass: each run is
+        // one margin type's factors (vol: vega's and curvature's).
+        loop {
+            let (rc, vol) = (factors[start].row.risk_class as usize, factors[start].row.vol);
+            let end = run_end(factors, start, |f| (f.row.product_class, f.row.risk_class, f.row.vol));
+            let types: &[usize] = if vol { &[VEGA, CURVATURE] } else { &[DELTA] };
+            for &mt in types {
+                let off = w.coef.len();
+                w.coef.resize(off + end - start, 0.0);
+                w.grad.resize(off + end - start, 0.0);
+                parts[mt] = term(p, rc, mt, &factors[start..end], w, off);
+                let head = (account, pc, rc as u8, mt as u8);
+                let rows = w.agg.buckets.iter().map(|&(label, k, s)| (head.0, head.1, head.2, head.3, label, k, s));
+                out.buckets.extend(rows);
+                w.terms.push((rc, start..end, off));
             }
-            ims[rc] = parts[0] + parts[1] + parts[2];
-            out.risk.push((account, pc, rc as u8, parts, ims[rc]));
-            rc_start = rc_end;
+            start = end;
+            let next = factors.get(end).map(|f| (f.row.product_class, f.row.risk_class as usize));
+            if next != Some((pc, rc)) {
+                ims[rc] = parts[0] + parts[1] + parts[2];
+                out.risk.push((account, pc, rc as u8, parts, ims[rc]));
+                parts = [0.0; 3];
+            }
+            if next.map(|x| x.0) != Some(pc) {
+                break;
+            }
         }
         let mut q = 0.0;
         let mut lin = [0.0; 4];
@@ -668,7 +666,6 @@ pub fn account_simm<'a>(
                 }
             }
         }
-        pc_start = pc_end;
     }
     out.totals.push(total);
 }
