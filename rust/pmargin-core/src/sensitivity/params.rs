@@ -406,6 +406,13 @@ fn code(name: &str) -> Option<u32> {
     Some(u32::from_be_bytes([0, a, b, c]))
 }
 
+/// A code of three capital letters as a number below 26^3, else None.
+fn letters(code: u32) -> Option<usize> {
+    let [_, a, b, c] = code.to_be_bytes();
+    let at = |x: u8| x.is_ascii_uppercase().then(|| usize::from(x - b'A'));
+    Some((at(a)? * 26 + at(b)?) * 26 + at(c)?)
+}
+
 /// Currency `name`'s parameters from the name lists; `None` is a currency no list names.
 fn resolve_currency(ir: &IrParams, fx: &FxParams, unit: f64, ir_buckets: &[String], name: Option<&str>) -> Currency {
     fn group<'m>(map: &'m HashMap<String, String>, name: Option<&str>, default: &'m String) -> &'m String {
@@ -430,6 +437,9 @@ fn resolve_currency(ir: &IrParams, fx: &FxParams, unit: f64, ir_buckets: &[Strin
 pub struct Dense {
     /// (code, parameters) of every three-byte currency an IR or FX list names, sorted by code.
     currencies: Vec<(u32, Currency)>,
+    /// Every code of three capital letters (index [`letters`]): 1 + its place in `currencies`,
+    /// 0 when unlisted. The usual codes are then found by one load, not a search.
+    by_letters: Vec<u16>,
     /// Any currency no list names.
     unlisted: Currency,
     /// IR bucket names (sorted) and their delta risk weights per tenor.
@@ -461,6 +471,12 @@ impl Dense {
             names.filter_map(|n| Some((code(n)?, resolve_currency(ir, fx, unit, &ir_buckets, Some(n))))).collect();
         currencies.sort_by_key(|e| e.0);
         currencies.dedup_by_key(|e| e.0);
+        let mut by_letters = vec![0u16; 26 * 26 * 26];
+        for (i, (c, _)) in currencies.iter().enumerate() {
+            if let (Some(at), Ok(place)) = (letters(*c), u16::try_from(i + 1)) {
+                by_letters[at] = place;
+            }
+        }
         let resolve = |name| resolve_currency(ir, fx, unit, &ir_buckets, name);
         let (unlisted, fx_calc_group) = (resolve(None), resolve(Some(calculation_currency)).fx_group);
         let fx_vega_thresholds = ["1", "2", "3", "4", "5", "6"]
@@ -481,6 +497,7 @@ impl Dense {
         let curvature = vega.iter().map(|r| r * r).collect();
         Dense {
             currencies,
+            by_letters,
             unlisted,
             ir_buckets,
             ir_delta_rw,
@@ -497,7 +514,11 @@ impl Dense {
     /// The parameters of a three-byte currency name, by its code; None for other names.
     fn by_code(&self, name: &str) -> Option<Currency> {
         let c = code(name)?;
-        Some(self.currencies.binary_search_by_key(&c, |e| e.0).map_or(self.unlisted, |i| self.currencies[i].1))
+        let place = match letters(c) {
+            Some(at) => usize::from(self.by_letters[at]).checked_sub(1).ok_or(()),
+            None => self.currencies.binary_search_by_key(&c, |e| e.0).map_err(|_| ()),
+        };
+        Some(place.map_or(self.unlisted, |i| self.currencies[i].1))
     }
 
     /// Row of an IR delta factor in `ir_rho[DELTA]`.
@@ -565,7 +586,7 @@ mod tests {
             corr_high: vec![vec![1.0, 0.6], vec![0.6, 1.0]],
             vega_corr: 0.5,
             terms: terms(
-                &[("USD", "1"), ("JPY", "2"), ("\u{20ac}UR", "x"), ("GBPX", "2")],
+                &[("USD", "1"), ("JPY", "2"), ("\u{20ac}UR", "x"), ("GBPX", "2"), ("usd", "2")],
                 "3",
                 &[("1", 100.0), ("2", 50.0), ("3", 10.0)],
                 &[("1", 1.0), ("2", 2.0), ("4", 4.0), ("6", 6.0)],
@@ -579,7 +600,7 @@ mod tests {
         let (ir, fx) = fixture();
         let d = Dense::new(&ir, &fx, 1e6, "BRL");
         assert_eq!(d.fx_calc_group, 1);
-        for name in ["USD", "JPY", "BRL", "XYZ", "\u{20ac}UR", "GBPX", "TRYX", "", "US"] {
+        for name in ["USD", "JPY", "BRL", "XYZ", "\u{20ac}UR", "GBPX", "TRYX", "", "US", "usd", "ZZZ", "AAA"] {
             let want = resolve_currency(&ir, &fx, 1e6, &d.ir_buckets, Some(name));
             let got = d.by_code(name).unwrap_or_else(|| resolve_currency(&ir, &fx, 1e6, &d.ir_buckets, Some(name)));
             assert_eq!(got, want, "{name}");
@@ -592,6 +613,9 @@ mod tests {
         assert_eq!(d.by_code("XYZ"), Some(d.unlisted));
         assert_eq!(d.unlisted.ir_rw, Some(1));
         assert_eq!(d.by_code("GBPX"), None);
+        // A listed code that is not three capital letters: found by the search.
+        assert_eq!(d.by_code("usd").map(|c| c.fx_category), Some(2));
+        assert_eq!(letters(code("USD").unwrap_or(0)), Some((20 * 26 + 18) * 26 + 3));
     }
 
     #[test]

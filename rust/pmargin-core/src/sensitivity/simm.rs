@@ -207,18 +207,24 @@ struct Inputs<'a> {
 }
 
 impl Inputs<'_> {
-    /// Amounts of `f`, the other per-factor vectors sized to it (CR 1).
-    fn reset(&mut self, f: &[Factor<'_>]) {
+    /// Amounts of `f`; the per-factor vectors risk class `rc` reads sized to it (CR 1).
+    fn reset(&mut self, f: &[Factor<'_>], rc: usize) {
         let n = f.len();
         self.s.clear();
         self.s.extend(f.iter().map(|x| x.amount));
-        for v in [&mut self.ws, &mut self.cr, &mut self.intra] {
-            v.clear();
-            v.resize(n, 1.0);
+        if rc == IR || rc == FX {
+            self.idx.clear();
+            self.idx.resize(n, 0);
         }
-        for v in [&mut self.idx, &mut self.qid] {
-            v.clear();
-            v.resize(n, 0);
+        if rc != IR {
+            self.qid.clear();
+            self.qid.resize(n, 0);
+            self.cr.clear();
+            self.cr.resize(n, 1.0);
+        }
+        if rc != IR && rc != FX {
+            self.intra.clear();
+            self.intra.resize(n, 0.0);
         }
         self.labels.clear();
         self.bucket_cr.clear();
@@ -227,9 +233,8 @@ impl Inputs<'_> {
 
     /// `WS_k = coef_k s_k`.
     fn weigh(&mut self, coef: &[f64]) {
-        for ((w, c), s) in self.ws.iter_mut().zip(coef).zip(&self.s) {
-            *w = c * s;
-        }
+        self.ws.clear();
+        self.ws.extend(coef.iter().zip(&self.s).map(|(c, s)| c * s));
     }
 
     /// Runs of equal qualifiers into `qmembers` and each factor's run into `qid`.
@@ -537,7 +542,7 @@ fn aggregate<'a>(
 /// its buckets into `w.agg.buckets`. Returns the term's value.
 fn term<'a>(p: &'a SimmParams, rc: usize, mt: usize, f: &[Factor<'a>], w: &mut Work<'a>, off: usize) -> f64 {
     let sign = if p.post && mt == CURVATURE { -1.0 } else { 1.0 };
-    w.inp.reset(f);
+    w.inp.reset(f, rc);
     w.agg.buckets.clear();
     match rc {
         IR => ir(p, f, mt, sign, w, off),

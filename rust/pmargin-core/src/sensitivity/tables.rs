@@ -10,7 +10,6 @@ use rayon::prelude::*;
 
 use crate::error::Result;
 use crate::output::arrow::{batch, f64_field};
-use crate::output::gather::gather_strings;
 use crate::sensitivity::crif::Crif;
 use crate::sensitivity::params::{MARGIN_TYPES, PRODUCT_CLASSES, RISK_CLASSES};
 use crate::sensitivity::simm::AccountSimm;
@@ -46,23 +45,6 @@ fn strings<'r, 'a: 'r, T: 'r>(
     Arc::new(b.finish())
 }
 
-/// A string column of the rows of every chunk whose values repeat a few strings (account names,
-/// class names): `values[index(row)]`, gathered in parallel ([`gather_strings`]) rather than
-/// appended row by row.
-fn gathered<'r, 'a: 'r, 'v, T: 'r>(
-    results: &'r [AccountSimm<'a>],
-    rows: impl Fn(&'r AccountSimm<'a>) -> &'r [T],
-    values: &[&'v str],
-    index: impl Fn(&T) -> u32,
-) -> Result<ArrayRef> {
-    let n = results.iter().map(|r| rows(r).len()).sum();
-    let mut at: Vec<Option<u32>> = Vec::with_capacity(n);
-    for r in results {
-        at.extend(rows(r).iter().map(|x| Some(index(x))));
-    }
-    gather_strings(values.len(), |i| values[i], &at)
-}
-
 /// A float column of the rows of every chunk.
 fn floats<'r, 'a: 'r, T: 'r>(
     results: &'r [AccountSimm<'a>],
@@ -77,7 +59,7 @@ fn floats<'r, 'a: 'r, T: 'r>(
     Arc::new(Float64Array::from(out))
 }
 
-type Column<'a> = Box<dyn Fn() -> Result<ArrayRef> + Send + Sync + 'a>;
+type Column<'a> = Box<dyn Fn() -> ArrayRef + Send + Sync + 'a>;
 
 fn str_field(name: &str) -> Field {
     Field::new(name, DataType::Utf8, false)
@@ -86,7 +68,8 @@ fn str_field(name: &str) -> Field {
 /// `results`: the worker chunks in account order; `contributions` in input row order. The
 /// columns are built in parallel.
 pub fn build(crif: &Crif<'_>, results: Vec<AccountSimm<'_>>, contributions: Vec<f64>) -> Result<SimmTables> {
-    let names = crif.accounts.as_slice();
+    let names = &crif.accounts;
+    let name = move |i: u32| names[i as usize];
     let rs = results.as_slice();
     fn totals<'r>(r: &'r AccountSimm<'_>) -> &'r [f64] {
         &r.totals
@@ -100,38 +83,37 @@ pub fn build(crif: &Crif<'_>, results: Vec<AccountSimm<'_>>, contributions: Vec<
     fn bucket<'r, 'a>(r: &'r AccountSimm<'a>) -> &'r [(u32, u8, u8, u8, &'a str, f64, f64)] {
         &r.buckets
     }
-    let (pcs, rcs, mts) = (PRODUCT_CLASSES.as_slice(), RISK_CLASSES.as_slice(), MARGIN_TYPES.as_slice());
     let columns: Vec<Column<'_>> = vec![
         // accounts
         Box::new(|| {
             let bytes = names.iter().map(|s| s.len()).sum();
             let mut b = StringBuilder::with_capacity(names.len(), bytes);
             names.iter().for_each(|s| b.append_value(s));
-            Ok(Arc::new(b.finish()))
+            Arc::new(b.finish())
         }),
-        Box::new(move || Ok(floats(rs, totals, |x| *x))),
+        Box::new(move || floats(rs, totals, |x| *x)),
         // product classes
-        Box::new(move || gathered(rs, product, names, |x| x.0)),
-        Box::new(move || gathered(rs, product, pcs, |x| u32::from(x.1))),
-        Box::new(move || Ok(floats(rs, product, |x| x.2))),
+        Box::new(move || strings(rs, product, |x| name(x.0))),
+        Box::new(move || strings(rs, product, |x| PRODUCT_CLASSES[x.1 as usize])),
+        Box::new(move || floats(rs, product, |x| x.2)),
         // risk classes
-        Box::new(move || gathered(rs, risk, names, |x| x.0)),
-        Box::new(move || gathered(rs, risk, pcs, |x| u32::from(x.1))),
-        Box::new(move || gathered(rs, risk, rcs, |x| u32::from(x.2))),
-        Box::new(move || Ok(floats(rs, risk, |x| x.3[0]))),
-        Box::new(move || Ok(floats(rs, risk, |x| x.3[1]))),
-        Box::new(move || Ok(floats(rs, risk, |x| x.3[2]))),
-        Box::new(move || Ok(floats(rs, risk, |x| x.4))),
+        Box::new(move || strings(rs, risk, |x| name(x.0))),
+        Box::new(move || strings(rs, risk, |x| PRODUCT_CLASSES[x.1 as usize])),
+        Box::new(move || strings(rs, risk, |x| RISK_CLASSES[x.2 as usize])),
+        Box::new(move || floats(rs, risk, |x| x.3[0])),
+        Box::new(move || floats(rs, risk, |x| x.3[1])),
+        Box::new(move || floats(rs, risk, |x| x.3[2])),
+        Box::new(move || floats(rs, risk, |x| x.4)),
         // buckets
-        Box::new(move || gathered(rs, bucket, names, |x| x.0)),
-        Box::new(move || gathered(rs, bucket, pcs, |x| u32::from(x.1))),
-        Box::new(move || gathered(rs, bucket, rcs, |x| u32::from(x.2))),
-        Box::new(move || gathered(rs, bucket, mts, |x| u32::from(x.3))),
-        Box::new(move || Ok(strings(rs, bucket, |x| x.4))),
-        Box::new(move || Ok(floats(rs, bucket, |x| x.5))),
-        Box::new(move || Ok(floats(rs, bucket, |x| x.6))),
+        Box::new(move || strings(rs, bucket, |x| name(x.0))),
+        Box::new(move || strings(rs, bucket, |x| PRODUCT_CLASSES[x.1 as usize])),
+        Box::new(move || strings(rs, bucket, |x| RISK_CLASSES[x.2 as usize])),
+        Box::new(move || strings(rs, bucket, |x| MARGIN_TYPES[x.3 as usize])),
+        Box::new(move || strings(rs, bucket, |x| x.4)),
+        Box::new(move || floats(rs, bucket, |x| x.5)),
+        Box::new(move || floats(rs, bucket, |x| x.6)),
     ];
-    let mut built: Vec<ArrayRef> = columns.into_par_iter().map(|c| c()).collect::<Result<_>>()?;
+    let mut built: Vec<ArrayRef> = columns.into_par_iter().map(|c| c()).collect();
     let bucket_cols = built.split_off(12);
     let risk_cols = built.split_off(5);
     let pc_cols = built.split_off(2);
