@@ -110,7 +110,7 @@ fn across(ks: &[f64], sums: &[f64], gamma: &impl Fn(usize, usize) -> f64, symmet
     a.h.clear();
     a.h.resize(n, 0.0);
     let mut q = 0.0;
-    for b in 0..n {
+    for (b, &kb) in ks.iter().enumerate() {
         let sb = a.s[b];
         let acc = if symmetric {
             // h[b] holds the terms of c < b, added in order by the rows before.
@@ -132,7 +132,7 @@ fn across(ks: &[f64], sums: &[f64], gamma: &impl Fn(usize, usize) -> f64, symmet
             acc
         };
         a.h[b] = acc;
-        q += ks[b] * ks[b] + sb * acc;
+        q += kb * kb + sb * acc;
     }
     let root = q.max(0.0).sqrt();
     a.d_k.clear();
@@ -360,9 +360,16 @@ fn fx<'a>(p: &'a SimmParams, f: &[Factor<'a>], mt: usize, sign: f64, w: &mut Wor
         }
     };
     let gamma = |_: usize, _: usize| 0.0;
-    let all = [0..f.len()];
+    // FX is one bucket of every factor.
+    let all = 0..f.len();
     let symmetric = mt != DELTA || p.dense.fx_symmetric;
-    let shape = Shape { members: &all, labels: &[""], residual: false, abs_groups: Some(&inp.qmembers), symmetric };
+    let shape = Shape {
+        members: std::slice::from_ref(&all),
+        labels: &[""],
+        residual: false,
+        abs_groups: Some(&inp.qmembers),
+        symmetric,
+    };
     aggregate(p, mt, &inp.ws, &shape, &rho, &gamma, 1.0, &mut w.agg, &mut w.grad[off..off + f.len()])
 }
 
@@ -514,8 +521,10 @@ fn aggregate<'a>(
         let lm = lambda(theta, p.curvature_q);
         let a = &mut agg.across;
         let root = if buckets.start == nonres {
-            (a.d_k.clear(), a.d_sum.clear());
-            (a.d_k.push(1.0), a.d_sum.push(0.0));
+            a.d_k.clear();
+            a.d_k.push(1.0);
+            a.d_sum.clear();
+            a.d_sum.push(0.0);
             agg.ks[nonres]
         } else {
             across(&agg.ks[buckets.clone()], &agg.sums[buckets.clone()], gamma, shape.symmetric, a)
@@ -621,7 +630,9 @@ pub fn account_simm<'a>(
     while start < factors.len() {
         let pc = factors[start].row.product_class;
         let mut ims = [0.0f64; 4];
-        (w.coef.clear(), w.grad.clear(), w.terms.clear());
+        w.coef.clear();
+        w.grad.clear();
+        w.terms.clear();
         let mut parts = [0.0; 3];
         // The product class's runs of equal (risk class, vol), found in one pass: each run is
         // one margin type's factors (vol: vega's and curvature's).
@@ -747,7 +758,8 @@ mod tests {
             amount: 0.0,
         };
         let f: Vec<Factor<'_>> = [1, 1, 2, 5, 5, 5].into_iter().map(factor).collect();
-        let mut out = vec![0..9];
+        // Stale contents are cleared first.
+        let mut out = vec![0..9, 9..10];
         runs(&f, |x| x.row.bucket, &mut out);
         assert_eq!(out, [0..2, 2..3, 3..6]);
         runs(&f[..0], |x| x.row.bucket, &mut out);
