@@ -36,27 +36,29 @@ fn scaled_sum(buf: &mut Vec<f64>, s: &[f64], scale: f64) -> f64 {
     fsum(buf)
 }
 
-/// `K = sqrt(max(sum_k sum_l rho_kl WS_k WS_l, 0))` over `members`; `dK/dWS_k` into `d[k]`.
-/// `symmetric`: `rho_kl = rho_lk` bit for bit, so each pair is evaluated once and feeds both
-/// rows; every row still adds its terms in the order l = first, ..., last (the same bits).
+/// `K = sqrt(max(sum_k sum_l rho_kl WS_k WS_l, 0))` over `members`, with `rho_kl =
+/// rho(keys[k], keys[l])`; `dK/dWS_k` into `d[k]`. `symmetric`: `rho_kl = rho_lk` bit for bit,
+/// so each pair is evaluated once and feeds both rows; every row still adds its terms in the
+/// order l = first, ..., last (the same bits).
 fn within(
     ws: &[f64],
     members: Range<usize>,
+    keys: &[usize],
     rho: &impl Fn(usize, usize) -> f64,
     symmetric: bool,
     d: &mut [f64],
 ) -> f64 {
-    let (first, ws_b) = (members.start, &ws[members.clone()]);
+    let (ws_b, keys_b) = (&ws[members.clone()], &keys[members.clone()]);
     let d_b = &mut d[members];
     let mut q = 0.0;
     if symmetric {
         d_b.fill(0.0);
-        for (k, &wk) in ws_b.iter().enumerate() {
+        for (k, (&wk, &kk)) in ws_b.iter().zip(keys_b).enumerate() {
             // d_b[k] holds the terms of l < k, added in order by the rows before.
             let (row, rest) = d_b[k..].split_at_mut(1);
-            let mut acc = row[0] + rho(first + k, first + k) * wk;
-            for (l, (wl, dl)) in ws_b[k + 1..].iter().zip(rest).enumerate() {
-                let r = rho(first + k, first + k + 1 + l);
+            let mut acc = row[0] + rho(kk, kk) * wk;
+            for ((wl, dl), &kl) in ws_b[k + 1..].iter().zip(rest).zip(&keys_b[k + 1..]) {
+                let r = rho(kk, kl);
                 acc += r * wl;
                 *dl += r * wk;
             }
@@ -64,10 +66,10 @@ fn within(
             q += wk * acc;
         }
     } else {
-        for (k, &wk) in ws_b.iter().enumerate() {
+        for (k, (&wk, &kk)) in ws_b.iter().zip(keys_b).enumerate() {
             let mut acc = 0.0;
-            for (l, wl) in ws_b.iter().enumerate() {
-                acc += rho(first + k, first + l) * wl;
+            for (wl, &kl) in ws_b.iter().zip(keys_b) {
+                acc += rho(kk, kl) * wl;
             }
             d_b[k] = acc;
             q += wk * acc;
@@ -196,6 +198,8 @@ struct Inputs<'a> {
     idx: Vec<usize>,
     qid: Vec<usize>,
     intra: Vec<f64>,
+    /// 0, 1, ..., n - 1: the factors as their own keys.
+    order: Vec<usize>,
     /// Per bucket: its factors, label, concentration factor (IR) and bucket index (EQ / CM).
     members: Vec<Range<usize>>,
     labels: Vec<&'a str>,
@@ -217,6 +221,8 @@ impl Inputs<'_> {
             self.idx.resize(n, 0);
         }
         if rc != IR {
+            self.order.clear();
+            self.order.extend(0..n);
             self.qid.clear();
             self.qid.resize(n, 0);
             self.cr.clear();
@@ -292,8 +298,8 @@ fn ir<'a>(p: &'a SimmParams, f: &[Factor<'a>], mt: usize, sign: f64, w: &mut Wor
     // The closures capture slices by value: their lengths and pointers then stay in registers
     // (captured references to vectors are read again after every store in the loops).
     let (table, dim): (&[f64], usize) = (&d.ir_rho[mt], d.ir_rho_dim[mt]);
-    let (idx, cr): (&[usize], &[f64]) = (&inp.idx, &inp.bucket_cr);
-    let rho = move |k: usize, l: usize| table[idx[k] * dim + idx[l]];
+    let cr: &[f64] = &inp.bucket_cr;
+    let rho = move |a: usize, b: usize| table[a * dim + b];
     let gamma = move |b: usize, c: usize| {
         if mt == CURVATURE {
             ir.inter_currency_corr * ir.inter_currency_corr
@@ -303,7 +309,8 @@ fn ir<'a>(p: &'a SimmParams, f: &[Factor<'a>], mt: usize, sign: f64, w: &mut Wor
     };
     let scale = if mt == CURVATURE { 1.0 / (ir.terms.hvr * ir.terms.hvr) } else { 1.0 };
     let symmetric = d.ir_symmetric;
-    let shape = Shape { members: &inp.members, labels: &inp.labels, residual: false, abs_groups: None, symmetric };
+    let (keys, members, labels) = (&inp.idx[..], &inp.members[..], &inp.labels[..]);
+    let shape = Shape { keys, members, labels, residual: false, abs_groups: None, symmetric };
     aggregate(p, mt, &inp.ws, &shape, &rho, &gamma, scale, &mut w.agg, &mut w.grad[off..off + f.len()])
 }
 
@@ -364,6 +371,7 @@ fn fx<'a>(p: &'a SimmParams, f: &[Factor<'a>], mt: usize, sign: f64, w: &mut Wor
     let all = 0..f.len();
     let symmetric = mt != DELTA || p.dense.fx_symmetric;
     let shape = Shape {
+        keys: &inp.order,
         members: std::slice::from_ref(&all),
         labels: &[""],
         residual: false,
@@ -440,14 +448,16 @@ fn bucketed<'a>(
     };
     // Within a bucket rho is symmetric; across, gamma is when the inter-bucket matrix is.
     let (members, labels, abs_groups) = (&inp.members, &inp.labels, Some(&inp.qmembers[..]));
-    let shape = Shape { members, labels, residual, abs_groups, symmetric: bp.inter_symmetric };
+    let shape = Shape { keys: &inp.order, members, labels, residual, abs_groups, symmetric: bp.inter_symmetric };
     aggregate(p, mt, &inp.ws, &shape, &rho, &gamma, 1.0, &mut w.agg, &mut w.grad[off..off + f.len()])
 }
 
 /// A term's buckets: their factors and labels, whether the last one is the residual bucket
 /// (aggregated apart), the groups whose summed CVR enter the curvature's `sum |CVR|` (None:
-/// each factor alone), and whether both correlations are symmetric bit for bit.
+/// each factor alone), whether both correlations are symmetric bit for bit, and each factor's
+/// key for rho (IR: its row of the correlation table; others: the factor itself).
 struct Shape<'s, 'a> {
+    keys: &'s [usize],
     members: &'s [Range<usize>],
     labels: &'s [&'a str],
     residual: bool,
@@ -476,7 +486,7 @@ fn aggregate<'a>(
     agg.ks.clear();
     agg.sums.clear();
     for ms in members {
-        agg.ks.push(within(ws, ms.clone(), rho, shape.symmetric, &mut agg.dk));
+        agg.ks.push(within(ws, ms.clone(), shape.keys, rho, shape.symmetric, &mut agg.dk));
         agg.sums.push(fsum(&ws[ms.clone()]));
     }
     let rows = shape.labels.iter().zip(&agg.ks).zip(&agg.sums);
@@ -703,7 +713,7 @@ mod tests {
         let ws = [3.0, 4.0];
         let rho = |k: usize, l: usize| if k == l { 1.0 } else { 0.0 };
         let mut d = [0.0; 2];
-        let k = within(&ws, 0..2, &rho, false, &mut d);
+        let k = within(&ws, 0..2, &[0, 1], &rho, false, &mut d);
         assert_eq!(k, 5.0);
         assert_eq!(d, [0.6, 0.8]);
     }
@@ -714,8 +724,9 @@ mod tests {
         let rho = |k: usize, l: usize| if k == l { 1.0 } else { 0.1 + 0.37 / (1.0 + (k + l) as f64) };
         for members in [0..5, 1..4, 2..3, 0..0] {
             let (mut full, mut sym) = ([0.0; 5], [0.0; 5]);
-            let a = within(&ws, members.clone(), &rho, false, &mut full);
-            let b = within(&ws, members.clone(), &rho, true, &mut sym);
+            let keys = [0, 1, 2, 3, 4];
+            let a = within(&ws, members.clone(), &keys, &rho, false, &mut full);
+            let b = within(&ws, members.clone(), &keys, &rho, true, &mut sym);
             assert_eq!((a.to_bits(), full.map(f64::to_bits)), (b.to_bits(), sym.map(f64::to_bits)));
         }
         let (ks, sums) = ([5.0, 2.0, 7.5, 1.0], [7.0, -1.0, 0.3, -4.0]);
