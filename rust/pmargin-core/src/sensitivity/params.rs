@@ -372,6 +372,7 @@ impl SimmParams {
 
     /// The parameters of currency `name` (any string: a three-byte name by its code, others
     /// through the name lists).
+    #[inline]
     pub fn currency(&self, name: &str) -> Currency {
         let d = &self.dense;
         d.by_code(name).unwrap_or_else(|| resolve_currency(&self.ir, &self.fx, self.unit, &d.ir_buckets, Some(name)))
@@ -401,12 +402,14 @@ pub struct Currency {
 }
 
 /// A three-byte name as an integer (currency codes), else None.
+#[inline]
 fn code(name: &str) -> Option<u32> {
     let [a, b, c]: [u8; 3] = name.as_bytes().try_into().ok()?;
     Some(u32::from_be_bytes([0, a, b, c]))
 }
 
 /// A code of three capital letters as a number below 26^3, else None.
+#[inline]
 fn letters(code: u32) -> Option<usize> {
     let [_, a, b, c] = code.to_be_bytes();
     let at = |x: u8| x.is_ascii_uppercase().then(|| usize::from(x - b'A'));
@@ -512,6 +515,7 @@ impl Dense {
     }
 
     /// The parameters of a three-byte currency name, by its code; None for other names.
+    #[inline]
     fn by_code(&self, name: &str) -> Option<Currency> {
         let c = code(name)?;
         let place = match letters(c) {
