@@ -49,6 +49,7 @@ pub fn simm(crif_table: &Table<'_>, spec: &Value) -> Result<SimmTables> {
             let mut decoded = Vec::new();
             let mut rows_buf = Vec::new();
             let mut acc = simm::AccountSimm::default();
+            let mut work = simm::Work::default();
             let mut bad: Option<(u32, MarginError)> = None;
             for a in first..last {
                 let rows = crif.rows(a, &mut rows_buf);
@@ -73,6 +74,7 @@ pub fn simm(crif_table: &Table<'_>, spec: &Value) -> Result<SimmTables> {
                     slot,
                     a as u32,
                     &mut acc,
+                    &mut work,
                 );
                 if a == first {
                     acc.reserve_like_first(last - first);

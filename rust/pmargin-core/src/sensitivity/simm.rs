@@ -10,8 +10,6 @@
 
 use std::ops::Range;
 
-use smallvec::SmallVec;
-
 use crate::domain::exact_sum::exact_sum;
 use crate::sensitivity::crif::Factor;
 use crate::sensitivity::params::{BucketedParams, SimmParams, FX, IR};
@@ -19,17 +17,6 @@ use crate::sensitivity::params::{BucketedParams, SimmParams, FX, IR};
 pub const DELTA: usize = 0;
 pub const VEGA: usize = 1;
 pub const CURVATURE: usize = 2;
-
-/// One margin type of one risk class.
-pub struct Term<'a> {
-    pub value: f64,
-    /// (bucket label, K_b, sum of WS_b)
-    pub buckets: Vec<(&'a str, f64, f64)>,
-    /// dValue / dWS_k per factor.
-    pub grad: Vec<f64>,
-    /// WS_k = coef_k * s_k.
-    pub coef: Vec<f64>,
-}
 
 /// `exact_sum` with the short cases done directly: one rounded addition of two floats is already
 /// the correctly rounded sum.
@@ -42,78 +29,130 @@ fn fsum(values: &[f64]) -> f64 {
     }
 }
 
-/// Small per-account vectors live on the stack.
-type Small<T> = SmallVec<[T; 32]>;
-
-/// `let name: Small<T> = iter.collect()`, built in place: a collected inline vector is returned
-/// by value, which copies its whole buffer.
-macro_rules! small {
-    ($name:ident: $t:ty = $iter:expr) => {
-        let mut $name: Small<$t> = SmallVec::new();
-        $name.extend($iter);
-    };
+/// `sum_k scale * s_k`, correctly rounded (`buf` holds the products).
+fn scaled_sum(buf: &mut Vec<f64>, s: &[f64], scale: f64) -> f64 {
+    buf.clear();
+    buf.extend(s.iter().map(|x| scale * x));
+    fsum(buf)
 }
 
-/// `K = sqrt(max(sum_k sum_l rho_kl WS_k WS_l, 0))` over `members`; `dK/dWS_k` into `d[k]`.
-fn within(ws: &[f64], members: Range<usize>, rho: &impl Fn(usize, usize) -> f64, d: &mut [f64]) -> f64 {
+/// `K = sqrt(max(sum_k sum_l rho_kl WS_k WS_l, 0))` over `members`, with `rho_kl =
+/// rho(keys[k], keys[l])`; `dK/dWS_k` into `d[k]`. `symmetric`: `rho_kl = rho_lk` bit for bit,
+/// so each pair is evaluated once and feeds both rows; every row still adds its terms in the
+/// order l = first, ..., last (the same bits).
+fn within(
+    ws: &[f64],
+    members: Range<usize>,
+    keys: &[usize],
+    rho: &impl Fn(usize, usize) -> f64,
+    symmetric: bool,
+    d: &mut [f64],
+) -> f64 {
+    let (ws_b, keys_b) = (&ws[members.clone()], &keys[members.clone()]);
+    let d_b = &mut d[members];
     let mut q = 0.0;
-    for k in members.clone() {
-        let mut acc = 0.0;
-        for l in members.clone() {
-            acc += rho(k, l) * ws[l];
+    if symmetric {
+        d_b.fill(0.0);
+        for (k, (&wk, &kk)) in ws_b.iter().zip(keys_b).enumerate() {
+            // d_b[k] holds the terms of l < k, added in order by the rows before.
+            let (row, rest) = d_b[k..].split_at_mut(1);
+            let mut acc = row[0] + rho(kk, kk) * wk;
+            for ((wl, dl), &kl) in ws_b[k + 1..].iter().zip(rest).zip(&keys_b[k + 1..]) {
+                let r = rho(kk, kl);
+                acc += r * wl;
+                *dl += r * wk;
+            }
+            row[0] = acc;
+            q += wk * acc;
         }
-        d[k] = acc;
-        q += ws[k] * acc;
+    } else {
+        for (k, (&wk, &kk)) in ws_b.iter().zip(keys_b).enumerate() {
+            let mut acc = 0.0;
+            for (wl, &kl) in ws_b.iter().zip(keys_b) {
+                acc += rho(kk, kl) * wl;
+            }
+            d_b[k] = acc;
+            q += wk * acc;
+        }
     }
     let big_k = q.max(0.0).sqrt();
-    for k in members {
-        d[k] = if big_k > 0.0 { d[k] / big_k } else { 0.0 };
+    for x in d_b {
+        *x = if big_k > 0.0 { *x / big_k } else { 0.0 };
     }
     big_k
 }
 
-/// `sqrt(max(sum_b K_b^2 + sum_{b!=c} gamma_bc S_b S_c, 0))` with `S_b = clamp(sum_b, -K_b, K_b)`,
-/// and its derivatives by each K_b and by each bucket's sum of WS into `d_k` and `d_sum` (cleared
-/// and filled in place: returning inline vectors copies their whole buffers).
-fn across(
-    ks: &[f64],
-    sums: &[f64],
-    gamma: &impl Fn(usize, usize) -> f64,
-    d_k: &mut Small<f64>,
-    d_sum: &mut Small<f64>,
-) -> f64 {
+/// `rho * min(a, b) / max(a, b)` for concentration factors `a`, `b`; the usual `a = b = 1`
+/// (below the threshold) gives `rho` itself without the arithmetic.
+#[inline]
+fn conc_ratio(rho: f64, a: f64, b: f64) -> f64 {
+    if a == 1.0 && b == 1.0 {
+        rho
+    } else {
+        rho * a.min(b) / a.max(b)
+    }
+}
+
+/// Scratch and results of [`across`]: the clamped sums, `sum_c gamma_bc S_c`, and the
+/// derivatives by each K_b and by each bucket's sum of WS.
+#[derive(Default)]
+struct Across {
+    s: Vec<f64>,
+    h: Vec<f64>,
+    d_k: Vec<f64>,
+    d_sum: Vec<f64>,
+}
+
+/// `sqrt(max(sum_b K_b^2 + sum_{b!=c} gamma_bc S_b S_c, 0))` with `S_b = clamp(sum_b, -K_b, K_b)`;
+/// its derivatives into `a.d_k` and `a.d_sum`. `symmetric` as in [`within`].
+fn across(ks: &[f64], sums: &[f64], gamma: &impl Fn(usize, usize) -> f64, symmetric: bool, a: &mut Across) -> f64 {
     let n = ks.len();
-    let mut s: Small<f64> = SmallVec::new();
-    s.extend((0..n).map(|b| sums[b].min(ks[b]).max(-ks[b])));
-    let mut h: Small<f64> = SmallVec::new();
+    a.s.clear();
+    a.s.extend((0..n).map(|b| sums[b].min(ks[b]).max(-ks[b])));
+    a.h.clear();
+    a.h.resize(n, 0.0);
     let mut q = 0.0;
-    for b in 0..n {
-        let mut acc = 0.0;
-        for (c, sc) in s.iter().enumerate() {
-            if c != b {
-                acc += gamma(b, c) * sc;
+    for (b, &kb) in ks.iter().enumerate() {
+        let sb = a.s[b];
+        let acc = if symmetric {
+            // h[b] holds the terms of c < b, added in order by the rows before.
+            let (row, rest) = a.h[b..].split_at_mut(1);
+            let mut acc = row[0];
+            for (c, (sc, hc)) in a.s[b + 1..].iter().zip(rest).enumerate() {
+                let g = gamma(b, b + 1 + c);
+                acc += g * sc;
+                *hc += g * sb;
             }
-        }
-        h.push(acc);
-        q += ks[b] * ks[b] + s[b] * acc;
+            acc
+        } else {
+            let mut acc = 0.0;
+            for (c, sc) in a.s.iter().enumerate() {
+                if c != b {
+                    acc += gamma(b, c) * sc;
+                }
+            }
+            acc
+        };
+        a.h[b] = acc;
+        q += kb * kb + sb * acc;
     }
     let root = q.max(0.0).sqrt();
-    d_k.clear();
-    d_k.resize(n, 0.0);
-    d_sum.clear();
-    d_sum.resize(n, 0.0);
+    a.d_k.clear();
+    a.d_k.resize(n, 0.0);
+    a.d_sum.clear();
+    a.d_sum.resize(n, 0.0);
     if root <= 0.0 {
         return root;
     }
     for b in 0..n {
-        let hb = h[b] / root;
+        let hb = a.h[b] / root;
         if sums[b] > ks[b] {
-            d_k[b] = ks[b] / root + hb;
+            a.d_k[b] = ks[b] / root + hb;
         } else if sums[b] < -ks[b] {
-            d_k[b] = ks[b] / root - hb;
+            a.d_k[b] = ks[b] / root - hb;
         } else {
-            d_k[b] = ks[b] / root;
-            d_sum[b] = hb;
+            a.d_k[b] = ks[b] / root;
+            a.d_sum[b] = hb;
         }
     }
     root
@@ -127,73 +166,15 @@ fn conc(total: f64, threshold: f64) -> f64 {
     1.0f64.max((total.abs() / threshold).sqrt())
 }
 
-/// Consecutive runs of equal `key` over the factors into (labels, members), filled in place.
-fn runs<K: PartialEq + Copy>(
-    n: usize,
-    key: impl Fn(usize) -> K,
-    labels: &mut Small<K>,
-    members: &mut Small<Range<usize>>,
-) {
-    for k in 0..n {
-        let kk = key(k);
-        match members.last_mut() {
-            Some(m) if labels.last() == Some(&kk) => m.end = k + 1,
-            _ => {
-                labels.push(kk);
-                members.push(k..k + 1);
-            }
-        }
+/// Consecutive runs of equal `key` over the factors, into `out` (cleared first).
+fn runs<'a, K: PartialEq>(f: &[Factor<'a>], key: impl Fn(&Factor<'a>) -> K, out: &mut Vec<Range<usize>>) {
+    out.clear();
+    let mut start = 0;
+    while start < f.len() {
+        let end = run_end(f, start, &key);
+        out.push(start..end);
+        start = end;
     }
-}
-
-/// `sum_{k in range} scale * s_k`, correctly rounded.
-fn sum_of(s: &[f64], range: Range<usize>, scale: f64) -> f64 {
-    small!(v: f64 = s[range].iter().map(|x| scale * x));
-    fsum(&v)
-}
-
-/// `(value(k), run of k)` for every factor k into (values, ids), given the runs covering 0..n
-/// in order.
-fn per_factor(
-    runs: &[Range<usize>],
-    value: impl Fn(usize) -> usize,
-    values: &mut Small<usize>,
-    ids: &mut Small<usize>,
-) {
-    for (i, run) in runs.iter().enumerate() {
-        for k in run.clone() {
-            values.push(value(k));
-            ids.push(i);
-        }
-    }
-}
-
-fn fx_group(p: &SimmParams, ccy: &str) -> usize {
-    usize::from(p.fx.high_vol.iter().any(|c| c == ccy))
-}
-
-fn fx_threshold_group(p: &SimmParams, ccy: &str) -> u8 {
-    let g = p.fx.terms.threshold_group.get(ccy).unwrap_or(&p.fx.terms.default_threshold_group);
-    g.parse().unwrap_or(3)
-}
-
-fn fx_delta_threshold(p: &SimmParams, ccy: &str) -> f64 {
-    let g = p.fx.terms.threshold_group.get(ccy).unwrap_or(&p.fx.terms.default_threshold_group);
-    p.fx.terms.delta_thresholds.get(g).copied().unwrap_or(f64::INFINITY) * p.unit
-}
-
-fn fx_vol_threshold(p: &SimmParams, pair: &str) -> f64 {
-    let (a, b) = (fx_threshold_group(p, head(pair)), fx_threshold_group(p, tail(pair)));
-    let (a, b) = (a.min(b), a.max(b));
-    let key = match (a, b) {
-        (1, 1) => "1",
-        (1, 2) => "2",
-        (1, 3) => "3",
-        (2, 2) => "4",
-        (2, 3) => "5",
-        _ => "6",
-    };
-    p.fx.terms.vega_thresholds.get(key).copied().unwrap_or(f64::INFINITY) * p.unit
 }
 
 /// First three characters of a currency pair (checked to be six characters when read).
@@ -205,113 +186,170 @@ fn tail(pair: &str) -> &str {
     pair.char_indices().nth(3).map_or("", |(i, _)| &pair[i..])
 }
 
-fn fx_sigma(p: &SimmParams, pair: &str) -> f64 {
-    p.sigma_multiplier * p.fx.delta_rw[fx_group(p, tail(pair))][fx_group(p, head(pair))]
+/// What one term's aggregation reads, per factor and per bucket, filled by [`ir`], [`fx`] or
+/// [`bucketed`] (reused across terms and accounts).
+#[derive(Default)]
+struct Inputs<'a> {
+    /// Per factor: amount, WS, concentration factor (1 where none), an index into the class's
+    /// correlation table, the qualifier run, and the bucket's intra-bucket correlation.
+    s: Vec<f64>,
+    ws: Vec<f64>,
+    cr: Vec<f64>,
+    idx: Vec<usize>,
+    qid: Vec<usize>,
+    intra: Vec<f64>,
+    /// 0, 1, ..., n - 1: the factors as their own keys.
+    order: Vec<usize>,
+    /// Per bucket: its factors, label, concentration factor (IR) and bucket index (EQ / CM).
+    members: Vec<Range<usize>>,
+    labels: Vec<&'a str>,
+    bucket_cr: Vec<f64>,
+    bucket_ids: Vec<usize>,
+    /// Runs of equal qualifiers.
+    qmembers: Vec<Range<usize>>,
+    buf: Vec<f64>,
 }
 
-fn ir_threshold(p: &SimmParams, ccy: &str, vega: bool) -> f64 {
-    let g = p.ir.terms.threshold_group.get(ccy).unwrap_or(&p.ir.terms.default_threshold_group);
-    let map = if vega { &p.ir.terms.vega_thresholds } else { &p.ir.terms.delta_thresholds };
-    map.get(g).copied().unwrap_or(f64::INFINITY) * p.unit
+impl Inputs<'_> {
+    /// Amounts of `f`; the per-factor vectors risk class `rc` reads sized to it (CR 1).
+    fn reset(&mut self, f: &[Factor<'_>], rc: usize) {
+        let n = f.len();
+        self.s.clear();
+        self.s.extend(f.iter().map(|x| x.amount));
+        if rc == IR || rc == FX {
+            self.idx.clear();
+            self.idx.resize(n, 0);
+        }
+        if rc != IR {
+            self.order.clear();
+            self.order.extend(0..n);
+            self.qid.clear();
+            self.qid.resize(n, 0);
+            self.cr.clear();
+            self.cr.resize(n, 1.0);
+        }
+        if rc != IR && rc != FX {
+            self.intra.clear();
+            self.intra.resize(n, 0.0);
+        }
+        self.labels.clear();
+        self.bucket_cr.clear();
+        self.bucket_ids.clear();
+    }
+
+    /// `WS_k = coef_k s_k`.
+    fn weigh(&mut self, coef: &[f64]) {
+        self.ws.clear();
+        self.ws.extend(coef.iter().zip(&self.s).map(|(c, s)| c * s));
+    }
+
+    /// Runs of equal qualifiers into `qmembers` and each factor's run into `qid`.
+    fn qualifier_runs<'f, K: PartialEq>(&mut self, f: &[Factor<'f>], key: impl Fn(&Factor<'f>) -> K) {
+        runs(f, key, &mut self.qmembers);
+        for (i, run) in self.qmembers.iter().enumerate() {
+            self.qid[run.clone()].fill(i);
+        }
+    }
 }
 
-fn ir<'a>(p: &'a SimmParams, f: &[Factor<'a>], s: &[f64], mt: usize, sign: f64) -> Term<'a> {
-    let ir = &p.ir;
-    let n = f.len();
-    let (mut labels, mut members) = (SmallVec::new(), SmallVec::new());
-    runs(n, |k| f[k].row.qual(), &mut labels, &mut members);
-    let mut coef = vec![0.0; n];
-    let mut cr: Small<f64> = SmallVec::with_capacity(labels.len());
-    for (ccy, ms) in labels.iter().zip(&members) {
-        let ccy = ccy.name;
+/// Scratch and outputs of [`aggregate`] (reused across terms and accounts).
+#[derive(Default)]
+struct Agg<'a> {
+    /// dK_b / dWS_k per factor; K_b and sum WS_b per bucket.
+    dk: Vec<f64>,
+    ks: Vec<f64>,
+    sums: Vec<f64>,
+    across: Across,
+    buf: Vec<f64>,
+    /// The term's buckets: (label, K_b, sum of WS_b).
+    buckets: Vec<(&'a str, f64, f64)>,
+}
+
+fn ir<'a>(p: &'a SimmParams, f: &[Factor<'a>], mt: usize, sign: f64, w: &mut Work<'a>, off: usize) -> f64 {
+    let (ir, d) = (&p.ir, &p.dense);
+    let (inp, coef) = (&mut w.inp, &mut w.coef[off..off + f.len()]);
+    runs(f, |x| x.row.qual(), &mut inp.members);
+    for ms in &inp.members {
+        let ccy = f[ms.start].row.qualifier;
+        inp.labels.push(ccy);
         if mt == CURVATURE {
-            cr.push(1.0);
+            inp.bucket_cr.push(1.0);
             for k in ms.clone() {
                 coef[k] = ir.terms.curvature_weights[f[k].row.tenor as usize] * sign;
             }
             continue;
         }
-        let c = conc(fsum(&s[ms.clone()]), ir_threshold(p, ccy, mt == VEGA));
-        cr.push(c);
-        let bucket = ir.currency_bucket.get(ccy).unwrap_or(&ir.default_bucket);
-        let weights = ir.delta_rw.get(bucket);
+        let cur = p.currency(ccy);
+        let threshold = if mt == VEGA { cur.ir_vega_threshold } else { cur.ir_delta_threshold };
+        let c = conc(fsum(&inp.s[ms.clone()]), threshold);
+        inp.bucket_cr.push(c);
+        let weights = cur.ir_rw.map(|i| &d.ir_delta_rw[i]);
         for k in ms.clone() {
-            let rw =
-                if mt == VEGA { ir.terms.vega_rw } else { weights.map_or(f64::NAN, |w| w[f[k].row.tenor as usize]) };
+            let tenor = f[k].row.tenor as usize;
+            let rw = if mt == VEGA { ir.terms.vega_rw } else { weights.map_or(f64::NAN, |row| row[tenor]) };
             coef[k] = rw * c;
         }
     }
-    small!(ws: f64 = (0..n).map(|k| coef[k] * s[k]));
-    let cr: &[f64] = &cr;
-    let rho = |k: usize, l: usize| {
-        let (a, b) = (&f[k].row, &f[l].row);
-        let mut r = ir.tenor_corr[a.tenor as usize][b.tenor as usize];
-        if mt == DELTA && a.label2 != b.label2 {
-            r *= ir.sub_curve_corr;
-        }
-        if mt == CURVATURE {
-            r * r
-        } else {
-            r
-        }
-    };
-    let gamma = |b: usize, c: usize| {
+    inp.weigh(coef);
+    for (i, x) in inp.idx.iter_mut().zip(f) {
+        let tenor = x.row.tenor as usize;
+        *i = if mt == DELTA { d.ir_delta_index(tenor, x.row.label2 as usize) } else { tenor };
+    }
+    // The closures capture slices by value: their lengths and pointers then stay in registers
+    // (captured references to vectors are read again after every store in the loops).
+    let (table, dim): (&[f64], usize) = (&d.ir_rho[mt], d.ir_rho_dim[mt]);
+    let cr: &[f64] = &inp.bucket_cr;
+    let rho = move |a: usize, b: usize| table[a * dim + b];
+    let gamma = move |b: usize, c: usize| {
         if mt == CURVATURE {
             ir.inter_currency_corr * ir.inter_currency_corr
         } else {
             ir.inter_currency_corr * cr[b].min(cr[c]) / cr[b].max(cr[c])
         }
     };
-    small!(nonres: usize = 0..labels.len());
-    small!(abs_groups: Range<usize> = (0..n).map(|k| k..k + 1));
     let scale = if mt == CURVATURE { 1.0 / (ir.terms.hvr * ir.terms.hvr) } else { 1.0 };
-    small!(names: &'a str = labels.iter().map(|l| l.name));
-    aggregate(p, mt, &ws, coef, &names, &members, &nonres, None, &rho, &gamma, &abs_groups, scale)
+    let symmetric = d.ir_symmetric;
+    let (keys, members, labels) = (&inp.idx[..], &inp.members[..], &inp.labels[..]);
+    let shape = Shape { keys, members, labels, residual: false, abs_groups: None, symmetric };
+    aggregate(p, mt, &inp.ws, &shape, &rho, &gamma, scale, &mut w.agg, &mut w.grad[off..off + f.len()])
 }
 
-fn fx<'a>(p: &'a SimmParams, f: &[Factor<'a>], s: &[f64], mt: usize, sign: f64) -> Term<'a> {
+fn fx<'a>(p: &'a SimmParams, f: &[Factor<'a>], mt: usize, sign: f64, w: &mut Work<'a>, off: usize) -> f64 {
     let fxp = &p.fx;
-    let n = f.len();
-    let mut coef = vec![0.0; n];
-    let mut cr: Small<f64> = SmallVec::new();
-    cr.resize(n, 1.0);
-    let (mut quals, mut qmembers) = (SmallVec::new(), SmallVec::new());
-    runs(n, |k| f[k].row.qual(), &mut quals, &mut qmembers);
-    let calc = fx_group(p, &p.calculation_currency);
-    // Each qualifier's volatility group once (a search of the high-volatility list by name).
-    small!(qgroup: usize = quals.iter().map(|q| fx_group(p, q.name)));
-    for (i, (q, ms)) in quals.iter().zip(&qmembers).enumerate() {
-        let q = q.name;
+    let (inp, coef) = (&mut w.inp, &mut w.coef[off..off + f.len()]);
+    inp.qualifier_runs(f, |x| (0, x.row.qual()));
+    let calc = p.dense.fx_calc_group;
+    for ms in &inp.qmembers {
+        let q = f[ms.start].row.qualifier;
         if mt == DELTA {
-            let c = conc(fsum(&s[ms.clone()]), fx_delta_threshold(p, q));
+            let cur = p.currency(q);
+            let c = conc(fsum(&inp.s[ms.clone()]), cur.fx_delta_threshold);
             for k in ms.clone() {
-                coef[k] = fxp.delta_rw[calc][qgroup[i]] * c;
-                cr[k] = c;
+                coef[k] = fxp.delta_rw[calc][cur.fx_group] * c;
+                inp.cr[k] = c;
+                inp.idx[k] = cur.fx_group;
+            }
+            continue;
+        }
+        let (a, b) = (p.currency(head(q)), p.currency(tail(q)));
+        let sigma = p.sigma_multiplier * fxp.delta_rw[b.fx_group][a.fx_group];
+        if mt == VEGA {
+            let total = scaled_sum(&mut inp.buf, &inp.s[ms.clone()], sigma * fxp.terms.hvr);
+            let c = conc(total, p.dense.fx_vega_threshold(a.fx_category, b.fx_category));
+            for k in ms.clone() {
+                coef[k] = fxp.terms.vega_rw * sigma * fxp.terms.hvr * c;
+                inp.cr[k] = c;
             }
         } else {
-            let sigma = fx_sigma(p, q);
-            if mt == VEGA {
-                let c = conc(sum_of(s, ms.clone(), sigma * fxp.terms.hvr), fx_vol_threshold(p, q));
-                for k in ms.clone() {
-                    coef[k] = fxp.terms.vega_rw * sigma * fxp.terms.hvr * c;
-                    cr[k] = c;
-                }
-            } else {
-                for k in ms.clone() {
-                    coef[k] = fxp.terms.curvature_weights[f[k].row.tenor as usize] * sigma * sign;
-                }
+            for k in ms.clone() {
+                coef[k] = fxp.terms.curvature_weights[f[k].row.tenor as usize] * sigma * sign;
             }
         }
     }
-    small!(ws: f64 = (0..n).map(|k| coef[k] * s[k]));
+    inp.weigh(coef);
     let corr = if calc == 1 { &fxp.corr_high } else { &fxp.corr_regular };
-    // Per factor once, not per pair: its qualifier's run (factors are sorted by qualifier, so
-    // equal qualifiers are one run) and that qualifier's volatility group.
-    let (mut unused, mut qid) = (SmallVec::new(), SmallVec::new());
-    per_factor(&qmembers, |_| 0, &mut unused, &mut qid);
-    small!(group: usize = qid.iter().map(|&i| qgroup[i]));
-    let (group, qid, cr): (&[usize], &[usize], &[f64]) = (&group, &qid, &cr);
-    let rho = |k: usize, l: usize| {
+    let (group, qid, cr): (&[usize], &[usize], &[f64]) = (&inp.idx, &inp.qid, &inp.cr);
+    let rho = move |k: usize, l: usize| {
         if k == l {
             return 1.0;
         }
@@ -325,45 +363,57 @@ fn fx<'a>(p: &'a SimmParams, f: &[Factor<'a>], s: &[f64], mt: usize, sign: f64) 
         if mt == CURVATURE {
             r * r
         } else {
-            r * cr[k].min(cr[l]) / cr[k].max(cr[l])
+            conc_ratio(r, cr[k], cr[l])
         }
     };
     let gamma = |_: usize, _: usize| 0.0;
-    let all = 0..n;
-    let nonres = [0];
-    aggregate(p, mt, &ws, coef, &[""], std::slice::from_ref(&all), &nonres, None, &rho, &gamma, &qmembers, 1.0)
+    // FX is one bucket of every factor.
+    let all = 0..f.len();
+    let symmetric = mt != DELTA || p.dense.fx_symmetric;
+    let shape = Shape {
+        keys: &inp.order,
+        members: std::slice::from_ref(&all),
+        labels: &[""],
+        residual: false,
+        abs_groups: Some(&inp.qmembers),
+        symmetric,
+    };
+    aggregate(p, mt, &inp.ws, &shape, &rho, &gamma, 1.0, &mut w.agg, &mut w.grad[off..off + f.len()])
 }
 
 fn bucketed<'a>(
     p: &'a SimmParams,
     bp: &'a BucketedParams,
     f: &[Factor<'a>],
-    s: &[f64],
     mt: usize,
     sign: f64,
-) -> Term<'a> {
-    let n = f.len();
-    let mut coef = vec![0.0; n];
-    let mut cr: Small<f64> = SmallVec::new();
-    cr.resize(n, 1.0);
-    let (mut labels, mut members) = (SmallVec::new(), SmallVec::new());
-    runs(n, |k| f[k].row.bucket as usize, &mut labels, &mut members);
-    let (mut qlabels, mut qmembers) = (SmallVec::new(), SmallVec::new());
-    runs(n, |k| (f[k].row.bucket as usize, f[k].row.qual()), &mut qlabels, &mut qmembers);
-    for ((b, _), ms) in qlabels.iter().zip(&qmembers) {
-        let b = *b;
+    w: &mut Work<'a>,
+    off: usize,
+) -> f64 {
+    let (inp, coef) = (&mut w.inp, &mut w.coef[off..off + f.len()]);
+    runs(f, |x| x.row.bucket, &mut inp.members);
+    for ms in &inp.members {
+        let b = f[ms.start].row.bucket as usize;
+        inp.bucket_ids.push(b);
+        inp.labels.push(bp.name(b));
+        inp.intra[ms.clone()].fill(bp.intra[b]);
+    }
+    inp.qualifier_runs(f, |x| (x.row.bucket as usize, x.row.qual()));
+    for ms in &inp.qmembers {
+        let b = f[ms.start].row.bucket as usize;
         let sigma = p.sigma_multiplier * bp.delta_rw[b];
         if mt == DELTA {
-            let c = conc(fsum(&s[ms.clone()]), bp.delta_thresholds[b] * p.unit);
+            let c = conc(fsum(&inp.s[ms.clone()]), bp.delta_thresholds[b] * p.unit);
             for k in ms.clone() {
                 coef[k] = bp.delta_rw[b] * c;
-                cr[k] = c;
+                inp.cr[k] = c;
             }
         } else if mt == VEGA {
-            let c = conc(sum_of(s, ms.clone(), sigma * bp.hvr), bp.vega_thresholds[b] * p.unit);
+            let total = scaled_sum(&mut inp.buf, &inp.s[ms.clone()], sigma * bp.hvr);
+            let c = conc(total, bp.vega_thresholds[b] * p.unit);
             for k in ms.clone() {
                 coef[k] = bp.vega_rw[b] * sigma * bp.hvr * c;
-                cr[k] = c;
+                inp.cr[k] = c;
             }
         } else {
             for k in ms.clone() {
@@ -375,129 +425,163 @@ fn bucketed<'a>(
             }
         }
     }
-    small!(ws: f64 = (0..n).map(|k| coef[k] * s[k]));
-    // Within a bucket, equal qualifiers are one run of `qmembers`.
-    let (mut unused, mut qid) = (SmallVec::new(), SmallVec::new());
-    per_factor(&qmembers, |_| 0, &mut unused, &mut qid);
-    let (qid, cr): (&[usize], &[f64]) = (&qid, &cr);
-    let rho = |k: usize, l: usize| {
-        let r = if qid[k] == qid[l] { 1.0 } else { bp.intra[f[k].row.bucket as usize] };
+    inp.weigh(coef);
+    let (qid, cr, intra): (&[usize], &[f64], &[f64]) = (&inp.qid, &inp.cr, &inp.intra);
+    let (ids, inter, n_inter): (&[usize], &[f64], usize) = (&inp.bucket_ids, &bp.inter_flat, bp.buckets.len());
+    let rho = move |k: usize, l: usize| {
+        let r = if qid[k] == qid[l] { 1.0 } else { intra[k] };
         if mt == CURVATURE {
             r * r
         } else {
-            r * cr[k].min(cr[l]) / cr[k].max(cr[l])
+            conc_ratio(r, cr[k], cr[l])
         }
     };
-    small!(nonres: usize = (0..labels.len()).filter(|&i| !bp.is_residual(labels[i])));
-    let res = (0..labels.len()).find(|&i| bp.is_residual(labels[i]));
-    let (lab, nr): (&[usize], &[usize]) = (&labels, &nonres);
-    let gamma = |i: usize, j: usize| {
-        let r = bp.inter[lab[nr[i]]][lab[nr[j]]];
+    // Buckets are in index order, so the residual one (the last index) is the last bucket.
+    let residual = ids.last().is_some_and(|&b| bp.is_residual(b));
+    let gamma = move |i: usize, j: usize| {
+        let r = inter[ids[i] * n_inter + ids[j]];
         if mt == CURVATURE {
             r * r
         } else {
             r
         }
     };
-    small!(names: &'a str = labels.iter().map(|b| bp.name(*b)));
-    aggregate(p, mt, &ws, coef, &names, &members, &nonres, res, &rho, &gamma, &qmembers, 1.0)
+    // Within a bucket rho is symmetric; across, gamma is when the inter-bucket matrix is.
+    let (members, labels, abs_groups) = (&inp.members, &inp.labels, Some(&inp.qmembers[..]));
+    let shape = Shape { keys: &inp.order, members, labels, residual, abs_groups, symmetric: bp.inter_symmetric };
+    aggregate(p, mt, &inp.ws, &shape, &rho, &gamma, 1.0, &mut w.agg, &mut w.grad[off..off + f.len()])
 }
 
+/// A term's buckets: their factors and labels, whether the last one is the residual bucket
+/// (aggregated apart), the groups whose summed CVR enter the curvature's `sum |CVR|` (None:
+/// each factor alone), whether both correlations are symmetric bit for bit, and each factor's
+/// key for rho (IR: its row of the correlation table; others: the factor itself).
+struct Shape<'s, 'a> {
+    keys: &'s [usize],
+    members: &'s [Range<usize>],
+    labels: &'s [&'a str],
+    residual: bool,
+    abs_groups: Option<&'s [Range<usize>]>,
+    symmetric: bool,
+}
+
+/// The term's value from its weighted sensitivities; its buckets into `agg.buckets` and
+/// dValue/dWS_k into `grad` (zeroed by the caller).
 #[allow(clippy::too_many_arguments)]
 fn aggregate<'a>(
     p: &SimmParams,
     mt: usize,
     ws: &[f64],
-    coef: Vec<f64>,
-    labels: &[&'a str],
-    members: &[Range<usize>],
-    nonres: &[usize],
-    res: Option<usize>,
+    shape: &Shape<'_, 'a>,
     rho: &impl Fn(usize, usize) -> f64,
     gamma: &impl Fn(usize, usize) -> f64,
-    abs_groups: &[Range<usize>],
     scale: f64,
-) -> Term<'a> {
-    let n = ws.len();
-    let mut grad = vec![0.0; n];
-    let mut dk: Small<f64> = SmallVec::new();
-    dk.resize(n, 0.0);
-    let mut ks: Small<f64> = SmallVec::with_capacity(members.len());
-    let mut sums: Small<f64> = SmallVec::with_capacity(members.len());
+    agg: &mut Agg<'a>,
+    grad: &mut [f64],
+) -> f64 {
+    let members = shape.members;
+    let nonres = members.len() - usize::from(shape.residual);
+    agg.dk.clear();
+    agg.dk.resize(ws.len(), 0.0);
+    agg.ks.clear();
+    agg.sums.clear();
     for ms in members {
-        ks.push(within(ws, ms.clone(), rho, &mut dk));
-        sums.push(fsum(&ws[ms.clone()]));
+        agg.ks.push(within(ws, ms.clone(), shape.keys, rho, shape.symmetric, &mut agg.dk));
+        agg.sums.push(fsum(&ws[ms.clone()]));
     }
-    let buckets = labels.iter().enumerate().map(|(i, l)| (*l, ks[i], sums[i])).collect();
+    let rows = shape.labels.iter().zip(&agg.ks).zip(&agg.sums);
+    agg.buckets.extend(rows.map(|((l, k), s)| (*l, *k, *s)));
+    let dk = &agg.dk;
     if mt != CURVATURE {
-        small!(nk: f64 = nonres.iter().map(|&i| ks[i]));
-        small!(ns: f64 = nonres.iter().map(|&i| sums[i]));
-        let (mut d_k, mut d_sum) = (SmallVec::new(), SmallVec::new());
-        let root = across(&nk, &ns, gamma, &mut d_k, &mut d_sum);
-        let mut value = root;
-        for (j, &i) in nonres.iter().enumerate() {
-            for k in members[i].clone() {
-                grad[k] += d_k[j] * dk[k] + d_sum[j];
+        let mut value = across(&agg.ks[..nonres], &agg.sums[..nonres], gamma, shape.symmetric, &mut agg.across);
+        let a = &agg.across;
+        for (j, ms) in members[..nonres].iter().enumerate() {
+            for k in ms.clone() {
+                grad[k] += a.d_k[j] * dk[k] + a.d_sum[j];
             }
         }
-        if let Some(r) = res {
-            value += ks[r];
-            for k in members[r].clone() {
+        if shape.residual {
+            value += agg.ks[nonres];
+            for k in members[nonres].clone() {
                 grad[k] += dk[k];
             }
         }
-        return Term { value, buckets, grad, coef };
+        return value;
     }
     let mut value = 0.0;
-    small!(not_res: usize = (0..members.len()).filter(|&i| Some(i) != res));
-    small!(res_part: usize = res.into_iter());
-    for (is_res, part) in [(false, &not_res), (true, &res_part)] {
-        if part.is_empty() {
+    // The non-residual buckets together, then the residual one alone.
+    let split = members.get(nonres).map_or(ws.len(), |r| r.start);
+    for (buckets, factors) in [(0..nonres, 0..split), (nonres..members.len(), split..ws.len())] {
+        if buckets.is_empty() {
             continue;
         }
-        let in_part = |k: usize| part.iter().any(|&i| members[i].contains(&k));
-        small!(part_sums: f64 = part.iter().map(|&i| sums[i]));
-        let total = fsum(&part_sums);
-        let in_part_abs = |ag: &Range<usize>| in_part(ag.start).then(|| fsum(&ws[ag.clone()]).abs());
-        small!(abs_values: f64 = abs_groups.iter().filter_map(in_part_abs));
-        let abs_total = fsum(&abs_values);
+        let total = fsum(&agg.sums[buckets.clone()]);
+        agg.buf.clear();
+        match shape.abs_groups {
+            None => agg.buf.extend(ws[factors.clone()].iter().map(|x| x.abs())),
+            Some(groups) => {
+                agg.buf.extend(groups.iter().filter(|g| factors.contains(&g.start)).map(|g| fsum(&ws[g.clone()]).abs()))
+            }
+        }
+        let abs_total = fsum(&agg.buf);
         if abs_total == 0.0 {
             continue;
         }
         let theta = (total / abs_total).min(0.0);
         let lm = lambda(theta, p.curvature_q);
-        let (mut d_k, mut d_sum): (Small<f64>, Small<f64>) = (SmallVec::new(), SmallVec::new());
-        let root = if is_res {
-            d_k.push(1.0);
-            d_sum.push(0.0);
-            ks[part[0]]
+        let a = &mut agg.across;
+        let root = if buckets.start == nonres {
+            a.d_k.clear();
+            a.d_k.push(1.0);
+            a.d_sum.clear();
+            a.d_sum.push(0.0);
+            agg.ks[nonres]
         } else {
-            small!(pk: f64 = part.iter().map(|&i| ks[i]));
-            across(&pk, &part_sums, gamma, &mut d_k, &mut d_sum)
+            across(&agg.ks[buckets.clone()], &agg.sums[buckets.clone()], gamma, shape.symmetric, a)
         };
         let v = total + lm * root;
         if v <= 0.0 {
             continue;
         }
         value += v;
-        for (j, &i) in part.iter().enumerate() {
-            for k in members[i].clone() {
-                grad[k] += 1.0 + lm * (d_k[j] * dk[k] + d_sum[j]);
+        for (j, ms) in members[buckets].iter().enumerate() {
+            for k in ms.clone() {
+                grad[k] += 1.0 + lm * (a.d_k[j] * dk[k] + a.d_sum[j]);
             }
         }
     }
-    Term { value: scale * value, buckets, grad: grad.iter().map(|g| scale * g).collect(), coef }
+    for g in grad.iter_mut() {
+        *g *= scale;
+    }
+    scale * value
 }
 
-/// One margin type of one risk class over its factors (sorted by key).
-pub fn term<'a>(p: &'a SimmParams, rc: usize, mt: usize, f: &[Factor<'a>]) -> Term<'a> {
+/// One margin type of one risk class over its factors (sorted by key), their coefficients
+/// (`WS_k = coef_k s_k`) and dValue/dWS_k written at `off` of `w.coef` and `w.grad` (zeroed);
+/// its buckets into `w.agg.buckets`. Returns the term's value.
+fn term<'a>(p: &'a SimmParams, rc: usize, mt: usize, f: &[Factor<'a>], w: &mut Work<'a>, off: usize) -> f64 {
     let sign = if p.post && mt == CURVATURE { -1.0 } else { 1.0 };
-    small!(s: f64 = f.iter().map(|x| x.amount));
+    w.inp.reset(f, rc);
+    w.agg.buckets.clear();
     match rc {
-        IR => ir(p, f, &s, mt, sign),
-        FX => fx(p, f, &s, mt, sign),
-        _ => bucketed(p, p.bucketed(rc), f, &s, mt, sign),
+        IR => ir(p, f, mt, sign, w, off),
+        FX => fx(p, f, mt, sign, w, off),
+        _ => bucketed(p, p.bucketed(rc), f, mt, sign, w, off),
     }
+}
+
+/// Per-task scratch of [`account_simm`], reused across its accounts: once warm, an account
+/// allocates nothing.
+#[derive(Default)]
+pub struct Work<'a> {
+    inp: Inputs<'a>,
+    agg: Agg<'a>,
+    /// Per factor of each term of the current product class, at the term's offset: `coef_k`
+    /// and dTerm/dWS_k.
+    coef: Vec<f64>,
+    grad: Vec<f64>,
+    /// The product class's terms: (risk class, factors, offset in `coef` and `grad`).
+    terms: Vec<(usize, Range<usize>, usize)>,
 }
 
 /// SIMM and breakdown of a run of accounts (one worker chunk), account `i` of the run first
@@ -526,7 +610,7 @@ impl AccountSimm<'_> {
 }
 
 /// End of the run of factors from `start` whose `key` equals the first one's.
-fn run_end<K: PartialEq>(f: &[Factor<'_>], start: usize, key: impl Fn(&Factor<'_>) -> K) -> usize {
+fn run_end<'a, K: PartialEq>(f: &[Factor<'a>], start: usize, key: impl Fn(&Factor<'a>) -> K) -> usize {
     let first = key(&f[start]);
     let mut end = start + 1;
     while end < f.len() && key(&f[end]) == first {
@@ -538,7 +622,7 @@ fn run_end<K: PartialEq>(f: &[Factor<'_>], start: usize, key: impl Fn(&Factor<'_
 /// `factors` sorted by key, `keyed` their rows and `positions` those rows' places among the
 /// account's rows ([`crate::sensitivity::crif::factors`]); `contributions[i]` receives the
 /// share of the account's row `i`.
-/// The account's figures are appended to `out` under number `account`.
+/// The account's figures are appended to `out` under number `account`; `w` is the task's scratch.
 #[allow(clippy::too_many_arguments)]
 pub fn account_simm<'a>(
     p: &'a SimmParams,
@@ -549,37 +633,43 @@ pub fn account_simm<'a>(
     contributions: &mut [f64],
     account: u32,
     out: &mut AccountSimm<'a>,
+    w: &mut Work<'a>,
 ) {
     let mut total = 0.0;
-    let mut pc_start = 0;
-    while pc_start < factors.len() {
-        let pc = factors[pc_start].row.product_class;
-        let pc_end = run_end(factors, pc_start, |f| f.row.product_class);
+    let mut start = 0;
+    while start < factors.len() {
+        let pc = factors[start].row.product_class;
         let mut ims = [0.0f64; 4];
-        let mut terms: Small<(usize, Range<usize>, Term<'a>)> = SmallVec::new();
-        let mut rc_start = pc_start;
-        while rc_start < pc_end {
-            let rc = factors[rc_start].row.risk_class as usize;
-            let rc_end = run_end(&factors[..pc_end], rc_start, |f| f.row.risk_class);
-            let mut parts = [0.0; 3];
-            let mut vol_start = rc_start;
-            while vol_start < rc_end {
-                let vol = factors[vol_start].row.vol;
-                let vol_end = run_end(&factors[..rc_end], vol_start, |f| f.row.vol);
-                let types: &[usize] = if vol { &[VEGA, CURVATURE] } else { &[DELTA] };
-                for &mt in types {
-                    let t = term(p, rc, mt, &factors[vol_start..vol_end]);
-                    parts[mt] = t.value;
-                    for &(label, k, s) in &t.buckets {
-                        out.buckets.push((account, pc, rc as u8, mt as u8, label, k, s));
-                    }
-                    terms.push((rc, vol_start..vol_end, t));
-                }
-                vol_start = vol_end;
+        w.coef.clear();
+        w.grad.clear();
+        w.terms.clear();
+        let mut parts = [0.0; 3];
+        // The product class's runs of equal (risk class, vol), found in one pass: each run is
+        // one margin type's factors (vol: vega's and curvature's).
+        loop {
+            let (rc, vol) = (factors[start].row.risk_class as usize, factors[start].row.vol);
+            let end = run_end(factors, start, |f| (f.row.product_class, f.row.risk_class, f.row.vol));
+            let types: &[usize] = if vol { &[VEGA, CURVATURE] } else { &[DELTA] };
+            for &mt in types {
+                let off = w.coef.len();
+                w.coef.resize(off + end - start, 0.0);
+                w.grad.resize(off + end - start, 0.0);
+                parts[mt] = term(p, rc, mt, &factors[start..end], w, off);
+                let head = (account, pc, rc as u8, mt as u8);
+                let rows = w.agg.buckets.iter().map(|&(label, k, s)| (head.0, head.1, head.2, head.3, label, k, s));
+                out.buckets.extend(rows);
+                w.terms.push((rc, start..end, off));
             }
-            ims[rc] = parts[0] + parts[1] + parts[2];
-            out.risk.push((account, pc, rc as u8, parts, ims[rc]));
-            rc_start = rc_end;
+            start = end;
+            let next = factors.get(end).map(|f| (f.row.product_class, f.row.risk_class as usize));
+            if next != Some((pc, rc)) {
+                ims[rc] = parts[0] + parts[1] + parts[2];
+                out.risk.push((account, pc, rc as u8, parts, ims[rc]));
+                parts = [0.0; 3];
+            }
+            if next.map(|x| x.0) != Some(pc) {
+                break;
+            }
         }
         let mut q = 0.0;
         let mut lin = [0.0; 4];
@@ -592,16 +682,16 @@ pub fn account_simm<'a>(
         let simm_pc = q.max(0.0).sqrt();
         out.product.push((account, pc, simm_pc));
         total += simm_pc;
-        for (rc, range, t) in &terms {
+        for (rc, range, off) in &w.terms {
             let d_im = if simm_pc > 0.0 { lin[*rc] / simm_pc } else { 0.0 };
+            let (coef, grad) = (&w.coef[*off..], &w.grad[*off..]);
             for (k, f) in factors[range.clone()].iter().enumerate() {
                 let (start, end) = (f.start as usize, f.end as usize);
                 for (&r, &at) in keyed[start..end].iter().zip(&positions[start..end]) {
-                    contributions[at as usize] += t.coef[k] * amounts[r as usize] * t.grad[k] * d_im;
+                    contributions[at as usize] += coef[k] * amounts[r as usize] * grad[k] * d_im;
                 }
             }
         }
-        pc_start = pc_end;
     }
     out.totals.push(total);
 }
@@ -623,23 +713,68 @@ mod tests {
         let ws = [3.0, 4.0];
         let rho = |k: usize, l: usize| if k == l { 1.0 } else { 0.0 };
         let mut d = [0.0; 2];
-        let k = within(&ws, 0..2, &rho, &mut d);
+        let k = within(&ws, 0..2, &[0, 1], &rho, false, &mut d);
         assert_eq!(k, 5.0);
         assert_eq!(d, [0.6, 0.8]);
+    }
+
+    #[test]
+    fn symmetric_forms_give_the_same_bits() {
+        let ws = [3.1, -4.7, 0.3, 1e-3, 2.9e5];
+        let rho = |k: usize, l: usize| if k == l { 1.0 } else { 0.1 + 0.37 / (1.0 + (k + l) as f64) };
+        for members in [0..5, 1..4, 2..3, 0..0] {
+            let (mut full, mut sym) = ([0.0; 5], [0.0; 5]);
+            let keys = [0, 1, 2, 3, 4];
+            let a = within(&ws, members.clone(), &keys, &rho, false, &mut full);
+            let b = within(&ws, members.clone(), &keys, &rho, true, &mut sym);
+            assert_eq!((a.to_bits(), full.map(f64::to_bits)), (b.to_bits(), sym.map(f64::to_bits)));
+        }
+        let (ks, sums) = ([5.0, 2.0, 7.5, 1.0], [7.0, -1.0, 0.3, -4.0]);
+        let (mut full, mut sym) = (Across::default(), Across::default());
+        let a = across(&ks, &sums, &rho, false, &mut full);
+        let b = across(&ks, &sums, &rho, true, &mut sym);
+        assert_eq!(a.to_bits(), b.to_bits());
+        assert_eq!((full.h, full.d_k, full.d_sum), (sym.h, sym.d_k, sym.d_sum));
     }
 
     #[test]
     fn across_buckets_clamps_and_is_euler() {
         // Two buckets, K = (5, 2), sums (7, -1): S = (5, -1), gamma 0.5.
         let (ks, sums) = ([5.0, 2.0], [7.0, -1.0]);
-        let (mut d_k, mut d_sum) = (SmallVec::new(), SmallVec::new());
-        let root = across(&ks, &sums, &|_, _| 0.5, &mut d_k, &mut d_sum);
+        let mut a = Across::default();
+        let root = across(&ks, &sums, &|_, _| 0.5, true, &mut a);
+        let (d_k, d_sum) = (&a.d_k, &a.d_sum);
         let q: f64 = 25.0 + 4.0 - 2.0 * 0.5 * 5.0;
         assert!((root - q.sqrt()).abs() < 1e-15);
         // Degree-one homogeneity: K . dK + sums . dSum = root.
         let euler = ks[0] * d_k[0] + ks[1] * d_k[1] + sums[0] * d_sum[0] + sums[1] * d_sum[1];
         assert!((euler - root).abs() < 1e-12);
         assert_eq!(d_sum[0], 0.0); // clamped bucket: only through K
+    }
+
+    #[test]
+    fn concentration_ratio_skips_only_exact_ones() {
+        assert_eq!(conc_ratio(0.3, 1.0, 1.0), 0.3);
+        assert_eq!(conc_ratio(0.3, 3.0, 3.0), 0.3 * 3.0 / 3.0);
+        assert_eq!(conc_ratio(0.3, 1.0, 2.0), 0.3 * 1.0 / 2.0);
+        assert_eq!(conc_ratio(0.3, 2.0, 1.0), 0.3 * 1.0 / 2.0);
+    }
+
+    #[test]
+    fn runs_split_at_key_changes() {
+        let factor = |bucket: u8| Factor {
+            row: crate::sensitivity::crif::Row { bucket, ..Default::default() },
+            start: 0,
+            end: 1,
+            amount: 0.0,
+        };
+        let f: Vec<Factor<'_>> = [1, 1, 2, 5, 5, 5].into_iter().map(factor).collect();
+        // Stale contents are cleared first.
+        let mut out = vec![0..9, 9..10];
+        runs(&f, |x| x.row.bucket, &mut out);
+        assert_eq!(out, [0..2, 2..3, 3..6]);
+        runs(&f[..0], |x| x.row.bucket, &mut out);
+        assert!(out.is_empty());
     }
 
     #[test]
