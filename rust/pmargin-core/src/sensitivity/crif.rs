@@ -871,6 +871,7 @@ fn net(amounts: &[f64], rows: &[u32], values: &mut Vec<f64>) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_support::Lcg;
 
     fn row(pc: u8, rc: u8, vol: bool, bucket: u8, q: &str, tenor: i8, label2: u8) -> Row<'_> {
         Row {
@@ -942,10 +943,10 @@ mod tests {
             (5e-324, 5e-324),
             (-1e16, 1.0),
         ];
-        let mut state = 11u64;
+        let mut g = Lcg(11);
         let random = (0..2000).map(|_| {
             let mut next = || {
-                state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+                let state = g.next_u64();
                 f64::from_bits(state >> 2) * if state & 1 == 0 { 1.0 } else { -1.0 }
             };
             (next(), next())
@@ -976,14 +977,9 @@ mod tests {
 
     #[test]
     fn keys_sort_by_insertion_and_in_general_alike() {
-        let mut state = 7u64;
+        let mut g = Lcg(7);
         for n in [0, 1, 2, 5, 50, 96, 97, 300] {
-            let mut keys: Vec<u128> = (0..n)
-                .map(|i| {
-                    state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
-                    (u128::from(state >> 40) << 64) | i as u128
-                })
-                .collect();
+            let mut keys: Vec<u128> = (0..n).map(|i| (u128::from(g.next_u64() >> 40) << 64) | i as u128).collect();
             let mut expected = keys.clone();
             expected.sort_unstable();
             sort_keys(&mut keys);
