@@ -132,17 +132,17 @@ impl Method for GridMethod {
             let (method, valuation) = (self.clone(), valuation.clone());
             return Ok(Box::new(GridOutcome { method, valuation, accounts, rows: Some(rows), attribution: None }));
         }
-        let (mut accounts, attribution) = if by_position {
+        let (mut accounts, rows, attribution) = if by_position {
             let inputs = AttributionInputs {
                 set: &self.set,
                 greeks: &valuation.greeks,
                 spot: &valuation.spot_of,
                 vol: &valuation.vol_of,
             };
-            let (accounts, attribution) = aggregate::aggregate_attributed(book, &ctx, &inputs);
-            (accounts, Some(attribution))
+            let (accounts, rows, attribution) = aggregate::aggregate_attributed(book, &ctx, &inputs);
+            (accounts, Some(rows), Some(attribution))
         } else {
-            (aggregate::aggregate(book, &ctx), None)
+            (aggregate::aggregate(book, &ctx), None, None)
         };
         if self.model.addons.is_on() {
             let inputs = addons::AddonInputs::new(valuation);
@@ -152,7 +152,7 @@ impl Method for GridMethod {
             method: self.clone(),
             valuation: valuation.clone(),
             accounts,
-            rows: None,
+            rows,
             attribution,
         }))
     }
