@@ -171,9 +171,10 @@ pub fn aggregate_attributed(
         .into_par_iter()
         .map(|(accounts, task_outcomes, mut out)| {
             let (mut scratch, mut attribution_scratch) = (AccountScratch::default(), AttributionScratch::default());
-            let (mut explains, mut owners) = (Vec::new(), Vec::new());
-            // An account has at most one underlying per netted position: the piece never grows.
+            // An account has at most one underlying (one explain row) per netted position: the
+            // piece and the explains never grow.
             let most = book.offsets[accounts.end] - book.offsets[accounts.start];
+            let (mut explains, mut owners) = (Vec::with_capacity(most), Vec::with_capacity(most));
             let mut piece = RowPiece { account: Vec::with_capacity(most), rows: Vec::with_capacity(most) };
             let mut outcome = AccountOutcome::default();
             let base = book.offsets[accounts.start];
@@ -323,10 +324,8 @@ mod tests {
         // more than two underlyings), more than one task, on 1 and 3 threads.
         let factors: Vec<Vec<f64>> =
             (0..4).map(|u| (0..6).map(|s| 1.0 + (((s * 5 + u * 3) % 7) as f64 - 3.0) * 0.04).collect()).collect();
-        let risk = crate::test_support::spot_risk(
-            &[(0, 100.0), (1, 50.0), (1, 5.0), (2, 7.0), (3, 3.0), (3, 40.0)],
-            &factors,
-        );
+        let risk =
+            crate::test_support::spot_risk(&[(0, 100.0), (1, 50.0), (1, 5.0), (2, 7.0), (3, 3.0), (3, 40.0)], &factors);
         let set = crate::test_support::scenario_set(&factors);
         let group_of = [0, 1, 1, 2, 3, 3];
         let greeks = vec![crate::pricing::greeks::Greeks::default(); 6];
@@ -337,8 +336,9 @@ mod tests {
         let mut draw = || *draws.next().expect("enough draws");
         let accounts: Vec<Vec<(u32, f64)>> = (0..2 * ATTRIBUTION_TASK + 9)
             .map(|_| {
-                let mut held: Vec<(u32, f64)> =
-                    (0..(draw() * 10.0) as usize).map(|_| ((draw() * 6.0) as u32, (draw() * 8.0).floor() - 4.0)).collect();
+                let mut held: Vec<(u32, f64)> = (0..(draw() * 10.0) as usize)
+                    .map(|_| ((draw() * 6.0) as u32, (draw() * 8.0).floor() - 4.0))
+                    .collect();
                 held.sort_by_key(|p| p.0);
                 held.dedup_by_key(|p| p.0);
                 held.retain(|p| p.1 != 0.0);
