@@ -339,7 +339,7 @@ impl<'a> FirstSeen<&'a str> for IdTable<'a> {
         IdTable::with_capacity(n)
     }
 
-    #[inline]
+    #[inline(always)]
     fn number(&mut self, key: &'a str) -> (u32, bool) {
         IdTable::number(self, key)
     }

@@ -82,7 +82,7 @@ pub struct Instruments {
 }
 
 impl Instruments {
-    #[inline]
+    #[inline(always)]
     pub fn row_of(&self, id: &str) -> Option<u32> {
         self.index.get(id)
     }

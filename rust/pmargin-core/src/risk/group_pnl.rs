@@ -21,30 +21,37 @@ pub struct ScenarioMatrix {
 pub fn group_slots(book: &Book, a: usize, group_of: &[u32]) -> (Vec<u32>, Vec<usize>) {
     let mut underlyings = Vec::new();
     let mut slots = Vec::new();
-    fill_slots(book, a, group_of, &mut underlyings, &mut slots);
+    fill_slots(book, a, group_of, &mut underlyings, &mut slots, &mut Vec::new());
     (underlyings, slots)
 }
 
-/// [`group_slots`] into reusable buffers. Linear search is fastest for the usual handful of
-/// underlyings; accounts with many positions use a map.
-fn fill_slots(book: &Book, a: usize, group_of: &[u32], underlyings: &mut Vec<u32>, slots: &mut Vec<usize>) {
+/// [`group_slots`] into reusable buffers. `slot_of[g]` remembers group g's slot in the last
+/// account that held it and is never cleared: an entry is this account's only when its slot
+/// holds g in `underlyings` (each group appears there once), so a stale entry is simply
+/// overwritten. One lookup per position, however many groups the account holds.
+fn fill_slots(
+    book: &Book,
+    a: usize,
+    group_of: &[u32],
+    underlyings: &mut Vec<u32>,
+    slots: &mut Vec<usize>,
+    slot_of: &mut Vec<u32>,
+) {
     underlyings.clear();
     slots.clear();
-    let positions = book.positions(a);
-    let mut slot_of: Option<hashbrown::HashMap<u32, usize>> = (positions.len() > 64).then(hashbrown::HashMap::new);
-    for p in positions {
+    for p in book.positions(a) {
         let u = group_of[book.instrument[p] as usize];
-        let known = match &slot_of {
-            Some(map) => map.get(&u).copied(),
-            None => underlyings.iter().position(|&x| x == u),
-        };
-        let k = known.unwrap_or_else(|| {
+        if u as usize >= slot_of.len() {
+            slot_of.resize(u as usize + 1, u32::MAX);
+        }
+        let k = slot_of[u as usize] as usize;
+        let k = if underlyings.get(k) == Some(&u) {
+            k
+        } else {
             underlyings.push(u);
-            if let Some(map) = &mut slot_of {
-                map.insert(u, underlyings.len() - 1);
-            }
+            slot_of[u as usize] = (underlyings.len() - 1) as u32;
             underlyings.len() - 1
-        });
+        };
         slots.push(k);
     }
 }
@@ -67,6 +74,8 @@ pub struct Scratch<'a> {
     slot_fill: Vec<usize>,
     /// One underlying's weighted risk rows, in position order.
     rows: Vec<WeightedRow<'a>>,
+    /// Each group's slot in the last account holding it (`fill_slots`).
+    slot_of: Vec<u32>,
 }
 
 /// One account's positions grouped by underlying, as [`account_pnl`] summed them.
@@ -163,7 +172,7 @@ pub fn account_pnl<'a>(
     scratch: &mut Scratch<'a>,
 ) {
     let s_count = risk.n_scenarios;
-    fill_slots(book, a, group_of, &mut scratch.underlyings, &mut scratch.slots);
+    fill_slots(book, a, group_of, &mut scratch.underlyings, &mut scratch.slots, &mut scratch.slot_of);
     let n_u = scratch.underlyings.len();
     scratch.pnl.clear();
     scratch.pnl.resize(n_u * s_count, 0.0);
@@ -201,7 +210,7 @@ pub fn group_worst_losses<'a>(
     scratch: &mut Scratch<'a>,
     mut emit: impl FnMut(u32, f64, Option<u32>),
 ) {
-    fill_slots(book, a, group_of, &mut scratch.underlyings, &mut scratch.slots);
+    fill_slots(book, a, group_of, &mut scratch.underlyings, &mut scratch.slots, &mut scratch.slot_of);
     let n_u = scratch.underlyings.len();
     scratch.group_by_slot(book.offsets[a], n_u);
     let Scratch { underlyings, by_slot, slot_starts, pnl, rows, .. } = scratch;
@@ -251,8 +260,27 @@ mod tests {
     }
 
     #[test]
-    fn many_positions_group_through_a_map_alike() {
-        // 70 positions (above the linear-search limit) cycling over groups 3, 1, 2.
+    fn slots_of_earlier_accounts_do_not_leak_into_later_ones() {
+        // Account 0 puts group 2 in slot 1; account 1 holds group 1 first, then 2 (slot 1 again
+        // but for another reason), account 2 only group 2, account 3 groups 0 and 2.
+        let b = book(&[&[(0, 1.0), (2, 1.0)], &[(1, 1.0), (2, 1.0)], &[(2, 1.0)], &[(2, 1.0), (0, 1.0), (3, 1.0)]]);
+        let group_of = [0, 1, 2, 0];
+        let mut scratch = Scratch::default();
+        let mut got = Vec::new();
+        for a in 0..4 {
+            fill_slots(&b, a, &group_of, &mut scratch.underlyings, &mut scratch.slots, &mut scratch.slot_of);
+            got.push((scratch.underlyings.clone(), scratch.slots.clone()));
+            assert_eq!(got[a], group_slots(&b, a, &group_of));
+        }
+        assert_eq!(
+            got,
+            vec![(vec![0, 2], vec![0, 1]), (vec![1, 2], vec![0, 1]), (vec![2], vec![0]), (vec![2, 0], vec![0, 1, 1]),]
+        );
+    }
+
+    #[test]
+    fn many_positions_and_groups_keep_first_seen_slots() {
+        // 70 positions cycling over groups 3, 1, 2.
         let positions: Vec<(u32, f64)> = (0..70).map(|i| (i % 3, 1.0)).collect();
         let b = book(&[&positions]);
         let (groups, slots) = group_slots(&b, 0, &[3, 1, 2]);

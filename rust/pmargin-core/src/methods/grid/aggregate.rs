@@ -95,20 +95,31 @@ fn account_outcome<'a>(
     ctx: &GridContext<'a>,
     scratch: &mut AccountScratch<'a>,
 ) -> AccountOutcome {
+    let mut outcome = AccountOutcome::default();
+    fill_account_outcome(book, a, ctx, scratch, &mut outcome);
+    outcome
+}
+
+/// Account `a`'s outcome into `outcome`, whose underlyings buffer is reused: an account of more
+/// than two underlyings then allocates nothing (the attributed aggregation fills one outcome
+/// per task, account after account).
+fn fill_account_outcome<'a>(
+    book: &Book,
+    a: usize,
+    ctx: &GridContext<'a>,
+    scratch: &mut AccountScratch<'a>,
+    outcome: &mut AccountOutcome,
+) {
     let AccountScratch { pnl: scratch, cross, .. } = scratch;
     let s_count = ctx.risk.n_scenarios;
     account_pnl(book, a, ctx.underlying_of, ctx.risk, matches!(ctx.model.cross, Cross::Joint), scratch);
     let matrix = &*scratch;
-    let underlyings: SmallVec<[UnderlyingOutcome; 2]> = matrix
-        .underlyings
-        .iter()
-        .enumerate()
-        .map(|(k, &u)| {
-            let (requirement, worst) =
-                worst_loss_above_noise(&matrix.pnl[k * s_count..(k + 1) * s_count], matrix.scale[k]);
-            UnderlyingOutcome { underlying: u, requirement, worst }
-        })
-        .collect();
+    let mut underlyings = std::mem::take(&mut outcome.underlyings);
+    underlyings.clear();
+    underlyings.extend(matrix.underlyings.iter().enumerate().map(|(k, &u)| {
+        let (requirement, worst) = worst_loss_above_noise(&matrix.pnl[k * s_count..(k + 1) * s_count], matrix.scale[k]);
+        UnderlyingOutcome { underlying: u, requirement, worst }
+    }));
     let undiversified = underlyings.iter().fold(0.0, |acc, u| acc + u.requirement);
 
     let (initial, driver, binding) = match (&ctx.model.cross, ctx.ellipsoid) {
@@ -125,21 +136,22 @@ fn account_outcome<'a>(
         (Cross::Sum | Cross::Correlation { .. }, _) => (undiversified, largest_driver(&underlyings), SmallVec::new()),
     };
     let gross = gross_margin(book, a, ctx);
-    AccountOutcome { initial, gross, undiversified, driver, underlyings, binding, addons: None }
+    *outcome = AccountOutcome { initial, gross, undiversified, driver, underlyings, binding, addons: None };
 }
 
 /// Accounts per parallel task of the attributed aggregation.
 const ATTRIBUTION_TASK: usize = 256;
 
 /// Outcomes of every account with every account's attribution, computed in the same pass from
-/// the P&L vectors the aggregation builds (`margin(..., by_position=True)`). Outcomes and
-/// position rows go straight into flat arrays (each task owns its accounts' contiguous slices),
-/// so nothing is allocated per account.
+/// the P&L vectors the aggregation builds (`margin(..., by_position=True)`). Outcomes, their
+/// underlyings ([`UnderlyingRows`], as [`aggregate_sum`] leaves them) and position rows go
+/// straight into flat arrays (each task owns its accounts' contiguous slices and one piece), so
+/// nothing is allocated per account.
 pub fn aggregate_attributed(
     book: &Book,
     ctx: &GridContext<'_>,
     inputs: &AttributionInputs<'_>,
-) -> (Vec<AccountOutcome>, Attribution) {
+) -> (Vec<AccountOutcome>, UnderlyingRows, Attribution) {
     let n_accounts = book.n_accounts();
     let mut outcomes = vec![AccountOutcome::default(); n_accounts];
     // Three columns (not one array of structs) so the result table can share them as they are.
@@ -155,14 +167,19 @@ pub fn aggregate_attributed(
         tasks.push((accounts, task_outcomes, head));
         rest = tail;
     }
-    let pieces: Vec<(Vec<_>, Vec<u32>)> = tasks
+    let pieces: Vec<(Vec<_>, Vec<u32>, RowPiece)> = tasks
         .into_par_iter()
         .map(|(accounts, task_outcomes, mut out)| {
             let (mut scratch, mut attribution_scratch) = (AccountScratch::default(), AttributionScratch::default());
-            let (mut explains, mut owners) = (Vec::new(), Vec::new());
+            // An account has at most one underlying (one explain row) per netted position: the
+            // piece and the explains never grow.
+            let most = book.offsets[accounts.end] - book.offsets[accounts.start];
+            let (mut explains, mut owners) = (Vec::with_capacity(most), Vec::with_capacity(most));
+            let mut piece = RowPiece { account: Vec::with_capacity(most), rows: Vec::with_capacity(most) };
+            let mut outcome = AccountOutcome::default();
             let base = book.offsets[accounts.start];
             for (a, slot) in accounts.zip(task_outcomes) {
-                let outcome = account_outcome(book, a, ctx, &mut scratch);
+                fill_account_outcome(book, a, ctx, &mut scratch, &mut outcome);
                 let AccountScratch { pnl, cross, .. } = &mut scratch;
                 let groups = pnl.groups();
                 attribute_account(
@@ -178,9 +195,14 @@ pub fn aggregate_attributed(
                     &mut attribution_scratch,
                 );
                 owners.resize(explains.len(), a as u32);
-                *slot = outcome;
+                // The underlyings go to the piece; the outcome's buffer serves the next account.
+                piece.rows.extend_from_slice(&outcome.underlyings);
+                piece.account.resize(piece.rows.len(), a as u32);
+                let AccountOutcome { initial, gross, undiversified, driver, .. } = outcome;
+                let binding = std::mem::take(&mut outcome.binding);
+                *slot = AccountOutcome { initial, gross, undiversified, driver, binding, ..AccountOutcome::default() };
             }
-            (explains, owners)
+            (explains, owners, piece)
         })
         .collect();
     let n_explains = pieces.iter().map(|p| p.0.len()).sum();
@@ -191,11 +213,13 @@ pub fn aggregate_attributed(
         explains: Vec::with_capacity(n_explains),
         explain_account: Vec::with_capacity(n_explains),
     };
-    for (explains, owners) in pieces {
+    let mut rows = UnderlyingRows { pieces: Vec::with_capacity(pieces.len()) };
+    for (explains, owners, piece) in pieces {
         attribution.explains.extend(explains);
         attribution.explain_account.extend(owners);
+        rows.pieces.push(piece);
     }
-    (outcomes, attribution)
+    (outcomes, rows, attribution)
 }
 
 /// Outcomes of every account, in account order.
@@ -292,6 +316,58 @@ mod tests {
             }
         }
         outcomes
+    }
+
+    #[test]
+    fn attributed_aggregation_leaves_the_per_account_outcomes_in_flat_rows() {
+        // Accounts of 0 to 9 positions over 6 contracts on 4 underlyings (most accounts hold
+        // more than two underlyings), more than one task, on 1 and 3 threads.
+        let factors: Vec<Vec<f64>> =
+            (0..4).map(|u| (0..6).map(|s| 1.0 + (((s * 5 + u * 3) % 7) as f64 - 3.0) * 0.04).collect()).collect();
+        let risk =
+            crate::test_support::spot_risk(&[(0, 100.0), (1, 50.0), (1, 5.0), (2, 7.0), (3, 3.0), (3, 40.0)], &factors);
+        let set = crate::test_support::scenario_set(&factors);
+        let group_of = [0, 1, 1, 2, 3, 3];
+        let greeks = vec![crate::pricing::greeks::Greeks::default(); 6];
+        let (spot, vol) = (vec![100.0, 50.0, 5.0, 7.0, 3.0, 40.0], vec![0.0; 6]);
+        let inputs = AttributionInputs { set: &set, greeks: &greeks, spot: &spot, vol: &vol };
+        let u = crate::test_support::uniforms(8, 100_000);
+        let mut draws = u.iter();
+        let mut draw = || *draws.next().expect("enough draws");
+        let accounts: Vec<Vec<(u32, f64)>> = (0..2 * ATTRIBUTION_TASK + 9)
+            .map(|_| {
+                let mut held: Vec<(u32, f64)> = (0..(draw() * 10.0) as usize)
+                    .map(|_| ((draw() * 6.0) as u32, (draw() * 8.0).floor() - 4.0))
+                    .collect();
+                held.sort_by_key(|p| p.0);
+                held.dedup_by_key(|p| p.0);
+                held.retain(|p| p.1 != 0.0);
+                held
+            })
+            .collect();
+        let refs: Vec<&[(u32, f64)]> = accounts.iter().map(|a| a.as_slice()).collect();
+        let b = book(&refs);
+        for cross in [Cross::Sum, Cross::Joint] {
+            let model = GridModel::new(vec![-0.1, 0.1], vec![0.0], VolShockMode::Relative, cross, 1.0).expect("ok");
+            let ctx = GridContext {
+                model: &model,
+                risk: &risk,
+                underlying_of: &group_of,
+                correlation_index: &[None; 4],
+                ellipsoid: None,
+            };
+            let want = aggregate(&b, &ctx);
+            assert!(want.iter().filter(|o| o.underlyings.len() > 2).count() > 100);
+            for threads in [1, 3] {
+                let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().expect("a pool");
+                let (outcomes, rows, attribution) = pool.install(|| aggregate_attributed(&b, &ctx, &inputs));
+                assert!(outcomes.iter().all(|o| o.underlyings.is_empty()));
+                assert_eq!(rows.pieces.len(), b.n_accounts().div_ceil(ATTRIBUTION_TASK));
+                assert_eq!(attribution.contribution.len(), b.instrument.len());
+                let bits = |o: &[AccountOutcome]| format!("{o:?}");
+                assert_eq!(bits(&with_rows(outcomes, &rows)), bits(&want), "{threads} threads");
+            }
+        }
     }
 
     #[test]

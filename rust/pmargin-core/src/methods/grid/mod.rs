@@ -53,6 +53,9 @@ pub struct GridMethod {
     ellipsoid: Option<Ellipsoid>,
     /// `(price, vol)` scale of each underlyings-table row (1 without per-product ranges).
     scales: Vec<(f64, f64)>,
+    /// [`Self::shock`] of each label (same order as `labels`), computed once: result tables
+    /// read one per row.
+    shocks: Vec<(f64, f64)>,
 }
 
 impl GridMethod {
@@ -63,23 +66,17 @@ impl GridMethod {
 
     /// Where [`Self::label`] finds its label in `labels`: one block of scenarios per underlying,
     /// then the block of the grid as given.
+    /// (No division: it runs once per result row.)
     pub fn label_index(&self, underlying: Option<u32>, scenario: u32) -> usize {
-        let n_underlyings = self.labels.len() / self.model.n_scenarios() - 1;
-        let block = underlying.map_or(n_underlyings, |u| u as usize);
+        // One block per underlyings-table row (one scale each), then the joint block.
+        let block = underlying.map_or(self.scales.len(), |u| u as usize);
         block * self.model.n_scenarios() + scenario as usize
     }
 
     /// `(price_shock, vol_shock)` of scenario `s` for one underlying (its own scan range), or
     /// the grid's as given for all at once (`None`).
     pub fn shock(&self, underlying: Option<u32>, scenario: u32) -> (f64, f64) {
-        let (p, v) = self.model.scenario(scenario as usize);
-        match underlying {
-            Some(u) => {
-                let (a, b) = self.scales[u as usize];
-                (p * a, v * b)
-            }
-            None => (p, v),
-        }
+        self.shocks[self.label_index(underlying, scenario)]
     }
 
     fn context<'a>(&'a self, valuation: &'a Valuation) -> GridContext<'a> {
@@ -116,7 +113,8 @@ impl MethodConfig for GridModel {
             _ => (vec![None; valuation.underlyings.names.len()], None),
         };
         let labels = grid_labels(&valuation.underlyings, &self, &scales);
-        Ok(Arc::new(GridMethod { model: self, set, risk, labels, correlation_index, ellipsoid, scales }))
+        let shocks = grid_shocks(&self, &scales);
+        Ok(Arc::new(GridMethod { model: self, set, risk, labels, correlation_index, ellipsoid, scales, shocks }))
     }
 }
 
@@ -132,29 +130,23 @@ impl Method for GridMethod {
             let (method, valuation) = (self.clone(), valuation.clone());
             return Ok(Box::new(GridOutcome { method, valuation, accounts, rows: Some(rows), attribution: None }));
         }
-        let (mut accounts, attribution) = if by_position {
+        let (mut accounts, rows, attribution) = if by_position {
             let inputs = AttributionInputs {
                 set: &self.set,
                 greeks: &valuation.greeks,
                 spot: &valuation.spot_of,
                 vol: &valuation.vol_of,
             };
-            let (accounts, attribution) = aggregate::aggregate_attributed(book, &ctx, &inputs);
-            (accounts, Some(attribution))
+            let (accounts, rows, attribution) = aggregate::aggregate_attributed(book, &ctx, &inputs);
+            (accounts, Some(rows), Some(attribution))
         } else {
-            (aggregate::aggregate(book, &ctx), None)
+            (aggregate::aggregate(book, &ctx), None, None)
         };
         if self.model.addons.is_on() {
             let inputs = addons::AddonInputs::new(valuation);
             addons::apply(&mut accounts, book, &valuation.underlying_of, &self.risk, &inputs, &self.model.addons);
         }
-        Ok(Box::new(GridOutcome {
-            method: self.clone(),
-            valuation: valuation.clone(),
-            accounts,
-            rows: None,
-            attribution,
-        }))
+        Ok(Box::new(GridOutcome { method: self.clone(), valuation: valuation.clone(), accounts, rows, attribution }))
     }
 
     fn pnl_scale(&self, contract: u32) -> f64 {
@@ -235,6 +227,20 @@ fn grid_labels(underlyings: &Underlyings, model: &GridModel, scales: &[(f64, f64
         .collect()
 }
 
+/// `(price_shock, vol_shock)` of every label of [`grid_labels`], in its order: each
+/// underlying's scenarios scaled by its range, then the grid's as given.
+fn grid_shocks(model: &GridModel, scales: &[(f64, f64)]) -> Vec<(f64, f64)> {
+    let blocks = scales.iter().map(|&s| Some(s)).chain(std::iter::once(None));
+    blocks
+        .flat_map(|scale| {
+            (0..model.n_scenarios()).map(move |s| {
+                let (p, v) = model.scenario(s);
+                scale.map_or((p, v), |(a, b)| (p * a, v * b))
+            })
+        })
+        .collect()
+}
+
 /// Each underlying's `(price, vol)` scale under the model's per-product ranges. With a
 /// `range_column`, an underlying's group is that of its first instrument (table order); an
 /// instrument of the same underlying in another group cannot be margined (one range per
@@ -306,9 +312,10 @@ mod tests {
         let risk = RiskArrays::build(&valuation.contracts, &valuation.base_values, &set).expect("finite");
         let scales = vec![(1.0, 1.0); n];
         let labels = grid_labels(&valuation.underlyings, &model, &scales);
+        let shocks = grid_shocks(&model, &scales);
         valuation.mark_non_finite(&risk.non_finite);
         let correlation_index = vec![None; n];
-        (valuation, GridMethod { model, set, risk, labels, correlation_index, ellipsoid: None, scales })
+        (valuation, GridMethod { model, set, risk, labels, correlation_index, ellipsoid: None, scales, shocks })
     }
 
     pub(in crate::methods::grid) fn model(price_shocks: &[f64], vol_shocks: &[f64], cross: Cross) -> GridModel {
@@ -323,6 +330,8 @@ mod tests {
         assert_eq!(grid.label(Some(0), 0), "A -10.0% vol -25%");
         assert_eq!(grid.label(Some(1), 4), "B +10.0% vol +0%");
         assert_eq!(grid.label(None, 5), "ALL +10.0% vol +25%");
+        assert_eq!((grid.label_index(Some(1), 4), grid.label_index(None, 5)), (10, 17));
+        assert_eq!((grid.shock(Some(1), 4), grid.shock(None, 0)), ((0.1, 0.0), (-0.1, -0.25)));
     }
 
     #[test]

@@ -47,9 +47,10 @@ pub struct AccountOutcome {
 pub const PIECE_ACCOUNTS: usize = 4096;
 
 /// Every account's per-underlying outcomes in flat arrays instead of one vector per account
-/// (cross="sum" without attribution or add-ons, where nothing else reads them per account):
-/// accounts `t * PIECE_ACCOUNTS..` have theirs in `pieces[t]`, in account order. The pieces are
-/// the aggregation's parallel tasks, so nothing is allocated per account or copied afterwards.
+/// (cross="sum" without add-ons, and every rule with attribution, where nothing else reads them
+/// per account): the pieces cover consecutive ranges of accounts (`PIECE_ACCOUNTS` each under
+/// cross="sum"), in account order. The pieces are the aggregation's parallel tasks, so nothing
+/// is allocated per account or copied afterwards.
 #[derive(Debug, Default, PartialEq)]
 pub struct UnderlyingRows {
     pub pieces: Vec<RowPiece>,
