@@ -641,6 +641,7 @@ mod tests {
     use arrow_array::Int64Array;
 
     use super::*;
+    use crate::test_support::Lcg;
 
     #[test]
     fn dense_integer_numbering_equals_the_map() {
@@ -750,14 +751,13 @@ mod tests {
 
     #[test]
     fn sorted_fast_path_and_fallback_equal_plain_numbering() {
-        let mut state = 7u64;
+        let mut g = Lcg(7);
         for case in 0..200 {
             let n = 1 + case % 40;
             let keys: Vec<i128> = (0..n)
                 .map(|i| {
-                    state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
                     // Mostly increasing runs, with occasional steps back and repeats.
-                    let jitter = (state >> 60) as i128;
+                    let jitter = (g.next_u64() >> 60) as i128;
                     if case % 3 == 0 {
                         (i / 3) as i128
                     } else {
@@ -808,11 +808,10 @@ mod tests {
 
     /// A seeded shuffle of `rows`.
     fn shuffled<T: Clone>(rows: &[T], seed: u64) -> Vec<T> {
-        let mut state = seed;
+        let mut g = Lcg(seed);
         let mut out = rows.to_vec();
         for i in (1..out.len()).rev() {
-            state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
-            out.swap(i, (state >> 33) as usize % (i + 1));
+            out.swap(i, (g.next_u64() >> 33) as usize % (i + 1));
         }
         out
     }
