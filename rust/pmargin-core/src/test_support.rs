@@ -372,10 +372,41 @@ impl Lcg {
     }
 }
 
-/// A deterministic stream of numbers in [0, 1) ([`Lcg`]).
+impl Lcg {
+    /// A generator whose stream differs well between nearby seeds (the seed's bits spread).
+    pub fn seeded(seed: u64) -> Lcg {
+        Lcg(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+}
+
+/// A deterministic stream of numbers in [0, 1) ([`Lcg::seeded`]).
 pub fn uniforms(seed: u64, n: usize) -> Vec<f64> {
-    let mut g = Lcg(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+    let mut g = Lcg::seeded(seed);
     (0..n).map(|_| g.next_unit()).collect()
+}
+
+/// `n_accounts` random netted accounts: each of `floor(len x u)` draws of a contract
+/// `floor(contracts x u)` and a quantity `quantity(u)`, then one position per contract, never
+/// zero, in contract order (the form `domain::Book` holds).
+pub fn netted_accounts(
+    seed: u64,
+    n_accounts: usize,
+    len: f64,
+    contracts: f64,
+    quantity: impl Fn(f64) -> f64,
+) -> Vec<Vec<(u32, f64)>> {
+    let mut g = Lcg::seeded(seed);
+    (0..n_accounts)
+        .map(|_| {
+            let n = (g.next_unit() * len) as usize;
+            let mut held: Vec<(u32, f64)> =
+                (0..n).map(|_| ((g.next_unit() * contracts) as u32, quantity(g.next_unit()))).collect();
+            held.sort_by_key(|p| p.0);
+            held.dedup_by_key(|p| p.0);
+            held.retain(|p| p.1 != 0.0);
+            held
+        })
+        .collect()
 }
 
 /// A Float64 column of a batch by name.

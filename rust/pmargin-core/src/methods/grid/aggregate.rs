@@ -331,20 +331,8 @@ mod tests {
         let greeks = vec![crate::pricing::greeks::Greeks::default(); 6];
         let (spot, vol) = (vec![100.0, 50.0, 5.0, 7.0, 3.0, 40.0], vec![0.0; 6]);
         let inputs = AttributionInputs { set: &set, greeks: &greeks, spot: &spot, vol: &vol };
-        let u = crate::test_support::uniforms(8, 100_000);
-        let mut draws = u.iter();
-        let mut draw = || *draws.next().expect("enough draws");
-        let accounts: Vec<Vec<(u32, f64)>> = (0..2 * ATTRIBUTION_TASK + 9)
-            .map(|_| {
-                let mut held: Vec<(u32, f64)> = (0..(draw() * 10.0) as usize)
-                    .map(|_| ((draw() * 6.0) as u32, (draw() * 8.0).floor() - 4.0))
-                    .collect();
-                held.sort_by_key(|p| p.0);
-                held.dedup_by_key(|p| p.0);
-                held.retain(|p| p.1 != 0.0);
-                held
-            })
-            .collect();
+        let accounts =
+            crate::test_support::netted_accounts(8, 2 * ATTRIBUTION_TASK + 9, 10.0, 6.0, |u| (u * 8.0).floor() - 4.0);
         let refs: Vec<&[(u32, f64)]> = accounts.iter().map(|a| a.as_slice()).collect();
         let b = book(&refs);
         for cross in [Cross::Sum, Cross::Joint] {
@@ -390,22 +378,9 @@ mod tests {
             correlation_index: &[None; 4],
             ellipsoid: None,
         };
-        let u = crate::test_support::uniforms(3, 400_000);
-        let mut draws = u.iter();
-        let mut draw = || *draws.next().expect("enough draws");
         let n_accounts = 2 * PIECE_ACCOUNTS + 17;
-        let accounts: Vec<Vec<(u32, f64)>> = (0..n_accounts)
-            .map(|_| {
-                let n = (draw() * 13.0) as usize;
-                let mut held: Vec<(u32, f64)> =
-                    (0..n).map(|_| ((draw() * 7.0) as u32, ((draw() * 9.0) as i32 - 4) as f64 * 0.5)).collect();
-                // A netted book: one position per contract, never zero, in contract order.
-                held.sort_by_key(|p| p.0);
-                held.dedup_by_key(|p| p.0);
-                held.retain(|p| p.1 != 0.0);
-                held
-            })
-            .collect();
+        let accounts =
+            crate::test_support::netted_accounts(3, n_accounts, 13.0, 7.0, |u| ((u * 9.0) as i32 - 4) as f64 * 0.5);
         let refs: Vec<&[(u32, f64)]> = accounts.iter().map(|a| a.as_slice()).collect();
         let empty: [&[(u32, f64)]; 0] = [];
         for b in [book(&refs), book(&refs[..1]), book(&[&[(3, 2.0)]]), book(&empty)] {
