@@ -186,9 +186,9 @@ pub struct BucketedParams {
     pub delta_rw: Vec<f64>,
     pub vega_rw: Vec<f64>,
     pub intra: Vec<f64>,
-    pub inter: Vec<Vec<f64>>,
-    /// `inter` row-major, and whether it is symmetric bit for bit.
-    pub inter_flat: Vec<f64>,
+    /// The inter-bucket correlations, row-major (one row per listed bucket), and whether they
+    /// are symmetric bit for bit.
+    pub inter: Vec<f64>,
     pub inter_symmetric: bool,
     pub delta_thresholds: Vec<f64>,
     pub vega_thresholds: Vec<f64>,
@@ -245,9 +245,8 @@ impl BucketedParams {
             delta_rw: per_bucket("delta_risk_weights", &names)?,
             vega_rw: per_bucket("vega_risk_weights", &names)?,
             intra,
-            inter_flat: inter.concat(),
             inter_symmetric: symmetric(&inter),
-            inter,
+            inter: inter.concat(),
             delta_thresholds: per_bucket("delta_thresholds", &names)?,
             vega_thresholds: per_bucket("vega_thresholds", &names)?,
             hvr: num_at(e, "historical_volatility_ratio", path)?,

@@ -304,7 +304,7 @@ fn ir<'a>(p: &'a SimmParams, f: &[Factor<'a>], mt: usize, sign: f64, w: &mut Wor
         if mt == CURVATURE {
             ir.inter_currency_corr * ir.inter_currency_corr
         } else {
-            ir.inter_currency_corr * cr[b].min(cr[c]) / cr[b].max(cr[c])
+            conc_ratio(ir.inter_currency_corr, cr[b], cr[c])
         }
     };
     let scale = if mt == CURVATURE { 1.0 / (ir.terms.hvr * ir.terms.hvr) } else { 1.0 };
@@ -427,7 +427,7 @@ fn bucketed<'a>(
     }
     inp.weigh(coef);
     let (qid, cr, intra): (&[usize], &[f64], &[f64]) = (&inp.qid, &inp.cr, &inp.intra);
-    let (ids, inter, n_inter): (&[usize], &[f64], usize) = (&inp.bucket_ids, &bp.inter_flat, bp.buckets.len());
+    let (ids, inter, n_inter): (&[usize], &[f64], usize) = (&inp.bucket_ids, &bp.inter, bp.buckets.len());
     let rho = move |k: usize, l: usize| {
         let r = if qid[k] == qid[l] { 1.0 } else { intra[k] };
         if mt == CURVATURE {
