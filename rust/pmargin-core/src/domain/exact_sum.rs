@@ -9,6 +9,14 @@ use smallvec::SmallVec;
 /// overflows (terms near the float range), falls back to the plain sum of the terms sorted by
 /// value (`total_cmp`), which is order-independent too; the reference does the same.
 pub fn exact_sum(values: &[f64]) -> f64 {
+    // Two terms (the usual duplicate row): IEEE addition already rounds their sum correctly, so
+    // a finite nonzero float sum is the answer; zeros (their sign) and overflow go the general way.
+    if let [a, b] = values {
+        let sum = a + b;
+        if sum.is_finite() && sum != 0.0 {
+            return sum;
+        }
+    }
     // Most sums are certified by the cheap compensated sum; the partials decide the rest.
     certified_sum(values).unwrap_or_else(|| partials_sum(values))
 }
@@ -157,6 +165,34 @@ mod tests {
         assert_eq!(exact_sum(&values), forward);
         values.sort_by(f64::total_cmp);
         assert_eq!(exact_sum(&values), forward);
+    }
+
+    #[test]
+    fn two_terms_are_the_partials_sum() {
+        let tiny = f64::EPSILON / 2.0;
+        let pairs = [
+            (1.0, tiny),
+            (1.0 + f64::EPSILON, tiny),
+            (0.1, 0.2),
+            (1e308, 1e308),
+            (-0.0, -0.0),
+            (0.0, -0.0),
+            (3.5, -3.5),
+            (f64::MIN_POSITIVE, -f64::MIN_POSITIVE / 4.0),
+            (5e-324, 5e-324),
+            (-1e16, 1.0),
+        ];
+        let mut g = Lcg(11);
+        let random = (0..2000).map(|_| {
+            let mut next = || {
+                let state = g.next_u64();
+                f64::from_bits(state >> 2) * if state & 1 == 0 { 1.0 } else { -1.0 }
+            };
+            (next(), next())
+        });
+        for (a, b) in pairs.into_iter().chain(random).filter(|(a, b)| a.is_finite() && b.is_finite()) {
+            assert_eq!(exact_sum(&[a, b]).to_bits(), partials_sum(&[a, b]).to_bits(), "{a:e} + {b:e}");
+        }
     }
 
     #[test]
