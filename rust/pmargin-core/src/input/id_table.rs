@@ -9,6 +9,10 @@
 //! is written for this one job (24-byte slots, linear probing, the hash inline in the caller's
 //! loop): numbering is the most expensive step of reading a shuffled book of string ids.
 
+use std::hash::BuildHasher;
+
+use hashbrown::DefaultHashBuilder;
+
 use super::id_index::Fingerprint;
 
 /// One slot: an id's fingerprint and its number + 1 (0: empty).
@@ -20,34 +24,6 @@ struct Slot {
     number: u32,
 }
 
-/// The 128-bit product of `x` and `k` folded to 64 bits (high half xor low half): every input
-/// bit reaches every output bit.
-#[inline]
-fn fold(x: u64, k: u64) -> u64 {
-    let m = u128::from(x) * u128::from(k);
-    (m as u64) ^ ((m >> 64) as u64)
-}
-
-/// An id's fingerprint `(len, first, last)` and hash: a function of the id's bytes only (the
-/// same in every table). Ids of at most 16 bytes hash their fingerprint with one folded
-/// multiply; longer ones also every middle 8-byte word, so ids that share their ends still spread.
-#[inline(always)]
-fn key_of(id: &str) -> ((u32, u64, u64), u64) {
-    let b = id.as_bytes();
-    let parts = Fingerprint::of(b).parts();
-    let (len, first, last) = parts;
-    let mut h =
-        fold(first ^ last.rotate_left(29) ^ u64::from(len).wrapping_mul(0x9E37_79B9_7F4A_7C15), 0xA076_1D64_78BD_642F);
-    if b.len() > 16 {
-        for chunk in b[8..b.len() - 8].chunks(8) {
-            let mut w = [0u8; 8];
-            w[..chunk.len()].copy_from_slice(chunk);
-            h = fold(h ^ u64::from_le_bytes(w), 0xE703_7ED1_A0B4_28DB);
-        }
-    }
-    (parts, h)
-}
-
 /// Distinct ids numbered 0, 1, ... in the order they were first given.
 pub struct IdTable<'a> {
     slots: Vec<Slot>,
@@ -55,6 +31,8 @@ pub struct IdTable<'a> {
     shift: u32,
     /// Each id by number (for ids over 16 bytes, compared in full; and for growing).
     ids: Vec<&'a str>,
+    /// Seeded per table: ids crafted to collide cannot make numbering quadratic.
+    hasher: DefaultHashBuilder,
 }
 
 impl Default for IdTable<'_> {
@@ -67,7 +45,22 @@ impl<'a> IdTable<'a> {
     pub fn with_capacity(n: usize) -> IdTable<'a> {
         // At most half full: short probe runs.
         let bits = (2 * n.max(1)).next_power_of_two().trailing_zeros().max(4);
-        IdTable { slots: vec![Slot::default(); 1 << bits], shift: 64 - bits, ids: Vec::with_capacity(n) }
+        IdTable {
+            slots: vec![Slot::default(); 1 << bits],
+            shift: 64 - bits,
+            ids: Vec::with_capacity(n),
+            hasher: DefaultHashBuilder::default(),
+        }
+    }
+
+    /// An id's fingerprint `(len, first, last)` and hash: ids of at most 16 bytes hash their
+    /// fingerprint (which is the whole id), longer ones all their bytes.
+    #[inline(always)]
+    fn key_of(&self, id: &str) -> ((u32, u64, u64), u64) {
+        let b = id.as_bytes();
+        let parts = Fingerprint::of(b).parts();
+        let hash = if b.len() <= 16 { self.hasher.hash_one(parts) } else { self.hasher.hash_one(b) };
+        (parts, hash)
     }
 
     pub fn len(&self) -> usize {
@@ -101,7 +94,7 @@ impl<'a> IdTable<'a> {
     /// The number of `id`, if it was given.
     #[inline]
     pub fn get(&self, id: &str) -> Option<u32> {
-        let (parts, hash) = key_of(id);
+        let (parts, hash) = self.key_of(id);
         self.slots[self.find(id, parts, hash)].number.checked_sub(1)
     }
 
@@ -110,7 +103,7 @@ impl<'a> IdTable<'a> {
     /// of its instructions saving and restoring registers.
     #[inline(always)]
     pub fn number(&mut self, id: &'a str) -> (u32, bool) {
-        let (parts, hash) = key_of(id);
+        let (parts, hash) = self.key_of(id);
         let at = self.find(id, parts, hash);
         let found = self.slots[at].number;
         if found != 0 {
@@ -134,7 +127,7 @@ impl<'a> IdTable<'a> {
         self.shift = 64 - bits;
         let mask = self.slots.len() - 1;
         for slot in old.into_iter().filter(|s| s.number != 0) {
-            let mut at = (key_of(self.ids[slot.number as usize - 1]).1 >> self.shift) as usize;
+            let mut at = (self.key_of(self.ids[slot.number as usize - 1]).1 >> self.shift) as usize;
             while self.slots[at].number != 0 {
                 at = (at + 1) & mask;
             }
@@ -167,7 +160,26 @@ mod tests {
         assert_eq!(t.get("AAAAAAAA-w-BBBBBBBB"), None);
         assert_eq!(t.get("AAAAAAAA-z-BBBBBBBB"), Some(2));
         // Their hashes differ (the middle is hashed), so they do not share one probe run.
-        assert_ne!(key_of(ids[0]).1, key_of(ids[1]).1);
+        assert_ne!(t.key_of(ids[0]).1, t.key_of(ids[1]).1);
+    }
+
+    #[test]
+    fn ids_whose_ends_cancel_do_not_share_a_hash() {
+        // 16-byte ids whose first and last 8 bytes differ by the same bits (`first ^ last` is
+        // 0x01 in every byte): a hash that combined the two words before mixing them would send
+        // every one to the same probe run.
+        let t = IdTable::with_capacity(0);
+        let ids: Vec<String> = (0..64u32)
+            .map(|i| {
+                let first: Vec<u8> = (0..8).map(|j| b'A' + 2 * ((i >> j) & 1) as u8).collect();
+                let last: Vec<u8> = first.iter().map(|c| c ^ 1).collect();
+                String::from_utf8([first, last].concat()).expect("ASCII")
+            })
+            .collect();
+        let mut hashes: Vec<u64> = ids.iter().map(|id| t.key_of(id).1).collect();
+        hashes.sort_unstable();
+        hashes.dedup();
+        assert_eq!(hashes.len(), ids.len());
     }
 
     #[test]
