@@ -53,6 +53,7 @@ BAD = [
     (("P", "Equity", "Risk_Equity", "", "1", "", "", 1.0), "Qualifier"),
     (("P", "RatesFX", "Risk_FXVol", "EUR", "", "1y", "", 1.0), "Qualifier"),
     (("P", "Equity", "Risk_Equity", "X", "1", "", "", math.nan), "AmountUSD"),
+    (("P", "Equity", "Risk_Equity", "X", "1", "", "", -1.5e18), "AmountUSD"),
 ]
 
 
@@ -67,3 +68,33 @@ def test_bad_rows_reported_alike(row: tuple[object, ...], column: str) -> None:
         errors.append(e.value)
     assert [(e.table, e.column, e.row, e.reason) for e in errors] == [("crif", column, 2, errors[0].reason)] * 2
     assert errors[0].reason == errors[1].reason
+
+
+def test_overflow_reported_alike() -> None:
+    # JPY's delta risk weights raised to 1e300: accounts with JPY rows overflow, the others do
+    # not. 600 accounts span several of the core's tasks; the first overflowing account by id
+    # is named, whatever the row order.
+    rows = [(f"a{i:03}", "RatesFX", "Risk_IRCurve", "USD", "", "1y", "OIS", 1e6 + i) for i in range(600)]
+    rows += [(a, "RatesFX", "Risk_IRCurve", "JPY", "", "2y", "OIS", 5e4) for a in ("a450", "a300")]
+    t, spec = simm("2.6").prepare(table(rows[::-1]))
+    spec["parameters"]["interest_rate"]["delta_risk_weights"]["2"] = [1e300] * 12
+    errors = []
+    for run in (_core.simm, simm_tables):
+        with pytest.raises(MarginInputError) as e:
+            run(t, spec)
+        errors.append((e.value.table, e.value.column, e.value.row, e.value.reason))
+    assert errors[0] == errors[1]
+    assert errors[0][:3] == ("crif", "AmountUSD", None)
+    assert errors[0][3].startswith("account 'a300': SIMM is not a finite number")
+
+
+def test_largest_amounts_stay_finite() -> None:
+    # Amounts at the bound, on one factor and netted on many: finite and alike in both engines.
+    rows = [("P", "RatesFX", "Risk_IRCurve", "USD", "", t, "OIS", 1e18) for t in ("1y", "2y", "5y")] * 40
+    rows += [("P", "Equity", "Risk_Equity", "X", "1", "", "", -1e18)] * 50
+    t, spec = simm("2.6").prepare(table(rows))
+    native, ref = _core.simm(t, spec), simm_tables(t, spec)
+    for name in ("accounts", "product_classes", "risk_classes", "buckets", "contributions"):
+        assert_same(native[name], ref[name], name)
+    total = native["accounts"].column("simm")[0].as_py()
+    assert math.isfinite(total) and total > 1e18

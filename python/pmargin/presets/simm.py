@@ -8,6 +8,7 @@ tables (OpenSourceRisk/Engine, ``OREAnalytics/orea/simm/simmconfigurationisdav2_
 
 from __future__ import annotations
 
+import copy
 import json
 from functools import cache
 from pathlib import Path
@@ -41,7 +42,8 @@ def simm(
     version: str = "2.6", *, mpor_days: int = 10, calculation_currency: str = "USD", side: str = "call"
 ) -> SensitivityModel:
     """The ISDA SIMM model at ``version`` with its published parameters."""
-    params = _load(str(version), int(mpor_days))
+    # A copy: the model's parameters are the caller's to change, the cached file's are not.
+    params = copy.deepcopy(_load(str(version), int(mpor_days)))
     return SensitivityModel(
         params,
         name="ISDA SIMM",

@@ -14,6 +14,7 @@ COLUMNS = ("Portfolio", "ProductClass", "RiskType", "Qualifier", "Bucket", "Labe
 amounts = st.one_of(
     st.floats(-1e6, 1e6, allow_nan=False),  # below every concentration threshold
     st.floats(-1e10, 1e10, allow_nan=False),  # above many
+    st.floats(-1e18, 1e18, allow_nan=False),  # up to the bound on amounts
     st.sampled_from([0.0, 1.0, -1.0]),
 )
 

@@ -173,3 +173,9 @@ def test_amount_in_another_currency_names_the_first_row() -> None:
     assert (e.value.column, e.value.row) == ("AmountCurrency", 1)
     rows["AmountCurrency"] = ["USD"] * 3
     assert simm("2.6").margin(pa.table(rows)).accounts.column("simm").to_pylist() == [44.400000000000006]
+
+
+def test_preset_parameters_are_the_models_own() -> None:
+    changed = simm("2.6")
+    changed.parameters["interest_rate"]["delta_risk_weights"]["1"][0] = 1e6
+    assert simm("2.6").parameters["interest_rate"]["delta_risk_weights"]["1"][0] == 109.0

@@ -49,6 +49,10 @@ class Factor:
         return (self.product_class, self.risk_class, self.vol, self.bucket, q, self.tenor, self.label2_index)
 
 
+MAX_AMOUNT = 1e18
+"""The largest CRIF amount accepted, in magnitude (as the core's ``crif::MAX_AMOUNT``)."""
+
+
 def _fail(column: str, row: int, reason: str) -> MarginInputError:
     return MarginInputError(reason, table=TABLE, column=column, row=row)
 
@@ -100,6 +104,12 @@ def read_crif(
         a = amounts[r]
         if a is None or isinstance(a, bool) or not math.isfinite(float(a)):
             raise _fail(amount_column, r, f"amount must be a finite number, got {a!r}")
+        if abs(float(a)) > MAX_AMOUNT:
+            raise _fail(
+                amount_column,
+                r,
+                "amount exceeds 1e18 in magnitude (pmargin's bound on CRIF amounts; check the amount's units)",
+            )
         l1 = (l1s[r] if l1s is not None else None) or ""
         l2 = (l2s[r] if l2s is not None else None) or ""
         b = (buckets[r] if buckets is not None else None) or ""

@@ -22,6 +22,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from ...errors import MarginError, MarginInputError
 from ...io import TableLike, to_table
 from .crif import Factor, read_crif
 from .params import MARGIN_TYPES, PRODUCT_CLASSES, RISK_CLASSES, BucketedParams, SimmParams, read_params
@@ -427,6 +428,21 @@ def account_simm(p: SimmParams, factors: Mapping[tuple[Any, ...], Factor]) -> Ac
     return AccountSimm(total, product, risk, buckets, contributions)
 
 
+def _finite_simm(p: SimmParams, factors: Mapping[tuple[Any, ...], Factor]) -> AccountSimm | None:
+    """``account_simm``, or None when any of its figures is not finite (Python's exact sums
+    raise on overflow where the core's give inf or NaN)."""
+    try:
+        res = account_simm(p, factors)
+    except (OverflowError, ValueError) as e:
+        if isinstance(e, MarginError):
+            raise
+        return None
+    figures = [res.total, *(v for _, v in res.product), *res.contributions.values()]
+    figures += [x for *_, parts, im in res.risk for x in (*parts, im)]
+    figures += [x for *_, k, s in res.buckets for x in (k, s)]
+    return res if all(math.isfinite(x) for x in figures) else None
+
+
 def simm_tables(crif: TableLike, spec: Mapping[str, Any]) -> dict[str, pa.Table]:
     """The SIMM tables of every account of ``crif`` (accounts sorted by id), as the core builds them."""
     p = read_params(spec)
@@ -444,8 +460,18 @@ def simm_tables(crif: TableLike, spec: Mapping[str, Any]) -> dict[str, pa.Table]
         k: [] for k in ("account", "product_class", "risk_class", "margin_type", "bucket", "k", "ws_sum")
     }
     contrib = [0.0] * table.num_rows
+    results = []
     for a in accounts:
-        res = account_simm(p, by_account[a])
+        res = _finite_simm(p, by_account[a])
+        if res is None:
+            raise MarginInputError(
+                f"account '{a}': SIMM is not a finite number (the amounts, or the parameters' risk "
+                "weights and thresholds, are so large that the arithmetic overflows)",
+                table="crif",
+                column=str(spec.get("amount_column", "AmountUSD")),
+            )
+        results.append((a, res))
+    for a, res in results:
         acc_rows["account"].append(a)
         acc_rows["simm"].append(res.total)
         for pc, v in res.product:

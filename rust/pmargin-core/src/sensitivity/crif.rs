@@ -15,7 +15,12 @@ use crate::input::Table;
 use crate::sensitivity::intern::{self, NameMap};
 use crate::sensitivity::params::{risk_type, SimmParams, CM, EQ, FX, IR, PRODUCT_CLASSES, RISK_TYPES, RISK_TYPE_NAMES};
 
-const TABLE: &str = "crif";
+pub const TABLE: &str = "crif";
+
+/// The largest CRIF amount accepted, in magnitude. Real sensitivities are many orders below it
+/// (1e18 of any currency); the bound keeps SIMM's sums of squared weighted sensitivities far
+/// from overflow with the published parameters (docs/simm.md, "Input bounds").
+pub const MAX_AMOUNT: f64 = 1e18;
 
 /// One CRIF row, decoded.
 #[derive(Clone, Copy, Default)]
@@ -266,7 +271,7 @@ impl<'a> Crif<'a> {
     ) -> Option<Row<'a>> {
         let f = &self.names;
         let amount = if self.nulls.is_empty() { self.amounts[r] } else { self.nulls[r]? };
-        if !amount.is_finite() {
+        if amount.is_nan() || amount.abs() > MAX_AMOUNT {
             return None;
         }
         let product_class = c.pcs.find(&f.product_classes, &mut recent.product_class, local, r)?;
@@ -338,7 +343,14 @@ fn decode<'a>(
         return Err(fail("Qualifier", r, "qualifier is empty".into()));
     }
     match amount {
-        Some(a) if a.is_finite() => {}
+        Some(a) if a.abs() <= MAX_AMOUNT => {}
+        Some(a) if a.is_finite() => {
+            return Err(fail(
+                &p.amount_column,
+                r,
+                "amount exceeds 1e18 in magnitude (pmargin's bound on CRIF amounts; check the amount's units)".into(),
+            ))
+        }
         Some(a) => {
             return Err(fail(&p.amount_column, r, format!("amount must be a finite number, got {}", py_float(a))))
         }

@@ -23,6 +23,15 @@ pub use tables::SimmTables;
 /// to balance two to a few dozen cores.
 const ACCOUNTS_PER_TASK: usize = 256;
 
+/// What one task of accounts left: their figures, else its lowest bad row's error, else its
+/// first account whose figures overflowed.
+#[derive(Default)]
+struct TaskOutcome<'a> {
+    figures: simm::AccountSimm<'a>,
+    bad: Option<(u32, MarginError)>,
+    overflow: Option<usize>,
+}
+
 /// SIMM of every account of a CRIF table: accounts sorted by id, runs of accounts in parallel.
 pub fn simm(crif_table: &Table<'_>, spec: &Value) -> Result<SimmTables> {
     let p = SimmParams::from_value(spec)?;
@@ -39,33 +48,33 @@ pub fn simm(crif_table: &Table<'_>, spec: &Value) -> Result<SimmTables> {
         tasks.push((first, head));
         rest = tail;
     }
-    // Each task decodes its accounts' rows; a bad row stops its task, and the lowest bad row of
-    // all tasks is the error (the first bad row of the table, as a serial read would find).
-    let results: Vec<std::result::Result<simm::AccountSimm<'_>, (u32, MarginError)>> = tasks
+    // Each task decodes its accounts' rows; a bad row stops its task's arithmetic, and the lowest
+    // bad row of all tasks is the error (the first bad row of the table, as a serial read would
+    // find). Without one, the first account whose figures overflowed is.
+    let results: Vec<TaskOutcome<'_>> = tasks
         .into_par_iter()
         .map(|(first, out)| {
             let last = (first + ACCOUNTS_PER_TASK).min(n_accounts);
             let mut scratch = crif::Scratch::default();
             let mut decoded = Vec::new();
             let mut rows_buf = Vec::new();
-            let mut acc = simm::AccountSimm::default();
+            let mut done = TaskOutcome::default();
             let mut work = simm::Work::default();
-            let mut bad: Option<(u32, MarginError)> = None;
             for a in first..last {
                 let rows = crif.rows(a, &mut rows_buf);
                 if let Err(e) = crif.decode_rows(&p, rows, &mut decoded) {
-                    if bad.as_ref().is_none_or(|b| e.0 < b.0) {
-                        bad = Some(e);
+                    if done.bad.as_ref().is_none_or(|b| e.0 < b.0) {
+                        done.bad = Some(e);
                     }
                     continue;
                 }
-                if bad.is_some() {
+                if done.bad.is_some() || done.overflow.is_some() {
                     continue;
                 }
                 let at = crif.offsets[a] - crif.offsets[first];
                 let slot = &mut out[at..at + rows.len()];
                 crif::factors(&crif, rows, &decoded, &mut scratch);
-                simm::account_simm(
+                let finite = simm::account_simm(
                     &p,
                     &scratch.factors,
                     &scratch.keyed,
@@ -73,31 +82,36 @@ pub fn simm(crif_table: &Table<'_>, spec: &Value) -> Result<SimmTables> {
                     &crif.amounts,
                     slot,
                     a as u32,
-                    &mut acc,
+                    &mut done.figures,
                     &mut work,
                 );
+                if !finite {
+                    done.overflow = Some(a);
+                }
                 if a == first {
-                    acc.reserve_like_first(last - first);
+                    done.figures.reserve_like_first(last - first);
                 }
             }
-            bad.map_or(Ok(acc), Err)
+            done
         })
         .collect();
-    let mut first_bad: Option<(u32, MarginError)> = None;
-    let mut chunks = Vec::with_capacity(results.len());
-    for r in results {
-        match r {
-            Ok(acc) => chunks.push(acc),
-            Err(e) => {
-                if first_bad.as_ref().is_none_or(|b| e.0 < b.0) {
-                    first_bad = Some(e);
-                }
-            }
-        }
-    }
+    let first_bad = results.iter().filter_map(|r| r.bad.as_ref()).min_by_key(|b| b.0);
     if let Some((_, e)) = first_bad {
-        return Err(e);
+        return Err(e.clone());
     }
+    if let Some(a) = results.iter().filter_map(|r| r.overflow).min() {
+        return Err(MarginError::input(
+            crif::TABLE,
+            Some(&p.amount_column),
+            None,
+            format!(
+                "account '{}': SIMM is not a finite number (the amounts, or the parameters' risk \
+                 weights and thresholds, are so large that the arithmetic overflows)",
+                crif.accounts[a]
+            ),
+        ));
+    }
+    let chunks: Vec<simm::AccountSimm<'_>> = results.into_iter().map(|r| r.figures).collect();
     let results = chunks;
     // Rows usually come grouped by account in id order: then positions are input rows already.
     let contributions = match &crif.order {

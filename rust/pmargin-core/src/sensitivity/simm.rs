@@ -75,11 +75,22 @@ fn within(
             q += wk * acc;
         }
     }
-    let big_k = q.max(0.0).sqrt();
+    let big_k = root_of(q);
     for x in d_b {
         *x = if big_k > 0.0 { *x / big_k } else { 0.0 };
     }
     big_k
+}
+
+/// `sqrt(max(q, 0))`, but NaN stays NaN: an overflowed form must reach the account's
+/// finiteness check, not become a margin of zero.
+#[inline]
+fn root_of(q: f64) -> f64 {
+    if q.is_nan() {
+        q
+    } else {
+        q.max(0.0).sqrt()
+    }
 }
 
 /// `rho * min(a, b) / max(a, b)` for concentration factors `a`, `b`; the usual `a = b = 1`
@@ -136,7 +147,7 @@ fn across(ks: &[f64], sums: &[f64], gamma: &impl Fn(usize, usize) -> f64, symmet
         a.h[b] = acc;
         q += kb * kb + sb * acc;
     }
-    let root = q.max(0.0).sqrt();
+    let root = root_of(q);
     a.d_k.clear();
     a.d_k.resize(n, 0.0);
     a.d_sum.clear();
@@ -623,7 +634,10 @@ fn run_end<'a, K: PartialEq>(f: &[Factor<'a>], start: usize, key: impl Fn(&Facto
 /// account's rows ([`crate::sensitivity::crif::factors`]); `contributions[i]` receives the
 /// share of the account's row `i`.
 /// The account's figures are appended to `out` under number `account`; `w` is the task's scratch.
+/// False when any figure is not finite (amounts or parameters so large that the arithmetic
+/// overflowed): the caller reports the account instead of its figures.
 #[allow(clippy::too_many_arguments)]
+#[must_use]
 pub fn account_simm<'a>(
     p: &'a SimmParams,
     factors: &[Factor<'a>],
@@ -634,7 +648,8 @@ pub fn account_simm<'a>(
     account: u32,
     out: &mut AccountSimm<'a>,
     w: &mut Work<'a>,
-) {
+) -> bool {
+    let marks = (out.product.len(), out.risk.len(), out.buckets.len());
     let mut total = 0.0;
     let mut start = 0;
     while start < factors.len() {
@@ -679,7 +694,7 @@ pub fn account_simm<'a>(
             }
             q += ims[r] * lin[r];
         }
-        let simm_pc = q.max(0.0).sqrt();
+        let simm_pc = root_of(q);
         out.product.push((account, pc, simm_pc));
         total += simm_pc;
         for (rc, range, off) in &w.terms {
@@ -694,6 +709,11 @@ pub fn account_simm<'a>(
         }
     }
     out.totals.push(total);
+    total.is_finite()
+        && out.product[marks.0..].iter().all(|x| x.2.is_finite())
+        && out.risk[marks.1..].iter().all(|x| x.3.iter().all(|v| v.is_finite()) && x.4.is_finite())
+        && out.buckets[marks.2..].iter().all(|x| x.5.is_finite() && x.6.is_finite())
+        && contributions.iter().all(|c| c.is_finite())
 }
 
 #[cfg(test)]
