@@ -179,3 +179,20 @@ def test_preset_parameters_are_the_models_own() -> None:
     changed = simm("2.6")
     changed.parameters["interest_rate"]["delta_risk_weights"]["1"][0] = 1e6
     assert simm("2.6").parameters["interest_rate"]["delta_risk_weights"]["1"][0] == 109.0
+
+
+@pytest.mark.parametrize("drop", ["1", "3"])
+def test_ir_bucket_without_risk_weights_is_a_config_error(drop: str) -> None:
+    # "1" holds USD; "3" is the default bucket (currencies in no list).
+    t, spec = simm("2.6").prepare(table([("A", "RatesFX", "Risk_IRCurve", "USD", "", "1y", "OIS", 1e6)]))
+    del spec["parameters"]["interest_rate"]["delta_risk_weights"][drop]
+    errors = []
+    for run in (_core.simm, simm_tables):
+        with pytest.raises(MarginConfigError) as e:
+            run(t, spec)
+        errors.append(str(e.value))
+    assert (
+        errors
+        == [f"model.interest_rate.delta_risk_weights.{drop}: missing parameter interest_rate.delta_risk_weights.{drop}"]
+        * 2
+    )

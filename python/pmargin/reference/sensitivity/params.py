@@ -212,10 +212,17 @@ def read_params(spec: Mapping[str, Any]) -> SimmParams:
     rw = _get(ir, "delta_risk_weights", "interest_rate")
     if not isinstance(rw, Mapping):
         raise MarginConfigError("interest_rate.delta_risk_weights must be a table", table="model")
+    currency_bucket = _groups(_get(ir, "currency_buckets", "interest_rate"), "interest_rate.currency_buckets")
+    default_bucket = str(_get(ir, "default_bucket", "interest_rate"))
+    # Every bucket a currency can fall in has its weights (the first missing one, by name).
+    for b in sorted({*currency_bucket.values(), default_bucket}):
+        if b not in rw:
+            field = f"interest_rate.delta_risk_weights.{b}"
+            raise MarginConfigError(f"missing parameter {field}", table="model", column=field)
     irp = IrParams(
         tenors=tenors,
-        currency_bucket=_groups(_get(ir, "currency_buckets", "interest_rate"), "interest_rate.currency_buckets"),
-        default_bucket=str(_get(ir, "default_bucket", "interest_rate")),
+        currency_bucket=currency_bucket,
+        default_bucket=default_bucket,
         delta_rw={b: _nums(v, f"interest_rate.delta_risk_weights.{b}", n) for b, v in rw.items()},
         tenor_corr=_matrix(_get(ir, "tenor_correlations", "interest_rate"), "interest_rate.tenor_correlations", n),
         sub_curves=_strs(_get(ir, "sub_curves", "interest_rate"), "interest_rate.sub_curves"),

@@ -293,9 +293,18 @@ impl SimmParams {
             .iter()
             .map(|(b, v)| Ok((b.clone(), nums(v, &path("delta_risk_weights"), Some(n))?)))
             .collect::<Result<HashMap<_, _>>>()?;
+        let currency_bucket = groups(at("currency_buckets")?, &path("currency_buckets"))?;
+        let default_bucket = string(at("default_bucket")?, &path("default_bucket"))?;
+        // Every bucket a currency can fall in has its weights (the first missing one, by name).
+        let mut used: Vec<&String> = currency_bucket.values().chain([&default_bucket]).collect();
+        used.sort();
+        if let Some(b) = used.into_iter().find(|b| !delta_rw.contains_key(*b)) {
+            let field = format!("{}.{b}", path("delta_risk_weights"));
+            return Err(config_error(&field, format!("missing parameter {field}")));
+        }
         let irp = IrParams {
-            currency_bucket: groups(at("currency_buckets")?, &path("currency_buckets"))?,
-            default_bucket: string(at("default_bucket")?, &path("default_bucket"))?,
+            currency_bucket,
+            default_bucket,
             delta_rw,
             tenor_corr: matrix(at("tenor_correlations")?, &path("tenor_correlations"), n)?,
             sub_curves: strs(at("sub_curves")?, &path("sub_curves"))?,
