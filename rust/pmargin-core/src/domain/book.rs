@@ -24,6 +24,7 @@ use crate::domain::instruments::Instruments;
 use crate::error::{MarginError, Result};
 use crate::input::id_index;
 use crate::input::id_table::IdTable;
+use crate::input::parts::filled_in_parts;
 use crate::input::table::Table;
 
 const TABLE: &str = "positions";
@@ -113,7 +114,7 @@ pub fn read_book(
     let rows = rows?;
     let quantities = table.required_finite_values("quantity")?;
     let unusable: Vec<bool> = (0..instruments.len() as u32).map(|r| usable(r).is_err()).collect();
-    let (book, flagged) = group_and_net(&codes, &rows, &quantities, &unusable);
+    let (book, flagged) = group_and_net(&codes, &rows, &quantities, &unusable)?;
     if flagged.is_empty() {
         return Ok(book);
     }
@@ -190,14 +191,17 @@ fn without_accounts(book: Book, flagged: &[u32], problems: Vec<(usize, MarginErr
 fn instrument_rows(table: Table<'_>, instruments: &Instruments) -> Result<Vec<u32>> {
     // Plain string ids are read in place; other encodings are first gathered as &str.
     if let Some(chunks) = table.plain_strings("instrument_id")? {
+        if let [chunk] = chunks.as_slice() {
+            return resolve_instruments(Array::len(*chunk), |i| chunk.value(i), instruments);
+        }
         let mut rows = Vec::with_capacity(table.num_rows());
         for chunk in chunks {
-            rows.extend(resolve_instruments(Array::len(chunk), |i| chunk.value(i), instruments));
+            rows.extend(resolve_instruments(Array::len(chunk), |i| chunk.value(i), instruments)?);
         }
         return Ok(rows);
     }
     let gathered = table.required_strings("instrument_id")?;
-    Ok(resolve_instruments(gathered.len(), |i| gathered[i], instruments))
+    resolve_instruments(gathered.len(), |i| gathered[i], instruments)
 }
 
 /// Each row's account (numbered as [`read_book`] numbers accounts) and instrument row, for
@@ -362,7 +366,12 @@ impl<'a> Key for &'a str {
 /// come in strictly increasing order (books sorted by account), which proves them distinct
 /// without hashing. Consecutive rows of one account are compared with the previous row only,
 /// so a book laid out account by account costs one comparison, or one lookup, per account.
-fn number_keys_mapped<K: Key>(keys: impl Iterator<Item = K>, n: usize) -> (AccountCodes, Option<K::Map>) {
+/// `n` keys are given; a map, once needed, is reserved for `accounts` keys.
+fn number_keys_mapped<K: Key>(
+    keys: impl Iterator<Item = K>,
+    n: usize,
+    accounts: usize,
+) -> (AccountCodes, Option<K::Map>) {
     let mut map: Option<K::Map> = None;
     // While sorted: each account's key, in order (they seed the map if the order breaks).
     let mut heads: Vec<K> = Vec::new();
@@ -380,8 +389,7 @@ fn number_keys_mapped<K: Key>(keys: impl Iterator<Item = K>, n: usize) -> (Accou
             }
             (_, map) => {
                 let map = map.get_or_insert_with(|| {
-                    // Books average several positions per account: reserve for n / 8 accounts.
-                    let mut seeded = K::Map::with_capacity((n / 8).max(heads.len()));
+                    let mut seeded = K::Map::with_capacity(accounts.max(heads.len()));
                     for k in heads.drain(..) {
                         seeded.number(k);
                     }
@@ -404,7 +412,12 @@ fn number_keys_mapped<K: Key>(keys: impl Iterator<Item = K>, n: usize) -> (Accou
 }
 
 fn number_keys<K: Key>(keys: impl Iterator<Item = K>, n: usize) -> AccountCodes {
-    number_keys_mapped(keys, n).0
+    number_keys_mapped(keys, n, expected_accounts(n)).0
+}
+
+/// Books average several positions per account: maps are reserved for `n / 8` accounts.
+fn expected_accounts(n_rows: usize) -> usize {
+    n_rows / 8
 }
 
 /// [`number_keys`] on two halves in parallel (split at an account boundary), then merged: the
@@ -419,9 +432,12 @@ fn number_keys_split<'a>(key: &(impl Fn(usize) -> &'a str + Sync), n: usize) -> 
     if split == 0 || split >= n || n < (1 << 16) {
         return number_keys((0..n).map(key), n);
     }
+    // Each half of a shuffled book holds nearly every account: both reserve for the whole
+    // book's (a half's own share would make its map grow, copying every slot, midway).
+    let accounts = expected_accounts(n);
     let ((first, seen), (second, second_map)) = rayon::join(
-        || number_keys_mapped((0..split).map(key), split),
-        || number_keys_mapped((split..n).map(key), n - split),
+        || number_keys_mapped((0..split).map(key), split, accounts),
+        || number_keys_mapped((split..n).map(key), n - split, accounts),
     );
     let mut first_row = first.first_row;
     let mut contiguous = first.contiguous && second.contiguous;
@@ -465,15 +481,20 @@ fn number_keys_split<'a>(key: &(impl Fn(usize) -> &'a str + Sync), n: usize) -> 
 }
 
 /// Instrument row of `id(i)` for i in 0..n, [`UNKNOWN`] when the id is not known.
-fn resolve_instruments<'a>(n: usize, id: impl Fn(usize) -> &'a str + Sync, instruments: &Instruments) -> Vec<u32> {
-    let mut rows = vec![0u32; n];
-    rows.par_chunks_mut(CHUNK).enumerate().for_each(|(chunk, out)| {
-        for (i, slot) in out.iter_mut().enumerate() {
-            *slot = instruments.row_of(id(chunk * CHUNK + i)).unwrap_or(UNKNOWN);
-        }
-    });
-    rows
+fn resolve_instruments<'a>(
+    n: usize,
+    id: impl Fn(usize) -> &'a str + Sync,
+    instruments: &Instruments,
+) -> Result<Vec<u32>> {
+    // Chunks of rows written in place (never zeroed first).
+    let work = (0..n).step_by(CHUNK).map(|start| (CHUNK.min(n - start), start)).collect();
+    filled_in_parts(work, |start, part| {
+        part.extend((start..).take(CHUNK.min(n - start)).map(|i| instruments.row_of(id(i)).unwrap_or(UNKNOWN)));
+    })
 }
+
+/// Each row's `(instrument, quantity)`, in account order.
+type PackedRows = Vec<(u32, f64)>;
 
 /// Where each account's rows start (CSR), and for a book whose accounts are not contiguous each
 /// row's (instrument, quantity) moved into its account's place ([`by_account`], a parallel
@@ -484,13 +505,13 @@ fn rows_by_account(
     codes: &AccountCodes,
     instrument: &[u32],
     quantity: &[f64],
-) -> (Vec<usize>, Option<Vec<(u32, f64)>>) {
+) -> Result<(Vec<usize>, Option<PackedRows>)> {
     let starts = by_account::account_starts(&codes.code, codes.first_row.len());
     if codes.contiguous {
-        return (starts, None);
+        return Ok((starts, None));
     }
-    let packed = by_account::rows_in_account_order(&codes.code, &starts, instrument, quantity);
-    (starts, Some(packed))
+    let packed = by_account::rows_in_account_order(&codes.code, &starts, instrument, quantity)?;
+    Ok((starts, Some(packed)))
 }
 
 /// One task's accounts, netted: instruments, quantities, position count per account, and the
@@ -501,10 +522,15 @@ type Piece = (Vec<u32>, Vec<f64>, Vec<usize>, Vec<u32>);
 /// parallel over chunks of accounts writing flat arrays (no per-account allocation survives).
 /// Also returns the accounts (ascending) that hold an unknown instrument (any quantity) or an
 /// `unusable` one (a non-zero net).
-fn group_and_net(codes: &AccountCodes, instrument: &[u32], quantity: &[f64], unusable: &[bool]) -> (Book, Vec<u32>) {
+fn group_and_net(
+    codes: &AccountCodes,
+    instrument: &[u32],
+    quantity: &[f64],
+    unusable: &[bool],
+) -> Result<(Book, Vec<u32>)> {
     const ACCOUNTS_PER_TASK: usize = 2048;
     let n_accounts = codes.first_row.len();
-    let (starts, packed) = rows_by_account(codes, instrument, quantity);
+    let (starts, packed) = rows_by_account(codes, instrument, quantity)?;
     let pieces: Vec<Piece> = (0..n_accounts.div_ceil(ACCOUNTS_PER_TASK))
         .into_par_iter()
         .map(|task| {
@@ -536,20 +562,11 @@ fn group_and_net(codes: &AccountCodes, instrument: &[u32], quantity: &[f64], unu
         })
         .collect();
     // Concatenate the pieces in parallel, each into its own part of the final arrays.
-    let total: usize = pieces.iter().map(|p| p.0.len()).sum();
-    let mut instrument = vec![0u32; total];
-    let mut quantity = vec![0.0f64; total];
-    let mut parts = Vec::with_capacity(pieces.len());
-    let (mut ins_rest, mut qty_rest) = (instrument.as_mut_slice(), quantity.as_mut_slice());
-    for piece in &pieces {
-        let (ins, ins_tail) = ins_rest.split_at_mut(piece.0.len());
-        let (qty, qty_tail) = qty_rest.split_at_mut(piece.1.len());
-        parts.push((piece, ins, qty));
-        (ins_rest, qty_rest) = (ins_tail, qty_tail);
-    }
-    parts.into_par_iter().for_each(|((ins, qty, _, _), ins_out, qty_out)| {
-        ins_out.copy_from_slice(ins);
-        qty_out.copy_from_slice(qty);
+    let instrument = filled_in_parts(pieces.iter().map(|p| (p.0.len(), &p.0)).collect(), |ins, part| {
+        part.extend_from_slice(ins);
+    });
+    let quantity = filled_in_parts(pieces.iter().map(|p| (p.1.len(), &p.1)).collect(), |qty, part| {
+        part.extend_from_slice(qty);
     });
     let mut offsets = Vec::with_capacity(n_accounts + 1);
     offsets.push(0);
@@ -560,11 +577,11 @@ fn group_and_net(codes: &AccountCodes, instrument: &[u32], quantity: &[f64], unu
     let book = Book {
         first_row: codes.first_row.clone(),
         offsets,
-        instrument: instrument.into(),
-        quantity: quantity.into(),
+        instrument: instrument?.into(),
+        quantity: quantity?.into(),
         failed: Vec::new(),
     };
-    (book, flagged)
+    Ok((book, flagged))
 }
 
 /// Reusable buffers of one account's netting.
@@ -668,7 +685,7 @@ mod tests {
         let codes = AccountCodes { code: vec![0, 1, 0, 0, 1], first_row: vec![0, 1], contiguous: false };
         let instrument = [6, 7, 5, 6, 7];
         let quantity = [1.0, 2.0, 3.0, 4.0, -2.0];
-        let (book, flagged) = group_and_net(&codes, &instrument, &quantity, &[false; 8]);
+        let (book, flagged) = group_and_net(&codes, &instrument, &quantity, &[false; 8]).expect("filled");
         // Account 1 nets to zero: it keeps its place, with no position.
         assert_eq!(book.offsets, vec![0, 2, 2]);
         assert_eq!(book.instrument, vec![5, 6]);
@@ -677,9 +694,9 @@ mod tests {
         // An unusable instrument flags only an account that holds it (non-zero net).
         let mut unusable = [false; 8];
         unusable[7] = true;
-        assert!(group_and_net(&codes, &instrument, &quantity, &unusable).1.is_empty());
+        assert!(group_and_net(&codes, &instrument, &quantity, &unusable).expect("filled").1.is_empty());
         unusable[5] = true;
-        assert_eq!(group_and_net(&codes, &instrument, &quantity, &unusable).1, vec![0]);
+        assert_eq!(group_and_net(&codes, &instrument, &quantity, &unusable).expect("filled").1, vec![0]);
     }
 
     #[test]
@@ -696,7 +713,7 @@ mod tests {
                 }
                 let codes = AccountCodes { code: vec![0; 6], first_row: vec![0], contiguous: true };
                 let (ins, qty): (Vec<u32>, Vec<f64>) = rows.into_iter().unzip();
-                let (book, _) = group_and_net(&codes, &ins, &qty, &[false; 3]);
+                let (book, _) = group_and_net(&codes, &ins, &qty, &[false; 3]).expect("filled");
                 let got = (book.instrument.to_vec(), book.quantity.to_vec());
                 assert_eq!(got.0, vec![1, 2]);
                 assert_eq!(got.1[1], 0.30000000000000004, "the exact sum, rounded once");

@@ -8,6 +8,8 @@
 
 use rayon::prelude::*;
 
+use crate::error::{MarginError, Result};
+
 /// Fewer rows than this are grouped in one task.
 const PARALLEL_ROWS: usize = 1 << 16;
 
@@ -44,28 +46,55 @@ pub fn account_starts(code: &[u32], n_accounts: usize) -> Vec<usize> {
 }
 
 /// Each row's `(instrument, quantity)` in its account's place, `starts` from [`account_starts`].
-pub fn rows_in_account_order(code: &[u32], starts: &[usize], instrument: &[u32], quantity: &[f64]) -> Vec<(u32, f64)> {
+/// The output is written once into uninitialised memory (zeroing it first cost as much as a
+/// pass over it); an internal error if the counts in `starts` do not match `code`.
+pub fn rows_in_account_order(
+    code: &[u32],
+    starts: &[usize],
+    instrument: &[u32],
+    quantity: &[f64],
+) -> Result<Vec<(u32, f64)>> {
     let n_accounts = starts.len() - 1;
+    let mismatch = || MarginError::Internal("grouping rows by account: counts do not match the rows".into());
+    if starts[0] != 0 || starts[n_accounts] != code.len() {
+        return Err(mismatch());
+    }
     let bounds = ranges(code.len(), n_accounts);
-    let mut packed = vec![(0u32, 0.0f64); code.len()];
+    let mut packed: Vec<(u32, f64)> = Vec::with_capacity(code.len());
     let mut parts = Vec::with_capacity(bounds.len() - 1);
-    let mut rest = packed.as_mut_slice();
+    let mut rest = &mut packed.spare_capacity_mut()[..code.len()];
     for w in bounds.windows(2) {
         let (part, tail) = rest.split_at_mut(starts[w[1]] - starts[w[0]]);
         parts.push((w[0], w[1], part));
         rest = tail;
     }
-    parts.into_par_iter().for_each(|(lo, hi, out)| {
-        let base = starts[lo];
-        let mut fill: Vec<usize> = starts[lo..hi].iter().map(|s| s - base).collect();
-        for ((&c, &i), &q) in code.iter().zip(instrument).zip(quantity) {
-            if let Some(at) = fill.get_mut((c as usize).wrapping_sub(lo)) {
-                out[*at] = (i, q);
-                *at += 1;
+    let exact = parts
+        .into_par_iter()
+        .map(|(lo, hi, out)| {
+            let base = starts[lo];
+            let mut fill: Vec<usize> = starts[lo..hi].iter().map(|s| s - base).collect();
+            for ((&c, &i), &q) in code.iter().zip(instrument).zip(quantity) {
+                if let Some(at) = fill.get_mut((c as usize).wrapping_sub(lo)) {
+                    if let Some(slot) = out.get_mut(*at) {
+                        slot.write((i, q));
+                    }
+                    *at += 1;
+                }
             }
-        }
-    });
-    packed
+            // Each account's rows went to consecutive places from its start: they filled its
+            // range exactly when its cursor ends where the next account starts.
+            fill.iter().zip(&starts[lo + 1..=hi]).all(|(&at, &end)| at == end - base)
+        })
+        .reduce(|| true, |a, b| a && b);
+    if !exact {
+        return Err(mismatch());
+    }
+    // SAFETY: the parts tile `0..code.len()` (the accounts' ranges, from `starts[0] == 0` to
+    // `starts[n_accounts] == code.len()`, checked above), each account's range within its part
+    // was written at every place (its cursor moved one place per write from the range's start to
+    // its end, checked above), so every value is initialised.
+    unsafe { packed.set_len(code.len()) };
+    Ok(packed)
 }
 
 #[cfg(test)]
@@ -98,7 +127,7 @@ mod tests {
             let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().expect("a pool");
             let (starts, packed) = pool.install(|| {
                 let starts = account_starts(code, n_accounts);
-                let packed = rows_in_account_order(code, &starts, &instrument, &quantity);
+                let packed = rows_in_account_order(code, &starts, &instrument, &quantity).expect("counts match");
                 (starts, packed)
             });
             assert_eq!(starts, want_starts, "{threads} threads");
@@ -121,5 +150,20 @@ mod tests {
         check(&[0], 1);
         check(&[], 0);
         check(&[], 5);
+    }
+
+    #[test]
+    fn counts_that_do_not_match_the_rows_are_an_error_not_a_table() {
+        let code = [1u32, 0, 1];
+        let (instrument, quantity) = ([7u32, 8, 9], [1.0, 2.0, 3.0]);
+        let starts = account_starts(&code, 2);
+        assert_eq!(starts, vec![0, 1, 3]);
+        let packed = rows_in_account_order(&code, &starts, &instrument, &quantity).expect("counts match");
+        assert_eq!(packed, vec![(8, 2.0), (7, 1.0), (9, 3.0)]);
+        // Account 0 said to hold two rows and account 1 one: account 1's second row has no place.
+        for starts in [vec![0, 2, 3], vec![0, 1, 2], vec![1, 1, 3]] {
+            let err = rows_in_account_order(&code, &starts, &instrument, &quantity).expect_err("mismatch");
+            assert!(matches!(err, MarginError::Internal(_)), "{starts:?}");
+        }
     }
 }

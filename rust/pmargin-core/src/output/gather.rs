@@ -14,6 +14,7 @@ use arrow_schema::DataType;
 use rayon::prelude::*;
 
 use crate::error::{MarginError, Result};
+use crate::input::parts::filled_in_parts;
 
 /// Rows per parallel task.
 const CHUNK: usize = 1 << 14;
@@ -24,46 +25,45 @@ pub fn gather_strings<'a>(
     value: impl Fn(usize) -> &'a str + Sync,
     index: &[Option<u32>],
 ) -> Result<ArrayRef> {
-    let len_of = |i: &Option<u32>| i.map_or(0, |v| value(v as usize).len());
     if let Some(bad) = index.iter().flatten().find(|&&v| v as usize >= n_values) {
         return Err(MarginError::Internal(format!("gathering strings: no value number {bad}")));
     }
+    // Each value's length once (two passes below read one per row).
+    let lens: Vec<usize> = (0..n_values).into_par_iter().with_min_len(1 << 12).map(|v| value(v).len()).collect();
+    let len_of = |i: &Option<u32>| i.map_or(0, |v| lens[v as usize]);
     // Bytes per chunk of rows, then each chunk's first offset.
     let chunk_bytes: Vec<usize> = index.par_chunks(CHUNK).map(|rows| rows.iter().map(len_of).sum()).collect();
     let total: usize = chunk_bytes.iter().sum();
     if i32::try_from(total).is_err() {
         return Err(MarginError::Internal(format!("a result string column of {total} bytes is over 2 GiB")));
     }
-    let mut offsets = vec![0i32; index.len() + 1];
-    let mut bytes = vec![0u8; total];
-    let mut parts = Vec::with_capacity(chunk_bytes.len());
-    let (mut offsets_rest, mut bytes_rest) = (&mut offsets[1..], bytes.as_mut_slice());
+    // Offsets, then bytes, each chunk of rows into its own part (nothing zeroed first).
+    let mut offset_work = vec![(1, None)];
+    let mut byte_work = Vec::with_capacity(chunk_bytes.len());
     let mut start = 0usize;
     for (rows, &size) in index.chunks(CHUNK).zip(&chunk_bytes) {
-        let (o, o_tail) = offsets_rest.split_at_mut(rows.len());
-        let (b, b_tail) = bytes_rest.split_at_mut(size);
-        parts.push((rows, o, b, start));
-        (offsets_rest, bytes_rest) = (o_tail, b_tail);
+        offset_work.push((rows.len(), Some((rows, start))));
+        byte_work.push((size, rows));
         start += size;
     }
-    let padded = Padded::of(n_values, &value, index.len());
-    parts.into_par_iter().for_each(|(rows, offsets, bytes, start)| {
-        let mut at = 0;
-        for (i, o) in rows.iter().zip(offsets) {
-            if let Some(v) = i {
-                at += match &padded {
-                    Some(p) if at + WIDE <= bytes.len() => p.write(*v as usize, &mut bytes[at..at + WIDE]),
-                    _ => {
-                        let s = value(*v as usize).as_bytes();
-                        bytes[at..at + s.len()].copy_from_slice(s);
-                        s.len()
-                    }
-                };
+    let offsets = filled_in_parts(offset_work, |chunk, part| {
+        let Some((rows, start)) = chunk else { return part.push(0i32) };
+        let mut at = start;
+        // In range: the column's total was checked to fit an i32.
+        part.extend(rows.iter().map(|i| {
+            at += len_of(i);
+            at as i32
+        }));
+    })?;
+    let padded = Padded::of(n_values, &value, &lens, index.len());
+    let bytes = filled_in_parts(byte_work, |rows, part| {
+        for v in rows.iter().flatten() {
+            match &padded {
+                Some(p) => part.extend_padded(&p.bytes[*v as usize], p.len[*v as usize]),
+                None => part.extend_from_slice(value(*v as usize).as_bytes()),
             }
-            // In range: the column's total was checked to fit an i32.
-            *o = (start + at) as i32;
         }
-    });
+    })?;
     let nulls = nulls_where(index.len(), |i| index[i].is_some());
     // `OffsetBuffer::new` checks the offsets start at 0 and never decrease; they end at
     // `total`, the length of `bytes`, by construction.
@@ -83,16 +83,16 @@ const WIDE: usize = 32;
 
 /// Every value zero-padded to [`WIDE`] bytes, when all fit and there are many more rows than
 /// values: a row then costs one fixed-size copy (two vector moves) instead of a call into
-/// memcpy. The bytes past the value are overwritten by the next row's (rows are written in
-/// order), and the last rows of a part, without room for the padding, copy exactly.
+/// memcpy (`Part::extend_padded`: the bytes past the value are overwritten by the next row's,
+/// and the last rows of a part, without room for the padding, copy exactly).
 struct Padded {
     bytes: Vec<[u8; WIDE]>,
     len: Vec<usize>,
 }
 
 impl Padded {
-    fn of<'a>(n_values: usize, value: &impl Fn(usize) -> &'a str, n_rows: usize) -> Option<Padded> {
-        if n_values.saturating_mul(4) > n_rows || (0..n_values).any(|v| value(v).len() > WIDE) {
+    fn of<'a>(n_values: usize, value: &impl Fn(usize) -> &'a str, lens: &[usize], n_rows: usize) -> Option<Padded> {
+        if n_values.saturating_mul(4) > n_rows || lens.iter().any(|&len| len > WIDE) {
             return None;
         }
         let bytes = (0..n_values)
@@ -102,14 +102,7 @@ impl Padded {
                 b
             })
             .collect();
-        Some(Padded { bytes, len: (0..n_values).map(|v| value(v).len()).collect() })
-    }
-
-    /// Write value `v` (and its padding) at the start of `out`; its length.
-    #[inline]
-    fn write(&self, v: usize, out: &mut [u8]) -> usize {
-        out.copy_from_slice(&self.bytes[v]);
-        self.len[v]
+        Some(Padded { bytes, len: lens.to_vec() })
     }
 }
 

@@ -136,9 +136,10 @@ impl Scratch<'_> {
     }
 }
 
-/// Sum one group's positions as quantity x risk rows into `pnl` (zeroed, one value per
-/// scenario), block by block, in the group's order (docs/methods.md); returns the group's P&L
-/// scale, its positions' `scale_term`s added in the same order.
+/// Sum one group's positions as quantity x risk rows into `pnl` (one value per scenario,
+/// overwritten: the sum starts from 0.0 as if it were zeroed), block by block, in the group's
+/// order (docs/methods.md); returns the group's P&L scale, its positions' `scale_term`s added in
+/// the same order.
 fn sum_group<'a>(
     book: &Book,
     group: &[usize],
@@ -156,9 +157,20 @@ fn sum_group<'a>(
             }
             (q, risk.block_row(b, c))
         }));
-        kernels::accumulate(&mut pnl[risk.block_range(b)], rows);
+        kernels::assign(&mut pnl[risk.block_range(b)], rows);
     }
     scale
+}
+
+/// `buffer` at length `len`, its values left as they are (every caller overwrites them): only
+/// values past its old length are zeroed, so a buffer reused account after account is never
+/// cleared.
+fn set_len(buffer: &mut Vec<f64>, len: usize) {
+    if buffer.len() < len {
+        buffer.resize(len, 0.0);
+    } else {
+        buffer.truncate(len);
+    }
 }
 
 /// Fill `scratch` with account `a`'s P&L per underlying (first-seen order) and scenario, and
@@ -174,8 +186,8 @@ pub fn account_pnl<'a>(
     let s_count = risk.n_scenarios;
     fill_slots(book, a, group_of, &mut scratch.underlyings, &mut scratch.slots, &mut scratch.slot_of);
     let n_u = scratch.underlyings.len();
-    scratch.pnl.clear();
-    scratch.pnl.resize(n_u * s_count, 0.0);
+    // Every group's row is overwritten by `sum_group`.
+    set_len(&mut scratch.pnl, n_u * s_count);
     scratch.group_by_slot(book.offsets[a], n_u);
     scratch.scale.clear();
     scratch.scale.resize(n_u, 0.0);
@@ -224,8 +236,7 @@ pub fn group_worst_losses<'a>(
                 continue;
             }
         }
-        pnl.clear();
-        pnl.resize(risk.n_scenarios, 0.0);
+        set_len(pnl, risk.n_scenarios);
         let scale = sum_group(book, group, risk, rows, pnl);
         let (loss, worst) = worst_loss_above_noise(pnl, scale);
         emit(u, loss, worst);

@@ -44,6 +44,47 @@ fn accumulate_portable(acc: &mut [f64], rows: &[WeightedRow<'_>]) {
     }
 }
 
+/// `acc[i] = 0 + Σ q * row[i]` over the rows in order: [`accumulate`] into a zeroed `acc`, bit
+/// for bit (the same additions, the first one onto 0.0), without zeroing `acc` first.
+pub fn assign(acc: &mut [f64], rows: &[WeightedRow<'_>]) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2, checked just above.
+        unsafe { assign_avx2(acc, rows) };
+        return;
+    }
+    assign_portable(acc, rows);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn assign_avx2(acc: &mut [f64], rows: &[WeightedRow<'_>]) {
+    assign_portable(acc, rows);
+}
+
+/// [`accumulate_portable`] fuses rows four at a time from the first, then adds the rest one by
+/// one: the first four (or the first one, when there are fewer) are added onto 0.0 here, in the
+/// same expression, and the others follow as there.
+#[inline(always)]
+fn assign_portable(acc: &mut [f64], rows: &[WeightedRow<'_>]) {
+    let n = acc.len();
+    if let [(q0, r0), (q1, r1), (q2, r2), (q3, r3), rest @ ..] = rows {
+        let (q0, q1, q2, q3) = (*q0, *q1, *q2, *q3);
+        let (r0, r1, r2, r3) = (&r0[..n], &r1[..n], &r2[..n], &r3[..n]);
+        for ((((a, x0), x1), x2), x3) in acc.iter_mut().zip(r0).zip(r1).zip(r2).zip(r3) {
+            *a = 0.0 + q0 * x0 + q1 * x1 + q2 * x2 + q3 * x3;
+        }
+        accumulate_portable(acc, rest);
+    } else if let [(q, row), rest @ ..] = rows {
+        for (a, x) in acc.iter_mut().zip(&row[..n]) {
+            *a = 0.0 + q * x;
+        }
+        accumulate_portable(acc, rest);
+    } else {
+        acc.fill(0.0);
+    }
+}
+
 /// `least[r] = min(least[r], min_i p[i] - q_r * x_r[i])` for every row r: each row's smallest
 /// difference from `p`, for the incremental margins of a group's positions in one pass. A
 /// minimum does not depend on the order it is taken in, so four rows share each load of `p` and
@@ -181,5 +222,30 @@ mod tests {
                 plain.iter().map(|x| x.to_bits()).collect::<Vec<_>>()
             );
         }
+    }
+
+    #[test]
+    fn assign_equals_accumulate_into_zeros_bit_for_bit() {
+        // Products of -0.0 and rows that cancel exactly: the first addition onto 0.0 matters
+        // (0.0 + -0.0 is 0.0, not -0.0).
+        let rows: Vec<Vec<f64>> = (0..9)
+            .map(|r| {
+                (0..23).map(|i| if (i + r) % 5 == 0 { -0.0 } else { ((i * 31 + r * 17) % 13) as f64 - 6.0 }).collect()
+            })
+            .collect();
+        let qs = [1.0, -1.0, 0.0, -0.0, 2.5, 1e-300, -3.0, 1e300, 0.125];
+        for used in 0..=rows.len() {
+            let weighted: Vec<WeightedRow<'_>> = (0..used).map(|r| (qs[r], rows[r].as_slice())).collect();
+            let mut want = vec![0.0; 23];
+            accumulate(&mut want, &weighted);
+            let mut got = vec![f64::NAN; 23];
+            assign(&mut got, &weighted);
+            let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&got), bits(&want), "{used} rows");
+            let mut portable = vec![-7.0; 23];
+            assign_portable(&mut portable, &weighted);
+            assert_eq!(bits(&portable), bits(&want), "{used} rows");
+        }
+        assert!(rows.iter().any(|r| r.contains(&-0.0)));
     }
 }

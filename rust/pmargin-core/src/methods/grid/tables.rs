@@ -13,6 +13,7 @@ use super::outcome::{AccountOutcome, AddonOutcome, Driver, UnderlyingOutcome, Un
 use super::GridMethod;
 use crate::domain::book::Book;
 use crate::error::Result;
+use crate::input::parts::{filled_in_parts, map_in_parts};
 use crate::output::arrow::{account_field, arrow_error, batch, f64_field, f64s, ids_for, matrix_columns};
 use crate::output::gather::{gather_strings, nulls_where};
 use crate::risk::group_pnl::ScenarioMatrix;
@@ -33,17 +34,11 @@ struct GridWorst {
 
 impl GridWorst {
     fn of(grid: &GridMethod, worst: &[Worst]) -> Result<GridWorst> {
-        // One parallel pass into exact-size columns: no intermediate (price, vol) pairs.
+        // Exact-size columns collected in parallel (written once, never zeroed first).
         let n = worst.len();
-        let (mut label_index, mut price, mut vol) = (vec![None; n], vec![0.0; n], vec![0.0; n]);
-        label_index.par_iter_mut().zip(price.par_iter_mut()).zip(vol.par_iter_mut()).zip(worst).for_each(
-            |(((label, price), vol), w)| {
-                if let Some((u, s)) = *w {
-                    *label = Some(grid.label_index(u, s) as u32);
-                    (*price, *vol) = grid.shock(u, s);
-                }
-            },
-        );
+        let label_index = map_in_parts(worst, ROWS_CHUNK, |w| w.map(|(u, s)| grid.label_index(u, s) as u32))?;
+        let price = map_in_parts(worst, ROWS_CHUNK, |w| w.map_or(0.0, |(u, s)| grid.shock(u, s).0))?;
+        let vol = map_in_parts(worst, ROWS_CHUNK, |w| w.map_or(0.0, |(u, s)| grid.shock(u, s).1))?;
         let nulls = nulls_where(n, |i| worst[i].is_some());
         let shocks = |values: Vec<f64>| -> ArrayRef { Arc::new(Float64Array::new(values.into(), nulls.clone())) };
         let label = gather_strings(grid.labels.len(), |i| grid.labels[i].as_str(), &label_index)?;
@@ -51,8 +46,23 @@ impl GridWorst {
     }
 }
 
+/// Rows per parallel task of a column mapped from another.
+const ROWS_CHUNK: usize = 1 << 14;
+
 /// Accounts per parallel task of the by-underlying columns.
 const ROWS_TASK: usize = 4096;
+
+/// `value(account, outcome)` of every row of `tasks` ([`UnderlyingColumns::of`]).
+fn column<'a, I, T: Send>(
+    tasks: &[(usize, I)],
+    value: impl Fn(usize, &'a UnderlyingOutcome) -> T + Sync,
+) -> Result<Vec<T>>
+where
+    I: Iterator<Item = (usize, &'a UnderlyingOutcome)> + Clone + Send + Sync,
+{
+    let work = tasks.iter().map(|(len, rows)| (*len, rows.clone())).collect();
+    filled_in_parts(work, |rows: I, part| part.extend(rows.map(|(a, u)| value(a, u))))
+}
 
 /// The by-underlying columns before they become Arrow arrays: one row per (account,
 /// underlying), in account order.
@@ -65,46 +75,22 @@ struct UnderlyingColumns {
 
 impl UnderlyingColumns {
     /// The rows of `tasks` (each its row count and its `(account, outcome)` rows, in order)
-    /// filled in parallel, each task into its own part of exact-size columns (no growing
-    /// vector, no row tuples copied column by column).
-    fn of<'a, I>(tasks: Vec<(usize, I)>) -> UnderlyingColumns
+    /// filled in parallel, one column at a time, each task into its own part of exact-size
+    /// columns (no growing vector, nothing zeroed first).
+    fn of<'a, I>(tasks: Vec<(usize, I)>) -> Result<UnderlyingColumns>
     where
-        I: Iterator<Item = (usize, &'a UnderlyingOutcome)> + Send,
+        I: Iterator<Item = (usize, &'a UnderlyingOutcome)> + Clone + Send + Sync,
     {
-        let n = tasks.iter().map(|t| t.0).sum();
-        let mut columns = UnderlyingColumns {
-            account: vec![0; n],
-            underlying: vec![None; n],
-            requirement: vec![0.0; n],
-            worst: vec![None; n],
-        };
-        let mut parts = Vec::with_capacity(tasks.len());
-        let UnderlyingColumns { account, underlying, requirement, worst } = &mut columns;
-        let (mut a_rest, mut u_rest, mut r_rest, mut w_rest) =
-            (&mut account[..], &mut underlying[..], &mut requirement[..], &mut worst[..]);
-        for (len, rows) in tasks {
-            let (a, a_tail) = a_rest.split_at_mut(len);
-            let (u, u_tail) = u_rest.split_at_mut(len);
-            let (r, r_tail) = r_rest.split_at_mut(len);
-            let (w, w_tail) = w_rest.split_at_mut(len);
-            parts.push((rows, a, u, r, w));
-            (a_rest, u_rest, r_rest, w_rest) = (a_tail, u_tail, r_tail, w_tail);
-        }
-        parts.into_par_iter().for_each(|(rows, a_out, u_out, r_out, w_out)| {
-            for ((((a, u), a_out), u_out), (r_out, w_out)) in
-                rows.zip(a_out.iter_mut()).zip(u_out.iter_mut()).zip(r_out.iter_mut().zip(w_out.iter_mut()))
-            {
-                *a_out = a as u32;
-                *u_out = Some(u.underlying);
-                *r_out = u.requirement;
-                *w_out = u.worst.map(|s| (Some(u.underlying), s));
-            }
-        });
-        columns
+        Ok(UnderlyingColumns {
+            account: column(&tasks, |a, _| a as u32)?,
+            underlying: column(&tasks, |_, u| Some(u.underlying))?,
+            requirement: column(&tasks, |_, u| u.requirement)?,
+            worst: column(&tasks, |_, u| u.worst.map(|s| (Some(u.underlying), s)))?,
+        })
     }
 
     /// From each account's own underlyings, in chunks of accounts.
-    fn per_account(outcomes: &[AccountOutcome]) -> UnderlyingColumns {
+    fn per_account(outcomes: &[AccountOutcome]) -> Result<UnderlyingColumns> {
         let tasks = outcomes
             .chunks(ROWS_TASK)
             .enumerate()
@@ -121,7 +107,7 @@ impl UnderlyingColumns {
     }
 
     /// From the flat pieces of a cross="sum" aggregation, one task per piece.
-    fn flat(rows: &UnderlyingRows) -> UnderlyingColumns {
+    fn flat(rows: &UnderlyingRows) -> Result<UnderlyingColumns> {
         let tasks =
             rows.pieces.iter().map(|p| (p.rows.len(), p.account.iter().map(|&a| a as usize).zip(&p.rows))).collect();
         UnderlyingColumns::of(tasks)
@@ -184,7 +170,7 @@ pub fn by_underlying_batch(
     outcomes: &[AccountOutcome],
     rows: Option<&UnderlyingRows>,
 ) -> Result<RecordBatch> {
-    let columns = rows.map_or_else(|| UnderlyingColumns::per_account(outcomes), UnderlyingColumns::flat);
+    let columns = rows.map_or_else(|| UnderlyingColumns::per_account(outcomes), UnderlyingColumns::flat)?;
     let UnderlyingColumns { account: accounts, underlying: underlyings, requirement, worst: worsts } = columns;
     let worst = GridWorst::of(grid, &worsts)?;
     let underlying_names = gather_strings(names.len(), |u| names[u].as_str(), &underlyings)?;

@@ -1,0 +1,213 @@
+//! Vectors written in parallel, part by part, without being zeroed first.
+//!
+//! Reading a book and building result columns fill many large vectors whose every value is
+//! written once by a parallel task into its own contiguous part. Allocating them zeroed
+//! (`vec![0; n]`) made the allocator clear every byte of reused memory first: a memset as large as
+//! the vector, a measurable share of a run. Here each part writes its values in order into
+//! uninitialised capacity, and the vector gets its length only when every part was filled exactly.
+
+use std::mem::MaybeUninit;
+
+use rayon::prelude::*;
+
+use crate::error::{MarginError, Result};
+
+/// One task's part of a vector being filled: its values are written in order, from the first.
+pub struct Part<'a, T> {
+    slots: &'a mut [MaybeUninit<T>],
+    /// Values written so far: slots `0..filled` are initialised (while `filled <= slots.len()`).
+    filled: usize,
+}
+
+impl<T> Part<'_, T> {
+    /// Append one value. Past the part's end nothing is written and the part counts as
+    /// overfilled (the vector is then not built).
+    #[inline(always)]
+    pub fn push(&mut self, value: T) {
+        if let Some(slot) = self.slots.get_mut(self.filled) {
+            slot.write(value);
+        }
+        self.filled += 1;
+    }
+}
+
+impl<T> Part<'_, T> {
+    /// Append every value of `values`: one tight loop over the free slots (no check per value
+    /// beyond the iteration itself); values past the part's end overfill it.
+    #[inline]
+    pub fn extend(&mut self, values: impl IntoIterator<Item = T>) {
+        let mut values = values.into_iter();
+        let start = self.filled.min(self.slots.len());
+        let mut written = 0;
+        for (slot, value) in self.slots[start..].iter_mut().zip(&mut values) {
+            slot.write(value);
+            written += 1;
+        }
+        // `zip` stops at the first exhausted side, slots first: what is left of `values` did not fit.
+        self.filled += written + values.count();
+    }
+}
+
+impl<T: Copy> Part<'_, T> {
+    /// Append `values`.
+    #[inline]
+    pub fn extend_from_slice(&mut self, values: &[T]) {
+        if let Some(slots) = self.slots.get_mut(self.filled..self.filled + values.len()) {
+            write_copies(slots, values);
+        }
+        self.filled += values.len();
+    }
+
+    /// Append the first `used` values of `values`, writing all of `values` when they fit (the
+    /// values past `used` are overwritten by the next appends or lie past the part's end): one
+    /// fixed-size copy instead of a variable-length one.
+    #[inline(always)]
+    pub fn extend_padded<const N: usize>(&mut self, values: &[T; N], used: usize) {
+        match self.slots.get_mut(self.filled..self.filled + N) {
+            Some(slots) => {
+                write_copies(slots, values);
+                self.filled += used;
+            }
+            None => self.extend_from_slice(&values[..used.min(N)]),
+        }
+    }
+}
+
+/// `slots[i] = values[i]` (the two of one length; `write_copy_of_slice` is past the MSRV).
+#[inline(always)]
+fn write_copies<T: Copy>(slots: &mut [MaybeUninit<T>], values: &[T]) {
+    for (slot, &value) in slots.iter_mut().zip(values) {
+        slot.write(value);
+    }
+}
+
+/// `f(item)` of every item, in order, mapped in parallel in chunks of `chunk` items straight into
+/// the output (an indexed rayon `collect` does the same with a per-item bookkeeping cost).
+pub fn map_in_parts<S: Sync, T: Send>(items: &[S], chunk: usize, f: impl Fn(&S) -> T + Sync) -> Result<Vec<T>> {
+    let work = items.chunks(chunk.max(1)).map(|c| (c.len(), c)).collect();
+    filled_in_parts(work, |c: &[S], part| part.extend(c.iter().map(&f)))
+}
+
+/// A vector of `Σ len` values: each `(len, input)` of `work` is one part of `len` values, in
+/// order, written by `fill(input, part)` in parallel. An internal error when a part is not filled
+/// with exactly its `len` values (no vector is built then).
+pub fn filled_in_parts<T, W>(work: Vec<(usize, W)>, fill: impl Fn(W, &mut Part<'_, T>) + Sync) -> Result<Vec<T>>
+where
+    T: Send,
+    W: Send,
+{
+    let total: usize = work.iter().map(|w| w.0).sum();
+    let mut out: Vec<T> = Vec::with_capacity(total);
+    let mut rest = &mut out.spare_capacity_mut()[..total];
+    let mut parts = Vec::with_capacity(work.len());
+    for (len, input) in work {
+        let (slots, tail) = rest.split_at_mut(len);
+        parts.push((input, slots));
+        rest = tail;
+    }
+    let exact = parts
+        .into_par_iter()
+        .map(|(input, slots)| {
+            let mut part = Part { slots, filled: 0 };
+            fill(input, &mut part);
+            part.filled == part.slots.len()
+        })
+        .reduce(|| true, |a, b| a && b);
+    if !exact {
+        // Values already written are leaked, never read: `out` keeps length 0.
+        return Err(MarginError::Internal("a parallel part was not filled exactly".into()));
+    }
+    // SAFETY: the parts tile `0..total` (split in order above), and each one's slots
+    // `0..filled` were written (`push`, `extend_*` write exactly the slots they count, or count
+    // past the end without writing, which makes `filled` exceed the part); `filled` equals each
+    // part's length, so every value of `0..total` is initialised.
+    unsafe { out.set_len(total) };
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parts_fill_their_own_ranges_in_order() {
+        let work: Vec<(usize, std::ops::Range<u32>)> = vec![(3, 0..3), (0, 3..3), (5, 3..8), (1, 8..9)];
+        for threads in [1, 3] {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().expect("a pool");
+            let got = pool
+                .install(|| {
+                    filled_in_parts(work.clone(), |range, part| {
+                        for v in range {
+                            part.push(v * 10);
+                        }
+                    })
+                })
+                .expect("exact");
+            assert_eq!(got, vec![0, 10, 20, 30, 40, 50, 60, 70, 80]);
+        }
+        let empty: Vec<u8> = filled_in_parts(Vec::<(usize, ())>::new(), |_, _| {}).expect("nothing to fill");
+        assert!(empty.is_empty());
+    }
+
+    #[test]
+    fn slices_and_padded_copies_append_exactly() {
+        // Padded copies of 4 values of which 1..=3 are used; near the end of a part they fall
+        // back to exact copies.
+        let words: [[u8; 4]; 3] = [*b"ab__", *b"cde_", *b"f___"];
+        let used = [2, 3, 1];
+        let got = filled_in_parts(vec![(6, 0), (8, 1)], |rep: usize, part| {
+            for k in 0..2 + 2 * rep {
+                part.extend_padded(&words[k % 3], used[k % 3]);
+            }
+            if rep == 0 {
+                part.extend_from_slice(b"z");
+            } else {
+                part.extend_from_slice(b"");
+            }
+        })
+        .expect("exact");
+        assert_eq!(std::str::from_utf8(&got).expect("ascii"), "abcdezabcdefab");
+    }
+
+    #[test]
+    fn extend_and_map_fill_exactly() {
+        let items: Vec<u32> = (0..1000).collect();
+        for chunk in [1, 7, 1000, 5000] {
+            let got = map_in_parts(&items, chunk, |&i| u64::from(i) * 3).expect("exact");
+            assert_eq!(got, items.iter().map(|&i| u64::from(i) * 3).collect::<Vec<_>>());
+        }
+        let mixed = filled_in_parts(vec![(5, 0u8)], |_, part| {
+            part.push(1u8);
+            part.extend([2, 3]);
+            part.extend_from_slice(&[4]);
+            part.extend(std::iter::once(5));
+        })
+        .expect("exact");
+        assert_eq!(mixed, vec![1, 2, 3, 4, 5]);
+        let over = filled_in_parts(vec![(2, ())], |_, part| part.extend([1u8, 2, 3]));
+        assert!(over.is_err());
+        let after_over = filled_in_parts(vec![(1, ())], |_, part| {
+            part.extend([1u8, 2]);
+            part.extend([3u8]);
+        });
+        assert!(after_over.is_err());
+        assert!(map_in_parts(&[] as &[u8], 4, |&x| x).expect("empty").is_empty());
+    }
+
+    #[test]
+    fn a_part_filled_short_or_long_is_an_error() {
+        let short = filled_in_parts(vec![(2, 1), (2, 2)], |n: u32, part| {
+            for v in 0..n {
+                part.push(v);
+            }
+        });
+        assert!(matches!(short, Err(MarginError::Internal(_))));
+        let long = filled_in_parts(vec![(1, ())], |_, part| part.extend_from_slice(&[1u64, 2]));
+        assert!(matches!(long, Err(MarginError::Internal(_))));
+        let padded_long = filled_in_parts(vec![(2, ())], |_, part| {
+            part.extend_padded(&[1u8, 2, 3, 4], 2);
+            part.push(5);
+        });
+        assert!(padded_long.is_err());
+    }
+}
