@@ -73,12 +73,15 @@ impl<T: Copy> Part<'_, T> {
     }
 }
 
-/// `slots[i] = values[i]` (the two of one length; `write_copy_of_slice` is past the MSRV).
+/// `slots[i] = values[i]` (the two of one length): one memcpy. A loop of element writes is not
+/// turned into one, and cost 30 instructions per padded string (`write_copy_of_slice` is past
+/// the MSRV).
 #[inline(always)]
 fn write_copies<T: Copy>(slots: &mut [MaybeUninit<T>], values: &[T]) {
-    for (slot, &value) in slots.iter_mut().zip(values) {
-        slot.write(value);
-    }
+    let n = slots.len().min(values.len());
+    // SAFETY: both ranges hold `n` values of T (`n` is the shorter length), `slots` is a unique
+    // borrow so they do not overlap, `MaybeUninit<T>` has T's layout, and T is Copy (no drop).
+    unsafe { std::ptr::copy_nonoverlapping(values.as_ptr(), slots.as_mut_ptr().cast::<T>(), n) };
 }
 
 /// `f(item)` of every item, in order, mapped in parallel in chunks of `chunk` items straight into
