@@ -11,7 +11,7 @@
 use std::ops::Range;
 
 use crate::domain::exact_sum::exact_sum;
-use crate::sensitivity::crif::Factor;
+use crate::sensitivity::crif::{Factor, Keyed};
 use crate::sensitivity::params::{BucketedParams, SimmParams, FX, IR};
 
 pub const DELTA: usize = 0;
@@ -630,9 +630,8 @@ fn run_end<'a, K: PartialEq>(f: &[Factor<'a>], start: usize, key: impl Fn(&Facto
     end
 }
 
-/// `factors` sorted by key, `keyed` their rows and `positions` those rows' places among the
-/// account's rows ([`crate::sensitivity::crif::factors`]); `contributions[i]` receives the
-/// share of the account's row `i`.
+/// `factors` sorted by key and `keyed` their rows ([`crate::sensitivity::crif::factors`]);
+/// `contributions[i]` receives the share of the account's row `i`.
 /// The account's figures are appended to `out` under number `account`; `w` is the task's scratch.
 /// False when any figure is not finite (amounts or parameters so large that the arithmetic
 /// overflowed): the caller reports the account instead of its figures.
@@ -641,9 +640,7 @@ fn run_end<'a, K: PartialEq>(f: &[Factor<'a>], start: usize, key: impl Fn(&Facto
 pub fn account_simm<'a>(
     p: &'a SimmParams,
     factors: &[Factor<'a>],
-    keyed: &[u32],
-    positions: &[u32],
-    amounts: &[f64],
+    keyed: &[Keyed],
     contributions: &mut [f64],
     account: u32,
     out: &mut AccountSimm<'a>,
@@ -700,11 +697,12 @@ pub fn account_simm<'a>(
         for (rc, range, off) in &w.terms {
             let d_im = if simm_pc > 0.0 { lin[*rc] / simm_pc } else { 0.0 };
             let (coef, grad) = (&w.coef[*off..], &w.grad[*off..]);
-            for (k, f) in factors[range.clone()].iter().enumerate() {
-                let (start, end) = (f.start as usize, f.end as usize);
-                for (&r, &at) in keyed[start..end].iter().zip(&positions[start..end]) {
-                    contributions[at as usize] += coef[k] * amounts[r as usize] * grad[k] * d_im;
-                }
+            // The term's rows are contiguous in factor order: one pass over them, each with its
+            // factor (the same products, added in the same order, as factor by factor).
+            let (lo, hi) = (factors[range.start].start as usize, factors[range.end - 1].end as usize);
+            for row in &keyed[lo..hi] {
+                let k = row.factor as usize - range.start;
+                contributions[row.position as usize] += coef[k] * row.amount * grad[k] * d_im;
             }
         }
     }
