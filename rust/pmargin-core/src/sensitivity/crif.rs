@@ -228,14 +228,20 @@ impl<'a> Crif<'a> {
         )
     }
 
-    /// `rows` (ascending) decoded into `out`; the first bad one is the error, with its row.
+    /// `rows` (ascending) decoded into `out`, and their packed sort keys ([`packed_key`]) into
+    /// `scratch` while each row is at hand (for [`factors`]); the first bad one is the error,
+    /// with its row.
     pub fn decode_rows(
         &self,
         p: &SimmParams,
         rows: &[u32],
         out: &mut Vec<Row<'a>>,
+        scratch: &mut Scratch<'a>,
     ) -> std::result::Result<(), (u32, MarginError)> {
         out.clear();
+        let packed = &mut scratch.packed;
+        packed.clear();
+        let mut packable = rows.len() < 1 << POSITION_BITS;
         let (mut start, mut end) = (0, 0);
         let mut cols = BatchCols::Any(self.cols.at(0));
         let mut recent = Recent::default();
@@ -250,12 +256,23 @@ impl<'a> Crif<'a> {
                 BatchCols::Plain(c) => self.decode_fast(c, r - start, r, &mut recent),
                 BatchCols::Any(c) => self.decode_fast(c, r - start, r, &mut recent),
             };
-            match fast {
-                Some(row) => out.push(row),
+            let row = match fast {
+                Some(row) => row,
                 // Anything unusual (including every bad row) takes the checked path.
-                None => out.push(self.decode_row(p, r).map_err(|e| (r as u32, e))?),
+                None => self.decode_row(p, r).map_err(|e| (r as u32, e))?,
+            };
+            if packable {
+                if fits_packed(&row) {
+                    if !row.skip {
+                        packed.push(packed_key(&row, out.len()));
+                    }
+                } else {
+                    packable = false;
+                }
             }
+            out.push(row);
         }
+        scratch.packable = packable;
         Ok(())
     }
 
@@ -711,15 +728,26 @@ fn run_starts(chunks: &[&StringArray], batch_starts: &[usize]) -> Vec<(usize, us
     found.concat()
 }
 
+/// One risk row of an account in factor order ([`factors`]): its amount, its place among the
+/// account's rows, and its factor (an index into [`Scratch::factors`]). One record per row, so
+/// the rows' pass of the contributions reads one slice and no table column.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Keyed {
+    pub amount: f64,
+    pub position: u32,
+    pub factor: u32,
+}
+
 /// Buffers reused from one account to the next (one set per worker chunk, not per account).
 #[derive(Default)]
 pub struct Scratch<'a> {
+    /// The packed keys of the account's risk rows, when `packable` (every row fits one).
     packed: Vec<u128>,
+    packable: bool,
     local: Vec<(u128, i32, u32)>,
     pub factors: Vec<Factor<'a>>,
-    /// The account's risk rows in factor order: table rows, and positions in the account's rows.
-    pub keyed: Vec<u32>,
-    pub positions: Vec<u32>,
+    /// The account's risk rows in factor order.
+    pub keyed: Vec<Keyed>,
     values: Vec<f64>,
 }
 
@@ -765,13 +793,13 @@ fn sort_keys(keys: &mut [u128]) {
 }
 
 /// The netted factors of one account's rows, sorted by factor key, and the account's risk rows
-/// in factor order (each factor's rows ascending): `scratch.factors`, `scratch.keyed` and
-/// `scratch.positions`. `decoded[i]` is row `rows[i]` ([`Crif::decode_rows`]).
+/// in factor order (each factor's rows ascending): `scratch.factors` and `scratch.keyed`.
+/// `decoded[i]` is row `rows[i]`, and `scratch` holds their packed keys
+/// ([`Crif::decode_rows`]).
 pub fn factors<'a>(crif: &Crif<'a>, rows: &[u32], decoded: &[Row<'a>], scratch: &mut Scratch<'a>) {
-    scratch.positions.clear();
     scratch.keyed.clear();
     scratch.factors.clear();
-    if pack_keys(decoded, &mut scratch.packed) {
+    if scratch.packable {
         sort_keys(&mut scratch.packed);
         packed_factors(&crif.amounts, rows, decoded, scratch);
     } else {
@@ -779,39 +807,25 @@ pub fn factors<'a>(crif: &Crif<'a>, rows: &[u32], decoded: &[Row<'a>], scratch: 
     }
     let Scratch { factors, keyed, values, .. } = scratch;
     for f in factors.iter_mut().filter(|f| f.end - f.start > 1) {
-        f.amount = net(&crif.amounts, &keyed[f.start as usize..f.end as usize], values);
+        f.amount = net(&keyed[f.start as usize..f.end as usize], values);
     }
 }
 
-/// The risk rows' packed keys ([`packed_key`]) into `packed`, or false when some row does not
-/// fit one (a qualifier past eight bytes).
-fn pack_keys(decoded: &[Row<'_>], packed: &mut Vec<u128>) -> bool {
-    packed.clear();
-    if decoded.len() >= 1 << POSITION_BITS {
-        return false;
-    }
-    for (i, row) in decoded.iter().enumerate() {
-        if row.qualifier.len() > 8 || row.tenor < -1 || row.product_class >= 8 || row.risk_class >= 8 {
-            return false;
-        }
-        if !row.skip {
-            packed.push(packed_key(row, i));
-        }
-    }
-    true
+/// Whether a row's factor key fits [`packed_key`] (its qualifier has at most eight bytes).
+#[inline]
+fn fits_packed(row: &Row<'_>) -> bool {
+    row.qualifier.len() <= 8 && row.tenor >= -1 && row.product_class < 8 && row.risk_class < 8
 }
 
 /// [`factors`] from the sorted packed keys, in one pass: equal factor keys are equal packed keys
 /// without the position. Each factor's amount is its first row's (netted later when it has
 /// more).
 fn packed_factors<'a>(amounts: &[f64], rows: &[u32], decoded: &[Row<'a>], scratch: &mut Scratch<'a>) {
-    let Scratch { packed, factors, keyed, positions, .. } = scratch;
+    let Scratch { packed, factors, keyed, .. } = scratch;
     let mut last = None;
     for (i, k) in packed.iter().enumerate() {
         let at = (*k as u32) & ((1 << POSITION_BITS) - 1);
         let r = rows[at as usize];
-        positions.push(at);
-        keyed.push(r);
         let head = Some(k >> POSITION_BITS);
         match factors.last_mut() {
             Some(f) if head == last => f.end = i as u32 + 1,
@@ -820,6 +834,7 @@ fn packed_factors<'a>(amounts: &[f64], rows: &[u32], decoded: &[Row<'a>], scratc
                 factors.push(Factor { row, start: i as u32, end: i as u32 + 1, amount: amounts[r as usize] });
             }
         }
+        keyed.push(Keyed { amount: amounts[r as usize], position: at, factor: factors.len() as u32 - 1 });
         last = head;
     }
 }
@@ -829,7 +844,7 @@ fn packed_factors<'a>(amounts: &[f64], rows: &[u32], decoded: &[Row<'a>], scratc
 /// fit the prefix), tenor and sub-curve, then the row (rows are ascending, so their position
 /// orders them alike).
 fn general_factors<'a>(amounts: &[f64], rows: &[u32], decoded: &[Row<'a>], scratch: &mut Scratch<'a>) {
-    let Scratch { local, factors, keyed, positions, .. } = scratch;
+    let Scratch { local, factors, keyed, .. } = scratch;
     local.clear();
     local.extend(decoded.iter().enumerate().filter(|(_, row)| !row.skip).map(|(i, row)| {
         let hi = (u128::from(row.product_class) << 88)
@@ -856,19 +871,18 @@ fn general_factors<'a>(amounts: &[f64], rows: &[u32], decoded: &[Row<'a>], scrat
     for (i, x) in local.iter().enumerate() {
         let (at, row) = (x.2, decoded[x.2 as usize]);
         let r = rows[at as usize];
-        positions.push(at);
-        keyed.push(r);
         match factors.last_mut() {
             Some(f) if f.row.key() == row.key() => f.end = i as u32 + 1,
             _ => factors.push(Factor { row, start: i as u32, end: i as u32 + 1, amount: amounts[r as usize] }),
         }
+        keyed.push(Keyed { amount: amounts[r as usize], position: at, factor: factors.len() as u32 - 1 });
     }
 }
 
 /// The correctly rounded sum of the rows' amounts ([`exact_sum`]; `values` holds them).
-fn net(amounts: &[f64], rows: &[u32], values: &mut Vec<f64>) -> f64 {
+fn net(rows: &[Keyed], values: &mut Vec<f64>) -> f64 {
     values.clear();
-    values.extend(rows.iter().map(|r| amounts[*r as usize]));
+    values.extend(rows.iter().map(|k| k.amount));
     exact_sum(values)
 }
 
@@ -933,11 +947,43 @@ mod tests {
     }
 
     #[test]
+    fn factors_own_their_rows_on_both_paths() {
+        let decoded = [
+            row(0, 0, false, 0, "USD", 1, 0),
+            row(0, 0, false, 0, "USD", 0, 0),
+            row(0, 0, false, 0, "USD", 1, 0),
+            row(0, 0, false, 0, "EUR", 1, 0),
+        ];
+        let (amounts, rows) = ([1.0, 2.0, 4.0, 8.0], [0u32, 1, 2, 3]);
+        let mut scratch = Scratch::default();
+        scratch.packed.extend(decoded.iter().enumerate().map(|(i, r)| packed_key(r, i)));
+        sort_keys(&mut scratch.packed);
+        packed_factors(&amounts, &rows, &decoded, &mut scratch);
+        // EUR, then USD by tenor; each factor's rows ascending.
+        let keyed = |s: &Scratch<'_>| s.keyed.iter().map(|k| (k.amount, k.position, k.factor)).collect::<Vec<_>>();
+        assert_eq!(keyed(&scratch), [(8.0, 3, 0), (2.0, 1, 1), (1.0, 0, 2), (4.0, 2, 2)]);
+        let ranges: Vec<(u32, u32)> = scratch.factors.iter().map(|f| (f.start, f.end)).collect();
+        assert_eq!(ranges, [(0, 1), (1, 2), (2, 4)]);
+        // Long qualifiers: the general path.
+        let decoded = [
+            row(0, 3, false, 2, "LONG_ISSUER_B", -1, 0),
+            row(0, 3, false, 2, "LONG_ISSUER_A", -1, 0),
+            row(0, 3, false, 2, "LONG_ISSUER_B", -1, 0),
+        ];
+        let mut scratch = Scratch::default();
+        general_factors(&amounts, &rows[..3], &decoded, &mut scratch);
+        assert_eq!(keyed(&scratch), [(2.0, 1, 0), (1.0, 0, 1), (4.0, 2, 1)]);
+    }
+
+    #[test]
     fn rows_net_to_the_exact_sum_of_their_amounts() {
         let mut values = Vec::new();
-        assert_eq!(net(&[1.0, 2.0, 4.0], &[2, 0, 1], &mut values), 7.0);
-        assert_eq!(net(&[1e16, 0.5, -1e16, 1.0], &[0, 1, 2], &mut values), 0.5);
-        assert_eq!(net(&[0.1, 0.2], &[0, 1], &mut values), 0.1 + 0.2);
+        let rows = |amounts: &[f64]| -> Vec<Keyed> {
+            amounts.iter().map(|&amount| Keyed { amount, position: 0, factor: 0 }).collect()
+        };
+        assert_eq!(net(&rows(&[4.0, 1.0, 2.0]), &mut values), 7.0);
+        assert_eq!(net(&rows(&[1e16, 0.5, -1e16]), &mut values), 0.5);
+        assert_eq!(net(&rows(&[0.1, 0.2]), &mut values), 0.1 + 0.2);
     }
 
     #[test]

@@ -62,7 +62,7 @@ pub fn simm(crif_table: &Table<'_>, spec: &Value) -> Result<SimmTables> {
             let mut work = simm::Work::default();
             for a in first..last {
                 let rows = crif.rows(a, &mut rows_buf);
-                if let Err(e) = crif.decode_rows(&p, rows, &mut decoded) {
+                if let Err(e) = crif.decode_rows(&p, rows, &mut decoded, &mut scratch) {
                     if done.bad.as_ref().is_none_or(|b| e.0 < b.0) {
                         done.bad = Some(e);
                     }
@@ -78,8 +78,6 @@ pub fn simm(crif_table: &Table<'_>, spec: &Value) -> Result<SimmTables> {
                     &p,
                     &scratch.factors,
                     &scratch.keyed,
-                    &scratch.positions,
-                    &crif.amounts,
                     slot,
                     a as u32,
                     &mut done.figures,

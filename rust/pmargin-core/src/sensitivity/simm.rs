@@ -11,7 +11,7 @@
 use std::ops::Range;
 
 use crate::domain::exact_sum::exact_sum;
-use crate::sensitivity::crif::Factor;
+use crate::sensitivity::crif::{Factor, Keyed};
 use crate::sensitivity::params::{BucketedParams, SimmParams, FX, IR};
 
 pub const DELTA: usize = 0;
@@ -48,6 +48,16 @@ fn within(
     symmetric: bool,
     d: &mut [f64],
 ) -> f64 {
+    if members.len() == 1 {
+        // One factor (most equity and commodity buckets): the loops below reduce to these
+        // operations, in this order (`0.0 +` kept: it turns -0.0 into 0.0 as the sums do).
+        let k = members.start;
+        let (wk, kk) = (ws[k], keys[k]);
+        let acc = 0.0 + rho(kk, kk) * wk;
+        let big_k = root_of(0.0 + wk * acc);
+        d[k] = if big_k > 0.0 { acc / big_k } else { 0.0 };
+        return big_k;
+    }
     let (ws_b, keys_b) = (&ws[members.clone()], &keys[members.clone()]);
     let d_b = &mut d[members];
     let mut q = 0.0;
@@ -118,6 +128,9 @@ struct Across {
 /// its derivatives into `a.d_k` and `a.d_sum`. `symmetric` as in [`within`].
 fn across(ks: &[f64], sums: &[f64], gamma: &impl Fn(usize, usize) -> f64, symmetric: bool, a: &mut Across) -> f64 {
     let n = ks.len();
+    if n == 1 {
+        return across_one(ks[0], sums[0], a);
+    }
     a.s.clear();
     a.s.extend((0..n).map(|b| sums[b].min(ks[b]).max(-ks[b])));
     a.h.clear();
@@ -166,6 +179,36 @@ fn across(ks: &[f64], sums: &[f64], gamma: &impl Fn(usize, usize) -> f64, symmet
             a.d_sum[b] = hb;
         }
     }
+    root
+}
+
+/// [`across`] of one bucket (IR's one currency, FX): its loops reduce to these operations, in
+/// this order (no other bucket: `h = 0.0`).
+fn across_one(kb: f64, sum: f64, a: &mut Across) -> f64 {
+    let sb = sum.min(kb).max(-kb);
+    let acc = 0.0;
+    let q = 0.0 + (kb * kb + sb * acc);
+    let root = root_of(q);
+    for v in [&mut a.s, &mut a.h, &mut a.d_k, &mut a.d_sum] {
+        v.clear();
+    }
+    a.s.push(sb);
+    a.h.push(acc);
+    if root <= 0.0 {
+        a.d_k.push(0.0);
+        a.d_sum.push(0.0);
+        return root;
+    }
+    let hb = acc / root;
+    let (d_k, d_sum) = if sum > kb {
+        (kb / root + hb, 0.0)
+    } else if sum < -kb {
+        (kb / root - hb, 0.0)
+    } else {
+        (kb / root, hb)
+    };
+    a.d_k.push(d_k);
+    a.d_sum.push(d_sum);
     root
 }
 
@@ -630,9 +673,8 @@ fn run_end<'a, K: PartialEq>(f: &[Factor<'a>], start: usize, key: impl Fn(&Facto
     end
 }
 
-/// `factors` sorted by key, `keyed` their rows and `positions` those rows' places among the
-/// account's rows ([`crate::sensitivity::crif::factors`]); `contributions[i]` receives the
-/// share of the account's row `i`.
+/// `factors` sorted by key and `keyed` their rows ([`crate::sensitivity::crif::factors`]);
+/// `contributions[i]` receives the share of the account's row `i`.
 /// The account's figures are appended to `out` under number `account`; `w` is the task's scratch.
 /// False when any figure is not finite (amounts or parameters so large that the arithmetic
 /// overflowed): the caller reports the account instead of its figures.
@@ -641,9 +683,7 @@ fn run_end<'a, K: PartialEq>(f: &[Factor<'a>], start: usize, key: impl Fn(&Facto
 pub fn account_simm<'a>(
     p: &'a SimmParams,
     factors: &[Factor<'a>],
-    keyed: &[u32],
-    positions: &[u32],
-    amounts: &[f64],
+    keyed: &[Keyed],
     contributions: &mut [f64],
     account: u32,
     out: &mut AccountSimm<'a>,
@@ -700,11 +740,12 @@ pub fn account_simm<'a>(
         for (rc, range, off) in &w.terms {
             let d_im = if simm_pc > 0.0 { lin[*rc] / simm_pc } else { 0.0 };
             let (coef, grad) = (&w.coef[*off..], &w.grad[*off..]);
-            for (k, f) in factors[range.clone()].iter().enumerate() {
-                let (start, end) = (f.start as usize, f.end as usize);
-                for (&r, &at) in keyed[start..end].iter().zip(&positions[start..end]) {
-                    contributions[at as usize] += coef[k] * amounts[r as usize] * grad[k] * d_im;
-                }
+            // The term's rows are contiguous in factor order: one pass over them, each with its
+            // factor (the same products, added in the same order, as factor by factor).
+            let (lo, hi) = (factors[range.start].start as usize, factors[range.end - 1].end as usize);
+            for row in &keyed[lo..hi] {
+                let k = row.factor as usize - range.start;
+                contributions[row.position as usize] += coef[k] * row.amount * grad[k] * d_im;
             }
         }
     }
@@ -742,7 +783,7 @@ mod tests {
     fn symmetric_forms_give_the_same_bits() {
         let ws = [3.1, -4.7, 0.3, 1e-3, 2.9e5];
         let rho = |k: usize, l: usize| if k == l { 1.0 } else { 0.1 + 0.37 / (1.0 + (k + l) as f64) };
-        for members in [0..5, 1..4, 2..3, 0..0] {
+        for members in [0..5, 1..4, 2..3, 0..0, 3..4] {
             let (mut full, mut sym) = ([0.0; 5], [0.0; 5]);
             let keys = [0, 1, 2, 3, 4];
             let a = within(&ws, members.clone(), &keys, &rho, false, &mut full);
@@ -755,6 +796,68 @@ mod tests {
         let b = across(&ks, &sums, &rho, true, &mut sym);
         assert_eq!(a.to_bits(), b.to_bits());
         assert_eq!((full.h, full.d_k, full.d_sum), (sym.h, sym.d_k, sym.d_sum));
+    }
+
+    #[test]
+    fn one_factor_buckets_give_the_loops_bits() {
+        // The loops' arithmetic for one factor, written out: signed zeros, NaN and infinities
+        // included.
+        let general = |w: f64, r: f64| {
+            let mut acc = 0.0;
+            acc += r * w;
+            let mut q = 0.0;
+            q += w * acc;
+            let k = root_of(q);
+            (k, if k > 0.0 { acc / k } else { 0.0 })
+        };
+        for w in [3.5, -2.25, 0.0, -0.0, 1e300, -1e-300, f64::NAN, f64::INFINITY] {
+            for r in [1.0, 0.5, -0.0, 1e10] {
+                let mut d = [7.0; 3];
+                let k = within(&[9.0, w, 9.0], 1..2, &[0, 1, 2], &|_, _| r, true, &mut d);
+                let (want_k, want_d) = general(w, r);
+                assert_eq!((k.to_bits(), d[1].to_bits()), (want_k.to_bits(), want_d.to_bits()), "{w} {r}");
+                assert_eq!((d[0], d[2]), (7.0, 7.0));
+            }
+        }
+    }
+
+    #[test]
+    fn one_bucket_across_gives_the_loops_bits() {
+        // The general loops on two buckets whose second is all zero (gamma 0 to it) give the
+        // first bucket's terms plus exact zeros; compare with the one-bucket path bit for bit.
+        let values = [5.0, -2.5, 0.0, -0.0, 1e300, 3e-310, f64::NAN, f64::INFINITY, -f64::INFINITY];
+        for &k in &values {
+            for &sum in &values {
+                let mut one = Across::default();
+                let got = across(&[k], &[sum], &|_, _| 0.5, true, &mut one);
+                // Written out from the loops for n = 1.
+                let sb = sum.min(k).max(-k);
+                let root = root_of(0.0 + (k * k + sb * 0.0));
+                let (d_k, d_sum) = if root <= 0.0 {
+                    (0.0, 0.0)
+                } else if sum > k {
+                    (k / root + 0.0 / root, 0.0)
+                } else if sum < -k {
+                    (k / root - 0.0 / root, 0.0)
+                } else {
+                    (k / root, 0.0 / root)
+                };
+                let bits = |x: f64| x.to_bits();
+                assert_eq!(bits(got), bits(root), "{k} {sum}");
+                assert_eq!((bits(one.d_k[0]), bits(one.d_sum[0])), (bits(d_k), bits(d_sum)), "{k} {sum}");
+                assert_eq!((one.s.len(), one.h.len(), one.d_k.len(), one.d_sum.len()), (1, 1, 1, 1));
+                // The general loops, with a second bucket of exact zeros, agree on the first
+                // (a NaN's sign may differ: more operations; NaN figures are reported, never
+                // output).
+                let same = |x: f64, y: f64| x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan());
+                for symmetric in [true, false] {
+                    let mut two = Across::default();
+                    let root2 = across(&[k, 0.0], &[sum, 0.0], &|_, _| 0.5, symmetric, &mut two);
+                    assert!(same(root2, got), "{k} {sum}");
+                    assert!(same(two.d_k[0], d_k) && same(two.d_sum[0], d_sum), "{k} {sum}");
+                }
+            }
+        }
     }
 
     #[test]
