@@ -63,6 +63,11 @@ impl<T: Copy> Part<'_, T> {
     /// fixed-size copy instead of a variable-length one.
     #[inline(always)]
     pub fn extend_padded<const N: usize>(&mut self, values: &[T; N], used: usize) {
+        if used > N {
+            // More values than there are would count slots never written: overfill instead.
+            self.filled = self.slots.len() + 1;
+            return;
+        }
         match self.slots.get_mut(self.filled..self.filled + N) {
             Some(slots) => {
                 write_copies(slots, values);
@@ -212,5 +217,7 @@ mod tests {
             part.push(5);
         });
         assert!(padded_long.is_err());
+        let used_past_values = filled_in_parts(vec![(6, ())], |_, part| part.extend_padded(&[1u8, 2], 6));
+        assert!(used_past_values.is_err());
     }
 }
