@@ -23,7 +23,7 @@ use crate::domain::exact_sum::exact_sum;
 use crate::domain::instruments::Instruments;
 use crate::error::{MarginError, Result};
 use crate::input::id_index;
-use crate::input::id_table::IdTable;
+use crate::input::id_table::{IdTable, Probe};
 use crate::input::parts::filled_in_parts;
 use crate::input::table::Table;
 
@@ -315,12 +315,20 @@ trait Key: Copy + Ord {
 
 /// Distinct keys numbered 0, 1, ... in the order they are first given.
 trait FirstSeen<K> {
+    /// What [`Self::look_ahead`] computes of a key for [`Self::number_probed`].
+    type Probe;
     fn with_capacity(n: usize) -> Self;
     /// The key's number, and whether it is new (numbered `len()` before the call).
     fn number(&mut self, key: K) -> (u32, bool);
+    /// Prepare the lookup of `key` (its hash, its slot fetched): the same numbers follow.
+    fn look_ahead(&self, key: K) -> Self::Probe;
+    /// [`Self::number`] of a key prepared by [`Self::look_ahead`].
+    fn number_probed(&mut self, key: K, probe: Self::Probe) -> (u32, bool);
 }
 
 impl FirstSeen<i128> for HashMap<i128, u32> {
+    type Probe = ();
+
     fn with_capacity(n: usize) -> Self {
         HashMap::with_capacity(n)
     }
@@ -335,10 +343,20 @@ impl FirstSeen<i128> for HashMap<i128, u32> {
         });
         (c, new)
     }
+
+    #[inline]
+    fn look_ahead(&self, _: i128) {}
+
+    #[inline]
+    fn number_probed(&mut self, key: i128, (): ()) -> (u32, bool) {
+        self.number(key)
+    }
 }
 
 /// String ids go through fingerprints, which never read a stored id's bytes (`input::id_table`).
 impl<'a> FirstSeen<&'a str> for IdTable<'a> {
+    type Probe = Probe;
+
     fn with_capacity(n: usize) -> Self {
         IdTable::with_capacity(n)
     }
@@ -346,6 +364,16 @@ impl<'a> FirstSeen<&'a str> for IdTable<'a> {
     #[inline(always)]
     fn number(&mut self, key: &'a str) -> (u32, bool) {
         IdTable::number(self, key)
+    }
+
+    #[inline(always)]
+    fn look_ahead(&self, key: &'a str) -> Probe {
+        IdTable::look_ahead(self, key)
+    }
+
+    #[inline(always)]
+    fn number_probed(&mut self, key: &'a str, probe: Probe) -> (u32, bool) {
+        IdTable::number_probed(self, key, probe)
     }
 }
 
@@ -368,34 +396,61 @@ impl<'a> Key for &'a str {
 /// so a book laid out account by account costs one comparison, or one lookup, per account.
 /// `n` keys are given; a map, once needed, is reserved for `accounts` keys.
 fn number_keys_mapped<K: Key>(
-    keys: impl Iterator<Item = K>,
+    keys: impl Iterator<Item = K> + Clone,
     n: usize,
     accounts: usize,
 ) -> (AccountCodes, Option<K::Map>) {
-    let mut map: Option<K::Map> = None;
-    // While sorted: each account's key, in order (they seed the map if the order breaks).
-    let mut heads: Vec<K> = Vec::new();
     let mut code = Vec::with_capacity(n);
     let mut first_row = Vec::new();
-    let mut contiguous = true;
+    // While sorted: each account's key, in order (they seed the map if the order breaks).
+    let mut heads: Vec<K> = Vec::new();
     let mut previous: Option<(K, u32)> = None;
-    for (row, key) in keys.enumerate() {
-        let c = match (previous, &mut map) {
-            (Some((k, c)), _) if k.same(key) => c,
-            (last, None) if last.is_none_or(|(k, _)| k < key) => {
+    let mut rows = keys.enumerate();
+    let mut unsorted_at = None;
+    for (row, key) in rows.by_ref() {
+        let c = match previous {
+            Some((k, c)) if k.same(key) => c,
+            last if last.is_none_or(|(k, _)| k < key) => {
                 first_row.push(row);
                 heads.push(key);
                 (first_row.len() - 1) as u32
             }
-            (_, map) => {
-                let map = map.get_or_insert_with(|| {
-                    let mut seeded = K::Map::with_capacity(accounts.max(heads.len()));
-                    for k in heads.drain(..) {
-                        seeded.number(k);
-                    }
-                    seeded
-                });
-                let (c, new) = map.number(key);
+            _ => {
+                unsorted_at = Some((row, key));
+                break;
+            }
+        };
+        previous = Some((key, c));
+        code.push(c);
+    }
+    let Some((row, key)) = unsorted_at else {
+        return (AccountCodes { code, first_row, contiguous: true }, None);
+    };
+    let mut map = K::Map::with_capacity(accounts.max(heads.len()));
+    for k in heads.drain(..) {
+        map.number(k);
+    }
+    let rest = std::iter::once((row, key)).chain(rows);
+    // The keys that need a lookup (those unlike the row before), LOOK_AHEAD of them probed
+    // ahead of their turn, in the same order as the loop below meets them.
+    let mut last = previous.map(|(k, _)| k);
+    let mut lookups = rest.clone().map(|(_, k)| k).filter(move |&k| {
+        let lookup = !last.is_some_and(|l| l.same(k));
+        last = Some(k);
+        lookup
+    });
+    let mut probes: std::collections::VecDeque<_> =
+        lookups.by_ref().take(LOOK_AHEAD).map(|k| map.look_ahead(k)).collect();
+    let mut contiguous = true;
+    for (row, key) in rest {
+        let c = match previous {
+            Some((k, c)) if k.same(key) => c,
+            _ => {
+                let probe = probes.pop_front().unwrap_or_else(|| map.look_ahead(key));
+                if let Some(next) = lookups.next() {
+                    probes.push_back(map.look_ahead(next));
+                }
+                let (c, new) = map.number_probed(key, probe);
                 if new {
                     first_row.push(row);
                 } else {
@@ -408,10 +463,14 @@ fn number_keys_mapped<K: Key>(
         previous = Some((key, c));
         code.push(c);
     }
-    (AccountCodes { code, first_row, contiguous }, map)
+    (AccountCodes { code, first_row, contiguous }, Some(map))
 }
 
-fn number_keys<K: Key>(keys: impl Iterator<Item = K>, n: usize) -> AccountCodes {
+/// Lookups of a shuffled book probed ahead of their turn: enough to overlap the cache misses of
+/// a table larger than the caches, few enough that the probed slots are still cached when used.
+const LOOK_AHEAD: usize = 16;
+
+fn number_keys<K: Key>(keys: impl Iterator<Item = K> + Clone, n: usize) -> AccountCodes {
     number_keys_mapped(keys, n, expected_accounts(n)).0
 }
 
@@ -785,6 +844,52 @@ mod tests {
             let codes = number_keys(keys.iter().copied(), n);
             let (code, first_row) = naive(&keys);
             assert_eq!((codes.code, codes.first_row), (code, first_row), "{keys:?}");
+        }
+    }
+
+    #[test]
+    fn looked_ahead_string_numbering_equals_plain_numbering() {
+        // Sorted at first, then out of order: every later lookup is probed LOOK_AHEAD keys ahead,
+        // runs of one account skip their probes, the table grows midway (all keys distinct),
+        // and ids of more than 16 bytes are compared in full.
+        let mut g = Lcg(11);
+        for case in 0..60 {
+            let n = 1 + (g.next_u64() % 400) as usize;
+            let sorted_head = (g.next_u64() % 50) as usize;
+            let distinct = 1 + (g.next_u64() % (n as u64 + 1)) as usize;
+            let long = case % 2 == 1;
+            let keys: Vec<String> = (0..n)
+                .map(|i| {
+                    let k = if i < sorted_head { i / 3 } else { (g.next_u64() % distinct as u64) as usize };
+                    let repeat = if case % 3 == 0 && i > 0 { i - 1 } else { i };
+                    let k = if repeat != i && g.next_u64() % 2 == 0 { (repeat / 3).min(k) } else { k };
+                    if long {
+                        format!("account-with-a-long-id-{k:05}")
+                    } else {
+                        format!("A{k:04}")
+                    }
+                })
+                .collect();
+            let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
+            let codes = number_keys(refs.iter().copied(), n);
+            let mut numbers: Vec<&str> = Vec::new();
+            let mut want_first_row = Vec::new();
+            let want_code: Vec<u32> = refs
+                .iter()
+                .enumerate()
+                .map(|(row, k)| match numbers.iter().position(|s| s == k) {
+                    Some(c) => c as u32,
+                    None => {
+                        numbers.push(k);
+                        want_first_row.push(row);
+                        (numbers.len() - 1) as u32
+                    }
+                })
+                .collect();
+            // Contiguous: no account's rows come back after another account's.
+            let runs = 1 + want_code.windows(2).filter(|w| w[0] != w[1]).count();
+            assert_eq!((&codes.code, &codes.first_row), (&want_code, &want_first_row), "case {case}: {refs:?}");
+            assert_eq!(codes.contiguous, runs == numbers.len(), "case {case}: {refs:?}");
         }
     }
 

@@ -24,6 +24,26 @@ struct Slot {
     number: u32,
 }
 
+/// An id's fingerprint and hash, computed ahead of its lookup ([`IdTable::look_ahead`]).
+#[derive(Clone, Copy)]
+pub struct Probe {
+    parts: (u32, u64, u64),
+    hash: u64,
+}
+
+/// Ask for the cache line holding `value` (a hint: no effect on any result).
+#[inline(always)]
+fn prefetch<T>(value: &T) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        // SAFETY: a prefetch reads nothing and cannot fault; the address is a live reference.
+        unsafe { _mm_prefetch::<_MM_HINT_T0>(std::ptr::from_ref(value).cast::<i8>()) };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = value;
+}
+
 /// Distinct ids numbered 0, 1, ... in the order they were first given.
 pub struct IdTable<'a> {
     slots: Vec<Slot>,
@@ -99,11 +119,28 @@ impl<'a> IdTable<'a> {
     }
 
     /// The number of `id`, and whether it is new (then numbered `len()` before the call).
-    /// Always inlined: it runs once per row of a shuffled book, and as a call it spent a third
-    /// of its instructions saving and restoring registers.
     #[inline(always)]
     pub fn number(&mut self, id: &'a str) -> (u32, bool) {
         let (parts, hash) = self.key_of(id);
+        self.number_probed(id, Probe { parts, hash })
+    }
+
+    /// `id`'s probe for a later [`Self::number_probed`], its slot requested from memory now. In
+    /// a shuffled book nearly every row's slot is a cache miss; requesting the slots of the next
+    /// rows while this one is numbered overlaps those misses instead of waiting for each in turn.
+    #[inline(always)]
+    pub fn look_ahead(&self, id: &str) -> Probe {
+        let (parts, hash) = self.key_of(id);
+        prefetch(&self.slots[(hash >> self.shift) as usize]);
+        Probe { parts, hash }
+    }
+
+    /// [`Self::number`] of `id` from its probe (made by [`Self::look_ahead`] on this table; a
+    /// probe made before the table grew still holds the right hash).
+    /// Always inlined: it runs once per row of a shuffled book, and as a call it spent a third
+    /// of its instructions saving and restoring registers.
+    #[inline(always)]
+    pub fn number_probed(&mut self, id: &'a str, Probe { parts, hash }: Probe) -> (u32, bool) {
         let at = self.find(id, parts, hash);
         let found = self.slots[at].number;
         if found != 0 {
