@@ -99,6 +99,29 @@ impl AccountGroups<'_> {
     pub fn group(&self, k: usize) -> &[usize] {
         &self.by_slot[self.starts[k]..self.starts[k + 1]]
     }
+
+    /// Group `k`'s worst loss above its noise floor (`worst_loss_above_noise` of its P&L and
+    /// scale); a group of one position reads it off its contract's first extremes instead of
+    /// scanning (the same numbers: [`single_position_loss`]).
+    pub fn worst_loss(&self, k: usize, book: &Book, risk: &RiskArrays) -> (f64, Option<u32>) {
+        if let [p] = *self.group(k) {
+            if let Some(found) = single_position_loss(book, p, risk) {
+                return found;
+            }
+        }
+        let s_count = risk.n_scenarios;
+        worst_loss_above_noise(&self.pnl[k * s_count..(k + 1) * s_count], self.scale[k])
+    }
+}
+
+/// `worst_loss_above_noise` of position `p` alone (its P&L `0.0 + q x row`, its scale
+/// `scale_term`), from its contract's first extremes (`worst_loss::single_worst_loss`); None in
+/// the rare case where they cannot tell the first worst scenario (then scan).
+#[inline]
+fn single_position_loss(book: &Book, p: usize, risk: &RiskArrays) -> Option<(f64, Option<u32>)> {
+    let (c, q) = (book.instrument[p] as usize, book.quantity[p]);
+    let found = single_worst_loss(q, &risk.first_min[c], &risk.first_max[c])?;
+    Some(above_noise(found, scale_term(q, risk.extent[c])))
 }
 
 impl Scratch<'_> {
@@ -229,9 +252,7 @@ pub fn group_worst_losses<'a>(
     for (k, &u) in underlyings.iter().enumerate() {
         let group = &by_slot[slot_starts[k]..slot_starts[k + 1]];
         if let [p] = *group {
-            let (c, q) = (book.instrument[p] as usize, book.quantity[p]);
-            if let Some(found) = single_worst_loss(q, &risk.first_min[c], &risk.first_max[c]) {
-                let (loss, worst) = above_noise(found, scale_term(q, risk.extent[c]));
+            if let Some((loss, worst)) = single_position_loss(book, p, risk) {
                 emit(u, loss, worst);
                 continue;
             }
@@ -321,7 +342,7 @@ mod tests {
     }
 
     #[test]
-    fn group_worst_losses_equal_the_scan_of_the_pnl() {
+    fn group_worst_losses_and_group_reads_equal_the_scan_of_the_pnl() {
         // Random accounts over 5 contracts on 3 underlyings and 7 scenarios of few distinct moves
         // (ties), with zero, negative and repeated quantities.
         let factors: Vec<Vec<f64>> =
@@ -349,6 +370,14 @@ mod tests {
                     (scratch.underlyings[k], loss.to_bits(), worst)
                 })
                 .collect();
+            let groups = scratch.groups();
+            let read: Vec<(u32, u64, Option<u32>)> = (0..groups.underlyings.len())
+                .map(|k| {
+                    let (loss, worst) = groups.worst_loss(k, &b, &risk);
+                    (groups.underlyings[k], loss.to_bits(), worst)
+                })
+                .collect();
+            assert_eq!(read, want, "account {a} (AccountGroups::worst_loss): {positions:?}");
             let mut got = Vec::new();
             group_worst_losses(&b, a, &group_of, &risk, &mut scratch, |u, loss, worst| {
                 got.push((u, loss.to_bits(), worst))

@@ -111,13 +111,13 @@ fn fill_account_outcome<'a>(
     outcome: &mut AccountOutcome,
 ) {
     let AccountScratch { pnl: scratch, cross, .. } = scratch;
-    let s_count = ctx.risk.n_scenarios;
     account_pnl(book, a, ctx.underlying_of, ctx.risk, matches!(ctx.model.cross, Cross::Joint), scratch);
     let matrix = &*scratch;
+    let groups = matrix.groups();
     let mut underlyings = std::mem::take(&mut outcome.underlyings);
     underlyings.clear();
-    underlyings.extend(matrix.underlyings.iter().enumerate().map(|(k, &u)| {
-        let (requirement, worst) = worst_loss_above_noise(&matrix.pnl[k * s_count..(k + 1) * s_count], matrix.scale[k]);
+    underlyings.extend(groups.underlyings.iter().enumerate().map(|(k, &u)| {
+        let (requirement, worst) = groups.worst_loss(k, book, ctx.risk);
         UnderlyingOutcome { underlying: u, requirement, worst }
     }));
     let undiversified = underlyings.iter().fold(0.0, |acc, u| acc + u.requirement);
