@@ -862,7 +862,7 @@ mod tests {
                 .map(|i| {
                     let k = if i < sorted_head { i / 3 } else { (g.next_u64() % distinct as u64) as usize };
                     let repeat = if case % 3 == 0 && i > 0 { i - 1 } else { i };
-                    let k = if repeat != i && g.next_u64() % 2 == 0 { (repeat / 3).min(k) } else { k };
+                    let k = if repeat != i && g.next_u64().is_multiple_of(2) { (repeat / 3).min(k) } else { k };
                     if long {
                         format!("account-with-a-long-id-{k:05}")
                     } else {
