@@ -418,9 +418,11 @@ def drop_row(table: pa.Table, row: int) -> pa.Table:
 
 
 def first_position_on(book: Book, instrument_ids: set[str]) -> int | None:
-    """Row of the first position (row order) holding one of ``instrument_ids``."""
-    for row, iid in enumerate(book.positions.column("instrument_id").to_pylist()):
-        if iid in instrument_ids:
+    """Row of the first position (row order) holding one of ``instrument_ids`` in an account
+    whose net quantity of it is not zero (a position netting to zero is not held)."""
+    held = held_pairs(book.positions)
+    for row, r in enumerate(book.positions.select(["account_id", "instrument_id"]).to_pylist()):
+        if r["instrument_id"] in instrument_ids and (r["account_id"], r["instrument_id"]) in held:
             return row
     return None
 
@@ -430,12 +432,17 @@ def instrument_row(book: Book, instrument_id: str) -> int:
     return ids.index(instrument_id)
 
 
-def held_instruments(positions: pa.Table) -> list[str]:
-    """Instruments some account holds a non-zero net quantity of, sorted."""
+def held_pairs(positions: pa.Table) -> set[tuple[object, str]]:
+    """The (account, instrument) pairs whose net quantity is not zero."""
     nets: dict[tuple[object, str], list[float]] = {}
     for r in positions.to_pylist():
         nets.setdefault((r["account_id"], r["instrument_id"]), []).append(r["quantity"])
-    return sorted({i for (_, i), q in nets.items() if math.fsum(q) != 0.0})
+    return {pair for pair, q in nets.items() if math.fsum(q) != 0.0}
+
+
+def held_instruments(positions: pa.Table) -> list[str]:
+    """Instruments some account holds a non-zero net quantity of, sorted."""
+    return sorted({i for _, i in held_pairs(positions)})
 
 
 @st.composite
