@@ -24,7 +24,7 @@ struct Slot {
     number: u32,
 }
 
-/// An id's fingerprint and hash, computed ahead of its lookup ([`IdTable::look_ahead`]).
+/// An id's fingerprint and hash; [`IdTable::look_ahead`] computes one ahead of its lookup.
 #[derive(Clone, Copy)]
 pub struct Probe {
     parts: (u32, u64, u64),
@@ -76,11 +76,11 @@ impl<'a> IdTable<'a> {
     /// An id's fingerprint `(len, first, last)` and hash: ids of at most 16 bytes hash their
     /// fingerprint (which is the whole id), longer ones all their bytes.
     #[inline(always)]
-    fn key_of(&self, id: &str) -> ((u32, u64, u64), u64) {
+    fn key_of(&self, id: &str) -> Probe {
         let b = id.as_bytes();
         let parts = Fingerprint::of(b).parts();
         let hash = if b.len() <= 16 { self.hasher.hash_one(parts) } else { self.hasher.hash_one(b) };
-        (parts, hash)
+        Probe { parts, hash }
     }
 
     pub fn len(&self) -> usize {
@@ -114,15 +114,14 @@ impl<'a> IdTable<'a> {
     /// The number of `id`, if it was given.
     #[inline]
     pub fn get(&self, id: &str) -> Option<u32> {
-        let (parts, hash) = self.key_of(id);
+        let Probe { parts, hash } = self.key_of(id);
         self.slots[self.find(id, parts, hash)].number.checked_sub(1)
     }
 
     /// The number of `id`, and whether it is new (then numbered `len()` before the call).
     #[inline(always)]
     pub fn number(&mut self, id: &'a str) -> (u32, bool) {
-        let (parts, hash) = self.key_of(id);
-        self.number_probed(id, Probe { parts, hash })
+        self.number_probed(id, self.key_of(id))
     }
 
     /// `id`'s probe for a later [`Self::number_probed`], its slot requested from memory now. In
@@ -130,9 +129,9 @@ impl<'a> IdTable<'a> {
     /// rows while this one is numbered overlaps those misses instead of waiting for each in turn.
     #[inline(always)]
     pub fn look_ahead(&self, id: &str) -> Probe {
-        let (parts, hash) = self.key_of(id);
-        prefetch(&self.slots[(hash >> self.shift) as usize]);
-        Probe { parts, hash }
+        let probe = self.key_of(id);
+        prefetch(&self.slots[(probe.hash >> self.shift) as usize]);
+        probe
     }
 
     /// [`Self::number`] of `id` from its probe (made by [`Self::look_ahead`] on this table; a
@@ -164,7 +163,7 @@ impl<'a> IdTable<'a> {
         self.shift = 64 - bits;
         let mask = self.slots.len() - 1;
         for slot in old.into_iter().filter(|s| s.number != 0) {
-            let mut at = (self.key_of(self.ids[slot.number as usize - 1]).1 >> self.shift) as usize;
+            let mut at = (self.key_of(self.ids[slot.number as usize - 1]).hash >> self.shift) as usize;
             while self.slots[at].number != 0 {
                 at = (at + 1) & mask;
             }
@@ -197,7 +196,7 @@ mod tests {
         assert_eq!(t.get("AAAAAAAA-w-BBBBBBBB"), None);
         assert_eq!(t.get("AAAAAAAA-z-BBBBBBBB"), Some(2));
         // Their hashes differ (the middle is hashed), so they do not share one probe run.
-        assert_ne!(t.key_of(ids[0]).1, t.key_of(ids[1]).1);
+        assert_ne!(t.key_of(ids[0]).hash, t.key_of(ids[1]).hash);
     }
 
     #[test]
@@ -213,7 +212,7 @@ mod tests {
                 String::from_utf8([first, last].concat()).expect("ASCII")
             })
             .collect();
-        let mut hashes: Vec<u64> = ids.iter().map(|id| t.key_of(id).1).collect();
+        let mut hashes: Vec<u64> = ids.iter().map(|id| t.key_of(id).hash).collect();
         hashes.sort_unstable();
         hashes.dedup();
         assert_eq!(hashes.len(), ids.len());
