@@ -2,16 +2,22 @@
 //! the cross-underlying rule. Accounts are independent, so they run in parallel and the result
 //! does not depend on the number of threads.
 
+use std::ops::Range;
+
 use rayon::prelude::*;
 use smallvec::SmallVec;
 
-use super::attribution::{attribute_account, Attribution, AttributionInputs, AttributionScratch, PositionColumns};
+use super::attribution::{
+    attribute_account, Attribution, AttributionInputs, AttributionScratch, Explain, PositionColumns,
+};
 use super::cross::{correlation_outcome, largest_driver, CrossScratch};
 use super::model::Cross;
 use super::outcome::{
     AccountOutcome, Driver, GridContext, RowPiece, UnderlyingOutcome, UnderlyingRows, PIECE_ACCOUNTS,
 };
 use crate::domain::book::Book;
+use crate::error::Result;
+use crate::input::parts::filled_in_parts;
 use crate::risk::group_pnl::{account_pnl, group_worst_losses, Scratch};
 use crate::risk::worst_loss::worst_loss_above_noise;
 
@@ -63,25 +69,29 @@ fn sum_outcome<'a>(book: &Book, a: usize, ctx: &GridContext<'a>, scratch: &mut A
 
 /// Outcomes of every account under cross="sum" with their underlyings in [`UnderlyingRows`]
 /// (no attribution, no add-ons): the same numbers as [`aggregate`], in parallel tasks of
-/// [`PIECE_ACCOUNTS`] accounts each writing its own piece.
-pub fn aggregate_sum(book: &Book, ctx: &GridContext<'_>) -> (Vec<AccountOutcome>, UnderlyingRows) {
-    let mut outcomes = vec![AccountOutcome::default(); book.n_accounts()];
-    let pieces = outcomes
-        .par_chunks_mut(PIECE_ACCOUNTS)
+/// [`PIECE_ACCOUNTS`] accounts each writing its outcomes straight into their part of the
+/// vector (nothing written twice) and its own piece.
+pub fn aggregate_sum(book: &Book, ctx: &GridContext<'_>) -> Result<(Vec<AccountOutcome>, UnderlyingRows)> {
+    let n_accounts = book.n_accounts();
+    let mut pieces: Vec<RowPiece> = (0..n_accounts.div_ceil(PIECE_ACCOUNTS)).map(|_| RowPiece::default()).collect();
+    let work = pieces
+        .iter_mut()
         .enumerate()
-        .map(|(t, slots)| {
-            let first = t * PIECE_ACCOUNTS;
-            // An account has at most one row per netted position: no piece ever grows.
-            let most = book.offsets[first + slots.len()] - book.offsets[first];
-            let mut piece = RowPiece { account: Vec::with_capacity(most), rows: Vec::with_capacity(most) };
-            let mut scratch = Scratch::default();
-            for (a, slot) in (first..).zip(slots) {
-                *slot = sum_rows(book, a, ctx, &mut scratch, &mut piece);
-            }
-            piece
+        .map(|(t, piece)| {
+            let accounts = t * PIECE_ACCOUNTS..((t + 1) * PIECE_ACCOUNTS).min(n_accounts);
+            (accounts.len(), (accounts, piece))
         })
         .collect();
-    (outcomes, UnderlyingRows { pieces })
+    let outcomes = filled_in_parts(work, |(accounts, piece): (Range<usize>, &mut RowPiece), part| {
+        // An account has at most one row per netted position: no piece ever grows.
+        let most = book.offsets[accounts.end] - book.offsets[accounts.start];
+        *piece = RowPiece { account: Vec::with_capacity(most), rows: Vec::with_capacity(most) };
+        let mut scratch = Scratch::default();
+        for a in accounts {
+            part.push(sum_rows(book, a, ctx, &mut scratch, piece));
+        }
+    })?;
+    Ok((outcomes, UnderlyingRows { pieces }))
 }
 
 /// The account's gross margin: its positions' stand-alone requirements added in book order.
@@ -151,60 +161,61 @@ pub fn aggregate_attributed(
     book: &Book,
     ctx: &GridContext<'_>,
     inputs: &AttributionInputs<'_>,
-) -> (Vec<AccountOutcome>, UnderlyingRows, Attribution) {
+) -> Result<(Vec<AccountOutcome>, UnderlyingRows, Attribution)> {
     let n_accounts = book.n_accounts();
-    let mut outcomes = vec![AccountOutcome::default(); n_accounts];
     // Three columns (not one array of structs) so the result table can share them as they are.
     let n_positions = book.instrument.len();
     let (mut contribution, mut standalone, mut incremental) =
         (vec![0.0; n_positions], vec![0.0; n_positions], vec![0.0; n_positions]);
-    let mut tasks = Vec::with_capacity(n_accounts.div_ceil(ATTRIBUTION_TASK));
+    let n_tasks = n_accounts.div_ceil(ATTRIBUTION_TASK);
+    let mut tasks = Vec::with_capacity(n_tasks);
     let mut rest =
         PositionColumns { contribution: &mut contribution, standalone: &mut standalone, incremental: &mut incremental };
-    for (t, task_outcomes) in outcomes.chunks_mut(ATTRIBUTION_TASK).enumerate() {
-        let accounts = t * ATTRIBUTION_TASK..t * ATTRIBUTION_TASK + task_outcomes.len();
+    let mut pieces: Vec<(Vec<Explain>, Vec<u32>, RowPiece)> = Vec::with_capacity(n_tasks);
+    pieces.resize_with(n_tasks, Default::default);
+    for (t, done) in pieces.iter_mut().enumerate() {
+        let accounts = t * ATTRIBUTION_TASK..((t + 1) * ATTRIBUTION_TASK).min(n_accounts);
         let (head, tail) = rest.split_at(book.offsets[accounts.end] - book.offsets[accounts.start]);
-        tasks.push((accounts, task_outcomes, head));
+        tasks.push((accounts.len(), (accounts, head, done)));
         rest = tail;
     }
-    let pieces: Vec<(Vec<_>, Vec<u32>, RowPiece)> = tasks
-        .into_par_iter()
-        .map(|(accounts, task_outcomes, mut out)| {
-            let (mut scratch, mut attribution_scratch) = (AccountScratch::default(), AttributionScratch::default());
-            // An account has at most one underlying (one explain row) per netted position: the
-            // piece and the explains never grow.
-            let most = book.offsets[accounts.end] - book.offsets[accounts.start];
-            let (mut explains, mut owners) = (Vec::with_capacity(most), Vec::with_capacity(most));
-            let mut piece = RowPiece { account: Vec::with_capacity(most), rows: Vec::with_capacity(most) };
-            let mut outcome = AccountOutcome::default();
-            let base = book.offsets[accounts.start];
-            for (a, slot) in accounts.zip(task_outcomes) {
-                fill_account_outcome(book, a, ctx, &mut scratch, &mut outcome);
-                let AccountScratch { pnl, cross, .. } = &mut scratch;
-                let groups = pnl.groups();
-                attribute_account(
-                    book,
-                    &outcome,
-                    ctx,
-                    inputs,
-                    &groups,
-                    cross,
-                    &mut out,
-                    base,
-                    &mut explains,
-                    &mut attribution_scratch,
-                );
-                owners.resize(explains.len(), a as u32);
-                // The underlyings go to the piece; the outcome's buffer serves the next account.
-                piece.rows.extend_from_slice(&outcome.underlyings);
-                piece.account.resize(piece.rows.len(), a as u32);
-                let AccountOutcome { initial, gross, undiversified, driver, .. } = outcome;
-                let binding = std::mem::take(&mut outcome.binding);
-                *slot = AccountOutcome { initial, gross, undiversified, driver, binding, ..AccountOutcome::default() };
-            }
-            (explains, owners, piece)
-        })
-        .collect();
+    // Each task writes its accounts' outcomes straight into their part of the vector, and its
+    // explains and underlyings into its own slot of `pieces`.
+    let outcomes = filled_in_parts(tasks, |(accounts, mut out, done), part| {
+        let (mut scratch, mut attribution_scratch) = (AccountScratch::default(), AttributionScratch::default());
+        // An account has at most one underlying (one explain row) per netted position: the
+        // piece and the explains never grow.
+        let most = book.offsets[accounts.end] - book.offsets[accounts.start];
+        let (mut explains, mut owners) = (Vec::with_capacity(most), Vec::with_capacity(most));
+        let mut piece = RowPiece { account: Vec::with_capacity(most), rows: Vec::with_capacity(most) };
+        let mut outcome = AccountOutcome::default();
+        let base = book.offsets[accounts.start];
+        for a in accounts {
+            fill_account_outcome(book, a, ctx, &mut scratch, &mut outcome);
+            let AccountScratch { pnl, cross, .. } = &mut scratch;
+            let groups = pnl.groups();
+            attribute_account(
+                book,
+                &outcome,
+                ctx,
+                inputs,
+                &groups,
+                cross,
+                &mut out,
+                base,
+                &mut explains,
+                &mut attribution_scratch,
+            );
+            owners.resize(explains.len(), a as u32);
+            // The underlyings go to the piece; the outcome's buffer serves the next account.
+            piece.rows.extend_from_slice(&outcome.underlyings);
+            piece.account.resize(piece.rows.len(), a as u32);
+            let AccountOutcome { initial, gross, undiversified, driver, .. } = outcome;
+            let binding = std::mem::take(&mut outcome.binding);
+            part.push(AccountOutcome { initial, gross, undiversified, driver, binding, ..AccountOutcome::default() });
+        }
+        *done = (explains, owners, piece);
+    })?;
     let n_explains = pieces.iter().map(|p| p.0.len()).sum();
     let mut attribution = Attribution {
         contribution: contribution.into(),
@@ -219,7 +230,7 @@ pub fn aggregate_attributed(
         attribution.explain_account.extend(owners);
         rows.pieces.push(piece);
     }
-    (outcomes, rows, attribution)
+    Ok((outcomes, rows, attribution))
 }
 
 /// Outcomes of every account, in account order.
@@ -348,7 +359,7 @@ mod tests {
             assert!(want.iter().filter(|o| o.underlyings.len() > 2).count() > 100);
             for threads in [1, 3] {
                 let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().expect("a pool");
-                let (outcomes, rows, attribution) = pool.install(|| aggregate_attributed(&b, &ctx, &inputs));
+                let (outcomes, rows, attribution) = pool.install(|| aggregate_attributed(&b, &ctx, &inputs)).unwrap();
                 assert!(outcomes.iter().all(|o| o.underlyings.is_empty()));
                 assert_eq!(rows.pieces.len(), b.n_accounts().div_ceil(ATTRIBUTION_TASK));
                 assert_eq!(attribution.contribution.len(), b.instrument.len());
@@ -387,7 +398,7 @@ mod tests {
             let want = aggregate(&b, &ctx);
             for threads in [1, 3] {
                 let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().expect("a pool");
-                let (outcomes, rows) = pool.install(|| aggregate_sum(&b, &ctx));
+                let (outcomes, rows) = pool.install(|| aggregate_sum(&b, &ctx)).unwrap();
                 assert!(outcomes.iter().all(|o| o.underlyings.is_empty()));
                 assert_eq!(rows.pieces.len(), b.n_accounts().div_ceil(PIECE_ACCOUNTS));
                 let got = with_rows(outcomes, &rows);

@@ -126,7 +126,7 @@ impl Method for GridMethod {
             "attribution covers the scan only: margin a grid with add-ons without by_position",
         )?;
         if !by_position && !self.model.addons.is_on() && matches!(self.model.cross, Cross::Sum) {
-            let (accounts, rows) = aggregate::aggregate_sum(book, &ctx);
+            let (accounts, rows) = aggregate::aggregate_sum(book, &ctx)?;
             let (method, valuation) = (self.clone(), valuation.clone());
             return Ok(Box::new(GridOutcome { method, valuation, accounts, rows: Some(rows), attribution: None }));
         }
@@ -137,7 +137,7 @@ impl Method for GridMethod {
                 spot: &valuation.spot_of,
                 vol: &valuation.vol_of,
             };
-            let (accounts, rows, attribution) = aggregate::aggregate_attributed(book, &ctx, &inputs);
+            let (accounts, rows, attribution) = aggregate::aggregate_attributed(book, &ctx, &inputs)?;
             (accounts, Some(rows), Some(attribution))
         } else {
             (aggregate::aggregate(book, &ctx), None, None)
