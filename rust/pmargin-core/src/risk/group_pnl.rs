@@ -76,6 +76,8 @@ pub struct Scratch<'a> {
     rows: Vec<WeightedRow<'a>>,
     /// Each group's slot in the last account holding it (`fill_slots`).
     slot_of: Vec<u32>,
+    /// The rows of one-position groups were not summed ([`Rows::Shared`]).
+    shared_only: bool,
 }
 
 /// One account's positions grouped by underlying, as [`account_pnl`] summed them.
@@ -92,9 +94,31 @@ pub struct AccountGroups<'s> {
     /// P&L scale of each group, and of the account.
     pub scale: &'s [f64],
     pub total_scale: f64,
+    /// The rows of one-position groups were not summed ([`Rows::Shared`]).
+    shared_only: bool,
 }
 
 impl AccountGroups<'_> {
+    /// The one position of group `k` when its row was not summed ([`Rows::Shared`]).
+    fn unsummed(&self, k: usize) -> Option<usize> {
+        match *self.group(k) {
+            [p] if self.shared_only => Some(p),
+            _ => None,
+        }
+    }
+
+    /// Group `k`'s P&L in scenario `s`: its row's value, or for a group whose row was not
+    /// summed, the value summing would have given (`0.0 + q x` the risk row's value).
+    pub fn pnl_at(&self, k: usize, s: usize, book: &Book, risk: &RiskArrays) -> f64 {
+        match self.unsummed(k) {
+            Some(p) => {
+                let (b, at) = risk.locate(s);
+                0.0 + book.quantity[p] * risk.block_row(b, book.instrument[p])[at]
+            }
+            None => self.pnl[k * risk.n_scenarios + s],
+        }
+    }
+
     /// The book positions of group `k`, in order.
     pub fn group(&self, k: usize) -> &[usize] {
         &self.by_slot[self.starts[k]..self.starts[k + 1]]
@@ -110,6 +134,12 @@ impl AccountGroups<'_> {
             }
         }
         let s_count = risk.n_scenarios;
+        if self.unsummed(k).is_some() {
+            // The rare single position whose extremes leave the first worst scenario open: its
+            // row as summing would have made it, then the scan.
+            let row: Vec<f64> = (0..s_count).map(|s| self.pnl_at(k, s, book, risk)).collect();
+            return worst_loss_above_noise(&row, self.scale[k]);
+        }
         worst_loss_above_noise(&self.pnl[k * s_count..(k + 1) * s_count], self.scale[k])
     }
 }
@@ -135,6 +165,7 @@ impl Scratch<'_> {
             total: &self.total,
             scale: &self.scale,
             total_scale: self.total_scale,
+            shared_only: self.shared_only,
         }
     }
 
@@ -196,33 +227,55 @@ fn set_len(buffer: &mut Vec<f64>, len: usize) {
     }
 }
 
-/// Fill `scratch` with account `a`'s P&L per underlying (first-seen order) and scenario, and
-/// with the total across underlyings when `with_total`.
+/// Which P&L rows [`account_pnl`] sums.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rows {
+    /// Every group's.
+    Every,
+    /// Every group's, and their total per scenario.
+    EveryAndTotal,
+    /// Only those of groups of two or more positions. A group of one position has the P&L
+    /// `0.0 + q x` its contract's risk row: its row is left as it was, and its worst loss and
+    /// its P&L in one scenario are read from the risk arrays on demand
+    /// ([`AccountGroups::worst_loss`], [`AccountGroups::pnl_at`]). For rules that read nothing
+    /// else of such a group (cross="sum" with attribution).
+    Shared,
+}
+
+/// Fill `scratch` with account `a`'s P&L per underlying (first-seen order) and scenario: the
+/// groups' rows that `rows` asks for, and their total when it asks for one.
 pub fn account_pnl<'a>(
     book: &Book,
     a: usize,
     group_of: &[u32],
     risk: &'a RiskArrays,
-    with_total: bool,
+    rows: Rows,
     scratch: &mut Scratch<'a>,
 ) {
     let s_count = risk.n_scenarios;
     fill_slots(book, a, group_of, &mut scratch.underlyings, &mut scratch.slots, &mut scratch.slot_of);
     let n_u = scratch.underlyings.len();
-    // Every group's row is overwritten by `sum_group`.
+    // Every group's row is overwritten by `sum_group` (or, under `Rows::Shared`, never read).
     set_len(&mut scratch.pnl, n_u * s_count);
     scratch.group_by_slot(book.offsets[a], n_u);
     scratch.scale.clear();
     scratch.scale.resize(n_u, 0.0);
+    scratch.shared_only = rows == Rows::Shared;
     for k in 0..n_u {
         let group = &scratch.by_slot[scratch.slot_starts[k]..scratch.slot_starts[k + 1]];
+        if let (Rows::Shared, &[p]) = (rows, group) {
+            // The scale `sum_group` would return: one term added onto 0.0.
+            let (c, q) = (book.instrument[p] as usize, book.quantity[p]);
+            scratch.scale[k] = 0.0 + scale_term(q, risk.extent[c]);
+            continue;
+        }
         let pnl = &mut scratch.pnl[k * s_count..(k + 1) * s_count];
         scratch.scale[k] = sum_group(book, group, risk, &mut scratch.rows, pnl);
     }
     // The account's scale: its underlyings' scales added in the account's order.
     scratch.total_scale = scratch.scale.iter().fold(0.0, |acc, s| acc + s);
     scratch.total.clear();
-    if with_total {
+    if rows == Rows::EveryAndTotal {
         scratch.total.resize(s_count, 0.0);
         for k in 0..n_u {
             for (t, x) in scratch.total.iter_mut().zip(&scratch.pnl[k * s_count..(k + 1) * s_count]) {
@@ -267,7 +320,7 @@ pub fn group_worst_losses<'a>(
 /// P&L of account `a` per underlying (first-seen order) and scenario.
 pub fn scenario_matrix(book: &Book, a: usize, group_of: &[u32], risk: &RiskArrays) -> ScenarioMatrix {
     let mut scratch = Scratch::default();
-    account_pnl(book, a, group_of, risk, true, &mut scratch);
+    account_pnl(book, a, group_of, risk, Rows::EveryAndTotal, &mut scratch);
     ScenarioMatrix { underlyings: scratch.underlyings, pnl: scratch.pnl, total: scratch.total }
 }
 
@@ -332,7 +385,7 @@ mod tests {
         assert_all_close(&m.total, &[15.0, -20.0, 5.0], 1e-12);
 
         let mut scratch = Scratch::default();
-        account_pnl(&b, 0, &GROUP_OF, &risk, false, &mut scratch);
+        account_pnl(&b, 0, &GROUP_OF, &risk, Rows::Every, &mut scratch);
         assert!(scratch.total.is_empty(), "no total unless asked");
         let groups = scratch.groups();
         assert_eq!(groups.underlyings, &[1, 0]);
@@ -362,7 +415,7 @@ mod tests {
         let b = book(&refs);
         let mut scratch = Scratch::default();
         for (a, positions) in accounts.iter().enumerate() {
-            account_pnl(&b, a, &group_of, &risk, false, &mut scratch);
+            account_pnl(&b, a, &group_of, &risk, Rows::Every, &mut scratch);
             let s = risk.n_scenarios;
             let want: Vec<(u32, u64, Option<u32>)> = (0..scratch.underlyings.len())
                 .map(|k| {
@@ -378,6 +431,23 @@ mod tests {
                 })
                 .collect();
             assert_eq!(read, want, "account {a} (AccountGroups::worst_loss): {positions:?}");
+            let (every_pnl, every_scale) = (scratch.pnl.clone(), scratch.scale.clone());
+            // Rows::Shared: one-position groups unsummed, the same numbers read on demand.
+            account_pnl(&b, a, &group_of, &risk, Rows::Shared, &mut scratch);
+            let groups = scratch.groups();
+            let shared: Vec<(u32, u64, Option<u32>)> = (0..groups.underlyings.len())
+                .map(|k| {
+                    let (loss, worst) = groups.worst_loss(k, &b, &risk);
+                    (groups.underlyings[k], loss.to_bits(), worst)
+                })
+                .collect();
+            assert_eq!(shared, want, "account {a} (Rows::Shared): {positions:?}");
+            let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(groups.scale), bits(&every_scale), "account {a}: scales");
+            for k in 0..groups.underlyings.len() {
+                let at: Vec<f64> = (0..s).map(|i| groups.pnl_at(k, i, &b, &risk)).collect();
+                assert_eq!(bits(&at), bits(&every_pnl[k * s..(k + 1) * s]), "account {a}, group {k}");
+            }
             let mut got = Vec::new();
             group_worst_losses(&b, a, &group_of, &risk, &mut scratch, |u, loss, worst| {
                 got.push((u, loss.to_bits(), worst))
@@ -387,12 +457,42 @@ mod tests {
     }
 
     #[test]
+    fn shared_rows_scan_a_single_position_its_extremes_leave_open() {
+        // Contract 0 (spot 7) loses 0.35 then 0.7: with a quantity of two subnormal units both
+        // round to a loss of one unit, so the first worst scenario is the first, not where the
+        // row is least; contract 1 (spot 10) is an ordinary position on another underlying.
+        let risk = spot_risk(&[(0, 7.0), (1, 10.0)], &[vec![0.95, 0.9, 0.95], vec![1.1, 0.8, 1.0]]);
+        let group_of = [0, 1];
+        let tiny = f64::from_bits(2);
+        let b = book(&[&[(0, tiny)], &[(1, 2.0), (0, tiny)], &[(0, tiny), (0, 1.0), (1, -1.0)]]);
+        assert!(single_position_loss(&b, 0, &risk).is_none(), "the extremes cannot tell");
+        let s_count = risk.n_scenarios;
+        let (mut every, mut shared) = (Scratch::default(), Scratch::default());
+        for a in 0..b.n_accounts() {
+            account_pnl(&b, a, &group_of, &risk, Rows::Every, &mut every);
+            account_pnl(&b, a, &group_of, &risk, Rows::Shared, &mut shared);
+            let (want, got) = (every.groups(), shared.groups());
+            for k in 0..want.underlyings.len() {
+                let (w, g) = (want.worst_loss(k, &b, &risk), got.worst_loss(k, &b, &risk));
+                assert_eq!((w.0.to_bits(), w.1), (g.0.to_bits(), g.1), "account {a}, group {k}");
+                for s in 0..s_count {
+                    assert_eq!(want.pnl[k * s_count + s].to_bits(), got.pnl_at(k, s, &b, &risk).to_bits());
+                }
+            }
+            assert_eq!(want.scale, got.scale);
+        }
+        // The first account's worst loss is the first scenario's, found by the scan.
+        account_pnl(&b, 0, &group_of, &risk, Rows::Shared, &mut shared);
+        assert_eq!(shared.groups().worst_loss(0, &b, &risk), (f64::from_bits(1), Some(0)));
+    }
+
+    #[test]
     fn scratch_is_reused_from_account_to_account() {
         let risk = risk();
         let b = book(&[&[(0, 1.0), (2, 1.0)], &[(1, 3.0)]]);
         let mut scratch = Scratch::default();
-        account_pnl(&b, 0, &GROUP_OF, &risk, true, &mut scratch);
-        account_pnl(&b, 1, &GROUP_OF, &risk, true, &mut scratch);
+        account_pnl(&b, 0, &GROUP_OF, &risk, Rows::EveryAndTotal, &mut scratch);
+        account_pnl(&b, 1, &GROUP_OF, &risk, Rows::EveryAndTotal, &mut scratch);
         assert_eq!(scratch.underlyings, vec![0]);
         // Position 2 of the book is the second account's only one: 3 x 10 x (-10%, 0, +10%).
         assert_eq!(scratch.groups().group(0), &[2]);

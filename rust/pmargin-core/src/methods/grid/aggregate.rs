@@ -18,7 +18,7 @@ use super::outcome::{
 use crate::domain::book::Book;
 use crate::error::Result;
 use crate::input::parts::filled_in_parts;
-use crate::risk::group_pnl::{account_pnl, group_worst_losses, Scratch};
+use crate::risk::group_pnl::{account_pnl, group_worst_losses, Rows, Scratch};
 use crate::risk::worst_loss::worst_loss_above_noise;
 
 /// Per-thread buffers of the aggregation.
@@ -121,7 +121,14 @@ fn fill_account_outcome<'a>(
     outcome: &mut AccountOutcome,
 ) {
     let AccountScratch { pnl: scratch, cross, .. } = scratch;
-    account_pnl(book, a, ctx.underlying_of, ctx.risk, matches!(ctx.model.cross, Cross::Joint), scratch);
+    // cross="sum" reads a one-position group only through its worst loss and, with
+    // attribution, its P&L in the driving scenario: its row is not summed.
+    let rows = match ctx.model.cross {
+        Cross::Joint => Rows::EveryAndTotal,
+        Cross::Sum => Rows::Shared,
+        Cross::Correlation { .. } => Rows::Every,
+    };
+    account_pnl(book, a, ctx.underlying_of, ctx.risk, rows, scratch);
     let matrix = &*scratch;
     let groups = matrix.groups();
     let mut underlyings = std::mem::take(&mut outcome.underlyings);

@@ -300,7 +300,6 @@ pub fn attribute_account<'a>(
     explains: &mut Vec<Explain>,
     scratch: &mut AttributionScratch<'a>,
 ) {
-    let n = ctx.risk.n_scenarios;
     for (k, &u) in groups.underlyings.iter().enumerate() {
         let group = groups.group(k);
         let driver = match (&ctx.model.cross, outcome.driver) {
@@ -318,21 +317,21 @@ pub fn attribute_account<'a>(
             out.standalone[i] = ctx.risk.standalone(c, q);
             out.incremental[i] = outcome.initial - without;
         }
-        explains.push(explain(book, group, u, driver, &groups.pnl[k * n..(k + 1) * n], inputs));
+        let driven = driver.map(|s| (s, groups.pnl_at(k, s as usize, book, ctx.risk)));
+        explains.push(explain(book, group, u, driven, inputs));
     }
 }
 
-/// The driving scenario `scenario` of underlying `u`'s group and its P&L split by Greek, each
-/// summed over the group's positions in order.
+/// The driving scenario of underlying `u`'s group with the group's P&L in it (`driven`), and
+/// that P&L split by Greek, each summed over the group's positions in order.
 fn explain(
     book: &Book,
     group: &[usize],
     u: u32,
-    scenario: Option<u32>,
-    pnl: &[f64],
+    driven: Option<(u32, f64)>,
     inputs: &AttributionInputs<'_>,
 ) -> Explain {
-    let Some(s) = scenario else {
+    let Some((s, pnl)) = driven else {
         return Explain { underlying: u, scenario: None, pnl: 0.0, delta_pnl: 0.0, gamma_pnl: 0.0, vega_pnl: 0.0 };
     };
     let (price_factor, vol_change) = (inputs.set.price_factor(u, s as usize), inputs.set.vol_change(u, s as usize));
@@ -349,7 +348,7 @@ fn explain(
         let dvol = inputs.set.shocked_vol(inputs.vol[c], vol_change) - inputs.vol[c];
         vega_pnl += q * g.vega * dvol;
     }
-    Explain { underlying: u, scenario: Some(s), pnl: pnl[s as usize], delta_pnl, gamma_pnl, vega_pnl }
+    Explain { underlying: u, scenario: Some(s), pnl, delta_pnl, gamma_pnl, vega_pnl }
 }
 
 #[cfg(test)]
