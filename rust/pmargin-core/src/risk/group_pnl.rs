@@ -394,6 +394,16 @@ mod tests {
         assert_eq!(groups.pnl, m.pnl.as_slice());
     }
 
+    /// Each group's underlying and `AccountGroups::worst_loss` (the loss's bits).
+    fn group_reads(groups: &AccountGroups<'_>, b: &Book, risk: &RiskArrays) -> Vec<(u32, u64, Option<u32>)> {
+        (0..groups.underlyings.len())
+            .map(|k| {
+                let (loss, worst) = groups.worst_loss(k, b, risk);
+                (groups.underlyings[k], loss.to_bits(), worst)
+            })
+            .collect()
+    }
+
     #[test]
     fn group_worst_losses_and_group_reads_equal_the_scan_of_the_pnl() {
         // Random accounts over 5 contracts on 3 underlyings and 7 scenarios of few distinct moves
@@ -423,25 +433,13 @@ mod tests {
                     (scratch.underlyings[k], loss.to_bits(), worst)
                 })
                 .collect();
-            let groups = scratch.groups();
-            let read: Vec<(u32, u64, Option<u32>)> = (0..groups.underlyings.len())
-                .map(|k| {
-                    let (loss, worst) = groups.worst_loss(k, &b, &risk);
-                    (groups.underlyings[k], loss.to_bits(), worst)
-                })
-                .collect();
+            let read = group_reads(&scratch.groups(), &b, &risk);
             assert_eq!(read, want, "account {a} (AccountGroups::worst_loss): {positions:?}");
             let (every_pnl, every_scale) = (scratch.pnl.clone(), scratch.scale.clone());
             // Rows::Shared: one-position groups unsummed, the same numbers read on demand.
             account_pnl(&b, a, &group_of, &risk, Rows::Shared, &mut scratch);
             let groups = scratch.groups();
-            let shared: Vec<(u32, u64, Option<u32>)> = (0..groups.underlyings.len())
-                .map(|k| {
-                    let (loss, worst) = groups.worst_loss(k, &b, &risk);
-                    (groups.underlyings[k], loss.to_bits(), worst)
-                })
-                .collect();
-            assert_eq!(shared, want, "account {a} (Rows::Shared): {positions:?}");
+            assert_eq!(group_reads(&groups, &b, &risk), want, "account {a} (Rows::Shared): {positions:?}");
             let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
             assert_eq!(bits(groups.scale), bits(&every_scale), "account {a}: scales");
             for k in 0..groups.underlyings.len() {
