@@ -132,14 +132,15 @@ impl AccountGroups<'_> {
             if let Some(found) = single_position_loss(book, p, risk) {
                 return found;
             }
+            if self.shared_only {
+                // The rare single position whose extremes leave the first worst scenario open,
+                // its row not summed: the row as summing would have made it, then the scan.
+                let q = book.quantity[p];
+                let row: Vec<f64> = risk.row(book.instrument[p]).map(|x| 0.0 + q * x).collect();
+                return worst_loss_above_noise(&row, self.scale[k]);
+            }
         }
         let s_count = risk.n_scenarios;
-        if self.unsummed(k).is_some() {
-            // The rare single position whose extremes leave the first worst scenario open: its
-            // row as summing would have made it, then the scan.
-            let row: Vec<f64> = (0..s_count).map(|s| self.pnl_at(k, s, book, risk)).collect();
-            return worst_loss_above_noise(&row, self.scale[k]);
-        }
         worst_loss_above_noise(&self.pnl[k * s_count..(k + 1) * s_count], self.scale[k])
     }
 }
