@@ -187,42 +187,35 @@ fn read_kinds(table: Table<'_>) -> Result<Vec<Kind>> {
 }
 
 fn read_option_types(table: Table<'_>, kinds: &[Kind]) -> Result<Vec<Option<OptionType>>> {
-    let values = table.strings("option_type")?;
-    kinds
-        .iter()
-        .zip(values)
-        .enumerate()
-        .map(|(row, (kind, v))| {
-            if *kind != Kind::Option {
-                return Ok(None);
-            }
-            match v {
-                Some("call") => Ok(Some(OptionType::Call)),
-                Some("put") => Ok(Some(OptionType::Put)),
-                None => Err(MarginError::cell(TABLE, "option_type", row, "null is not allowed for an option")),
-                Some(other) => Err(MarginError::cell(
-                    TABLE,
-                    "option_type",
-                    row,
-                    format!("unknown option_type '{other}'; expected call or put"),
-                )),
-            }
-        })
-        .collect()
+    per_option(kinds, table.strings("option_type")?, None, |row, v| match v {
+        Some("call") => Ok(Some(OptionType::Call)),
+        Some("put") => Ok(Some(OptionType::Put)),
+        None => Err(MarginError::cell(TABLE, "option_type", row, "null is not allowed for an option")),
+        Some(other) => Err(MarginError::cell(
+            TABLE,
+            "option_type",
+            row,
+            format!("unknown option_type '{other}'; expected call or put"),
+        )),
+    })
 }
 
 fn read_strikes(table: Table<'_>, kinds: &[Kind]) -> Result<Vec<f64>> {
-    let values = table.numbers("strike")?;
+    per_option(kinds, table.numbers("strike")?, 0.0, |row, v| positive_cell(TABLE, "strike", row, v, "an option"))
+}
+
+/// `read(row, value)` of each option's row; `other` for every other kind (its cell is not read).
+fn per_option<V, T: Copy>(
+    kinds: &[Kind],
+    values: Vec<V>,
+    other: T,
+    read: impl Fn(usize, V) -> Result<T>,
+) -> Result<Vec<T>> {
     kinds
         .iter()
         .zip(values)
         .enumerate()
-        .map(|(row, (kind, v))| {
-            if *kind != Kind::Option {
-                return Ok(0.0);
-            }
-            positive_cell(TABLE, "strike", row, v, "an option")
-        })
+        .map(|(row, (kind, v))| if *kind == Kind::Option { read(row, v) } else { Ok(other) })
         .collect()
 }
 
