@@ -278,30 +278,27 @@ fn ln_norm_cdf(u: f64) -> f64 {
 /// overflows or the probability is not a normal float.
 #[inline]
 fn pow_cdf(hs: f64, e: f64, u: f64) -> f64 {
-    let n = norm_cdf(u);
-    if e == 0.0 {
-        return n;
-    }
-    let p = hs.powf(e);
-    if p.is_finite() && (p <= 1.0 || n >= f64::MIN_POSITIVE) {
-        p * n
-    } else {
-        (e * hs.ln() + ln_norm_cdf(u)).exp()
-    }
+    pow_times(hs, e, norm_cdf(u), |e_ln_hs| e_ln_hs + ln_norm_cdf(u))
 }
 
 /// `hs^e n(u)`, in logs when the power overflows or the density is not a normal float.
 #[inline]
 fn pow_pdf(hs: f64, e: f64, u: f64) -> f64 {
-    let n = norm_pdf(u);
+    pow_times(hs, e, norm_pdf(u), |e_ln_hs| e_ln_hs - 0.5 * u * u - LN_SQRT_2PI)
+}
+
+/// `hs^e x` for a probability or density `x`; when the power overflows, or `x` is not a normal
+/// float, `exp(log_of(e ln hs))`, where `log_of` adds `ln x` computed in logs.
+#[inline(always)]
+fn pow_times(hs: f64, e: f64, x: f64, log_of: impl FnOnce(f64) -> f64) -> f64 {
     if e == 0.0 {
-        return n;
+        return x;
     }
     let p = hs.powf(e);
-    if p.is_finite() && (p <= 1.0 || n >= f64::MIN_POSITIVE) {
-        p * n
+    if p.is_finite() && (p <= 1.0 || x >= f64::MIN_POSITIVE) {
+        p * x
     } else {
-        (e * hs.ln() - 0.5 * u * u - LN_SQRT_2PI).exp()
+        log_of(e * hs.ln()).exp()
     }
 }
 
