@@ -620,11 +620,8 @@ pub fn read_crif<'a>(table: &Table<'a>, p: &SimmParams) -> Result<Crif<'a>> {
         offsets: Vec::new(),
         order: None,
     };
-    // Account numbers in first-seen order, and the runs of consecutive rows of one account
-    // (a run skips the hash): (first row, account number).
-    let mut ids: HashMap<&'a str, u32> = HashMap::new();
-    let mut names: Vec<&'a str> = Vec::new();
-    let mut runs: Vec<(usize, u32)> = Vec::new();
+    // The runs of consecutive rows of one account: (first row, account id).
+    let mut run_ids: Vec<(usize, &'a str)> = Vec::new();
     let mut last: Option<&str> = None;
     // Rows where the account may change (batch, row in batch, row): every row, or, for a plain
     // column (no nulls), the rows whose account differs from the row before, found in parallel.
@@ -648,24 +645,30 @@ pub fn read_crif<'a>(table: &Table<'a>, p: &SimmParams) -> Result<Crif<'a>> {
             return Err(fail(&p.account_column, r, "account is null".into()));
         }
         let a = account.unwrap_or("");
-        if last == Some(a) {
-            continue;
+        if last != Some(a) {
+            run_ids.push((r, a));
+            last = Some(a);
         }
+    }
+    if run_ids.windows(2).all(|w| w[0].1 < w[1].1) {
+        // Each account one run, in id order (the usual layout): the rows are in place, and ids
+        // that strictly ascend are distinct without hashing them.
+        crif.offsets = run_ids.iter().map(|x| x.0).chain([n]).collect();
+        crif.accounts = run_ids.into_iter().map(|x| x.1).collect();
+        crif.order = None;
+        return Ok(crif);
+    }
+    // Account numbers in first-seen order, and each run's.
+    let mut ids: HashMap<&'a str, u32> = HashMap::with_capacity(run_ids.len());
+    let mut names: Vec<&'a str> = Vec::new();
+    let mut runs: Vec<(usize, u32)> = Vec::with_capacity(run_ids.len());
+    for (r, a) in run_ids {
         let next = names.len() as u32;
         let id = *ids.entry(a).or_insert(next);
         if id == next {
             names.push(a);
         }
         runs.push((r, id));
-        last = Some(a);
-    }
-    let grouped = runs.len() == names.len() && names.windows(2).all(|w| w[0] < w[1]);
-    if grouped {
-        // Each account one run, in id order: the rows are in place.
-        crif.offsets = runs.iter().map(|x| x.0).chain([n]).collect();
-        crif.accounts = names;
-        crif.order = None;
-        return Ok(crif);
     }
     // Accounts sorted by id; runs counted into place.
     let mut sorted: Vec<u32> = (0..names.len() as u32).collect();
