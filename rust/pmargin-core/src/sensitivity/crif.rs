@@ -659,7 +659,8 @@ pub fn read_crif<'a>(table: &Table<'a>, p: &SimmParams) -> Result<Crif<'a>> {
         return Ok(crif);
     }
     // Account numbers in first-seen order, and each run's.
-    let mut ids: HashMap<&'a str, u32> = HashMap::with_capacity(run_ids.len());
+    // Not sized by the runs: a shuffled CRIF has about one run per row, but far fewer accounts.
+    let mut ids: HashMap<&'a str, u32> = HashMap::new();
     let mut names: Vec<&'a str> = Vec::new();
     let mut runs: Vec<(usize, u32)> = Vec::with_capacity(run_ids.len());
     for (r, a) in run_ids {
