@@ -14,6 +14,7 @@ use std::hash::BuildHasher;
 use hashbrown::DefaultHashBuilder;
 
 use super::id_index::Fingerprint;
+use super::prefetch::prefetch;
 
 /// One slot: an id's fingerprint and its number + 1 (0: empty).
 #[derive(Clone, Copy, Default)]
@@ -29,19 +30,6 @@ struct Slot {
 pub struct Probe {
     parts: (u32, u64, u64),
     hash: u64,
-}
-
-/// Ask for the cache line holding `value` (a hint: no effect on any result).
-#[inline(always)]
-fn prefetch<T>(value: &T) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-        // SAFETY: a prefetch reads nothing and cannot fault; the address is a live reference.
-        unsafe { _mm_prefetch::<_MM_HINT_T0>(std::ptr::from_ref(value).cast::<i8>()) };
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = value;
 }
 
 /// Distinct ids numbered 0, 1, ... in the order they were first given.

@@ -5,6 +5,7 @@
 pub mod id_index;
 pub mod id_table;
 pub mod parts;
+pub mod prefetch;
 pub mod spelling;
 pub mod table;
 pub mod utf8;
