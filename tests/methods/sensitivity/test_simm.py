@@ -102,7 +102,7 @@ def test_offsetting_row_removes_its_risk(rows: list[tuple[Any, ...]], extra: tup
 
 @SETTINGS
 @given(crif=crifs(), seed=st.integers(0, 2**32 - 1))
-def test_row_order_changes_no_bit(crif: pa.Table, seed: int) -> None:
+def test_row_order_and_batch_splits_change_no_bit(crif: pa.Table, seed: int) -> None:
     import random
 
     perm = list(range(crif.num_rows))
@@ -115,6 +115,12 @@ def test_row_order_changes_no_bit(crif: pa.Table, seed: int) -> None:
     ca = a["contributions"].column("contribution").to_pylist()
     cb = b["contributions"].column("contribution").to_pylist()
     assert [cb[perm.index(i)] for i in range(len(perm))] == ca
+    # The shuffled rows in several record batches: the same bits.
+    split = pa.Table.from_batches(shuffled.to_batches(max_chunksize=1 + seed % 7), shuffled.schema)
+    c = both(split)[0]
+    assert c["accounts"].to_pylist() == b["accounts"].to_pylist()
+    assert c["risk_classes"].to_pylist() == b["risk_classes"].to_pylist()
+    assert c["contributions"].column("contribution").to_pylist() == cb
 
 
 def test_book_crif_and_mapping() -> None:

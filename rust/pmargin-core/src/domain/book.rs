@@ -466,6 +466,14 @@ fn number_keys_mapped<K: Key>(
     (AccountCodes { code, first_row, contiguous }, Some(map))
 }
 
+/// First-seen numbering of string ids out of order (a CRIF's account ids): each id's number, and
+/// where each number's first id is. The numbering of a book's account ids, so the same work:
+/// two halves in parallel, slots probed ahead.
+pub fn number_ids(ids: &[&str]) -> (Vec<u32>, Vec<usize>) {
+    let codes = number_keys_split(&|i| ids[i], ids.len());
+    (codes.code, codes.first_row)
+}
+
 /// Lookups of a shuffled book probed ahead of their turn: enough to overlap the cache misses of
 /// a table larger than the caches, few enough that the probed slots are still cached when used.
 const LOOK_AHEAD: usize = 16;

@@ -6,11 +6,12 @@
 use std::borrow::Cow;
 
 use arrow_array::{Array, StringArray};
-use hashbrown::HashMap;
 use rayon::prelude::*;
 
+use crate::domain::book::number_ids;
 use crate::domain::exact_sum::exact_sum;
 use crate::error::{MarginError, Result};
+use crate::input::prefetch::prefetch;
 use crate::input::Table;
 use crate::sensitivity::intern::{self, NameMap};
 use crate::sensitivity::params::{risk_type, SimmParams, CM, EQ, FX, IR, PRODUCT_CLASSES, RISK_TYPES, RISK_TYPE_NAMES};
@@ -82,6 +83,9 @@ pub struct Factor<'a> {
 /// the whole table is held), amounts, and the rows of each account (accounts sorted by id).
 pub struct Crif<'a> {
     cols: Columns<Col<'a>>,
+    /// Each batch's columns in place, when all six are plain (the usual layout): found once, not
+    /// again at every change of batch (every row of a CRIF out of account order).
+    plain: Vec<Option<Columns<Strs<'a>>>>,
     names: Lookups,
     /// First global row of each batch, and the total.
     batch_starts: Vec<usize>,
@@ -156,6 +160,12 @@ struct Columns<C> {
     l2s: C,
 }
 
+impl<C> Columns<C> {
+    fn each(&self) -> [&C; 6] {
+        [&self.pcs, &self.rts, &self.quals, &self.buckets, &self.l1s, &self.l2s]
+    }
+}
+
 impl<'a> Columns<Col<'a>> {
     /// Batch `b`'s columns in place, when all six are plain (the usual layout): their offsets
     /// and bytes are then found once per batch, not once per cell.
@@ -190,7 +200,7 @@ impl<'a> Columns<Col<'a>> {
 
 /// The columns of the batch being decoded by [`Crif::decode_rows`].
 enum BatchCols<'c, 'a> {
-    Plain(Columns<Strs<'a>>),
+    Plain(&'c Columns<Strs<'a>>),
     Any(Columns<ColAt<'c, 'a>>),
 }
 
@@ -245,12 +255,29 @@ impl<'a> Crif<'a> {
         let (mut start, mut end) = (0, 0);
         let mut cols = BatchCols::Any(self.cols.at(0));
         let mut recent = Recent::default();
-        for &r in rows {
+        // Out of account order, each row's cells are cache misses: request them ahead.
+        let scattered = self.order.is_some();
+        if scattered {
+            rows.iter().take(2 * AHEAD).for_each(|&r| self.prefetch_offsets(r as usize));
+            rows.iter().take(AHEAD).for_each(|&r| self.prefetch_cells(r as usize));
+        }
+        for (i, &r) in rows.iter().enumerate() {
+            if scattered {
+                if let Some(&ahead) = rows.get(i + 2 * AHEAD) {
+                    self.prefetch_offsets(ahead as usize);
+                }
+                if let Some(&ahead) = rows.get(i + AHEAD) {
+                    self.prefetch_cells(ahead as usize);
+                }
+            }
             let r = r as usize;
             if r < start || r >= end {
                 let b = self.batch_starts.partition_point(|s| *s <= r) - 1;
                 (start, end) = (self.batch_starts[b], self.batch_starts[b + 1]);
-                cols = self.cols.plain(b).map_or_else(|| BatchCols::Any(self.cols.at(b)), BatchCols::Plain);
+                cols = match &self.plain[b] {
+                    Some(c) => BatchCols::Plain(c),
+                    None => BatchCols::Any(self.cols.at(b)),
+                };
             }
             let fast = match &cols {
                 BatchCols::Plain(c) => self.decode_fast(c, r - start, r, &mut recent),
@@ -274,6 +301,38 @@ impl<'a> Crif<'a> {
         }
         scratch.packable = packable;
         Ok(())
+    }
+
+    /// Row `r`'s batch columns in place, and its row in the batch, when they are plain.
+    #[inline]
+    fn plain_row(&self, r: usize) -> Option<(&Columns<Strs<'a>>, usize)> {
+        let b = self.batch_starts.partition_point(|s| *s <= r).checked_sub(1)?;
+        Some((self.plain.get(b)?.as_ref()?, r - self.batch_starts[b]))
+    }
+
+    /// Request row `r`'s amount and string offsets from memory (a hint; see [`AHEAD`]).
+    #[inline]
+    fn prefetch_offsets(&self, r: usize) {
+        if let Some(amount) = self.amounts.get(r) {
+            prefetch(amount);
+        }
+        if let Some((c, local)) = self.plain_row(r) {
+            for offset in c.each().into_iter().filter_map(|s| s.offsets.get(local)) {
+                prefetch(offset);
+            }
+        }
+    }
+
+    /// Request the first bytes of row `r`'s strings (their offsets requested earlier).
+    #[inline]
+    fn prefetch_cells(&self, r: usize) {
+        if let Some((c, local)) = self.plain_row(r) {
+            for s in c.each() {
+                if let Some(byte) = s.offsets.get(local).and_then(|&o| s.values.get(o as usize)) {
+                    prefetch(byte);
+                }
+            }
+        }
     }
 
     /// Row `r` (row `local` of the batch of `c`) decoded by hashed lookups, or None when any
@@ -610,8 +669,10 @@ pub fn read_crif<'a>(table: &Table<'a>, p: &SimmParams) -> Result<Crif<'a>> {
     for batch in table.batches() {
         batch_starts.push(batch_starts.last().copied().unwrap_or(0) + batch.num_rows());
     }
+    let plain = (0..table.batches().len()).map(|b| cols.plain(b)).collect();
     let mut crif = Crif {
         cols,
+        plain,
         names: Lookups::new(p),
         batch_starts,
         amounts,
@@ -659,18 +720,10 @@ pub fn read_crif<'a>(table: &Table<'a>, p: &SimmParams) -> Result<Crif<'a>> {
         return Ok(crif);
     }
     // Account numbers in first-seen order, and each run's.
-    // Not sized by the runs: a shuffled CRIF has about one run per row, but far fewer accounts.
-    let mut ids: HashMap<&'a str, u32> = HashMap::new();
-    let mut names: Vec<&'a str> = Vec::new();
-    let mut runs: Vec<(usize, u32)> = Vec::with_capacity(run_ids.len());
-    for (r, a) in run_ids {
-        let next = names.len() as u32;
-        let id = *ids.entry(a).or_insert(next);
-        if id == next {
-            names.push(a);
-        }
-        runs.push((r, id));
-    }
+    let ids: Vec<&'a str> = run_ids.iter().map(|x| x.1).collect();
+    let (numbers, firsts) = number_ids(&ids);
+    let names: Vec<&'a str> = firsts.iter().map(|&i| ids[i]).collect();
+    let runs: Vec<(usize, u32)> = run_ids.iter().zip(numbers).map(|(x, number)| (x.0, number)).collect();
     // Accounts sorted by id; runs counted into place.
     let mut sorted: Vec<u32> = (0..names.len() as u32).collect();
     sorted.par_sort_unstable_by(|a, b| names[*a as usize].cmp(names[*b as usize]));
@@ -773,6 +826,11 @@ fn packed_key(row: &Row<'_>, position: usize) -> u128 {
         | (u128::from(row.label2) << 29)
         | position as u128
 }
+
+/// How far ahead [`Crif::decode_rows`] requests the cells of a CRIF out of account order: the
+/// offsets and amount of the row `2 * AHEAD` on, the bytes those offsets point at of the row
+/// `AHEAD` on (its offsets arrived by then).
+const AHEAD: usize = 6;
 
 /// Accounts up to this many rows are sorted by insertion.
 const INSERTION_ROWS: usize = 96;
