@@ -13,6 +13,7 @@ pyarrow, then the fixed layout (50 rows per account, in this order) reshaped to 
 netting). It computes the SIMM total only; pmargin also builds the breakdown tables and each
 row's Euler contribution, so the ratio is conservative. pmargin is timed end to end from Python
 (``SensitivityModel.margin`` on the Arrow table), and the native call alone for the split. Target: native >= 5x NumPy and < 1 s.
+The same rows shuffled are then timed end to end (native only; their totals must be bit-identical).
 
 Run with ``python benches/bench_sensitivity.py [--accounts N] [--reference-accounts N] [--repeat R]``.
 """
@@ -261,9 +262,19 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"reference / native (scaled): {t_ref_scaled / min(t_native):.0f}x")
     print(f"agreement: numpy {int(bad.sum())} accounts off, reference {int(bad_ref.sum())} off (1e-9 rel)")
+    # The same rows shuffled (accounts interleaved): native only, the NumPy peer needs the fixed
+    # layout. The totals must be the same bits (accounts are sorted by id either way).
+    perm = np.random.default_rng(11).permutation(len(crif))
+    shuffled = crif.take(pa.array(perm))
+    moved, t_shuffled = timed(lambda: model.margin(shuffled), args.repeat)
+    same = moved.accounts.column("simm").equals(result.accounts.column("simm"))
+    print(
+        f"shuffled : {min(t_shuffled):.3f} s (runs {', '.join(f'{t:.3f}' for t in t_shuffled)}) end to end, "
+        f"{min(t_shuffled) / min(t_native):.1f}x the grouped CRIF; totals bit-identical: {'yes' if same else 'NO'}"
+    )
     target = min(t_native) < 1.0 and min(t_numpy) / min(t_native) >= 5.0
     print(f"target (< 1 s and >= 5x numpy): {'met' if target else 'NOT met'}")
-    return 1 if bad.any() or bad_ref.any() else 0
+    return 1 if bad.any() or bad_ref.any() or not same else 0
 
 
 if __name__ == "__main__":
