@@ -218,9 +218,15 @@ impl<'a> Crif<'a> {
         }
     }
 
+    /// The batch holding row `r` (`batch_starts` begins at row 0).
+    #[inline]
+    fn batch_of(&self, r: usize) -> usize {
+        self.batch_starts.partition_point(|s| *s <= r) - 1
+    }
+
     /// Decode and check row `r`.
     fn decode_row(&self, p: &SimmParams, r: usize) -> Result<Row<'a>> {
-        let b = self.batch_starts.partition_point(|s| *s <= r) - 1;
+        let b = self.batch_of(r);
         let local = r - self.batch_starts[b];
         let c = &self.cols;
         let amount = if self.nulls.is_empty() { Some(self.amounts[r]) } else { self.nulls[r] };
@@ -272,7 +278,7 @@ impl<'a> Crif<'a> {
             }
             let r = r as usize;
             if r < start || r >= end {
-                let b = self.batch_starts.partition_point(|s| *s <= r) - 1;
+                let b = self.batch_of(r);
                 (start, end) = (self.batch_starts[b], self.batch_starts[b + 1]);
                 cols = match &self.plain[b] {
                     Some(c) => BatchCols::Plain(c),
@@ -306,7 +312,7 @@ impl<'a> Crif<'a> {
     /// Row `r`'s batch columns in place, and its row in the batch, when they are plain.
     #[inline]
     fn plain_row(&self, r: usize) -> Option<(&Columns<Strs<'a>>, usize)> {
-        let b = self.batch_starts.partition_point(|s| *s <= r).checked_sub(1)?;
+        let b = self.batch_of(r);
         Some((self.plain.get(b)?.as_ref()?, r - self.batch_starts[b]))
     }
 
