@@ -121,7 +121,9 @@ pub fn nulls_where(n: usize, valid: impl FnMut(usize) -> bool) -> Option<NullBuf
 /// `account_id` of each row from the row's account number: Utf8 and Int64 ids (the two types
 /// result tables carry) gathered in parallel, any other type by Arrow's `take`.
 pub fn gather_ids(account_ids: &ArrayRef, accounts: &[u32]) -> Result<Option<ArrayRef>> {
-    if let Some(bad) = accounts.iter().find(|&&a| a as usize >= account_ids.len()) {
+    // The length read once: `len` through `dyn Array` is a call the loop would make per row.
+    let n = account_ids.len();
+    if let Some(bad) = accounts.par_iter().max().filter(|&&a| a as usize >= n) {
         return Err(MarginError::Internal(format!("gathering account ids: no account number {bad}")));
     }
     match account_ids.data_type() {

@@ -8,7 +8,7 @@ use arrow_schema::{DataType, Field};
 use arrow_select::take::take;
 use rayon::prelude::*;
 
-use super::attribution::Attribution;
+use super::attribution::{Attribution, Explain};
 use super::outcome::{AccountOutcome, AddonOutcome, Driver, UnderlyingOutcome, UnderlyingRows};
 use super::GridMethod;
 use crate::domain::book::Book;
@@ -48,6 +48,12 @@ impl GridWorst {
 
 /// Rows per parallel task of a column mapped from another.
 const ROWS_CHUNK: usize = 1 << 14;
+
+/// A Float64 column of `f(item)` per item, mapped in parallel (a serial pass per column over
+/// rows of structs is the tables' critical path on large books).
+fn mapped_f64s<S: Sync>(items: &[S], f: impl Fn(&S) -> f64 + Sync) -> Result<ArrayRef> {
+    Ok(Arc::new(Float64Array::from(map_in_parts(items, ROWS_CHUNK, f)?)))
+}
 
 /// Accounts per parallel task of the by-underlying columns.
 const ROWS_TASK: usize = 4096;
@@ -139,14 +145,14 @@ pub fn accounts_batch(grid: &GridMethod, account_ids: &ArrayRef, outcomes: &[Acc
     ];
     let mut columns = vec![
         account_ids.clone(),
-        f64s(outcomes.iter().map(|o| o.initial)),
-        f64s(outcomes.iter().map(|o| mm * o.initial)),
-        f64s(outcomes.iter().map(|o| o.gross)),
+        mapped_f64s(outcomes, |o| o.initial)?,
+        mapped_f64s(outcomes, |o| mm * o.initial)?,
+        mapped_f64s(outcomes, |o| o.gross)?,
         worst.label,
         worst.price,
         worst.vol,
-        f64s(outcomes.iter().map(|o| o.gross - o.initial)),
-        f64s(outcomes.iter().map(|o| o.undiversified - o.initial)),
+        mapped_f64s(outcomes, |o| o.gross - o.initial)?,
+        mapped_f64s(outcomes, |o| o.undiversified - o.initial)?,
     ];
     if grid.model.addons.is_on() {
         let parts: [(&str, AddonPart); 4] = [
@@ -157,7 +163,7 @@ pub fn accounts_batch(grid: &GridMethod, account_ids: &ArrayRef, outcomes: &[Acc
         ];
         for (name, part) in parts {
             fields.push(f64_field(name, false));
-            columns.push(f64s(outcomes.iter().map(|o| o.addons.as_ref().map_or(0.0, part))));
+            columns.push(mapped_f64s(outcomes, |o| o.addons.as_ref().map_or(0.0, part))?);
         }
     }
     batch(fields, columns)
@@ -234,10 +240,12 @@ pub fn by_position_batch(
     let (ids, account_column) = rayon::join(
         || take(all_ids.as_ref(), &instruments, None).map_err(arrow_error),
         || {
-            let mut accounts = Vec::with_capacity(book.instrument.len());
-            for a in 0..book.n_accounts() {
-                accounts.extend(book.positions(a).map(|_| a as u32));
-            }
+            // Each position's account number, filled in parallel a run of accounts at a time.
+            let runs = (0..book.n_accounts()).step_by(ROWS_TASK).map(|a| a..(a + ROWS_TASK).min(book.n_accounts()));
+            let work = runs.map(|r| (book.offsets[r.end] - book.offsets[r.start], r)).collect();
+            let accounts = filled_in_parts(work, |r: std::ops::Range<usize>, part| {
+                part.extend(r.flat_map(|a| book.positions(a).map(move |_| a as u32)))
+            })?;
             ids_for(account_ids, accounts)
         },
     );
@@ -295,11 +303,11 @@ pub fn explain_batch(
             worst.label,
             worst.price,
             worst.vol,
-            f64s(rows.iter().map(|e| e.pnl)),
-            f64s(rows.iter().map(|e| e.delta_pnl)),
-            f64s(rows.iter().map(|e| e.gamma_pnl)),
-            f64s(rows.iter().map(|e| e.vega_pnl)),
-            f64s(rows.iter().map(|e| e.residual())),
+            mapped_f64s(rows, |e| e.pnl)?,
+            mapped_f64s(rows, |e| e.delta_pnl)?,
+            mapped_f64s(rows, |e| e.gamma_pnl)?,
+            mapped_f64s(rows, |e| e.vega_pnl)?,
+            mapped_f64s(rows, Explain::residual)?,
         ],
     )
 }
@@ -312,7 +320,6 @@ mod tests {
     use smallvec::smallvec;
 
     use super::*;
-    use crate::methods::grid::attribution::Explain;
     use crate::methods::grid::model::Cross;
     use crate::methods::grid::outcome::UnderlyingOutcome;
     use crate::methods::grid::tests::{built, model};
