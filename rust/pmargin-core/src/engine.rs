@@ -14,19 +14,12 @@ use crate::domain::book::{read_book, row_codes, Book, OnError};
 use crate::error::{MarginError, Result};
 use crate::input::table::{integer_values, string_values};
 use crate::input::Table;
+pub use crate::methods::ResultBatches;
 use crate::methods::{Method, MethodSpec, Outcome, RunView};
 use crate::output::{failed, greeks};
 use crate::risk::arrays::MAX_PNL;
 use crate::spec::Limits;
 use crate::valuation::Valuation;
-
-/// Every result table of a run.
-pub struct ResultBatches {
-    pub accounts: RecordBatch,
-    pub by_underlying: RecordBatch,
-    /// (by_position, explain) of a run made with `by_position`.
-    pub attribution: Option<(RecordBatch, RecordBatch)>,
-}
 
 pub struct Engine {
     pub valuation: Arc<Valuation>,
@@ -192,12 +185,7 @@ impl MarginRun {
 
     /// Every table of the run, built in parallel.
     pub fn all_batches(&self) -> Result<ResultBatches> {
-        let view = self.view();
-        let ((accounts, by_underlying), attribution) = rayon::join(
-            || rayon::join(|| self.outcome.accounts(&view), || self.outcome.by_underlying(&view)),
-            || self.outcome.attribution(&view).transpose(),
-        );
-        Ok(ResultBatches { accounts: accounts?, by_underlying: by_underlying?, attribution: attribution? })
+        self.outcome.tables(&self.view())
     }
 
     /// The risk matrix of account `account` (its index in the accounts table).

@@ -38,6 +38,23 @@ pub struct RunView<'a> {
     pub account_ids: &'a ArrayRef,
 }
 
+/// Every result table of a run.
+pub struct ResultBatches {
+    pub accounts: RecordBatch,
+    pub by_underlying: RecordBatch,
+    /// (by_position, explain) of a run made with `by_position`.
+    pub attribution: Option<(RecordBatch, RecordBatch)>,
+}
+
+/// Each of an outcome's tables built on its own, in parallel.
+pub fn tables_in_parallel<O: Outcome + ?Sized>(outcome: &O, run: &RunView<'_>) -> Result<ResultBatches> {
+    let ((accounts, by_underlying), attribution) = rayon::join(
+        || rayon::join(|| outcome.accounts(run), || outcome.by_underlying(run)),
+        || outcome.attribution(run).transpose(),
+    );
+    Ok(ResultBatches { accounts: accounts?, by_underlying: by_underlying?, attribution: attribution? })
+}
+
 /// A methodology, built once per engine and reused for every book.
 pub trait Method: Send + Sync {
     /// Margin every account of a netted book; with `by_position`, also attribute each account's
@@ -61,6 +78,11 @@ pub trait Outcome: Send + Sync {
 
     /// `(by_position, explain)` when the run attributed its margins, else None.
     fn attribution(&self, run: &RunView<'_>) -> Option<Result<(RecordBatch, RecordBatch)>>;
+
+    /// Every table of the run; a method whose tables share columns builds them together.
+    fn tables(&self, run: &RunView<'_>) -> Result<ResultBatches> {
+        tables_in_parallel(self, run)
+    }
 
     /// `(initial, maintenance)` of every account without building a table, when the method can
     /// say so cheaply (the pre-trade what-if's fast path); None: read them from [`Self::accounts`].

@@ -473,6 +473,25 @@ mod tests {
     }
 
     #[test]
+    fn explain_built_with_the_by_underlying_table_equals_explain_built_alone() {
+        for (mode, engine) in modes() {
+            let run = engine.margin(positions(&BOOK).view("positions"), true, crate::OnError::Raise).expect("margined");
+            // all_batches shares by_underlying's columns with explain; attribution_batches does not.
+            let all = run.all_batches().expect("tables");
+            let (by_position, explain) = run.attribution_batches().expect("attributed");
+            let (shared_by_position, shared_explain) = all.attribution.expect("attributed");
+            assert_eq!(shared_explain, explain, "{mode}");
+            assert_eq!(shared_by_position, by_position, "{mode}");
+            assert_eq!(all.by_underlying, run.by_underlying_batch().expect("a table"), "{mode}");
+            for (ours, theirs) in [("account_id", "account_id"), ("underlying", "underlying")] {
+                assert_eq!(str_column(&explain, ours), str_column(&all.by_underlying, theirs), "{mode}");
+            }
+            // a: A and B; b: A; c: A and B.
+            assert_eq!(explain.num_rows(), 5, "{mode}");
+        }
+    }
+
+    #[test]
     fn a_linear_position_is_explained_by_its_delta() {
         let engine = engine("sum", None);
         let book = positions(&[("a", "FA", 2.0), ("a", "FB", -1.0)]);

@@ -28,7 +28,7 @@ use self::attribution::{Attribution, AttributionInputs};
 use self::ellipsoid::Ellipsoid;
 use self::model::{Cross, GridModel};
 use self::outcome::{AccountOutcome, GridContext, UnderlyingRows};
-use super::{Method, MethodConfig, Outcome, RunView};
+use super::{tables_in_parallel, Method, MethodConfig, Outcome, ResultBatches, RunView};
 use crate::domain::book::Book;
 use crate::domain::correlation::CorrelationMatrix;
 use crate::domain::market::Underlyings;
@@ -187,12 +187,41 @@ impl Outcome for GridOutcome {
 
     fn attribution(&self, run: &RunView<'_>) -> Option<Result<(RecordBatch, RecordBatch)>> {
         let attribution = self.attribution.as_ref()?;
-        let names = &self.valuation.underlyings.names;
-        let (by_position, explain) = rayon::join(
-            || tables::by_position_batch(self.valuation.instruments.ids(), run.book, run.account_ids, attribution),
-            || tables::explain_batch(&self.method, names, run.account_ids, attribution),
-        );
+        let (by_position, explain) =
+            rayon::join(|| self.by_position(run, attribution), || self.explain(run, attribution, None));
         Some(by_position.and_then(|p| Ok((p, explain?))))
+    }
+
+    /// With attribution, the explain table shares columns of the by-underlying table
+    /// ([`tables::explain_batch`]), so it is built after it; the other two alongside.
+    fn tables(&self, run: &RunView<'_>) -> Result<ResultBatches> {
+        let Some(attribution) = self.attribution.as_ref() else { return tables_in_parallel(self, run) };
+        let ((accounts, by_position), underlying_and_explain) = rayon::join(
+            || rayon::join(|| self.accounts(run), || self.by_position(run, attribution)),
+            || {
+                let by_underlying = self.by_underlying(run)?;
+                let explain = self.explain(run, attribution, Some(&by_underlying))?;
+                Ok::<_, MarginError>((by_underlying, explain))
+            },
+        );
+        let (by_underlying, explain) = underlying_and_explain?;
+        Ok(ResultBatches { accounts: accounts?, by_underlying, attribution: Some((by_position?, explain)) })
+    }
+}
+
+impl GridOutcome {
+    fn by_position(&self, run: &RunView<'_>, attribution: &Attribution) -> Result<RecordBatch> {
+        tables::by_position_batch(self.valuation.instruments.ids(), run.book, run.account_ids, attribution)
+    }
+
+    fn explain(
+        &self,
+        run: &RunView<'_>,
+        attribution: &Attribution,
+        by_underlying: Option<&RecordBatch>,
+    ) -> Result<RecordBatch> {
+        let names = &self.valuation.underlyings.names;
+        tables::explain_batch(&self.method, names, run.account_ids, attribution, by_underlying)
     }
 }
 

@@ -9,6 +9,7 @@ use arrow_select::take::take;
 use rayon::prelude::*;
 
 use super::attribution::{Attribution, Explain};
+use super::model::Cross;
 use super::outcome::{AccountOutcome, AddonOutcome, Driver, UnderlyingOutcome, UnderlyingRows};
 use super::GridMethod;
 use crate::domain::book::Book;
@@ -273,17 +274,41 @@ pub fn by_position_batch(
 
 /// Per account and underlying: the driving scenario and its P&L split into delta, gamma, vega
 /// and the residual of full revaluation.
+///
+/// `by_underlying`: the same run's by-underlying table, whose rows are the explain's rows (one
+/// per account and underlying, in the same order: the attributed aggregation builds both in
+/// step). Its `account_id` and `underlying` columns are then shared, not gathered again, and so
+/// are its worst-scenario columns under cross="sum", where each underlying's driving scenario is
+/// its worst.
 pub fn explain_batch(
     grid: &GridMethod,
     underlying_names: &[String],
     account_ids: &ArrayRef,
     attribution: &Attribution,
+    by_underlying: Option<&RecordBatch>,
 ) -> Result<RecordBatch> {
     let rows = &attribution.explains;
-    let underlyings: Vec<Option<u32>> = rows.par_iter().map(|e| Some(e.underlying)).collect();
-    let names = gather_strings(underlying_names.len(), |u| underlying_names[u].as_str(), &underlyings)?;
-    let worsts: Vec<Worst> = rows.par_iter().map(|e| e.scenario.map(|s| (Some(e.underlying), s))).collect();
-    let worst = GridWorst::of(grid, &worsts)?;
+    let shared = by_underlying.filter(|b| b.num_rows() == rows.len());
+    let column = |name: &str| shared.and_then(|b| b.column_by_name(name)).cloned();
+    let (ids, names) = match (column("account_id"), column("underlying")) {
+        (Some(ids), Some(names)) => (ids, names),
+        _ => {
+            let underlyings: Vec<Option<u32>> = rows.par_iter().map(|e| Some(e.underlying)).collect();
+            let names = gather_strings(underlying_names.len(), |u| underlying_names[u].as_str(), &underlyings)?;
+            (ids_for(account_ids, attribution.explain_account.clone())?, names)
+        }
+    };
+    let worst_of_sum = match grid.model.cross {
+        Cross::Sum => column("worst_scenario").zip(column("worst_price_shock")).zip(column("worst_vol_shock")),
+        _ => None,
+    };
+    let worst = match worst_of_sum {
+        Some(((label, price), vol)) => GridWorst { price, vol, label },
+        None => {
+            let worsts: Vec<Worst> = rows.par_iter().map(|e| e.scenario.map(|s| (Some(e.underlying), s))).collect();
+            GridWorst::of(grid, &worsts)?
+        }
+    };
     batch(
         vec![
             account_field(account_ids),
@@ -298,7 +323,7 @@ pub fn explain_batch(
             f64_field("residual", false),
         ],
         vec![
-            ids_for(account_ids, attribution.explain_account.clone())?,
+            ids,
             names,
             worst.label,
             worst.price,
@@ -515,7 +540,7 @@ mod tests {
         assert_eq!(f64_column(&t, "standalone_margin"), vec![10.0, 20.0, 1.5]);
         assert_eq!(f64_column(&t, "incremental_margin"), vec![-1.0, 2.0, 3.0]);
 
-        let t = explain_batch(&grid, &valuation.underlyings.names, &ids, &attribution).expect("a table");
+        let t = explain_batch(&grid, &valuation.underlyings.names, &ids, &attribution, None).expect("a table");
         let mut expected = vec![
             ("account_id".to_owned(), DataType::Utf8, false),
             ("underlying".to_owned(), DataType::Utf8, false),
