@@ -524,20 +524,20 @@ fn number_keys_split<'a>(key: &(impl Fn(usize) -> &'a str + Sync), n: usize) -> 
             }
             table
         });
-        second
-            .first_row
-            .iter()
-            .map(|&local_row| {
-                let row = split + local_row;
-                match seen.get(key(row)) {
-                    Some(c) => {
-                        contiguous = false;
-                        c
-                    }
-                    None => {
-                        first_row.push(row);
-                        (first_row.len() - 1) as u32
-                    }
+        // The lookups (each a cache miss in a large table) in parallel; the numbering of the new
+        // accounts, in the second half's first-seen order, after.
+        let found: Vec<Option<u32>> = second.first_row.par_iter().map(|&local| seen.get(key(split + local))).collect();
+        found
+            .into_iter()
+            .zip(&second.first_row)
+            .map(|(found, &local_row)| match found {
+                Some(c) => {
+                    contiguous = false;
+                    c
+                }
+                None => {
+                    first_row.push(split + local_row);
+                    (first_row.len() - 1) as u32
                 }
             })
             .collect()
