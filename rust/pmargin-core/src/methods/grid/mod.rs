@@ -204,8 +204,10 @@ impl Outcome for GridOutcome {
                 Ok::<_, MarginError>((by_underlying, explain))
             },
         );
+        // An accounts failure first, as in the default.
+        let accounts = accounts?;
         let (by_underlying, explain) = underlying_and_explain?;
-        Ok(ResultBatches { accounts: accounts?, by_underlying, attribution: Some((by_position?, explain)) })
+        Ok(ResultBatches { accounts, by_underlying, attribution: Some((by_position?, explain)) })
     }
 }
 
