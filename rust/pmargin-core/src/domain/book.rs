@@ -86,6 +86,18 @@ impl Book {
         self.offsets[account]..self.offsets[account + 1]
     }
 
+    /// Each netted position's account number, in position order (result tables' `account_id`
+    /// per position), filled in parallel, a run of accounts per task.
+    pub fn position_accounts(&self) -> Result<Vec<u32>> {
+        const ACCOUNTS_TASK: usize = 4096;
+        let n = self.n_accounts();
+        let runs = (0..n).step_by(ACCOUNTS_TASK).map(|a| a..(a + ACCOUNTS_TASK).min(n));
+        let work = runs.map(|r| (self.offsets[r.end] - self.offsets[r.start], r)).collect();
+        filled_in_parts(work, |r: std::ops::Range<usize>, part| {
+            part.extend(r.flat_map(|a| self.positions(a).map(move |_| a as u32)))
+        })
+    }
+
     /// The net quantity account `a` holds of `instrument` (0 when it holds none).
     fn held(&self, a: usize, instrument: u32) -> f64 {
         let range = self.positions(a);

@@ -9,6 +9,7 @@ use arrow_schema::{DataType, Field, Schema};
 use arrow_select::take::take;
 
 use crate::error::{MarginError, Result};
+use crate::input::parts::map_in_parts;
 use crate::risk::group_pnl::ScenarioMatrix;
 
 pub fn arrow_error(e: arrow_schema::ArrowError) -> MarginError {
@@ -37,6 +38,15 @@ pub fn ids_for(account_ids: &ArrayRef, accounts: Vec<u32>) -> Result<ArrayRef> {
 
 pub fn f64s(values: impl Iterator<Item = f64>) -> ArrayRef {
     Arc::new(Float64Array::from_iter_values(values))
+}
+
+/// Rows per parallel task of [`mapped_f64s`].
+const MAPPED_CHUNK: usize = 1 << 14;
+
+/// [`f64s`] of `f(item)` per item, mapped in parallel: for large tables, where a serial pass per
+/// column over rows of structs is the critical path.
+pub fn mapped_f64s<S: Sync>(items: &[S], f: impl Fn(&S) -> f64 + Sync) -> Result<ArrayRef> {
+    Ok(Arc::new(Float64Array::from(map_in_parts(items, MAPPED_CHUNK, f)?)))
 }
 
 /// Per-underlying P&L columns and the total of a scenario matrix.

@@ -7,6 +7,7 @@ use arrow_array::{ArrayRef, Float64Array, RecordBatch, StringArray, UInt32Array}
 use arrow_schema::{DataType, Field, Schema};
 use arrow_select::take::take;
 
+use super::arrow::ids_for;
 use crate::domain::book::Book;
 use crate::error::{MarginError, Result};
 use crate::pricing::greeks::Greeks;
@@ -51,16 +52,12 @@ pub fn position_table(
     greeks: &[Greeks],
 ) -> Result<RecordBatch> {
     let n = book.instrument.len();
-    let mut accounts = Vec::with_capacity(n);
     let mut ids = StringBuilder::with_capacity(n, n * 12);
     let mut scaled = Vec::with_capacity(n);
-    for a in 0..book.n_accounts() {
-        for p in book.positions(a) {
-            let c = book.instrument[p] as usize;
-            accounts.push(a as u32);
-            ids.append_value(&instrument_ids[c]);
-            scaled.push(greeks[c].scaled(book.quantity[p]));
-        }
+    for (&c, &q) in book.instrument.iter().zip(book.quantity.iter()) {
+        let c = c as usize;
+        ids.append_value(&instrument_ids[c]);
+        scaled.push(greeks[c].scaled(q));
     }
     let mut fields = vec![
         Field::new("account_id", account_ids.data_type().clone(), false),
@@ -68,7 +65,7 @@ pub fn position_table(
     ];
     fields.extend(f64_fields(&["quantity", "value", "delta", "gamma", "vega", "theta"]));
     let mut columns: Vec<ArrayRef> = vec![
-        take(account_ids.as_ref(), &UInt32Array::from(accounts), None).map_err(arrow_error)?,
+        ids_for(account_ids, book.position_accounts()?)?,
         Arc::new(ids.finish()),
         column(book.quantity.iter().copied()),
         column(scaled.iter().map(|g| g.price)),

@@ -15,7 +15,7 @@ use super::GridMethod;
 use crate::domain::book::Book;
 use crate::error::Result;
 use crate::input::parts::{filled_in_parts, map_in_parts};
-use crate::output::arrow::{account_field, arrow_error, batch, f64_field, f64s, ids_for, matrix_columns};
+use crate::output::arrow::{account_field, arrow_error, batch, f64_field, f64s, ids_for, mapped_f64s, matrix_columns};
 use crate::output::gather::{gather_strings, nulls_where};
 use crate::risk::group_pnl::ScenarioMatrix;
 
@@ -49,12 +49,6 @@ impl GridWorst {
 
 /// Rows per parallel task of a column mapped from another.
 const ROWS_CHUNK: usize = 1 << 14;
-
-/// A Float64 column of `f(item)` per item, mapped in parallel (a serial pass per column over
-/// rows of structs is the tables' critical path on large books).
-fn mapped_f64s<S: Sync>(items: &[S], f: impl Fn(&S) -> f64 + Sync) -> Result<ArrayRef> {
-    Ok(Arc::new(Float64Array::from(map_in_parts(items, ROWS_CHUNK, f)?)))
-}
 
 /// Accounts per parallel task of the by-underlying columns.
 const ROWS_TASK: usize = 4096;
@@ -240,15 +234,7 @@ pub fn by_position_batch(
     // The two string columns are the bulk of the work: gather them in parallel.
     let (ids, account_column) = rayon::join(
         || take(all_ids.as_ref(), &instruments, None).map_err(arrow_error),
-        || {
-            // Each position's account number, filled in parallel a run of accounts at a time.
-            let runs = (0..book.n_accounts()).step_by(ROWS_TASK).map(|a| a..(a + ROWS_TASK).min(book.n_accounts()));
-            let work = runs.map(|r| (book.offsets[r.end] - book.offsets[r.start], r)).collect();
-            let accounts = filled_in_parts(work, |r: std::ops::Range<usize>, part| {
-                part.extend(r.flat_map(|a| book.positions(a).map(move |_| a as u32)))
-            })?;
-            ids_for(account_ids, accounts)
-        },
+        || ids_for(account_ids, book.position_accounts()?),
     );
     let shared =
         |values: &arrow_buffer::ScalarBuffer<f64>| -> ArrayRef { Arc::new(Float64Array::new(values.clone(), None)) };
