@@ -82,7 +82,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument(
         "--shape",
         default=None,
-        help="time books of every shape ('all') or one ('sorted|shuffled/int|str/<n>u/<n>c') instead of the sample book",
+        help="time books of every shape ('all') or one ('sorted|shuffled/int|str|text/<n>u/<n>c') instead of the sample book",
     )
     args = ap.parse_args(argv)
     if args.accounts < 1 or args.reference_accounts < 1 or args.repeat < 1:
@@ -184,8 +184,8 @@ def parse_shape(text: str, accounts: int) -> list[Any]:
         order, ids, n_u, n_c = text.split("/")
         shape = Shape(order, ids, int(n_u.rstrip("u")), int(n_c.rstrip("c")), accounts)
     except ValueError:
-        raise SystemExit(f"--shape: expected 'all' or 'sorted|shuffled/int|str/<n>u/<n>c', got {text!r}") from None
-    if shape.order not in ("sorted", "shuffled") or shape.ids not in ("int", "str"):
+        raise SystemExit(f"--shape: expected 'all' or 'sorted|shuffled/int|str|text/<n>u/<n>c', got {text!r}") from None
+    if shape.order not in ("sorted", "shuffled") or shape.ids not in ("int", "str", "text"):
         raise SystemExit(f"--shape: unknown order or ids in {text!r}")
     return [shape]
 

@@ -24,7 +24,10 @@ AS_OF = dt.datetime(2026, 1, 2, tzinfo=dt.UTC)
 @dataclass(frozen=True)
 class Shape:
     order: str = "sorted"  # "sorted" (accounts contiguous) or "shuffled"
-    ids: str = "int"  # "int" (int64 account ids) or "str" (string account ids)
+    # "int" (int64 account ids), "str" (string ids of one numbered pattern, "acct-0001234", as
+    # brokers number accounts) or "text" (string ids ending in a letter, "acct-0001234x": no
+    # numbered pattern, so numbered by hashing; not among all_shapes)
+    ids: str = "int"
     underlyings: int = 3
     contracts: int = 200
     accounts: int = 100_000
@@ -93,10 +96,11 @@ def shaped_book(shape: Shape, seed: int = 11) -> ShapedBook:
     if shape.order == "shuffled":
         order = rng.permutation(account.size)
         account, contract, quantity = account[order], contract[order], quantity[order]
+    suffix = "x" if shape.ids == "text" else ""
     account_ids = (
         pa.array(account, pa.int64())
         if shape.ids == "int"
-        else pa.array([f"acct-{a:07d}" for a in account.tolist()], pa.string())
+        else pa.array([f"acct-{a:07d}{suffix}" for a in account.tolist()], pa.string())
     )
     positions = pa.table(
         {

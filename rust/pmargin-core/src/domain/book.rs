@@ -13,13 +13,14 @@
 //! Every later sum (groups, P&L, gross) runs over this order, so results are bit-identical under
 //! any permutation of the rows.
 
-use arrow_array::Array;
+use arrow_array::{Array, StringArray};
 use arrow_buffer::ScalarBuffer;
 use hashbrown::HashMap;
 use rayon::prelude::*;
 
 use crate::domain::by_account;
 use crate::domain::exact_sum::exact_sum;
+use crate::domain::id_pattern;
 use crate::domain::instruments::Instruments;
 use crate::error::{MarginError, Result};
 use crate::input::id_index;
@@ -237,10 +238,7 @@ fn account_codes(table: Table<'_>) -> Result<AccountCodes> {
     const COL: &str = "account_id";
     if let Some(keys) = table.plain_i64(COL)? {
         // Int64 without nulls (the usual integer ids): read in place.
-        return Ok(match dense_span(&keys) {
-            Some((lo, span)) => number_dense(&keys, lo, span),
-            None => number_keys(keys.iter().map(|&k| i128::from(k)), table.num_rows()),
-        });
+        return Ok(number_integers(&keys));
     }
     if table.is_integer(COL)? {
         let keys = table.integers(COL)?;
@@ -254,11 +252,16 @@ fn account_codes(table: Table<'_>) -> Result<AccountCodes> {
             return Err(MarginError::cell(TABLE, COL, row, reason));
         }
         let keys: Vec<i64> = keys.into_iter().flatten().map(|k| k as i64).collect();
-        Ok(match dense_span(&keys) {
-            Some((lo, span)) => number_dense(&keys, lo, span),
-            None => number_keys(keys.iter().map(|&k| i128::from(k)), table.num_rows()),
-        })
+        Ok(number_integers(&keys))
     } else if let Some(chunks) = table.plain_strings(COL)? {
+        // Out of account order, ids of one numbered pattern ("acct-0001234") are numbered as
+        // their numbers (equal exactly when the ids are) instead of hashed. A book sorted by
+        // account is left to the string path: one comparison per row numbers it.
+        if !starts_sorted(&chunks) {
+            if let Some(keys) = id_pattern::numbers(&chunks)? {
+                return Ok(number_integers(&keys));
+            }
+        }
         if let [chunk] = chunks.as_slice() {
             let keys = |i: usize| chunk.value(i);
             return Ok(number_keys_split(&keys, Array::len(*chunk)));
@@ -277,6 +280,25 @@ fn account_codes(table: Table<'_>) -> Result<AccountCodes> {
 }
 
 const CHUNK: usize = 1 << 14;
+
+/// Rows whose order [`starts_sorted`] reads.
+const SORTED_SAMPLE: usize = 4096;
+
+/// Whether the first rows' ids ascend (in runs of one account), as a book sorted by account's
+/// do. Only a choice of path: every path numbers the ids alike.
+fn starts_sorted(chunks: &[&StringArray]) -> bool {
+    let Some(first) = chunks.iter().find(|c| !c.is_empty()) else { return true };
+    let n = first.len().min(SORTED_SAMPLE);
+    (1..n).all(|i| first.value(i - 1) <= first.value(i))
+}
+
+/// First-seen numbering of integer ids: a direct table when their range is compact, else hashed.
+fn number_integers(keys: &[i64]) -> AccountCodes {
+    match dense_span(keys) {
+        Some((lo, span)) => number_dense(keys, lo, span),
+        None => number_keys(keys.iter().map(|&k| i128::from(k)), keys.len()),
+    }
+}
 
 /// The range of integer ids when it is compact enough for a direct table: at most four slots per
 /// row (or 65,536) and never more than 2^26 slots (256 MiB of u32 would be too many).
@@ -910,6 +932,53 @@ mod tests {
             let runs = 1 + want_code.windows(2).filter(|w| w[0] != w[1]).count();
             assert_eq!((&codes.code, &codes.first_row), (&want_code, &want_first_row), "case {case}: {refs:?}");
             assert_eq!(codes.contiguous, runs == numbers.len(), "case {case}: {refs:?}");
+        }
+    }
+
+    #[test]
+    fn patterned_ids_number_as_hashed_ids_do() {
+        // Shuffled, sorted at first then shuffled (past the sorted sample), with a repeat of the
+        // row before; some columns with one id off the pattern (hashed instead), in one batch
+        // and across batches: always the plain first-seen numbering.
+        let mut g = Lcg(5);
+        for case in 0..48 {
+            let n = 1 + (g.next_u64() % 9000) as usize;
+            let distinct = 1 + (g.next_u64() % (n as u64)) as usize;
+            let sorted_head = if case % 3 == 0 { SORTED_SAMPLE + 10 } else { 0 };
+            let mut ids: Vec<String> = (0..n)
+                .map(|i| {
+                    let k = if i < sorted_head { i / 3 } else { (g.next_u64() % distinct as u64) as usize };
+                    format!("acct-{k:07}")
+                })
+                .collect();
+            if case % 4 == 1 {
+                ids[n / 2] = format!("acct-{:06}", 1);
+            }
+            let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+            let mut seen = std::collections::HashMap::new();
+            let mut want_first_row = Vec::new();
+            let want_code: Vec<u32> = refs
+                .iter()
+                .enumerate()
+                .map(|(row, id)| {
+                    *seen.entry(*id).or_insert_with(|| {
+                        want_first_row.push(row);
+                        want_first_row.len() as u32 - 1
+                    })
+                })
+                .collect();
+            let runs = 1 + want_code.windows(2).filter(|w| w[0] != w[1]).count();
+            // The shuffled columns all on the pattern take its path (the others are the control).
+            let column = StringArray::from(refs.clone());
+            let patterned = !starts_sorted(&[&column]) && id_pattern::numbers(&[&column]).expect("parts").is_some();
+            let shuffled = sorted_head == 0 && refs.windows(2).any(|w| w[0] > w[1]);
+            assert_eq!(patterned, shuffled && case % 4 != 1, "case {case}");
+            let t = positions(&refs.iter().map(|id| (*id, "FA", 1.0)).collect::<Vec<_>>());
+            for t in [t.clone(), rebatched(&t, 1 + n / 3)] {
+                let codes = account_codes(t.view("positions")).expect("valid");
+                assert_eq!((&codes.code, &codes.first_row), (&want_code, &want_first_row), "case {case}");
+                assert_eq!(codes.contiguous, runs == want_first_row.len(), "case {case}");
+            }
         }
     }
 

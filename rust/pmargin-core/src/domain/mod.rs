@@ -7,6 +7,7 @@ pub mod by_account;
 pub mod correlation;
 pub mod exact_sum;
 pub mod groups;
+pub mod id_pattern;
 pub mod instruments;
 pub mod market;
 pub mod option_terms;
