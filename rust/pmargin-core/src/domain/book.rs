@@ -689,10 +689,34 @@ fn group_and_net(
 #[derive(Default)]
 struct NetScratch {
     /// `instrument << 32 | k` per row, `k` the row's place in `quantity`: sorting these plain
-    /// integers orders the rows by instrument with the standard library's branchless small sorts.
+    /// (distinct) integers orders the rows by instrument.
     keys: Vec<u64>,
+    /// The keys in order, for [`sort_distinct`].
+    sorted: Vec<u64>,
     quantity: Vec<f64>,
     duplicates: Vec<f64>,
+}
+
+/// Most keys [`sort_distinct`] places by counting.
+const RANKED_KEYS: usize = 16;
+
+/// Sort distinct keys. A few (an account's positions) in no particular order are each put at
+/// their rank, the count of smaller keys: every pair is compared without a branch, where a
+/// sort's comparisons would branch at random (a shuffled book's accounts). Keys that ascend but
+/// for at most one step down, and more keys, go to the standard sort (its insertion then makes
+/// few moves, with branches that predict well).
+fn sort_distinct(keys: &mut [u64], sorted: &mut Vec<u64>) {
+    if keys.len() > RANKED_KEYS || keys.windows(2).map(|w| usize::from(w[0] > w[1])).sum::<usize>() <= 1 {
+        keys.sort_unstable();
+        return;
+    }
+    sorted.clear();
+    sorted.resize(keys.len(), 0);
+    for &k in keys.iter() {
+        let rank = keys.iter().map(|&x| usize::from(x < k)).sum::<usize>();
+        sorted[rank] = k;
+    }
+    keys.copy_from_slice(sorted);
 }
 
 /// Each instrument's usability, shared by every account's netting.
@@ -711,7 +735,7 @@ impl Netting<'_> {
         ins: &mut Vec<u32>,
         qty: &mut Vec<f64>,
     ) -> bool {
-        let NetScratch { keys, quantity, duplicates } = scratch;
+        let NetScratch { keys, sorted, quantity, duplicates } = scratch;
         keys.clear();
         quantity.clear();
         let mut bad = false;
@@ -722,7 +746,7 @@ impl Netting<'_> {
         }
         // Equal instruments are only the duplicates of one position, summed exactly below: the
         // order among them does not matter.
-        keys.sort_unstable();
+        sort_distinct(keys, sorted);
         let mut j = 0;
         while j < keys.len() {
             let i = (keys[j] >> 32) as u32;
@@ -932,6 +956,32 @@ mod tests {
             let runs = 1 + want_code.windows(2).filter(|w| w[0] != w[1]).count();
             assert_eq!((&codes.code, &codes.first_row), (&want_code, &want_first_row), "case {case}: {refs:?}");
             assert_eq!(codes.contiguous, runs == numbers.len(), "case {case}: {refs:?}");
+        }
+    }
+
+    #[test]
+    fn ranked_keys_sort_as_the_standard_sort() {
+        // Every count up to past the ranked ones, unknown instruments (the top bit set) included.
+        let mut g = Lcg(3);
+        let mut sorted = Vec::new();
+        for n in 0..=(RANKED_KEYS + 3) {
+            for _ in 0..20 {
+                let mut keys: Vec<u64> = (0..n)
+                    .map(|k| {
+                        let instrument =
+                            if g.next_u64().is_multiple_of(7) { UNKNOWN } else { (g.next_u64() % 5) as u32 };
+                        u64::from(instrument) << 32 | k as u64
+                    })
+                    .collect();
+                let mut want = keys.clone();
+                want.sort_unstable();
+                // And the keys in order, rotated (one step down).
+                let mut rotated = want.clone();
+                rotated.rotate_left(n / 3);
+                sort_distinct(&mut keys, &mut sorted);
+                sort_distinct(&mut rotated, &mut sorted);
+                assert_eq!((&keys, &rotated), (&want, &want));
+            }
         }
     }
 
