@@ -95,11 +95,11 @@ impl<'p> Pattern<'p> {
             return self.number(values.get(start..end)?);
         };
         let x = u128::from_le_bytes(*wide) & m.bytes;
-        let high = x & (m.digit_low << 4);
+        let high_nibbles = m.digit_low << 4;
         let fits = end.wrapping_sub(start) == self.len()
             && x & m.prefix_bytes == m.prefix
-            && high == m.digit_high
-            && ((x & m.digit_low) + m.six) & (m.digit_low << 4) == 0;
+            && x & high_nibbles == m.digit_high
+            && ((x & m.digit_low) + m.six) & high_nibbles == 0;
         if !fits {
             return None;
         }

@@ -483,8 +483,8 @@ mod tests {
             assert_eq!(shared_explain, explain, "{mode}");
             assert_eq!(shared_by_position, by_position, "{mode}");
             assert_eq!(all.by_underlying, run.by_underlying_batch().expect("a table"), "{mode}");
-            for (ours, theirs) in [("account_id", "account_id"), ("underlying", "underlying")] {
-                assert_eq!(str_column(&explain, ours), str_column(&all.by_underlying, theirs), "{mode}");
+            for name in ["account_id", "underlying"] {
+                assert_eq!(str_column(&explain, name), str_column(&all.by_underlying, name), "{mode}");
             }
             // a: A and B; b: A; c: A and B.
             assert_eq!(explain.num_rows(), 5, "{mode}");
