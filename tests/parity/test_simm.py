@@ -98,3 +98,28 @@ def test_largest_amounts_stay_finite() -> None:
         assert_same(native[name], ref[name], name)
     total = native["accounts"].column("simm")[0].as_py()
     assert math.isfinite(total) and total > 1e18
+
+
+@pytest.mark.parametrize(("row", "column"), BAD[::2])
+def test_bad_rows_of_a_crif_out_of_account_order_reported_alike(row: tuple[object, ...], column: str) -> None:
+    # 300 accounts interleaved row by row (the core decodes such a CRIF in row order, in pieces
+    # of 8,192 rows, in parallel), in batches of 7,000 rows: of two bad rows in different pieces
+    # and batches, the first is named, as a serial read finds it.
+    good = [(f"a{i % 300:03}", "Equity", "Risk_Equity", f"N{i % 7}", "1", "", "", 5.0 + i) for i in range(25_000)]
+    rows = list(good)
+    rows[21_000] = (f"a{21_000 % 300:03}", *row[1:])
+    rows[9_001] = (f"a{9_001 % 300:03}", *row[1:])
+    t, spec = simm("2.6").prepare(table(rows))
+    t = pa.Table.from_batches(t.to_batches(max_chunksize=7_000), t.schema)
+    errors = []
+    for run in (_core.simm, simm_tables):
+        with pytest.raises(MarginInputError) as e:
+            run(t, spec)
+        errors.append((e.value.table, e.value.column, e.value.row, e.value.reason))
+    assert errors[0] == errors[1]
+    assert errors[0][:3] == ("crif", column, 9_001)
+    # Without the bad rows the same interleaved CRIF margins, alike in both engines.
+    t, spec = simm("2.6").prepare(table(good))
+    native, ref = _core.simm(t, spec), simm_tables(t, spec)
+    for name in ("accounts", "buckets", "contributions"):
+        assert_same(native[name], ref[name], name)

@@ -36,6 +36,11 @@ struct TaskOutcome<'a> {
 pub fn simm(crif_table: &Table<'_>, spec: &Value) -> Result<SimmTables> {
     let p = SimmParams::from_value(spec)?;
     let crif = crif::read_crif(crif_table, &p)?;
+    // Out of account order, every row is decoded first, in row order (`Crif::decode_all`).
+    let all = match crif.order {
+        Some(_) => Some(crif.decode_all(&p)?),
+        None => None,
+    };
     // Each run of accounts writes its rows' contributions into its own slice (rows in account
     // order).
     let n_accounts = crif.accounts.len();
@@ -62,7 +67,14 @@ pub fn simm(crif_table: &Table<'_>, spec: &Value) -> Result<SimmTables> {
             let mut work = simm::Work::default();
             for a in first..last {
                 let rows = crif.rows(a, &mut rows_buf);
-                if let Err(e) = crif.decode_rows(&p, rows, &mut decoded, &mut scratch) {
+                let read = match &all {
+                    Some(all) => {
+                        crif.gather_rows(all, rows, &mut decoded, &mut scratch);
+                        Ok(())
+                    }
+                    None => crif.decode_rows(&p, rows, &mut decoded, &mut scratch),
+                };
+                if let Err(e) = read {
                     if done.bad.as_ref().is_none_or(|b| e.0 < b.0) {
                         done.bad = Some(e);
                     }

@@ -385,6 +385,14 @@ impl SimmParams {
         let d = &self.dense;
         d.by_code(name).unwrap_or_else(|| resolve_currency(&self.ir, &self.fx, self.unit, &d.ir_buckets, Some(name)))
     }
+
+    /// [`SimmParams::currency`] of a qualifier whose first eight bytes are `prefix` (big-endian,
+    /// zero-padded): a three-byte name's code is read from the prefix, not from the string,
+    /// which in a CRIF out of account order lies far from anything recently read.
+    #[inline]
+    pub fn currency_prefixed(&self, prefix: u64, name: &str) -> Currency {
+        self.dense.by_prefix(prefix, name).unwrap_or_else(|| self.currency(name))
+    }
 }
 
 /// Whether a square matrix equals its transpose bit for bit (then a quadratic form may read each
@@ -525,12 +533,25 @@ impl Dense {
     /// The parameters of a three-byte currency name, by its code; None for other names.
     #[inline]
     fn by_code(&self, name: &str) -> Option<Currency> {
-        let c = code(name)?;
+        Some(self.by_number(code(name)?))
+    }
+
+    /// [`Dense::by_code`] of `name`, its code read from `prefix` (its first eight bytes,
+    /// big-endian, zero-padded).
+    #[inline]
+    fn by_prefix(&self, prefix: u64, name: &str) -> Option<Currency> {
+        let [a, b, c, ..] = prefix.to_be_bytes();
+        (name.len() == 3).then(|| self.by_number(u32::from_be_bytes([0, a, b, c])))
+    }
+
+    /// The parameters of the three-byte currency name whose code is `c`.
+    #[inline]
+    fn by_number(&self, c: u32) -> Currency {
         let place = match letters(c) {
             Some(at) => usize::from(self.by_letters[at]).checked_sub(1).ok_or(()),
             None => self.currencies.binary_search_by_key(&c, |e| e.0).map_err(|_| ()),
         };
-        Some(place.map_or(self.unlisted, |i| self.currencies[i].1))
+        place.map_or(self.unlisted, |i| self.currencies[i].1)
     }
 
     /// Row of an IR delta factor in `ir_rho[DELTA]`.
@@ -628,6 +649,13 @@ mod tests {
         // A listed code that is not three capital letters: found by the search.
         assert_eq!(d.by_code("usd").map(|c| c.fx_category), Some(2));
         assert_eq!(letters(code("USD").unwrap_or(0)), Some((20 * 26 + 18) * 26 + 3));
+        // From a qualifier's prefix: the same as from its bytes.
+        for name in ["USD", "JPY", "BRL", "XYZ", "\u{20ac}", "GBPX", "", "US", "usd", "ZZZ", "AAAAAAAAA"] {
+            let mut head = [0u8; 8];
+            let n = name.len().min(8);
+            head[..n].copy_from_slice(&name.as_bytes()[..n]);
+            assert_eq!(d.by_prefix(u64::from_be_bytes(head), name), d.by_code(name), "{name}");
+        }
     }
 
     #[test]

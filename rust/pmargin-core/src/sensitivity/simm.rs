@@ -324,7 +324,8 @@ fn ir<'a>(p: &'a SimmParams, f: &[Factor<'a>], mt: usize, sign: f64, w: &mut Wor
     let (inp, coef) = (&mut w.inp, &mut w.coef[off..off + f.len()]);
     runs(f, |x| x.row.qual(), &mut inp.members);
     for ms in &inp.members {
-        let ccy = f[ms.start].row.qualifier;
+        let row = &f[ms.start].row;
+        let ccy = row.qualifier;
         inp.labels.push(ccy);
         if mt == CURVATURE {
             inp.bucket_cr.push(1.0);
@@ -333,7 +334,7 @@ fn ir<'a>(p: &'a SimmParams, f: &[Factor<'a>], mt: usize, sign: f64, w: &mut Wor
             }
             continue;
         }
-        let cur = p.currency(ccy);
+        let cur = p.currency_prefixed(row.qprefix, ccy);
         let threshold = if mt == VEGA { cur.ir_vega_threshold } else { cur.ir_delta_threshold };
         let c = conc(fsum(&inp.s[ms.clone()]), threshold);
         inp.bucket_cr.push(c);
@@ -374,9 +375,10 @@ fn fx<'a>(p: &'a SimmParams, f: &[Factor<'a>], mt: usize, sign: f64, w: &mut Wor
     inp.qualifier_runs(f, |x| (0, x.row.qual()));
     let calc = p.dense.fx_calc_group;
     for ms in &inp.qmembers {
-        let q = f[ms.start].row.qualifier;
+        let row = &f[ms.start].row;
+        let q = row.qualifier;
         if mt == DELTA {
-            let cur = p.currency(q);
+            let cur = p.currency_prefixed(row.qprefix, q);
             let c = conc(fsum(&inp.s[ms.clone()]), cur.fx_delta_threshold);
             for k in ms.clone() {
                 coef[k] = fxp.delta_rw[calc][cur.fx_group] * c;
