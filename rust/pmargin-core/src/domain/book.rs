@@ -204,6 +204,12 @@ fn without_accounts(book: Book, flagged: &[u32], problems: Vec<(usize, MarginErr
 fn instrument_rows(table: Table<'_>, instruments: &Instruments) -> Result<Vec<u32>> {
     // Plain string ids are read in place; other encodings are first gathered as &str.
     if let Some(chunks) = table.plain_strings("instrument_id")? {
+        // Ids of the instruments' numbered pattern are parsed into their rows, not hashed.
+        if let Some(numbered) = instruments.numbered() {
+            if let Some(rows) = numbered.rows_of(&chunks, UNKNOWN)? {
+                return Ok(rows);
+            }
+        }
         if let [chunk] = chunks.as_slice() {
             return resolve_instruments(Array::len(*chunk), |i| chunk.value(i), instruments);
         }
@@ -1042,6 +1048,21 @@ mod tests {
         let runs = number_keys([3, 3, 1, 2, 2].into_iter(), 5);
         assert!(runs.contiguous);
         assert_eq!(runs.code, vec![0, 0, 1, 2, 2]);
+    }
+
+    #[test]
+    fn patterned_instrument_ids_resolve_as_hashed_ids_do() {
+        let t = instruments(&[Inst::spot("C0003", "A"), Inst::spot("C0001", "A"), Inst::spot("C0007", "B")]);
+        let ins = read_instruments(t.view("instruments")).expect("valid");
+        assert!(ins.numbered().is_some());
+        let hashed = |ids: &[&str]| ids.iter().map(|id| ins.row_of(id).unwrap_or(UNKNOWN)).collect::<Vec<_>>();
+        // All patterned (one with no row), then one id off the pattern (the hashed path).
+        for ids in [vec!["C0007", "C0001", "C0002", "C0003", "C0007"], vec!["C0007", "C1", "C0003"]] {
+            let rows: Vec<(&str, &str, f64)> = ids.iter().map(|id| ("a", *id, 1.0)).collect();
+            let p = positions(&rows);
+            assert_eq!(instrument_rows(p.view("positions"), &ins).expect("rows"), hashed(&ids), "{ids:?}");
+        }
+        assert_eq!(hashed(&["C0007", "C0001", "C0002", "C0003"]), vec![2, 1, UNKNOWN, 0]);
     }
 
     /// Rows 0 `FA`, 1 `FB`, 2 `SA`.

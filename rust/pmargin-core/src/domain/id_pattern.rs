@@ -1,9 +1,11 @@
-//! String account ids of one fixed-width numbered pattern: a common prefix, then a decimal number
-//! of a fixed count of digits ("acct-0001234", "U1234567"), the way brokers and clearing houses
-//! often number accounts. Two such ids are equal exactly when their numbers are (the width is
-//! fixed, so leading zeros are part of the pattern), so a book's ids can be numbered as those
-//! integers: a direct table instead of hashing every id ([`crate::domain::book`]), with the same
-//! first-seen numbers and so the same results. Any other ids are hashed as strings.
+//! String ids of one fixed-width numbered pattern: a common prefix, then a decimal number of a
+//! fixed count of digits ("acct-0001234", "U1234567", "C01145", or integers written as text),
+//! the way brokers and clearing houses often number accounts and venues number contracts. Two
+//! such ids are equal exactly when their numbers are (the width is fixed, so leading zeros are
+//! part of the pattern), so they can be found through a direct table by their numbers instead
+//! of hashed: a book's account ids ([`crate::domain::book`], with the same first-seen numbers
+//! and so the same results), and position rows' instrument ids when every instrument id has the
+//! pattern ([`PatternIndex`]). Any other ids are hashed as strings.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -124,28 +126,82 @@ fn eight_digits(d: u64) -> i64 {
 pub fn numbers(chunks: &[&StringArray]) -> Result<Option<Vec<i64>>> {
     let Some(first) = chunks.iter().find(|c| !c.is_empty()).map(|c| c.value(0)) else { return Ok(None) };
     let Some(pattern) = Pattern::of(first.as_bytes()) else { return Ok(None) };
+    mapped(chunks, pattern, |k| k)
+}
+
+/// `f(number)` of each row's id, when every id has `pattern`; None otherwise.
+fn mapped<T: Copy + Default + Send>(
+    chunks: &[&StringArray],
+    pattern: Pattern<'_>,
+    f: impl Fn(i64) -> T + Sync,
+) -> Result<Option<Vec<T>>> {
     let mismatch = AtomicBool::new(false);
     let work: Vec<(usize, (&StringArray, usize))> = chunks
         .iter()
         .flat_map(|c| (0..c.len()).step_by(PIECE).map(move |lo| ((c.len() - lo).min(PIECE), (*c, lo))))
         .collect();
-    let numbers = filled_in_parts(work, |(chunk, lo), part| {
+    let values = filled_in_parts(work, |(chunk, lo), part| {
         let (offsets, values) = (chunk.value_offsets(), chunk.values().as_slice());
         let n = (chunk.len() - lo).min(PIECE);
         if mismatch.load(Ordering::Relaxed) {
-            return part.extend(std::iter::repeat_n(0, n));
+            return part.extend(std::iter::repeat_n(T::default(), n));
         }
         for (i, w) in offsets[lo..=lo + n].windows(2).enumerate() {
             match pattern.number_at(values, w[0] as usize, w[1] as usize) {
-                Some(k) => part.push(k),
+                Some(k) => part.push(f(k)),
                 None => {
                     mismatch.store(true, Ordering::Relaxed);
-                    return part.extend(std::iter::repeat_n(0, n - i));
+                    return part.extend(std::iter::repeat_n(T::default(), n - i));
                 }
             }
         }
     })?;
-    Ok((!mismatch.into_inner()).then_some(numbers))
+    Ok((!mismatch.into_inner()).then_some(values))
+}
+
+/// The rows of a table's distinct ids (an instruments table's), found by their numbers in a
+/// direct table when every id has the first id's pattern and the numbers are compact (as in
+/// C00000 ... C01999, or plain integer ids written as text): a position's id is then parsed,
+/// not hashed.
+#[derive(Debug)]
+pub struct PatternIndex {
+    /// The first id: it defines the pattern.
+    example: String,
+    lo: i64,
+    /// Row + 1 of the id numbered `lo + i`, 0 when none.
+    rows: Vec<u32>,
+}
+
+/// At most this many slots per id in a [`PatternIndex`] (beyond a small table).
+const SLOTS_PER_ID: usize = 4;
+
+impl PatternIndex {
+    /// None unless every id has the first's pattern and their numbers span a compact range.
+    pub fn new(ids: &[&str]) -> Option<PatternIndex> {
+        let example = *ids.first()?;
+        let pattern = Pattern::of(example.as_bytes())?;
+        let numbers: Vec<i64> = ids.iter().map(|id| pattern.number(id.as_bytes())).collect::<Option<_>>()?;
+        let (lo, hi) = (*numbers.iter().min()?, *numbers.iter().max()?);
+        let span = usize::try_from(hi - lo).ok()?.checked_add(1)?;
+        if span > SLOTS_PER_ID * ids.len() + 1024 {
+            return None;
+        }
+        let mut rows = vec![0u32; span];
+        for (row, k) in numbers.iter().enumerate() {
+            rows[(k - lo) as usize] = u32::try_from(row + 1).ok()?;
+        }
+        Some(PatternIndex { example: example.to_owned(), lo, rows })
+    }
+
+    /// Each id's row (`missing` for an id with the pattern but no row), when every id of the
+    /// column (`chunks`, without nulls) has the pattern; None otherwise.
+    pub fn rows_of(&self, chunks: &[&StringArray], missing: u32) -> Result<Option<Vec<u32>>> {
+        let Some(pattern) = Pattern::of(self.example.as_bytes()) else { return Ok(None) };
+        mapped(chunks, pattern, |k| {
+            let slot = usize::try_from(k.wrapping_sub(self.lo)).ok().and_then(|i| self.rows.get(i));
+            slot.and_then(|r| r.checked_sub(1)).unwrap_or(missing)
+        })
+    }
 }
 
 #[cfg(test)]
@@ -155,6 +211,33 @@ mod tests {
     fn column(ids: &[&str]) -> Option<Vec<i64>> {
         let array = StringArray::from_iter_values(ids);
         numbers(&[&array]).expect("parts")
+    }
+
+    #[test]
+    fn pattern_index_finds_the_rows_a_map_finds() {
+        // Patterned ids with gaps, in no order; positions hold them, patterned ids of no row, and
+        // span several chunks (the last one short).
+        let ids: Vec<String> = (0..300u32).map(|i| format!("C{:05}", (i * 7919) % 1000)).collect();
+        let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+        let index = PatternIndex::new(&refs).expect("patterned and compact");
+        let map: std::collections::HashMap<&str, u32> =
+            refs.iter().enumerate().map(|(r, id)| (*id, r as u32)).collect();
+        let wanted: Vec<String> = (0..PIECE as u32 + 500).map(|i| format!("C{:05}", (i * 31) % 1100)).collect();
+        let (head, tail) = wanted.split_at(PIECE + 100);
+        let chunks = [StringArray::from_iter_values(head), StringArray::from_iter_values(tail)];
+        let rows = index.rows_of(&[&chunks[0], &chunks[1]], u32::MAX).expect("parts").expect("patterned");
+        let want: Vec<u32> = wanted.iter().map(|id| map.get(id.as_str()).copied().unwrap_or(u32::MAX)).collect();
+        assert_eq!(rows, want);
+        assert!(want.contains(&u32::MAX), "some ids have no row");
+        // One id off the pattern: the column is not resolved here (the caller hashes it).
+        let off = StringArray::from_iter_values(["C00001", "C0001", "C00002"]);
+        assert_eq!(index.rows_of(&[&off], u32::MAX).expect("parts"), None);
+        // Tables that get no index: ids off the first's pattern, numbers too far apart, none.
+        assert!(PatternIndex::new(&["C00001", "D00002"]).is_none());
+        assert!(PatternIndex::new(&["C00001", "C0002"]).is_none());
+        assert!(PatternIndex::new(&["1", "999999999"]).is_none());
+        assert!(PatternIndex::new(&["BTC-PERP", "ETH-PERP"]).is_none());
+        assert!(PatternIndex::new(&[]).is_none());
     }
 
     #[test]

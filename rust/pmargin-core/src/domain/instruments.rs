@@ -4,6 +4,7 @@ use hashbrown::HashMap;
 
 use crate::input::id_index::IdIndex;
 
+use crate::domain::id_pattern::PatternIndex;
 use crate::domain::option_terms::{BarrierType, OptionType};
 use crate::error::{MarginError, Result};
 use crate::input::table::Table;
@@ -79,12 +80,19 @@ pub struct Instruments {
     pub rows: Vec<Instrument>,
     /// The ids in table order, and the id -> row index.
     index: IdIndex,
+    /// The rows by number, when the ids are of one numbered pattern ([`PatternIndex`]).
+    numbered: Option<PatternIndex>,
 }
 
 impl Instruments {
     #[inline(always)]
     pub fn row_of(&self, id: &str) -> Option<u32> {
         self.index.get(id)
+    }
+
+    /// The rows by number, when every id has the first id's numbered pattern.
+    pub fn numbered(&self) -> Option<&PatternIndex> {
+        self.numbered.as_ref()
     }
 
     /// Ids in table order.
@@ -148,7 +156,8 @@ pub fn read_instruments(table: Table<'_>) -> Result<Instruments> {
             settlement: settlements[i],
         })
         .collect();
-    Ok(Instruments { rows, index: IdIndex::new(ids.iter().map(|s| (*s).to_owned()).collect()) })
+    let numbered = PatternIndex::new(&ids);
+    Ok(Instruments { rows, index: IdIndex::new(ids.iter().map(|s| (*s).to_owned()).collect()), numbered })
 }
 
 /// Map each key to its row; a repeated key is an error naming the second row and the first.
