@@ -25,8 +25,9 @@ AS_OF = dt.datetime(2026, 1, 2, tzinfo=dt.UTC)
 class Shape:
     order: str = "sorted"  # "sorted" (accounts contiguous) or "shuffled"
     # "int" (int64 account ids), "str" (string ids of one numbered pattern, "acct-0001234", as
-    # brokers number accounts) or "text" (string ids ending in a letter, "acct-0001234x": no
-    # numbered pattern, so numbered by hashing; not among all_shapes)
+    # brokers number accounts) or "text" (account and instrument ids ending in a letter,
+    # "acct-0001234x" and "C01145x": no numbered pattern, so both are hashed; not among
+    # all_shapes). Instrument ids are "C01145" otherwise.
     ids: str = "int"
     underlyings: int = 3
     contracts: int = 200
@@ -57,7 +58,8 @@ def shaped_book(shape: Shape, seed: int = 11) -> ShapedBook:
     strike = spots[underlying] * rng.uniform(0.8, 1.2, n_c)
     days = rng.integers(7, 181, n_c)
     expiry = [AS_OF + dt.timedelta(days=int(d)) for d in days]
-    ids = [f"C{c:05d}" for c in range(n_c)]
+    suffix = "x" if shape.ids == "text" else ""
+    ids = [f"C{c:05d}{suffix}" for c in range(n_c)]
     instruments = pa.table(
         {
             "instrument_id": pa.array(ids, pa.string()),
@@ -96,7 +98,6 @@ def shaped_book(shape: Shape, seed: int = 11) -> ShapedBook:
     if shape.order == "shuffled":
         order = rng.permutation(account.size)
         account, contract, quantity = account[order], contract[order], quantity[order]
-    suffix = "x" if shape.ids == "text" else ""
     account_ids = (
         pa.array(account, pa.int64())
         if shape.ids == "int"
