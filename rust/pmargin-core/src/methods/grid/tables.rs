@@ -173,8 +173,18 @@ pub fn by_underlying_batch(
 ) -> Result<RecordBatch> {
     let columns = rows.map_or_else(|| UnderlyingColumns::per_account(outcomes), UnderlyingColumns::flat)?;
     let UnderlyingColumns { account: accounts, underlying: underlyings, requirement, worst: worsts } = columns;
-    let worst = GridWorst::of(grid, &worsts)?;
-    let underlying_names = gather_strings(names.len(), |u| names[u].as_str(), &underlyings)?;
+    // The three string columns side by side: each is gathered in parallel, but with serial
+    // steps (value lengths, offsets between chunks) that leave a core idle.
+    let (worst, (underlying_names, ids)) = rayon::join(
+        || GridWorst::of(grid, &worsts),
+        || {
+            rayon::join(
+                || gather_strings(names.len(), |u| names[u].as_str(), &underlyings),
+                || ids_for(account_ids, accounts),
+            )
+        },
+    );
+    let (worst, underlying_names, ids) = (worst?, underlying_names?, ids?);
     let mut fields = vec![
         account_field(account_ids),
         Field::new("underlying", DataType::Utf8, false),
@@ -183,14 +193,8 @@ pub fn by_underlying_batch(
         f64_field("worst_vol_shock", true),
         Field::new("worst_scenario", DataType::Utf8, true),
     ];
-    let mut columns: Vec<ArrayRef> = vec![
-        ids_for(account_ids, accounts)?,
-        underlying_names,
-        Arc::new(Float64Array::from(requirement)),
-        worst.price,
-        worst.vol,
-        worst.label,
-    ];
+    let mut columns: Vec<ArrayRef> =
+        vec![ids, underlying_names, Arc::new(Float64Array::from(requirement)), worst.price, worst.vol, worst.label];
     if grid.model.addons.is_on() {
         for (i, name) in ["calendar_charge", "delta_shock", "short_option_minimum"].into_iter().enumerate() {
             let values = outcomes.iter().flat_map(|o| {
