@@ -147,17 +147,50 @@ def quad(ws: np.ndarray, rho: np.ndarray) -> np.ndarray:
     return (ws * np.einsum("aij,aj->ai", rho, ws)).sum(1)
 
 
-def numpy_simm(table: pa.Table, params: dict, sigma: float, q995: float) -> np.ndarray:
-    """SIMM total per account (docs/simm.md) for the bench's fixed layout, in dense NumPy."""
+Codes = tuple[np.ndarray, list[str]]
+
+
+def read_layout(table: pa.Table) -> tuple[int, np.ndarray, tuple[np.ndarray, np.ndarray], Codes, Codes, Codes]:
+    """The fixed layout as dense (accounts x rows) arrays: the account count, the amounts, Label1's
+    codes with each code's tenor index, and Label2's, the qualifier's and the bucket's codes with
+    their dictionaries."""
     a = table.num_rows // ROWS
     amt = np.asarray(table.column("AmountUSD")).reshape(a, ROWS)
     l1c, l1d = codes(table, "Label1", a)
-    l2c, _l2d = codes(table, "Label2", a)
-    qc, qd = codes(table, "Qualifier", a)
-    bc, bd = codes(table, "Bucket", a)
+    tenor_of = np.array([TENORS.index(x) if x in TENORS else -1 for x in l1d])
+    return a, amt, (l1c, tenor_of), codes(table, "Label2", a), codes(table, "Qualifier", a), codes(table, "Bucket", a)
+
+
+def curvature_lambda(cvr: np.ndarray, t: np.ndarray, q995: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """IR curvature per account: the sum of CVR, the sum of |CVR| over risk factors (rows of one
+    tenor netted first) and lambda from theta (docs/simm.md)."""
+    a, nt = cvr.shape[0], len(TENORS)
+    per_tenor = np.bincount((np.arange(a)[:, None] * nt + t).ravel(), cvr.ravel(), a * nt).reshape(a, nt)
+    tot, absum = cvr.sum(1), np.abs(per_tenor).sum(1)
+    theta = np.minimum(np.divide(tot, absum, out=np.zeros_like(tot), where=absum > 0), 0.0)
+    return tot, absum, (q995 * q995 - 1.0) * (1.0 + theta) - theta
+
+
+def fx_delta(
+    s: np.ndarray, names: list[str], fxp: dict[str, Any], unit: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """FX delta of the layout's five currencies (calculation currency USD: regular vol): their
+    concentration factors, weighted sensitivities and correlations."""
+    grp = np.array([1 if x in fxp["high_vol_currencies"] else 0 for x in names])
+    thr_group = {c: g for g, cs in fxp["threshold_groups"].items() for c in cs}
+    thr = np.array([fxp["delta_thresholds"][thr_group.get(x, fxp["default_threshold_group"])] * unit for x in names])
+    cr = np.maximum(1.0, np.sqrt(np.abs(s) / thr))
+    ws = np.array(fxp["delta_risk_weights"])[0][grp] * cr * s
+    corr = np.array(fxp["correlations_regular_calc"])[grp[:, None], grp[None, :]]
+    np.fill_diagonal(corr, 1.0)
+    return cr, ws, corr
+
+
+def numpy_simm(table: pa.Table, params: dict, sigma: float, q995: float) -> np.ndarray:
+    """SIMM total per account (docs/simm.md) for the bench's fixed layout, in dense NumPy."""
+    _a, amt, (l1c, tenor_of), (l2c, _l2d), (qc, qd), (bc, bd) = read_layout(table)
     ir, fxp, eq = params["interest_rate"], params["fx"], params["equity"]
     unit = params["threshold_unit"]
-    tenor_of = np.array([TENORS.index(x) if x in TENORS else -1 for x in l1d])
     tc = np.array(ir["tenor_correlations"])
     # IR delta (USD, bucket 1, threshold group 2)
     s = amt[:, :20]
@@ -178,24 +211,11 @@ def numpy_simm(table: pa.Table, params: dict, sigma: float, q995: float) -> np.n
     vega_ir = np.sqrt(np.maximum(quad(ws, rho), 0.0))
     cvr = np.array(ir["curvature_weights"])[t] * s
     kc = np.sqrt(np.maximum(quad(cvr, rho * rho), 0.0))
-    # |CVR| per risk factor: rows of one tenor netted first
-    onehot = t[:, :, None] == np.arange(12)[None, None, :]
-    per_tenor = np.einsum("ai,ait->at", cvr, onehot)
-    tot, absum = cvr.sum(1), np.abs(per_tenor).sum(1)
-    theta = np.minimum(np.divide(tot, absum, out=np.zeros_like(tot), where=absum > 0), 0.0)
-    lam = (q995 * q995 - 1.0) * (1.0 + theta) - theta
+    tot, absum, lam = curvature_lambda(cvr, t, q995)
     curv_ir = np.where(absum > 0, np.maximum(tot + lam * kc, 0.0), 0.0) / ir["historical_volatility_ratio"] ** 2
     im_ir = delta_ir + vega_ir + curv_ir
     # FX delta (calculation currency USD: regular vol)
-    s = amt[:, 30:35]
-    q = [qd[c] for c in qc[0, 30:35]]
-    grp = np.array([1 if x in fxp["high_vol_currencies"] else 0 for x in q])
-    thr_group = {c: g for g, cs in fxp["threshold_groups"].items() for c in cs}
-    thr = np.array([fxp["delta_thresholds"][thr_group.get(x, fxp["default_threshold_group"])] * unit for x in q])
-    cr = np.maximum(1.0, np.sqrt(np.abs(s) / thr))
-    ws = np.array(fxp["delta_risk_weights"])[0][grp] * s * cr
-    corr = np.array(fxp["correlations_regular_calc"])[grp[:, None], grp[None, :]]
-    np.fill_diagonal(corr, 1.0)
+    cr, ws, corr = fx_delta(amt[:, 30:35], [qd[c] for c in qc[0, 30:35]], fxp, unit)
     f = np.minimum(cr[:, :, None], cr[:, None, :]) / np.maximum(cr[:, :, None], cr[:, None, :])
     im_fx = np.sqrt(np.maximum(quad(ws, corr[None, :, :] * f), 0.0))
     # Equity delta: rows of one name netted through correlation 1 and one CR per name
@@ -262,18 +282,12 @@ def numpy_simm_full(table: pa.Table, params: dict[str, Any], sigma: float, q995:
     sum WS_b per bucket, and each row's Euler contribution ``s_r dSIMM/ds_r`` (concentration
     factors and the curvature's theta held fixed), by the chain rule backwards through the same
     steps. Rows of one risk factor are correlation-1 pairs, so they share the factor's derivative."""
-    a = table.num_rows // ROWS
-    amt = np.asarray(table.column("AmountUSD")).reshape(a, ROWS)
-    l1c, l1d = codes(table, "Label1", a)
-    l2c, l2d = codes(table, "Label2", a)
-    qc, qd = codes(table, "Qualifier", a)
-    bc, bd = codes(table, "Bucket", a)
+    a, amt, (l1c, tenor_of), (l2c, l2d), (qc, qd), (bc, bd) = read_layout(table)
     ir, fxp, eq = params["interest_rate"], params["fx"], params["equity"]
     unit = params["threshold_unit"]
     psi = params["risk_class_correlations"][0][5]
     # Parameter tables, small and built once per call.
     nt, ns = len(TENORS), len(l2d)
-    tenor_of = np.array([TENORS.index(x) if x in TENORS else -1 for x in l1d])
     tc = np.array(ir["tenor_correlations"])
     phi = np.where(np.arange(ns)[:, None] == np.arange(ns)[None, :], 1.0, ir["sub_curve_correlation"])
     # rho by (tenor, sub-curve) code pairs: one gather per account instead of a gather, a compare and a product
@@ -297,10 +311,7 @@ def numpy_simm_full(table: pa.Table, params: dict[str, Any], sigma: float, q995:
     cvr = np.array(ir["curvature_weights"])[t] * s
     kc, dk_c = within(cvr, (tc * tc)[ti, tj])
     # theta over the risk factors: rows of one tenor netted first
-    per_tenor = np.bincount((np.arange(a)[:, None] * nt + t).ravel(), cvr.ravel(), a * nt).reshape(a, nt)
-    tot, absum = cvr.sum(1), np.abs(per_tenor).sum(1)
-    theta = np.minimum(np.divide(tot, absum, out=np.zeros_like(tot), where=absum > 0), 0.0)
-    lam = (q995 * q995 - 1.0) * (1.0 + theta) - theta
+    tot, absum, lam = curvature_lambda(cvr, t, q995)
     part = tot + lam * kc  # one bucket: the root is K
     live = (absum > 0) & (part > 0)
     curv_ir = np.where(live, part, 0.0) / hvr2
@@ -309,15 +320,7 @@ def numpy_simm_full(table: pa.Table, params: dict[str, Any], sigma: float, q995:
     im_ir = delta_ir + vega_ir + curv_ir
 
     # FX delta: one bucket; a CR per currency, f = min CR / max CR
-    s = amt[:, 30:35]
-    q = [qd[c] for c in qc[0, 30:35]]
-    grp = np.array([1 if x in fxp["high_vol_currencies"] else 0 for x in q])
-    thr_group = {c: g for g, cs in fxp["threshold_groups"].items() for c in cs}
-    thr = np.array([fxp["delta_thresholds"][thr_group.get(x, fxp["default_threshold_group"])] * unit for x in q])
-    cr = np.maximum(1.0, np.sqrt(np.abs(s) / thr))
-    ws_fx = np.array(fxp["delta_risk_weights"])[0][grp] * cr * s
-    corr = np.array(fxp["correlations_regular_calc"])[grp[:, None], grp[None, :]]
-    np.fill_diagonal(corr, 1.0)
+    cr, ws_fx, corr = fx_delta(amt[:, 30:35], [qd[c] for c in qc[0, 30:35]], fxp, unit)
     ci, cj = cr[:, :, None], cr[:, None, :]
     im_fx, dk_fx = within(ws_fx, corr * (np.minimum(ci, cj) / np.maximum(ci, cj)))
 
