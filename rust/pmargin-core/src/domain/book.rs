@@ -300,21 +300,10 @@ fn starts_sorted(chunks: &[&StringArray]) -> bool {
 
 /// First-seen numbering of integer ids: a direct table when their range is compact, else hashed.
 fn number_integers(keys: &[i64]) -> AccountCodes {
-    match dense_span(keys) {
+    match id_pattern::dense_span(keys) {
         Some((lo, span)) => number_dense(keys, lo, span),
         None => number_keys(keys.iter().map(|&k| i128::from(k)), keys.len()),
     }
-}
-
-/// The range of integer ids when it is compact enough for a direct table: at most four slots per
-/// row (or 65,536) and never more than 2^26 slots (256 MiB of u32 would be too many).
-fn dense_span(keys: &[i64]) -> Option<(i64, usize)> {
-    let (lo, hi) = keys.iter().fold((i64::MAX, i64::MIN), |(lo, hi), &k| (lo.min(k), hi.max(k)));
-    if keys.is_empty() {
-        return None;
-    }
-    let span = usize::try_from(i128::from(hi) - i128::from(lo) + 1).ok()?;
-    (span <= (4 * keys.len()).max(1 << 16) && span <= 1 << 26).then_some((lo, span))
 }
 
 /// Integer ids in a compact range (the usual 0..N or 1..N) numbered through a direct table
@@ -797,15 +786,13 @@ mod tests {
         let layouts: [Vec<i64>; 4] =
             [vec![5, 5, 3, 9, 3, 5, -2, 9], vec![1, 1, 2, 2, 3], vec![7, 6, 6, 5], vec![0, 0, 0]];
         for keys in layouts {
-            let (lo, span) = dense_span(&keys).expect("compact");
+            let (lo, span) = id_pattern::dense_span(&keys).expect("compact");
             let dense = number_dense(&keys, lo, span);
             let mapped = number_keys(keys.iter().map(|&k| i128::from(k)), keys.len());
             assert_eq!(dense.code, mapped.code, "{keys:?}");
             assert_eq!(dense.first_row, mapped.first_row, "{keys:?}");
             assert_eq!(dense.contiguous, mapped.contiguous, "{keys:?}");
         }
-        assert_eq!(dense_span(&[0, i64::MAX]), None);
-        assert_eq!(dense_span(&[]), None);
     }
     use crate::domain::instruments::read_instruments;
     use crate::spec::OwnedTable;

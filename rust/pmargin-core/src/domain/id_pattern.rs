@@ -159,6 +159,19 @@ fn mapped<T: Copy + Default + Send>(
     Ok((!mismatch.into_inner()).then_some(values))
 }
 
+/// The range of integer keys when it is compact enough for a direct table: at most four slots
+/// per key (or 65,536) and never more than 2^26 slots (256 MiB of u32 would be too many). The
+/// rule of both direct tables: integer account ids' ([`crate::domain::book`]) and
+/// [`PatternIndex`]'s.
+pub fn dense_span(keys: &[i64]) -> Option<(i64, usize)> {
+    let (lo, hi) = keys.iter().fold((i64::MAX, i64::MIN), |(lo, hi), &k| (lo.min(k), hi.max(k)));
+    if keys.is_empty() {
+        return None;
+    }
+    let span = usize::try_from(i128::from(hi) - i128::from(lo) + 1).ok()?;
+    (span <= (4 * keys.len()).max(1 << 16) && span <= 1 << 26).then_some((lo, span))
+}
+
 /// The rows of a table's distinct ids (an instruments table's), found by their numbers in a
 /// direct table when every id has the first id's pattern and the numbers are compact (as in
 /// C00000 ... C01999, or plain integer ids written as text): a position's id is then parsed,
@@ -172,20 +185,14 @@ pub struct PatternIndex {
     rows: Vec<u32>,
 }
 
-/// At most this many slots per id in a [`PatternIndex`] (beyond a small table).
-const SLOTS_PER_ID: usize = 4;
-
 impl PatternIndex {
-    /// None unless every id has the first's pattern and their numbers span a compact range.
+    /// None unless every id has the first's pattern and their numbers span a compact range
+    /// ([`dense_span`]).
     pub fn new(ids: &[&str]) -> Option<PatternIndex> {
         let example = *ids.first()?;
         let pattern = Pattern::of(example.as_bytes())?;
         let numbers: Vec<i64> = ids.iter().map(|id| pattern.number(id.as_bytes())).collect::<Option<_>>()?;
-        let (lo, hi) = (*numbers.iter().min()?, *numbers.iter().max()?);
-        let span = usize::try_from(hi - lo).ok()?.checked_add(1)?;
-        if span > SLOTS_PER_ID * ids.len() + 1024 {
-            return None;
-        }
+        let (lo, span) = dense_span(&numbers)?;
         let mut rows = vec![0u32; span];
         for (row, k) in numbers.iter().enumerate() {
             rows[(k - lo) as usize] = u32::try_from(row + 1).ok()?;
@@ -238,6 +245,16 @@ mod tests {
         assert!(PatternIndex::new(&["1", "999999999"]).is_none());
         assert!(PatternIndex::new(&["BTC-PERP", "ETH-PERP"]).is_none());
         assert!(PatternIndex::new(&[]).is_none());
+    }
+
+    #[test]
+    fn dense_spans_are_compact_ranges() {
+        assert_eq!(dense_span(&[5, 3, 9]), Some((3, 7)));
+        assert_eq!(dense_span(&[0, 65_535]), Some((0, 65_536)));
+        assert_eq!(dense_span(&[0, 65_536]), None);
+        assert_eq!(dense_span(&[0, i64::MAX]), None);
+        assert_eq!(dense_span(&[i64::MIN, i64::MAX]), None);
+        assert_eq!(dense_span(&[]), None);
     }
 
     #[test]
