@@ -87,10 +87,25 @@ fn worst_loss_portable(pnl: &[f64]) -> (f64, Option<u32>) {
     let least = lanes.iter().chain(fours.remainder()).fold(f64::INFINITY, |m, &p| if p < m { p } else { m });
     let best = loss_of_least(least);
     if best > 0.0 {
-        (best, pnl.iter().position(|&p| p == least).map(|s| s as u32))
+        (best, first_equal(pnl, least).map(|s| s as u32))
     } else {
         (0.0, None)
     }
+}
+
+/// The first place of `value` in `values`, eight at a time: one compare mask and one branch per
+/// eight (a branch per value, mispredicted where the scan stops, cost as much as the minimum).
+#[inline(always)]
+fn first_equal(values: &[f64], value: f64) -> Option<usize> {
+    let mut eights = values.chunks_exact(8);
+    for (i, eight) in (&mut eights).enumerate() {
+        let mask = eight.iter().enumerate().fold(0u32, |m, (j, &x)| m | (u32::from(x == value) << j));
+        if mask != 0 {
+            return Some(8 * i + mask.trailing_zeros() as usize);
+        }
+    }
+    let rest = eights.remainder();
+    rest.iter().position(|&x| x == value).map(|j| values.len() - rest.len() + j)
 }
 
 /// The worst loss of a P&L vector whose smallest value is `least`: `-least`, or 0 when nothing
