@@ -27,8 +27,11 @@ pub fn group_slots(book: &Book, a: usize, group_of: &[u32]) -> (Vec<u32>, Vec<us
 
 /// [`group_slots`] into reusable buffers. `slot_of[g]` remembers group g's slot in the last
 /// account that held it and is never cleared: an entry is this account's only when its slot
-/// holds g in `underlyings` (each group appears there once), so a stale entry is simply
-/// overwritten. One lookup per position, however many groups the account holds.
+/// is one of the account's groups so far and holds g in `underlyings` (each group appears
+/// there once), so a stale entry is simply overwritten. One lookup per position, however many
+/// groups the account holds, and no branch on whether the position opens a group: on a book
+/// of many underlyings that is as good as random, and the branch was mispredicted every other
+/// position.
 fn fill_slots(
     book: &Book,
     a: usize,
@@ -37,23 +40,28 @@ fn fill_slots(
     slots: &mut Vec<usize>,
     slot_of: &mut Vec<u32>,
 ) {
+    let positions = book.positions(a);
+    // Room for a group per position: each position's group is written at slot `groups`, and
+    // kept there (counted) only when it is new.
     underlyings.clear();
+    underlyings.resize(positions.len(), 0);
     slots.clear();
-    for p in book.positions(a) {
+    let mut groups = 0;
+    for p in positions {
         let u = group_of[book.instrument[p] as usize];
         if u as usize >= slot_of.len() {
             slot_of.resize(u as usize + 1, u32::MAX);
         }
         let k = slot_of[u as usize] as usize;
-        let k = if underlyings.get(k) == Some(&u) {
-            k
-        } else {
-            underlyings.push(u);
-            slot_of[u as usize] = (underlyings.len() - 1) as u32;
-            underlyings.len() - 1
-        };
-        slots.push(k);
+        // `groups` is below the account's position count here, so both reads are in bounds.
+        let seen = (k < groups) & (underlyings[k.min(groups)] == u);
+        underlyings[groups] = u;
+        let slot = if seen { k } else { groups };
+        slot_of[u as usize] = slot as u32;
+        groups += usize::from(!seen);
+        slots.push(slot);
     }
+    underlyings.truncate(groups);
 }
 
 /// Reusable per-thread buffers of one account's P&L.
