@@ -16,7 +16,7 @@ use super::outcome::{
     AccountOutcome, Driver, GridContext, RowPiece, UnderlyingOutcome, UnderlyingRows, PIECE_ACCOUNTS,
 };
 use crate::domain::book::Book;
-use crate::error::Result;
+use crate::error::{MarginError, Result};
 use crate::input::parts::filled_in_parts;
 use crate::risk::group_pnl::{account_pnl, group_worst_losses, Rows, Scratch};
 use crate::risk::worst_loss::worst_loss_above_noise;
@@ -170,25 +170,35 @@ pub fn aggregate_attributed(
     inputs: &AttributionInputs<'_>,
 ) -> Result<(Vec<AccountOutcome>, UnderlyingRows, Attribution)> {
     let n_accounts = book.n_accounts();
-    // Three columns (not one array of structs) so the result table can share them as they are.
+    // Three columns (not one array of structs) so the result table can share them as they are;
+    // each task zeroes its own part of them before writing it (`PositionColumns::zeroed`).
     let n_positions = book.instrument.len();
-    let (mut contribution, mut standalone, mut incremental) =
-        (vec![0.0; n_positions], vec![0.0; n_positions], vec![0.0; n_positions]);
+    let (mut contribution, mut standalone, mut incremental): (Vec<f64>, Vec<f64>, Vec<f64>) =
+        (Vec::with_capacity(n_positions), Vec::with_capacity(n_positions), Vec::with_capacity(n_positions));
     let n_tasks = n_accounts.div_ceil(ATTRIBUTION_TASK);
     let mut tasks = Vec::with_capacity(n_tasks);
-    let mut rest =
-        PositionColumns { contribution: &mut contribution, standalone: &mut standalone, incremental: &mut incremental };
+    let mut rest = PositionColumns {
+        contribution: &mut contribution.spare_capacity_mut()[..n_positions],
+        standalone: &mut standalone.spare_capacity_mut()[..n_positions],
+        incremental: &mut incremental.spare_capacity_mut()[..n_positions],
+    };
     let mut pieces: Vec<(Vec<Explain>, Vec<u32>, RowPiece)> = Vec::with_capacity(n_tasks);
     pieces.resize_with(n_tasks, Default::default);
+    let uneven = || MarginError::Internal("attribution: the accounts' positions do not cover the book".into());
     for (t, done) in pieces.iter_mut().enumerate() {
         let accounts = t * ATTRIBUTION_TASK..((t + 1) * ATTRIBUTION_TASK).min(n_accounts);
-        let (head, tail) = rest.split_at(book.offsets[accounts.end] - book.offsets[accounts.start]);
+        let (head, tail) =
+            rest.split_at(book.offsets[accounts.end] - book.offsets[accounts.start]).ok_or_else(uneven)?;
         tasks.push((accounts.len(), (accounts, head, done)));
         rest = tail;
     }
+    if !rest.contribution.is_empty() {
+        return Err(uneven());
+    }
     // Each task writes its accounts' outcomes straight into their part of the vector, and its
     // explains and underlyings into its own slot of `pieces`.
-    let outcomes = filled_in_parts(tasks, |(accounts, mut out, done), part| {
+    let outcomes = filled_in_parts(tasks, |(accounts, out, done), part| {
+        let mut out = out.zeroed();
         let (mut scratch, mut attribution_scratch) = (AccountScratch::default(), AttributionScratch::default());
         // An account has at most one underlying (one explain row) per netted position: the
         // piece and the explains never grow.
@@ -223,6 +233,14 @@ pub fn aggregate_attributed(
         }
         *done = (explains, owners, piece);
     })?;
+    // SAFETY: the tasks' parts tile `0..n_positions` of each column (split in order above, with
+    // nothing left over), and every task zeroed its parts first (`zeroed`): `filled_in_parts`
+    // returned, so every task ran to the end. Every value is initialised.
+    unsafe {
+        contribution.set_len(n_positions);
+        standalone.set_len(n_positions);
+        incremental.set_len(n_positions);
+    }
     let n_explains = pieces.iter().map(|p| p.0.len()).sum();
     let mut attribution = Attribution {
         contribution: contribution.into(),
