@@ -21,24 +21,43 @@ pub struct ScenarioMatrix {
 pub fn group_slots(book: &Book, a: usize, group_of: &[u32]) -> (Vec<u32>, Vec<usize>) {
     let mut underlyings = Vec::new();
     let mut slots = Vec::new();
-    fill_slots(book, a, group_of, &mut underlyings, &mut slots, &mut Vec::new());
+    fill_slots(book, a, group_of, &mut underlyings, &mut slots, &mut SlotMemo::default());
     (underlyings, slots)
 }
 
-/// [`group_slots`] into reusable buffers. `slot_of[g]` remembers group g's slot in the last
-/// account that held it and is never cleared: an entry is this account's only when its slot
-/// is one of the account's groups so far and holds g in `underlyings` (each group appears
-/// there once), so a stale entry is simply overwritten. One lookup per position, however many
-/// groups the account holds, and no branch on whether the position opens a group: on a book
-/// of many underlyings that is as good as random, and the branch was mispredicted every other
-/// position.
+/// Each group's slot in the last account that held it, stamped with that account's pass
+/// (`pass << 32 | slot`; 0: none). A new pass per account makes every older entry stale at
+/// once, without clearing: whether a group is already in the account is one comparison of
+/// the entry read, not a second read of the account's groups.
+#[derive(Default)]
+struct SlotMemo {
+    of: Vec<u64>,
+    pass: u32,
+}
+
+impl SlotMemo {
+    /// The stamp of a new pass: no entry holds it yet.
+    fn next_pass(&mut self) -> u64 {
+        self.pass = self.pass.wrapping_add(1);
+        if self.pass == 0 {
+            // 2^32 accounts later a stamp would come round again: forget every entry.
+            self.of.fill(0);
+            self.pass = 1;
+        }
+        u64::from(self.pass) << 32
+    }
+}
+
+/// [`group_slots`] into reusable buffers, with `memo` remembering each group's slot. No
+/// branch on whether a position opens a group: on a book of many underlyings that is as good
+/// as random, and the branch was mispredicted every other position.
 fn fill_slots(
     book: &Book,
     a: usize,
     group_of: &[u32],
     underlyings: &mut Vec<u32>,
     slots: &mut Vec<usize>,
-    slot_of: &mut Vec<u32>,
+    memo: &mut SlotMemo,
 ) {
     let positions = book.positions(a);
     // Room for a group per position: each position's group is written at slot `groups`, and
@@ -46,18 +65,19 @@ fn fill_slots(
     underlyings.clear();
     underlyings.resize(positions.len(), 0);
     slots.clear();
+    let stamp = memo.next_pass();
     let mut groups = 0;
     for p in positions {
         let u = group_of[book.instrument[p] as usize];
-        if u as usize >= slot_of.len() {
-            slot_of.resize(u as usize + 1, u32::MAX);
+        if u as usize >= memo.of.len() {
+            memo.of.resize(u as usize + 1, 0);
         }
-        let k = slot_of[u as usize] as usize;
-        // `groups` is below the account's position count here, so both reads are in bounds.
-        let seen = (k < groups) & (underlyings[k.min(groups)] == u);
+        let entry = memo.of[u as usize];
+        let seen = entry >> 32 == stamp >> 32;
+        // `groups` is below the account's position count here.
         underlyings[groups] = u;
-        let slot = if seen { k } else { groups };
-        slot_of[u as usize] = slot as u32;
+        let slot = if seen { entry as u32 as usize } else { groups };
+        memo.of[u as usize] = stamp | slot as u64;
         groups += usize::from(!seen);
         slots.push(slot);
     }
@@ -83,7 +103,7 @@ pub struct Scratch<'a> {
     /// One underlying's weighted risk rows, in position order.
     rows: Vec<WeightedRow<'a>>,
     /// Each group's slot in the last account holding it (`fill_slots`).
-    slot_of: Vec<u32>,
+    slot_memo: SlotMemo,
     /// The rows of one-position groups were not summed ([`Rows::Shared`]).
     shared_only: bool,
 }
@@ -262,7 +282,7 @@ pub fn account_pnl<'a>(
     scratch: &mut Scratch<'a>,
 ) {
     let s_count = risk.n_scenarios;
-    fill_slots(book, a, group_of, &mut scratch.underlyings, &mut scratch.slots, &mut scratch.slot_of);
+    fill_slots(book, a, group_of, &mut scratch.underlyings, &mut scratch.slots, &mut scratch.slot_memo);
     let n_u = scratch.underlyings.len();
     // Every group's row is overwritten by `sum_group` (or, under `Rows::Shared`, never read).
     set_len(&mut scratch.pnl, n_u * s_count);
@@ -307,7 +327,7 @@ pub fn group_worst_losses<'a>(
     scratch: &mut Scratch<'a>,
     mut emit: impl FnMut(u32, f64, Option<u32>),
 ) {
-    fill_slots(book, a, group_of, &mut scratch.underlyings, &mut scratch.slots, &mut scratch.slot_of);
+    fill_slots(book, a, group_of, &mut scratch.underlyings, &mut scratch.slots, &mut scratch.slot_memo);
     let n_u = scratch.underlyings.len();
     scratch.group_by_slot(book.offsets[a], n_u);
     let Scratch { underlyings, by_slot, slot_starts, pnl, rows, .. } = scratch;
@@ -362,7 +382,7 @@ mod tests {
         let mut scratch = Scratch::default();
         let mut got = Vec::new();
         for a in 0..4 {
-            fill_slots(&b, a, &group_of, &mut scratch.underlyings, &mut scratch.slots, &mut scratch.slot_of);
+            fill_slots(&b, a, &group_of, &mut scratch.underlyings, &mut scratch.slots, &mut scratch.slot_memo);
             got.push((scratch.underlyings.clone(), scratch.slots.clone()));
             assert_eq!(got[a], group_slots(&b, a, &group_of));
         }
@@ -370,6 +390,15 @@ mod tests {
             got,
             vec![(vec![0, 2], vec![0, 1]), (vec![1, 2], vec![0, 1]), (vec![2], vec![0]), (vec![2, 0], vec![0, 1, 1]),]
         );
+        // Across the pass counter's wrap: an entry of pass 1 from long ago (group 1 in slot 1)
+        // is not taken for the new pass 1's, account 1, whose first group is 1.
+        scratch.slot_memo.pass = u32::MAX - 1;
+        scratch.slot_memo.of[1] = 1 << 32 | 1;
+        for a in [3, 1, 3, 0, 2] {
+            fill_slots(&b, a, &group_of, &mut scratch.underlyings, &mut scratch.slots, &mut scratch.slot_memo);
+            assert_eq!((scratch.underlyings.clone(), scratch.slots.clone()), group_slots(&b, a, &group_of), "{a}");
+        }
+        assert_eq!(scratch.slot_memo.pass, 4);
     }
 
     #[test]
