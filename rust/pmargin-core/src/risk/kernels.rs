@@ -2,8 +2,9 @@
 //! the least of `p - q * row` per row (margins without each position).
 //!
 //! Each sum is taken in the order docs/methods.md fixes (row by row, left to right), so the
-//! result is bit-identical to the plain loop whatever the instruction set: rows are fused four at
-//! a time only to save loads and stores, and no multiply-add is ever contracted. On x86-64 the
+//! result is bit-identical to the plain loop whatever the instruction set: rows are fused (sums:
+//! four at a time, the last one to seven together; least differences: four at a time) only to
+//! save loads and stores, and no multiply-add is ever contracted. On x86-64 the
 //! same code is also compiled for AVX2 and picked at run time when the CPU has it.
 
 /// One weighted row: `q` times the slice.
@@ -28,19 +29,54 @@ fn accumulate_avx2(acc: &mut [f64], rows: &[WeightedRow<'_>]) {
 
 #[inline(always)]
 fn accumulate_portable(acc: &mut [f64], rows: &[WeightedRow<'_>]) {
-    let n = acc.len();
-    let mut fours = rows.chunks_exact(4);
-    for four in &mut fours {
-        let [(q0, r0), (q1, r1), (q2, r2), (q3, r3)] = [four[0], four[1], four[2], four[3]];
-        let (r0, r1, r2, r3) = (&r0[..n], &r1[..n], &r2[..n], &r3[..n]);
-        for ((((a, x0), x1), x2), x3) in acc.iter_mut().zip(r0).zip(r1).zip(r2).zip(r3) {
-            *a = *a + q0 * x0 + q1 * x1 + q2 * x2 + q3 * x3;
-        }
+    sum_rows(acc, rows, false);
+}
+
+/// The rows added in passes over `acc`: four rows a pass, and the last one to seven rows in
+/// one pass (a pass per leftover row cost half a four-row pass each: its load and store of
+/// `acc`). `from_zero`: the first pass starts from 0.0 instead of `acc`.
+#[inline(always)]
+fn sum_rows(acc: &mut [f64], rows: &[WeightedRow<'_>], from_zero: bool) {
+    let mut rest = rows;
+    let mut zero = from_zero;
+    while let Some((four, tail)) = rest.split_first_chunk::<4>().filter(|(_, tail)| tail.len() > 3) {
+        pass(acc, four, zero);
+        (rest, zero) = (tail, false);
     }
-    for &(q, row) in fours.remainder() {
-        for (a, x) in acc.iter_mut().zip(&row[..n]) {
-            *a += q * x;
+    match *rest {
+        [] => {}
+        [a] => pass(acc, &[a], zero),
+        [a, b] => pass(acc, &[a, b], zero),
+        [a, b, c] => pass(acc, &[a, b, c], zero),
+        [a, b, c, d] => pass(acc, &[a, b, c, d], zero),
+        [a, b, c, d, e] => pass(acc, &[a, b, c, d, e], zero),
+        [a, b, c, d, e, f] => pass(acc, &[a, b, c, d, e, f], zero),
+        [a, b, c, d, e, f, g, ..] => pass(acc, &[a, b, c, d, e, f, g], zero),
+    }
+}
+
+/// One pass: `acc[i] = start + q_0 x_0[i] + ... + q_{N-1} x_{N-1}[i]`, added left to right (the
+/// plain loop's additions, in its order), `start` being 0.0 (`from_zero`) or `acc[i]`.
+#[inline(always)]
+fn pass<const N: usize>(acc: &mut [f64], rows: &[WeightedRow<'_>; N], from_zero: bool) {
+    if from_zero {
+        fused::<N, true>(acc, rows);
+    } else {
+        fused::<N, false>(acc, rows);
+    }
+}
+
+#[inline(always)]
+fn fused<const N: usize, const FROM_ZERO: bool>(acc: &mut [f64], rows: &[WeightedRow<'_>; N]) {
+    let n = acc.len();
+    let q: [f64; N] = std::array::from_fn(|r| rows[r].0);
+    let x: [&[f64]; N] = std::array::from_fn(|r| &rows[r].1[..n]);
+    for (i, a) in acc.iter_mut().enumerate() {
+        let mut sum = if FROM_ZERO { 0.0 } else { *a };
+        for r in 0..N {
+            sum += q[r] * x[r][i];
         }
+        *a = sum;
     }
 }
 
@@ -62,26 +98,14 @@ fn assign_avx2(acc: &mut [f64], rows: &[WeightedRow<'_>]) {
     assign_portable(acc, rows);
 }
 
-/// [`accumulate_portable`] fuses rows four at a time from the first, then adds the rest one by
-/// one: the first four (or the first one, when there are fewer) are added onto 0.0 here, in the
-/// same expression, and the others follow as there.
+/// [`accumulate_portable`] with the first pass starting from 0.0: the first row (or rows fused
+/// with it) is added onto 0.0 in the same expression, and the others follow as there.
 #[inline(always)]
 fn assign_portable(acc: &mut [f64], rows: &[WeightedRow<'_>]) {
-    let n = acc.len();
-    if let [(q0, r0), (q1, r1), (q2, r2), (q3, r3), rest @ ..] = rows {
-        let (q0, q1, q2, q3) = (*q0, *q1, *q2, *q3);
-        let (r0, r1, r2, r3) = (&r0[..n], &r1[..n], &r2[..n], &r3[..n]);
-        for ((((a, x0), x1), x2), x3) in acc.iter_mut().zip(r0).zip(r1).zip(r2).zip(r3) {
-            *a = 0.0 + q0 * x0 + q1 * x1 + q2 * x2 + q3 * x3;
-        }
-        accumulate_portable(acc, rest);
-    } else if let [(q, row), rest @ ..] = rows {
-        for (a, x) in acc.iter_mut().zip(&row[..n]) {
-            *a = 0.0 + q * x;
-        }
-        accumulate_portable(acc, rest);
-    } else {
+    if rows.is_empty() {
         acc.fill(0.0);
+    } else {
+        sum_rows(acc, rows, true);
     }
 }
 
@@ -203,10 +227,11 @@ mod tests {
 
     #[test]
     fn fused_rows_equal_the_plain_loop_bit_for_bit() {
-        let rows: Vec<Vec<f64>> = (0..7)
+        // Up to 13 rows: one pass of one to seven, or passes of four and a last of four to seven.
+        let rows: Vec<Vec<f64>> = (0..13)
             .map(|r| (0..37).map(|i| ((i * 7919 + r * 104_729) % 1013) as f64 * 1.37e-3 - 0.6).collect())
             .collect();
-        let qs = [3.0, -1.25, 0.1, 7.0, -0.3, 1e6, -2.5e-7];
+        let qs = [3.0, -1.25, 0.1, 7.0, -0.3, 1e6, -2.5e-7, 0.75, -4.0, 1e-3, 2.0, -9.5, 0.2];
         for used in 0..=rows.len() {
             let weighted: Vec<WeightedRow<'_>> = (0..used).map(|r| (qs[r], rows[r].as_slice())).collect();
             let mut got = vec![0.5; 37];
