@@ -134,15 +134,34 @@ def _exposure_rows(
     return accounts, ids, unds, cd, dg
 
 
+def _check_covered(instruments: TableLike, ids: Sequence[str], unds: Sequence[str], cov: Covariance) -> None:
+    """Every held instrument's underlying has a covariance; else an error naming the first such
+    instrument's ``underlying`` cell in ``instruments`` (the table as given: the rows of the
+    netted positions are pmargin's own)."""
+    covered = set(cov.names)
+    missing = {i for i, u in zip(ids, unds, strict=True) if u not in covered}
+    if not missing:
+        return
+    inst = to_table(instruments, "instruments")
+    inst_ids = inst.column("instrument_id").to_pylist()
+    row = next(r for r, i in enumerate(inst_ids) if i in missing)
+    underlying = inst.column("underlying")[row].as_py()
+    names = ", ".join(cov.names[:10]) + (f" and {len(cov.names) - 10} more" if len(cov.names) > 10 else "")
+    raise MarginInputError(
+        f"underlying {underlying!r} of held instrument {inst_ids[row]!r} has no covariance "
+        f"(the covariance covers {names or 'no underlying'})",
+        table="instruments",
+        column="underlying",
+        row=row,
+    )
+
+
 def _indices(accounts: Sequence[str], unds: Sequence[str], cov: Covariance) -> tuple[list[str], list[int], list[int]]:
+    """Account numbers (accounts sorted) and covariance numbers of the rows; every underlying is
+    covered ([`_check_covered`])."""
     names = sorted(set(accounts))
     a_idx = {a: i for i, a in enumerate(names)}
     u_idx = {u: i for i, u in enumerate(cov.names)}
-    for row, u in enumerate(unds):
-        if u not in u_idx:
-            raise MarginInputError(
-                f"underlying {u!r} has no covariance", table="positions", column="underlying", row=row
-            )
     return names, [a_idx[a] for a in accounts], [u_idx[u] for u in unds]
 
 
@@ -190,6 +209,7 @@ def portfolio_risk(
 ) -> PortfolioRiskResult:
     """Volatility of each account's P&L over ``horizon_days`` (see the module docstring)."""
     accounts, ids, unds, cd, dg = _exposure_rows(positions, instruments, market, engine)
+    _check_covered(instruments, ids, unds, covariance)
     names, acc, und = _indices(accounts, unds, covariance)
     spec = _spec(len(names), covariance, horizon_days, method)
     pos, acct = _run(acc, und, cd, dg, spec, engine)
@@ -230,7 +250,8 @@ def what_if_variance(
     """Each traded account's volatility before and after ``trades`` (positions layout), from
     its per-underlying exposures in ``risk`` plus the trades' own Greeks: ``account_id``,
     ``volatility_before``, ``volatility_after``, ``change``."""
-    t_acc, _, t_und, t_cd, t_dg = _exposure_rows(trades, instruments, market, engine)
+    t_acc, t_ids, t_und, t_cd, t_dg = _exposure_rows(trades, instruments, market, engine)
+    _check_covered(instruments, t_ids, t_und, risk.covariance)
     e = risk.exposures
     touched = set(t_acc)
     base = [

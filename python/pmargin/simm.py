@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -106,12 +106,18 @@ class SensitivityModel:
         return SensitivityModel(self.parameters, self.name, self.version, self.calculation_currency, side)
 
     def margin(
-        self, crif: TableLike | str | Path, *, account_column: str = "Portfolio", amount_column: str | None = None
+        self,
+        crif: TableLike | str | Path,
+        *,
+        account_column: str = "Portfolio",
+        amount_column: str | None = None,
+        engine: str = "native",
     ) -> SimmResult:
-        """SIMM of every account of ``crif`` (a table, or the path of a CSV / Parquet file)."""
+        """SIMM of every account of ``crif`` (a table, or the path of a CSV / Parquet file);
+        ``engine="reference"`` runs the pure-Python reference on the same prepared CRIF."""
+        run = _engine(engine)
         table, spec = self.prepare(crif, account_column, amount_column)
-        tables = _core.simm(table, spec)
-        return self.result(table, tables)
+        return self.result(table, run(table, spec))
 
     def prepare(
         self, crif: TableLike | str | Path, account_column: str = "Portfolio", amount_column: str | None = None
@@ -120,6 +126,12 @@ class SensitivityModel:
         table = read_table(crif, "crif") if isinstance(crif, (str, Path)) else to_table(crif, "crif")
         table = normalise_crif(table, account_column)
         amount = amount_column or ("AmountUSD" if "AmountUSD" in table.column_names else "Amount")
+        if amount_column is None and amount not in table.column_names:
+            raise MarginInputError(
+                f"missing column: the CRIF needs AmountUSD (or Amount, in {self.calculation_currency})",
+                table="crif",
+                column="AmountUSD",
+            )
         if amount == "Amount" and "AmountCurrency" in table.column_names:
             # One vectorised pass (null counts as a different currency); the first bad row named.
             ccy = table.column("AmountCurrency")
@@ -156,14 +168,27 @@ class SensitivityModel:
         market: Any,
         *,
         mapping: Mapping[str, tuple[str, str]] | None = None,
+        engine: str = "native",
     ) -> SimmResult:
         """SIMM of a book: delta and vega of each position per underlying in the CRIF layout
-        (:func:`pmargin.crif.crif_from_book`), then :meth:`margin`."""
+        (:func:`pmargin.crif.crif_from_book`), then :meth:`margin` (``engine`` as there)."""
         from .crif import crif_from_book
 
+        run = _engine(engine)
         crif, used = crif_from_book(positions, instruments, market, mapping=mapping)
         table, spec = self.prepare(crif)
-        return self.result(table, _core.simm(table, spec), used)
+        return self.result(table, run(table, spec), used)
+
+
+def _engine(engine: str) -> Callable[[pa.Table, dict[str, Any]], Mapping[str, pa.Table]]:
+    """The SIMM of the native core or of the pure-Python reference (same tables, to 1e-9)."""
+    if engine == "native":
+        return _core.simm
+    if engine == "reference":
+        from .reference.sensitivity import simm_tables
+
+        return simm_tables
+    raise MarginConfigError(f"engine must be 'native' or 'reference', got {engine!r}", table="model", column="engine")
 
 
 def normalise_crif(table: pa.Table, account_column: str) -> pa.Table:

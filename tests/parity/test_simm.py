@@ -75,6 +75,43 @@ def test_bad_rows_reported_alike(row: tuple[object, ...], column: str) -> None:
     assert errors == [("crif", column, 2, errors[0][3])] * 2
 
 
+def _with_column(t: pa.Table, name: str, values: pa.Array) -> pa.Table:
+    return t.set_column(t.column_names.index(name), name, values)
+
+
+@pytest.mark.parametrize(
+    ("column", "values"),
+    [
+        ("AmountUSD", pa.array(["5.0", "abc"])),
+        ("AmountUSD", pa.array([True, False])),
+        ("AmountUSD", pa.array([b"5", b"6"], pa.binary())),
+        ("Portfolio", pa.array([1, 2])),
+        ("Qualifier", pa.array([1.5, 2.5])),
+        ("Bucket", pa.array([1, 1], pa.int8())),
+    ],
+)
+def test_columns_of_the_wrong_type_reported_alike(column: str, values: pa.Array) -> None:
+    # The whole column is refused, in both engines (the reference used to read "5.0" as a number
+    # and fail on "abc" with a raw ValueError).
+    good = ("P", "Equity", "Risk_Equity", "X", "1", "", "", 5.0)
+    t, spec = simm("2.6").prepare(table([good, good]))
+    errors = errors_of_both(_with_column(t, column, values), spec)
+    assert [e[:3] for e in errors] == [("crif", column, None)] * 2
+    assert all(e[3].startswith(("expected a number column", "expected a string column")) for e in errors)
+
+
+def test_decimal_and_integer_amounts_read_alike() -> None:
+    good = ("P", "Equity", "Risk_Equity", "X", "1", "", "", 5.0)
+    t, spec = simm("2.6").prepare(table([good, good]))
+    for values in (pa.array([12345, -7], pa.int64()), pa.array(["1234.56", "-0.07"]).cast(pa.decimal128(12, 2))):
+        u = _with_column(t, "AmountUSD", values)
+        native, ref = _core.simm(u, spec), simm_tables(u, spec)
+        for name in ("accounts", "contributions"):
+            assert native[name].column_names == ref[name].column_names
+            for column in native[name].column_names:
+                assert native[name].column(column).to_pylist() == ref[name].column(column).to_pylist(), name
+
+
 def test_overflow_reported_alike() -> None:
     # JPY's delta risk weights raised to 1e300: accounts with JPY rows overflow, the others do
     # not. 600 accounts span several of the core's tasks; the first overflowing account by id

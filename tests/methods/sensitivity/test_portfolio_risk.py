@@ -6,6 +6,7 @@ history (sample and EWMA)."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -130,6 +131,25 @@ def test_covariance_from_history() -> None:
     assert np.allclose(np.array(ewma.matrix).reshape(2, 2), (r * w[:, None]).T @ r, rtol=1e-12)
 
 
-def test_missing_covariance_is_an_input_error() -> None:
-    with pytest.raises(MarginInputError):
-        portfolio_risk(BOOK.positions, BOOK.instruments, BOOK.market, Covariance.from_vols({"BTC": 0.5}))
+def test_missing_covariance_names_the_instruments_cell() -> None:
+    # The netted positions are pmargin's own rows: the error names the first held instrument
+    # without a covariance, at its row of the instruments table as given.
+    inst = BOOK.instruments
+    held = set(BOOK.positions.column("instrument_id").to_pylist())
+    unds = inst.column("underlying").to_pylist()
+    ids = inst.column("instrument_id").to_pylist()
+    row = next(r for r, (i, u) in enumerate(zip(ids, unds, strict=True)) if u == "ETH" and i in held)
+    for engine in ("native", "reference"):
+        with pytest.raises(MarginInputError) as e:
+            portfolio_risk(BOOK.positions, inst, BOOK.market, Covariance.from_vols({"BTC": 0.5}), engine=engine)
+        assert (e.value.table, e.value.column, e.value.row) == ("instruments", "underlying", row)
+        assert f"'ETH' of held instrument {ids[row]!r} has no covariance (the covariance covers BTC)" in str(e.value)
+    # A what-if trade in an underlying the covariance lacks: the same cell.
+    r = portfolio_risk(BOOK.positions, inst, BOOK.market, COV)
+    btc_only = dataclasses.replace(r, covariance=Covariance.from_vols({"BTC": 0.5}))
+    trade = pa.table({"account_id": ["new"], "instrument_id": [ids[row]], "quantity": [1.0]}).cast(
+        BOOK.positions.schema
+    )
+    with pytest.raises(MarginInputError) as e:
+        what_if_variance(btc_only, trade, inst, BOOK.market)
+    assert (e.value.table, e.value.column, e.value.row) == ("instruments", "underlying", row)

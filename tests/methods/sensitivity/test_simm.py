@@ -181,6 +181,25 @@ def test_amount_in_another_currency_names_the_first_row() -> None:
     assert simm("2.6").margin(pa.table(rows)).accounts.column("simm").to_pylist() == [44.400000000000006]
 
 
+def test_crif_without_amounts_names_amount_usd() -> None:
+    rows = {"Portfolio": ["A"], "ProductClass": ["RatesFX"], "RiskType": ["Risk_FX"], "Qualifier": ["EUR"]}
+    with pytest.raises(MarginInputError, match=r"crif.AmountUSD: missing column: the CRIF needs AmountUSD") as e:
+        simm("2.6").margin(pa.table(rows))
+    assert (e.value.table, e.value.column, e.value.row) == ("crif", "AmountUSD", None)
+
+
+def test_reference_engine_from_the_model() -> None:
+    rows = [("P", "Equity", "Risk_Equity", "X", "1", "", "", 5e6), ("Q", "RatesFX", "Risk_FX", "EUR", "", "", "", 2e7)]
+    model = simm("2.6")
+    native, ref = model.margin(table(rows)), model.margin(table(rows), engine="reference")
+    assert ref.accounts.column("simm").to_pylist() == pytest.approx(native.accounts.column("simm").to_pylist(), 1e-12)
+    assert ref.contributions.column("contribution").to_pylist() == pytest.approx(
+        native.contributions.column("contribution").to_pylist(), rel=1e-12
+    )
+    with pytest.raises(MarginConfigError, match="engine must be 'native' or 'reference'"):
+        model.margin(table(rows), engine="numpy")
+
+
 def test_preset_parameters_are_the_models_own() -> None:
     changed = simm("2.6")
     changed.parameters["interest_rate"]["delta_risk_weights"]["1"][0] = 1e6

@@ -20,6 +20,7 @@ from typing import Any
 import pyarrow as pa
 
 from ...errors import MarginInputError
+from ..input import describe_type, is_number_type, is_string_type, text_values
 from .params import PRODUCT_CLASSES, RISK_CLASSES, RISK_TYPES, SimmParams
 
 TABLE = "crif"
@@ -57,13 +58,22 @@ def _fail(column: str, row: int, reason: str) -> MarginInputError:
     return MarginInputError(reason, table=TABLE, column=column, row=row)
 
 
-def _column(table: pa.Table, name: str, required: bool) -> list[Any] | None:
+def _column(table: pa.Table, name: str, required: bool, numbers: bool = False) -> list[Any] | None:
+    """A column's values (None when an optional one is absent). As the core reads a CRIF: a
+    string column (or an all-null one) whose text is valid UTF-8, or for ``numbers`` an integer,
+    float or decimal column as floats; any other type is an error naming the column."""
     if name not in table.column_names:
         if required:
             raise MarginInputError("missing column", table=TABLE, column=name)
         return None
-    values: list[Any] = table.column(name).to_pylist()
-    return values
+    col = table.column(name)
+    if numbers:
+        if not (pa.types.is_null(col.type) or is_number_type(col.type)):
+            raise MarginInputError(f"expected a number column, got {describe_type(col.type)}", table=TABLE, column=name)
+        return [None if v is None else float(v) for v in col.to_pylist()]
+    if not (pa.types.is_null(col.type) or is_string_type(col.type)):
+        raise MarginInputError(f"expected a string column, got {describe_type(col.type)}", table=TABLE, column=name)
+    return text_values(col, TABLE, name)
 
 
 def read_crif(
@@ -78,7 +88,7 @@ def read_crif(
     buckets = _column(table, "Bucket", False)
     l1s = _column(table, "Label1", False)
     l2s = _column(table, "Label2", False)
-    amounts = _column(table, amount_column, True)
+    amounts = _column(table, amount_column, True, numbers=True)
     assert pcs is not None and rts is not None and quals is not None and amounts is not None
     tenors = p.ir.tenors
     out: dict[str, dict[tuple[Any, ...], Factor]] = {}
@@ -86,8 +96,6 @@ def read_crif(
         account = "" if accounts is None else accounts[r]
         if account is None:
             raise _fail(account_column, r, "account is null")
-        if not isinstance(account, str):
-            raise _fail(account_column, r, "account must be a string")
         pc = pcs[r]
         if pc not in PRODUCT_CLASSES:
             raise _fail(
@@ -102,9 +110,9 @@ def read_crif(
         if not isinstance(q, str) or not q:
             raise _fail("Qualifier", r, "qualifier is empty")
         a = amounts[r]
-        if a is None or isinstance(a, bool) or not math.isfinite(float(a)):
+        if a is None or not math.isfinite(a):
             raise _fail(amount_column, r, f"amount must be a finite number, got {a!r}")
-        if abs(float(a)) > MAX_AMOUNT:
+        if abs(a) > MAX_AMOUNT:
             raise _fail(
                 amount_column,
                 r,
@@ -142,5 +150,5 @@ def read_crif(
         f = Factor(PRODUCT_CLASSES.index(pc), rc, vol, bucket, q, tenor, label2, l2i)
         f = factors.setdefault(f.key(), f)
         f.rows.append(r)
-        f.amounts.append(float(a))
+        f.amounts.append(a)
     return out
