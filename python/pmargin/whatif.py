@@ -75,6 +75,16 @@ def _trades(trades: Sequence[Any]) -> tuple[list[str], list[float], list[float],
     return ids, quantities, prices, fees
 
 
+def _finite_equity(equity: Any) -> float:
+    try:
+        value = float(equity)
+    except (TypeError, ValueError):
+        raise MarginInputError(f"must be a number, got {equity!r}", table="account", column="equity") from None
+    if not math.isfinite(value):
+        raise MarginInputError(f"must be a finite number, got {value!r}", table="account", column="equity")
+    return value
+
+
 def what_if(
     native: Any,
     marks: Callable[[list[str]], list[float]],
@@ -106,12 +116,30 @@ def what_if(
     mark = marks(ids)
     premium = 0.0
     change = 0.0
-    for q, m, p in zip(quantities, mark, prices, strict=True):
+    for row, (q, m, p) in enumerate(zip(quantities, mark, prices, strict=True)):
         premium -= q * p
         change += q * (m - p)
-    total_fees = math.fsum(fees)
+        if not (math.isfinite(premium) and math.isfinite(change)):
+            raise MarginInputError(
+                f"quantity x price is not a finite number (quantity {q!r}, price {p!r}, mark {m!r})",
+                table="trades",
+                column="price",
+                row=row,
+            )
+    try:
+        total_fees = math.fsum(fees)
+    except OverflowError:  # fsum raises where a plain sum would be inf
+        total_fees = math.inf
     change -= total_fees
-    equity_after = None if equity is None else float(equity) + change
+    if not math.isfinite(change):
+        raise MarginInputError(
+            "the fees are so large that the equity change is not a finite number", table="trades", column="fee"
+        )
+    equity_after = None if equity is None else _finite_equity(equity) + change
+    if equity_after is not None and not math.isfinite(equity_after):
+        raise MarginInputError(
+            f"equity + the trades' equity change ({change!r}) is not a finite number", table="account", column="equity"
+        )
     im0 = before[0]
     return WhatIf(
         im0,

@@ -112,6 +112,8 @@ def test_one_trade_alone_is_the_trade_together() -> None:
         ((["PA"], [1.0]), [("PA",)], ("trades", None, 0)),
         ((["PA"], [1.0]), [("PA", "x", 1.0)], ("trades", None, 0)),
         ((["PA"], [1.0]), [(7, 1.0, 1.0)], ("trades", "instrument_id", 0)),
+        ((["PA"], [1.0]), [("PA", 1.0, 1.0), ("PA", 10.0, 1e308)], ("trades", "price", 1)),
+        ((["PA"], [1.0]), [("PA", 1.0, 1.0, 1e308), ("PA", 1.0, 1.0, 1e308)], ("trades", "fee", None)),
         (([1], [1.0]), [], ("positions", None, None)),
         ((["PA"], ["x"]), [], ("positions", None, None)),
     ],
@@ -121,3 +123,11 @@ def test_errors_name_table_column_and_row(positions: tuple, trades: list, where:
     with pytest.raises(pmargin.MarginInputError) as info:
         engine.what_if(positions, trades)
     assert (info.value.table, info.value.column, info.value.row) == where
+
+
+@pytest.mark.parametrize("equity", [float("inf"), float("nan"), 1.7e308, "rich"])
+def test_equity_after_is_finite_or_an_error_naming_the_equity(equity: object) -> None:
+    engine = pmargin.MarginEngine(instruments(), market(), GRID)
+    with pytest.raises(pmargin.MarginInputError) as info:
+        engine.what_if((["PA"], [1.0]), [("PA", -1.0, 1e308)], equity=equity)  # type: ignore[arg-type]
+    assert (info.value.table, info.value.column, info.value.row) == ("account", "equity", None)

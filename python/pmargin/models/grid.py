@@ -122,7 +122,7 @@ class GridModel:
         if self.range_column is not None and (not isinstance(self.range_column, str) or not self.range_column):
             raise _config_error("range_column", f"must be an instruments column name, got {self.range_column!r}")
         for key in ("calendar_rate", "short_option_minimum"):
-            object.__setattr__(self, key, _non_negative(key, getattr(self, key)))
+            object.__setattr__(self, key, _rate(key, getattr(self, key)))
         if self.delta_shock is not None:
             if not isinstance(self.delta_shock, Mapping) or set(self.delta_shock) != {
                 "threshold",
@@ -130,9 +130,8 @@ class GridModel:
                 "max_shock",
             }:
                 raise _config_error("delta_shock", "must be {'threshold': USD, 'm_inc': rate, 'max_shock': rate}")
-            shock = {
-                k: _non_negative(f"delta_shock.{k}", self.delta_shock[k]) for k in ("threshold", "m_inc", "max_shock")
-            }
+            shock = {k: _non_negative(f"delta_shock.{k}", self.delta_shock[k]) for k in ("threshold", "m_inc")}
+            shock["max_shock"] = _rate("delta_shock.max_shock", self.delta_shock["max_shock"])
             object.__setattr__(self, "delta_shock", shock)
 
     @property
@@ -257,6 +256,18 @@ def _non_negative(key: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
         raise _config_error(key, f"must be a number >= 0, got {value!r}")
     return float(value)
+
+
+#: The largest add-on rate (a fraction of spot, per unit): 10 is 1,000% of spot, beyond any
+#: venue's charge, and keeps every add-on finite (core: methods/grid/spec.rs MAX_ADDON_RATE).
+MAX_ADDON_RATE = 10.0
+
+
+def _rate(key: str, value: Any) -> float:
+    rate = _non_negative(key, value)
+    if rate > MAX_ADDON_RATE:
+        raise _config_error(key, f"must be at most {MAX_ADDON_RATE:g} (a fraction of spot: 0.01 is 1%), got {rate!r}")
+    return rate
 
 
 def _ranges(

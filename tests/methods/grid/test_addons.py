@@ -5,6 +5,7 @@ least its minimum; each is a column of the result, in both engines."""
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Callable
 
 import pyarrow as pa
@@ -103,6 +104,31 @@ def test_add_ons_refuse_by_position_and_bad_values() -> None:
     assert info.value.column == "delta_shock"
     assert GridModel.from_dict(ADDONS.to_dict()) == ADDONS
     assert "scan_margin" not in pmargin.margin(POSITIONS, INSTRUMENTS, MARKET).accounts.column_names
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "column"),
+    [
+        ({"calendar_rate": 1e300}, "calendar_rate"),
+        ({"short_option_minimum": 10.5}, "short_option_minimum"),
+        ({"delta_shock": {"threshold": 0.0, "m_inc": 1e300, "max_shock": 1e300}}, "delta_shock.max_shock"),
+    ],
+)
+def test_add_on_rates_are_bounded(kwargs: dict[str, object], column: str) -> None:
+    # A rate past 10 (1,000% of spot) is a unit mistake, and made the margin inf / NaN.
+    with pytest.raises(MarginConfigError, match=r"must be at most 10 \(a fraction of spot") as info:
+        GridModel(**kwargs)  # type: ignore[arg-type]
+    assert (info.value.table, info.value.column) == ("model", column)
+
+
+def test_add_ons_at_their_bound_stay_finite() -> None:
+    shock = {"threshold": 0.0, "m_inc": 1e300, "max_shock": 10.0}
+    model = GridModel(calendar_rate=10.0, short_option_minimum=10.0, delta_shock=shock)
+    book = pa.table({"account_id": ["a"] * 3, "instrument_id": ["S", "C", "F30"], "quantity": [-1e5, -1e5, 1e5]})
+    for engine in ENGINES.values():
+        row = engine(book, INSTRUMENTS, MARKET, model).accounts.to_pylist()[0]
+        assert all(math.isfinite(v) for v in row.values() if isinstance(v, float)), row
+        assert row["short_option_minimum"] == 10.0 * 60_000.0 * 1e5
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -168,6 +168,29 @@ mod tests {
     }
 
     #[test]
+    fn add_on_rates_past_the_bound_are_config_errors() {
+        let market = Market::new(&[Inst::spot("S", "A")], &[("A", 100.0, 0.0)], &[]);
+        let shock = |max_shock: f64| {
+            let fields = [("threshold", 0.0), ("m_inc", 1e300), ("max_shock", max_shock)];
+            Value::Map(fields.into_iter().map(|(k, v)| (k.to_owned(), Value::Float(v))).collect())
+        };
+        for (key, value, column) in [
+            ("calendar_rate", Value::Float(10.5), "calendar_rate"),
+            ("short_option_minimum", Value::Float(1e300), "short_option_minimum"),
+            ("calendar_rate", Value::Float(f64::INFINITY), "calendar_rate"),
+            ("delta_shock", shock(1e300), "delta_shock.max_shock"),
+        ] {
+            let Value::Map(mut spec) = grid_spec(&[-0.1, 0.0, 0.1], &[0.0], "sum", 1.0, None) else { panic!("a map") };
+            spec.push((key.to_owned(), value));
+            let err = market.engine(&Value::Map(spec)).err().expect("refused").to_string();
+            assert!(err.starts_with(&format!("model.{column}: must be")), "{err}");
+        }
+        // At the bound, with an unbounded m_inc: finite (the rate is capped by max_shock).
+        let t = accounts(&[("a", "S", 1e6)], vec![("calendar_rate", Value::Float(10.0)), ("delta_shock", shock(10.0))]);
+        assert_eq!(f64_column(&t, "delta_shock"), [1e6 * 100.0 * 10.0]);
+    }
+
+    #[test]
     fn without_add_ons_the_tables_are_the_plain_grids() {
         let t = accounts(&[("a", "F30", 1.0)], vec![]);
         assert!(t.column_by_name("scan_margin").is_none());

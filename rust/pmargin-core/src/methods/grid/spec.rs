@@ -9,6 +9,10 @@ use crate::error::Result;
 use crate::scenarios::VolShockMode;
 use crate::spec::{config_error, Fields, Value};
 
+/// The largest add-on rate (a fraction of spot, per unit): 10 is 1,000% of spot, beyond any
+/// venue's charge, and keeps every add-on finite (the P&L bound covers the notionals it scales).
+pub const MAX_ADDON_RATE: f64 = 10.0;
+
 /// A correlation matrix given as `{"names": [...], "matrix": [...]}` (row-major, flat).
 pub fn correlation(fields: &mut Fields<'_>, key: &str) -> Result<Option<CorrelationMatrix>> {
     let Some(mut inner) = fields.optional_fields(key)? else { return Ok(None) };
@@ -47,20 +51,27 @@ pub fn parse(fields: &mut Fields<'_>) -> Result<GridModel> {
     };
     let mut model = model.with_ranges(ranges)?;
     let non_negative = |key: &str, x: f64| {
-        if x.is_nan() || x < 0.0 {
+        if !x.is_finite() || x < 0.0 {
             Err(config_error(key, format!("must be a number >= 0, got {x:?}")))
         } else {
             Ok(x)
         }
     };
-    model.addons.calendar_rate = non_negative("calendar_rate", fields.f64_or("calendar_rate", 0.0)?)?;
-    model.addons.short_option_minimum =
-        non_negative("short_option_minimum", fields.f64_or("short_option_minimum", 0.0)?)?;
+    let rate = |key: &str, x: f64| {
+        let x = non_negative(key, x)?;
+        if x > MAX_ADDON_RATE {
+            let reason = format!("must be at most {MAX_ADDON_RATE} (a fraction of spot: 0.01 is 1%), got {x:?}");
+            return Err(config_error(key, reason));
+        }
+        Ok(x)
+    };
+    model.addons.calendar_rate = rate("calendar_rate", fields.f64_or("calendar_rate", 0.0)?)?;
+    model.addons.short_option_minimum = rate("short_option_minimum", fields.f64_or("short_option_minimum", 0.0)?)?;
     if let Some(mut inner) = fields.optional_fields("delta_shock")? {
         let shock = DeltaShock {
             threshold: non_negative("delta_shock.threshold", inner.f64("threshold")?)?,
             m_inc: non_negative("delta_shock.m_inc", inner.f64("m_inc")?)?,
-            max_shock: non_negative("delta_shock.max_shock", inner.f64("max_shock")?)?,
+            max_shock: rate("delta_shock.max_shock", inner.f64("max_shock")?)?,
         };
         inner.finish()?;
         model.addons.delta_shock = Some(shock);
