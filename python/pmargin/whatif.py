@@ -113,7 +113,9 @@ def what_if(
         raise MarginInputError(
             f"instrument ids must be strings and quantities numbers ({exc})", table="positions"
         ) from None
-    mark = marks(ids)
+    # A zero trade changes nothing and is not marked (its contract may be expired or unpriced).
+    live = iter(marks([i for i, q in zip(ids, quantities, strict=True) if q != 0.0]))
+    mark = [next(live) if q != 0.0 else 0.0 for q in quantities]
     premium = 0.0
     change = 0.0
     for row, (q, m, p) in enumerate(zip(quantities, mark, prices, strict=True)):

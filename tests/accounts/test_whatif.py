@@ -4,6 +4,8 @@ state after, errors."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 import numpy as np
 import pyarrow as pa
 import pytest
@@ -131,3 +133,28 @@ def test_equity_after_is_finite_or_an_error_naming_the_equity(equity: object) ->
     with pytest.raises(pmargin.MarginInputError) as info:
         engine.what_if((["PA"], [1.0]), [("PA", -1.0, 1e308)], equity=equity)  # type: ignore[arg-type]
     assert (info.value.table, info.value.column, info.value.row) == ("account", "equity", None)
+
+
+def test_legs_that_net_to_zero_are_not_held() -> None:
+    # As in margin: a zero row on an expired future, or +5 / -5 of an option without a vol, is
+    # not held, so it is no error; the same legs with a quantity are.
+    expiry = pa.array([None, dt.datetime(2025, 6, 1), dt.datetime(2027, 1, 1)], pa.timestamp("ns", tz="UTC"))
+    inst = pa.table(
+        {
+            "instrument_id": ["PA", "OLD", "NOVOL"],
+            "underlying": ["A", "A", "A"],
+            "kind": ["perpetual", "future", "option"],
+            "option_type": [None, None, "call"],
+            "strike": [None, None, 100.0],
+            "expiry": expiry,
+        }
+    )
+    engine = pmargin.MarginEngine(inst, market(), GRID)
+    plain = engine.what_if((["PA"], [1.0]), [("PA", 1.0, 100.0)])
+    for held in ((["OLD", "PA"], [0.0, 1.0]), (["NOVOL", "PA", "NOVOL"], [5.0, 1.0, -5.0])):
+        w = engine.what_if(held, [("PA", 1.0, 100.0), ("OLD", 0.0, 1.0)])
+        assert (w.initial_before, w.initial_after) == (plain.initial_before, plain.initial_after) == (10.0, 20.0)
+    for held, row in (((["PA", "OLD"], [1.0, 2.0]), 1), ((["NOVOL"], [5.0]), 0)):
+        with pytest.raises(pmargin.MarginInputError) as info:
+            engine.what_if(held, [])
+        assert (info.value.table, info.value.column, info.value.row) == ("positions", "instrument_id", row)

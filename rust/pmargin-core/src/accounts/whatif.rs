@@ -49,8 +49,8 @@ fn net(legs: &mut Vec<(u32, f64)>) {
 }
 
 impl Engine {
-    /// Instrument rows of `ids`, each usable and within the P&L bound with its quantity; else an
-    /// input error naming `table`, the column and the row.
+    /// Instrument rows of `ids`, each within the P&L bound with its quantity and usable where the
+    /// list holds it (nets to nonzero); else an input error naming `table`, the column and the row.
     fn legs(&self, table: &str, ids: &[String], quantities: &[f64]) -> Result<Vec<(u32, f64)>> {
         if ids.len() != quantities.len() {
             return Err(MarginError::column(
@@ -60,7 +60,8 @@ impl Engine {
             ));
         }
         let v = &self.valuation;
-        ids.iter()
+        let legs: Vec<(u32, f64)> = ids
+            .iter()
             .zip(quantities)
             .enumerate()
             .map(|(row, (id, &q))| {
@@ -70,26 +71,36 @@ impl Engine {
                 if !q.is_finite() {
                     return Err(MarginError::cell(table, "quantity", row, format!("must be a finite number, got {q}")));
                 }
-                v.check_usable(c).map_err(|e| {
-                    let reason = match e {
-                        MarginError::Input { reason, .. } => reason,
-                        other => other.to_string(),
-                    };
-                    MarginError::cell(table, "instrument_id", row, reason)
-                })?;
-                // Written as "not within" so that a NaN counts as over.
-                let within = |x: f64| x <= MAX_PNL;
-                if !within(q.abs() * self.method.pnl_scale(c)) {
-                    return Err(MarginError::cell(
-                        table,
-                        "quantity",
-                        row,
-                        format!("the position in '{id}' moves by more than {MAX_PNL:e}: check the quantity"),
-                    ));
-                }
                 Ok((c, q))
             })
-            .collect()
+            .collect::<Result<_>>()?;
+        // As in `margin`, an instrument whose legs net to exactly zero is not held: it is checked
+        // only when it is (a zero row of an expired or unpriced contract is no error).
+        let mut held = legs.clone();
+        net(&mut held);
+        for (row, (&(c, q), id)) in legs.iter().zip(ids).enumerate() {
+            if held.binary_search_by_key(&c, |l| l.0).is_err() {
+                continue;
+            }
+            v.check_usable(c).map_err(|e| {
+                let reason = match e {
+                    MarginError::Input { reason, .. } => reason,
+                    other => other.to_string(),
+                };
+                MarginError::cell(table, "instrument_id", row, reason)
+            })?;
+            // Written as "not within" so that a NaN counts as over.
+            let within = |x: f64| x <= MAX_PNL;
+            if !within(q.abs() * self.method.pnl_scale(c)) {
+                return Err(MarginError::cell(
+                    table,
+                    "quantity",
+                    row,
+                    format!("the position in '{id}' moves by more than {MAX_PNL:e}: check the quantity"),
+                ));
+            }
+        }
+        Ok(legs)
     }
 
     /// Margin several small books at once (one account each), through the method's own
