@@ -18,15 +18,29 @@ if TYPE_CHECKING:
 
 
 class PolarsResult(NamedTuple):
-    """Every table of a :class:`MarginResult` as Polars DataFrames: ``by_position`` and
-    ``explain`` are None unless the run had ``by_position=True``; ``scenarios(account_id)`` is
-    :meth:`MarginResult.scenarios` as a DataFrame."""
+    """Every table of a :class:`MarginResult` as Polars DataFrames, by name (``frames.accounts``)
+    or unpacked in this order::
+
+        accounts, by_underlying, by_position, explain, scenarios, failed = result.to_polars()
+
+    ``by_position`` and ``explain`` are None unless the run had ``by_position=True``;
+    ``scenarios(account_id)`` is :meth:`MarginResult.scenarios` as a DataFrame; ``failed`` is
+    :attr:`MarginResult.failed` (the accounts an ``on_error="isolate"`` run left out; empty
+    otherwise)."""
 
     accounts: pl.DataFrame
     by_underlying: pl.DataFrame
     by_position: pl.DataFrame | None
     explain: pl.DataFrame | None
     scenarios: Callable[[Any], pl.DataFrame]
+    failed: pl.DataFrame
+
+
+class GreeksPolars(NamedTuple):
+    """Both tables of a :class:`GreeksResult` as Polars DataFrames (same names and order)."""
+
+    positions: pl.DataFrame
+    by_underlying: pl.DataFrame
 
 
 def _polars(table: pa.Table) -> pl.DataFrame:
@@ -174,13 +188,16 @@ class MarginResult:
         return self.netting_benefit
 
     def to_polars(self) -> PolarsResult:
-        """Every table as a Polars DataFrame (``scenarios`` as a function of the account id)."""
+        """Every table as a Polars DataFrame (``scenarios`` as a function of the account id):
+        a :class:`PolarsResult` of ``accounts``, ``by_underlying``, ``by_position``, ``explain``,
+        ``scenarios`` and ``failed``."""
         return PolarsResult(
-            _polars(self.accounts),
-            _polars(self.by_underlying),
-            None if self.by_position is None else _polars(self.by_position),
-            None if self.explain is None else _polars(self.explain),
-            lambda account_id: _polars(self.scenarios(account_id)),
+            accounts=_polars(self.accounts),
+            by_underlying=_polars(self.by_underlying),
+            by_position=None if self.by_position is None else _polars(self.by_position),
+            explain=None if self.explain is None else _polars(self.explain),
+            scenarios=lambda account_id: _polars(self.scenarios(account_id)),
+            failed=_polars(self.failed),
         )
 
     def to_html(self, path: Any, **kwargs: Any) -> None:
@@ -204,3 +221,7 @@ class GreeksResult(NamedTuple):
 
     positions: pa.Table
     by_underlying: pa.Table
+
+    def to_polars(self) -> GreeksPolars:
+        """Both tables as Polars DataFrames: ``positions, by_underlying = greeks.to_polars()``."""
+        return GreeksPolars(positions=_polars(self.positions), by_underlying=_polars(self.by_underlying))

@@ -39,6 +39,65 @@ def test_to_polars_covers_every_table_of_a_grid_run() -> None:
         frames.scenarios("no such account")
 
 
+def test_to_polars_has_a_frame_for_every_table_attribute_and_unpacks_in_its_documented_order() -> None:
+    result = pmargin.margin(BOOK.positions, BOOK.instruments, BOOK.market, by_position=True)
+    frames = result.to_polars()
+    # Every pyarrow table the result holds (by_position=True: none of them is None).
+    tables = {name: value for name, value in vars(result).items() if isinstance(value, pa.Table)}
+    assert sorted(tables) == ["accounts", "by_position", "by_underlying", "explain", "failed"]
+    assert set(frames._fields) == set(tables) | {"scenarios"}
+    for name, table in tables.items():
+        same_frame(getattr(frames, name), table)
+    accounts, by_underlying, by_position, explain, scenarios, failed = frames
+    unpacked = (accounts, by_underlying, by_position, explain, scenarios, failed)
+    named = (frames.accounts, frames.by_underlying, frames.by_position, frames.explain, frames.scenarios, frames.failed)
+    assert all(a is b for a, b in zip(unpacked, named, strict=True))
+    # Nothing failed: an empty table with the failed table's columns and types.
+    assert failed.columns == ["account_id", "table", "column", "row", "reason"]
+    assert failed.dtypes == [pl.String, pl.String, pl.String, pl.Int64, pl.String]
+    assert failed.height == 0
+
+
+def test_to_polars_includes_the_accounts_an_isolating_run_left_out() -> None:
+    ids = BOOK.positions.column("account_id").to_pylist()
+    instruments = BOOK.positions.column("instrument_id").to_pylist()
+    bad = [i if a != "acct-000002" else "NOPE" for a, i in zip(ids, instruments, strict=True)]
+    broken = BOOK.positions.set_column(1, "instrument_id", pa.array(bad))
+    result = pmargin.margin(broken, BOOK.instruments, BOOK.market, on_error="isolate")
+    frames = result.to_polars()
+    same_frame(frames.failed, result.failed)
+    # The account's first row (row 8) names the unknown instrument; the other 399 are margined.
+    assert frames.failed.to_dicts() == [
+        {
+            "account_id": "acct-000002",
+            "table": "positions",
+            "column": "instrument_id",
+            "row": 8,
+            "reason": "unknown instrument 'NOPE'",
+        }
+    ]
+    same_frame(frames.accounts, result.accounts)
+    assert "acct-000002" not in frames.accounts["account_id"].to_list()
+    assert frames.accounts.height == len(set(ids)) - 1 == 399
+
+
+def test_greeks_to_polars_covers_both_tables() -> None:
+    for engine in (pmargin, reference):
+        greeks = engine.greeks(BOOK.positions, BOOK.instruments, BOOK.market)  # type: ignore[attr-defined]
+        frames = greeks.to_polars()
+        assert frames._fields == greeks._fields == ("positions", "by_underlying")
+        positions, by_underlying = frames
+        same_frame(positions, greeks.positions)
+        same_frame(by_underlying, greeks.by_underlying)
+        # One row per (account, instrument) pair whose quantities do not net to zero.
+        netted: dict[tuple[str, str], list[float]] = {}
+        for r in BOOK.positions.to_pylist():
+            netted.setdefault((r["account_id"], r["instrument_id"]), []).append(r["quantity"])
+        held = sum(1 for q in netted.values() if math.fsum(q) != 0.0)
+        assert positions.height == greeks.positions.num_rows == held == 3926
+        assert by_underlying.columns == greeks.by_underlying.column_names
+
+
 def test_to_polars_without_attribution_and_under_a_var_model() -> None:
     result = pmargin.margin(BOOK.positions, BOOK.instruments, BOOK.market, mc_model(500, tail_scenarios=True))
     frames = result.to_polars()

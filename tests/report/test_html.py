@@ -69,7 +69,7 @@ def test_the_file_is_self_contained(report: Path) -> None:
         "Summary",
         "Largest accounts",
         "Margin by underlying",
-        "Netting and diversification",
+        "Netting and cross-underlying benefit",
         "Greeks by underlying",
         "Account states",
         "Liquidation cascade",

@@ -196,15 +196,22 @@ def write_html(
         fig.update_layout(title="Margin by underlying (sum of the per-underlying requirements)")
         parts.append("<h2>Margin by underlying</h2>" + figs.html(fig, 320))
 
+    # Gross minus initial is the netting benefit; the per-underlying sum minus initial is the
+    # cross-underlying benefit (the two accounts columns of those names, summed).
     fig = figs.go.Figure(
         figs.go.Bar(
-            x=["gross (each position alone)", "per underlying (sum)", "initial margin"],
+            x=["gross (each position alone)", "sum of per-underlying requirements", "initial margin"],
             y=[gross, initial + result.cross_underlying_benefit, initial],
             marker_color=["#bab0ac", "#f58518", "#4c78a8"],
         )
     )
-    fig.update_layout(title="Netting and diversification benefit, all accounts")
-    parts.append("<h2>Netting and diversification</h2>" + figs.html(fig, 320))
+    fig.update_layout(title="Netting benefit and cross-underlying benefit, all accounts")
+    parts.append(
+        "<h2>Netting and cross-underlying benefit</h2>"
+        "<p>Netting benefit = gross - initial margin (what margining each account as a whole saves"
+        " over margining each position alone); cross-underlying benefit = sum of the per-underlying"
+        " requirements - initial margin (what offsets across underlyings save).</p>" + figs.html(fig, 320)
+    )
 
     top_rows = largest[:top]
     attribution = _attribution(result, src, [r["account_id"] for r in top_rows])

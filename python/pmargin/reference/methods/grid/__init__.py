@@ -24,8 +24,10 @@ in :mod:`.cross` (its joint moves in :mod:`.ellipsoid`), what drives each margin
   ``floor_largest``, at least the largest ``R_u``; the account's worst scenario is that of the
   underlying losing most in the binding move.
 - Maintenance = ``mm_ratio * initial``; gross = the sum over netted positions of
-  ``max(0, max_s(-(q * ra[s])))``, each position margined alone; diversification benefit =
-  ``(0.0 + R_u1 + R_u2 + ...) - initial`` (``docs/methods.md``).
+  ``max(0, max_s(-(q * ra[s])))``, each position margined alone. Two benefits, two names
+  (``docs/methods.md``, "Netting benefit and cross-underlying benefit"): ``netting_benefit`` =
+  ``gross - initial``; ``cross_underlying_benefit`` = ``(0.0 + R_u1 + R_u2 + ...) - initial``
+  (the undiversified margin minus initial).
 
 Mirrors: rust/pmargin-core/src/methods/grid/
 """

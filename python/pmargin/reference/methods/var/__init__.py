@@ -9,10 +9,12 @@ Per account and scenario window (the normal one, and a stressed one when given):
   ``0.0 - pnl_u[i]`` (:mod:`pmargin.reference.risk.tail`);
 - initial margin = the largest window margin (the normal window on a tie, and it "binds");
   an underlying's requirement likewise over windows; maintenance = ``mm_ratio * initial``;
-- undiversified = ``0.0 + requirement_u1 + ...``; diversification benefit = undiversified - initial;
+- undiversified = ``0.0 + requirement_u1 + ...``; ``cross_underlying_benefit`` = undiversified -
+  initial;
 - gross = ``0.0 + ...`` over netted positions of ``q * long`` (q > 0), ``-q * short`` (q < 0), 0
   (q == 0), with ``long`` / ``short`` the margin of one unit long (losses ``0.0 - ra[i]``) / short
-  (losses ``ra[i] + 0.0``), each the max over windows folded from 0.0.
+  (losses ``ra[i] + 0.0``), each the max over windows folded from 0.0; ``netting_benefit`` =
+  gross - initial.
 
 Scenario windows in :mod:`pmargin.reference.scenarios`, risk arrays in
 :mod:`pmargin.reference.risk.arrays`; one account's tails in :mod:`.aggregate` and the result
