@@ -12,7 +12,7 @@ from typing import Any
 import pyarrow as pa
 
 from . import _core
-from .errors import MarginInputError
+from .errors import MODEL_EXPECTED, MarginInputError, wrong_argument
 from .io import to_table
 from .limits import Limits
 from .market import Market
@@ -44,14 +44,12 @@ class MarginEngine:
         self, instruments: TableLike, market: Market, model: AnyModel | None = None, *, limits: Limits | None = None
     ) -> None:
         if not isinstance(market, Market):
-            raise TypeError(f"market must be a pmargin.Market, got {type(market).__name__}")
+            raise wrong_argument("market", "a pmargin.Market", market)
         chosen = model if model is not None else GridModel()
-        if not callable(getattr(chosen, "to_spec", None)):
-            raise TypeError(
-                f"model must be a pmargin model (GridModel, HistoricalModel, ...), got {type(chosen).__name__}"
-            )
+        if isinstance(chosen, type) or not callable(getattr(chosen, "to_spec", None)):
+            raise wrong_argument("model", MODEL_EXPECTED, chosen)
         if limits is not None and not isinstance(limits, Limits):
-            raise TypeError(f"limits must be a pmargin.Limits, got {type(limits).__name__}")
+            raise wrong_argument("limits", "a pmargin.Limits", limits)
         self.model: AnyModel = chosen
         self.market = market
         self.limits = limits if limits is not None else Limits()

@@ -37,6 +37,25 @@ class MarginConfigError(MarginInputError):
     """A model configuration (arguments or TOML file) has a bad key or value."""
 
 
+#: What a ``model`` argument must be (both engines say the same).
+MODEL_EXPECTED = "a pmargin model such as GridModel()"
+
+
+def wrong_argument(argument: str, expected: str, value: object) -> MarginConfigError:
+    """The error for an argument of the wrong type, e.g. ``model must be a pmargin model such as
+    GridModel(), got str 'grid'`` (``table`` is the argument's name)."""
+    if value is None:
+        got = "None"
+    elif isinstance(value, type):
+        got = f"the class {value.__name__} itself (an instance is {value.__name__}(...))"
+    elif isinstance(value, (str, int, float, bool)):
+        text = repr(value)
+        got = f"{type(value).__name__} {text if len(text) <= 40 else text[:37] + '...'}"
+    else:
+        got = type(value).__name__
+    return MarginConfigError(f"{argument} must be {expected}, got {got}", table=argument)
+
+
 class MarginComputationError(MarginError, RuntimeError):
     """The engine failed for a reason that is not the input's fault (a bug: please report it)."""
 

@@ -129,9 +129,11 @@ def test_both_engines_price_the_same_with_a_raised_bound() -> None:
         )
 
 
-def test_the_reference_checks_the_type_of_limits() -> None:
-    with pytest.raises(TypeError, match=r"pmargin\.Limits"):
-        pmargin.reference.margin(POSITIONS, INSTRUMENTS, market([0.5]), limits={"max_implied_vol": 1.0})
+def test_both_engines_check_the_type_of_limits() -> None:
+    for margin in (pmargin.margin, pmargin.reference.margin):
+        with pytest.raises(pmargin.MarginConfigError, match=r"limits must be a pmargin\.Limits, got dict") as e:
+            margin(POSITIONS, INSTRUMENTS, market([0.5]), limits={"max_implied_vol": 1.0})
+        assert e.value.table == "limits"
 
 
 # --- reserved names ---------------------------------------------------------------------------

@@ -32,6 +32,7 @@ from dataclasses import astuple
 
 import pyarrow as pa
 
+from ..errors import wrong_argument
 from ..io import to_table
 from ..limits import Limits
 from ..market import Market
@@ -72,6 +73,8 @@ def margin(
     ``on_error="isolate"`` leaves out the accounts holding an unknown or unusable instrument and
     lists them in ``.failed`` (:func:`.valuation.held_books`).
     """
+    if not isinstance(market, Market):
+        raise wrong_argument("market", "a pmargin.Market", market)
     model = GridModel() if model is None else model
     limits = checked_limits(limits)
     method = method_for(model)
@@ -92,7 +95,7 @@ def checked_limits(limits: Limits | None) -> Limits:
     if limits is None:
         return Limits()
     if not isinstance(limits, Limits):
-        raise TypeError(f"limits must be a pmargin.Limits, got {type(limits).__name__}")
+        raise wrong_argument("limits", "a pmargin.Limits", limits)
     return limits
 
 

@@ -14,14 +14,14 @@ import pkgutil
 from types import ModuleType
 from typing import Any
 
-from ...errors import MarginConfigError
+from ...errors import MODEL_EXPECTED, MarginConfigError, wrong_argument
 
 
 def method_for(model: Any) -> ModuleType:
     """The method package that margins ``model`` (by ``model.type``)."""
     kind = getattr(model, "type", None)
-    if not isinstance(kind, str):
-        raise TypeError(f"model must be a pmargin model (GridModel, HistoricalModel, ...), got {type(model).__name__}")
+    if isinstance(model, type) or not isinstance(kind, str):
+        raise wrong_argument("model", MODEL_EXPECTED, model)
     for info in pkgutil.iter_modules(__path__):
         module = importlib.import_module(f"{__name__}.{info.name}")
         if kind in getattr(module, "TYPES", ()):
