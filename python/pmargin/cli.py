@@ -6,7 +6,8 @@ Parquet, CSV or Arrow IPC files under any model (``--config``: grid, historical 
 writes the per-account and per-underlying tables (same formats, chosen by extension), optionally
 with the by-position attribution and P&L explain (``--by-position``) and the Greeks
 (``--greeks``); ``--on-error isolate`` margins every account it can and writes the failed ones
-beside the others (``<stem>.failed<suffix>``). Bad input prints ``error: <message>`` on stderr and exits with status 2.
+beside the others (``<stem>.failed<suffix>``); ``--memory-budget`` sets the bytes a run may allocate
+(:class:`pmargin.Limits`). Bad input prints ``error: <message>`` on stderr and exits with status 2.
 ``pmargin reconcile`` and ``pmargin report`` are in :mod:`pmargin.accounts_cli`.
 """
 
@@ -123,6 +124,13 @@ def build_parser() -> argparse.ArgumentParser:
     margin.add_argument(
         "--partitions", type=_positive_int, metavar="N", help="spill files (default: 4 x rows / --chunk-positions)"
     )
+    margin.add_argument(
+        "--memory-budget",
+        type=byte_count,
+        metavar="BYTES",
+        help="bytes the run may allocate for its scenarios and risk arrays (default 8GiB): a whole number, "
+        "or with a unit, e.g. 500MB or 16GiB (kB, MB, GB, TB: powers of 1000; KiB, MiB, GiB, TiB: of 1024)",
+    )
     margin.set_defaults(command=run_margin)
     from .accounts_cli import add_account_commands
     from .cli_sensitivity import add_commands as add_sensitivity_commands
@@ -140,6 +148,39 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+#: Units of ``--memory-budget``, in bytes (case-insensitive).
+BYTE_UNITS = {
+    "b": 1,
+    "kb": 10**3,
+    "mb": 10**6,
+    "gb": 10**9,
+    "tb": 10**12,
+    "kib": 1 << 10,
+    "mib": 1 << 20,
+    "gib": 1 << 30,
+    "tib": 1 << 40,
+}
+
+
+def byte_count(text: str) -> int:
+    """A number of bytes: ``"1048576"``, ``"500MB"`` (10^6), ``"16GiB"``, ``"1.5 GiB"`` (2^30);
+    at least 1 byte and under 2^64."""
+    import re
+
+    match = re.fullmatch(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*([a-z]*)\s*", text, re.IGNORECASE)
+    unit = match.group(2).lower() if match else ""
+    if match is None or (unit and unit not in BYTE_UNITS):
+        raise argparse.ArgumentTypeError(
+            f"not a number of bytes: {text!r} (a whole number, or with a unit: 500MB, 16GiB)"
+        )
+    from decimal import Decimal
+
+    value = int(Decimal(match.group(1)) * BYTE_UNITS[unit or "b"])
+    if not 0 < value < 2**64:
+        raise argparse.ArgumentTypeError(f"must be at least 1 byte and under 2^64 bytes, got {text!r}")
     return value
 
 
@@ -205,12 +246,31 @@ def run_demo(args: argparse.Namespace) -> int:
 # pmargin margin
 
 
+#: How the memory-budget error tells a library user to raise the budget, and a CLI user.
+_LIBRARY_BUDGET_HINT = "pmargin.Limits(memory_budget=...)"
+_CLI_BUDGET_HINT = "--memory-budget BYTES"
+
+
 def run_margin(args: argparse.Namespace) -> int:
     """Stream the positions (a file, a directory of Parquet files or a glob) through the engine in
     chunks of whole accounts (pmargin.stream), writing every table batch by batch or printing a
-    summary."""
+    summary. A run over the memory budget is told to raise it with ``--memory-budget``."""
+    from .errors import MarginConfigError
+
+    try:
+        return _run_margin(args)
+    except MarginConfigError as exc:
+        if _LIBRARY_BUDGET_HINT not in exc.reason:
+            raise
+        reason = exc.reason.replace(_LIBRARY_BUDGET_HINT, _CLI_BUDGET_HINT)
+        raise MarginConfigError(reason, table=exc.table, column=exc.column, row=exc.row) from None
+
+
+def _run_margin(args: argparse.Namespace) -> int:
+    """The ``pmargin margin`` run (:func:`run_margin`)."""
     from .engine import MarginEngine
     from .io import read_table
+    from .limits import Limits
     from .market import Market
     from .models import load_model
     from .stream import RegroupedAccountError, iter_margin
@@ -234,13 +294,15 @@ def run_margin(args: argparse.Namespace) -> int:
     _load_lazy_imports()
 
     started = time.perf_counter()
-    engine = MarginEngine(instruments, market, model)
+    limits = Limits(memory_budget=args.memory_budget) if args.memory_budget is not None else None
+    engine = MarginEngine(instruments, market, model, limits=limits)
     names = ["accounts", "by_underlying"]
     names += ["by_position", "explain"] if args.by_position else []
     names += ["greeks", "greeks_by_underlying"] if args.greeks else []
     names += ["failed"] if args.on_error == "isolate" or args.out is None else []
     show_progress = not args.quiet and _stderr_is_terminal()
     tables: dict[str, pa.Table] = {}
+    margined = 0  # position rows of the accounts margined (not those of failed accounts)
     # Without --grouped the rows are first tried as grouped (one pass, accounts in input order);
     # at the first account seen again after its group ended, the run starts over unordered.
     for grouped in (True,) if args.grouped else (True, False):
@@ -265,6 +327,7 @@ def run_margin(args: argparse.Namespace) -> int:
                         outputs.write_all(stream)
                     return EXIT_OK
                 tables = stream.to_tables()
+                margined = stream.positions_margined
             break
         except RegroupedAccountError:
             if args.grouped:
@@ -286,17 +349,26 @@ def run_margin(args: argparse.Namespace) -> int:
         print_drivers(console, result)
     if greeks is not None:
         console.print(greeks_table(greeks.by_underlying, "Greeks by underlying (all accounts)"))
-    rows = total if total is not None else 0
+    failed_lines: list[str] = []
+    if result.failed.num_rows:
+        held = f" holding {_count(total - margined, 'position')}" if total is not None else ""
+        failed_lines = [f"Not margined: {_count(result.failed.num_rows, 'account')}{held} (failed, listed above)"]
     print_lines(
         console,
         [
-            f"Book: {rows:,} positions in {result.accounts.num_rows:,} accounts "
+            f"Book: {margined:,} positions in {result.accounts.num_rows:,} accounts "
             f"on {instruments.num_rows:,} instruments",
+            *failed_lines,
             *totals_lines(result.total_initial_margin, result.total_gross_margin),
             f"Time: margined in {_duration(elapsed)}",
         ],
     )
     return EXIT_OK
+
+
+def _count(n: int, noun: str) -> str:
+    """``"1 account"``, ``"1,200 accounts"``."""
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
 
 
 def _rows_progress(update: Callable[[int, int], None] | None, total: int | None) -> Any:
@@ -359,20 +431,26 @@ def check_output_path(out: Path) -> None:
     """Refuse an output that cannot be written (an unknown format, a missing folder), before any
     work is done."""
     from .errors import MarginInputError
-    from .stream_io import is_directory_output
+    from .stream_io import folder_problem, is_directory_output
 
     if is_directory_output(out):  # a directory of <table>.parquet files
-        if not out.is_dir() and not out.parent.is_dir():
-            raise MarginInputError(f"the folder {out.parent} of {out} does not exist; create it first", table="out")
+        if out.exists() and not out.is_dir():
+            raise MarginInputError(
+                f"{out} is not a folder: an output without an extension is a folder of <table>.parquet files",
+                table="out",
+            )
+        problem = None if out.is_dir() else folder_problem(out)
+        if problem is not None:
+            raise MarginInputError(problem, table="out")
         out.mkdir(exist_ok=True)
         return
     if out.suffix.lower() not in OUTPUT_SUFFIXES:
         raise MarginInputError(
             f"unsupported output type {out.suffix!r} for {out}; use one of {', '.join(OUTPUT_SUFFIXES)}", table="out"
         )
-    folder = out.parent
-    if not folder.is_dir():
-        raise MarginInputError(f"the folder {folder} of {out} does not exist; create it first", table="out")
+    problem = folder_problem(out)
+    if problem is not None:
+        raise MarginInputError(problem, table="out")
 
 
 def output_tables(out: Path, result: MarginResult, greeks: GreeksResult | None) -> list[tuple[Path, pa.Table]]:
@@ -400,32 +478,23 @@ def write_output(table: pa.Table, path: Path) -> None:
 
 def write_outputs(tables: Sequence[tuple[Path, pa.Table]]) -> None:
     """Write every table atomically: each to a temporary file in its own folder first, then,
-    once all are written, each moved over its destination (``os.replace``). On any error the
-    temporary files are removed: no output file is created or left half-written."""
-    import os
-    import tempfile
+    once all are written, each moved over its destination (:func:`pmargin.stream_io.commit`:
+    every destination is checked first, and a move that fails puts back the files already
+    moved). On any error the temporary files are removed: no output file is created, changed or
+    left half-written."""
+    from .stream_io import check_targets, commit, temporary_beside
 
+    check_targets(path for path, _ in tables)
     written: list[tuple[Path, Path]] = []
     try:
         for path, table in tables:
-            handle, name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
-            os.close(handle)
-            written.append((Path(name), path))
-            os.chmod(name, 0o666 & ~_umask())  # as an ordinary new file (mkstemp makes it 0600)
-            write_output(table, Path(name))
-        for temporary, path in written:
-            os.replace(temporary, path)
-    finally:
+            written.append((temporary_beside(path), path))
+            write_output(table, written[-1][0])
+    except BaseException:
         for temporary, _ in written:
             temporary.unlink(missing_ok=True)
-
-
-def _umask() -> int:
-    import os
-
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+        raise
+    commit(written)
 
 
 def flatten_lists(table: pa.Table) -> pa.Table:

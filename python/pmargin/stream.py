@@ -74,11 +74,21 @@ class RegroupedAccountError(MarginInputError):
 class MarginStream:
     """A streaming margin run: iterate it for ``(table_name, RecordBatch)`` pairs in the order
     they are produced (one pass over the input); ``schemas`` gives each requested table's schema
-    up front. Made by :func:`iter_margin`."""
+    up front; :attr:`positions_margined` counts the rows margined so far. Made by
+    :func:`iter_margin`."""
 
-    def __init__(self, schemas: dict[str, pa.Schema], batches: Iterator[tuple[str, pa.RecordBatch]]) -> None:
+    def __init__(
+        self, schemas: dict[str, pa.Schema], batches: Iterator[tuple[str, pa.RecordBatch]], run: _Run | None = None
+    ) -> None:
         self.schemas = schemas
         self._batches = batches
+        self._run = run
+
+    @property
+    def positions_margined(self) -> int:
+        """Position rows of the accounts margined so far (with ``on_error="isolate"``, the rows of
+        the failed accounts are not counted)."""
+        return 0 if self._run is None else self._run.margined
 
     def __iter__(self) -> Iterator[tuple[str, pa.RecordBatch]]:
         return self._batches
@@ -206,7 +216,7 @@ def iter_margin(
             else DEFAULT_PARTITIONS
         )
         produced = run.partitioned(schema, batches, count, spill_dir)
-    return MarginStream(schemas, produced)
+    return MarginStream(schemas, produced, run)
 
 
 # --------------------------------------------------------------------------------------------
@@ -351,11 +361,35 @@ def _result_tables(
     return out
 
 
+def _failed_rows(chunk: pa.Table, failed: pa.Table) -> int:
+    """Rows of ``chunk`` that belong to a failed account."""
+    if failed.num_rows == 0:
+        return 0
+    return int(pc.sum(_in_failed(chunk, failed).cast(pa.int64())).as_py() or 0)
+
+
 def _margined_rows(chunk: pa.Table, failed: pa.Table) -> pa.Table:
+    """The rows of the accounts that did not fail (string views as large strings, as in the spill
+    files: ``filter`` has no kernel for them)."""
     if failed.num_rows == 0:
         return chunk
-    keep = pc.invert(pc.is_in(chunk.column("account_id"), value_set=failed.column("account_id")))
+    keep = pc.invert(_in_failed(chunk, failed))
+    views = [i for i, field in enumerate(chunk.schema) if pa.types.is_string_view(field.type)]
+    for i in views:
+        chunk = chunk.set_column(
+            i, chunk.field(i).with_type(pa.large_string()), chunk.column(i).cast(pa.large_string())
+        )
     return chunk.filter(keep)
+
+
+def _in_failed(chunk: pa.Table, failed: pa.Table) -> pa.ChunkedArray:
+    """Whether each row of ``chunk`` belongs to a failed account (string views compared as
+    large strings: ``is_in`` has no kernel for them)."""
+    ids = chunk.column("account_id")
+    if pa.types.is_string_view(ids.type):
+        ids = ids.cast(pa.large_string())
+    hits: pa.ChunkedArray = pc.is_in(ids, value_set=failed.column("account_id"))
+    return hits
 
 
 class _Run:
@@ -375,6 +409,7 @@ class _Run:
         self.engine, self.names, self.schemas = engine, names, schemas
         self.by_position, self.on_error, self.budget = by_position, on_error, budget
         self.total_rows, self.progress, self.done = total_rows, progress, 0
+        self.margined = 0  # position rows of the accounts margined (not isolated)
 
     def _report(self, rows: int, passes: int) -> None:
         self.done += rows
@@ -384,6 +419,7 @@ class _Run:
     def margin(self, chunk: pa.Table, start: int, rows: np.ndarray | None) -> Iterator[tuple[str, pa.RecordBatch]]:
         """Margin one chunk of whole accounts (rows in stream order); its tables' non-empty batches."""
         result = _margin_chunk(self.engine, chunk, start, rows, self.by_position, self.on_error)
+        self.margined += chunk.num_rows - _failed_rows(chunk, result.failed)
         for name, table in _result_tables(self.engine, result, chunk, self.names).items():
             schema = self.schemas[name]
             for batch in table.to_batches():
@@ -398,13 +434,14 @@ class _Run:
         seen = _core.AccountSet()
         pending: list[pa.RecordBatch] = []
         starts: list[np.ndarray] = []  # per pending batch: rows where an account's run starts
-        pending_rows, offset, last = 0, 0, None
+        pending_rows, offset = 0, 0
+        last: pa.Array | None = None  # the previous batch's last id (compared as bytes, never decoded)
         for batch in batches:
             if batch.num_rows == 0:
                 continue
             ids = _plain(batch.column(account))
             starts.append(_run_starts(ids, last))
-            last = ids[-1].as_py()
+            last = ids.slice(len(ids) - 1)
             pending.append(batch)
             pending_rows += batch.num_rows
             if pending_rows < self.budget:
@@ -430,13 +467,15 @@ class _Run:
         """Check that no account of ``chunk`` started before (in it or earlier), then margin it."""
         firsts = [_plain(b.column(account)).take(pa.array(s)) for b, s in zip(chunk, starts, strict=True) if len(s)]
         if firsts:
-            repeat = seen.add_new(pa.concat_arrays(firsts))
-            if repeat is not None:
+            ids = pa.concat_arrays(firsts)
+            repeat = seen.add_new(ids)
+            # An id that is not UTF-8 text is left to the engine: margining the chunk reports the
+            # first such row (at or before this one).
+            if repeat is not None and _decodes(ids, repeat):
                 rows = np.concatenate([s + sum(b.num_rows for b in chunk[:i]) for i, s in enumerate(starts)])
                 row = offset + int(rows[repeat])
-                account_id = pa.concat_arrays(firsts)[repeat].as_py()
                 raise RegroupedAccountError(
-                    f"account {account_id!r} appears again after its group ended, but the positions were "
+                    f"account {ids[repeat].as_py()!r} appears again after its group ended, but the positions were "
                     "declared grouped by account (grouped=True): sort them by account, or stream them with "
                     "grouped=False",
                     table="positions",
@@ -520,11 +559,22 @@ def _plain(ids: pa.Array) -> pa.Array:
     return ids
 
 
-def _run_starts(ids: pa.Array, last: Any) -> np.ndarray:
+def _decodes(ids: pa.Array, row: int) -> bool:
+    """Whether the id at ``row`` is null or valid UTF-8 text (or not text at all)."""
+    try:
+        ids[row].as_py()
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _run_starts(ids: pa.Array, last: pa.Array | None) -> np.ndarray:
     """Rows of ``ids`` where a run of one account starts (row 0 unless it continues ``last``,
-    the previous batch's last id); a null id starts a run of its own (the engine reports it)."""
+    the previous batch's last id, a one-row array); a null id starts a run of its own (the engine
+    reports it). Ids are compared as bytes, never decoded: text that is not UTF-8 is reported by
+    the engine with its row when its chunk is margined."""
     n = len(ids)
-    head = np.array([last is None or ids[0].as_py() is None or ids[0].as_py() != last])
+    head = np.array([last is None or bool(pc.not_equal(ids.slice(0, 1), last).fill_null(True)[0].as_py())])
     if n == 1:
         changes = np.zeros(0, bool)
     else:

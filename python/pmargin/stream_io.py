@@ -3,7 +3,8 @@
 In: a positions file, a directory of Parquet files or a glob, as a lazy stream with its row
 count (from the Parquet footers, before any row is read). Out: every result table written batch
 by batch (a Parquet row group per batch) to a temporary file beside its destination, all moved
-into place at the end (``os.replace``) or all removed on error.
+into place at the end (``os.replace``) or all removed on error (:func:`commit`: every destination
+is checked first, and a move that still fails puts back the files already moved).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import contextlib
 import glob
 import os
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -90,6 +91,108 @@ def output_path(out: Path, name: str) -> Path:
     return out if name == "accounts" else out.with_name(f"{out.stem}.{name}{out.suffix}")
 
 
+def folder_problem(path: Path) -> str | None:
+    """Why a file cannot be created at ``path`` because of its folder, or None: a missing folder
+    (``"the folder F of P does not exist; create it first"``), or one that is a file (``"cannot
+    write P: F is not a folder"``, naming the nearest existing ancestor: a path under a regular
+    file is no folder to create)."""
+    folder = path.parent
+    if folder.is_dir():
+        return None
+    for ancestor in (folder, *folder.parents):
+        if ancestor.exists():
+            if ancestor.is_dir():
+                break
+            return f"cannot write {path}: {ancestor} is not a folder"
+    return f"the folder {folder} of {path} does not exist; create it first"
+
+
+def check_targets(paths: Iterable[Path]) -> None:
+    """Refuse destinations that cannot be replaced by a file: an existing folder, or a path whose
+    folder is missing or not a folder (:func:`folder_problem`); the error names the destination."""
+    for path in paths:
+        if path.is_dir():
+            raise MarginInputError(f"cannot write {path}: it is an existing folder", table="out")
+        problem = folder_problem(path)
+        if problem is not None:
+            raise MarginInputError(problem, table="out")
+
+
+def temporary_beside(path: Path) -> Path:
+    """A new empty file in ``path``'s folder (hidden, with ``path``'s suffix), made with the
+    permissions of an ordinary new file (``mkstemp`` makes it 0600); an error names ``path``."""
+    try:
+        handle, name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
+        os.close(handle)
+        os.chmod(name, 0o666 & ~_umask())
+    except OSError as exc:
+        raise MarginInputError(f"cannot write {path}: {exc.strerror or exc}", table="out") from None
+    return Path(name)
+
+
+def commit(moves: Sequence[tuple[Path, Path]]) -> None:
+    """Move each complete temporary file over its destination (``(temporary, destination)``
+    pairs, each ``os.replace``), all or none. Every destination is checked first
+    (:func:`check_targets`); if a move still fails, the destinations already replaced get back
+    their previous file (or are removed if they had none) and the error names the destination.
+    The temporary files are removed in every case."""
+    placed: list[tuple[Path, Path | None]] = []  # (destination replaced, its previous file kept aside)
+    target = moves[0][1] if moves else None
+    try:
+        check_targets(destination for _, destination in moves)
+        for temporary, destination in moves:
+            target = destination
+            previous = _keep_aside(destination) if os.path.lexists(destination) else None
+            try:
+                os.replace(temporary, destination)
+            except OSError:
+                if previous is not None:  # put the previous file back (and drop its second name)
+                    placed.append((destination, previous))
+                raise
+            placed.append((destination, previous))
+    except OSError as exc:
+        _put_back(placed)
+        raise MarginInputError(f"cannot write {target}: {exc.strerror or exc}", table="out") from None
+    except BaseException:
+        _put_back(placed)
+        raise
+    finally:
+        for temporary, _ in moves:
+            with contextlib.suppress(OSError):
+                temporary.unlink(missing_ok=True)
+    for _, previous in placed:
+        if previous is not None:
+            with contextlib.suppress(OSError):
+                previous.unlink()
+
+
+def _keep_aside(destination: Path) -> Path:
+    """A second name, in its folder, for the file at ``destination`` (a hard link: the
+    destination stays in place until it is replaced; moved there where links are not supported)."""
+    aside = temporary_beside(destination)
+    try:
+        aside.unlink()
+        try:
+            os.link(destination, aside, follow_symlinks=False)
+        except (OSError, NotImplementedError):
+            os.replace(destination, aside)
+    except OSError:
+        aside.unlink(missing_ok=True)
+        raise
+    return aside
+
+
+def _put_back(placed: Sequence[tuple[Path, Path | None]]) -> None:
+    """Undo :func:`commit`'s moves, last first: each destination gets its previous file back,
+    or is removed when it had none."""
+    for destination, previous in reversed(placed):
+        with contextlib.suppress(OSError):
+            if previous is not None:
+                os.replace(previous, destination)
+            else:
+                destination.unlink(missing_ok=True)
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
@@ -131,8 +234,9 @@ class _Writer:
 
 class AtomicOutputs:
     """Temporary files beside each destination, written batch by batch; on a clean exit each is
-    moved over its destination (after all are complete), on error all are removed and no
-    destination is touched."""
+    moved over its destination (after all are complete, by :func:`commit`: all or none), on error
+    all are removed and no destination is touched. The destinations are checked on entry, before
+    any work."""
 
     def __init__(
         self, destinations: dict[str, Path], schemas: dict[str, pa.Schema], convert: Callable[[pa.Table], pa.Table]
@@ -142,13 +246,11 @@ class AtomicOutputs:
         self.writers: dict[str, _Writer] = {}
 
     def __enter__(self) -> AtomicOutputs:
+        check_targets(self.destinations.values())  # before any work; checked again at the end
         try:
             for name, path in self.destinations.items():
-                handle, temp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
-                os.close(handle)
-                self.temporary[name] = Path(temp)
-                os.chmod(temp, 0o666 & ~_umask())  # as an ordinary new file (mkstemp makes it 0600)
-                self.writers[name] = _Writer(Path(temp), self.schemas[name], self.convert)
+                self.temporary[name] = temporary_beside(path)
+                self.writers[name] = _Writer(self.temporary[name], self.schemas[name], self.convert)
         except BaseException:
             self._discard()
             raise
@@ -177,8 +279,7 @@ class AtomicOutputs:
         try:
             for writer in self.writers.values():
                 writer.close()
-            for name, temp in self.temporary.items():
-                os.replace(temp, self.destinations[name])
-        finally:
-            for temp in self.temporary.values():
-                temp.unlink(missing_ok=True)
+        except BaseException:
+            self._discard()
+            raise
+        commit([(temp, self.destinations[name]) for name, temp in self.temporary.items()])

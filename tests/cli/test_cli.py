@@ -378,6 +378,21 @@ def test_out_into_a_missing_folder_fails_before_any_work(
     assert not out.parent.exists()
 
 
+def test_out_under_a_file_says_it_is_not_a_folder(
+    parquet_args: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    afile = tmp_path / "afile"
+    afile.write_bytes(b"a file\n")
+    for out in (afile / "x.parquet", afile / "x", afile / "sub" / "x.csv"):
+        assert main(["margin", *parquet_args, "--out", str(out)]) == 2
+        assert capsys.readouterr().err == f"error: out: cannot write {out}: {afile} is not a folder\n"
+    assert main(["margin", *parquet_args, "--out", str(afile)]) == 2  # no extension: a folder output
+    assert capsys.readouterr().err == (
+        f"error: out: {afile} is not a folder: an output without an extension is a folder of <table>.parquet files\n"
+    )
+    assert [p.name for p in tmp_path.iterdir()] == ["afile"] and afile.read_bytes() == b"a file\n"
+
+
 def test_a_failed_write_leaves_no_file(
     parquet_args: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -562,4 +577,10 @@ def test_on_error_isolate_writes_the_failed_accounts_beside_the_others(
             ("zz-bad", "positions", "instrument_id", 1)
         ]
     assert main(["margin", *args, "--on-error", "isolate", "--quiet"]) == 0
-    assert "Failed accounts (1, not margined)" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "Failed accounts (1, not margined)" in printed
+    # The summary counts what was margined; the failed account's two rows are counted apart.
+    rows, accounts = book.positions.num_rows, clean.accounts.num_rows
+    assert (rows, accounts, book.instruments.num_rows) == (1473, 150, 188)
+    assert "Book: 1,473 positions in 150 accounts on 188 instruments\n" in printed
+    assert "Not margined: 1 account holding 2 positions (failed, listed above)\n" in printed

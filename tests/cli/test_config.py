@@ -268,3 +268,91 @@ def test_bad_flags_are_usage_errors(
 def test_by_position_is_a_margin_flag_only(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["demo", "--by-position"]) == 2
     assert "unrecognized arguments: --by-position" in capsys.readouterr().err
+
+
+def test_a_config_that_is_not_text(parquet_args: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "junk.parquet"
+    config.write_bytes(b"garbage \xff\x00")
+    assert main(["margin", *parquet_args, "--config", str(config)]) == 2
+    captured = capsys.readouterr()
+    assert captured.err == f"error: model: {config}: not UTF-8 text (a model configuration is a TOML text file)\n"
+    assert captured.out == ""
+
+
+def test_memory_budget_option(
+    book: sample.SampleBook, parquet_args: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """1,000 Monte Carlo scenarios over the book's 188 instruments need about 1.5 MiB: refused
+    under --memory-budget 1MB (the message says how to raise it from the command line), margined
+    under 2MB and under the default 8 GiB."""
+    write_table(pa.table({"underlying": ["BTC", "ETH"], "vol": [0.7, 0.9]}), tmp_path / "vols.csv")
+    write_table(Correlation(["BTC", "ETH"], [[1.0, 0.8], [0.8, 1.0]]).to_table(), tmp_path / "correlation.csv")
+    config = tmp_path / "mc.toml"
+    config.write_text(
+        'type = "montecarlo"\nvols = "vols.csv"\ncorrelation = "correlation.csv"\nn_scenarios = 1000\nseed = 1\n'
+    )
+    argv = ["margin", *parquet_args, "--config", str(config)]
+    assert main([*argv, "--memory-budget", "1MB", "--out", str(tmp_path / "refused.parquet")]) == 2
+    assert capsys.readouterr().err == (
+        "error: model.n_scenarios: this run needs about 1.5 MiB (1000 scenarios x 188 instruments: risk arrays "
+        "1.4 MiB, scenarios 70.3 KiB, draws 31.2 KiB, tail state 0 bytes), over the memory budget of 976.6 KiB; "
+        "lower n_scenarios (about 621 fit), margin against fewer instruments at once, or raise --memory-budget BYTES\n"
+    )
+    assert not list(tmp_path.glob("refused*"))
+    for budget in (["--memory-budget", "2MB"], []):
+        out = tmp_path / f"mc{len(budget)}.parquet"
+        assert main([*argv, *budget, "--out", str(out)]) == 0
+    assert read_table(tmp_path / "mc2.parquet", "a").equals(read_table(tmp_path / "mc0.parquet", "a"))
+    model = pmargin.load_model(config)
+    want = pmargin.margin(book.positions, book.instruments, book.market, model)
+    assert read_table(tmp_path / "mc2.parquet", "a").equals(want.accounts)
+    # The library's own message names pmargin.Limits.
+    with pytest.raises(pmargin.MarginConfigError, match=r"or raise pmargin\.Limits\(memory_budget=\.\.\.\)$"):
+        pmargin.margin(book.positions, book.instruments, book.market, model, limits=pmargin.Limits(memory_budget=10**6))
+
+
+@pytest.mark.parametrize(
+    ("text", "count"),
+    [
+        ("1048576", 1048576),
+        ("500MB", 500_000_000),
+        ("16GiB", 16 << 30),
+        ("1.5 gib", 3 << 29),
+        ("2kB", 2000),
+        ("3KiB", 3072),
+        ("7b", 7),
+        ("1TB", 10**12),
+    ],
+)
+def test_memory_budget_units(text: str, count: int) -> None:
+    from pmargin.cli import byte_count
+
+    assert byte_count(text) == count
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("abc", "not a number of bytes: 'abc' (a whole number, or with a unit: 500MB, 16GiB)"),
+        ("16XB", "not a number of bytes: '16XB' (a whole number, or with a unit: 500MB, 16GiB)"),
+        ("-1", "not a number of bytes: '-1' (a whole number, or with a unit: 500MB, 16GiB)"),
+        ("0", "must be at least 1 byte and under 2^64 bytes, got '0'"),
+        ("0.1b", "must be at least 1 byte and under 2^64 bytes, got '0.1b'"),
+        ("16EiB", "not a number of bytes: '16EiB' (a whole number, or with a unit: 500MB, 16GiB)"),
+        ("20000000TB", "must be at least 1 byte and under 2^64 bytes, got '20000000TB'"),
+    ],
+)
+def test_bad_memory_budgets_are_usage_errors(
+    parquet_args: list[str], capsys: pytest.CaptureFixture[str], text: str, message: str
+) -> None:
+    assert main(["margin", *parquet_args, f"--memory-budget={text}"]) == 2
+    assert capsys.readouterr().err.endswith(f"pmargin margin: error: argument --memory-budget: {message}\n")
+
+
+def test_memory_budget_is_in_the_help(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["margin", "--help"]) == 0
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert (
+        "--memory-budget BYTES bytes the run may allocate for its scenarios and risk arrays (default 8GiB)" in help_text
+    )
+    assert "e.g. 500MB or 16GiB (kB, MB, GB, TB: powers of 1000; KiB, MiB, GiB, TiB: of 1024)" in help_text

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -113,3 +114,134 @@ def test_no_positions_file_matches(parquet_args: list[str], tmp_path: Path, caps
     (tmp_path / "empty").mkdir()
     assert main(["margin", *inputs_with(str(tmp_path / "empty"), parquet_args)]) == 2
     assert "no Parquet file" in capsys.readouterr().err
+
+
+def with_bad_last_account_id(positions: pa.Table) -> pa.Table:
+    """``positions`` with the last account id made the byte 0xff (not UTF-8 text)."""
+    ids = [x.encode() for x in positions.column("account_id").to_pylist()]
+    ids[-1] = b"\xff"
+    offsets = np.cumsum([0, *(len(x) for x in ids)]).astype(np.int32)
+    bad = pa.Array.from_buffers(
+        pa.string(), len(ids), [None, pa.py_buffer(offsets.tobytes()), pa.py_buffer(b"".join(ids))]
+    )
+    return positions.set_column(0, "account_id", bad)
+
+
+@pytest.mark.parametrize("grouped", [[], ["--grouped"]])
+def test_an_account_id_that_is_not_text_in_a_parquet_file(
+    book: sample.SampleBook, tmp_path: Path, capsys: pytest.CaptureFixture[str], grouped: list[str]
+) -> None:
+    args = write_inputs(book, tmp_path / "in", ".parquet")
+    pq.write_table(with_bad_last_account_id(book.positions), tmp_path / "in" / "positions.parquet")
+    out = tmp_path / "out" / "result.parquet"
+    out.parent.mkdir()
+    last = book.positions.num_rows - 1
+    for extra in (["--out", str(out)], []):
+        assert main(["margin", *args, *grouped, "--chunk-positions", "40", *extra]) == 2
+        captured = capsys.readouterr()
+        assert captured.err == f"error: positions.account_id, row {last}: not valid UTF-8 text\n"
+        assert captured.out == ""
+    assert list(out.parent.iterdir()) == []
+
+
+# --------------------------------------------------------------------------------------------
+# Outputs are committed all or none
+
+
+def test_a_folder_in_the_way_of_an_output_fails_before_any_file_is_replaced(
+    parquet_args: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "z.by_underlying.csv").mkdir()
+    out = tmp_path / "z.csv"
+    assert main(["margin", *parquet_args, "--out", str(out)]) == 2
+    assert (
+        capsys.readouterr().err
+        == f"error: out: cannot write {tmp_path / 'z.by_underlying.csv'}: it is an existing folder\n"
+    )
+    assert [p.name for p in tmp_path.iterdir()] == ["z.by_underlying.csv"]  # no z.csv, no temporary file
+    out.write_bytes(b"previous run\n")
+    assert main(["margin", *parquet_args, "--out", str(out)]) == 2
+    assert out.read_bytes() == b"previous run\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["z.by_underlying.csv", "z.csv"]
+
+
+@pytest.mark.parametrize("links", [True, False], ids=["hard-links", "no-links"])
+def test_a_move_that_fails_part_way_puts_back_the_files_already_moved(
+    parquet_args: list[str],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    links: bool,
+) -> None:
+    """accounts is moved into place first, then by_underlying fails: z.csv gets its previous
+    bytes back (kept aside by a hard link, or moved aside where links are not supported)."""
+    import os
+
+    real_replace = os.replace
+    moved: list[str] = []
+
+    def replace(source: Any, destination: Any) -> None:
+        if Path(destination).name == "z.by_underlying.csv":
+            raise OSError(5, "Input/output error", str(source), None, str(destination))
+        moved.append(Path(destination).name)
+        real_replace(source, destination)
+
+    def no_link(*args: Any, **kwargs: Any) -> None:
+        raise OSError(1, "Operation not permitted")
+
+    monkeypatch.setattr(os, "replace", replace)
+    if not links:
+        monkeypatch.setattr(os, "link", no_link)
+    out = tmp_path / "z.csv"
+    out.write_bytes(b"previous run\n")
+    assert main(["margin", *parquet_args, "--out", str(out)]) == 2
+    assert (
+        capsys.readouterr().err == f"error: out: cannot write {tmp_path / 'z.by_underlying.csv'}: Input/output error\n"
+    )
+    assert out.read_bytes() == b"previous run\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["z.csv"]  # no temporary or kept-aside file
+    if links:
+        assert moved == ["z.csv", "z.csv"]  # the new accounts, then the previous file back
+    else:
+        assert moved[0].startswith(".z.") and moved[1:] == ["z.csv", "z.csv"]  # aside, new, back
+    out.unlink()
+    assert main(["margin", *parquet_args, "--out", str(out)]) == 2
+    assert list(tmp_path.iterdir()) == []  # a new z.csv is removed again
+
+
+def test_commit_puts_back_every_destination(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Three destinations, the third move fails: the first gets its previous file back, the
+    second (new) is removed, all temporary files are gone; the error names the destination."""
+    import os
+
+    from pmargin.stream_io import commit, temporary_beside
+
+    real_replace = os.replace
+
+    def replace(source: Any, destination: Any) -> None:
+        if Path(destination).name == "c.csv":
+            raise OSError(28, "No space left on device", str(source))
+        real_replace(source, destination)
+
+    (tmp_path / "a.csv").write_bytes(b"old a")
+    moves = []
+    for name in ("a.csv", "b.csv", "c.csv"):
+        temporary = temporary_beside(tmp_path / name)
+        temporary.write_bytes(b"new " + name.encode())
+        moves.append((temporary, tmp_path / name))
+    monkeypatch.setattr(os, "replace", replace)
+    with pytest.raises(pmargin.MarginInputError) as info:
+        commit(moves)
+    assert str(info.value) == f"out: cannot write {tmp_path / 'c.csv'}: No space left on device"
+    assert [(p.name, p.read_bytes()) for p in tmp_path.iterdir()] == [("a.csv", b"old a")]
+    monkeypatch.setattr(os, "replace", real_replace)
+    moves = []
+    for name in ("a.csv", "b.csv"):
+        temporary = temporary_beside(tmp_path / name)
+        temporary.write_bytes(b"new " + name.encode())
+        moves.append((temporary, tmp_path / name))
+    commit(moves)
+    assert sorted((p.name, p.read_bytes()) for p in tmp_path.iterdir()) == [
+        ("a.csv", b"new a.csv"),
+        ("b.csv", b"new b.csv"),
+    ]

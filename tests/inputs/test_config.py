@@ -127,6 +127,16 @@ def test_not_toml(tmp_path: Path) -> None:
     assert str(path) in info.value.reason
 
 
+def test_not_text(tmp_path: Path) -> None:
+    path = tmp_path / "junk.parquet"
+    path.write_bytes(b"garbage \xff\x00")
+    for read in (load_model, GridModel.from_toml):
+        with pytest.raises(MarginConfigError) as info:
+            read(path)
+        assert (info.value.table, info.value.column, info.value.row) == ("model", None, None)
+        assert str(info.value) == f"model: {path}: not UTF-8 text (a model configuration is a TOML text file)"
+
+
 def test_model_not_a_table(tmp_path: Path) -> None:
     with pytest.raises(MarginConfigError, match="must be a table of keys") as info:
         GridModel.from_toml(_toml(tmp_path, "model = 3\n"))

@@ -171,6 +171,10 @@ def _read_toml(path: str | PathLike[str]) -> dict[str, Any]:
             data = tomllib.load(fh)
     except tomllib.TOMLDecodeError as exc:
         raise MarginConfigError(f"{path}: not valid TOML: {exc}", table="model") from None
+    except UnicodeDecodeError:
+        raise MarginConfigError(
+            f"{path}: not UTF-8 text (a model configuration is a TOML text file)", table="model"
+        ) from None
     except OSError as exc:
         raise MarginConfigError(f"cannot read {path}: {exc.strerror}", table="model") from None
     if "model" in data:
