@@ -14,6 +14,7 @@ import pyarrow as pa
 from ..columns import check_spelling, read_ids, required_numbers
 from ..correlation import Correlation
 from ..io import TableLike, to_table
+from ..limits import Limits
 from ._validate import (
     DistributionName,
     MeasureName,
@@ -29,6 +30,10 @@ from ._validate import (
     tail_count,
 )
 from .registry import register
+
+#: Bytes :meth:`MonteCarloModel.scenarios` takes per scenario and name at its peak: 16 of draws,
+#: about 36 of rows being built and 28 of the table's columns.
+SCENARIO_TABLE_BYTES = 80
 
 _MONTE_CARLO_KEYS = (
     "vols",
@@ -160,13 +165,26 @@ class MonteCarloModel:
             "tail_scenarios": self.tail_scenarios,
         }
 
-    def scenarios(self) -> pa.Table:
+    def scenarios(self, *, limits: Limits | None = None) -> pa.Table:
         """The simulated scenarios, drawn by the native generator (the reference draws the same
         numbers: ``pmargin.reference.scenarios.montecarlo``): ``scenario``
         (int32), ``underlying``, ``return`` (``exp(sigma z) - 1``), ``vol_change`` (relative);
-        scenario-major, names in correlation order (those with a vol)."""
+        scenario-major, names in correlation order (those with a vol). Over the memory budget of
+        ``limits`` (default :class:`~pmargin.Limits`), a config error naming ``n_scenarios``."""
         from .. import _core
 
+        budget = (limits if limits is not None else Limits()).memory_budget
+        names = len(self.correlation.names)
+        # Draws (two floats per scenario and name), the rows being built and the table's columns.
+        need = SCENARIO_TABLE_BYTES * self.n_scenarios * max(names, 1)
+        if need > budget:
+            raise _config_error(
+                "n_scenarios",
+                f"the scenario table of {self.n_scenarios:,} scenarios x {names} names needs about "
+                f"{need / 2**30:.1f} GiB, over the memory budget of {budget / 2**30:.1f} GiB; lower "
+                f"n_scenarios (about {budget // (SCENARIO_TABLE_BYTES * max(names, 1)):,} fit) or raise "
+                "pmargin.Limits(memory_budget=...)",
+            )
         table: pa.Table = _core.monte_carlo_scenarios(self.to_spec())
         return table
 

@@ -108,6 +108,19 @@ def test_monte_carlo_scenario_table_layout() -> None:
     assert plain.column("return").to_pylist() == table.column("return").to_pylist()
 
 
+def test_the_scenario_table_is_checked_against_the_memory_budget() -> None:
+    # 10**8 scenarios x 2 names need about 14.9 GiB: refused before anything is drawn.
+    big = MonteCarloModel(VOLS, CORR, 10**8, 11)
+    with pytest.raises(pmargin.MarginConfigError, match=r"needs about 14\.9 GiB, over the memory budget of 8\.0") as e:
+        big.scenarios()
+    assert (e.value.table, e.value.column) == ("model", "n_scenarios")
+    assert "about 53,687,091 fit" in str(e.value)
+    small = MonteCarloModel(VOLS, CORR, 1000, 11)
+    with pytest.raises(pmargin.MarginConfigError, match="n_scenarios"):
+        small.scenarios(limits=pmargin.Limits(memory_budget=100_000))
+    assert small.scenarios(limits=pmargin.Limits(memory_budget=160_000)).num_rows == 2000
+
+
 def test_batches_do_not_change_monte_carlo_margins() -> None:
     book = sample_book()
     model = mc_model()
