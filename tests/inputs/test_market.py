@@ -106,6 +106,20 @@ def test_a_vol_in_percent_is_rejected_with_a_hint(call: str) -> None:
 
 
 @pytest.mark.parametrize("call", sorted(CALLS))
+def test_an_absurd_vol_gets_no_percent_hint(call: str) -> None:
+    # 1e300 / 100 is no vol either: the hint is to check the units.
+    with pytest.raises(MarginInputError) as info:
+        CALLS[call](market([0.5, 1e300]))
+    assert (info.value.table, info.value.column, info.value.row) == ("vols", "implied_vol", 1)
+    reason = info.value.reason
+    assert reason.split(" is above")[0] in ("1e300", "1e+300")  # Rust's and Python's float text
+    assert reason.endswith(
+        " is above the maximum implied vol 5.0 (vols are annualised fractions: 0.55 is 55%): "
+        "check its units, or raise pmargin.Limits(max_implied_vol=...)"
+    )
+
+
+@pytest.mark.parametrize("call", sorted(CALLS))
 def test_the_bound_is_a_limit_the_user_sets(call: str) -> None:
     # Raised: 5.5 passes; the default bound rejects it; None turns the check off.
     CALLS[call](market([0.5, 5.5]), limits=Limits(max_implied_vol=6.0))

@@ -67,8 +67,11 @@ def read_vols(table: pa.Table, max_vol: float | None) -> dict[str, float]:
 
 
 def implausible_vol(vol: float, max_vol: float) -> str:
-    """Why ``vol`` is rejected, with the likely fix: vols are fractions (0.55 is 55%)."""
-    return (
-        f"{vol!r} is above the maximum implied vol {float(max_vol)!r} (vols are annualised fractions: 0.55 is 55%): "
-        f"{vol!r} looks like a percent: give {vol / 100.0!r}, or raise pmargin.Limits(max_implied_vol=...)"
-    )
+    """Why ``vol`` is rejected, with the likely fix: vols are fractions (0.55 is 55%), so a vol
+    that is plausible once divided by 100 was probably written as a percent."""
+    head = f"{vol!r} is above the maximum implied vol {float(max_vol)!r} (vols are annualised fractions: 0.55 is 55%)"
+    if vol / 100.0 <= max_vol:
+        return (
+            f"{head}: {vol!r} looks like a percent: give {vol / 100.0!r}, or raise pmargin.Limits(max_implied_vol=...)"
+        )
+    return f"{head}: check its units, or raise pmargin.Limits(max_implied_vol=...)"

@@ -92,13 +92,19 @@ pub fn read_vols(table: Table<'_>, max_vol: f64) -> Result<Vols> {
     Ok(Vols { by_instrument })
 }
 
-/// Why `vol` is rejected, with the likely fix: vols are fractions (0.55 is 55%).
+/// Why `vol` is rejected, with the likely fix: vols are fractions (0.55 is 55%), so a vol that is
+/// plausible once divided by 100 was probably written as a percent.
 pub fn implausible_vol(vol: f64, max_vol: f64) -> String {
-    format!(
-        "{vol:?} is above the maximum implied vol {max_vol:?} (vols are annualised fractions: 0.55 is 55%): \
-         {vol:?} looks like a percent: give {:?}, or raise pmargin.Limits(max_implied_vol=...)",
-        vol / 100.0
-    )
+    let head =
+        format!("{vol:?} is above the maximum implied vol {max_vol:?} (vols are annualised fractions: 0.55 is 55%)");
+    if vol / 100.0 <= max_vol {
+        format!(
+            "{head}: {vol:?} looks like a percent: give {:?}, or raise pmargin.Limits(max_implied_vol=...)",
+            vol / 100.0
+        )
+    } else {
+        format!("{head}: check its units, or raise pmargin.Limits(max_implied_vol=...)")
+    }
 }
 
 #[cfg(test)]
