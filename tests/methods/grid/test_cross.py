@@ -127,6 +127,10 @@ def test_the_short_straddle_pair_is_not_read_as_a_hedge() -> None:
     assert (sb, se) == (-0.15, 0.15)
     old = math.sqrt(rb * rb + re * re - 2 * 0.8 * rb * re)
     assert old == pytest.approx(17169.3, rel=1e-5) and old < 0.4 * target
+    # Read the stricter way, the correlation aggregate of the two stand-alone requirements (each
+    # underlying's worst loss, as if both were on one side): still at least 90% of it.
+    both_ways = math.sqrt(rb * rb + re * re + 2 * 0.8 * rb * re)
+    assert both_ways == pytest.approx(51113.4, rel=1e-5) and im >= 0.9 * both_ways
     assert result.accounts.column("worst_scenario")[0].as_py() == "ETH +15.0% vol +30%"
     assert initial(positions, GridModel()) == pytest.approx([53873.2], rel=1e-5)
     assert initial(positions, GridModel(cross="joint")) == pytest.approx([50020.2], rel=1e-5)
