@@ -649,8 +649,45 @@ pub struct AccountSimm<'a> {
     pub product: Vec<(u32, u8, f64)>,
     /// (account, product class, risk class, [delta, vega, curvature], IM)
     pub risk: Vec<(u32, u8, u8, [f64; 3], f64)>,
-    /// (account, product class, risk class, margin type, bucket, K, sum WS)
-    pub buckets: Vec<(u32, u8, u8, u8, &'a str, f64, f64)>,
+    pub buckets: BucketRows<'a>,
+}
+
+/// The per-bucket rows, a vector per field: a result column reads only its own field (each row
+/// is read once per column, and the whole record would be five times the bytes).
+#[derive(Default)]
+pub struct BucketRows<'a> {
+    pub account: Vec<u32>,
+    /// (product class, risk class, margin type)
+    pub class: Vec<[u8; 3]>,
+    pub label: Vec<&'a str>,
+    pub k: Vec<f64>,
+    pub ws_sum: Vec<f64>,
+}
+
+impl<'a> BucketRows<'a> {
+    pub fn len(&self) -> usize {
+        self.account.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.account.is_empty()
+    }
+
+    fn reserve(&mut self, more: usize) {
+        self.account.reserve(more);
+        self.class.reserve(more);
+        self.label.reserve(more);
+        self.k.reserve(more);
+        self.ws_sum.reserve(more);
+    }
+
+    fn push(&mut self, account: u32, class: [u8; 3], (label, k, ws_sum): (&'a str, f64, f64)) {
+        self.account.push(account);
+        self.class.push(class);
+        self.label.push(label);
+        self.k.push(k);
+        self.ws_sum.push(ws_sum);
+    }
 }
 
 impl AccountSimm<'_> {
@@ -712,9 +749,9 @@ pub fn account_simm<'a>(
                 w.coef.resize(off + end - start, 0.0);
                 w.grad.resize(off + end - start, 0.0);
                 parts[mt] = term(p, rc, mt, &factors[start..end], w, off);
-                let head = (account, pc, rc as u8, mt as u8);
-                let rows = w.agg.buckets.iter().map(|&(label, k, s)| (head.0, head.1, head.2, head.3, label, k, s));
-                out.buckets.extend(rows);
+                for &row in &w.agg.buckets {
+                    out.buckets.push(account, [pc, rc as u8, mt as u8], row);
+                }
                 w.terms.push((rc, start..end, off));
             }
             start = end;
@@ -755,7 +792,7 @@ pub fn account_simm<'a>(
     total.is_finite()
         && out.product[marks.0..].iter().all(|x| x.2.is_finite())
         && out.risk[marks.1..].iter().all(|x| x.3.iter().all(|v| v.is_finite()) && x.4.is_finite())
-        && out.buckets[marks.2..].iter().all(|x| x.5.is_finite() && x.6.is_finite())
+        && out.buckets.k[marks.2..].iter().chain(&out.buckets.ws_sum[marks.2..]).all(|x| x.is_finite())
         && contributions.iter().all(|c| c.is_finite())
 }
 

@@ -80,8 +80,20 @@ pub fn build(crif: &Crif<'_>, results: Vec<AccountSimm<'_>>, contributions: Vec<
     fn risk<'r>(r: &'r AccountSimm<'_>) -> &'r [(u32, u8, u8, [f64; 3], f64)] {
         &r.risk
     }
-    fn bucket<'r, 'a>(r: &'r AccountSimm<'a>) -> &'r [(u32, u8, u8, u8, &'a str, f64, f64)] {
-        &r.buckets
+    fn bucket_account<'r>(r: &'r AccountSimm<'_>) -> &'r [u32] {
+        &r.buckets.account
+    }
+    fn bucket_class<'r>(r: &'r AccountSimm<'_>) -> &'r [[u8; 3]] {
+        &r.buckets.class
+    }
+    fn bucket_label<'r, 'a>(r: &'r AccountSimm<'a>) -> &'r [&'a str] {
+        &r.buckets.label
+    }
+    fn bucket_k<'r>(r: &'r AccountSimm<'_>) -> &'r [f64] {
+        &r.buckets.k
+    }
+    fn bucket_ws_sum<'r>(r: &'r AccountSimm<'_>) -> &'r [f64] {
+        &r.buckets.ws_sum
     }
     let columns: Vec<Column<'_>> = vec![
         // accounts
@@ -105,13 +117,13 @@ pub fn build(crif: &Crif<'_>, results: Vec<AccountSimm<'_>>, contributions: Vec<
         Box::new(move || floats(rs, risk, |x| x.3[2])),
         Box::new(move || floats(rs, risk, |x| x.4)),
         // buckets
-        Box::new(move || strings(rs, bucket, |x| name(x.0))),
-        Box::new(move || strings(rs, bucket, |x| PRODUCT_CLASSES[x.1 as usize])),
-        Box::new(move || strings(rs, bucket, |x| RISK_CLASSES[x.2 as usize])),
-        Box::new(move || strings(rs, bucket, |x| MARGIN_TYPES[x.3 as usize])),
-        Box::new(move || strings(rs, bucket, |x| x.4)),
-        Box::new(move || floats(rs, bucket, |x| x.5)),
-        Box::new(move || floats(rs, bucket, |x| x.6)),
+        Box::new(move || strings(rs, bucket_account, |x| name(*x))),
+        Box::new(move || strings(rs, bucket_class, |x| PRODUCT_CLASSES[x[0] as usize])),
+        Box::new(move || strings(rs, bucket_class, |x| RISK_CLASSES[x[1] as usize])),
+        Box::new(move || strings(rs, bucket_class, |x| MARGIN_TYPES[x[2] as usize])),
+        Box::new(move || strings(rs, bucket_label, |x| x)),
+        Box::new(move || floats(rs, bucket_k, |x| *x)),
+        Box::new(move || floats(rs, bucket_ws_sum, |x| *x)),
     ];
     let mut built: Vec<ArrayRef> = columns.into_par_iter().map(|c| c()).collect();
     let bucket_cols = built.split_off(12);
