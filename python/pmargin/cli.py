@@ -428,10 +428,10 @@ def by_underlying_path(out: Path) -> Path:
 
 
 def check_output_path(out: Path) -> None:
-    """Refuse an output that cannot be written (an unknown format, a missing folder), before any
-    work is done."""
+    """Refuse an output that cannot be written (an unknown format, a missing folder, a folder in
+    its place: :func:`pmargin.stream_io.check_targets`), before any work is done."""
     from .errors import MarginInputError
-    from .stream_io import folder_problem, is_directory_output
+    from .stream_io import check_targets, folder_problem, is_directory_output
 
     if is_directory_output(out):  # a directory of <table>.parquet files
         if out.exists() and not out.is_dir():
@@ -448,9 +448,7 @@ def check_output_path(out: Path) -> None:
         raise MarginInputError(
             f"unsupported output type {out.suffix!r} for {out}; use one of {', '.join(OUTPUT_SUFFIXES)}", table="out"
         )
-    problem = folder_problem(out)
-    if problem is not None:
-        raise MarginInputError(problem, table="out")
+    check_targets([out])
 
 
 def output_tables(out: Path, result: MarginResult, greeks: GreeksResult | None) -> list[tuple[Path, pa.Table]]:
