@@ -16,6 +16,8 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import pmargin
 from pmargin import reference
@@ -70,12 +72,16 @@ EVERY_ENTRY = [*MARGIN, value_native, value_reference, greeks_native, greeks_ref
 
 
 def same_error(runs: list[Callable[..., Any]], tables: Tables, where: tuple[str, str, int], model: Any = None) -> None:
-    """Every run raises a MarginInputError at ``where`` (table, column, row)."""
+    """Every run raises a MarginInputError at ``where`` (table, column, row), worded alike (floats
+    as Python writes them, from either engine)."""
+    messages = set()
     for run in runs:
         with pytest.raises(MarginInputError) as info:
             run(tables, model)
         err = info.value
         assert (err.table, err.column, err.row) == where, f"{run.__name__}: {err}"
+        messages.add(str(err))
+    assert len(messages) == 1, messages
 
 
 def all_finite(table: pa.Table) -> bool:
@@ -164,6 +170,29 @@ def test_a_multiplier_of_1e308() -> None:
     """Native rejected it, the reference returned 0.0 initial margin: both name the cell now."""
     t = with_instrument(kind="future", option_type=None, strike=None, multiplier=1e308)
     same_error(EVERY_ENTRY, t, ("instruments", "multiplier", 4))
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    multiplier=st.floats(min_value=1e9, exclude_min=True, allow_nan=False),
+    strike=st.floats(min_value=5e-324, max_value=0.06, exclude_max=True),
+)
+def test_out_of_range_terms_read_alike_in_both_engines(multiplier: float, strike: float) -> None:
+    """The value and the bound are written as Python writes them (1e+09, 0.0001, 5e-324), in
+    every entry of both engines."""
+    t = with_instrument(kind="future", option_type=None, strike=None, multiplier=multiplier)
+    same_error(EVERY_ENTRY, t, ("instruments", "multiplier", 4))
+    t = with_instrument(strike=strike)
+    same_error(EVERY_ENTRY, t, ("instruments", "strike", 4))
+
+
+def test_bounds_are_written_as_python_writes_them() -> None:
+    t = with_instrument(kind="future", option_type=None, strike=None, multiplier=1.5e20)
+    with pytest.raises(MarginInputError, match=r"multiplier of 1\.5e\+20, above the supported 1e\+09$"):
+        margin_native(t)
+    t = with_instrument(strike=1e-5)
+    with pytest.raises(MarginInputError, match=r"strike of 1e-05, outside the supported \[1e-06, 1e\+06\] x spot 60000\.0"):
+        margin_native(t)
 
 
 def test_the_order_of_the_checks() -> None:

@@ -12,6 +12,7 @@ use rayon::prelude::*;
 
 use crate::domain::book::{read_book, row_codes, Book, OnError};
 use crate::error::{MarginError, Result};
+use crate::float_text;
 use crate::input::table::{integer_values, string_values};
 use crate::input::Table;
 pub use crate::methods::ResultBatches;
@@ -96,12 +97,13 @@ impl Engine {
             .find(|&r| failing.contains(&(accounts[r], instruments[r])))
             .ok_or_else(|| MarginError::Internal("a position over the P&L bound has no row".into()))?;
         let id = &self.valuation.instruments.ids()[instruments[row] as usize];
+        let max_pnl = float_text::g(MAX_PNL);
         Err(MarginError::cell(
             "positions",
             "quantity",
             row,
             format!(
-                "the account's net position in '{id}' is worth or moves by more than {MAX_PNL:e}: check the quantity \
+                "the account's net position in '{id}' is worth or moves by more than {max_pnl}: check the quantity \
                  (and the instrument's multiplier)"
             ),
         ))

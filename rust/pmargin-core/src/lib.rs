@@ -13,7 +13,8 @@
 //!              ──► methods/      one folder per methodology behind the `Method` trait
 //!                                (grid/, var/), each with its spec, aggregation and tables
 //!              ──► output/       Arrow builders shared by the methods' tables; Greeks tables
-//! engine.rs ties a valuation to a method; spec.rs turns a value tree into a method's typed spec.
+//! engine.rs ties a valuation to a method; spec.rs turns a value tree into a method's typed spec;
+//! error.rs and float_text.rs word the errors (floats as Python writes them).
 //! accounts/ sits on the engine: the pre-trade what-if on small books.
 //! ```
 //!
@@ -24,6 +25,7 @@ pub mod accounts;
 pub mod domain;
 pub mod engine;
 pub mod error;
+pub mod float_text;
 pub mod input;
 pub mod methods;
 pub mod output;

@@ -11,6 +11,7 @@ use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
 
 use crate::error::{MarginError, Result};
+use crate::float_text::repr;
 use crate::input::Table;
 
 /// An Arrow table owned by a spec (historical moves, a stressed window).
@@ -95,7 +96,7 @@ impl Limits {
             defaults.max_implied_vol
         };
         if max_implied_vol <= 0.0 {
-            return Err(config_error("max_implied_vol", format!("must be > 0, got {max_implied_vol}")));
+            return Err(config_error("max_implied_vol", format!("must be > 0, got {}", repr(max_implied_vol))));
         }
         let memory_budget = match fields.get("memory_budget") {
             None => defaults.memory_budget,
@@ -265,7 +266,7 @@ impl<'v> Fields<'v> {
 fn finite(key: &str, value: &Value) -> Result<f64> {
     match value.as_f64() {
         Some(x) if x.is_finite() => Ok(x),
-        Some(x) => Err(config_error(key, format!("must be finite, got {x}"))),
+        Some(x) => Err(config_error(key, format!("must be finite, got {}", repr(x)))),
         None => Err(config_error(key, format!("must be a number, got {}", value.kind()))),
     }
 }
@@ -316,7 +317,7 @@ mod tests {
             .expect("valid");
         assert_eq!(l, Limits { max_implied_vol: f64::INFINITY, memory_budget: 1024 });
         let err = Limits::from_value(&map(vec![("max_implied_vol", Value::Float(0.0))])).expect_err("zero");
-        assert_eq!(err.to_string(), "model.max_implied_vol: must be > 0, got 0");
+        assert_eq!(err.to_string(), "model.max_implied_vol: must be > 0, got 0.0");
     }
 
     #[test]

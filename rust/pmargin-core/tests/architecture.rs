@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 /// Top-level modules, in data-flow order.
 const STAGES: &[&str] = &[
     "error",
+    "float_text",
     "input",
     "spec",
     "domain",

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use crate::domain::book::Book;
 use crate::engine::Engine;
 use crate::error::{MarginError, Result};
+use crate::float_text;
 use crate::methods::RunView;
 use crate::risk::arrays::MAX_PNL;
 
@@ -92,11 +93,12 @@ impl Engine {
             // Written as "not within" so that a NaN counts as over.
             let within = |x: f64| x <= MAX_PNL;
             if !within(q.abs() * self.method.pnl_scale(c)) {
+                let max_pnl = float_text::g(MAX_PNL);
                 return Err(MarginError::cell(
                     table,
                     "quantity",
                     row,
-                    format!("the position in '{id}' moves by more than {MAX_PNL:e}: check the quantity"),
+                    format!("the position in '{id}' moves by more than {max_pnl}: check the quantity"),
                 ));
             }
         }

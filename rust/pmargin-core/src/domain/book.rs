@@ -1174,7 +1174,7 @@ mod tests {
         );
         assert_eq!(
             error(&positions(&[("a", "FA", 1.0), ("a", "FA", 1.0), ("b", "SA", f64::NAN)])),
-            "positions.quantity, row 2: NaN is not allowed: need a finite number"
+            "positions.quantity, row 2: not a finite number: nan"
         );
         // The account column is checked before the instruments.
         let t = table(vec![

@@ -2,6 +2,7 @@
 
 use hashbrown::HashMap;
 
+use crate::float_text::repr;
 use crate::input::id_index::IdIndex;
 
 use crate::domain::id_pattern::PatternIndex;
@@ -233,9 +234,9 @@ pub fn positive_cell(table: &str, column: &str, row: usize, value: Option<f64>, 
     match value {
         None => Err(MarginError::cell(table, column, row, format!("null is not allowed for {what}"))),
         Some(x) if !x.is_finite() => {
-            Err(MarginError::cell(table, column, row, format!("{x} is not allowed: need a finite number")))
+            Err(MarginError::cell(table, column, row, format!("not a finite number: {}", repr(x))))
         }
-        Some(x) if x <= 0.0 => Err(MarginError::cell(table, column, row, format!("must be > 0, got {x}"))),
+        Some(x) if x <= 0.0 => Err(MarginError::cell(table, column, row, format!("must be > 0, got {}", repr(x)))),
         Some(x) => Ok(x),
     }
 }
@@ -271,7 +272,7 @@ fn read_multipliers(table: Table<'_>, payoffs: &[Payoff]) -> Result<Vec<f64>> {
                     TABLE,
                     "multiplier",
                     row,
-                    format!("a digital pays its multiplier: the payout must be > 0, got {x}"),
+                    format!("a digital pays its multiplier: the payout must be > 0, got {}", repr(x)),
                 ),
                 _ => e,
             })
@@ -370,15 +371,10 @@ fn read_payoffs(table: Table<'_>, kinds: &[Kind]) -> Result<Vec<Payoff>> {
         cash[row] = match rebates[row] {
             None => 0.0,
             Some(x) if !x.is_finite() => {
-                return Err(MarginError::cell(
-                    TABLE,
-                    "rebate",
-                    row,
-                    format!("{x} is not allowed: need a finite number"),
-                ))
+                return Err(MarginError::cell(TABLE, "rebate", row, format!("not a finite number: {}", repr(x))))
             }
             Some(x) if x < 0.0 => {
-                return Err(MarginError::cell(TABLE, "rebate", row, format!("must be >= 0, got {x}")))
+                return Err(MarginError::cell(TABLE, "rebate", row, format!("must be >= 0, got {}", repr(x))))
             }
             Some(x) => x,
         };
@@ -519,21 +515,18 @@ mod tests {
             ),
             (
                 vec![Inst::spot("S", "A"), Inst { strike: Some(0.0), ..option }],
-                "instruments.strike, row 1: must be > 0, got 0",
+                "instruments.strike, row 1: must be > 0, got 0.0",
             ),
             (vec![Inst { strike: None, ..option }], "instruments.strike, row 0: null is not allowed for an option"),
             (
                 vec![Inst { expiry_days: None, ..Inst::future("F", "A", 1) }],
                 "instruments.expiry, row 0: null is not allowed for a future or option",
             ),
-            (vec![Inst::spot("S", "A").times(-1.0)], "instruments.multiplier, row 0: must be > 0, got -1"),
-            (
-                vec![Inst::spot("S", "A").times(f64::NAN)],
-                "instruments.multiplier, row 0: NaN is not allowed: need a finite number",
-            ),
+            (vec![Inst::spot("S", "A").times(-1.0)], "instruments.multiplier, row 0: must be > 0, got -1.0"),
+            (vec![Inst::spot("S", "A").times(f64::NAN)], "instruments.multiplier, row 0: not a finite number: nan"),
             (
                 vec![Inst { payoff: Some("digital"), ..option }.times(0.0)],
-                "instruments.multiplier, row 0: a digital pays its multiplier: the payout must be > 0, got 0",
+                "instruments.multiplier, row 0: a digital pays its multiplier: the payout must be > 0, got 0.0",
             ),
             (
                 vec![Inst { payoff: Some("asian"), ..option }],
@@ -559,7 +552,7 @@ mod tests {
             ),
             (
                 vec![Inst { barrier_type: Some("down-and-in"), barrier: Some(80.0), rebate: Some(-1.0), ..option }],
-                "instruments.rebate, row 0: must be >= 0, got -1",
+                "instruments.rebate, row 0: must be >= 0, got -1.0",
             ),
         ];
         for (rows, message) in cases {

@@ -4,6 +4,7 @@ use hashbrown::HashMap;
 
 use crate::domain::instruments::{positive_cell, unique_index};
 use crate::error::{MarginError, Result};
+use crate::float_text::repr;
 use crate::input::table::Table;
 
 /// The underlyings table, in table order.
@@ -95,12 +96,13 @@ pub fn read_vols(table: Table<'_>, max_vol: f64) -> Result<Vols> {
 /// Why `vol` is rejected, with the likely fix: vols are fractions (0.55 is 55%), so a vol that is
 /// plausible once divided by 100 was probably written as a percent.
 pub fn implausible_vol(vol: f64, max_vol: f64) -> String {
+    let (shown, max_shown) = (repr(vol), repr(max_vol));
     let head =
-        format!("{vol:?} is above the maximum implied vol {max_vol:?} (vols are annualised fractions: 0.55 is 55%)");
+        format!("{shown} is above the maximum implied vol {max_shown} (vols are annualised fractions: 0.55 is 55%)");
     if vol / 100.0 <= max_vol {
         format!(
-            "{head}: {vol:?} looks like a percent: give {:?}, or raise pmargin.Limits(max_implied_vol=...)",
-            vol / 100.0
+            "{head}: {shown} looks like a percent: give {}, or raise pmargin.Limits(max_implied_vol=...)",
+            repr(vol / 100.0)
         )
     } else {
         format!("{head}: check its units, or raise pmargin.Limits(max_implied_vol=...)")
@@ -134,7 +136,7 @@ mod tests {
             |t: crate::spec::OwnedTable| read_underlyings(t.view("underlyings")).expect_err("invalid").to_string();
         assert_eq!(
             error(underlyings(&[("A", 100.0, 0.0), ("B", 0.0, 0.0)])),
-            "underlyings.spot, row 1: must be > 0, got 0"
+            "underlyings.spot, row 1: must be > 0, got 0.0"
         );
         assert_eq!(
             error(underlyings(&[("A", 100.0, 0.0), ("A", 1.0, 0.0)])),
@@ -142,7 +144,7 @@ mod tests {
         );
         assert_eq!(
             error(underlyings(&[("A", 100.0, f64::INFINITY)])),
-            "underlyings.rate, row 0: inf is not allowed: need a finite number"
+            "underlyings.rate, row 0: not a finite number: inf"
         );
         let t = table(vec![("underlying", strings(&["A"])), ("spot", opt_floats(&[None]))]);
         assert_eq!(error(t), "underlyings.spot, row 0: null is not allowed for a spot");

@@ -16,6 +16,7 @@ use arrow_schema::{DataType, SchemaRef, TimeUnit};
 use rayon::prelude::*;
 
 use crate::error::{MarginError, Result};
+use crate::float_text::repr;
 use crate::input::{spelling, utf8};
 
 /// The one supported time range (as_of, expiries, historical dates): epoch nanoseconds that fit
@@ -204,12 +205,7 @@ impl<'a> Table<'a> {
             }
             if let Some(row) = out.iter().position(|x| !x.is_finite()) {
                 let x = out[row];
-                return Err(MarginError::cell(
-                    self.name,
-                    column,
-                    row,
-                    format!("{x} is not allowed: need a finite number"),
-                ));
+                return Err(MarginError::cell(self.name, column, row, format!("not a finite number: {}", repr(x))));
             }
             return Ok(out);
         }
@@ -220,7 +216,7 @@ impl<'a> Table<'a> {
             .map(|(row, v)| match v {
                 None => Err(MarginError::cell(self.name, column, row, "null is not allowed")),
                 Some(x) if !x.is_finite() => {
-                    Err(MarginError::cell(self.name, column, row, format!("{x} is not allowed: need a finite number")))
+                    Err(MarginError::cell(self.name, column, row, format!("not a finite number: {}", repr(*x))))
                 }
                 Some(x) => Ok(*x),
             })
@@ -500,7 +496,7 @@ mod tests {
         ]);
         let t = Table::new("t", &schema, &batches);
         assert_eq!(t.required_strings("s").unwrap_err().to_string(), "t.s, row 1: null is not allowed");
-        assert!(t.required_finite("f").unwrap_err().to_string().starts_with("t.f, row 1: NaN"));
+        assert_eq!(t.required_finite("f").unwrap_err().to_string(), "t.f, row 1: not a finite number: nan");
         assert_eq!(t.required_finite("i").expect("ints are numbers"), vec![1.0, 2.0]);
         assert!(t.strings("i").unwrap_err().to_string().contains("expected a string column"));
         assert_eq!(t.strings("zz").unwrap_err().to_string(), "t.zz: missing column");

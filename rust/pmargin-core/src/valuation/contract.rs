@@ -4,6 +4,7 @@ use crate::domain::instruments::{Instrument, Kind, Payoff, Settlement};
 use crate::domain::market::{Underlyings, Vols};
 use crate::domain::option_terms::{BarrierType, OptionType};
 use crate::error::{MarginError, Result};
+use crate::float_text::{g, repr};
 use crate::pricing::barrier::{self, BarrierParams};
 use crate::pricing::black76::black76_sqrt;
 use crate::pricing::digital;
@@ -65,17 +66,17 @@ fn check_plausible(
             "instruments",
             "multiplier",
             row,
-            format!("'{id}' has a multiplier of {m:?}, above the supported {MAX_MULTIPLIER:e}"),
+            format!("'{id}' has a multiplier of {}, above the supported {}", repr(m), g(MAX_MULTIPLIER)),
         ));
     }
     let in_range = |x: f64| (MIN_MONEYNESS..=MAX_MONEYNESS).contains(&(x / spot));
-    let range = format!("[{MIN_MONEYNESS:e}, {MAX_MONEYNESS:e}] x spot {spot:?}");
+    let range = format!("[{}, {}] x spot {}", g(MIN_MONEYNESS), g(MAX_MONEYNESS), repr(spot));
     if instrument.kind == Kind::Option && !in_range(instrument.strike) {
         return Err(MarginError::cell(
             "instruments",
             "strike",
             row,
-            format!("'{id}' has a strike of {:?}, outside the supported {range}", instrument.strike),
+            format!("'{id}' has a strike of {}, outside the supported {range}", repr(instrument.strike)),
         ));
     }
     if let Payoff::Barrier { barrier, .. } = instrument.payoff {
@@ -84,7 +85,7 @@ fn check_plausible(
                 "instruments",
                 "barrier",
                 row,
-                format!("'{id}' has a barrier at {barrier:?}, outside the supported {range}"),
+                format!("'{id}' has a barrier at {}, outside the supported {range}", repr(barrier)),
             ));
         }
     }
@@ -94,8 +95,10 @@ fn check_plausible(
             "implied_vol",
             vol_row,
             format!(
-                "'{id}' has an implied vol of {vol:?} over {t:.6} years: a total vol (vol x sqrt(T)) above the supported \
-                 {MAX_TOTAL_VOL}"
+                "'{id}' has an implied vol of {} over {t:.6} years: a total vol (vol x sqrt(T)) above the supported \
+                 {}",
+                repr(vol),
+                g(MAX_TOTAL_VOL)
             ),
         ));
     }

@@ -216,10 +216,10 @@ mod tests {
         );
         market.vols = crate::test_support::vols(&[("CA", 0.0)]);
         let err = market.valuation().err().expect("bad vol");
-        assert_eq!(err.to_string(), "vols.implied_vol, row 0: must be > 0, got 0");
+        assert_eq!(err.to_string(), "vols.implied_vol, row 0: must be > 0, got 0.0");
         market.underlyings = crate::test_support::underlyings(&[("A", -1.0, 0.0)]);
         let err = market.valuation().err().expect("bad spot");
-        assert_eq!(err.to_string(), "underlyings.spot, row 0: must be > 0, got -1");
+        assert_eq!(err.to_string(), "underlyings.spot, row 0: must be > 0, got -1.0");
     }
 
     #[test]

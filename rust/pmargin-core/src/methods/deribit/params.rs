@@ -6,6 +6,7 @@
 //! (linear, USD-settled vectors); the Python model does that split (docs/methods.md, "Deribit").
 
 use crate::error::{MarginError, Result};
+use crate::float_text::repr;
 use crate::spec::{config_error, Fields, Value};
 
 /// One underlying's parameters, as Deribit publishes them in `model_params`.
@@ -66,7 +67,7 @@ fn in_range(key: &str, x: f64, lo: f64, hi: f64, what: &str) -> Result<f64> {
     if x >= lo && x <= hi {
         Ok(x)
     } else {
-        Err(config_error(key, format!("must be {what}, got {x:?}")))
+        Err(config_error(key, format!("must be {what}, got {}", repr(x))))
     }
 }
 
@@ -78,7 +79,7 @@ fn non_negative(fields: &mut Fields<'_>, key: &str) -> Result<f64> {
 fn parse_params(fields: &mut Fields<'_>) -> Result<DeribitParams> {
     let price_range = fields.f64("price_range")?;
     if price_range.is_nan() || price_range <= 0.0 || price_range >= 1.0 {
-        return Err(config_error("price_range", format!("must be in (0, 1), got {price_range:?}")));
+        return Err(config_error("price_range", format!("must be in (0, 1), got {}", repr(price_range))));
     }
     let buckets = fields.count("buckets_count")?;
     if !(1..=1000).contains(&buckets) {
@@ -95,7 +96,7 @@ fn parse_params(fields: &mut Fields<'_>) -> Result<DeribitParams> {
         dte_floor_days: {
             let x = fields.f64("dte_floor_days")?;
             if x.is_nan() || x <= 0.0 {
-                return Err(config_error("dte_floor_days", format!("must be > 0, got {x:?}")));
+                return Err(config_error("dte_floor_days", format!("must be > 0, got {}", repr(x))));
             }
             x
         },
@@ -115,7 +116,7 @@ fn parse_params(fields: &mut Fields<'_>) -> Result<DeribitParams> {
         mm_factor: {
             let x = fields.f64("mm_factor")?;
             if x.is_nan() || x <= 0.0 || x > 1.0 {
-                return Err(config_error("mm_factor", format!("must be a number in (0, 1], got {x:?}")));
+                return Err(config_error("mm_factor", format!("must be a number in (0, 1], got {}", repr(x))));
             }
             x
         },

@@ -3,6 +3,7 @@
 
 use crate::domain::correlation::CorrelationMatrix;
 use crate::error::Result;
+use crate::float_text::repr;
 use crate::scenarios::grid::{ShockGrid, VolShockMode};
 use crate::scenarios::ScenarioSet;
 use crate::spec::config_error;
@@ -91,7 +92,7 @@ impl GridModel {
             for (name, range) in items {
                 let key = format!("{field}.{name}");
                 if !(range.is_finite() && *range > 0.0) {
-                    return Err(config_error(&key, format!("must be a number > 0, got {range:?}")));
+                    return Err(config_error(&key, format!("must be a number > 0, got {}", repr(*range))));
                 }
                 if largest == 0.0 {
                     return Err(config_error(&key, "the grid's shocks are all 0: there is nothing to rescale"));

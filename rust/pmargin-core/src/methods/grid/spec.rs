@@ -6,6 +6,7 @@
 use super::model::{Cross, DeltaShock, GridModel, Ranges};
 use crate::domain::correlation::CorrelationMatrix;
 use crate::error::Result;
+use crate::float_text::{g, repr};
 use crate::scenarios::VolShockMode;
 use crate::spec::{config_error, Fields, Value};
 
@@ -52,7 +53,7 @@ pub fn parse(fields: &mut Fields<'_>) -> Result<GridModel> {
     let mut model = model.with_ranges(ranges)?;
     let non_negative = |key: &str, x: f64| {
         if !x.is_finite() || x < 0.0 {
-            Err(config_error(key, format!("must be a number >= 0, got {x:?}")))
+            Err(config_error(key, format!("must be a number >= 0, got {}", repr(x))))
         } else {
             Ok(x)
         }
@@ -60,7 +61,8 @@ pub fn parse(fields: &mut Fields<'_>) -> Result<GridModel> {
     let rate = |key: &str, x: f64| {
         let x = non_negative(key, x)?;
         if x > MAX_ADDON_RATE {
-            let reason = format!("must be at most {MAX_ADDON_RATE} (a fraction of spot: 0.01 is 1%), got {x:?}");
+            let reason =
+                format!("must be at most {} (a fraction of spot: 0.01 is 1%), got {}", g(MAX_ADDON_RATE), repr(x));
             return Err(config_error(key, reason));
         }
         Ok(x)

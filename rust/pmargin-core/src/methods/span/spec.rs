@@ -4,6 +4,7 @@
 use std::str::FromStr;
 
 use crate::error::Result;
+use crate::float_text::repr;
 use crate::scenarios::VolShockMode;
 use crate::spec::{config_error, Fields, OwnedTable, Value};
 
@@ -103,7 +104,7 @@ fn rename(e: crate::error::MarginError, prefix: &str) -> crate::error::MarginErr
 
 fn non_negative(field: &str, x: f64) -> Result<f64> {
     if x < 0.0 {
-        return Err(config_error(field, format!("must be >= 0, got {x}")));
+        return Err(config_error(field, format!("must be >= 0, got {}", repr(x))));
     }
     Ok(x)
 }
