@@ -308,8 +308,8 @@ def test_contributions_make_the_margin_and_incremental_margins_are_with_and_with
 
 def test_large_held_sets_use_a_conservative_bound(monkeypatch: pytest.MonkeyPatch) -> None:
     """Six underlyings (pairwise 0.5) on seven price shocks fit the budget natively: exact. The
-    reference with a budget of 200 admissible prefixes splits them into two blocks of 3 in
-    matrix order: never below the exact value, never above the sum."""
+    reference with a budget of 200 admissible prefixes splits the names into two blocks of 3 (ties
+    in |rho| by name): never below the exact value, never above the sum."""
     names = ["U0", "U1", "U2", "U3", "U4", "U5"]
     spots = {u: 100.0 + 10 * i for i, u in enumerate(names)}
     instruments = pa.table(
@@ -327,12 +327,118 @@ def test_large_held_sets_use_a_conservative_bound(monkeypatch: pytest.MonkeyPatc
     summed = pmargin.margin(positions, instruments, market, GridModel(price_shocks=shocks, vol_shocks=[0.0]))
     total = summed.accounts.column("initial_margin")[0].as_py()
     ellipsoid.joint_moves.cache_clear()
+    ellipsoid.partition.cache_clear()
     monkeypatch.setattr(ellipsoid, "MAX_NODES", 200)
     try:
-        blocks = ellipsoid.joint_moves(tuple(tuple(r) for r in rho), tuple(range(6)), ellipsoid.scaled_shocks(shocks))
+        matrix, x = tuple(tuple(r) for r in rho), ellipsoid.scaled_shocks(shocks)
+        order, block = ellipsoid.partition(tuple(names), matrix, x)
+        assert (order, block) == ((0, 1, 2, 3, 4, 5), (0, 0, 0, 1, 1, 1))
+        blocks = ellipsoid.joint_moves(matrix, tuple(range(6)), x, order, block)
         assert [(bl.start, bl.len) for bl in blocks] == [(0, 3), (3, 3)]
         bound = reference.margin(positions, instruments, market, model).accounts.column("initial_margin")[0].as_py()
     finally:
         ellipsoid.joint_moves.cache_clear()
+        ellipsoid.partition.cache_clear()
     assert exact < bound < total
     assert (exact, bound, total) == pytest.approx((60.5, 69.5, 131.25), rel=1e-12)
+
+
+def many_underlyings(
+    names: list[str], rho: list[list[float]], **grid: Any
+) -> tuple[pa.Table, pmargin.Market, GridModel]:
+    """Per name a perpetual, a call at 105 and a put at 95 (spot 100, vol 0.6, 30 days)."""
+    ids, und, kinds, types, ks = [], [], [], [], []
+    for u in names:
+        for suffix, kind, opt, k in [
+            ("PERP", "perpetual", None, None),
+            ("C", "option", "call", 105.0),
+            ("P", "option", "put", 95.0),
+        ]:
+            ids += [f"{u}-{suffix}"]
+            und += [u]
+            kinds += [kind]
+            types += [opt]
+            ks += [k]
+    instruments = pa.table(
+        {
+            "instrument_id": ids,
+            "underlying": und,
+            "kind": kinds,
+            "option_type": types,
+            "strike": pa.array(ks, pa.float64()),
+            "expiry": pa.array([None if k == "perpetual" else EXPIRY for k in kinds]).cast(pa.timestamp("s")),
+        }
+    )
+    options = [i for i, k in zip(ids, kinds, strict=True) if k == "option"]
+    market = pmargin.Market(
+        AS_OF,
+        pa.table({"underlying": names, "spot": [100.0] * len(names)}),
+        pa.table({"instrument_id": options, "implied_vol": [0.6] * len(options)}),
+    )
+    return instruments, market, GridModel(cross="correlation", correlation=Correlation(names, rho), **grid)
+
+
+def both_margins(
+    rows: list[tuple[str, float]], instruments: pa.Table, market: pmargin.Market, model: GridModel
+) -> list[float]:
+    positions = book([("a", i, q) for i, q in rows])
+    return [
+        e.margin(positions, instruments, market, model).accounts.column("initial_margin")[0].as_py()
+        for e in (pmargin, reference)
+    ]
+
+
+def test_a_tiny_position_never_moves_a_block_boundary() -> None:
+    """Seven names (over one block's budget on the default grid), U3/U4 correlated 0.95 and
+    hedged. The blocks come from the matrix, so a 1e-9-lot short straddle on U2 (it loses both
+    ways) adds about 1e-9 of its size; it used to regroup the blocks and cut the margin 3,000 ->
+    490.5."""
+    names = [f"U{i}" for i in range(7)]
+    rho = [[1.0 if i == j else 0.0 for j in range(7)] for i in range(7)]
+    rho[3][4] = rho[4][3] = 0.95
+    instruments, market, model = many_underlyings(names, rho)
+    held = [
+        ("U0-PERP", 1.0),
+        ("U1-PERP", 1.0),
+        ("U3-PERP", 100.0),
+        ("U4-PERP", -100.0),
+        ("U5-PERP", 1.0),
+        ("U6-PERP", 1.0),
+    ]
+    alone = both_margins(held, instruments, market, model)
+    straddle = both_margins([*held, ("U2-C", -1e-9), ("U2-P", -1e-9)], instruments, market, model)
+    assert alone == pytest.approx([480.0, 480.0], rel=1e-12)
+    assert all(y >= x for x, y in zip(alone, straddle, strict=True))
+    assert straddle == pytest.approx(alone, rel=1e-10)
+
+
+def test_a_fifth_name_held_at_one_ulp_moves_the_margin_by_rounding_only() -> None:
+    """Four held names of five: adding the fifth at 5e-324 (and at 1e-9) lots changes nothing
+    beyond rounding; and listing the identity matrix's names in any order gives the same margin
+    (it used to give five values from 252.9 to 323.6)."""
+    names = ["U0", "U1", "U2", "U3", "U4"]
+    held = [("U0-PERP", 10.0), ("U1-PERP", -10.0), ("U2-C", -5.0), ("U3-PERP", 7.0)]
+    identity = [[1.0 if i == j else 0.0 for j in range(5)] for i in range(5)]
+    instruments, market, model = many_underlyings(names, identity)
+    base = both_margins(held, instruments, market, model)
+    assert base == pytest.approx([246.20811321870377] * 2, rel=1e-12)
+    for tiny in (5e-324, 1e-9):
+        assert both_margins([*held, ("U4-PERP", tiny)], instruments, market, model) == pytest.approx(base, rel=1e-9)
+    for listing in (["U4", "U3", "U2", "U1", "U0"], ["U0", "U2", "U4", "U1", "U3"], ["U3", "U0", "U4", "U2", "U1"]):
+        _, _, relisted = many_underlyings(listing, identity)
+        assert both_margins([*held, ("U4-PERP", 1e-9)], instruments, market, relisted) == pytest.approx(base, rel=1e-9)
+
+
+def test_a_fine_grid_keeps_a_hedge_when_a_third_name_appears() -> None:
+    """81 price shocks: three names are over one block's budget, and U0/U2 (0.95) share a block
+    whatever else is held: the hedge needs 450 with or without a 1e-300-lot position in U1 (it
+    used to jump to 3,000, the sum)."""
+    names = ["U0", "U1", "U2"]
+    rho = [[1.0, 0.0, 0.95], [0.0, 1.0, 0.0], [0.95, 0.0, 1.0]]
+    shocks = [round(x, 6) for x in np.linspace(-0.15, 0.15, 81)]
+    instruments, market, model = many_underlyings(names, rho, price_shocks=shocks)
+    hedge = [("U0-PERP", 100.0), ("U2-PERP", -100.0)]
+    assert both_margins(hedge, instruments, market, model) == pytest.approx([450.0, 450.0], rel=1e-12)
+    assert both_margins([*hedge, ("U1-PERP", 1e-300)], instruments, market, model) == pytest.approx(
+        [450.0, 450.0], rel=1e-12
+    )

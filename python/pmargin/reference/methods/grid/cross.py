@@ -6,7 +6,7 @@ Per held underlying k (account order) and vol shock v, its row is its P&L per gr
 followed by its largest P&L over the price shocks at v (first such shock: where it sits out).
 Per block, the least of ``0.0 + row_k[p_k * nv + v]`` summed over the block's members in the
 account's order, over its moves (in order) and vol shocks (inner), the first on ties; the blocks'
-leasts added from 0.0 in matrix order give ``least``. ``IM = min(max(0, -least), undiversified)``
+leasts added from 0.0 in block order (:func:`.ellipsoid.partition`) give ``least``. ``IM = min(max(0, -least), undiversified)``
 and, with ``floor_largest``, ``IM = max(IM, R_u)`` over the underlyings in order.
 
 Mirrors: rust/pmargin-core/src/methods/grid/cross.rs
@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ....models import GridModel
-from .ellipsoid import joint_moves, scaled_shocks
+from .ellipsoid import joint_moves, partition, scaled_shocks
 from .outcome import UnderlyingRisk
 
 
@@ -52,9 +52,12 @@ def correlation_cross(risks: Sequence[UnderlyingRisk], model: GridModel, alone: 
     n_prices = len(model.price_shocks)
     if not risks:
         return CorrelationOutcome(0.0, None, None, ())
-    held = sorted((rho.index(r.underlying), k) for k, r in enumerate(risks))
     matrix = tuple(tuple(float(x) for x in row) for row in rho.matrix)
-    blocks = joint_moves(matrix, tuple(h[0] for h in held), scaled_shocks(model.price_shocks))
+    x = scaled_shocks(model.price_shocks)
+    order, block = partition(tuple(rho.names), matrix, x)
+    rank = {m: r for r, m in enumerate(order)}
+    held = sorted((rank[rho.index(r.underlying)], k) for k, r in enumerate(risks))
+    blocks = joint_moves(matrix, tuple(h[0] for h in held), x, order, block)
     rows: list[list[float]] = []
     favourable: list[list[int]] = []
     for r in risks:

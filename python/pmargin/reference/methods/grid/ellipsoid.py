@@ -3,8 +3,10 @@ grid"): one grid price shock per held underlying inside the correlation ellipsoi
 ``{x = L u : |u| <= 1}`` (``x`` = price shock / the grid's largest ``|shock|``, ``L`` the
 semi-definite Cholesky factor of the held underlyings' correlations), plus moves where some
 underlyings sit out (take their most favourable shock) because no shock of theirs completes the
-others' move. They depend only on the held set and the grid; a held set whose enumeration passes
-:data:`MAX_NODES` admissible prefixes is split into blocks in matrix order.
+others' move. They depend only on the held set and the grid. The correlation's names are split
+once, from the matrix and the grid alone, into blocks whose enumeration fits :data:`MAX_NODES`
+admissible prefixes (:func:`partition`); a held set is enumerated block by block, so a tiny
+position never moves a block boundary.
 
 Mirrors: rust/pmargin-core/src/methods/grid/ellipsoid.rs
 """
@@ -26,7 +28,7 @@ MAX_NODES = 100_000
 
 @dataclass(frozen=True)
 class Block:
-    """Moves of held positions ``start .. start + len`` (matrix order): tuples of price-shock
+    """Moves of held positions ``start .. start + len`` (rank order: :func:`partition`): tuples of price-shock
     indices, ``free`` (the number of price shocks) for an underlying sitting out."""
 
     start: int
@@ -139,28 +141,67 @@ def enumerate_moves(
 
 
 def _plan(
-    matrix: tuple[tuple[float, ...], ...], held: tuple[int, ...], x: tuple[float, ...], start: int
+    matrix: tuple[tuple[float, ...], ...], members: tuple[int, ...], x: tuple[float, ...], start: int
 ) -> list[Block]:
-    n = len(held)
-    if n == 0:
-        return []
-    if n == 1:
-        return [Block(start, 1, tuple((p,) for p in range(len(x))))]
-    moves = enumerate_moves(matrix, held, x)
-    if moves is not None:
-        return [Block(start, n, tuple(moves))]
-    sizes = [1, 1] if n == 2 else [2, 1] if n == 3 else [min(3, n - i) for i in range(0, n, 3)]
-    blocks: list[Block] = []
-    at = 0
-    for size in sizes:
-        blocks += _plan(matrix, held[at : at + size], x, start + at)
-        at += size
-    return blocks
+    """The moves of a block's held ``members`` (matrix indices, block order), exact: part of a block
+    enumerates within the block's budget. One member moves everywhere."""
+    every = tuple((p,) for p in range(len(x)))
+    if len(members) == 1:
+        return [Block(start, 1, every)]
+    moves = enumerate_moves(matrix, members, x)
+    if moves is None:  # not reached; one block per member is the conservative bound regardless
+        return [Block(start + j, 1, every) for j in range(len(members))]
+    return [Block(start, len(members), tuple(moves))]
+
+
+@lru_cache(maxsize=64)
+def partition(
+    names: tuple[str, ...], matrix: tuple[tuple[float, ...], ...], x: tuple[float, ...]
+) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """(order, block): the matrix indices in block order and the block of each place. Pairs by
+    decreasing ``|rho|`` (ties by their names), two blocks merged when the union's enumeration
+    (names sorted) fits the budget; names sorted within a block, blocks by their first name, so
+    the order in which the matrix lists its names changes nothing."""
+    n = len(names)
+    pairs = [(i, j) if names[i] <= names[j] else (j, i) for i in range(n) for j in range(i + 1, n)]
+    pairs.sort(key=lambda p: (-abs(matrix[p[0]][p[1]]), names[p[0]], names[p[1]]))
+    blocks: list[list[int]] = [[i] for i in range(n)]
+    ident = list(range(n))
+    failed: set[tuple[int, int]] = set()  # blocks only grow: a pair that failed always would
+    for i, j in pairs:
+        a, b = min(ident[i], ident[j]), max(ident[i], ident[j])
+        if a == b or (a, b) in failed:
+            continue
+        union = sorted(blocks[a] + blocks[b], key=lambda m: names[m])
+        if enumerate_moves(matrix, tuple(union), x) is not None:
+            for m in union:
+                ident[m] = len(blocks)
+            blocks[a], blocks[b] = [], []
+            blocks.append(union)
+        else:
+            failed.add((a, b))
+    ordered = sorted((bl for bl in blocks if bl), key=lambda bl: names[bl[0]])
+    order = tuple(m for bl in ordered for m in bl)
+    block = tuple(c for c, bl in enumerate(ordered) for _ in bl)
+    return order, block
 
 
 @lru_cache(maxsize=256)
-def joint_moves(matrix: tuple[tuple[float, ...], ...], held: tuple[int, ...], x: tuple[float, ...]) -> list[Block]:
-    """The blocks of the held set ``held`` (sorted matrix indices): exact when the enumeration
-    fits the budget, else blocks of 3 in matrix order (3 -> 2 + 1, 2 -> 1 + 1), each planned the
-    same way."""
-    return _plan(matrix, held, x, 0)
+def joint_moves(
+    matrix: tuple[tuple[float, ...], ...],
+    held: tuple[int, ...],
+    x: tuple[float, ...],
+    order: tuple[int, ...],
+    block: tuple[int, ...],
+) -> list[Block]:
+    """The blocks of the held set ``held`` (sorted ranks: places in ``order``, :func:`partition`):
+    each run of held ranks in one block enumerated exactly."""
+    out: list[Block] = []
+    start = 0
+    while start < len(held):
+        end = start
+        while end < len(held) and block[held[end]] == block[held[start]]:
+            end += 1
+        out += _plan(matrix, tuple(order[r] for r in held[start:end]), x, start)
+        start = end
+    return out

@@ -19,7 +19,7 @@ use crate::risk::worst_loss::{is_noise, loss_of_least};
 /// [`joint_least`] they describe the account's binding moves.
 #[derive(Default)]
 pub struct CrossScratch {
-    /// (correlation-matrix index, slot in the account) of each held underlying, matrix order.
+    /// (rank in the ellipsoid's block order, slot in the account) of each held underlying, in rank order.
     held: Vec<(usize, usize)>,
     keys: Vec<usize>,
     /// Slot k's row at `k * (S + nv)`: its P&L per grid scenario, then per vol shock its largest
@@ -58,7 +58,7 @@ fn width(ctx: &GridContext<'_>) -> usize {
 /// The least total P&L over the joint moves of an account holding `underlyings` (account order,
 /// P&L of slot k at `pnl[k * S..]`): per block the least of `0.0 + sum` over its members in the
 /// account's order, the first (move, vol shock) in enumeration order on ties; blocks added from
-/// 0.0 in matrix order.
+/// 0.0 in block order.
 pub fn joint_least(
     ctx: &GridContext<'_>,
     ellipsoid: &Ellipsoid,
@@ -69,9 +69,12 @@ pub fn joint_least(
     let (s_count, nv, w) = (ctx.risk.n_scenarios, ctx.model.grid.vol_shocks.len(), width(ctx));
     scratch.held.clear();
     // A held underlying is always in the matrix (`mark_uncorrelated` rejects the others).
-    scratch
-        .held
-        .extend(underlyings.iter().enumerate().map(|(k, &u)| (ctx.correlation_index[u as usize].unwrap_or(0), k)));
+    scratch.held.extend(
+        underlyings
+            .iter()
+            .enumerate()
+            .map(|(k, &u)| (ellipsoid.rank(ctx.correlation_index[u as usize].unwrap_or(0)), k)),
+    );
     scratch.held.sort_unstable();
     scratch.keys.clear();
     scratch.keys.extend(scratch.held.iter().map(|h| h.0));
@@ -147,7 +150,7 @@ pub fn joint_least(
     total_least
 }
 
-/// Slot `k`'s block, and its place among the held underlyings (matrix order).
+/// Slot `k`'s block, and its place among the held underlyings (rank order).
 fn block_of(scratch: &CrossScratch, k: usize) -> (usize, usize) {
     let i = scratch.held.iter().position(|h| h.1 == k).unwrap_or(0);
     let blocks = scratch.moves.as_ref().map_or(&[][..], |m| &m.blocks[..]);
@@ -249,7 +252,7 @@ fn correlation_margin(
 /// After [`joint_least`]: into `scratch.others`, per grid point `p * nv + v` of slot `k` (p up
 /// to the sitting-out index), the least `0.0 + sum` of the other members of k's block over the
 /// block's moves that put k at p with vol shock v (+inf where none does); returns the other
-/// blocks' leasts added from 0.0 in matrix order.
+/// blocks' leasts added from 0.0 in block order.
 pub fn others_least(ctx: &GridContext<'_>, k: usize, scratch: &mut CrossScratch) -> f64 {
     let (nv, w) = (ctx.model.grid.vol_shocks.len(), width(ctx));
     let Some(moves) = scratch.moves.clone() else { return 0.0 };

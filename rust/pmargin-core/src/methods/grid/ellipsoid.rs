@@ -6,8 +6,11 @@
 //!
 //! Invariants: the moves depend only on the held set and the grid, never on quantities (so the
 //! margin is a maximum of linear functions of the quantities), and they are enumerated once per
-//! held set (sorted correlation-matrix indices) and cached. A held set whose enumeration
-//! exceeds [`MAX_NODES`] is split into blocks in matrix order (a documented upper bound).
+//! held set and cached. The correlation's names are split once, from the matrix and the grid
+//! alone, into blocks whose enumeration fits [`MAX_NODES`] ([`Ellipsoid::new`]); a held set is
+//! enumerated block by block. Because the blocks never depend on which underlyings an account
+//! holds, a tiny position cannot move a block boundary: the margin stays continuous as a
+//! position appears, and a position that loses everywhere is never an offset.
 
 use std::sync::{Arc, RwLock};
 
@@ -25,7 +28,7 @@ pub const MAX_NODES: usize = 100_000;
 /// Joint moves of a run of held underlyings, consecutive in matrix order.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Block {
-    /// First held position (in matrix order) of the block, and how many it covers.
+    /// First held position (in rank order, [`Ellipsoid::rank`]) of the block, and how many it covers.
     pub start: usize,
     pub len: usize,
     /// `len` entries per move: a price-shock index, or `free` (the number of price shocks) for an
@@ -40,12 +43,19 @@ pub struct JointMoves {
     pub blocks: Vec<Block>,
 }
 
-/// The correlation matrix and the grid's scaled price shocks, with the per-held-set cache.
+/// The correlation matrix and the grid's scaled price shocks, its blocks, and the per-held-set
+/// cache.
 #[derive(Debug)]
 pub struct Ellipsoid {
     matrix: CorrelationMatrix,
     /// Price shock / largest |price shock| (0 when every shock is 0), in grid order.
     x: Vec<f64>,
+    /// Matrix indices in block order: blocks by their first name, each block's names by name.
+    order: Vec<usize>,
+    /// Each matrix index's place in `order` (its rank: held underlyings are taken in rank order).
+    rank: Vec<usize>,
+    /// The block of each place in `order`.
+    block: Vec<usize>,
     cache: RwLock<HashMap<Vec<usize>, Arc<JointMoves>>>,
 }
 
@@ -53,7 +63,64 @@ impl Ellipsoid {
     pub fn new(matrix: CorrelationMatrix, price_shocks: &[f64]) -> Self {
         let scale = price_shocks.iter().fold(0.0f64, |m, p| m.max(p.abs()));
         let x = price_shocks.iter().map(|p| if scale > 0.0 { p / scale } else { 0.0 }).collect();
-        Ellipsoid { matrix, x, cache: RwLock::new(HashMap::new()) }
+        let n = matrix.names.len();
+        let mut e =
+            Ellipsoid { matrix, x, order: Vec::new(), rank: vec![0; n], block: Vec::new(), cache: RwLock::default() };
+        for (b, members) in e.partition().into_iter().enumerate() {
+            for i in members {
+                e.rank[i] = e.order.len();
+                e.order.push(i);
+                e.block.push(b);
+            }
+        }
+        e
+    }
+
+    /// The rank of matrix index `i`: a held set is given to [`Ellipsoid::moves`] as its sorted
+    /// ranks, so each block's held underlyings are consecutive.
+    pub fn rank(&self, i: usize) -> usize {
+        self.rank[i]
+    }
+
+    /// The names split into blocks, from the matrix and the grid alone (never from a held set):
+    /// pairs by decreasing |rho| (ties by their names), two blocks merged when the union's
+    /// enumeration fits the budget. Names sorted within a block, blocks by their first name, so
+    /// the order in which the matrix lists its names changes nothing.
+    fn partition(&self) -> Vec<Vec<usize>> {
+        let names = &self.matrix.names;
+        let n = names.len();
+        let mut pairs: Vec<(usize, usize)> = (0..n)
+            .flat_map(|i| (i + 1..n).map(move |j| (i, j)))
+            .map(|(i, j)| if names[i] <= names[j] { (i, j) } else { (j, i) })
+            .collect();
+        pairs.sort_by(|a, b| {
+            let (ra, rb) = (self.matrix.get(a.0, a.1).abs(), self.matrix.get(b.0, b.1).abs());
+            rb.total_cmp(&ra).then_with(|| names[a.0].cmp(&names[b.0])).then_with(|| names[a.1].cmp(&names[b.1]))
+        });
+        let mut blocks: Vec<Vec<usize>> = (0..n).map(|i| vec![i]).collect();
+        let mut id: Vec<usize> = (0..n).collect();
+        // Blocks only grow, so two blocks that could not merge never can: each pair is tried once.
+        let mut failed: HashSet<(usize, usize)> = HashSet::new();
+        for (i, j) in pairs {
+            let (a, b) = (id[i].min(id[j]), id[i].max(id[j]));
+            if a == b || failed.contains(&(a, b)) {
+                continue;
+            }
+            let mut union: Vec<usize> = blocks[a].iter().chain(&blocks[b]).copied().collect();
+            union.sort_by(|p, q| names[*p].cmp(&names[*q]));
+            if self.enumerate(&union).is_some() {
+                let merged = blocks.len();
+                union.iter().for_each(|&m| id[m] = merged);
+                blocks[a].clear();
+                blocks[b].clear();
+                blocks.push(union);
+            } else {
+                failed.insert((a, b));
+            }
+        }
+        let mut out: Vec<Vec<usize>> = blocks.into_iter().filter(|b| !b.is_empty()).collect();
+        out.sort_by(|p, q| names[p[0]].cmp(&names[q[0]]));
+        out
     }
 
     /// The index that marks an underlying sitting out of a move.
@@ -61,13 +128,20 @@ impl Ellipsoid {
         self.x.len() as u32
     }
 
-    /// The joint moves of the held set `held` (sorted correlation-matrix indices), cached.
+    /// The joint moves of the held set `held` (sorted ranks, [`Ellipsoid::rank`]), cached.
     pub fn moves(&self, held: &[usize]) -> Arc<JointMoves> {
         if let Some(found) = self.cache.read().ok().and_then(|c| c.get(held).cloned()) {
             return found;
         }
         let mut blocks = Vec::new();
-        self.plan(held, 0, &mut blocks);
+        let mut start = 0;
+        while start < held.len() {
+            let b = self.block[held[start]];
+            let len = held[start..].iter().take_while(|&&r| self.block[r] == b).count();
+            let members: Vec<usize> = held[start..start + len].iter().map(|&r| self.order[r]).collect();
+            self.plan(&members, start, &mut blocks);
+            start += len;
+        }
         let moves = Arc::new(JointMoves { blocks });
         match self.cache.write() {
             Ok(mut cache) => cache.entry(held.to_vec()).or_insert(moves).clone(),
@@ -75,30 +149,18 @@ impl Ellipsoid {
         }
     }
 
-    /// Exact moves of `held` when they fit the budget; otherwise blocks of 3 in matrix order
-    /// (3 -> 2 + 1, 2 -> 1 + 1), each planned the same way.
-    fn plan(&self, held: &[usize], start: usize, out: &mut Vec<Block>) {
-        let len = held.len();
-        if len == 0 {
+    /// The moves of a block's held `members` (matrix indices, in block order), exact: the
+    /// enumeration of part of a block visits part of the block's. One member moves everywhere.
+    fn plan(&self, members: &[usize], start: usize, out: &mut Vec<Block>) {
+        let every = || (0..self.free()).collect::<Vec<u32>>();
+        if members.len() == 1 {
+            out.push(Block { start, len: 1, tuples: every() });
             return;
         }
-        if len == 1 {
-            out.push(Block { start, len, tuples: (0..self.free()).collect() });
-            return;
-        }
-        if let Some(tuples) = self.enumerate(held) {
-            out.push(Block { start, len, tuples });
-            return;
-        }
-        let sizes: Vec<usize> = match len {
-            2 => vec![1, 1],
-            3 => vec![2, 1],
-            _ => (0..len).step_by(3).map(|i| 3.min(len - i)).collect(),
-        };
-        let mut at = 0;
-        for size in sizes {
-            self.plan(&held[at..at + size], start + at, out);
-            at += size;
+        match self.enumerate(members) {
+            Some(tuples) => out.push(Block { start, len: members.len(), tuples }),
+            // Not reached (see above); one block per member is the conservative bound regardless.
+            None => out.extend((0..members.len()).map(|j| Block { start: start + j, len: 1, tuples: every() })),
         }
     }
 
@@ -276,16 +338,52 @@ mod tests {
     }
 
     #[test]
-    fn large_held_sets_split_into_blocks_of_three() {
+    fn blocks_come_from_the_matrix_not_the_held_set() {
         let shocks: Vec<f64> = (-10..=10).map(|i| 0.015 * f64::from(i)).collect();
+        // Seven uncorrelated names on the default grid: four fit one block, the other three the next.
         let e = Ellipsoid::new(matrix(7, 0.0), &shocks);
         let m = e.moves(&[0, 1, 2, 3, 4, 5, 6]);
         let spans: Vec<(usize, usize)> = m.blocks.iter().map(|b| (b.start, b.len)).collect();
-        assert_eq!(spans, vec![(0, 3), (3, 3), (6, 1)]);
+        assert_eq!(spans, vec![(0, 4), (4, 3)]);
         // Cached: the same Arc comes back.
         assert!(Arc::ptr_eq(&m, &e.moves(&[0, 1, 2, 3, 4, 5, 6])));
+        // Any held subset keeps the blocks: U1 and U5 are two blocks, U4 and U5 one.
+        let spans = |held: &[usize]| e.moves(held).blocks.iter().map(|b| (b.start, b.len)).collect::<Vec<_>>();
+        assert_eq!(spans(&[1, 5]), vec![(0, 1), (1, 1)]);
+        assert_eq!(spans(&[4, 5]), vec![(0, 2)]);
         // All correlations 1 stay exact however many underlyings are held.
         let e = Ellipsoid::new(matrix(7, 1.0), &shocks);
         assert_eq!(e.moves(&[0, 1, 2, 3, 4, 5, 6]).blocks.len(), 1);
+    }
+
+    #[test]
+    fn the_most_correlated_names_share_a_block_whatever_the_listing_order() {
+        let shocks: Vec<f64> = (-10..=10).map(|i| 0.015 * f64::from(i)).collect();
+        // U0/U5 and U2/U4 strongly correlated, the rest uncorrelated; listed in two orders.
+        let names = ["U0", "U1", "U2", "U3", "U4", "U5", "U6"];
+        let rho = |a: &str, b: &str| match (a.min(b), a.max(b)) {
+            _ if a == b => 1.0,
+            ("U0", "U5") => 0.95,
+            ("U2", "U4") => -0.9,
+            _ => 0.0,
+        };
+        for listing in [names.to_vec(), vec!["U6", "U4", "U2", "U0", "U5", "U3", "U1"]] {
+            let values = listing.iter().flat_map(|a| listing.iter().map(move |b| rho(a, b))).collect();
+            let m = CorrelationMatrix::new(listing.iter().map(|s| (*s).to_owned()).collect(), values).expect("valid");
+            let e = Ellipsoid::new(m, &shocks);
+            let blocks: Vec<Vec<&str>> = {
+                let mut out: Vec<Vec<&str>> = Vec::new();
+                for (r, &i) in e.order.iter().enumerate() {
+                    if r == 0 || e.block[r] != e.block[r - 1] {
+                        out.push(Vec::new());
+                    }
+                    out.last_mut().expect("a block").push(listing[i]);
+                }
+                out
+            };
+            // U0/U5 first, then U2/U4; then the zero pairs by name: U1 and U3 join U0's block (four
+            // uncorrelated-enough names fit), U6 joins U2's.
+            assert_eq!(blocks, vec![vec!["U0", "U1", "U3", "U5"], vec!["U2", "U4", "U6"]], "{listing:?}");
+        }
     }
 }
