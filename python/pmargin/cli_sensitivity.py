@@ -20,7 +20,7 @@ def add_commands(sub: Any) -> None:
     simm.add_argument("--mpor-days", type=int, default=10, help="margin period of risk in days (default 10)")
     simm.add_argument("--side", choices=("call", "post"), default="call", help="call (default) or post")
     simm.add_argument("--calculation-currency", default="USD", metavar="CCY", help="default USD")
-    simm.add_argument("--account-column", default="Portfolio", metavar="COL", help="default Portfolio")
+    simm.add_argument("--account-column", default=None, metavar="COL", help="default Portfolio")
     simm.add_argument(
         "--out",
         type=Path,

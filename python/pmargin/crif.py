@@ -21,6 +21,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from .columns import read_epoch_ns
 from .engine import greeks
 from .errors import MarginConfigError
 from .io import TableLike, to_table
@@ -56,6 +57,48 @@ def tenor_split(years: float) -> list[tuple[str, float]]:
     return [(TENORS[-1][0], 1.0)]
 
 
+def checked_mapping(
+    mapping: Mapping[str, tuple[str, str]] | None, buckets: Mapping[str, Any] | None = None
+) -> dict[str, tuple[str, str]]:
+    """``mapping`` as a dict of underlying -> (risk class, bucket), each entry checked: a pair of
+    strings, the class Equity or Commodity, and (given the parameter set's ``buckets`` per class)
+    a bucket of that class. A bad entry is a config error naming ``mapping[underlying]``."""
+    if mapping is None:
+        return {}
+    if not isinstance(mapping, Mapping):
+        raise MarginConfigError(
+            f"mapping must be a dict of underlying -> (risk class, bucket), got {type(mapping).__name__}",
+            table="model",
+            column="mapping",
+        )
+    out: dict[str, tuple[str, str]] = {}
+    for u, entry in mapping.items():
+        where = f"mapping[{u!r}]"
+        if not (
+            isinstance(u, str)
+            and isinstance(entry, (tuple, list))
+            and len(entry) == 2
+            and all(isinstance(x, str) for x in entry)
+        ):
+            raise MarginConfigError(
+                f"must be a pair of strings (risk class, bucket), as ('Equity', 'Residual'), got {entry!r}",
+                table="model",
+                column=where,
+            )
+        rc, bucket = entry
+        if rc not in ("Equity", "Commodity"):
+            raise MarginConfigError(f"risk class {rc!r}: must be Equity or Commodity", table="model", column=where)
+        known = None if buckets is None else buckets.get(rc)
+        if known is not None and bucket not in known:
+            raise MarginConfigError(
+                f"{rc.lower()} bucket {bucket!r} is not a SIMM bucket (one of {', '.join(known)})",
+                table="model",
+                column=where,
+            )
+        out[u] = (rc, bucket)
+    return out
+
+
 def crif_from_book(
     positions: TableLike,
     instruments: TableLike,
@@ -64,18 +107,19 @@ def crif_from_book(
     mapping: Mapping[str, tuple[str, str]] | None = None,
 ) -> tuple[pa.Table, pa.Table]:
     """(CRIF rows, mapping used): see the module docstring."""
-    mapping = dict(mapping or {})
-    for u, (rc, _bucket) in mapping.items():
-        if rc not in ("Equity", "Commodity"):
-            raise MarginConfigError(
-                f"underlying {u!r} mapped to {rc!r}: must be Equity or Commodity", table="model", column="mapping"
-            )
+    mapping = checked_mapping(mapping)
     g = greeks(positions, instruments, market).positions
     inst = to_table(instruments, "instruments")
     und = dict(zip(inst.column("instrument_id").to_pylist(), inst.column("underlying").to_pylist(), strict=True))
-    exp = dict(
-        zip(inst.column("instrument_id").to_pylist(), inst.column("expiry").cast(pa.int64()).to_pylist(), strict=True)
+    ids = inst.column("instrument_id").to_pylist()
+    # Any time unit or a date, as the engine reads it (greeks() has checked the column); a book of
+    # spot and perpetuals may have no expiry column at all.
+    expiries = (
+        read_epoch_ns(inst.column("expiry"), "instruments", "expiry", [False] * len(ids))
+        if "expiry" in inst.column_names
+        else [None] * len(ids)
     )
+    exp = dict(zip(ids, expiries, strict=True))
     spots = dict(
         zip(
             market.underlyings.column("underlying").to_pylist(),

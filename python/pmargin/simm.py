@@ -21,7 +21,7 @@ import pyarrow.compute as pc
 
 from . import _core
 from .errors import MarginConfigError, MarginInputError
-from .io import TableLike, read_table, to_table
+from .io import TableLike, account_like, read_table, to_table
 from .params import ParameterSetId, identify
 
 #: CRIF text columns, cast to strings before either engine reads them (CSV readers infer
@@ -76,10 +76,14 @@ class SensitivityModel:
     def __post_init__(self) -> None:
         if self.side not in ("call", "post"):
             raise MarginConfigError("side must be 'call' or 'post'", table="model", column="side")
-        if not isinstance(self.calculation_currency, str) or len(self.calculation_currency) != 3:
+        if not is_currency_code(self.calculation_currency):
             raise MarginConfigError(
-                "calculation_currency must be a currency code", table="model", column="calculation_currency"
+                f"calculation_currency must be a currency code (three capital letters, as USD), "
+                f"got {self.calculation_currency!r}",
+                table="model",
+                column="calculation_currency",
             )
+        check_parameters(self.parameters)
         object.__setattr__(self, "identity", identify(self.name, self.version, self.parameters))
 
     def to_spec(self, account_column: str = "Portfolio", amount_column: str = "AmountUSD") -> dict[str, Any]:
@@ -102,6 +106,16 @@ class SensitivityModel:
             "amount_column": amount_column,
         }
 
+    def bucket_names(self) -> dict[str, list[str]]:
+        """The Equity and Commodity buckets of the parameter set (the residual bucket included)."""
+        out: dict[str, list[str]] = {}
+        for rc, key in (("Equity", "equity"), ("Commodity", "commodity")):
+            section = self.parameters.get(key)
+            if isinstance(section, Mapping):
+                residual = section.get("residual_bucket")
+                out[rc] = [str(b) for b in section.get("buckets", [])] + ([str(residual)] if residual else [])
+        return out
+
     def with_side(self, side: str) -> SensitivityModel:
         return SensitivityModel(self.parameters, self.name, self.version, self.calculation_currency, side)
 
@@ -109,21 +123,25 @@ class SensitivityModel:
         self,
         crif: TableLike | str | Path,
         *,
-        account_column: str = "Portfolio",
+        account_column: str | None = None,
         amount_column: str | None = None,
         engine: str = "native",
     ) -> SimmResult:
         """SIMM of every account of ``crif`` (a table, or the path of a CSV / Parquet file);
-        ``engine="reference"`` runs the pure-Python reference on the same prepared CRIF."""
+        ``engine="reference"`` runs the pure-Python reference on the same prepared CRIF.
+        ``account_column``: the column of account ids (default ``Portfolio``; a CRIF without it is
+        one account, unless a column looks like an account column: then it is an error)."""
         run = _engine(engine)
         table, spec = self.prepare(crif, account_column, amount_column)
         return self.result(table, run(table, spec))
 
     def prepare(
-        self, crif: TableLike | str | Path, account_column: str = "Portfolio", amount_column: str | None = None
+        self, crif: TableLike | str | Path, account_column: str | None = None, amount_column: str | None = None
     ) -> tuple[pa.Table, dict[str, Any]]:
         """The CRIF as the engines read it (text columns as strings) and the spec."""
-        table = read_table(crif, "crif") if isinstance(crif, (str, Path)) else to_table(crif, "crif")
+        named = (account_column,) if isinstance(account_column, str) else ()
+        table = read_table(crif, "crif", named) if isinstance(crif, (str, Path)) else to_table(crif, "crif")
+        account_column = checked_account_column(table, account_column)
         table = normalise_crif(table, account_column)
         amount = amount_column or ("AmountUSD" if "AmountUSD" in table.column_names else "Amount")
         if amount_column is None and amount not in table.column_names:
@@ -172,12 +190,53 @@ class SensitivityModel:
     ) -> SimmResult:
         """SIMM of a book: delta and vega of each position per underlying in the CRIF layout
         (:func:`pmargin.crif.crif_from_book`), then :meth:`margin` (``engine`` as there)."""
-        from .crif import crif_from_book
+        from .crif import checked_mapping, crif_from_book
 
         run = _engine(engine)
+        mapping = checked_mapping(mapping, self.bucket_names())
         crif, used = crif_from_book(positions, instruments, market, mapping=mapping)
         table, spec = self.prepare(crif)
         return self.result(table, run(table, spec), used)
+
+
+def _positive(value: Any, key: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (math.isfinite(value) and value > 0):
+        raise MarginConfigError(
+            f"must be a finite number > 0, got {value!r}", table="model", column=f"parameters.{key}"
+        )
+
+
+def check_parameters(p: Mapping[str, Any]) -> None:
+    """What a parameter set must hold beyond its shape (which the engines read and check): the
+    horizon, the threshold unit and every concentration threshold > 0 (a threshold of 0 divides by
+    zero; a negative one would turn concentration off), and the risk-class correlations symmetric.
+    A missing key is left to the engines, which name it."""
+    if not isinstance(p, Mapping):
+        raise MarginConfigError(
+            f"parameters must be a mapping, got {type(p).__name__}", table="model", column="parameters"
+        )
+    for key in ("sigma_horizon_days", "threshold_unit"):
+        if key in p:
+            _positive(p[key], key)
+    for section in ("interest_rate", "fx", "equity", "commodity"):
+        terms = p.get(section)
+        if not isinstance(terms, Mapping):
+            continue
+        for kind in ("delta_thresholds", "vega_thresholds"):
+            values = terms.get(kind)
+            items = values.items() if isinstance(values, Mapping) else enumerate(values or [])
+            for name, value in items:
+                _positive(value, f"{section}.{kind}.{name}")
+    rho = p.get("risk_class_correlations")
+    if isinstance(rho, list) and all(isinstance(r, list) and len(r) == len(rho) for r in rho):
+        for i, row in enumerate(rho):
+            for j in range(i):
+                if row[j] != rho[j][i]:
+                    raise MarginConfigError(
+                        f"must be symmetric: [{i}][{j}] is {row[j]!r}, [{j}][{i}] is {rho[j][i]!r}",
+                        table="model",
+                        column="parameters.risk_class_correlations",
+                    )
 
 
 def _engine(engine: str) -> Callable[[pa.Table, dict[str, Any]], Mapping[str, pa.Table]]:
@@ -191,8 +250,57 @@ def _engine(engine: str) -> Callable[[pa.Table, dict[str, Any]], Mapping[str, pa
     raise MarginConfigError(f"engine must be 'native' or 'reference', got {engine!r}", table="model", column="engine")
 
 
+def is_currency_code(code: object) -> bool:
+    """Three capital ASCII letters (ISO 4217 style): ``usd`` is not ``USD`` to SIMM, so it is refused."""
+    return isinstance(code, str) and len(code) == 3 and all("A" <= c <= "Z" for c in code)
+
+
+def checked_account_column(table: pa.Table, account_column: str | None) -> str:
+    """The account column to read. A named column must exist. Without a name, ``Portfolio``; a CRIF
+    without it is one account, unless another column looks like the account column (``portfolio``,
+    ``PortfolioID``, ``account_id``, ...): margining such a CRIF as one account would net different
+    counterparties, so that is an error naming the column to pass."""
+    names = table.column_names
+    if account_column is not None:
+        if not isinstance(account_column, str):
+            raise MarginConfigError(
+                f"account_column must be a column name, got {account_column!r}", table="model", column="account_column"
+            )
+        if account_column not in names:
+            raise MarginInputError(
+                f"missing column: the account column {account_column!r} is not in the CRIF (columns: "
+                f"{', '.join(names)})",
+                table="crif",
+                column=account_column,
+            )
+        return account_column
+    if "Portfolio" not in names:
+        for name in names:
+            if account_like(name):
+                raise MarginInputError(
+                    f"missing column: no Portfolio column, but {name!r} looks like the account column: pass "
+                    f"account_column={name!r} (or rename it Portfolio); a CRIF without one is margined as one account",
+                    table="crif",
+                    column="Portfolio",
+                )
+    return "Portfolio"
+
+
+def as_strings(col: pa.ChunkedArray) -> pa.ChunkedArray:
+    """A large_string, string_view or dictionary-of-strings column as plain strings (pyarrow has no
+    ``take`` for string_view, so a dictionary's values are cast before it is decoded)."""
+    if pa.types.is_dictionary(col.type):
+        chunks = [
+            pa.DictionaryArray.from_arrays(c.indices, c.dictionary.cast(pa.string())).dictionary_decode()
+            for c in col.chunks
+        ]
+        return pa.chunked_array(chunks, pa.string())
+    return col.cast(pa.string())
+
+
 def normalise_crif(table: pa.Table, account_column: str) -> pa.Table:
-    """Text columns (and the account column) cast to strings; other columns untouched."""
+    """Text columns (and the account column) as strings: string columns of any encoding, nulls and
+    integers (their digits); any other type is an error naming the column. Other columns untouched."""
     for name in (*TEXT_COLUMNS, account_column):
         if name in table.column_names:
             i = table.column_names.index(name)
@@ -203,14 +311,18 @@ def normalise_crif(table: pa.Table, account_column: str) -> pa.Table:
                     or pa.types.is_string_view(col.type)
                     or pa.types.is_dictionary(col.type)
                 ):
-                    col = col.cast(pa.string())
+                    col = as_strings(col)
                 elif pa.types.is_null(col.type):
                     col = pa.chunked_array([pa.nulls(len(col), pa.string())])
+                elif pa.types.is_integer(col.type):
+                    # CSV readers infer a column of digits (buckets, numeric account ids) as integers.
+                    col = pc.cast(col, pa.string())
                 else:
-                    try:
-                        col = pc.cast(col, pa.string())
-                    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
-                        raise MarginInputError(f"cannot read as text: {e}", table="crif", column=name) from None
+                    raise MarginInputError(
+                        f"expected a string column (or integers, read as their digits), got {col.type}",
+                        table="crif",
+                        column=name,
+                    )
                 table = table.set_column(i, name, col)
             if name in ("Bucket", "Label1", "Label2") and table.column(i).null_count:
                 # Null and "" mean the same here; without nulls the core reads the column in place.

@@ -13,7 +13,7 @@ import pytest
 
 from pmargin import sample
 from pmargin.cli import main
-from pmargin.io import read_table
+from pmargin.io import read_table, write_table
 from pmargin.portfolio_risk import Covariance, portfolio_risk
 
 CASE = Path(__file__).resolve().parents[1] / "cases" / "simm" / "ore-v2.6-10d-ir-bermudan.json"
@@ -61,6 +61,21 @@ def test_simm_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     assert "crif.RiskType, row 0" in capsys.readouterr().err
 
 
+def test_simm_account_column(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    crif = tmp_path / "crif.csv"
+    rows = {"ProductClass": ["Equity"] * 2, "RiskType": ["Risk_Equity"] * 2, "Qualifier": ["X", "X"], "Bucket": [1, 1]}
+    pcsv.write_csv(pa.table({"Portfolio": ["alice", "bob"], **rows, "AmountUSD": [1000.0, -1000.0]}), crif)
+    out = tmp_path / "simm.parquet"
+    assert main(["simm", "--crif", str(crif), "--out", str(out)]) == 0
+    assert read_table(out, "out").to_pylist() == [
+        {"account": "alice", "simm": 30000.0},
+        {"account": "bob", "simm": 30000.0},
+    ]
+    # A named account column the CRIF lacks: an error, not every row in one account.
+    assert main(["simm", "--crif", str(crif), "--account-column", "Account"]) == 2
+    assert "crif.Account: missing column" in capsys.readouterr().err
+
+
 def test_portfolio_risk(book: sample.SampleBook, parquet_args: list[str], tmp_path: Path) -> None:
     out = tmp_path / "risk.parquet"
     args = [
@@ -89,3 +104,24 @@ def test_portfolio_risk(book: sample.SampleBook, parquet_args: list[str], tmp_pa
 def test_portfolio_risk_needs_a_covariance(parquet_args: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["portfolio-risk", *parquet_args]) == 2
     assert "--return-vol" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("horizon", ["0", "-1"])
+def test_portfolio_risk_bad_moves_horizon(
+    parquet_args: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str], horizon: str
+) -> None:
+    moves = tmp_path / "moves.parquet"
+    write_table(
+        pa.table(
+            {
+                "date": pa.array([0, 0, 1, 1, 2, 2], pa.int32()).cast(pa.date32()),
+                "underlying": ["BTC", "ETH"] * 3,
+                "return": [0.01, 0.02, -0.02, 0.01, 0.03, -0.01],
+            }
+        ),
+        moves,
+    )
+    assert main(["portfolio-risk", *parquet_args, "--moves", str(moves), "--moves-horizon-days", horizon]) == 2
+    err = capsys.readouterr().err
+    assert f"covariance.horizon_days: horizon_days must be a finite number > 0, got {float(horizon)}" in err
+    assert "Traceback" not in err

@@ -21,7 +21,7 @@ SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[Heal
 
 
 def assert_same(native: pa.Table, ref: pa.Table, what: str) -> None:
-    assert native.column_names == ref.column_names, what
+    assert native.schema == ref.schema, (what, native.schema, ref.schema)
     assert native.num_rows == ref.num_rows, what
     for name in native.column_names:
         a, b = native.column(name).to_pylist(), ref.column(name).to_pylist()

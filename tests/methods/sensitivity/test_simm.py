@@ -221,3 +221,113 @@ def test_ir_bucket_without_risk_weights_is_a_config_error(drop: str) -> None:
         == [f"model.interest_rate.delta_risk_weights.{drop}: missing parameter interest_rate.delta_risk_weights.{drop}"]
         * 2
     )
+
+
+#: Two counterparties with exactly offsetting equity deltas (30,000 SIMM each, 0 if netted).
+OFFSETTING = {
+    "ProductClass": ["Equity"] * 2,
+    "RiskType": ["Risk_Equity"] * 2,
+    "Qualifier": ["X", "X"],
+    "Bucket": ["1", "1"],
+    "Label1": ["", ""],
+    "Label2": ["", ""],
+    "AmountUSD": [1000.0, -1000.0],
+}
+
+
+def simms(result: Any) -> dict[str, float]:
+    return dict(
+        zip(result.accounts.column("account").to_pylist(), result.accounts.column("simm").to_pylist(), strict=True)
+    )
+
+
+@pytest.mark.parametrize("engine", ["native", "reference"])
+def test_the_account_column_is_never_silently_missing(engine: str) -> None:
+    model = simm("2.6")
+    by_portfolio = pa.table({"Portfolio": ["alice", "bob"], **OFFSETTING})
+    assert simms(model.margin(by_portfolio, engine=engine)) == {"alice": 30000.0, "bob": 30000.0}
+    named = pa.table({"PortfolioID": ["alice", "bob"], **OFFSETTING})
+    assert simms(model.margin(named, account_column="PortfolioID", engine=engine)) == {"alice": 30000.0, "bob": 30000.0}
+    # Another spelling of the account column, without naming it: an error, not one netted account.
+    for spelling in ("portfolio", "PortfolioID", "account_id", "Account"):
+        with pytest.raises(MarginInputError) as e:
+            model.margin(pa.table({spelling: ["alice", "bob"], **OFFSETTING}), engine=engine)
+        assert (e.value.table, e.value.column, e.value.row) == ("crif", "Portfolio", None)
+        assert f"account_column={spelling!r}" in str(e.value)
+    # A named column must exist.
+    with pytest.raises(MarginInputError) as e:
+        model.margin(by_portfolio, account_column="Account", engine=engine)
+    assert (e.value.table, e.value.column) == ("crif", "Account")
+    # No account column at all: one account, as documented.
+    assert simms(model.margin(pa.table(OFFSETTING), engine=engine)) == {"": 0.0}
+
+
+def test_currencies_are_capital_letters() -> None:
+    for code in ("usd", "Usd", "US", "€€€", 840):
+        with pytest.raises(MarginConfigError) as e:
+            simm("2.6", calculation_currency=code)  # type: ignore[arg-type]
+        assert e.value.column == "calculation_currency"
+    ir = [("A", "RatesFX", "Risk_IRCurve", "USD", "", "5y", "OIS", 1000.0)]
+    for rows, q in (
+        ([*ir, ("A", "RatesFX", "Risk_IRCurve", "usd", "", "5y", "OIS", -1000.0)], "usd"),
+        ([*ir, ("A", "RatesFX", "Risk_FX", "eur", "", "", "", 1000000.0)], "eur"),
+        ([*ir, ("A", "RatesFX", "Risk_FXVol", "EURusd", "", "1y", "", 1000000.0)], "EURusd"),
+        ([*ir, ("A", "RatesFX", "Risk_IRVol", "US1", "", "1y", "", 1000000.0)], "US1"),
+    ):
+        messages = []
+        for run in (_core.simm, simm_tables):
+            t, spec = simm("2.6").prepare(table(rows))
+            with pytest.raises(MarginInputError) as e:
+                run(t, spec)
+            assert (e.value.table, e.value.column, e.value.row) == ("crif", "Qualifier", 1)
+            messages.append(str(e.value))
+        assert messages[0] == messages[1] and f"'{q}'" in messages[0] and "capital letters" in messages[0]
+
+
+def test_dictionary_columns_of_any_string_type_read_as_their_strings() -> None:
+    import polars as pl
+
+    plain = pa.table({"Portfolio": ["P", "P", "Q"], **{k: [*v, v[0]] for k, v in OFFSETTING.items()}})
+    want = simms(simm("2.6").margin(plain))
+    frame = pl.from_arrow(plain)
+    assert isinstance(frame, pl.DataFrame)
+    for column in ("Portfolio", "RiskType", "Qualifier", "Bucket"):
+        categorical = frame.with_columns(pl.col(column).cast(pl.Categorical))
+        assert simms(simm("2.6").margin(categorical)) == want == {"P": 0.0, "Q": 30000.0}
+    views = pa.table(
+        {
+            k: plain.column(k).cast(pa.string_view()).dictionary_encode() if k == "Qualifier" else plain.column(k)
+            for k in plain.column_names
+        }
+    )
+    assert simms(simm("2.6").margin(views)) == want
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        (("sigma_horizon_days",), 0),
+        (("threshold_unit",), -1.0),
+        (("equity", "delta_thresholds", "1"), 0.0),
+        (("equity", "delta_thresholds", "1"), -1.0),
+        (("interest_rate", "vega_thresholds", "1"), math.inf),
+        (("fx", "delta_thresholds", "1"), True),
+    ],
+)
+def test_parameters_that_divide_by_zero_or_disable_concentration_are_refused(path: tuple[str, ...], value: Any) -> None:
+    params = simm("2.6").parameters
+    at = params
+    for key in path[:-1]:
+        at = at[key]
+    at[path[-1]] = value
+    with pytest.raises(MarginConfigError) as e:
+        pmargin.simm.SensitivityModel(params)
+    assert e.value.column == "parameters." + ".".join(path)
+
+
+def test_risk_class_correlations_must_be_symmetric() -> None:
+    params = simm("2.6").parameters
+    params["risk_class_correlations"][0][3] = 0.9
+    with pytest.raises(MarginConfigError) as e:
+        pmargin.simm.SensitivityModel(params)
+    assert e.value.column == "parameters.risk_class_correlations" and "[3][0]" in str(e.value)

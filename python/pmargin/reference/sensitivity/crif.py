@@ -54,6 +54,16 @@ MAX_AMOUNT = 1e18
 """The largest CRIF amount accepted, in magnitude (as the core's ``crif::MAX_AMOUNT``)."""
 
 
+#: How a currency code and a currency pair are written: ``usd`` is not ``USD`` to SIMM.
+_CODE = "three capital letters, as USD"
+_PAIR = "six capital letters, as EURUSD"
+
+
+def _capitals(q: str, n: int) -> bool:
+    """Whether ``q`` is ``n`` capital ASCII letters."""
+    return len(q) == n and all("A" <= c <= "Z" for c in q)
+
+
 def _fail(column: str, row: int, reason: str) -> MarginInputError:
     return MarginInputError(reason, table=TABLE, column=column, row=row)
 
@@ -132,10 +142,10 @@ def read_crif(
             if l2 not in p.ir.sub_curves:
                 raise _fail("Label2", r, f"sub-curve {l2!r} is not a SIMM sub-curve ({', '.join(p.ir.sub_curves)})")
             label2 = l2
-        if rc_name == "InterestRate" and len(q) != 3:
-            raise _fail("Qualifier", r, f"interest rate qualifier {q!r} must be a currency code")
-        if rc_name == "FX" and len(q) != (6 if vol else 3):
-            what = "a currency pair (6 letters)" if vol else "a currency code"
+        if rc_name == "InterestRate" and not _capitals(q, 3):
+            raise _fail("Qualifier", r, f"interest rate qualifier {q!r} must be a currency code ({_CODE})")
+        if rc_name == "FX" and not _capitals(q, 6 if vol else 3):
+            what = f"a currency pair ({_PAIR})" if vol else f"a currency code ({_CODE})"
             raise _fail("Qualifier", r, f"FX qualifier {q!r} must be {what}")
         if rc_name in ("Equity", "Commodity"):
             bp = p.equity if rc_name == "Equity" else p.commodity

@@ -492,10 +492,14 @@ def simm_tables(crif: TableLike, spec: Mapping[str, Any]) -> dict[str, pa.Table]
         "product_classes": pa.table(pc_rows, schema=_schema(pc_rows)),
         "risk_classes": pa.table(rc_rows, schema=_schema(rc_rows)),
         "buckets": pa.table(b_rows, schema=_schema(b_rows)),
-        "contributions": pa.table({"contribution": pa.array(contrib, pa.float64())}),
+        "contributions": pa.table(
+            {"contribution": pa.array(contrib, pa.float64())},
+            schema=pa.schema([pa.field("contribution", pa.float64(), nullable=False)]),
+        ),
     }
 
 
 def _schema(cols: Mapping[str, list[Any]]) -> pa.Schema:
+    """As the native tables: every column not null."""
     strings = {"account", "product_class", "risk_class", "margin_type", "bucket"}
-    return pa.schema([(k, pa.string() if k in strings else pa.float64()) for k in cols])
+    return pa.schema([pa.field(k, pa.string() if k in strings else pa.float64(), nullable=False) for k in cols])

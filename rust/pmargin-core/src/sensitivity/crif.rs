@@ -13,6 +13,7 @@ use rayon::prelude::*;
 use crate::domain::book::number_ids;
 use crate::domain::exact_sum::exact_sum;
 use crate::error::{MarginError, Result};
+use crate::float_text::repr;
 use crate::input::parts::{filled_in_parts, Part};
 use crate::input::prefetch::prefetch;
 use crate::input::Table;
@@ -393,6 +394,9 @@ impl<'a> Crif<'a> {
         if chars == 0 || (rc == IR && chars != 3) || (rc == FX && chars != if vol { 6 } else { 3 }) {
             return None;
         }
+        if (rc == IR || rc == FX) && !q.bytes().all(|b| b.is_ascii_uppercase()) {
+            return None;
+        }
         let tenor = if vol || rc == IR { c.l1s.lookup(&f.tenors, local, r)? } else { -1 };
         let label2 = if rc == IR && !vol { c.l2s.lookup(&f.sub_curves, local, r)? } else { 0 };
         let bucket = if rc == EQ || rc == CM {
@@ -410,6 +414,16 @@ impl<'a> Crif<'a> {
         let qprefix = qkey.map_or_else(|| pack(q), intern::prefix);
         Some(Row { product_class, risk_class: rc as u8, vol, bucket, qprefix, qualifier: q, tenor, label2, skip })
     }
+}
+
+/// How a currency code and a currency pair are written: `usd` is not `USD` to SIMM (it would be
+/// an unknown currency of its own), so only capitals are read.
+const CODE: &str = "three capital letters, as USD";
+const PAIR: &str = "six capital letters, as EURUSD";
+
+/// Whether `q` is `n` capital ASCII letters.
+fn capitals(q: &str, n: usize) -> bool {
+    q.len() == n && q.bytes().all(|b| b.is_ascii_uppercase())
 }
 
 fn fail(column: &str, row: usize, reason: String) -> MarginError {
@@ -459,9 +473,7 @@ fn decode<'a>(
                 "amount exceeds 1e18 in magnitude (pmargin's bound on CRIF amounts; check the amount's units)".into(),
             ))
         }
-        Some(a) => {
-            return Err(fail(&p.amount_column, r, format!("amount must be a finite number, got {}", py_float(a))))
-        }
+        Some(a) => return Err(fail(&p.amount_column, r, format!("amount must be a finite number, got {}", repr(a)))),
         None => return Err(fail(&p.amount_column, r, "amount must be a finite number, got None".into())),
     }
     let l1 = l1.unwrap_or("");
@@ -491,11 +503,11 @@ fn decode<'a>(
             }
         }
     }
-    if rc == IR && q.chars().count() != 3 {
-        return Err(fail("Qualifier", r, format!("interest rate qualifier '{q}' must be a currency code")));
+    if rc == IR && !capitals(q, 3) {
+        return Err(fail("Qualifier", r, format!("interest rate qualifier '{q}' must be a currency code ({CODE})")));
     }
-    if rc == FX && q.chars().count() != if vol { 6 } else { 3 } {
-        let what = if vol { "a currency pair (6 letters)" } else { "a currency code" };
+    if rc == FX && !capitals(q, if vol { 6 } else { 3 }) {
+        let what = if vol { format!("a currency pair ({PAIR})") } else { format!("a currency code ({CODE})") };
         return Err(fail("Qualifier", r, format!("FX qualifier '{q}' must be {what}")));
     }
     if rc == EQ || rc == CM {
@@ -510,17 +522,6 @@ fn decode<'a>(
     let skip = rc == FX && !vol && q == p.calculation_currency;
     let qprefix = pack(q);
     Ok(Row { product_class, risk_class: rc as u8, vol, bucket, qprefix, qualifier: q, tenor, label2, skip })
-}
-
-/// Python's `repr` of a non-finite float, so both engines word the error alike.
-fn py_float(a: f64) -> &'static str {
-    if a.is_nan() {
-        "nan"
-    } else if a > 0.0 {
-        "inf"
-    } else {
-        "-inf"
-    }
 }
 
 /// The last short name looked up in one map and what it found: an account's rows mostly repeat
