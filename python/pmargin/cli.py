@@ -557,10 +557,12 @@ def _console() -> Any:
 def top_table(accounts: pa.Table, n: int, title: str, width: int | None = None) -> Any:
     """A rich table of the ``n`` accounts with the largest initial margin.
 
-    Account ids are never cut: the id column comes first, as wide as the longest id (folded
-    over lines only when it alone is wider than ``width``). To fit ``width`` columns, the
-    scenario label is shortened with an ellipsis, then the maintenance, netting-benefit and gross
-    columns are left out, in that order; amounts are never cut."""
+    Account ids are never cut: the id column comes first, as wide as the longest id, and an id
+    that fits ``width`` beside the initial margin is never wrapped. To fit ``width`` columns, the
+    scenario label is shortened with an ellipsis (to 10 characters), then the maintenance,
+    netting-benefit and gross columns are left out, in that order, then the scenario column; only
+    an id too wide to fit beside the initial margin is folded over lines. Amounts are never cut."""
+    from rich.cells import cell_len
     from rich.table import Table
     from rich.text import Text
 
@@ -583,31 +585,39 @@ def top_table(accounts: pa.Table, n: int, title: str, width: int | None = None) 
     amounts = ["initial", "maintenance", "gross", "netting benefit"]
 
     def cells(name: str) -> int:
+        # Terminal cells, not characters: an id may hold wide (East Asian) characters.
         header = scenario_header if name == "scenario" else name
-        return max([len(header), *(len(r[name]) for r in rows)])
+        return max([cell_len(header), *(cell_len(r[name]) for r in rows)])
 
-    def needed(names: list[str], scenario: int) -> int:
+    def needed(names: list[str], scenario: int | None) -> int:
         # Each column: its text, one space either side and a border; one more border at the left.
-        return 1 + sum(cells(c) + 3 for c in names) + scenario + 3
+        # ``scenario``: the label's width, None without the scenario column.
+        return 1 + sum(cells(c) + 3 for c in names) + (0 if scenario is None else scenario + 3)
 
-    shortest_label = min(cells("scenario"), 10)
+    shortest_label: int | None = min(cells("scenario"), 10)
     if width is not None:
         for dropped in ("maintenance", "netting benefit", "gross"):
             if needed(["account", *amounts], shortest_label) <= width:
                 break
             amounts.remove(dropped)
+        if needed(["account", *amounts], shortest_label) > width:
+            shortest_label = None  # the scenario column is left out before the id is folded
     table = Table(title=title)
     account_width, label_width = cells("account"), cells("scenario")
     if width is not None:
+        # The id column takes what the other columns leave (all of its width when it fits).
         others = needed(["account", *amounts], shortest_label) - account_width
         account_width = max(1, min(account_width, width - others))
-        label_width = max(shortest_label, width - needed(["account", *amounts], 0))
+        if shortest_label is not None:
+            label_width = max(shortest_label, width - needed(["account", *amounts], 0))
     table.add_column("account", no_wrap=False, overflow="fold", min_width=account_width)
     for name in amounts:
         table.add_column(name, justify="right", no_wrap=True, min_width=cells(name))
-    table.add_column(scenario_header, no_wrap=True, overflow="ellipsis", max_width=label_width)
+    if shortest_label is not None:
+        table.add_column(scenario_header, no_wrap=True, overflow="ellipsis", max_width=label_width)
     for r in rows:
-        table.add_row(Text(r["account"]), *(r[name] for name in amounts), Text(r["scenario"]))
+        scenario = [Text(r["scenario"])] if shortest_label is not None else []
+        table.add_row(Text(r["account"]), *(r[name] for name in amounts), *scenario)
     return table
 
 

@@ -10,6 +10,7 @@ chunks is merged into one batch by Polars itself; ``df.rechunk()`` first if that
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -66,9 +67,52 @@ def _what_to_call(data: object) -> str:
 
 _READERS = (".parquet", ".pq", ".csv", ".arrow", ".feather", ".ipc")
 
+#: Columns read as text from a CSV file in every table: ids are kept exactly as written (``00123``
+#: and ``123`` are two accounts, ``0x1F`` stays ``0x1F``), never guessed as numbers.
+CSV_ID_COLUMNS = ("account_id", "instrument_id", "underlying", "asset")
+#: More text columns of a CSV file, by the name the table is read under.
+CSV_TEXT_COLUMNS: dict[str, tuple[str, ...]] = {
+    "instruments": ("kind", "option_type", "payoff", "barrier_type", "settlement"),
+    "crif": (
+        "Portfolio",
+        "PortfolioID",
+        "TradeID",
+        "ProductClass",
+        "RiskType",
+        "Qualifier",
+        "Bucket",
+        "Label1",
+        "Label2",
+        "AmountCurrency",
+        "IMModel",
+        "PostRegulation",
+        "CollectRegulation",
+        "EndDate",
+    ),
+}
+#: Tables whose CSV columns are all text except these numbers and times (an extra column, such
+#: as the instruments' ``range_column`` group, is text too).
+CSV_NUMBER_COLUMNS: dict[str, tuple[str, ...]] = {
+    "positions": ("quantity",),
+    "instruments": ("strike", "expiry", "barrier", "rebate", "multiplier"),
+    "underlyings": ("spot", "rate"),
+    "vols": ("implied_vol",),
+}
+#: Names of a CRIF's account column under other spellings, compared by :func:`account_like` (CSV
+#: reads them as text; :func:`pmargin.simm.checked_account_column` refuses to ignore them).
+CRIF_ACCOUNT_NAMES = frozenset({"portfolio", "portfolioid", "account", "accountid", "counterparty"})
 
-def read_table(path: str | Path, name: str) -> pa.Table:
-    """Read a Parquet, CSV or Arrow IPC file, chosen by the file's extension."""
+
+def account_like(column: str) -> bool:
+    """Whether a CRIF column's name, case, ``_`` and spaces aside, is an account column's."""
+    return column.lower().replace("_", "").replace(" ", "") in CRIF_ACCOUNT_NAMES
+
+
+def read_table(path: str | Path, name: str, text_columns: Sequence[str] = ()) -> pa.Table:
+    """Read a Parquet, CSV or Arrow IPC file, chosen by the file's extension.
+
+    A CSV file's text columns (:func:`csv_text_column`, and ``text_columns``) are read as strings
+    exactly as written, an empty cell as null; other columns have their types inferred."""
     p = Path(path)
     suffix = p.suffix.lower()
     if not p.exists():
@@ -79,11 +123,7 @@ def read_table(path: str | Path, name: str) -> pa.Table:
 
             return pq.read_table(p)
         if suffix == ".csv":
-            import pyarrow.csv as pcsv
-
-            # Empty cells are nulls (an option_type left blank for a future, say), not "".
-            options = pcsv.ConvertOptions(strings_can_be_null=True)
-            return pcsv.read_csv(p, convert_options=options)
+            return read_csv(p, name, text_columns)
         if suffix in (".arrow", ".feather", ".ipc"):
             import pyarrow.feather as feather
 
@@ -91,6 +131,57 @@ def read_table(path: str | Path, name: str) -> pa.Table:
     except pa.ArrowException as exc:
         raise MarginInputError(f"cannot read {p}: {exc}", table=name) from None
     raise MarginInputError(f"unsupported file type {suffix!r} for {p}; use one of {', '.join(_READERS)}", table=name)
+
+
+def csv_text_column(name: str, column: str) -> bool:
+    """Whether ``column`` of table ``name`` is read from CSV as text (no type inference)."""
+    if column in CSV_ID_COLUMNS or column in CSV_TEXT_COLUMNS.get(name, ()):
+        return True
+    if name in CSV_NUMBER_COLUMNS:
+        return column not in CSV_NUMBER_COLUMNS[name]
+    return name == "crif" and account_like(column)
+
+
+def read_csv(path: Path, name: str, text_columns: Sequence[str] = ()) -> pa.Table:
+    """A CSV file as a table: the text columns as strings exactly as written (only an empty cell
+    is null: ``NA`` or ``null`` may be an id), the others inferred (numbers, times; there pyarrow's
+    null spellings, ``NA``, ``NULL``, ``nan``, ..., are nulls as well)."""
+    import pyarrow.csv as pcsv
+
+    text = {*CSV_ID_COLUMNS, *CSV_TEXT_COLUMNS.get(name, ()), *text_columns}
+
+    def read(text: set[str]) -> pa.Table:
+        types = {c: pa.string() for c in text}
+        options = pcsv.ConvertOptions(column_types=types, strings_can_be_null=True, null_values=[""])
+        return pcsv.read_csv(path, convert_options=options)
+
+    table = read(text)
+    # Text columns known only by the header (every column of a table that is not a number): the
+    # guessed type lost what was written (00123 -> 123), so read again with them as strings.
+    guessed = {
+        f.name
+        for f in table.schema
+        if f.name not in text
+        and csv_text_column(name, f.name)
+        and not (pa.types.is_string(f.type) or pa.types.is_null(f.type))
+    }
+    if guessed:
+        text |= guessed
+        table = read(text)
+    # The other columns with a null spelling besides the empty cell came back as strings: read
+    # them again with pyarrow's null spellings, as numbers or times where they are.
+    names = table.column_names
+    again = [
+        c
+        for c, f in zip(names, table.schema, strict=True)
+        if c not in text and pa.types.is_string(f.type) and names.count(c) == 1
+    ]
+    if again:
+        options = pcsv.ConvertOptions(include_columns=again, strings_can_be_null=True)
+        inferred = pcsv.read_csv(path, convert_options=options)
+        for c in again:
+            table = table.set_column(names.index(c), c, inferred.column(c))
+    return table
 
 
 def write_table(table: pa.Table, path: str | Path) -> None:

@@ -534,6 +534,86 @@ def test_account_ids_are_not_cut_in_an_80_column_terminal(book: sample.SampleBoo
         assert money(row["initial_margin"]) in line
 
 
+#: 57 characters: too wide for the 10-character scenario label at 80 columns, narrow enough alone.
+LONG_ID = "a-very-long-account-identifier-that-is-wide-acct-000289-x"
+
+
+def top_table_lines(accounts: pa.Table, width: int) -> list[str]:
+    from rich.console import Console
+
+    from pmargin.cli import top_table
+
+    console = Console(width=width, record=True)
+    console.print(top_table(accounts, 10, "top", console.width))
+    return console.export_text().splitlines()
+
+
+def _accounts(ids: list[str]) -> pa.Table:
+    n = len(ids)
+    return pa.table(
+        {
+            "account_id": ids,
+            "initial_margin": [327_125.78 - i for i in range(n)],
+            "maintenance_margin": [245_344.33] * n,
+            "gross_margin": [400_000.0] * n,
+            "worst_scenario": ["BTC +15.0% vol -30%"] * n,
+        }
+    )
+
+
+def test_an_id_that_fits_beside_the_initial_margin_is_never_wrapped() -> None:
+    assert len(LONG_ID) == 57
+    accounts = _accounts([LONG_ID, "b"])
+    for width in (80, 75, 74):  # 1 + (57 + 3) + (10 + 3) = 74: the narrowest that fits both
+        lines = top_table_lines(accounts, width)
+        assert max(len(x) for x in lines) <= width
+        line = next(x for x in lines if LONG_ID in x)  # the whole id, on one line
+        assert "327,125.78" in line, lines
+        assert not any(x.startswith("│ ") and x[2] != " " and x[2:].split()[0] not in (LONG_ID, "b") for x in lines)
+    # Where there is room the scenario column stays; it is left out only to keep the id whole.
+    assert "worst" in top_table_lines(accounts, 90)[2]
+    assert "worst" not in top_table_lines(accounts, 80)[2]
+    # Wide (East Asian) characters take two cells each: 26 of them need 52 columns.
+    wide = "账户" * 13
+    line = next(x for x in top_table_lines(_accounts([wide]), 80) if wide in x)
+    assert "327,125.78" in line
+
+
+def test_an_id_too_wide_to_fit_is_folded_not_cut() -> None:
+    too_wide = "z" * 70 + "-tail"
+    lines = top_table_lines(_accounts([too_wide]), 80)
+    assert max(len(x) for x in lines) <= 80
+    cells = [x.split("│")[1].strip() for x in lines if x.startswith("│")]
+    assert "".join(cells) == too_wide and len(cells) == 2  # folded over two lines, nothing cut
+
+
+def test_a_57_character_id_prints_on_one_line_at_80_columns(book: sample.SampleBook, tmp_path: Path) -> None:
+    ids = book.positions.column("account_id").to_pylist()
+    long = pa.array([f"{LONG_ID[: 57 - len(i)]}{i}" for i in ids])
+    assert {len(x) for x in long.to_pylist()} == {57}
+    positions = book.positions.set_column(0, "account_id", long)
+    args = write_inputs(book, tmp_path, ".csv")
+    write_table(positions, tmp_path / "positions.csv")
+    done = subprocess.run(
+        [sys.executable, "-m", "pmargin", "margin", *args],
+        capture_output=True,
+        text=True,
+        env={**subprocess_env(), "COLUMNS": "80"},
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    table = lines[: next(i for i, x in enumerate(lines) if x.startswith("Book:"))]
+    assert max(len(x) for x in table) <= 80
+    expected = pmargin.margin(positions, book.instruments, book.market)
+    top = sorted(expected.accounts.to_pylist(), key=lambda r: -r["initial_margin"])[:10]
+    body = [x for x in table if x.startswith("│")]
+    assert len(body) == 10, table  # one line per account: no id wrapped
+    for row, line in zip(top, body, strict=True):
+        assert row["account_id"] in line and money(row["initial_margin"]) in line
+
+
 def test_the_top_table_keeps_every_column_when_there_is_room(book: sample.SampleBook, tmp_path: Path) -> None:
     from rich.console import Console
 
