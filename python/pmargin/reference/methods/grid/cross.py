@@ -54,10 +54,10 @@ def correlation_cross(risks: Sequence[UnderlyingRisk], model: GridModel, alone: 
         return CorrelationOutcome(0.0, None, None, ())
     matrix = tuple(tuple(float(x) for x in row) for row in rho.matrix)
     x = scaled_shocks(model.price_shocks)
-    order, block = partition(tuple(rho.names), matrix, x)
-    rank = {m: r for r, m in enumerate(order)}
+    ranked, block_of = partition(tuple(rho.names), matrix, x)
+    rank = {m: r for r, m in enumerate(ranked)}
     held = sorted((rank[rho.index(r.underlying)], k) for k, r in enumerate(risks))
-    blocks = joint_moves(matrix, tuple(h[0] for h in held), x, order, block)
+    blocks = joint_moves(matrix, tuple(h[0] for h in held), x, ranked, block_of)
     rows: list[list[float]] = []
     favourable: list[list[int]] = []
     for r in risks:
