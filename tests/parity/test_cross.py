@@ -115,3 +115,36 @@ def test_native_matches_reference_on_one_to_four_underlyings(
         assert all(abs(x - y) <= 1e-9 * scale for x, y in zip(a, b, strict=True)), column
     assert native.explain is not None and ref.explain is not None
     assert native.explain.column("scenario").to_pylist() == ref.explain.column("scenario").to_pylist()
+
+
+MANY = ["U0", "U1", "U2", "U3", "U4", "U5"]
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_native_matches_reference_when_the_names_need_several_blocks(data: st.DataObject) -> None:
+    """Six names on the default grid, or four on 81 price shocks: more than one block fits the
+    budget, so both engines must split the names alike (pairs by |rho|, ties by name, whatever
+    the listing order) and margin each block of every held set exactly."""
+    fine = data.draw(st.booleans())
+    names = MANY[:4] if fine else MANY
+    listing = data.draw(st.permutations(names))
+    ids, und = [f"{u}-PERP" for u in names], list(names)
+    instruments = pa.table({"instrument_id": ids, "underlying": und, "kind": ["perpetual"] * len(names)})
+    spots = [data.draw(st.floats(10.0, 1000.0)) for _ in names]
+    market = pmargin.Market("2026-06-30T08:00:00Z", pa.table({"underlying": names, "spot": spots}))
+    rows = []
+    for a in range(4):
+        for u in data.draw(st.lists(st.sampled_from(names), min_size=1, max_size=len(names), unique=True)):
+            rows.append((f"a{a}", f"{u}-PERP", data.draw(st.sampled_from([1.0, -1.0, 2.5, -0.3, 1e-9]))))
+    positions = pa.table({k: [r[i] for r in rows] for i, k in enumerate(("account_id", "instrument_id", "quantity"))})
+    shocks = [round(x, 6) for x in (i * 0.15 / 40 for i in range(-40, 41))] if fine else None
+    model = GridModel(
+        **({"price_shocks": shocks} if shocks is not None else {}),
+        vol_shocks=[0.0],
+        cross="correlation",
+        correlation=data.draw(correlations(listing)),
+    )
+    native = pmargin.margin(positions, instruments, market, model)
+    ref = reference.margin(positions, instruments, market, model)
+    assert_same_result(native, ref)
