@@ -19,7 +19,7 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .errors import MarginInputError
+from .errors import MarginInputError, reading, run_flags
 from .io import TableLike, to_table
 from .result import MarginResult
 
@@ -54,7 +54,8 @@ def plan_chunks(positions: TableLike, chunk_positions: int) -> ChunkPlan:
         raise MarginInputError(
             f"must be a positive integer, got {chunk_positions!r}", table="options", column="chunk_positions"
         )
-    table = to_table(positions, "positions")
+    with reading("positions", positions):
+        table = to_table(positions, "positions")
     total = table.num_rows
     # A small book is one chunk: no need to number its accounts.
     codes = None if total <= chunk_positions else _account_codes(table)
@@ -100,6 +101,7 @@ def margin_in_chunks(
     dispatches to the chunk that holds the account. A bad position row is reported with its row
     number in ``positions`` as given (also in ``.failed`` with ``on_error="isolate"``).
     """
+    by_position, on_error = run_flags(by_position, on_error)  # before the book is read and cut
     return margin_plan(
         engine, plan_chunks(positions, chunk_positions), progress, by_position=by_position, on_error=on_error
     )

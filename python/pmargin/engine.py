@@ -12,7 +12,7 @@ from typing import Any
 import pyarrow as pa
 
 from . import _core
-from .errors import MODEL_EXPECTED, MarginInputError, wrong_argument
+from .errors import MODEL_EXPECTED, MarginInputError, reading, run_flags, wrong_argument
 from .io import to_table
 from .limits import Limits
 from .market import Market
@@ -20,7 +20,7 @@ from .models import GridModel, Model
 from .result import GreeksResult, MarginResult
 from .run_source import RunSource
 from .types import AnyModel, TableLike
-from .whatif import Trade, WhatIf, what_if
+from .whatif import Trade, WhatIf, _finite_equity, what_if
 
 
 def _native_engine(instruments: pa.Table, market: Market, model: Model, limits: Limits) -> _core.Engine:
@@ -53,7 +53,8 @@ class MarginEngine:
         self.model: AnyModel = chosen
         self.market = market
         self.limits = limits if limits is not None else Limits()
-        self.instruments = to_table(instruments, "instruments")
+        with reading("instruments", instruments):
+            self.instruments = to_table(instruments, "instruments")
         self._mark_cache: dict[str, float] = {}
         self._native = _native_engine(self.instruments, market, chosen, self.limits)
 
@@ -73,7 +74,9 @@ class MarginEngine:
         margins every other account and lists the failed ones, with their first problem, in
         ``result.failed``. Whole-table problems (a missing column, a bad type) always raise.
         """
-        table = to_table(positions, "positions")
+        by_position, on_error = run_flags(by_position, on_error)
+        with reading("positions", positions):
+            table = to_table(positions, "positions")
         run = self._native.margin(table, by_position, on_error)
         accounts, by_underlying, by_position_table, explain = run.tables()
         result = MarginResult(
@@ -101,15 +104,18 @@ class MarginEngine:
         :func:`pmargin.status`; its haircut value is added to ``equity``, default 0), gives the
         equity and state after (docs/accounts.md)."""
         if collateral is not None:
-            from .accounts.collateral import collateral_value, read_assets
+            from .accounts.collateral import _number, collateral_value, read_assets
 
+            if not isinstance(collateral, Mapping):
+                raise wrong_argument("collateral", "a mapping {asset: amount}", collateral)
             table = read_assets(assets)
             for row, asset in enumerate(collateral):
                 if asset not in table:
                     raise MarginInputError(
                         f"asset {asset!r} has no row in the assets table", table="collateral", column="asset", row=row
                     )
-            equity = (equity or 0.0) + collateral_value([(a, float(x)) for a, x in collateral.items()], table)
+            amounts = [(a, _number(x, "collateral", "amount", row)) for row, (a, x) in enumerate(collateral.items())]
+            equity = (0.0 if equity is None else _finite_equity(equity)) + collateral_value(amounts, table)
         return what_if(self._native, self._marks, positions, trades, equity)
 
     def _marks(self, ids: list[str]) -> list[float]:
@@ -136,7 +142,9 @@ class MarginEngine:
 
     def greeks(self, positions: TableLike) -> GreeksResult:
         """Greeks of every netted position and per account and underlying."""
-        by_position, by_underlying = self._native.greeks(to_table(positions, "positions"))
+        with reading("positions", positions):
+            table = to_table(positions, "positions")
+        by_position, by_underlying = self._native.greeks(table)
         return GreeksResult(by_position, by_underlying)
 
 
@@ -152,6 +160,7 @@ def margin(
 ) -> MarginResult:
     """Portfolio margin of every account in ``positions`` under ``model`` (default grid);
     ``on_error="isolate"`` as in :meth:`MarginEngine.margin`."""
+    run_flags(by_position, on_error)  # before the engine is built, as the reference checks them
     return MarginEngine(instruments, market, model, limits=limits).margin(
         positions, by_position=by_position, on_error=on_error
     )

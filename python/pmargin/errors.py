@@ -7,6 +7,11 @@ user at the exact cell. Nothing partial is ever returned alongside an error.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import numpy as np
+
 
 class MarginError(Exception):
     """Base class of every error pmargin raises on purpose."""
@@ -54,6 +59,41 @@ def wrong_argument(argument: str, expected: str, value: object) -> MarginConfigE
     else:
         got = type(value).__name__
     return MarginConfigError(f"{argument} must be {expected}, got {got}", table=argument)
+
+
+#: The values of a margin run's ``on_error`` argument.
+ON_ERROR = ("raise", "isolate")
+
+
+def run_flags(by_position: object, on_error: object) -> tuple[bool, str]:
+    """``by_position`` and ``on_error`` of a margin run, checked the same way in both engines (a
+    NumPy bool is a bool; 1 or "yes" is not)."""
+    if not isinstance(by_position, bool | np.bool_):
+        raise wrong_argument("by_position", "True or False", by_position)
+    if not isinstance(on_error, str) or on_error not in ON_ERROR:
+        raise wrong_argument("on_error", "'raise' or 'isolate'", on_error)
+    return bool(by_position), on_error
+
+
+def unreadable(table: str, source: object, exc: BaseException) -> MarginInputError:
+    """The error for a data source that failed while pmargin read it (a missing or corrupt file,
+    a failing Polars query): ``cannot read <source>: <its message>`` at ``table``. ``source`` is a
+    path, or an object described by its type. Raise it ``from exc``."""
+    what = source if isinstance(source, str) or hasattr(source, "__fspath__") else f"the {type(source).__name__}"
+    return MarginInputError(f"cannot read {what}: {exc}", table=table)
+
+
+@contextmanager
+def reading(table: str, source: object) -> Iterator[None]:
+    """Run the read of ``source`` (the caller's Dataset, LazyFrame, reader or iterable) turning
+    what its own code raises into :func:`unreadable` at ``table``, chained to the original. Our
+    own errors pass through; so does MemoryError, which is not the data's fault."""
+    try:
+        yield
+    except (MarginError, MemoryError):
+        raise
+    except Exception as exc:
+        raise unreadable(table, source, exc) from exc
 
 
 class MarginComputationError(MarginError, RuntimeError):

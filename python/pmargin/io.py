@@ -16,7 +16,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from .errors import MarginInputError
+from .errors import MarginInputError, unreadable
 from .types import TableLike as TableLike
 
 
@@ -129,7 +129,7 @@ def read_table(path: str | Path, name: str, text_columns: Sequence[str] = ()) ->
 
             return feather.read_table(p)
     except pa.ArrowException as exc:
-        raise MarginInputError(f"cannot read {p}: {exc}", table=name) from None
+        raise unreadable(name, str(p), exc) from exc
     raise MarginInputError(f"unsupported file type {suffix!r} for {p}; use one of {', '.join(_READERS)}", table=name)
 
 

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from .errors import MarginInputError
+from .errors import MarginInputError, run_flags, unreadable
 
 if TYPE_CHECKING:
     import ray.data
@@ -133,6 +133,7 @@ def margin_dataset(
 
     if table not in TABLES:
         raise MarginInputError(f"unknown result table {table!r}; choose from {', '.join(TABLES)}", table="options")
+    by_position, on_error = run_flags(by_position, on_error)  # here, not in every worker
     if partitions is not None and (isinstance(partitions, bool) or not isinstance(partitions, int) or partitions < 1):
         raise MarginInputError(f"must be a positive integer, got {partitions!r}", table="options", column="partitions")
     by_position = by_position or table in ("by_position", "explain")
@@ -192,7 +193,7 @@ def _read_task(path: str, columns: list[str] | None) -> pa.Table:
         dictionary = [c for c in DICTIONARY_COLUMNS if c in names and (columns is None or c in columns)]
         return pq.read_table(path, columns=columns, read_dictionary=dictionary)
     except (pa.ArrowException, OSError) as exc:
-        raise MarginInputError(f"cannot read {path}: {exc}", table="positions") from None
+        raise unreadable("positions", path, exc) from exc
 
 
 def _base_schema(schema: Any) -> pa.Schema:

@@ -41,7 +41,7 @@ import pyarrow.compute as pc
 from . import _core
 from .batch import _margin_chunk
 from .engine import MarginEngine
-from .errors import MarginInputError
+from .errors import MarginConfigError, MarginInputError, reading, run_flags, wrong_argument
 from .result import MarginResult
 
 #: Result tables a stream can carry. ``greeks`` / ``greeks_by_underlying`` are the two tables of
@@ -196,6 +196,11 @@ def iter_margin(
     row number in the whole stream), after the batches already produced.
     """
     names = _check_tables(tables)
+    by_position, on_error = run_flags(by_position, on_error)
+    if not isinstance(grouped, bool | np.bool_):
+        raise wrong_argument("grouped", "True or False", grouped)
+    if total_rows is not None and (isinstance(total_rows, bool) or not isinstance(total_rows, int) or total_rows < 0):
+        raise wrong_argument("total_rows", "None or an integer >= 0", total_rows)
     by_position = by_position or any(n in ("by_position", "explain") for n in names)
     if isinstance(batch_positions, bool) or not isinstance(batch_positions, int) or batch_positions < 1:
         raise MarginInputError(
@@ -232,20 +237,38 @@ def as_engine(engine_or_inputs: Any) -> MarginEngine:
         inputs = dict(engine_or_inputs)
         unknown = set(inputs) - {"instruments", "market", "model", "limits"}
         if unknown or not {"instruments", "market"} <= set(inputs):
-            raise TypeError(
-                f"engine inputs need 'instruments' and 'market' and may have 'model' and 'limits'; got {sorted(inputs)}"
+            raise MarginConfigError(
+                "engine_or_inputs needs 'instruments' and 'market' and may have 'model' and 'limits'; "
+                f"got {sorted(map(repr, inputs))}",
+                table="engine_or_inputs",
             )
         return MarginEngine(inputs["instruments"], inputs["market"], inputs.get("model"), limits=inputs.get("limits"))
     if isinstance(engine_or_inputs, tuple | list) and len(engine_or_inputs) in (2, 3):
         return MarginEngine(*engine_or_inputs)
-    raise TypeError(
-        "expected a pmargin.MarginEngine, (instruments, market[, model]) or a dict of them, "
-        f"got {type(engine_or_inputs).__name__}"
+    raise wrong_argument(
+        "engine_or_inputs", "a pmargin.MarginEngine, (instruments, market[, model]) or a dict of them", engine_or_inputs
     )
 
 
 def batch_source(positions: Any) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
-    """The schema and the batches of any Arrow stream, read lazily (nothing is read whole)."""
+    """The schema and the batches of any Arrow stream, read lazily (nothing is read whole); what
+    the caller's source raises while it is read (a corrupt file of a Dataset, a failing Polars
+    query) is a :class:`~pmargin.errors.MarginInputError` at ``positions``."""
+    with reading("positions", positions):
+        schema, batches = _batch_source(positions)
+    return schema, _read_batches(batches, positions)
+
+
+def _read_batches(batches: Iterator[pa.RecordBatch], source: Any) -> Iterator[pa.RecordBatch]:
+    while True:
+        with reading("positions", source):
+            batch = next(batches, None)
+        if batch is None:
+            return
+        yield batch
+
+
+def _batch_source(positions: Any) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
     kind = f"{type(positions).__module__}.{type(positions).__name__}"
     loose: Any = positions
     if isinstance(positions, pa.RecordBatchReader):
@@ -327,7 +350,7 @@ def _sender(name: str, sink: Any) -> Sink:
         return write  # type: ignore[no-any-return]
     if callable(sink):
         return sink  # type: ignore[no-any-return]
-    raise TypeError(f"the sink of {name!r} must be callable or have write_batch, got {type(sink).__name__}")
+    raise wrong_argument(f"also[{name!r}]", "callable or an object with write_batch", sink)
 
 
 # --------------------------------------------------------------------------------------------
@@ -339,7 +362,8 @@ def _result_schemas(
 ) -> dict[str, pa.Schema]:
     """Each requested table's schema, from margining no rows (which also checks the columns,
     the model's support of ``by_position`` and ``on_error`` before any row is read)."""
-    empty = schema.empty_table()
+    # No arrays are built: a column margin() ignores may be of a type with no empty array (a union).
+    empty = pa.Table.from_batches([], schema)
     tables = _result_tables(engine, engine.margin(empty, by_position=by_position, on_error=on_error), empty, names)
     return {name: table.schema for name, table in tables.items()}
 
@@ -466,7 +490,8 @@ class _Run:
     ) -> Iterator[tuple[str, pa.RecordBatch]]:
         """Check that no account of ``chunk`` started before (in it or earlier), then margin it."""
         firsts = [_plain(b.column(account)).take(pa.array(s)) for b, s in zip(chunk, starts, strict=True) if len(s)]
-        if firsts:
+        # A null-typed column has no account to repeat: margining the chunk reports its row 0.
+        if firsts and not pa.types.is_null(firsts[0].type):
             ids = pa.concat_arrays(firsts)
             repeat = seen.add_new(ids)
             # An id that is not UTF-8 text is left to the engine: margining the chunk reports the
@@ -493,8 +518,15 @@ class _Run:
         self, schema: pa.Schema, batches: Iterator[pa.RecordBatch], count: int, spill_dir: str | Path | None
     ) -> Iterator[tuple[str, pa.RecordBatch]]:
         if spill_dir is not None and not Path(spill_dir).is_dir():
-            raise MarginInputError(f"the spill folder {spill_dir} does not exist", table="options", column="spill_dir")
-        folder = Path(tempfile.mkdtemp(prefix="pmargin-spill-", dir=spill_dir))
+            problem = "is not a folder" if Path(spill_dir).exists() else "does not exist"
+            raise MarginInputError(f"the spill folder {spill_dir} {problem}", table="options", column="spill_dir")
+        try:
+            folder = Path(tempfile.mkdtemp(prefix="pmargin-spill-", dir=spill_dir))
+        except OSError as exc:
+            where = tempfile.gettempdir() if spill_dir is None else spill_dir
+            raise MarginInputError(
+                f"cannot create a spill folder in {where}: {exc.strerror or exc}", table="options", column="spill_dir"
+            ) from exc
         try:
             spill_schema = _spill_schema(schema)
             files = _spill(_numbered(batches, spill_schema, self), spill_schema, folder / "p", count, 0)
@@ -574,6 +606,8 @@ def _run_starts(ids: pa.Array, last: pa.Array | None) -> np.ndarray:
     reports it). Ids are compared as bytes, never decoded: text that is not UTF-8 is reported by
     the engine with its row when its chunk is margined."""
     n = len(ids)
+    if pa.types.is_null(ids.type):  # every id is null (not comparable): the engine reports row 0
+        return np.arange(n, dtype=np.int64)
     head = np.array([last is None or bool(pc.not_equal(ids.slice(0, 1), last).fill_null(True)[0].as_py())])
     if n == 1:
         changes = np.zeros(0, bool)
@@ -592,19 +626,27 @@ def _last_start(starts: list[np.ndarray]) -> tuple[int, int] | None:
 
 
 def _spill_schema(schema: pa.Schema) -> pa.Schema:
-    fields = [pa.field(f.name, pa.large_string(), f.nullable) if pa.types.is_string_view(f.type) else f for f in schema]
+    """``schema`` with string views as large strings, and an all-null (null-typed) ``account_id``
+    as large strings too: the partitioner hashes text, and the engine then reports the null row."""
+    fields = [
+        pa.field(f.name, pa.large_string(), f.nullable)
+        if pa.types.is_string_view(f.type) or (f.name == "account_id" and pa.types.is_null(f.type))
+        else f
+        for f in schema
+    ]
     return pa.schema([*fields, pa.field(ROW_COLUMN, pa.int64(), False)])
 
 
 def _numbered(batches: Iterator[pa.RecordBatch], schema: pa.Schema, run: _Run) -> Iterator[pa.RecordBatch]:
-    """Each batch with its rows' numbers in the whole stream (and string views as large strings:
-    the spill files are read back by ``take``)."""
+    """Each batch with its rows' numbers in the whole stream, its columns cast to the spill
+    ``schema`` (:func:`_spill_schema`; string views because the spill files are read back by
+    ``take``)."""
     offset = 0
     for batch in batches:
         n = batch.num_rows
         if n == 0:
             continue
-        columns = [c.cast(pa.large_string()) if pa.types.is_string_view(c.type) else c for c in batch.columns]
+        columns = [c if c.type == f.type else c.cast(f.type) for c, f in zip(batch.columns, schema, strict=False)]
         columns.append(pa.array(np.arange(offset, offset + n, dtype=np.int64)))
         yield pa.RecordBatch.from_arrays(columns, schema=schema)
         offset += n

@@ -20,7 +20,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from .errors import MarginInputError
+from .errors import MarginInputError, unreadable
 from .io import read_table
 
 #: Suffixes of the Parquet files of a directory or glob.
@@ -69,7 +69,7 @@ def open_positions(path: Path, batch_rows: int = 1 << 17) -> tuple[Any, int | No
             total = dataset.count_rows()  # from the footers' metadata
             return dataset.scanner(batch_size=batch_rows), total
         except (pa.ArrowException, OSError) as exc:
-            raise MarginInputError(f"cannot read {path}: {exc}", table="positions") from None
+            raise unreadable("positions", path, exc) from exc
     if len(files) > 1:
         raise MarginInputError(
             f"{path} matches {len(files)} files: only Parquet files can be streamed together", table="positions"

@@ -4,11 +4,11 @@ native fast path, equity after the trades' prices and fees."""
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, NamedTuple
 
 from .account_state import state_of
-from .errors import MarginInputError
+from .errors import MarginInputError, wrong_argument
 
 
 class Trade(NamedTuple):
@@ -45,7 +45,50 @@ class WhatIf(NamedTuple):
     state_after: str | None
 
 
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _number(value: Any, table: str, column: str, row: int) -> float:
+    """``value`` as a float; text is not a number (as for position quantities), nor is an int
+    beyond the float range."""
+    try:
+        if isinstance(value, str | bytes):
+            raise TypeError(value)
+        return float(value)
+    except OverflowError:
+        raise MarginInputError(
+            f"must be a finite number, got {_shown(value)}", table=table, column=column, row=row
+        ) from None
+    except (TypeError, ValueError):
+        raise MarginInputError(f"must be a number, got {_shown(value)}", table=table, column=column, row=row) from None
+
+
+def _text_problem(value: Any) -> str | None:
+    """Why ``value`` is not an instrument id the engine can take, or None."""
+    if not isinstance(value, str):
+        return f"must be a string, got {_shown(value)}"
+    try:
+        value.encode()
+    except UnicodeEncodeError:  # a lone surrogate, as from bytes decoded with surrogateescape
+        return f"not valid UTF-8 text: {_shown(value)}"
+    return None
+
+
+def _bad_position(ids: list[Any], quantities: list[Any], exc: Exception) -> MarginInputError:
+    """The first position row the engine could not take (row order, id before quantity)."""
+    for row, (iid, quantity) in enumerate(zip(ids, quantities, strict=False)):
+        problem = _text_problem(iid)
+        if problem is not None:
+            return MarginInputError(problem, table="positions", column="instrument_id", row=row)
+        _number(quantity, "positions", "quantity", row)
+    return MarginInputError(f"instrument ids must be strings and quantities numbers ({exc})", table="positions")
+
+
 def _trades(trades: Sequence[Any]) -> tuple[list[str], list[float], list[float], list[float]]:
+    if isinstance(trades, str | bytes) or not isinstance(trades, Iterable):
+        raise wrong_argument("trades", "a sequence of Trade or (instrument_id, quantity, price[, fee])", trades)
     ids: list[str] = []
     quantities: list[float] = []
     prices: list[float] = []
@@ -56,14 +99,12 @@ def _trades(trades: Sequence[Any]) -> tuple[list[str], list[float], list[float],
             raise MarginInputError(
                 f"a trade is (instrument_id, quantity, price[, fee]), got {t!r}", table="trades", row=row
             )
-        try:
-            quantity, price, fee = float(t[1]), float(t[2]), float(t[3]) if n == 4 else 0.0
-        except (TypeError, ValueError):
-            raise MarginInputError(
-                f"quantity, price and fee must be numbers, got {t!r}", table="trades", row=row
-            ) from None
-        if not isinstance(t[0], str):
-            raise MarginInputError(f"must be a string, got {t[0]!r}", table="trades", column="instrument_id", row=row)
+        problem = _text_problem(t[0])
+        if problem is not None:
+            raise MarginInputError(problem, table="trades", column="instrument_id", row=row)
+        quantity = _number(t[1], "trades", "quantity", row)
+        price = _number(t[2], "trades", "price", row)
+        fee = _number(t[3], "trades", "fee", row) if n == 4 else 0.0
         if not math.isfinite(price):
             raise MarginInputError(f"must be a finite number, got {price}", table="trades", column="price", row=row)
         if not (math.isfinite(fee) and fee >= 0.0):
@@ -77,9 +118,11 @@ def _trades(trades: Sequence[Any]) -> tuple[list[str], list[float], list[float],
 
 def _finite_equity(equity: Any) -> float:
     try:
+        if isinstance(equity, str | bytes):
+            raise TypeError(equity)
         value = float(equity)
-    except (TypeError, ValueError):
-        raise MarginInputError(f"must be a number, got {equity!r}", table="account", column="equity") from None
+    except (TypeError, ValueError, OverflowError):
+        raise MarginInputError(f"must be a number, got {_shown(equity)}", table="account", column="equity") from None
     if not math.isfinite(value):
         raise MarginInputError(f"must be a finite number, got {value!r}", table="account", column="equity")
     return value
@@ -109,10 +152,8 @@ def what_if(
         )
     try:
         before, after, alone = native.what_if(position_ids, position_quantities, ids, quantities)
-    except TypeError as exc:  # an id that is not a string, a quantity that is not a number
-        raise MarginInputError(
-            f"instrument ids must be strings and quantities numbers ({exc})", table="positions"
-        ) from None
+    except (TypeError, OverflowError, UnicodeEncodeError) as exc:  # found again in Python: only on error
+        raise _bad_position(position_ids, position_quantities, exc) from None
     # A zero trade changes nothing and is not marked (its contract may be expired or unpriced).
     live = iter(marks([i for i, q in zip(ids, quantities, strict=True) if q != 0.0]))
     mark = [next(live) if q != 0.0 else 0.0 for q in quantities]

@@ -112,12 +112,20 @@ def test_one_trade_alone_is_the_trade_together() -> None:
         ((["PA"], [1.0]), [("PA", 1.0, float("inf"))], ("trades", "price", 0)),
         ((["PA"], [1.0]), [("PA", 1.0, 1.0, -1.0)], ("trades", "fee", 0)),
         ((["PA"], [1.0]), [("PA",)], ("trades", None, 0)),
-        ((["PA"], [1.0]), [("PA", "x", 1.0)], ("trades", None, 0)),
+        ((["PA"], [1.0]), [("PA", "x", 1.0)], ("trades", "quantity", 0)),
+        ((["PA"], [1.0]), [("PA", 1.0, 1.0), pmargin.Trade("PA", "1", 1.0)], ("trades", "quantity", 1)),  # type: ignore[arg-type]
+        ((["PA"], [1.0]), [("PA", 10**400, 1.0)], ("trades", "quantity", 0)),
+        ((["PA"], [1.0]), [("PA", 1.0, "2")], ("trades", "price", 0)),
+        ((["PA"], [1.0]), [("PA", 1.0, 1.0, b"0")], ("trades", "fee", 0)),
+        ((["PA"], [1.0]), [("\udcff", 1.0, 1.0)], ("trades", "instrument_id", 0)),
         ((["PA"], [1.0]), [(7, 1.0, 1.0)], ("trades", "instrument_id", 0)),
         ((["PA"], [1.0]), [("PA", 1.0, 1.0), ("PA", 10.0, 1e308)], ("trades", "price", 1)),
         ((["PA"], [1.0]), [("PA", 1.0, 1.0, 1e308), ("PA", 1.0, 1.0, 1e308)], ("trades", "fee", None)),
-        (([1], [1.0]), [], ("positions", None, None)),
-        ((["PA"], ["x"]), [], ("positions", None, None)),
+        (([1], [1.0]), [], ("positions", "instrument_id", 0)),
+        ((["PA"], ["x"]), [], ("positions", "quantity", 0)),
+        ((["PA", "PA"], [1.0, "1"]), [], ("positions", "quantity", 1)),
+        ((["PA", "PA"], [1.0, 10**400]), [], ("positions", "quantity", 1)),
+        ((["PA", "\udcff"], [1.0, 1.0]), [], ("positions", "instrument_id", 1)),
     ],
 )
 def test_errors_name_table_column_and_row(positions: tuple, trades: list, where: tuple) -> None:
@@ -127,7 +135,44 @@ def test_errors_name_table_column_and_row(positions: tuple, trades: list, where:
     assert (info.value.table, info.value.column, info.value.row) == where
 
 
-@pytest.mark.parametrize("equity", [float("inf"), float("nan"), 1.7e308, "rich"])
+def test_errors_reason_for_text_and_out_of_range_numbers() -> None:
+    engine = pmargin.MarginEngine(instruments(), market(), GRID)
+    cases = [
+        (
+            (["PA"], [10**400]),
+            [],
+            "positions.quantity, row 0: must be a finite number, got 1000000000000000000000000000000000000...",
+        ),
+        ((["\udcff"], [1.0]), [], "positions.instrument_id, row 0: not valid UTF-8 text: '\\udcff'"),
+        ((["PA"], [1.0]), [("PA", "1", 1.0)], "trades.quantity, row 0: must be a number, got '1'"),
+    ]
+    for positions, trades, message in cases:
+        with pytest.raises(pmargin.MarginInputError) as info:
+            engine.what_if(positions, trades)
+        assert str(info.value) == message
+
+
+@pytest.mark.parametrize("trades", [None, 5, "PA"])
+def test_trades_that_are_not_a_sequence_of_trades_is_an_argument_error(trades: object) -> None:
+    engine = pmargin.MarginEngine(instruments(), market(), GRID)
+    with pytest.raises(pmargin.MarginConfigError) as info:
+        engine.what_if((["PA"], [1.0]), trades)  # type: ignore[arg-type]
+    assert (info.value.table, info.value.column, info.value.row) == ("trades", None, None)
+    assert info.value.reason.startswith("trades must be a sequence of Trade")
+
+
+@pytest.mark.parametrize(("amount", "row"), [("x", 1), (10**400, 1), (None, 1)])
+def test_a_collateral_amount_that_is_not_a_finite_number_names_its_row(amount: object, row: int) -> None:
+    engine = pmargin.MarginEngine(instruments(), market(), GRID)
+    with pytest.raises(pmargin.MarginInputError) as info:
+        engine.what_if((["PA"], [1.0]), [], collateral={"USD": 1.0, "A": amount}, assets=ASSETS)  # type: ignore[dict-item]
+    assert (info.value.table, info.value.column, info.value.row) == ("collateral", "amount", row)
+    with pytest.raises(pmargin.MarginConfigError) as config:
+        engine.what_if((["PA"], [1.0]), [], collateral=[("USD", 1.0)], assets=ASSETS)  # type: ignore[arg-type]
+    assert config.value.table == "collateral"
+
+
+@pytest.mark.parametrize("equity", [float("inf"), float("nan"), 1.7e308, "rich", "1", 10**400])
 def test_equity_after_is_finite_or_an_error_naming_the_equity(equity: object) -> None:
     engine = pmargin.MarginEngine(instruments(), market(), GRID)
     with pytest.raises(pmargin.MarginInputError) as info:

@@ -209,8 +209,13 @@ def test_bad_options(book: sample.SampleBook, engine: pmargin.MarginEngine) -> N
         iter_margin(book.positions, engine, tables=["nope"])
     with pytest.raises(pmargin.MarginInputError, match="positive integer"):
         iter_margin(book.positions, engine, batch_positions=0)
-    with pytest.raises(TypeError, match="MarginEngine"):
-        iter_margin(book.positions, object())
+    for bad in (object(), None, {"instruments": book.instruments}):
+        with pytest.raises(pmargin.MarginConfigError, match=r"MarginEngine|'instruments' and 'market'") as info:
+            iter_margin(book.positions, bad)
+        assert info.value.table == "engine_or_inputs"
+    with pytest.raises(pmargin.MarginConfigError) as sink:
+        margin_stream(book.positions, engine, also={"by_underlying": 5})
+    assert sink.value.reason == "also['by_underlying'] must be callable or an object with write_batch, got int 5"
     with pytest.raises(pmargin.MarginInputError, match="account_id"):
         iter_margin(book.positions.drop_columns(["account_id"]), engine)
 

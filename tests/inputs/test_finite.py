@@ -191,7 +191,9 @@ def test_bounds_are_written_as_python_writes_them() -> None:
     with pytest.raises(MarginInputError, match=r"multiplier of 1\.5e\+20, above the supported 1e\+09$"):
         margin_native(t)
     t = with_instrument(strike=1e-5)
-    with pytest.raises(MarginInputError, match=r"strike of 1e-05, outside the supported \[1e-06, 1e\+06\] x spot 60000\.0"):
+    with pytest.raises(
+        MarginInputError, match=r"strike of 1e-05, outside the supported \[1e-06, 1e\+06\] x spot 60000\.0"
+    ):
         margin_native(t)
 
 

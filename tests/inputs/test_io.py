@@ -134,3 +134,28 @@ def test_anything_else_says_what_to_call(data: Any, hint: str) -> None:
         to_table(data, "positions")
     assert info.value.table == "positions"
     assert hint in info.value.reason, info.value.reason
+
+
+def test_engine_errors_of_the_callers_source_name_the_table(book: sample.SampleBook, tmp_path: Path) -> None:
+    pq.write_table(book.positions, tmp_path / "a.parquet")
+    (tmp_path / "b.parquet").write_bytes(b"not parquet")
+    dataset = ds.dataset(tmp_path, format="parquet", exclude_invalid_files=False)
+    lazy = pl.from_arrow(book.positions).lazy().select(pl.col("nope"))
+    calls: dict[str, Callable[[Any], object]] = {
+        **{f"{name} positions": (lambda d, e=e: e(d, book.instruments, book.market)) for name, e in ENGINES.items()},
+        **{f"{name} instruments": (lambda d, e=e: e(book.positions, d, book.market)) for name, e in ENGINES.items()},
+        "native greeks": lambda d: pmargin.greeks(d, book.instruments, book.market),
+        "reference greeks": lambda d: pmargin.reference.greeks(d, book.instruments, book.market),
+        "chunks": lambda d: margin_in_chunks(pmargin.MarginEngine(book.instruments, book.market), d, 5),
+    }
+    for source, kind, cause in (
+        (dataset, "FileSystemDataset", pa.ArrowInvalid),
+        (lazy, "LazyFrame", pl.exceptions.ColumnNotFoundError),
+    ):
+        for label, call in calls.items():
+            with pytest.raises(MarginInputError) as info:
+                call(source)
+            table = "instruments" if label.endswith("instruments") else "positions"
+            assert (info.value.table, info.value.column, info.value.row) == (table, None, None), label
+            assert info.value.reason == f"cannot read the {kind}: {info.value.__cause__}", label
+            assert isinstance(info.value.__cause__, cause), label

@@ -71,6 +71,8 @@ MOVES = pa.table({"date": ["d1", "d2"], "underlying": ["BTC", "BTC"], "return": 
         dt.date(2262, 4, 12),
         "9999-01-01",
         "1677-09-21T00:12:43Z",
+        "1677-09-21T00:12:43.145224191Z",  # 1 ns before the lower bound
+        "2262-04-11T23:47:16.854775808Z",  # 1 ns past the upper bound
         np.datetime64("9999-01-01"),
         np.datetime64("1000-01-01T00:00:00", "s"),
         np.datetime64("NaT"),
@@ -91,6 +93,35 @@ def test_the_ends_of_the_range_are_valid_as_of() -> None:
     assert to_epoch_ns(pd.Timestamp("2262-04-11T23:47:16.854775807", tz="UTC")) == 2**63 - 1
     assert to_epoch_ns(np.datetime64("2026-06-30T08:00:00", "s")) == to_epoch_ns(AS_OF)
     assert to_epoch_ns(dt.date(1970, 1, 2)) == 86_400 * 10**9
+    # Both ends to the nanosecond, inclusive, from ISO strings as from numpy.
+    assert to_epoch_ns("1677-09-21T00:12:43.145224192Z") == -(2**63)
+    assert to_epoch_ns("2262-04-11T23:47:16.854775807Z") == 2**63 - 1
+    assert to_epoch_ns("2262-04-11T23:47:16.854775807") == 2**63 - 1
+
+
+@pytest.mark.parametrize(
+    ("text", "ns"),
+    [
+        ("2026-06-30T08:00:00.000000999Z", 1_782_806_400_000_000_999),
+        ("2026-06-30T08:00:00.0000009Z", 1_782_806_400_000_000_900),
+        ("2026-06-30T10:00:00,123456789+02:00", 1_782_806_400_123_456_789),
+        ("1969-12-31T23:59:59.999999999Z", -1),
+        ("2026-06-30T08:00:00.123456Z", 1_782_806_400_123_456_000),
+    ],
+)
+def test_as_of_strings_keep_nanoseconds_as_numpy_does(text: str, ns: int) -> None:
+    assert Market(text, UNDERLYINGS).as_of_ns == ns
+    naive = np.datetime64(ns, "ns")
+    assert Market(naive, UNDERLYINGS).as_of_ns == ns
+
+
+def test_as_of_with_more_than_nanosecond_digits_is_an_error() -> None:
+    with pytest.raises(MarginInputError) as info:
+        Market("2026-06-30T08:00:00.1234567891Z", UNDERLYINGS)
+    assert (info.value.table, info.value.column, info.value.row) == ("market", "as_of", None)
+    assert info.value.reason == (
+        "more than 9 digits of a second (nanoseconds are the finest): '2026-06-30T08:00:00.1234567891Z'"
+    )
 
 
 # --- implied vols -----------------------------------------------------------------------------

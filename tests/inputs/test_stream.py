@@ -1,13 +1,21 @@
 """pmargin.stream on bad input: an account id that is not UTF-8 text, wherever it falls in a batch
 (last row, first row, the only row), is a MarginInputError naming its row in the whole stream,
-grouped or not; the accounts before it are produced first."""
+grouped or not; the accounts before it are produced first. An all-null id column, a column of a
+type margin() ignores, a spill folder that cannot be made, a failing source and arguments of the
+wrong type get pmargin errors, as margin() does."""
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import numpy as np
+import polars as pl
 import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
 import pytest
 
 import pmargin
@@ -120,3 +128,93 @@ def test_isolated_accounts_are_not_counted_as_margined(
     assert sorted(tables["accounts"].column("account_id").cast(pa.string()).to_pylist()) == ["alice", "carol"]
     assert tables["failed"].select(["account_id", "row"]).to_pylist() == [{"account_id": "bob", "row": 2}]
     assert sorted(tables["greeks"].column("account_id").cast(pa.string()).to_pylist()) == ["alice", "alice", "carol"]
+
+
+def spot_book(**extra: Any) -> pa.Table:
+    return pa.table(
+        {"account_id": ["a", "a", "b"], "instrument_id": ["BTC-SPOT"] * 3, "quantity": [1.0, 3.0, -2.0], **extra}
+    )
+
+
+@pytest.mark.parametrize("grouped", [True, False])
+def test_stream_all_null_account_ids_are_the_error_of_margin(engine: pmargin.MarginEngine, grouped: bool) -> None:
+    book = spot_book(account_id=pa.nulls(3))
+    with pytest.raises(pmargin.MarginInputError) as whole:
+        engine.margin(book)
+    with pytest.raises(pmargin.MarginInputError) as streamed:
+        margin_stream(book, engine, grouped=grouped, batch_positions=1).read_all()
+    where = (streamed.value.table, streamed.value.column, streamed.value.row, streamed.value.reason)
+    assert where == (whole.value.table, whole.value.column, whole.value.row, whole.value.reason)
+    assert where == ("positions", "account_id", 0, "null is not allowed")
+
+
+@pytest.mark.parametrize("grouped", [True, False])
+def test_stream_ignores_a_union_column_as_margin_does(engine: pmargin.MarginEngine, grouped: bool) -> None:
+    note = pa.UnionArray.from_dense(
+        pa.array([0, 0, 0], pa.int8()), pa.array([0, 1, 2], pa.int32()), [pa.array(["x", "y", "z"])]
+    )
+    book = spot_book(note=note)
+    whole = engine.margin(book).accounts
+    streamed = margin_stream(book, engine, grouped=grouped, batch_positions=1).read_all().sort_by("account_id")
+    assert streamed.equals(whole.sort_by("account_id"))
+    # a: 4 BTC long, b: 2 BTC short, at 60,000 and a 15% move.
+    assert streamed.column("initial_margin").to_pylist() == [pytest.approx(36_000.0), pytest.approx(18_000.0)]
+
+
+def test_stream_spill_folder_that_cannot_be_made(engine: pmargin.MarginEngine, tmp_path: Path) -> None:
+    a_file = tmp_path / "file"
+    a_file.write_text("")
+    cases = [
+        ("/proc", "cannot create a spill folder in /proc: No such file or directory"),
+        (a_file, f"the spill folder {a_file} is not a folder"),
+        (tmp_path / "nope", f"the spill folder {tmp_path / 'nope'} does not exist"),
+    ]
+    for spill_dir, reason in cases:
+        with pytest.raises(pmargin.MarginInputError) as info:
+            margin_stream(spot_book(), engine, spill_dir=spill_dir).read_all()
+        assert (info.value.table, info.value.column, info.value.reason) == ("options", "spill_dir", reason)
+
+
+@pytest.mark.parametrize(
+    ("options", "argument", "got"),
+    [
+        ({"total_rows": "x"}, "total_rows", "str 'x'"),
+        ({"total_rows": -5}, "total_rows", "int -5"),
+        ({"total_rows": 1.5}, "total_rows", "float 1.5"),
+        ({"total_rows": True}, "total_rows", "bool True"),
+        ({"grouped": "yes"}, "grouped", "str 'yes'"),
+    ],
+)
+def test_stream_options_of_the_wrong_type(
+    engine: pmargin.MarginEngine, options: dict[str, Any], argument: str, got: str
+) -> None:
+    with pytest.raises(pmargin.MarginConfigError) as info:
+        iter_margin(spot_book(), engine, **options)
+    assert (info.value.table, info.value.column, info.value.row) == (argument, None, None)
+    assert info.value.reason.endswith(f", got {got}")
+
+
+@pytest.mark.parametrize("grouped", [True, False])
+def test_stream_errors_of_the_source_name_positions(
+    engine: pmargin.MarginEngine, grouped: bool, tmp_path: Path
+) -> None:
+    pq.write_table(spot_book(), tmp_path / "a.parquet")
+    (tmp_path / "b.parquet").write_bytes(b"not parquet")
+    dataset = ds.dataset(tmp_path, format="parquet", exclude_invalid_files=False)
+    lazy = pl.from_arrow(spot_book()).lazy().select(pl.col("nope"))  # type: ignore[union-attr]
+
+    def failing() -> Iterator[pa.RecordBatch]:
+        yield from spot_book().to_batches()
+        raise OSError("the network share went away")
+
+    for source, kind, cause in (
+        (dataset, "FileSystemDataset", pa.ArrowInvalid),
+        (lazy, "LazyFrame", pl.exceptions.ColumnNotFoundError),
+        (failing(), "generator", OSError),
+    ):
+        with pytest.raises(pmargin.MarginInputError) as info:
+            margin_stream(source, engine, grouped=grouped).read_all()
+        assert (info.value.table, info.value.column, info.value.row) == ("positions", None, None)
+        assert info.value.reason.startswith(f"cannot read the {kind}: ")
+        assert isinstance(info.value.__cause__, cause)
+        assert str(info.value.__cause__) in info.value.reason

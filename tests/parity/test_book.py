@@ -117,7 +117,8 @@ def test_strict_runs_raise_the_first_problem_in_row_order(engine: Any) -> None:
     assert (info.value.table, info.value.column, info.value.row) == ("instruments", "expiry", 1)
     with pytest.raises(MarginConfigError) as config:
         engine(positions(BAD_ROWS), instruments, market, on_error="skip")
-    assert (config.value.table, config.value.column) == ("model", "on_error")
+    assert (config.value.table, config.value.column) == ("on_error", None)
+    assert config.value.reason == "on_error must be 'raise' or 'isolate', got str 'skip'"
 
 
 @pytest.mark.parametrize("engine", ENGINES.values(), ids=ENGINES.keys())

@@ -30,7 +30,10 @@ def _columns(table: pa.Table, name: str, required: tuple[str, ...]) -> None:
 def _number(value: Any, table: str, column: str, row: int) -> float:
     if value is None or isinstance(value, bool) or not isinstance(value, int | float):
         raise MarginInputError(f"must be a number, got {value!r}", table=table, column=column, row=row)
-    x = float(value)
+    try:
+        x = float(value)
+    except OverflowError:  # an int beyond the float range, e.g. 10**400
+        x = math.inf
     if not math.isfinite(x):
         raise MarginInputError(f"must be a finite number, got {x}", table=table, column=column, row=row)
     return x

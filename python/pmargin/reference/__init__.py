@@ -32,7 +32,7 @@ from dataclasses import astuple
 
 import pyarrow as pa
 
-from ..errors import wrong_argument
+from ..errors import reading, run_flags, wrong_argument
 from ..io import to_table
 from ..limits import Limits
 from ..market import Market
@@ -43,6 +43,7 @@ from .domain.book import read_positions
 from .domain.instruments import read_instruments
 from .domain.market import read_underlyings, read_vols
 from .methods import method_for
+from .output.arrow import declared
 from .output.greeks import greeks_tables, value_table
 from .risk.arrays import check_scale, grid_value_problem
 from .valuation import base_value, held_books, make_contract, market_problem, unit_greeks
@@ -73,20 +74,40 @@ def margin(
     ``on_error="isolate"`` leaves out the accounts holding an unknown or unusable instrument and
     lists them in ``.failed`` (:func:`.valuation.held_books`).
     """
+    by_position, on_error = run_flags(by_position, on_error)
     if not isinstance(market, Market):
         raise wrong_argument("market", "a pmargin.Market", market)
     model = GridModel() if model is None else model
     limits = checked_limits(limits)
     method = method_for(model)
+    with reading("positions", positions):
+        positions_table = to_table(positions, "positions")
+    with reading("instruments", instruments):
+        instruments_table = to_table(instruments, "instruments")
     result: MarginResult = method.margin(
-        to_table(positions, "positions"),
-        to_table(instruments, "instruments"),
+        positions_table,
+        instruments_table,
         market,
         model,
         by_position=by_position,
         limits=limits,
         on_error=on_error,
     )
+    return declared_result(result)
+
+
+def declared_result(result: MarginResult) -> MarginResult:
+    """Every table of ``result`` (its scenario matrices too) with the native engine's schema
+    (:func:`.output.arrow.declared`)."""
+    result.accounts = declared(result.accounts)
+    result.by_underlying = declared(result.by_underlying)
+    result.failed = declared(result.failed)
+    if result.by_position is not None:
+        result.by_position = declared(result.by_position)
+    if result.explain is not None:
+        result.explain = declared(result.explain)
+    matrix = result._scenario_matrix
+    result._scenario_matrix = lambda account: declared(matrix(account), frozenset())
     return result
 
 
@@ -112,7 +133,7 @@ def instrument_values(instruments: TableLike, market: Market, *, limits: Limits 
             continue
         ids.append(inst.instrument_id)
         prices.append(base_value(make_contract(inst, underlyings, vols, market.as_of_ns)))
-    return pa.table({"instrument_id": pa.array(ids, pa.string()), "price": pa.array(prices, pa.float64())})
+    return declared(pa.table({"instrument_id": pa.array(ids, pa.string()), "price": pa.array(prices, pa.float64())}))
 
 
 def value(instruments: TableLike, market: Market, *, limits: Limits | None = None) -> pa.Table:
@@ -128,7 +149,7 @@ def value(instruments: TableLike, market: Market, *, limits: Limits | None = Non
         if problem is not None:
             raise problem
     contracts = [make_contract(inst, underlyings, vols, market.as_of_ns) for inst in rows.values()]
-    return value_table(list(rows), [base_value(c) for c in contracts], [unit_greeks(c) for c in contracts])
+    return declared(value_table(list(rows), [base_value(c) for c in contracts], [unit_greeks(c) for c in contracts]))
 
 
 def greeks(
@@ -136,7 +157,8 @@ def greeks(
 ) -> GreeksResult:
     """As :func:`pmargin.greeks`: the Greeks of every netted position and their sums per account
     and underlying (:mod:`.output.greeks`)."""
-    positions_table = to_table(positions, "positions")
+    with reading("positions", positions):
+        positions_table = to_table(positions, "positions")
     underlyings = read_underlyings(market.underlyings)
     vols = read_vols(market.vols, checked_limits(limits).max_implied_vol)
     instrument_rows = read_instruments(to_table(instruments, "instruments"))
@@ -157,4 +179,4 @@ def greeks(
     by_position, by_underlying = greeks_tables(
         books, positions_table.column("account_id"), instrument_rows, underlyings, unit
     )
-    return GreeksResult(by_position, by_underlying)
+    return GreeksResult(declared(by_position), declared(by_underlying))

@@ -30,7 +30,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from ..errors import MarginConfigError, MarginInputError
+from ..errors import MarginInputError, run_flags
 from .domain.book import AccountId, Book, Position, net_positions
 from .domain.instruments import Instrument
 from .domain.market import Underlying
@@ -339,8 +339,7 @@ def held_books(
     ``on_error="raise"`` the first problem in row order (:func:`held_problems`) is raised; with
     ``"isolate"`` each account with a problem is left out and returned as (its first row, its
     first problem), in order of the first rows (the core's ``read_book``)."""
-    if on_error not in ("raise", "isolate"):
-        raise MarginConfigError(f"must be 'raise' or 'isolate', got '{on_error}'", table="model", column="on_error")
+    run_flags(False, on_error)
     books = net_positions(positions, {iid: inst.row for iid, inst in instruments.items()})
     found = held_problems(positions, books, instruments, underlyings, vols, as_of_ns, scenario_problem, value_problem)
     if not found:

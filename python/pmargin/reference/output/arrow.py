@@ -25,3 +25,39 @@ def account_ids(column: pa.ChunkedArray, rows: Sequence[int]) -> pa.Array:
     """The ids at ``rows`` of the positions' ``account_id`` column (validated when read) as
     :func:`account_id_type` says."""
     return pa.array([column[row].as_py() for row in rows], account_id_type(column))
+
+
+#: Result columns that may hold nulls by meaning (no driving scenario, no binding window, an
+#: account's problem with no cell, a portfolio without variance); the native engine declares
+#: these nullable and every other result column not null.
+NULLABLE = frozenset(
+    {
+        "active_scenario",
+        "binding_window",
+        "column",
+        "diversification_ratio",
+        "measure_scenario",
+        "measure_scenario_label",
+        "price_shock",
+        "row",
+        "scenario",
+        "table",
+        "vol_shock",
+        "worst_index",
+        "worst_move",
+        "worst_price_move",
+        "worst_price_shock",
+        "worst_scenario",
+        "worst_source",
+        "worst_vol",
+        "worst_vol_shock",
+    }
+)
+
+
+def declared(table: pa.Table, nullable: frozenset[str] = NULLABLE) -> pa.Table:
+    """``table`` with the nullability the native engine declares (the ``nullable`` columns may hold
+    nulls, no other), so a result of either engine has the same schema and
+    ``native.equals(reference)`` compares values. A scenario matrix has no nullable column."""
+    schema = pa.schema([f.with_nullable(f.name in nullable) for f in table.schema], metadata=table.schema.metadata)
+    return table if schema.equals(table.schema) else table.cast(schema)
