@@ -98,6 +98,15 @@ CSV_NUMBER_COLUMNS: dict[str, tuple[str, ...]] = {
     "underlyings": ("spot", "rate"),
     "vols": ("implied_vol",),
 }
+#: Number columns (not times) of a CSV file, by table: one the reader could only read as text has
+#: a cell that is not a number, named with its row.
+CSV_NUMBERS: dict[str, tuple[str, ...]] = {
+    "positions": ("quantity",),
+    "instruments": ("strike", "barrier", "rebate", "multiplier"),
+    "underlyings": ("spot", "rate"),
+    "vols": ("implied_vol",),
+    "crif": ("AmountUSD", "Amount"),
+}
 #: Names of a CRIF's account column under other spellings, compared by :func:`account_like` (CSV
 #: reads them as text; :func:`pmargin.simm.checked_account_column` refuses to ignore them).
 CRIF_ACCOUNT_NAMES = frozenset({"portfolio", "portfolioid", "account", "accountid", "counterparty"})
@@ -151,7 +160,8 @@ def read_csv(path: Path, name: str, text_columns: Sequence[str] = ()) -> pa.Tabl
     text = {*CSV_ID_COLUMNS, *CSV_TEXT_COLUMNS.get(name, ()), *text_columns}
 
     def read(text: set[str]) -> pa.Table:
-        types = {c: pa.string() for c in text}
+        # Bytes as written: checked as UTF-8 afterwards, so a bad byte is named with its row.
+        types = {c: pa.binary() for c in text}
         options = pcsv.ConvertOptions(column_types=types, strings_can_be_null=True, null_values=[""])
         return pcsv.read_csv(path, convert_options=options)
 
@@ -163,7 +173,7 @@ def read_csv(path: Path, name: str, text_columns: Sequence[str] = ()) -> pa.Tabl
         for f in table.schema
         if f.name not in text
         and csv_text_column(name, f.name)
-        and not (pa.types.is_string(f.type) or pa.types.is_null(f.type))
+        and not (pa.types.is_string(f.type) or pa.types.is_binary(f.type) or pa.types.is_null(f.type))
     }
     if guessed:
         text |= guessed
@@ -181,7 +191,38 @@ def read_csv(path: Path, name: str, text_columns: Sequence[str] = ()) -> pa.Tabl
         inferred = pcsv.read_csv(path, convert_options=options)
         for c in again:
             table = table.set_column(names.index(c), c, inferred.column(c))
+    for i, f in enumerate(table.schema):
+        if pa.types.is_binary(f.type):
+            table = table.set_column(i, f.name, utf8_text(table.column(i), name, f.name))
+        elif f.name in CSV_NUMBERS.get(name, ()) and pa.types.is_string(f.type):
+            first_non_number(table.column(i), name, f.name)
     return table
+
+
+def utf8_text(col: pa.ChunkedArray, table: str, column: str) -> pa.ChunkedArray:
+    """A binary column of text as strings; the first value that is not UTF-8 is an error at its row."""
+    try:
+        return col.cast(pa.string())
+    except pa.ArrowInvalid:
+        for row, value in enumerate(col.to_pylist()):
+            if value is not None:
+                try:
+                    value.decode("utf-8")
+                except UnicodeDecodeError:
+                    raise MarginInputError("not valid UTF-8 text", table=table, column=column, row=row) from None
+        raise
+
+
+def first_non_number(col: pa.ChunkedArray, table: str, column: str) -> None:
+    """A number column the CSV reader could only read as text: the error at its first cell that is
+    not a number (the whole column's type would name no row)."""
+    for row, value in enumerate(col.to_pylist()):
+        if value is None:
+            continue
+        try:
+            float(value)
+        except ValueError:
+            raise MarginInputError(f"not a number: {value!r}", table=table, column=column, row=row) from None
 
 
 def write_table(table: pa.Table, path: str | Path) -> None:

@@ -10,7 +10,9 @@ import pyarrow as pa
 import pytest
 
 from pmargin.cli import main
+from pmargin.errors import MarginInputError
 from pmargin.io import read_table
+from pmargin.presets import simm
 
 AS_OF = "2026-06-30T08:00:00Z"
 SPOT = 60_000.0
@@ -151,3 +153,35 @@ def test_other_tables_read_their_ids_as_text(tmp_path: Path) -> None:
     other = write(tmp_path / "crif2.csv", "Account_ID,Desk,AmountUSD\n00123,0042,5\n")
     assert read_table(other, "crif").column("Account_ID").to_pylist() == ["00123"]
     assert read_table(other, "crif", text_columns=["Desk"]).column("Desk").to_pylist() == ["0042"]
+
+
+def test_a_bad_byte_or_a_non_number_in_a_csv_is_named_with_its_row(tmp_path: Path) -> None:
+    positions = tmp_path / "positions.csv"
+    positions.write_bytes(b"account_id,instrument_id,quantity\na,BTC,1\n\xff,BTC,2\n")
+    with pytest.raises(MarginInputError) as e:
+        read_table(positions, "positions")
+    assert (e.value.table, e.value.column, e.value.row, e.value.reason) == (
+        "positions",
+        "account_id",
+        1,
+        "not valid UTF-8 text",
+    )
+    crif = tmp_path / "crif.csv"
+    header = b"Portfolio,ProductClass,RiskType,Qualifier,Bucket,Label1,Label2,AmountUSD\n"
+    crif.write_bytes(header + b"P,Equity,Risk_Equity,X,1,,,100\nP,Equity,Risk_Equity,\xfe,1,,,100\n")
+    with pytest.raises(MarginInputError) as e:
+        simm("2.6").margin(crif)
+    assert (e.value.table, e.value.column, e.value.row) == ("crif", "Qualifier", 1)
+    crif.write_bytes(header + b"P,Equity,Risk_Equity,X,1,,,100\nP,Equity,Risk_Equity,Y,1,,,abc\n")
+    with pytest.raises(MarginInputError) as e:
+        simm("2.6").margin(crif)
+    assert (e.value.table, e.value.column, e.value.row, e.value.reason) == (
+        "crif",
+        "AmountUSD",
+        1,
+        "not a number: 'abc'",
+    )
+    # Text as written is still text; the numbers are numbers.
+    crif.write_bytes(header + "P,Equity,Risk_Equity,Zürich,1,,,100\n".encode())
+    table = read_table(crif, "crif")
+    assert table.column("Qualifier").to_pylist() == ["Zürich"] and table.column("AmountUSD").to_pylist() == [100]
