@@ -331,3 +331,28 @@ def test_risk_class_correlations_must_be_symmetric() -> None:
     with pytest.raises(MarginConfigError) as e:
         pmargin.simm.SensitivityModel(params)
     assert e.value.column == "parameters.risk_class_correlations" and "[3][0]" in str(e.value)
+
+
+def test_thresholds_in_another_calculation_currency_scale_with_the_threshold_unit() -> None:
+    """Amounts in EUR at 0.9 EUR per USD with threshold_unit 0.9e6 are the USD book's margin x 0.9,
+    concentration included (amounts far above the equity thresholds)."""
+    usd = {
+        "Portfolio": ["P", "P"],
+        "ProductClass": ["Equity", "Equity"],
+        "RiskType": ["Risk_Equity", "Risk_Equity"],
+        "Qualifier": ["X", "Y"],
+        "Bucket": ["1", "1"],
+        "Label1": ["", ""],
+        "Label2": ["", ""],
+        "AmountUSD": [4e7, -1.5e7],
+    }
+    in_usd = simm("2.6").margin(pa.table(usd)).accounts.column("simm")[0].as_py()
+    params = simm("2.6").parameters
+    params["threshold_unit"] = 0.9e6
+    eur_model = pmargin.simm.SensitivityModel(params, calculation_currency="EUR")
+    eur = {**{k: v for k, v in usd.items() if k != "AmountUSD"}, "Amount": [0.9 * a for a in usd["AmountUSD"]]}
+    in_eur = eur_model.margin(pa.table(eur)).accounts.column("simm")[0].as_py()
+    assert in_eur == pytest.approx(0.9 * in_usd, rel=1e-12)
+    # Without the conversion the thresholds bind differently: not 0.9 x.
+    plain = simm("2.6", calculation_currency="EUR").margin(pa.table(eur)).accounts.column("simm")[0].as_py()
+    assert abs(plain / in_usd - 0.9) > 1e-3
