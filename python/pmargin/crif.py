@@ -24,7 +24,7 @@ import pyarrow as pa
 from .columns import read_epoch_ns
 from .engine import greeks
 from .errors import MarginConfigError
-from .io import TableLike, to_table
+from .io import CRIF_TEXT_COLUMNS, TableLike, to_table
 
 #: The documented default for an underlying with no SIMM bucket.
 DEFAULT_MAPPING = ("Equity", "Residual")
@@ -144,20 +144,7 @@ def crif_from_book(
                 k = (str(a), u, tenor)
                 rows[k] = rows.get(k, 0.0) + v * 0.01 * w
     keys = sorted(rows)
-    out: dict[str, list[Any]] = {
-        c: []
-        for c in (
-            "Portfolio",
-            "ProductClass",
-            "RiskType",
-            "Qualifier",
-            "Bucket",
-            "Label1",
-            "Label2",
-            "AmountCurrency",
-            "AmountUSD",
-        )
-    }
+    out: dict[str, list[Any]] = {c: [] for c in ("Portfolio", *CRIF_TEXT_COLUMNS, "AmountUSD")}
     used: dict[str, tuple[str, str, bool]] = {}
     for a, u, tenor in keys:
         rc, bucket = mapping.get(u, DEFAULT_MAPPING)

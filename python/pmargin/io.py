@@ -70,6 +70,8 @@ _READERS = (".parquet", ".pq", ".csv", ".arrow", ".feather", ".ipc")
 #: Columns read as text from a CSV file in every table: ids are kept exactly as written (``00123``
 #: and ``123`` are two accounts, ``0x1F`` stays ``0x1F``), never guessed as numbers.
 CSV_ID_COLUMNS = ("account_id", "instrument_id", "underlying", "asset")
+#: A CRIF's text columns (both SIMM engines read them as strings).
+CRIF_TEXT_COLUMNS = ("ProductClass", "RiskType", "Qualifier", "Bucket", "Label1", "Label2", "AmountCurrency")
 #: More text columns of a CSV file, by the name the table is read under.
 CSV_TEXT_COLUMNS: dict[str, tuple[str, ...]] = {
     "instruments": ("kind", "option_type", "payoff", "barrier_type", "settlement"),
@@ -77,13 +79,7 @@ CSV_TEXT_COLUMNS: dict[str, tuple[str, ...]] = {
         "Portfolio",
         "PortfolioID",
         "TradeID",
-        "ProductClass",
-        "RiskType",
-        "Qualifier",
-        "Bucket",
-        "Label1",
-        "Label2",
-        "AmountCurrency",
+        *CRIF_TEXT_COLUMNS,
         "IMModel",
         "PostRegulation",
         "CollectRegulation",

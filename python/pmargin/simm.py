@@ -21,12 +21,12 @@ import pyarrow.compute as pc
 
 from . import _core
 from .errors import MarginConfigError, MarginInputError
-from .io import TableLike, account_like, read_table, to_table
+from .io import CRIF_TEXT_COLUMNS, TableLike, account_like, read_table, to_table
 from .params import ParameterSetId, identify
 
-#: CRIF text columns, cast to strings before either engine reads them (CSV readers infer
-#: ``Bucket`` as an integer and empty labels as nulls).
-TEXT_COLUMNS = ("ProductClass", "RiskType", "Qualifier", "Bucket", "Label1", "Label2", "AmountCurrency")
+#: CRIF text columns, cast to strings before either engine reads them (a CSV reader may have
+#: inferred ``Bucket`` as integers and empty labels as nulls).
+TEXT_COLUMNS = CRIF_TEXT_COLUMNS
 
 
 @dataclass(frozen=True)

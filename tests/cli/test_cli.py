@@ -508,12 +508,8 @@ def test_the_timer_does_not_count_a_pandas_import(book: sample.SampleBook, tmp_p
     assert line.endswith(" ms") and float(line.split()[-2].replace(",", "")) < 200, line
 
 
-def test_account_ids_are_not_cut_in_an_80_column_terminal(book: sample.SampleBook, tmp_path: Path) -> None:
-    ids = book.positions.column("account_id").to_pylist()
-    long = pa.array([f"ACCOUNT-WITH-A-VERY-LONG-IDENTIFIER-{i}" for i in ids])
-    positions = book.positions.set_column(0, "account_id", long)
-    args = write_inputs(book, tmp_path, ".parquet")
-    write_table(positions, tmp_path / "positions.parquet")
+def largest_margins_at_80_columns(args: list[str]) -> list[str]:
+    """The lines of the largest-margins table that ``pmargin margin`` prints with COLUMNS=80."""
     done = subprocess.run(
         [sys.executable, "-m", "pmargin", "margin", *args],
         capture_output=True,
@@ -524,7 +520,16 @@ def test_account_ids_are_not_cut_in_an_80_column_terminal(book: sample.SampleBoo
     )
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
-    table = lines[: next(i for i, x in enumerate(lines) if x.startswith("Book:"))]
+    return lines[: next(i for i, x in enumerate(lines) if x.startswith("Book:"))]
+
+
+def test_account_ids_are_not_cut_in_an_80_column_terminal(book: sample.SampleBook, tmp_path: Path) -> None:
+    ids = book.positions.column("account_id").to_pylist()
+    long = pa.array([f"ACCOUNT-WITH-A-VERY-LONG-IDENTIFIER-{i}" for i in ids])
+    positions = book.positions.set_column(0, "account_id", long)
+    args = write_inputs(book, tmp_path, ".parquet")
+    write_table(positions, tmp_path / "positions.parquet")
+    table = largest_margins_at_80_columns(args)
     assert max(len(x) for x in table) <= 80
     assert all(x.endswith(("┓", "┃", "┩", "│", "┘")) for x in table[1:]), "the table's right border is cut"
     expected = pmargin.margin(positions, book.instruments, book.market)
@@ -594,17 +599,7 @@ def test_a_57_character_id_prints_on_one_line_at_80_columns(book: sample.SampleB
     positions = book.positions.set_column(0, "account_id", long)
     args = write_inputs(book, tmp_path, ".csv")
     write_table(positions, tmp_path / "positions.csv")
-    done = subprocess.run(
-        [sys.executable, "-m", "pmargin", "margin", *args],
-        capture_output=True,
-        text=True,
-        env={**subprocess_env(), "COLUMNS": "80"},
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    lines = done.stdout.splitlines()
-    table = lines[: next(i for i, x in enumerate(lines) if x.startswith("Book:"))]
+    table = largest_margins_at_80_columns(args)
     assert max(len(x) for x in table) <= 80
     expected = pmargin.margin(positions, book.instruments, book.market)
     top = sorted(expected.accounts.to_pylist(), key=lambda r: -r["initial_margin"])[:10]

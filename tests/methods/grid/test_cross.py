@@ -31,33 +31,45 @@ STRIKES = {"BTC": 62000.0, "ETH": 3000.0, "SOL": 150.0}
 RHO = [[1.0, 0.8, 0.6], [0.8, 1.0, 0.7], [0.6, 0.7, 1.0]]
 
 
+Leg = tuple[str, str, str | None, float | None]
+
+
+def instruments_of(legs: dict[str, list[Leg]]) -> pa.Table:
+    """Per underlying, its (suffix, kind, option type, strike) legs as instruments ``<U>-<suffix>``
+    (options expiring in 30 days)."""
+    rows = [(f"{u}-{suffix}", u, kind, opt, k) for u, ls in legs.items() for suffix, kind, opt, k in ls]
+    return pa.table(
+        {
+            "instrument_id": [r[0] for r in rows],
+            "underlying": [r[1] for r in rows],
+            "kind": [r[2] for r in rows],
+            "option_type": [r[3] for r in rows],
+            "strike": pa.array([r[4] for r in rows], pa.float64()),
+            "expiry": pa.array([None if r[2] == "perpetual" else EXPIRY for r in rows]).cast(pa.timestamp("s")),
+        }
+    )
+
+
+def option_ids(instruments: pa.Table) -> list[str]:
+    kinds = instruments.column("kind").to_pylist()
+    return [i for i, k in zip(instruments.column("instrument_id").to_pylist(), kinds, strict=True) if k == "option"]
+
+
 def market_tables(strikes: dict[str, float] = STRIKES) -> tuple[pa.Table, pmargin.Market]:
     """Per underlying: a perpetual ``<U>-PERP``, a call ``<U>-C`` and a put ``<U>-P`` at its
     strike, and an out-of-the-money put ``<U>-OTM-P`` at 90% of spot (30 days)."""
-    ids, und, kinds, types, ks = [], [], [], [], []
-    for u in SPOTS:
-        for suffix, kind, opt, k in [
-            ("PERP", "perpetual", None, None),
-            ("C", "option", "call", strikes[u]),
-            ("P", "option", "put", strikes[u]),
-            ("OTM-P", "option", "put", 0.9 * SPOTS[u]),
-        ]:
-            ids.append(f"{u}-{suffix}")
-            und.append(u)
-            kinds.append(kind)
-            types.append(opt)
-            ks.append(k)
-    instruments = pa.table(
+    instruments = instruments_of(
         {
-            "instrument_id": ids,
-            "underlying": und,
-            "kind": kinds,
-            "option_type": types,
-            "strike": pa.array(ks, pa.float64()),
-            "expiry": pa.array([None if k == "perpetual" else EXPIRY for k in kinds]).cast(pa.timestamp("s")),
+            u: [
+                ("PERP", "perpetual", None, None),
+                ("C", "option", "call", strikes[u]),
+                ("P", "option", "put", strikes[u]),
+                ("OTM-P", "option", "put", 0.9 * SPOTS[u]),
+            ]
+            for u in SPOTS
         }
     )
-    options = [i for i, k in zip(ids, kinds, strict=True) if k == "option"]
+    options = option_ids(instruments)
     market = pmargin.Market(
         AS_OF,
         pa.table({"underlying": list(SPOTS), "spot": list(SPOTS.values()), "rate": [0.04] * len(SPOTS)}),
@@ -347,29 +359,9 @@ def many_underlyings(
     names: list[str], rho: list[list[float]], **grid: Any
 ) -> tuple[pa.Table, pmargin.Market, GridModel]:
     """Per name a perpetual, a call at 105 and a put at 95 (spot 100, vol 0.6, 30 days)."""
-    ids, und, kinds, types, ks = [], [], [], [], []
-    for u in names:
-        for suffix, kind, opt, k in [
-            ("PERP", "perpetual", None, None),
-            ("C", "option", "call", 105.0),
-            ("P", "option", "put", 95.0),
-        ]:
-            ids += [f"{u}-{suffix}"]
-            und += [u]
-            kinds += [kind]
-            types += [opt]
-            ks += [k]
-    instruments = pa.table(
-        {
-            "instrument_id": ids,
-            "underlying": und,
-            "kind": kinds,
-            "option_type": types,
-            "strike": pa.array(ks, pa.float64()),
-            "expiry": pa.array([None if k == "perpetual" else EXPIRY for k in kinds]).cast(pa.timestamp("s")),
-        }
-    )
-    options = [i for i, k in zip(ids, kinds, strict=True) if k == "option"]
+    legs: list[Leg] = [("PERP", "perpetual", None, None), ("C", "option", "call", 105.0), ("P", "option", "put", 95.0)]
+    instruments = instruments_of({u: legs for u in names})
+    options = option_ids(instruments)
     market = pmargin.Market(
         AS_OF,
         pa.table({"underlying": names, "spot": [100.0] * len(names)}),
