@@ -5,6 +5,7 @@ alike, and many scenarios across aggregation blocks still give the reference's o
 
 from __future__ import annotations
 
+import collections
 import math
 from typing import Any
 
@@ -144,3 +145,26 @@ def test_many_scenarios_across_blocks_match_the_reference(measure: str, confiden
     ref = reference.margin(book.positions, book.instruments, book.market, model)
     assert native.accounts.num_rows == 12
     assert_same_result(native, ref)
+
+
+def test_benefits_within_rounding_are_zero_in_both_engines() -> None:
+    """A one-position account's margin taken whole and per unit may differ in the last bit: its
+    netting and cross-underlying benefits are 0.0 in both engines (the reference gave -7.3e-12),
+    and every other benefit is more than rounding of its margins."""
+    from tests.methods.models import mc_model, sample_book
+
+    book = sample_book()
+    counts = collections.Counter(book.positions.column("account_id").to_pylist())
+    model = mc_model(500, tail_scenarios=False)
+    for engine in (pmargin, reference):
+        accounts = engine.margin(book.positions, book.instruments, book.market, model).accounts.to_pylist()
+        singles = [a for a in accounts if counts[a["account_id"]] == 1]
+        assert singles, "the sample book has one-position accounts"
+        for a in accounts:
+            for benefit, of in (
+                ("netting_benefit", "gross_margin"),
+                ("cross_underlying_benefit", "undiversified_margin"),
+            ):
+                larger = max(a[of], a["initial_margin"])
+                assert a[benefit] == 0.0 or abs(a[benefit]) > 2.0**-40 * larger, (engine.__name__, a)
+        assert all(a["netting_benefit"] == 0.0 == a["cross_underlying_benefit"] for a in singles), engine.__name__

@@ -10,7 +10,16 @@ from collections.abc import Sequence
 
 import pyarrow as pa
 
+from ..risk.worst_loss import NOISE
+
 F64 = pa.float64()
+
+
+def benefit(gross: float, net: float) -> float:
+    """What margining together saves, ``gross - net``, with rounding counted as none: 0.0 when it
+    is within ``NOISE`` (2^-40) of the larger of the two (docs/methods.md, "Noise")."""
+    saved = gross - net
+    return 0.0 if abs(saved) <= NOISE * max(abs(gross), abs(net)) else saved
 
 
 def account_id_type(column: pa.ChunkedArray) -> pa.DataType:

@@ -11,9 +11,22 @@ use arrow_select::take::take;
 use crate::error::{MarginError, Result};
 use crate::input::parts::map_in_parts;
 use crate::risk::group_pnl::ScenarioMatrix;
+use crate::risk::worst_loss::NOISE;
 
 pub fn arrow_error(e: arrow_schema::ArrowError) -> MarginError {
     MarginError::Internal(format!("building a result table: {e}"))
+}
+
+/// What margining together saves, `gross - net`, with rounding counted as none: 0 when it is
+/// within `NOISE` (2^-40) of the larger of the two (docs/methods.md, "Noise"), so an account
+/// whose two figures agree up to rounding reports no benefit, not -7e-12 or 5e18 on 2e34.
+pub fn benefit(gross: f64, net: f64) -> f64 {
+    let saved = gross - net;
+    if saved.abs() <= NOISE * gross.abs().max(net.abs()) {
+        0.0
+    } else {
+        saved
+    }
 }
 
 pub fn f64_field(name: &str, nullable: bool) -> Field {
@@ -62,6 +75,16 @@ pub fn matrix_columns(names: &[String], matrix: &ScenarioMatrix, fields: &mut Ve
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn benefits_within_rounding_are_none() {
+        assert_eq!(benefit(10.0, 4.0), 6.0);
+        assert_eq!(benefit(4.0, 10.0), -6.0);
+        assert_eq!(benefit(52894.5624367341, 52894.56243673411), 0.0);
+        assert_eq!(benefit(2.3e34, 2.3e34 - 4.6e18), 0.0);
+        assert_eq!(benefit(0.0, 0.0), 0.0);
+        assert_eq!(benefit(1.0, 1.0 - 1e-9), 1.0 - (1.0 - 1e-9));
+    }
+
     use arrow_array::cast::AsArray;
     use arrow_array::types::Int64Type;
     use arrow_array::{Int64Array, StringArray};

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 import pyarrow as pa
 
 from ....models import GridModel, scenario_label
-from ...output.arrow import F64, account_ids
+from ...output.arrow import F64, account_ids, benefit
 from .outcome import AccountRisk
 
 #: ``(price, vol)`` scale of an underlying (per-product scan ranges, :mod:`.ranges`).
@@ -49,8 +49,8 @@ def accounts_table(
             "worst_scenario": pa.array([w[0] for w in worst], pa.string()),
             "worst_price_shock": pa.array([w[1] for w in worst], F64),
             "worst_vol_shock": pa.array([w[2] for w in worst], F64),
-            "netting_benefit": pa.array([r.gross - r.initial for r in risks], F64),
-            "cross_underlying_benefit": pa.array([r.undiversified - r.initial for r in risks], F64),
+            "netting_benefit": pa.array([benefit(r.gross, r.initial) for r in risks], F64),
+            "cross_underlying_benefit": pa.array([benefit(r.undiversified, r.initial) for r in risks], F64),
         }
     )
     if model.has_addons:

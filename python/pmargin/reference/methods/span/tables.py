@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import pyarrow as pa
 
 from ....models.span import SpanModel
-from ...output.arrow import F64, account_ids
+from ...output.arrow import F64, account_ids, benefit
 from .aggregate import AccountOutcome
 from .arrays import N, label
 
@@ -29,7 +29,7 @@ def accounts_table(outcomes: Sequence[AccountOutcome], ids: pa.ChunkedArray, mod
         "initial_margin": pa.array([o.initial for o in outcomes], F64),
         "maintenance_margin": pa.array([o.maintenance for o in outcomes], F64),
         "gross_margin": pa.array([o.gross for o in outcomes], F64),
-        "netting_benefit": pa.array([o.gross - o.initial for o in outcomes], F64),
+        "netting_benefit": pa.array([benefit(o.gross, o.initial) for o in outcomes], F64),
     }
     for column, name in PARTS:
         columns[column] = pa.array([o.sum(name) for o in outcomes], F64)

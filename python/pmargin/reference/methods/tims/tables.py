@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import pyarrow as pa
 
 from ....models.tims import TimsModel
-from ...output.arrow import F64, account_ids
+from ...output.arrow import F64, account_ids, benefit
 from .aggregate import AccountOutcome, N, point
 
 
@@ -33,7 +33,7 @@ def accounts_table(outcomes: Sequence[AccountOutcome], ids: pa.ChunkedArray, mod
                 "initial_margin": pa.array([o.requirement for o in outcomes], F64),
                 "maintenance_margin": pa.array([o.requirement for o in outcomes], F64),
                 "gross_margin": pa.array([o.gross for o in outcomes], F64),
-                "netting_benefit": pa.array([o.gross - o.requirement for o in outcomes], F64),
+                "netting_benefit": pa.array([benefit(o.gross, o.requirement) for o in outcomes], F64),
                 "risk": pa.array([_sum([p.risk for p in o.products]) for o in outcomes], F64),
                 "minimum": pa.array([_sum([p.minimum for p in o.products]) for o in outcomes], F64),
                 "class_group_risk": pa.array([_sum([c.risk for c in o.classes]) for o in outcomes], F64),

@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 
 import pyarrow as pa
 
-from ...output.arrow import F64, account_ids
+from ...output.arrow import F64, account_ids, benefit
 from ...scenarios import Window
 from .aggregate import MeasureAccount, MeasureModel
 
@@ -41,8 +41,8 @@ def measure_accounts_table(
         "maintenance_margin": pa.array([model.mm_ratio * m for m in initial], F64),
         "gross_margin": pa.array(gross, F64),
         "undiversified_margin": pa.array(undiversified, F64),
-        "netting_benefit": pa.array([g - m for g, m in zip(gross, initial, strict=True)], F64),
-        "cross_underlying_benefit": pa.array([u - m for u, m in zip(undiversified, initial, strict=True)], F64),
+        "netting_benefit": pa.array([benefit(g, m) for g, m in zip(gross, initial, strict=True)], F64),
+        "cross_underlying_benefit": pa.array([benefit(u, m) for u, m in zip(undiversified, initial, strict=True)], F64),
         "measure_scenario": pa.array(scenario, pa.int32()),
         "measure_scenario_label": pa.array(label, pa.string()),
     }

@@ -15,7 +15,9 @@ use super::GridMethod;
 use crate::domain::book::Book;
 use crate::error::Result;
 use crate::input::parts::{filled_in_parts, map_in_parts};
-use crate::output::arrow::{account_field, arrow_error, batch, f64_field, f64s, ids_for, mapped_f64s, matrix_columns};
+use crate::output::arrow::{
+    account_field, arrow_error, batch, benefit, f64_field, f64s, ids_for, mapped_f64s, matrix_columns,
+};
 use crate::output::gather::{gather_strings, nulls_where};
 use crate::risk::group_pnl::ScenarioMatrix;
 
@@ -146,8 +148,8 @@ pub fn accounts_batch(grid: &GridMethod, account_ids: &ArrayRef, outcomes: &[Acc
         worst.label,
         worst.price,
         worst.vol,
-        mapped_f64s(outcomes, |o| o.gross - o.initial)?,
-        mapped_f64s(outcomes, |o| o.undiversified - o.initial)?,
+        mapped_f64s(outcomes, |o| benefit(o.gross, o.initial))?,
+        mapped_f64s(outcomes, |o| benefit(o.undiversified, o.initial))?,
     ];
     if grid.model.addons.is_on() {
         let parts: [(&str, AddonPart); 4] = [

@@ -12,7 +12,7 @@ use super::arrays::{label, N};
 use super::spec::SpanModel;
 use super::SpanMethod;
 use crate::error::Result;
-use crate::output::arrow::{account_field, batch, f64_field, f64s, ids_for};
+use crate::output::arrow::{account_field, batch, benefit, f64_field, f64s, ids_for};
 
 fn parameter_set(model: &SpanModel, n: usize) -> ArrayRef {
     Arc::new(StringArray::from(vec![model.parameter_set.as_str(); n]))
@@ -50,7 +50,7 @@ pub fn accounts_batch(model: &SpanModel, account_ids: &ArrayRef, outcomes: &[Acc
         row[0] = o.initial();
         row[1] = o.maintenance();
         row[2] = o.gross;
-        row[3] = o.gross - o.initial();
+        row[3] = benefit(o.gross, o.initial());
         row[4] = o.sum(|c| c.scan);
         row[5] = o.sum(|c| c.intra);
         row[6] = o.sum(|c| c.delivery);

@@ -11,7 +11,7 @@ use super::aggregate::{AccountOutcome, ClassOutcome, ProductOutcome};
 use super::spec::TimsModel;
 use super::{point, TimsMethod, N};
 use crate::error::Result;
-use crate::output::arrow::{account_field, batch, f64_field, f64s, ids_for};
+use crate::output::arrow::{account_field, batch, benefit, f64_field, f64s, ids_for};
 
 pub fn accounts_batch(model: &TimsModel, account_ids: &ArrayRef, outcomes: &[AccountOutcome]) -> Result<RecordBatch> {
     let sum = |f: fn(&ProductOutcome) -> f64| {
@@ -34,7 +34,7 @@ pub fn accounts_batch(model: &TimsModel, account_ids: &ArrayRef, outcomes: &[Acc
             f64s(outcomes.iter().map(|o| o.requirement)),
             f64s(outcomes.iter().map(|o| o.requirement)),
             f64s(outcomes.iter().map(|o| o.gross)),
-            f64s(outcomes.iter().map(|o| o.gross - o.requirement)),
+            f64s(outcomes.iter().map(|o| benefit(o.gross, o.requirement))),
             sum(|p| p.risk),
             sum(|p| p.minimum),
             f64s(outcomes.iter().map(|o| o.classes.iter().fold(0.0, |a, c| a + c.risk))),

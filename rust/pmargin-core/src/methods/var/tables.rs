@@ -10,7 +10,7 @@ use arrow_schema::{DataType, Field};
 use super::aggregate::VarAccount;
 use super::{VarMethod, Window};
 use crate::error::Result;
-use crate::output::arrow::{account_field, batch, f64_field, f64s, ids_for, matrix_columns};
+use crate::output::arrow::{account_field, batch, benefit, f64_field, f64s, ids_for, matrix_columns};
 use crate::risk::group_pnl::ScenarioMatrix;
 use crate::risk::tail::Measure;
 
@@ -106,8 +106,8 @@ pub fn accounts_batch(method: &VarMethod, account_ids: &ArrayRef, accounts: &[Va
         f64s(initial.iter().map(|m| mm * m)),
         f64s(gross.iter().copied()),
         f64s(undiversified.iter().copied()),
-        f64s(gross.iter().zip(&initial).map(|(g, m)| g - m)),
-        f64s(undiversified.iter().zip(&initial).map(|(u, m)| u - m)),
+        f64s(gross.iter().zip(&initial).map(|(g, m)| benefit(*g, *m))),
+        f64s(undiversified.iter().zip(&initial).map(|(u, m)| benefit(*u, *m))),
         Arc::new(scenario.index.finish()) as ArrayRef,
         Arc::new(scenario.label.finish()),
     ];
