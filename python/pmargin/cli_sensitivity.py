@@ -1,5 +1,12 @@
 """The ``pmargin simm`` and ``pmargin portfolio-risk`` subcommands (added to the parser built in
-:mod:`pmargin.cli`; errors are reported there like every other command's)."""
+:mod:`pmargin.cli`; errors are reported there like every other command's).
+
+Their outputs are written as ``pmargin margin``'s: ``--out`` and every destination beside it are
+checked before any work (:func:`pmargin.cli.check_output_path`,
+:func:`pmargin.stream_io.check_targets`), then all tables are written atomically
+(:func:`pmargin.cli.write_outputs`: temporary files beside their destinations, then all moved
+into place; list columns flattened in CSV). A bad combination of options is an error before any
+work too."""
 
 from __future__ import annotations
 
@@ -41,7 +48,7 @@ def add_commands(sub: Any) -> None:
     )
     risk.add_argument("--correlation", type=Path, metavar="FILE", help="correlation table (with --return-vol)")
     risk.add_argument("--moves", type=Path, metavar="FILE", help="historical moves (instead of --return-vol)")
-    risk.add_argument("--moves-horizon-days", type=float, default=1.0, help="horizon of each move (default 1)")
+    risk.add_argument("--moves-horizon-days", type=float, help="horizon of each move, with --moves (default 1)")
     risk.add_argument("--ewma-lambda", type=float, help="EWMA decay for --moves (default: sample covariance)")
     risk.add_argument("--horizon-days", type=float, default=1.0, help="volatility horizon (default 1)")
     risk.add_argument("--method", choices=("delta_normal", "delta_gamma"), default="delta_normal")
@@ -49,8 +56,29 @@ def add_commands(sub: Any) -> None:
     risk.set_defaults(command=run_portfolio_risk)
 
 
-def _beside(out: Path, name: str) -> Path:
-    return out.with_name(f"{out.stem}.{name}{out.suffix}")
+#: The tables of ``pmargin simm --out`` and ``pmargin portfolio-risk --out``: the first at ``--out``,
+#: the others beside it as ``<stem>.<name><suffix>`` (or all in a folder: :func:`pmargin.stream_io.output_path`).
+_SIMM_TABLES = ("accounts", "product_classes", "risk_classes", "buckets", "contributions")
+_RISK_TABLES = ("accounts", "positions")
+
+
+def _destinations(out: Path, names: tuple[str, ...]) -> list[Path]:
+    """Where each table goes, checked before any work as ``pmargin margin`` checks them: ``--out``
+    itself (its type and folder), then every destination (none may be a folder)."""
+    from .cli import check_output_path
+    from .stream_io import check_targets, output_path
+
+    check_output_path(out)
+    paths = [output_path(out, name) for name in names]
+    check_targets(paths)
+    return paths
+
+
+def _write(paths: list[Path], tables: list[pa.Table]) -> None:
+    """All tables or none (:func:`pmargin.cli.write_outputs`)."""
+    from .cli import write_outputs
+
+    write_outputs(list(zip(paths, tables, strict=True)))
 
 
 def _print_top(table: pa.Table, key: str, title: str) -> None:
@@ -61,17 +89,15 @@ def _print_top(table: pa.Table, key: str, title: str) -> None:
 
 
 def run_simm(args: argparse.Namespace) -> int:
-    from .io import write_table
     from .presets import simm
 
+    paths = _destinations(args.out, _SIMM_TABLES) if args.out is not None else None
     model = simm(
         args.simm_version, mpor_days=args.mpor_days, calculation_currency=args.calculation_currency, side=args.side
     )
     result = model.margin(args.crif, account_column=args.account_column)
-    if args.out is not None:
-        write_table(result.accounts, args.out)
-        for name in ("product_classes", "risk_classes", "buckets", "contributions"):
-            write_table(getattr(result, name), _beside(args.out, name))
+    if paths is not None:
+        _write(paths, [getattr(result, name) for name in _SIMM_TABLES])
         return 0
     _print_top(result.accounts, "simm", f"Largest SIMM ({result.accounts.num_rows:,} accounts, {args.side} side)")
     total = sum(result.accounts.column("simm").to_pylist())
@@ -79,27 +105,71 @@ def run_simm(args: argparse.Namespace) -> int:
     return 0
 
 
+def _return_vols(args: argparse.Namespace) -> dict[str, float] | None:
+    """The ``--return-vol`` values (None with ``--moves``), after refusing every option the chosen
+    covariance would not use: ``--return-vol`` or ``--correlation`` with ``--moves``;
+    ``--ewma-lambda`` or ``--moves-horizon-days`` without it; an underlying given twice."""
+    from .errors import MarginConfigError
+
+    if args.moves is not None:
+        unused = [
+            name for name, given in (("--return-vol", args.return_vol), ("--correlation", args.correlation)) if given
+        ]
+        if unused:
+            raise MarginConfigError(
+                f"{' and '.join(unused)} cannot be combined with --moves (the covariance is estimated from the "
+                f"moves): give --moves, or --return-vol with an optional --correlation",
+                table="cli",
+            )
+        return None
+    unused = [
+        name
+        for name, value in (("--ewma-lambda", args.ewma_lambda), ("--moves-horizon-days", args.moves_horizon_days))
+        if value is not None
+    ]
+    if unused:
+        raise MarginConfigError(
+            f"{' and '.join(unused)} {'applies' if len(unused) == 1 else 'apply'} only with --moves "
+            f"(the covariance estimated from historical moves): add --moves FILE or leave "
+            f"{'it' if len(unused) == 1 else 'them'} out",
+            table="cli",
+        )
+    vols: dict[str, float] = {}
+    given: dict[str, str] = {}
+    for item in args.return_vol:
+        name, _, value = item.partition("=")
+        vol: float | None
+        try:
+            vol = float(value)
+        except ValueError:
+            vol = None
+        if not name or vol is None:
+            raise MarginConfigError(f"--return-vol {item!r} must be UNDERLYING=VOL", table="cli")
+        if name in vols:
+            raise MarginConfigError(
+                f"--return-vol gives {name} twice ({given[name]!r} and {item!r}): give each underlying once",
+                table="cli",
+            )
+        vols[name], given[name] = vol, item
+    if not vols:
+        raise MarginConfigError("give --return-vol U=VOL (one per underlying) or --moves", table="cli")
+    return vols
+
+
 def run_portfolio_risk(args: argparse.Namespace) -> int:
     from .correlation import Correlation
-    from .errors import MarginConfigError
-    from .io import read_table, write_table
+    from .io import read_table
     from .market import Market
     from .portfolio_risk import Covariance, portfolio_risk
 
-    if args.moves is not None:
+    vols = _return_vols(args)  # every option check before any file is read
+    paths = _destinations(args.out, _RISK_TABLES) if args.out is not None else None
+    if vols is None:
+        horizon = 1.0 if args.moves_horizon_days is None else args.moves_horizon_days
         cov = Covariance.from_history(
-            read_table(args.moves, "moves"), horizon_days=args.moves_horizon_days, ewma_lambda=args.ewma_lambda
+            read_table(args.moves, "moves"), horizon_days=horizon, ewma_lambda=args.ewma_lambda
         )
     else:
-        vols: dict[str, float] = {}
-        for item in args.return_vol:
-            name, _, value = item.partition("=")
-            try:
-                vols[name] = float(value)
-            except ValueError:
-                raise MarginConfigError(f"--return-vol {item!r} must be UNDERLYING=VOL", table="cli") from None
-        if not vols:
-            raise MarginConfigError("give --return-vol U=VOL (one per underlying) or --moves", table="cli")
         corr = Correlation.from_table(read_table(args.correlation, "correlation")) if args.correlation else None
         cov = Covariance.from_vols(vols, corr)
     vols_table = read_table(args.vols, "vols") if args.vols is not None else None
@@ -112,9 +182,8 @@ def run_portfolio_risk(args: argparse.Namespace) -> int:
         horizon_days=args.horizon_days,
         method=args.method,
     )
-    if args.out is not None:
-        write_table(result.accounts, args.out)
-        write_table(result.positions, _beside(args.out, "positions"))
+    if paths is not None:
+        _write(paths, [result.accounts, result.positions])
         return 0
     _print_top(
         result.accounts, "volatility", f"Largest volatilities ({result.accounts.num_rows:,} accounts, {args.method})"
