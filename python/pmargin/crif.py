@@ -10,7 +10,8 @@ pmargin's Greeks, so one book can be margined by scenarios and by risk weights.
   ``(risk class, bucket)``, ``("Equity", "Residual")`` by default; the mapping used (and whether
   by default) is returned with the rows and recorded in the result.
 - Amounts are in the book's quote currency, taken as USD (``AmountUSD``); ``Portfolio`` is the
-  account id.
+  account id, of the positions' type (an integer id stays an integer: the SIMM result then
+  carries int64 account ids in numeric order, as ``pmargin.margin`` does).
 """
 
 from __future__ import annotations
@@ -136,12 +137,12 @@ def crif_from_book(
         strict=True,
     ):
         u = und[i]
-        key = (str(a), u, "")
+        key = (a, u, "")
         rows[key] = rows.get(key, 0.0) + d * spots[u] * 0.01
         if v != 0.0 and exp.get(i) is not None:
             years = max((exp[i] - market.as_of_ns) / _NS_YEAR, 0.0)
             for tenor, w in tenor_split(years):
-                k = (str(a), u, tenor)
+                k = (a, u, tenor)
                 rows[k] = rows.get(k, 0.0) + v * 0.01 * w
     keys = sorted(rows)
     out: dict[str, list[Any]] = {c: [] for c in ("Portfolio", *CRIF_TEXT_COLUMNS, "AmountUSD")}

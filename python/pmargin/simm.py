@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from . import _core
 from .errors import MarginConfigError, MarginInputError
 from .io import CRIF_TEXT_COLUMNS, TableLike, account_like, read_table, to_table
 from .params import ParameterSetId, identify
+from .simm_checks import check_parameters
 
 #: CRIF text columns, cast to strings before either engine reads them (a CSV reader may have
 #: inferred ``Bucket`` as integers and empty labels as nulls).
@@ -142,8 +143,17 @@ class SensitivityModel:
         named = (account_column,) if isinstance(account_column, str) else ()
         table = read_table(crif, "crif", named) if isinstance(crif, (str, Path)) else to_table(crif, "crif")
         account_column = checked_account_column(table, account_column)
-        table = normalise_crif(table, account_column)
         amount = amount_column or ("AmountUSD" if "AmountUSD" in table.column_names else "Amount")
+        if account_column == amount:
+            raise MarginConfigError(
+                f"the account column cannot be the amount column {amount!r}", table="model", column="account_column"
+            )
+        # Both engines read these by name: a name given twice is an error, as the core words it.
+        for name in (*TEXT_COLUMNS, account_column, amount):
+            copies = table.column_names.count(name)
+            if copies > 1:
+                raise MarginInputError(f"column {name!r} appears {copies} times", table="crif", column=name)
+        table = normalise_crif(table, account_column)
         if amount_column is None and amount not in table.column_names:
             raise MarginInputError(
                 f"missing column: the CRIF needs AmountUSD (or Amount, in {self.calculation_currency})",
@@ -167,7 +177,12 @@ class SensitivityModel:
         return table, self.to_spec(account_column, amount)
 
     def result(self, table: pa.Table, tables: Mapping[str, pa.Table], mapping: pa.Table | None = None) -> SimmResult:
-        contributions = table.append_column("contribution", tables["contributions"].column("contribution"))
+        column = tables["contributions"].column("contribution")
+        # A CRIF with a contribution column of its own (pmargin's output, margined again): replaced.
+        if "contribution" in table.column_names:
+            contributions = table.set_column(table.column_names.index("contribution"), "contribution", column)
+        else:
+            contributions = table.append_column("contribution", column)
         return SimmResult(
             tables["accounts"],
             tables["product_classes"],
@@ -196,47 +211,33 @@ class SensitivityModel:
         mapping = checked_mapping(mapping, self.bucket_names())
         crif, used = crif_from_book(positions, instruments, market, mapping=mapping)
         table, spec = self.prepare(crif)
-        return self.result(table, run(table, spec), used)
+        result = self.result(table, run(table, spec), used)
+        ids = crif.column("Portfolio")
+        return integer_accounts(result, ids) if pa.types.is_integer(ids.type) else result
 
 
-def _positive(value: Any, key: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (math.isfinite(value) and value > 0):
-        raise MarginConfigError(
-            f"must be a finite number > 0, got {value!r}", table="model", column=f"parameters.{key}"
-        )
+def integer_accounts(result: SimmResult, ids: pa.ChunkedArray) -> SimmResult:
+    """``result`` of a CRIF whose ``Portfolio`` ids were integers (``ids``, the CRIF's column): the
+    engines read them as text, so every ``account`` column is cast back to int64 and its rows put
+    in numeric order (stable: the rows of one account keep their order)."""
 
+    def numeric(t: pa.Table) -> pa.Table:
+        account = pa.field("account", pa.int64(), nullable=False)
+        t = t.set_column(t.column_names.index("account"), account, pc.cast(t.column("account"), pa.int64()))
+        return t.take(pc.sort_indices(t, sort_keys=[("account", "ascending")]))
 
-def check_parameters(p: Mapping[str, Any]) -> None:
-    """What a parameter set must hold beyond its shape (which the engines read and check): the
-    horizon, the threshold unit and every concentration threshold > 0 (a threshold of 0 divides by
-    zero; a negative one would turn concentration off), and the risk-class correlations symmetric.
-    A missing key is left to the engines, which name it."""
-    if not isinstance(p, Mapping):
-        raise MarginConfigError(
-            f"parameters must be a mapping, got {type(p).__name__}", table="model", column="parameters"
-        )
-    for key in ("sigma_horizon_days", "threshold_unit"):
-        if key in p:
-            _positive(p[key], key)
-    for section in ("interest_rate", "fx", "equity", "commodity"):
-        terms = p.get(section)
-        if not isinstance(terms, Mapping):
-            continue
-        for kind in ("delta_thresholds", "vega_thresholds"):
-            values = terms.get(kind)
-            items = values.items() if isinstance(values, Mapping) else enumerate(values or [])
-            for name, value in items:
-                _positive(value, f"{section}.{kind}.{name}")
-    rho = p.get("risk_class_correlations")
-    if isinstance(rho, list) and all(isinstance(r, list) and len(r) == len(rho) for r in rho):
-        for i, row in enumerate(rho):
-            for j in range(i):
-                if row[j] != rho[j][i]:
-                    raise MarginConfigError(
-                        f"must be symmetric: [{i}][{j}] is {row[j]!r}, [{j}][{i}] is {rho[j][i]!r}",
-                        table="model",
-                        column="parameters.risk_class_correlations",
-                    )
+    contributions = result.contributions
+    contributions = contributions.set_column(
+        contributions.column_names.index("Portfolio"), "Portfolio", pc.cast(ids, pa.int64())
+    )
+    return replace(
+        result,
+        accounts=numeric(result.accounts),
+        product_classes=numeric(result.product_classes),
+        risk_classes=numeric(result.risk_classes),
+        buckets=numeric(result.buckets),
+        contributions=contributions,
+    )
 
 
 def _engine(engine: str) -> Callable[[pa.Table, dict[str, Any]], Mapping[str, pa.Table]]:

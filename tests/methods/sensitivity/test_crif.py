@@ -93,3 +93,32 @@ def test_a_mapping_that_is_not_a_dict() -> None:
     with pytest.raises(MarginConfigError) as e:
         simm("2.6").margin_book(POSITIONS, instruments(None), MARKET, mapping=[("ETH", "Equity")])  # type: ignore[arg-type]
     assert e.value.column == "mapping"
+
+
+def test_integer_account_ids_stay_integers_in_numeric_order() -> None:
+    book = pmargin.sample.book(n_accounts=12, seed=3)
+    ids = book.positions.column("account_id").to_pylist()
+    order = sorted(set(ids))
+    numbered = book.positions.set_column(0, "account_id", pa.array([order.index(a) * 5 for a in ids], pa.int64()))
+    by_text = simm("2.6").margin_book(book.positions, book.instruments, book.market)
+    by_number = simm("2.6").margin_book(numbered, book.instruments, book.market)
+    assert by_number.accounts.schema.field("account").type == pa.int64()
+    assert by_number.accounts.column("account").to_pylist() == [5 * i for i in range(12)]
+    # The same accounts, the same figures: "acct-000001" .. in text order is 0, 5, .. in numbers.
+    assert by_number.accounts.column("simm").to_pylist() == by_text.accounts.column("simm").to_pylist()
+    for name in ("product_classes", "risk_classes", "buckets"):
+        numeric = getattr(by_number, name)
+        assert numeric.column("account").to_pylist() == sorted(numeric.column("account").to_pylist()), name
+        assert numeric.num_rows == getattr(by_text, name).num_rows
+    assert by_number.contributions.column("Portfolio").type == pa.int64()
+
+
+def test_a_crif_with_its_own_contribution_column_is_margined_again() -> None:
+    book = pmargin.sample.book(n_accounts=3, seed=3)
+    call = simm("2.6").margin_book(book.positions, book.instruments, book.market)
+    again = simm("2.6", side="post").margin(call.contributions)
+    assert again.contributions.column_names.count("contribution") == 1
+    post = simm("2.6", side="post").margin_book(book.positions, book.instruments, book.market)
+    assert (
+        again.contributions.column("contribution").to_pylist() == post.contributions.column("contribution").to_pylist()
+    )

@@ -356,3 +356,61 @@ def test_thresholds_in_another_calculation_currency_scale_with_the_threshold_uni
     # Without the conversion the thresholds bind differently: not 0.9 x.
     plain = simm("2.6", calculation_currency="EUR").margin(pa.table(eur)).accounts.column("simm")[0].as_py()
     assert abs(plain / in_usd - 0.9) > 1e-3
+
+
+@pytest.mark.parametrize(
+    ("path", "change", "reason"),
+    [
+        (("equity", "intra_bucket_correlations", "1"), 1.5, "within [-1, 1]"),
+        (("commodity", "intra_bucket_correlations", "2"), -3.0, "within [-1, 1]"),
+        (("interest_rate", "tenor_correlations", "0", "0"), 0.5, "the diagonal must be 1"),
+        (("equity", "inter_bucket_correlations", "0", "1"), 0.9, "must be symmetric"),
+        (("interest_rate", "tenor_correlations", "3", "1"), 0.1, "must be symmetric"),
+        (("equity", "delta_risk_weights", "1"), -30.0, "must be >= 0"),
+        (("equity", "curvature_weights", "0"), -0.5, "must be >= 0"),
+        (("fx", "historical_volatility_ratio"), -0.1, "must be >= 0"),
+        (("fx", "vega_correlation"), 1.01, "within [-1, 1]"),
+    ],
+)
+def test_impossible_parameter_values_are_refused(path: tuple[str, ...], change: float, reason: str) -> None:
+    params = simm("2.6").parameters
+    at: Any = params
+    for key in path[:-1]:
+        at = at[int(key)] if isinstance(at, list) else at[key]
+    last = path[-1]
+    at[int(last) if isinstance(at, list) else last] = change
+    with pytest.raises(MarginConfigError) as e:
+        pmargin.simm.SensitivityModel(params)
+    # A value out of range is named by its own path, a matrix that is not symmetric by the matrix's.
+    named = ".".join(k for k in path if not k.isdigit())
+    assert e.value.column is not None and e.value.column.startswith(f"parameters.{named}")
+    assert reason in str(e.value)
+
+
+def test_a_pair_of_one_currency_has_no_volatility() -> None:
+    rows = [
+        ("A", "RatesFX", "Risk_FXVol", "EURUSD", "", "1y", "", 1e3),
+        ("A", "RatesFX", "Risk_FXVol", "USDUSD", "", "1y", "", 1e3),
+    ]
+    messages = []
+    for run in (_core.simm, simm_tables):
+        t, spec = simm("2.6").prepare(table(rows))
+        with pytest.raises(MarginInputError) as e:
+            run(t, spec)
+        assert (e.value.table, e.value.column, e.value.row) == ("crif", "Qualifier", 1)
+        messages.append(str(e.value))
+    assert messages == ["crif.Qualifier, row 1: FX vol qualifier 'USDUSD' must be a pair of two currencies"] * 2
+
+
+@pytest.mark.parametrize("engine", ["native", "reference"])
+def test_columns_read_by_name_are_named_once_and_the_account_is_not_the_amount(engine: str) -> None:
+    names = ["Portfolio", "Portfolio", "ProductClass", "RiskType", "Qualifier", "Bucket", "AmountUSD"]
+    cells = [["P"], ["Q"], ["Equity"], ["Risk_Equity"], ["X"], ["1"], [1.0]]
+    twice = pa.table([pa.array(c) for c in cells], names=names)
+    with pytest.raises(MarginInputError) as e:
+        simm("2.6").margin(twice, engine=engine)
+    assert str(e.value) == "crif.Portfolio: column 'Portfolio' appears 2 times"
+    once = pa.table([pa.array(c) for c in cells[1:]], names=names[1:])
+    with pytest.raises(MarginConfigError) as c:
+        simm("2.6").margin(once, account_column="AmountUSD", engine=engine)
+    assert c.value.column == "account_column"

@@ -147,6 +147,8 @@ def read_crif(
         if rc_name == "FX" and not _capitals(q, 6 if vol else 3):
             what = f"a currency pair ({_PAIR})" if vol else f"a currency code ({_CODE})"
             raise _fail("Qualifier", r, f"FX qualifier {q!r} must be {what}")
+        if rc_name == "FX" and vol and q[:3] == q[3:]:
+            raise _fail("Qualifier", r, f"FX vol qualifier {q!r} must be a pair of two currencies")
         if rc_name in ("Equity", "Commodity"):
             bp = p.equity if rc_name == "Equity" else p.commodity
             idx = bp.bucket_index(b)

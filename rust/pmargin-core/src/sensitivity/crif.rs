@@ -397,6 +397,10 @@ impl<'a> Crif<'a> {
         if (rc == IR || rc == FX) && !q.bytes().all(|b| b.is_ascii_uppercase()) {
             return None;
         }
+        // A pair of one currency has no volatility: the checked path words it.
+        if rc == FX && vol && q[..3] == q[3..] {
+            return None;
+        }
         let tenor = if vol || rc == IR { c.l1s.lookup(&f.tenors, local, r)? } else { -1 };
         let label2 = if rc == IR && !vol { c.l2s.lookup(&f.sub_curves, local, r)? } else { 0 };
         let bucket = if rc == EQ || rc == CM {
@@ -509,6 +513,9 @@ fn decode<'a>(
     if rc == FX && !capitals(q, if vol { 6 } else { 3 }) {
         let what = if vol { format!("a currency pair ({PAIR})") } else { format!("a currency code ({CODE})") };
         return Err(fail("Qualifier", r, format!("FX qualifier '{q}' must be {what}")));
+    }
+    if rc == FX && vol && q[..3] == q[3..] {
+        return Err(fail("Qualifier", r, format!("FX vol qualifier '{q}' must be a pair of two currencies")));
     }
     if rc == EQ || rc == CM {
         match names.buckets[usize::from(rc == CM)].get(b.as_bytes()) {
