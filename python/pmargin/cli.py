@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
+from .stream_io import check_output_path, flatten_lists, write_outputs
+
 if TYPE_CHECKING:
     from .result import GreeksResult, MarginResult
 
@@ -32,7 +34,6 @@ DEFAULT_CHUNK_POSITIONS = 250_000
 _TOP = 10
 _DRIVERS = 5
 #: Output formats of ``--out``, by extension (as :func:`pmargin.io.write_table`).
-OUTPUT_SUFFIXES = (".parquet", ".pq", ".csv", ".arrow", ".feather", ".ipc")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -427,30 +428,6 @@ def by_underlying_path(out: Path) -> Path:
     return beside(out, "by_underlying")
 
 
-def check_output_path(out: Path) -> None:
-    """Refuse an output that cannot be written (an unknown format, a missing folder, a folder in
-    its place: :func:`pmargin.stream_io.check_targets`), before any work is done."""
-    from .errors import MarginInputError
-    from .stream_io import check_targets, folder_problem, is_directory_output
-
-    if is_directory_output(out):  # a directory of <table>.parquet files
-        if out.exists() and not out.is_dir():
-            raise MarginInputError(
-                f"{out} is not a folder: an output without an extension is a folder of <table>.parquet files",
-                table="out",
-            )
-        problem = None if out.is_dir() else folder_problem(out)
-        if problem is not None:
-            raise MarginInputError(problem, table="out")
-        out.mkdir(exist_ok=True)
-        return
-    if out.suffix.lower() not in OUTPUT_SUFFIXES:
-        raise MarginInputError(
-            f"unsupported output type {out.suffix!r} for {out}; use one of {', '.join(OUTPUT_SUFFIXES)}", table="out"
-        )
-    check_targets([out])
-
-
 def output_tables(out: Path, result: MarginResult, greeks: GreeksResult | None) -> list[tuple[Path, pa.Table]]:
     """Every table to write and where: accounts at ``out``, the others beside it."""
     tables = [(out, result.accounts), (by_underlying_path(out), result.by_underlying)]
@@ -462,48 +439,6 @@ def output_tables(out: Path, result: MarginResult, greeks: GreeksResult | None) 
             (beside(out, "greeks_by_underlying"), greeks.by_underlying),
         ]
     return tables
-
-
-def write_output(table: pa.Table, path: Path) -> None:
-    """Write ``table`` in the format of ``path``; in CSV a list column (``tail_scenarios``) is
-    written as its items separated by spaces."""
-    from .io import write_table
-
-    if path.suffix.lower() == ".csv":
-        table = flatten_lists(table)
-    write_table(table, path)
-
-
-def write_outputs(tables: Sequence[tuple[Path, pa.Table]]) -> None:
-    """Write every table atomically: each to a temporary file in its own folder first, then,
-    once all are written, each moved over its destination (:func:`pmargin.stream_io.commit`:
-    every destination is checked first, and a move that fails puts back the files already
-    moved). On any error the temporary files are removed: no output file is created, changed or
-    left half-written."""
-    from .stream_io import check_targets, commit, temporary_beside
-
-    check_targets(path for path, _ in tables)
-    written: list[tuple[Path, Path]] = []
-    try:
-        for path, table in tables:
-            written.append((temporary_beside(path), path))
-            write_output(table, written[-1][0])
-    except BaseException:
-        for temporary, _ in written:
-            temporary.unlink(missing_ok=True)
-        raise
-    commit(written)
-
-
-def flatten_lists(table: pa.Table) -> pa.Table:
-    """List columns as strings of their items separated by spaces (``[3, 17]`` -> ``"3 17"``)."""
-    import pyarrow.compute as pc
-
-    for i, field in enumerate(table.schema):
-        if pa.types.is_list(field.type) or pa.types.is_large_list(field.type):
-            items = table.column(i).cast(pa.list_(pa.string()))
-            table = table.set_column(i, pa.field(field.name, pa.string()), pc.binary_join(items, " "))
-    return table
 
 
 def _stderr_is_terminal() -> bool:

@@ -2,9 +2,9 @@
 :mod:`pmargin.cli`; errors are reported there like every other command's).
 
 Their outputs are written as ``pmargin margin``'s: ``--out`` and every destination beside it are
-checked before any work (:func:`pmargin.cli.check_output_path`,
+checked before any work (:func:`pmargin.stream_io.check_output_path`,
 :func:`pmargin.stream_io.check_targets`), then all tables are written atomically
-(:func:`pmargin.cli.write_outputs`: temporary files beside their destinations, then all moved
+(:func:`pmargin.stream_io.write_outputs`: temporary files beside their destinations, then all moved
 into place; list columns flattened in CSV). A bad combination of options is an error before any
 work too."""
 
@@ -65,8 +65,7 @@ _RISK_TABLES = ("accounts", "positions")
 def _destinations(out: Path, names: tuple[str, ...]) -> list[Path]:
     """Where each table goes, checked before any work as ``pmargin margin`` checks them: ``--out``
     itself (its type and folder), then every destination (none may be a folder)."""
-    from .cli import check_output_path
-    from .stream_io import check_targets, output_path
+    from .stream_io import check_output_path, check_targets, output_path
 
     check_output_path(out)
     paths = [output_path(out, name) for name in names]
@@ -75,8 +74,8 @@ def _destinations(out: Path, names: tuple[str, ...]) -> list[Path]:
 
 
 def _write(paths: list[Path], tables: list[pa.Table]) -> None:
-    """All tables or none (:func:`pmargin.cli.write_outputs`)."""
-    from .cli import write_outputs
+    """All tables or none (:func:`pmargin.stream_io.write_outputs`)."""
+    from .stream_io import write_outputs
 
     write_outputs(list(zip(paths, tables, strict=True)))
 

@@ -21,7 +21,7 @@ from typing import Any
 import pyarrow as pa
 
 from .errors import MarginInputError, unreadable
-from .io import read_table
+from .io import read_table, write_table
 
 #: Suffixes of the Parquet files of a directory or glob.
 PARQUET_SUFFIXES = (".parquet", ".pq")
@@ -283,3 +283,66 @@ class AtomicOutputs:
             self._discard()
             raise
         commit([(temp, self.destinations[name]) for name, temp in self.temporary.items()])
+
+
+#: The formats an output file may have, by extension.
+OUTPUT_SUFFIXES = (".parquet", ".pq", ".csv", ".arrow", ".feather", ".ipc")
+
+
+def check_output_path(out: Path) -> None:
+    """Refuse an output that cannot be written (an unknown format, a missing folder, a folder in
+    its place: :func:`pmargin.stream_io.check_targets`), before any work is done."""
+    if is_directory_output(out):  # a directory of <table>.parquet files
+        if out.exists() and not out.is_dir():
+            raise MarginInputError(
+                f"{out} is not a folder: an output without an extension is a folder of <table>.parquet files",
+                table="out",
+            )
+        problem = None if out.is_dir() else folder_problem(out)
+        if problem is not None:
+            raise MarginInputError(problem, table="out")
+        out.mkdir(exist_ok=True)
+        return
+    if out.suffix.lower() not in OUTPUT_SUFFIXES:
+        raise MarginInputError(
+            f"unsupported output type {out.suffix!r} for {out}; use one of {', '.join(OUTPUT_SUFFIXES)}", table="out"
+        )
+    check_targets([out])
+
+
+def write_outputs(tables: Sequence[tuple[Path, pa.Table]]) -> None:
+    """Write every table atomically: each to a temporary file in its own folder first, then,
+    once all are written, each moved over its destination (:func:`pmargin.stream_io.commit`:
+    every destination is checked first, and a move that fails puts back the files already
+    moved). On any error the temporary files are removed: no output file is created, changed or
+    left half-written."""
+    check_targets(path for path, _ in tables)
+    written: list[tuple[Path, Path]] = []
+    try:
+        for path, table in tables:
+            written.append((temporary_beside(path), path))
+            write_output(table, written[-1][0])
+    except BaseException:
+        for temporary, _ in written:
+            temporary.unlink(missing_ok=True)
+        raise
+    commit(written)
+
+
+def write_output(table: pa.Table, path: Path) -> None:
+    """Write ``table`` in the format of ``path``; in CSV a list column (``tail_scenarios``) is
+    written as its items separated by spaces."""
+    if path.suffix.lower() == ".csv":
+        table = flatten_lists(table)
+    write_table(table, path)
+
+
+def flatten_lists(table: pa.Table) -> pa.Table:
+    """List columns as strings of their items separated by spaces (``[3, 17]`` -> ``"3 17"``)."""
+    import pyarrow.compute as pc
+
+    for i, field in enumerate(table.schema):
+        if pa.types.is_list(field.type) or pa.types.is_large_list(field.type):
+            items = table.column(i).cast(pa.list_(pa.string()))
+            table = table.set_column(i, pa.field(field.name, pa.string()), pc.binary_join(items, " "))
+    return table

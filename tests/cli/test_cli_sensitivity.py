@@ -218,14 +218,14 @@ RISK_VOLS = ["--return-vol", "BTC=0.6", "--return-vol", "ETH=0.8"]
 def test_portfolio_risk_failed_write_changes_nothing(
     parquet_args: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    import pmargin.cli
+    import pmargin.stream_io
 
     out = tmp_path / "r.csv"
     assert main(["portfolio-risk", *parquet_args, *RISK_VOLS, "--out", str(out)]) == 0
     before = _snapshot(tmp_path)
     assert sorted(before) == ["r.csv", "r.positions.csv"]
 
-    write_output = pmargin.cli.write_output
+    write_output = pmargin.stream_io.write_output
 
     def disk_full(table: pa.Table, path: Path) -> None:  # the positions table fails half-written
         if ".positions." in path.name:
@@ -233,7 +233,7 @@ def test_portfolio_risk_failed_write_changes_nothing(
             raise OSError(28, "No space left on device", str(path))
         write_output(table, path)
 
-    monkeypatch.setattr(pmargin.cli, "write_output", disk_full)
+    monkeypatch.setattr(pmargin.stream_io, "write_output", disk_full)
     capsys.readouterr()
     assert (
         main(["portfolio-risk", *parquet_args, "--return-vol", "BTC=0.1", "--return-vol", "ETH=0.1", "--out", str(out)])
