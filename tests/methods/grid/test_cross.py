@@ -320,8 +320,9 @@ def test_contributions_make_the_margin_and_incremental_margins_are_with_and_with
 
 def test_large_held_sets_use_a_conservative_bound(monkeypatch: pytest.MonkeyPatch) -> None:
     """Six underlyings (pairwise 0.5) on seven price shocks fit the budget natively: exact. The
-    reference with a budget of 200 admissible prefixes splits the names into two blocks of 3 (ties
-    in |rho| by name): never below the exact value, never above the sum."""
+    reference with a budget of 200 admissible prefixes splits the six held names along the
+    matrix's two blocks of 3 (ties in |rho| by name): never below the exact value, never above
+    the sum."""
     names = ["U0", "U1", "U2", "U3", "U4", "U5"]
     spots = {u: 100.0 + 10 * i for i, u in enumerate(names)}
     instruments = pa.table(
@@ -343,10 +344,11 @@ def test_large_held_sets_use_a_conservative_bound(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setattr(ellipsoid, "MAX_NODES", 200)
     try:
         matrix, x = tuple(tuple(r) for r in rho), ellipsoid.scaled_shocks(shocks)
-        order, block = ellipsoid.partition(tuple(names), matrix, x)
-        assert (order, block) == ((0, 1, 2, 3, 4, 5), (0, 0, 0, 1, 1, 1))
-        blocks = ellipsoid.joint_moves(matrix, tuple(range(6)), x, order, block)
-        assert [(bl.start, bl.len) for bl in blocks] == [(0, 3), (3, 3)]
+        assert ellipsoid.partition(tuple(names), matrix, x) == (0, 0, 0, 1, 1, 1)
+        blocks = ellipsoid.joint_moves(tuple(names), matrix, tuple(range(6)), x)
+        assert [bl.members for bl in blocks] == [(0, 1, 2), (3, 4, 5)]
+        # Within the budget a held set is exact: three names are one block.
+        assert [bl.members for bl in ellipsoid.joint_moves(tuple(names), matrix, (1, 3, 5), x)] == [(0, 1, 2)]
         bound = reference.margin(positions, instruments, market, model).accounts.column("initial_margin")[0].as_py()
     finally:
         ellipsoid.joint_moves.cache_clear()
@@ -381,10 +383,9 @@ def both_margins(
 
 
 def test_a_tiny_position_never_moves_a_block_boundary() -> None:
-    """Seven names (over one block's budget on the default grid), U3/U4 correlated 0.95 and
-    hedged. The blocks come from the matrix, so a 1e-9-lot short straddle on U2 (it loses both
-    ways) adds about 1e-9 of its size; it used to regroup the blocks and cut the margin 3,000 ->
-    490.5."""
+    """Seven names, U3/U4 correlated 0.95 and hedged; six held are over the budget on the default
+    grid. The blocks come from the matrix, so a 1e-9-lot short straddle on U2 (it loses both ways)
+    adds about 1e-9 of its size; it used to regroup the blocks and cut the margin 3,000 -> 490.5."""
     names = [f"U{i}" for i in range(7)]
     rho = [[1.0 if i == j else 0.0 for j in range(7)] for i in range(7)]
     rho[3][4] = rho[4][3] = 0.95
@@ -422,7 +423,7 @@ def test_a_fifth_name_held_at_one_ulp_moves_the_margin_by_rounding_only() -> Non
 
 
 def test_a_fine_grid_keeps_a_hedge_when_a_third_name_appears() -> None:
-    """81 price shocks: three names are over one block's budget, and U0/U2 (0.95) share a block
+    """81 price shocks: three held names are over the budget, and U0/U2 (0.95) share a block
     whatever else is held: the hedge needs 450 with or without a 1e-300-lot position in U1 (it
     used to jump to 3,000, the sum)."""
     names = ["U0", "U1", "U2"]
@@ -434,3 +435,25 @@ def test_a_fine_grid_keeps_a_hedge_when_a_third_name_appears() -> None:
     assert both_margins([*hedge, ("U1-PERP", 1e-300)], instruments, market, model) == pytest.approx(
         [450.0, 450.0], rel=1e-12
     )
+
+
+def test_a_pair_is_exact_in_a_matrix_of_any_size() -> None:
+    """Twenty names, one factor (rho 0.8 to 0.97): every long/short pair is within the budget, so
+    exact: sqrt(A^2 + B^2 - 2 rho A B) within the grid's resolution, as the two names alone give;
+    and with every correlation 1 a perfect hedge is 0, as cross="joint" gives."""
+    n = 20
+    names = [f"N{i:02d}" for i in range(n)]
+    load = np.random.default_rng(7).uniform(0.8, 0.97, n)
+    rho = np.outer(load, load)
+    np.fill_diagonal(rho, 1.0)
+    instruments, market, model = many_underlyings(names, rho.tolist())
+    for a, b in ((8, 16), (0, 19), (3, 4)):
+        pair = [(f"N{a:02d}-PERP", 1.0), (f"N{b:02d}-PERP", -1.0)]
+        _, _, two = many_underlyings([names[a], names[b]], rho[np.ix_([a, b], [a, b])].tolist())
+        assert both_margins(pair, instruments, market, model) == pytest.approx(
+            both_margins(pair, instruments, market, two), rel=1e-12
+        )
+        assert both_margins(pair, instruments, market, model)[0] <= 1.1 * math.sqrt(2 * 15.0**2 * (1 - rho[a, b])) + 1.5
+    ones = [[1.0] * 10 for _ in range(10)]
+    instruments, market, model = many_underlyings(names[:10], ones)
+    assert both_margins([("N00-PERP", 1.0), ("N09-PERP", -1.0)], instruments, market, model) == [0.0, 0.0]

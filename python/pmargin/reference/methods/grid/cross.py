@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ....models import GridModel
-from .ellipsoid import joint_moves, partition, scaled_shocks
+from .ellipsoid import joint_moves, scaled_shocks
 from .outcome import UnderlyingRisk
 
 
@@ -53,11 +53,10 @@ def correlation_cross(risks: Sequence[UnderlyingRisk], model: GridModel, alone: 
     if not risks:
         return CorrelationOutcome(0.0, None, None, ())
     matrix = tuple(tuple(float(x) for x in row) for row in rho.matrix)
-    x = scaled_shocks(model.price_shocks)
-    ranked, block_of = partition(tuple(rho.names), matrix, x)
-    rank = {m: r for r, m in enumerate(ranked)}
-    held = sorted((rank[rho.index(r.underlying)], k) for k, r in enumerate(risks))
-    blocks = joint_moves(matrix, tuple(h[0] for h in held), x, ranked, block_of)
+    names = tuple(rho.names)
+    # Held underlyings in name order (their matrix index second): the listing order changes nothing.
+    held = sorted((names[rho.index(r.underlying)], rho.index(r.underlying), k) for k, r in enumerate(risks))
+    blocks = joint_moves(names, matrix, tuple(h[1] for h in held), scaled_shocks(model.price_shocks))
     rows: list[list[float]] = []
     favourable: list[list[int]] = []
     for r in risks:
@@ -76,7 +75,7 @@ def correlation_cross(risks: Sequence[UnderlyingRisk], model: GridModel, alone: 
     least_total = 0.0
     found: list[tuple[int, int] | None] = []
     for block in blocks:
-        order = sorted((held[block.start + j][1], j) for j in range(block.len))
+        order = sorted((held[i][2], j) for j, i in enumerate(block.members))
         least, where = math.inf, None
         for t, move in enumerate(block.tuples):
             for v in range(nv):
@@ -94,16 +93,16 @@ def correlation_cross(risks: Sequence[UnderlyingRisk], model: GridModel, alone: 
     worst_underlying: str | None = None
     worst: int | None = None
     if initial > 0.0:
-        place = {k: i for i, (_, k) in enumerate(held)}
+        place = {k: i for i, (_, _, k) in enumerate(held)}
         most = 0.0
         for k, r in enumerate(risks):
             i = place[k]
-            b = next(c for c, bl in enumerate(blocks) if i < bl.start + bl.len)
+            b = next(c for c, bl in enumerate(blocks) if i in bl.members)
             where = found[b]
             if where is None:
                 continue
             t, v = where
-            p = blocks[b].tuples[t][i - blocks[b].start]
+            p = blocks[b].tuples[t][blocks[b].members.index(i)]
             p = favourable[k][v] if p == n_prices else p
             s = p * nv + v
             binding[k] = s

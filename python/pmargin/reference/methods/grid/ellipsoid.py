@@ -3,10 +3,10 @@ grid"): one grid price shock per held underlying inside the correlation ellipsoi
 ``{x = L u : |u| <= 1}`` (``x`` = price shock / the grid's largest ``|shock|``, ``L`` the
 semi-definite Cholesky factor of the held underlyings' correlations), plus moves where some
 underlyings sit out (take their most favourable shock) because no shock of theirs completes the
-others' move. They depend only on the held set and the grid. The correlation's names are split
-once, from the matrix and the grid alone, into blocks whose enumeration fits :data:`MAX_NODES`
-admissible prefixes (:func:`partition`); a held set is enumerated block by block, so a tiny
-position never moves a block boundary.
+others' move. They depend only on the held set and the grid. A held set whose enumeration fits
+:data:`MAX_NODES` admissible prefixes is exact; over it, the held set is enumerated block by block,
+the blocks being the correlation's names split once, from the matrix and the grid alone
+(:func:`partition`), so which names an account holds never moves a block boundary.
 
 Mirrors: rust/pmargin-core/src/methods/grid/ellipsoid.rs
 """
@@ -28,11 +28,11 @@ MAX_NODES = 100_000
 
 @dataclass(frozen=True)
 class Block:
-    """Moves of held positions ``start .. start + len`` (rank order: :func:`partition`): tuples of price-shock
-    indices, ``free`` (the number of price shocks) for an underlying sitting out."""
+    """Moves of some of a held set's underlyings: ``members`` are places in the held set (name
+    order); tuples of price-shock indices, ``free`` (the number of price shocks) for an underlying
+    sitting out."""
 
-    start: int
-    len: int
+    members: tuple[int, ...]
     tuples: tuple[tuple[int, ...], ...]
 
 
@@ -140,28 +140,12 @@ def enumerate_moves(
     return out
 
 
-def _plan(
-    matrix: tuple[tuple[float, ...], ...], members: tuple[int, ...], x: tuple[float, ...], start: int
-) -> list[Block]:
-    """The moves of a block's held ``members`` (matrix indices, block order), exact: part of a block
-    enumerates within the block's budget. One member moves everywhere."""
-    every = tuple((p,) for p in range(len(x)))
-    if len(members) == 1:
-        return [Block(start, 1, every)]
-    moves = enumerate_moves(matrix, members, x)
-    if moves is None:  # not reached; one block per member is the conservative bound regardless
-        return [Block(start + j, 1, every) for j in range(len(members))]
-    return [Block(start, len(members), tuple(moves))]
-
-
 @lru_cache(maxsize=64)
-def partition(
-    names: tuple[str, ...], matrix: tuple[tuple[float, ...], ...], x: tuple[float, ...]
-) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    """(order, block): the matrix indices in block order and the block of each place. Pairs by
-    decreasing ``|rho|`` (ties by their names), two blocks merged when the union's enumeration
-    (names sorted) fits the budget; names sorted within a block, blocks by their first name, so
-    the order in which the matrix lists its names changes nothing."""
+def partition(names: tuple[str, ...], matrix: tuple[tuple[float, ...], ...], x: tuple[float, ...]) -> tuple[int, ...]:
+    """The block of each matrix index, blocks numbered by their first name. Pairs by decreasing
+    ``|rho|`` (ties by their names), two blocks merged when the union's enumeration (names sorted)
+    fits the budget: from the matrix and the grid alone, whatever the order the matrix lists its
+    names in."""
     n = len(names)
     pairs = [(i, j) if names[i] <= names[j] else (j, i) for i in range(n) for j in range(i + 1, n)]
     pairs.sort(key=lambda p: (-abs(matrix[p[0]][p[1]]), names[p[0]], names[p[1]]))
@@ -180,28 +164,37 @@ def partition(
             blocks.append(union)
         else:
             failed.add((a, b))
-    ordered = sorted((bl for bl in blocks if bl), key=lambda bl: names[bl[0]])
-    order = tuple(m for bl in ordered for m in bl)
-    block = tuple(c for c, bl in enumerate(ordered) for _ in bl)
-    return order, block
+    of = [0] * n
+    for c, bl in enumerate(sorted((bl for bl in blocks if bl), key=lambda bl: names[bl[0]])):
+        for m in bl:
+            of[m] = c
+    return tuple(of)
 
 
 @lru_cache(maxsize=256)
 def joint_moves(
-    matrix: tuple[tuple[float, ...], ...],
-    held: tuple[int, ...],
-    x: tuple[float, ...],
-    order: tuple[int, ...],
-    block: tuple[int, ...],
+    names: tuple[str, ...], matrix: tuple[tuple[float, ...], ...], held: tuple[int, ...], x: tuple[float, ...]
 ) -> list[Block]:
-    """The blocks of the held set ``held`` (sorted ranks: places in ``order``, :func:`partition`):
-    each run of held ranks in one block enumerated exactly."""
+    """The blocks of the held set ``held`` (matrix indices in name order): one exact block when its
+    enumeration fits the budget, else one per :func:`partition` block it holds names of, in block
+    order (part of a block visits part of the block's prefixes, so it fits; one block per member
+    would be the conservative bound regardless)."""
+    every = tuple((p,) for p in range(len(x)))
+    n = len(held)
+    if n == 1:
+        return [Block((0,), every)]
+    moves = enumerate_moves(matrix, held, x)
+    if moves is not None:
+        return [Block(tuple(range(n)), tuple(moves))]
+    of = partition(names, matrix, x)
     out: list[Block] = []
-    start = 0
-    while start < len(held):
-        end = start
-        while end < len(held) and block[held[end]] == block[held[start]]:
-            end += 1
-        out += _plan(matrix, tuple(order[r] for r in held[start:end]), x, start)
-        start = end
+    for c in sorted({of[i] for i in held}):
+        members = tuple(j for j in range(n) if of[held[j]] == c)
+        sub = enumerate_moves(matrix, tuple(held[j] for j in members), x) if len(members) > 1 else None
+        if len(members) == 1:
+            out.append(Block(members, every))
+        elif sub is None:
+            out += [Block((j,), every) for j in members]
+        else:
+            out.append(Block(members, tuple(sub)))
     return out

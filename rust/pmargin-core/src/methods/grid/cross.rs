@@ -112,7 +112,7 @@ pub fn joint_least(
     let mut total_least = 0.0;
     for block in &moves.blocks {
         scratch.order.clear();
-        scratch.order.extend((0..block.len).map(|j| (scratch.held[block.start + j].1, j)));
+        scratch.order.extend(block.members.iter().enumerate().map(|(j, &i)| (scratch.held[i].1, j)));
         scratch.order.sort_unstable();
         let (mut least, mut at) = (f64::INFINITY, None);
         if let [(ka, ja), (kb, jb)] = scratch.order[..] {
@@ -128,7 +128,7 @@ pub fn joint_least(
                 }
             }
         } else {
-            for (t, tuple) in block.tuples.chunks_exact(block.len).enumerate() {
+            for (t, tuple) in block.tuples.chunks_exact(block.len()).enumerate() {
                 for v in 0..nv {
                     let mut total = 0.0;
                     for &(k, j) in &scratch.order {
@@ -150,21 +150,24 @@ pub fn joint_least(
     total_least
 }
 
-/// Slot `k`'s block, and its place among the held underlyings (rank order).
+/// Slot `k`'s block, and its place among that block's members.
 fn block_of(scratch: &CrossScratch, k: usize) -> (usize, usize) {
     let i = scratch.held.iter().position(|h| h.1 == k).unwrap_or(0);
     let blocks = scratch.moves.as_ref().map_or(&[][..], |m| &m.blocks[..]);
-    let b = blocks.iter().position(|bl| i < bl.start + bl.len).unwrap_or(0);
-    (b, i)
+    blocks
+        .iter()
+        .enumerate()
+        .find_map(|(b, bl)| bl.members.iter().position(|&m| m == i).map(|place| (b, place)))
+        .unwrap_or((0, 0))
 }
 
 /// Slot `k`'s scenario in the binding move of the last [`joint_least`].
 fn binding_scenario(scratch: &CrossScratch, k: usize, nv: usize) -> Option<u32> {
     let moves = scratch.moves.as_ref()?;
-    let (b, i) = block_of(scratch, k);
+    let (b, place) = block_of(scratch, k);
     let block = &moves.blocks[b];
     let (t, v) = scratch.block_at[b]?;
-    let p = block.tuples[t * block.len + (i - block.start)] as usize;
+    let p = block.tuples[t * block.len() + place] as usize;
     let p = if p == scratch.free { scratch.favourable[k * nv + v] as usize } else { p };
     Some((p * nv + v) as u32)
 }
@@ -256,18 +259,17 @@ fn correlation_margin(
 pub fn others_least(ctx: &GridContext<'_>, k: usize, scratch: &mut CrossScratch) -> f64 {
     let (nv, w) = (ctx.model.grid.vol_shocks.len(), width(ctx));
     let Some(moves) = scratch.moves.clone() else { return 0.0 };
-    let (b, i) = block_of(scratch, k);
+    let (b, place) = block_of(scratch, k);
     let block = &moves.blocks[b];
     scratch.others.clear();
     scratch.others.resize(w, f64::INFINITY);
     scratch.order.clear();
-    scratch.order.extend((0..block.len).map(|j| (scratch.held[block.start + j].1, j)).filter(|o| o.0 != k));
+    scratch.order.extend(block.members.iter().enumerate().map(|(j, &i)| (scratch.held[i].1, j)).filter(|o| o.0 != k));
     scratch.order.sort_unstable();
-    let place = i - block.start;
     if let [(other, j)] = scratch.order[..] {
         // The usual pair: one other member (the same sums).
         let row = &scratch.rows[other * w..(other + 1) * w];
-        for tuple in block.tuples.chunks_exact(block.len) {
+        for tuple in block.tuples.chunks_exact(block.len()) {
             let at = tuple[place] as usize * nv;
             let theirs = &row[tuple[j] as usize * nv..][..nv];
             for (best, &x) in scratch.others[at..at + nv].iter_mut().zip(theirs) {
@@ -278,7 +280,7 @@ pub fn others_least(ctx: &GridContext<'_>, k: usize, scratch: &mut CrossScratch)
             }
         }
     } else {
-        for tuple in block.tuples.chunks_exact(block.len) {
+        for tuple in block.tuples.chunks_exact(block.len()) {
             let at = tuple[place] as usize * nv;
             for v in 0..nv {
                 let mut total = 0.0;

@@ -6,13 +6,12 @@
 //!
 //! Invariants: the moves depend only on the held set and the grid, never on quantities (so the
 //! margin is a maximum of linear functions of the quantities), and they are enumerated once per
-//! held set and cached. The correlation's names are split once, from the matrix and the grid
-//! alone, into blocks whose enumeration fits [`MAX_NODES`] ([`Ellipsoid::new`]); a held set is
-//! enumerated block by block. Because the blocks never depend on which underlyings an account
-//! holds, a tiny position cannot move a block boundary: the margin stays continuous as a
-//! position appears, and a position that loses everywhere is never an offset.
+//! held set and cached. A held set whose enumeration fits [`MAX_NODES`] is exact. Over it, the
+//! held set is enumerated block by block, the blocks being the correlation's names split once,
+//! from the matrix and the grid alone ([`Ellipsoid::partition`]): which names an account holds
+//! never moves a block boundary, so a position that loses everywhere never lowers the margin.
 
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 
 use hashbrown::{HashMap, HashSet};
 
@@ -25,16 +24,25 @@ pub const TOLERANCE: f64 = 1e-9;
 /// Admissible prefixes (partial and full, over every subset) one exact block may enumerate.
 pub const MAX_NODES: usize = 100_000;
 
-/// Joint moves of a run of held underlyings, consecutive in matrix order.
+/// Joint moves of some of a held set's underlyings.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Block {
-    /// First held position (in rank order, [`Ellipsoid::rank`]) of the block, and how many it covers.
-    pub start: usize,
-    pub len: usize,
-    /// `len` entries per move: a price-shock index, or `free` (the number of price shocks) for an
-    /// underlying that sits out. Full moves first (lexicographic), then subsets by decreasing
-    /// size, combinations in lexicographic order, each lexicographic.
+    /// The underlyings it covers: places in the held set (ascending, in rank order).
+    pub members: Vec<usize>,
+    /// `members.len()` entries per move: a price-shock index, or `free` (the number of price
+    /// shocks) for an underlying that sits out. Full moves first (lexicographic), then subsets by
+    /// decreasing size, combinations in lexicographic order, each lexicographic.
     pub tuples: Vec<u32>,
+}
+
+impl Block {
+    pub fn len(&self) -> usize {
+        self.members.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.members.is_empty()
+    }
 }
 
 /// Every block of one held set, in matrix order.
@@ -43,19 +51,19 @@ pub struct JointMoves {
     pub blocks: Vec<Block>,
 }
 
-/// The correlation matrix and the grid's scaled price shocks, its blocks, and the per-held-set
-/// cache.
+/// The correlation matrix and the grid's scaled price shocks, the names' order and blocks, and
+/// the per-held-set cache.
 #[derive(Debug)]
 pub struct Ellipsoid {
     matrix: CorrelationMatrix,
     /// Price shock / largest |price shock| (0 when every shock is 0), in grid order.
     x: Vec<f64>,
-    /// Matrix indices in block order: blocks by their first name, each block's names by name.
-    order: Vec<usize>,
-    /// Each matrix index's place in `order` (its rank: held underlyings are taken in rank order).
+    /// Matrix indices in name order, and each matrix index's place in it (its rank): held
+    /// underlyings are taken in rank order, so the order the matrix lists its names changes nothing.
+    by_rank: Vec<usize>,
     rank: Vec<usize>,
-    /// The block of each place in `order`.
-    block: Vec<usize>,
+    /// Each matrix index's block ([`Ellipsoid::partition`]), made when a held set first needs it.
+    blocks: OnceLock<Vec<usize>>,
     cache: RwLock<HashMap<Vec<usize>, Arc<JointMoves>>>,
 }
 
@@ -63,23 +71,28 @@ impl Ellipsoid {
     pub fn new(matrix: CorrelationMatrix, price_shocks: &[f64]) -> Self {
         let scale = price_shocks.iter().fold(0.0f64, |m, p| m.max(p.abs()));
         let x = price_shocks.iter().map(|p| if scale > 0.0 { p / scale } else { 0.0 }).collect();
-        let n = matrix.names.len();
-        let mut e =
-            Ellipsoid { matrix, x, order: Vec::new(), rank: vec![0; n], block: Vec::new(), cache: RwLock::default() };
-        for (b, members) in e.partition().into_iter().enumerate() {
-            for i in members {
-                e.rank[i] = e.order.len();
-                e.order.push(i);
-                e.block.push(b);
-            }
-        }
-        e
+        let mut by_rank: Vec<usize> = (0..matrix.names.len()).collect();
+        by_rank.sort_by(|a, b| matrix.names[*a].cmp(&matrix.names[*b]));
+        let mut rank = vec![0; by_rank.len()];
+        by_rank.iter().enumerate().for_each(|(r, &i)| rank[i] = r);
+        Ellipsoid { matrix, x, by_rank, rank, blocks: OnceLock::new(), cache: RwLock::default() }
     }
 
-    /// The rank of matrix index `i`: a held set is given to [`Ellipsoid::moves`] as its sorted
-    /// ranks, so each block's held underlyings are consecutive.
+    /// The rank of matrix index `i` (its place in name order): a held set is given to
+    /// [`Ellipsoid::moves`] as its sorted ranks.
     pub fn rank(&self, i: usize) -> usize {
         self.rank[i]
+    }
+
+    /// The block of each matrix index, blocks numbered by their first name.
+    fn blocks(&self) -> &[usize] {
+        self.blocks.get_or_init(|| {
+            let mut of = vec![0; self.matrix.names.len()];
+            for (b, members) in self.partition().into_iter().enumerate() {
+                members.into_iter().for_each(|i| of[i] = b);
+            }
+            of
+        })
     }
 
     /// The names split into blocks, from the matrix and the grid alone (never from a held set):
@@ -128,39 +141,43 @@ impl Ellipsoid {
         self.x.len() as u32
     }
 
-    /// The joint moves of the held set `held` (sorted ranks, [`Ellipsoid::rank`]), cached.
+    /// The joint moves of the held set `held` (sorted ranks, [`Ellipsoid::rank`]), cached: one
+    /// exact block when its enumeration fits the budget, else a block per [`Ellipsoid::partition`]
+    /// block it holds names of, in block order.
     pub fn moves(&self, held: &[usize]) -> Arc<JointMoves> {
         if let Some(found) = self.cache.read().ok().and_then(|c| c.get(held).cloned()) {
             return found;
         }
+        let indices: Vec<usize> = held.iter().map(|&r| self.by_rank[r]).collect();
+        let every = || (0..self.free()).collect::<Vec<u32>>();
         let mut blocks = Vec::new();
-        let mut start = 0;
-        while start < held.len() {
-            let b = self.block[held[start]];
-            let len = held[start..].iter().take_while(|&&r| self.block[r] == b).count();
-            let members: Vec<usize> = held[start..start + len].iter().map(|&r| self.order[r]).collect();
-            self.plan(&members, start, &mut blocks);
-            start += len;
+        if indices.len() == 1 {
+            blocks.push(Block { members: vec![0], tuples: every() });
+        } else if let Some(tuples) = self.enumerate(&indices) {
+            blocks.push(Block { members: (0..indices.len()).collect(), tuples });
+        } else {
+            let of = self.blocks();
+            let mut ids: Vec<usize> = indices.iter().map(|&i| of[i]).collect();
+            ids.sort_unstable();
+            ids.dedup();
+            for id in ids {
+                let members: Vec<usize> = (0..indices.len()).filter(|&j| of[indices[j]] == id).collect();
+                let names: Vec<usize> = members.iter().map(|&j| indices[j]).collect();
+                // Part of a block (in the block's name order) visits part of the block's prefixes,
+                // so it fits; one block per member would be the conservative bound regardless.
+                match (names.len(), self.enumerate(&names)) {
+                    (1, _) => blocks.push(Block { members, tuples: every() }),
+                    (_, Some(tuples)) => blocks.push(Block { members, tuples }),
+                    (_, None) => {
+                        blocks.extend(members.into_iter().map(|j| Block { members: vec![j], tuples: every() }))
+                    }
+                }
+            }
         }
         let moves = Arc::new(JointMoves { blocks });
         match self.cache.write() {
             Ok(mut cache) => cache.entry(held.to_vec()).or_insert(moves).clone(),
             Err(_) => moves,
-        }
-    }
-
-    /// The moves of a block's held `members` (matrix indices, in block order), exact: the
-    /// enumeration of part of a block visits part of the block's. One member moves everywhere.
-    fn plan(&self, members: &[usize], start: usize, out: &mut Vec<Block>) {
-        let every = || (0..self.free()).collect::<Vec<u32>>();
-        if members.len() == 1 {
-            out.push(Block { start, len: 1, tuples: every() });
-            return;
-        }
-        match self.enumerate(members) {
-            Some(tuples) => out.push(Block { start, len: members.len(), tuples }),
-            // Not reached (see above); one block per member is the conservative bound regardless.
-            None => out.extend((0..members.len()).map(|j| Block { start: start + j, len: 1, tuples: every() })),
         }
     }
 
@@ -338,19 +355,20 @@ mod tests {
     }
 
     #[test]
-    fn blocks_come_from_the_matrix_not_the_held_set() {
+    fn a_held_set_over_the_budget_splits_along_the_matrix_blocks() {
         let shocks: Vec<f64> = (-10..=10).map(|i| 0.015 * f64::from(i)).collect();
-        // Seven uncorrelated names on the default grid: four fit one block, the other three the next.
+        // Seven uncorrelated names on the default grid: any four fit (exact), five do not; the
+        // matrix's blocks are U0..U3 and U4..U6.
         let e = Ellipsoid::new(matrix(7, 0.0), &shocks);
-        let m = e.moves(&[0, 1, 2, 3, 4, 5, 6]);
-        let spans: Vec<(usize, usize)> = m.blocks.iter().map(|b| (b.start, b.len)).collect();
-        assert_eq!(spans, vec![(0, 4), (4, 3)]);
+        let members = |held: &[usize]| e.moves(held).blocks.iter().map(|b| b.members.clone()).collect::<Vec<_>>();
+        assert_eq!(members(&[1, 5]), vec![vec![0, 1]]);
+        assert_eq!(members(&[0, 1, 4, 5]), vec![vec![0, 1, 2, 3]]);
+        assert_eq!(members(&[0, 1, 2, 3, 4, 5, 6]), vec![vec![0, 1, 2, 3], vec![4, 5, 6]]);
+        // Over the budget, the blocks are the matrix's, whichever names are held: U1, U2 with U5, U6
+        // and U4 split as U1, U2 | U4, U5, U6 (places 0, 1 | 2, 3, 4).
+        assert_eq!(members(&[1, 2, 4, 5, 6]), vec![vec![0, 1], vec![2, 3, 4]]);
         // Cached: the same Arc comes back.
-        assert!(Arc::ptr_eq(&m, &e.moves(&[0, 1, 2, 3, 4, 5, 6])));
-        // Any held subset keeps the blocks: U1 and U5 are two blocks, U4 and U5 one.
-        let spans = |held: &[usize]| e.moves(held).blocks.iter().map(|b| (b.start, b.len)).collect::<Vec<_>>();
-        assert_eq!(spans(&[1, 5]), vec![(0, 1), (1, 1)]);
-        assert_eq!(spans(&[4, 5]), vec![(0, 2)]);
+        assert!(Arc::ptr_eq(&e.moves(&[0, 1, 2, 3, 4, 5, 6]), &e.moves(&[0, 1, 2, 3, 4, 5, 6])));
         // All correlations 1 stay exact however many underlyings are held.
         let e = Ellipsoid::new(matrix(7, 1.0), &shocks);
         assert_eq!(e.moves(&[0, 1, 2, 3, 4, 5, 6]).blocks.len(), 1);
@@ -371,19 +389,15 @@ mod tests {
             let values = listing.iter().flat_map(|a| listing.iter().map(move |b| rho(a, b))).collect();
             let m = CorrelationMatrix::new(listing.iter().map(|s| (*s).to_owned()).collect(), values).expect("valid");
             let e = Ellipsoid::new(m, &shocks);
-            let blocks: Vec<Vec<&str>> = {
-                let mut out: Vec<Vec<&str>> = Vec::new();
-                for (r, &i) in e.order.iter().enumerate() {
-                    if r == 0 || e.block[r] != e.block[r - 1] {
-                        out.push(Vec::new());
-                    }
-                    out.last_mut().expect("a block").push(listing[i]);
-                }
-                out
+            let named = |blocks: Vec<Vec<usize>>| -> Vec<Vec<&str>> {
+                blocks.iter().map(|b| b.iter().map(|&i| listing[i]).collect()).collect()
             };
             // U0/U5 first, then U2/U4; then the zero pairs by name: U1 and U3 join U0's block (four
-            // uncorrelated-enough names fit), U6 joins U2's.
-            assert_eq!(blocks, vec![vec!["U0", "U1", "U3", "U5"], vec!["U2", "U4", "U6"]], "{listing:?}");
+            // names fit), U6 joins U2's.
+            assert_eq!(named(e.partition()), vec![vec!["U0", "U1", "U3", "U5"], vec!["U2", "U4", "U6"]], "{listing:?}");
+            // Ranks are name order whatever the listing.
+            let ranked: Vec<&str> = e.by_rank.iter().map(|&i| listing[i]).collect();
+            assert_eq!(ranked, names.to_vec());
         }
     }
 }
