@@ -130,12 +130,22 @@ def read_table(path: str | Path, name: str, text_columns: Sequence[str] = ()) ->
         if suffix == ".csv":
             return read_csv(p, name, text_columns)
         if suffix in (".arrow", ".feather", ".ipc"):
-            import pyarrow.feather as feather
-
-            return feather.read_table(p)
+            return read_ipc(p)
     except pa.ArrowException as exc:
         raise unreadable(name, str(p), exc) from exc
     raise MarginInputError(f"unsupported file type {suffix!r} for {p}; use one of {', '.join(_READERS)}", table=name)
+
+
+def read_ipc(path: Path) -> pa.Table:
+    """An Arrow IPC file, or an Arrow IPC stream (what ``write_ipc_stream`` writes) under the same
+    extensions."""
+    import pyarrow.feather as feather
+
+    try:
+        return feather.read_table(path)
+    except pa.ArrowInvalid:
+        with pa.OSFile(str(path)) as f:
+            return pa.ipc.open_stream(f).read_all()
 
 
 def csv_text_column(name: str, column: str) -> bool:
@@ -151,15 +161,24 @@ def read_csv(path: Path, name: str, text_columns: Sequence[str] = ()) -> pa.Tabl
     """A CSV file as a table: the text columns as strings exactly as written (only an empty cell
     is null: ``NA`` or ``null`` may be an id), the others inferred (numbers, times; there pyarrow's
     null spellings, ``NA``, ``NULL``, ``nan``, ..., are nulls as well)."""
+    import io as bytes_io
+
     import pyarrow.csv as pcsv
 
     text = {*CSV_ID_COLUMNS, *CSV_TEXT_COLUMNS.get(name, ()), *text_columns}
+    source: Path | bytes_io.BytesIO = path
+    with path.open("rb") as f:
+        ends_bare = f.seek(0, 2) > 0 and f.seek(-1, 2) >= 0 and f.read(1) not in (b"\n", b"\r")
+    if ends_bare:  # a last line without its newline (a header alone is otherwise "empty")
+        source = bytes_io.BytesIO(path.read_bytes() + b"\n")
 
     def read(text: set[str]) -> pa.Table:
         # Bytes as written: checked as UTF-8 afterwards, so a bad byte is named with its row.
         types = {c: pa.binary() for c in text}
         options = pcsv.ConvertOptions(column_types=types, strings_can_be_null=True, null_values=[""])
-        return pcsv.read_csv(path, convert_options=options)
+        if isinstance(source, bytes_io.BytesIO):
+            source.seek(0)
+        return pcsv.read_csv(source, convert_options=options)
 
     table = read(text)
     # Text columns known only by the header (every column of a table that is not a number): the
@@ -184,7 +203,9 @@ def read_csv(path: Path, name: str, text_columns: Sequence[str] = ()) -> pa.Tabl
     ]
     if again:
         options = pcsv.ConvertOptions(include_columns=again, strings_can_be_null=True)
-        inferred = pcsv.read_csv(path, convert_options=options)
+        if isinstance(source, bytes_io.BytesIO):
+            source.seek(0)
+        inferred = pcsv.read_csv(source, convert_options=options)
         for c in again:
             table = table.set_column(names.index(c), c, inferred.column(c))
     for i, f in enumerate(table.schema):
@@ -213,12 +234,20 @@ def first_non_number(col: pa.ChunkedArray, table: str, column: str) -> None:
     """A number column the CSV reader could only read as text: the error at its first cell that is
     not a number (the whole column's type would name no row)."""
     for row, value in enumerate(col.to_pylist()):
-        if value is None:
-            continue
-        try:
-            float(value)
-        except ValueError:
-            raise MarginInputError(f"not a number: {value!r}", table=table, column=column, row=row) from None
+        if value is not None and not plain_number(value):
+            raise MarginInputError(f"not a number: {value!r}", table=table, column=column, row=row)
+
+
+def plain_number(text: str) -> bool:
+    """Whether a CSV reader reads ``text`` as a number: ``float()`` also takes ``1_000`` and digits
+    of other scripts, which a CSV reader does not."""
+    if not text.isascii() or "_" in text:
+        return False
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def write_table(table: pa.Table, path: str | Path) -> None:

@@ -65,7 +65,17 @@ def open_positions(path: Path, batch_rows: int = 1 << 17) -> tuple[Any, int | No
             schema = ds.dataset([str(f) for f in files[:1]], format="parquet").schema
             dictionary = [c for c in DICTIONARY_COLUMNS if c in schema.names]
             fmt = ds.ParquetFileFormat(read_options=ds.ParquetReadOptions(dictionary_columns=dictionary))
-            dataset = ds.dataset([str(f) for f in files], format=fmt)
+            # Every part's own schema, widened to one (float32 and float64 quantities read as
+            # float64, decimals at the widest scale): a dataset would cast every part to the first
+            # part's types, rounding later quantities without a word.
+            parts = [ds.dataset(str(f), format=fmt).schema for f in files]
+            try:
+                unified = pa.unify_schemas(parts, promote_options="permissive")
+            except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+                raise MarginInputError(
+                    f"the Parquet files under {path} disagree on a column's type: {exc}", table="positions"
+                ) from exc
+            dataset = ds.dataset([str(f) for f in files], format=fmt, schema=unified)
             total = dataset.count_rows()  # from the footers' metadata
             return dataset.scanner(batch_size=batch_rows), total
         except (pa.ArrowException, OSError) as exc:

@@ -185,3 +185,28 @@ def test_a_bad_byte_or_a_non_number_in_a_csv_is_named_with_its_row(tmp_path: Pat
     crif.write_bytes(header + "P,Equity,Risk_Equity,Zürich,1,,,100\n".encode())
     table = read_table(crif, "crif")
     assert table.column("Qualifier").to_pylist() == ["Zürich"] and table.column("AmountUSD").to_pylist() == [100]
+
+
+def test_numbers_a_csv_reader_would_not_read_are_named(tmp_path: Path) -> None:
+    header = b"Portfolio,ProductClass,RiskType,Qualifier,Bucket,Label1,Label2,AmountUSD\n"
+    crif = tmp_path / "crif.csv"
+    for cell in ("1_000", "\u0663"):
+        crif.write_bytes(header + b"P,Equity,Risk_Equity,X,1,,,100\n" + f"P,Equity,Risk_Equity,Y,1,,,{cell}\n".encode())
+        with pytest.raises(MarginInputError) as e:
+            read_table(crif, "crif")
+        assert (e.value.column, e.value.row, e.value.reason) == ("AmountUSD", 1, f"not a number: {cell!r}")
+
+
+def test_a_header_without_its_newline_and_an_ipc_stream(tmp_path: Path) -> None:
+    header = tmp_path / "positions.csv"
+    header.write_bytes(b"account_id,instrument_id,quantity")
+    assert read_table(header, "positions").column_names == ["account_id", "instrument_id", "quantity"]
+    assert read_table(header, "positions").num_rows == 0
+    last = tmp_path / "last.csv"
+    last.write_bytes(b"account_id,instrument_id,quantity\na,BTC,1")
+    assert read_table(last, "positions").to_pylist() == [{"account_id": "a", "instrument_id": "BTC", "quantity": 1}]
+    table = pa.table({"account_id": ["a"], "quantity": [2.5]})
+    stream = tmp_path / "positions.arrow"
+    with pa.OSFile(str(stream), "wb") as sink, pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    assert read_table(stream, "positions").equals(table)

@@ -245,3 +245,43 @@ def test_commit_puts_back_every_destination(tmp_path: Path, monkeypatch: pytest.
         ("a.csv", b"new a.csv"),
         ("b.csv", b"new b.csv"),
     ]
+
+
+def test_parquet_parts_of_different_number_types_keep_their_values(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A float32 or decimal(12, 2) first part no longer narrows a later float64 part: account b's
+    1.234567891 BTC is margined as written (15% of 60,000 x 1.234567891)."""
+    pq.write_table(
+        pa.table({"instrument_id": ["BTC-SPOT"], "underlying": ["BTC"], "kind": ["spot"]}), tmp_path / "i.parquet"
+    )
+    pq.write_table(pa.table({"underlying": ["BTC"], "spot": [60000.0]}), tmp_path / "u.parquet")
+    common = ["--instruments", str(tmp_path / "i.parquet"), "--underlyings", str(tmp_path / "u.parquet")]
+    common += ["--as-of", "2026-06-30T08:00:00Z", "--quiet"]
+    for name, first in (("f32", pa.float32()), ("dec", pa.decimal128(12, 2)), ("int", pa.int64())):
+        parts = tmp_path / name
+        parts.mkdir()
+        pq.write_table(
+            pa.table({"account_id": ["a"], "instrument_id": ["BTC-SPOT"], "quantity": pa.array([1.0]).cast(first)}),
+            parts / "part-0.parquet",
+        )
+        pq.write_table(
+            pa.table({"account_id": ["b"], "instrument_id": ["BTC-SPOT"], "quantity": [1.234567891]}),
+            parts / "part-1.parquet",
+        )
+        out = tmp_path / f"{name}.parquet"
+        assert main(["margin", "--positions", str(parts), *common, "--out", str(out)]) == 0, capsys.readouterr().err
+        margins = read_table(out, "out").column("initial_margin").to_pylist()
+        assert margins == [9000.0, pytest.approx(0.15 * 60000 * 1.234567891, rel=1e-15)], name
+    # A quantity written as text in one part: the parts cannot be read as one table.
+    parts = tmp_path / "text"
+    parts.mkdir()
+    pq.write_table(
+        pa.table({"account_id": ["a"], "instrument_id": ["BTC-SPOT"], "quantity": [1.0]}), parts / "p0.parquet"
+    )
+    pq.write_table(
+        pa.table({"account_id": ["b"], "instrument_id": ["BTC-SPOT"], "quantity": ["1"]}), parts / "p1.parquet"
+    )
+    capsys.readouterr()
+    assert main(["margin", "--positions", str(parts), *common]) == 2
+    assert "disagree on a column's type" in capsys.readouterr().err
