@@ -262,6 +262,18 @@ def test_the_account_column_is_never_silently_missing(engine: str) -> None:
     assert simms(model.margin(pa.table(OFFSETTING), engine=engine)) == {"": 0.0}
 
 
+def qualifier_errors(rows: list[tuple[Any, ...]]) -> list[str]:
+    """The native and the reference error for ``rows``, each at crif.Qualifier, row 1."""
+    messages = []
+    for run in (_core.simm, simm_tables):
+        t, spec = simm("2.6").prepare(table(rows))
+        with pytest.raises(MarginInputError) as e:
+            run(t, spec)
+        assert (e.value.table, e.value.column, e.value.row) == ("crif", "Qualifier", 1)
+        messages.append(str(e.value))
+    return messages
+
+
 def test_currencies_are_capital_letters() -> None:
     for code in ("usd", "Usd", "US", "€€€", 840):
         with pytest.raises(MarginConfigError) as e:
@@ -274,13 +286,7 @@ def test_currencies_are_capital_letters() -> None:
         ([*ir, ("A", "RatesFX", "Risk_FXVol", "EURusd", "", "1y", "", 1000000.0)], "EURusd"),
         ([*ir, ("A", "RatesFX", "Risk_IRVol", "US1", "", "1y", "", 1000000.0)], "US1"),
     ):
-        messages = []
-        for run in (_core.simm, simm_tables):
-            t, spec = simm("2.6").prepare(table(rows))
-            with pytest.raises(MarginInputError) as e:
-                run(t, spec)
-            assert (e.value.table, e.value.column, e.value.row) == ("crif", "Qualifier", 1)
-            messages.append(str(e.value))
+        messages = qualifier_errors(rows)
         assert messages[0] == messages[1] and f"'{q}'" in messages[0] and "capital letters" in messages[0]
 
 
@@ -392,13 +398,7 @@ def test_a_pair_of_one_currency_has_no_volatility() -> None:
         ("A", "RatesFX", "Risk_FXVol", "EURUSD", "", "1y", "", 1e3),
         ("A", "RatesFX", "Risk_FXVol", "USDUSD", "", "1y", "", 1e3),
     ]
-    messages = []
-    for run in (_core.simm, simm_tables):
-        t, spec = simm("2.6").prepare(table(rows))
-        with pytest.raises(MarginInputError) as e:
-            run(t, spec)
-        assert (e.value.table, e.value.column, e.value.row) == ("crif", "Qualifier", 1)
-        messages.append(str(e.value))
+    messages = qualifier_errors(rows)
     assert messages == ["crif.Qualifier, row 1: FX vol qualifier 'USDUSD' must be a pair of two currencies"] * 2
 
 
