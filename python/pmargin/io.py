@@ -105,7 +105,9 @@ CSV_NUMBERS: dict[str, tuple[str, ...]] = {
 }
 #: Names of a CRIF's account column under other spellings, compared by :func:`account_like` (CSV
 #: reads them as text; :func:`pmargin.simm.checked_account_column` refuses to ignore them).
-CRIF_ACCOUNT_NAMES = frozenset({"portfolio", "portfolioid", "account", "accountid", "counterparty"})
+CRIF_ACCOUNT_NAMES = frozenset(
+    {"portfolio", "portfolioid", "account", "accountid", "counterparty", "counterpartyid", "nettingset", "nettingsetid"}
+)
 
 
 def account_like(column: str) -> bool:

@@ -249,7 +249,7 @@ def test_the_account_column_is_never_silently_missing(engine: str) -> None:
     named = pa.table({"PortfolioID": ["alice", "bob"], **OFFSETTING})
     assert simms(model.margin(named, account_column="PortfolioID", engine=engine)) == {"alice": 30000.0, "bob": 30000.0}
     # Another spelling of the account column, without naming it: an error, not one netted account.
-    for spelling in ("portfolio", "PortfolioID", "account_id", "Account"):
+    for spelling in ("portfolio", "PortfolioID", "account_id", "Account", "CounterpartyID", "NettingSet"):
         with pytest.raises(MarginInputError) as e:
             model.margin(pa.table({spelling: ["alice", "bob"], **OFFSETTING}), engine=engine)
         assert (e.value.table, e.value.column, e.value.row) == ("crif", "Portfolio", None)
