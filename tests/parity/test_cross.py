@@ -145,6 +145,15 @@ def test_native_matches_reference_when_the_names_need_several_blocks(data: st.Da
         cross="correlation",
         correlation=data.draw(correlations(listing)),
     )
-    native = pmargin.margin(positions, instruments, market, model)
-    ref = reference.margin(positions, instruments, market, model)
+    native = pmargin.margin(positions, instruments, market, model, by_position=True)
+    ref = reference.margin(positions, instruments, market, model, by_position=True)
     assert_same_result(native, ref)
+    # Attribution over several blocks: each position's block, its place in it and the binding move.
+    assert native.by_position is not None and ref.by_position is not None
+    for column in ("contribution", "standalone_margin", "incremental_margin"):
+        a = native.by_position.column(column).to_pylist()
+        b = ref.by_position.column(column).to_pylist()
+        scale = max([abs(x) for x in b] + [1.0])
+        assert all(abs(x - y) <= 1e-9 * scale for x, y in zip(a, b, strict=True)), column
+    assert native.explain is not None and ref.explain is not None
+    assert native.explain.column("scenario").to_pylist() == ref.explain.column("scenario").to_pylist()
