@@ -1,16 +1,14 @@
-"""The ``pmargin reconcile`` and ``pmargin report`` commands (docs/accounts.md). ``cli.py``
-registers them and hands over its atomic writer, so this module does not import it."""
+"""The ``pmargin reconcile`` and ``pmargin report`` commands (docs/accounts.md), registered by
+``cli.py``; outputs are checked and written all or none by :mod:`pmargin.stream_io`."""
 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-
-Writer = Callable[[Sequence[tuple[Path, pa.Table]]], None]
 
 
 def _book_arguments(parser: argparse.ArgumentParser) -> None:
@@ -24,7 +22,7 @@ def _book_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", type=Path, metavar="TOML", help="model (default: the standard grid)")
 
 
-def add_account_commands(sub: Any, write_outputs: Writer, check_output_path: Callable[[Path], None]) -> None:
+def add_account_commands(sub: Any) -> None:
     """Add ``reconcile`` and ``report`` to the ``pmargin`` subcommands."""
     reconcile = sub.add_parser("reconcile", help="compare our margins with a venue statement; write the disputes")
     _book_arguments(reconcile)
@@ -40,7 +38,7 @@ def add_account_commands(sub: Any, write_outputs: Writer, check_output_path: Cal
     )
     reconcile.add_argument("--tolerance", type=float, default=0.01, metavar="X", help="absolute (default 0.01)")
     reconcile.add_argument("--relative-tolerance", type=float, default=0.0, metavar="R", help="of theirs (default 0)")
-    reconcile.set_defaults(command=lambda args: run_reconcile(args, write_outputs, check_output_path))
+    reconcile.set_defaults(command=run_reconcile)
 
     report = sub.add_parser("report", help="write the offline HTML risk report of a book")
     _book_arguments(report)
@@ -73,13 +71,10 @@ def _inputs(args: argparse.Namespace) -> tuple[Any, pa.Table, pa.Table, Any]:
     return MarginEngine(instruments, market, model), positions, instruments, market
 
 
-def beside(out: Path, name: str) -> Path:
-    return out.with_name(f"{out.stem}.{name}{out.suffix}")
-
-
-def run_reconcile(args: argparse.Namespace, write_outputs: Writer, check_output_path: Callable[[Path], None]) -> int:
+def run_reconcile(args: argparse.Namespace) -> int:
     from .accounts.reconcile import reconcile
     from .io import read_table
+    from .stream_io import beside, check_output_path, write_outputs
 
     check_output_path(args.out)
     engine, positions, _, _ = _inputs(args)

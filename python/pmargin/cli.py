@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from .stream_io import check_output_path, flatten_lists, write_outputs
+from .stream_io import beside, check_output_path, flatten_lists, write_outputs
 
 if TYPE_CHECKING:
     from .result import GreeksResult, MarginResult
@@ -136,7 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .accounts_cli import add_account_commands
     from .cli_sensitivity import add_commands as add_sensitivity_commands
 
-    add_account_commands(sub, write_outputs, check_output_path)
+    add_account_commands(sub)
     add_compare_parser(sub)
     add_sensitivity_commands(sub)
     return parser
@@ -416,11 +416,6 @@ def margined_rows(positions: pa.Table, failed: pa.Table) -> pa.Table:
     import pyarrow.compute as pc
 
     return positions.filter(pc.invert(pc.is_in(positions.column("account_id"), value_set=failed.column("account_id"))))
-
-
-def beside(out: Path, name: str) -> Path:
-    """``beside(Path("result.parquet"), "explain")`` -> ``result.explain.parquet``."""
-    return out.with_name(f"{out.stem}.{name}{out.suffix}")
 
 
 def by_underlying_path(out: Path) -> Path:

@@ -93,12 +93,17 @@ def is_directory_output(out: Path) -> bool:
     return out.is_dir() or out.suffix == ""
 
 
+def beside(out: Path, name: str) -> Path:
+    """``beside(Path("result.parquet"), "explain")`` -> ``result.explain.parquet``."""
+    return out.with_name(f"{out.stem}.{name}{out.suffix}")
+
+
 def output_path(out: Path, name: str) -> Path:
     """Where table ``name`` goes: ``<dir>/<name>.parquet`` for a directory output, else
     ``accounts`` at ``out`` and every other table beside it as ``<stem>.<name><suffix>``."""
     if is_directory_output(out):
         return out / f"{name}.parquet"
-    return out if name == "accounts" else out.with_name(f"{out.stem}.{name}{out.suffix}")
+    return out if name == "accounts" else beside(out, name)
 
 
 def folder_problem(path: Path) -> str | None:
