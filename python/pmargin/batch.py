@@ -19,7 +19,7 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .errors import MarginInputError, reading, run_flags
+from .errors import MarginInputError, run_flags
 from .io import TableLike, to_table
 from .result import MarginResult
 
@@ -54,8 +54,7 @@ def plan_chunks(positions: TableLike, chunk_positions: int) -> ChunkPlan:
         raise MarginInputError(
             f"must be a positive integer, got {chunk_positions!r}", table="options", column="chunk_positions"
         )
-    with reading("positions", positions):
-        table = to_table(positions, "positions")
+    table = to_table(positions, "positions")
     total = table.num_rows
     # A small book is one chunk: no need to number its accounts.
     codes = None if total <= chunk_positions else _account_codes(table)

@@ -12,7 +12,7 @@ from typing import Any
 import pyarrow as pa
 
 from . import _core
-from .errors import MODEL_EXPECTED, MarginInputError, reading, run_flags, wrong_argument
+from .errors import MODEL_EXPECTED, MarginInputError, run_flags, wrong_argument
 from .io import to_table
 from .limits import Limits
 from .market import Market
@@ -53,8 +53,7 @@ class MarginEngine:
         self.model: AnyModel = chosen
         self.market = market
         self.limits = limits if limits is not None else Limits()
-        with reading("instruments", instruments):
-            self.instruments = to_table(instruments, "instruments")
+        self.instruments = to_table(instruments, "instruments")
         self._mark_cache: dict[str, float] = {}
         self._native = _native_engine(self.instruments, market, chosen, self.limits)
 
@@ -75,8 +74,7 @@ class MarginEngine:
         ``result.failed``. Whole-table problems (a missing column, a bad type) always raise.
         """
         by_position, on_error = run_flags(by_position, on_error)
-        with reading("positions", positions):
-            table = to_table(positions, "positions")
+        table = to_table(positions, "positions")
         run = self._native.margin(table, by_position, on_error)
         accounts, by_underlying, by_position_table, explain = run.tables()
         result = MarginResult(
@@ -142,9 +140,7 @@ class MarginEngine:
 
     def greeks(self, positions: TableLike) -> GreeksResult:
         """Greeks of every netted position and per account and underlying."""
-        with reading("positions", positions):
-            table = to_table(positions, "positions")
-        by_position, by_underlying = self._native.greeks(table)
+        by_position, by_underlying = self._native.greeks(to_table(positions, "positions"))
         return GreeksResult(by_position, by_underlying)
 
 

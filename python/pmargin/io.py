@@ -16,12 +16,19 @@ from typing import Any
 
 import pyarrow as pa
 
-from .errors import MarginInputError, unreadable
+from .errors import MarginInputError, reading, unreadable
 from .types import TableLike as TableLike
 
 
 def to_table(data: TableLike, name: str) -> pa.Table:
-    """Return ``data`` as a pyarrow Table without copying its buffers."""
+    """Return ``data`` as a pyarrow Table without copying its buffers. What the caller's source
+    raises while it is read (a corrupt file of a Dataset, a failing LazyFrame query) is an input
+    error at table ``name``, chained to the original (:func:`pmargin.errors.reading`)."""
+    with reading(name, data):
+        return _as_table(data, name)
+
+
+def _as_table(data: TableLike, name: str) -> pa.Table:
     if isinstance(data, pa.Table):
         return data
     if isinstance(data, pa.RecordBatch):

@@ -32,7 +32,7 @@ from dataclasses import astuple
 
 import pyarrow as pa
 
-from ..errors import reading, run_flags, wrong_argument
+from ..errors import run_flags, wrong_argument
 from ..io import to_table
 from ..limits import Limits
 from ..market import Market
@@ -80,13 +80,9 @@ def margin(
     model = GridModel() if model is None else model
     limits = checked_limits(limits)
     method = method_for(model)
-    with reading("positions", positions):
-        positions_table = to_table(positions, "positions")
-    with reading("instruments", instruments):
-        instruments_table = to_table(instruments, "instruments")
     result: MarginResult = method.margin(
-        positions_table,
-        instruments_table,
+        to_table(positions, "positions"),
+        to_table(instruments, "instruments"),
         market,
         model,
         by_position=by_position,
@@ -157,8 +153,7 @@ def greeks(
 ) -> GreeksResult:
     """As :func:`pmargin.greeks`: the Greeks of every netted position and their sums per account
     and underlying (:mod:`.output.greeks`)."""
-    with reading("positions", positions):
-        positions_table = to_table(positions, "positions")
+    positions_table = to_table(positions, "positions")
     underlyings = read_underlyings(market.underlyings)
     vols = read_vols(market.vols, checked_limits(limits).max_implied_vol)
     instrument_rows = read_instruments(to_table(instruments, "instruments"))
