@@ -20,7 +20,7 @@ from .models import GridModel, Model
 from .result import GreeksResult, MarginResult
 from .run_source import RunSource
 from .types import AnyModel, TableLike
-from .whatif import Trade, WhatIf, _finite_equity, what_if
+from .whatif import Trade, WhatIf, finite_equity, what_if
 
 
 def _native_engine(instruments: pa.Table, market: Market, model: Model, limits: Limits) -> _core.Engine:
@@ -102,7 +102,7 @@ class MarginEngine:
         :func:`pmargin.status`; its haircut value is added to ``equity``, default 0), gives the
         equity and state after (docs/accounts.md)."""
         if collateral is not None:
-            from .accounts.collateral import _number, collateral_value, read_assets
+            from .accounts.collateral import collateral_value, finite_number, read_assets
 
             if not isinstance(collateral, Mapping):
                 raise wrong_argument("collateral", "a mapping {asset: amount}", collateral)
@@ -112,8 +112,10 @@ class MarginEngine:
                     raise MarginInputError(
                         f"asset {asset!r} has no row in the assets table", table="collateral", column="asset", row=row
                     )
-            amounts = [(a, _number(x, "collateral", "amount", row)) for row, (a, x) in enumerate(collateral.items())]
-            equity = (0.0 if equity is None else _finite_equity(equity)) + collateral_value(amounts, table)
+            amounts = [
+                (a, finite_number(x, "collateral", "amount", row)) for row, (a, x) in enumerate(collateral.items())
+            ]
+            equity = (0.0 if equity is None else finite_equity(equity)) + collateral_value(amounts, table)
         return what_if(self._native, self._marks, positions, trades, equity)
 
     def _marks(self, ids: list[str]) -> list[float]:

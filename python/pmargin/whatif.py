@@ -116,7 +116,7 @@ def _trades(trades: Sequence[Any]) -> tuple[list[str], list[float], list[float],
     return ids, quantities, prices, fees
 
 
-def _finite_equity(equity: Any) -> float:
+def finite_equity(equity: Any) -> float:
     try:
         if isinstance(equity, str | bytes):
             raise TypeError(equity)
@@ -178,7 +178,7 @@ def what_if(
         raise MarginInputError(
             "the fees are so large that the equity change is not a finite number", table="trades", column="fee"
         )
-    equity_after = None if equity is None else _finite_equity(equity) + change
+    equity_after = None if equity is None else finite_equity(equity) + change
     if equity_after is not None and not math.isfinite(equity_after):
         raise MarginInputError(
             f"equity + the trades' equity change ({change!r}) is not a finite number", table="account", column="equity"

@@ -27,7 +27,8 @@ def _columns(table: pa.Table, name: str, required: tuple[str, ...]) -> None:
             raise MarginInputError("missing column", table=name, column=column)
 
 
-def _number(value: Any, table: str, column: str, row: int) -> float:
+def finite_number(value: Any, table: str, column: str, row: int) -> float:
+    """A Python int or float that is finite, as a float; anything else an input error at the cell."""
     if value is None or isinstance(value, bool) or not isinstance(value, int | float):
         raise MarginInputError(f"must be a number, got {value!r}", table=table, column=column, row=row)
     try:
@@ -65,10 +66,10 @@ def read_assets(assets: TableLike | Mapping[str, tuple[float, float]] | None) ->
             raise MarginInputError(f"must be a non-empty string, got {name!r}", table="assets", column="asset", row=row)
         if name in out:
             raise MarginInputError(f"duplicate asset {name!r}", table="assets", column="asset", row=row)
-        p = _number(price, "assets", "price", row)
+        p = finite_number(price, "assets", "price", row)
         if p <= 0:
             raise MarginInputError(f"must be positive, got {p}", table="assets", column="price", row=row)
-        h = _number(haircut, "assets", "haircut", row)
+        h = finite_number(haircut, "assets", "haircut", row)
         if not 0.0 <= h < 1.0:
             raise MarginInputError(f"must be in [0, 1), got {h}", table="assets", column="haircut", row=row)
         out[name] = Asset(p, h)
@@ -94,7 +95,7 @@ def read_collateral(collateral: TableLike | None, assets: Mapping[str, Asset]) -
                 column="asset",
                 row=row,
             )
-        out.setdefault(account, []).append((asset, _number(amount, "collateral", "amount", row)))
+        out.setdefault(account, []).append((asset, finite_number(amount, "collateral", "amount", row)))
     return out
 
 
@@ -103,7 +104,7 @@ def read_pnl(pnl: TableLike | Mapping[Any, float] | None) -> dict[Any, float]:
     if pnl is None:
         return {}
     if isinstance(pnl, Mapping) and "account_id" not in pnl:
-        return {k: _number(v, "pnl", "unrealised_pnl", i) for i, (k, v) in enumerate(pnl.items())}
+        return {k: finite_number(v, "pnl", "unrealised_pnl", i) for i, (k, v) in enumerate(pnl.items())}
     table = to_table(pnl, "pnl")
     _columns(table, "pnl", ("account_id", "unrealised_pnl"))
     out: dict[Any, float] = {}
@@ -112,7 +113,7 @@ def read_pnl(pnl: TableLike | Mapping[Any, float] | None) -> dict[Any, float]:
     for row, (account, value) in enumerate(zip(ids, values, strict=True)):
         if account in out:
             raise MarginInputError(f"duplicate account {account!r}", table="pnl", column="account_id", row=row)
-        out[account] = _number(value, "pnl", "unrealised_pnl", row)
+        out[account] = finite_number(value, "pnl", "unrealised_pnl", row)
     return out
 
 
