@@ -36,6 +36,24 @@ def test_native_matches_reference_on_default_shocks(book: Book, data: st.DataObj
     assert_same_attribution(native, ref, book, model)
 
 
+def assert_same_margins_and_attribution(
+    positions: pa.Table, instruments: pa.Table, market: pmargin.Market, model: GridModel
+) -> None:
+    """Both engines with ``by_position=True``: the same result, contributions, standalone and
+    incremental margins to 1e-9 of the largest, and the same explain scenarios."""
+    native = pmargin.margin(positions, instruments, market, model, by_position=True)
+    ref = reference.margin(positions, instruments, market, model, by_position=True)
+    assert_same_result(native, ref)
+    assert native.by_position is not None and ref.by_position is not None
+    for column in ("contribution", "standalone_margin", "incremental_margin"):
+        a = native.by_position.column(column).to_pylist()
+        b = ref.by_position.column(column).to_pylist()
+        scale = max([abs(x) for x in b] + [1.0])
+        assert all(abs(x - y) <= 1e-9 * scale for x, y in zip(a, b, strict=True)), column
+    assert native.explain is not None and ref.explain is not None
+    assert native.explain.column("scenario").to_pylist() == ref.explain.column("scenario").to_pylist()
+
+
 NAMES = ["U0", "U1", "U2", "U3"]
 
 
@@ -104,17 +122,7 @@ def test_native_matches_reference_on_one_to_four_underlyings(
         correlation=data.draw(correlations(data.draw(st.permutations(NAMES)))),
         floor_largest=data.draw(st.booleans()),
     )
-    native = pmargin.margin(positions, instruments, market, model, by_position=True)
-    ref = reference.margin(positions, instruments, market, model, by_position=True)
-    assert_same_result(native, ref)
-    assert native.by_position is not None and ref.by_position is not None
-    for column in ("contribution", "standalone_margin", "incremental_margin"):
-        a = native.by_position.column(column).to_pylist()
-        b = ref.by_position.column(column).to_pylist()
-        scale = max([abs(x) for x in b] + [1.0])
-        assert all(abs(x - y) <= 1e-9 * scale for x, y in zip(a, b, strict=True)), column
-    assert native.explain is not None and ref.explain is not None
-    assert native.explain.column("scenario").to_pylist() == ref.explain.column("scenario").to_pylist()
+    assert_same_margins_and_attribution(positions, instruments, market, model)
 
 
 MANY = ["U0", "U1", "U2", "U3", "U4", "U5"]
@@ -145,15 +153,5 @@ def test_native_matches_reference_when_the_names_need_several_blocks(data: st.Da
         cross="correlation",
         correlation=data.draw(correlations(listing)),
     )
-    native = pmargin.margin(positions, instruments, market, model, by_position=True)
-    ref = reference.margin(positions, instruments, market, model, by_position=True)
-    assert_same_result(native, ref)
     # Attribution over several blocks: each position's block, its place in it and the binding move.
-    assert native.by_position is not None and ref.by_position is not None
-    for column in ("contribution", "standalone_margin", "incremental_margin"):
-        a = native.by_position.column(column).to_pylist()
-        b = ref.by_position.column(column).to_pylist()
-        scale = max([abs(x) for x in b] + [1.0])
-        assert all(abs(x - y) <= 1e-9 * scale for x, y in zip(a, b, strict=True)), column
-    assert native.explain is not None and ref.explain is not None
-    assert native.explain.column("scenario").to_pylist() == ref.explain.column("scenario").to_pylist()
+    assert_same_margins_and_attribution(positions, instruments, market, model)
