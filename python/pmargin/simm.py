@@ -25,10 +25,6 @@ from .io import CRIF_TEXT_COLUMNS, TableLike, account_like, read_table, to_table
 from .params import ParameterSetId, identify
 from .simm_checks import check_parameters
 
-#: CRIF text columns, cast to strings before either engine reads them (a CSV reader may have
-#: inferred ``Bucket`` as integers and empty labels as nulls).
-TEXT_COLUMNS = CRIF_TEXT_COLUMNS
-
 
 @dataclass(frozen=True)
 class SimmResult:
@@ -149,7 +145,7 @@ class SensitivityModel:
                 f"the account column cannot be the amount column {amount!r}", table="model", column="account_column"
             )
         # Both engines read these by name: a name given twice is an error, as the core words it.
-        for name in (*TEXT_COLUMNS, account_column, amount):
+        for name in (*CRIF_TEXT_COLUMNS, account_column, amount):
             copies = table.column_names.count(name)
             if copies > 1:
                 raise MarginInputError(f"column {name!r} appears {copies} times", table="crif", column=name)
@@ -302,7 +298,7 @@ def as_strings(col: pa.ChunkedArray) -> pa.ChunkedArray:
 def normalise_crif(table: pa.Table, account_column: str) -> pa.Table:
     """Text columns (and the account column) as strings: string columns of any encoding, nulls and
     integers (their digits); any other type is an error naming the column. Other columns untouched."""
-    for name in (*TEXT_COLUMNS, account_column):
+    for name in (*CRIF_TEXT_COLUMNS, account_column):
         if name in table.column_names:
             i = table.column_names.index(name)
             col = table.column(i)
