@@ -260,19 +260,7 @@ fn account_codes(table: Table<'_>) -> Result<AccountCodes> {
         let keys: Vec<i64> = keys.into_iter().flatten().map(|k| k as i64).collect();
         Ok(number_integers(&keys))
     } else if let Some(chunks) = table.plain_strings(COL)? {
-        // Out of account order, ids of one numbered pattern ("acct-0001234") are numbered as
-        // their numbers (equal exactly when the ids are) instead of hashed. A book sorted by
-        // account is left to the string path: one comparison per row numbers it.
-        if !starts_sorted(&chunks) {
-            if let Some(keys) = id_pattern::numbers(&chunks)? {
-                return Ok(number_integers(&keys));
-            }
-        }
-        if let [chunk] = chunks.as_slice() {
-            let keys = |i: usize| chunk.value(i);
-            return Ok(number_keys_split(&keys, Array::len(*chunk)));
-        }
-        Ok(number_keys(chunks.iter().flat_map(|c| (0..Array::len(*c)).map(move |i| c.value(i))), table.num_rows()))
+        number_strings(&chunks)
     } else {
         let keys = table.required_strings(COL).map_err(|e| match e {
             MarginError::Input { row: None, .. } => {
@@ -283,6 +271,31 @@ fn account_codes(table: Table<'_>) -> Result<AccountCodes> {
         })?;
         Ok(number_keys(keys.iter().copied(), table.num_rows()))
     }
+}
+
+/// First-seen numbering of a string column without nulls (`chunks`). Out of account order, ids
+/// of one numbered pattern ("acct-0001234") are numbered as their numbers (equal exactly when the
+/// ids are) instead of hashed. A book sorted by account is left to the string path: one
+/// comparison per row numbers it.
+fn number_strings(chunks: &[&StringArray]) -> Result<AccountCodes> {
+    if !starts_sorted(chunks) {
+        if let Some(keys) = id_pattern::numbers(chunks)? {
+            return Ok(number_integers(&keys));
+        }
+    }
+    if let [chunk] = chunks {
+        let keys = |i: usize| chunk.value(i);
+        return Ok(number_keys_split(&keys, Array::len(*chunk)));
+    }
+    let n = chunks.iter().map(|c| Array::len(*c)).sum();
+    Ok(number_keys(chunks.iter().flat_map(|c| (0..Array::len(*c)).map(move |i| c.value(i))), n))
+}
+
+/// Each row's number and each number's first row, numbering a string column without nulls as a
+/// book's account ids are numbered (a CRIF's account column out of account order).
+pub fn number_string_column(chunks: &[&StringArray]) -> Result<(Vec<u32>, Vec<usize>)> {
+    let codes = number_strings(chunks)?;
+    Ok((codes.code, codes.first_row))
 }
 
 const CHUNK: usize = 1 << 14;

@@ -51,23 +51,39 @@ pub fn account_starts(code: &[u32], n_accounts: usize) -> Vec<usize> {
     starts
 }
 
-/// Each row's `(instrument, quantity)` in its account's place, `starts` from [`account_starts`].
-/// The output is written once into uninitialised memory (zeroing it first cost as much as a
-/// pass over it); an internal error if the counts in `starts` do not match `code`.
+/// Each row's `(instrument, quantity)` in its account's place, `starts` from [`account_starts`]
+/// ([`in_account_order`]).
 pub fn rows_in_account_order(
     code: &[u32],
     starts: &[usize],
     instrument: &[u32],
     quantity: &[f64],
 ) -> Result<Vec<(u32, f64)>> {
+    if instrument.len() != code.len() || quantity.len() != code.len() {
+        return Err(mismatch());
+    }
+    in_account_order(code, starts, |r| (instrument[r], quantity[r]))
+}
+
+fn mismatch() -> MarginError {
+    MarginError::Internal("grouping rows by account: counts do not match the rows".into())
+}
+
+/// `value(row)` of each row in its account's place, `starts` from [`account_starts`]. The output
+/// is written once into uninitialised memory (zeroing it first cost as much as a pass over it);
+/// an internal error if the counts in `starts` do not match `code`.
+pub fn in_account_order<T: Copy + Send>(
+    code: &[u32],
+    starts: &[usize],
+    value: impl Fn(usize) -> T + Sync,
+) -> Result<Vec<T>> {
     let n_accounts = starts.len() - 1;
-    let mismatch = || MarginError::Internal("grouping rows by account: counts do not match the rows".into());
     let n = code.len();
-    if starts[0] != 0 || starts[n_accounts] != n || instrument.len() != n || quantity.len() != n {
+    if starts[0] != 0 || starts[n_accounts] != n {
         return Err(mismatch());
     }
     let bounds = ranges(code.len(), n_accounts);
-    let mut packed: Vec<(u32, f64)> = Vec::with_capacity(code.len());
+    let mut packed: Vec<T> = Vec::with_capacity(code.len());
     let mut parts = Vec::with_capacity(bounds.len() - 1);
     let mut rest = &mut packed.spare_capacity_mut()[..code.len()];
     for w in bounds.windows(2) {
@@ -94,7 +110,7 @@ pub fn rows_in_account_order(
                     let r = b * BLOCK_ROWS + j as usize;
                     if let Some(at) = fill.get_mut((block[j as usize] as usize).wrapping_sub(lo)) {
                         if let Some(slot) = out.get_mut(*at) {
-                            slot.write((instrument[r], quantity[r]));
+                            slot.write(value(r));
                         }
                         *at += 1;
                     }
@@ -114,6 +130,54 @@ pub fn rows_in_account_order(
     // its end, checked above), so every value is initialised.
     unsafe { packed.set_len(code.len()) };
     Ok(packed)
+}
+
+/// Values listed in account order (`values[i]` belongs to row `order[i]`, where `order` is a
+/// permutation of the rows, as [`in_account_order`] lists them) put back in row order. Rows are
+/// split into contiguous ranges, one parallel task each: a task scans all of `order` and writes
+/// the values of its own rows, so no two tasks write one place. An internal error when a task
+/// meets another number of its rows than it has (`order` of the wrong length or out of range).
+pub fn back_in_row_order<T: Copy + Default + Send + Sync>(order: &[u32], values: &[T]) -> Result<Vec<T>> {
+    let n = values.len();
+    if order.len() != n {
+        return Err(mismatch());
+    }
+    let bounds = ranges(n, n);
+    let mut out = vec![T::default(); n];
+    let mut parts = Vec::with_capacity(bounds.len() - 1);
+    let mut rest = out.as_mut_slice();
+    for w in bounds.windows(2) {
+        let (part, tail) = rest.split_at_mut(w[1] - w[0]);
+        parts.push((w[0], part));
+        rest = tail;
+    }
+    let exact = parts
+        .into_par_iter()
+        .map(|(lo, part)| {
+            let mut mine = vec![0u32; BLOCK_ROWS];
+            let mut written = 0;
+            for (b, block) in order.chunks(BLOCK_ROWS).enumerate() {
+                // This task's entries of the block listed without a branch (as good as random on
+                // a shuffled table), then written.
+                let mut listed = 0;
+                for (j, &r) in block.iter().enumerate() {
+                    mine[listed] = j as u32;
+                    listed += usize::from((r as usize).wrapping_sub(lo) < part.len());
+                }
+                for &j in &mine[..listed] {
+                    if let Some(slot) = part.get_mut((block[j as usize] as usize).wrapping_sub(lo)) {
+                        *slot = values[b * BLOCK_ROWS + j as usize];
+                    }
+                }
+                written += listed;
+            }
+            written == part.len()
+        })
+        .reduce(|| true, |a, b| a && b);
+    if !exact {
+        return Err(mismatch());
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -169,6 +233,34 @@ mod tests {
         check(&[0], 1);
         check(&[], 0);
         check(&[], 5);
+    }
+
+    #[test]
+    fn rows_listed_in_account_order_go_back_in_row_order() {
+        let u = crate::test_support::uniforms(4, 200_000);
+        for (n_rows, n_accounts) in [(200_000, 30_000), (PARALLEL_ROWS + 1, 7), (10, 3), (0, 0)] {
+            let code: Vec<u32> = u[..n_rows].iter().map(|x| (x * n_accounts as f64) as u32).collect();
+            let value: Vec<f64> = (0..n_rows).map(|r| r as f64 * 0.5 - 7.0).collect();
+            for threads in [1, 2, 5] {
+                let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().expect("a pool");
+                pool.install(|| {
+                    let starts = account_starts(&code, n_accounts);
+                    let order = in_account_order(&code, &starts, |r| r as u32).expect("counts match");
+                    // Each account's rows ascend, accounts one after another.
+                    for a in 0..n_accounts {
+                        let rows = &order[starts[a]..starts[a + 1]];
+                        assert!(rows.iter().all(|&r| code[r as usize] == a as u32));
+                        assert!(rows.windows(2).all(|w| w[0] < w[1]));
+                    }
+                    let listed: Vec<f64> = order.iter().map(|&r| value[r as usize]).collect();
+                    let back = back_in_row_order(&order, &listed).expect("a permutation");
+                    assert_eq!(back, value, "{n_rows} rows, {threads} threads");
+                });
+            }
+        }
+        // An order of another length, or naming a row past the end (so another is missing).
+        assert!(matches!(back_in_row_order(&[0u32, 1], &[1.0]), Err(MarginError::Internal(_))));
+        assert!(matches!(back_in_row_order(&[0u32, 2], &[1.0, 2.0]), Err(MarginError::Internal(_))));
     }
 
     #[test]

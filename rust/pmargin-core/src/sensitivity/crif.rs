@@ -10,7 +10,8 @@ use std::sync::{Mutex, PoisonError};
 use arrow_array::{Array, StringArray};
 use rayon::prelude::*;
 
-use crate::domain::book::number_ids;
+use crate::domain::book::{number_ids, number_string_column};
+use crate::domain::by_account;
 use crate::domain::exact_sum::exact_sum;
 use crate::error::{MarginError, Result};
 use crate::float_text::repr;
@@ -214,6 +215,16 @@ impl<'a> Crif<'a> {
                 buf
             }
         }
+    }
+
+    /// The CRIF with its rows in place: each account one run (`(first row, account)` of each),
+    /// in id order.
+    fn in_place(mut self, runs: Vec<(usize, &'a str)>) -> Self {
+        let n = self.amounts.len();
+        self.offsets = runs.iter().map(|x| x.0).chain([n]).collect();
+        self.accounts = runs.into_iter().map(|x| x.1).collect();
+        self.order = None;
+        self
     }
 
     /// The batch holding row `r` (`batch_starts` begins at row 0).
@@ -721,110 +732,126 @@ pub fn read_crif<'a>(table: &Table<'a>, p: &SimmParams) -> Result<Crif<'a>> {
         offsets: Vec::new(),
         order: None,
     };
-    // The runs of consecutive rows of one account: (first row, account id).
-    let mut last: Option<&str> = None;
-    // Rows where the account may change (batch, row in batch, row), in pieces: every row, or,
-    // for a plain column (no nulls), the rows whose account differs from the row before, found
-    // in parallel (out of account order, that is most rows: the pieces are read in turn, not
-    // copied into one vector).
-    let candidates: Vec<Vec<(usize, usize, usize)>> = match &accounts_col {
-        Col::Plain(chunks) => run_starts(chunks, &crif.batch_starts),
+    // Each account's rows in one run, accounts in id order (the usual layout): the rows stay in
+    // place, and ids that strictly ascend are distinct without hashing them.
+    let runs = match &accounts_col {
+        Col::Plain(chunks) => ascending_runs(chunks, &crif.batch_starts),
+        _ => None,
+    };
+    if let Some(runs) = runs {
+        return Ok(crif.in_place(runs));
+    }
+    // Otherwise every row's account, numbered in first-seen order.
+    let (code, first_row, ids) = match &accounts_col {
+        Col::Plain(chunks) => {
+            let (code, first_row) = number_string_column(chunks)?;
+            (code, first_row, None)
+        }
         _ => {
-            let mut all = Vec::with_capacity(n);
+            let mut ids: Vec<&'a str> = Vec::with_capacity(n);
             for (b, batch) in table.batches().iter().enumerate() {
-                all.extend((0..batch.num_rows()).map(|local| (b, local, crif.batch_starts[b] + local)));
+                for local in 0..batch.num_rows() {
+                    let r = crif.batch_starts[b] + local;
+                    match accounts_col.get(b, local, r) {
+                        Some(a) => ids.push(a),
+                        None if !has_accounts => ids.push(""),
+                        None => {
+                            // Reported unless an earlier row is bad (rows are otherwise checked
+                            // later).
+                            for earlier in 0..r {
+                                crif.decode_row(p, earlier)?;
+                            }
+                            return Err(fail(&p.account_column, r, "account is null".into()));
+                        }
+                    }
+                }
             }
-            vec![all]
+            if let Some(runs) = runs_if_ascending(ids.iter().copied().enumerate()) {
+                return Ok(crif.in_place(runs));
+            }
+            let (code, first_row) = number_ids(&ids);
+            (code, first_row, Some(ids))
         }
     };
-    let mut run_ids: Vec<(usize, &'a str)> = Vec::with_capacity(candidates.iter().map(Vec::len).sum());
-    for (b, local, r) in candidates.into_iter().flatten() {
-        let account = accounts_col.get(b, local, r);
-        if has_accounts && account.is_none() {
-            // Reported unless an earlier row is bad (rows are otherwise checked later).
-            for earlier in 0..r {
-                crif.decode_row(p, earlier)?;
+    let names: Vec<&'a str> = first_row
+        .iter()
+        .map(|&r| match (&ids, &accounts_col) {
+            (Some(ids), _) => ids[r],
+            (None, accounts) => {
+                let b = crif.batch_of(r);
+                accounts.get(b, r - crif.batch_starts[b], r).unwrap_or("")
             }
-            return Err(fail(&p.account_column, r, "account is null".into()));
-        }
-        let a = account.unwrap_or("");
-        if last != Some(a) {
-            run_ids.push((r, a));
-            last = Some(a);
-        }
-    }
-    if run_ids.windows(2).all(|w| w[0].1 < w[1].1) {
-        // Each account one run, in id order (the usual layout): the rows are in place, and ids
-        // that strictly ascend are distinct without hashing them.
-        crif.offsets = run_ids.iter().map(|x| x.0).chain([n]).collect();
-        crif.accounts = run_ids.into_iter().map(|x| x.1).collect();
-        crif.order = None;
-        return Ok(crif);
-    }
-    // Account numbers in first-seen order, and each run's.
-    let ids: Vec<&'a str> = run_ids.iter().map(|x| x.1).collect();
-    let (numbers, firsts) = number_ids(&ids);
-    let names: Vec<&'a str> = firsts.iter().map(|&i| ids[i]).collect();
-    let runs: Vec<(usize, u32)> = run_ids.iter().zip(numbers).map(|(x, number)| (x.0, number)).collect();
-    // Accounts sorted by id; runs counted into place.
+        })
+        .collect();
+    in_id_order(&mut crif, names, code)?;
+    Ok(crif)
+}
+
+/// The accounts (`names`, numbered as `code` numbers each row) sorted by id, and the rows
+/// listed account by account, each account's in row order: `crif.accounts`, `offsets` and
+/// `order`, grouped in parallel (`by_account`).
+fn in_id_order<'a>(crif: &mut Crif<'a>, names: Vec<&'a str>, mut code: Vec<u32>) -> Result<()> {
     let mut sorted: Vec<u32> = (0..names.len() as u32).collect();
     sorted.par_sort_unstable_by(|a, b| names[*a as usize].cmp(names[*b as usize]));
     let mut rank = vec![0u32; names.len()];
     for (i, a) in sorted.iter().enumerate() {
         rank[*a as usize] = i as u32;
     }
-    let ends: Vec<usize> = runs.iter().skip(1).map(|x| x.0).chain([n]).collect();
-    let mut offsets = vec![0usize; names.len() + 1];
-    for (run, end) in runs.iter().zip(&ends) {
-        offsets[rank[run.1 as usize] as usize + 1] += end - run.0;
-    }
-    for i in 0..names.len() {
-        offsets[i + 1] += offsets[i];
-    }
-    let mut fill = offsets.clone();
-    let mut order = vec![0u32; n];
-    for (run, end) in runs.iter().zip(&ends) {
-        let a = rank[run.1 as usize] as usize;
-        for r in run.0..*end {
-            order[fill[a]] = r as u32;
-            fill[a] += 1;
-        }
-    }
-    crif.accounts = sorted.iter().map(|a| names[*a as usize]).collect();
+    code.par_iter_mut().with_min_len(1 << 14).for_each(|c| *c = rank[*c as usize]);
+    let offsets = by_account::account_starts(&code, names.len());
+    crif.order = Some(by_account::in_account_order(&code, &offsets, |r| r as u32)?);
     crif.offsets = offsets;
-    crif.order = Some(order);
-    Ok(crif)
+    crif.accounts = sorted.iter().map(|a| names[*a as usize]).collect();
+    Ok(())
 }
 
-/// Rows per parallel piece of [`run_starts`].
+/// Rows per parallel piece of [`ascending_runs`].
 const RUN_PIECE: usize = 1 << 16;
 
-/// (batch, row in batch, row) of each row of a null-free account column whose value differs
-/// from the row before it in its piece, and of the first row of each piece (the serial pass
-/// then merges a piece's first run into the run before it when the account is the same); one
-/// vector per piece, in row order.
-fn run_starts(chunks: &[&StringArray], batch_starts: &[usize]) -> Vec<Vec<(usize, usize, usize)>> {
+/// `(first row, account)` of each run of rows of one account of a null-free account column,
+/// when the accounts strictly ascend from run to run (each account one run, in id order); None
+/// otherwise. Pieces of rows are scanned in parallel, each stopping at its first descent.
+fn ascending_runs<'a>(chunks: &[&'a StringArray], batch_starts: &[usize]) -> Option<Vec<(usize, &'a str)>> {
     let pieces: Vec<(usize, usize, usize)> = chunks
         .iter()
         .enumerate()
         .flat_map(|(b, a)| (0..a.len()).step_by(RUN_PIECE).map(move |lo| (b, lo, (lo + RUN_PIECE).min(a.len()))))
         .collect();
-    pieces
+    let runs: Vec<Vec<(usize, &'a str)>> = pieces
         .into_par_iter()
         .map(|(b, lo, hi)| {
             let a = chunks[b];
-            let mut out = vec![(b, lo, batch_starts[b] + lo)];
             let mut prev = a.value(lo);
+            let mut out = vec![(batch_starts[b] + lo, prev)];
             for local in lo + 1..hi {
                 let v = a.value(local);
                 if v != prev {
-                    out.push((b, local, batch_starts[b] + local));
+                    if v < prev {
+                        return None;
+                    }
+                    out.push((batch_starts[b] + local, v));
                 }
                 prev = v;
             }
-            out
+            Some(out)
         })
-        .collect()
+        .collect::<Option<_>>()?;
+    // A piece's first run continues the run before it when the account is the same.
+    runs_if_ascending(runs.into_iter().flatten())
+}
+
+/// The `(row, account)` of each run of `rows` (each row's account, in row order) of one account,
+/// when the accounts strictly ascend from run to run; None otherwise.
+fn runs_if_ascending<'a>(rows: impl Iterator<Item = (usize, &'a str)>) -> Option<Vec<(usize, &'a str)>> {
+    let mut runs: Vec<(usize, &'a str)> = Vec::new();
+    for (row, id) in rows {
+        match runs.last() {
+            Some(&(_, last)) if last == id => {}
+            Some(&(_, last)) if last > id => return None,
+            _ => runs.push((row, id)),
+        }
+    }
+    Some(runs)
 }
 
 /// One risk row of an account in factor order ([`factors`]): its amount, its place among the
@@ -1133,19 +1160,25 @@ mod tests {
     }
 
     #[test]
-    fn run_starts_mark_changes_and_piece_starts() {
+    fn ascending_runs_span_pieces_and_batches() {
         let n = RUN_PIECE + 10;
-        let first = StringArray::from_iter_values((0..n).map(|i| format!("A{}", i / 3)));
-        let second = StringArray::from_iter_values(["A9", "A9", "B", "A9"]);
-        let got = run_starts(&[&first, &second], &[0, n, n + 4]).concat();
-        let mut want = vec![];
-        for i in 0..n {
-            if i % 3 == 0 || i == RUN_PIECE {
-                want.push((0, i, i));
-            }
-        }
-        want.extend([(1, 0, n), (1, 2, n + 2), (1, 3, n + 3)]);
-        assert_eq!(got, want);
+        // Runs of three rows, one crossing the piece boundary; the second batch continues the
+        // last account of the first, then ascends.
+        let first = StringArray::from_iter_values((0..n).map(|i| format!("A{:06}", i / 3)));
+        let last = format!("A{:06}", (n - 1) / 3);
+        let second = StringArray::from_iter_values([last.as_str(), "B", "B", "C"]);
+        let got = ascending_runs(&[&first, &second], &[0, n, n + 4]).expect("ascending");
+        let mut want: Vec<(usize, String)> = (0..n).step_by(3).map(|i| (i, format!("A{:06}", i / 3))).collect();
+        want.extend([(n + 1, "B".to_owned()), (n + 3, "C".to_owned())]);
+        assert_eq!(got.iter().map(|(r, id)| (*r, (*id).to_owned())).collect::<Vec<_>>(), want);
+        // An account met again after another, within a piece or across pieces or batches: not
+        // ascending.
+        let back = StringArray::from_iter_values(["B", "A", "C"]);
+        assert!(ascending_runs(&[&back], &[0, 3]).is_none());
+        let again = StringArray::from_iter_values(["A000000", "Z"]);
+        assert!(ascending_runs(&[&first, &again], &[0, n, n + 2]).is_none());
+        let split = StringArray::from_iter_values((0..n).map(|i| if i == RUN_PIECE { "A" } else { "B" }));
+        assert!(ascending_runs(&[&split], &[0, n]).is_none());
     }
 
     #[test]

@@ -126,13 +126,7 @@ pub fn simm(crif_table: &Table<'_>, spec: &Value) -> Result<SimmTables> {
     // Rows usually come grouped by account in id order: then positions are input rows already.
     let contributions = match &crif.order {
         None => by_position,
-        Some(order) => {
-            let mut contributions = vec![0.0; order.len()];
-            for (i, r) in order.iter().enumerate() {
-                contributions[*r as usize] = by_position[i];
-            }
-            contributions
-        }
+        Some(order) => crate::domain::by_account::back_in_row_order(order, &by_position)?,
     };
     tables::build(&crif, results, contributions)
 }
