@@ -38,15 +38,44 @@ def test_pyarrow_table_is_not_copied(book: pmargin.sample.SampleBook) -> None:
     assert native_address(positions, "instrument_id") == [ids.buffers()[2].address]
 
 
+#: Batches of fewer rows are copied together as they are read (rust/pmargin-py/src/arrow_io.rs).
+SMALL_BATCH_ROWS = 1024
+
+
 def test_sliced_and_multi_chunk_tables_are_not_copied(book: pmargin.sample.SampleBook) -> None:
-    positions = book.positions.combine_chunks()
+    positions = pa.concat_tables([book.positions] * 4).combine_chunks()
+    assert positions.num_rows > 3 * SMALL_BATCH_ROWS
     base = positions.column("quantity").chunk(0).buffers()[1].address
     sliced = positions.slice(10, 50)
     assert native_address(sliced, "quantity") == [base + 10 * 8]
-    chunked = pa.Table.from_batches(positions.to_batches(max_chunksize=100))
-    assert native_address(chunked, "quantity") == [
-        base + i * 100 * 8 for i in range(chunked.column("quantity").num_chunks)
-    ]
+    rows = SMALL_BATCH_ROWS
+    chunked = pa.Table.from_batches(positions.slice(0, 3 * rows).to_batches(max_chunksize=rows))
+    assert native_address(chunked, "quantity") == [base + i * rows * 8 for i in range(3)]
+
+
+def test_runs_of_small_batches_are_joined_with_the_same_results(book: pmargin.sample.SampleBook) -> None:
+    # One-row and empty batches around a large one: the small runs are copied into one batch
+    # each (the large batch stays in place), and every result is bit-identical.
+    positions = pa.concat_tables([book.positions] * 2).combine_chunks()
+    n = positions.num_rows
+    large = positions.slice(300, SMALL_BATCH_ROWS)
+    assert n - 300 - SMALL_BATCH_ROWS > 2 * SMALL_BATCH_ROWS
+    empty = positions.slice(0, 0).to_batches() or [pa.RecordBatch.from_pylist([], schema=positions.schema)]
+    head = positions.slice(0, 300).to_batches(max_chunksize=1)
+    tail = positions.slice(300 + SMALL_BATCH_ROWS).to_batches(max_chunksize=1)
+    batches = head[:100] + empty + head[100:] + large.to_batches() + tail + empty
+    table = pa.Table.from_batches(batches, schema=positions.schema)
+    assert table.num_rows == n and table.column("quantity").num_chunks > n - SMALL_BATCH_ROWS
+    # The 300 head rows joined, the large batch in place, the tail rows in joined batches of
+    # 1,024 rows (and its remainder).
+    addresses = native_address(table, "quantity")
+    base = positions.column("quantity").chunk(0).buffers()[1].address
+    assert addresses[1] == base + 300 * 8
+    assert len(addresses) == 2 + -(-(n - 300 - SMALL_BATCH_ROWS) // SMALL_BATCH_ROWS)
+    expected = pmargin.margin(positions, book.instruments, book.market, by_position=True)
+    result = pmargin.margin(table, book.instruments, book.market, by_position=True)
+    for name in ("accounts", "by_underlying", "by_position", "explain"):
+        assert getattr(result, name).equals(getattr(expected, name)), name
 
 
 def test_polars_frame_is_not_copied(book: pmargin.sample.SampleBook) -> None:

@@ -4,7 +4,8 @@
 //! PyCapsule streams themselves (`__arrow_c_stream__`), so any consumer can read them.
 
 use arrow_array::{RecordBatch, RecordBatchReader};
-use arrow_schema::ArrowError;
+use arrow_schema::{ArrowError, SchemaRef};
+use arrow_select::concat::concat_batches;
 use pmargin_core::{MarginError, OwnedTable};
 use pyo3::prelude::*;
 use pyo3_arrow::input::AnyRecordBatch;
@@ -22,14 +23,66 @@ impl Stream {
         Ok(Stream { reader: data.into_reader()? })
     }
 
-    /// Read every batch (zero copy: the batches share the producer's buffers).
+    /// Read every batch: zero copy (the batches share the producer's buffers), except runs of
+    /// small batches, which are copied together as they are read ([`SMALL_BATCH_ROWS`]).
     pub fn read_all(self, table: &str) -> Result<OwnedTable> {
         let schema = self.reader.schema();
-        let batches = self
-            .reader
-            .collect::<Result<Vec<_>, ArrowError>>()
-            .map_err(|e| MarginError::input(table, None, None, format!("reading the Arrow stream failed: {e}")))?;
+        let failed =
+            |e: ArrowError| MarginError::input(table, None, None, format!("reading the Arrow stream failed: {e}"));
+        let mut batches = Vec::new();
+        let mut small = SmallBatches::default();
+        for batch in self.reader {
+            let batch = batch.map_err(failed)?;
+            if batch.num_rows() >= SMALL_BATCH_ROWS {
+                small.flush(&schema, &mut batches);
+                batches.push(batch);
+            } else if small.add(batch) {
+                small.flush(&schema, &mut batches);
+            }
+        }
+        small.flush(&schema, &mut batches);
         Ok(OwnedTable { schema, batches })
+    }
+}
+
+/// Batches of fewer rows than this are copied together into batches of about this many rows as
+/// they are read. Each imported batch holds the producer's export bookkeeping until it is
+/// released: 100,000 one-row batches (a message queue's) held to the end of a read cost seconds
+/// and hundreds of MB in the producer's allocator; copied together, they are released at once.
+/// The rows and their order are unchanged, and no result depends on batch boundaries.
+const SMALL_BATCH_ROWS: usize = 1024;
+
+/// Most batches copied together at once (zero-row batches add no rows).
+const SMALL_BATCHES: usize = 1024;
+
+/// A run of small batches waiting to be copied together.
+#[derive(Default)]
+struct SmallBatches {
+    batches: Vec<RecordBatch>,
+    rows: usize,
+}
+
+impl SmallBatches {
+    /// Add a batch; true when the run is large enough to be copied together.
+    fn add(&mut self, batch: RecordBatch) -> bool {
+        self.rows += batch.num_rows();
+        self.batches.push(batch);
+        self.rows >= SMALL_BATCH_ROWS || self.batches.len() >= SMALL_BATCHES
+    }
+
+    /// The run, copied into one batch, appended to `out`. A run that cannot be joined (a type
+    /// `concat` does not support, or a batch that breaks a field's declared nullability) is
+    /// appended as it was read: the readers then see the same rows.
+    fn flush(&mut self, schema: &SchemaRef, out: &mut Vec<RecordBatch>) {
+        self.rows = 0;
+        if self.batches.len() > 1 {
+            if let Ok(joined) = concat_batches(schema, &self.batches) {
+                self.batches.clear();
+                out.push(joined);
+                return;
+            }
+        }
+        out.append(&mut self.batches);
     }
 }
 
