@@ -4,13 +4,20 @@ not below it)."""
 
 from __future__ import annotations
 
+import math
+
+from .errors import MarginInputError
+
 OK, MARGIN_CALL, LIQUIDATION = "ok", "margin_call", "liquidation"
 #: States from best to worst.
 STATES = (OK, MARGIN_CALL, LIQUIDATION)
 
 
 def state_of(equity: float, initial: float, maintenance: float) -> str:
-    """The account state at ``equity`` against its margins."""
+    """The account state at ``equity`` against its margins. A NaN equity compares False both ways
+    and would be ``ok``: a non-finite equity is an input error instead."""
+    if not math.isfinite(equity):
+        raise MarginInputError(f"must be a finite number, got {equity!r}", table="account", column="equity")
     if equity < maintenance:
         return LIQUIDATION
     if equity < initial:

@@ -70,3 +70,28 @@ def assert_same_cascade(native: Any, reference: Any) -> None:
                 else:
                     assert x == y, name
     assert reference.total_shortfall == pytest.approx(native.total_shortfall, rel=1e-9, abs=1e-9)
+
+
+#: The encodings of a book's id columns the account services must take: Polars (string_view),
+#: large_string, string_view and dictionary, each giving the results of plain ``string`` ids.
+ENCODINGS = ("polars", "large_string", "string_view", "dictionary")
+
+
+def encoded(table: pa.Table, how: str) -> Any:
+    """``table`` with its ``account_id`` and ``instrument_id`` columns (those it has) encoded as
+    ``how``; ``"polars"``: the table as a Polars DataFrame (its strings are string_view)."""
+    if how == "polars":
+        import polars as pl
+
+        return pl.from_arrow(table)
+    for name in ("account_id", "instrument_id"):
+        if name not in table.column_names:
+            continue
+        i = table.column_names.index(name)
+        column = table.column(i)
+        if how == "dictionary":
+            column = column.dictionary_encode()
+        else:
+            column = column.cast(pa.large_string() if how == "large_string" else pa.string_view())
+        table = table.set_column(i, name, column)
+    return table

@@ -3,6 +3,7 @@ reproduced by the reference (pmargin.reference.accounts.cascade) on small books.
 
 from __future__ import annotations
 
+import numpy as np
 import pyarrow as pa
 import pytest
 
@@ -10,7 +11,7 @@ import pmargin
 from pmargin import sample
 from pmargin.reference.accounts import cascade as reference_cascade
 
-from .conftest import ASSETS, GRID, assert_same_cascade, book, cash, instruments, market
+from .conftest import ASSETS, ENCODINGS, GRID, assert_same_cascade, book, cash, encoded, instruments, market
 
 FUTURES = book([("a", "PA", 10.0), ("b", "PA", 5.0), ("c", "PB", -1.0), ("d", "PA", 10.0)])
 CASH = cash({"a": 140.0, "b": 75.0, "c": 1000.0, "d": 80.0})
@@ -94,6 +95,90 @@ def test_arguments_are_checked(kwargs: dict, column: str) -> None:
     with pytest.raises(pmargin.MarginInputError) as info:
         pmargin.cascade(FUTURES, instruments(), market(), GRID, CASH, ASSETS, **args)
     assert (info.value.table, info.value.column) == ("cascade", column)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"depth": "9000"}, "cascade.depth: must be a number or a mapping {underlying: number}, got str '9000'"),
+        ({"depth": [9000.0]}, "cascade.depth: must be a number or a mapping {underlying: number}, got list [9000.0]"),
+        ({"shock": "-0.1"}, "cascade.shock: must be a number or a mapping {underlying: number}, got str '-0.1'"),
+        ({"shock": None}, "cascade.shock: must be a number or a mapping {underlying: number}, got NoneType None"),
+        ({"shock": True}, "cascade.shock: must be a number or a mapping {underlying: number}, got bool True"),
+        ({"shock": {"A": "-0.1"}}, "cascade.shock: must be a number above -1, got str '-0.1'"),
+        (
+            {"depth": {"A": 9000.0, "B": np.bool_(True)}},
+            "cascade.depth: underlying 'B' needs a positive depth, got bool np.True_",
+        ),
+        ({"depth": {"A": 9000.0}}, "cascade.depth: underlying 'B' needs a positive depth, got nothing"),
+        ({"max_rounds": True}, "cascade.max_rounds: must be an integer >= 1, got True"),
+    ],
+)
+def test_argument_types_are_checked(kwargs: dict, message: str) -> None:
+    """The audit's cases reached dict() or .get() and raised raw TypeError / AttributeError."""
+    args = {"shock": -0.1, "depth": DEPTH} | kwargs
+    with pytest.raises(pmargin.MarginInputError) as info:
+        pmargin.cascade(FUTURES, instruments(), market(), GRID, CASH, ASSETS, **args)
+    assert str(info.value) == message
+
+
+def test_numpy_scalars_and_one_depth_for_all() -> None:
+    expected = pmargin.cascade(
+        FUTURES, instruments(), market(), GRID, CASH, ASSETS, shock=-0.1, depth=DEPTH, impact="linear"
+    )
+    for kwargs in (
+        {"shock": np.float64(-0.1), "depth": np.float32(9000.0)},
+        {"shock": {"A": -0.1, "B": np.float64(-0.1)}, "depth": {"A": np.int64(9000), "B": 9000}},
+        {"shock": -0.1, "depth": 9000, "max_rounds": np.int8(10)},
+    ):
+        got = pmargin.cascade(FUTURES, instruments(), market(), GRID, CASH, ASSETS, impact="linear", **kwargs)
+        assert got.rounds.equals(expected.rounds)
+        assert got.accounts.equals(expected.accounts)
+    # np.float32(-0.1) is -0.10000000149...: the shock is that float, not an error.
+    got = pmargin.cascade(FUTURES, instruments(), market(), GRID, CASH, ASSETS, shock=np.float32(-0.1), depth=DEPTH)
+    assert got.rounds.column("price").to_pylist()[0] == pytest.approx(100.0 * (1.0 + float(np.float32(-0.1))))
+
+
+@pytest.mark.parametrize("how", ENCODINGS)
+def test_a_polars_or_encoded_book_cascades_as_plain_strings(how: str) -> None:
+    expected = pmargin.cascade(
+        FUTURES, instruments(), market(), GRID, CASH, ASSETS, shock=-0.1, depth=DEPTH, impact="linear"
+    )
+    got = pmargin.cascade(
+        encoded(FUTURES, how),
+        instruments(),
+        market(),
+        GRID,
+        encoded(CASH, how),
+        ASSETS,
+        shock=-0.1,
+        depth=DEPTH,
+        impact="linear",
+    )
+    assert got.rounds.equals(expected.rounds)
+    assert got.accounts.equals(expected.accounts)
+    assert got.total_shortfall == pytest.approx(38.0, abs=1e-9)
+    reference = reference_cascade(
+        encoded(FUTURES, how), instruments(), market(), GRID, CASH, ASSETS, shock=-0.1, depth=DEPTH, impact="linear"
+    )
+    assert_same_cascade(got, reference)
+
+
+def test_collateral_ids_are_matched_to_the_positions() -> None:
+    # Integer account ids in the positions, text in the collateral (a CSV file): one account each.
+    positions = FUTURES.set_column(0, "account_id", pa.array([1, 2, 3, 4]))
+    collateral = CASH.set_column(0, "account_id", pa.array(["1", "2", "3", "4"]))
+    got = pmargin.cascade(
+        positions, instruments(), market(), GRID, collateral, ASSETS, shock=-0.1, depth=DEPTH, impact="linear"
+    )
+    assert got.accounts.column("liquidated_round").to_pylist() == [1, 2, None, 1]
+    assert got.total_shortfall == pytest.approx(38.0, abs=1e-9)
+    with pytest.raises(pmargin.MarginInputError, match=r"collateral\.account_id, row 0: account 'x' is not in"):
+        pmargin.cascade(FUTURES, instruments(), market(), GRID, cash({"x": 1.0}), ASSETS, depth=DEPTH)
+    # The cascade values collateral with collateral_value: an overflow is an error at its row.
+    big = pa.table({"account_id": ["a", "a"], "asset": ["A", "A"], "amount": [1e306, 1e306]})
+    with pytest.raises(pmargin.MarginInputError, match=r"collateral\.amount, row 1: .*overflows"):
+        pmargin.cascade(FUTURES, instruments(), market(), GRID, big, ASSETS, shock=0.5, depth=DEPTH)
 
 
 def test_the_readme_sample_book_cascade() -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pytest
@@ -13,6 +14,8 @@ import pytest
 import pmargin
 from pmargin import sample
 from pmargin.cli import main
+
+from .conftest import ENCODINGS, encoded
 
 
 @pytest.fixture(scope="module")
@@ -156,3 +159,107 @@ def test_venue_components_are_matched_by_name() -> None:
         without = held.filter(pa.compute.not_equal(held.column("instrument_id"), r["instrument_id"]))
         rest = engine.margin(without).accounts.column("initial_margin").to_pylist() if without.num_rows else [0.0]
         assert r["contribution"] == pytest.approx(alone - rest[0], rel=1e-12, abs=1e-9)
+
+
+@pytest.mark.parametrize("how", ENCODINGS)
+def test_a_polars_or_encoded_book_reconciles_as_plain_strings(case: tuple, how: str) -> None:
+    """The audit's case: a dispute with an explaining component re-margins the positions, which
+    failed on string_view ids (no is_in kernel)."""
+    book, result, chosen, parts = case
+    expected = pmargin.reconcile(result, statement(result, chosen, parts), top=3)
+    assert expected.positions.num_rows > 0
+    encoded_result = pmargin.margin(encoded(book.positions, how), book.instruments, book.market)
+    got = pmargin.reconcile(encoded_result, encoded(statement(result, chosen, parts), how), top=3)
+    for name in ("accounts", "components", "positions"):
+        assert getattr(got, name).equals(getattr(expected, name)), name
+
+
+@pytest.mark.parametrize(
+    ("top", "message"),
+    [
+        ("3", "reconcile.top: must be an integer >= 0, got '3'"),
+        (2.5, "reconcile.top: must be an integer >= 0, got 2.5"),
+        (-1, "reconcile.top: must be an integer >= 0, got -1"),
+        (True, "reconcile.top: must be an integer >= 0, got True"),
+        (None, "reconcile.top: must be an integer >= 0, got None"),
+    ],
+)
+def test_top_must_be_a_count(case: tuple, top: object, message: str) -> None:
+    _, result, chosen, parts = case
+    with pytest.raises(pmargin.MarginInputError) as info:
+        pmargin.reconcile(result, statement(result, chosen, parts), top=top)  # type: ignore[arg-type]
+    assert str(info.value) == message
+
+
+def test_top_takes_numpy_integers_and_zero(case: tuple) -> None:
+    _, result, chosen, parts = case
+    assert pmargin.reconcile(result, statement(result, chosen, parts), top=0).positions.num_rows == 0
+    two = pmargin.reconcile(result, statement(result, chosen, parts), top=np.int64(2)).positions
+    assert 0 < two.num_rows <= 2 * 2
+
+
+def test_decimal_and_text_columns_of_a_statement(case: tuple) -> None:
+    """Decimal columns are numbers; text and time columns (currency, date) are not components."""
+    _, result, chosen, parts = case
+    plain = statement(result, chosen, parts)
+    expected = pmargin.reconcile(result, plain)
+    dec = pa.decimal128(20, 8)
+    table = plain.set_column(1, "initial_margin", plain.column("initial_margin").cast(dec))
+    table = table.set_column(2, "BTC", plain.column("BTC").cast(pa.decimal256(40, 8)))
+    n = table.num_rows
+    table = table.append_column("currency", pa.array(["USD"] * n)).append_column(
+        "as_of", pa.array([0] * n, pa.timestamp("s"))
+    )
+    got = pmargin.reconcile(result, table)
+    assert got.components.column("component").unique().to_pylist() == ["BTC", "ETH"]
+    for name in ("accounts", "components"):
+        for x, y in zip(getattr(got, name).to_pylist(), getattr(expected, name).to_pylist(), strict=True):
+            assert x == pytest.approx(y, abs=1e-7)
+
+
+def test_invalid_utf8_in_a_statement_is_an_error_at_its_row(case: tuple) -> None:
+    _, result, _, _ = case
+    data, offsets = b"a\xff", pa.py_buffer(np.array([0, 1, 2], "int32").tobytes())
+    ids = pa.Array.from_buffers(pa.string(), 2, [None, offsets, pa.py_buffer(data)])
+    with pytest.raises(pmargin.MarginInputError, match=r"statement\.account_id, row 1: not valid UTF-8 text"):
+        pmargin.reconcile(result, pa.table({"account_id": ids, "initial_margin": [1.0, 2.0]}))
+
+
+def test_statement_ids_of_another_kind_are_matched_by_value() -> None:
+    """The audit's case: int64 positions ids, a CSV statement (ids read as text): raw ArrowInvalid."""
+    book = sample.book(n_accounts=4, seed=7)
+    codes = {a: 1000 + k for k, a in enumerate(dict.fromkeys(book.positions.column("account_id").to_pylist()))}
+    positions = book.positions.set_column(
+        0, "account_id", pa.array([codes[a] for a in book.positions["account_id"].to_pylist()])
+    )
+    result = pmargin.margin(positions, book.instruments, book.market)
+    ours = result.accounts.to_pylist()
+    text = pa.table(
+        {
+            "account_id": [str(r["account_id"]) for r in ours[1:]] + ["2000"],
+            "initial_margin": [r["initial_margin"] for r in ours[1:]] + [5.0],
+        }
+    )
+    rows = {r["account_id"]: r for r in pmargin.reconcile(result, text).accounts.to_pylist()}
+    assert rows[ours[1]["account_id"]]["difference"] == 0.0
+    assert rows[ours[0]["account_id"]]["explaining_component"] == "missing_in_statement"
+    assert rows[2000]["explaining_component"] == "missing_in_ours"
+    for bad, kind in (("01000", "text"), ("x", "text")):
+        with pytest.raises(pmargin.MarginInputError) as info:
+            pmargin.reconcile(result, pa.table({"account_id": [bad], "initial_margin": [1.0]}))
+        assert (info.value.table, info.value.column, info.value.row) == ("statement", "account_id", 0)
+        assert f"account id {bad!r} ({kind}) cannot be matched to the margin result's account ids (int64)" in str(
+            info.value
+        )
+    with pytest.raises(pmargin.MarginInputError, match=r"statement\.account_id, row 0: account id 1.5 \(float\)"):
+        pmargin.reconcile(result, pa.table({"account_id": [1.5], "initial_margin": [1.0]}))
+    huge = pa.table({"account_id": ["1000", "9" * 25], "initial_margin": [1.0, 1.0]})
+    with pytest.raises(
+        pmargin.MarginInputError, match=r"statement\.account_id, row 1: account id 9+ does not fit .*\(int64\)"
+    ):
+        pmargin.reconcile(result, huge)
+    # Integer statement ids against text ours: the digits.
+    text_result = pmargin.margin(book.positions, book.instruments, book.market)
+    numbers = pa.table({"account_id": [7], "initial_margin": [1.0]})
+    rows = {r["account_id"]: r for r in pmargin.reconcile(text_result, numbers).accounts.to_pylist()}
+    assert rows["7"]["explaining_component"] == "missing_in_ours"

@@ -11,8 +11,9 @@ import pytest
 import pmargin
 from pmargin.accounts.collateral import collateral_value, read_assets, read_collateral
 from pmargin.accounts.moves import moved_market, value_accounts
+from pmargin.accounts.sample_collateral import sample_collateral
 
-from .conftest import ASSETS, GRID, book, cash, instruments, market
+from .conftest import ASSETS, ENCODINGS, GRID, book, cash, encoded, instruments, market
 
 
 def long_two() -> pmargin.MarginResult:
@@ -175,3 +176,17 @@ def test_status_works_with_a_venue_model() -> None:
     assert row["state"] == "ok"
     assert row["distance_to_call"] == pytest.approx(15.0 / 170.0, abs=1e-4)
     assert row["distance_to_liquidation"] == pytest.approx(15.0 / 170.0, abs=1e-4)
+
+
+@pytest.mark.parametrize("how", ENCODINGS)
+def test_a_polars_or_encoded_book_gives_the_status_of_plain_strings(how: str) -> None:
+    """The audit's case: string_view ids (Polars) failed in the distance search (no take kernel)."""
+    b = pmargin.sample.book(n_accounts=6, seed=8)
+    plain = pmargin.margin(b.positions, b.instruments, b.market)
+    collateral, assets = sample_collateral(plain, cover=1.05)
+    expected = pmargin.status(plain, collateral, assets, step=0.1, max_move=0.3)
+    result = pmargin.margin(encoded(b.positions, how), b.instruments, b.market)
+    got = pmargin.status(result, encoded(collateral, how), assets, step=0.1, max_move=0.3)
+    assert got.accounts.equals(expected.accounts)
+    assert got.distances.equals(expected.distances)
+    assert got.distances.column("to_liquidation").null_count < got.distances.num_rows

@@ -5,6 +5,7 @@ other account, round after round."""
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
@@ -15,8 +16,19 @@ from ..errors import MarginInputError
 from ..io import to_table
 from ..limits import Limits
 from ..market import Market
+from ..run_source import plain_ids
 from ..types import AnyModel, TableLike
-from .collateral import Asset, collateral_value, read_assets, read_collateral, read_pnl
+from .collateral import (
+    Asset,
+    Holding,
+    account_equity,
+    check_accounts,
+    collateral_value,
+    is_real,
+    read_assets,
+    read_collateral,
+    read_pnl,
+)
 from .moves import moved_market
 
 IMPACTS = ("sqrt", "linear")
@@ -90,41 +102,61 @@ def native_valuer(instruments: pa.Table, model: AnyModel | None, limits: Limits 
     return value
 
 
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return f"{type(value).__name__} {text if len(text) <= 40 else text[:37] + '...'}"
+
+
+def _per_underlying(value: Any, argument: str, names: list[str]) -> dict[Any, Any]:
+    """One number for every underlying, or a mapping ``{underlying: number}``."""
+    if is_real(value):
+        return dict.fromkeys(names, value)
+    if isinstance(value, Mapping):
+        return dict(value)
+    raise MarginInputError(
+        f"must be a number or a mapping {{underlying: number}}, got {_shown(value)}", table="cascade", column=argument
+    )
+
+
 def check_cascade_args(
     shock: float | Mapping[str, float],
-    depth: Mapping[str, float],
+    depth: float | Mapping[str, float],
     impact: str,
     max_rounds: int,
     coefficient: float,
     names: list[str],
-) -> dict[str, float]:
-    """The shock per underlying; errors name the argument."""
-    shocks = dict.fromkeys(names, shock) if isinstance(shock, int | float) else dict(shock)
+) -> tuple[dict[str, float], dict[str, float]]:
+    """The shock and the depth per underlying, as floats; errors name the argument and value.
+    Numbers may be Python or NumPy reals (np.float32 included), not bools or text."""
+    shocks = _per_underlying(shock, "shock", names)
     for name, s in shocks.items():
-        if not (isinstance(s, int | float) and math.isfinite(s) and s > -1.0):
-            raise MarginInputError(f"must be a number above -1, got {s!r}", table="cascade", column="shock", row=None)
+        if not (is_real(s) and math.isfinite(float(s)) and float(s) > -1.0):
+            raise MarginInputError(f"must be a number above -1, got {_shown(s)}", table="cascade", column="shock")
         if name not in names:
             raise MarginInputError(f"unknown underlying {name!r}", table="cascade", column="shock")
+    depths = _per_underlying(depth, "depth", names)
     for name in names:
-        d = depth.get(name)
-        if not (isinstance(d, int | float) and math.isfinite(d) and d > 0):
+        d = depths.get(name)
+        if not (is_real(d) and math.isfinite(float(d)) and float(d) > 0):
             raise MarginInputError(
-                f"underlying {name!r} needs a positive depth, got {d!r}", table="cascade", column="depth"
+                f"underlying {name!r} needs a positive depth, got {'nothing' if d is None else _shown(d)}",
+                table="cascade",
+                column="depth",
             )
-    if impact not in IMPACTS:
+    if not (isinstance(impact, str) and impact in IMPACTS):
         raise MarginInputError(f"must be 'sqrt' or 'linear', got {impact!r}", table="cascade", column="impact")
-    if not (isinstance(max_rounds, int) and max_rounds >= 1):
+    if not (isinstance(max_rounds, numbers.Integral) and not isinstance(max_rounds, bool) and max_rounds >= 1):
         raise MarginInputError(f"must be an integer >= 1, got {max_rounds!r}", table="cascade", column="max_rounds")
-    if not (isinstance(coefficient, int | float) and math.isfinite(coefficient) and 0 < coefficient < 1):
+    if not (is_real(coefficient) and math.isfinite(float(coefficient)) and 0 < float(coefficient) < 1):
         raise MarginInputError(f"must be in (0, 1), got {coefficient!r}", table="cascade", column="coefficient")
-    return {n: float(shocks.get(n, 0.0)) for n in names}
+    return {n: float(shocks.get(n, 0.0)) for n in names}, {n: float(depths[n]) for n in names}
 
 
 def run_cascade(
     positions: pa.Table,
     market: Market,
     valuer: Valuer,
-    collateral: dict[Any, list[tuple[str, float]]],
+    collateral: dict[Any, list[Holding]],
     assets: dict[str, Asset],
     pnl: dict[Any, float],
     shocks: dict[str, float],
@@ -144,11 +176,13 @@ def run_cascade(
     )
     base = valuer(positions, market)
     ids = list(base.initial)
+    check_accounts(collateral, pnl, base.initial)
     factor = {n: 1.0 + shocks[n] for n in names}  # price / base spot
 
     def equity(a: Any, snap: Snapshot, f: Mapping[str, float]) -> float:
         moves = {n: f[n] - 1.0 for n in names}
-        return collateral_value(collateral.get(a, []), assets, moves) + pnl.get(a, 0.0) + snap.value[a] - base.value[a]
+        held = collateral_value(collateral.get(a, []), assets, moves)
+        return account_equity(a, held, pnl.get(a, 0.0), snap.value[a] - base.value[a])
 
     liquidated: dict[Any, int] = {}
     final_equity: dict[Any, float] = {}
@@ -232,7 +266,7 @@ def cascade(
     assets: TableLike | Mapping[str, tuple[float, float]] | None = None,
     *,
     shock: float | Mapping[str, float] = -0.2,
-    depth: Mapping[str, float],
+    depth: float | Mapping[str, float],
     impact: str = "sqrt",
     coefficient: float = DEFAULT_IMPACT_COEFFICIENT,
     max_rounds: int = 10,
@@ -244,23 +278,28 @@ def cascade(
     margin (re-margined under the round's prices), sell their delta notional per underlying,
     move each price by ``-sign x coefficient x f(|notional sold| / depth)`` (``impact="sqrt"``:
     f = square root; ``"linear"``: f = identity), close their books at the moved prices and
-    revalue everyone else there. ``depth`` per underlying is the notional whose sale moves the
-    price by ``coefficient`` (10% by default). Deterministic: accounts in first-seen order,
-    sums correctly rounded."""
-    table = to_table(positions, "positions")
+    revalue everyone else there. ``depth`` per underlying (a mapping, or one number for all) is
+    the notional whose sale moves the price by ``coefficient`` (10% by default). Numbers may be
+    Python or NumPy reals. Deterministic: accounts in first-seen order, sums correctly rounded.
+    Collateral and P&L ids are matched to the positions' (docs/accounts.md)."""
+    # Id columns as plain strings: pyarrow's is_in and filter have no string_view kernel (Polars).
+    table = plain_ids(to_table(positions, "positions"))
     instrument_table = to_table(instruments, "instruments")
     names = [u for u in market.underlyings.column("underlying").to_pylist() if u is not None]
-    shocks = check_cascade_args(shock, depth, impact, max_rounds, coefficient, names)
+    shocks, depths = check_cascade_args(shock, depth, impact, max_rounds, coefficient, names)
+    max_rounds, coefficient = int(max_rounds), float(coefficient)  # NumPy scalars as Python numbers
     asset_table = read_assets(assets)
+    # Other tables' ids are matched to the positions' (the engine's accounts have their type).
+    id_type = table.schema.field("account_id").type if "account_id" in table.column_names else None
     return run_cascade(
         table,
         market,
         native_valuer(instrument_table, model, limits),
-        read_collateral(collateral, asset_table),
+        read_collateral(collateral, asset_table, id_type),
         asset_table,
-        read_pnl(pnl),
+        read_pnl(pnl, id_type),
         shocks,
-        depth,
+        depths,
         impact,
         max_rounds,
         coefficient,

@@ -13,6 +13,7 @@ import pyarrow.compute as pc
 
 from ..limits import Limits
 from ..market import Market
+from ..run_source import plain_column, plain_ids
 from ..types import AnyModel
 
 
@@ -81,7 +82,8 @@ def value_one(
 
 
 def account_rows(positions: pa.Table, account: Any) -> pa.Table:
-    """The positions of one account."""
+    """The positions of one account (a Polars book's string_view columns as plain strings)."""
+    positions = plain_ids(positions)
     return positions.filter(
         pc.equal(positions.column("account_id"), pa.scalar(account, positions.schema.field("account_id").type))
     )
@@ -89,6 +91,6 @@ def account_rows(positions: pa.Table, account: Any) -> pa.Table:
 
 def held_instruments(instruments: pa.Table, positions: pa.Table) -> pa.Table:
     """The instrument rows held in ``positions`` (a small engine builds in a fraction of the time)."""
-    return instruments.filter(
-        pc.is_in(instruments.column("instrument_id"), value_set=positions.column("instrument_id").unique())
-    )
+    instruments = plain_ids(instruments)
+    held = plain_column(positions.column("instrument_id")).unique()
+    return instruments.filter(pc.is_in(instruments.column("instrument_id"), value_set=held))

@@ -5,13 +5,18 @@ of the difference, and the positions that move most if it were matched."""
 from __future__ import annotations
 
 import math
+import numbers
+from decimal import Decimal
 from typing import Any, NamedTuple
 
 import pyarrow as pa
 
+from ..columns import is_number_type, text_values
 from ..errors import MarginConfigError, MarginInputError
 from ..io import to_table
+from ..run_source import plain_ids
 from ..types import TableLike
+from .collateral import account_key
 
 #: Statement columns that are not components.
 _NOT_COMPONENTS = ("account_id", "initial_margin")
@@ -64,6 +69,8 @@ def _our_components(result: Any) -> dict[Any, dict[str, float]]:
 def _number(x: Any, column: str, row: int) -> float | None:
     if x is None:
         return None
+    if isinstance(x, Decimal):  # a decimal128 / decimal256 column: the nearest float
+        x = float(x)
     if isinstance(x, bool) or not isinstance(x, int | float) or not math.isfinite(x):
         raise MarginInputError(f"must be a finite number, got {x!r}", table="statement", column=column, row=row)
     return float(x)
@@ -79,31 +86,42 @@ def reconcile(
 ) -> ReconcileResult:
     """Reconcile ``result`` (any model) with ``statement`` (``account_id``, ``initial_margin``,
     and any component columns, matched to ours by name: a venue model's component columns, or an
-    underlying's name for its requirement). An account is within tolerance when
-    ``|ours - theirs| <= max(tolerance, relative_tolerance x |theirs|)``."""
+    underlying's name for its requirement). Columns that are not numbers (integer, float or
+    decimal), such as a currency or a date, are not components and are ignored. An account is
+    within tolerance when ``|ours - theirs| <= max(tolerance, relative_tolerance x |theirs|)``.
+    Statement ids are matched to ours by value (an integer and the text of its digits are one
+    account: :func:`pmargin.accounts.collateral.account_key`)."""
     for name, x in (("tolerance", tolerance), ("relative_tolerance", relative_tolerance)):
         if not (isinstance(x, int | float) and math.isfinite(x) and x >= 0):
             raise MarginInputError(f"must be a number >= 0, got {x!r}", table="reconcile", column=name)
+    if not (isinstance(top, numbers.Integral) and not isinstance(top, bool) and top >= 0):
+        raise MarginInputError(f"must be an integer >= 0, got {top!r}", table="reconcile", column="top")
+    top = int(top)
     table = to_table(statement, "statement")
     for column in _NOT_COMPONENTS:
         if column not in table.column_names:
             raise MarginInputError("missing column", table="statement", column=column)
-    components = [f.name for f in table.schema if f.name not in _NOT_COMPONENTS and f.name != "maintenance_margin"]
-    for c in components:
-        if not (pa.types.is_floating(table.schema.field(c).type) or pa.types.is_integer(table.schema.field(c).type)):
-            raise MarginInputError("a component column must be numeric", table="statement", column=c)
+    components = [
+        f.name
+        for f in table.schema
+        if f.name not in _NOT_COMPONENTS and f.name != "maintenance_margin" and is_number_type(f.type)
+    ]
+    id_type = result.accounts.schema.field("account_id").type
     theirs: dict[Any, float | None] = {}
     theirs_parts: dict[Any, dict[str, float | None]] = {}
-    for row, a in enumerate(table.column("account_id").to_pylist()):
+    initial = table.column("initial_margin").to_pylist()
+    parts_in = {c: table.column(c).to_pylist() for c in components}
+    for row, a in enumerate(text_values(table.column("account_id"), "statement", "account_id")):
         if a is None:
             raise MarginInputError("must not be null", table="statement", column="account_id", row=row)
-        if a in theirs:
+        key = account_key(a, id_type, "statement", row)
+        if key in theirs:
             raise MarginInputError(f"duplicate account {a!r}", table="statement", column="account_id", row=row)
-        im = _number(table.column("initial_margin")[row].as_py(), "initial_margin", row)
+        im = _number(initial[row], "initial_margin", row)
         if im is None:
             raise MarginInputError("must not be null", table="statement", column="initial_margin", row=row)
-        theirs[a] = im
-        theirs_parts[a] = {c: _number(table.column(c)[row].as_py(), c, row) for c in components}
+        theirs[key] = im
+        theirs_parts[key] = {c: _number(parts_in[c][row], c, row) for c in components}
     ours = dict(
         zip(
             result.accounts.column("account_id").to_pylist(),
@@ -113,6 +131,7 @@ def reconcile(
     )
     parts = _our_components(result)
     ids = list(ours) + [a for a in theirs if a not in ours]
+    _check_fits([a for a in theirs if a not in ours], list(theirs), id_type)
     acc_rows, comp_rows, explaining = [], [], {}
     for a in ids:
         o, t = ours.get(a), theirs.get(a)
@@ -142,7 +161,6 @@ def reconcile(
             }
         )
     position_rows = _moving_positions(result, [r for r in acc_rows if not r["within_tolerance"]], explaining, top)
-    id_type = result.accounts.schema.field("account_id").type
     return ReconcileResult(
         _table(
             acc_rows,
@@ -175,6 +193,21 @@ def reconcile(
     )
 
 
+def _check_fits(extra: list[Any], order: list[Any], id_type: pa.DataType) -> None:
+    """Statement-only ids must fit our id type (digits beyond the int64 range do not): an error at
+    the row rather than pyarrow's."""
+    for a in extra:
+        try:
+            pa.array([a], id_type)
+        except (pa.ArrowException, OverflowError):
+            raise MarginInputError(
+                f"account id {a!r} does not fit the margin result's account ids ({id_type})",
+                table="statement",
+                column="account_id",
+                row=order.index(a),
+            ) from None
+
+
 def _table(rows: list[dict[str, Any]], id_type: pa.DataType, types: dict[str, pa.DataType]) -> pa.Table:
     columns = {"account_id": pa.array([r["account_id"] for r in rows], id_type)}
     for name, t in types.items():
@@ -196,8 +229,9 @@ def _moving_positions(
         src = getattr(result, "source", None)
         if src is None:
             return []
-        ids = pa.array([r["account_id"] for r in wanted], src.positions.schema.field("account_id").type)
-        rows = src.positions.filter(pa.compute.is_in(src.positions.column("account_id"), value_set=ids))
+        positions = plain_ids(src.positions)  # pyarrow's is_in has no string_view kernel (Polars)
+        ids = pa.array([r["account_id"] for r in wanted], positions.schema.field("account_id").type)
+        rows = positions.filter(pa.compute.is_in(positions.column("account_id"), value_set=ids))
         engine = src.engine(src.instruments, src.market, src.model, limits=src.limits)
         try:
             by_position = engine.margin(rows, by_position=True).by_position

@@ -11,9 +11,18 @@ import pyarrow as pa
 
 from ..account_state import STATES, margin_ratio, state_of
 from ..errors import MarginInputError
-from ..run_source import RunSource, source_of
+from ..run_source import RunSource, plain_column, source_of
 from ..types import TableLike
-from .collateral import Asset, collateral_value, read_assets, read_collateral, read_pnl
+from .collateral import (
+    Asset,
+    Holding,
+    account_equity,
+    check_accounts,
+    collateral_value,
+    read_assets,
+    read_collateral,
+    read_pnl,
+)
 from .moves import account_rows, held_instruments, moved_market, value_accounts, value_one
 
 ALL = "ALL"
@@ -35,7 +44,7 @@ class _Books:
     def __init__(
         self,
         src: RunSource,
-        collateral: dict[Any, list[tuple[str, float]]],
+        collateral: dict[Any, list[Holding]],
         assets: dict[str, Asset],
         pnl: dict[Any, float],
     ):
@@ -49,7 +58,7 @@ class _Books:
     def equity(self, account: Any, moves: Mapping[str, float], value: float) -> float:
         rows = self.collateral.get(account, [])
         pnl_move = value - self.base_value.get(account, 0.0)
-        return collateral_value(rows, self.assets, moves) + self.pnl.get(account, 0.0) + pnl_move
+        return account_equity(account, collateral_value(rows, self.assets, moves), self.pnl.get(account, 0.0), pnl_move)
 
     def rank_all(self, moves: Mapping[str, float]) -> dict[Any, int]:
         """State rank (0 ok, 1 call, 2 liquidation) of every account under ``moves``."""
@@ -132,12 +141,17 @@ def status(
 
         import pyarrow.compute as pc
 
-        kept = pc.invert(pc.is_in(src.positions.column("account_id"), value_set=failed.column("account_id")))
+        failed_ids = plain_column(failed.column("account_id"))
+        kept = pc.invert(pc.is_in(src.positions.column("account_id"), value_set=failed_ids))
         src = dataclasses.replace(src, positions=src.positions.filter(kept))
-    asset_table = read_assets(assets)
-    books = _Books(src, read_collateral(collateral, asset_table), asset_table, read_pnl(pnl))
     accounts = result.accounts
     ids = accounts.column("account_id").to_pylist()
+    id_type = accounts.schema.field("account_id").type
+    asset_table = read_assets(assets)
+    held, unrealised = read_collateral(collateral, asset_table, id_type), read_pnl(pnl, id_type)
+    # Rows of isolated accounts (on_error="isolate") are not errors: those accounts have no status.
+    check_accounts(held, unrealised, {*ids, *(failed.column("account_id").to_pylist() if failed is not None else [])})
+    books = _Books(src, held, asset_table, unrealised)
     im = accounts.column("initial_margin").to_pylist()
     mm = accounts.column("maintenance_margin").to_pylist()
     equity = [books.equity(a, {}, books.base_value.get(a, 0.0)) for a in ids]
@@ -161,7 +175,6 @@ def status(
                     best[row["account_id"]] = (d, f"{row['underlying']} {row['direction']}")
             columns[f"distance_to_{name}"] = pa.array([best.get(a, (None, None))[0] for a in ids], pa.float64())
             columns[f"{name}_move"] = pa.array([best.get(a, (None, None))[1] for a in ids], pa.string())
-    id_type = accounts.schema.field("account_id").type
     distance_table = pa.table(
         {
             "account_id": pa.array([r["account_id"] for r in detail], id_type),

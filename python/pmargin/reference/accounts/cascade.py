@@ -17,6 +17,7 @@ from ...accounts.cascade import CascadeResult
 from ...accounts.collateral import read_assets, read_collateral, read_pnl
 from ...io import to_table
 from ...market import Market
+from ...run_source import plain_ids
 from ...types import AnyModel, TableLike
 
 
@@ -74,17 +75,18 @@ def cascade(
     max_rounds: int = 10,
     pnl: Any = None,
 ) -> CascadeResult:
-    book = to_table(positions, "positions")
+    book = plain_ids(to_table(positions, "positions"))  # filter has no string_view kernel (Polars)
     inst = to_table(instruments, "instruments")
     asset_table = read_assets(assets)
-    held = read_collateral(collateral, asset_table)
-    unrealised = read_pnl(pnl)
+    id_type = book.schema.field("account_id").type if "account_id" in book.column_names else None
+    held = read_collateral(collateral, asset_table, id_type)
+    unrealised = read_pnl(pnl, id_type)
     names = market.underlyings.column("underlying").to_pylist()
     spot0 = dict(zip(names, market.underlyings.column("spot").to_pylist(), strict=False))
 
     def equity(account: Any, snap: dict[str, Any], factor: Mapping[str, float]) -> float:
         cash = 0.0
-        for asset, amount in held.get(account, []):
+        for asset, amount, _row in held.get(account, []):
             a = asset_table[asset]
             cash += amount * a.price * factor.get(asset, 1.0) * (1.0 - a.haircut)
         book_pnl: float = snap["value"][account] - base["value"][account]

@@ -16,6 +16,7 @@ from ...account_state import STATES, state_of
 from ...accounts.collateral import read_assets, read_collateral, read_pnl
 from ...io import to_table
 from ...market import Market
+from ...run_source import plain_ids
 from ...types import AnyModel, TableLike
 from .cascade import _market_at, _snapshot
 
@@ -35,11 +36,12 @@ def status(
 ) -> list[dict[str, Any]]:
     """One dict per account (first-seen order): ``account_id``, ``equity``, ``state``,
     ``distances`` {(underlying or "ALL", "down" / "up"): (to_call, to_liquidation)}."""
-    book = to_table(positions, "positions")
+    book = plain_ids(to_table(positions, "positions"))  # filter has no string_view kernel (Polars)
     inst = to_table(instruments, "instruments")
     asset_table = read_assets(assets)
-    held = read_collateral(collateral, asset_table)
-    unrealised = read_pnl(pnl)
+    id_type = book.schema.field("account_id").type if "account_id" in book.column_names else None
+    held = read_collateral(collateral, asset_table, id_type)
+    unrealised = read_pnl(pnl, id_type)
     names = market.underlyings.column("underlying").to_pylist()
     base = _snapshot(book, inst, market, model)
 
@@ -48,7 +50,7 @@ def status(
         rows = book.filter(pa.array([a == account for a in book.column("account_id").to_pylist()]))
         snap = _snapshot(rows, inst, _market_at(market, factor), model)
         cash = 0.0
-        for asset, amount in held.get(account, []):
+        for asset, amount, _row in held.get(account, []):
             a = asset_table[asset]
             cash += amount * a.price * factor.get(asset, 1.0) * (1.0 - a.haircut)
         equity = cash + unrealised.get(account, 0.0) + snap["value"][account] - base["value"][account]
@@ -59,7 +61,7 @@ def status(
     out = []
     for account in base["im"]:
         cash = 0.0
-        for asset, amount in held.get(account, []):
+        for asset, amount, _row in held.get(account, []):
             a = asset_table[asset]
             cash += amount * a.price * (1.0 - a.haircut)
         equity = cash + unrealised.get(account, 0.0)
