@@ -9,18 +9,23 @@ a curve, which a static image cannot do. Plotly is an optional dependency (``pma
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import math
 import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ..accounts.moves import account_rows, held_instruments, moved_market, value_accounts
-from ..errors import MarginInputError
+from ..errors import MarginConfigError, MarginInputError, wrong_argument
+from ..io import to_table
+from ..run_source import source_of
+from ..stream_io import check_targets, commit, temporary_beside
 
 #: Moves of the P&L-against-price curves, as a fraction of spot.
 CURVE_MOVES = tuple(k / 100 for k in range(-30, 31, 2))
@@ -87,21 +92,38 @@ def _largest(accounts: pa.Table, n: int) -> list[dict[str, Any]]:
 
 def _heatmap(figs: _Figures, result: Any, account: Any) -> str:
     matrix = result.scenarios(account)
-    skip = {"scenario", "price_shock", "vol_shock", "label", "total"}
-    underlyings = [c for c in matrix.column_names if c not in skip]
-    if "label" in matrix.column_names:
-        x = [str(v) for v in matrix.column("label").to_pylist()]
-    else:
-        x = [
-            f"{p:+.1%} / vol {v:+.0%}"
-            for p, v in zip(
-                matrix.column("price_shock").to_pylist(), matrix.column("vol_shock").to_pylist(), strict=True
-            )
-        ]
-    z = [matrix.column(u).to_pylist() for u in [*underlyings, "total"]]
-    fig = figs.go.Figure(figs.go.Heatmap(z=z, x=x, y=[*underlyings, "total"], colorscale="RdYlGn", zmid=0.0))
+    names = matrix.column_names
+    if "risk_vector" in names:  # one row per risk vector and scenario (Deribit): pivoted
+        cells: dict[str, dict[str, float | None]] = {}
+        x = []
+        for row in matrix.to_pylist():
+            scenario = f"{row.get('source', '')} {row.get('index', '')}".strip()
+            if scenario not in x:
+                x.append(scenario)
+            cells.setdefault(str(row["risk_vector"]), {})[scenario] = row["pnl"]
+        y = list(cells)
+        z = [[cells[v].get(s) for s in x] for v in y]
+    else:  # one row per scenario, one column per underlying and the total
+        keys = {"scenario", "point", "price_shock", "vol_shock", "label", "total"}
+        y = [c for c in names if c not in keys]
+        if "label" in names:
+            x = [str(v) for v in matrix.column("label").to_pylist()]
+        elif "price_shock" in names and "vol_shock" in names:
+            x = [
+                f"{p:+.1%} / vol {v:+.0%}"
+                for p, v in zip(
+                    matrix.column("price_shock").to_pylist(), matrix.column("vol_shock").to_pylist(), strict=True
+                )
+            ]
+        else:
+            key = next((k for k in ("point", "scenario") if k in names), None)
+            x = [f"{key} {v}" for v in matrix.column(key).to_pylist()] if key else [str(i) for i in range(len(matrix))]
+        if "total" in names:
+            y.append("total")
+        z = [matrix.column(u).to_pylist() for u in y]
+    fig = figs.go.Figure(figs.go.Heatmap(z=z, x=x, y=y, colorscale="RdYlGn", zmid=0.0))
     fig.update_layout(title=f"Risk matrix of {account}: P&L per scenario and underlying")
-    return figs.html(fig, height=260 + 30 * len(underlyings))
+    return figs.html(fig, height=230 + 30 * len(y))
 
 
 def _curves(figs: _Figures, src: Any, account: Any, initial: float, maintenance: float) -> str:
@@ -132,12 +154,107 @@ def _attribution(result: Any, src: Any, accounts: list[Any]) -> pa.Table | None:
     if src is None:
         return None
     ids = pa.array(accounts, src.positions.schema.field("account_id").type)
-    rows = src.positions.filter(pa.compute.is_in(src.positions.column("account_id"), value_set=ids))
+    rows = src.positions.filter(pc.is_in(src.positions.column("account_id"), value_set=ids))
     try:
         engine = src.engine(src.instruments, src.market, src.model, limits=src.limits)
         return engine.margin(rows, by_position=True).by_position
     except MarginInputError:  # a model without a per-position attribution
         return None
+
+
+def _margined_source(result: Any) -> Any:
+    """The run's inputs (None for a result without them), id columns as plain strings
+    (:func:`pmargin.run_source.source_of`: pyarrow has no kernels for Polars' string_view), and
+    without the positions of the accounts a run with ``on_error="isolate"`` left out
+    (``result.failed``), as :func:`pmargin.status` does: only the accounts it margined are
+    revalued."""
+    if getattr(result, "source", None) is None:
+        return None
+    src = source_of(result)
+    failed = getattr(result, "failed", None)
+    if failed is not None and failed.num_rows:
+        positions = src.positions
+        left_out = pa.array(failed.column("account_id").to_pylist(), positions.schema.field("account_id").type)
+        kept = pc.invert(pc.is_in(positions.column("account_id"), value_set=left_out))
+        src = dataclasses.replace(src, positions=positions.filter(kept))
+    return src
+
+
+def _destination(path: Any) -> Path:
+    """``path`` as the report's destination, refused before any work when no file can be put
+    there (an existing folder, a missing folder: :func:`pmargin.stream_io.check_targets`)."""
+    if isinstance(path, bool) or not isinstance(path, str | os.PathLike):
+        raise wrong_argument("path", "a file path (str or pathlib.Path)", path)
+    destination = Path(path)
+    check_targets([destination])
+    return destination
+
+
+def check_report(path: Any, *, top: Any = 3, title: Any = "pmargin risk report") -> None:
+    """Refuse, before any work, a report :func:`write_html` could not write: a destination that
+    is a folder, whose folder is missing, or where no file can be created (the error names the
+    destination), or a bad ``top`` or ``title`` (``pmargin report`` calls it first)."""
+    destination = _destination(path)
+    _check_top(top)
+    _check_title(title)
+    temporary_beside(destination).unlink()
+
+
+def _check_top(top: Any) -> int:
+    if isinstance(top, bool | np.bool_) or not isinstance(top, int | np.integer) or top < 0:
+        raise wrong_argument("top", "a whole number >= 0", top)
+    return int(top)
+
+
+def _check_title(title: Any) -> str:
+    if not isinstance(title, str):
+        raise wrong_argument("title", "a string", title)
+    try:
+        title.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise MarginConfigError(
+            f"title must be valid text: it holds the lone surrogate {title[exc.start]!r} at character {exc.start},"
+            " which UTF-8 cannot encode",
+            table="title",
+        ) from None
+    return title
+
+
+#: Columns the report reads from a status table and a cascade's rounds.
+STATUS_COLUMNS = ("account_id", "state", "equity", "maintenance_margin")
+ROUND_COLUMNS = ("round", "underlying", "price", "notional_sold", "impact", "price_after", "accounts_liquidated")
+
+
+def _status_table(status: Any) -> pa.Table:
+    """The ``accounts`` table of a :func:`pmargin.status` result (or that table itself), with
+    the columns the report reads."""
+    table = to_table(getattr(status, "accounts", status), "status")
+    for column in STATUS_COLUMNS:
+        if column not in table.column_names:
+            raise MarginInputError(
+                f"no column {column!r}: status must be a pmargin.status result or its accounts table",
+                table="status",
+                column=column,
+            )
+    return table
+
+
+def _cascade_rounds(cascade: Any) -> tuple[pa.Table, float]:
+    """The rounds and total shortfall of a :func:`pmargin.cascade` result."""
+    if not isinstance(getattr(cascade, "rounds", None), pa.Table) or not hasattr(cascade, "total_shortfall"):
+        raise wrong_argument("cascade", "a pmargin.cascade result", cascade)
+    for column in ROUND_COLUMNS:
+        if column not in cascade.rounds.column_names:
+            raise MarginInputError(
+                f"no column {column!r}: cascade must be a pmargin.cascade result", table="cascade", column=column
+            )
+    return cascade.rounds, float(cascade.total_shortfall)
+
+
+def _total(result: Any, name: str) -> float | None:
+    """A total the model defines (``total_gross_margin`` from ``gross_margin``), or None."""
+    column = {"total_gross_margin": "gross_margin", "cross_underlying_benefit": "cross_underlying_benefit"}[name]
+    return float(getattr(result, name)) if column in result.accounts.column_names else None
 
 
 def write_html(
@@ -152,23 +269,55 @@ def write_html(
     """Write the report of ``result`` (a :class:`~pmargin.MarginResult`) to ``path``, atomically
     (a temporary file in the same folder, then renamed). ``status``: a
     :func:`pmargin.status` result (its ``accounts`` table); ``cascade``: a
-    :func:`pmargin.cascade` result. ``top``: accounts drilled into (heatmap, curves, positions)."""
+    :func:`pmargin.cascade` result. ``top``: accounts drilled into (heatmap, curves, positions).
+
+    Works for every model: the totals, bars and columns a model does not report (a venue model's
+    gross margin or cross-underlying benefit) are left out. The accounts a run with
+    ``on_error="isolate"`` left out (``result.failed``) are not revalued. The arguments and the
+    destination are checked before any work; an error names the destination, and no file is
+    created or changed when the report cannot be written."""
+    destination = _destination(path)
+    top, title = _check_top(top), _check_title(title)
+    table = None if status is None else _status_table(status)
+    rounds = None if cascade is None else _cascade_rounds(cascade)
     figs = _Figures()
-    src = getattr(result, "source", None)
+    temporary = temporary_beside(destination)
+    try:
+        page = _page(figs, result, table, rounds, top, title)
+        try:
+            temporary.write_bytes(page.encode("utf-8"))
+        except OSError as exc:
+            raise MarginInputError(f"cannot write {destination}: {exc.strerror or exc}", table="out") from None
+        commit([(temporary, destination)])
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def _page(
+    figs: _Figures,
+    result: Any,
+    status: pa.Table | None,
+    cascade: tuple[pa.Table, float] | None,
+    top: int,
+    title: str,
+) -> str:
+    src = _margined_source(result)
     accounts = result.accounts
     parts = [f"<h1>{html.escape(title)}</h1>", '<pre id="report-errors" style="color:#b00"></pre>']
     model = getattr(result.model, "type", type(result.model).__name__)
-    initial, gross = result.total_initial_margin, result.total_gross_margin
+    initial = result.total_initial_margin
+    gross, cross = _total(result, "total_gross_margin"), _total(result, "cross_underlying_benefit")
     maintenance = math.fsum(accounts.column("maintenance_margin").to_pylist())
     kpis = [
         ("accounts", f"{accounts.num_rows:,}"),
         ("model", str(model)),
         ("initial margin", _money(initial)),
         ("maintenance margin", _money(maintenance)),
-        ("gross margin", _money(gross)),
-        ("netting benefit", _money(gross - initial)),
-        ("cross-underlying benefit", _money(result.cross_underlying_benefit)),
     ]
+    if gross is not None:
+        kpis += [("gross margin", _money(gross)), ("netting benefit", _money(gross - initial))]
+    if cross is not None:
+        kpis.append(("cross-underlying benefit", _money(cross)))
     parts.append("<h2>Summary</h2>" + "".join(f'<div class="kpi">{k}<b>{html.escape(v)}</b></div>' for k, v in kpis))
     largest = _largest(accounts, max(10, top))
     parts.append("<h2>Largest accounts</h2>")
@@ -176,12 +325,16 @@ def write_html(
         _table(
             largest,
             [
-                "account_id",
-                "initial_margin",
-                "maintenance_margin",
-                "gross_margin",
-                "netting_benefit",
-                "cross_underlying_benefit",
+                c
+                for c in (
+                    "account_id",
+                    "initial_margin",
+                    "maintenance_margin",
+                    "gross_margin",
+                    "netting_benefit",
+                    "cross_underlying_benefit",
+                )
+                if c in accounts.column_names
             ],
             ["account_id"],
         )
@@ -197,21 +350,34 @@ def write_html(
         parts.append("<h2>Margin by underlying</h2>" + figs.html(fig, 320))
 
     # Gross minus initial is the netting benefit; the per-underlying sum minus initial is the
-    # cross-underlying benefit (the two accounts columns of those names, summed).
-    fig = figs.go.Figure(
-        figs.go.Bar(
-            x=["gross (each position alone)", "sum of per-underlying requirements", "initial margin"],
-            y=[gross, initial + result.cross_underlying_benefit, initial],
-            marker_color=["#bab0ac", "#f58518", "#4c78a8"],
+    # cross-underlying benefit (the two accounts columns of those names, summed). A model that
+    # reports neither (Deribit) gets no such section; SPAN and TIMS only the netting benefit.
+    bars, notes = [], []
+    if gross is not None:
+        bars.append(("gross (each position alone)", gross, "#bab0ac"))
+        notes.append(
+            "Netting benefit = gross - initial margin (what margining each account as a whole saves"
+            " over margining each position alone)"
         )
-    )
-    fig.update_layout(title="Netting benefit and cross-underlying benefit, all accounts")
-    parts.append(
-        "<h2>Netting and cross-underlying benefit</h2>"
-        "<p>Netting benefit = gross - initial margin (what margining each account as a whole saves"
-        " over margining each position alone); cross-underlying benefit = sum of the per-underlying"
-        " requirements - initial margin (what offsets across underlyings save).</p>" + figs.html(fig, 320)
-    )
+    if cross is not None:
+        bars.append(("sum of per-underlying requirements", initial + cross, "#f58518"))
+        notes.append(
+            "cross-underlying benefit = sum of the per-underlying requirements - initial margin (what"
+            " offsets across underlyings save)"
+        )
+    if bars:
+        heading, name = {
+            (True, True): ("Netting and cross-underlying benefit", "Netting benefit and cross-underlying benefit"),
+            (True, False): ("Netting benefit", "Netting benefit"),
+            (False, True): ("Cross-underlying benefit", "Cross-underlying benefit"),
+        }[gross is not None, cross is not None]
+        bars.append(("initial margin", initial, "#4c78a8"))
+        fig = figs.go.Figure(
+            figs.go.Bar(x=[b[0] for b in bars], y=[b[1] for b in bars], marker_color=[b[2] for b in bars])
+        )
+        fig.update_layout(title=f"{name}, all accounts")
+        note = "; ".join(notes)
+        parts.append(f"<h2>{heading}</h2><p>{note[0].upper()}{note[1:]}.</p>" + figs.html(fig, 320))
 
     top_rows = largest[:top]
     attribution = _attribution(result, src, [r["account_id"] for r in top_rows])
@@ -250,7 +416,7 @@ def write_html(
         )
 
     if status is not None:
-        table = getattr(status, "accounts", status)
+        table = status
         states = table.column("state").to_pylist()
         names = ["ok", "margin_call", "liquidation"]
         fig = figs.go.Figure(
@@ -258,7 +424,7 @@ def write_html(
         )
         fig.update_layout(title="Account states")
         parts.append("<h2>Account states</h2>" + figs.html(fig, 300))
-        worst = sorted(table.to_pylist(), key=lambda r: r["equity"] - r["maintenance_margin"])[:15]
+        worst = sorted(table.to_pylist(), key=_cushion)[:15]
         cols = [
             c
             for c in (
@@ -278,7 +444,7 @@ def write_html(
         parts.append(_table(worst, cols, ["account_id", "state", "call_move", "liquidation_move"]))
 
     if cascade is not None:
-        rounds = cascade.rounds.to_pylist()
+        rounds = cascade[0].to_pylist()
         fig = figs.go.Figure()
         for u in dict.fromkeys(r["underlying"] for r in rounds):
             mine = [r for r in rounds if r["underlying"] == u]
@@ -292,34 +458,26 @@ def write_html(
             title="Cascade: price per round (100 = after the shock)", xaxis_title="round", yaxis_title="price index"
         )
         parts.append("<h2>Liquidation cascade</h2>" + figs.html(fig, 320))
-        parts.append(f"<p>Total shortfall (bad debt): <b>{_money(cascade.total_shortfall)}</b></p>")
+        parts.append(f"<p>Total shortfall (bad debt): <b>{_money(cascade[1])}</b></p>")
         parts.append(
             _table(
                 rounds,
-                ["round", "underlying", "price", "notional_sold", "impact", "price_after", "accounts_liquidated"],
+                ROUND_COLUMNS,
                 ["underlying"],
             )
         )
 
     script = f"<script>{figs.offline.get_plotlyjs()}</script>"
-    page = (
+    return (
         f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
         f"<style>{_STYLE}</style>{_ERRORS}{script}</head><body>{''.join(parts)}</body></html>"
     )
-    _write_atomic(Path(path), page)
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        raise MarginInputError(f"the folder {folder} of {path} does not exist; create it first", table="out")
-    handle, name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=folder)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as f:
-            f.write(text)
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(name, 0o666 & ~mask)
-        os.replace(name, path)
-    finally:
-        Path(name).unlink(missing_ok=True)
+def _cushion(row: dict[str, Any]) -> float:
+    """Equity minus maintenance margin (the accounts closest to liquidation first; an account
+    without either, last)."""
+    equity, maintenance = row["equity"], row["maintenance_margin"]
+    if equity is None or maintenance is None:
+        return math.inf
+    return float(equity - maintenance)
