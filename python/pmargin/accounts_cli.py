@@ -74,8 +74,11 @@ def _inputs(args: argparse.Namespace) -> tuple[Any, pa.Table, pa.Table, Any]:
 def run_reconcile(args: argparse.Namespace) -> int:
     from .accounts.reconcile import reconcile
     from .io import read_table
-    from .stream_io import beside, check_output_path, write_outputs
+    from .stream_io import beside, check_not_inputs, check_output_path, input_options, write_outputs
 
+    outputs = [args.out, beside(args.out, "components"), beside(args.out, "positions")]
+    inputs = input_options(args, "positions", "instruments", "underlyings", "vols", "config", "statement")
+    check_not_inputs(outputs, inputs)
     check_output_path(args.out)
     engine, positions, _, _ = _inputs(args)
     statement = read_table(args.statement, "statement")
@@ -109,8 +112,20 @@ def _depths(items: Sequence[str]) -> dict[str, float]:
 def run_report(args: argparse.Namespace) -> int:
     from .accounts.cascade import cascade
     from .accounts.status import status
+    from .errors import MarginInputError
     from .io import read_table
+    from .report import check_report
+    from .stream_io import check_not_inputs, input_options
 
+    # Before any work: --html an input, a folder, a missing folder or an unwritable place,
+    # --top < 0, --depth without --shock.
+    inputs = ("positions", "instruments", "underlyings", "vols", "config", "collateral", "assets")
+    check_not_inputs([args.html], input_options(args, *inputs))
+    check_report(args.html, top=args.top)
+    if args.depth and args.shock is None:
+        raise MarginInputError(
+            "--depth needs --shock: the cascade runs only with both", table="cascade", column="depth"
+        )
     engine, positions, instruments, market = _inputs(args)
     result = engine.margin(positions)
     collateral = read_table(args.collateral, "collateral") if args.collateral is not None else None

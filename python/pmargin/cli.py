@@ -7,29 +7,37 @@ writes the per-account and per-underlying tables (same formats, chosen by extens
 with the by-position attribution and P&L explain (``--by-position``) and the Greeks
 (``--greeks``); ``--on-error isolate`` margins every account it can and writes the failed ones
 beside the others (``<stem>.failed<suffix>``); ``--memory-budget`` sets the bytes a run may allocate
-(:class:`pmargin.Limits`). Bad input prints ``error: <message>`` on stderr and exits with status 2.
+(:class:`pmargin.Limits`). Bad input prints ``error: <message>`` on stderr and exits with status 2;
+an output that would replace an input is bad input (:func:`pmargin.stream_io.check_not_inputs`).
+Ctrl-C and SIGTERM stop a run cleanly (its temporary files and spill folder removed), print
+``interrupted`` and exit with status 130 and 143.
 ``pmargin reconcile`` and ``pmargin report`` are in :mod:`pmargin.accounts_cli`.
 """
 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from .stream_io import beside, check_output_path, flatten_lists, write_outputs
+from .stream_io import beside, check_not_inputs, check_output_path, flatten_lists, input_options, write_outputs
 
 if TYPE_CHECKING:
     from .result import GreeksResult, MarginResult
 
 EXIT_OK = 0
 EXIT_BAD_INPUT = 2
+#: Exit statuses of a run stopped by Ctrl-C (SIGINT) and by SIGTERM: 128 + the signal's number.
+EXIT_INTERRUPTED = 128 + 2
+EXIT_TERMINATED = 128 + 15
 DEFAULT_CHUNK_POSITIONS = 250_000
 _TOP = 10
 _DRIVERS = 5
@@ -37,14 +45,49 @@ _DRIVERS = 5
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; return the exit status (never raises for bad input)."""
+    """Run the command line; return the exit status (never raises for bad input, nor when
+    interrupted by Ctrl-C or SIGTERM)."""
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help, --version, or a usage error (argparse prints it)
         return exc.code if isinstance(exc.code, int) else EXIT_BAD_INPUT
     command: Callable[[argparse.Namespace], int] = args.command
-    return run_reporting_errors(command, args)
+    try:
+        with _sigterm_raises():
+            return run_reporting_errors(command, args)
+    except KeyboardInterrupt:  # the outputs' temporary files and the spill folder are removed by now
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Terminated:
+        print("interrupted (SIGTERM)", file=sys.stderr)
+        return EXIT_TERMINATED
+
+
+class Terminated(BaseException):
+    """SIGTERM (a scheduler's timeout, ``kill``, a pod eviction), raised in the main thread as
+    Ctrl-C raises KeyboardInterrupt, so that the run cleans up on the way out: the temporary files
+    beside the destinations and the spill folder are removed, no destination is touched."""
+
+
+@contextmanager
+def _sigterm_raises() -> Iterator[None]:
+    """While the command runs, SIGTERM raises :class:`Terminated` in the main thread (once: a
+    second SIGTERM during the cleanup is ignored); the previous handler is restored afterwards.
+    Nothing is installed outside the main thread (where Python cannot set handlers)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def terminate(signum: int, frame: Any) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise Terminated
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -277,7 +320,13 @@ def _run_margin(args: argparse.Namespace) -> int:
     from .stream import RegroupedAccountError, iter_margin
     from .stream_io import AtomicOutputs, open_positions, output_path
 
+    names = ["accounts", "by_underlying"]
+    names += ["by_position", "explain"] if args.by_position else []
+    names += ["greeks", "greeks_by_underlying"] if args.greeks else []
+    names += ["failed"] if args.on_error == "isolate" or args.out is None else []
     if args.out is not None:
+        inputs = input_options(args, "positions", "instruments", "underlyings", "vols", "config")
+        check_not_inputs([output_path(args.out, name) for name in names], inputs)
         check_output_path(args.out)
     model = load_model(args.config) if args.config is not None else None
     if args.model is not None:
@@ -297,10 +346,6 @@ def _run_margin(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     limits = Limits(memory_budget=args.memory_budget) if args.memory_budget is not None else None
     engine = MarginEngine(instruments, market, model, limits=limits)
-    names = ["accounts", "by_underlying"]
-    names += ["by_position", "explain"] if args.by_position else []
-    names += ["greeks", "greeks_by_underlying"] if args.greeks else []
-    names += ["failed"] if args.on_error == "isolate" or args.out is None else []
     show_progress = not args.quiet and _stderr_is_terminal()
     tables: dict[str, pa.Table] = {}
     margined = 0  # position rows of the accounts margined (not those of failed accounts)
@@ -322,13 +367,14 @@ def _run_margin(args: argparse.Namespace) -> int:
                     total_rows=total,
                     progress=_rows_progress(progress, total),
                 )
-                if args.out is not None:
-                    destinations = {name: output_path(args.out, name) for name in names}
-                    with AtomicOutputs(destinations, stream.schemas, flatten_lists) as outputs:
-                        outputs.write_all(stream)
-                    return EXIT_OK
-                tables = stream.to_tables()
-                margined = stream.positions_margined
+                with closing(stream):  # its spill folder removed now, also when interrupted
+                    if args.out is not None:
+                        destinations = {name: output_path(args.out, name) for name in names}
+                        with AtomicOutputs(destinations, stream.schemas, flatten_lists) as outputs:
+                            outputs.write_all(stream)
+                        return EXIT_OK
+                    tables = stream.to_tables()
+                    margined = stream.positions_margined
             break
         except RegroupedAccountError:
             if args.grouped:
@@ -730,6 +776,10 @@ def run_compare(args: argparse.Namespace) -> int:
     from .models import GridModel, load_model
     from .presets import span
 
+    if args.out is not None:
+        inputs = input_options(args, "positions", "instruments", "underlyings", "vols")
+        tomls = {f"--model {item}": Path(item.partition("=")[2]) for item in args.model if item.partition("=")[2]}
+        check_not_inputs([args.out], {**inputs, **tomls})
     models: dict[str, Any] = {}
     for item in args.model:
         name, _, path = item.partition("=")

@@ -62,13 +62,15 @@ _SIMM_TABLES = ("accounts", "product_classes", "risk_classes", "buckets", "contr
 _RISK_TABLES = ("accounts", "positions")
 
 
-def _destinations(out: Path, names: tuple[str, ...]) -> list[Path]:
-    """Where each table goes, checked before any work as ``pmargin margin`` checks them: ``--out``
-    itself (its type and folder), then every destination (none may be a folder)."""
-    from .stream_io import check_output_path, check_targets, output_path
+def _destinations(out: Path, names: tuple[str, ...], inputs: dict[str, Path | None]) -> list[Path]:
+    """Where each table goes, checked before any work as ``pmargin margin`` checks them: no
+    destination may replace one of the ``inputs`` (:func:`pmargin.stream_io.check_not_inputs`),
+    ``--out`` itself (its type and folder), then every destination (none may be a folder)."""
+    from .stream_io import check_not_inputs, check_output_path, check_targets, output_path
 
-    check_output_path(out)
     paths = [output_path(out, name) for name in names]
+    check_not_inputs(paths, inputs)
+    check_output_path(out)
     check_targets(paths)
     return paths
 
@@ -89,8 +91,9 @@ def _print_top(table: pa.Table, key: str, title: str) -> None:
 
 def run_simm(args: argparse.Namespace) -> int:
     from .presets import simm
+    from .stream_io import input_options
 
-    paths = _destinations(args.out, _SIMM_TABLES) if args.out is not None else None
+    paths = _destinations(args.out, _SIMM_TABLES, input_options(args, "crif")) if args.out is not None else None
     model = simm(
         args.simm_version, mpor_days=args.mpor_days, calculation_currency=args.calculation_currency, side=args.side
     )
@@ -160,9 +163,11 @@ def run_portfolio_risk(args: argparse.Namespace) -> int:
     from .io import read_table
     from .market import Market
     from .portfolio_risk import Covariance, portfolio_risk
+    from .stream_io import input_options
 
     vols = _return_vols(args)  # every option check before any file is read
-    paths = _destinations(args.out, _RISK_TABLES) if args.out is not None else None
+    inputs = input_options(args, "positions", "instruments", "underlyings", "vols", "correlation", "moves")
+    paths = _destinations(args.out, _RISK_TABLES, inputs) if args.out is not None else None
     if vols is None:
         horizon = 1.0 if args.moves_horizon_days is None else args.moves_horizon_days
         cov = Covariance.from_history(

@@ -177,7 +177,10 @@ def read_csv(path: Path, name: str, text_columns: Sequence[str] = ()) -> pa.Tabl
     text = {*CSV_ID_COLUMNS, *CSV_TEXT_COLUMNS.get(name, ()), *text_columns}
     source: Path | bytes_io.BytesIO = path
     with path.open("rb") as f:
+        not_text = binary_kind(f.read(_SNIFF_BYTES))
         ends_bare = f.seek(0, 2) > 0 and f.seek(-1, 2) >= 0 and f.read(1) not in (b"\n", b"\r")
+    if not_text is not None:  # the parser's error would quote the file's bytes
+        raise MarginInputError(f"{path} does not look like CSV text: {not_text}", table=name)
     if ends_bare:  # a last line without its newline (a header alone is otherwise "empty")
         source = bytes_io.BytesIO(path.read_bytes() + b"\n")
 
@@ -223,6 +226,28 @@ def read_csv(path: Path, name: str, text_columns: Sequence[str] = ()) -> pa.Tabl
         elif f.name in CSV_NUMBERS.get(name, ()) and pa.types.is_string(f.type):
             first_non_number(table.column(i), name, f.name)
     return table
+
+
+#: Bytes of a CSV file looked at for a binary file under a .csv name.
+_SNIFF_BYTES = 4096
+#: Leading bytes of the binary formats a table is likely to be in instead.
+_MAGIC = (
+    (b"PAR1", "it is a Parquet file (name it .parquet)"),
+    (b"ARROW1", "it is an Arrow IPC file (name it .arrow)"),
+    (b"\xff\xfe", "it is UTF-16 text (save it as UTF-8)"),
+    (b"\xfe\xff", "it is UTF-16 text (save it as UTF-8)"),
+)
+
+
+def binary_kind(head: bytes) -> str | None:
+    """Why a file starting with ``head`` is not CSV text (a Parquet or Arrow file, or another
+    binary file: a NUL byte), or None when it may be."""
+    for magic, kind in _MAGIC:
+        if head.startswith(magic):
+            return kind
+    if b"\0" in head:
+        return "it is a binary file (it holds NUL bytes)"
+    return None
 
 
 def utf8_text(col: pa.ChunkedArray, table: str, column: str) -> pa.ChunkedArray:

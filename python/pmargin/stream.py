@@ -41,7 +41,7 @@ import pyarrow.compute as pc
 from . import _core
 from .batch import _margin_chunk
 from .engine import MarginEngine
-from .errors import MarginConfigError, MarginInputError, reading, run_flags, wrong_argument
+from .errors import MarginConfigError, MarginError, MarginInputError, reading, run_flags, wrong_argument
 from .result import MarginResult
 
 #: Result tables a stream can carry. ``greeks`` / ``greeks_by_underlying`` are the two tables of
@@ -665,7 +665,8 @@ def _spill(
 
         def by_partition(batch: pa.RecordBatch) -> list[pa.RecordBatch]:
             # One native pass: hash, counting sort, each partition gathered once (in parallel).
-            return _core.group_by_partition(batch, count, seed)
+            with _importing("positions"):
+                return _core.group_by_partition(batch, count, seed)
 
         for pieces in _one_ahead(batches, by_partition):
             for part, piece in enumerate(pieces):
@@ -678,6 +679,19 @@ def _spill(
         for writer in writers.values():
             writer.close()
     return [(Path(str(prefix) + str(part)), int(rows[part])) for part in sorted(writers)]
+
+
+@contextlib.contextmanager
+def _importing(table: str) -> Iterator[None]:
+    """Run a native call on the caller's batches, turning what the Arrow import raises (a batch
+    its own schema does not describe, such as nulls in a non-nullable field) into an input error
+    at ``table``, as :meth:`MarginEngine.margin` reports it. Our own errors pass through."""
+    try:
+        yield
+    except MarginError:
+        raise
+    except (ValueError, TypeError, pa.ArrowException) as exc:
+        raise MarginInputError(f"reading the Arrow stream failed: {exc}", table=table) from exc
 
 
 def _read_spill(path: Path) -> Iterator[pa.RecordBatch]:

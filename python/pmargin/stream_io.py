@@ -4,16 +4,18 @@ In: a positions file, a directory of Parquet files or a glob, as a lazy stream w
 count (from the Parquet footers, before any row is read). Out: every result table written batch
 by batch (a Parquet row group per batch) to a temporary file beside its destination, all moved
 into place at the end (``os.replace``) or all removed on error (:func:`commit`: every destination
-is checked first, and a move that still fails puts back the files already moved).
+is checked first, and a move that still fails puts back the files already moved). No destination
+may replace an input, be inside the positions folder or match its glob (:func:`check_not_inputs`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import fnmatch
 import glob
 import os
 import tempfile
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -68,16 +70,20 @@ def open_positions(path: Path, batch_rows: int = 1 << 17) -> tuple[Any, int | No
             # Every part's own schema, widened to one (float32 and float64 quantities read as
             # float64, decimals at the widest scale): a dataset would cast every part to the first
             # part's types, rounding later quantities without a word.
-            parts = [ds.dataset(str(f), format=fmt).schema for f in files]
+            parts = [_part_schema(f, fmt) for f in files]
             try:
                 unified = pa.unify_schemas(parts, promote_options="permissive")
             except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
                 raise MarginInputError(
                     f"the Parquet files under {path} disagree on a column's type: {exc}", table="positions"
                 ) from exc
+            # Every field nullable: a column one part declares non-nullable (REQUIRED) and another
+            # lacks is null in the other's rows.
+            unified = pa.schema([f.with_nullable(True) for f in unified], metadata=unified.metadata)
             dataset = ds.dataset([str(f) for f in files], format=fmt, schema=unified)
             total = dataset.count_rows()  # from the footers' metadata
-            return dataset.scanner(batch_size=batch_rows), total
+            batches = _scan_files(files, fmt, unified, batch_rows)
+            return pa.RecordBatchReader.from_batches(unified, batches), total
         except (pa.ArrowException, OSError) as exc:
             raise unreadable("positions", path, exc) from exc
     if len(files) > 1:
@@ -86,6 +92,28 @@ def open_positions(path: Path, batch_rows: int = 1 << 17) -> tuple[Any, int | No
         )
     table = read_table(files[0], "positions")
     return table, table.num_rows
+
+
+def _part_schema(file: Path, fmt: Any) -> pa.Schema:
+    """One Parquet file's schema (from its footer); an error names the file."""
+    import pyarrow.dataset as ds
+
+    try:
+        return ds.dataset(str(file), format=fmt).schema
+    except (pa.ArrowException, OSError) as exc:
+        raise unreadable("positions", file, exc) from exc
+
+
+def _scan_files(files: Sequence[Path], fmt: Any, schema: pa.Schema, batch_rows: int) -> Iterator[pa.RecordBatch]:
+    """The batches of every file in turn, as ``schema``; a read error (a corrupt page) names the
+    file."""
+    import pyarrow.dataset as ds
+
+    for file in files:
+        try:
+            yield from ds.dataset(str(file), format=fmt, schema=schema).scanner(batch_size=batch_rows).to_reader()
+        except (pa.ArrowException, OSError) as exc:
+            raise unreadable("positions", file, exc) from exc
 
 
 def is_directory_output(out: Path) -> bool:
@@ -323,6 +351,68 @@ def check_output_path(out: Path) -> None:
             f"unsupported output type {out.suffix!r} for {out}; use one of {', '.join(OUTPUT_SUFFIXES)}", table="out"
         )
     check_targets([out])
+
+
+def input_options(args: Any, *names: str) -> dict[str, Path | None]:
+    """The input files of a command by option, ``{"--positions": args.positions, ...}``, for
+    :func:`check_not_inputs` (``names`` as argparse stores them: ``spill_dir`` for ``--spill-dir``)."""
+    return {f"--{name.replace('_', '-')}": getattr(args, name, None) for name in names}
+
+
+def check_not_inputs(outputs: Iterable[Path], inputs: Mapping[str, Path | str | None]) -> None:
+    """Refuse an output that would replace an input, before any work: a destination that is one
+    of the input files (also through a link or another spelling: :func:`os.path.samefile`), lies
+    inside an input folder (whose Parquet files are all read: a second run would read the
+    results as input), or matches an input glob. ``inputs``: each input by its option (None when
+    not given); the error names the destination and the input."""
+    given = [(option, str(path)) for option, path in inputs.items() if path is not None]
+    for output in outputs:
+        for option, text in given:
+            if is_pattern(text):
+                if not _matches_pattern(output, text):
+                    continue
+                problem = f"it matches the {option} pattern {text}"
+            elif Path(text).is_dir():
+                if not _inside(output, Path(text)):
+                    continue
+                problem = f"it is inside the {option} folder {text}, whose Parquet files are all read as input"
+            elif _same_file(output, Path(text)):
+                problem = f"it is the {option} file {text}"
+            else:
+                continue
+            raise MarginInputError(f"cannot write {output}: {problem}; write the results somewhere else", table="out")
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """Whether ``a`` and ``b`` name one file (a link, another spelling), or would once created."""
+    try:
+        return os.path.samefile(a, b)
+    except (OSError, ValueError):
+        return os.path.realpath(a) == os.path.realpath(b)
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    """Whether ``path`` (existing or not) is ``folder`` or lies somewhere under it."""
+    resolved = Path(os.path.realpath(path))
+    return any(_same_file(ancestor, folder) for ancestor in (resolved, *resolved.parents) if ancestor.exists())
+
+
+def _matches_pattern(path: Path, pattern: str) -> bool:
+    """Whether ``path`` (existing or not) is a file the glob ``pattern`` matches (``**``: any
+    number of folders), both compared as absolute paths without links."""
+    parts = Path(os.path.abspath(pattern)).parts
+    # The folders before the first wildcard, without links.
+    fixed = next((i for i, part in enumerate(parts) if is_pattern(part)), len(parts))
+    pattern_parts = Path(os.path.realpath(Path(*parts[:fixed]))).parts + parts[fixed:]
+    return _match_parts(Path(os.path.realpath(path)).parts, pattern_parts)
+
+
+def _match_parts(parts: Sequence[str], pattern: Sequence[str]) -> bool:
+    if not pattern:
+        return not parts
+    if pattern[0] == "**":
+        return any(_match_parts(parts[i:], pattern[1:]) for i in range(len(parts) + 1))
+    return bool(parts) and fnmatch.fnmatchcase(parts[0], pattern[0]) and _match_parts(parts[1:], pattern[1:])
 
 
 def write_outputs(tables: Sequence[tuple[Path, pa.Table]]) -> None:

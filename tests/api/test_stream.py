@@ -370,3 +370,42 @@ def test_group_by_partition_errors_and_empty_input() -> None:
     pieces = _core.group_by_partition(empty, 4, 0)
     assert [p.num_rows for p in pieces] == [0, 0, 0, 0]
     assert all(p.schema.equals(empty.schema) for p in pieces)
+
+
+def test_an_arrow_error_of_the_callers_batches_is_an_input_error(tmp_path: Path) -> None:
+    """A Dataset whose schema declares ``desk`` non-nullable over a part without it: its batches
+    hold nulls there. The spill pass reports it as margin() does, not as a raw ValueError."""
+    import pyarrow.dataset as ds
+    import pyarrow.parquet as pq
+
+    pq.write_table(
+        pa.table({"account_id": ["a", "b"], "instrument_id": ["BTC-SPOT"] * 2, "quantity": [1.0, 2.0]}),
+        tmp_path / "p0.parquet",
+    )
+    required = pa.schema(
+        [
+            ("account_id", pa.string()),
+            ("instrument_id", pa.string()),
+            ("quantity", pa.float64()),
+            pa.field("desk", pa.string(), nullable=False),
+        ]
+    )
+    pq.write_table(
+        pa.table(
+            {"account_id": ["c"], "instrument_id": ["BTC-SPOT"], "quantity": [1.0], "desk": ["x"]}, schema=required
+        ),
+        tmp_path / "p1.parquet",
+    )
+    parts = [ds.dataset(tmp_path / f"p{i}.parquet").schema for i in range(2)]
+    dataset = ds.dataset(tmp_path, schema=pa.unify_schemas(parts, promote_options="permissive"))
+    instruments = pa.table({"instrument_id": ["BTC-SPOT"], "underlying": ["BTC"], "kind": ["spot"]})
+    engine = pmargin.MarginEngine(
+        instruments, pmargin.Market("2026-06-30T08:00:00Z", pa.table({"underlying": ["BTC"], "spot": [60000.0]}))
+    )
+    with pytest.raises(pmargin.MarginInputError) as whole:
+        engine.margin(dataset)
+    with pytest.raises(pmargin.MarginInputError) as streamed:
+        margin_stream(dataset, engine, spill_dir=tmp_path).read_all()
+    assert str(streamed.value) == str(whole.value)
+    assert "declared as non-nullable but contains null values" in str(streamed.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p0.parquet", "p1.parquet"]  # no spill folder left

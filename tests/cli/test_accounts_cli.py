@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 
@@ -53,3 +54,98 @@ def test_report_writes_one_self_contained_file(tmp_path: Path) -> None:
         main(["report", *args, f"--as-of={book.as_of.isoformat()}", f"--html={out}", "--shock=-0.2", "--depth=BTC"])
         == 2
     )
+
+
+def test_report_refuses_bad_flags_before_any_work(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pmargin import accounts_cli
+
+    book = sample.book(n_accounts=3, seed=2)
+    args = []
+    for name in ("positions", "instruments", "underlyings", "vols"):
+        pq.write_table(getattr(book, name), tmp_path / f"{name}.parquet")
+        args.append(f"--{name}={tmp_path / f'{name}.parquet'}")
+    # No book is read when a flag is wrong: the inputs reader fails the test if it is reached.
+    monkeypatch.setattr(accounts_cli, "_inputs", lambda _: pytest.fail("the book was read"))
+    folder = tmp_path / "adir"
+    folder.mkdir()
+    cases = {
+        f"--html={folder}": "adir",
+        f"--html={tmp_path / 'positions.parquet'}": "--positions",
+        "--top=-1": "top",
+        "--depth=BTC=5e6": "--depth needs --shock",
+    }
+    for flag, said in cases.items():
+        html = [] if flag.startswith("--html") else [f"--html={tmp_path / 'r.html'}"]
+        assert main(["report", *args, f"--as-of={book.as_of.isoformat()}", *html, flag]) == 2, flag
+        assert said in capsys.readouterr().err, flag
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "adir",
+        "instruments.parquet",
+        "positions.parquet",
+        "underlyings.parquet",
+        "vols.parquet",
+    ]
+
+
+def _integer_id_files(tmp_path: Path) -> list[str]:
+    """The audit's case: positions in Parquet with int64 ids, the other tables beside them."""
+    tables = {
+        "positions": pa.table(
+            {"account_id": pa.array([1001, 1002]), "instrument_id": ["BTC-SPOT", "BTC-PERP"], "quantity": [1.0, -2.0]}
+        ),
+        "instruments": pa.table(
+            {"instrument_id": ["BTC-SPOT", "BTC-PERP"], "underlying": ["BTC", "BTC"], "kind": ["spot", "perpetual"]}
+        ),
+        "underlyings": pa.table({"underlying": ["BTC"], "spot": [60000.0]}),
+    }
+    args = []
+    for name, table in tables.items():
+        pq.write_table(table, tmp_path / f"{name}.parquet")
+        args.append(f"--{name}={tmp_path / f'{name}.parquet'}")
+    return [*args, "--as-of=2026-06-30T08:00:00Z"]
+
+
+def test_csv_collateral_matches_integer_account_ids(tmp_path: Path) -> None:
+    """CSV ids are text: "1001" is account 1001, not a stranger (every account was liquidated)."""
+    args = _integer_id_files(tmp_path)
+    (tmp_path / "coll.csv").write_text("account_id,asset,amount\n1001,USD,1000000\n1002,USD,1000000\n")
+    (tmp_path / "assets.csv").write_text("asset,price,haircut\nUSD,1,0\n")
+    out = tmp_path / "r.html"
+    files = [f"--collateral={tmp_path / 'coll.csv'}", f"--assets={tmp_path / 'assets.csv'}"]
+    assert main(["report", *args, *files, f"--html={out}"]) == 0
+    text = out.read_text()
+    assert "liquidation</td>" not in text and text.count(">ok</td>") == 2
+    # A collateral row of an account the book does not have is an error, not ignored.
+    (tmp_path / "coll.csv").write_text("account_id,asset,amount\n1001,USD,1000000\n01002,USD,1000000\n")
+    assert main(["report", *args, *files, f"--html={tmp_path / 'none.html'}"]) == 2
+    assert not (tmp_path / "none.html").exists()
+
+
+def test_reconcile_matches_a_csv_statement_to_integer_account_ids(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    args = _integer_id_files(tmp_path)
+    statement = tmp_path / "statement.csv"
+    statement.write_text("account_id,initial_margin,currency\n1001,9000,USD\n1002,18000,USD\n")
+    out = tmp_path / "d.csv"
+    assert main(["reconcile", *args, f"--statement={statement}", f"--out={out}"]) == 0
+    assert pacsv.read_csv(out).num_rows == 0  # both accounts agree: no dispute
+    statement.write_text("account_id,initial_margin\n1001,9000\nX-1,18000\n")
+    assert main(["reconcile", *args, f"--statement={statement}", f"--out={tmp_path / 'e.csv'}"]) == 2
+    err = capsys.readouterr().err
+    assert "statement.account_id, row 1: account id 'X-1' (text) cannot be matched" in err
+    assert "ArrowInvalid" not in err and "Could not convert" not in err
+
+
+def test_reconcile_refuses_an_output_that_would_replace_its_statement(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    args = _integer_id_files(tmp_path)
+    statement = tmp_path / "statement.csv"
+    text = "account_id,initial_margin\n1001,9000\n1002,18000\n"
+    statement.write_text(text)
+    assert main(["reconcile", *args, f"--statement={statement}", f"--out={statement}"]) == 2
+    assert "--statement" in capsys.readouterr().err
+    assert statement.read_text() == text

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -659,3 +661,75 @@ def test_on_error_isolate_writes_the_failed_accounts_beside_the_others(
     assert (rows, accounts, book.instruments.num_rows) == (1473, 150, 188)
     assert "Book: 1,473 positions in 150 accounts on 188 instruments\n" in printed
     assert "Not margined: 1 account holding 2 positions (failed, listed above)\n" in printed
+
+
+def test_compare_refuses_an_output_that_is_an_input(
+    parquet_args: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    toml = tmp_path / "mine.toml"
+    toml.write_text('type = "grid"\n')
+    vols = parquet_args[parquet_args.index("--vols") + 1]
+    for out, label in ((vols, "--vols"), (str(toml), f"--model mine={toml}")):
+        assert main(["compare", *parquet_args, "--model", "grid", "--model", f"mine={toml}", "--out", out]) == 2
+        assert capsys.readouterr().err == (
+            f"error: out: cannot write {out}: it is the {label} file {out}; write the results somewhere else\n"
+        )
+    assert toml.read_text() == 'type = "grid"\n'
+
+
+#: Runs ``pmargin`` with the margin pass held at its first spill file (a sleep a signal cuts
+#: short), so the test signals a run that is certainly still going. SIGINT is set to raise
+#: KeyboardInterrupt as in a terminal (a background job may have started with it ignored).
+_HELD_RUN = """
+import signal, sys, time
+signal.signal(signal.SIGINT, signal.default_int_handler)
+import pmargin.stream
+load = pmargin.stream._load_spill
+def held(path):
+    time.sleep(60)
+    return load(path)
+pmargin.stream._load_spill = held
+from pmargin.cli import main
+raise SystemExit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.parametrize(
+    ("sig", "status", "message"),
+    [(signal.SIGINT, 130, "interrupted\n"), (signal.SIGTERM, 143, "interrupted (SIGTERM)\n")],
+    ids=["SIGINT", "SIGTERM"],
+)
+def test_a_signal_stops_the_run_cleanly(
+    book: sample.SampleBook, parquet_args: list[str], tmp_path: Path, sig: signal.Signals, status: int, message: str
+) -> None:
+    """Ctrl-C or SIGTERM (a scheduler's timeout, kill) during an unordered run: one line on
+    stderr, exit 128 + the signal, the previous output untouched, no temporary file beside it and
+    no spill folder left."""
+    rows = book.positions.take(pa.array(np.random.default_rng(2).permutation(book.positions.num_rows)))
+    write_table(rows, tmp_path / "shuffled.parquet")
+    i = parquet_args.index("--positions")
+    args = [*parquet_args[:i], "--positions", str(tmp_path / "shuffled.parquet"), *parquet_args[i + 2 :]]
+    (tmp_path / "out").mkdir()
+    (tmp_path / "spill").mkdir()
+    out = tmp_path / "out" / "res.parquet"
+    out.write_bytes(b"previous run")
+    argv = ["margin", *args, "--out", str(out), "--spill-dir", str(tmp_path / "spill"), "--by-position", "--quiet"]
+    run = subprocess.Popen(
+        [sys.executable, "-c", _HELD_RUN, *argv], stderr=subprocess.PIPE, text=True, env=subprocess_env()
+    )
+    try:
+        deadline = time.monotonic() + 60
+        # Held: the spill files are written and the temporary outputs are open.
+        while not (list((tmp_path / "spill").glob("*/p*")) and len(list((tmp_path / "out").iterdir())) > 1):
+            if run.poll() is not None:
+                pytest.fail(f"the run ended before it was signalled: {run.communicate()[1]}")
+            assert time.monotonic() < deadline, "no spill file after 60 s"
+            time.sleep(0.01)
+        run.send_signal(sig)
+        _, err = run.communicate(timeout=30)
+    finally:
+        run.kill()
+    assert (run.returncode, err) == (status, message)
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["res.parquet"]
+    assert out.read_bytes() == b"previous run"
+    assert list((tmp_path / "spill").iterdir()) == []

@@ -320,3 +320,25 @@ def test_portfolio_risk_moves_options(parquet_args: list[str], tmp_path: Path) -
         vols[name] = read_table(out, "out").column("volatility").to_pylist()
     assert vols["horizon"] == pytest.approx([v / 2 for v in vols["default"]], rel=1e-12)  # sqrt(1/4)
     assert vols["ewma"] != pytest.approx(vols["default"], rel=1e-6)
+
+
+def test_an_output_that_is_an_input_is_refused_before_any_work(
+    parquet_args: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--out, or a table written beside it, on the CRIF or an input of portfolio-risk: exit 2
+    naming both, the input untouched."""
+    crif = _crif(tmp_path)
+    beside = crif.with_name("r.contributions.csv")  # where `--out r.csv` writes the contributions
+    beside.write_bytes(crif.read_bytes())
+    before = _snapshot(tmp_path)
+    for given, out, written in ((crif, crif, crif), (beside, tmp_path / "r.csv", beside)):
+        assert main(["simm", "--crif", str(given), "--out", str(out)]) == 2
+        assert capsys.readouterr().err == (
+            f"error: out: cannot write {written}: it is the --crif file {given}; write the results somewhere else\n"
+        )
+    assert _snapshot(tmp_path) == before
+    positions = Path(parquet_args[parquet_args.index("--positions") + 1])
+    kept = positions.read_bytes()
+    assert main(["portfolio-risk", *parquet_args, *RISK_VOLS, "--out", str(positions)]) == 2
+    assert f"cannot write {positions}: it is the --positions file {positions}" in capsys.readouterr().err
+    assert positions.read_bytes() == kept

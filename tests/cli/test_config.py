@@ -356,3 +356,34 @@ def test_memory_budget_is_in_the_help(capsys: pytest.CaptureFixture[str]) -> Non
         "--memory-budget BYTES bytes the run may allocate for its scenarios and risk arrays (default 8GiB)" in help_text
     )
     assert "e.g. 500MB or 16GiB (kB, MB, GB, TB: powers of 1000; KiB, MiB, GiB, TiB: of 1024)" in help_text
+
+
+@pytest.mark.parametrize(
+    ("files", "message"),
+    [
+        (
+            {
+                "p.toml": 'name="x"\nversion="1"\n[[combined_commodities]]\nname="BTC"\nunderlyings=["BTC"]\n'
+                "price_scan_range=0.1\ntiers=[30, 90]\nintra_spreads=[{tiers=[1, inf], charge=1.0}]\n",
+                "m.toml": 'type = "span"\nparams = "p.toml"\n',
+            },
+            "model.combined_commodities[0].intra_spreads[0].tiers: tier inf is not one of 1..2",
+        ),
+        ({"m.toml": 'type = "tims"\n[ranges]\nequity = 5\n'}, "model.ranges.equity: must be (down, up)"),
+        ({"m.toml": 'type = "tims"\nranges = [0.1, 0.1]\n'}, "model.ranges: must map product classes to (down, up)"),
+        (
+            {"m.toml": 'type = "deribit"\nversion = 20261203\n'},
+            "params.version: a parameter set's version must be a string (an edition or date), got int",
+        ),
+    ],
+)
+def test_model_values_that_reach_python_built_ins_exit_2(
+    parquet_args: list[str], tmp_path: Path, files: dict[str, str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Finding 8 (audit 11c): these gave a raw OverflowError / TypeError and a traceback."""
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    assert main(["margin", *parquet_args, "--config", str(tmp_path / "m.toml")]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.startswith(f"error: {message}") and "Traceback" not in captured.err
+    assert captured.out == ""

@@ -210,3 +210,28 @@ def test_a_header_without_its_newline_and_an_ipc_stream(tmp_path: Path) -> None:
     with pa.OSFile(str(stream), "wb") as sink, pa.ipc.new_stream(sink, table.schema) as writer:
         writer.write_table(table)
     assert read_table(stream, "positions").equals(table)
+
+
+def test_a_binary_file_named_csv_is_named_without_its_bytes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A Parquet, Arrow or other binary file under a .csv name: the error names the file and says
+    what it is, without quoting its bytes (the CSV parser's message would)."""
+    import pyarrow.parquet as pq
+
+    table = pa.table({"account_id": ["a"], "instrument_id": ["BTC-SPOT"], "quantity": [1.0]})
+    parquet, arrow, other, utf16 = (tmp_path / f"{name}.csv" for name in ("parquet", "arrow", "other", "utf16"))
+    pq.write_table(table, parquet)
+    with pa.OSFile(str(arrow), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+        writer.write_table(table)
+    other.write_bytes(b"account_id,instrument_id,quantity\na,BTC-SPOT,\x00\x01\x02\n")
+    utf16.write_bytes("account_id,instrument_id,quantity\na,BTC-SPOT,1\n".encode("utf-16"))
+    for path, what in (
+        (parquet, "it is a Parquet file (name it .parquet)"),
+        (arrow, "it is an Arrow IPC file (name it .arrow)"),
+        (other, "it is a binary file (it holds NUL bytes)"),
+        (utf16, "it is UTF-16 text (save it as UTF-8)"),
+    ):
+        with pytest.raises(MarginInputError) as e:
+            read_table(path, "positions")
+        assert str(e.value) == f"positions: {path} does not look like CSV text: {what}"
+        assert main(["margin", "--positions", str(path), *market_args(tmp_path)]) == 2
+        assert capsys.readouterr().err == f"error: positions: {path} does not look like CSV text: {what}\n"

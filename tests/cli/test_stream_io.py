@@ -5,6 +5,7 @@ progress bar's total from the Parquet metadata."""
 from __future__ import annotations
 
 import io
+import os
 from pathlib import Path
 from typing import Any
 
@@ -285,3 +286,152 @@ def test_parquet_parts_of_different_number_types_keep_their_values(
     capsys.readouterr()
     assert main(["margin", "--positions", str(parts), *common]) == 2
     assert "disagree on a column's type" in capsys.readouterr().err
+
+
+def test_parquet_parts_where_one_has_a_required_column_the_others_lack(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The unified schema is all nullable: part 0 has no ``desk``, part 1 declares it non-nullable
+    (Parquet REQUIRED); the rows of part 0 read it as null, in both the one-pass and the
+    spill-file run."""
+    pq.write_table(
+        pa.table({"instrument_id": ["BTC-SPOT"], "underlying": ["BTC"], "kind": ["spot"]}), tmp_path / "i.parquet"
+    )
+    pq.write_table(pa.table({"underlying": ["BTC"], "spot": [60000.0]}), tmp_path / "u.parquet")
+    book = tmp_path / "book"
+    book.mkdir()
+    pq.write_table(
+        pa.table({"account_id": ["a", "b"], "instrument_id": ["BTC-SPOT"] * 2, "quantity": [1.0, 2.0]}),
+        book / "part-0.parquet",
+    )
+    required = pa.schema(
+        [
+            ("account_id", pa.string()),
+            ("instrument_id", pa.string()),
+            ("quantity", pa.float64()),
+            pa.field("desk", pa.string(), nullable=False),
+        ]
+    )
+    for name, accounts in (("part-1.parquet", ["c", "d"]), ("part-2.parquet", ["a", "e"])):
+        rows = {"account_id": accounts, "instrument_id": ["BTC-SPOT"] * 2, "quantity": [1.0, 3.0], "desk": ["x", "y"]}
+        pq.write_table(pa.table(rows, schema=required), book / name)
+    common = ["--instruments", str(tmp_path / "i.parquet"), "--underlyings", str(tmp_path / "u.parquet")]
+    common += ["--as-of", "2026-06-30T08:00:00Z", "--quiet", "--spill-dir", str(tmp_path)]
+    out = tmp_path / "out.parquet"
+    # Account a comes back in part 2: the run falls back to the spill files.
+    assert main(["margin", "--positions", str(book), *common, "--out", str(out)]) == 0, capsys.readouterr().err
+    accounts = read_table(out, "out")
+    margins = dict(zip(accounts["account_id"].to_pylist(), accounts["initial_margin"].to_pylist(), strict=True))
+    assert margins == {"a": 18000.0, "b": 18000.0, "c": 9000.0, "d": 27000.0, "e": 27000.0}
+    (book / "part-2.parquet").unlink()
+    assert main(["margin", "--positions", str(book), *common, "--out", str(out), "--grouped"]) == 0
+    assert read_table(out, "out").column("account_id").to_pylist() == ["a", "b", "c", "d"]
+    assert not list(tmp_path.glob("pmargin-spill-*"))
+
+
+def test_a_corrupt_page_in_one_parquet_part_is_named_by_its_file(
+    book: sample.SampleBook, parquet_args: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The footer is intact (the row count is read), a data page in the middle of the second part
+    is not: the error names that file, not the folder's scanner."""
+    split_positions(book.positions, tmp_path / "book", 1000)
+    broken = tmp_path / "book" / "part-001.parquet"
+    data = bytearray(broken.read_bytes())
+    middle = pq.ParquetFile(broken).metadata.row_group(0).column(0)  # the account ids' pages
+    start = middle.data_page_offset + 16
+    data[start : start + 64] = bytes(range(64))
+    broken.write_bytes(bytes(data))
+    assert main(["margin", *inputs_with(str(tmp_path / "book"), parquet_args), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: positions: cannot read {broken}: ") and "Scanner" not in err
+    assert "Traceback" not in err
+
+
+# --------------------------------------------------------------------------------------------
+# No output may replace an input
+
+
+def option(args: list[str], name: str) -> Path:
+    return Path(args[args.index(name) + 1])
+
+
+def with_option(args: list[str], name: str, value: Path | str) -> list[str]:
+    i = args.index(name)
+    return [*args[:i], name, str(value), *args[i + 2 :]]
+
+
+def test_an_output_that_is_an_input_file_is_refused_before_any_work(
+    parquet_args: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--out naming an input file (as given, spelled otherwise, or through a link), or a table
+    beside --out landing on an input file: exit 2 naming both; every input is left as it was."""
+    positions, instruments = option(parquet_args, "--positions"), option(parquet_args, "--instruments")
+    folder = positions.parent
+    vols = tmp_path / "res.by_underlying.parquet"  # where the by-underlying table of res.parquet goes
+    vols.write_bytes(option(parquet_args, "--vols").read_bytes())
+    args = with_option(parquet_args, "--vols", vols)
+    (tmp_path / "link.parquet").symlink_to(instruments)
+    os.link(positions, tmp_path / "hard.parquet")
+    before = {path: path.read_bytes() for path in (positions, instruments, vols)}
+    cases = [
+        (positions, positions, "--positions", positions),
+        (folder / ".." / folder.name / "instruments.parquet", None, "--instruments", instruments),
+        (tmp_path / "link.parquet", None, "--instruments", instruments),
+        (tmp_path / "hard.parquet", None, "--positions", positions),
+        (tmp_path / "res.parquet", vols, "--vols", vols),
+    ]
+    for out, written, given, path in cases:
+        assert main(["margin", *args, "--quiet", "--out", str(out)]) == 2, out
+        assert capsys.readouterr().err == (
+            f"error: out: cannot write {written or out}: it is the {given} file {path}; "
+            "write the results somewhere else\n"
+        )
+    assert {path: path.read_bytes() for path in before} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["hard.parquet", "link.parquet", "res.by_underlying.parquet"]
+
+
+def test_an_output_inside_the_positions_folder_or_glob_is_refused(
+    book: sample.SampleBook, parquet_args: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Results written into the positions folder would be read as positions by the next run;
+    one matching the positions glob too. Nothing is created there (not even a results folder)."""
+    split_positions(book.positions, tmp_path / "book", 500)
+    files = sorted(p.name for p in (tmp_path / "book").iterdir())
+    folder = tmp_path / "book"
+    for out in (folder, folder / "results", folder / "result.parquet", tmp_path / "." / "book" / "r.csv"):
+        assert main(["margin", *inputs_with(str(folder), parquet_args), "--quiet", "--out", str(out)]) == 2, out
+        err = capsys.readouterr().err
+        assert err.startswith(f"error: out: cannot write {out if out.suffix else out / 'accounts.parquet'}: ")
+        assert f"it is inside the --positions folder {folder}, whose Parquet files are all read as input" in err
+    pattern = str(folder / "part-*.parquet")
+    assert (
+        main(["margin", *inputs_with(pattern, parquet_args), "--quiet", "--out", str(folder / "part-9.parquet")]) == 2
+    )
+    assert f"part-9.parquet: it matches the --positions pattern {pattern}; " in capsys.readouterr().err
+    assert sorted(p.name for p in folder.iterdir()) == files
+    # Beside the files a glob reads, an output it does not match is fine.
+    assert main(["margin", *inputs_with(pattern, parquet_args), "--quiet", "--out", str(folder / "r.parquet")]) == 0
+
+
+def test_check_not_inputs(tmp_path: Path) -> None:
+    from pmargin.stream_io import check_not_inputs
+
+    (tmp_path / "d" / "sub").mkdir(parents=True)
+    (tmp_path / "a.csv").write_text("x\n")
+    inputs: dict[str, Path | str | None] = {
+        "--a": tmp_path / "a.csv",
+        "--d": tmp_path / "d",
+        "--g": str(tmp_path / "g" / "**" / "*.pq"),
+        "--none": None,
+    }
+    refused = [
+        tmp_path / "a.csv",
+        tmp_path / "d" / "x.parquet",
+        tmp_path / "d" / "sub" / "new" / "x.parquet",
+        tmp_path / "g" / "x.pq",
+        tmp_path / "g" / "1" / "2" / "x.pq",
+    ]
+    for path in refused:
+        with pytest.raises(pmargin.MarginInputError, match="cannot write"):
+            check_not_inputs([path], inputs)
+    check_not_inputs([tmp_path / "b.csv", tmp_path / "dd" / "x.parquet", tmp_path / "g" / "x.parquet"], inputs)
