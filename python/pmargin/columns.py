@@ -153,7 +153,7 @@ def read_strings(col: pa.ChunkedArray, tname: str, name: str, needed: Sequence[b
     values: list[str | None] = text_values(col, tname, name)
     for row, value in enumerate(values):
         if value is None and needed_at(needed, row):
-            fail("null in a required field", tname, name, row)
+            fail("null is not allowed", tname, name, row)
     return values
 
 
@@ -175,7 +175,7 @@ def read_numbers(
         if not needed_at(needed, row):
             continue
         if value is None:
-            fail("null in a required field", tname, name, row)
+            fail("null is not allowed", tname, name, row)
         if not math.isfinite(value):
             fail(f"not a finite number: {value!r}", tname, name, row)
         if positive and value <= 0:
@@ -208,7 +208,7 @@ def read_epoch_ns(col: pa.ChunkedArray, tname: str, name: str, needed: Sequence[
             fail(f"time is {TIME_RANGE}", tname, name, row)
     for row, value in enumerate(values):
         if value is None and needed[row]:
-            fail("null in a required field", tname, name, row)
+            fail("null is not allowed", tname, name, row)
     return values
 
 

@@ -58,7 +58,7 @@ def read_account_ids(table: pa.Table) -> list[AccountId]:
     values: list[AccountId | None] = text_values(col, "positions", "account_id")
     for row, value in enumerate(values):
         if value is None:
-            fail("null in a required field", "positions", "account_id", row)
+            fail("null is not allowed", "positions", "account_id", row)
         if isinstance(value, int) and not -INT64_MAX - 1 <= value <= INT64_MAX:
             fail(
                 f"{value} does not fit an int64 (integer account ids are int64 in results)",

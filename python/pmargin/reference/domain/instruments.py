@@ -234,7 +234,7 @@ def read_multipliers(table: pa.Table, digital: Sequence[bool]) -> list[float]:
     out: list[float] = []
     for row, value in enumerate(values):
         if value is None:
-            fail("null in a required field", t, "multiplier", row)
+            fail("null is not allowed", t, "multiplier", row)
         if not math.isfinite(value):
             fail(f"not a finite number: {value!r}", t, "multiplier", row)
         if value <= 0:

@@ -55,7 +55,7 @@ def read_vols(table: pa.Table, max_vol: float | None) -> dict[str, float]:
     vols: list[float] = []
     for row, vol in enumerate(values):
         if vol is None:
-            fail("null in a required field", "vols", "implied_vol", row)
+            fail("null is not allowed", "vols", "implied_vol", row)
         if not math.isfinite(vol):
             fail(f"not a finite number: {vol!r}", "vols", "implied_vol", row)
         if vol <= 0:
