@@ -72,6 +72,12 @@ def identify(name: str, version: str, params: Mapping[str, Any]) -> ParameterSet
     """The identity of ``params`` published as ``name`` at ``version``."""
     if not isinstance(name, str) or not name.strip():
         raise MarginConfigError("a parameter set needs a non-empty name", table="params", column="name")
-    if not isinstance(version, str) or not version.strip():
+    if not isinstance(version, str):
+        raise MarginConfigError(
+            f"a parameter set's version must be a string (an edition or date), got {type(version).__name__}",
+            table="params",
+            column="version",
+        )
+    if not version.strip():
         raise MarginConfigError("a parameter set needs a non-empty version or date", table="params", column="version")
     return ParameterSetId(name, version, content_hash(params))

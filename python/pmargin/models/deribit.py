@@ -14,6 +14,7 @@ recorded in every result's ``parameter_set`` column.
 
 from __future__ import annotations
 
+import datetime
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -97,6 +98,16 @@ _PER_CURRENCY = ("extended_dampener", "pnl_offset", "annualised_move_risk", "min
 _IGNORED = ("vol_scenarios_count", "haircut", "equity_side_impact", "correlation_set")
 #: Not published by Deribit; a parameter with a default.
 _OPTIONAL = {"dte_floor_days": 1.0}
+#: Upper bounds (generous: Deribit publishes values below 1) that keep every margin finite: the
+#: roll rate ``exp(annualised_move_risk x T) - 1``, the vega term structure ``(30 / DTE)^power``
+#: and the delta shock rate. The native spec parser checks the same bounds.
+_UPPER = {
+    "short_term_vega_power": 10.0,
+    "long_term_vega_power": 10.0,
+    "max_delta_shock": 10.0,
+    "annualised_move_risk": 10.0,
+    "min_annualised_move": 10.0,
+}
 
 _KEYS = ("params", "name", "version")
 
@@ -146,6 +157,8 @@ def flat_params(underlying: str, raw: Mapping[str, Any]) -> dict[str, float]:
     for key in _SCALARS:
         if out[key] < 0.0:
             raise _config_error(f"{prefix}.{key}", f"must be a number >= 0, got {out[key]!r}")
+        if key in _UPPER and out[key] > _UPPER[key]:
+            raise _config_error(f"{prefix}.{key}", f"must be in [0, {_UPPER[key]:g}], got {out[key]!r}")
     for key in _PER_CURRENCY:
         value = raw.get(key, 0.0)
         path = f"{prefix}.{key}"
@@ -158,9 +171,10 @@ def flat_params(underlying: str, raw: Mapping[str, Any]) -> dict[str, float]:
             usd_v = coin_v
         if usd_v is None:
             usd_v = coin_v if key == "min_annualised_move" else 0.0
+        high = 1.0 if key == "pnl_offset" else _UPPER.get(key, math.inf)
         for v in (coin_v, usd_v):
-            if v < 0.0 or (key == "pnl_offset" and v > 1.0):
-                raise _config_error(path, f"must be {'in [0, 1]' if key == 'pnl_offset' else '>= 0'}, got {v!r}")
+            if v < 0.0 or v > high:
+                raise _config_error(path, f"must be {f'in [0, {high:g}]' if high < math.inf else '>= 0'}, got {v!r}")
         out[f"{key}_coin"] = coin_v
         out[f"{key}_usd"] = usd_v
     floor = _number(f"{prefix}.dte_floor_days", raw.get("dte_floor_days", _OPTIONAL["dte_floor_days"]))
@@ -203,6 +217,8 @@ class DeribitModel:
     type: Literal["deribit"] = field(default="deribit", init=False)
 
     def __post_init__(self) -> None:
+        if isinstance(self.version, datetime.date):  # a TOML date: its text, as SPAN reads it
+            object.__setattr__(self, "version", str(self.version))
         params = _normalise(self.params)
         object.__setattr__(self, "params", params)
         object.__setattr__(self, "_flat", {u: flat_params(u, raw) for u, raw in params.items()})

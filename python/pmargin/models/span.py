@@ -30,6 +30,7 @@ Parameter-set layout (TOML or JSON; every rate is a parameter, nothing is built 
 
 from __future__ import annotations
 
+import decimal
 import itertools
 import json
 import math
@@ -41,7 +42,8 @@ from typing import Any, Literal
 
 import pyarrow as pa
 
-from ..errors import MarginConfigError
+from ..columns import required_column, text_values
+from ..errors import MarginConfigError, MarginInputError
 from ..io import to_table
 from ..params import ParameterSetId, identify
 from ._validate import _config_error, _read_toml, _table_value
@@ -168,7 +170,12 @@ def _commodity(at: str, raw: Any) -> Commodity:
             raise _config_error(f"{sat}.tiers", "must name two tiers")
         index = []
         for t in pair:
-            if isinstance(t, bool) or not isinstance(t, (int, float)) or t != int(t) or not 1 <= t <= len(tiers):
+            if (
+                isinstance(t, bool)
+                or not isinstance(t, (int, float))
+                or (isinstance(t, float) and not t.is_integer())
+                or not 1 <= t <= len(tiers)
+            ):
                 raise _config_error(f"{sat}.tiers", f"tier {t!r} is not one of 1..{len(tiers)}")
             index.append(int(t) - 1)
         if index[0] == index[1]:
@@ -262,7 +269,21 @@ def load_params(source: Mapping[str, Any] | str | PathLike[str]) -> dict[str, An
 
 
 def _arrays_identity(table: pa.Table) -> list[list[Any]]:
-    return [list(row.values()) for row in table.select(list(RISK_ARRAY_COLUMNS)).to_pylist()]
+    """The published arrays as rows of plain values, for the identity hash (a decimal as the
+    nearest float). Text that is not UTF-8, a null loss or delta, or one that is not finite is an
+    error at its cell, in the native core's words."""
+    columns = []
+    for name in RISK_ARRAY_COLUMNS:
+        values = text_values(required_column(table, "risk_arrays", name), "risk_arrays", name)
+        if name != "instrument_id":
+            values = [float(v) if isinstance(v, decimal.Decimal) else v for v in values]
+            for row, v in enumerate(values):
+                if v is None:
+                    raise MarginInputError("null is not allowed", table="risk_arrays", column=name, row=row)
+                if isinstance(v, float) and not math.isfinite(v):
+                    raise MarginInputError(f"not a finite number: {v!r}", table="risk_arrays", column=name, row=row)
+        columns.append(values)
+    return [list(row) for row in zip(*columns, strict=True)]
 
 
 @register

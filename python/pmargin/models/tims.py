@@ -17,16 +17,17 @@ broad-based indices together) and one per underlying for equities and narrow ind
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from os import PathLike
 from typing import Any, Literal
 
 import pyarrow as pa
 
+from ..columns import is_string_type, text_values
 from ..errors import MarginConfigError
 from ..params import ParameterSetId, identify
-from ._validate import _config_error
+from ._validate import _config_error, _is_number
 from .registry import register
 
 #: Range of each product class as (down, up) fractions, as published.
@@ -86,10 +87,14 @@ class TimsModel:
         if not isinstance(self.ranges, Mapping):
             raise _config_error("ranges", "must map product classes to (down, up)")
         for cls, pair in self.ranges.items():
-            try:
-                down, up = (float(x) for x in pair)
-            except (TypeError, ValueError):
-                raise _config_error(f"ranges.{cls}", f"must be (down, up), got {pair!r}") from None
+            if (
+                isinstance(pair, (str, bytes, Mapping))
+                or not isinstance(pair, Sequence)
+                or len(pair) != 2
+                or not all(_is_number(x) for x in pair)
+            ):
+                raise _config_error(f"ranges.{cls}", f"must be (down, up), two finite numbers, got {pair!r}")
+            down, up = (float(x) for x in pair)
             if not (0 < down < 1 and up > 0):
                 raise _config_error(f"ranges.{cls}", f"must be (down, up) with down in (0, 1) and up > 0, got {pair!r}")
             ranges[cls] = (down, up)
@@ -134,9 +139,13 @@ class TimsModel:
         classes is a named error. Without the column, the model itself."""
         if "product_class" not in instruments.column_names or "underlying" not in instruments.column_names:
             return self  # (a missing underlying column is the engines' named error)
+        underlying = instruments.column("underlying")
+        if not is_string_type(underlying.type):
+            return self  # (the engines' named error: instruments.underlying must be strings)
         found: dict[str, str] = {}
-        underlyings = instruments.column("underlying").to_pylist()
-        for row, (u, cls) in enumerate(zip(underlyings, instruments.column("product_class").to_pylist(), strict=True)):
+        underlyings = text_values(underlying, "instruments", "underlying")
+        classes = text_values(instruments.column("product_class"), "instruments", "product_class")
+        for row, (u, cls) in enumerate(zip(underlyings, classes, strict=True)):
             if cls is None or u is None:
                 continue
             if not isinstance(cls, str) or cls not in self.ranges:
@@ -199,6 +208,4 @@ class TimsModel:
             if key != "type" and key not in keys:
                 raise _config_error(key, f"unknown key (known: type, {', '.join(keys)})")
         kwargs = {k: config[k] for k in keys if k in config}
-        if "ranges" in kwargs:
-            kwargs["ranges"] = {k: tuple(v) for k, v in kwargs["ranges"].items()}
         return cls(**kwargs)

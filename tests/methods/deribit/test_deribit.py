@@ -292,3 +292,70 @@ def test_totals_a_deribit_result_does_not_report_are_named_errors() -> None:
     for total in ("total_gross_margin", "netting_benefit", "cross_underlying_benefit"):
         with pytest.raises(MarginConfigError, match="deribit model does not report"):
             getattr(result, total)
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "column", "message"),
+    [
+        ("annualised_move_risk", {"btc": 710.0, "usd": 0.1}, "params.BTC.annualised_move_risk", "got 710.0"),
+        ("annualised_move_risk", 10.5, "params.BTC.annualised_move_risk", "got 10.5"),
+        ("min_annualised_move", {"btc": 11.0}, "params.BTC.min_annualised_move", "got 11.0"),
+        ("short_term_vega_power", 1e300, "params.BTC.short_term_vega_power", "got 1e+300"),
+        ("long_term_vega_power", 10.5, "params.BTC.long_term_vega_power", "got 10.5"),
+        ("max_delta_shock", 1e300, "params.BTC.max_delta_shock", "got 1e+300"),
+    ],
+)
+def test_parameters_that_would_overflow_are_bounded(key: str, value: object, column: str, message: str) -> None:
+    """Finding 7 (audit 11c): a roll rate, vega term structure or delta shock rate out of every
+    realistic range gave inf margins natively and a raw OverflowError in the reference."""
+    with pytest.raises(MarginConfigError) as info:
+        deribit({"BTC": {**DEFAULT_MODEL_PARAMS["BTC"], key: value}})
+    assert (info.value.table, info.value.column) == ("model", column)
+    assert info.value.reason == f"must be in [0, 10], {message}"
+
+
+@pytest.mark.parametrize("engine", sorted(ENGINES))
+def test_a_roll_rate_that_overflows_is_a_named_error(engine: str) -> None:
+    """At the bound (1000% a year) a 100-year future's roll rate exp(10 x 100) - 1 overflows: an
+    error at the instrument's expiry naming the parameter, the same in both engines."""
+    params = {**DEFAULT_MODEL_PARAMS["BTC"], "annualised_move_risk": {"btc": 10.0, "usd": 10.0}}
+    book = linear_book([("F", "future", 36_500, 1.0)])
+    with pytest.raises(MarginInputError) as info:
+        ENGINES[engine](book.positions, book.instruments, book.market(), deribit({"BTC": params}))
+    assert (info.value.table, info.value.column, info.value.row) == ("instruments", "expiry", 0)
+    assert info.value.reason == (
+        "its roll rate exp(annualised_move_risk x T) - 1 is not finite: params.BTC.annualised_move_risk is too "
+        "large for an expiry this far out"
+    )
+
+
+@pytest.mark.parametrize("engine", sorted(ENGINES))
+def test_a_finite_roll_charge_beyond_the_scale_limit_names_the_quantity(engine: str) -> None:
+    """A finite but huge roll rate (exp(3 x 100)) counts in the position's scale, so the charge
+    can never sum to inf: the quantity check names the position."""
+    params = {**DEFAULT_MODEL_PARAMS["BTC"], "annualised_move_risk": {"btc": 3.0, "usd": 3.0}}
+    book = linear_book([("F", "future", 36_500, 1.0)])
+    with pytest.raises(MarginInputError, match="moves by more than 1e\\+100") as info:
+        ENGINES[engine](book.positions, book.instruments, book.market(), deribit({"BTC": params}))
+    assert (info.value.table, info.value.column, info.value.row) == ("positions", "quantity", 0)
+    small = book._replace(positions=book.positions.set_column(2, "quantity", pa.array([1e-90])))
+    (row,) = ENGINES[engine](
+        small.positions, small.instruments, small.market(), deribit({"BTC": params})
+    ).accounts.to_pylist()
+    years = 36_500 / 365.0
+    assert row["roll_shock"] == pytest.approx(1e-90 * 60_000 * math.expm1(3.0 * years), rel=1e-9)
+    assert math.isfinite(row["initial_margin"])
+
+
+def test_a_toml_date_as_the_version_is_its_text(tmp_path: object) -> None:
+    """As SPAN reads it (str of the date); another non-string says it must be a string."""
+    from pathlib import Path
+
+    path = Path(str(tmp_path)) / "deribit.toml"
+    path.write_text('type = "deribit"\nversion = 2026-12-03\n')
+    model = load_model(path)
+    assert isinstance(model, DeribitModel) and model.version == "2026-12-03"
+    assert model.parameter_set.startswith("deribit@2026-12-03#")
+    path.write_text('type = "deribit"\nversion = 20261203\n')
+    with pytest.raises(MarginConfigError, match="version must be a string \\(an edition or date\\), got int"):
+        load_model(path)

@@ -413,3 +413,60 @@ def test_an_intra_charge_above_the_outrights_breaks_subadditivity_by_design() ->
     result = pmargin.margin(positions([("a", "A1", 1), ("a", "A2", -1)]), instruments(), market(), SpanModel(dear))
     row = result.accounts.to_pylist()[0]
     assert row["initial_margin"] > row["gross_margin"] and row["netting_benefit"] < 0
+
+
+@pytest.mark.parametrize("bound", [math.inf, math.nan])
+def test_a_non_finite_intra_spread_tier_names_the_field(bound: float) -> None:
+    """Finding 8 (audit 11c): int(inf) / int(nan) raised a raw OverflowError / ValueError."""
+    commodity = {"name": "A", "underlyings": ["A"], "tiers": [30, 90], "intra_spreads": [{"tiers": [1, bound]}]}
+    with pytest.raises(MarginConfigError) as err:
+        SpanModel({**PARAMS, "combined_commodities": [commodity], "inter_spreads": []})
+    assert (err.value.table, err.value.column) == ("model", "combined_commodities[0].intra_spreads[0].tiers")
+    assert err.value.reason == f"tier {bound!r} is not one of 1..2"
+
+
+def test_decimal_risk_arrays_are_read_as_numbers() -> None:
+    """Finding 9 (audit 11c): decimals (documented as numbers) were refused ("no canonical form")."""
+    case = load(case_paths("span")[0])
+    arrays = case.model.risk_arrays
+    decimals = pa.table(
+        {
+            n: arrays.column(n) if n == "instrument_id" else arrays.column(n).cast(pa.decimal128(18, 6))
+            for n in arrays.column_names
+        }
+    )
+    model = SpanModel(case.model.params, decimals)
+    assert model.parameter_set == SpanModel(case.model.params, arrays).parameter_set
+    for engine in ENGINES:
+        result = MARGIN[engine](case.positions, case.instruments, case.market, model)
+        assert result.accounts.column("scanning_risk").to_pylist() == [6620.0]
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [(math.nan, "not a finite number: nan"), (-math.inf, "not a finite number: -inf"), (None, "null is not allowed")],
+)
+def test_a_bad_risk_array_loss_is_its_cell(value: float | None, reason: str) -> None:
+    """Finding 9 (audit 11c): a NaN loss was reported as params.risk_arrays[1][3]; the native
+    core's words for its own check of the column."""
+    case = load(case_paths("span")[0])
+    arrays = case.model.risk_arrays
+    arrays = arrays.set_column(3, "risk_3", pa.array([arrays.column("risk_3")[0].as_py(), value], pa.float64()))
+    with pytest.raises(MarginInputError) as err:
+        SpanModel(case.model.params, arrays)
+    assert (err.value.table, err.value.column, err.value.row, err.value.reason) == ("risk_arrays", "risk_3", 1, reason)
+    assert not isinstance(err.value, MarginConfigError)
+
+
+def test_invalid_utf8_in_a_risk_array_id_is_its_cell() -> None:
+    """Finding 9 (audit 11c): a raw UnicodeDecodeError before."""
+    case = load(case_paths("span")[0])
+    arrays = case.model.risk_arrays
+    ids = arrays.column("instrument_id").to_pylist()
+    data = ids[0].encode() + b"\xff"
+    offsets = pa.array([0, len(ids[0].encode()), len(data)], pa.int32()).buffers()[1]
+    bad = pa.Array.from_buffers(pa.string(), 2, [None, offsets, pa.py_buffer(data)])
+    with pytest.raises(MarginInputError) as err:
+        SpanModel(case.model.params, arrays.set_column(0, "instrument_id", bad))
+    assert (err.value.table, err.value.column, err.value.row) == ("risk_arrays", "instrument_id", 1)
+    assert err.value.reason == "not valid UTF-8 text"

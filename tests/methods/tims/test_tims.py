@@ -209,3 +209,62 @@ def test_numbers_do_not_depend_on_row_order() -> None:
         shuffled = book[:]
         random.Random(seed).shuffle(shuffled)
         assert accounts(shuffled, tims(CLASSES)) == base
+
+
+def bad_utf8(values: list[str]) -> pa.Array:
+    """A string array whose last value is the single byte 0xff (not UTF-8)."""
+    data = b"".join(v.encode() for v in values[:-1]) + b"\xff"
+    offsets = [0]
+    for v in values[:-1]:
+        offsets.append(offsets[-1] + len(v.encode()))
+    offsets.append(offsets[-1] + 1)
+    buffers = [None, pa.py_buffer(pa.array(offsets, pa.int32()).buffers()[1]), pa.py_buffer(data)]
+    return pa.Array.from_buffers(pa.string(), len(values), buffers)
+
+
+@pytest.mark.parametrize(
+    ("ranges", "column", "reason"),
+    [
+        ({"equity": 5}, "ranges.equity", "must be (down, up), two finite numbers, got 5"),
+        ({"equity": [0.1]}, "ranges.equity", "must be (down, up), two finite numbers, got [0.1]"),
+        ({"equity": [0.1, float("inf")]}, "ranges.equity", "must be (down, up), two finite numbers, got [0.1, inf]"),
+        ({"equity": "ab"}, "ranges.equity", "must be (down, up), two finite numbers, got 'ab'"),
+        ([0.1, 0.1], "ranges", "must map product classes to (down, up)"),
+    ],
+)
+def test_bad_ranges_name_the_key(ranges: object, column: str, reason: str) -> None:
+    """Finding 8 (audit 11c): a number or a list as ranges raised a raw TypeError / AttributeError."""
+    with pytest.raises(MarginConfigError) as err:
+        TimsModel.from_dict({"type": "tims", "ranges": ranges})
+    assert (err.value.table, err.value.column, err.value.reason) == ("model", column, reason)
+
+
+def test_ranges_from_a_config_are_read_as_pairs() -> None:
+    model = TimsModel.from_dict(
+        {"ranges": {**{k: list(v) for k, v in PRODUCT_CLASS_RANGES.items()}, "equity": [0.2, 0.1]}}
+    )
+    assert model.ranges["equity"] == (0.2, 0.1)
+
+
+@pytest.mark.parametrize("column", ["product_class", "underlying"])
+def test_invalid_utf8_in_the_product_class_columns_is_a_named_cell(column: str) -> None:
+    """Finding 9 (audit 11c): a raw UnicodeDecodeError before."""
+    values = {"product_class": ["high_cap_index", "high_cap_index", "equity", "equity", "equity"]}
+    table = instruments().append_column("product_class", pa.array(values["product_class"]))
+    i = table.column_names.index(column)
+    table = table.set_column(i, column, bad_utf8(table.column(column).to_pylist()))
+    for margin in MARGIN.values():
+        with pytest.raises(MarginInputError) as err:
+            margin(positions([("a", "SPX", 20)]), table, market(), tims())
+        assert (err.value.table, err.value.column, err.value.row) == ("instruments", column, 4)
+        assert err.value.reason == "not valid UTF-8 text"
+
+
+def test_an_integer_underlying_column_is_blamed_not_the_model() -> None:
+    table = instruments().set_column(1, "underlying", pa.array([1, 2, 3, 4, 3]))
+    table = table.append_column("product_class", pa.array(["equity"] * 5))
+    for margin in MARGIN.values():
+        with pytest.raises(MarginInputError, match=r"expected .*string") as err:
+            margin(positions([("a", "SPX", 20)]), table, market(), tims())
+        assert (err.value.table, err.value.column) == ("instruments", "underlying")
+        assert not isinstance(err.value, MarginConfigError)

@@ -15,7 +15,10 @@ def roll_rate(min_move: float, annual_move: float, t: float | None) -> float:
     """``max(min_move, exp(annual_move * T) - 1)`` for a dated bucket, ``min_move`` undated."""
     if t is None:
         return min_move
-    grown = math.exp(annual_move * t) - 1.0
+    try:
+        grown = math.exp(annual_move * t) - 1.0
+    except OverflowError:  # Rust's exp gives inf
+        grown = math.inf
     return grown if grown > min_move else min_move
 
 

@@ -8,6 +8,8 @@ Mirrors: rust/pmargin-core/src/methods/deribit/
 
 from __future__ import annotations
 
+import math
+
 import pyarrow as pa
 
 from ....errors import MarginInputError
@@ -22,12 +24,18 @@ from ...output.failed import failed_table
 from ...risk.arrays import check_scale, non_finite_error
 from ...valuation import base_value, held_books, make_contract, unit_greeks
 from .. import reject_by_position
-from .aggregate import PERPETUAL, ContractRisk, account_outcome, raw_vectors
+from .aggregate import PERPETUAL, ContractRisk, account_outcome, contract_roll_rate, contract_scale, raw_vectors
 from .matrix import contract_row, forward_delta
 from .tables import accounts_table, by_underlying_table, scenario_matrix
 
 #: The model types this method margins.
 TYPES = ("deribit",)
+
+#: A contract whose roll rate overflows (``{}``: the underlying's parameter set).
+ROLL_OVERFLOW = (
+    "its roll rate exp(annualised_move_risk x T) - 1 is not finite: params.{}.annualised_move_risk "
+    "is too large for an expiry this far out"
+)
 
 
 def margin(
@@ -94,6 +102,8 @@ def margin(
         if r is None:
             row = rows_of_problem(inst)
             return non_finite_error(inst.row, row)
+        if not math.isfinite(contract_roll_rate(r, flat[r.params])):
+            return MarginInputError(ROLL_OVERFLOW.format(r.params), table="instruments", column="expiry", row=inst.row)
         return None
 
     def rows_of_problem(inst: Instrument) -> int:
@@ -108,8 +118,12 @@ def margin(
     )
     risk = {p.instrument_id: risk_of(instrument_rows[p.instrument_id]) for b in books for p in b.positions}
     held = {iid: r for iid, r in risk.items() if r is not None}
-    check_scale(position_rows, books, {iid: max(abs(x) for x in r.row) for iid, r in held.items()})
     spot = {name: u.spot for name, u in underlyings.items()}
+    check_scale(
+        position_rows,
+        books,
+        {iid: contract_scale(r, flat[r.params], spot[r.underlying]) for iid, r in held.items()},
+    )
     outcomes = [account_outcome(b, held, flat, spot) for b in books]
     ids = positions_table.column("account_id")
     return MarginResult(

@@ -31,6 +31,25 @@ class ContractRisk:
     t: float
 
 
+def contract_roll_rate(risk: ContractRisk, p: Params) -> float:
+    """The roll rate of the contract's expiry bucket (0 for spot, which has no roll)."""
+    if risk.roll_key is None:
+        return 0.0
+    suffix = "coin" if risk.inverse else "usd"
+    t = None if risk.roll_key == PERPETUAL else risk.t
+    return roll_rate(p[f"min_annualised_move_{suffix}"], p[f"annualised_move_risk_{suffix}"], t)
+
+
+def contract_scale(risk: ContractRisk, p: Params, index: float) -> float:
+    """The most one unit of the contract can add to a vector's charges: its largest row entry,
+    or its roll and delta shocks at most, ``|delta| x (roll rate + max_delta_shock)`` (x the
+    index for USD vectors)."""
+    addons = abs(risk.forward_delta) * (contract_roll_rate(risk, p) + p["max_delta_shock"])
+    addons = addons if risk.inverse else addons * index
+    largest = max(abs(x) for x in risk.row)
+    return largest if largest >= addons else addons
+
+
 @dataclass
 class RawVector:
     underlying: str

@@ -30,7 +30,10 @@ def vol_multiplier(p: Params, t: float) -> float:
     dte = t * 365.0
     power = p["short_term_vega_power"] if dte < 30.0 else p["long_term_vega_power"]
     floored = dte if dte > p["dte_floor_days"] else p["dte_floor_days"]
-    result: float = (30.0 / floored) ** power
+    try:
+        result: float = (30.0 / floored) ** power
+    except OverflowError:  # Rust's powf gives inf
+        return math.inf
     return result
 
 

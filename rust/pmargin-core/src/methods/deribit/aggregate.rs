@@ -30,6 +30,28 @@ pub struct ContractRisk {
     pub t: f64,
 }
 
+/// The roll rate of the contract's expiry bucket (0 for spot, which has no roll).
+pub fn contract_roll_rate(risk: &ContractRisk, p: &DeribitParams) -> f64 {
+    let Some(key) = risk.roll_key else { return 0.0 };
+    let (min_move, annual) = if risk.inverse {
+        (p.min_annualised_move_coin, p.annualised_move_risk_coin)
+    } else {
+        (p.min_annualised_move_usd, p.annualised_move_risk_usd)
+    };
+    roll_rate(min_move, annual, if key == PERPETUAL { None } else { Some(risk.t) })
+}
+
+/// The most one unit of the contract adds to a vector's roll and delta shocks: `|delta| x (roll
+/// rate + max_delta_shock)`, x the index for USD vectors.
+pub fn contract_addon_scale(risk: &ContractRisk, p: &DeribitParams, index: f64) -> f64 {
+    let addons = risk.forward_delta.abs() * (contract_roll_rate(risk, p) + p.max_delta_shock);
+    if risk.inverse {
+        addons
+    } else {
+        addons * index
+    }
+}
+
 /// Where a vector's worst case sits.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Worst {

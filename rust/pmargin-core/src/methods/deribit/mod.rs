@@ -31,6 +31,14 @@ use crate::valuation::Valuation;
 /// One contract built: its risk and row, or why it cannot be margined (or neither: unusable).
 type Built = (Option<(ContractRisk, Vec<f64>)>, Option<MarginError>);
 
+/// Why a contract whose roll rate overflows cannot be margined (`set`: its parameter set).
+pub fn roll_overflow(set: &str) -> String {
+    format!(
+        "its roll rate exp(annualised_move_risk x T) - 1 is not finite: params.{set}.annualised_move_risk is too \
+         large for an expiry this far out"
+    )
+}
+
 /// A Deribit model built against a market: each contract's risk row.
 pub struct DeribitMethod {
     pub model: DeribitModel,
@@ -39,7 +47,8 @@ pub struct DeribitMethod {
     risk: Vec<Option<ContractRisk>>,
     /// Every contract's row, back to back (`ContractRisk::start`, `len`).
     rows: Vec<f64>,
-    /// The largest |entry| of each contract's row (0 for unusable ones).
+    /// The most one unit of each contract adds to a charge: its row's largest |entry|, or its
+    /// roll and delta shocks at most (0 for unusable ones).
     scale: Vec<f64>,
     spot: Vec<f64>,
     names: Vec<String>,
@@ -109,6 +118,11 @@ impl MethodConfig for DeribitModel {
                     roll_key,
                     t: contract.t,
                 };
+                if !aggregate::contract_roll_rate(&risk, p).is_finite() {
+                    let set = self.params.get(k).map_or("*", |(n, _)| n.as_str());
+                    let problem = MarginError::cell("instruments", "expiry", c, roll_overflow(set));
+                    return (None, Some(problem));
+                }
                 (Some((risk, row)), None)
             })
             .collect();
@@ -128,7 +142,16 @@ impl MethodConfig for DeribitModel {
         let scale = contracts
             .iter()
             .map(|r| {
-                r.as_ref().map_or(0.0, |r| rows[r.start..r.start + r.len].iter().fold(0.0, |m: f64, x| m.max(x.abs())))
+                r.as_ref().map_or(0.0, |r| {
+                    let largest = rows[r.start..r.start + r.len].iter().fold(0.0, |m: f64, x| m.max(x.abs()));
+                    let addons =
+                        aggregate::contract_addon_scale(r, &params[r.params as usize], spot[r.underlying as usize]);
+                    if largest >= addons {
+                        largest
+                    } else {
+                        addons
+                    }
+                })
             })
             .collect();
         Ok(Arc::new(DeribitMethod { model: self, params, risk: contracts, rows, scale, spot, names }))

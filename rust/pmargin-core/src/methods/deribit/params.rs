@@ -71,6 +71,20 @@ fn in_range(key: &str, x: f64, lo: f64, hi: f64, what: &str) -> Result<f64> {
     }
 }
 
+/// Upper bounds (generous: Deribit publishes values below 1) that keep every margin finite: the
+/// roll rate `exp(annualised_move_risk x T) - 1`, the vega term structure `(30 / DTE)^power` and
+/// the delta shock rate. The Python model checks the same bounds.
+pub const MAX_POWER_OR_RATE: f64 = 10.0;
+
+/// A number in `[0, MAX_POWER_OR_RATE]`.
+fn bounded(fields: &mut Fields<'_>, key: &str) -> Result<f64> {
+    let x = fields.f64(key)?;
+    if x < 0.0 {
+        return Err(config_error(key, format!("must be a number >= 0, got {}", repr(x))));
+    }
+    in_range(key, x, 0.0, MAX_POWER_OR_RATE, "in [0, 10]")
+}
+
 fn non_negative(fields: &mut Fields<'_>, key: &str) -> Result<f64> {
     let x = fields.f64(key)?;
     in_range(key, x, 0.0, f64::INFINITY, "a number >= 0")
@@ -90,8 +104,8 @@ fn parse_params(fields: &mut Fields<'_>) -> Result<DeribitParams> {
         buckets_count: buckets as usize,
         volatility_range_up: non_negative(fields, "volatility_range_up")?,
         volatility_range_down: non_negative(fields, "volatility_range_down")?,
-        short_term_vega_power: non_negative(fields, "short_term_vega_power")?,
-        long_term_vega_power: non_negative(fields, "long_term_vega_power")?,
+        short_term_vega_power: bounded(fields, "short_term_vega_power")?,
+        long_term_vega_power: bounded(fields, "long_term_vega_power")?,
         min_volatility_for_shock_up: non_negative(fields, "min_volatility_for_shock_up")?,
         dte_floor_days: {
             let x = fields.f64("dte_floor_days")?;
@@ -106,12 +120,12 @@ fn parse_params(fields: &mut Fields<'_>) -> Result<DeribitParams> {
         pnl_offset_coin: in_range("pnl_offset_coin", fields.f64("pnl_offset_coin")?, 0.0, 1.0, "in [0, 1]")?,
         pnl_offset_usd: in_range("pnl_offset_usd", fields.f64("pnl_offset_usd")?, 0.0, 1.0, "in [0, 1]")?,
         max_offsetable_pnl: non_negative(fields, "max_offsetable_pnl")?,
-        annualised_move_risk_coin: non_negative(fields, "annualised_move_risk_coin")?,
-        annualised_move_risk_usd: non_negative(fields, "annualised_move_risk_usd")?,
-        min_annualised_move_coin: non_negative(fields, "min_annualised_move_coin")?,
-        min_annualised_move_usd: non_negative(fields, "min_annualised_move_usd")?,
+        annualised_move_risk_coin: bounded(fields, "annualised_move_risk_coin")?,
+        annualised_move_risk_usd: bounded(fields, "annualised_move_risk_usd")?,
+        min_annualised_move_coin: bounded(fields, "min_annualised_move_coin")?,
+        min_annualised_move_usd: bounded(fields, "min_annualised_move_usd")?,
         delta_total_liq_shock_threshold: non_negative(fields, "delta_total_liq_shock_threshold")?,
-        max_delta_shock: non_negative(fields, "max_delta_shock")?,
+        max_delta_shock: bounded(fields, "max_delta_shock")?,
         m_inc: non_negative(fields, "m_inc")?,
         mm_factor: {
             let x = fields.f64("mm_factor")?;
@@ -151,4 +165,67 @@ pub fn parse(fields: &mut Fields<'_>) -> Result<DeribitModel> {
         }
     }
     Ok(DeribitModel { parameter_set, params, default })
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::methods::MethodSpec;
+    use crate::spec::Value;
+    use crate::test_support::map;
+
+    /// A spec of one "*" set: the published BTC values, `key` replaced by `x`.
+    fn spec(key: &str, x: f64) -> Value {
+        let mut fields: Vec<(&str, Value)> = [
+            ("price_range", 0.16),
+            ("buckets_count", 4.0),
+            ("volatility_range_up", 0.5),
+            ("volatility_range_down", 0.25),
+            ("short_term_vega_power", 0.3),
+            ("long_term_vega_power", 0.13),
+            ("min_volatility_for_shock_up", 0.5),
+            ("dte_floor_days", 1.0),
+            ("extended_table_factor", 1.0),
+            ("extended_dampener_coin", 100_000.0),
+            ("extended_dampener_usd", 25_000.0),
+            ("pnl_offset_coin", 0.0),
+            ("pnl_offset_usd", 0.0),
+            ("max_offsetable_pnl", 0.0),
+            ("annualised_move_risk_coin", 0.075),
+            ("annualised_move_risk_usd", 0.1),
+            ("min_annualised_move_coin", 0.01),
+            ("min_annualised_move_usd", 0.01),
+            ("delta_total_liq_shock_threshold", 20_000_000.0),
+            ("max_delta_shock", 0.1),
+            ("m_inc", 0.00005),
+            ("mm_factor", 0.8),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k, if k == key { Value::Float(x) } else { Value::Float(v) }))
+        .collect();
+        fields[1].1 = Value::Int(4);
+        map(vec![
+            ("type", Value::Str("deribit".into())),
+            ("parameter_set", Value::Str("t@1#0".into())),
+            ("params", map(vec![("*", map(fields))])),
+        ])
+    }
+
+    #[test]
+    fn bounds_keep_every_margin_finite() {
+        assert!(MethodSpec::from_value(&spec("annualised_move_risk_usd", 10.0)).is_ok());
+        for (key, x) in [
+            ("annualised_move_risk_usd", 700.0),
+            ("annualised_move_risk_coin", 10.5),
+            ("min_annualised_move_coin", 11.0),
+            ("short_term_vega_power", 1e300),
+            ("long_term_vega_power", 20.0),
+            ("max_delta_shock", 1e300),
+        ] {
+            let err = MethodSpec::from_value(&spec(key, x)).err().expect("out of bounds");
+            let shown = if x == 1e300 { "1e+300".to_owned() } else { format!("{x:.1}") };
+            assert_eq!(err.to_string(), format!("model.params.*.{key}: must be in [0, 10], got {shown}"));
+        }
+        let err = MethodSpec::from_value(&spec("max_delta_shock", -1.0)).err().expect("negative");
+        assert_eq!(err.to_string(), "model.params.*.max_delta_shock: must be a number >= 0, got -1.0");
+    }
 }
