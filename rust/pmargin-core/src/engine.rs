@@ -4,9 +4,10 @@
 
 use std::sync::Arc;
 
-use arrow_array::{new_empty_array, Array, ArrayRef, Int64Array, RecordBatch, StringArray};
+use arrow_array::{new_empty_array, Array, ArrayRef, Int64Array, RecordBatch, StringArray, UInt32Array};
 use arrow_schema::DataType;
 use arrow_select::interleave::interleave;
+use arrow_select::take::take;
 
 use rayon::prelude::*;
 
@@ -233,16 +234,38 @@ fn first_account_ids(positions: Table<'_>, first_rows: &[usize]) -> Result<Array
             (batch, row - starts[batch])
         })
         .collect();
-    let gathered =
-        interleave(&columns, &picks).map_err(|e| MarginError::Internal(format!("gathering account ids: {e}")))?;
-    match gathered.data_type() {
-        DataType::Utf8 | DataType::Int64 => Ok(gathered),
+    let failed = |e: arrow_schema::ArrowError| MarginError::Internal(format!("gathering account ids: {e}"));
+    if !matches!(dtype, DataType::Dictionary(..)) {
+        return plain_ids(interleave(&columns, &picks).map_err(failed)?, integer);
+    }
+    // Dictionaries: each batch's picks taken and decoded on their own, then interleaved.
+    // Interleaving the dictionary arrays would merge their dictionaries, which overflows a
+    // narrow key type (int8 keys, each batch under 128 ids, 200 ids in all).
+    let mut rows: Vec<Vec<u32>> = vec![Vec::new(); columns.len()];
+    let mut local = Vec::with_capacity(picks.len());
+    for &(batch, row) in &picks {
+        local.push((batch, rows[batch].len()));
+        rows[batch].push(row as u32);
+    }
+    let decoded = columns
+        .iter()
+        .zip(rows)
+        .map(|(column, rows)| plain_ids(take(*column, &UInt32Array::from(rows), None).map_err(failed)?, integer))
+        .collect::<Result<Vec<ArrayRef>>>()?;
+    let decoded: Vec<&dyn Array> = decoded.iter().map(|a| a.as_ref()).collect();
+    interleave(&decoded, &local).map_err(failed)
+}
+
+/// Account ids as the result tables carry them: Int64 for integer ids, Utf8 for string ids.
+fn plain_ids(ids: ArrayRef, integer: bool) -> Result<ArrayRef> {
+    match ids.data_type() {
+        DataType::Utf8 | DataType::Int64 => Ok(ids),
         _ if integer => {
-            let values = integer_values(gathered.as_ref())
+            let values = integer_values(ids.as_ref())
                 .ok_or_else(|| MarginError::Internal("account ids are not integers".into()))?;
             Ok(Arc::new(Int64Array::from_iter(values.into_iter().map(|v| v.and_then(|v| i64::try_from(v).ok())))))
         }
-        _ => Ok(Arc::new(StringArray::from_iter(string_values(gathered.as_ref())))),
+        _ => Ok(Arc::new(StringArray::from_iter(string_values(ids.as_ref())))),
     }
 }
 
@@ -273,6 +296,52 @@ mod tests {
             .expect("margined")
             .accounts_batch()
             .expect("a table")
+    }
+
+    #[test]
+    fn dictionary_account_ids_over_a_narrow_key_across_batches() {
+        use arrow_array::types::Int8Type;
+        use arrow_array::DictionaryArray;
+        // 200 accounts in two batches of 100 rows, each batch its own int8-keyed dictionary:
+        // every batch fits the key type, the two together do not.
+        let ids: Vec<String> = (0..200).map(|a| format!("a{a:03}")).collect();
+        let plain = positions(&ids.iter().map(|id| (id.as_str(), "FA", 1.0)).collect::<Vec<_>>());
+        let batches = ids
+            .chunks(100)
+            .map(|chunk| {
+                let keyed: DictionaryArray<Int8Type> = chunk.iter().map(String::as_str).collect();
+                let rest = positions(&chunk.iter().map(|id| (id.as_str(), "FA", 1.0)).collect::<Vec<_>>());
+                let columns = vec![
+                    Arc::new(keyed) as ArrayRef,
+                    rest.batches[0].column(1).clone(),
+                    rest.batches[0].column(2).clone(),
+                ];
+                let fields = vec![
+                    arrow_schema::Field::new(
+                        "account_id",
+                        DataType::Dictionary(Box::new(DataType::Int8), Box::new(DataType::Utf8)),
+                        true,
+                    ),
+                    arrow_schema::Field::new("instrument_id", DataType::Utf8, true),
+                    arrow_schema::Field::new("quantity", DataType::Float64, true),
+                ];
+                RecordBatch::try_new(Arc::new(arrow_schema::Schema::new(fields)), columns).expect("a batch")
+            })
+            .collect::<Vec<_>>();
+        let keyed = crate::spec::OwnedTable { schema: batches[0].schema(), batches };
+        let engine = two_underlyings().engine(&grid_spec(&[-0.1, 0.1], &[0.0], "sum", 0.5, None)).expect("valid");
+        let margined = |t: &crate::spec::OwnedTable| {
+            engine
+                .margin(t.view("positions"), false, crate::OnError::Raise)
+                .expect("margined")
+                .accounts_batch()
+                .expect("a table")
+        };
+        let (want, got) = (margined(&plain), margined(&keyed));
+        assert_eq!(got.column(0).data_type(), &DataType::Utf8);
+        assert_eq!(str_column(&got, "account_id"), str_column(&want, "account_id"));
+        assert_eq!(str_column(&got, "account_id")[199], Some("a199".to_owned()));
+        assert_eq!(got, want);
     }
 
     #[test]
