@@ -173,12 +173,34 @@ def test_collateral_ids_are_matched_to_the_positions() -> None:
     )
     assert got.accounts.column("liquidated_round").to_pylist() == [1, 2, None, 1]
     assert got.total_shortfall == pytest.approx(38.0, abs=1e-9)
-    with pytest.raises(pmargin.MarginInputError, match=r"collateral\.account_id, row 0: account 'x' is not in"):
-        pmargin.cascade(FUTURES, instruments(), market(), GRID, cash({"x": 1.0}), ASSETS, depth=DEPTH)
+    # Text that is not an integer's canonical digits is still an error naming both kinds.
+    with pytest.raises(pmargin.MarginInputError, match=r"collateral\.account_id, row 1: account id '02' \(text\)"):
+        pmargin.cascade(positions, instruments(), market(), GRID, cash({"1": 1.0, "02": 1.0}), ASSETS, depth=DEPTH)
     # The cascade values collateral with collateral_value: an overflow is an error at its row.
     big = pa.table({"account_id": ["a", "a"], "asset": ["A", "A"], "amount": [1e306, 1e306]})
     with pytest.raises(pmargin.MarginInputError, match=r"collateral\.amount, row 1: .*overflows"):
         pmargin.cascade(FUTURES, instruments(), market(), GRID, big, ASSETS, shock=0.5, depth=DEPTH)
+
+
+def test_accounts_without_positions_take_no_part() -> None:
+    """The review's case: a balances file with cash-only accounts was refused. They keep their
+    collateral (a BTC-like loan in A that the shock would revalue included), are never
+    liquidated, sell nothing and are not in the accounts table: the hand-computed rounds stand."""
+    extra = pa.table(
+        {"account_id": ["cash", "loan", "loan"], "asset": ["USD", "USD", "A"], "amount": [5.0, 1.0, -50.0]}
+    )
+    collateral = pa.concat_tables([CASH, extra])
+    pnl = {"a": 0.0, "ghost": -1e6}
+    args = (FUTURES, instruments(), market(), GRID, collateral, ASSETS)
+    kwargs = {"shock": -0.1, "depth": DEPTH, "impact": "linear", "pnl": pnl}
+    got = pmargin.cascade(*args, **kwargs)
+    plain = pmargin.cascade(
+        FUTURES, instruments(), market(), GRID, CASH, ASSETS, shock=-0.1, depth=DEPTH, impact="linear"
+    )
+    assert got.accounts.equals(plain.accounts) and got.rounds.equals(plain.rounds)
+    assert got.accounts.column("account_id").to_pylist() == ["a", "b", "c", "d"]
+    assert got.total_shortfall == pytest.approx(38.0, abs=1e-9)
+    assert_same_cascade(got, reference_cascade(*args, **kwargs))
 
 
 def test_the_readme_sample_book_cascade() -> None:

@@ -140,17 +140,34 @@ def test_text_collateral_matches_integer_accounts() -> None:
     assert (row["account_id"], row["equity"]) == ("1001", 25.0)
 
 
-def test_rows_of_accounts_without_positions_are_errors() -> None:
-    result = result_of(["a", "b"])
-    with pytest.raises(pmargin.MarginInputError) as info:
-        pmargin.status(result, cash({"a": 25.0, "B": 5.0}), ASSETS, distances=False)
-    assert (info.value.table, info.value.column, info.value.row) == ("collateral", "account_id", 1)
-    assert "account 'B' is not in the margin result (it has no positions)" in str(info.value)
-    with pytest.raises(pmargin.MarginInputError, match=r"pnl\.account_id, row 1: account 'c' is not in"):
-        pmargin.status(result, cash({"a": 25.0}), ASSETS, pnl={"a": 1.0, "c": 2.0}, distances=False)
+def test_rows_of_accounts_without_positions_are_reported_not_refused() -> None:
+    """The review's case: a balances file lists cash-only accounts too (FLAT-001 had no positions
+    and the whole file was refused). They follow the margined accounts, sorted, with margins 0."""
+    result = result_of(["a", "b"])  # IM 20, MM 10 each
+    collateral = cash({"a": 25.0, "z": 7.0, "B": 5.0, "b": 12.0})
+    rows = pmargin.status(result, collateral, ASSETS, pnl={"a": 1.0, "c": -2.0, "B": 1.5}, distances=False)
+    got = [
+        (r["account_id"], r["equity"], r["initial_margin"], r["maintenance_margin"], r["excess"], r["state"])
+        for r in rows.accounts.to_pylist()
+    ]
+    assert got == [
+        ("a", 26.0, pytest.approx(20.0), pytest.approx(10.0), pytest.approx(6.0), "ok"),
+        ("b", 12.0, pytest.approx(20.0), pytest.approx(10.0), pytest.approx(-8.0), "margin_call"),
+        ("B", 6.5, 0.0, 0.0, 6.5, "ok"),
+        ("c", -2.0, 0.0, 0.0, -2.0, "liquidation"),
+        ("z", 7.0, 0.0, 0.0, 7.0, "ok"),
+    ]
+    # The margin ratio by its rule, MM / equity: 0 for a positive equity, null otherwise.
+    assert rows.accounts.column("margin_ratio").to_pylist()[2:] == [0.0, None, 0.0]
+    # Integer ids: text collateral of an integer account without positions is that integer.
+    row = pmargin.status(result_of([1001]), cash({"1001": 25.0, "1003": 4.0}), ASSETS, distances=False)
+    assert row.accounts.column("account_id").to_pylist() == [1001, 1003]
+    assert row.accounts.column("equity").to_pylist() == [25.0, 4.0]
     # Text that is not an integer's canonical digits never matches an integer account.
     with pytest.raises(pmargin.MarginInputError, match=r"collateral\.account_id, row 0: account id '01001' \(text\)"):
         pmargin.status(result_of([1001]), cash({"01001": 25.0}), ASSETS, distances=False)
+    with pytest.raises(pmargin.MarginInputError, match=r"pnl\.account_id, row 1: account id ' 7' \(text\)"):
+        pmargin.status(result_of([1001]), None, ASSETS, pnl={1001: 1.0, " 7": 2.0}, distances=False)
 
 
 def test_duplicates_after_matching_are_errors() -> None:

@@ -217,6 +217,42 @@ def test_decimal_and_text_columns_of_a_statement(case: tuple) -> None:
             assert x == pytest.approx(y, abs=1e-7)
 
 
+def test_a_component_written_as_text_is_an_error_other_text_is_ignored(case: tuple, tmp_path: Path) -> None:
+    """The review's case: a CSV statement whose BTC figures have thousands separators ("12,345.60")
+    reads as text; it was silently not compared, hiding a 10x dispute. A text column named like one
+    of our components (an underlying, or a float column of result.accounts) is an error; other
+    text columns (currency) are still ignored."""
+    _, result, chosen, parts = case
+    plain = statement(result, chosen, parts)
+    expected = pmargin.reconcile(result, plain)
+    n = plain.num_rows
+    with_currency = plain.append_column("currency", pa.array(["USD"] * n)).append_column("desk", pa.array(["x"] * n))
+    got = pmargin.reconcile(result, with_currency)
+    assert got.components.column("component").unique().to_pylist() == ["BTC", "ETH"]
+    assert got.accounts.equals(expected.accounts)
+    path = tmp_path / "statement.csv"
+    lines = ["account_id,initial_margin,BTC,currency"]
+    for a, im in zip(*(result.accounts.column(c).to_pylist() for c in ("account_id", "initial_margin")), strict=True):
+        lines.append(f'{a},{im},"{10 * parts[a].get("BTC", 0.0):,.2f}",USD')
+    path.write_text("\n".join(lines) + "\n")
+    text = pmargin.io.read_table(path, "statement")
+    assert pa.types.is_string(text.schema.field("BTC").type)
+    with pytest.raises(pmargin.MarginInputError) as info:
+        pmargin.reconcile(result, text)
+    assert (info.value.table, info.value.column, info.value.row) == ("statement", "BTC", None)
+    assert str(info.value).startswith("statement.BTC: a component column must be numeric, got strings (string)")
+    # A component of result.accounts (gross_margin) and an underlying with no row in the statement.
+    for name in ("gross_margin", "ETH"):
+        table = plain.drop_columns(["ETH"]).append_column(name, pa.array(["1,000.00"] * n))
+        with pytest.raises(pmargin.MarginInputError, match=rf"statement\.{name}: a component column must be numeric"):
+            pmargin.reconcile(result, table)
+    # maintenance_margin is never compared, text or not; an empty (null) component has nothing to compare.
+    ignored = plain.append_column("maintenance_margin", pa.array(["n/a"] * n))
+    assert pmargin.reconcile(result, ignored).accounts.equals(expected.accounts)
+    empty = plain.drop_columns(["ETH"]).append_column("ETH", pa.nulls(n))
+    assert pmargin.reconcile(result, empty).components.column("component").unique().to_pylist() == ["BTC"]
+
+
 def test_invalid_utf8_in_a_statement_is_an_error_at_its_row(case: tuple) -> None:
     _, result, _, _ = case
     data, offsets = b"a\xff", pa.py_buffer(np.array([0, 1, 2], "int32").tobytes())

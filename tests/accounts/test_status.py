@@ -190,3 +190,42 @@ def test_a_polars_or_encoded_book_gives_the_status_of_plain_strings(how: str) ->
     assert got.accounts.equals(expected.accounts)
     assert got.distances.equals(expected.distances)
     assert got.distances.column("to_liquidation").null_count < got.distances.num_rows
+
+
+def test_accounts_without_positions_have_fixed_distances() -> None:
+    """A cash-only account is not searched: distances 0 for the state it is in, else null, even
+    with collateral named like an underlying (a short A loan would be liquidated by A up 10%)."""
+    collateral = pa.table(
+        {
+            "account_id": ["a", "short", "short", "broke"],
+            "asset": ["USD", "USD", "A", "USD"],
+            "amount": [25.0, 88.0, -0.1, -3.0],
+        }
+    )
+    status = pmargin.status(long_two(), collateral, ASSETS, tolerance=1e-6)
+    rows = {r["account_id"]: r for r in status.accounts.to_pylist()}
+    assert list(rows) == ["a", "broke", "short"]
+    assert 5 / 180 <= rows["a"]["distance_to_call"] <= 5 / 180 + 1e-6  # the margined account is searched
+    short, broke = rows["short"], rows["broke"]
+    # 88 - 0.1 x 100 x (1 - 0.2) = 80.
+    assert (short["equity"], short["state"], short["margin_ratio"]) == (pytest.approx(80.0, abs=1e-12), "ok", 0.0)
+    assert (short["distance_to_call"], short["call_move"]) == (None, None)
+    assert (short["distance_to_liquidation"], short["liquidation_move"]) == (None, None)
+    assert (broke["equity"], broke["excess"], broke["margin_ratio"]) == (-3.0, -3.0, None)
+    assert broke["state"] == "liquidation"
+    assert (broke["distance_to_call"], broke["call_move"]) == (0.0, "A down")
+    assert (broke["distance_to_liquidation"], broke["liquidation_move"]) == (0.0, "A down")
+    detail = [r for r in status.distances.to_pylist() if r["account_id"] in ("short", "broke")]
+    assert len(detail) == 2 * 3 * 2  # accounts x (A, B, ALL) x (down, up)
+    assert {(r["account_id"], r["to_call"], r["to_liquidation"]) for r in detail} == {
+        ("short", None, None),
+        ("broke", 0.0, 0.0),
+    }
+
+
+def test_an_isolated_run_reports_cash_only_accounts_but_not_the_failed_ones() -> None:
+    positions = book([("a", "PA", 2.0), ("b", "NOPE", 1.0)])
+    result = pmargin.MarginEngine(instruments(), market(), GRID).margin(positions, on_error="isolate")
+    rows = pmargin.status(result, cash({"a": 25.0, "b": 5.0, "cash": 9.0}), ASSETS, distances=False)
+    assert rows.accounts.column("account_id").to_pylist() == ["a", "cash"]
+    assert rows.accounts.column("equity").to_pylist() == [25.0, 9.0]

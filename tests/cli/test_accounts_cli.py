@@ -117,7 +117,15 @@ def test_csv_collateral_matches_integer_account_ids(tmp_path: Path) -> None:
     assert main(["report", *args, *files, f"--html={out}"]) == 0
     text = out.read_text()
     assert "liquidation</td>" not in text and text.count(">ok</td>") == 2
-    # A collateral row of an account the book does not have is an error, not ignored.
+    # A balances file lists cash-only accounts too (1003: no positions): its state is reported,
+    # margins 0, and the cascade runs with it (it takes no part).
+    (tmp_path / "coll.csv").write_text("account_id,asset,amount\n1001,USD,1000000\n1002,USD,1000000\n1003,USD,-5\n")
+    flat = tmp_path / "flat.html"
+    assert main(["report", *args, *files, "--shock=-0.2", "--depth=BTC=1e9", f"--html={flat}"]) == 0
+    text = flat.read_text()
+    assert text.count(">ok</td>") == 2 and text.count(">liquidation</td>") == 1
+    assert ">1003</td>" in text
+    # A text id that is not an integer's canonical digits is still an error, not ignored.
     (tmp_path / "coll.csv").write_text("account_id,asset,amount\n1001,USD,1000000\n01002,USD,1000000\n")
     assert main(["report", *args, *files, f"--html={tmp_path / 'none.html'}"]) == 2
     assert not (tmp_path / "none.html").exists()

@@ -1,6 +1,8 @@
 """Cascade parity: pmargin.cascade (native engine) equals pmargin.reference.accounts.cascade
 (reference engine) on hypothesis-generated books, collateral, shocks, impact laws and grid
-models: same liquidation rounds, prices, notionals, equities and shortfalls to 1e-9."""
+models: same liquidation rounds, prices, notionals, equities and shortfalls to 1e-9. Collateral
+and P&L rows of accounts without positions (a balances file's cash-only accounts) are no error
+and take no part: the accounts table is the book's accounts only."""
 
 from __future__ import annotations
 
@@ -25,13 +27,16 @@ def cases(draw: Any) -> dict[str, Any]:
     for a in range(n):
         for inst in draw(st.lists(st.sampled_from(["PA", "PB", "CA"]), min_size=1, max_size=4)):
             rows.append({"account_id": f"a{a}", "instrument_id": inst, "quantity": draw(quantity)})
-    cash = [draw(st.floats(0.0, 400.0)) for _ in range(n)]
-    in_a = [draw(st.booleans()) for _ in range(n)]
+    # Accounts n .. n + flat - 1 hold collateral (a loan, maybe) but no positions.
+    flat = draw(st.integers(0, 2))
+    cash = [draw(st.floats(-50.0 if a >= n else 0.0, 400.0)) for a in range(n + flat)]
+    in_a = [draw(st.booleans()) for _ in range(n + flat)]
     return {
         "positions": pa.Table.from_pylist(rows),
+        "pnl": {f"a{a}": draw(st.floats(-5.0, 5.0)) for a in draw(st.lists(st.integers(0, n + 2), unique=True))},
         "collateral": pa.table(
             {
-                "account_id": [f"a{a}" for a in range(n)],
+                "account_id": [f"a{a}" for a in range(n + flat)],
                 "asset": ["A" if x else "USD" for x in in_a],
                 "amount": [c / 100.0 if x else c for c, x in zip(cash, in_a, strict=True)],
             }
@@ -49,7 +54,10 @@ def cases(draw: Any) -> dict[str, Any]:
 def test_cascade_native_equals_reference(case: dict[str, Any]) -> None:
     assets = {"USD": (1.0, 0.0), "A": (100.0, 0.2)}
     args = (case["positions"], instruments(), market(), case["model"], case["collateral"], assets)
-    kwargs = {k: case[k] for k in ("shock", "impact", "depth", "max_rounds")}
+    kwargs = {k: case[k] for k in ("shock", "impact", "depth", "max_rounds", "pnl")}
     native = pmargin.cascade(*args, **kwargs)
     reference = reference_cascade(*args, **kwargs)
     assert_same_cascade(native, reference)
+    assert native.accounts.column("account_id").to_pylist() == list(
+        dict.fromkeys(case["positions"].column("account_id").to_pylist())
+    )

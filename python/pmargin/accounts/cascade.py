@@ -22,7 +22,6 @@ from .collateral import (
     Asset,
     Holding,
     account_equity,
-    check_accounts,
     collateral_value,
     is_real,
     read_assets,
@@ -175,8 +174,9 @@ def run_cascade(
         )
     )
     base = valuer(positions, market)
+    # Collateral and P&L rows of accounts without positions are not read: such an account keeps
+    # its collateral and takes no part in the cascade (docs/accounts.md).
     ids = list(base.initial)
-    check_accounts(collateral, pnl, base.initial)
     factor = {n: 1.0 + shocks[n] for n in names}  # price / base spot
 
     def equity(a: Any, snap: Snapshot, f: Mapping[str, float]) -> float:
@@ -281,7 +281,9 @@ def cascade(
     revalue everyone else there. ``depth`` per underlying (a mapping, or one number for all) is
     the notional whose sale moves the price by ``coefficient`` (10% by default). Numbers may be
     Python or NumPy reals. Deterministic: accounts in first-seen order, sums correctly rounded.
-    Collateral and P&L ids are matched to the positions' (docs/accounts.md)."""
+    Collateral and P&L ids are matched to the positions' (docs/accounts.md). An account with
+    collateral or P&L rows but no positions is not an error: it keeps its collateral, is never
+    liquidated (no margin, no book to close) and sells nothing, so it is not in ``accounts``."""
     # Id columns as plain strings: pyarrow's is_in and filter have no string_view kernel (Polars).
     table = plain_ids(to_table(positions, "positions"))
     instrument_table = to_table(instruments, "instruments")

@@ -98,30 +98,16 @@ def account_key(value: Any, id_type: pa.DataType | None, table: str, row: int) -
     )
 
 
-def check_accounts(
+def accounts_without_positions(
     collateral: Mapping[Any, Sequence[Holding]], pnl: Mapping[Any, float], known: Container[Any]
-) -> None:
-    """A collateral or P&L row of an account the margin result does not have (no positions) is an
-    error: its equity has no margin to be compared with, and a mistyped id would otherwise leave
-    the real account with no collateral (a false liquidation)."""
-    for account, holdings in collateral.items():
-        if account not in known:
-            raise MarginInputError(
-                f"account {_shown(account)} is not in the margin result (it has no positions): "
-                "drop its collateral rows, or check the id",
-                table="collateral",
-                column="account_id",
-                row=holdings[0].row,
-            )
-    for row, account in enumerate(pnl):  # one entry per row, in row order
-        if account not in known:
-            raise MarginInputError(
-                f"account {_shown(account)} is not in the margin result (it has no positions): "
-                "drop its row, or check the id",
-                table="pnl",
-                column="account_id",
-                row=row,
-            )
+) -> list[Any]:
+    """The accounts of ``collateral`` or ``pnl`` rows that are not in ``known`` (the margin
+    result's accounts, and those an isolated run left out): accounts with no positions, such as
+    the cash-only accounts of a broker's balances file. They are not errors: :func:`status`
+    reports them with margins 0, the cascade leaves them out. Sorted by id (ids of one kind after
+    :func:`account_key`), so the order does not depend on the order of the rows."""
+    extra = {a for a in (*collateral, *pnl) if a not in known}
+    return sorted(extra, key=lambda a: (type(a).__name__, a))
 
 
 def read_assets(assets: TableLike | Mapping[str, tuple[float, float]] | None) -> dict[str, Asset]:

@@ -11,7 +11,7 @@ from typing import Any, NamedTuple
 
 import pyarrow as pa
 
-from ..columns import is_number_type, text_values
+from ..columns import describe_type, is_number_type, text_values
 from ..errors import MarginConfigError, MarginInputError
 from ..io import to_table
 from ..run_source import plain_ids
@@ -66,6 +66,19 @@ def _our_components(result: Any) -> dict[Any, dict[str, float]]:
     return out
 
 
+def _component_names(result: Any, parts: dict[Any, dict[str, float]]) -> set[str]:
+    """Every name a statement column is matched against: the float columns of ``result.accounts``
+    and every underlying (of the result's market when it carries it, and of ``by_underlying``)."""
+    names = {f.name for f in result.accounts.schema if f.name not in _NOT_COMPONENTS and pa.types.is_floating(f.type)}
+    for components in parts.values():
+        names.update(components)
+    src = getattr(result, "source", None)
+    market = getattr(src, "market", None)
+    if market is not None:
+        names.update(u for u in market.underlyings.column("underlying").to_pylist() if isinstance(u, str))
+    return names
+
+
 def _number(x: Any, column: str, row: int) -> float | None:
     if x is None:
         return None
@@ -87,7 +100,9 @@ def reconcile(
     """Reconcile ``result`` (any model) with ``statement`` (``account_id``, ``initial_margin``,
     and any component columns, matched to ours by name: a venue model's component columns, or an
     underlying's name for its requirement). Columns that are not numbers (integer, float or
-    decimal), such as a currency or a date, are not components and are ignored. An account is
+    decimal), such as a currency or a date, are not components and are ignored, except one named
+    like one of our components (a float column of ``result.accounts`` or an underlying): that is
+    an error (``statement.<column>``: a component column must be numeric), never left out. An account is
     within tolerance when ``|ours - theirs| <= max(tolerance, relative_tolerance x |theirs|)``.
     Statement ids are matched to ours by value (an integer and the text of its digits are one
     account: :func:`pmargin.accounts.collateral.account_key`)."""
@@ -101,11 +116,23 @@ def reconcile(
     for column in _NOT_COMPONENTS:
         if column not in table.column_names:
             raise MarginInputError("missing column", table="statement", column=column)
-    components = [
-        f.name
-        for f in table.schema
-        if f.name not in _NOT_COMPONENTS and f.name != "maintenance_margin" and is_number_type(f.type)
-    ]
+    parts = _our_components(result)
+    known = _component_names(result, parts)
+    components = []
+    for f in table.schema:
+        if f.name in _NOT_COMPONENTS or f.name == "maintenance_margin":
+            continue
+        if is_number_type(f.type):
+            components.append(f.name)
+        elif f.name in known and not pa.types.is_null(f.type):  # null: an empty column, nothing to compare
+            # Named like one of our components but not a number ("12,345.60" in a CSV): an
+            # error, never a component silently left out of the comparison.
+            raise MarginInputError(
+                f"a component column must be numeric, got {describe_type(f.type)}: {f.name!r} is one of our "
+                "components (cast it to a number)",
+                table="statement",
+                column=f.name,
+            )
     id_type = result.accounts.schema.field("account_id").type
     theirs: dict[Any, float | None] = {}
     theirs_parts: dict[Any, dict[str, float | None]] = {}
@@ -129,7 +156,6 @@ def reconcile(
             strict=True,
         )
     )
-    parts = _our_components(result)
     ids = list(ours) + [a for a in theirs if a not in ours]
     _check_fits([a for a in theirs if a not in ours], list(theirs), id_type)
     acc_rows, comp_rows, explaining = [], [], {}

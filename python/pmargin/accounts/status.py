@@ -17,7 +17,7 @@ from .collateral import (
     Asset,
     Holding,
     account_equity,
-    check_accounts,
+    accounts_without_positions,
     collateral_value,
     read_assets,
     read_collateral,
@@ -31,7 +31,8 @@ DEFAULT_MAX_MOVE, DEFAULT_STEP, DEFAULT_TOLERANCE = 0.95, 0.01, 1e-4
 
 
 class StatusResult(NamedTuple):
-    """``accounts``: one row per account of the result. ``distances``: per account, direction
+    """``accounts``: one row per account of the result, then one per account with collateral or
+    P&L rows but no positions (sorted by id; margins 0). ``distances``: per account, direction
     (an underlying or ``ALL``, ``down`` or ``up``) the smallest move to each state."""
 
     accounts: pa.Table
@@ -131,6 +132,13 @@ def status(
     than ``tolerance``: the distance returned is the bracket's upper end (the state is reached
     there) and the true first crossing lies within ``tolerance`` below it. A state entered and
     left again between two scan points is not seen.
+
+    An account with collateral or P&L rows but no positions (a cash-only or flat account of a
+    balances file) is not an error: it follows the margined accounts (sorted by id) with both
+    margins 0, ``equity`` its collateral + P&L, ``excess`` = equity, the state by the same rule
+    (``liquidation`` when equity < 0, else ``ok``) and the margin ratio by the same rule (0 when
+    equity > 0, else null). It has no margin to move, so it is not searched: its distances are 0
+    for a state it is in, else null (even when its collateral is named like an underlying).
     """
     _check_search(max_move, step, tolerance)
     src = source_of(result)
@@ -149,15 +157,22 @@ def status(
     id_type = accounts.schema.field("account_id").type
     asset_table = read_assets(assets)
     held, unrealised = read_collateral(collateral, asset_table, id_type), read_pnl(pnl, id_type)
-    # Rows of isolated accounts (on_error="isolate") are not errors: those accounts have no status.
-    check_accounts(held, unrealised, {*ids, *(failed.column("account_id").to_pylist() if failed is not None else [])})
+    # Accounts without positions follow, margins 0; isolated accounts (on_error="isolate") have no status.
+    flat = accounts_without_positions(
+        held, unrealised, {*ids, *(failed.column("account_id").to_pylist() if failed is not None else [])}
+    )
     books = _Books(src, held, asset_table, unrealised)
-    im = accounts.column("initial_margin").to_pylist()
-    mm = accounts.column("maintenance_margin").to_pylist()
+    margined = len(ids)
+    im = accounts.column("initial_margin").to_pylist() + [0.0] * len(flat)
+    mm = accounts.column("maintenance_margin").to_pylist() + [0.0] * len(flat)
+    ids = ids + flat
     equity = [books.equity(a, {}, books.base_value.get(a, 0.0)) for a in ids]
     states = [state_of(e, i, m) for e, i, m in zip(equity, im, mm, strict=True)]
-    columns: dict[str, pa.Array] = {
-        "account_id": accounts.column("account_id"),
+    id_column = accounts.column("account_id")
+    if flat:
+        id_column = pa.chunked_array([*id_column.chunks, pa.array(flat, id_type)], id_type)
+    columns: dict[str, pa.Array | pa.ChunkedArray] = {
+        "account_id": id_column,
         "equity": pa.array(equity, pa.float64()),
         "initial_margin": pa.array(im, pa.float64()),
         "maintenance_margin": pa.array(mm, pa.float64()),
@@ -165,7 +180,7 @@ def status(
         "margin_ratio": pa.array([margin_ratio(e, m) for e, m in zip(equity, mm, strict=True)], pa.float64()),
         "state": pa.array(states, pa.string()),
     }
-    detail = _distance_rows(books, ids, states, max_move, step, tolerance) if distances else []
+    detail = _distance_rows(books, ids, margined, states, max_move, step, tolerance) if distances else []
     if distances:
         for name in ("call", "liquidation"):
             best: dict[Any, tuple[float, str]] = {}
@@ -188,8 +203,10 @@ def status(
 
 
 def _distance_rows(
-    books: _Books, ids: list[Any], states: list[str], max_move: float, step: float, tolerance: float
+    books: _Books, ids: list[Any], margined: int, states: list[str], max_move: float, step: float, tolerance: float
 ) -> list[dict[str, Any]]:
+    """Distance rows of ``ids``; only the first ``margined`` (those with positions) are searched,
+    the others have 0 for a state they are in and null otherwise."""
     underlyings = [u for u in books.src.market.underlyings.column("underlying").to_pylist() if u is not None]
     n = max(1, math.ceil(max_move / step - 1e-12))
     grid = [min(max_move, k * step) for k in range(1, n + 1)]
@@ -200,7 +217,7 @@ def _distance_rows(
             # First scan point where each account reaches each state (1 call, 2 liquidation).
             first: dict[tuple[Any, int], int] = {}
             for k, m in enumerate(grid):
-                pending = [(a, t) for a in ids for t in (1, 2) if now[a] < t and (a, t) not in first]
+                pending = [(a, t) for a in ids[:margined] for t in (1, 2) if now[a] < t and (a, t) not in first]
                 if not pending:
                     break
                 ranks = books.rank_all(_moves(underlyings, which, sign * m))

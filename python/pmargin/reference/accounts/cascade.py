@@ -97,7 +97,7 @@ def cascade(
         return book.filter(pa.array([(a in wanted) == keep for a in book.column("account_id").to_pylist()]))
 
     base = _snapshot(book, inst, market, model)
-    ids = list(base["im"])
+    ids = list(base["im"])  # collateral of an account without positions is never read: it takes no part
     factor = {n: 1.0 + shock for n in names}
     liquidated: dict[Any, int] = {}
     final: dict[Any, float] = {}

@@ -35,7 +35,10 @@ def status(
     tolerance: float = 1e-4,
 ) -> list[dict[str, Any]]:
     """One dict per account (first-seen order): ``account_id``, ``equity``, ``state``,
-    ``distances`` {(underlying or "ALL", "down" / "up"): (to_call, to_liquidation)}."""
+    ``distances`` {(underlying or "ALL", "down" / "up"): (to_call, to_liquidation)}. Then one per
+    account with collateral or P&L but no positions, sorted by id: margins 0, so its state is
+    ``liquidation`` when its equity is below 0, else ``ok``; not searched (no margin to move):
+    each distance 0 when it is in that state, else None."""
     book = plain_ids(to_table(positions, "positions"))  # filter has no string_view kernel (Polars)
     inst = to_table(instruments, "instruments")
     asset_table = read_assets(assets)
@@ -91,5 +94,16 @@ def status(
                             lo = mid
                     found.append(hi)
                 distances[(which, direction)] = (found[0], found[1])
+        out.append({"account_id": account, "equity": equity, "state": STATES[now], "distances": distances})
+    flat = {*held, *unrealised} - set(base["im"])
+    for account in sorted(flat, key=lambda a: (type(a).__name__, a)):
+        cash = 0.0
+        for asset, amount, _row in held.get(account, []):
+            a = asset_table[asset]
+            cash += amount * a.price * (1.0 - a.haircut)
+        equity = cash + unrealised.get(account, 0.0)
+        now = STATES.index(state_of(equity, 0.0, 0.0))
+        fixed = (0.0 if now >= 1 else None, 0.0 if now >= 2 else None)
+        distances = {(which, direction): fixed for which in [*names, "ALL"] for direction in ("down", "up")}
         out.append({"account_id": account, "equity": equity, "state": STATES[now], "distances": distances})
     return out
