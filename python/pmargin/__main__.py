@@ -1,5 +1,5 @@
 """``python -m pmargin``: the same as the ``pmargin`` command."""
 
-from .cli import main
+from .cli import console_main
 
-raise SystemExit(main())
+raise SystemExit(console_main())

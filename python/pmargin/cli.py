@@ -10,7 +10,8 @@ beside the others (``<stem>.failed<suffix>``); ``--memory-budget`` sets the byte
 (:class:`pmargin.Limits`). Bad input prints ``error: <message>`` on stderr and exits with status 2;
 an output that would replace an input is bad input (:func:`pmargin.stream_io.check_not_inputs`).
 Ctrl-C and SIGTERM stop a run cleanly (its temporary files and spill folder removed), print
-``interrupted`` and exit with status 130 and 143.
+``interrupted`` and exit with status 130 and 143 (:func:`console_main`; :func:`main` raises them to
+an embedding caller).
 ``pmargin reconcile`` and ``pmargin report`` are in :mod:`pmargin.accounts_cli`.
 """
 
@@ -45,17 +46,27 @@ _DRIVERS = 5
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; return the exit status (never raises for bad input, nor when
-    interrupted by Ctrl-C or SIGTERM)."""
+    """Run the command line and return the exit status; bad input is reported on stderr with
+    status 2, never raised. Ctrl-C and SIGTERM stop the run cleanly (its temporary files and
+    spill folder removed, no destination touched) and are then raised to the caller, so that an
+    embedding script, scheduler task or notebook loop stops too: KeyboardInterrupt, and
+    :class:`Terminated` for SIGTERM (:func:`_sigterm_raises`). The ``pmargin`` command and
+    ``python -m pmargin`` run :func:`console_main`, which turns them into exit statuses."""
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help, --version, or a usage error (argparse prints it)
         return exc.code if isinstance(exc.code, int) else EXIT_BAD_INPUT
     command: Callable[[argparse.Namespace], int] = args.command
+    with _sigterm_raises():
+        return run_reporting_errors(command, args)
+
+
+def console_main(argv: Sequence[str] | None = None) -> int:
+    """The ``pmargin`` command (and ``python -m pmargin``): :func:`main`, with Ctrl-C and SIGTERM
+    reported as ``interrupted`` on stderr and exit status 130 and 143 (no traceback)."""
     try:
-        with _sigterm_raises():
-            return run_reporting_errors(command, args)
+        return main(argv)
     except KeyboardInterrupt:  # the outputs' temporary files and the spill folder are removed by now
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -73,9 +84,15 @@ class Terminated(BaseException):
 @contextmanager
 def _sigterm_raises() -> Iterator[None]:
     """While the command runs, SIGTERM raises :class:`Terminated` in the main thread (once: a
-    second SIGTERM during the cleanup is ignored); the previous handler is restored afterwards.
-    Nothing is installed outside the main thread (where Python cannot set handlers)."""
+    second SIGTERM during the cleanup is ignored); the default handler is restored afterwards.
+    Installed only in place of the default handler (which would end the process with no
+    cleanup): a handler of the host program (a Python function, ``SIG_IGN``, or one installed from
+    C) stays in place and is called as before. Nothing is installed outside the main thread
+    (where Python cannot set handlers)."""
     if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
         yield
         return
 
@@ -83,11 +100,11 @@ def _sigterm_raises() -> Iterator[None]:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         raise Terminated
 
-    previous = signal.signal(signal.SIGTERM, terminate)
+    signal.signal(signal.SIGTERM, terminate)
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def build_parser() -> argparse.ArgumentParser:

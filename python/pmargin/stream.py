@@ -26,6 +26,7 @@ tables equal the whole-table ones after a stable sort by ``account_id``. Error r
 from __future__ import annotations
 
 import contextlib
+import itertools
 import math
 import shutil
 import tempfile
@@ -127,7 +128,8 @@ def margin_stream(
 
     ``positions``: a ``RecordBatchReader``, a ``pyarrow.dataset`` Dataset or Scanner, any Arrow
     PyCapsule stream (a Polars DataFrame, DuckDB result, ...), a Table or RecordBatch, or an
-    iterable of batches (RecordBatches, Tables or Polars DataFrames with one schema).
+    iterable of batches (RecordBatches, Tables, pandas or Polars DataFrames; their types may differ
+    in width or text encoding, docs/streaming.md "Batches of several types").
     ``engine_or_inputs``: a :class:`~pmargin.MarginEngine`, or ``(instruments, market[, model])``,
     or a dict with ``instruments``, ``market`` and optional ``model`` / ``limits``.
 
@@ -299,26 +301,159 @@ def _batch_source(positions: Any) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
 
 
 def _iterable_source(items: Iterator[Any]) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
-    """Batches of an iterable of RecordBatches / Tables / Arrow producers, checked to share one
-    schema; the first item is read now for the schema."""
+    """Batches of an iterable of RecordBatches / Tables / Arrow producers; the first item is read
+    now for the schema. Every batch is cast to one schema, :func:`_stream_schema` of the first
+    batch's (chunks of ``pandas.read_csv(chunksize=...)`` or of Polars frames have types that
+    depend on their rows: int64 then float64 quantities, string then large_string ids); a column
+    whose values change kind (numbers, then text) is an error (:func:`_conform`)."""
     first = next(items, None)
     if first is None:
         raise MarginInputError("the iterable of batches is empty: no schema to margin", table="positions")
     head = _as_batches(first)
-    schema = head[0].schema if head else pa.table(first).schema
+    given = head[0].schema if head else pa.table(first).schema
+    schema = _stream_schema(given)
 
     def batches() -> Iterator[pa.RecordBatch]:
-        yield from head
-        for item in items:
-            for batch in _as_batches(item):
-                if not batch.schema.equals(schema):
-                    raise MarginInputError(
-                        f"a batch's schema differs from the first one's: {batch.schema} vs {schema}",
-                        table="positions",
-                    )
-                yield batch
+        offset = 0
+        for batch in itertools.chain(head, (batch for item in items for batch in _as_batches(item))):
+            yield _conform(batch, schema, given, offset)
+            offset += batch.num_rows
 
     return schema, batches()
+
+
+#: The positions columns pmargin reads as numbers: an iterable's batches carry them as float64,
+#: the type the engine converts every number type to (docs/streaming.md).
+NUMBER_COLUMNS = ("quantity",)
+#: The positions columns pmargin reads (an iterable's batches must agree on their kind of value).
+READ_COLUMNS = ("account_id", "instrument_id", *NUMBER_COLUMNS)
+
+
+def _is_text(kind: pa.DataType) -> bool:
+    """``string``, ``large_string``, ``string_view`` or a dictionary of one of them."""
+    if pa.types.is_dictionary(kind):
+        kind = kind.value_type
+    return bool(pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_string_view(kind))
+
+
+def _is_number(kind: pa.DataType) -> bool:
+    return bool(
+        pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind) or pa.types.is_null(kind)
+    )
+
+
+def _stream_schema(schema: pa.Schema) -> pa.Schema:
+    """The one schema every batch of an iterable is cast to, from the first batch's ``schema``:
+    numbers (:data:`NUMBER_COLUMNS`) as float64; integer account ids as int64 (ids stay
+    integers); dictionaries with at least 32-bit indices (a later chunk may have more distinct
+    values); every other column as in the first batch."""
+    fields = []
+    for field in schema:
+        kind = field.type
+        if field.name in NUMBER_COLUMNS and _is_number(kind):
+            kind = pa.float64()
+        elif field.name == "account_id" and pa.types.is_integer(kind) and not pa.types.is_uint64(kind):
+            kind = pa.int64()  # uint64 ids stay uint64: the engine reports one beyond int64 at its row
+        elif _is_text(kind) and pa.types.is_dictionary(kind) and kind.index_type.bit_width < 32:
+            kind = pa.dictionary(pa.int32(), kind.value_type)
+        fields.append(field.with_type(kind))
+    return pa.schema(fields, metadata=schema.metadata)
+
+
+def _conform(batch: pa.RecordBatch, schema: pa.Schema, first: pa.Schema, offset: int) -> pa.RecordBatch:
+    """``batch`` (rows ``offset`` on of the stream) as ``schema`` (:func:`_stream_schema` of the
+    ``first`` batch's schema): its columns matched by name, numbers cast to float64 (a decimal
+    through its text: the nearest float, as the engine reads it), integer ids to int64, text of
+    any encoding to the first batch's. A read column whose kind of value differs from the first
+    batch's (text where it held numbers, numbers where it held integers or text) is an error
+    naming it and both types; a column pmargin does not read that cannot be cast is null."""
+    if batch.schema.equals(schema):
+        return batch
+    names = batch.schema.names
+    if names != schema.names:
+        if sorted(names) != sorted(schema.names) or len(set(names)) != len(names):
+            raise MarginInputError(
+                f"a batch's columns {names} differ from the first one's {schema.names}", table="positions", row=offset
+            )
+        batch = batch.select(schema.names)
+    columns = [
+        _conform_column(column, field, given, offset)
+        for column, field, given in zip(batch.columns, schema, first.types, strict=True)
+    ]
+    return pa.RecordBatch.from_arrays(columns, schema=schema)
+
+
+def _conform_column(column: pa.Array, field: pa.Field, given: pa.DataType, offset: int) -> pa.Array:
+    """One column of :func:`_conform`; ``given``: its type in the first batch."""
+    target = field.type
+    if column.type == target:
+        return column
+    if pa.types.is_null(column.type):
+        return pa.nulls(len(column), target)
+
+    def mismatch(detail: str = "") -> MarginInputError:
+        return MarginInputError(
+            f"{column.type} in this batch, {given} in the first{detail}: every batch must hold the same kind of "
+            "value in a column",
+            table="positions",
+            column=field.name,
+            row=offset,
+        )
+
+    try:
+        if field.name in NUMBER_COLUMNS and pa.types.is_float64(target):
+            if not _is_number(column.type):
+                raise mismatch()
+            if pa.types.is_decimal(column.type):  # correctly rounded, as the engine reads decimals
+                return column.cast(pa.string()).cast(target)
+            return column.cast(target, safe=False)  # an int64 to the nearest float, as the engine
+        if field.name == "account_id" and pa.types.is_integer(target):
+            if not pa.types.is_integer(column.type):
+                raise mismatch()
+            return _cast_ids(column, target, offset)
+        if _is_text(target):
+            if not _is_text(column.type):
+                raise mismatch()
+            return _cast_text(column, target)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        raise mismatch(f" ({exc})") from exc
+    if field.name in READ_COLUMNS:
+        raise mismatch()
+    try:  # a column pmargin ignores: its values if they fit the first batch's type, else nulls
+        return column.cast(target)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+        return pa.nulls(len(column), target)
+
+
+def _cast_ids(column: pa.Array, target: pa.DataType, offset: int) -> pa.Array:
+    """Integer account ids as ``target`` (int64, or uint64 when the first batch's are); an id
+    out of its range is an error at its row, as the engine words it."""
+    try:
+        return column.cast(target)
+    except pa.ArrowInvalid:
+        info = np.iinfo(target.to_pandas_dtype())
+        values = column.to_pylist()
+        row = next(i for i, v in enumerate(values) if v is not None and not info.min <= v <= info.max)
+        raise MarginInputError(
+            f"{values[row]} does not fit {target}, the type of the account ids of the stream (from its first batch)",
+            table="positions",
+            column="account_id",
+            row=offset + row,
+        ) from None
+
+
+def _cast_text(column: pa.Array, target: pa.DataType) -> pa.Array:
+    """Text in any encoding as ``target`` (also a text type): dictionaries decoded first unless
+    ``target`` is one, string views (also a dictionary's values) through large strings (Arrow has
+    no direct cast for these)."""
+    if pa.types.is_dictionary(column.type) and pa.types.is_string_view(column.type.value_type):
+        # Polars' Categorical: Arrow takes no string views, so neither casts nor decodes these.
+        column = pa.DictionaryArray.from_arrays(column.indices, column.dictionary.cast(pa.large_string()))
+    if pa.types.is_dictionary(column.type) and not pa.types.is_dictionary(target):
+        column = column.dictionary_decode()
+    if pa.types.is_string_view(column.type) and pa.types.is_dictionary(target):
+        column = column.cast(pa.large_string())
+    return column.cast(target)
 
 
 def _as_batches(item: Any) -> list[pa.RecordBatch]:

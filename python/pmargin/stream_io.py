@@ -5,7 +5,8 @@ count (from the Parquet footers, before any row is read). Out: every result tabl
 by batch (a Parquet row group per batch) to a temporary file beside its destination, all moved
 into place at the end (``os.replace``) or all removed on error (:func:`commit`: every destination
 is checked first, and a move that still fails puts back the files already moved). No destination
-may replace an input, be inside the positions folder or match its glob (:func:`check_not_inputs`).
+may replace an input, nor be a file a later run would read as positions: a Parquet file inside the
+positions folder, or a file its glob matches (:func:`check_not_inputs`).
 """
 
 from __future__ import annotations
@@ -64,13 +65,14 @@ def open_positions(path: Path, batch_rows: int = 1 << 17) -> tuple[Any, int | No
         import pyarrow.dataset as ds
 
         try:
-            schema = ds.dataset([str(f) for f in files[:1]], format="parquet").schema
+            schema = _part_schema(files[0], ds.ParquetFileFormat())
             dictionary = [c for c in DICTIONARY_COLUMNS if c in schema.names]
             fmt = ds.ParquetFileFormat(read_options=ds.ParquetReadOptions(dictionary_columns=dictionary))
             # Every part's own schema, widened to one (float32 and float64 quantities read as
-            # float64, decimals at the widest scale): a dataset would cast every part to the first
-            # part's types, rounding later quantities without a word.
-            parts = [_part_schema(f, fmt) for f in files]
+            # float64, decimals at the widest scale, text of any encoding as large_string): a
+            # dataset would cast every part to the first part's types, rounding later quantities
+            # without a word.
+            parts = _same_text([_part_schema(f, fmt) for f in files])
             try:
                 unified = pa.unify_schemas(parts, promote_options="permissive")
             except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
@@ -94,14 +96,69 @@ def open_positions(path: Path, batch_rows: int = 1 << 17) -> tuple[Any, int | No
     return table, table.num_rows
 
 
+def is_text(kind: pa.DataType) -> bool:
+    """Whether ``kind`` holds text: ``string``, ``large_string``, ``string_view``, or a dictionary
+    of one of them (pandas ``category``)."""
+    if pa.types.is_dictionary(kind):
+        kind = kind.value_type
+    return bool(pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_string_view(kind))
+
+
+def _same_text(parts: Sequence[pa.Schema]) -> list[pa.Schema]:
+    """The parts' schemas with every text column the parts store in different encodings
+    (:func:`is_text`: one part's pandas ``category``, another's plain or large strings, Polars'
+    string views) read as ``large_string`` in every part; text is text. Dictionaries that differ
+    only in their index width are left to :func:`pyarrow.unify_schemas` (which widens the index),
+    and a column that is text in one part and not in another is left to it too (an error)."""
+    kinds: dict[str, set[pa.DataType]] = {}
+    for schema in parts:
+        for field in schema:
+            kinds.setdefault(field.name, set()).add(field.type)
+    recode = set()
+    for name, types in kinds.items():
+        if len(types) < 2 or not all(is_text(kind) for kind in types):
+            continue
+        if all(pa.types.is_dictionary(kind) for kind in types) and len({kind.value_type for kind in types}) == 1:
+            continue
+        recode.add(name)
+    if not recode:
+        return list(parts)
+    return [
+        pa.schema([f.with_type(pa.large_string()) if f.name in recode else f for f in schema], metadata=schema.metadata)
+        for schema in parts
+    ]
+
+
 def _part_schema(file: Path, fmt: Any) -> pa.Schema:
-    """One Parquet file's schema (from its footer); an error names the file."""
+    """One Parquet file's schema (from its footer); an error names the file, and a column name
+    the file holds twice (a join's output) is named as such."""
     import pyarrow.dataset as ds
 
     try:
         return ds.dataset(str(file), format=fmt).schema
     except (pa.ArrowException, OSError) as exc:
+        _check_unique_names(file)
         raise unreadable("positions", file, exc) from exc
+
+
+def _check_unique_names(file: Path) -> None:
+    """Refuse a Parquet file that holds a column name twice (the error names the column and the
+    file, as the engine does for a table in memory); a file whose footer cannot be read is left
+    to the caller's error."""
+    import pyarrow.parquet as pq
+
+    try:
+        names = pq.read_schema(str(file)).names
+    except (pa.ArrowException, OSError):
+        return
+    for name in dict.fromkeys(names):
+        count = names.count(name)
+        if count > 1:
+            raise MarginInputError(
+                f"column {name!r} appears {count} times in {file}: rename or drop the extra ones",
+                table="positions",
+                column=name,
+            )
 
 
 def _scan_files(files: Sequence[Path], fmt: Any, schema: pa.Schema, batch_rows: int) -> Iterator[pa.RecordBatch]:
@@ -360,27 +417,76 @@ def input_options(args: Any, *names: str) -> dict[str, Path | None]:
 
 
 def check_not_inputs(outputs: Iterable[Path], inputs: Mapping[str, Path | str | None]) -> None:
-    """Refuse an output that would replace an input, before any work: a destination that is one
-    of the input files (also through a link or another spelling: :func:`os.path.samefile`), lies
-    inside an input folder (whose Parquet files are all read: a second run would read the
-    results as input), or matches an input glob. ``inputs``: each input by its option (None when
-    not given); the error names the destination and the input."""
-    given = [(option, str(path)) for option, path in inputs.items() if path is not None]
+    """Refuse an output that would replace an input, or be read as one by a later run, before
+    any work. Refused:
+
+    - a destination that is an input file, or one of the files an input folder or glob reads
+      (:func:`positions_files`), also through a link, a hard link or another spelling
+      (:func:`os.path.samefile`; a glob's files also through a symlinked folder after a wildcard);
+    - a Parquet destination (:data:`PARQUET_SUFFIXES`) inside an input folder, whose Parquet files
+      are all read (a CSV, Arrow or HTML file there is never read, and is allowed);
+    - a destination an input glob matches (any type: a glob reads every file it matches), spelled
+      as typed, without links, or through a folder the glob reaches.
+
+    ``inputs``: each input by its option (None when not given); the error names the destination
+    and the input."""
+    given = [_Input(option, str(path)) for option, path in inputs.items() if path is not None]
     for output in outputs:
-        for option, text in given:
-            if is_pattern(text):
-                if not _matches_pattern(output, text):
-                    continue
-                problem = f"it matches the {option} pattern {text}"
-            elif Path(text).is_dir():
-                if not _inside(output, Path(text)):
-                    continue
-                problem = f"it is inside the {option} folder {text}, whose Parquet files are all read as input"
-            elif _same_file(output, Path(text)):
-                problem = f"it is the {option} file {text}"
-            else:
-                continue
-            raise MarginInputError(f"cannot write {output}: {problem}; write the results somewhere else", table="out")
+        for item in given:
+            problem = item.problem(output)
+            if problem is not None:
+                raise MarginInputError(
+                    f"cannot write {output}: {problem}; write the results somewhere else", table="out"
+                )
+
+
+class _Input:
+    """One input of :func:`check_not_inputs`: a file, a folder or a glob; the files a folder or
+    glob reads are listed once, on first use."""
+
+    def __init__(self, option: str, text: str) -> None:
+        self.option, self.text = option, text
+        self.kind = "pattern" if is_pattern(text) else "folder" if Path(text).is_dir() else "file"
+        self._files: dict[tuple[int, int], Path] | None = None
+
+    def files(self) -> dict[tuple[int, int], Path]:
+        """The files the folder or glob reads (:func:`positions_files`), by device and inode."""
+        if self._files is None:
+            try:
+                listed = positions_files(Path(self.text))
+            except MarginInputError:  # nothing to read: the run reports it
+                listed = []
+            self._files = {}
+            for file in listed:
+                identity = _identity(file)
+                if identity is not None:
+                    self._files.setdefault(identity, file)
+        return self._files
+
+    def problem(self, output: Path) -> str | None:
+        """Why ``output`` may not be written, or None."""
+        if self.kind == "file":
+            return f"it is the {self.option} file {self.text}" if _same_file(output, Path(self.text)) else None
+        identity = _identity(output)
+        if identity is not None and identity in self.files():
+            return f"it is {self.files()[identity]}, which the {self.option} {self.kind} {self.text} reads as input"
+        if self.kind == "pattern":
+            folders = {file.parent for file in self.files().values()}
+            if _matches_pattern(output, self.text, folders):
+                return f"it matches the {self.option} pattern {self.text}"
+            return None
+        if output.suffix.lower() in PARQUET_SUFFIXES and _inside(output, Path(self.text)):
+            return f"it is inside the {self.option} folder {self.text}, whose Parquet files are all read as input"
+        return None
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    """The device and inode of the file at ``path`` (through links), None when there is none."""
+    try:
+        stat = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    return (stat.st_dev, stat.st_ino)
 
 
 def _same_file(a: Path, b: Path) -> bool:
@@ -397,22 +503,39 @@ def _inside(path: Path, folder: Path) -> bool:
     return any(_same_file(ancestor, folder) for ancestor in (resolved, *resolved.parents) if ancestor.exists())
 
 
-def _matches_pattern(path: Path, pattern: str) -> bool:
-    """Whether ``path`` (existing or not) is a file the glob ``pattern`` matches (``**``: any
-    number of folders), both compared as absolute paths without links."""
+def _matches_pattern(path: Path, pattern: str, folders: Iterable[Path] = ()) -> bool:
+    """Whether the glob ``pattern`` would match ``path`` (existing or not; ``**``: any number of
+    folders; a wildcard matches no dot-file, as :func:`glob.glob`). ``path`` is tried as typed
+    (absolute), without links, and in each of ``folders`` (the folders of the files the glob
+    reads) that is its own folder; the pattern as typed (absolute) and with links resolved in
+    its folders before the first wildcard."""
     parts = Path(os.path.abspath(pattern)).parts
     # The folders before the first wildcard, without links.
     fixed = next((i for i, part in enumerate(parts) if is_pattern(part)), len(parts))
-    pattern_parts = Path(os.path.realpath(Path(*parts[:fixed]))).parts + parts[fixed:]
-    return _match_parts(Path(os.path.realpath(path)).parts, pattern_parts)
+    patterns = {parts, Path(os.path.realpath(Path(*parts[:fixed]))).parts + parts[fixed:]}
+    spellings = {Path(os.path.abspath(path)), Path(os.path.realpath(path))}
+    spellings |= {Path(os.path.abspath(folder / path.name)) for folder in folders if _same_file(folder, path.parent)}
+    return any(_match_parts(spelling.parts, pattern) for spelling in spellings for pattern in patterns)
 
 
 def _match_parts(parts: Sequence[str], pattern: Sequence[str]) -> bool:
     if not pattern:
         return not parts
-    if pattern[0] == "**":
-        return any(_match_parts(parts[i:], pattern[1:]) for i in range(len(parts) + 1))
-    return bool(parts) and fnmatch.fnmatchcase(parts[0], pattern[0]) and _match_parts(parts[1:], pattern[1:])
+    if pattern[0] == "**":  # any number of folders, none hidden
+        return any(_match_parts(parts[i:], pattern[1:]) for i in range(len(parts) + 1) if not _hidden(parts[:i]))
+    return bool(parts) and _match_name(parts[0], pattern[0]) and _match_parts(parts[1:], pattern[1:])
+
+
+def _match_name(name: str, pattern: str) -> bool:
+    """A name against one part of a glob: a wildcard part matches no dot-file unless it starts
+    with a dot (as :func:`glob.glob`)."""
+    if is_pattern(pattern) and name.startswith(".") and not pattern.startswith("."):
+        return False
+    return fnmatch.fnmatchcase(name, pattern)
+
+
+def _hidden(names: Sequence[str]) -> bool:
+    return any(name.startswith(".") for name in names)
 
 
 def write_outputs(tables: Sequence[tuple[Path, pa.Table]]) -> None:

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ import pytest
 import pmargin
 from pmargin import sample
 from pmargin.batch import combine, margin_in_chunks
-from pmargin.cli import by_underlying_path, main, money
+from pmargin.cli import Terminated, by_underlying_path, main, money
 from pmargin.io import read_table, write_table
 from tests.cli.conftest import write_inputs
 
@@ -679,9 +680,11 @@ def test_compare_refuses_an_output_that_is_an_input(
 
 #: Runs ``pmargin`` with the margin pass held at its first spill file (a sleep a signal cuts
 #: short), so the test signals a run that is certainly still going. SIGINT is set to raise
-#: KeyboardInterrupt as in a terminal (a background job may have started with it ignored).
+#: KeyboardInterrupt as in a terminal (a background job may have started with it ignored). The
+#: first argument picks the entry point: ``console_main`` (the ``pmargin`` command) or ``module``
+#: (``python -m pmargin``).
 _HELD_RUN = """
-import signal, sys, time
+import runpy, signal, sys, time
 signal.signal(signal.SIGINT, signal.default_int_handler)
 import pmargin.stream
 load = pmargin.stream._load_spill
@@ -689,22 +692,17 @@ def held(path):
     time.sleep(60)
     return load(path)
 pmargin.stream._load_spill = held
-from pmargin.cli import main
-raise SystemExit(main(sys.argv[1:]))
+entry = sys.argv.pop(1)
+if entry == "module":
+    runpy.run_module("pmargin", run_name="__main__", alter_sys=True)
+from pmargin.cli import console_main
+raise SystemExit(console_main(sys.argv[1:]))
 """
 
 
-@pytest.mark.parametrize(
-    ("sig", "status", "message"),
-    [(signal.SIGINT, 130, "interrupted\n"), (signal.SIGTERM, 143, "interrupted (SIGTERM)\n")],
-    ids=["SIGINT", "SIGTERM"],
-)
-def test_a_signal_stops_the_run_cleanly(
-    book: sample.SampleBook, parquet_args: list[str], tmp_path: Path, sig: signal.Signals, status: int, message: str
-) -> None:
-    """Ctrl-C or SIGTERM (a scheduler's timeout, kill) during an unordered run: one line on
-    stderr, exit 128 + the signal, the previous output untouched, no temporary file beside it and
-    no spill folder left."""
+def _unordered_run(book: sample.SampleBook, parquet_args: list[str], tmp_path: Path) -> tuple[list[str], Path]:
+    """The arguments of an unordered run (spilled to ``tmp_path / "spill"``, with the
+    by-position tables) whose ``--out`` holds a previous run's file, and that ``--out``."""
     rows = book.positions.take(pa.array(np.random.default_rng(2).permutation(book.positions.num_rows)))
     write_table(rows, tmp_path / "shuffled.parquet")
     i = parquet_args.index("--positions")
@@ -714,8 +712,37 @@ def test_a_signal_stops_the_run_cleanly(
     out = tmp_path / "out" / "res.parquet"
     out.write_bytes(b"previous run")
     argv = ["margin", *args, "--out", str(out), "--spill-dir", str(tmp_path / "spill"), "--by-position", "--quiet"]
+    return argv, out
+
+
+def _assert_cleaned_up(tmp_path: Path, out: Path) -> None:
+    """The previous output untouched, no temporary file beside it, no spill folder left."""
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["res.parquet"]
+    assert out.read_bytes() == b"previous run"
+    assert list((tmp_path / "spill").iterdir()) == []
+
+
+@pytest.mark.parametrize("entry", ["console_main", "module"], ids=["pmargin", "python-m-pmargin"])
+@pytest.mark.parametrize(
+    ("sig", "status", "message"),
+    [(signal.SIGINT, 130, "interrupted\n"), (signal.SIGTERM, 143, "interrupted (SIGTERM)\n")],
+    ids=["SIGINT", "SIGTERM"],
+)
+def test_a_signal_stops_the_run_cleanly(
+    book: sample.SampleBook,
+    parquet_args: list[str],
+    tmp_path: Path,
+    sig: signal.Signals,
+    status: int,
+    message: str,
+    entry: str,
+) -> None:
+    """Ctrl-C or SIGTERM (a scheduler's timeout, kill) during an unordered run of the ``pmargin``
+    command or ``python -m pmargin``: one line on stderr (no traceback), exit 128 + the signal,
+    the previous output untouched, no temporary file beside it and no spill folder left."""
+    argv, out = _unordered_run(book, parquet_args, tmp_path)
     run = subprocess.Popen(
-        [sys.executable, "-c", _HELD_RUN, *argv], stderr=subprocess.PIPE, text=True, env=subprocess_env()
+        [sys.executable, "-c", _HELD_RUN, entry, *argv], stderr=subprocess.PIPE, text=True, env=subprocess_env()
     )
     try:
         deadline = time.monotonic() + 60
@@ -730,6 +757,125 @@ def test_a_signal_stops_the_run_cleanly(
     finally:
         run.kill()
     assert (run.returncode, err) == (status, message)
-    assert [p.name for p in (tmp_path / "out").iterdir()] == ["res.parquet"]
-    assert out.read_bytes() == b"previous run"
-    assert list((tmp_path / "spill").iterdir()) == []
+    _assert_cleaned_up(tmp_path, out)
+
+
+def _interrupt_at_the_first_spill(monkeypatch: pytest.MonkeyPatch, interrupt: Callable[[], None]) -> None:
+    """Call ``interrupt`` when the margin pass reaches its first spill file (the temporary
+    outputs are open by then)."""
+    import pmargin.stream
+
+    load = pmargin.stream._load_spill
+
+    def held(path: Any) -> Any:
+        interrupt()
+        return load(path)
+
+    monkeypatch.setattr(pmargin.stream, "_load_spill", held)
+
+
+def test_main_raises_ctrl_c_to_its_caller_after_cleaning_up(
+    book: sample.SampleBook,
+    parquet_args: list[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A script, scheduler task or notebook loop calling ``main`` stops at Ctrl-C: ``main``
+    cleans up, then raises KeyboardInterrupt (only the ``pmargin`` command turns it into 130)."""
+
+    def ctrl_c() -> None:
+        raise KeyboardInterrupt
+
+    argv, out = _unordered_run(book, parquet_args, tmp_path)
+    _interrupt_at_the_first_spill(monkeypatch, ctrl_c)
+    with pytest.raises(KeyboardInterrupt):
+        main(argv)
+    assert capsys.readouterr().err == ""
+    _assert_cleaned_up(tmp_path, out)
+
+
+def test_main_raises_sigterm_to_its_caller_as_terminated(
+    book: sample.SampleBook,
+    parquet_args: list[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """With the default SIGTERM handler, ``main`` raises :class:`pmargin.cli.Terminated` on
+    SIGTERM after cleaning up, and puts the default handler back."""
+
+    def sigterm() -> None:  # what the signal does: call the handler in the main thread
+        handler = signal.getsignal(signal.SIGTERM)
+        assert callable(handler), handler
+        handler(signal.SIGTERM, None)
+
+    argv, out = _unordered_run(book, parquet_args, tmp_path)
+    _interrupt_at_the_first_spill(monkeypatch, sigterm)
+    previous = signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    try:
+        with pytest.raises(Terminated):
+            main(argv)
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert capsys.readouterr().err == ""
+    _assert_cleaned_up(tmp_path, out)
+
+
+def test_main_leaves_a_host_sigterm_handler_in_place(
+    book: sample.SampleBook, parquet_args: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A program that handles SIGTERM itself keeps its handler while ``main`` runs (it is called
+    on SIGTERM, and the run goes on when it returns) and after."""
+    calls: list[int] = []
+
+    def host(signum: int, frame: Any) -> None:
+        calls.append(signum)
+
+    argv, out = _unordered_run(book, parquet_args, tmp_path)
+    _interrupt_at_the_first_spill(monkeypatch, lambda: os.kill(os.getpid(), signal.SIGTERM))
+    previous = signal.signal(signal.SIGTERM, host)
+    try:
+        assert main(argv) == 0
+        assert signal.getsignal(signal.SIGTERM) is host
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert calls and set(calls) == {signal.SIGTERM}
+    assert read_table(out, "accounts").num_rows > 0
+
+
+@pytest.mark.parametrize(
+    ("raised", "status", "message"),
+    [(KeyboardInterrupt, 130, "interrupted\n"), (Terminated, 143, "interrupted (SIGTERM)\n")],
+    ids=["SIGINT", "SIGTERM"],
+)
+def test_console_main_turns_an_interrupt_into_its_exit_status(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    raised: type[BaseException],
+    status: int,
+    message: str,
+) -> None:
+    """The ``pmargin`` command: Ctrl-C and SIGTERM raised by ``main`` become ``interrupted`` on
+    stderr and exit status 130 and 143."""
+    import pmargin.cli
+
+    def interrupted(argv: Any) -> int:
+        raise raised
+
+    monkeypatch.setattr(pmargin.cli, "main", interrupted)
+    assert pmargin.cli.console_main(["demo"]) == status
+    assert capsys.readouterr().err == message
+
+
+def test_the_pmargin_command_runs_console_main() -> None:
+    """The console script (and ``python -m pmargin``: the signal tests) runs ``console_main``, not
+    ``main``, which raises an interrupt to its caller."""
+    import tomllib
+
+    pyproject = Path(__file__).resolve().parents[2] / "pyproject.toml"
+    if not pyproject.exists():
+        pytest.skip("not run from a source checkout")
+    scripts = tomllib.loads(pyproject.read_text())["project"]["scripts"]
+    assert scripts == {"pmargin": "pmargin.cli:console_main"}

@@ -164,7 +164,7 @@ def test_stream_ignores_a_union_column_as_margin_does(engine: pmargin.MarginEngi
 def test_stream_spill_folder_that_cannot_be_made(engine: pmargin.MarginEngine, tmp_path: Path) -> None:
     a_file = tmp_path / "file"
     a_file.write_text("")
-    cases = [
+    cases: list[tuple[str | Path, str]] = [
         ("/proc", "cannot create a spill folder in /proc: No such file or directory"),
         (a_file, f"the spill folder {a_file} is not a folder"),
         (tmp_path / "nope", f"the spill folder {tmp_path / 'nope'} does not exist"),
@@ -218,3 +218,36 @@ def test_stream_errors_of_the_source_name_positions(
         assert info.value.reason.startswith(f"cannot read the {kind}: ")
         assert isinstance(info.value.__cause__, cause)
         assert str(info.value.__cause__) in info.value.reason
+
+
+def test_integer_ids_of_a_stream_out_of_its_id_type_name_their_row() -> None:
+    """A later batch's integer id that does not fit the stream's id type (int64 from int32 /
+    int64 first batches, uint64 from a uint64 one) is an error at its row; an all-null batch
+    (Polars' null type) reads as nulls of the stream's types and the engine names its row; an
+    ignored column that changes type is dropped to nulls, not an error."""
+    instruments = pa.table({"instrument_id": ["BTC-SPOT"], "underlying": ["BTC"], "kind": ["spot"]})
+    engine = pmargin.MarginEngine(
+        instruments, pmargin.Market("2026-06-30T08:00:00Z", pa.table({"underlying": ["BTC"], "spot": [60000.0]}))
+    )
+    rows = {"instrument_id": ["BTC-SPOT", "BTC-SPOT"], "quantity": [1.0, 1.0]}
+    cases = [
+        (pa.array([1, 2], pa.int32()), pa.array([3, 2**63], pa.uint64()), 3, "9223372036854775808 does not fit int64"),
+        (pa.array([1, 2], pa.uint64()), pa.array([3, -4]), 3, "-4 does not fit uint64"),
+    ]
+    for first, later, row, text in cases:
+        items = [pa.table({"account_id": first, **rows}), pa.table({"account_id": later, **rows})]
+        with pytest.raises(pmargin.MarginInputError) as caught:
+            margin_stream(items, engine, grouped=True).read_all()
+        assert (caught.value.column, caught.value.row) == ("account_id", row)
+        assert caught.value.reason == f"{text}, the type of the account ids of the stream (from its first batch)"
+    nulls = pa.table({"account_id": pa.nulls(1), "instrument_id": ["BTC-SPOT"], "quantity": [1.0]})
+    with pytest.raises(pmargin.MarginInputError) as caught:
+        margin_stream([pa.table({"account_id": ["a", "b"], **rows}), nulls], engine, grouped=True).read_all()
+    assert (caught.value.table, caught.value.column, caught.value.row) == ("positions", "account_id", 2)
+    items = [
+        pa.table({"account_id": ["a", "b"], **rows, "note": [1, 2]}),
+        pa.table({"account_id": ["c", "d"], **rows, "note": ["x", "y"]}),
+    ]
+    got = margin_stream(items, engine, grouped=True).read_all()
+    assert got.column("account_id").to_pylist() == ["a", "b", "c", "d"]
+    assert got.column("initial_margin").to_pylist() == [9000.0] * 4
