@@ -17,7 +17,9 @@ pyarrow is used here only to turn columns into Python lists.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
+import re
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
@@ -169,7 +171,10 @@ def read_numbers(
     NaN/infinite and (``positive``) ``> 0`` at every row where a value is needed. Values at other
     rows are returned as read."""
     if not (pa.types.is_null(col.type) or is_number_type(col.type)):
-        fail(f"expected numbers (an integer, float or decimal column), got {describe_type(col.type)}", tname, name)
+        hint = text_number_hint(col) if is_string_type(col.type) else ""
+        fail(
+            f"expected numbers (an integer, float or decimal column), got {describe_type(col.type)}{hint}", tname, name
+        )
     values = [None if v is None else float(v) for v in col.to_pylist()]
     for row, value in enumerate(values):
         if not needed_at(needed, row):
@@ -181,6 +186,68 @@ def read_numbers(
         if positive and value <= 0:
             fail(f"must be > 0, got {value!r}", tname, name, row)
     return values
+
+
+def text_number_hint(col: pa.ChunkedArray) -> str:
+    """What to say of a number column that holds text (a common pipeline slip: numbers written as
+    strings): cast it, and its first cell that is not a number (a CSV reader's rule,
+    :func:`plain_number`) or that every cell is a number written as text. Raises
+    nothing: text that is not UTF-8 gives the hint alone."""
+    hint = ": the column holds text, cast it to a number type"
+    try:
+        values = col.to_pylist()
+    except (UnicodeDecodeError, pa.ArrowException):
+        return hint
+    for row, value in enumerate(values):
+        if value is not None and not plain_number(value):
+            return f"{hint} (its row {row} is not a number: {value!r})"
+    return f"{hint} (every cell is a number written as text)"
+
+
+def plain_number(text: str) -> bool:
+    """Whether a CSV reader reads ``text`` as a number: ``float()`` also takes ``1_000`` and digits
+    of other scripts, which a CSV reader does not."""
+    if not text.isascii() or "_" in text:
+        return False
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+#: The fraction of a second in an ISO 8601 time (the first "." or "," after a digit).
+_FRACTION = re.compile(r"(?<=\d)[.,](\d+)")
+
+
+def iso_epoch_ns(value: str, tname: str, name: str, row: int | None = None) -> int:
+    """Epoch nanoseconds of an ISO 8601 time written as text, by the rule of ``--as-of``
+    (:func:`pmargin.market.to_epoch_ns`): surrounding spaces ignored, ``Z`` or an offset, naive =
+    UTC, a date alone is midnight UTC, up to 9 digits of a second; within :data:`TIME_RANGE`."""
+    text = value.strip()
+    if text.endswith("Z"):
+        text = text[:-1] + "+00:00"
+    # datetime keeps microseconds: further digits are added back as nanoseconds.
+    sub_us = 0
+    fraction = _FRACTION.search(text)
+    if fraction is not None and len(fraction[1]) > 6:
+        digits = fraction[1]
+        if len(digits) > 9:
+            fail(f"more than 9 digits of a second (nanoseconds are the finest): {value!r}", tname, name, row)
+        sub_us = int(digits[6:].ljust(3, "0"))
+        text = text[: fraction.start(1)] + digits[:6] + text[fraction.end(1) :]
+    try:
+        parsed = dt.datetime.fromisoformat(text)
+    except ValueError:
+        fail(f"not an ISO 8601 time: {value!r}", tname, name, row)
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=dt.UTC)
+    delta = parsed - _EPOCH
+    ns = (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1_000 + sub_us
+    if not MIN_TIME_NS <= ns <= MAX_TIME_NS:
+        fail(f"time is {TIME_RANGE}", tname, name, row)
+    return ns
 
 
 def read_epoch_ns(col: pa.ChunkedArray, tname: str, name: str, needed: Sequence[bool]) -> list[int | None]:

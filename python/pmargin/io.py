@@ -10,12 +10,16 @@ chunks is merged into one batch by Polars itself; ``df.rechunk()`` first if that
 
 from __future__ import annotations
 
+import contextlib
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 
+from .columns import is_string_type, iso_epoch_ns, text_number_hint
+from .columns import plain_number as plain_number
 from .errors import MarginInputError, reading, unreadable
 from .types import TableLike as TableLike
 
@@ -110,6 +114,20 @@ CSV_NUMBERS: dict[str, tuple[str, ...]] = {
     "vols": ("implied_vol",),
     "crif": ("AmountUSD", "Amount"),
 }
+#: Time columns of a CSV file, by table: read as text and parsed cell by cell with one rule
+#: (:func:`csv_times`), so a cell in another spelling is an error at its row wherever it lies.
+CSV_TIMES: dict[str, tuple[str, ...]] = {"instruments": ("expiry",)}
+#: pyarrow's default null spellings: a null in a CSV number or time column (only an empty cell is
+#: a null text).
+CSV_NULLS = frozenset(
+    {"", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN"}
+    | {"N/A", "NA", "NULL", "NaN", "n/a", "nan", "null"}
+)
+#: The time spellings a CSV time column accepts (those of ``--as-of``), for its error message.
+CSV_TIME_FORMATS = (
+    "ISO 8601: a date (2026-09-25, midnight UTC) or a date and time (2026-09-25T08:00:00, naive = UTC, "
+    "or with Z or an offset such as +02:00; up to 9 digits of a second)"
+)
 #: Names of a CRIF's account column under other spellings, compared by :func:`account_like` (CSV
 #: reads them as text; :func:`pmargin.simm.checked_account_column` refuses to ignore them).
 CRIF_ACCOUNT_NAMES = frozenset(
@@ -135,14 +153,38 @@ def read_table(path: str | Path, name: str, text_columns: Sequence[str] = ()) ->
         if suffix in (".parquet", ".pq"):
             import pyarrow.parquet as pq
 
-            return pq.read_table(p)
+            names = pq.read_schema(p).names
+            for column in dict.fromkeys(names):
+                if names.count(column) > 1:
+                    raise MarginInputError(
+                        f"column {column!r} appears {names.count(column)} times in {p}: rename or drop the extra ones",
+                        table=name,
+                        column=column,
+                    )
+            return check_number_types(pq.read_table(p), name)
         if suffix == ".csv":
             return read_csv(p, name, text_columns)
         if suffix in (".arrow", ".feather", ".ipc"):
-            return read_ipc(p)
+            return check_number_types(read_ipc(p), name)
     except pa.ArrowException as exc:
         raise unreadable(name, str(p), exc) from exc
     raise MarginInputError(f"unsupported file type {suffix!r} for {p}; use one of {', '.join(_READERS)}", table=name)
+
+
+def check_number_types(table: pa.Table, name: str) -> pa.Table:
+    """A Parquet or Arrow table whose number column (:data:`CSV_NUMBERS`; a CRIF's ``AmountUSD``)
+    holds text is an error saying so, with the first cell that is not a number, or that every cell
+    is a number written as text (the engine would say only that the type is wrong)."""
+    numbers = ("AmountUSD",) if name == "crif" else CSV_NUMBERS.get(name, ())
+    for column in numbers:
+        if table.column_names.count(column) == 1 and is_string_type(table.schema.field(column).type):
+            col = table.column(column)
+            raise MarginInputError(
+                f"expected a number column, got text ({col.type}){text_number_hint(col)}",
+                table=name,
+                column=column,
+            )
+    return table
 
 
 def read_ipc(path: Path) -> pa.Table:
@@ -169,28 +211,55 @@ def csv_text_column(name: str, column: str) -> bool:
 def read_csv(path: Path, name: str, text_columns: Sequence[str] = ()) -> pa.Table:
     """A CSV file as a table: the text columns as strings exactly as written (only an empty cell
     is null: ``NA`` or ``null`` may be an id), the others inferred (numbers, times; there pyarrow's
-    null spellings, ``NA``, ``NULL``, ``nan``, ..., are nulls as well)."""
+    null spellings, ``NA``, ``NULL``, ``nan``, ..., are nulls as well).
+
+    A known number column (:data:`CSV_NUMBERS`) is first read as text and every cell checked with
+    :func:`plain_number` (so ``0x10`` is an error at its row, never an integer), then inferred; a
+    known time column (:data:`CSV_TIMES`) is parsed cell by cell (:func:`csv_times`). Excel's
+    ``sep=,`` first line is skipped and a trailing DOS end-of-file byte (``\\x1a``) dropped; a
+    semicolon- or tab-separated file, another ``sep=`` line and a row with too few or too many
+    cells are errors naming the file (and the row)."""
     import io as bytes_io
 
     import pyarrow.csv as pcsv
 
     text = {*CSV_ID_COLUMNS, *CSV_TEXT_COLUMNS.get(name, ()), *text_columns}
+    checked = {*CSV_NUMBERS.get(name, ()), *CSV_TIMES.get(name, ())} - text
     source: Path | bytes_io.BytesIO = path
     with path.open("rb") as f:
-        not_text = binary_kind(f.read(_SNIFF_BYTES))
-        ends_bare = f.seek(0, 2) > 0 and f.seek(-1, 2) >= 0 and f.read(1) not in (b"\n", b"\r")
+        head = f.read(_SNIFF_BYTES)
+        size = f.seek(0, 2)
+        f.seek(max(0, size - 4))
+        tail = f.read()
+    not_text = binary_kind(head)
     if not_text is not None:  # the parser's error would quote the file's bytes
         raise MarginInputError(f"{path} does not look like CSV text: {not_text}", table=name)
-    if ends_bare:  # a last line without its newline (a header alone is otherwise "empty")
-        source = bytes_io.BytesIO(path.read_bytes() + b"\n")
+    skip = csv_layout(head, path, name)
+    dos_eof = tail.rstrip(b"\r\n").endswith(b"\x1a")
+    if dos_eof or (size > 0 and tail[-1:] not in (b"\n", b"\r")):
+        # A last line without its newline (a header alone is otherwise "empty"), or a DOS
+        # end-of-file byte after the last line.
+        data = path.read_bytes()
+        if dos_eof:
+            data = data.rstrip(b"\r\n").rstrip(b"\x1a")
+        source = bytes_io.BytesIO(data + b"\n")
+
+    def parse(**convert: Any) -> pa.Table:
+        if isinstance(source, bytes_io.BytesIO):
+            source.seek(0)
+        try:
+            return pcsv.read_csv(
+                source,
+                read_options=pcsv.ReadOptions(skip_rows=skip),
+                convert_options=pcsv.ConvertOptions(**convert),
+            )
+        except pa.ArrowInvalid as exc:
+            raise csv_parse_error(exc, source, skip, path, name) from exc
 
     def read(text: set[str]) -> pa.Table:
         # Bytes as written: checked as UTF-8 afterwards, so a bad byte is named with its row.
-        types = {c: pa.binary() for c in text}
-        options = pcsv.ConvertOptions(column_types=types, strings_can_be_null=True, null_values=[""])
-        if isinstance(source, bytes_io.BytesIO):
-            source.seek(0)
-        return pcsv.read_csv(source, convert_options=options)
+        types = {c: pa.binary() for c in text | checked}
+        return parse(column_types=types, strings_can_be_null=True, null_values=[""])
 
     table = read(text)
     # Text columns known only by the header (every column of a table that is not a number): the
@@ -198,34 +267,114 @@ def read_csv(path: Path, name: str, text_columns: Sequence[str] = ()) -> pa.Tabl
     guessed = {
         f.name
         for f in table.schema
-        if f.name not in text
+        if f.name not in text | checked
         and csv_text_column(name, f.name)
         and not (pa.types.is_string(f.type) or pa.types.is_binary(f.type) or pa.types.is_null(f.type))
     }
     if guessed:
         text |= guessed
         table = read(text)
-    # The other columns with a null spelling besides the empty cell came back as strings: read
-    # them again with pyarrow's null spellings, as numbers or times where they are.
-    names = table.column_names
-    again = [
-        c
-        for c, f in zip(names, table.schema, strict=True)
-        if c not in text and pa.types.is_string(f.type) and names.count(c) == 1
-    ]
-    if again:
-        options = pcsv.ConvertOptions(include_columns=again, strings_can_be_null=True)
-        if isinstance(source, bytes_io.BytesIO):
-            source.seek(0)
-        inferred = pcsv.read_csv(source, convert_options=options)
-        for c in again:
-            table = table.set_column(names.index(c), c, inferred.column(c))
     for i, f in enumerate(table.schema):
         if pa.types.is_binary(f.type):
             table = table.set_column(i, f.name, utf8_text(table.column(i), name, f.name))
-        elif f.name in CSV_NUMBERS.get(name, ()) and pa.types.is_string(f.type):
-            first_non_number(table.column(i), name, f.name)
+    names = table.column_names
+    for c in CSV_TIMES.get(name, ()):
+        if c in checked and names.count(c) == 1:
+            i = names.index(c)
+            table = table.set_column(i, c, csv_times(table.column(i), name, c))
+    # The number columns (checked as text: pyarrow would read 0x10 as 16) and the other columns
+    # with a null spelling besides the empty cell came back as strings: read them again with
+    # pyarrow's null spellings, as numbers or times where they are.
+    numbers = CSV_NUMBERS.get(name, ())
+    again = []
+    for c, f in zip(names, table.schema, strict=True):
+        if names.count(c) != 1 or not pa.types.is_string(f.type) or c in text:
+            continue
+        if c in numbers:
+            first_non_number(table.column(c), name, c, nulls=CSV_NULLS)
+        again.append(c)
+    if again:
+        inferred = parse(include_columns=again, strings_can_be_null=True)
+        for c in again:
+            table = table.set_column(names.index(c), c, inferred.column(c))
     return table
+
+
+def csv_layout(head: bytes, path: Path, name: str) -> int:
+    """The rows to skip before a CSV file's header: 1 after Excel's ``sep=,`` line, else 0. Another
+    ``sep=`` line, or a header that is one column holding semicolons or tabs, is an error saying
+    what the file looks like (pmargin reads comma-separated CSV)."""
+    lines = re.split(rb"\r\n|\r|\n", head.removeprefix(b"\xef\xbb\xbf"), maxsplit=2)
+    found = re.fullmatch(rb"sep=(.)", lines[0].strip(), re.IGNORECASE)
+    if found is None:
+        semicolon_file(lines[0].decode("utf-8", "replace"), path, name)
+        return 0
+    if found[1] != b",":
+        sep = found[1].decode("latin-1")
+        raise MarginInputError(
+            f"{path} starts with Excel's {lines[0].strip().decode('latin-1')!r} line: it looks {_SEPARATORS.get(sep, repr(sep))}-"
+            f"separated; pmargin reads comma-separated CSV: save it as CSV with commas (and no 'sep=' line)",
+            table=name,
+        )
+    if len(lines) > 1:
+        semicolon_file(lines[1].decode("utf-8", "replace"), path, name)
+    return 1
+
+
+#: Separators a CSV file from a European Excel or a database export may use instead of commas.
+_SEPARATORS = {";": "semicolon", "\t": "tab", "|": "pipe"}
+
+
+def semicolon_file(header: str, path: Path, name: str) -> None:
+    """A header that is one column holding a semicolon (or a tab, or a pipe): the file uses
+    another separator."""
+    if "," in header:
+        return
+    for sep, what in _SEPARATORS.items():
+        if sep in header:
+            raise MarginInputError(
+                f"{path} looks {what}-separated (its header is one column: {header!r}); pmargin reads "
+                f"comma-separated CSV: save it as CSV with commas",
+                table=name,
+            )
+
+
+def csv_parse_error(exc: pa.ArrowInvalid, source: Any, skip: int, path: Path, name: str) -> MarginInputError:
+    """pyarrow's CSV parse error as pmargin's: the file, and the row (0-based, as every row
+    number of pmargin: the row after the header is row 0) of a row with too few or too many
+    cells, found by a second, serial parse."""
+    import pyarrow.csv as pcsv
+
+    message = str(exc)
+    if "straddling object straddles two block boundaries" in message:
+        return MarginInputError(
+            f"cannot read {path}: a row is longer than pyarrow's 1 MiB CSV block, or a quote is never closed",
+            table=name,
+        )
+    if not message.startswith("CSV parse error"):
+        return unreadable(name, str(path), exc)
+    bad: list[Any] = []
+
+    def first_bad(row: Any) -> str:
+        bad.append(row)
+        return "error"
+
+    if hasattr(source, "seek"):
+        source.seek(0)
+    with contextlib.suppress(pa.ArrowInvalid):  # raised at the first bad row, recorded
+        pcsv.read_csv(
+            source,
+            read_options=pcsv.ReadOptions(skip_rows=skip, use_threads=False),
+            parse_options=pcsv.ParseOptions(invalid_row_handler=first_bad),
+        )
+    if not bad or bad[0].number < 2 + skip:
+        return unreadable(name, str(path), exc)
+    row = bad[0]
+    return MarginInputError(
+        f"cannot read {path}: {row.actual_columns} cells where the header has {row.expected_columns}: {row.text!r}",
+        table=name,
+        row=row.number - 2 - skip,
+    )
 
 
 #: Bytes of a CSV file looked at for a binary file under a .csv name.
@@ -264,24 +413,50 @@ def utf8_text(col: pa.ChunkedArray, table: str, column: str) -> pa.ChunkedArray:
         raise
 
 
-def first_non_number(col: pa.ChunkedArray, table: str, column: str) -> None:
-    """A number column the CSV reader could only read as text: the error at its first cell that is
-    not a number (the whole column's type would name no row)."""
-    for row, value in enumerate(col.to_pylist()):
-        if value is not None and not plain_number(value):
+def first_non_number(col: pa.ChunkedArray, table: str, column: str, nulls: frozenset[str] = frozenset()) -> None:
+    """A CSV number column read as text: the error at its first cell that is not a number (a
+    column's type would name no row); a cell spelt as in ``nulls`` is a null. Cells of the
+    usual decimal form are passed in bulk; the others are looked at one by one, in row order."""
+    import pyarrow.compute as pc
+
+    usual = pc.fill_null(pc.match_substring_regex(col, _DECIMAL), True)
+    if pc.all(usual).as_py() is not False:
+        return
+    rows = pc.indices_nonzero(pc.invert(usual)).to_pylist()
+    for row, value in zip(rows, col.take(rows).to_pylist(), strict=True):
+        if value not in nulls and not plain_number(value):
             raise MarginInputError(f"not a number: {value!r}", table=table, column=column, row=row)
 
 
-def plain_number(text: str) -> bool:
-    """Whether a CSV reader reads ``text`` as a number: ``float()`` also takes ``1_000`` and digits
-    of other scripts, which a CSV reader does not."""
-    if not text.isascii() or "_" in text:
-        return False
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
+#: The usual spelling of a decimal number (a subset of what :func:`plain_number` accepts).
+_DECIMAL = r"^[ \t]*[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?[ \t]*$"
+
+
+def csv_times(col: pa.ChunkedArray, table: str, column: str) -> pa.Array:
+    """A CSV time column read as text, parsed cell by cell as ``--as-of`` is
+    (:func:`pmargin.columns.iso_epoch_ns`: ISO 8601, naive = UTC, a date alone is midnight UTC), as
+    ``timestamp[ns, UTC]``; pyarrow's null spellings are nulls (a column of nulls stays a null
+    column). A cell that is not such a time is an error naming its row and the formats."""
+    values = col.to_pylist()
+    parsed: dict[str, int] = {}
+    out: list[int | None] = []
+    for row, value in enumerate(values):
+        if value is None or value in CSV_NULLS:
+            out.append(None)
+            continue
+        ns = parsed.get(value)
+        if ns is None:
+            try:
+                ns = parsed[value] = iso_epoch_ns(value, table, column, row)
+            except MarginInputError as exc:
+                if not exc.reason.startswith("not an ISO 8601 time"):
+                    raise
+                reason = f"{exc.reason}; expected {CSV_TIME_FORMATS}"
+                raise MarginInputError(reason, table=table, column=column, row=row) from None
+        out.append(ns)
+    if all(v is None for v in out):
+        return pa.nulls(len(out))
+    return pa.array(out, pa.timestamp("ns", tz="UTC"))
 
 
 def write_table(table: pa.Table, path: str | Path) -> None:

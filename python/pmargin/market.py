@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
 from typing import Any
 
 import pyarrow as pa
 
-from .columns import MAX_TIME_NS, MIN_TIME_NS, TIME_RANGE
+from .columns import MAX_TIME_NS, MIN_TIME_NS, TIME_RANGE, iso_epoch_ns
 from .errors import MarginInputError
 from .io import TableLike, to_table
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 #: The fraction of a second in an ISO 8601 time (the first "." or "," after a digit).
-_FRACTION = re.compile(r"(?<=\d)[.,](\d+)")
 
 
 def to_epoch_ns(value: Any, what: str = "as_of") -> int:
@@ -36,29 +34,8 @@ def to_epoch_ns(value: Any, what: str = "as_of") -> int:
 def _epoch_ns(value: Any, what: str) -> int | None:
     """Epoch nanoseconds as a Python int (any size); None for a time numpy or pandas cannot place."""
     if isinstance(value, str):
-        text = value.strip()
-        if text.endswith("Z"):
-            text = text[:-1] + "+00:00"
-        # datetime keeps microseconds and drops further digits: they are added back as
-        # nanoseconds, so a string and a numpy datetime64[ns] of one instant agree exactly.
-        sub_us = 0
-        fraction = _FRACTION.search(text)
-        if fraction is not None and len(fraction[1]) > 6:
-            digits = fraction[1]
-            if len(digits) > 9:
-                raise MarginInputError(
-                    f"more than 9 digits of a second (nanoseconds are the finest): {value!r}",
-                    table="market",
-                    column=what,
-                )
-            sub_us = int(digits[6:].ljust(3, "0"))
-            text = text[: fraction.start(1)] + digits[:6] + text[fraction.end(1) :]
-        try:
-            parsed = dt.datetime.fromisoformat(text)
-        except ValueError:
-            raise MarginInputError(f"not an ISO 8601 time: {value!r}", table="market", column=what) from None
-        epoch = _epoch_ns(parsed, what)
-        return None if epoch is None else epoch + sub_us
+        # One rule for ISO text, here and in CSV time columns (pmargin.io).
+        return iso_epoch_ns(value, "market", what)
     if hasattr(value, "value") and type(value).__module__.startswith("pandas"):
         if value != value:  # NaT
             return None

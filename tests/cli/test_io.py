@@ -10,6 +10,7 @@ import pyarrow as pa
 import pytest
 
 from pmargin.cli import main
+from pmargin.columns import TIME_RANGE
 from pmargin.errors import MarginInputError
 from pmargin.io import read_table
 from pmargin.presets import simm
@@ -235,3 +236,236 @@ def test_a_binary_file_named_csv_is_named_without_its_bytes(tmp_path: Path, caps
         assert str(e.value) == f"positions: {path} does not look like CSV text: {what}"
         assert main(["margin", "--positions", str(path), *market_args(tmp_path)]) == 2
         assert capsys.readouterr().err == f"error: positions: {path} does not look like CSV text: {what}\n"
+
+
+def read_error(path: Path, name: str) -> tuple[str | None, str | None, int | None, str]:
+    with pytest.raises(MarginInputError) as e:
+        read_table(path, name)
+    return (e.value.table, e.value.column, e.value.row, e.value.reason)
+
+
+def test_hexadecimal_number_cells_are_errors_never_integers(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """pyarrow reads a column of integers and hex cells as int64 (0x10 -> 16, 0xFFFFFFFFFFFFFFFF
+    -> -1): every number column is checked cell by cell with pmargin's rule first."""
+    positions = write(
+        tmp_path / "pos.csv", "account_id,instrument_id,quantity\nA,BTC-SPOT,1\nB,BTC-SPOT,0xFFFFFFFFFFFFFFFF\n"
+    )
+    assert read_error(positions, "positions") == ("positions", "quantity", 1, "not a number: '0xFFFFFFFFFFFFFFFF'")
+    assert main(["margin", "--positions", str(positions), *market_args(tmp_path), "--quiet"]) == 2
+    assert capsys.readouterr().err == "error: positions.quantity, row 1: not a number: '0xFFFFFFFFFFFFFFFF'\n"
+    write(positions, "account_id,instrument_id,quantity\nA,BTC-SPOT,1\nB,BTC-SPOT,2\nC,BTC-SPOT,0X10\n")
+    assert read_error(positions, "positions") == ("positions", "quantity", 2, "not a number: '0X10'")
+    underlyings = write(tmp_path / "und.csv", "underlying,spot,rate\nBTC,0xEA60,0\n")
+    assert read_error(underlyings, "underlyings") == ("underlyings", "spot", 0, "not a number: '0xEA60'")
+    instruments = write(
+        tmp_path / "inst.csv", "instrument_id,underlying,kind,multiplier\nF,BTC,future,1\nG,BTC,future,0x1\n"
+    )
+    assert read_error(instruments, "instruments") == ("instruments", "multiplier", 1, "not a number: '0x1'")
+    vols = write(tmp_path / "vols.csv", "instrument_id,implied_vol\nC,0x1\n")
+    assert read_error(vols, "vols") == ("vols", "implied_vol", 0, "not a number: '0x1'")
+    # A boolean-looking column is not a number either (pyarrow would read it as booleans).
+    write(positions, "account_id,instrument_id,quantity\nA,BTC-SPOT,true\n")
+    assert read_error(positions, "positions") == ("positions", "quantity", 0, "not a number: 'true'")
+    crif = write(
+        tmp_path / "crif.csv",
+        "Portfolio,ProductClass,RiskType,Qualifier,Bucket,Label1,Label2,AmountUSD\n"
+        "P,RatesFX,Risk_FX,EUR,,,,0xFFFFFFFFFFFFFFFF\nQ,RatesFX,Risk_FX,EUR,,,,1\n",
+    )
+    with pytest.raises(MarginInputError) as e:
+        simm("2.6").margin(crif)
+    assert str(e.value) == "crif.AmountUSD, row 0: not a number: '0xFFFFFFFFFFFFFFFF'"
+
+
+def test_plain_numbers_read_exactly_as_pyarrow_reads_them(tmp_path: Path) -> None:
+    """The check changes no number: integers stay int64, decimals the same doubles, bit for bit,
+    and pyarrow's null spellings stay nulls."""
+    import random
+
+    import pyarrow.csv as pcsv
+
+    rng = random.Random(11)
+    cells = [str(rng.randint(-(2**63), 2**63 - 1)) for _ in range(200)] + ["007", " 12 "]
+    decimals = [
+        f"{rng.choice(['', '-', '+'])}{rng.randint(0, 10 ** rng.randint(1, 25))}.{rng.randint(0, 10**12)}"
+        f"e{rng.randint(-30, 30)}"
+        for _ in range(2000)
+    ]
+    for values, kind in ((cells, pa.int64()), (decimals + cells + ["NA", "", ".5", "5.", "1E+2", "+5"], pa.float64())):
+        path = write(tmp_path / "und.csv", "underlying,spot\n" + "".join(f"U{i},{v}\n" for i, v in enumerate(values)))
+        table = read_table(path, "underlyings")
+        expected = pcsv.read_csv(path).column("spot")
+        assert table.schema.field("spot").type == kind == expected.type
+        assert table.column("spot").equals(expected)
+
+
+EXPIRY_FORMATS = (
+    "expected ISO 8601: a date (2026-09-25, midnight UTC) or a date and time (2026-09-25T08:00:00, "
+    "naive = UTC, or with Z or an offset such as +02:00; up to 9 digits of a second)"
+)
+
+
+@pytest.mark.parametrize("at", [0, 500])
+def test_an_odd_time_cell_is_named_with_its_row_wherever_it_lies(tmp_path: Path, at: int) -> None:
+    rows = [f"F{i},BTC,future,2026-09-25T08:00:00Z" for i in range(501)]
+    rows[at] = f"F{at},BTC,future,25/09/2026"
+    path = write(tmp_path / "inst.csv", "instrument_id,underlying,kind,expiry\n" + "\n".join(rows) + "\n")
+    assert read_error(path, "instruments") == (
+        "instruments",
+        "expiry",
+        at,
+        f"not an ISO 8601 time: '25/09/2026'; {EXPIRY_FORMATS}",
+    )
+    rows[at] = f"F{at},BTC,future,3000-01-01"
+    write(path, "instrument_id,underlying,kind,expiry\n" + "\n".join(rows) + "\n")
+    assert read_error(path, "instruments") == ("instruments", "expiry", at, f"time is {TIME_RANGE}")
+
+
+def test_time_spellings_may_be_mixed_in_one_column(tmp_path: Path) -> None:
+    """Naive, Z, offset, date-only and padded cells in one column (in pyarrow's first block, where
+    its inference used to refuse the mix), each read as --as-of reads it; null spellings are null."""
+    cells = [
+        "2026-09-25T08:00:00Z",
+        "2026-09-25T08:00:00",
+        "2026-09-25 10:00:00+02:00",
+        " 2026-09-25T08:00:00.000000001Z",
+        "2026-09-25",
+        "",
+        "NA",
+    ]
+    body = "".join(f"F{i},BTC,future,{c}\n" for i, c in enumerate(cells))
+    table = read_table(write(tmp_path / "inst.csv", "instrument_id,underlying,kind,expiry\n" + body), "instruments")
+    assert table.schema.field("expiry").type == pa.timestamp("ns", tz="UTC")
+    at8 = 1_790_323_200_000_000_000
+    midnight = at8 - 8 * 3600 * 1_000_000_000
+    assert table.column("expiry").cast(pa.int64()).to_pylist() == [at8, at8, at8, at8 + 1, midnight, None, None]
+    # Only nulls: a null column, as before.
+    nulls = write(tmp_path / "spot.csv", "instrument_id,underlying,kind,expiry\nS,BTC,spot,\n")
+    assert read_table(nulls, "instruments").schema.field("expiry").type == pa.null()
+
+
+def csv_rows(n: int) -> list[str]:
+    return ["account_id,instrument_id,quantity"] + [f"A{i},BTC-SPOT,1" for i in range(n)]
+
+
+def test_csv_structure_errors_name_the_file_and_the_row(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rows = csv_rows(300_000)
+    rows[150_001] = "A150000,BTC-SPOT"
+    short = write(tmp_path / "short.csv", "\n".join(rows) + "\n")
+    assert read_error(short, "positions") == (
+        "positions",
+        None,
+        150_000,
+        f"cannot read {short}: 2 cells where the header has 3: 'A150000,BTC-SPOT'",
+    )
+    assert main(["margin", "--positions", str(short), *market_args(tmp_path), "--quiet"]) == 2
+    assert capsys.readouterr().err == (
+        f"error: positions, row 150000: cannot read {short}: 2 cells where the header has 3: 'A150000,BTC-SPOT'\n"
+    )
+    long_row = write(tmp_path / "long.csv", "\n".join([*csv_rows(2), "A,B,1,2"]) + "\n")
+    assert read_error(long_row, "positions")[2:] == (
+        2,
+        f"cannot read {long_row}: 4 cells where the header has 3: 'A,B,1,2'",
+    )
+    huge = write(tmp_path / "huge.csv", "\n".join([*csv_rows(2), "X" * 3_000_000 + ",BTC-SPOT,1"]) + "\n")
+    assert read_error(huge, "positions") == (
+        "positions",
+        None,
+        None,
+        f"cannot read {huge}: a row is longer than pyarrow's 1 MiB CSV block, or a quote is never closed",
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "looks"),
+    [
+        ("account_id;instrument_id;quantity\nA;BTC-SPOT;1\n", "semicolon"),
+        ("account_id;instrument_id;quantity\nA;BTC-SPOT;1,5\n", "semicolon"),
+        ("account_id\tinstrument_id\tquantity\nA\tBTC-SPOT\t1\n", "tab"),
+    ],
+)
+def test_a_file_with_another_separator_says_so(tmp_path: Path, text: str, looks: str) -> None:
+    path = write(tmp_path / "pos.csv", text)
+    header = text.split("\n")[0]
+    assert read_error(path, "positions") == (
+        "positions",
+        None,
+        None,
+        f"{path} looks {looks}-separated (its header is one column: {header!r}); pmargin reads "
+        "comma-separated CSV: save it as CSV with commas",
+    )
+
+
+def test_excel_and_dos_artefacts(tmp_path: Path) -> None:
+    """Excel's ``sep=,`` first line is skipped (with a BOM and CRLF too), a trailing DOS
+    end-of-file byte dropped; another ``sep=`` line says what the file is."""
+    plain = [
+        {"account_id": "A", "instrument_id": "BTC-SPOT", "quantity": 1},
+        {"account_id": "B", "instrument_id": "X", "quantity": 2},
+    ]
+    body = "account_id,instrument_id,quantity\nA,BTC-SPOT,1\nB,X,2\n"
+    path = tmp_path / "pos.csv"
+    for data in (
+        b"sep=,\n" + body.encode(),
+        b"\xef\xbb\xbfsep=,\r\n" + body.replace("\n", "\r\n").encode(),
+        body.encode() + b"\x1a",
+        body.encode().rstrip(b"\n") + b"\x1a",
+    ):
+        path.write_bytes(data)
+        assert read_table(path, "positions").to_pylist() == plain, data
+    path.write_bytes(b"sep=,\n" + csv_rows(3)[0].encode() + b"\nA,B,1\nC,D\n")
+    assert read_error(path, "positions")[2:] == (1, f"cannot read {path}: 2 cells where the header has 3: 'C,D'")
+    path.write_bytes(b"sep=;\naccount_id;instrument_id;quantity\nA;BTC-SPOT;1\n")
+    assert read_error(path, "positions") == (
+        "positions",
+        None,
+        None,
+        f"{path} starts with Excel's 'sep=;' line: it looks semicolon-separated; pmargin reads comma-separated "
+        "CSV: save it as CSV with commas (and no 'sep=' line)",
+    )
+
+
+def test_a_parquet_or_arrow_number_column_of_text_says_to_cast_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import pyarrow.parquet as pq
+
+    hint = "expected a number column, got text (string): the column holds text, cast it to a number type"
+    for cells, detail in (
+        (["1.5", "2"], "(every cell is a number written as text)"),
+        (["1.5", "1,5"], "(its row 1 is not a number: '1,5')"),
+    ):
+        table = pa.table({"account_id": ["A", "B"], "instrument_id": ["BTC-SPOT"] * 2, "quantity": cells})
+        parquet, arrow = tmp_path / "pos.parquet", tmp_path / "pos.arrow"
+        pq.write_table(table, parquet)
+        with pa.OSFile(str(arrow), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+            writer.write_table(table)
+        for path in (parquet, arrow):
+            assert read_error(path, "positions") == ("positions", "quantity", None, f"{hint} {detail}")
+    # Through the command line (the market's tables are read by read_table).
+    args = market_args(tmp_path)
+    underlyings = tmp_path / "und.parquet"
+    pq.write_table(pa.table({"underlying": ["BTC"], "spot": ["60000"]}), underlyings)
+    args[args.index("--underlyings") + 1] = str(underlyings)
+    positions = write(tmp_path / "pos.csv", "account_id,instrument_id,quantity\nA,BTC-SPOT,1\n")
+    assert main(["margin", "--positions", str(positions), *args, "--quiet"]) == 2
+    assert capsys.readouterr().err == f"error: underlyings.spot: {hint} (every cell is a number written as text)\n"
+    crif = tmp_path / "crif.parquet"
+    pq.write_table(pa.table({"Portfolio": ["P"], "AmountUSD": pa.array(["7"], pa.large_string())}), crif)
+    assert read_error(crif, "crif")[3] == (
+        "expected a number column, got text (large_string): the column holds text, cast it to a number type "
+        "(every cell is a number written as text)"
+    )
+
+
+def test_a_parquet_file_with_a_repeated_column_name_is_named(tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "pos.parquet"
+    table = pa.table([pa.array(["a"]), pa.array([1.0]), pa.array([2.0])], names=["account_id", "quantity", "quantity"])
+    pq.write_table(table, path)
+    with pytest.raises(MarginInputError) as err:
+        read_table(path, "positions")
+    assert (
+        str(err.value)
+        == f"positions.quantity: column 'quantity' appears 2 times in {path}: rename or drop the extra ones"
+    )

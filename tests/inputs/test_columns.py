@@ -16,7 +16,7 @@ import pytest
 import pmargin
 import pmargin.reference
 from pmargin import HistoricalModel, MarginInputError, Market
-from pmargin.columns import TIME_RANGE, check_spelling, edit_distance
+from pmargin.columns import TIME_RANGE, check_spelling, edit_distance, read_numbers, text_number_hint
 
 AS_OF = dt.datetime(2026, 6, 30, 8, tzinfo=dt.UTC)
 EXPIRY = dt.datetime(2026, 7, 30, 8, tzinfo=dt.UTC)
@@ -268,3 +268,28 @@ def test_spelling_rule() -> None:
         check_spelling(pa.table({"kind": ["x"], "rates": [1.0]}), "t", known)
     assert (info.value.table, info.value.column, info.value.row) == ("t", "rates", None)
     check_spelling(pa.table({"kind": ["x"], "tick_size": [1.0]}), "t", known)
+
+
+def test_a_number_column_of_text_says_to_cast_it() -> None:
+    """Numbers written as strings (a common pipeline slip): the error says the column holds text,
+    to cast it, and which cell is not a number, or that all are numbers written as text."""
+    base = "expected numbers (an integer, float or decimal column), got strings (string): the column holds text, cast it to a number type"
+    for cells, detail in (
+        (["1.5", None, "2"], "(every cell is a number written as text)"),
+        (["1.5", "0x10", "abc"], "(its row 1 is not a number: '0x10')"),
+    ):
+        with pytest.raises(MarginInputError) as e:
+            read_numbers(pa.chunked_array([pa.array(cells)]), "positions", "quantity")
+        assert (e.value.table, e.value.column, e.value.row, e.value.reason) == (
+            "positions",
+            "quantity",
+            None,
+            f"{base} {detail}",
+        )
+    # Text that is not UTF-8: the hint alone (the type is the error, not the bytes).
+    bad = pa.chunked_array([pa.array([b"1", b"\xff"], pa.binary()).cast(pa.string(), safe=False)])
+    assert text_number_hint(bad) == ": the column holds text, cast it to a number type"
+    # Not text: no hint.
+    with pytest.raises(MarginInputError) as e:
+        read_numbers(pa.chunked_array([pa.array([True])]), "positions", "quantity")
+    assert e.value.reason == "expected numbers (an integer, float or decimal column), got bool"

@@ -109,7 +109,7 @@ def test_chunked_runs_of_an_unsorted_polars_book(book: sample.SampleBook) -> Non
 def test_a_dataset_and_a_lazy_frame_are_accepted(book: sample.SampleBook, tmp_path: Path) -> None:
     pq.write_table(book.positions, tmp_path / "positions.parquet")
     dataset = ds.dataset(tmp_path / "positions.parquet")
-    lazy = pl.from_arrow(book.positions).lazy().filter(pl.col("quantity") != 0.0)
+    lazy = pl.LazyFrame(book.positions).filter(pl.col("quantity") != 0.0)
     expected = pmargin.margin(book.positions.filter(pc.field("quantity") != 0.0), book.instruments, book.market)
     for engine in ENGINES.values():
         whole = engine(book.positions, book.instruments, book.market).accounts.column("initial_margin")
@@ -117,7 +117,7 @@ def test_a_dataset_and_a_lazy_frame_are_accepted(book: sample.SampleBook, tmp_pa
         got = engine(lazy, book.instruments, book.market).accounts.column("initial_margin").to_pylist()
         assert got == pytest.approx(expected.accounts.column("initial_margin").to_pylist(), rel=1e-9)
     assert to_table(dataset.scanner(), "positions").num_rows == book.positions.num_rows
-    market = pmargin.Market(book.as_of, pl.from_arrow(book.underlyings).lazy(), ds.dataset(book.vols))
+    market = pmargin.Market(book.as_of, pl.LazyFrame(book.underlyings), ds.dataset(book.vols))
     assert market.underlyings.num_rows == book.underlyings.num_rows
 
 
@@ -140,10 +140,17 @@ def test_engine_errors_of_the_callers_source_name_the_table(book: sample.SampleB
     pq.write_table(book.positions, tmp_path / "a.parquet")
     (tmp_path / "b.parquet").write_bytes(b"not parquet")
     dataset = ds.dataset(tmp_path, format="parquet", exclude_invalid_files=False)
-    lazy = pl.from_arrow(book.positions).lazy().select(pl.col("nope"))
+    lazy = pl.LazyFrame(book.positions).select(pl.col("nope"))
+
+    def on_positions(e: Callable[..., object]) -> Callable[[Any], object]:
+        return lambda d: e(d, book.instruments, book.market)
+
+    def on_instruments(e: Callable[..., object]) -> Callable[[Any], object]:
+        return lambda d: e(book.positions, d, book.market)
+
     calls: dict[str, Callable[[Any], object]] = {
-        **{f"{name} positions": (lambda d, e=e: e(d, book.instruments, book.market)) for name, e in ENGINES.items()},
-        **{f"{name} instruments": (lambda d, e=e: e(book.positions, d, book.market)) for name, e in ENGINES.items()},
+        **{f"{name} positions": on_positions(e) for name, e in ENGINES.items()},
+        **{f"{name} instruments": on_instruments(e) for name, e in ENGINES.items()},
         "native greeks": lambda d: pmargin.greeks(d, book.instruments, book.market),
         "reference greeks": lambda d: pmargin.reference.greeks(d, book.instruments, book.market),
         "chunks": lambda d: margin_in_chunks(pmargin.MarginEngine(book.instruments, book.market), d, 5),
