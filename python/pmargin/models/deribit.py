@@ -118,6 +118,16 @@ def _number(path: str, value: Any) -> float:
     return float(value)
 
 
+def _check_bounds(path: str, value: float, high: float) -> None:
+    """``value`` in [0, high]: ``must be in [0, 10], got -1.0`` below the range as above it, or
+    ``must be a number >= 0`` without an upper bound. The native spec parser words each bound
+    the same way, naming the published parameter (``params.BTC.annualised_move_risk`` for its
+    ``annualised_move_risk_coin`` and ``_usd`` fields)."""
+    if not 0.0 <= value <= high:
+        what = f"in [0, {high:g}]" if high < math.inf else "a number >= 0"
+        raise _config_error(path, f"must be {what}, got {value!r}")
+
+
 def _coin_key(path: str, value: Mapping[str, Any], underlying: str) -> str:
     """The coin entry of a per-currency dict: the underlying's lower-case name, or for ``"*"``
     the one entry that is not ``usd``."""
@@ -155,10 +165,7 @@ def flat_params(underlying: str, raw: Mapping[str, Any]) -> dict[str, float]:
     if not 0.0 < out["mm_factor"] <= 1.0:
         raise _config_error(f"{prefix}.mm_factor", f"must be a number in (0, 1], got {out['mm_factor']!r}")
     for key in _SCALARS:
-        if out[key] < 0.0:
-            raise _config_error(f"{prefix}.{key}", f"must be a number >= 0, got {out[key]!r}")
-        if key in _UPPER and out[key] > _UPPER[key]:
-            raise _config_error(f"{prefix}.{key}", f"must be in [0, {_UPPER[key]:g}], got {out[key]!r}")
+        _check_bounds(f"{prefix}.{key}", out[key], _UPPER.get(key, math.inf))
     for key in _PER_CURRENCY:
         value = raw.get(key, 0.0)
         path = f"{prefix}.{key}"
@@ -173,8 +180,7 @@ def flat_params(underlying: str, raw: Mapping[str, Any]) -> dict[str, float]:
             usd_v = coin_v if key == "min_annualised_move" else 0.0
         high = 1.0 if key == "pnl_offset" else _UPPER.get(key, math.inf)
         for v in (coin_v, usd_v):
-            if v < 0.0 or v > high:
-                raise _config_error(path, f"must be {f'in [0, {high:g}]' if high < math.inf else '>= 0'}, got {v!r}")
+            _check_bounds(path, v, high)
         out[f"{key}_coin"] = coin_v
         out[f"{key}_usd"] = usd_v
     floor = _number(f"{prefix}.dte_floor_days", raw.get("dte_floor_days", _OPTIONAL["dte_floor_days"]))

@@ -17,17 +17,22 @@ broad-based indices together) and one per underlying for equities and narrow ind
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import math
+import numbers
+from collections.abc import Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field, replace
+from decimal import Decimal
 from os import PathLike
 from typing import Any, Literal
 
+import numpy as np
 import pyarrow as pa
 
 from ..columns import is_string_type, text_values
 from ..errors import MarginConfigError
 from ..params import ParameterSetId, identify
-from ._validate import _config_error, _is_number
+from ._validate import _config_error
 from .registry import register
 
 #: Range of each product class as (down, up) fractions, as published.
@@ -51,6 +56,40 @@ class ClassGroup:
     down: float
     up: float
     product_group: str
+
+
+def _real(value: Any) -> float | None:
+    """A finite Python, NumPy or Decimal real number as a float (not a bool); else None."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Real, Decimal)):
+        return None
+    if isinstance(value, Decimal) and not value.is_finite():
+        return None
+    try:
+        x = float(value)
+    except (OverflowError, ValueError):  # an int beyond float's range
+        return None
+    return x if math.isfinite(x) else None
+
+
+def _range_pair(cls: str, pair: Any) -> tuple[float, float]:
+    """``ranges[cls]`` as (down, up): any ordered two-item iterable (tuple, list, NumPy array) of real
+    numbers (Python, NumPy or Decimal; not bools), finite, with down in (0, 1) and up > 0."""
+    error = _config_error(f"ranges.{cls}", f"must be (down, up), two finite numbers, got {pair!r}")
+    if isinstance(pair, (str, bytes, Mapping, AbstractSet)):  # (a set has no order)
+        raise error
+    try:
+        items = list(pair)
+    except TypeError:  # not iterable (a number; a 0-d array)
+        raise error from None
+    values = [_real(x) for x in items]
+    if len(values) != 2:
+        raise error
+    down, up = values
+    if down is None or up is None:
+        raise error
+    if not (0 < down < 1 and up > 0):
+        raise _config_error(f"ranges.{cls}", f"must be (down, up) with down in (0, 1) and up > 0, got {pair!r}")
+    return down, up
 
 
 def _str_mapping(key: str, value: Any) -> dict[str, str]:
@@ -87,16 +126,7 @@ class TimsModel:
         if not isinstance(self.ranges, Mapping):
             raise _config_error("ranges", "must map product classes to (down, up)")
         for cls, pair in self.ranges.items():
-            if (
-                isinstance(pair, (str, bytes, Mapping))
-                or not isinstance(pair, Sequence)
-                or len(pair) != 2
-                or not all(_is_number(x) for x in pair)
-            ):
-                raise _config_error(f"ranges.{cls}", f"must be (down, up), two finite numbers, got {pair!r}")
-            down, up = (float(x) for x in pair)
-            if not (0 < down < 1 and up > 0):
-                raise _config_error(f"ranges.{cls}", f"must be (down, up) with down in (0, 1) and up > 0, got {pair!r}")
+            down, up = _range_pair(cls, pair)
             ranges[cls] = (down, up)
         for group, offset in offsets.items():
             if isinstance(offset, bool) or not isinstance(offset, (int, float)) or not 0 <= offset <= 1:

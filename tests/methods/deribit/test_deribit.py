@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Callable
+from typing import Any
 
 import pyarrow as pa
 import pytest
@@ -14,7 +15,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import pmargin
-from pmargin import reference
+from pmargin import _core, reference
 from pmargin.errors import MarginConfigError, MarginInputError
 from pmargin.models import load_model
 from pmargin.models.deribit import DEFAULT_MODEL_PARAMS, DeribitModel
@@ -312,6 +313,103 @@ def test_parameters_that_would_overflow_are_bounded(key: str, value: object, col
         deribit({"BTC": {**DEFAULT_MODEL_PARAMS["BTC"], key: value}})
     assert (info.value.table, info.value.column) == ("model", column)
     assert info.value.reason == f"must be in [0, 10], {message}"
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "reason"),
+    [
+        ("max_delta_shock", -1.0, "must be in [0, 10], got -1.0"),
+        ("short_term_vega_power", -0.5, "must be in [0, 10], got -0.5"),
+        ("annualised_move_risk", -1.0, "must be in [0, 10], got -1.0"),
+        ("annualised_move_risk", {"btc": 0.1, "usd": -2.0}, "must be in [0, 10], got -2.0"),
+        ("min_annualised_move", {"btc": -0.01}, "must be in [0, 10], got -0.01"),
+        ("extended_dampener", {"btc": -5.0, "usd": 1.0}, "must be a number >= 0, got -5.0"),
+        ("m_inc", -1e-5, "must be a number >= 0, got -1e-05"),
+    ],
+)
+def test_a_bound_reads_the_same_below_as_above(key: str, value: object, reason: str) -> None:
+    """Review 14, finding 7: one wording per bound whichever side the value is on, scalar or
+    per-currency (the native spec parser's, test_native_and_python_word_a_bound_the_same)."""
+    with pytest.raises(MarginConfigError) as info:
+        deribit({"BTC": {**DEFAULT_MODEL_PARAMS["BTC"], key: value}})
+    assert (info.value.table, info.value.column, info.value.reason) == ("model", f"params.BTC.{key}", reason)
+
+
+def native_spec_error(spec: dict[str, Any]) -> MarginConfigError:
+    """The native engine's error for a spec built directly (no Python model checks it)."""
+    book = linear_book([("F", "future", 30, 1.0)])
+    market = book.market()
+    with pytest.raises(MarginConfigError) as info:
+        _core.Engine(book.instruments, market.underlyings, market.vols, market.as_of_ns, spec)
+    return info.value
+
+
+# (Python model_params key, its value; the native spec field, its value): the same defect.
+SAME_DEFECT = [
+    ("max_delta_shock", -1.0, "max_delta_shock", -1.0),
+    ("max_delta_shock", 11.0, "max_delta_shock", 11.0),
+    ("short_term_vega_power", -0.5, "short_term_vega_power", -0.5),
+    ("long_term_vega_power", 1e300, "long_term_vega_power", 1e300),
+    ("m_inc", -1.0, "m_inc", -1.0),
+    ("volatility_range_down", -0.25, "volatility_range_down", -0.25),
+    ("delta_total_liq_shock_threshold", -1, "delta_total_liq_shock_threshold", -1.0),
+    ("max_offsetable_pnl", -3.0, "max_offsetable_pnl", -3.0),
+    ("price_range", 1.0, "price_range", 1.0),
+    ("price_range", -0.1, "price_range", -0.1),
+    ("mm_factor", 0.0, "mm_factor", 0.0),
+    ("mm_factor", 1.5, "mm_factor", 1.5),
+    ("mm_factor", float("inf"), "mm_factor", float("inf")),
+    ("extended_table_factor", float("nan"), "extended_table_factor", float("nan")),
+    ("dte_floor_days", 0.0, "dte_floor_days", 0.0),
+    ("buckets_count", 0, "buckets_count", 0),
+    ("buckets_count", -1, "buckets_count", -1),
+    ("buckets_count", 2000.0, "buckets_count", 2000.0),
+    ("buckets_count", 4.5, "buckets_count", 4.5),
+    ("buckets_count", float("inf"), "buckets_count", float("inf")),
+    ("annualised_move_risk", {"btc": -1.0, "usd": 0.1}, "annualised_move_risk_coin", -1.0),
+    ("annualised_move_risk", {"btc": 0.075, "usd": 700.0}, "annualised_move_risk_usd", 700.0),
+    ("min_annualised_move", {"btc": 11.0}, "min_annualised_move_coin", 11.0),
+    ("min_annualised_move", {"btc": 0.01, "usd": -0.5}, "min_annualised_move_usd", -0.5),
+    ("pnl_offset", {"btc": 1.5}, "pnl_offset_coin", 1.5),
+    ("pnl_offset", {"btc": 0.0, "usd": -0.1}, "pnl_offset_usd", -0.1),
+    ("extended_dampener", {"btc": 1.0, "usd": -2.0}, "extended_dampener_usd", -2.0),
+]
+
+
+@pytest.mark.parametrize(("key", "value", "field", "spec_value"), SAME_DEFECT, ids=repr)
+def test_native_and_python_word_a_bound_the_same(key: str, value: object, field: str, spec_value: float) -> None:
+    """Review 14, finding 7: the Python model (DeribitModel, which the reference reads) and the
+    native spec parser give the same key path and words for the same out-of-range parameter; a
+    per-currency field (annualised_move_risk_coin / _usd) is named by its published parameter."""
+    with pytest.raises(MarginConfigError) as python:
+        deribit({"BTC": {**DEFAULT_MODEL_PARAMS["BTC"], key: value}})
+    spec = deribit().to_spec()
+    spec["params"]["BTC"][field] = spec_value
+    native = native_spec_error(spec)
+    assert (native.table, native.column, native.reason) == (
+        python.value.table,
+        python.value.column,
+        python.value.reason,
+    )
+    assert str(native) == str(python.value)
+    assert python.value.column == f"params.BTC.{key}"
+
+
+def test_the_flat_spec_of_a_valid_model_passes_the_native_bounds() -> None:
+    """The edges of every bound are accepted by both engines."""
+    edges = {
+        **DEFAULT_MODEL_PARAMS["BTC"],
+        "max_delta_shock": 10.0,
+        "short_term_vega_power": 0.0,
+        "annualised_move_risk": {"btc": 0.0, "usd": 10.0},
+        "pnl_offset": {"btc": 1.0, "usd": 0.0},
+        "buckets_count": 1000.0,
+        "mm_factor": 1.0,
+    }
+    model = deribit({"BTC": edges})
+    book = linear_book([("F", "future", 30, 1.0)])
+    market = book.market()
+    _core.Engine(book.instruments, market.underlyings, market.vols, market.as_of_ns, model.to_spec())
 
 
 @pytest.mark.parametrize("engine", sorted(ENGINES))

@@ -4,8 +4,11 @@ offsets within and across groups, the minimum, invariants, product classes and n
 from __future__ import annotations
 
 import json
+from decimal import Decimal
+from fractions import Fraction
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pytest
 
@@ -244,6 +247,105 @@ def test_ranges_from_a_config_are_read_as_pairs() -> None:
         {"ranges": {**{k: list(v) for k, v in PRODUCT_CLASS_RANGES.items()}, "equity": [0.2, 0.1]}}
     )
     assert model.ranges["equity"] == (0.2, 0.1)
+
+
+# Finding 6 (review 14): ranges accept any real numbers, as cascade does; 0.125 and 0.25 are exact
+# in float32 and as Decimal, so every kind gives the plain floats' margins bit for bit.
+EXACT = (0.125, 0.25)
+REAL_PAIRS: dict[str, object] = {
+    "tuple": EXACT,
+    "list": list(EXACT),
+    "np.float64": (np.float64(0.125), np.float64(0.25)),
+    "np.float32": (np.float32(0.125), np.float32(0.25)),
+    "np.ndarray": np.array(EXACT),
+    "np.ndarray float32": np.array(EXACT, dtype=np.float32),
+    "Decimal": (Decimal("0.125"), Decimal("0.25")),
+    "Fraction": (Fraction(1, 8), Fraction(1, 4)),
+    "mixed": (np.float32(0.125), Decimal("0.25")),
+}
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("kind", sorted(REAL_PAIRS))
+def test_ranges_accept_numpy_and_decimal_numbers(kind: str, engine: str) -> None:
+    book: list[tuple[str, str, float]] = [
+        ("a", "XYZ", 100),
+        ("a", "XYZ-C", -3),
+        ("a", "ABC", -250),
+        ("b", "XYZ-C", 2),
+        ("b", "SPX", 1),
+    ]
+    plain = TimsModel(product_classes=CLASSES, ranges={**PRODUCT_CLASS_RANGES, "equity": EXACT})
+    model = TimsModel(product_classes=CLASSES, ranges={**PRODUCT_CLASS_RANGES, "equity": REAL_PAIRS[kind]})  # type: ignore[dict-item]
+    assert model.ranges["equity"] == EXACT
+    assert all(type(x) is float for x in model.ranges["equity"])
+    assert model.parameter_set == plain.parameter_set
+    assert accounts(book, model, engine) == accounts(book, plain, engine)
+
+
+def test_ranges_accept_numpy_integers() -> None:
+    # (1 is a valid up move: up > 0 has no upper bound.)
+    model = TimsModel(ranges={**PRODUCT_CLASS_RANGES, "equity": (0.5, np.int64(1))})  # type: ignore[dict-item]
+    assert model.ranges["equity"] == (0.5, 1.0)
+    assert type(model.ranges["equity"][1]) is float
+
+
+REFUSED = "must be (down, up), two finite numbers, got "
+
+
+@pytest.mark.parametrize(
+    ("pair", "shown"),
+    [
+        ((True, 0.1), "(True, 0.1)"),
+        ((0.1, np.bool_(True)), "(0.1, np.True_)"),
+        (np.array([True, False]), "array([ True, False])"),
+        ((0.1, "0.2"), "(0.1, '0.2')"),
+        ((0.1, None), "(0.1, None)"),
+        ((0.1, complex(0.2, 0)), "(0.1, (0.2+0j))"),
+        ((0.1, float("nan")), "(0.1, nan)"),
+        ((0.1, np.float32("inf")), "(0.1, np.float32(inf))"),
+        ((0.1, Decimal("NaN")), "(0.1, Decimal('NaN'))"),
+        ((0.1, Decimal("sNaN")), "(0.1, Decimal('sNaN'))"),
+        ((0.1, Decimal("Infinity")), "(0.1, Decimal('Infinity'))"),
+        ((0.1, 10**400), f"(0.1, {10**400})"),
+        (np.array([0.1, np.nan]), "array([0.1, nan])"),
+        (np.array([0.1, 0.2, 0.3]), "array([0.1, 0.2, 0.3])"),
+        (np.array([[0.1, 0.2]]), "array([[0.1, 0.2]])"),
+        (np.array(0.1), "array(0.1)"),
+        (np.float64(0.1), "np.float64(0.1)"),
+        (Decimal("0.1"), "Decimal('0.1')"),
+        ((np.float32(0.1),), "(np.float32(0.1),)"),
+        ((0.1, 0.2, 0.3), "(0.1, 0.2, 0.3)"),
+        ({0.1, 0.2}, repr({0.1, 0.2})),
+        ({"down": 0.1, "up": 0.2}, "{'down': 0.1, 'up': 0.2}"),
+        (b"ab", "b'ab'"),
+    ],
+    ids=repr,
+)
+def test_ranges_refuse_what_is_not_two_finite_numbers(pair: object, shown: str) -> None:
+    with pytest.raises(MarginConfigError) as err:
+        TimsModel(ranges={**PRODUCT_CLASS_RANGES, "narrow_index": pair})  # type: ignore[dict-item]
+    assert (err.value.table, err.value.column, err.value.reason) == ("model", "ranges.narrow_index", REFUSED + shown)
+    assert str(err.value) == f"model.ranges.narrow_index: {REFUSED}{shown}"
+
+
+@pytest.mark.parametrize(
+    ("pair", "shown"),
+    [
+        ((np.float32(1.0), 0.1), "(np.float32(1.0), 0.1)"),
+        (np.array([0.1, 0.0]), "array([0.1, 0. ])"),
+        ((Decimal("0"), Decimal("0.1")), "(Decimal('0'), Decimal('0.1'))"),
+        ((np.int64(-1), 0.1), "(np.int64(-1), 0.1)"),
+    ],
+    ids=repr,
+)
+def test_ranges_of_numpy_or_decimal_numbers_are_bounded(pair: object, shown: str) -> None:
+    with pytest.raises(MarginConfigError) as err:
+        TimsModel(ranges={**PRODUCT_CLASS_RANGES, "equity": pair})  # type: ignore[dict-item]
+    assert (err.value.column, err.value.reason) == (
+        "ranges.equity",
+        f"must be (down, up) with down in (0, 1) and up > 0, got {shown}",
+    )
 
 
 @pytest.mark.parametrize("column", ["product_class", "underlying"])

@@ -63,11 +63,35 @@ impl DeribitModel {
     }
 }
 
-fn in_range(key: &str, x: f64, lo: f64, hi: f64, what: &str) -> Result<f64> {
+/// The published parameter a spec field holds: `annualised_move_risk` for `annualised_move_risk_coin`
+/// and `_usd`. A bound error names it, as the Python model does (the value shows which entry).
+fn published(key: &str) -> &str {
+    key.strip_suffix("_coin").or_else(|| key.strip_suffix("_usd")).unwrap_or(key)
+}
+
+/// A finite number, worded as the Python model words it (`must be a finite number, got inf`).
+fn number(fields: &mut Fields<'_>, key: &str) -> Result<f64> {
+    let x = match *fields.required(key)? {
+        Value::Float(x) => x,
+        Value::Int(i) => i as f64,
+        ref other => return Err(config_error(key, format!("must be a number, got {}", other.kind()))),
+    };
+    if x.is_finite() {
+        Ok(x)
+    } else {
+        Err(config_error(key, format!("must be a finite number, got {}", repr(x))))
+    }
+}
+
+/// The number at `key` when it is in `[lo, hi]`; else `must be <what>, got x`, naming the
+/// published parameter. The wording is the Python model's for the same defect
+/// (`pmargin.models.deribit.flat_params`), so both engines say the same thing.
+fn in_range(fields: &mut Fields<'_>, key: &str, lo: f64, hi: f64, what: &str) -> Result<f64> {
+    let x = number(fields, key)?;
     if x >= lo && x <= hi {
         Ok(x)
     } else {
-        Err(config_error(key, format!("must be {what}, got {}", repr(x))))
+        Err(config_error(published(key), format!("must be {what}, got {}", repr(x))))
     }
 }
 
@@ -76,40 +100,50 @@ fn in_range(key: &str, x: f64, lo: f64, hi: f64, what: &str) -> Result<f64> {
 /// the delta shock rate. The Python model checks the same bounds.
 pub const MAX_POWER_OR_RATE: f64 = 10.0;
 
-/// A number in `[0, MAX_POWER_OR_RATE]`.
+/// A number in `[0, MAX_POWER_OR_RATE]`: `must be in [0, 10], got x` below the range as above it.
 fn bounded(fields: &mut Fields<'_>, key: &str) -> Result<f64> {
-    let x = fields.f64(key)?;
-    if x < 0.0 {
-        return Err(config_error(key, format!("must be a number >= 0, got {}", repr(x))));
-    }
-    in_range(key, x, 0.0, MAX_POWER_OR_RATE, "in [0, 10]")
+    in_range(fields, key, 0.0, MAX_POWER_OR_RATE, "in [0, 10]")
 }
 
 fn non_negative(fields: &mut Fields<'_>, key: &str) -> Result<f64> {
-    let x = fields.f64(key)?;
-    in_range(key, x, 0.0, f64::INFINITY, "a number >= 0")
+    in_range(fields, key, 0.0, f64::INFINITY, "a number >= 0")
+}
+
+/// `buckets_count`: an integer (a whole float too, as the Python model reads it) in [1, 1000].
+fn buckets(fields: &mut Fields<'_>) -> Result<usize> {
+    const KEY: &str = "buckets_count";
+    let (n, shown) = match *fields.required(KEY)? {
+        Value::Int(i) => (i as f64, i.to_string()),
+        Value::Float(x) if !x.is_finite() => {
+            return Err(config_error(KEY, format!("must be a finite number, got {}", repr(x))))
+        }
+        Value::Float(x) if x.fract() == 0.0 => (x, repr(x)),
+        Value::Float(x) => return Err(config_error(KEY, format!("must be an integer, got {}", repr(x)))),
+        ref other => return Err(config_error(KEY, format!("must be an integer, got {}", other.kind()))),
+    };
+    if (1.0..=1000.0).contains(&n) {
+        Ok(n as usize)
+    } else {
+        Err(config_error(KEY, format!("must be in [1, 1000], got {shown}")))
+    }
 }
 
 fn parse_params(fields: &mut Fields<'_>) -> Result<DeribitParams> {
-    let price_range = fields.f64("price_range")?;
-    if price_range.is_nan() || price_range <= 0.0 || price_range >= 1.0 {
+    let price_range = number(fields, "price_range")?;
+    if price_range <= 0.0 || price_range >= 1.0 {
         return Err(config_error("price_range", format!("must be in (0, 1), got {}", repr(price_range))));
-    }
-    let buckets = fields.count("buckets_count")?;
-    if !(1..=1000).contains(&buckets) {
-        return Err(config_error("buckets_count", format!("must be in [1, 1000], got {buckets}")));
     }
     let params = DeribitParams {
         price_range,
-        buckets_count: buckets as usize,
+        buckets_count: buckets(fields)?,
         volatility_range_up: non_negative(fields, "volatility_range_up")?,
         volatility_range_down: non_negative(fields, "volatility_range_down")?,
         short_term_vega_power: bounded(fields, "short_term_vega_power")?,
         long_term_vega_power: bounded(fields, "long_term_vega_power")?,
         min_volatility_for_shock_up: non_negative(fields, "min_volatility_for_shock_up")?,
         dte_floor_days: {
-            let x = fields.f64("dte_floor_days")?;
-            if x.is_nan() || x <= 0.0 {
+            let x = number(fields, "dte_floor_days")?;
+            if x <= 0.0 {
                 return Err(config_error("dte_floor_days", format!("must be > 0, got {}", repr(x))));
             }
             x
@@ -117,8 +151,8 @@ fn parse_params(fields: &mut Fields<'_>) -> Result<DeribitParams> {
         extended_table_factor: non_negative(fields, "extended_table_factor")?,
         extended_dampener_coin: non_negative(fields, "extended_dampener_coin")?,
         extended_dampener_usd: non_negative(fields, "extended_dampener_usd")?,
-        pnl_offset_coin: in_range("pnl_offset_coin", fields.f64("pnl_offset_coin")?, 0.0, 1.0, "in [0, 1]")?,
-        pnl_offset_usd: in_range("pnl_offset_usd", fields.f64("pnl_offset_usd")?, 0.0, 1.0, "in [0, 1]")?,
+        pnl_offset_coin: in_range(fields, "pnl_offset_coin", 0.0, 1.0, "in [0, 1]")?,
+        pnl_offset_usd: in_range(fields, "pnl_offset_usd", 0.0, 1.0, "in [0, 1]")?,
         max_offsetable_pnl: non_negative(fields, "max_offsetable_pnl")?,
         annualised_move_risk_coin: bounded(fields, "annualised_move_risk_coin")?,
         annualised_move_risk_usd: bounded(fields, "annualised_move_risk_usd")?,
@@ -128,8 +162,8 @@ fn parse_params(fields: &mut Fields<'_>) -> Result<DeribitParams> {
         max_delta_shock: bounded(fields, "max_delta_shock")?,
         m_inc: non_negative(fields, "m_inc")?,
         mm_factor: {
-            let x = fields.f64("mm_factor")?;
-            if x.is_nan() || x <= 0.0 || x > 1.0 {
+            let x = number(fields, "mm_factor")?;
+            if x <= 0.0 || x > 1.0 {
                 return Err(config_error("mm_factor", format!("must be a number in (0, 1], got {}", repr(x))));
             }
             x
@@ -202,7 +236,9 @@ mod tests {
         .into_iter()
         .map(|(k, v)| (k, if k == key { Value::Float(x) } else { Value::Float(v) }))
         .collect();
-        fields[1].1 = Value::Int(4);
+        if key != "buckets_count" {
+            fields[1].1 = Value::Int(4);
+        }
         map(vec![
             ("type", Value::Str("deribit".into())),
             ("parameter_set", Value::Str("t@1#0".into())),
@@ -213,19 +249,37 @@ mod tests {
     #[test]
     fn bounds_keep_every_margin_finite() {
         assert!(MethodSpec::from_value(&spec("annualised_move_risk_usd", 10.0)).is_ok());
-        for (key, x) in [
-            ("annualised_move_risk_usd", 700.0),
-            ("annualised_move_risk_coin", 10.5),
-            ("min_annualised_move_coin", 11.0),
-            ("short_term_vega_power", 1e300),
-            ("long_term_vega_power", 20.0),
-            ("max_delta_shock", 1e300),
+        for (key, x0, name) in [
+            ("annualised_move_risk_usd", 700.0, "annualised_move_risk"),
+            ("annualised_move_risk_coin", 10.5, "annualised_move_risk"),
+            ("min_annualised_move_coin", 11.0, "min_annualised_move"),
+            ("short_term_vega_power", 1e300, "short_term_vega_power"),
+            ("long_term_vega_power", 20.0, "long_term_vega_power"),
+            ("max_delta_shock", 1e300, "max_delta_shock"),
+        ] {
+            let err = MethodSpec::from_value(&spec(key, x0)).err().expect("out of bounds");
+            let shown = if x0 == 1e300 { "1e+300".to_owned() } else { format!("{x0:.1}") };
+            assert_eq!(err.to_string(), format!("model.params.*.{name}: must be in [0, 10], got {shown}"));
+        }
+        // Below the range the same words (review 14, finding 7: the Python model's).
+        let err = MethodSpec::from_value(&spec("max_delta_shock", -1.0)).err().expect("negative");
+        assert_eq!(err.to_string(), "model.params.*.max_delta_shock: must be in [0, 10], got -1.0");
+    }
+
+    #[test]
+    fn a_per_currency_bound_names_the_published_parameter() {
+        for (key, x, want) in [
+            ("annualised_move_risk_coin", -1.0, "annualised_move_risk: must be in [0, 10], got -1.0"),
+            ("min_annualised_move_usd", 11.0, "min_annualised_move: must be in [0, 10], got 11.0"),
+            ("pnl_offset_usd", 1.5, "pnl_offset: must be in [0, 1], got 1.5"),
+            ("extended_dampener_coin", -2.0, "extended_dampener: must be a number >= 0, got -2.0"),
+            ("m_inc", -1.0, "m_inc: must be a number >= 0, got -1.0"),
+            ("buckets_count", -1.0, "buckets_count: must be in [1, 1000], got -1.0"),
+            ("buckets_count", 4.5, "buckets_count: must be an integer, got 4.5"),
+            ("mm_factor", f64::INFINITY, "mm_factor: must be a finite number, got inf"),
         ] {
             let err = MethodSpec::from_value(&spec(key, x)).err().expect("out of bounds");
-            let shown = if x == 1e300 { "1e+300".to_owned() } else { format!("{x:.1}") };
-            assert_eq!(err.to_string(), format!("model.params.*.{key}: must be in [0, 10], got {shown}"));
+            assert_eq!(err.to_string(), format!("model.params.*.{want}"), "{key}");
         }
-        let err = MethodSpec::from_value(&spec("max_delta_shock", -1.0)).err().expect("negative");
-        assert_eq!(err.to_string(), "model.params.*.max_delta_shock: must be a number >= 0, got -1.0");
     }
 }
