@@ -113,6 +113,9 @@ CSV_NUMBERS: dict[str, tuple[str, ...]] = {
     "underlyings": ("spot", "rate"),
     "vols": ("implied_vol",),
     "crif": ("AmountUSD", "Amount"),
+    "collateral": ("amount",),
+    "assets": ("price", "haircut"),
+    "statement": ("initial_margin", "maintenance_margin"),
 }
 #: Time columns of a CSV file, by table: read as text and parsed cell by cell with one rule
 #: (:func:`csv_times`), so a cell in another spelling is an error at its row wherever it lies.

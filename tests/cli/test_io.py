@@ -274,6 +274,13 @@ def test_hexadecimal_number_cells_are_errors_never_integers(tmp_path: Path, caps
     with pytest.raises(MarginInputError) as e:
         simm("2.6").margin(crif)
     assert str(e.value) == "crif.AmountUSD, row 0: not a number: '0xFFFFFFFFFFFFFFFF'"
+    # The accounts tables' numbers too (collateral, assets, a venue statement's margins).
+    collateral = write(tmp_path / "col.csv", "account_id,asset,amount\nA,USD,100\nB,USD,0x10\n")
+    assert read_error(collateral, "collateral") == ("collateral", "amount", 1, "not a number: '0x10'")
+    assets = write(tmp_path / "assets.csv", "asset,price,haircut\nUSD,1,0x0\n")
+    assert read_error(assets, "assets") == ("assets", "haircut", 0, "not a number: '0x0'")
+    statement = write(tmp_path / "stmt.csv", "account_id,initial_margin\nA,0xFF\n")
+    assert read_error(statement, "statement") == ("statement", "initial_margin", 0, "not a number: '0xFF'")
 
 
 def test_plain_numbers_read_exactly_as_pyarrow_reads_them(tmp_path: Path) -> None:
