@@ -156,14 +156,7 @@ def read_table(path: str | Path, name: str, text_columns: Sequence[str] = ()) ->
         if suffix in (".parquet", ".pq"):
             import pyarrow.parquet as pq
 
-            names = pq.read_schema(p).names
-            for column in dict.fromkeys(names):
-                if names.count(column) > 1:
-                    raise MarginInputError(
-                        f"column {column!r} appears {names.count(column)} times in {p}: rename or drop the extra ones",
-                        table=name,
-                        column=column,
-                    )
+            check_unique_names(pq.read_schema(p).names, p, name)
             return check_number_types(pq.read_table(p), name)
         if suffix == ".csv":
             return read_csv(p, name, text_columns)
@@ -172,6 +165,19 @@ def read_table(path: str | Path, name: str, text_columns: Sequence[str] = ()) ->
     except pa.ArrowException as exc:
         raise unreadable(name, str(p), exc) from exc
     raise MarginInputError(f"unsupported file type {suffix!r} for {p}; use one of {', '.join(_READERS)}", table=name)
+
+
+def check_unique_names(names: Sequence[str], path: str | Path, name: str) -> None:
+    """A file that holds a column name twice (a join's output) is an error naming the column and
+    the file (pyarrow's own error would name its internal columns)."""
+    for column in dict.fromkeys(names):
+        count = names.count(column)
+        if count > 1:
+            raise MarginInputError(
+                f"column {column!r} appears {count} times in {path}: rename or drop the extra ones",
+                table=name,
+                column=column,
+            )
 
 
 def check_number_types(table: pa.Table, name: str) -> pa.Table:

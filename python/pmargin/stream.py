@@ -41,6 +41,7 @@ import pyarrow.compute as pc
 
 from . import _core
 from .batch import _margin_chunk
+from .columns import is_number_type, is_string_type
 from .engine import MarginEngine
 from .errors import MarginConfigError, MarginError, MarginInputError, reading, run_flags, wrong_argument
 from .result import MarginResult
@@ -329,17 +330,9 @@ NUMBER_COLUMNS = ("quantity",)
 READ_COLUMNS = ("account_id", "instrument_id", *NUMBER_COLUMNS)
 
 
-def _is_text(kind: pa.DataType) -> bool:
-    """``string``, ``large_string``, ``string_view`` or a dictionary of one of them."""
-    if pa.types.is_dictionary(kind):
-        kind = kind.value_type
-    return bool(pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_string_view(kind))
-
-
 def _is_number(kind: pa.DataType) -> bool:
-    return bool(
-        pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind) or pa.types.is_null(kind)
-    )
+    """A number type (:func:`pmargin.columns.is_number_type`), or a column of nulls."""
+    return is_number_type(kind) or pa.types.is_null(kind)
 
 
 def _stream_schema(schema: pa.Schema) -> pa.Schema:
@@ -354,7 +347,7 @@ def _stream_schema(schema: pa.Schema) -> pa.Schema:
             kind = pa.float64()
         elif field.name == "account_id" and pa.types.is_integer(kind) and not pa.types.is_uint64(kind):
             kind = pa.int64()  # uint64 ids stay uint64: the engine reports one beyond int64 at its row
-        elif _is_text(kind) and pa.types.is_dictionary(kind) and kind.index_type.bit_width < 32:
+        elif is_string_type(kind) and pa.types.is_dictionary(kind) and kind.index_type.bit_width < 32:
             kind = pa.dictionary(pa.int32(), kind.value_type)
         fields.append(field.with_type(kind))
     return pa.schema(fields, metadata=schema.metadata)
@@ -411,8 +404,8 @@ def _conform_column(column: pa.Array, field: pa.Field, given: pa.DataType, offse
             if not pa.types.is_integer(column.type):
                 raise mismatch()
             return _cast_ids(column, target, offset)
-        if _is_text(target):
-            if not _is_text(column.type):
+        if is_string_type(target):
+            if not is_string_type(column.type):
                 raise mismatch()
             return _cast_text(column, target)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:

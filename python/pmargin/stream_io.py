@@ -23,8 +23,9 @@ from typing import Any
 
 import pyarrow as pa
 
+from .columns import is_string_type
 from .errors import MarginInputError, unreadable
-from .io import read_table, write_table
+from .io import check_unique_names, read_table, write_table
 
 #: Suffixes of the Parquet files of a directory or glob.
 PARQUET_SUFFIXES = (".parquet", ".pq")
@@ -96,17 +97,9 @@ def open_positions(path: Path, batch_rows: int = 1 << 17) -> tuple[Any, int | No
     return table, table.num_rows
 
 
-def is_text(kind: pa.DataType) -> bool:
-    """Whether ``kind`` holds text: ``string``, ``large_string``, ``string_view``, or a dictionary
-    of one of them (pandas ``category``)."""
-    if pa.types.is_dictionary(kind):
-        kind = kind.value_type
-    return bool(pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_string_view(kind))
-
-
 def _same_text(parts: Sequence[pa.Schema]) -> list[pa.Schema]:
     """The parts' schemas with every text column the parts store in different encodings
-    (:func:`is_text`: one part's pandas ``category``, another's plain or large strings, Polars'
+    (:func:`pmargin.columns.is_string_type`: one part's pandas ``category``, another's plain or large strings, Polars'
     string views) read as ``large_string`` in every part; text is text. Dictionaries that differ
     only in their index width are left to :func:`pyarrow.unify_schemas` (which widens the index),
     and a column that is text in one part and not in another is left to it too (an error)."""
@@ -116,7 +109,7 @@ def _same_text(parts: Sequence[pa.Schema]) -> list[pa.Schema]:
             kinds.setdefault(field.name, set()).add(field.type)
     recode = set()
     for name, types in kinds.items():
-        if len(types) < 2 or not all(is_text(kind) for kind in types):
+        if len(types) < 2 or not all(is_string_type(kind) for kind in types):
             continue
         if all(pa.types.is_dictionary(kind) for kind in types) and len({kind.value_type for kind in types}) == 1:
             continue
@@ -151,14 +144,7 @@ def _check_unique_names(file: Path) -> None:
         names = pq.read_schema(str(file)).names
     except (pa.ArrowException, OSError):
         return
-    for name in dict.fromkeys(names):
-        count = names.count(name)
-        if count > 1:
-            raise MarginInputError(
-                f"column {name!r} appears {count} times in {file}: rename or drop the extra ones",
-                table="positions",
-                column=name,
-            )
+    check_unique_names(names, file, "positions")
 
 
 def _scan_files(files: Sequence[Path], fmt: Any, schema: pa.Schema, batch_rows: int) -> Iterator[pa.RecordBatch]:
