@@ -46,6 +46,12 @@ class MarginConfigError(MarginInputError):
 MODEL_EXPECTED = "a pmargin model such as GridModel()"
 
 
+def shown(value: object) -> str:
+    """A value as an error message quotes it: its ``repr``, cut to 40 characters."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
 def wrong_argument(argument: str, expected: str, value: object) -> MarginConfigError:
     """The error for an argument of the wrong type, e.g. ``model must be a pmargin model such as
     GridModel(), got str 'grid'`` (``table`` is the argument's name)."""
@@ -54,8 +60,7 @@ def wrong_argument(argument: str, expected: str, value: object) -> MarginConfigE
     elif isinstance(value, type):
         got = f"the class {value.__name__} itself (an instance is {value.__name__}(...))"
     elif isinstance(value, (str, int, float, bool)):
-        text = repr(value)
-        got = f"{type(value).__name__} {text if len(text) <= 40 else text[:37] + '...'}"
+        got = f"{type(value).__name__} {shown(value)}"
     else:
         got = type(value).__name__
     return MarginConfigError(f"{argument} must be {expected}, got {got}", table=argument)

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any, NamedTuple
 
 from .account_state import state_of
-from .errors import MarginInputError, wrong_argument
+from .errors import MarginInputError, shown, wrong_argument
 
 
 class Trade(NamedTuple):
@@ -45,11 +45,6 @@ class WhatIf(NamedTuple):
     state_after: str | None
 
 
-def _shown(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
-
-
 def _number(value: Any, table: str, column: str, row: int) -> float:
     """``value`` as a float; text is not a number (as for position quantities), nor is an int
     beyond the float range."""
@@ -59,20 +54,20 @@ def _number(value: Any, table: str, column: str, row: int) -> float:
         return float(value)
     except OverflowError:
         raise MarginInputError(
-            f"must be a finite number, got {_shown(value)}", table=table, column=column, row=row
+            f"must be a finite number, got {shown(value)}", table=table, column=column, row=row
         ) from None
     except (TypeError, ValueError):
-        raise MarginInputError(f"must be a number, got {_shown(value)}", table=table, column=column, row=row) from None
+        raise MarginInputError(f"must be a number, got {shown(value)}", table=table, column=column, row=row) from None
 
 
 def _text_problem(value: Any) -> str | None:
     """Why ``value`` is not an instrument id the engine can take, or None."""
     if not isinstance(value, str):
-        return f"must be a string, got {_shown(value)}"
+        return f"must be a string, got {shown(value)}"
     try:
         value.encode()
     except UnicodeEncodeError:  # a lone surrogate, as from bytes decoded with surrogateescape
-        return f"not valid UTF-8 text: {_shown(value)}"
+        return f"not valid UTF-8 text: {shown(value)}"
     return None
 
 
@@ -122,7 +117,7 @@ def finite_equity(equity: Any) -> float:
             raise TypeError(equity)
         value = float(equity)
     except (TypeError, ValueError, OverflowError):
-        raise MarginInputError(f"must be a number, got {_shown(equity)}", table="account", column="equity") from None
+        raise MarginInputError(f"must be a number, got {shown(equity)}", table="account", column="equity") from None
     if not math.isfinite(value):
         raise MarginInputError(f"must be a finite number, got {value!r}", table="account", column="equity")
     return value

@@ -12,7 +12,7 @@ from typing import Any, NamedTuple
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..errors import MarginInputError
+from ..errors import MarginInputError, shown
 from ..io import to_table
 from ..limits import Limits
 from ..market import Market
@@ -102,8 +102,7 @@ def native_valuer(instruments: pa.Table, model: AnyModel | None, limits: Limits 
 
 
 def _shown(value: Any) -> str:
-    text = repr(value)
-    return f"{type(value).__name__} {text if len(text) <= 40 else text[:37] + '...'}"
+    return f"{type(value).__name__} {shown(value)}"
 
 
 def _per_underlying(value: Any, argument: str, names: list[str]) -> dict[Any, Any]:

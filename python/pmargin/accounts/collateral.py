@@ -15,7 +15,7 @@ import numpy as np
 import pyarrow as pa
 
 from ..columns import is_string_type, text_values
-from ..errors import MarginInputError
+from ..errors import MarginInputError, shown
 from ..io import to_table
 from ..types import TableLike
 
@@ -40,11 +40,6 @@ def _columns(table: pa.Table, name: str, required: tuple[str, ...]) -> None:
             raise MarginInputError("missing column", table=name, column=column)
 
 
-def _shown(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
-
-
 def is_real(value: Any) -> TypeGuard[numbers.Real]:
     """A Python or NumPy real number (np.float32 included); not a bool, not text."""
     return isinstance(value, numbers.Real) and not isinstance(value, bool | np.bool_)
@@ -54,7 +49,7 @@ def finite_number(value: Any, table: str, column: str, row: int) -> float:
     """A real number (Python, NumPy, or a Decimal as from a decimal128 / decimal256 column) that
     is finite, as the nearest float; anything else an input error at the cell."""
     if not (is_real(value) or isinstance(value, Decimal)):
-        raise MarginInputError(f"must be a number, got {_shown(value)}", table=table, column=column, row=row)
+        raise MarginInputError(f"must be a number, got {shown(value)}", table=table, column=column, row=row)
     try:
         x = float(value)
     except OverflowError:  # an int beyond the float range, e.g. 10**400
@@ -89,7 +84,7 @@ def account_key(value: Any, id_type: pa.DataType | None, table: str, row: int) -
             return str(int(value))
     got = "text" if isinstance(value, str) else type(value).__name__
     raise MarginInputError(
-        f"account id {_shown(value)} ({got}) cannot be matched to the margin result's account ids ({id_type}): "
+        f"account id {shown(value)} ({got}) cannot be matched to the margin result's account ids ({id_type}): "
         "an integer id and a text id are one account only when the text is the integer's canonical digits "
         "(1001 and '1001')",
         table=table,
@@ -227,7 +222,7 @@ def account_equity(account: Any, collateral: float, pnl: float, book_pnl: float)
     equity = collateral + pnl + book_pnl
     if not math.isfinite(equity):
         raise MarginInputError(
-            f"the equity of account {_shown(account)} (collateral {collateral!r} + unrealised P&L {pnl!r} + "
+            f"the equity of account {shown(account)} (collateral {collateral!r} + unrealised P&L {pnl!r} + "
             f"book P&L {book_pnl!r}) is not a finite number",
             table="account",
             column="equity",
