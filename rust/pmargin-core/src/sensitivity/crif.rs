@@ -821,17 +821,25 @@ fn ascending_runs<'a>(chunks: &[&'a StringArray], batch_starts: &[usize]) -> Opt
         .into_par_iter()
         .map(|(b, lo, hi)| {
             let a = chunks[b];
-            let mut prev = a.value(lo);
-            let mut out = vec![(batch_starts[b] + lo, prev)];
+            let (offsets, values) = (a.value_offsets(), a.values().as_slice());
+            // Short ids compare as packed keys (equal exactly when the ids are): one integer
+            // comparison per row instead of a call into memcmp.
+            let key = |i: usize| intern::key_in(values, offsets[i] as usize, offsets[i + 1] as usize);
+            let mut prev = (key(lo), a.value(lo));
+            let mut out = vec![(batch_starts[b] + lo, prev.1)];
             for local in lo + 1..hi {
+                let k = key(local);
+                if k.is_some() && k == prev.0 {
+                    continue;
+                }
                 let v = a.value(local);
-                if v != prev {
-                    if v < prev {
+                if v != prev.1 {
+                    if v < prev.1 {
                         return None;
                     }
                     out.push((batch_starts[b] + local, v));
                 }
-                prev = v;
+                prev = (k, v);
             }
             Some(out)
         })
