@@ -62,14 +62,49 @@ pub fn is_ascii(key: u128) -> bool {
 pub struct NameMap<T> {
     slots: Vec<Option<(u128, T)>>,
     shift: u32,
+    /// The hash's multiplier: the first of [`MULTIPLIERS`] that puts every short name in its
+    /// own home slot, when one does (`perfect`).
+    multiplier: u64,
+    /// Every short name sits in its home slot: a lookup is one probe, hit or miss. CRIF labels
+    /// (tenors, sub-curves, buckets) come in no order, so a second probe after a collision was
+    /// a mispredicted branch on a share of the rows.
+    perfect: bool,
     long: HashMap<Box<[u8]>, T>,
 }
+
+/// Multipliers tried for a collision-free table (odd, well-mixed 64-bit constants).
+const MULTIPLIERS: [u64; 8] = [
+    0x9E37_79B9_7F4A_7C15,
+    0xC2B2_AE3D_27D4_EB4F,
+    0x1656_67B1_9E37_79F9,
+    0xD6E8_FEB8_6659_FD93,
+    0xA076_1D64_78BD_642F,
+    0xE703_7ED1_A0B4_28DB,
+    0x8EBC_6AF0_9C88_C6E3,
+    0x5899_65CC_7537_4CC3,
+];
 
 impl<T: Copy> NameMap<T> {
     pub fn new<'n>(entries: impl IntoIterator<Item = (&'n [u8], T)>) -> Self {
         let entries: Vec<(&[u8], T)> = entries.into_iter().collect();
-        let size = (2 * entries.len()).next_power_of_two().max(16);
-        let mut map = NameMap { slots: vec![None; size], shift: 64 - size.trailing_zeros(), long: HashMap::new() };
+        let mut keys: Vec<u128> = entries.iter().filter_map(|(name, _)| key(name)).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        // The smallest table (at least twice the names, at most 16 times) and the first
+        // multiplier without collisions; else the usual size and linear probing.
+        let least = (2 * entries.len()).next_power_of_two().max(16);
+        let perfect = (0..4).map(|doubling| least << doubling).find_map(|size| {
+            let shift = 64 - size.trailing_zeros();
+            MULTIPLIERS.iter().find(|&&m| distinct_homes(&keys, m, shift, size)).map(|&m| (size, m))
+        });
+        let (size, multiplier) = perfect.unwrap_or((least, MULTIPLIERS[0]));
+        let mut map = NameMap {
+            slots: vec![None; size],
+            shift: 64 - size.trailing_zeros(),
+            multiplier,
+            perfect: perfect.is_some(),
+            long: HashMap::new(),
+        };
         for (name, value) in entries {
             match key(name) {
                 Some(k) => {
@@ -95,8 +130,7 @@ impl<T: Copy> NameMap<T> {
 
     #[inline(always)]
     fn slot(&self, k: u128) -> usize {
-        let x = (k as u64) ^ ((k >> 64) as u64).rotate_left(29);
-        (x.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> self.shift) as usize
+        home(k, self.multiplier, self.shift)
     }
 
     /// The value of a short name's key (inlined: it is the decode loop's one probe).
@@ -104,6 +138,12 @@ impl<T: Copy> NameMap<T> {
     pub fn get_key(&self, k: u128) -> Option<T> {
         let mask = self.slots.len() - 1;
         let mut i = self.slot(k);
+        if self.perfect {
+            return match self.slots[i] {
+                Some((other, v)) if other == k => Some(v),
+                _ => None,
+            };
+        }
         loop {
             match self.slots[i] {
                 Some((other, v)) if other == k => return Some(v),
@@ -121,6 +161,19 @@ impl<T: Copy> NameMap<T> {
             None => self.long.get(bytes).copied(),
         }
     }
+}
+
+/// The home slot of a key in a table of `64 - shift` bits.
+#[inline(always)]
+fn home(k: u128, multiplier: u64, shift: u32) -> usize {
+    let x = (k as u64) ^ ((k >> 64) as u64).rotate_left(29);
+    (x.wrapping_mul(multiplier) >> shift) as usize
+}
+
+/// Whether distinct `keys` all have different home slots.
+fn distinct_homes(keys: &[u128], multiplier: u64, shift: u32, size: usize) -> bool {
+    let mut taken = vec![false; size];
+    keys.iter().all(|&k| !std::mem::replace(&mut taken[home(k, multiplier, shift)], true))
 }
 
 #[cfg(test)]
@@ -171,5 +224,36 @@ mod tests {
             assert_eq!(map.get(n.as_bytes()), Some(i));
         }
         assert_eq!(map.get(b"N500"), None);
+        // Names without a pattern, too many for a table without collisions: probing.
+        let mut x = 1u64;
+        let scattered: Vec<String> = (0..5000)
+            .map(|_| {
+                x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+                format!("{:x}", x >> 8)
+            })
+            .collect();
+        let map = NameMap::new(scattered.iter().enumerate().map(|(i, n)| (n.as_bytes(), i)));
+        assert!(!map.perfect);
+        for (i, n) in scattered.iter().enumerate() {
+            assert_eq!(map.get(n.as_bytes()), Some(i));
+        }
+        assert_eq!(map.get(b"N500"), None);
+    }
+
+    #[test]
+    fn small_sets_get_one_probe_tables() {
+        let tenors = ["2w", "1m", "3m", "6m", "1y", "2y", "3y", "5y", "10y", "15y", "20y", "30y"];
+        let curves = ["OIS", "Libor1m", "Libor3m", "Libor6m", "Libor12m", "Prime", "Municipal"];
+        for names in [&tenors[..], &curves[..], &["RatesFX", "Credit", "Equity", "Commodity"][..]] {
+            let map = NameMap::new(names.iter().enumerate().map(|(i, n)| (n.as_bytes(), i)));
+            assert!(map.perfect, "{names:?}");
+            for (i, n) in names.iter().enumerate() {
+                assert_eq!(map.get(n.as_bytes()), Some(i));
+            }
+            // A miss whose home slot holds another name, or nothing.
+            for other in ["", "1Y", "4y", "OIS ", "Libor", "Rates"] {
+                assert_eq!(map.get(other.as_bytes()), None, "{other}");
+            }
+        }
     }
 }
