@@ -7,6 +7,7 @@
 //! uninitialised capacity, and the vector gets its length only when every part was filled exactly.
 
 use std::mem::MaybeUninit;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use rayon::prelude::*;
 
@@ -87,6 +88,79 @@ fn write_copies<T: Copy>(slots: &mut [MaybeUninit<T>], values: &[T]) {
     // SAFETY: both ranges hold `n` values of T (`n` is the shorter length), `slots` is a unique
     // borrow so they do not overlap, `MaybeUninit<T>` has T's layout, and T is Copy (no drop).
     unsafe { std::ptr::copy_nonoverlapping(values.as_ptr(), slots.as_mut_ptr().cast::<T>(), n) };
+}
+
+/// A vector of `Σ lens` values written part by part by separate tasks, for tasks that fill
+/// several vectors at once (where [`filled_in_parts`] fills one): [`Parted::parts`] hands out
+/// the parts, [`Parted::finish`] gives the vector once every part handed out was filled exactly.
+pub struct Parted<T> {
+    out: Vec<T>,
+    lens: Vec<usize>,
+    /// Parts handed out, and parts dropped exactly filled.
+    handed: usize,
+    exact: AtomicUsize,
+}
+
+/// A part of a [`Parted`] vector; it counts itself exactly filled when dropped so.
+pub struct TrackedPart<'a, T> {
+    part: Part<'a, T>,
+    exact: &'a AtomicUsize,
+}
+
+impl<'a, T> std::ops::Deref for TrackedPart<'a, T> {
+    type Target = Part<'a, T>;
+    fn deref(&self) -> &Part<'a, T> {
+        &self.part
+    }
+}
+
+impl<'a, T> std::ops::DerefMut for TrackedPart<'a, T> {
+    fn deref_mut(&mut self) -> &mut Part<'a, T> {
+        &mut self.part
+    }
+}
+
+impl<T> Drop for TrackedPart<'_, T> {
+    fn drop(&mut self) {
+        if self.part.filled == self.part.slots.len() {
+            self.exact.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+impl<T> Parted<T> {
+    pub fn new(lens: Vec<usize>) -> Self {
+        let total = lens.iter().sum();
+        Parted { out: Vec::with_capacity(total), lens, handed: 0, exact: AtomicUsize::new(0) }
+    }
+
+    /// One part per length, in order.
+    pub fn parts(&mut self) -> Vec<TrackedPart<'_, T>> {
+        self.handed += self.lens.len();
+        let total = self.lens.iter().sum();
+        let mut rest = &mut self.out.spare_capacity_mut()[..total];
+        let mut parts = Vec::with_capacity(self.lens.len());
+        for &len in &self.lens {
+            let (slots, tail) = rest.split_at_mut(len);
+            parts.push(TrackedPart { part: Part { slots, filled: 0 }, exact: &self.exact });
+            rest = tail;
+        }
+        parts
+    }
+
+    /// The vector; an internal error unless every part handed out was dropped exactly filled.
+    pub fn finish(mut self) -> Result<Vec<T>> {
+        let total = self.lens.iter().sum();
+        if (self.handed == 0 && total > 0) || self.exact.load(Ordering::Relaxed) != self.handed {
+            return Err(MarginError::Internal("a parallel part was not filled exactly".into()));
+        }
+        // SAFETY: the parts of every `parts` call tile `0..total`; each was dropped with its
+        // slots `0..filled` written and `filled` equal to its length (counted in `exact`, once
+        // per part, and every part handed out was counted), so every value of `0..total` is
+        // initialised.
+        unsafe { self.out.set_len(total) };
+        Ok(self.out)
+    }
 }
 
 /// `slots` set to `T::default()`, as initialised values: a task sets the part of a large vector
@@ -210,6 +284,31 @@ mod tests {
         });
         assert!(after_over.is_err());
         assert!(map_in_parts(&[] as &[u8], 4, |&x| x).expect("empty").is_empty());
+    }
+
+    #[test]
+    fn parted_vectors_are_built_only_when_every_part_is_exact() {
+        let fill = |lens: Vec<usize>, counts: Vec<usize>| {
+            let mut parted = Parted::new(lens);
+            let parts = parted.parts();
+            parts.into_par_iter().zip(counts).enumerate().for_each(|(i, (mut part, n))| {
+                for v in 0..n {
+                    part.push(10 * i + v);
+                }
+            });
+            parted.finish()
+        };
+        assert_eq!(fill(vec![2, 0, 3], vec![2, 0, 3]).expect("exact"), vec![0, 1, 20, 21, 22]);
+        assert!(fill(vec![2, 3], vec![2, 2]).is_err());
+        assert!(fill(vec![2, 3], vec![3, 3]).is_err());
+        assert!(fill(vec![], vec![]).expect("nothing").is_empty());
+        // Parts never handed out, or forgotten, build nothing.
+        assert!(Parted::<u8>::new(vec![1]).finish().is_err());
+        let mut parted = Parted::<u8>::new(vec![1]);
+        let mut parts = parted.parts();
+        parts[0].push(1);
+        std::mem::forget(parts);
+        assert!(parted.finish().is_err());
     }
 
     #[test]

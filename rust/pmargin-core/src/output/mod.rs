@@ -6,3 +6,4 @@ pub mod arrow;
 pub mod failed;
 pub mod gather;
 pub mod greeks;
+pub mod text_parts;

@@ -3,7 +3,9 @@
 
 use std::sync::Arc;
 
-use arrow_array::{ArrayRef, Float64Array, Int32Array, RecordBatch, StringArray, UInt32Array};
+use arrow_array::cast::AsArray;
+use arrow_array::types::Int64Type;
+use arrow_array::{Array, ArrayRef, Float64Array, Int32Array, Int64Array, RecordBatch, StringArray, UInt32Array};
 use arrow_schema::{DataType, Field};
 use arrow_select::take::take;
 use rayon::prelude::*;
@@ -13,12 +15,13 @@ use super::model::Cross;
 use super::outcome::{AccountOutcome, AddonOutcome, Driver, UnderlyingOutcome, UnderlyingRows};
 use super::GridMethod;
 use crate::domain::book::Book;
-use crate::error::Result;
-use crate::input::parts::{filled_in_parts, map_in_parts};
+use crate::error::{MarginError, Result};
+use crate::input::parts::{map_in_parts, Parted, TrackedPart};
 use crate::output::arrow::{
     account_field, arrow_error, batch, benefit, f64_field, f64s, ids_for, mapped_f64s, matrix_columns,
 };
 use crate::output::gather::{gather_strings, nulls_where};
+use crate::output::text_parts::{TextColumn, TextPart, WIDE};
 use crate::risk::group_pnl::ScenarioMatrix;
 
 /// One total of an account's add-ons (an `accounts` column).
@@ -55,66 +58,195 @@ const ROWS_CHUNK: usize = 1 << 14;
 /// Accounts per parallel task of the by-underlying columns.
 const ROWS_TASK: usize = 4096;
 
-/// `value(account, outcome)` of every row of `tasks` ([`UnderlyingColumns::of`]).
-fn column<'a, I, T: Send>(
-    tasks: &[(usize, I)],
-    value: impl Fn(usize, &'a UnderlyingOutcome) -> T + Sync,
-) -> Result<Vec<T>>
+/// Values of a string column copied [`WIDE`] bytes at a time (zero-padded), when all fit and
+/// there are many more rows than values: a row then costs one fixed-size copy instead of a call
+/// into memcpy.
+struct WideValues {
+    wide: Vec<[u8; WIDE]>,
+    len: Vec<usize>,
+}
+
+impl WideValues {
+    fn of<'a>(values: impl Iterator<Item = &'a str>, rows: usize) -> Option<WideValues> {
+        let values: Vec<&str> = values.collect();
+        if values.len().saturating_mul(4) > rows || values.iter().any(|v| v.len() > WIDE) {
+            return None;
+        }
+        let wide = values
+            .iter()
+            .map(|v| {
+                let mut w = [0u8; WIDE];
+                w[..v.len()].copy_from_slice(v.as_bytes());
+                w
+            })
+            .collect();
+        Some(WideValues { wide, len: values.iter().map(|v| v.len()).collect() })
+    }
+}
+
+/// Value `i` of `values` appended to `part`, padded when `wide` holds the values.
+#[inline(always)]
+fn push_value(part: &mut TextPart<'_>, wide: Option<&WideValues>, values: &[String], i: usize) {
+    match wide {
+        Some(w) => part.push_wide(&w.wide[i], w.len[i]),
+        None => part.push(&values[i]),
+    }
+}
+
+/// The account ids of the by-underlying rows: Utf8 and Int64 ids written with the other
+/// columns; any other type taken from the account numbers afterwards.
+enum IdColumn<'a> {
+    Text(&'a StringArray, TextColumn),
+    Int(&'a [i64], Parted<i64>),
+    Other(&'a ArrayRef, Parted<u32>),
+}
+
+/// One task's part of an [`IdColumn`].
+enum IdPart<'a, 'b> {
+    Text(&'a StringArray, TextPart<'b>),
+    Int(&'a [i64], TrackedPart<'b, i64>),
+    Other(TrackedPart<'b, u32>),
+}
+
+impl IdPart<'_, '_> {
+    #[inline(always)]
+    fn push(&mut self, account: usize) {
+        match self {
+            IdPart::Text(ids, part) => part.push(ids.value(account)),
+            IdPart::Int(ids, part) => part.push(ids[account]),
+            IdPart::Other(part) => part.push(account as u32),
+        }
+    }
+}
+
+/// The by-underlying table's columns (account id, underlying, requirement, worst price and vol
+/// shocks, worst scenario), one row per (account, underlying) of `tasks` (each its row count
+/// and its `(account, outcome)` rows, in order). Each task writes every column of its rows in
+/// one pass into its own part of exact-size columns, string sizes counted first: a pass per
+/// column and intermediate columns cost twice as much on a book of many underlyings.
+fn by_underlying_columns<'a, I>(
+    grid: &GridMethod,
+    names: &[String],
+    account_ids: &ArrayRef,
+    tasks: Vec<(usize, I)>,
+) -> Result<Vec<ArrayRef>>
 where
     I: Iterator<Item = (usize, &'a UnderlyingOutcome)> + Clone + Send + Sync,
 {
-    let work = tasks.iter().map(|(len, rows)| (*len, rows.clone())).collect();
-    filled_in_parts(work, |rows: I, part| part.extend(rows.map(|(a, u)| value(a, u))))
-}
-
-/// The by-underlying columns before they become Arrow arrays: one row per (account,
-/// underlying), in account order.
-struct UnderlyingColumns {
-    account: Vec<u32>,
-    underlying: Vec<Option<u32>>,
-    requirement: Vec<f64>,
-    worst: Vec<Worst>,
-}
-
-impl UnderlyingColumns {
-    /// The rows of `tasks` (each its row count and its `(account, outcome)` rows, in order)
-    /// filled in parallel, one column at a time, each task into its own part of exact-size
-    /// columns (no growing vector, nothing zeroed first).
-    fn of<'a, I>(tasks: Vec<(usize, I)>) -> Result<UnderlyingColumns>
-    where
-        I: Iterator<Item = (usize, &'a UnderlyingOutcome)> + Clone + Send + Sync,
-    {
-        Ok(UnderlyingColumns {
-            account: column(&tasks, |a, _| a as u32)?,
-            underlying: column(&tasks, |_, u| Some(u.underlying))?,
-            requirement: column(&tasks, |_, u| u.requirement)?,
-            worst: column(&tasks, |_, u| u.worst.map(|s| (Some(u.underlying), s)))?,
-        })
+    let n_accounts = account_ids.len();
+    if let Some(bad) = tasks.iter().flat_map(|t| t.1.clone()).find(|(a, _)| *a >= n_accounts) {
+        return Err(MarginError::Internal(format!("by-underlying rows: no account number {}", bad.0)));
     }
-
-    /// From each account's own underlyings, in chunks of accounts.
-    fn per_account(outcomes: &[AccountOutcome]) -> Result<UnderlyingColumns> {
-        let tasks = outcomes
-            .chunks(ROWS_TASK)
-            .enumerate()
-            .map(|(t, chunk)| {
-                let len = chunk.iter().map(|o| o.underlyings.len()).sum();
-                let rows = chunk
-                    .iter()
-                    .enumerate()
-                    .flat_map(move |(i, o)| o.underlyings.iter().map(move |u| (t * ROWS_TASK + i, u)));
-                (len, rows)
+    let label = |u: &UnderlyingOutcome| u.worst.map(|s| grid.label_index(Some(u.underlying), s));
+    let text_ids = match account_ids.data_type() {
+        DataType::Utf8 if account_ids.null_count() == 0 => Some(account_ids.as_string::<i32>()),
+        _ => None,
+    };
+    let sizes: Vec<[usize; 3]> = tasks
+        .par_iter()
+        .map(|(_, rows)| {
+            rows.clone().fold([0; 3], |[ids, under, labels], (a, u)| {
+                [
+                    ids + text_ids.map_or(0, |t| t.value_length(a) as usize),
+                    under + names[u.underlying as usize].len(),
+                    labels + label(u).map_or(0, |l| grid.labels[l].len()),
+                ]
             })
-            .collect();
-        UnderlyingColumns::of(tasks)
-    }
+        })
+        .collect();
+    let rows: Vec<usize> = tasks.iter().map(|t| t.0).collect();
+    let n: usize = rows.iter().sum();
+    let bytes = |i: usize| sizes.iter().map(|s| s[i]).collect::<Vec<usize>>();
+    let mut ids = match (text_ids, account_ids.data_type()) {
+        (Some(t), _) => IdColumn::Text(t, TextColumn::new(&rows, bytes(0))?),
+        (None, DataType::Int64) if account_ids.null_count() == 0 => {
+            IdColumn::Int(account_ids.as_primitive::<Int64Type>().values(), Parted::new(rows.clone()))
+        }
+        _ => IdColumn::Other(account_ids, Parted::new(rows.clone())),
+    };
+    let mut underlyings = TextColumn::new(&rows, bytes(1))?;
+    let mut labels = TextColumn::new(&rows, bytes(2))?;
+    let [mut requirement, mut price, mut vol] = [0; 3].map(|_| Parted::<f64>::new(rows.clone()));
+    let mut valid = Parted::<bool>::new(rows.clone());
+    let wide_names = WideValues::of(names.iter().map(String::as_str), n);
+    let wide_labels = WideValues::of(grid.labels.iter().map(String::as_str), n);
+    let id_parts: Vec<IdPart<'_, '_>> = match &mut ids {
+        IdColumn::Text(t, c) => c.parts().into_iter().map(|p| IdPart::Text(t, p)).collect(),
+        IdColumn::Int(v, c) => c.parts().into_iter().map(|p| IdPart::Int(v, p)).collect(),
+        IdColumn::Other(_, c) => c.parts().into_iter().map(IdPart::Other).collect(),
+    };
+    let parts = tasks.into_iter().zip(id_parts).zip(underlyings.parts()).zip(labels.parts());
+    let parts = parts.zip(requirement.parts()).zip(price.parts()).zip(vol.parts()).zip(valid.parts());
+    parts.collect::<Vec<_>>().into_par_iter().for_each(
+        |(((((((task, mut id), mut under), mut lab), mut req), mut price), mut vol), mut valid)| {
+            for (a, u) in task.1 {
+                id.push(a);
+                push_value(&mut under, wide_names.as_ref(), names, u.underlying as usize);
+                req.push(u.requirement);
+                match u.worst {
+                    Some(s) => {
+                        let (p, v) = grid.shock(Some(u.underlying), s);
+                        price.push(p);
+                        vol.push(v);
+                        push_value(
+                            &mut lab,
+                            wide_labels.as_ref(),
+                            &grid.labels,
+                            grid.label_index(Some(u.underlying), s),
+                        );
+                        valid.push(true);
+                    }
+                    None => {
+                        price.push(0.0);
+                        vol.push(0.0);
+                        lab.push_null();
+                        valid.push(false);
+                    }
+                }
+            }
+        },
+    );
+    let valid = valid.finish()?;
+    let nulls = nulls_where(n, |i| valid[i]);
+    let shocks = |values: Vec<f64>| -> ArrayRef { Arc::new(Float64Array::new(values.into(), nulls.clone())) };
+    let ids = match ids {
+        IdColumn::Text(_, c) => c.finish(None)?,
+        IdColumn::Int(_, c) => Arc::new(Int64Array::from(c.finish()?)),
+        IdColumn::Other(ids, c) => ids_for(ids, c.finish()?)?,
+    };
+    Ok(vec![
+        ids,
+        underlyings.finish(None)?,
+        Arc::new(Float64Array::from(requirement.finish()?)),
+        shocks(price.finish()?),
+        shocks(vol.finish()?),
+        labels.finish(nulls.clone())?,
+    ])
+}
 
-    /// From the flat pieces of a cross="sum" aggregation, one task per piece.
-    fn flat(rows: &UnderlyingRows) -> Result<UnderlyingColumns> {
-        let tasks =
-            rows.pieces.iter().map(|p| (p.rows.len(), p.account.iter().map(|&a| a as usize).zip(&p.rows))).collect();
-        UnderlyingColumns::of(tasks)
-    }
+/// The by-underlying rows of each account's own underlyings, in tasks of accounts.
+fn per_account_tasks(
+    outcomes: &[AccountOutcome],
+) -> Vec<(usize, impl Iterator<Item = (usize, &UnderlyingOutcome)> + Clone + Send + Sync)> {
+    outcomes
+        .chunks(ROWS_TASK)
+        .enumerate()
+        .map(|(t, chunk)| {
+            let len = chunk.iter().map(|o| o.underlyings.len()).sum();
+            let rows = chunk
+                .iter()
+                .enumerate()
+                .flat_map(move |(i, o)| o.underlyings.iter().map(move |u| (t * ROWS_TASK + i, u)));
+            (len, rows)
+        })
+        .collect()
+}
+
+/// The by-underlying rows of the flat pieces of a cross="sum" aggregation, one task per piece.
+fn flat_tasks(
+    rows: &UnderlyingRows,
+) -> Vec<(usize, impl Iterator<Item = (usize, &UnderlyingOutcome)> + Clone + Send + Sync)> {
+    rows.pieces.iter().map(|p| (p.rows.len(), p.account.iter().map(|&a| a as usize).zip(&p.rows))).collect()
 }
 
 pub fn accounts_batch(grid: &GridMethod, account_ids: &ArrayRef, outcomes: &[AccountOutcome]) -> Result<RecordBatch> {
@@ -173,20 +305,10 @@ pub fn by_underlying_batch(
     outcomes: &[AccountOutcome],
     rows: Option<&UnderlyingRows>,
 ) -> Result<RecordBatch> {
-    let columns = rows.map_or_else(|| UnderlyingColumns::per_account(outcomes), UnderlyingColumns::flat)?;
-    let UnderlyingColumns { account: accounts, underlying: underlyings, requirement, worst: worsts } = columns;
-    // The three string columns side by side: each is gathered in parallel, but with serial
-    // steps (value lengths, offsets between chunks) that leave a core idle.
-    let (worst, (underlying_names, ids)) = rayon::join(
-        || GridWorst::of(grid, &worsts),
-        || {
-            rayon::join(
-                || gather_strings(names.len(), |u| names[u].as_str(), &underlyings),
-                || ids_for(account_ids, accounts),
-            )
-        },
-    );
-    let (worst, underlying_names, ids) = (worst?, underlying_names?, ids?);
+    let mut columns = match rows {
+        Some(rows) => by_underlying_columns(grid, names, account_ids, flat_tasks(rows))?,
+        None => by_underlying_columns(grid, names, account_ids, per_account_tasks(outcomes))?,
+    };
     let mut fields = vec![
         account_field(account_ids),
         Field::new("underlying", DataType::Utf8, false),
@@ -195,8 +317,6 @@ pub fn by_underlying_batch(
         f64_field("worst_vol_shock", true),
         Field::new("worst_scenario", DataType::Utf8, true),
     ];
-    let mut columns: Vec<ArrayRef> =
-        vec![ids, underlying_names, Arc::new(Float64Array::from(requirement)), worst.price, worst.vol, worst.label];
     if grid.model.addons.is_on() {
         for (i, name) in ["calendar_charge", "delta_shock", "short_option_minimum"].into_iter().enumerate() {
             let values = outcomes.iter().flat_map(|o| {
