@@ -19,6 +19,7 @@ use hashbrown::HashMap;
 use rayon::prelude::*;
 
 use crate::domain::by_account;
+use crate::domain::dense_ids::{self, DenseNumbering};
 use crate::domain::exact_sum::exact_sum;
 use crate::domain::id_pattern;
 use crate::domain::instruments::Instruments;
@@ -238,13 +239,15 @@ struct AccountCodes {
     first_row: Vec<usize>,
     /// Each account's rows are contiguous (the usual layout): grouping is then the identity.
     contiguous: bool,
+    /// Where each account's rows start in account order, when the numbering counted them.
+    starts: Option<Vec<usize>>,
 }
 
 fn account_codes(table: Table<'_>) -> Result<AccountCodes> {
     const COL: &str = "account_id";
     if let Some(keys) = table.plain_i64(COL)? {
         // Int64 without nulls (the usual integer ids): read in place.
-        return Ok(number_integers(&keys));
+        return number_integers(&keys);
     }
     if table.is_integer(COL)? {
         let keys = table.integers(COL)?;
@@ -258,7 +261,7 @@ fn account_codes(table: Table<'_>) -> Result<AccountCodes> {
             return Err(MarginError::cell(TABLE, COL, row, reason));
         }
         let keys: Vec<i64> = keys.into_iter().flatten().map(|k| k as i64).collect();
-        Ok(number_integers(&keys))
+        number_integers(&keys)
     } else if let Some(chunks) = table.plain_strings(COL)? {
         number_strings(&chunks)
     } else {
@@ -280,7 +283,7 @@ fn account_codes(table: Table<'_>) -> Result<AccountCodes> {
 fn number_strings(chunks: &[&StringArray]) -> Result<AccountCodes> {
     if !starts_sorted(chunks) {
         if let Some(keys) = id_pattern::numbers(chunks)? {
-            return Ok(number_integers(&keys));
+            return number_integers(&keys);
         }
     }
     if let [chunk] = chunks {
@@ -312,10 +315,16 @@ fn starts_sorted(chunks: &[&StringArray]) -> bool {
 }
 
 /// First-seen numbering of integer ids: a direct table when their range is compact, else hashed.
-fn number_integers(keys: &[i64]) -> AccountCodes {
-    match id_pattern::dense_span(keys) {
-        Some((lo, span)) => number_dense(keys, lo, span),
-        None => number_keys(keys.iter().map(|&k| i128::from(k)), keys.len()),
+fn number_integers(keys: &[i64]) -> Result<AccountCodes> {
+    let Some((lo, span)) = id_pattern::dense_span(keys) else {
+        return Ok(number_keys(keys.iter().map(|&k| i128::from(k)), keys.len()));
+    };
+    match dense_ids::number_in_parallel(keys, lo, span) {
+        Some(numbered) => {
+            let DenseNumbering { code, first_row, contiguous, starts } = numbered?;
+            Ok(AccountCodes { code, first_row, contiguous, starts: Some(starts) })
+        }
+        None => Ok(number_dense(keys, lo, span)),
     }
 }
 
@@ -341,7 +350,7 @@ fn number_dense(keys: &[i64], lo: i64, span: usize) -> AccountCodes {
         previous = Some(k);
         code.push(*s);
     }
-    AccountCodes { code, first_row, contiguous }
+    AccountCodes { code, first_row, contiguous, starts: None }
 }
 
 /// An account key: equality with the previous row's key is tested on every row, so it is kept
@@ -466,7 +475,7 @@ fn number_keys_mapped<K: Key>(
         code.push(c);
     }
     let Some((row, key)) = unsorted_at else {
-        return (AccountCodes { code, first_row, contiguous: true }, None);
+        return (AccountCodes { code, first_row, contiguous: true, starts: None }, None);
     };
     let mut map = K::Map::with_capacity(accounts.max(heads.len()));
     for k in heads.drain(..) {
@@ -505,7 +514,7 @@ fn number_keys_mapped<K: Key>(
         previous = Some((key, c));
         code.push(c);
     }
-    (AccountCodes { code, first_row, contiguous }, Some(map))
+    (AccountCodes { code, first_row, contiguous, starts: None }, Some(map))
 }
 
 /// First-seen numbering of string ids out of order (a CRIF's account ids): each id's number, and
@@ -586,7 +595,7 @@ fn number_keys_split<'a>(key: &(impl Fn(usize) -> &'a str + Sync), n: usize) -> 
     };
     let mut code = first.code;
     code.par_extend(second.code.par_iter().map(|&c| remap[c as usize]));
-    AccountCodes { code, first_row, contiguous }
+    AccountCodes { code, first_row, contiguous, starts: None }
 }
 
 /// Instrument row of `id(i)` for i in 0..n, [`UNKNOWN`] when the id is not known.
@@ -615,7 +624,10 @@ fn rows_by_account(
     instrument: &[u32],
     quantity: &[f64],
 ) -> Result<(Vec<usize>, Option<PackedRows>)> {
-    let starts = by_account::account_starts(&codes.code, codes.first_row.len());
+    let starts = match &codes.starts {
+        Some(starts) => starts.clone(),
+        None => by_account::account_starts(&codes.code, codes.first_row.len()),
+    };
     if codes.contiguous {
         return Ok((starts, None));
     }
@@ -813,7 +825,7 @@ mod tests {
 
     #[test]
     fn nets_in_instrument_order_and_drops_zero_nets() {
-        let codes = AccountCodes { code: vec![0, 1, 0, 0, 1], first_row: vec![0, 1], contiguous: false };
+        let codes = AccountCodes { code: vec![0, 1, 0, 0, 1], first_row: vec![0, 1], contiguous: false, starts: None };
         let instrument = [6, 7, 5, 6, 7];
         let quantity = [1.0, 2.0, 3.0, 4.0, -2.0];
         let (book, flagged) = group_and_net(&codes, &instrument, &quantity, &[false; 8]).expect("filled");
@@ -842,7 +854,7 @@ mod tests {
                 if reverse {
                     rows.reverse();
                 }
-                let codes = AccountCodes { code: vec![0; 6], first_row: vec![0], contiguous: true };
+                let codes = AccountCodes { code: vec![0; 6], first_row: vec![0], contiguous: true, starts: None };
                 let (ins, qty): (Vec<u32>, Vec<f64>) = rows.into_iter().unzip();
                 let (book, _) = group_and_net(&codes, &ins, &qty, &[false; 3]).expect("filled");
                 let got = (book.instrument.to_vec(), book.quantity.to_vec());

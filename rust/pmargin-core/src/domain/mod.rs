@@ -5,6 +5,7 @@
 pub mod book;
 pub mod by_account;
 pub mod correlation;
+pub mod dense_ids;
 pub mod exact_sum;
 pub mod groups;
 pub mod id_pattern;
