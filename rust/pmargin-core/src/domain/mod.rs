@@ -8,6 +8,7 @@ pub mod correlation;
 pub mod dense_ids;
 pub mod exact_sum;
 pub mod groups;
+pub mod id_digits_sse;
 pub mod id_pattern;
 pub mod instruments;
 pub mod market;
