@@ -142,14 +142,17 @@ where
         DataType::Utf8 if account_ids.null_count() == 0 => Some(account_ids.as_string::<i32>()),
         _ => None,
     };
+    // The names' and labels' lengths read from a table each (not through each String).
+    let name_len: Vec<usize> = names.iter().map(String::len).collect();
+    let label_len: Vec<usize> = grid.labels.iter().map(String::len).collect();
     let sizes: Vec<[usize; 3]> = tasks
         .par_iter()
         .map(|(_, rows)| {
             rows.clone().fold([0; 3], |[ids, under, labels], (a, u)| {
                 [
                     ids + text_ids.map_or(0, |t| t.value_length(a) as usize),
-                    under + names[u.underlying as usize].len(),
-                    labels + label(u).map_or(0, |l| grid.labels[l].len()),
+                    under + name_len[u.underlying as usize],
+                    labels + label(u).map_or(0, |l| label_len[l]),
                 ]
             })
         })
