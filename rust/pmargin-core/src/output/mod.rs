@@ -6,4 +6,5 @@ pub mod arrow;
 pub mod failed;
 pub mod gather;
 pub mod greeks;
+pub mod id_parts;
 pub mod text_parts;

@@ -23,6 +23,33 @@ pub struct TextColumn {
     starts: Vec<usize>,
 }
 
+/// The values of a string column zero-padded to [`WIDE`] bytes, when all fit and there are many
+/// more rows than values ([`TextPart::push_of`]): a row then costs one fixed-size copy instead of
+/// a call into memcpy.
+pub struct WideValues {
+    wide: Vec<[u8; WIDE]>,
+    len: Vec<usize>,
+}
+
+impl WideValues {
+    /// None when a value is longer than [`WIDE`] or `rows` is under four times the values.
+    pub fn of<'a>(values: impl Iterator<Item = &'a str>, rows: usize) -> Option<WideValues> {
+        let values: Vec<&str> = values.collect();
+        if values.len().saturating_mul(4) > rows || values.iter().any(|v| v.len() > WIDE) {
+            return None;
+        }
+        let wide = values
+            .iter()
+            .map(|v| {
+                let mut w = [0u8; WIDE];
+                w[..v.len()].copy_from_slice(v.as_bytes());
+                w
+            })
+            .collect();
+        Some(WideValues { wide, len: values.iter().map(|v| v.len()).collect() })
+    }
+}
+
 /// One task's part of a [`TextColumn`].
 pub struct TextPart<'a> {
     offsets: TrackedPart<'a, i32>,
@@ -106,6 +133,15 @@ impl TextPart<'_> {
     pub fn push_wide(&mut self, wide: &[u8; WIDE], used: usize) {
         self.bytes.extend_padded(wide, used);
         self.end(used);
+    }
+
+    /// Append `values[i]`, as a padded copy when `wide` holds the values.
+    #[inline(always)]
+    pub fn push_of(&mut self, values: &[String], wide: Option<&WideValues>, i: usize) {
+        match wide {
+            Some(w) => self.push_wide(&w.wide[i], w.len[i]),
+            None => self.push(&values[i]),
+        }
     }
 
     /// Append a null (no bytes).

@@ -3,11 +3,8 @@
 
 use std::sync::Arc;
 
-use arrow_array::cast::AsArray;
-use arrow_array::types::Int64Type;
-use arrow_array::{Array, ArrayRef, Float64Array, Int32Array, Int64Array, RecordBatch, StringArray, UInt32Array};
+use arrow_array::{Array, ArrayRef, Float64Array, Int32Array, RecordBatch};
 use arrow_schema::{DataType, Field};
-use arrow_select::take::take;
 use rayon::prelude::*;
 
 use super::attribution::{Attribution, Explain};
@@ -16,12 +13,11 @@ use super::outcome::{AccountOutcome, AddonOutcome, Driver, UnderlyingOutcome, Un
 use super::GridMethod;
 use crate::domain::book::Book;
 use crate::error::{MarginError, Result};
-use crate::input::parts::{map_in_parts, Parted, TrackedPart};
-use crate::output::arrow::{
-    account_field, arrow_error, batch, benefit, f64_field, f64s, ids_for, mapped_f64s, matrix_columns,
-};
+use crate::input::parts::{map_in_parts, Parted};
+use crate::output::arrow::{account_field, batch, benefit, f64_field, f64s, ids_for, mapped_f64s, matrix_columns};
 use crate::output::gather::{gather_strings, nulls_where};
-use crate::output::text_parts::{TextColumn, TextPart, WIDE};
+use crate::output::id_parts::IdColumn;
+use crate::output::text_parts::{TextColumn, WideValues};
 use crate::risk::group_pnl::ScenarioMatrix;
 
 /// One total of an account's add-ons (an `accounts` column).
@@ -58,67 +54,6 @@ const ROWS_CHUNK: usize = 1 << 14;
 /// Accounts per parallel task of the by-underlying columns.
 const ROWS_TASK: usize = 4096;
 
-/// Values of a string column copied [`WIDE`] bytes at a time (zero-padded), when all fit and
-/// there are many more rows than values: a row then costs one fixed-size copy instead of a call
-/// into memcpy.
-struct WideValues {
-    wide: Vec<[u8; WIDE]>,
-    len: Vec<usize>,
-}
-
-impl WideValues {
-    fn of<'a>(values: impl Iterator<Item = &'a str>, rows: usize) -> Option<WideValues> {
-        let values: Vec<&str> = values.collect();
-        if values.len().saturating_mul(4) > rows || values.iter().any(|v| v.len() > WIDE) {
-            return None;
-        }
-        let wide = values
-            .iter()
-            .map(|v| {
-                let mut w = [0u8; WIDE];
-                w[..v.len()].copy_from_slice(v.as_bytes());
-                w
-            })
-            .collect();
-        Some(WideValues { wide, len: values.iter().map(|v| v.len()).collect() })
-    }
-}
-
-/// Value `i` of `values` appended to `part`, padded when `wide` holds the values.
-#[inline(always)]
-fn push_value(part: &mut TextPart<'_>, wide: Option<&WideValues>, values: &[String], i: usize) {
-    match wide {
-        Some(w) => part.push_wide(&w.wide[i], w.len[i]),
-        None => part.push(&values[i]),
-    }
-}
-
-/// The account ids of the by-underlying rows: Utf8 and Int64 ids written with the other
-/// columns; any other type taken from the account numbers afterwards.
-enum IdColumn<'a> {
-    Text(&'a StringArray, TextColumn),
-    Int(&'a [i64], Parted<i64>),
-    Other(&'a ArrayRef, Parted<u32>),
-}
-
-/// One task's part of an [`IdColumn`].
-enum IdPart<'a, 'b> {
-    Text(&'a StringArray, TextPart<'b>),
-    Int(&'a [i64], TrackedPart<'b, i64>),
-    Other(TrackedPart<'b, u32>),
-}
-
-impl IdPart<'_, '_> {
-    #[inline(always)]
-    fn push(&mut self, account: usize) {
-        match self {
-            IdPart::Text(ids, part) => part.push(ids.value(account)),
-            IdPart::Int(ids, part) => part.push(ids[account]),
-            IdPart::Other(part) => part.push(account as u32),
-        }
-    }
-}
-
 /// The by-underlying table's columns (account id, underlying, requirement, worst price and vol
 /// shocks, worst scenario), one row per (account, underlying) of `tasks` (each its row count
 /// and its `(account, outcome)` rows, in order). Each task writes every column of its rows in
@@ -133,15 +68,8 @@ fn by_underlying_columns<'a, I>(
 where
     I: Iterator<Item = (usize, &'a UnderlyingOutcome)> + Clone + Send + Sync,
 {
-    let n_accounts = account_ids.len();
-    if let Some(bad) = tasks.iter().flat_map(|t| t.1.clone()).find(|(a, _)| *a >= n_accounts) {
-        return Err(MarginError::Internal(format!("by-underlying rows: no account number {}", bad.0)));
-    }
     let label = |u: &UnderlyingOutcome| u.worst.map(|s| grid.label_index(Some(u.underlying), s));
-    let text_ids = match account_ids.data_type() {
-        DataType::Utf8 if account_ids.null_count() == 0 => Some(account_ids.as_string::<i32>()),
-        _ => None,
-    };
+    let text_ids = IdColumn::text_ids(account_ids);
     // The names' and labels' lengths read from a table each (not through each String).
     let name_len: Vec<usize> = names.iter().map(String::len).collect();
     let label_len: Vec<usize> = grid.labels.iter().map(String::len).collect();
@@ -160,43 +88,27 @@ where
     let rows: Vec<usize> = tasks.iter().map(|t| t.0).collect();
     let n: usize = rows.iter().sum();
     let bytes = |i: usize| sizes.iter().map(|s| s[i]).collect::<Vec<usize>>();
-    let mut ids = match (text_ids, account_ids.data_type()) {
-        (Some(t), _) => IdColumn::Text(t, TextColumn::new(&rows, bytes(0))?),
-        (None, DataType::Int64) if account_ids.null_count() == 0 => {
-            IdColumn::Int(account_ids.as_primitive::<Int64Type>().values(), Parted::new(rows.clone()))
-        }
-        _ => IdColumn::Other(account_ids, Parted::new(rows.clone())),
-    };
+    let mut ids = IdColumn::new(account_ids, &rows, bytes(0))?;
     let mut underlyings = TextColumn::new(&rows, bytes(1))?;
     let mut labels = TextColumn::new(&rows, bytes(2))?;
     let [mut requirement, mut price, mut vol] = [0; 3].map(|_| Parted::<f64>::new(rows.clone()));
     let mut valid = Parted::<bool>::new(rows.clone());
     let wide_names = WideValues::of(names.iter().map(String::as_str), n);
     let wide_labels = WideValues::of(grid.labels.iter().map(String::as_str), n);
-    let id_parts: Vec<IdPart<'_, '_>> = match &mut ids {
-        IdColumn::Text(t, c) => c.parts().into_iter().map(|p| IdPart::Text(t, p)).collect(),
-        IdColumn::Int(v, c) => c.parts().into_iter().map(|p| IdPart::Int(v, p)).collect(),
-        IdColumn::Other(_, c) => c.parts().into_iter().map(IdPart::Other).collect(),
-    };
-    let parts = tasks.into_iter().zip(id_parts).zip(underlyings.parts()).zip(labels.parts());
+    let parts = tasks.into_iter().zip(ids.parts()).zip(underlyings.parts()).zip(labels.parts());
     let parts = parts.zip(requirement.parts()).zip(price.parts()).zip(vol.parts()).zip(valid.parts());
     parts.collect::<Vec<_>>().into_par_iter().for_each(
         |(((((((task, mut id), mut under), mut lab), mut req), mut price), mut vol), mut valid)| {
             for (a, u) in task.1 {
                 id.push(a);
-                push_value(&mut under, wide_names.as_ref(), names, u.underlying as usize);
+                under.push_of(names, wide_names.as_ref(), u.underlying as usize);
                 req.push(u.requirement);
                 match u.worst {
                     Some(s) => {
                         let (p, v) = grid.shock(Some(u.underlying), s);
                         price.push(p);
                         vol.push(v);
-                        push_value(
-                            &mut lab,
-                            wide_labels.as_ref(),
-                            &grid.labels,
-                            grid.label_index(Some(u.underlying), s),
-                        );
+                        lab.push_of(&grid.labels, wide_labels.as_ref(), grid.label_index(Some(u.underlying), s));
                         valid.push(true);
                     }
                     None => {
@@ -212,13 +124,8 @@ where
     let valid = valid.finish()?;
     let nulls = nulls_where(n, |i| valid[i]);
     let shocks = |values: Vec<f64>| -> ArrayRef { Arc::new(Float64Array::new(values.into(), nulls.clone())) };
-    let ids = match ids {
-        IdColumn::Text(_, c) => c.finish(None)?,
-        IdColumn::Int(_, c) => Arc::new(Int64Array::from(c.finish()?)),
-        IdColumn::Other(ids, c) => ids_for(ids, c.finish()?)?,
-    };
     Ok(vec![
-        ids,
+        ids.finish()?,
         underlyings.finish(None)?,
         Arc::new(Float64Array::from(requirement.finish()?)),
         shocks(price.finish()?),
@@ -352,19 +259,52 @@ pub fn scenario_matrix_batch(grid: &GridMethod, names: &[String], matrix: &Scena
 
 /// Per netted position: quantity, contribution to its driving loss, standalone and incremental
 /// margin. The number columns share the book's and the attribution's buffers.
+/// The by-position table's two string columns (account id, instrument id), one row per netted
+/// position in book order: the bulk of the table's work, written together in tasks of accounts
+/// (sizes counted first), each into its own part of both columns.
+fn by_position_ids(instrument_ids: &[String], book: &Book, account_ids: &ArrayRef) -> Result<(ArrayRef, ArrayRef)> {
+    let n_accounts = book.n_accounts();
+    if book.instrument.par_iter().any(|&i| i as usize >= instrument_ids.len()) {
+        return Err(MarginError::Internal("by-position rows: an instrument without an id".into()));
+    }
+    let tasks: Vec<std::ops::Range<usize>> =
+        (0..n_accounts).step_by(ROWS_TASK).map(|a| a..(a + ROWS_TASK).min(n_accounts)).collect();
+    let rows: Vec<usize> = tasks.iter().map(|r| book.offsets[r.end] - book.offsets[r.start]).collect();
+    let text_ids = IdColumn::text_ids(account_ids);
+    let id_len: Vec<usize> = instrument_ids.iter().map(String::len).collect();
+    let sizes: Vec<[usize; 2]> = tasks
+        .par_iter()
+        .map(|accounts| {
+            accounts.clone().fold([0; 2], |[ids, instruments], a| {
+                let positions = book.positions(a);
+                let account = text_ids.map_or(0, |t| if a < t.len() { t.value_length(a) as usize } else { 0 });
+                let held: usize = positions.clone().map(|p| id_len[book.instrument[p] as usize]).sum();
+                [ids + account * positions.len(), instruments + held]
+            })
+        })
+        .collect();
+    let mut ids = IdColumn::new(account_ids, &rows, sizes.iter().map(|s| s[0]).collect())?;
+    let mut instruments = TextColumn::new(&rows, sizes.iter().map(|s| s[1]).collect())?;
+    let wide = WideValues::of(instrument_ids.iter().map(String::as_str), book.instrument.len());
+    let parts: Vec<_> = tasks.into_iter().zip(ids.parts()).zip(instruments.parts()).collect();
+    parts.into_par_iter().for_each(|((accounts, mut id), mut instrument)| {
+        for a in accounts {
+            for p in book.positions(a) {
+                id.push(a);
+                instrument.push_of(instrument_ids, wide.as_ref(), book.instrument[p] as usize);
+            }
+        }
+    });
+    Ok((ids.finish()?, instruments.finish(None)?))
+}
+
 pub fn by_position_batch(
     instrument_ids: &[String],
     book: &Book,
     account_ids: &ArrayRef,
     attribution: &Attribution,
 ) -> Result<RecordBatch> {
-    let all_ids: ArrayRef = Arc::new(StringArray::from_iter_values(instrument_ids));
-    let instruments = UInt32Array::new(book.instrument.clone(), None);
-    // The two string columns are the bulk of the work: gather them in parallel.
-    let (ids, account_column) = rayon::join(
-        || take(all_ids.as_ref(), &instruments, None).map_err(arrow_error),
-        || ids_for(account_ids, book.position_accounts()?),
-    );
+    let (account_column, ids) = by_position_ids(instrument_ids, book, account_ids)?;
     let shared =
         |values: &arrow_buffer::ScalarBuffer<f64>| -> ArrayRef { Arc::new(Float64Array::new(values.clone(), None)) };
     batch(
@@ -377,8 +317,8 @@ pub fn by_position_batch(
             f64_field("incremental_margin", false),
         ],
         vec![
-            account_column?,
-            ids?,
+            account_column,
+            ids,
             shared(&book.quantity),
             shared(&attribution.contribution),
             shared(&attribution.standalone),
@@ -456,7 +396,7 @@ pub fn explain_batch(
 mod tests {
     use arrow_array::cast::AsArray;
     use arrow_array::types::Int64Type;
-    use arrow_array::Int64Array;
+    use arrow_array::{Int64Array, StringArray};
     use smallvec::smallvec;
 
     use super::*;
