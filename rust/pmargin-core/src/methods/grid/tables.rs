@@ -8,14 +8,16 @@ use arrow_buffer::NullBuffer;
 use arrow_schema::{DataType, Field};
 use rayon::prelude::*;
 
-use super::attribution::{Attribution, Explain};
+use super::attribution::Attribution;
 use super::model::Cross;
 use super::outcome::{AccountOutcome, AddonOutcome, Driver, UnderlyingOutcome, UnderlyingRows};
 use super::GridMethod;
 use crate::domain::book::Book;
 use crate::error::{MarginError, Result};
 use crate::input::parts::{map_in_parts, Parted};
-use crate::output::arrow::{account_field, batch, benefit, f64_field, f64s, ids_for, mapped_f64s, matrix_columns};
+use crate::output::arrow::{
+    account_field, batch, benefit, f64_field, f64s, ids_for, mapped_f64_columns, mapped_f64s, matrix_columns,
+};
 use crate::output::gather::{gather_strings, nulls_where};
 use crate::output::id_parts::IdColumn;
 use crate::output::text_parts::{TextColumn, WideValues};
@@ -423,6 +425,9 @@ pub fn explain_batch(
             GridWorst::of(grid, &worsts)?
         }
     };
+    let numbers = mapped_f64_columns(rows, |e| [e.pnl, e.delta_pnl, e.gamma_pnl, e.vega_pnl, e.residual()])?;
+    let mut columns = vec![ids, names, worst.label, worst.price, worst.vol];
+    columns.extend(numbers);
     batch(
         vec![
             account_field(account_ids),
@@ -436,18 +441,7 @@ pub fn explain_batch(
             f64_field("vega_pnl", false),
             f64_field("residual", false),
         ],
-        vec![
-            ids,
-            names,
-            worst.label,
-            worst.price,
-            worst.vol,
-            mapped_f64s(rows, |e| e.pnl)?,
-            mapped_f64s(rows, |e| e.delta_pnl)?,
-            mapped_f64s(rows, |e| e.gamma_pnl)?,
-            mapped_f64s(rows, |e| e.vega_pnl)?,
-            mapped_f64s(rows, Explain::residual)?,
-        ],
+        columns,
     )
 }
 
@@ -459,6 +453,7 @@ mod tests {
     use smallvec::smallvec;
 
     use super::*;
+    use crate::methods::grid::attribution::Explain;
     use crate::methods::grid::model::Cross;
     use crate::methods::grid::outcome::UnderlyingOutcome;
     use crate::methods::grid::tests::{built, model};
