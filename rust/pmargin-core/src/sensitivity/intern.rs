@@ -1,7 +1,8 @@
 //! Short names looked up as integers: a name of up to 15 bytes is packed with its length into
 //! one `u128` (read straight from an Arrow string buffer, no copy), and looked up in a small
-//! open-addressing table by one multiply, so decoding a CRIF row compares no strings. Longer
-//! names go through an ordinary hash map.
+//! open-addressing table by one multiply, so decoding a CRIF row compares no strings; the
+//! multiplier is chosen so that every name has its own slot where one does (one probe, hit or
+//! miss). Longer names go through an ordinary hash map.
 
 use hashbrown::HashMap;
 
