@@ -4,8 +4,8 @@
 //! eights by multiply-add instructions. About a dozen instructions per id where the same checks
 //! and sums in `u128` arithmetic took some forty: reading a book's account and instrument ids
 //! is then no longer the longest part of numbering a shuffled book. The numbers are the same.
+//! x86-64 only: elsewhere the `u128` path reads every id.
 
-#[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::{
     __m128i, _mm_and_si128, _mm_cmpeq_epi8, _mm_cvtsi128_si32, _mm_extract_epi32, _mm_loadu_si128, _mm_madd_epi16,
     _mm_maddubs_epi16, _mm_max_epu8, _mm_movemask_epi8, _mm_packus_epi32, _mm_set1_epi16, _mm_set1_epi32,
@@ -15,7 +15,6 @@ use std::arch::x86_64::{
 use crate::input::parts::Part;
 
 /// The vectors that check and read one pattern's ids.
-#[cfg(target_arch = "x86_64")]
 #[derive(Clone, Copy)]
 pub struct SseDigits {
     len: usize,
@@ -30,30 +29,6 @@ pub struct SseDigits {
     align: __m128i,
 }
 
-/// Stand-in where there is no SSE: never built.
-#[cfg(not(target_arch = "x86_64"))]
-#[derive(Clone, Copy)]
-pub struct SseDigits;
-
-#[cfg(not(target_arch = "x86_64"))]
-impl SseDigits {
-    pub fn new(_prefix: &[u8], _digits: usize) -> Option<SseDigits> {
-        None
-    }
-
-    pub fn map_ids<T>(
-        &self,
-        _offsets: &[i32],
-        _values: &[u8],
-        _f: &impl Fn(i64) -> T,
-        _slow: &impl Fn(usize, usize) -> Option<i64>,
-        _part: &mut Part<'_, T>,
-    ) -> Option<usize> {
-        Some(0)
-    }
-}
-
-#[cfg(target_arch = "x86_64")]
 impl SseDigits {
     /// The reader of ids `prefix` + `digits` digits (at most 16 bytes in all, 1 to 16 digits),
     /// when the CPU has SSSE3 and SSE4.1.
@@ -154,7 +129,7 @@ impl SseDigits {
     }
 }
 
-#[cfg(all(test, target_arch = "x86_64"))]
+#[cfg(test)]
 mod tests {
     use super::*;
     use crate::input::parts::filled_in_parts;

@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use arrow_array::{Array, StringArray};
 
+#[cfg(target_arch = "x86_64")]
 use crate::domain::id_digits_sse::SseDigits;
 use crate::error::Result;
 use crate::input::parts::filled_in_parts;
@@ -138,6 +139,7 @@ fn mapped<T: Copy + Default + Send>(
 ) -> Result<Option<Vec<T>>> {
     let mismatch = AtomicBool::new(false);
     // Ids of at most 16 bytes are read with SSE where the CPU has it (the same numbers).
+    #[cfg(target_arch = "x86_64")]
     let sse = pattern.wide.and_then(|_| SseDigits::new(pattern.prefix, pattern.digits));
     let work: Vec<(usize, (&StringArray, usize))> = chunks
         .iter()
@@ -149,6 +151,7 @@ fn mapped<T: Copy + Default + Send>(
         if mismatch.load(Ordering::Relaxed) {
             return part.extend(std::iter::repeat_n(T::default(), n));
         }
+        #[cfg(target_arch = "x86_64")]
         if let Some(sse) = &sse {
             let slow = |start: usize, end: usize| pattern.number(values.get(start..end)?);
             if let Some(i) = sse.map_ids(&offsets[lo..=lo + n], values, &f, &slow, part) {

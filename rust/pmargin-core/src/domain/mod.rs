@@ -8,6 +8,7 @@ pub mod correlation;
 pub mod dense_ids;
 pub mod exact_sum;
 pub mod groups;
+#[cfg(target_arch = "x86_64")]
 pub mod id_digits_sse;
 pub mod id_pattern;
 pub mod instruments;
