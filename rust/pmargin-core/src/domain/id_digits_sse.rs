@@ -12,7 +12,8 @@ use std::arch::x86_64::{
     _mm_shuffle_epi8, _mm_xor_si128,
 };
 
-use crate::input::parts::Part;
+/// Ids between consecutive offsets of a string buffer: the offsets and the buffer.
+pub type Ids<'a> = (&'a [i32], &'a [u8]);
 
 /// The vectors that check and read one pattern's ids.
 #[derive(Clone, Copy)]
@@ -63,29 +64,25 @@ impl SseDigits {
         })
     }
 
-    /// `f(number)` of each id of `values` between consecutive `offsets`, appended to `part`;
+    /// `emit(number)` of each id of `values` between consecutive `offsets`, in order;
     /// `slow(start, end)` reads an id too near the end of `values` for a 16-byte load. Returns
-    /// the index of the first id without the pattern (nothing appended for it or after).
-    pub fn map_ids<T>(
+    /// the index of the first id without the pattern (nothing emitted for it or after).
+    pub fn map_ids(
         &self,
-        offsets: &[i32],
-        values: &[u8],
-        f: &impl Fn(i64) -> T,
+        ids: Ids<'_>,
         slow: &impl Fn(usize, usize) -> Option<i64>,
-        part: &mut Part<'_, T>,
+        emit: impl FnMut(i64),
     ) -> Option<usize> {
         // SAFETY: the CPU has SSSE3 and SSE4.1 (checked when `self` was built).
-        unsafe { self.map_ids_sse(offsets, values, f, slow, part) }
+        unsafe { self.map_ids_sse(ids, slow, emit) }
     }
 
     #[target_feature(enable = "ssse3,sse4.1")]
-    fn map_ids_sse<T>(
+    fn map_ids_sse(
         &self,
-        offsets: &[i32],
-        values: &[u8],
-        f: &impl Fn(i64) -> T,
+        (offsets, values): Ids<'_>,
         slow: &impl Fn(usize, usize) -> Option<i64>,
-        part: &mut Part<'_, T>,
+        mut emit: impl FnMut(i64),
     ) -> Option<usize> {
         for (i, w) in offsets.windows(2).enumerate() {
             let (start, end) = (w[0] as usize, w[1] as usize);
@@ -95,7 +92,7 @@ impl SseDigits {
                 None => slow(start, end),
             };
             match number {
-                Some(k) => part.push(f(k)),
+                Some(k) => emit(k),
                 None => return Some(i),
             }
         }
@@ -150,7 +147,7 @@ mod tests {
         };
         let stop = std::sync::Mutex::new(None);
         let got = filled_in_parts(vec![(ids.len(), ())], |(), part| {
-            let at = sse.map_ids(&offsets, &values, &|k| k, &slow, part);
+            let at = sse.map_ids((&offsets, &values), &slow, |k| part.push(k));
             if let Some(i) = at {
                 part.extend(std::iter::repeat_n(-1, ids.len() - i));
             }

@@ -154,7 +154,7 @@ fn mapped<T: Copy + Default + Send>(
         #[cfg(target_arch = "x86_64")]
         if let Some(sse) = &sse {
             let slow = |start: usize, end: usize| pattern.number(values.get(start..end)?);
-            if let Some(i) = sse.map_ids(&offsets[lo..=lo + n], values, &f, &slow, part) {
+            if let Some(i) = sse.map_ids((&offsets[lo..=lo + n], values), &slow, |k| part.push(f(k))) {
                 mismatch.store(true, Ordering::Relaxed);
                 part.extend(std::iter::repeat_n(T::default(), n - i));
             }
