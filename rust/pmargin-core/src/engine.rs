@@ -18,6 +18,7 @@ use crate::input::table::{integer_values, string_values};
 use crate::input::Table;
 pub use crate::methods::ResultBatches;
 use crate::methods::{Method, MethodSpec, Outcome, RunView};
+use crate::output::gather::strings_at;
 use crate::output::{failed, greeks};
 use crate::risk::arrays::MAX_PNL;
 use crate::spec::Limits;
@@ -220,6 +221,19 @@ fn first_account_ids(positions: Table<'_>, first_rows: &[usize]) -> Result<Array
     let columns: Vec<&dyn Array> = positions.batches().iter().map(|b| b.column(index).as_ref()).collect();
     if first_rows.is_empty() || columns.is_empty() {
         return Ok(new_empty_array(if integer { &DataType::Int64 } else { &DataType::Utf8 }));
+    }
+    // One batch of plain string or int64 ids (the usual inputs): gathered in parallel.
+    if let [column] = columns.as_slice() {
+        if let Some(ids) = column.as_any().downcast_ref::<StringArray>().filter(|c| c.null_count() == 0) {
+            return strings_at(ids, first_rows);
+        }
+        if let Some(ids) = column.as_any().downcast_ref::<Int64Array>().filter(|c| c.null_count() == 0) {
+            let values = ids.values();
+            let picked: Option<Vec<i64>> = first_rows.par_iter().map(|&r| values.get(r).copied()).collect();
+            let picked =
+                picked.ok_or_else(|| MarginError::Internal("gathering account ids: a row past the end".into()))?;
+            return Ok(Arc::new(Int64Array::from(picked)));
+        }
     }
     let mut starts = Vec::with_capacity(columns.len());
     let mut total = 0;

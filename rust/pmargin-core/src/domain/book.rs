@@ -624,13 +624,16 @@ fn rows_by_account(
     instrument: &[u32],
     quantity: &[f64],
 ) -> Result<(Vec<usize>, Option<PackedRows>)> {
+    if codes.contiguous {
+        // Each account one run, accounts numbered in row order: its rows start at its first
+        // row (no pass over the rows).
+        let starts = codes.first_row.iter().copied().chain([codes.code.len()]).collect();
+        return Ok((starts, None));
+    }
     let starts = match &codes.starts {
         Some(starts) => starts.clone(),
         None => by_account::account_starts(&codes.code, codes.first_row.len()),
     };
-    if codes.contiguous {
-        return Ok((starts, None));
-    }
     let packed = by_account::rows_in_account_order(&codes.code, &starts, instrument, quantity)?;
     Ok((starts, Some(packed)))
 }
@@ -840,6 +843,17 @@ mod tests {
         assert!(group_and_net(&codes, &instrument, &quantity, &unusable).expect("filled").1.is_empty());
         unusable[5] = true;
         assert_eq!(group_and_net(&codes, &instrument, &quantity, &unusable).expect("filled").1, vec![0]);
+    }
+
+    #[test]
+    fn contiguous_accounts_start_at_their_first_rows() {
+        for (code, first_row) in [(vec![0, 0, 1, 2, 2, 2], vec![0, 2, 3]), (vec![0], vec![0]), (vec![], vec![])] {
+            let codes = AccountCodes { code: code.clone(), first_row, contiguous: true, starts: None };
+            let (starts, packed) =
+                rows_by_account(&codes, &vec![0; code.len()], &vec![1.0; code.len()]).expect("counted");
+            assert_eq!(starts, by_account::account_starts(&code, codes.first_row.len()));
+            assert!(packed.is_none());
+        }
     }
 
     #[test]

@@ -15,6 +15,7 @@ use rayon::prelude::*;
 
 use crate::error::{MarginError, Result};
 use crate::input::parts::filled_in_parts;
+use crate::output::text_parts::TextColumn;
 
 /// Rows per parallel task.
 const CHUNK: usize = 1 << 14;
@@ -118,6 +119,29 @@ pub fn nulls_where(n: usize, valid: impl FnMut(usize) -> bool) -> Option<NullBuf
     (nulls.null_count() > 0).then_some(nulls)
 }
 
+/// Rows per parallel task of [`strings_at`].
+const AT_CHUNK: usize = 1 << 12;
+
+/// The values of a Utf8 `array` without nulls at `rows` (each an index into it), gathered in
+/// parallel tasks of rows (sizes counted first): a book's account ids at their first rows, where
+/// Arrow's `interleave` made one serial pass.
+pub fn strings_at(array: &StringArray, rows: &[usize]) -> Result<ArrayRef> {
+    let n = array.len();
+    if let Some(bad) = rows.par_iter().find_any(|&&r| r >= n) {
+        return Err(MarginError::Internal(format!("gathering strings: no row {bad}")));
+    }
+    let tasks: Vec<&[usize]> = rows.chunks(AT_CHUNK).collect();
+    let counts: Vec<usize> = tasks.iter().map(|t| t.len()).collect();
+    let bytes = tasks.par_iter().map(|t| t.iter().map(|&r| array.value_length(r) as usize).sum()).collect();
+    let mut column = TextColumn::new(&counts, bytes)?;
+    tasks.into_par_iter().zip(column.parts()).for_each(|(rows, mut part)| {
+        for &r in rows {
+            part.push(array.value(r));
+        }
+    });
+    column.finish(None)
+}
+
 /// `account_id` of each row from the row's account number: Utf8 and Int64 ids (the two types
 /// result tables carry) gathered in parallel, any other type by Arrow's `take`.
 pub fn gather_ids(account_ids: &ArrayRef, accounts: &[u32]) -> Result<Option<ArrayRef>> {
@@ -180,6 +204,17 @@ mod tests {
             let want: StringArray = index.iter().map(|i| i.map(|v| vals[v as usize])).collect();
             assert_eq!(got.as_string::<i32>(), &want);
         }
+    }
+
+    #[test]
+    fn strings_at_rows() {
+        let values: StringArray = (0..3 * AT_CHUNK).map(|i| Some(format!("v{i}"))).collect();
+        let rows: Vec<usize> = (0..2 * AT_CHUNK + 3).map(|i| (i * 7919) % values.len()).collect();
+        let got = strings_at(&values, &rows).expect("in range");
+        let want: StringArray = rows.iter().map(|&r| Some(values.value(r))).collect();
+        assert_eq!(got.as_string::<i32>(), &want);
+        assert_eq!(strings_at(&values, &[]).expect("none").len(), 0);
+        assert!(strings_at(&values, &[values.len()]).is_err());
     }
 
     #[test]
