@@ -10,6 +10,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use arrow_array::{Array, StringArray};
+use rayon::prelude::*;
 
 #[cfg(target_arch = "x86_64")]
 use crate::domain::id_digits_sse::SseDigits;
@@ -178,7 +179,11 @@ fn mapped<T: Copy + Default + Send>(
 /// rule of both direct tables: integer account ids' ([`crate::domain::book`]) and
 /// [`PatternIndex`]'s.
 pub fn dense_span(keys: &[i64]) -> Option<(i64, usize)> {
-    let (lo, hi) = keys.iter().fold((i64::MAX, i64::MIN), |(lo, hi), &k| (lo.min(k), hi.max(k)));
+    let span_of = |keys: &[i64]| keys.iter().fold((i64::MAX, i64::MIN), |(lo, hi), &k| (lo.min(k), hi.max(k)));
+    let (lo, hi) = keys
+        .par_chunks(1 << 16)
+        .map(span_of)
+        .reduce(|| (i64::MAX, i64::MIN), |(lo, hi), (l, h)| (lo.min(l), hi.max(h)));
     if keys.is_empty() {
         return None;
     }
