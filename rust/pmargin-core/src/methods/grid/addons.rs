@@ -122,7 +122,7 @@ fn apply_account(
     outcome.initial = max(outcome.initial + charges, minimum);
     outcome.undiversified = max(outcome.undiversified + charges, minimum);
     outcome.gross = gross;
-    outcome.addons = Some(out);
+    outcome.addons = Some(Box::new(out));
 }
 
 /// Add the add-ons to every account's outcome (accounts in parallel).

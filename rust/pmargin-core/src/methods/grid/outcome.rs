@@ -39,8 +39,9 @@ pub struct AccountOutcome {
     /// cross="correlation": each underlying's scenario in the binding joint move (same order as
     /// `underlyings`); empty for the other rules.
     pub binding: SmallVec<[Option<u32>; 2]>,
-    /// The add-ons, when the model has any (`initial` then includes them).
-    pub addons: Option<AddonOutcome>,
+    /// The add-ons, when the model has any (`initial` then includes them); boxed, so that an
+    /// outcome without add-ons (the usual model) is a third smaller to write and read.
+    pub addons: Option<Box<AddonOutcome>>,
 }
 
 /// Accounts per piece of [`UnderlyingRows`].

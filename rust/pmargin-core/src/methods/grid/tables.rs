@@ -263,7 +263,7 @@ pub fn accounts_batch(grid: &GridMethod, account_ids: &ArrayRef, outcomes: &[Acc
         ];
         for (name, part) in parts {
             fields.push(f64_field(name, false));
-            columns.push(mapped_f64s(outcomes, |o| o.addons.as_ref().map_or(0.0, part))?);
+            columns.push(mapped_f64s(outcomes, |o| o.addons.as_deref().map_or(0.0, part))?);
         }
     }
     batch(fields, columns)
