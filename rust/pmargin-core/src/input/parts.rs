@@ -163,6 +163,22 @@ impl<T> Parted<T> {
     }
 }
 
+/// The parts of several [`Parted`] vectors of the same lengths, gathered by task: entry `t`
+/// holds task `t`'s part of every vector, in the vectors' order (for tasks that write several
+/// columns of one type at once).
+pub fn parts_by_task<T>(columns: &mut [Parted<T>]) -> Vec<Vec<TrackedPart<'_, T>>> {
+    let n = columns.len();
+    let mut by_task: Vec<Vec<TrackedPart<'_, T>>> = Vec::new();
+    for column in columns.iter_mut() {
+        let parts = column.parts();
+        by_task.resize_with(parts.len(), || Vec::with_capacity(n));
+        for (task, part) in by_task.iter_mut().zip(parts) {
+            task.push(part);
+        }
+    }
+    by_task
+}
+
 /// `slots` set to `T::default()`, as initialised values: a task sets the part of a large vector
 /// it is about to write, in cache, instead of the whole vector being zeroed on one core first.
 pub fn defaulted<T: Copy + Default>(slots: &mut [MaybeUninit<T>]) -> &mut [T] {
@@ -309,6 +325,22 @@ mod tests {
         parts[0].push(1);
         std::mem::forget(parts);
         assert!(parted.finish().is_err());
+    }
+
+    #[test]
+    fn parts_gathered_by_task_fill_every_vector() {
+        let mut columns: Vec<Parted<u32>> = (0..3).map(|_| Parted::new(vec![2, 1])).collect();
+        parts_by_task(&mut columns).into_par_iter().enumerate().for_each(|(t, parts)| {
+            assert_eq!(parts.len(), 3);
+            for (c, mut part) in parts.into_iter().enumerate() {
+                let n = if t == 0 { 2 } else { 1 };
+                for i in 0..n {
+                    part.push((10 * c + t + i) as u32);
+                }
+            }
+        });
+        let got: Vec<Vec<u32>> = columns.into_iter().map(|c| c.finish().expect("exact")).collect();
+        assert_eq!(got, vec![vec![0, 1, 1], vec![10, 11, 11], vec![20, 21, 21]]);
     }
 
     #[test]

@@ -10,7 +10,7 @@ use arrow_select::take::take;
 use rayon::prelude::*;
 
 use crate::error::{MarginError, Result};
-use crate::input::parts::{map_in_parts, Parted};
+use crate::input::parts::{map_in_parts, parts_by_task, Parted};
 use crate::risk::group_pnl::ScenarioMatrix;
 use crate::risk::worst_loss::NOISE;
 
@@ -72,13 +72,7 @@ pub fn mapped_f64_columns<S: Sync, const N: usize>(
     let tasks: Vec<&[S]> = items.chunks(MAPPED_CHUNK).collect();
     let rows: Vec<usize> = tasks.iter().map(|t| t.len()).collect();
     let mut columns: Vec<Parted<f64>> = (0..N).map(|_| Parted::new(rows.clone())).collect();
-    let mut parts: Vec<Vec<_>> = tasks.iter().map(|_| Vec::with_capacity(N)).collect();
-    for column in &mut columns {
-        for (task, part) in parts.iter_mut().zip(column.parts()) {
-            task.push(part);
-        }
-    }
-    tasks.into_par_iter().zip(parts).for_each(|(items, mut parts)| {
+    tasks.into_par_iter().zip(parts_by_task(&mut columns)).for_each(|(items, mut parts)| {
         for item in items {
             for (part, value) in parts.iter_mut().zip(f(item)) {
                 part.push(value);

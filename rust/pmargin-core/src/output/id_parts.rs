@@ -38,6 +38,13 @@ impl<'a> IdColumn<'a> {
         }
     }
 
+    /// Bytes of account number `account`'s id when the ids are text (`text`, from
+    /// [`IdColumn::text_ids`]); 0 for other ids, and for no such account (its part then comes out
+    /// short: an internal error, not a read past the ids).
+    pub fn text_len(text: Option<&StringArray>, account: usize) -> usize {
+        text.filter(|t| account < t.len()).map_or(0, |t| t.value_length(account) as usize)
+    }
+
     /// The column of `rows[t]` ids per task `t`, `text_bytes[t]` bytes each when
     /// [`IdColumn::text_ids`] has them.
     pub fn new(account_ids: &'a ArrayRef, rows: &[usize], text_bytes: Vec<usize>) -> Result<IdColumn<'a>> {
@@ -103,7 +110,7 @@ mod tests {
             .iter()
             .map(|t| {
                 let text = IdColumn::text_ids(ids);
-                t.iter().map(|&a| text.map_or(0, |s| if a < s.len() { s.value_length(a) as usize } else { 0 })).sum()
+                t.iter().map(|&a| IdColumn::text_len(text, a)).sum()
             })
             .collect();
         let mut column = IdColumn::new(ids, &rows, bytes)?;

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use arrow_array::{Array, ArrayRef, Float64Array, Int32Array, RecordBatch};
+use arrow_array::{ArrayRef, Float64Array, Int32Array, RecordBatch};
 use arrow_buffer::NullBuffer;
 use arrow_schema::{DataType, Field};
 use rayon::prelude::*;
@@ -14,7 +14,7 @@ use super::outcome::{AccountOutcome, AddonOutcome, Driver, UnderlyingOutcome, Un
 use super::GridMethod;
 use crate::domain::book::Book;
 use crate::error::{MarginError, Result};
-use crate::input::parts::{map_in_parts, Parted};
+use crate::input::parts::{map_in_parts, parts_by_task, Parted};
 use crate::output::arrow::{
     account_field, batch, benefit, f64_field, f64s, ids_for, mapped_f64_columns, mapped_f64s, matrix_columns,
 };
@@ -81,7 +81,7 @@ where
         .map(|(_, rows)| {
             rows.clone().fold([0; 3], |[ids, under, labels], (a, u)| {
                 [
-                    ids + text_ids.map_or(0, |t| t.value_length(a) as usize),
+                    ids + IdColumn::text_len(text_ids, a),
                     under + name_len[u.underlying as usize],
                     labels + label(u).map_or(0, |l| label_len[l]),
                 ]
@@ -191,13 +191,7 @@ fn accounts_columns(grid: &GridMethod, outcomes: &[AccountOutcome]) -> Result<Ve
     let mut numbers: Vec<Parted<f64>> = (0..ACCOUNT_NUMBERS).map(|_| Parted::new(rows.clone())).collect();
     let mut valid = Parted::<bool>::new(rows.clone());
     let wide = WideValues::of(grid.labels.iter().map(String::as_str), outcomes.len());
-    // Each task's part of every number column.
-    let mut number_parts: Vec<Vec<_>> = tasks.iter().map(|_| Vec::with_capacity(ACCOUNT_NUMBERS)).collect();
-    for column in &mut numbers {
-        for (task, part) in number_parts.iter_mut().zip(column.parts()) {
-            task.push(part);
-        }
-    }
+    let number_parts = parts_by_task(&mut numbers);
     let parts: Vec<_> = tasks.into_iter().zip(number_parts).zip(labels.parts()).zip(valid.parts()).collect();
     parts.into_par_iter().for_each(|(((accounts, mut number), mut label), mut valid)| {
         for o in accounts {
@@ -318,8 +312,6 @@ pub fn scenario_matrix_batch(grid: &GridMethod, names: &[String], matrix: &Scena
     batch(fields, columns)
 }
 
-/// Per netted position: quantity, contribution to its driving loss, standalone and incremental
-/// margin. The number columns share the book's and the attribution's buffers.
 /// The by-position table's two string columns (account id, instrument id), one row per netted
 /// position in book order: the bulk of the table's work, written together in tasks of accounts
 /// (sizes counted first), each into its own part of both columns.
@@ -338,7 +330,7 @@ fn by_position_ids(instrument_ids: &[String], book: &Book, account_ids: &ArrayRe
         .map(|accounts| {
             accounts.clone().fold([0; 2], |[ids, instruments], a| {
                 let positions = book.positions(a);
-                let account = text_ids.map_or(0, |t| if a < t.len() { t.value_length(a) as usize } else { 0 });
+                let account = IdColumn::text_len(text_ids, a);
                 let held: usize = positions.clone().map(|p| id_len[book.instrument[p] as usize]).sum();
                 [ids + account * positions.len(), instruments + held]
             })
@@ -359,6 +351,8 @@ fn by_position_ids(instrument_ids: &[String], book: &Book, account_ids: &ArrayRe
     Ok((ids.finish()?, instruments.finish(None)?))
 }
 
+/// Per netted position: quantity, contribution to its driving loss, standalone and incremental
+/// margin. The number columns share the book's and the attribution's buffers.
 pub fn by_position_batch(
     instrument_ids: &[String],
     book: &Book,
