@@ -654,7 +654,9 @@ impl<'a> Cells<'a> for Strs<'a> {
         }
     }
 
-    #[inline]
+    // Always inlined: called, its 32-byte result comes back through memory and the 16-byte
+    // key is read before its two 8-byte halves are stored (a stalled load every row).
+    #[inline(always)]
     fn qualifier(&self, local: usize, _: usize) -> Option<(&'a str, Option<u128>)> {
         Some((self.array.value(local), self.key(local).0))
     }

@@ -216,7 +216,12 @@ fn lambda(theta: f64, q: f64) -> f64 {
     (q * q - 1.0) * (1.0 + theta) - theta
 }
 
+/// `max(1, sqrt(|total| / threshold))`. At or below the threshold the quotient rounds to at most
+/// 1, so the factor is 1 (the same bits) without the division and the root.
 fn conc(total: f64, threshold: f64) -> f64 {
+    if total.abs() <= threshold {
+        return 1.0;
+    }
     1.0f64.max((total.abs() / threshold).sqrt())
 }
 
@@ -937,6 +942,19 @@ mod tests {
         assert_eq!(out, [0..2, 2..3, 3..6]);
         runs(&f[..0], |x| x.row.bucket, &mut out);
         assert!(out.is_empty());
+    }
+
+    #[test]
+    fn concentration_skips_the_root_only_where_it_is_one() {
+        let formula = |t: f64, th: f64| 1.0f64.max((t.abs() / th).sqrt());
+        let below = f64::from_bits(1e9f64.to_bits() - 1);
+        let above = f64::from_bits(1e9f64.to_bits() + 1);
+        for t in [0.0, -0.0, 1.0, -1e9, 1e9, below, above, -above, 4e9, f64::NAN, f64::INFINITY, 1e300] {
+            for th in [1e9, above, 1e-300, f64::INFINITY, 0.0] {
+                assert_eq!(conc(t, th).to_bits(), formula(t, th).to_bits(), "{t} / {th}");
+            }
+        }
+        assert_eq!(conc(4e9, 1e9), 2.0);
     }
 
     #[test]
