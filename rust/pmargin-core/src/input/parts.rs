@@ -167,10 +167,16 @@ impl<T> Parted<T> {
 /// holds task `t`'s part of every vector, in the vectors' order (for tasks that write several
 /// columns of one type at once).
 pub fn parts_by_task<T>(columns: &mut [Parted<T>]) -> Vec<Vec<TrackedPart<'_, T>>> {
+    by_task(columns, Parted::parts)
+}
+
+/// `parts(column)` of every column, gathered by task as in [`parts_by_task`] (for columns of any
+/// kind that hand out one part per task).
+pub fn by_task<'c, C, P>(columns: &'c mut [C], parts: impl Fn(&'c mut C) -> Vec<P>) -> Vec<Vec<P>> {
     let n = columns.len();
-    let mut by_task: Vec<Vec<TrackedPart<'_, T>>> = Vec::new();
+    let mut by_task: Vec<Vec<P>> = Vec::new();
     for column in columns.iter_mut() {
-        let parts = column.parts();
+        let parts = parts(column);
         by_task.resize_with(parts.len(), || Vec::with_capacity(n));
         for (task, part) in by_task.iter_mut().zip(parts) {
             task.push(part);

@@ -137,10 +137,10 @@ impl TextPart<'_> {
 
     /// Append `values[i]`, as a padded copy when `wide` holds the values.
     #[inline(always)]
-    pub fn push_of(&mut self, values: &[String], wide: Option<&WideValues>, i: usize) {
+    pub fn push_of<S: AsRef<str>>(&mut self, values: &[S], wide: Option<&WideValues>, i: usize) {
         match wide {
             Some(w) => self.push_wide(&w.wide[i], w.len[i]),
-            None => self.push(&values[i]),
+            None => self.push(values[i].as_ref()),
         }
     }
 
