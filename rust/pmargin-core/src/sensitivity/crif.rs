@@ -880,6 +880,7 @@ pub struct Scratch<'a> {
     /// The packed keys of the account's risk rows, when `packable` (every row fits one).
     packed: Vec<u128>,
     packable: bool,
+    sorting: KeySort,
     local: Vec<(u128, i32, u32)>,
     pub factors: Vec<Factor<'a>>,
     /// The account's risk rows in factor order.
@@ -950,16 +951,47 @@ const DECODE_PIECE: usize = 1 << 13;
 /// Accounts up to this many rows are sorted by insertion.
 const INSERTION_ROWS: usize = 96;
 
-/// Distinct keys sorted. CRIF rows usually come grouped by risk type, so a small account's keys
-/// are runs already sorted at the top bits: insertion moves each key only past its own run's
-/// larger keys, far fewer steps than a general sort makes on so few keys.
-fn sort_keys(keys: &mut [u128]) {
+/// Bits of [`packed_key`] below the factor group's (the qualifier's length and up): tenor,
+/// sub-curve, position.
+const GROUP_SHIFT: u32 = 45;
+
+/// Rows of a factor group from which [`sort_keys`] ranks them rather than inserting them.
+const RANKED_GROUP: usize = 4;
+
+/// Scratch of [`sort_keys`].
+#[derive(Default)]
+pub struct KeySort {
+    ranked: Vec<u128>,
+    low: Vec<u32>,
+}
+
+/// Distinct keys sorted. CRIF rows usually come grouped by risk type, and one curve's rows
+/// (one factor group: keys equal above the tenor) together, in no order of tenor: each such run
+/// is put in order by ranking its keys, then insertion moves each key only past its own run's
+/// larger keys, far fewer steps than a general sort makes on so few keys. Ranking a run of keys
+/// that differ only in their low bits costs a branch-free count per pair where inserting them
+/// cost a mispredicted branch per key.
+fn sort_keys(keys: &mut [u128], buffers: &mut KeySort) {
     if keys.len() > INSERTION_ROWS {
         keys.sort_unstable();
         return;
     }
+    let mut start = 0;
+    while start < keys.len() {
+        let group = keys[start] >> GROUP_SHIFT;
+        let end = start + 1 + keys[start + 1..].iter().take_while(|k| **k >> GROUP_SHIFT == group).count();
+        if end - start >= RANKED_GROUP {
+            rank_group(&mut keys[start..end], buffers);
+        }
+        start = end;
+    }
     for i in 1..keys.len() {
         let k = keys[i];
+        // A key after its predecessor (within a sorted run) stays: no store, and the loop's
+        // exit branch is left to the keys that move.
+        if keys[i - 1] < k {
+            continue;
+        }
         let mut j = i;
         while j > 0 && keys[j - 1] > k {
             keys[j] = keys[j - 1];
@@ -967,6 +999,22 @@ fn sort_keys(keys: &mut [u128]) {
         }
         keys[j] = k;
     }
+}
+
+/// Keys equal above [`GROUP_SHIFT`] (at most [`INSERTION_ROWS`], so positions below 128) sorted
+/// by rank: each key's low bits (tenor, sub-curve, position) fit one `u32` that orders them
+/// alike, and a key's rank is the count of smaller ones.
+fn rank_group(keys: &mut [u128], buffers: &mut KeySort) {
+    let KeySort { ranked, low } = buffers;
+    low.clear();
+    low.extend(keys.iter().map(|&k| ((((k >> POSITION_BITS) as u32) & 0xFFFF) << 7) | (k as u32 & 0x7F)));
+    ranked.clear();
+    ranked.resize(keys.len(), 0);
+    for (&k, &d) in keys.iter().zip(low.iter()) {
+        let rank: u32 = low.iter().map(|&e| u32::from(e < d)).sum();
+        ranked[rank as usize] = k;
+    }
+    keys.copy_from_slice(ranked);
 }
 
 /// The netted factors of one account's rows, sorted by factor key, and the account's risk rows
@@ -977,7 +1025,7 @@ pub fn factors<'a>(crif: &Crif<'a>, rows: &[u32], decoded: &[Row<'a>], scratch: 
     scratch.keyed.clear();
     scratch.factors.clear();
     if scratch.packable {
-        sort_keys(&mut scratch.packed);
+        sort_keys(&mut scratch.packed, &mut scratch.sorting);
         packed_factors(&crif.amounts, rows, decoded, scratch);
     } else {
         general_factors(&crif.amounts, rows, decoded, scratch);
@@ -1134,7 +1182,7 @@ mod tests {
         let (amounts, rows) = ([1.0, 2.0, 4.0, 8.0], [0u32, 1, 2, 3]);
         let mut scratch = Scratch::default();
         scratch.packed.extend(decoded.iter().enumerate().map(|(i, r)| packed_key(r, i)));
-        sort_keys(&mut scratch.packed);
+        sort_keys(&mut scratch.packed, &mut scratch.sorting);
         packed_factors(&amounts, &rows, &decoded, &mut scratch);
         // EUR, then USD by tenor; each factor's rows ascending.
         let keyed = |s: &Scratch<'_>| s.keyed.iter().map(|k| (k.amount, k.position, k.factor)).collect::<Vec<_>>();
@@ -1194,12 +1242,41 @@ mod tests {
     #[test]
     fn keys_sort_by_insertion_and_in_general_alike() {
         let mut g = Lcg(7);
+        let mut buffers = KeySort::default();
         for n in [0, 1, 2, 5, 50, 96, 97, 300] {
             let mut keys: Vec<u128> = (0..n).map(|i| (u128::from(g.next_u64() >> 40) << 64) | i as u128).collect();
             let mut expected = keys.clone();
             expected.sort_unstable();
-            sort_keys(&mut keys);
+            sort_keys(&mut keys, &mut buffers);
             assert_eq!(keys, expected, "{n} keys");
+        }
+    }
+
+    #[test]
+    fn factor_groups_sort_by_rank_as_in_general() {
+        // Curves' rows together in any order of tenor and sub-curve (ranked), one-row groups
+        // between them (inserted), and a group split in two runs by another row.
+        let mut g = Lcg(11);
+        let mut buffers = KeySort::default();
+        for n in [3, 4, 5, 20, 50, 96] {
+            for layout in 0..3 {
+                let rows: Vec<Row<'_>> = (0..n)
+                    .map(|i| {
+                        let (group, tenor) = match layout {
+                            0 => (0, (g.next_u64() % 12) as i8),
+                            1 => ((i / 7) % 3, (g.next_u64() % 12) as i8 - 1),
+                            _ => (if i == n / 2 { 1 } else { 0 }, (g.next_u64() % 3) as i8),
+                        };
+                        let q = ["USD", "EUR", "JPY"][group];
+                        row(0, (group % 2) as u8, false, 0, q, tenor, (g.next_u64() % 3) as u8)
+                    })
+                    .collect();
+                let mut keys: Vec<u128> = rows.iter().enumerate().map(|(i, r)| packed_key(r, i)).collect();
+                let mut expected = keys.clone();
+                expected.sort_unstable();
+                sort_keys(&mut keys, &mut buffers);
+                assert_eq!(keys, expected, "{n} rows, layout {layout}");
+            }
         }
     }
 
