@@ -29,11 +29,26 @@ fn fsum(values: &[f64]) -> f64 {
     }
 }
 
-/// `sum_k scale * s_k`, correctly rounded (`buf` holds the products).
-fn scaled_sum(buf: &mut Vec<f64>, s: &[f64], scale: f64) -> f64 {
+/// The concentration factor of `sum_k scale * s_k` (correctly rounded; `buf` holds the
+/// products) against `threshold`.
+fn scaled_conc(buf: &mut Vec<f64>, s: &[f64], scale: f64, threshold: f64) -> f64 {
     buf.clear();
     buf.extend(s.iter().map(|x| scale * x));
-    fsum(buf)
+    conc_of_sum(buf, threshold)
+}
+
+/// `conc(fsum(values), threshold)`. Summed in floats, the magnitudes are within a relative
+/// `(n - 1) u` of their exact sum (`u = 2^-53`); when even `(1 + 2^-51 n)` times that is at
+/// most the threshold, so is the exact `|sum|` and its rounding, and the factor is 1 (the same
+/// bits) without the exact sum. The usual factor is below its threshold.
+fn conc_of_sum(values: &[f64], threshold: f64) -> f64 {
+    if values.len() > 2 {
+        let magnitude: f64 = values.iter().map(|v| v.abs()).sum();
+        if magnitude * (1.0 + 4.0 * values.len() as f64 * f64::EPSILON) <= threshold {
+            return 1.0;
+        }
+    }
+    conc(fsum(values), threshold)
 }
 
 /// `K = sqrt(max(sum_k sum_l rho_kl WS_k WS_l, 0))` over `members`, with `rho_kl =
@@ -341,7 +356,7 @@ fn ir<'a>(p: &'a SimmParams, f: &[Factor<'a>], mt: usize, sign: f64, w: &mut Wor
         }
         let cur = p.currency_prefixed(row.qprefix, ccy);
         let threshold = if mt == VEGA { cur.ir_vega_threshold } else { cur.ir_delta_threshold };
-        let c = conc(fsum(&inp.s[ms.clone()]), threshold);
+        let c = conc_of_sum(&inp.s[ms.clone()], threshold);
         inp.bucket_cr.push(c);
         let weights = cur.ir_rw.map(|i| &d.ir_delta_rw[i]);
         for k in ms.clone() {
@@ -384,7 +399,7 @@ fn fx<'a>(p: &'a SimmParams, f: &[Factor<'a>], mt: usize, sign: f64, w: &mut Wor
         let q = row.qualifier;
         if mt == DELTA {
             let cur = p.currency_prefixed(row.qprefix, q);
-            let c = conc(fsum(&inp.s[ms.clone()]), cur.fx_delta_threshold);
+            let c = conc_of_sum(&inp.s[ms.clone()], cur.fx_delta_threshold);
             for k in ms.clone() {
                 coef[k] = fxp.delta_rw[calc][cur.fx_group] * c;
                 inp.cr[k] = c;
@@ -395,8 +410,8 @@ fn fx<'a>(p: &'a SimmParams, f: &[Factor<'a>], mt: usize, sign: f64, w: &mut Wor
         let (a, b) = (p.currency(head(q)), p.currency(tail(q)));
         let sigma = p.sigma_multiplier * fxp.delta_rw[b.fx_group][a.fx_group];
         if mt == VEGA {
-            let total = scaled_sum(&mut inp.buf, &inp.s[ms.clone()], sigma * fxp.terms.hvr);
-            let c = conc(total, p.dense.fx_vega_threshold(a.fx_category, b.fx_category));
+            let threshold = p.dense.fx_vega_threshold(a.fx_category, b.fx_category);
+            let c = scaled_conc(&mut inp.buf, &inp.s[ms.clone()], sigma * fxp.terms.hvr, threshold);
             for k in ms.clone() {
                 coef[k] = fxp.terms.vega_rw * sigma * fxp.terms.hvr * c;
                 inp.cr[k] = c;
@@ -464,14 +479,14 @@ fn bucketed<'a>(
         let b = f[ms.start].row.bucket as usize;
         let sigma = p.sigma_multiplier * bp.delta_rw[b];
         if mt == DELTA {
-            let c = conc(fsum(&inp.s[ms.clone()]), bp.delta_thresholds[b] * p.unit);
+            let c = conc_of_sum(&inp.s[ms.clone()], bp.delta_thresholds[b] * p.unit);
             for k in ms.clone() {
                 coef[k] = bp.delta_rw[b] * c;
                 inp.cr[k] = c;
             }
         } else if mt == VEGA {
-            let total = scaled_sum(&mut inp.buf, &inp.s[ms.clone()], sigma * bp.hvr);
-            let c = conc(total, bp.vega_thresholds[b] * p.unit);
+            let threshold = bp.vega_thresholds[b] * p.unit;
+            let c = scaled_conc(&mut inp.buf, &inp.s[ms.clone()], sigma * bp.hvr, threshold);
             for k in ms.clone() {
                 coef[k] = bp.vega_rw[b] * sigma * bp.hvr * c;
                 inp.cr[k] = c;
@@ -955,6 +970,33 @@ mod tests {
             }
         }
         assert_eq!(conc(4e9, 1e9), 2.0);
+    }
+
+    #[test]
+    fn concentration_of_a_sum_is_that_of_its_exact_sum() {
+        // Sums just below, at and above the threshold, with cancellation, many terms, tiny and
+        // non-finite ones: the bound's shortcut gives the exact sum's factor, bit for bit.
+        let mut g = crate::test_support::Lcg(5);
+        let th = 1e9;
+        let mut cases: Vec<Vec<f64>> = vec![
+            vec![4e8, 3e8, 3e8],
+            vec![4e8, 3e8, f64::from_bits(3e8f64.to_bits() + 1)],
+            vec![5e8, 5e8, -1e-7, 1e-7],
+            vec![1e9, -1e9, 1e9, 1e-300],
+            vec![f64::NAN, 1.0, 2.0],
+            vec![f64::INFINITY, 1.0, 2.0],
+            vec![f64::INFINITY, f64::NEG_INFINITY, 2.0],
+            vec![3.3e8; 3],
+            vec![3.4e8; 3],
+        ];
+        for n in [3, 10, 50] {
+            for scale in [1e6, 3.3e7, 1e8, 2e8] {
+                cases.push((0..n).map(|_| (g.next_unit() - 0.5) * scale).collect());
+            }
+        }
+        for values in &cases {
+            assert_eq!(conc_of_sum(values, th).to_bits(), conc(fsum(values), th).to_bits(), "{values:?}");
+        }
     }
 
     #[test]
