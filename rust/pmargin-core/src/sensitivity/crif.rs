@@ -54,6 +54,11 @@ impl<'a> Row<'a> {
         (head.0, head.1, head.2, head.3, self.qual(), self.tenor, self.label2)
     }
 
+    /// The factor group's part of [`Row::key`] (all but tenor and sub-curve).
+    pub fn group_key(&self) -> (u8, u8, bool, u8, Qual<'a>) {
+        (self.product_class, self.risk_class, self.vol, self.bucket, self.qual())
+    }
+
     pub fn qual(&self) -> Qual<'a> {
         Qual { prefix: self.qprefix, name: self.qualifier }
     }
@@ -82,6 +87,10 @@ pub struct Factor<'a> {
     pub start: u32,
     pub end: u32,
     pub amount: f64,
+    /// The account's factor group (product class, risk class, vol, bucket and qualifier),
+    /// numbered in factor order: equal exactly when those are, so a term finds its qualifiers'
+    /// runs by comparing integers, not qualifiers.
+    pub group: u32,
 }
 
 /// The CRIF read: its columns (rows are decoded by each account's worker, so no decoded copy of
@@ -1048,6 +1057,7 @@ fn fits_packed(row: &Row<'_>) -> bool {
 fn packed_factors<'a>(amounts: &[f64], rows: &[u32], decoded: &[Row<'a>], scratch: &mut Scratch<'a>) {
     let Scratch { packed, factors, keyed, .. } = scratch;
     let mut last = None;
+    let mut group = (None, 0);
     for (i, k) in packed.iter().enumerate() {
         let at = (*k as u32) & ((1 << POSITION_BITS) - 1);
         let r = rows[at as usize];
@@ -1055,8 +1065,14 @@ fn packed_factors<'a>(amounts: &[f64], rows: &[u32], decoded: &[Row<'a>], scratc
         match factors.last_mut() {
             Some(f) if head == last => f.end = i as u32 + 1,
             _ => {
+                // Packed qualifiers fit the key: equal bits above the tenor are one group.
+                let g = Some(k >> GROUP_SHIFT);
+                if g != group.0 {
+                    group = (g, factors.len() as u32);
+                }
                 let row = decoded[at as usize];
-                factors.push(Factor { row, start: i as u32, end: i as u32 + 1, amount: amounts[r as usize] });
+                let amount = amounts[r as usize];
+                factors.push(Factor { row, start: i as u32, end: i as u32 + 1, amount, group: group.1 });
             }
         }
         keyed.push(Keyed { amount: amounts[r as usize], position: at, factor: factors.len() as u32 - 1 });
@@ -1098,7 +1114,14 @@ fn general_factors<'a>(amounts: &[f64], rows: &[u32], decoded: &[Row<'a>], scrat
         let r = rows[at as usize];
         match factors.last_mut() {
             Some(f) if f.row.key() == row.key() => f.end = i as u32 + 1,
-            _ => factors.push(Factor { row, start: i as u32, end: i as u32 + 1, amount: amounts[r as usize] }),
+            last => {
+                let group = match last {
+                    Some(f) if f.row.group_key() == row.group_key() => f.group,
+                    _ => factors.len() as u32,
+                };
+                let amount = amounts[r as usize];
+                factors.push(Factor { row, start: i as u32, end: i as u32 + 1, amount, group });
+            }
         }
         keyed.push(Keyed { amount: amounts[r as usize], position: at, factor: factors.len() as u32 - 1 });
     }
@@ -1189,6 +1212,9 @@ mod tests {
         assert_eq!(keyed(&scratch), [(8.0, 3, 0), (2.0, 1, 1), (1.0, 0, 2), (4.0, 2, 2)]);
         let ranges: Vec<(u32, u32)> = scratch.factors.iter().map(|f| (f.start, f.end)).collect();
         assert_eq!(ranges, [(0, 1), (1, 2), (2, 4)]);
+        // EUR a group, USD's two tenors one.
+        let groups = |s: &Scratch<'_>| s.factors.iter().map(|f| f.group).collect::<Vec<_>>();
+        assert_eq!(groups(&scratch), [0, 1, 1]);
         // Long qualifiers: the general path.
         let decoded = [
             row(0, 3, false, 2, "LONG_ISSUER_B", -1, 0),
@@ -1198,6 +1224,17 @@ mod tests {
         let mut scratch = Scratch::default();
         general_factors(&amounts, &rows[..3], &decoded, &mut scratch);
         assert_eq!(keyed(&scratch), [(2.0, 1, 0), (1.0, 0, 1), (4.0, 2, 1)]);
+        assert_eq!(groups(&scratch), [0, 1]);
+        // One issuer's two tenors are one group; another issuer with the same first eight
+        // bytes is not.
+        let decoded = [
+            row(0, 3, true, 2, "LONG_ISSUER_B", 1, 0),
+            row(0, 3, true, 2, "LONG_ISSUER_A", 0, 0),
+            row(0, 3, true, 2, "LONG_ISSUER_B", 0, 0),
+        ];
+        let mut scratch = Scratch::default();
+        general_factors(&amounts, &rows[..3], &decoded, &mut scratch);
+        assert_eq!(groups(&scratch), [0, 1, 1]);
     }
 
     #[test]

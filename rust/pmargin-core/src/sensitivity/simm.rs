@@ -265,12 +265,13 @@ fn tail(pair: &str) -> &str {
 #[derive(Default)]
 struct Inputs<'a> {
     /// Per factor: amount, WS, concentration factor (1 where none), an index into the class's
-    /// correlation table, the qualifier run, and the bucket's intra-bucket correlation.
+    /// correlation table, the factor group (equal for factors of one qualifier of one bucket),
+    /// and the bucket's intra-bucket correlation.
     s: Vec<f64>,
     ws: Vec<f64>,
     cr: Vec<f64>,
     idx: Vec<usize>,
-    qid: Vec<usize>,
+    qid: Vec<u32>,
     intra: Vec<f64>,
     /// 0, 1, ..., n - 1: the factors as their own keys.
     order: Vec<usize>,
@@ -298,7 +299,7 @@ impl Inputs<'_> {
             self.order.clear();
             self.order.extend(0..n);
             self.qid.clear();
-            self.qid.resize(n, 0);
+            self.qid.extend(f.iter().map(|x| x.group));
             self.cr.clear();
             self.cr.resize(n, 1.0);
         }
@@ -317,12 +318,9 @@ impl Inputs<'_> {
         self.ws.extend(coef.iter().zip(&self.s).map(|(c, s)| c * s));
     }
 
-    /// Runs of equal qualifiers into `qmembers` and each factor's run into `qid`.
-    fn qualifier_runs<'f, K: PartialEq>(&mut self, f: &[Factor<'f>], key: impl Fn(&Factor<'f>) -> K) {
-        runs(f, key, &mut self.qmembers);
-        for (i, run) in self.qmembers.iter().enumerate() {
-            self.qid[run.clone()].fill(i);
-        }
+    /// Runs of equal qualifiers (of one bucket) into `qmembers`.
+    fn qualifier_runs(&mut self, f: &[Factor<'_>]) {
+        runs(f, |x| x.group, &mut self.qmembers);
     }
 }
 
@@ -342,7 +340,8 @@ struct Agg<'a> {
 fn ir<'a>(p: &'a SimmParams, f: &[Factor<'a>], mt: usize, sign: f64, w: &mut Work<'a>, off: usize) -> f64 {
     let (ir, d) = (&p.ir, &p.dense);
     let (inp, coef) = (&mut w.inp, &mut w.coef[off..off + f.len()]);
-    runs(f, |x| x.row.qual(), &mut inp.members);
+    // A term's factors share product and risk class: a group is a currency.
+    runs(f, |x| x.group, &mut inp.members);
     for ms in &inp.members {
         let row = &f[ms.start].row;
         let ccy = row.qualifier;
@@ -392,7 +391,7 @@ fn ir<'a>(p: &'a SimmParams, f: &[Factor<'a>], mt: usize, sign: f64, w: &mut Wor
 fn fx<'a>(p: &'a SimmParams, f: &[Factor<'a>], mt: usize, sign: f64, w: &mut Work<'a>, off: usize) -> f64 {
     let fxp = &p.fx;
     let (inp, coef) = (&mut w.inp, &mut w.coef[off..off + f.len()]);
-    inp.qualifier_runs(f, |x| (0, x.row.qual()));
+    inp.qualifier_runs(f);
     let calc = p.dense.fx_calc_group;
     for ms in &inp.qmembers {
         let row = &f[ms.start].row;
@@ -424,7 +423,7 @@ fn fx<'a>(p: &'a SimmParams, f: &[Factor<'a>], mt: usize, sign: f64, w: &mut Wor
     }
     inp.weigh(coef);
     let corr = if calc == 1 { &fxp.corr_high } else { &fxp.corr_regular };
-    let (group, qid, cr): (&[usize], &[usize], &[f64]) = (&inp.idx, &inp.qid, &inp.cr);
+    let (group, qid, cr): (&[usize], &[u32], &[f64]) = (&inp.idx, &inp.qid, &inp.cr);
     let rho = move |k: usize, l: usize| {
         if k == l {
             return 1.0;
@@ -474,7 +473,7 @@ fn bucketed<'a>(
         inp.labels.push(bp.name(b));
         inp.intra[ms.clone()].fill(bp.intra[b]);
     }
-    inp.qualifier_runs(f, |x| (x.row.bucket as usize, x.row.qual()));
+    inp.qualifier_runs(f);
     for ms in &inp.qmembers {
         let b = f[ms.start].row.bucket as usize;
         let sigma = p.sigma_multiplier * bp.delta_rw[b];
@@ -502,7 +501,7 @@ fn bucketed<'a>(
         }
     }
     inp.weigh(coef);
-    let (qid, cr, intra): (&[usize], &[f64], &[f64]) = (&inp.qid, &inp.cr, &inp.intra);
+    let (qid, cr, intra): (&[u32], &[f64], &[f64]) = (&inp.qid, &inp.cr, &inp.intra);
     let (ids, inter, n_inter): (&[usize], &[f64], usize) = (&inp.bucket_ids, &bp.inter, bp.buckets.len());
     let rho = move |k: usize, l: usize| {
         let r = if qid[k] == qid[l] { 1.0 } else { intra[k] };
@@ -949,6 +948,7 @@ mod tests {
             start: 0,
             end: 1,
             amount: 0.0,
+            group: 0,
         };
         let f: Vec<Factor<'_>> = [1, 1, 2, 5, 5, 5].into_iter().map(factor).collect();
         // Stale contents are cleared first.
