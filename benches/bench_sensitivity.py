@@ -33,6 +33,7 @@ Run with ``python benches/bench_sensitivity.py [--accounts N] [--reference-accou
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import sys
 import time
@@ -404,9 +405,14 @@ def numpy_simm_full(table: pa.Table, params: dict[str, Any], sigma: float, q995:
 
 
 def timed(fn, repeat: int):  # type: ignore[no-untyped-def]
+    """Wall time of each of ``repeat`` calls and the last call's result. As in bench_grid.py, the
+    previous call's result is dropped and garbage collected before each call (for every side), so
+    no call runs beside the one before it in memory."""
     best = []
     out = None
     for _ in range(repeat):
+        out = None
+        gc.collect()
         t0 = time.perf_counter()
         out = fn()
         best.append(time.perf_counter() - t0)
