@@ -119,6 +119,15 @@ fn above_noise(loss: f64, scale: f64) -> f64 {
     }
 }
 
+/// `start` plus each requirement of `underlyings`, added in order: the aggregation's sum of
+/// requirements (from 0.0), or its continuation past a replaced or skipped one. Not inlined:
+/// inlined into the attribution loops, the running sum was kept in memory, a stored and
+/// reloaded float per term.
+#[inline(never)]
+fn add_requirements(start: f64, underlyings: &[UnderlyingOutcome]) -> f64 {
+    underlyings.iter().fold(start, |acc, u| acc + u.requirement)
+}
+
 /// Grid margin of the account without group `k` (its only position removed), by the rules of
 /// `aggregate` for cross="sum" and "correlation": the other groups are kept as they are;
 /// `scale` is the account's P&L scale without that position (the correlation margin's noise
@@ -131,8 +140,8 @@ fn margin_without_group<'a>(
     scale: f64,
     scratch: &mut AttributionScratch<'a>,
 ) -> f64 {
-    let undiversified =
-        outcome.underlyings.iter().enumerate().filter(|&(j, _)| j != k).fold(0.0, |acc, (_, u)| acc + u.requirement);
+    let requirements = &outcome.underlyings;
+    let undiversified = add_requirements(add_requirements(0.0, &requirements[..k]), &requirements[k + 1..]);
     match (&ctx.model.cross, ctx.ellipsoid) {
         (Cross::Correlation { floor_largest, .. }, Some(ellipsoid)) => {
             let n = ctx.risk.n_scenarios;
@@ -181,7 +190,7 @@ fn correlation_without_each<'a>(
     let rest = others_least(ctx, k, cross);
     let pnl = &groups.pnl[k * n..(k + 1) * n];
     let requirements = &outcome.underlyings;
-    let before = requirements[..k].iter().fold(0.0, |acc, u| acc + u.requirement);
+    let before = add_requirements(0.0, &requirements[..k]);
     let largest_other =
         requirements.iter().enumerate().filter(|&(j, _)| j != k).fold(0.0f64, |m, (_, u)| m.max(u.requirement));
     for &p in group {
@@ -207,7 +216,7 @@ fn correlation_without_each<'a>(
         // The noise floors of `aggregate` without p: the scales less p's own term.
         let term = scale_term(q, ctx.risk.extent[c as usize]);
         let requirement = above_noise(loss_of_least(least_alone), groups.scale[k] - term);
-        let undiversified = requirements[k + 1..].iter().fold(before + requirement, |acc, u| acc + u.requirement);
+        let undiversified = add_requirements(before + requirement, &requirements[k + 1..]);
         let mut margin = loss_of_least(rest + least).min(undiversified);
         if floor_largest {
             margin = margin.max(largest_other).max(requirement);
@@ -285,11 +294,11 @@ fn margins_without<'a>(
             least_without_each(book, group, &groups.pnl[k * n..(k + 1) * n], ctx, scratch);
             // The requirements with group k's replaced, added in the account's order.
             let requirements = &outcome.underlyings;
-            let before = requirements[..k].iter().fold(0.0, |acc, u| acc + u.requirement);
+            let before = add_requirements(0.0, &requirements[..k]);
             let after = &requirements[k + 1..];
             for (&p, &least) in group.iter().zip(&scratch.least) {
                 let requirement = above_noise(loss_of_least(least), groups.scale[k] - term(p));
-                scratch.without.push(after.iter().fold(before + requirement, |acc, u| acc + u.requirement));
+                scratch.without.push(add_requirements(before + requirement, after));
             }
         }
     }
