@@ -42,16 +42,30 @@ fn certified_sum(values: &[f64]) -> Option<f64> {
     if values.len() > CERTIFIED_MAX_TERMS {
         return None;
     }
-    let (mut s, mut c, mut a, mut big) = (first, 0.0f64, 0.0f64, first.abs());
-    for &x in rest {
-        let t = s + x;
-        let z = t - s;
-        let e = (s - (t - z)) + (x - z);
-        s = t;
-        c += e;
-        a += e.abs();
+    // Two running sums (the terms alternately), joined by one more TwoSum: each addition waits
+    // for the one before it in its own lane only. The bound below holds for the errors of any
+    // order of additions.
+    let mut lanes = [(first, 0.0f64, 0.0f64), (0.0f64, 0.0f64, 0.0f64)];
+    let mut big = first.abs();
+    let mut pairs = rest.chunks_exact(2);
+    for pair in &mut pairs {
+        for ((s, c, a), &x) in lanes.iter_mut().zip(pair) {
+            let (t, e) = two_sum(*s, x);
+            *s = t;
+            *c += e;
+            *a += e.abs();
+        }
+        big = big.max(pair[0].abs()).max(pair[1].abs());
+    }
+    if let [x] = *pairs.remainder() {
+        let (s, c, a) = &mut lanes[0];
+        let (t, e) = two_sum(*s, x);
+        (*s, *c, *a) = (t, *c + e, *a + e.abs());
         big = big.max(x.abs());
     }
+    let [(s0, c0, a0), (s1, c1, a1)] = lanes;
+    let (s, e) = two_sum(s0, s1);
+    let (c, a) = ((c0 + c1) + e, (a0 + a1) + e.abs());
     if big.is_nan() || big > CERTIFIED_MAX_TERM || (a != 0.0 && a < CERTIFIED_MIN) {
         return None;
     }
@@ -61,6 +75,14 @@ fn certified_sum(values: &[f64]) -> Option<f64> {
     let bound = a * (values.len() as f64 * f64::EPSILON);
     // Rounding is monotone and the half gap is a float, so the float comparison is exact enough.
     (t.abs() + bound < half_gap(r)?).then_some(r)
+}
+
+/// `(a + b, its exact error)` (Knuth's TwoSum; exact unless the sum overflows).
+#[inline(always)]
+fn two_sum(a: f64, b: f64) -> (f64, f64) {
+    let t = a + b;
+    let z = t - a;
+    (t, (a - (t - z)) + (b - z))
 }
 
 /// Half the distance from `r` to its nearer neighbour (a power of two: below it the gap halves);
