@@ -1010,10 +1010,15 @@ fn sort_keys(keys: &mut [u128], buffers: &mut KeySort) {
     }
 }
 
-/// Keys equal above [`GROUP_SHIFT`] (at most [`INSERTION_ROWS`], so positions below 128) sorted
-/// by rank: each key's low bits (tenor, sub-curve, position) fit one `u32` that orders them
-/// alike, and a key's rank is the count of smaller ones.
+/// Keys equal above [`GROUP_SHIFT`] sorted by rank: each key's low bits (tenor, sub-curve and a
+/// position below 128) fit one `u32` that orders them alike, and a key's rank is the count of
+/// smaller ones. Left to insertion when a position is 128 or more (an account of more rows than
+/// risk rows: the rows skipped still count).
 fn rank_group(keys: &mut [u128], buffers: &mut KeySort) {
+    let positions = keys.iter().fold(0u32, |acc, &k| acc | (k as u32 & ((1 << POSITION_BITS) - 1)));
+    if positions >= 128 {
+        return;
+    }
     let KeySort { ranked, low } = buffers;
     low.clear();
     low.extend(keys.iter().map(|&k| ((((k >> POSITION_BITS) as u32) & 0xFFFF) << 7) | (k as u32 & 0x7F)));
@@ -1308,13 +1313,25 @@ mod tests {
                         row(0, (group % 2) as u8, false, 0, q, tenor, (g.next_u64() % 3) as u8)
                     })
                     .collect();
-                let mut keys: Vec<u128> = rows.iter().enumerate().map(|(i, r)| packed_key(r, i)).collect();
-                let mut expected = keys.clone();
-                expected.sort_unstable();
-                sort_keys(&mut keys, &mut buffers);
-                assert_eq!(keys, expected, "{n} rows, layout {layout}");
+                // Positions as they come, and past 128 (skipped rows before them).
+                for skipped in [0, 100, 1 << 20] {
+                    let mut keys: Vec<u128> =
+                        rows.iter().enumerate().map(|(i, r)| packed_key(r, i + skipped * (i % 2))).collect();
+                    let mut expected = keys.clone();
+                    expected.sort_unstable();
+                    sort_keys(&mut keys, &mut buffers);
+                    assert_eq!(keys, expected, "{n} rows, layout {layout}, {skipped} skipped");
+                }
             }
         }
+        // Positions 128 apart (equal in their low seven bits) in one group of equal tenors.
+        let usd = row(0, 0, false, 0, "USD", 3, 0);
+        let positions = [131, 2, 130, 0, 129, 1, 128, 3];
+        let mut keys: Vec<u128> = positions.iter().map(|&p| packed_key(&usd, p)).collect();
+        let mut expected = keys.clone();
+        expected.sort_unstable();
+        sort_keys(&mut keys, &mut buffers);
+        assert_eq!(keys, expected);
     }
 
     #[test]

@@ -59,6 +59,9 @@ pub fn simm(crif_table: &Table<'_>, spec: &Value) -> Result<SimmTables> {
         tasks.push((first, head));
         rest = tail;
     }
+    if !rest.is_empty() {
+        return Err(MarginError::Internal("SIMM: the accounts' rows do not cover the table".into()));
+    }
     // Each task decodes its accounts' rows; a bad row stops its task's arithmetic, and the lowest
     // bad row of all tasks is the error (the first bad row of the table, as a serial read would
     // find). Without one, the first account whose figures overflowed is.
@@ -112,9 +115,9 @@ pub fn simm(crif_table: &Table<'_>, spec: &Value) -> Result<SimmTables> {
             done
         })
         .collect();
-    // SAFETY: the tasks' slices cover `0..total` (split at every task's row offsets, the last
-    // ending at `total`), and every task set its whole slice before anything else
-    // (`defaulted`); a panicking task never gets here.
+    // SAFETY: the tasks' slices cover `0..total` (split in order at the tasks' row offsets,
+    // nothing left over: checked above), and every task set its whole slice before anything
+    // else (`defaulted`); a panicking task never gets here.
     unsafe { by_position.set_len(total) };
     let first_bad = results.iter().filter_map(|r| r.bad.as_ref()).min_by_key(|b| b.0);
     if let Some((_, e)) = first_bad {

@@ -38,7 +38,7 @@ fn scaled_conc(buf: &mut Vec<f64>, s: &[f64], scale: f64, threshold: f64) -> f64
 }
 
 /// `conc(fsum(values), threshold)`. Summed in floats, the magnitudes are within a relative
-/// `(n - 1) u` of their exact sum (`u = 2^-53`); when even `(1 + 2^-51 n)` times that is at
+/// `(n - 1) u` of their exact sum (`u = 2^-53`); when even `(1 + 2^-50 n)` times that is at
 /// most the threshold, so is the exact `|sum|` and its rounding, and the factor is 1 (the same
 /// bits) without the exact sum. The usual factor is below its threshold.
 fn conc_of_sum(values: &[f64], threshold: f64) -> f64 {
