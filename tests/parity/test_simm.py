@@ -126,6 +126,23 @@ def test_overflow_reported_alike() -> None:
     assert errors[0][3].startswith("account 'a300': SIMM is not a finite number")
 
 
+def test_a_curve_after_many_rows_that_are_not_risks() -> None:
+    # 150 FX delta rows in the calculation currency (read, not risks) before a USD curve's rows,
+    # whose tenor alternates with the row's parity: the curve's rows sit past the 128th row of
+    # the account, and rows 128 apart share tenor and sub-curve.
+    tenor = ["5y", "2y"]
+    rows = [("P", "RatesFX", "Risk_FX", "USD", "", "", "", 1.0)] * 150
+    rows += [("P", "RatesFX", "Risk_IRCurve", "USD", "", tenor[(150 + i) % 2], "OIS", 1e5 + i) for i in range(60)]
+    rows += [("P", "RatesFX", "Risk_FX", "USD", "", "", "", 1.0)] * 70
+    rows += [("P", "RatesFX", "Risk_IRCurve", "USD", "", tenor[(280 + i) % 2], "OIS", -2e4 - i) for i in range(30)]
+    t, spec = simm("2.6").prepare(table(rows))
+    native, ref = _core.simm(t, spec), simm_tables(t, spec)
+    for name in ("accounts", "product_classes", "risk_classes", "buckets", "contributions"):
+        assert_same(native[name], ref[name], name)
+    assert native["buckets"].num_rows == 1
+    assert native["contributions"].column("contribution")[0].as_py() == 0.0
+
+
 def test_largest_amounts_stay_finite() -> None:
     # Amounts at the bound, on one factor and netted on many: finite and alike in both engines.
     rows = [("P", "RatesFX", "Risk_IRCurve", "USD", "", t, "OIS", 1e18) for t in ("1y", "2y", "5y")] * 40
