@@ -139,7 +139,7 @@ struct Lookups {
 }
 
 /// Each name's index; a name whose index does not fit `T` is not found (an unknown name).
-fn index_map<'n, T: TryFrom<usize> + Copy>(names: impl IntoIterator<Item = &'n str>) -> NameMap<T> {
+fn index_map<'n, T: TryFrom<usize> + Copy + Default>(names: impl IntoIterator<Item = &'n str>) -> NameMap<T> {
     NameMap::new(names.into_iter().enumerate().filter_map(|(i, n)| Some((n.as_bytes(), T::try_from(i).ok()?))))
 }
 
@@ -833,24 +833,25 @@ fn ascending_runs<'a>(chunks: &[&'a StringArray], batch_starts: &[usize]) -> Opt
         .map(|(b, lo, hi)| {
             let a = chunks[b];
             let (offsets, values) = (a.value_offsets(), a.values().as_slice());
-            // Short ids compare as packed keys (equal exactly when the ids are): one integer
-            // comparison per row instead of a call into memcmp.
-            let key = |i: usize| intern::key_in(values, offsets[i] as usize, offsets[i + 1] as usize);
-            let mut prev = (key(lo), a.value(lo));
-            let mut out = vec![(batch_starts[b] + lo, prev.1)];
+            // A row of a short id like the one before is told by one 16-byte load and compare
+            // (no call into memcmp, no per-row length lookups).
+            let cell = |i: usize| (offsets[i] as usize, offsets[i + 1] as usize);
+            let (start, end) = cell(lo);
+            let (mut short, mut prev) = (intern::InPlace::of(values, start, end), a.value(lo));
+            let mut out = vec![(batch_starts[b] + lo, prev)];
             for local in lo + 1..hi {
-                let k = key(local);
-                if k.is_some() && k == prev.0 {
+                let (start, end) = cell(local);
+                if short.is_some_and(|s| s.matches(values, start, end)) {
                     continue;
                 }
                 let v = a.value(local);
-                if v != prev.1 {
-                    if v < prev.1 {
+                if v != prev {
+                    if v < prev {
                         return None;
                     }
                     out.push((batch_starts[b] + local, v));
                 }
-                prev = (k, v);
+                (short, prev) = (intern::InPlace::of(values, start, end), v);
             }
             Some(out)
         })

@@ -46,6 +46,38 @@ pub fn key_in(values: &[u8], start: usize, end: usize) -> Option<u128> {
     }
 }
 
+/// A short name in an Arrow string buffer, to tell with one 16-byte load whether another cell
+/// holds the same name ([`key_in`]'s reading, with the length and mask kept rather than looked up
+/// for every cell).
+#[derive(Clone, Copy)]
+pub struct InPlace {
+    len: usize,
+    mask: u128,
+    bytes: u128,
+}
+
+impl InPlace {
+    /// The name of `values[start..end]`; None past [`SHORT`] bytes or within 16 bytes of the
+    /// buffer's end.
+    #[inline(always)]
+    pub fn of(values: &[u8], start: usize, end: usize) -> Option<InPlace> {
+        let len = end.wrapping_sub(start);
+        let wide = values.get(start..)?.first_chunk::<16>()?;
+        let mask = *MASKS.get(len)?;
+        Some(InPlace { len, mask, bytes: u128::from_le_bytes(*wide) & mask })
+    }
+
+    /// Whether `values[start..end]` is the same name (false where it cannot be read as one).
+    #[inline(always)]
+    pub fn matches(&self, values: &[u8], start: usize, end: usize) -> bool {
+        end.wrapping_sub(start) == self.len
+            && values
+                .get(start..)
+                .and_then(<[u8]>::first_chunk::<16>)
+                .is_some_and(|wide| u128::from_le_bytes(*wide) & self.mask == self.bytes)
+    }
+}
+
 /// The first eight bytes of a keyed name, big-endian and zero-padded (the order of the names'
 /// prefixes): a key's bytes past the name are zero already.
 #[inline]
@@ -61,7 +93,9 @@ pub fn is_ascii(key: u128) -> bool {
 
 /// A fixed set of names -> values; the first of equal names wins.
 pub struct NameMap<T> {
-    slots: Vec<Option<(u128, T)>>,
+    /// (key, value) per slot; [`EMPTY`] keys mark free slots (a probe then reads one key and no
+    /// tag).
+    slots: Vec<(u128, T)>,
     shift: u32,
     /// The hash's multiplier: the first of [`MULTIPLIERS`] that puts every short name in its
     /// own home slot, when one does (`perfect`).
@@ -85,7 +119,10 @@ const MULTIPLIERS: [u64; 8] = [
     0x5899_65CC_7537_4CC3,
 ];
 
-impl<T: Copy> NameMap<T> {
+/// The key of a free slot: no name has it (a key's top byte is the name's length, at most 15).
+const EMPTY: u128 = u128::MAX;
+
+impl<T: Copy + Default> NameMap<T> {
     pub fn new<'n>(entries: impl IntoIterator<Item = (&'n [u8], T)>) -> Self {
         let entries: Vec<(&[u8], T)> = entries.into_iter().collect();
         let mut keys: Vec<u128> = entries.iter().filter_map(|(name, _)| key(name)).collect();
@@ -100,7 +137,7 @@ impl<T: Copy> NameMap<T> {
         });
         let (size, multiplier) = perfect.unwrap_or((least, MULTIPLIERS[0]));
         let mut map = NameMap {
-            slots: vec![None; size],
+            slots: vec![(EMPTY, T::default()); size],
             shift: 64 - size.trailing_zeros(),
             multiplier,
             perfect: perfect.is_some(),
@@ -111,13 +148,13 @@ impl<T: Copy> NameMap<T> {
                 Some(k) => {
                     let mut i = map.slot(k);
                     loop {
-                        match map.slots[i] {
-                            None => {
-                                map.slots[i] = Some((k, value));
+                        match map.slots[i].0 {
+                            EMPTY => {
+                                map.slots[i] = (k, value);
                                 break;
                             }
-                            Some((other, _)) if other == k => break,
-                            Some(_) => i = (i + 1) & (size - 1),
+                            other if other == k => break,
+                            _ => i = (i + 1) & (size - 1),
                         }
                     }
                 }
@@ -128,7 +165,9 @@ impl<T: Copy> NameMap<T> {
         }
         map
     }
+}
 
+impl<T: Copy> NameMap<T> {
     #[inline(always)]
     fn slot(&self, k: u128) -> usize {
         home(k, self.multiplier, self.shift)
@@ -140,16 +179,14 @@ impl<T: Copy> NameMap<T> {
         let mask = self.slots.len() - 1;
         let mut i = self.slot(k);
         if self.perfect {
-            return match self.slots[i] {
-                Some((other, v)) if other == k => Some(v),
-                _ => None,
-            };
+            let (other, v) = self.slots[i];
+            return (other == k).then_some(v);
         }
         loop {
             match self.slots[i] {
-                Some((other, v)) if other == k => return Some(v),
-                Some(_) => i = (i + 1) & mask,
-                None => return None,
+                (other, v) if other == k => return Some(v),
+                (EMPTY, _) => return None,
+                _ => i = (i + 1) & mask,
             }
         }
     }
@@ -193,6 +230,19 @@ mod tests {
         assert_eq!(key_in(buf, 0, 16), None);
         assert_ne!(key(b"A"), key(b"A\0"));
         assert_eq!(key(b"0123456789abcdef"), None);
+    }
+
+    #[test]
+    fn names_in_place_match_equal_names_only() {
+        let buf = b"A0001A0001A0002A00010123456789abcdefA0001";
+        let first = InPlace::of(buf, 0, 5).expect("short");
+        assert!(first.matches(buf, 5, 10));
+        assert!(!first.matches(buf, 10, 15));
+        assert!(!first.matches(buf, 15, 19), "a prefix of the name is not the name");
+        assert!(!first.matches(buf, 36, 41), "the same name within 16 bytes of the end: not read");
+        assert!(InPlace::of(buf, 20, 36).is_none(), "sixteen bytes");
+        assert!(InPlace::of(buf, 36, 41).is_none(), "within 16 bytes of the end");
+        assert!(InPlace::of(buf, 5, 4).is_none(), "end before start");
     }
 
     #[test]
