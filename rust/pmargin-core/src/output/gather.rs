@@ -15,7 +15,7 @@ use rayon::prelude::*;
 
 use crate::error::{MarginError, Result};
 use crate::input::parts::filled_in_parts;
-use crate::output::text_parts::TextColumn;
+use crate::output::text_parts::{TextColumn, WideValues};
 
 /// Rows per parallel task.
 const CHUNK: usize = 1 << 14;
@@ -56,12 +56,13 @@ pub fn gather_strings<'a>(
             at as i32
         }));
     })?;
-    let padded = Padded::of(n_values, &value, &lens, index.len());
+    // Many more rows than values: each row one fixed-size copy instead of a call into memcpy.
+    let wide = WideValues::of((0..n_values).map(&value), index.len());
     let bytes = filled_in_parts(byte_work, |rows, part| {
-        for v in rows.iter().flatten() {
-            match &padded {
-                Some(p) => part.extend_padded(&p.bytes[*v as usize], p.len[*v as usize]),
-                None => part.extend_from_slice(value(*v as usize).as_bytes()),
+        for &v in rows.iter().flatten() {
+            match wide.as_ref().map(|w| w.padded(v as usize)) {
+                Some((padded, len)) => part.extend_padded(padded, len),
+                None => part.extend_from_slice(value(v as usize).as_bytes()),
             }
         }
     })?;
@@ -77,34 +78,6 @@ pub fn gather_strings<'a>(
     // nulls (if any) of the same length as the offsets' rows.
     let array = unsafe { StringArray::new_unchecked(offsets, Buffer::from(bytes), nulls) };
     Ok(Arc::new(array))
-}
-
-/// Bytes [`Padded`] copies per value.
-const WIDE: usize = 32;
-
-/// Every value zero-padded to [`WIDE`] bytes, when all fit and there are many more rows than
-/// values: a row then costs one fixed-size copy (two vector moves) instead of a call into
-/// memcpy (`Part::extend_padded`: the bytes past the value are overwritten by the next row's,
-/// and the last rows of a part, without room for the padding, copy exactly).
-struct Padded {
-    bytes: Vec<[u8; WIDE]>,
-    len: Vec<usize>,
-}
-
-impl Padded {
-    fn of<'a>(n_values: usize, value: &impl Fn(usize) -> &'a str, lens: &[usize], n_rows: usize) -> Option<Padded> {
-        if n_values.saturating_mul(4) > n_rows || lens.iter().any(|&len| len > WIDE) {
-            return None;
-        }
-        let bytes = (0..n_values)
-            .map(|v| {
-                let mut b = [0u8; WIDE];
-                b[..value(v).len()].copy_from_slice(value(v).as_bytes());
-                b
-            })
-            .collect();
-        Some(Padded { bytes, len: lens.to_vec() })
-    }
 }
 
 /// A nullable Float64 array: `values[i]` where `valid[i]`.
@@ -168,6 +141,7 @@ pub fn gather_ids(account_ids: &ArrayRef, accounts: &[u32]) -> Result<Option<Arr
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::output::text_parts::WIDE;
 
     #[test]
     fn strings_are_gathered_with_nulls_across_chunks() {

@@ -48,6 +48,12 @@ impl WideValues {
             .collect();
         Some(WideValues { wide, len: values.iter().map(|v| v.len()).collect() })
     }
+
+    /// Value `i` padded, and its length (for [`crate::input::parts::Part::extend_padded`]).
+    #[inline(always)]
+    pub fn padded(&self, i: usize) -> (&[u8; WIDE], usize) {
+        (&self.wide[i], self.len[i])
+    }
 }
 
 /// One task's part of a [`TextColumn`].
@@ -138,8 +144,8 @@ impl TextPart<'_> {
     /// Append `values[i]`, as a padded copy when `wide` holds the values.
     #[inline(always)]
     pub fn push_of<S: AsRef<str>>(&mut self, values: &[S], wide: Option<&WideValues>, i: usize) {
-        match wide {
-            Some(w) => self.push_wide(&w.wide[i], w.len[i]),
+        match wide.map(|w| w.padded(i)) {
+            Some((padded, len)) => self.push_wide(padded, len),
             None => self.push(values[i].as_ref()),
         }
     }
