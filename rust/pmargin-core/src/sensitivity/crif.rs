@@ -970,7 +970,7 @@ const RANKED_GROUP: usize = 4;
 
 /// Scratch of [`sort_keys`].
 #[derive(Default)]
-pub struct KeySort {
+struct KeySort {
     ranked: Vec<u128>,
     /// Below 2^23: compared as signed integers (one SSE2 instruction; unsigned needs three).
     low: Vec<i32>,
